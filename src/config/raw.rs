@@ -1,0 +1,2 @@
+//! Serde mirror of the TOML file.
+// STUB: owned by the config helper.

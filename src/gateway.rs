@@ -1,0 +1,1 @@
+//! The glue between the SMTP session and policy, intake and spool.

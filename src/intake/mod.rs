@@ -1,0 +1,1 @@
+//! Intake: MIME parsing and pairing.

@@ -1,0 +1,1 @@
+//! Policy: who may send to which address.

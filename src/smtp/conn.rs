@@ -1,0 +1,2 @@
+//! Drives one session over a socket.
+// STUB: owned by the smtp helper.

@@ -1,0 +1,2 @@
+//! The sans-I/O SMTP session state machine.
+// STUB: owned by the smtp helper.
