@@ -233,10 +233,10 @@ fn is_number_path(syntax: Option<Syntax>, path: &[(u8, u8)]) -> bool {
 }
 
 fn push_text(target: &mut Option<String>, s: &str) {
-    if let Some(t) = target {
-        if t.len() + s.len() <= 1024 {
-            t.push_str(s);
-        }
+    if let Some(t) = target
+        && t.len() + s.len() <= 1024
+    {
+        t.push_str(s);
     }
 }
 
