@@ -114,3 +114,7 @@ pub const LOCAL_ERROR: Reply =
 
 /// The spool cannot take more now (disk full, reserve reached).
 pub const SPOOL_FULL: Reply = Reply::new(452, "4.3.1", "insufficient system storage; please try again later");
+
+/// The header block is over the limit (SMTP-HARDENING 20).
+pub const HEADERS_TOO_LARGE: Reply =
+    Reply::new(552, "5.3.4", "message header too large: too many or too long header fields");

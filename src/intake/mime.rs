@@ -1,0 +1,365 @@
+//! The MIME tree of a received message, within our limits: its attachments (also inside
+//! message/rfc822 parts), its Message-ID and its strictly checked header From.
+//!
+//! mail-parser is lenient by design; the limits here are ours (SMTP-HARDENING 20, 22, 23): the
+//! header block, the number of parts, the nesting depth and the number of nested messages are
+//! bounded before or right after parsing, and the tree is walked without recursion.
+
+use mail_parser::{Address as MpAddress, Message, MessageParser, MimeHeaders, PartType};
+
+use super::names;
+
+/// Limits applied to one message.
+#[derive(Debug, Clone)]
+pub struct IntakeLimits {
+    /// Largest top-level header block in bytes.
+    pub max_header_bytes: usize,
+    /// Most header fields in the top-level header block.
+    pub max_headers: usize,
+    /// Most MIME parts in the whole message (nested messages included).
+    pub max_parts: usize,
+    /// Deepest multipart/message nesting.
+    pub max_depth: usize,
+    /// Most nested messages (message/rfc822, message/global, digest entries declared as such).
+    pub max_nested_messages: usize,
+}
+
+impl Default for IntakeLimits {
+    fn default() -> Self {
+        IntakeLimits {
+            max_header_bytes: 256 * 1024,
+            max_headers: 1000,
+            max_parts: 1000,
+            max_depth: 32,
+            max_nested_messages: 64,
+        }
+    }
+}
+
+/// Why a message cannot be taken in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IntakeError {
+    /// The header block is over the byte or field limit (answered 552 5.3.4).
+    #[error("header block too large: {bytes} bytes in {fields} fields (limits {max_bytes} bytes, {max_fields} fields)")]
+    HeadersTooLarge {
+        /// Bytes in the header block.
+        bytes: usize,
+        /// Header fields counted (or a lower bound when the byte limit was hit).
+        fields: usize,
+        /// The byte limit.
+        max_bytes: usize,
+        /// The field limit.
+        max_fields: usize,
+    },
+    /// More parts than allowed.
+    #[error("message has more than {limit} MIME parts")]
+    TooManyParts {
+        /// The limit.
+        limit: usize,
+    },
+    /// Nested deeper than allowed.
+    #[error("MIME structure nested deeper than {limit} levels")]
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
+    /// mail-parser could not make a message of it at all.
+    #[error("the message could not be parsed as MIME")]
+    Unparsable,
+}
+
+/// What the header From says, judged strictly ("Composition Kills", USENIX Security 2020):
+/// exactly one From field with exactly one plain mailbox, or a refusal reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderFrom {
+    /// One From field naming one mailbox; the address as written (display name dropped).
+    One(String),
+    /// No From field.
+    Missing,
+    /// More than one From field.
+    Multiple,
+    /// One From field with several mailboxes or a group.
+    SeveralMailboxes,
+    /// A From field without a usable address.
+    Unusable,
+}
+
+/// One attachment taken from the message.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    /// Sanitised file name ([`names::UNNAMED`] when the part has none).
+    pub name: String,
+    /// Lower-case `type/subtype`, `application/octet-stream` when absent.
+    pub content_type: String,
+    /// Decoded content.
+    pub bytes: Vec<u8>,
+}
+
+/// The parts of a message that intake cares about.
+#[derive(Debug, Clone)]
+pub struct ParsedMessage {
+    /// The strict reading of the header From.
+    pub header_from: HeaderFrom,
+    /// The Message-ID header, without angle brackets.
+    pub message_id: Option<String>,
+    /// Every attachment, in message order, nested messages included.
+    pub attachments: Vec<Attachment>,
+}
+
+/// Parses a raw message within `limits`.
+///
+/// # Errors
+/// [`IntakeError`] when a limit is exceeded or the message is not MIME at all.
+pub fn parse_message(raw: &[u8], limits: &IntakeLimits) -> Result<ParsedMessage, IntakeError> {
+    let header = header_block(raw);
+    let fields = count_header_fields(header);
+    if header.len() > limits.max_header_bytes || fields > limits.max_headers {
+        return Err(IntakeError::HeadersTooLarge {
+            bytes: header.len(),
+            fields,
+            max_bytes: limits.max_header_bytes,
+            max_fields: limits.max_headers,
+        });
+    }
+    // mail-parser nests unencoded message/rfc822 parts without a depth limit, so bound the
+    // number of places that can start a nested message before handing it the bytes.
+    if count_nested_message_markers(raw) > limits.max_nested_messages {
+        return Err(IntakeError::TooDeep { limit: limits.max_nested_messages });
+    }
+    let message = MessageParser::default().parse(raw).ok_or(IntakeError::Unparsable)?;
+
+    let header_from = judge_header_from(header, &message);
+    let message_id = message.message_id().map(str::to_string);
+    let attachments = collect_attachments(&message, limits)?;
+    Ok(ParsedMessage { header_from, message_id, attachments })
+}
+
+/// The top-level header block: everything before the first empty line (CRLF or LF).
+fn header_block(raw: &[u8]) -> &[u8] {
+    let mut line_start = 0;
+    while line_start < raw.len() {
+        let end = memchr_nl(&raw[line_start..]).map_or(raw.len(), |i| line_start + i + 1);
+        let line = &raw[line_start..end];
+        if line == b"\r\n" || line == b"\n" {
+            return &raw[..line_start];
+        }
+        line_start = end;
+    }
+    raw
+}
+
+fn memchr_nl(s: &[u8]) -> Option<usize> {
+    s.iter().position(|&b| b == b'\n')
+}
+
+/// Header fields in a block: lines that do not start with white space (continuations).
+fn count_header_fields(header: &[u8]) -> usize {
+    header
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty() && !matches!(l[0], b' ' | b'\t' | b'\r'))
+        .count()
+}
+
+/// Top-level header lines named `From` (case-insensitive).
+fn count_from_fields(header: &[u8]) -> usize {
+    header
+        .split(|&b| b == b'\n')
+        .filter(|l| {
+            l.len() >= 5 && l[..4].eq_ignore_ascii_case(b"from") && {
+                // "From:" or "From   :" (obsolete syntax allows white space before the colon).
+                l[4..].iter().find(|&&b| b != b' ' && b != b'\t') == Some(&b':')
+            }
+        })
+        .count()
+}
+
+fn count_nested_message_markers(raw: &[u8]) -> usize {
+    const MARKERS: [&[u8]; 3] = [b"message/rfc822", b"message/global", b"multipart/digest"];
+    raw.windows(14)
+        .filter(|w| {
+            (w[0] | 0x20) == b'm'
+                && MARKERS.iter().any(|m| {
+                    w.eq_ignore_ascii_case(&m[..14])
+                })
+        })
+        .count()
+}
+
+fn judge_header_from(header: &[u8], message: &Message<'_>) -> HeaderFrom {
+    match count_from_fields(header) {
+        0 => return HeaderFrom::Missing,
+        1 => {}
+        _ => return HeaderFrom::Multiple,
+    }
+    let Some(from) = message.from() else {
+        return HeaderFrom::Unusable;
+    };
+    match from {
+        MpAddress::List(list) if list.len() == 1 => match list[0].address.as_deref() {
+            Some(a) if !a.trim().is_empty() => HeaderFrom::One(a.trim().to_string()),
+            _ => HeaderFrom::Unusable,
+        },
+        MpAddress::List(list) if list.is_empty() => HeaderFrom::Unusable,
+        _ => HeaderFrom::SeveralMailboxes,
+    }
+}
+
+/// Walks the part tree iteratively (nested messages included) and collects leaf parts that
+/// carry a file name or an XML/PDF content type.
+fn collect_attachments(root: &Message<'_>, limits: &IntakeLimits) -> Result<Vec<Attachment>, IntakeError> {
+    let mut out = Vec::new();
+    let mut parts_seen = 0usize;
+    // (message, part index in that message, depth)
+    let mut stack: Vec<(&Message<'_>, u32, usize)> = vec![(root, 0, 1)];
+    while let Some((message, part_id, depth)) = stack.pop() {
+        if depth > limits.max_depth {
+            return Err(IntakeError::TooDeep { limit: limits.max_depth });
+        }
+        parts_seen += 1;
+        if parts_seen > limits.max_parts {
+            return Err(IntakeError::TooManyParts { limit: limits.max_parts });
+        }
+        let Some(part) = message.parts.get(part_id as usize) else {
+            continue;
+        };
+        match &part.body {
+            PartType::Multipart(children) => {
+                // Reverse so that popping keeps message order.
+                for &child in children.iter().rev() {
+                    stack.push((message, child, depth + 1));
+                }
+            }
+            PartType::Message(nested) => stack.push((nested, 0, depth + 1)),
+            _ => {
+                let content_type = part
+                    .content_type()
+                    .map(|ct| match ct.subtype() {
+                        Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                        None => ct.ctype().to_string(),
+                    })
+                    .unwrap_or_else(|| "application/octet-stream".to_string())
+                    .to_ascii_lowercase();
+                let name = part.attachment_name();
+                let typed_document = content_type.ends_with("/xml")
+                    || content_type.ends_with("+xml")
+                    || content_type == "application/pdf";
+                // The root part of a message is its body text unless it is itself a document.
+                if name.is_none() && !typed_document {
+                    continue;
+                }
+                out.push(Attachment {
+                    name: names::sanitise(name.unwrap_or("")),
+                    content_type,
+                    bytes: part.contents().to_vec(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &str) -> ParsedMessage {
+        parse_message(raw.as_bytes(), &IntakeLimits::default()).unwrap()
+    }
+
+    const TWO_ATTACHMENTS: &str = "From: Supplier <billing@supplier.example>\r\n\
+Message-ID: <m1@supplier.example>\r\n\
+Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n\
+--b\r\nContent-Type: application/xml; name=\"INV-1.xml\"\r\nContent-Disposition: attachment; filename=\"INV-1.xml\"\r\n\r\n<Invoice/>\r\n\
+--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename*=UTF-8''..%2F..%2Finv-1.PDF\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n\
+--b--\r\n";
+
+    #[test]
+    fn finds_attachments_and_sanitises_names() {
+        let m = parse(TWO_ATTACHMENTS);
+        assert_eq!(m.header_from, HeaderFrom::One("billing@supplier.example".into()));
+        assert_eq!(m.message_id.as_deref(), Some("m1@supplier.example"));
+        let names: Vec<_> = m.attachments.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["INV-1.xml", "inv-1.PDF"]);
+        assert_eq!(m.attachments[1].bytes, b"%PDF-1.4\n");
+        assert_eq!(m.attachments[1].content_type, "application/pdf");
+    }
+
+    #[test]
+    fn two_from_fields_are_refused() {
+        let m = parse("From: a@x.example\r\nFrom: b@y.example\r\n\r\nbody\r\n");
+        assert_eq!(m.header_from, HeaderFrom::Multiple);
+    }
+
+    #[test]
+    fn from_with_two_mailboxes_is_refused() {
+        let m = parse("From: a@x.example, b@y.example\r\n\r\nbody\r\n");
+        assert_eq!(m.header_from, HeaderFrom::SeveralMailboxes);
+    }
+
+    #[test]
+    fn display_name_that_looks_like_an_address_is_not_judged() {
+        let m = parse("From: \"billing@supplier.example\" <evil@attacker.example>\r\n\r\nbody\r\n");
+        assert_eq!(m.header_from, HeaderFrom::One("evil@attacker.example".into()));
+    }
+
+    #[test]
+    fn missing_from() {
+        assert_eq!(parse("Subject: x\r\n\r\nbody\r\n").header_from, HeaderFrom::Missing);
+    }
+
+    #[test]
+    fn attachments_inside_message_rfc822_are_found() {
+        let raw = "From: a@x.example\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n\
+--o\r\nContent-Type: message/rfc822\r\n\r\n\
+From: inner@y.example\r\nContent-Type: multipart/mixed; boundary=i\r\n\r\n\
+--i\r\nContent-Type: text/xml; name=inner.xml\r\n\r\n<x/>\r\n--i--\r\n\
+--o--\r\n";
+        let m = parse(raw);
+        assert_eq!(m.header_from, HeaderFrom::One("a@x.example".into()));
+        assert_eq!(m.attachments.len(), 1);
+        assert_eq!(m.attachments[0].name, "inner.xml");
+    }
+
+    #[test]
+    fn header_block_limit() {
+        let mut raw = String::from("From: a@x.example\r\n");
+        for i in 0..2000 {
+            raw.push_str(&format!("X-H{i}: v\r\n"));
+        }
+        raw.push_str("\r\nbody\r\n");
+        let err = parse_message(raw.as_bytes(), &IntakeLimits::default()).unwrap_err();
+        assert!(matches!(err, IntakeError::HeadersTooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_stack_overflow() {
+        let depth = 5000;
+        let mut raw = String::from("From: a@x.example\r\n");
+        for i in 0..depth {
+            raw.push_str(&format!("Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n"));
+        }
+        raw.push_str("Content-Type: text/plain\r\n\r\nx\r\n");
+        let err = parse_message(raw.as_bytes(), &IntakeLimits::default()).unwrap_err();
+        assert!(matches!(err, IntakeError::TooDeep { .. }), "{err}");
+
+        let mut nested = String::new();
+        for _ in 0..depth {
+            nested.push_str("From: a@x.example\r\nContent-Type: message/rfc822\r\n\r\n");
+        }
+        nested.push_str("x\r\n");
+        let err = parse_message(nested.as_bytes(), &IntakeLimits::default()).unwrap_err();
+        assert!(matches!(err, IntakeError::TooDeep { .. }), "{err}");
+    }
+
+    #[test]
+    fn many_parts_are_refused() {
+        let mut raw = String::from("From: a@x.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n");
+        for _ in 0..5000 {
+            raw.push_str("--b\r\nContent-Type: text/plain\r\n\r\nx\r\n");
+        }
+        raw.push_str("--b--\r\n");
+        let err = parse_message(raw.as_bytes(), &IntakeLimits::default()).unwrap_err();
+        assert_eq!(err, IntakeError::TooManyParts { limit: 1000 });
+    }
+}

@@ -1,0 +1,112 @@
+//! The directory of our addresses (receivers) and their trusted senders, built once from the
+//! validated config and shared read-only by every session.
+
+use std::collections::HashMap;
+
+use super::Refusal;
+use crate::address::Address;
+use crate::config::{Config, Organisation, Receiver, TrustKind};
+use crate::smtp::reply;
+
+/// Receivers indexed by address key, each with its organisation.
+#[derive(Debug)]
+pub struct Directory {
+    receivers: Vec<Receiver>,
+    organisations: Vec<Organisation>,
+    by_key: HashMap<String, usize>,
+}
+
+/// Which sender identity is being judged, for the refusal sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// MAIL FROM.
+    EnvelopeSender,
+    /// The header From.
+    HeaderFrom,
+}
+
+impl Identity {
+    fn describe(self) -> &'static str {
+        match self {
+            Identity::EnvelopeSender => "envelope sender (MAIL FROM)",
+            Identity::HeaderFrom => "header From",
+        }
+    }
+}
+
+impl Directory {
+    /// Indexes the receivers of `config`.
+    pub fn new(config: &Config) -> Directory {
+        let by_key = config
+            .receivers
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.address.key(), i))
+            .collect();
+        Directory {
+            receivers: config.receivers.clone(),
+            organisations: config.organisations.clone(),
+            by_key,
+        }
+    }
+
+    /// The receiver for a recipient path, or 550 5.1.1 (unknown address, or any other domain:
+    /// no relaying, ever).
+    ///
+    /// # Errors
+    /// The refusal to send.
+    pub fn receiver(&self, forward_path: &str) -> Result<&Receiver, Refusal> {
+        let unknown = || Refusal { reply: reply::unknown_recipient(forward_path), reason: "unknown_rcpt" };
+        let address = Address::parse(forward_path).map_err(|_| Refusal {
+            reply: reply::RELAY_DENIED,
+            reason: "bad_rcpt",
+        })?;
+        self.by_key.get(&address.key()).map(|&i| &self.receivers[i]).ok_or_else(unknown)
+    }
+
+    /// The organisation a receiver belongs to.
+    pub fn organisation(&self, receiver: &Receiver) -> &Organisation {
+        // Validation guarantees the index; fall back to the first to stay total.
+        self.organisations
+            .get(receiver.organisation)
+            .unwrap_or(&self.organisations[0])
+    }
+
+    /// Whether `sender` is trusted for `receiver`, and if so by which trusted-sender entry.
+    pub fn trusted_sender<'a>(
+        &'a self,
+        receiver: &'a Receiver,
+        sender: &Address,
+    ) -> Option<&'a crate::config::TrustedSender> {
+        receiver.trusted_senders.iter().find(|t| match &t.kind {
+            TrustKind::Domain(d) => sender.domain() == d,
+            TrustKind::Address(a) => a.key() == sender.key(),
+            TrustKind::VerifiedUsers => self
+                .organisation(receiver)
+                .verified_users
+                .iter()
+                .any(|p| p.matches(sender)),
+        })
+    }
+
+    /// Checks one sender identity against a receiver: 550 5.7.1 naming the check that failed.
+    ///
+    /// # Errors
+    /// The refusal to send.
+    pub fn check_sender(&self, receiver: &Receiver, identity: Identity, sender: &str) -> Result<(), Refusal> {
+        let rcpt = receiver.address.to_string();
+        if sender.is_empty() {
+            return Err(Refusal {
+                reply: reply::sender_not_trusted(identity.describe(), "", &rcpt),
+                reason: "null_sender",
+            });
+        }
+        let reason = match identity {
+            Identity::EnvelopeSender => "untrusted_mail_from",
+            Identity::HeaderFrom => "untrusted_header_from",
+        };
+        let refuse = || Refusal { reply: reply::sender_not_trusted(identity.describe(), sender, &rcpt), reason };
+        let address = Address::parse(sender).map_err(|_| refuse())?;
+        self.trusted_sender(receiver, &address).map(|_| ()).ok_or_else(refuse)
+    }
+}
