@@ -18,6 +18,7 @@
 pub mod address;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod gateway;
 pub mod intake;
 pub mod invoice;

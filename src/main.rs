@@ -1,1 +1,5 @@
-fn main() {}
+//! The `trustgate` binary: all the work is in the library; see `trustgate --help`.
+
+fn main() {
+    std::process::exit(trustgate::cli::run());
+}

@@ -1,0 +1,60 @@
+//! `trustgate serve`: load and validate the config, start the daemon, stop on SIGTERM/SIGINT.
+
+use std::path::Path;
+
+use anyhow::Context;
+use tracing::{error, info};
+
+use crate::config::Config;
+use crate::daemon::Daemon;
+
+/// EX_CONFIG from sysexits.h: the config is invalid.
+pub const EXIT_CONFIG: i32 = 78;
+
+/// Runs the daemon until a signal; returns the exit code.
+pub fn run(config_path: &Path) -> i32 {
+    crate::telemetry::init();
+    let config = match Config::load(config_path) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprint!("{errors}");
+            eprintln!("trustgate: refusing to start: {} has errors (run `trustgate check-config`)", config_path.display());
+            return EXIT_CONFIG;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("trustgate: cannot start the async runtime: {err}");
+            return 1;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => 0,
+        Err(err) => {
+            error!(error = format!("{err:#}"), "trustgate stopped with an error");
+            eprintln!("trustgate: {err:#}");
+            1
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let daemon = Daemon::start(&config).await.context("cannot start")?;
+    wait_for_signal().await?;
+    info!("shutting down: finishing sessions in progress");
+    daemon.stop().await;
+    info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => info!(signal = "SIGTERM", "signal received"),
+        _ = int.recv() => info!(signal = "SIGINT", "signal received"),
+    }
+    Ok(())
+}

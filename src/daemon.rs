@@ -1,0 +1,112 @@
+//! The running daemon: opens the spool, binds the SMTP listeners, serves the control socket,
+//! and shuts everything down in order (listeners, sessions, control socket, spool writer).
+//!
+//! Used by `trustgate serve` and by the in-process integration tests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::policy::Directory;
+use crate::smtp::limits::Limits;
+use crate::smtp::server::{self, ConnectionLimits, Server};
+use crate::spool::{Spool, SpoolError, SpoolOptions};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The spool could not be opened.
+    #[error("cannot open the spool at {path}: {source}")]
+    Spool {
+        /// The spool directory.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: SpoolError,
+    },
+    /// A listener could not be bound.
+    #[error("cannot listen on {addrs:?}: {source}")]
+    Bind {
+        /// The configured addresses.
+        addrs: Vec<SocketAddr>,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key could not be loaded.
+    #[error("cannot load the TLS certificate: {0}")]
+    Tls(String),
+}
+
+/// A started daemon.
+pub struct Daemon {
+    /// The SMTP addresses actually bound (port 0 resolved).
+    pub smtp_addrs: Vec<SocketAddr>,
+    /// The spool, for in-process inspection by tests and the CLI.
+    pub spool: Spool,
+    shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Daemon {
+    /// Opens the spool, binds the listeners and starts serving.
+    ///
+    /// # Errors
+    /// [`StartError`] naming what could not be opened.
+    pub async fn start(config: &Config) -> Result<Daemon, StartError> {
+        let spool_opts = SpoolOptions {
+            path: config.spool.path.clone(),
+            large_body_threshold: config.spool.large_body_threshold,
+            min_free_space: config.spool.min_free_space,
+        };
+        let spool = Spool::open(&spool_opts)
+            .map_err(|source| StartError::Spool { path: config.spool.path.clone(), source })?;
+        let tls = match &config.server.tls {
+            Some(t) => Some(server::load_tls(t).map_err(StartError::Tls)?),
+            None => None,
+        };
+        let server = Server::bind(&config.server.listen)
+            .await
+            .map_err(|source| StartError::Bind { addrs: config.server.listen.clone(), source })?;
+        let smtp_addrs = server.local_addrs();
+        let limits = Limits::from_config(&config.server);
+        let conn_limits = ConnectionLimits {
+            max_connections: config.server.max_connections,
+            max_connections_per_ip: config.server.max_connections_per_ip,
+            shutdown_timeout: config.server.shutdown_timeout,
+        };
+        let gateway = Arc::new(Gateway::new(Directory::new(config), spool.clone()));
+        let shutdown = CancellationToken::new();
+        // INTEGRATE: control socket once the spool module has it.
+        let control = async {};
+        let run = server.run(gateway, limits, conn_limits, tls, shutdown.child_token());
+        let spool_for_task = spool.clone();
+        let task = tokio::spawn(async move {
+            let control = tokio::spawn(control);
+            run.await;
+            let _ = control.await;
+            drop(spool_for_task); // INTEGRATE: spool shutdown
+        });
+        info!(listen = ?smtp_addrs, spool = %config.spool.path.display(), "trustgate started");
+        Ok(Daemon { smtp_addrs, spool, shutdown, task })
+    }
+
+    /// Begins a graceful shutdown (as SIGTERM does).
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Shuts down gracefully and waits until the spool writer has drained.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+
+    /// Waits until the daemon has stopped (after [`Daemon::begin_shutdown`]).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
