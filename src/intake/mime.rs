@@ -234,8 +234,8 @@ fn collect_attachments(root: &Message<'_>, limits: &IntakeLimits) -> Result<Vec<
                 let content_type = part
                     .content_type()
                     .map(|ct| match ct.subtype() {
-                        Some(sub) => format!("{}/{}", ct.ctype(), sub),
-                        None => ct.ctype().to_string(),
+                        Some(sub) => format!("{}/{}", ct.ctype(), token(sub)),
+                        None => token(ct.ctype()).to_string(),
                     })
                     .unwrap_or_else(|| "application/octet-stream".to_string())
                     .to_ascii_lowercase();
@@ -256,6 +256,13 @@ fn collect_attachments(root: &Message<'_>, limits: &IntakeLimits) -> Result<Vec<
         }
     }
     Ok(out)
+}
+
+/// The leading MIME token of a type or subtype: a malformed `application/pdf name="x"` (missing
+/// semicolon) still reads as `pdf`.
+fn token(s: &str) -> &str {
+    let end = s.find(|c: char| c.is_whitespace() || matches!(c, ';' | '"' | ',')).unwrap_or(s.len());
+    &s[..end]
 }
 
 #[cfg(test)]

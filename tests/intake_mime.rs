@@ -1,0 +1,78 @@
+//! Golden test: every MIME edge case of the corpus goes through intake without a panic, within
+//! limits, and yields the attachment names recorded in `tests/fixtures/mime/expected.json`.
+//! On a mismatch the actual result is written to `expected.json.actual`; run with
+//! `TRUSTGATE_BLESS=1` to accept it.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use trustgate::intake::{self, HeaderFrom, IntakeLimits};
+
+fn describe(raw: &[u8]) -> serde_json::Value {
+    match intake::parse_message(raw, &IntakeLimits::default()) {
+        Ok(m) => {
+            let from = match m.header_from {
+                HeaderFrom::One(a) => a,
+                other => format!("{other:?}"),
+            };
+            let attachments: Vec<_> = m
+                .attachments
+                .iter()
+                .map(|a| format!("{} ({}, {} bytes)", a.name, a.content_type, a.bytes.len()))
+                .collect();
+            serde_json::json!({ "from": from, "attachments": attachments })
+        }
+        Err(e) => serde_json::json!({ "error": e.to_string() }),
+    }
+}
+
+#[test]
+fn mime_corpus_matches_golden_expectations() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mime");
+    let mut actual = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "eml") {
+            let raw = std::fs::read(&path).unwrap();
+            actual.insert(path.file_name().unwrap().to_string_lossy().into_owned(), describe(&raw));
+        }
+    }
+    assert!(actual.len() >= 30, "the MIME corpus went missing: {} files", actual.len());
+    let actual = serde_json::to_string_pretty(&actual).unwrap() + "\n";
+    let expected_path = dir.join("expected.json");
+    if std::env::var_os("TRUSTGATE_BLESS").is_some() {
+        std::fs::write(&expected_path, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+    if expected != actual {
+        std::fs::write(dir.join("expected.json.actual"), &actual).unwrap();
+        panic!("intake results differ from {}; see expected.json.actual", expected_path.display());
+    }
+}
+
+#[test]
+fn pairing_matches_names_case_insensitively_and_lists_the_rest() {
+    let xml = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mime/../invoices/si-ubl/SI-UBL-2.0_ok_minimal.xml"));
+    let Ok(xml) = xml else {
+        panic!("fixture tests/fixtures/invoices/si-ubl/SI-UBL-2.0_ok_minimal.xml missing");
+    };
+    let att = |name: &str, ct: &str, bytes: &[u8]| intake::Attachment {
+        name: name.into(),
+        content_type: ct.into(),
+        bytes: bytes.to_vec(),
+    };
+    let paired = intake::pair(vec![
+        att("INV-1.xml", "application/xml", &xml),
+        att("inv-1.PDF", "application/pdf", b"%PDF-1.4"),
+        att("terms.pdf", "application/pdf", b"%PDF-1.4"),
+        att("logo.png", "image/png", b"png"),
+        att("order.xml", "text/xml", b"<Order xmlns=\"urn:x\"/>"),
+    ]);
+    assert_eq!(paired.documents.len(), 1);
+    assert_eq!(paired.documents[0].pdf_name.as_deref(), Some("inv-1.PDF"));
+    let ignored: Vec<_> = paired.ignored.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(ignored, ["order.xml", "logo.png", "terms.pdf"]);
+    assert!(paired.refused.is_empty());
+}
