@@ -5,6 +5,7 @@
 //! `check-config`), 2 usage, 78 config invalid when starting the daemon (EX_CONFIG).
 
 pub mod serve;
+pub mod spool;
 
 use std::path::PathBuf;
 
@@ -17,6 +18,9 @@ pub const DEFAULT_CONFIG: &str = "config/trustgate.toml";
 #[derive(Debug, Parser)]
 #[command(name = "trustgate", version, about)]
 pub struct Cli {
+    /// The config file.
+    #[command(flatten)]
+    pub config: ConfigArg,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -26,7 +30,7 @@ pub struct Cli {
 #[derive(Debug, clap::Args)]
 pub struct ConfigArg {
     /// Config file [default: $TRUSTGATE_CONFIG, else config/trustgate.toml]
-    #[arg(long, short = 'c', value_name = "PATH")]
+    #[arg(long, short = 'c', value_name = "PATH", global = true)]
     pub config: Option<PathBuf>,
 }
 
@@ -44,10 +48,12 @@ impl ConfigArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the SMTP gateway daemon.
-    Serve {
-        /// The config file.
-        #[command(flatten)]
-        config: ConfigArg,
+    Serve,
+    /// Show what the spool holds (asks the running daemon, else opens the store directly).
+    Spool {
+        /// list or show.
+        #[command(subcommand)]
+        command: spool::SpoolCommand,
     },
 }
 
@@ -55,6 +61,25 @@ pub enum Command {
 pub fn run() -> i32 {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { config } => serve::run(&config.path()),
+        Command::Serve => serve::run(&cli.config.path()),
+        Command::Spool { command } => with_config(&cli.config.path(), |config| spool::run(command, &config.spool.path)),
+    }
+}
+
+/// Loads the config for a subcommand that only reads it; reports errors like `check-config`.
+fn with_config(path: &std::path::Path, f: impl FnOnce(&crate::config::Config) -> anyhow::Result<i32>) -> i32 {
+    let config = match crate::config::Config::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprint!("{errors}");
+            return serve::EXIT_CONFIG;
+        }
+    };
+    match f(&config) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("trustgate: {err:#}");
+            1
+        }
     }
 }

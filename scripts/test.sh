@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs the whole trustgate test suite on a fresh machine: installs what the tests need
+# (swaks, Python 3 for the smtplib test) when missing, then runs every test.
+# Usage: scripts/test.sh [extra cargo test args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v swaks >/dev/null 2>&1 || need+=(swaks)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need[*]}" >&2
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The tests start real servers on 127.0.0.1 only, with their own temporary spools.
+cargo test --locked --all-targets "$@"

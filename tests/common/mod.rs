@@ -1,0 +1,311 @@
+//! Shared helpers for the integration tests: a config on a temp spool, the daemon in-process
+//! or as the built binary, a raw SMTP client, and invoice mails built from the fixtures.
+//! Everything listens on 127.0.0.1 only.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use trustgate::config::Config;
+use trustgate::daemon::Daemon;
+
+/// The trusted supplier domain of the test config.
+pub const SUPPLIER: &str = "invoices@supplier.example";
+/// The test receiver.
+pub const RECEIVER: &str = "AD64SDE@trust.example.test";
+
+/// A test config on a fresh temporary spool, listening on an ephemeral loopback port.
+pub struct TestConfig {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl TestConfig {
+    pub fn new() -> TestConfig {
+        Self::with_server_extra("")
+    }
+
+    /// `extra` is inserted into `[server]` (e.g. `max_message_size = "64KiB"`).
+    pub fn with_server_extra(extra: &str) -> TestConfig {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("spool");
+        std::fs::create_dir_all(&spool).unwrap();
+        let text = format!(
+            r#"
+[server]
+hostname = "mx.trust.example.test"
+listen = ["127.0.0.1:0"]
+{extra}
+
+[spool]
+path = "{spool}"
+
+[[organisation]]
+id = "acme"
+name = "ACME B.V."
+kvk = "12345678"
+verified_users = ["ap@acme.example", "@accountant.example"]
+
+[[receiver]]
+address = "{RECEIVER}"
+organisation = "acme"
+document_type = "purchase-invoice"
+
+[[receiver.trusted_sender]]
+name = "Supplier B.V."
+contact = "billing@supplier.example"
+domain = "supplier.example"
+
+[[receiver.trusted_sender]]
+name = "Other Supplier"
+contact = "billing@other-supplier.example"
+address = "billing@other-supplier.example"
+
+[[receiver.trusted_sender]]
+name = "ACME's own staff"
+contact = "ap@acme.example"
+verified_users = true
+"#,
+            spool = spool.display()
+        );
+        let path = dir.path().join("trustgate.toml");
+        std::fs::write(&path, text).unwrap();
+        TestConfig { dir, path }
+    }
+
+    pub fn spool_dir(&self) -> PathBuf {
+        self.dir.path().join("spool")
+    }
+
+    pub fn load(&self) -> Config {
+        Config::load(&self.path).unwrap_or_else(|e| panic!("test config invalid:\n{e}"))
+    }
+
+    pub async fn start(&self) -> Daemon {
+        Daemon::start(&self.load()).await.unwrap()
+    }
+}
+
+/// The path of a fixture file under `tests/fixtures/`.
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+}
+
+pub fn read_fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(fixture(rel)).unwrap_or_else(|e| panic!("fixture {rel}: {e}"))
+}
+
+/// A valid SI-UBL invoice used by most tests.
+pub const INVOICE_XML: &str = "invoices/si-ubl/SI-UBL-2.0_ok_minimal.xml";
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for (i, chunk) in data.chunks(3).enumerate() {
+        if i > 0 && i % 19 == 0 {
+            out.push_str("\r\n");
+        }
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for j in 0..4 {
+            if j <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * j) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// A MIME message (CRLF line endings, no final dot) with the given attachments.
+pub fn mail(from: &str, to: &str, attachments: &[(&str, &str, &[u8])]) -> String {
+    let mut m = format!(
+        "From: Supplier <{from}>\r\nTo: <{to}>\r\nSubject: Invoice\r\nMessage-ID: <{}@supplier.example>\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"BOUNDARY\"\r\n\r\n\
+--BOUNDARY\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPlease find our invoice attached.\r\n",
+        std::process::id()
+    );
+    for (name, ctype, bytes) in attachments {
+        m.push_str(&format!(
+            "--BOUNDARY\r\nContent-Type: {ctype}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+            base64(bytes)
+        ));
+    }
+    m.push_str("--BOUNDARY--\r\n");
+    m
+}
+
+/// The standard invoice mail: INV-1.xml with its inv-1.PDF.
+pub fn invoice_mail(from: &str) -> String {
+    let xml = read_fixture(INVOICE_XML);
+    mail(
+        from,
+        RECEIVER,
+        &[("INV-1.xml", "application/xml", &xml), ("inv-1.PDF", "application/pdf", b"%PDF-1.4\n%test\n")],
+    )
+}
+
+/// A blocking line-oriented SMTP client over a real socket.
+pub struct Smtp {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Smtp {
+    /// Connects and reads the banner (asserting 220).
+    pub fn connect(addr: SocketAddr) -> Smtp {
+        let s = Smtp::connect_raw(addr);
+        let mut s = s;
+        s.expect("220");
+        s
+    }
+
+    /// Connects without reading anything.
+    pub fn connect_raw(addr: SocketAddr) -> Smtp {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        Smtp { reader: BufReader::new(stream.try_clone().unwrap()), writer: stream }
+    }
+
+    pub fn send(&mut self, data: &str) {
+        self.writer.write_all(data.as_bytes()).unwrap();
+    }
+
+    pub fn send_bytes(&mut self, data: &[u8]) {
+        self.writer.write_all(data).unwrap();
+    }
+
+    /// Reads one (possibly multi-line) reply; returns its last line.
+    pub fn reply(&mut self) -> String {
+        loop {
+            let mut line = String::new();
+            let n = self.reader.read_line(&mut line).unwrap();
+            assert!(n > 0, "connection closed while waiting for a reply");
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return line.trim_end().to_string();
+            }
+        }
+    }
+
+    /// Reads a reply and asserts it starts with `prefix` (e.g. `"250 2.0.0"`); returns it.
+    pub fn expect(&mut self, prefix: &str) -> String {
+        let r = self.reply();
+        assert!(r.starts_with(prefix), "expected {prefix:?}, got {r:?}");
+        r
+    }
+
+    /// Sends a command line and expects a reply prefix.
+    pub fn cmd(&mut self, line: &str, prefix: &str) -> String {
+        self.send(&format!("{line}\r\n"));
+        self.expect(prefix)
+    }
+
+    /// EHLO, MAIL, RCPT, DATA, body, dot; returns the final reply line.
+    pub fn transaction(&mut self, from: &str, to: &str, body: &str) -> String {
+        self.cmd("EHLO client.supplier.example", "250");
+        self.cmd(&format!("MAIL FROM:<{from}>"), "250");
+        self.cmd(&format!("RCPT TO:<{to}>"), "250");
+        self.cmd("DATA", "354");
+        self.send(body);
+        self.send(".\r\n");
+        self.reply()
+    }
+
+    /// Whether the server closed the connection (EOF within the read timeout).
+    pub fn is_closed(&mut self) -> bool {
+        let mut buf = [0u8; 1];
+        matches!(self.reader.read(&mut buf), Ok(0) | Err(_))
+    }
+}
+
+/// The built `trustgate` binary running `serve` on a config, with its stderr watched.
+pub struct Process {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Process {
+    /// Starts `trustgate serve --config PATH` and waits until it logs its listening address.
+    pub fn serve(config: &Path) -> Process {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_trustgate"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut sent = false;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if !sent && line.contains("trustgate started") {
+                    let _ = tx.send(line.clone());
+                    sent = true;
+                }
+                eprintln!("[daemon] {line}");
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the daemon did not log `trustgate started` within 60 s");
+        let addr = parse_listen(&line).unwrap_or_else(|| panic!("no address in {line:?}"));
+        Process { child, addr }
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM and wait for exit; returns the exit code.
+    pub fn terminate(mut self) -> Option<i32> {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "daemon did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Finds `127.0.0.1:PORT` in a log line.
+fn parse_listen(line: &str) -> Option<SocketAddr> {
+    let start = line.find("127.0.0.1:")?;
+    let rest = &line[start..];
+    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':')).unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// Runs the `trustgate` CLI with a config and returns (exit code, stdout, stderr).
+pub fn cli(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_trustgate"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
