@@ -4,6 +4,7 @@
 //! the only places that use `anyhow`. Exit codes: 0 ok, 1 failure (or invalid config for
 //! `check-config`), 2 usage, 78 config invalid when starting the daemon (EX_CONFIG).
 
+pub mod check_config;
 pub mod serve;
 pub mod spool;
 

@@ -4,6 +4,7 @@
 //! these types and collects every error with file, line, column and a fix. Inner code never
 //! re-checks strings: addresses are [`Address`], sizes are bytes, durations are [`Duration`].
 
+pub mod defaults;
 pub mod raw;
 pub mod validate;
 

@@ -1,2 +1,190 @@
-//! Serde mirror of the TOML file.
-// STUB: owned by the config helper.
+//! Serde mirror of the TOML file: the shape of the config, nothing more.
+//!
+//! [`super::validate`] deserialises the file into [`Config`] and then turns it into the typed
+//! [`super::Config`]. Every struct refuses unknown keys, and every value that gets a semantic check
+//! is a [`Spanned`], so an error can point at its line and column. This module holds no logic and
+//! no defaults (those are in [`super::defaults`]); it must never check or interpret a value.
+//!
+//! The struct and field names are the TOML names (`[[receiver]]` is [`Receiver`], and so on).
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Visitor};
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[server]`.
+    pub server: Spanned<Server>,
+    /// `[spool]`.
+    pub spool: Spanned<Spool>,
+    /// `[[organisation]]`.
+    #[serde(default)]
+    pub organisation: Vec<Spanned<Organisation>>,
+    /// `[[receiver]]`.
+    #[serde(default)]
+    pub receiver: Vec<Spanned<Receiver>>,
+}
+
+/// `[server]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// `hostname`.
+    pub hostname: Spanned<String>,
+    /// `listen`.
+    pub listen: Spanned<Vec<Spanned<String>>>,
+    /// `max_message_size`.
+    #[serde(default)]
+    pub max_message_size: Option<Spanned<Scalar>>,
+    /// `max_recipients`.
+    #[serde(default)]
+    pub max_recipients: Option<Spanned<i64>>,
+    /// `max_line_length`.
+    #[serde(default)]
+    pub max_line_length: Option<Spanned<i64>>,
+    /// `max_connections`.
+    #[serde(default)]
+    pub max_connections: Option<Spanned<i64>>,
+    /// `max_connections_per_ip`.
+    #[serde(default)]
+    pub max_connections_per_ip: Option<Spanned<i64>>,
+    /// `max_messages_per_session`.
+    #[serde(default)]
+    pub max_messages_per_session: Option<Spanned<i64>>,
+    /// `max_errors`.
+    #[serde(default)]
+    pub max_errors: Option<Spanned<i64>>,
+    /// `command_timeout`.
+    #[serde(default)]
+    pub command_timeout: Option<Spanned<Scalar>>,
+    /// `data_timeout`.
+    #[serde(default)]
+    pub data_timeout: Option<Spanned<Scalar>>,
+    /// `session_timeout`.
+    #[serde(default)]
+    pub session_timeout: Option<Spanned<Scalar>>,
+    /// `shutdown_timeout`.
+    #[serde(default)]
+    pub shutdown_timeout: Option<Spanned<Scalar>>,
+    /// `[server.tls]`.
+    #[serde(default)]
+    pub tls: Option<Spanned<Tls>>,
+}
+
+/// `[server.tls]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// `certificate`: path to the PEM certificate chain.
+    pub certificate: Spanned<String>,
+    /// `key`: path to the PEM private key.
+    pub key: Spanned<String>,
+}
+
+/// `[spool]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spool {
+    /// `path`.
+    pub path: Spanned<String>,
+    /// `large_body_threshold`.
+    #[serde(default)]
+    pub large_body_threshold: Option<Spanned<Scalar>>,
+    /// `min_free_space`.
+    #[serde(default)]
+    pub min_free_space: Option<Spanned<Scalar>>,
+}
+
+/// `[[organisation]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Organisation {
+    /// `id`.
+    pub id: Spanned<String>,
+    /// `name`.
+    pub name: Spanned<String>,
+    /// `kvk`.
+    #[serde(default)]
+    pub kvk: Option<Spanned<String>>,
+    /// `verified_users`: addresses or `@domain`.
+    #[serde(default)]
+    pub verified_users: Vec<Spanned<String>>,
+}
+
+/// `[[receiver]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receiver {
+    /// `address`.
+    pub address: Spanned<String>,
+    /// `organisation`: an organisation id.
+    pub organisation: Spanned<String>,
+    /// `document_type`.
+    pub document_type: Spanned<String>,
+    /// `[[receiver.trusted_sender]]`.
+    #[serde(default)]
+    pub trusted_sender: Vec<Spanned<TrustedSender>>,
+}
+
+/// `[[receiver.trusted_sender]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedSender {
+    /// `name`.
+    pub name: Spanned<String>,
+    /// `contact`.
+    pub contact: Spanned<String>,
+    /// `domain`.
+    #[serde(default)]
+    pub domain: Option<Spanned<String>>,
+    /// `address`.
+    #[serde(default)]
+    pub address: Option<Spanned<String>>,
+    /// `verified_users`.
+    #[serde(default)]
+    pub verified_users: Option<Spanned<bool>>,
+}
+
+/// A value that may be written as an integer or a string (sizes: `1048576` or `"1 MiB"`;
+/// durations: `"5m"`, where an integer is refused later with a fix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scalar {
+    /// Written as a TOML integer.
+    Integer(i64),
+    /// Written as a TOML string.
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = Scalar;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer or a string")
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Integer(v))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                i64::try_from(v)
+                    .map(Scalar::Integer)
+                    .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Text(v.to_string()))
+            }
+        }
+
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}

@@ -1,29 +1,62 @@
-//! Raw TOML to validated [`super::Config`], collecting every error.
-// STUB: owned by the config helper.
+//! Raw TOML to validated [`super::Config`], collecting every error with file:line:col and a fix.
+//!
+//! Called by [`super::Config::load`] (serve, reload) and by `trustgate check-config`; both run the
+//! same checks. Parsing (syntax, types, unknown or missing keys) stops at the first error, which
+//! is reported with its position and a fix; only a file that parses gets the semantic checks,
+//! which report *every* problem at once.
+//!
+//! This module must never change anything on disk: the spool directory is checked with
+//! `access(2)` (or, when it does not exist yet, its nearest existing ancestor, since `serve`
+//! creates it), and TLS files are only read. Paths in the file are relative to the directory of
+//! the config file and are stored absolute.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::ops::{Range, RangeInclusive};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::{self, Scalar};
+use super::{
+    Config, Organisation, Receiver, SenderPattern, Server, Spool, Tls, TrustKind, TrustedSender,
+    defaults,
+};
+use crate::address::{Address, Domain};
 
 /// One config problem, located.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// The file.
     pub file: PathBuf,
-    /// 1-based line.
+    /// 1-based line; 0 when the problem is the whole file (it cannot be read).
     pub line: usize,
-    /// 1-based column.
+    /// 1-based column, counted in characters; 0 when `line` is 0.
     pub column: usize,
-    /// What is wrong and how to fix it.
+    /// What is wrong and how to fix it: `what is wrong; how to fix it`.
     pub message: String,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                self.line,
+                self.column,
+                self.message
+            )
+        }
     }
 }
 
-/// All problems found in a config.
+/// All problems found in a config, in file order.
 #[derive(Debug, Clone)]
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
@@ -38,15 +71,1079 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-/// Loads and validates.
+/// Which checks that look outside the file to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Check that the spool directory (or, if missing, its nearest existing ancestor) is a
+    /// writable directory. Off only for validating a template on another machine.
+    pub check_spool_writable: bool,
+    /// Check that the TLS certificate and key files are readable PEM.
+    pub check_tls_files: bool,
+}
+
+impl Default for Options {
+    /// Every check on, as `serve` and `check-config` use it.
+    fn default() -> Options {
+        Options {
+            check_spool_writable: true,
+            check_tls_files: true,
+        }
+    }
+}
+
+/// Reads, parses and validates a config file with every check on.
 ///
 /// # Errors
-/// All problems.
-pub fn load(path: &Path) -> Result<super::Config, ConfigErrors> {
-    Err(ConfigErrors(vec![ConfigError {
+/// Every problem found, each with file, line, column and a fix.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    load_with(path, &Options::default())
+}
+
+/// Reads, parses and validates a config file with the given checks.
+///
+/// # Errors
+/// Every problem found, each with file, line, column and a fix.
+pub fn load_with(path: &Path, options: &Options) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read(path).map_err(|e| {
+        whole_file(
+            path,
+            format!("cannot read the config file ({e}); check the path and its permissions"),
+        )
+    })?;
+    let text = String::from_utf8(text)
+        .map_err(|_| whole_file(path, "the file is not UTF-8; save it as UTF-8".to_string()))?;
+    load_str(&text, path, options)
+}
+
+/// Parses and validates config text as if read from `path` (used in messages, and its
+/// directory anchors relative paths; the file itself is not read).
+///
+/// # Errors
+/// Every problem found, each with file, line, column and a fix.
+pub fn load_str(text: &str, path: &Path, options: &Options) -> Result<Config, ConfigErrors> {
+    let mut v = Validator::new(text, path, options);
+    let raw: raw::Config = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            v.parse_error(e);
+            return Err(ConfigErrors(v.errors));
+        }
+    };
+    let config = v.config(raw);
+    if v.errors.is_empty() {
+        Ok(config)
+    } else {
+        v.errors.sort_by_key(|e| (e.line, e.column));
+        Err(ConfigErrors(v.errors))
+    }
+}
+
+fn whole_file(path: &Path, message: String) -> ConfigErrors {
+    ConfigErrors(vec![ConfigError {
         file: path.to_path_buf(),
-        line: 1,
-        column: 1,
-        message: "not yet implemented".into(),
-    }]))
+        line: 0,
+        column: 0,
+        message,
+    }])
+}
+
+/// Parses a size: an integer number of bytes, or a string like `"35MiB"`, `"35 MiB"`,
+/// `"512KiB"`, `"1GiB"` (binary units) or `"100MB"` (decimal: 10^6). Units are
+/// case-insensitive; `B` or no unit means bytes.
+///
+/// # Errors
+/// A message saying what is wrong and how to write it.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits_end);
+    let fix = "write a whole number of bytes or e.g. \"35 MiB\", \"512 KiB\", \"100 MB\"";
+    if number.is_empty() {
+        return Err(format!("\"{s}\" is not a size; {fix}"));
+    }
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("\"{s}\" is too large; {fix}"))?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => defaults::KIB,
+        "mib" => defaults::MIB,
+        "gib" => defaults::GIB,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => {
+            return Err(format!(
+                "\"{s}\" has an unknown unit; {fix} (units: B, KiB, MiB, GiB, KB, MB, GB)"
+            ));
+        }
+    };
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("\"{s}\" is too large; {fix}"))
+}
+
+/// Parses a duration written for humans: `"5m"`, `"30s"`, `"1h 30m"` (humantime syntax).
+///
+/// # Errors
+/// A message saying what is wrong and how to write it.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| {
+        format!("\"{s}\" is not a duration ({e}); write e.g. \"30s\", \"5m\" or \"1h\"")
+    })
+}
+
+/// The state of one validation: the text for positions, and the errors so far.
+struct Validator<'a> {
+    file: &'a Path,
+    text: &'a str,
+    /// Byte offset of the start of each line.
+    line_starts: Vec<usize>,
+    /// The directory relative paths are resolved against, absolute.
+    base: PathBuf,
+    options: &'a Options,
+    errors: Vec<ConfigError>,
+}
+
+impl<'a> Validator<'a> {
+    fn new(text: &'a str, file: &'a Path, options: &'a Options) -> Validator<'a> {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Validator {
+            file,
+            text,
+            line_starts,
+            base: base_dir(file),
+            options,
+            errors: Vec::new(),
+        }
+    }
+
+    /// 1-based line and character column of a byte offset.
+    fn position(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
+        let column = match self.text.get(start..offset) {
+            Some(s) => s.chars().count() + 1,
+            None => offset - start + 1,
+        };
+        (line, column)
+    }
+
+    fn error_at(&mut self, span: Range<usize>, message: String) {
+        let (line, column) = self.position(span.start);
+        self.errors.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            message,
+        });
+    }
+
+    fn error<T>(&mut self, value: &Spanned<T>, message: String) {
+        self.error_at(value.span(), message);
+    }
+
+    // ---- parse errors (serde stops at the first) ----
+
+    fn parse_error(&mut self, mut e: toml::de::Error) {
+        let span = e.span().unwrap_or(0..0);
+        let message = e.message().trim().to_string();
+        // Without the input, Display ends with "in `a.b`": the key path the error is in.
+        e.set_input(None);
+        let shown = e.to_string();
+        let path = shown
+            .lines()
+            .filter_map(|l| l.strip_prefix("in `").and_then(|l| l.strip_suffix('`')))
+            .next_back()
+            .unwrap_or("");
+        let in_table = |table: &str| {
+            if table.is_empty() {
+                String::new()
+            } else {
+                format!(" in {}", table_header(table))
+            }
+        };
+        let text = if let Some(rest) = message.strip_prefix("unknown field `") {
+            let (key, rest) = rest.split_once('`').unwrap_or((rest, ""));
+            let known = backticked(rest);
+            let place = in_table(path);
+            match closest(key, known.iter().map(String::as_str)) {
+                Some(best) => format!("unknown key `{key}`{place}; did you mean `{best}`?"),
+                None => format!(
+                    "unknown key `{key}`{place}; remove it, the keys here are {}",
+                    known
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        } else if let Some(rest) = message.strip_prefix("missing field `") {
+            let key = rest.split_once('`').map_or(rest, |(k, _)| k);
+            let what = if path.is_empty() {
+                format!("missing section {}", table_header(key))
+            } else {
+                format!("missing key `{key}`{}", in_table(path))
+            };
+            format!("{what}; add it, e.g. {}", example(key))
+        } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
+            // The path ends with the key whose value has the wrong type.
+            let (table, key) = path.rsplit_once('.').unwrap_or(("", path));
+            let what = message
+                .trim_start_matches("invalid type: ")
+                .trim_start_matches("invalid value: ")
+                .replacen(", expected ", " where the schema expects ", 1);
+            let hint = if message.starts_with("invalid type: map") && message.contains("sequence") {
+                format!(
+                    "write the section as {} (double brackets: there may be several)",
+                    table_header(path)
+                )
+            } else if message.contains("expected a string") {
+                "write the value in double quotes".to_string()
+            } else if message.contains("expected a boolean") {
+                "write true or false, without quotes".to_string()
+            } else if message.contains("expected i64") || message.contains("expected an integer") {
+                "write a whole number, without quotes".to_string()
+            } else if message.contains("expected a sequence") {
+                "write a list in brackets, e.g. [\"a\", \"b\"]".to_string()
+            } else {
+                "see docs/config.md for the type of this key".to_string()
+            };
+            if key.is_empty() {
+                format!("wrong type: {what}; {hint}")
+            } else {
+                format!("wrong type for `{key}`{}: {what}; {hint}", in_table(table))
+            }
+        } else if message.starts_with("duplicate key") {
+            format!("{message}{}; keep only one of them", in_table(path))
+        } else {
+            let first = message.lines().collect::<Vec<_>>().join(", ");
+            format!(
+                "TOML syntax error: {first}; fix the syntax (strings in double quotes, tables in [brackets])"
+            )
+        };
+        self.error_at(span, text);
+    }
+
+    // ---- semantic checks ----
+
+    fn config(&mut self, raw: raw::Config) -> Config {
+        let server = self.server(raw.server.into_inner());
+        let spool = self.spool(raw.spool.into_inner());
+        let organisations = self.organisations(&raw.organisation);
+        let receivers = self.receivers(&raw.receiver, &raw.organisation, &organisations);
+        Config {
+            source: std::path::absolute(self.file).unwrap_or_else(|_| self.file.to_path_buf()),
+            server,
+            spool,
+            organisations,
+            receivers,
+        }
+    }
+
+    fn server(&mut self, raw: raw::Server) -> Server {
+        let hostname = raw.hostname.get_ref().trim().to_string();
+        if hostname.is_empty() {
+            self.error(
+                &raw.hostname,
+                "hostname is empty; write the public name of this host, e.g. \"mx.example.com\""
+                    .into(),
+            );
+        } else if Domain::parse(&hostname).is_err() {
+            self.error(
+                &raw.hostname,
+                format!("hostname \"{hostname}\" is not a fully qualified domain name; write the public name of this host, e.g. \"mx.example.com\""),
+            );
+        }
+
+        let mut listen: Vec<SocketAddr> = Vec::new();
+        if raw.listen.get_ref().is_empty() {
+            self.error(
+                &raw.listen,
+                "listen is empty; add at least one address, e.g. listen = [\"0.0.0.0:25\"]".into(),
+            );
+        }
+        for entry in raw.listen.get_ref() {
+            match entry.get_ref().trim().parse::<SocketAddr>() {
+                Ok(addr) if listen.contains(&addr) => {
+                    self.error(entry, format!("listen address \"{addr}\" is listed twice; remove one"));
+                }
+                Ok(addr) => listen.push(addr),
+                Err(_) => self.error(
+                    entry,
+                    format!(
+                        "listen address \"{}\" is not IP:PORT; write e.g. \"0.0.0.0:25\" or \"[::]:25\" (host names are not resolved)",
+                        entry.get_ref()
+                    ),
+                ),
+            }
+        }
+
+        let max_message_size = self.size(
+            raw.max_message_size.as_ref(),
+            "max_message_size",
+            defaults::MAX_MESSAGE_SIZE,
+            defaults::MAX_MESSAGE_SIZE_RANGE,
+        );
+        let max_recipients = self.count(
+            raw.max_recipients.as_ref(),
+            "max_recipients",
+            defaults::MAX_RECIPIENTS,
+            defaults::MAX_RECIPIENTS_RANGE,
+            " (RFC 5321 4.5.3.1.8 requires at least 100)",
+        );
+        let max_line_length = self.count(
+            raw.max_line_length.as_ref(),
+            "max_line_length",
+            defaults::MAX_LINE_LENGTH,
+            defaults::MAX_LINE_LENGTH_RANGE,
+            " (RFC 5321 4.5.3.1.4 requires at least 512)",
+        );
+        let max_connections = self.count(
+            raw.max_connections.as_ref(),
+            "max_connections",
+            defaults::MAX_CONNECTIONS,
+            defaults::MAX_CONNECTIONS_RANGE,
+            "",
+        );
+        let max_connections_per_ip = self.count(
+            raw.max_connections_per_ip.as_ref(),
+            "max_connections_per_ip",
+            defaults::MAX_CONNECTIONS_PER_IP,
+            defaults::MAX_CONNECTIONS_PER_IP_RANGE,
+            "",
+        );
+        if max_connections_per_ip > max_connections {
+            let span = raw
+                .max_connections_per_ip
+                .as_ref()
+                .or(raw.max_connections.as_ref())
+                .map(Spanned::span);
+            if let Some(span) = span {
+                self.error_at(
+                    span,
+                    format!("max_connections_per_ip ({max_connections_per_ip}) is larger than max_connections ({max_connections}); lower it to at most {max_connections}"),
+                );
+            }
+        }
+        let max_messages_per_session = self.count(
+            raw.max_messages_per_session.as_ref(),
+            "max_messages_per_session",
+            defaults::MAX_MESSAGES_PER_SESSION,
+            defaults::MAX_MESSAGES_PER_SESSION_RANGE,
+            "",
+        );
+        let max_errors = self.count(
+            raw.max_errors.as_ref(),
+            "max_errors",
+            defaults::MAX_ERRORS,
+            defaults::MAX_ERRORS_RANGE,
+            "",
+        );
+        let command_timeout = self.duration(
+            raw.command_timeout.as_ref(),
+            "command_timeout",
+            defaults::COMMAND_TIMEOUT,
+            defaults::COMMAND_TIMEOUT_RANGE,
+        );
+        let data_timeout = self.duration(
+            raw.data_timeout.as_ref(),
+            "data_timeout",
+            defaults::DATA_TIMEOUT,
+            defaults::DATA_TIMEOUT_RANGE,
+        );
+        let session_timeout = self.duration(
+            raw.session_timeout.as_ref(),
+            "session_timeout",
+            defaults::SESSION_TIMEOUT,
+            defaults::SESSION_TIMEOUT_RANGE,
+        );
+        let shutdown_timeout = self.duration(
+            raw.shutdown_timeout.as_ref(),
+            "shutdown_timeout",
+            defaults::SHUTDOWN_TIMEOUT,
+            defaults::SHUTDOWN_TIMEOUT_RANGE,
+        );
+        let tls = raw.tls.map(|tls| self.tls(tls.into_inner()));
+
+        Server {
+            hostname,
+            listen,
+            max_message_size,
+            max_recipients,
+            max_line_length,
+            max_connections,
+            max_connections_per_ip,
+            max_messages_per_session,
+            max_errors,
+            command_timeout,
+            data_timeout,
+            session_timeout,
+            shutdown_timeout,
+            tls,
+        }
+    }
+
+    fn tls(&mut self, raw: raw::Tls) -> Tls {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+        let certificate = self.path(&raw.certificate, "tls.certificate");
+        let key = self.path(&raw.key, "tls.key");
+        if self.options.check_tls_files {
+            if let Some(bytes) = self.read_small(&raw.certificate, &certificate, "tls.certificate")
+            {
+                let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&bytes).collect();
+                match certs {
+                    Ok(certs) if !certs.is_empty() => {}
+                    Ok(_) => self.error(
+                        &raw.certificate,
+                        format!("tls.certificate {} holds no PEM certificate; point it at the certificate chain (-----BEGIN CERTIFICATE-----)", certificate.display()),
+                    ),
+                    Err(e) => self.error(
+                        &raw.certificate,
+                        format!("tls.certificate {} is not valid PEM ({e}); point it at the PEM certificate chain", certificate.display()),
+                    ),
+                }
+            }
+            if let Some(bytes) = self.read_small(&raw.key, &key, "tls.key")
+                && let Err(e) = PrivateKeyDer::from_pem_slice(&bytes)
+            {
+                self.error(
+                    &raw.key,
+                    format!("tls.key {} holds no PEM private key ({e}); point it at the private key (-----BEGIN PRIVATE KEY-----)", key.display()),
+                );
+            }
+        }
+        Tls { certificate, key }
+    }
+
+    /// Reads a small file named by `value`, reporting why it cannot be read.
+    fn read_small(&mut self, value: &Spanned<String>, path: &Path, key: &str) -> Option<Vec<u8>> {
+        let result = std::fs::metadata(path).and_then(|m| {
+            if m.len() > defaults::MAX_TLS_FILE_SIZE {
+                Err(std::io::Error::other("larger than 1 MiB"))
+            } else {
+                std::fs::read(path)
+            }
+        });
+        match result {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                self.error(
+                    value,
+                    format!("{key} {} cannot be read ({e}); check the path (relative paths start at the config file's directory) and that trustgate's user may read it", path.display()),
+                );
+                None
+            }
+        }
+    }
+
+    fn spool(&mut self, raw: raw::Spool) -> Spool {
+        let path = self.path(&raw.path, "spool.path");
+        if self.options.check_spool_writable && !raw.path.get_ref().trim().is_empty() {
+            if let Err(why) = check_writable_dir(&path) {
+                self.error(&raw.path, format!("spool.path {}: {why}", path.display()));
+            }
+        }
+        let large_body_threshold = self.size(
+            raw.large_body_threshold.as_ref(),
+            "large_body_threshold",
+            defaults::LARGE_BODY_THRESHOLD,
+            defaults::LARGE_BODY_THRESHOLD_RANGE,
+        );
+        let min_free_space = self.size(
+            raw.min_free_space.as_ref(),
+            "min_free_space",
+            defaults::MIN_FREE_SPACE,
+            0..=u64::MAX,
+        );
+        Spool {
+            path,
+            large_body_threshold,
+            min_free_space,
+        }
+    }
+
+    fn organisations(&mut self, raw: &[Spanned<raw::Organisation>]) -> Vec<Organisation> {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut out = Vec::with_capacity(raw.len());
+        for org in raw {
+            let org = org.get_ref();
+            let id = org.id.get_ref().trim().to_string();
+            if !is_id(&id) {
+                self.error(
+                    &org.id,
+                    format!("organisation id \"{id}\" is not a valid id; use 1 to 64 lower-case letters, digits, - or _, starting with a letter or digit, e.g. \"acme\""),
+                );
+            } else if let Some(line) = seen.get(&id) {
+                self.error(
+                    &org.id,
+                    format!("organisation id \"{id}\" is already used on line {line}; give each organisation its own id"),
+                );
+            } else {
+                let (line, _) = self.position(org.id.span().start);
+                seen.insert(id.clone(), line);
+            }
+            let label = format!("organisation \"{id}\"");
+            let name = self.nonempty(&org.name, &label, "name", "e.g. name = \"ACME B.V.\"");
+            let kvk = org.kvk.as_ref().map(|kvk| {
+                let k = kvk.get_ref().trim();
+                if k.len() != 8 || !k.bytes().all(|b| b.is_ascii_digit()) {
+                    self.error(
+                        kvk,
+                        format!("{label}: kvk \"{k}\" is not a KvK number; write its 8 digits, e.g. kvk = \"12345678\", or leave kvk out"),
+                    );
+                }
+                k.to_string()
+            });
+            let mut verified_users = Vec::with_capacity(org.verified_users.len());
+            let mut seen_users: Vec<String> = Vec::new();
+            for user in &org.verified_users {
+                let Some(pattern) = self.sender_pattern(user, &label) else {
+                    continue;
+                };
+                let key = pattern_key(&pattern);
+                if seen_users.contains(&key) {
+                    self.error(
+                        user,
+                        format!(
+                            "{label}: verified user \"{}\" is listed twice; remove one",
+                            user.get_ref()
+                        ),
+                    );
+                } else {
+                    seen_users.push(key);
+                    verified_users.push(pattern);
+                }
+            }
+            out.push(Organisation {
+                id,
+                name,
+                kvk,
+                verified_users,
+            });
+        }
+        out
+    }
+
+    fn sender_pattern(&mut self, value: &Spanned<String>, label: &str) -> Option<SenderPattern> {
+        let s = value.get_ref().trim();
+        let parsed = match s.strip_prefix('@') {
+            Some(domain) => Domain::parse(domain).map(SenderPattern::Domain),
+            None => Address::parse(s).map(SenderPattern::Address),
+        };
+        match parsed {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.error(
+                    value,
+                    format!("{label}: verified user {e}; write an address like \"ap@acme.example\" or a whole domain like \"@acme.example\""),
+                );
+                None
+            }
+        }
+    }
+
+    fn receivers(
+        &mut self,
+        raw: &[Spanned<raw::Receiver>],
+        raw_orgs: &[Spanned<raw::Organisation>],
+        orgs: &[Organisation],
+    ) -> Vec<Receiver> {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut out = Vec::with_capacity(raw.len());
+        for receiver in raw {
+            let receiver = receiver.get_ref();
+            let written = receiver.address.get_ref().trim();
+            let label = format!("receiver \"{written}\"");
+            let address = match Address::parse(written) {
+                Ok(a) => {
+                    match seen.get(&a.key()) {
+                        Some(line) => self.error(
+                            &receiver.address,
+                            format!("{label} is already defined on line {line} (local parts are compared case-insensitively); remove one or give it another address"),
+                        ),
+                        None => {
+                            let (line, _) = self.position(receiver.address.span().start);
+                            seen.insert(a.key(), line);
+                        }
+                    }
+                    Some(a)
+                }
+                Err(e) => {
+                    self.error(
+                        &receiver.address,
+                        format!("receiver address {e}; write a plain address, e.g. \"AD64SDE@trust.example.test\""),
+                    );
+                    None
+                }
+            };
+
+            let org_id = receiver.organisation.get_ref().trim();
+            // Match raw ids too, so a receiver of an organisation whose own entry had an error
+            // does not get a second, misleading error.
+            let organisation = raw_orgs
+                .iter()
+                .position(|o| o.get_ref().id.get_ref().trim() == org_id);
+            if organisation.is_none() {
+                let hint = match closest(org_id, orgs.iter().map(|o| o.id.as_str())) {
+                    Some(best) => format!("did you mean \"{best}\"?"),
+                    None if orgs.is_empty() => "add an [[organisation]] with this id".to_string(),
+                    None => format!(
+                        "use one of {}",
+                        orgs.iter()
+                            .map(|o| format!("\"{}\"", o.id))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                self.error(
+                    &receiver.organisation,
+                    format!("{label}: unknown organisation \"{org_id}\"; {hint}"),
+                );
+            }
+            let document_type = receiver.document_type.get_ref().trim().to_string();
+            if !is_id(&document_type) {
+                self.error(
+                    &receiver.document_type,
+                    format!("{label}: document_type \"{document_type}\" is not a valid name; use lower-case letters, digits, - or _, e.g. \"purchase-invoice\""),
+                );
+            }
+            let org = organisation.and_then(|i| orgs.get(i));
+            let trusted_senders = self.trusted_senders(&receiver.trusted_sender, &label, org);
+            if let (Some(address), Some(organisation)) = (address, organisation) {
+                out.push(Receiver {
+                    address,
+                    organisation,
+                    document_type,
+                    trusted_senders,
+                });
+            }
+        }
+        out
+    }
+
+    fn trusted_senders(
+        &mut self,
+        raw: &[Spanned<raw::TrustedSender>],
+        receiver: &str,
+        org: Option<&Organisation>,
+    ) -> Vec<TrustedSender> {
+        let mut seen: Vec<(String, usize)> = Vec::new();
+        let mut out = Vec::with_capacity(raw.len());
+        for (i, spanned) in raw.iter().enumerate() {
+            let sender = spanned.get_ref();
+            let label = format!("{receiver}: trusted_sender[{}]", i + 1);
+            let name = self.nonempty(
+                &sender.name,
+                &label,
+                "name",
+                "e.g. name = \"Supplier B.V.\"",
+            );
+            let contact = match Address::parse(sender.contact.get_ref().trim()) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    self.error(
+                        &sender.contact,
+                        format!("{label}: contact {e}; write the supplier's address for notices, e.g. \"billing@supplier.example\""),
+                    );
+                    None
+                }
+            };
+
+            let verified = sender.verified_users.as_ref().filter(|v| *v.get_ref());
+            let kinds: Vec<(&str, Range<usize>)> = [
+                sender.domain.as_ref().map(|d| ("domain", d.span())),
+                sender.address.as_ref().map(|a| ("address", a.span())),
+                verified.map(|v| ("verified_users", v.span())),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let fix =
+                "keep exactly one of domain = \"...\", address = \"...\", verified_users = true";
+            let kind = match kinds.as_slice() {
+                [] => {
+                    self.error(
+                        spanned,
+                        format!("{label} sets none of domain, address and verified_users; {fix}"),
+                    );
+                    None
+                }
+                [_] => self.trust_kind(sender, &label, org),
+                [first, second, rest @ ..] => {
+                    let mut names = vec![first.0, second.0];
+                    names.extend(rest.iter().map(|k| k.0));
+                    let listed = match names.as_slice() {
+                        [a, b] => format!("both {a} and {b}"),
+                        _ => format!("all of {}", names.join(", ")),
+                    };
+                    self.error_at(second.1.clone(), format!("{label} sets {listed}; {fix}"));
+                    None
+                }
+            };
+
+            if let Some(kind) = &kind {
+                let key = match kind {
+                    TrustKind::Domain(d) => format!("domain {d}"),
+                    TrustKind::Address(a) => format!("address {}", a.key()),
+                    TrustKind::VerifiedUsers => "verified_users".to_string(),
+                };
+                let (line, _) = self.position(spanned.span().start);
+                if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
+                    self.error(
+                        spanned,
+                        format!(
+                            "{label} repeats {key}, already trusted on line {first}; remove one"
+                        ),
+                    );
+                } else {
+                    seen.push((key, line));
+                }
+            }
+            if let (Some(contact), Some(kind)) = (contact, kind) {
+                out.push(TrustedSender {
+                    name,
+                    contact,
+                    kind,
+                });
+            }
+        }
+        out
+    }
+
+    /// The one whitelist kind of a trusted sender that sets exactly one.
+    fn trust_kind(
+        &mut self,
+        sender: &raw::TrustedSender,
+        label: &str,
+        org: Option<&Organisation>,
+    ) -> Option<TrustKind> {
+        if let Some(domain) = &sender.domain {
+            let d = domain.get_ref().trim();
+            let hint = if d.starts_with('@') {
+                format!(
+                    "write it without @, e.g. domain = \"{}\"",
+                    d.trim_start_matches('@')
+                )
+            } else if d.contains('@') {
+                "a domain has no @; to trust one address write address = \"...\" instead"
+                    .to_string()
+            } else {
+                "write a domain name, e.g. domain = \"supplier.example\"".to_string()
+            };
+            return match Domain::parse(d) {
+                Ok(d) => Some(TrustKind::Domain(d)),
+                Err(_) => {
+                    self.error(domain, format!("{label}: \"{d}\" is not a domain; {hint}"));
+                    None
+                }
+            };
+        }
+        if let Some(address) = &sender.address {
+            return match Address::parse(address.get_ref().trim()) {
+                Ok(a) => Some(TrustKind::Address(a)),
+                Err(e) => {
+                    self.error(address, format!("{label}: address {e}; write a plain address, e.g. address = \"billing@supplier.example\""));
+                    None
+                }
+            };
+        }
+        let verified = sender.verified_users.as_ref()?;
+        if let Some(org) = org
+            && org.verified_users.is_empty()
+        {
+            self.error(
+                verified,
+                format!("{label} trusts verified_users, but organisation \"{}\" has none; add verified_users = [\"...\"] to that [[organisation]] or use domain/address here", org.id),
+            );
+            return None;
+        }
+        Some(TrustKind::VerifiedUsers)
+    }
+
+    // ---- typed values ----
+
+    fn nonempty(
+        &mut self,
+        value: &Spanned<String>,
+        label: &str,
+        key: &str,
+        example: &str,
+    ) -> String {
+        let s = value.get_ref().trim();
+        if s.is_empty() {
+            self.error(
+                value,
+                format!("{label}: {key} is empty; write one, {example}"),
+            );
+        }
+        s.to_string()
+    }
+
+    /// An absolute path from a path in the file, relative to the config file's directory.
+    fn path(&mut self, value: &Spanned<String>, key: &str) -> PathBuf {
+        let s = value.get_ref().trim();
+        if s.is_empty() {
+            self.error(
+                value,
+                format!("{key} is empty; write a path, e.g. \"/var/spool/trustgate\""),
+            );
+            return PathBuf::new();
+        }
+        resolve(&self.base, Path::new(s))
+    }
+
+    fn size(
+        &mut self,
+        value: Option<&Spanned<Scalar>>,
+        key: &str,
+        default: u64,
+        range: RangeInclusive<u64>,
+    ) -> u64 {
+        let Some(value) = value else { return default };
+        let parsed = match value.get_ref() {
+            Scalar::Integer(n) => u64::try_from(*n)
+                .map_err(|_| format!("{n} is negative; write a size such as \"35 MiB\"")),
+            Scalar::Text(s) => parse_size(s),
+        };
+        match parsed {
+            Ok(n) if range.contains(&n) => n,
+            Ok(n) => {
+                self.error(
+                    value,
+                    format!(
+                        "{key} {n} bytes is out of range; use {}",
+                        size_range(&range)
+                    ),
+                );
+                default
+            }
+            Err(e) => {
+                self.error(value, format!("{key}: {e}"));
+                default
+            }
+        }
+    }
+
+    fn count(
+        &mut self,
+        value: Option<&Spanned<i64>>,
+        key: &str,
+        default: usize,
+        range: RangeInclusive<usize>,
+        why: &str,
+    ) -> usize {
+        let Some(value) = value else { return default };
+        let n = *value.get_ref();
+        match usize::try_from(n) {
+            Ok(n) if range.contains(&n) => n,
+            _ => {
+                self.error(
+                    value,
+                    format!(
+                        "{key} {n} is out of range{why}; use {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                );
+                default
+            }
+        }
+    }
+
+    fn duration(
+        &mut self,
+        value: Option<&Spanned<Scalar>>,
+        key: &str,
+        default: Duration,
+        range: RangeInclusive<Duration>,
+    ) -> Duration {
+        let Some(value) = value else { return default };
+        let parsed = match value.get_ref() {
+            Scalar::Integer(n) => Err(format!("{n} has no unit; write e.g. \"{n}s\" or \"5m\"")),
+            Scalar::Text(s) => parse_duration(s),
+        };
+        match parsed {
+            Ok(d) if range.contains(&d) => d,
+            Ok(d) => {
+                self.error(
+                    value,
+                    format!(
+                        "{key} {} is out of range; use {} to {}",
+                        humantime::format_duration(d),
+                        humantime::format_duration(*range.start()),
+                        humantime::format_duration(*range.end())
+                    ),
+                );
+                default
+            }
+            Err(e) => {
+                self.error(value, format!("{key}: {e}"));
+                default
+            }
+        }
+    }
+}
+
+/// Checks, without changing anything, that `path` is a directory trustgate could write in, or
+/// does not exist yet and could be created (its nearest existing ancestor is a writable
+/// directory). Uses `access(2)`, so it answers for the user running the check.
+fn check_writable_dir(path: &Path) -> Result<(), String> {
+    use rustix::fs::{Access, access};
+    let want = Access::WRITE_OK | Access::EXEC_OK;
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => access(path, want).map_err(|e| {
+            format!("the directory is not writable ({e}); make it writable by the user trustgate runs as, e.g. chown trustgate {}", path.display())
+        }),
+        Ok(_) => Err("is not a directory; point spool.path at a directory".to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut ancestor = path.parent();
+            while let Some(a) = ancestor {
+                match std::fs::metadata(a) {
+                    Ok(m) if m.is_dir() => {
+                        return access(a, want).map_err(|e| {
+                            format!("does not exist, and {} is not writable to create it ({e}); create the directory, e.g. mkdir -p {} and chown it to trustgate's user", a.display(), path.display())
+                        });
+                    }
+                    Ok(_) => {
+                        return Err(format!("cannot be created because {} is not a directory; choose another path", a.display()));
+                    }
+                    Err(_) => ancestor = a.parent(),
+                }
+            }
+            Err("does not exist and has no existing parent; use an absolute path".to_string())
+        }
+        Err(e) => Err(format!("cannot be checked ({e}); check the path and its permissions")),
+    }
+}
+
+/// The absolute directory of the config file.
+fn base_dir(file: &Path) -> PathBuf {
+    let dir = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::canonicalize(&dir)
+        .or_else(|_| std::path::absolute(&dir))
+        .unwrap_or(dir)
+}
+
+/// Joins a path from the file to the (canonical) base directory. Leading `..` and any `.` are
+/// resolved lexically, which is exact because the base has no symlinks.
+fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    let mut out = base.to_path_buf();
+    let mut leading = true;
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if leading => {
+                out.pop();
+            }
+            other => {
+                leading = false;
+                out.push(other.as_os_str());
+            }
+        }
+    }
+    out
+}
+
+/// An id: 1..=64 of `a-z 0-9 - _`, starting with a letter or digit.
+fn is_id(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn pattern_key(p: &SenderPattern) -> String {
+    match p {
+        SenderPattern::Address(a) => a.key(),
+        SenderPattern::Domain(d) => format!("@{d}"),
+    }
+}
+
+fn size_range(range: &RangeInclusive<u64>) -> String {
+    let show = |n: u64| match n {
+        n if n >= defaults::GIB && n % defaults::GIB == 0 => format!("{} GiB", n / defaults::GIB),
+        n if n >= defaults::MIB && n % defaults::MIB == 0 => format!("{} MiB", n / defaults::MIB),
+        n if n >= defaults::KIB && n % defaults::KIB == 0 => format!("{} KiB", n / defaults::KIB),
+        n => format!("{n} bytes"),
+    };
+    format!("{} to {}", show(*range.start()), show(*range.end()))
+}
+
+/// How a table is written in the file: `[server]`, or `[[receiver]]` for arrays of tables.
+fn table_header(path: &str) -> String {
+    match path {
+        "organisation" | "receiver" | "receiver.trusted_sender" => format!("[[{path}]]"),
+        _ => format!("[{path}]"),
+    }
+}
+
+/// The names in backticks in a serde message (`expected one of `a`, `b``).
+fn backticked(s: &str) -> Vec<String> {
+    s.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The candidate closest to `word` by edit distance, if close enough to be a typo.
+fn closest<'c>(word: &str, candidates: impl Iterator<Item = &'c str>) -> Option<&'c str> {
+    let limit = (word.chars().count() / 3).max(2);
+    candidates
+        .map(|c| (edit_distance(&word.to_lowercase(), &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(cur).min(row[j])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// An example line for a required key, used in "missing key" fixes.
+fn example(key: &str) -> &'static str {
+    match key {
+        "server" => "[server] with hostname and listen",
+        "spool" => "[spool] with path = \"/var/spool/trustgate\"",
+        "hostname" => "hostname = \"mx.example.com\"",
+        "listen" => "listen = [\"0.0.0.0:25\"]",
+        "path" => "path = \"/var/spool/trustgate\"",
+        "id" => "id = \"acme\"",
+        "name" => "name = \"ACME B.V.\"",
+        "address" => "address = \"AD64SDE@trust.example.test\"",
+        "organisation" => "organisation = \"acme\"",
+        "document_type" => "document_type = \"purchase-invoice\"",
+        "contact" => "contact = \"billing@supplier.example\"",
+        "certificate" => "certificate = \"/etc/trustgate/cert.pem\"",
+        "key" => "key = \"/etc/trustgate/key.pem\"",
+        _ => "see docs/config.md",
+    }
 }

@@ -1,0 +1,85 @@
+//! Every default value and every allowed range of the config, in one place.
+//!
+//! [`super::validate`] applies them; `config/trustgate.toml` and `docs/config.md` document them
+//! (a test in `validate` checks that the docs quote these values). Nothing else may hard-code a
+//! default of a config key.
+
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+/// 1 KiB in bytes.
+pub const KIB: u64 = 1024;
+/// 1 MiB in bytes.
+pub const MIB: u64 = 1024 * KIB;
+/// 1 GiB in bytes.
+pub const GIB: u64 = 1024 * MIB;
+
+/// `server.max_message_size`: 35 MiB, what large mail providers accept, room for PDFs.
+pub const MAX_MESSAGE_SIZE: u64 = 35 * MIB;
+/// A message must be at least 1 byte and at most 1 GiB (intake parses a whole message at once).
+pub const MAX_MESSAGE_SIZE_RANGE: RangeInclusive<u64> = 1..=GIB;
+
+/// `server.max_recipients`: RFC 5321 4.5.3.1.8 asks a server to buffer at least 100.
+pub const MAX_RECIPIENTS: usize = 100;
+/// Allowed `server.max_recipients`: the RFC minimum up to 10000.
+pub const MAX_RECIPIENTS_RANGE: RangeInclusive<usize> = 100..=10_000;
+
+/// `server.max_line_length`: RFC 5321 4.5.3.1.4, 512 octets including CRLF.
+pub const MAX_LINE_LENGTH: usize = 512;
+/// Allowed `server.max_line_length`: the RFC minimum up to 4096 (what the SMTP parser allows).
+pub const MAX_LINE_LENGTH_RANGE: RangeInclusive<usize> = 512..=4096;
+
+/// `server.max_connections`.
+pub const MAX_CONNECTIONS: usize = 4000;
+/// Allowed `server.max_connections`.
+pub const MAX_CONNECTIONS_RANGE: RangeInclusive<usize> = 1..=1_000_000;
+
+/// `server.max_connections_per_ip`.
+pub const MAX_CONNECTIONS_PER_IP: usize = 50;
+/// Allowed `server.max_connections_per_ip` (also at most `max_connections`).
+pub const MAX_CONNECTIONS_PER_IP_RANGE: RangeInclusive<usize> = 1..=1_000_000;
+
+/// `server.max_messages_per_session`.
+pub const MAX_MESSAGES_PER_SESSION: usize = 100;
+/// Allowed `server.max_messages_per_session`.
+pub const MAX_MESSAGES_PER_SESSION_RANGE: RangeInclusive<usize> = 1..=10_000;
+
+/// `server.max_errors`.
+pub const MAX_ERRORS: usize = 10;
+/// Allowed `server.max_errors`.
+pub const MAX_ERRORS_RANGE: RangeInclusive<usize> = 1..=1000;
+
+/// `server.command_timeout`: RFC 5321 4.5.3.2.7 suggests at least 5 minutes.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// Allowed `server.command_timeout`.
+pub const COMMAND_TIMEOUT_RANGE: RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(60 * 60);
+
+/// `server.data_timeout`: RFC 5321 4.5.3.2.5, 3 minutes between chunks of DATA.
+pub const DATA_TIMEOUT: Duration = Duration::from_secs(3 * 60);
+/// Allowed `server.data_timeout`.
+pub const DATA_TIMEOUT_RANGE: RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(60 * 60);
+
+/// `server.session_timeout`.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Allowed `server.session_timeout`.
+pub const SESSION_TIMEOUT_RANGE: RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(24 * 60 * 60);
+
+/// `server.shutdown_timeout`.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Allowed `server.shutdown_timeout` (0 closes open sessions at once).
+pub const SHUTDOWN_TIMEOUT_RANGE: RangeInclusive<Duration> =
+    Duration::ZERO..=Duration::from_secs(60 * 60);
+
+/// `spool.large_body_threshold`.
+pub const LARGE_BODY_THRESHOLD: u64 = MIB;
+/// Allowed `spool.large_body_threshold` (0 puts every body in its own file).
+pub const LARGE_BODY_THRESHOLD_RANGE: RangeInclusive<u64> = 0..=64 * MIB;
+
+/// `spool.min_free_space`.
+pub const MIN_FREE_SPACE: u64 = 100 * MIB;
+
+/// Largest TLS certificate or key file read by the check (PEM files are a few KiB).
+pub const MAX_TLS_FILE_SIZE: u64 = MIB;
