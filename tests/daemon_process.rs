@@ -1,0 +1,179 @@
+//! The built `trustgate` binary as an admin runs it: kill -9 at named points and restart,
+//! the spool CLI while the daemon runs and after it stopped, swaks and Python's smtplib as
+//! clients, SIGTERM. Loopback only.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+
+use common::{INVOICE_XML, Process, RECEIVER, SUPPLIER, Smtp, TestConfig, cli, fixture, invoice_mail};
+
+fn spool_ids(cfg: &TestConfig) -> Vec<String> {
+    let (code, out, err) = cli(&cfg.path, &["spool", "list", "--json"]);
+    assert_eq!(code, 0, "spool list failed: {err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    list.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect()
+}
+
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn kill9_right_after_250_loses_nothing() {
+    let cfg = TestConfig::new();
+    let daemon = Process::serve(&cfg.path);
+    let mut accepted = Vec::new();
+    for _ in 0..3 {
+        let r = Smtp::connect(daemon.addr).transaction(SUPPLIER, RECEIVER, &invoice_mail(SUPPLIER));
+        assert!(r.starts_with("250 2.0.0"), "{r}");
+        accepted.push(r);
+    }
+    // The moment the client has its 250, the process dies without any chance to flush.
+    daemon.kill9();
+
+    let ids = spool_ids(&cfg); // opens the store directly: no daemon is running
+    assert_eq!(ids.len(), 3, "acknowledged messages lost: {ids:?}");
+    for (reply, id) in accepted.iter().zip(&ids) {
+        assert!(reply.contains(id.as_str()), "{reply} vs {id}");
+    }
+    // And the daemon starts again on the same spool and still has them.
+    let daemon = Process::serve(&cfg.path);
+    assert_eq!(spool_ids(&cfg).len(), 3);
+    daemon.kill9();
+}
+
+#[test]
+fn kill9_in_the_middle_of_data_stores_nothing() {
+    // A small large-body threshold makes the half-received body spill to a staging file, so
+    // the test also proves start-up removes it.
+    let cfg = TestConfig::new();
+    let text = std::fs::read_to_string(&cfg.path).unwrap().replace("[spool]\n", "[spool]\nlarge_body_threshold = \"4KiB\"\n");
+    std::fs::write(&cfg.path, text).unwrap();
+    let daemon = Process::serve(&cfg.path);
+    let mut s = Smtp::connect(daemon.addr);
+    s.cmd("EHLO client.supplier.example", "250");
+    s.cmd(&format!("MAIL FROM:<{SUPPLIER}>"), "250");
+    s.cmd(&format!("RCPT TO:<{RECEIVER}>"), "250");
+    s.cmd("DATA", "354");
+    let body = common::mail(
+        SUPPLIER,
+        RECEIVER,
+        &[("INV-1.xml", "application/xml", &common::read_fixture(INVOICE_XML)), ("INV-1.pdf", "application/pdf", &vec![b'%'; 64 * 1024])],
+    );
+    s.send(&body[..body.len() - 10]);
+    // Wait until the half-received body has spilled to its staging file, then kill.
+    let bodies = cfg.spool_dir().join("bodies");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !files_in(&bodies).iter().any(|f| f.ends_with(".tmp")) {
+        assert!(std::time::Instant::now() < deadline, "no staging file appeared: {:?}", files_in(&bodies));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    daemon.kill9();
+
+    let daemon = Process::serve(&cfg.path);
+    assert!(spool_ids(&cfg).is_empty());
+    let leftovers: Vec<_> = files_in(&cfg.spool_dir().join("bodies")).into_iter().filter(|f| f.ends_with(".tmp")).collect();
+    assert!(leftovers.is_empty(), "staging files left after restart: {leftovers:?}");
+    daemon.kill9();
+}
+
+#[test]
+fn spool_cli_works_while_the_daemon_runs() {
+    let cfg = TestConfig::new();
+    let daemon = Process::serve(&cfg.path);
+    let r = Smtp::connect(daemon.addr).transaction(SUPPLIER, RECEIVER, &invoice_mail(SUPPLIER));
+    assert!(r.starts_with("250"), "{r}");
+
+    // redb lets one process open the store: these go through the daemon's control socket.
+    let ids = spool_ids(&cfg);
+    assert_eq!(ids.len(), 1);
+    let (code, out, err) = cli(&cfg.path, &["spool", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&ids[0]), "{out}");
+    let (code, out, err) = cli(&cfg.path, &["spool", "show", &ids[0]]);
+    assert_eq!(code, 0, "{err}");
+    for expected in ["INV-1.xml", "inv-1.PDF", SUPPLIER, RECEIVER] {
+        assert!(out.contains(expected), "show lacks {expected}: {out}");
+    }
+    let (code, raw, _) = cli(&cfg.path, &["spool", "show", &ids[0], "--raw"]);
+    assert_eq!(code, 0);
+    assert_eq!(raw, invoice_mail(SUPPLIER), "raw message differs from what was sent");
+    let (code, _, _) = cli(&cfg.path, &["spool", "show", "NO-SUCH-ID"]);
+    assert_eq!(code, 1);
+
+    assert_eq!(daemon.terminate(), Some(0), "SIGTERM is a clean exit");
+    assert_eq!(spool_ids(&cfg), ids, "the same after stop, read directly from the store");
+}
+
+#[test]
+fn swaks_sends_an_invoice_with_attachments() {
+    let cfg = TestConfig::new();
+    let daemon = Process::serve(&cfg.path);
+    let out = Command::new("swaks")
+        .args(["--server", &daemon.addr.ip().to_string(), "--port", &daemon.addr.port().to_string()])
+        .args(["--from", SUPPLIER, "--to", RECEIVER, "--helo", "erp.supplier.example"])
+        .args(["--header", "Subject: Invoice INV-1"])
+        .arg("--attach-type")
+        .arg("application/xml")
+        .arg("--attach-name")
+        .arg("INV-1.xml")
+        .arg("--attach")
+        .arg(format!("@{}", fixture(INVOICE_XML).display()))
+        .output()
+        .expect("swaks is needed: scripts/test.sh installs it");
+    let transcript = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "swaks failed:\n{transcript}");
+    assert!(transcript.contains("<-  250 2.0.0 queued as"), "{transcript}");
+    assert_eq!(spool_ids(&cfg).len(), 1);
+
+    // A refusal is a refusal for swaks too (exit code 24: RCPT refused).
+    let out = Command::new("swaks")
+        .args(["--server", &daemon.addr.ip().to_string(), "--port", &daemon.addr.port().to_string()])
+        .args(["--from", "someone@stranger.example", "--to", RECEIVER])
+        .output()
+        .unwrap();
+    let transcript = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(transcript.contains("<** 550 5.7.1"), "{transcript}");
+    daemon.kill9();
+}
+
+#[test]
+fn python_smtplib_sends_an_invoice() {
+    let cfg = TestConfig::new();
+    let daemon = Process::serve(&cfg.path);
+    let script = r#"
+import smtplib, sys
+from email.message import EmailMessage
+host, port, path, sender, rcpt = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+msg = EmailMessage()
+msg["From"] = sender
+msg["To"] = rcpt
+msg["Subject"] = "Invoice"
+msg.set_content("Invoice attached.")
+with open(path, "rb") as f:
+    msg.add_attachment(f.read(), maintype="application", subtype="xml", filename="Factuur 2026-001.xml")
+msg.add_attachment(b"%PDF-1.4\n", maintype="application", subtype="pdf", filename="factuur 2026-001.pdf")
+with smtplib.SMTP(host, port) as s:
+    s.ehlo("erp.supplier.example")
+    refused = s.send_message(msg)
+    print("refused", refused)
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &daemon.addr.ip().to_string(), &daemon.addr.port().to_string()])
+        .arg(fixture(INVOICE_XML))
+        .args([SUPPLIER, RECEIVER])
+        .output()
+        .expect("python3 is needed");
+    assert!(out.status.success(), "smtplib failed: {}", String::from_utf8_lossy(&out.stderr));
+    let ids = spool_ids(&cfg);
+    assert_eq!(ids.len(), 1);
+    let (_, show, _) = cli(&cfg.path, &["spool", "show", &ids[0]]);
+    assert!(show.contains("Factuur 2026-001.xml") && show.contains("factuur 2026-001.pdf"), "{show}");
+    daemon.kill9();
+}
