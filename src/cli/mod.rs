@@ -50,6 +50,8 @@ impl ConfigArg {
 pub enum Command {
     /// Run the SMTP gateway daemon.
     Serve,
+    /// Validate the config: exit 0 when valid, else every error as FILE:LINE:COL, exit 1.
+    CheckConfig,
     /// Show what the spool holds (asks the running daemon, else opens the store directly).
     Spool {
         /// list or show.
@@ -63,6 +65,7 @@ pub fn run() -> i32 {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve => serve::run(&cli.config.path()),
+        Command::CheckConfig => check_config::run(&cli.config.path()),
         Command::Spool { command } => with_config(&cli.config.path(), |config| spool::run(command, &config.spool.path)),
     }
 }
