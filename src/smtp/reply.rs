@@ -19,14 +19,26 @@ pub struct Reply {
 impl Reply {
     /// A reply with static text.
     pub const fn new(code: u16, status: &'static str, text: &'static str) -> Reply {
-        Reply { code, status, text: Cow::Borrowed(text) }
+        Reply {
+            code,
+            status,
+            text: Cow::Borrowed(text),
+        }
     }
 
     /// A reply with dynamic text. CR, LF and other control characters are replaced by spaces so
     /// that text derived from input can never inject a reply line.
     pub fn dynamic(code: u16, status: &'static str, text: impl Into<String>) -> Reply {
-        let text: String = text.into().chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-        Reply { code, status, text: Cow::Owned(text) }
+        let text: String = text
+            .into()
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        Reply {
+            code,
+            status,
+            text: Cow::Owned(text),
+        }
     }
 
     /// Whether this is a positive completion (2xx) or intermediate (3xx) reply.
@@ -67,8 +79,11 @@ pub fn unknown_recipient(rcpt: &str) -> Reply {
 }
 
 /// A recipient that is not even a syntactically valid address of ours (source routes, `%`).
-pub const RELAY_DENIED: Reply =
-    Reply::new(550, "5.7.1", "relaying denied: this gateway only accepts mail for its own invoice addresses");
+pub const RELAY_DENIED: Reply = Reply::new(
+    550,
+    "5.7.1",
+    "relaying denied: this gateway only accepts mail for its own invoice addresses",
+);
 
 /// The envelope or header sender is not trusted for an addressed receiver.
 pub fn sender_not_trusted(which: &str, sender: &str, rcpt: &str) -> Reply {
@@ -83,7 +98,11 @@ pub fn sender_not_trusted(which: &str, sender: &str, rcpt: &str) -> Reply {
 
 /// The header From is missing, duplicated or names more than one mailbox.
 pub fn bad_header_from(why: &str) -> Reply {
-    Reply::dynamic(550, "5.7.1", format!("{why}; send exactly one From header with one address"))
+    Reply::dynamic(
+        550,
+        "5.7.1",
+        format!("{why}; send exactly one From header with one address"),
+    )
 }
 
 /// No invoice XML in the message.
@@ -105,16 +124,273 @@ pub fn invoice_refused(why: &str) -> Reply {
 
 /// The message was stored.
 pub fn queued(id: &str, documents: usize) -> Reply {
-    Reply::dynamic(250, "2.0.0", format!("queued as {id}: {documents} invoice document(s) accepted"))
+    Reply::dynamic(
+        250,
+        "2.0.0",
+        format!("queued as {id}: {documents} invoice document(s) accepted"),
+    )
 }
 
 /// The spool commit failed or its outcome is unknown: the client must retry.
-pub const LOCAL_ERROR: Reply =
-    Reply::new(451, "4.3.0", "temporary local problem storing the message; please try again later");
+pub const LOCAL_ERROR: Reply = Reply::new(
+    451,
+    "4.3.0",
+    "temporary local problem storing the message; please try again later",
+);
 
 /// The spool cannot take more now (disk full, reserve reached).
-pub const SPOOL_FULL: Reply = Reply::new(452, "4.3.1", "insufficient system storage; please try again later");
+pub const SPOOL_FULL: Reply = Reply::new(
+    452,
+    "4.3.1",
+    "insufficient system storage; please try again later",
+);
 
 /// The header block is over the limit (SMTP-HARDENING 20).
-pub const HEADERS_TOO_LARGE: Reply =
-    Reply::new(552, "5.3.4", "message header too large: too many or too long header fields");
+pub const HEADERS_TOO_LARGE: Reply = Reply::new(
+    552,
+    "5.3.4",
+    "message header too large: too many or too long header fields",
+);
+
+// ---- Protocol replies (used by `smtp::session` and `smtp::conn`) --------------------------------
+//
+// RFC 2034 3: the greeting and the replies to EHLO/HELO carry no enhanced status code, and
+// RFC 3463 defines no class for 3xx, so those replies have an empty `status`. Every other reply
+// we send has one.
+
+/// Writes a multi-line reply (RFC 5321 4.2.1): every line but the last uses `CODE-`.
+/// All lines are expected to share the code of the first.
+pub fn lines_to_wire(lines: &[Reply]) -> Vec<u8> {
+    let mut wire = Vec::new();
+    let last = lines.len().saturating_sub(1);
+    for (i, line) in lines.iter().enumerate() {
+        let sep = if i == last { ' ' } else { '-' };
+        let text: &str = &line.text;
+        let line = if line.status.is_empty() {
+            format!("{}{sep}{text}\r\n", line.code)
+        } else {
+            format!("{}{sep}{} {text}\r\n", line.code, line.status)
+        };
+        wire.extend_from_slice(line.as_bytes());
+    }
+    wire
+}
+
+/// The 220 greeting (RFC 5321 4.3.1; RFC 2034 3: no enhanced code).
+pub fn banner(hostname: &str) -> Reply {
+    Reply::dynamic(220, "", format!("{hostname} ESMTP trustgate"))
+}
+
+/// The client talked before the greeting (Postfix postscreen "pregreet").
+pub const PREGREET: Reply = Reply::new(
+    554,
+    "5.5.0",
+    "protocol error: you sent data before the 220 greeting; wait for the greeting",
+);
+
+/// The first line of the EHLO reply, and the whole HELO reply (RFC 2034 3: no enhanced code).
+pub fn greets(hostname: &str) -> Reply {
+    Reply::dynamic(250, "", hostname.to_string())
+}
+
+/// One EHLO keyword line (`PIPELINING`, `SIZE 1000`, ...), part of a multi-line 250.
+pub fn ehlo_keyword(keyword: impl Into<String>) -> Reply {
+    Reply::dynamic(250, "", keyword)
+}
+
+/// Generic success (RSET, NOOP).
+pub const OK: Reply = Reply::new(250, "2.0.0", "ok");
+
+/// MAIL accepted by the handler.
+pub const SENDER_OK: Reply = Reply::new(250, "2.1.0", "sender ok");
+
+/// RCPT accepted by the handler.
+pub const RECIPIENT_OK: Reply = Reply::new(250, "2.1.5", "recipient ok");
+
+/// DATA accepted: send the message.
+pub const START_DATA: Reply =
+    Reply::new(354, "", "send the message; end it with <CR><LF>.<CR><LF>");
+
+/// QUIT.
+pub const BYE: Reply = Reply::new(221, "2.0.0", "bye");
+
+/// VRFY is answered without looking anything up, so addresses cannot be enumerated.
+pub const VRFY_CANNOT: Reply = Reply::new(
+    252,
+    "2.5.0",
+    "cannot verify addresses; send the message and it will be judged then",
+);
+
+/// EXPN is never available (no lists to expand, nothing to enumerate).
+pub const EXPN_DISABLED: Reply = Reply::new(502, "5.5.1", "EXPN is not available");
+
+/// HELP.
+pub const HELP: Reply = Reply::new(
+    214,
+    "2.0.0",
+    "commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS; see RFC 5321",
+);
+
+/// STARTTLS accepted: the TLS handshake follows (RFC 3207 4).
+pub const READY_FOR_TLS: Reply = Reply::new(220, "2.0.0", "ready to start TLS");
+
+/// STARTTLS when TLS is already active (RFC 3207 4.2).
+pub const TLS_ALREADY_ACTIVE: Reply = Reply::new(503, "5.5.1", "TLS is already active");
+
+/// STARTTLS when no certificate is configured.
+pub const TLS_NOT_AVAILABLE: Reply = Reply::new(502, "5.5.1", "STARTTLS is not available here");
+
+/// STARTTLS while a mail transaction is open (RFC 3207 4: only outside a transaction).
+pub const TRANSACTION_IN_PROGRESS: Reply = Reply::new(
+    503,
+    "5.5.1",
+    "a mail transaction is in progress; send RSET first",
+);
+
+/// MAIL (or STARTTLS) before EHLO/HELO.
+pub const NEED_HELO: Reply = Reply::new(
+    503,
+    "5.5.1",
+    "bad sequence of commands: send EHLO or HELO first",
+);
+
+/// A second MAIL inside a transaction.
+pub const NESTED_MAIL: Reply = Reply::new(
+    503,
+    "5.5.1",
+    "bad sequence of commands: a transaction is already open; send RSET first",
+);
+
+/// RCPT or DATA before MAIL.
+pub const NEED_MAIL: Reply = Reply::new(
+    503,
+    "5.5.1",
+    "bad sequence of commands: send MAIL FROM first",
+);
+
+/// DATA before any accepted RCPT.
+pub const NEED_RCPT: Reply = Reply::new(
+    503,
+    "5.5.1",
+    "bad sequence of commands: no recipient accepted; send RCPT TO first",
+);
+
+/// Unknown verb, garbage, NUL bytes, empty line.
+pub const UNKNOWN_COMMAND: Reply = Reply::new(500, "5.5.1", "command not recognised");
+
+/// A verb we know but do not offer (AUTH, ETRN, ATRN, BURL, LHLO, BDAT).
+pub const NOT_IMPLEMENTED: Reply = Reply::new(502, "5.5.1", "command not implemented");
+
+/// A command line with a bare CR or LF (CVE-2023-51764/51765/51766: one bad line, never two commands).
+pub const BARE_LINE_ENDING: Reply = Reply::new(
+    500,
+    "5.5.2",
+    "syntax error: bare CR or LF in command line; end lines with CRLF",
+);
+
+/// A command line over the limit (RFC 5321 4.5.3.1.4).
+pub fn line_too_long(max: usize) -> Reply {
+    Reply::dynamic(
+        500,
+        "5.5.2",
+        format!("line too long: at most {max} octets including CRLF"),
+    )
+}
+
+/// Syntax error in the arguments of a command; `usage` is the expected form.
+pub fn syntax(usage: &str) -> Reply {
+    Reply::dynamic(501, "5.5.2", format!("syntax error; use {usage}"))
+}
+
+/// A MAIL FROM path that is not a plain `local@domain` (or `<>`).
+pub const BAD_SENDER: Reply = Reply::new(
+    501,
+    "5.1.3",
+    "bad sender address syntax; use MAIL FROM:<local@domain> or MAIL FROM:<>",
+);
+
+/// A RCPT TO path that is not a plain `local@domain`.
+pub const BAD_RECIPIENT: Reply = Reply::new(
+    501,
+    "5.1.3",
+    "bad recipient address syntax; use RCPT TO:<local@domain>",
+);
+
+/// A parameter with an invalid value (`SIZE=abc`, `BODY=X`).
+pub fn invalid_parameter(param: &str) -> Reply {
+    Reply::dynamic(
+        501,
+        "5.5.4",
+        format!("invalid value for the {param} parameter"),
+    )
+}
+
+/// A MAIL/RCPT parameter we did not advertise (RFC 5321 4.1.1.11).
+pub const UNSUPPORTED_PARAMETER: Reply = Reply::new(
+    555,
+    "5.5.4",
+    "MAIL FROM/RCPT TO parameter not recognised or not implemented",
+);
+
+/// SIZE over the limit at MAIL, or a body over the limit (RFC 1870).
+pub fn message_too_big(max: u64) -> Reply {
+    Reply::dynamic(
+        552,
+        "5.3.4",
+        format!("message too big: at most {max} bytes accepted"),
+    )
+}
+
+/// More recipients than `max_recipients` (RFC 5321 4.5.3.1.10).
+pub const TOO_MANY_RECIPIENTS: Reply = Reply::new(
+    452,
+    "4.5.3",
+    "too many recipients; send the rest in another message",
+);
+
+/// More transactions than `max_messages_per_session`.
+pub const TOO_MANY_MESSAGES: Reply = Reply::new(
+    452,
+    "4.4.5",
+    "too many messages in this session; reconnect to send more",
+);
+
+/// `max_errors` reached.
+pub const TOO_MANY_ERRORS: Reply =
+    Reply::new(421, "4.7.0", "too many errors; closing the connection");
+
+/// Bare LF or CR inside DATA (CVE-2023-51764/51765/51766).
+pub const BARE_LF_IN_MESSAGE: Reply = Reply::new(
+    554,
+    "5.6.0",
+    "message refused: bare LF or CR in message; send CRLF line endings",
+);
+
+/// Message bytes sent together with DATA, before our 354 (RFC 2920 3.1; Postfix
+/// reject_unauth_pipelining).
+pub const PIPELINING_BEFORE_354: Reply = Reply::new(
+    554,
+    "5.5.0",
+    "pipelining not allowed before 354: wait for the 354 reply before sending the message",
+);
+
+/// BDAT without CHUNKING being advertised: the chunk that follows cannot be framed, so we close.
+pub const BDAT_NOT_SUPPORTED: Reply = Reply::new(
+    502,
+    "5.5.1",
+    "BDAT is not supported (CHUNKING was not advertised); closing",
+);
+
+/// A command or DATA timeout, or the whole-session deadline (RFC 5321 4.5.3.2).
+pub const TIMEOUT: Reply = Reply::new(421, "4.4.2", "timeout; closing the connection");
+
+/// Shutting down: the client should retry later.
+pub const SHUTTING_DOWN: Reply = Reply::new(
+    421,
+    "4.3.2",
+    "service shutting down; please try again later",
+);
+
+/// Over the total or per-IP connection cap.
+pub const TOO_MANY_CONNECTIONS: Reply =
+    Reply::new(421, "4.7.0", "too many connections; please try again later");
