@@ -544,10 +544,11 @@ impl<'a> Validator<'a> {
 
     fn spool(&mut self, raw: raw::Spool) -> Spool {
         let path = self.path(&raw.path, "spool.path");
-        if self.options.check_spool_writable && !raw.path.get_ref().trim().is_empty() {
-            if let Err(why) = check_writable_dir(&path) {
-                self.error(&raw.path, format!("spool.path {}: {why}", path.display()));
-            }
+        if self.options.check_spool_writable
+            && !raw.path.get_ref().trim().is_empty()
+            && let Err(why) = check_writable_dir(&path)
+        {
+            self.error(&raw.path, format!("spool.path {}: {why}", path.display()));
         }
         let large_body_threshold = self.size(
             raw.large_body_threshold.as_ref(),
@@ -756,7 +757,7 @@ impl<'a> Validator<'a> {
             };
 
             let verified = sender.verified_users.as_ref().filter(|v| *v.get_ref());
-            let kinds: Vec<(&str, Range<usize>)> = [
+            let mut kinds: Vec<(&str, Range<usize>)> = [
                 sender.domain.as_ref().map(|d| ("domain", d.span())),
                 sender.address.as_ref().map(|a| ("address", a.span())),
                 verified.map(|v| ("verified_users", v.span())),
@@ -764,6 +765,7 @@ impl<'a> Validator<'a> {
             .into_iter()
             .flatten()
             .collect();
+            kinds.sort_by_key(|k| k.1.start);
             let fix =
                 "keep exactly one of domain = \"...\", address = \"...\", verified_users = true";
             let kind = match kinds.as_slice() {
@@ -1001,7 +1003,13 @@ fn check_writable_dir(path: &Path) -> Result<(), String> {
             format!("the directory is not writable ({e}); make it writable by the user trustgate runs as, e.g. chown trustgate {}", path.display())
         }),
         Ok(_) => Err("is not a directory; point spool.path at a directory".to_string()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        // A missing path, or one under a file (ENOTDIR): look for the nearest existing ancestor.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
             let mut ancestor = path.parent();
             while let Some(a) = ancestor {
                 match std::fs::metadata(a) {
@@ -1145,5 +1153,711 @@ fn example(key: &str) -> &'static str {
         "certificate" => "certificate = \"/etc/trustgate/cert.pem\"",
         "key" => "key = \"/etc/trustgate/key.pem\"",
         _ => "see docs/config.md",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example of the issue, line for line (line numbers below refer to it).
+    const EXAMPLE: &str = r#"[server]
+hostname = "mx.trust.example.test"
+listen = ["127.0.0.1:2525"]
+max_message_size = "35MiB"
+
+[spool]
+path = "spool"
+
+[[organisation]]
+id = "acme"
+name = "ACME B.V."
+kvk = "12345678"
+verified_users = ["ap@acme.example", "@accountant.example"]
+
+[[receiver]]
+address = "AD64SDE@trust.example.test"
+organisation = "acme"
+document_type = "purchase-invoice"
+
+[[receiver.trusted_sender]]
+name = "Supplier B.V."
+contact = "billing@supplier.example"
+domain = "supplier.example"
+"#;
+
+    /// A valid `[server]` and `[spool]` (lines 1-5), for tests that append to it.
+    const HEAD: &str = r#"[server]
+hostname = "mx.trust.example.test"
+listen = ["127.0.0.1:2525"]
+[spool]
+path = "spool"
+"#;
+
+    fn no_io() -> Options {
+        Options {
+            check_spool_writable: false,
+            check_tls_files: false,
+        }
+    }
+
+    /// Every error line, as check-config prints them.
+    fn errors_with(text: &str, options: &Options) -> Vec<String> {
+        match load_str(text, Path::new("t.toml"), options) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        errors_with(text, &no_io())
+    }
+
+    fn valid(text: &str) -> Config {
+        match load_str(text, Path::new("t.toml"), &no_io()) {
+            Ok(c) => c,
+            Err(e) => panic!("expected a valid config, got:\n{e}"),
+        }
+    }
+
+    /// Asserts exactly one error, at `pos` ("line:col"), whose text contains `needle`.
+    fn assert_one(text: &str, pos: &str, needle: &str) {
+        let errs = errors(text);
+        assert_eq!(errs.len(), 1, "expected one error, got {errs:#?}");
+        assert!(
+            errs[0].starts_with(&format!("t.toml:{pos}: ")),
+            "wrong position: {}",
+            errs[0]
+        );
+        assert!(
+            errs[0].contains(needle),
+            "{:?} does not contain {needle:?}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn issue_example_is_valid_and_defaults_apply() {
+        let c = valid(EXAMPLE);
+        assert_eq!(c.server.hostname, "mx.trust.example.test");
+        assert_eq!(
+            c.server.listen,
+            vec!["127.0.0.1:2525".parse::<SocketAddr>().unwrap()]
+        );
+        assert_eq!(c.server.max_message_size, 35 * 1024 * 1024);
+        assert_eq!(c.server.max_recipients, 100);
+        assert_eq!(c.server.max_line_length, 512);
+        assert_eq!(c.server.max_connections, 4000);
+        assert_eq!(c.server.max_connections_per_ip, 50);
+        assert_eq!(c.server.max_messages_per_session, 100);
+        assert_eq!(c.server.max_errors, 10);
+        assert_eq!(c.server.command_timeout, Duration::from_secs(300));
+        assert_eq!(c.server.data_timeout, Duration::from_secs(180));
+        assert_eq!(c.server.session_timeout, Duration::from_secs(1800));
+        assert_eq!(c.server.shutdown_timeout, Duration::from_secs(30));
+        assert!(c.server.tls.is_none());
+        assert!(c.spool.path.is_absolute() && c.spool.path.ends_with("spool"));
+        assert_eq!(c.spool.large_body_threshold, 1024 * 1024);
+        assert_eq!(c.spool.min_free_space, 100 * 1024 * 1024);
+        assert!(c.source.is_absolute());
+
+        let org = &c.organisations[0];
+        assert_eq!(
+            (org.id.as_str(), org.name.as_str(), org.kvk.as_deref()),
+            ("acme", "ACME B.V.", Some("12345678"))
+        );
+        assert_eq!(
+            org.verified_users,
+            vec![
+                SenderPattern::Address(Address::parse("ap@acme.example").unwrap()),
+                SenderPattern::Domain(Domain::parse("accountant.example").unwrap()),
+            ]
+        );
+        let r = &c.receivers[0];
+        assert_eq!(r.address.key(), "ad64sde@trust.example.test");
+        assert_eq!(r.organisation, 0);
+        assert_eq!(r.document_type, "purchase-invoice");
+        assert_eq!(r.trusted_senders.len(), 1);
+        let t = &r.trusted_senders[0];
+        assert_eq!(t.name, "Supplier B.V.");
+        assert_eq!(t.contact.to_string(), "billing@supplier.example");
+        assert_eq!(
+            t.kind,
+            TrustKind::Domain(Domain::parse("supplier.example").unwrap())
+        );
+    }
+
+    #[test]
+    fn the_three_trust_kinds_and_optional_keys() {
+        let text = format!(
+            "{HEAD}[[organisation]]\nid = \"acme\"\nname = \"A\"\nverified_users = [\"ap@acme.example\"]\n\
+             [[receiver]]\naddress = \"x@trust.example.test\"\norganisation = \"acme\"\ndocument_type = \"purchase-invoice\"\n\
+             [[receiver.trusted_sender]]\nname = \"a\"\ncontact = \"a@a.example\"\naddress = \"Inv@A.example\"\n\
+             [[receiver.trusted_sender]]\nname = \"b\"\ncontact = \"b@b.example\"\nverified_users = true\n\
+             [[receiver.trusted_sender]]\nname = \"c\"\ncontact = \"c@c.example\"\ndomain = \"C.Example\"\nverified_users = false\n"
+        );
+        let c = valid(&text);
+        assert_eq!(c.organisations[0].kvk, None);
+        let kinds: Vec<_> = c.receivers[0]
+            .trusted_senders
+            .iter()
+            .map(|t| t.kind.clone())
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                TrustKind::Address(Address::parse("Inv@a.example").unwrap()),
+                TrustKind::VerifiedUsers,
+                TrustKind::Domain(Domain::parse("c.example").unwrap()),
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_lists_are_valid() {
+        let c = valid(HEAD);
+        assert!(c.organisations.is_empty() && c.receivers.is_empty());
+    }
+
+    // ---- parse errors: the first one, located, with a fix ----
+
+    #[test]
+    fn unknown_key_suggests_the_closest_known_key() {
+        let text = "[server]\nhostname = \"mx.trust.example.test\"\nlistn = [\"127.0.0.1:2525\"]\n";
+        assert_eq!(
+            errors(text),
+            ["t.toml:3:1: unknown key `listn` in [server]; did you mean `listen`?"]
+        );
+    }
+
+    #[test]
+    fn unknown_key_without_a_close_match_lists_the_keys() {
+        let text = EXAMPLE.replace(
+            "domain = \"supplier.example\"",
+            "whitelist = \"supplier.example\"",
+        );
+        assert_one(
+            &text,
+            "23:1",
+            "unknown key `whitelist` in [[receiver.trusted_sender]]; remove it, the keys here are `name`, `contact`, `domain`, `address`, `verified_users`",
+        );
+    }
+
+    #[test]
+    fn unknown_section_suggests_the_closest() {
+        let text = EXAMPLE.replace("[spool]", "[spoll]");
+        assert_one(&text, "6:2", "unknown key `spoll`; did you mean `spool`?");
+    }
+
+    #[test]
+    fn missing_required_key_names_it_with_an_example() {
+        let text = EXAMPLE.replace("organisation = \"acme\"\n", "");
+        assert_one(
+            &text,
+            "15:1",
+            "missing key `organisation` in [[receiver]]; add it, e.g. organisation = \"acme\"",
+        );
+    }
+
+    #[test]
+    fn missing_section() {
+        let text =
+            "[server]\nhostname = \"mx.trust.example.test\"\nlisten = [\"127.0.0.1:2525\"]\n";
+        assert_one(text, "1:1", "missing section [spool]; add it");
+    }
+
+    #[test]
+    fn wrong_type_points_at_the_value() {
+        let text = EXAMPLE.replace("kvk = \"12345678\"", "kvk = 12345678");
+        assert_one(
+            &text,
+            "12:7",
+            "wrong type for `kvk` in [[organisation]]: integer `12345678` where the schema expects a string; write the value in double quotes",
+        );
+        let text = EXAMPLE.replace(
+            "listen = [\"127.0.0.1:2525\"]",
+            "listen = \"127.0.0.1:2525\"",
+        );
+        assert_one(&text, "3:10", "write a list in brackets");
+        let text = format!("{HEAD}max_recipients = \"100\"\n")
+            .replace("[spool]\npath = \"spool\"\n", "")
+            + "[spool]\npath = \"spool\"\n";
+        assert_one(&text, "4:18", "write a whole number, without quotes");
+    }
+
+    #[test]
+    fn single_brackets_for_an_array_of_tables() {
+        let text = EXAMPLE.replace("[[organisation]]", "[organisation]");
+        assert_one(
+            &text,
+            "9:1",
+            "write the section as [[organisation]] (double brackets",
+        );
+    }
+
+    #[test]
+    fn syntax_error_is_located() {
+        let text = EXAMPLE.replace("name = \"ACME B.V.\"", "name = ACME B.V.");
+        assert_one(&text, "11:8", "TOML syntax error");
+    }
+
+    // ---- semantic errors: all of them, each located ----
+
+    #[test]
+    fn duplicate_receiver_addresses_compare_local_part_case_insensitively() {
+        let text = format!(
+            "{EXAMPLE}\n[[receiver]]\naddress = \"ad64sde@TRUST.example.test\"\norganisation = \"acme\"\ndocument_type = \"purchase-invoice\"\n"
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:26:11: receiver \"ad64sde@TRUST.example.test\" is already defined on line 16 (local parts are compared case-insensitively); remove one or give it another address"
+            ]
+        );
+    }
+
+    #[test]
+    fn receiver_naming_an_unknown_organisation() {
+        let text = EXAMPLE.replace("organisation = \"acme\"", "organisation = \"acne\"");
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:17:16: receiver \"AD64SDE@trust.example.test\": unknown organisation \"acne\"; did you mean \"acme\"?"
+            ]
+        );
+        let text = EXAMPLE.replace("organisation = \"acme\"", "organisation = \"globex\"");
+        assert_one(
+            &text,
+            "17:16",
+            "unknown organisation \"globex\"; use one of \"acme\"",
+        );
+    }
+
+    #[test]
+    fn trusted_sender_with_two_kinds_points_at_the_second() {
+        let text = EXAMPLE.replace(
+            "domain = \"supplier.example\"\n",
+            "domain = \"supplier.example\"\naddress = \"a@supplier.example\"\n",
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:24:11: receiver \"AD64SDE@trust.example.test\": trusted_sender[1] sets both domain and address; keep exactly one of domain = \"...\", address = \"...\", verified_users = true"
+            ]
+        );
+        let text = text.replace(
+            "address = \"a@supplier",
+            "verified_users = true\naddress = \"a@supplier",
+        );
+        assert_one(
+            &text,
+            "24:18",
+            "trusted_sender[1] sets all of domain, verified_users, address; keep exactly one",
+        );
+    }
+
+    #[test]
+    fn trusted_sender_with_no_kind_points_at_its_header() {
+        let text = EXAMPLE.replace(
+            "domain = \"supplier.example\"\n",
+            "verified_users = false\n",
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:20:1: receiver \"AD64SDE@trust.example.test\": trusted_sender[1] sets none of domain, address and verified_users; keep exactly one of domain = \"...\", address = \"...\", verified_users = true"
+            ]
+        );
+    }
+
+    #[test]
+    fn trusted_sender_repeated() {
+        let text = format!(
+            "{EXAMPLE}[[receiver.trusted_sender]]\nname = \"again\"\ncontact = \"x@supplier.example\"\ndomain = \"Supplier.Example\"\n"
+        );
+        assert_one(
+            &text,
+            "24:1",
+            "trusted_sender[2] repeats domain supplier.example, already trusted on line 20; remove one",
+        );
+    }
+
+    #[test]
+    fn malformed_addresses_and_domains() {
+        let text = EXAMPLE
+            .replace("\"AD64SDE@trust.example.test\"", "\"AD64SDE\"")
+            .replace(
+                "\"billing@supplier.example\"",
+                "\"billing@@supplier.example\"",
+            )
+            .replace(
+                "domain = \"supplier.example\"",
+                "domain = \"@supplier.example\"",
+            )
+            .replace("\"@accountant.example\"", "\"@accountant\"");
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:13:38: organisation \"acme\": verified user \"accountant\" is not a valid domain name; write an address like \"ap@acme.example\" or a whole domain like \"@acme.example\"",
+                "t.toml:16:11: receiver address \"AD64SDE\" is not of the form local@domain; write a plain address, e.g. \"AD64SDE@trust.example.test\"",
+                "t.toml:22:11: receiver \"AD64SDE\": trusted_sender[1]: contact \"billing@@supplier.example\" is not of the form local@domain; write the supplier's address for notices, e.g. \"billing@supplier.example\"",
+                "t.toml:23:10: receiver \"AD64SDE\": trusted_sender[1]: \"@supplier.example\" is not a domain; write it without @, e.g. domain = \"supplier.example\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_sizes_and_durations() {
+        let text = EXAMPLE.replace("\"35MiB\"", "\"35 MiBs\"").replace(
+            "path = \"spool\"",
+            "path = \"spool\"\nmin_free_space = -1\nlarge_body_threshold = \"lots\"",
+        ) + "";
+        let text = text.replace(
+            "max_message_size",
+            "command_timeout = \"5 minutes and a bit\"\ndata_timeout = 300\nmax_message_size",
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:4:19: command_timeout: \"5 minutes and a bit\" is not a duration (expected number at 10); write e.g. \"30s\", \"5m\" or \"1h\"",
+                "t.toml:5:16: data_timeout: 300 has no unit; write e.g. \"300s\" or \"5m\"",
+                "t.toml:6:20: max_message_size: \"35 MiBs\" has an unknown unit; write a whole number of bytes or e.g. \"35 MiB\", \"512 KiB\", \"100 MB\" (units: B, KiB, MiB, GiB, KB, MB, GB)",
+                "t.toml:10:18: min_free_space: -1 is negative; write a size such as \"35 MiB\"",
+                "t.toml:11:24: large_body_threshold: \"lots\" is not a size; write a whole number of bytes or e.g. \"35 MiB\", \"512 KiB\", \"100 MB\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn limits_out_of_range() {
+        let text = HEAD.replace(
+            "[spool]",
+            "max_recipients = 99\nmax_message_size = 0\nmax_line_length = 100\nmax_connections = 10\nmax_connections_per_ip = 11\nshutdown_timeout = \"2h\"\ncommand_timeout = \"0s\"\n[spool]\nlarge_body_threshold = \"65MiB\"",
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:4:18: max_recipients 99 is out of range (RFC 5321 4.5.3.1.8 requires at least 100); use 100 to 10000",
+                "t.toml:5:20: max_message_size 0 bytes is out of range; use 1 bytes to 1 GiB",
+                "t.toml:6:19: max_line_length 100 is out of range (RFC 5321 4.5.3.1.4 requires at least 512); use 512 to 4096",
+                "t.toml:8:26: max_connections_per_ip (11) is larger than max_connections (10); lower it to at most 10",
+                "t.toml:9:20: shutdown_timeout 2h is out of range; use 0s to 1h",
+                "t.toml:10:19: command_timeout 0s is out of range; use 1s to 1h",
+                "t.toml:12:24: large_body_threshold 68157440 bytes is out of range; use 0 bytes to 64 MiB",
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_organisation_ids_and_bad_ids() {
+        let text = format!(
+            "{EXAMPLE}[[organisation]]\nid = \"acme\"\nname = \"Other\"\n[[organisation]]\nid = \"ACME Corp\"\nname = \"\"\nkvk = \"1234\"\n"
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:25:6: organisation id \"acme\" is already used on line 10; give each organisation its own id",
+                "t.toml:28:6: organisation id \"ACME Corp\" is not a valid id; use 1 to 64 lower-case letters, digits, - or _, starting with a letter or digit, e.g. \"acme\"",
+                "t.toml:29:8: organisation \"ACME Corp\": name is empty; write one, e.g. name = \"ACME B.V.\"",
+                "t.toml:30:7: organisation \"ACME Corp\": kvk \"1234\" is not a KvK number; write its 8 digits, e.g. kvk = \"12345678\", or leave kvk out",
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_listen_addresses_and_hostnames() {
+        let text = EXAMPLE.replace(
+            "listen = [\"127.0.0.1:2525\"]",
+            "listen = [\"localhost:25\", \"127.0.0.1:25\", \"127.0.0.1:25\", \"::1:25\"]",
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:3:11: listen address \"localhost:25\" is not IP:PORT; write e.g. \"0.0.0.0:25\" or \"[::]:25\" (host names are not resolved)",
+                "t.toml:3:43: listen address \"127.0.0.1:25\" is listed twice; remove one",
+                "t.toml:3:59: listen address \"::1:25\" is not IP:PORT; write e.g. \"0.0.0.0:25\" or \"[::]:25\" (host names are not resolved)",
+            ]
+        );
+        let text = EXAMPLE.replace("listen = [\"127.0.0.1:2525\"]", "listen = []");
+        assert_one(&text, "3:10", "listen is empty; add at least one address");
+        let ipv6 = valid(&EXAMPLE.replace("\"127.0.0.1:2525\"", "\"[::1]:2525\", \"0.0.0.0:25\""));
+        assert_eq!(ipv6.server.listen.len(), 2);
+    }
+
+    #[test]
+    fn empty_or_bad_hostname() {
+        let text = EXAMPLE.replace("\"mx.trust.example.test\"", "\"\"");
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:2:12: hostname is empty; write the public name of this host, e.g. \"mx.example.com\""
+            ]
+        );
+        let text = EXAMPLE.replace("\"mx.trust.example.test\"", "\"mx\"");
+        assert_one(
+            &text,
+            "2:12",
+            "hostname \"mx\" is not a fully qualified domain name",
+        );
+    }
+
+    #[test]
+    fn verified_users_true_needs_verified_users_in_the_organisation() {
+        let text = EXAMPLE
+            .replace(
+                "verified_users = [\"ap@acme.example\", \"@accountant.example\"]\n",
+                "",
+            )
+            .replace("domain = \"supplier.example\"", "verified_users = true");
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:22:18: receiver \"AD64SDE@trust.example.test\": trusted_sender[1] trusts verified_users, but organisation \"acme\" has none; add verified_users = [\"...\"] to that [[organisation]] or use domain/address here"
+            ]
+        );
+    }
+
+    #[test]
+    fn all_errors_are_reported_at_once_in_file_order() {
+        let text = EXAMPLE
+            .replace("\"mx.trust.example.test\"", "\"\"")
+            .replace("\"35MiB\"", "0")
+            .replace("kvk = \"12345678\"", "kvk = \"x\"")
+            .replace("organisation = \"acme\"", "organisation = \"nobody\"")
+            .replace(
+                "contact = \"billing@supplier.example\"",
+                "contact = \"billing\"",
+            )
+            .replace("domain = \"supplier.example\"\n", "");
+        let errs = errors(&text);
+        let positions: Vec<&str> = errs
+            .iter()
+            .map(|e| e.split(": ").next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            positions,
+            [
+                "t.toml:2:12",
+                "t.toml:4:20",
+                "t.toml:12:7",
+                "t.toml:17:16",
+                "t.toml:20:1",
+                "t.toml:22:11"
+            ],
+            "{errs:#?}"
+        );
+    }
+
+    // ---- checks outside the file ----
+
+    #[test]
+    fn spool_path_must_be_a_writable_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("trustgate.toml");
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"").unwrap();
+        let with_spool = |spool: &str| {
+            let text = EXAMPLE.replace("path = \"spool\"", &format!("path = \"{spool}\""));
+            match load_str(&text, &cfg, &Options::default()) {
+                Ok(c) => Ok(c.spool.path),
+                Err(e) => Err(e.0.iter().map(|e| e.message.clone()).collect::<Vec<_>>()),
+            }
+        };
+        // Exists, and a directory: fine, and relative paths start at the config's directory.
+        std::fs::create_dir(dir.path().join("spool")).unwrap();
+        let base = std::fs::canonicalize(dir.path()).unwrap();
+        assert_eq!(with_spool("spool").unwrap(), base.join("spool"));
+        assert_eq!(
+            with_spool("./sub/../spool").unwrap(),
+            base.join("sub/../spool")
+        );
+        // Missing but creatable (serve creates it): fine, and nothing was created.
+        assert_eq!(with_spool("new/deeper").unwrap(), base.join("new/deeper"));
+        assert!(!dir.path().join("new").exists());
+        // A file, or under a file: refused.
+        let errs = with_spool("a-file").unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert!(
+            errs[0].ends_with("a-file: is not a directory; point spool.path at a directory"),
+            "{errs:?}"
+        );
+        let errs = with_spool("a-file/spool").unwrap_err();
+        assert!(
+            errs[0].contains("cannot be created because") && errs[0].contains("is not a directory"),
+            "{errs:?}"
+        );
+        // Not writable (only observable without root's CAP_DAC_OVERRIDE, so probe first).
+        use std::os::unix::fs::PermissionsExt;
+        let ro = dir.path().join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o500)).unwrap();
+        if std::fs::write(ro.join("probe"), b"").is_err() {
+            let errs = with_spool("ro").unwrap_err();
+            assert!(
+                errs[0].contains("the directory is not writable"),
+                "{errs:?}"
+            );
+            let errs = with_spool("ro/spool").unwrap_err();
+            assert!(errs[0].contains("does not exist, and"), "{errs:?}");
+        }
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+
+    #[test]
+    fn spool_check_points_at_the_path_value() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"").unwrap();
+        let text = EXAMPLE.replace("path = \"spool\"", "path = \"f\"");
+        let errs = load_str(&text, &dir.path().join("t.toml"), &Options::default()).unwrap_err();
+        assert_eq!((errs.0[0].line, errs.0[0].column), (7, 8));
+    }
+
+    #[test]
+    fn tls_files_must_be_readable_pem() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("trustgate.toml");
+        let ck =
+            rcgen::generate_simple_self_signed(vec!["mx.trust.example.test".to_string()]).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), ck.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), ck.signing_key.serialize_pem()).unwrap();
+        std::fs::write(dir.path().join("junk.pem"), "not pem").unwrap();
+        let options = Options {
+            check_spool_writable: false,
+            check_tls_files: true,
+        };
+        let with_tls = |cert: &str, key: &str| {
+            let text = EXAMPLE.replace(
+                "\n[spool]",
+                &format!("\n[server.tls]\ncertificate = \"{cert}\"\nkey = \"{key}\"\n\n[spool]"),
+            );
+            load_str(&text, &cfg, &options)
+        };
+        let c = with_tls("cert.pem", "key.pem").unwrap();
+        let tls = c.server.tls.unwrap();
+        assert!(tls.certificate.is_absolute() && tls.certificate.ends_with("cert.pem"));
+        assert!(tls.key.is_absolute() && tls.key.ends_with("key.pem"));
+
+        let errs = with_tls("missing.pem", "junk.pem").unwrap_err().0;
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert_eq!((errs[0].line, errs[0].column), (7, 15));
+        assert!(
+            errs[0].message.starts_with("tls.certificate ")
+                && errs[0].message.contains("cannot be read"),
+            "{}",
+            errs[0]
+        );
+        assert_eq!((errs[1].line, errs[1].column), (8, 7));
+        assert!(
+            errs[1].message.contains("holds no PEM private key"),
+            "{}",
+            errs[1]
+        );
+        // The key is not a certificate, and a certificate is not a key.
+        let errs = with_tls("key.pem", "cert.pem").unwrap_err().0;
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        // Skipped when asked.
+        let text = EXAMPLE.replace(
+            "\n[spool]",
+            "\n[server.tls]\ncertificate = \"a\"\nkey = \"b\"\n[spool]",
+        );
+        assert!(load_str(&text, &cfg, &no_io()).is_ok());
+    }
+
+    #[test]
+    fn load_reports_an_unreadable_file_without_position() {
+        let errs = load(Path::new("/nonexistent/trustgate.toml")).unwrap_err();
+        assert_eq!(errs.0.len(), 1);
+        assert_eq!(errs.0[0].line, 0);
+        let shown = errs.to_string();
+        assert!(
+            shown.starts_with("/nonexistent/trustgate.toml: cannot read the config file"),
+            "{shown}"
+        );
+    }
+
+    // ---- units and helpers ----
+
+    #[test]
+    fn sizes() {
+        for (s, n) in [
+            ("0", 0),
+            ("1048576", 1 << 20),
+            ("35MiB", 35 << 20),
+            ("35 MiB", 35 << 20),
+            (" 35mib ", 35 << 20),
+            ("512KiB", 512 << 10),
+            ("1GiB", 1 << 30),
+            ("100MB", 100_000_000),
+            ("2 kB", 2000),
+            ("3GB", 3_000_000_000),
+            ("12 B", 12),
+        ] {
+            assert_eq!(parse_size(s), Ok(n), "{s}");
+        }
+        for s in [
+            "",
+            "MiB",
+            "1.5MiB",
+            "-1",
+            "35 MiBs",
+            "35 M",
+            "1 TiB",
+            "99999999999999999999",
+            "17179869184 GiB",
+        ] {
+            assert!(parse_size(s).is_err(), "{s} should be refused");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        for s in ["", "5", "five minutes", "5 parsecs", "-5s"] {
+            assert!(parse_duration(s).is_err(), "{s} should be refused");
+        }
+    }
+
+    #[test]
+    fn positions_count_characters_not_bytes() {
+        let text = EXAMPLE.replace("name = \"ACME B.V.\"", "name = \"ÄÇMÉ\" ; x = 1");
+        assert_one(&text, "11:15", "TOML syntax error");
+    }
+
+    #[test]
+    fn resolve_relative_paths() {
+        let base = Path::new("/etc/trustgate");
+        assert_eq!(
+            resolve(base, Path::new("../spool")),
+            Path::new("/etc/spool")
+        );
+        assert_eq!(
+            resolve(base, Path::new("./tls/cert.pem")),
+            Path::new("/etc/trustgate/tls/cert.pem")
+        );
+        assert_eq!(
+            resolve(base, Path::new("/var/spool/trustgate")),
+            Path::new("/var/spool/trustgate")
+        );
+        assert_eq!(
+            resolve(base, Path::new("a/../b")),
+            Path::new("/etc/trustgate/a/../b")
+        );
+    }
+
+    #[test]
+    fn typo_suggestions() {
+        assert_eq!(edit_distance("listn", "listen"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        let keys = ["hostname", "listen", "max_message_size", "max_recipients"];
+        assert_eq!(
+            closest("max_msg_size", keys.into_iter()),
+            Some("max_message_size")
+        );
+        assert_eq!(closest("Listen", keys.into_iter()), Some("listen"));
+        assert_eq!(closest("whitelist", keys.into_iter()), None);
     }
 }

@@ -1,0 +1,381 @@
+//! `check-config` and `Config::load` on real files, and the shipped config files.
+//!
+//! The shipped files must stay valid, complete (every key of the schema is in the template and
+//! in docs/config.md) and consistent (the template's values are the defaults the code applies,
+//! and the defaults docs/config.md states).
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use trustgate::cli::check_config;
+use trustgate::config::validate::{self, Options};
+use trustgate::config::{Config, TrustKind, defaults};
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn template_text() -> String {
+    std::fs::read_to_string(repo("config/trustgate.toml")).unwrap()
+}
+
+/// Runs check-config, returning (exit code, stdout, stderr).
+fn check(path: &Path) -> (i32, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = check_config::run_to(path, &mut out, &mut err);
+    (
+        code,
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+const VALID: &str = r#"[server]
+hostname = "mx.trust.example.test"
+listen = ["127.0.0.1:2525"]
+
+[spool]
+path = "spool"
+
+[[organisation]]
+id = "acme"
+name = "ACME B.V."
+
+[[receiver]]
+address = "AD64SDE@trust.example.test"
+organisation = "acme"
+document_type = "purchase-invoice"
+
+[[receiver.trusted_sender]]
+name = "Supplier B.V."
+contact = "billing@supplier.example"
+domain = "supplier.example"
+"#;
+
+#[test]
+fn check_config_accepts_a_valid_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("spool")).unwrap();
+    let path = dir.path().join("trustgate.toml");
+    std::fs::write(&path, VALID).unwrap();
+
+    let (code, out, err) = check(&path);
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(
+        out,
+        format!("OK: {}: 1 organisations, 1 receivers\n", path.display())
+    );
+    assert_eq!(err, "");
+
+    let config = Config::load(&path).unwrap();
+    assert_eq!(
+        config.spool.path,
+        std::fs::canonicalize(dir.path()).unwrap().join("spool")
+    );
+    assert_eq!(
+        config.receivers[0].address.to_string(),
+        "AD64SDE@trust.example.test"
+    );
+}
+
+#[test]
+fn check_config_prints_every_error_located_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("spool"), b"a file, not a directory").unwrap();
+    let path = dir.path().join("trustgate.toml");
+    let text = VALID
+        .replace("\"mx.trust.example.test\"", "\"\"")
+        .replace("organisation = \"acme\"", "organisation = \"acne\"")
+        .replace(
+            "domain = \"supplier.example\"",
+            "domain = \"supplier.example\"\naddress = \"x@supplier.example\"",
+        );
+    std::fs::write(&path, text).unwrap();
+
+    let (code, out, err) = check(&path);
+    assert_eq!(code, 1);
+    assert_eq!(out, "");
+    let lines: Vec<&str> = err.lines().collect();
+    let file = path.display().to_string();
+    assert_eq!(lines.len(), 4, "{err}");
+    assert!(
+        lines[0].starts_with(&format!("{file}:2:12: hostname is empty; ")),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{file}:6:8: spool.path ")),
+        "{err}"
+    );
+    assert!(
+        lines[1].ends_with("is not a directory; point spool.path at a directory"),
+        "{err}"
+    );
+    assert!(
+        lines[2].starts_with(&format!("{file}:14:16: receiver "))
+            && lines[2].ends_with("did you mean \"acme\"?"),
+        "{err}"
+    );
+    assert!(
+        lines[3].starts_with(&format!("{file}:21:11: "))
+            && lines[3].contains("sets both domain and address"),
+        "{err}"
+    );
+
+    // serve uses the same loader, so it refuses the same file.
+    let errors = Config::load(&path).unwrap_err();
+    assert_eq!(errors.0.len(), 4);
+}
+
+#[test]
+fn check_config_reports_a_parse_error_and_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.toml");
+    std::fs::write(&path, VALID.replace("listen =", "listn =")).unwrap();
+    let (code, _, err) = check(&path);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err,
+        format!(
+            "{}:3:1: unknown key `listn` in [server]; did you mean `listen`?\n",
+            path.display()
+        )
+    );
+
+    let (code, _, err) = check(&dir.path().join("missing.toml"));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("missing.toml: cannot read the config file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_config_changes_nothing_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trustgate.toml");
+    std::fs::write(
+        &path,
+        VALID.replace("path = \"spool\"", "path = \"not/yet/there\""),
+    )
+    .unwrap();
+    let (code, _, err) = check(&path);
+    assert_eq!(code, 0, "{err}");
+    let entries: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries, vec![std::ffi::OsString::from("trustgate.toml")]);
+}
+
+#[test]
+fn local_config_is_valid() {
+    let path = repo("config/local.toml");
+    let (code, out, err) = check(&path);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.ends_with("local.toml: 1 organisations, 1 receivers\n"),
+        "{out}"
+    );
+
+    let c = Config::load(&path).unwrap();
+    assert_eq!(c.server.listen, vec!["127.0.0.1:2525".parse().unwrap()]);
+    assert!(c.server.listen.iter().all(|a| a.ip().is_loopback()));
+    assert_eq!(c.server.hostname, "mx.trust.example.test");
+    assert_eq!(c.spool.path, std::fs::canonicalize(repo("spool")).unwrap());
+    let org = &c.organisations[0];
+    assert_eq!(
+        (org.id.as_str(), org.kvk.as_deref()),
+        ("acme", Some("12345678"))
+    );
+    let r = &c.receivers[0];
+    assert_eq!(r.address.to_string(), "AD64SDE@trust.example.test");
+    let kinds: Vec<String> = r
+        .trusted_senders
+        .iter()
+        .map(|t| match &t.kind {
+            TrustKind::Domain(d) => format!("domain {d}"),
+            TrustKind::Address(a) => format!("address {a}"),
+            TrustKind::VerifiedUsers => "verified_users".into(),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "domain supplier.example",
+            "address billing@other-supplier.example",
+            "verified_users"
+        ]
+    );
+    // The README's quick start sends from invoices@supplier.example.
+    let sender = trustgate::address::Address::parse("invoices@supplier.example").unwrap();
+    assert!(matches!(&r.trusted_senders[0].kind, TrustKind::Domain(d) if sender.domain() == d));
+}
+
+#[test]
+fn template_is_valid_apart_from_the_spool_directory() {
+    let path = repo("config/trustgate.toml");
+    let relaxed = Options {
+        check_spool_writable: false,
+        ..Options::default()
+    };
+    let c = validate::load_with(&path, &relaxed).unwrap();
+    assert_eq!(c.spool.path, Path::new("/var/spool/trustgate"));
+    assert_eq!(
+        c.server.listen,
+        vec!["0.0.0.0:25".parse().unwrap(), "[::]:25".parse().unwrap()]
+    );
+    assert_eq!(c.receivers[0].trusted_senders.len(), 3);
+    // With every check on, the spool directory is the only thing that may fail on this machine.
+    if let Err(errors) = Config::load(&path) {
+        for e in &errors.0 {
+            assert!(
+                e.message.starts_with("spool.path /var/spool/trustgate: "),
+                "{e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn template_values_are_the_defaults() {
+    let c = validate::load_with(
+        &repo("config/trustgate.toml"),
+        &Options {
+            check_spool_writable: false,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let s = &c.server;
+    assert_eq!(s.max_message_size, defaults::MAX_MESSAGE_SIZE);
+    assert_eq!(s.max_recipients, defaults::MAX_RECIPIENTS);
+    assert_eq!(s.max_line_length, defaults::MAX_LINE_LENGTH);
+    assert_eq!(s.max_connections, defaults::MAX_CONNECTIONS);
+    assert_eq!(s.max_connections_per_ip, defaults::MAX_CONNECTIONS_PER_IP);
+    assert_eq!(
+        s.max_messages_per_session,
+        defaults::MAX_MESSAGES_PER_SESSION
+    );
+    assert_eq!(s.max_errors, defaults::MAX_ERRORS);
+    assert_eq!(s.command_timeout, defaults::COMMAND_TIMEOUT);
+    assert_eq!(s.data_timeout, defaults::DATA_TIMEOUT);
+    assert_eq!(s.session_timeout, defaults::SESSION_TIMEOUT);
+    assert_eq!(s.shutdown_timeout, defaults::SHUTDOWN_TIMEOUT);
+    assert_eq!(c.spool.large_body_threshold, defaults::LARGE_BODY_THRESHOLD);
+    assert_eq!(c.spool.min_free_space, defaults::MIN_FREE_SPACE);
+    assert!(s.tls.is_none(), "TLS is commented out in the template");
+    // The brief's numbers, so a change of default is a deliberate one.
+    assert_eq!(defaults::MAX_MESSAGE_SIZE, 35 * 1024 * 1024);
+    assert_eq!(defaults::COMMAND_TIMEOUT, Duration::from_secs(300));
+}
+
+/// The keys a table accepts, read from the validator's own "unknown key" message.
+fn schema_keys(text_with_bogus_key: &str) -> Vec<String> {
+    let errors = validate::load_str(
+        text_with_bogus_key,
+        Path::new("t.toml"),
+        &Options::default(),
+    )
+    .unwrap_err();
+    let message = &errors.0[0].message;
+    let (_, list) = message
+        .split_once("the keys here are ")
+        .unwrap_or_else(|| panic!("{message}"));
+    list.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every key of the schema, by table, found by putting an unknown key in each table.
+fn all_schema_keys() -> Vec<(String, Vec<String>)> {
+    const BOGUS: &str = "zzzzzzzzzzzzzzzz = 1\n";
+    let template = template_text();
+    let tls = "\n[server.tls]\ncertificate = \"c\"\nkey = \"k\"\n[spool]\n";
+    let mut out = Vec::new();
+    for header in [
+        "",
+        "[server]\n",
+        "[server.tls]\n",
+        "[spool]\n",
+        "[[organisation]]\n",
+        "[[receiver]]\n",
+        "[[receiver.trusted_sender]]\n",
+    ] {
+        let text = template.replacen("\n[spool]\n", tls, 1);
+        let text = if header.is_empty() {
+            format!("{BOGUS}{text}")
+        } else {
+            text.replacen(&format!("\n{header}"), &format!("\n{header}{BOGUS}"), 1)
+        };
+        out.push((header.trim().to_string(), schema_keys(&text)));
+    }
+    out
+}
+
+#[test]
+fn every_key_of_the_schema_is_in_the_template_and_the_docs() {
+    let template = template_text();
+    let docs = std::fs::read_to_string(repo("docs/config.md")).unwrap();
+    let all = all_schema_keys();
+    assert_eq!(all.len(), 7);
+    let mut seen = 0;
+    for (header, keys) in all {
+        assert!(!keys.is_empty(), "{header}");
+        let table = header.trim_matches(|c| c == '[' || c == ']');
+        for key in keys {
+            let full = if table.is_empty() {
+                key.clone()
+            } else {
+                format!("{table}.{key}")
+            };
+            // A key is either `key = value` (commented out for optional sections) or a section.
+            let as_section = [format!("[{full}]"), format!("[[{full}]]")];
+            let in_template = template.lines().any(|l| {
+                let l = l.trim_start_matches('#').trim_start();
+                l.starts_with(&format!("{key} = ")) || as_section.iter().any(|s| l == s)
+            });
+            assert!(in_template, "{full} is not in config/trustgate.toml");
+            let in_docs = docs.contains(&format!("\n### {key} _"))
+                || as_section
+                    .iter()
+                    .any(|s| docs.contains(&format!("\n## {s}\n")));
+            assert!(
+                in_docs,
+                "{full} has no `### {key} _type_ (default)` or section in docs/config.md"
+            );
+            seen += 1;
+        }
+    }
+    // 4 sections, 14 + 2 + 3 + 4 + 4 + 5 keys.
+    assert_eq!(seen, 36);
+}
+
+#[test]
+fn docs_defaults_match_the_template() {
+    let template = template_text();
+    let docs = std::fs::read_to_string(repo("docs/config.md")).unwrap();
+    let mut checked = 0;
+    for heading in docs.lines().filter_map(|l| l.strip_prefix("### ")) {
+        let (key, rest) = heading.split_once(' ').unwrap();
+        let default = rest
+            .rsplit_once('(')
+            .map(|(_, d)| d.trim_end_matches(')'))
+            .unwrap();
+        if default.starts_with("required") || matches!(default, "none" | "[]" | "false") {
+            continue;
+        }
+        let line = format!("{key} = {default}");
+        assert!(
+            template.lines().any(|l| l == line),
+            "docs/config.md says {key} defaults to {default}, but the template has no line `{line}`"
+        );
+        checked += 1;
+    }
+    assert_eq!(
+        checked, 13,
+        "every defaulted key of [server] and [spool] is checked"
+    );
+}
