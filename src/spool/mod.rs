@@ -1,10 +1,71 @@
 //! The embedded, durable spool: the only module that opens the database.
-// STUB API: owned by the spool helper, who replaces the bodies and may add files.
+//!
+//! The gateway streams each body into a [`Staging`], then hands a [`NewMessage`] to
+//! [`Spool::commit`] and answers 250 only once that returned `Ok`. The CLI, the control socket
+//! ([`control`]) and later delivery read typed [`MessageRecord`]s back. Nothing else in the
+//! crate touches redb or the spool directory, and nothing here parses mail or knows SMTP.
+//!
+//! # Durability: what is fsynced when
+//! Layout of `<spool>/`: `spool.redb` (redb 4: records, small bodies and documents),
+//! `bodies/` (bodies and documents over `large_body_threshold`, and `*.tmp` staging files),
+//! `control.sock`.
+//!
+//! 1. While DATA arrives a large body is appended to `bodies/<unique>.tmp`; nothing is synced.
+//! 2. `commit` first, in its own blocking task (never in the shared writer), fsyncs each large
+//!    file, renames it to its final name (`<id>.eml`, `<id>-<n>.xml|pdf`), then fsyncs `bodies/`.
+//!    So a file is complete and named on disk before any record can point at it.
+//! 3. The request goes to the single writer thread, which takes every request waiting at that
+//!    moment into one write transaction and commits it with redb's default durability: redb
+//!    writes the pages, fsyncs, flips its commit slot and fsyncs again (redb `docs/design.md`).
+//!    One fsync pair serves the whole batch (group commit, [`Spool::stats`] counts it).
+//! 4. Only after `commit()` returned does each caller get `Ok(id)` and answer 250.
+//!
+//! Why 250 is safe: after step 3 the record and everything it references are on stable storage,
+//! assuming, as redb does, that an fsync that returned means the data survives power loss.
+//! A kill -9 or power cut before step 3 completes leaves the previous commit as the state
+//! (redb's copy-on-write commit slots are never half-applied); the client got no 250 and
+//! retries. Files renamed in step 2 whose record never committed are orphans: start-up removes
+//! every body file no record references, and every `*.tmp`.
+//!
+//! "Maybe durable": when `commit()` fails, redb says the transaction may or may not have
+//! reached the disk. We answer `Err` (the session sends 451 4.3.0, never 250); the client's retry
+//! may then store the message twice, which the duplicate check (hash of envelope and raw message,
+//! [`MessageRecord::sha256`]) makes harmless. After a failed commit redb refuses further writes
+//! until reopened, so the writer closes and reopens the database (redb repairs it) and removes
+//! the files of messages that turned out not to be stored; if the reopen fails, the next batch
+//! retries it, so the spool resumes by itself once the disk recovers.
+//!
+//! Large documents (XML or PDF over the threshold) take the same path as large bodies: their own
+//! fsynced file, so one big attachment never enlarges the shared transaction's fsync.
+//!
+//! Only one process may open the database (redb locks the file), so `trustgate spool` asks the
+//! running daemon over `control.sock` and opens the store itself only when no daemon answers.
 
-use std::path::PathBuf;
+pub mod control;
+mod fault;
+mod id;
+pub mod schema;
+mod staging;
+mod store;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+pub use fault::FaultInjector;
+pub use staging::Staging;
+pub use store::Blob;
+
+use id::IdGen;
+use store::Shared;
+
+/// How many commit requests may wait for the writer; a full queue makes `commit` wait.
+const COMMIT_QUEUE: usize = 256;
 
 /// Errors of the spool.
 #[derive(Debug, thiserror::Error)]
@@ -23,12 +84,58 @@ pub enum SpoolError {
     /// Another process holds the database.
     #[error("the spool at {0} is in use by another process")]
     Locked(PathBuf),
+    /// A read-only open found a database that must be repaired first (after a crash); a
+    /// writable open ([`Spool::open`]) repairs it.
+    #[error("the spool at {0} needs recovery, which a writable open does")]
+    NeedsRecovery(PathBuf),
     /// The disk is too full to accept more.
     #[error("spool disk space below the reserve")]
     Full,
     /// The writer is gone (shutting down).
     #[error("spool writer stopped")]
     Closed,
+}
+
+impl SpoolError {
+    /// Whether the cause is a full disk (the reserve, or ENOSPC/EDQUOT on a write): answer
+    /// `452 4.3.1` rather than `451 4.3.0`.
+    pub fn is_full(&self) -> bool {
+        match self {
+            SpoolError::Full => true,
+            SpoolError::Io { source, .. } => is_disk_full(source),
+            _ => false,
+        }
+    }
+
+    /// A copy of this error, for answering every ticket of a failed batch.
+    fn duplicate(&self) -> SpoolError {
+        match self {
+            SpoolError::Io { path, source } => {
+                let source = match source.raw_os_error() {
+                    Some(code) => std::io::Error::from_raw_os_error(code),
+                    None => std::io::Error::new(source.kind(), source.to_string()),
+                };
+                SpoolError::Io {
+                    path: path.clone(),
+                    source,
+                }
+            }
+            SpoolError::Database(s) => SpoolError::Database(s.clone()),
+            SpoolError::Locked(p) => SpoolError::Locked(p.clone()),
+            SpoolError::NeedsRecovery(p) => SpoolError::NeedsRecovery(p.clone()),
+            SpoolError::Full => SpoolError::Full,
+            SpoolError::Closed => SpoolError::Closed,
+        }
+    }
+}
+
+/// Whether an I/O error means the disk (or the quota) is full: a [`Staging::write`] error for
+/// which the session answers `452 4.3.1`.
+pub fn is_disk_full(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }
 
 /// How to open the spool.
@@ -42,41 +149,46 @@ pub struct SpoolOptions {
     pub min_free_space: u64,
 }
 
-/// Our id of a stored message (not the Message-ID header).
+impl SpoolOptions {
+    /// The defaults (1 MiB threshold, no reserve) for the spool at `path`; used by the CLI,
+    /// which only reads.
+    pub fn new(path: impl Into<PathBuf>) -> SpoolOptions {
+        SpoolOptions {
+            path: path.into(),
+            large_body_threshold: 1024 * 1024,
+            min_free_space: 0,
+        }
+    }
+}
+
+/// Our id of a stored message (not the Message-ID header): `20261122T101530Z-000001`.
+///
+/// Sorts by time as a string, unique across restarts, only `[A-Za-z0-9-]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct MessageId(pub String);
+
+impl MessageId {
+    /// The longest id [`MessageId::parse`] accepts.
+    pub const MAX_LEN: usize = 64;
+
+    /// An id typed by an admin or sent over the control socket: `None` unless it is 1 to
+    /// [`MessageId::MAX_LEN`] characters of `[A-Za-z0-9-]`. (It need not exist.)
+    pub fn parse(s: &str) -> Option<MessageId> {
+        let ok = !s.is_empty()
+            && s.len() <= Self::MAX_LEN
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        ok.then(|| MessageId(s.to_owned()))
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 impl std::fmt::Display for MessageId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// The body of a message while it arrives.
-pub struct Staging {}
-
-impl Staging {
-    /// Appends a chunk.
-    ///
-    /// # Errors
-    /// Disk errors.
-    pub fn write(&mut self, _chunk: &[u8]) -> std::io::Result<()> {
-        todo!()
-    }
-    /// Bytes so far.
-    pub fn len(&self) -> u64 {
-        todo!()
-    }
-    /// Whether nothing was written.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// The whole body (for parsing).
-    ///
-    /// # Errors
-    /// Disk errors.
-    pub fn bytes(&self) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
-        todo!()
     }
 }
 
@@ -123,7 +235,7 @@ pub struct NewDocument {
 }
 
 /// An attachment kept only in the raw message.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IgnoredAttachment {
     /// Sanitised name.
     pub name: String,
@@ -131,58 +243,482 @@ pub struct IgnoredAttachment {
     pub reason: String,
 }
 
+/// The state of a stored message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Stored and answered 250.
+    Accepted,
+}
+
+impl std::fmt::Display for MessageStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MessageStatus::Accepted => "accepted",
+        })
+    }
+}
+
+/// The state of a stored document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentStatus {
+    /// Stored, waiting for delivery.
+    Ready,
+}
+
+impl std::fmt::Display for DocumentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DocumentStatus::Ready => "ready",
+        })
+    }
+}
+
+/// One document of a stored message (its bytes: [`Spool::document`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentRecord {
+    /// Position in the message, from 0; with the message id it names the document.
+    pub index: u32,
+    /// The receiver address it came in on.
+    pub receiver: String,
+    /// The organisation id.
+    pub organisation: String,
+    /// Detected format, e.g. `UBL Invoice`.
+    pub format: String,
+    /// Invoice number, where found.
+    pub invoice_number: Option<String>,
+    /// Sanitised XML file name (metadata only, never a path).
+    pub xml_name: String,
+    /// XML size in bytes.
+    pub xml_size: u64,
+    /// SHA-256 of the XML, lowercase hex.
+    pub xml_sha256: String,
+    /// Sanitised PDF file name, if a PDF was paired.
+    pub pdf_name: Option<String>,
+    /// PDF size in bytes, if any.
+    pub pdf_size: Option<u64>,
+    /// Delivery state.
+    pub status: DocumentStatus,
+    /// Where the XML bytes are stored.
+    pub xml_store: Blob,
+    /// Where the PDF bytes are stored, if any.
+    pub pdf_store: Option<Blob>,
+}
+
+/// One line of a message's event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When it happened.
+    #[serde(with = "rfc3339")]
+    pub at: SystemTime,
+    /// What happened, as a short sentence.
+    pub what: String,
+}
+
 /// A stored message as shown by `spool list/show`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageRecord {
     /// Our id.
     pub id: MessageId,
+    /// When DATA ended.
+    #[serde(with = "rfc3339")]
+    pub received_at: SystemTime,
+    /// Client IP:port.
+    pub peer: String,
+    /// EHLO/HELO argument.
+    pub helo: String,
+    /// Envelope sender (empty for the null sender).
+    pub mail_from: String,
+    /// Envelope recipients.
+    pub rcpt_to: Vec<String>,
+    /// The Message-ID header, if any.
+    pub header_message_id: Option<String>,
+    /// Size of the raw message in bytes.
+    pub size: u64,
+    /// SHA-256 of the raw message, lowercase hex.
+    pub sha256: String,
+    /// The message state.
+    pub status: MessageStatus,
+    /// Where the raw message is stored.
+    pub body_store: Blob,
+    /// The invoice documents, in message order.
+    pub documents: Vec<DocumentRecord>,
+    /// Attachments that are not documents, with the reason.
+    pub ignored: Vec<IgnoredAttachment>,
+    /// What happened to the message, oldest first.
+    pub events: Vec<Event>,
 }
 
-/// The spool handle.
+/// The bytes of one stored document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDocument {
+    /// The XML.
+    pub xml: Vec<u8>,
+    /// The paired PDF, if any.
+    pub pdf: Option<Vec<u8>>,
+}
+
+/// Counters of the writer, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SpoolStats {
+    /// Write transactions committed (each one fsync pair).
+    pub transactions: u64,
+    /// Messages those transactions stored.
+    pub messages: u64,
+    /// Write transactions that failed (their messages answered `Err`).
+    pub failed_transactions: u64,
+    /// Messages answered `Err` by the writer.
+    pub failed_messages: u64,
+    /// The most messages one transaction stored.
+    pub largest_batch: u64,
+    /// Files removed at open because no record referenced them (or they were `*.tmp`).
+    pub orphans_removed: u64,
+}
+
+/// The spool handle; cheap to clone. The writer stops when the last clone is dropped or
+/// [`Spool::shutdown`] is called.
 #[derive(Clone)]
-pub struct Spool {}
+pub struct Spool {
+    inner: Arc<Inner>,
+}
+
+/// What the clones of a [`Spool`] share.
+struct Inner {
+    /// The database and files, also held by the writer thread.
+    shared: Arc<Shared>,
+    /// How it was opened.
+    opts: SpoolOptions,
+    /// Requests to the writer; `None` once shut down or when read-only.
+    tx: Mutex<Option<mpsc::Sender<writer::Request>>>,
+    /// The writer thread, joined at shutdown.
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Ids for new messages.
+    ids: Mutex<IdGen>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // The last handle is gone: let the writer drain what is queued, then join it.
+        drop(lock(&self.tx).take());
+        if let Some(handle) = lock(&self.writer).take()
+            && handle.join().is_err()
+        {
+            tracing::error!("spool writer thread panicked");
+        }
+    }
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl std::fmt::Debug for Spool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spool")
+            .field("path", &self.inner.opts.path)
+            .finish_non_exhaustive()
+    }
+}
 
 impl Spool {
-    /// Opens (creating) the spool and starts its writer.
+    /// Opens (creating) the spool and starts its writer: creates the directory (mode 0700),
+    /// opens or repairs the database, checks its format version, removes orphan body files.
+    ///
+    /// Blocking (file system work); fine at daemon start.
     ///
     /// # Errors
     /// I/O or database errors, or [`SpoolError::Locked`].
-    pub fn open(_opts: &SpoolOptions) -> Result<Spool, SpoolError> {
-        todo!()
+    pub fn open(opts: &SpoolOptions) -> Result<Spool, SpoolError> {
+        Spool::open_inner(opts, None)
     }
+
+    /// Like [`Spool::open`], with the database and body files behind a [`FaultInjector`], so a
+    /// test can make writes and fsyncs fail and see that no commit returns `Ok` meanwhile.
+    ///
+    /// # Errors
+    /// As [`Spool::open`].
+    pub fn open_with_faults(
+        opts: &SpoolOptions,
+        faults: &FaultInjector,
+    ) -> Result<Spool, SpoolError> {
+        Spool::open_inner(opts, Some(faults.clone()))
+    }
+
+    fn open_inner(opts: &SpoolOptions, faults: Option<FaultInjector>) -> Result<Spool, SpoolError> {
+        let (shared, last_id) = Shared::open(&opts.path, faults)?;
+        let shared = Arc::new(shared);
+        let (tx, rx) = mpsc::channel(COMMIT_QUEUE);
+        let writer_shared = Arc::clone(&shared);
+        let handle = std::thread::Builder::new()
+            .name("spool-writer".into())
+            .spawn(move || writer::run(&writer_shared, rx))
+            .map_err(|source| SpoolError::Io {
+                path: opts.path.clone(),
+                source,
+            })?;
+        Ok(Spool {
+            inner: Arc::new(Inner {
+                shared,
+                opts: opts.clone(),
+                tx: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(handle)),
+                ids: Mutex::new(IdGen::after(last_id.as_deref())),
+            }),
+        })
+    }
+
+    /// Opens an existing spool for reading only, without a writer and without changing any
+    /// file (for the CLI when no daemon runs). While it is open a daemon cannot start.
+    ///
+    /// # Errors
+    /// [`SpoolError::Locked`] when a daemon has it open, [`SpoolError::NeedsRecovery`] after a
+    /// crash (then use [`Spool::open`]), I/O errors (`NotFound` when there is no spool).
+    pub fn open_read_only(path: &Path) -> Result<Spool, SpoolError> {
+        let shared = Shared::open_read_only(path)?;
+        Ok(Spool {
+            inner: Arc::new(Inner {
+                shared: Arc::new(shared),
+                opts: SpoolOptions::new(path),
+                tx: Mutex::new(None),
+                writer: Mutex::new(None),
+                ids: Mutex::new(IdGen::after(None)),
+            }),
+        })
+    }
+
+    /// The spool directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.opts.path
+    }
+
+    /// Where the daemon's control socket lives: `<spool>/control.sock`.
+    pub fn control_socket_path(&self) -> PathBuf {
+        control_socket_path(self.path())
+    }
+
     /// A fresh staging buffer.
     ///
     /// # Errors
-    /// [`SpoolError::Full`] below the reserve.
+    /// [`SpoolError::Full`] below the reserve, [`SpoolError::Closed`] after shutdown or on a
+    /// read-only spool, an I/O error if free space cannot be read.
     pub fn staging(&self) -> Result<Staging, SpoolError> {
-        todo!()
+        if lock(&self.inner.tx).is_none() {
+            return Err(SpoolError::Closed);
+        }
+        if self.free_space()? < self.inner.opts.min_free_space {
+            return Err(SpoolError::Full);
+        }
+        Ok(Staging::new(
+            self.inner.shared.bodies_dir.clone(),
+            self.inner.opts.large_body_threshold,
+            self.inner.shared.faults.clone(),
+        ))
     }
-    /// Stores a message durably; returns once fsynced.
+
+    /// Free bytes in the spool's file system for an unprivileged writer.
     ///
     /// # Errors
-    /// Any failure: the outcome is unknown, answer 4xx.
-    pub async fn commit(&self, _msg: NewMessage) -> Result<MessageId, SpoolError> {
-        todo!()
+    /// The `statvfs` error.
+    pub fn free_space(&self) -> Result<u64, SpoolError> {
+        let path = self.path();
+        let stat = rustix::fs::statvfs(path).map_err(|e| SpoolError::Io {
+            path: path.to_path_buf(),
+            source: e.into(),
+        })?;
+        Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
     }
-    /// All messages, oldest first.
+
+    /// Stores a message durably; returns its id once the record, the body and the documents
+    /// are fsynced (see the module docs).
+    ///
+    /// Needs a tokio runtime. The work runs in a task of its own, so dropping this future does
+    /// not stop it: the message is then stored (or not) all the same, only the answer is lost.
+    ///
+    /// # Errors
+    /// Any failure: the outcome is unknown ("maybe durable"), answer 4xx
+    /// ([`SpoolError::is_full`] tells 452 from 451).
+    ///
+    /// # Cancel safety
+    /// Safe to drop, as above; never race it against shutdown in a `select!`, or the client
+    /// misses a 250 for a stored message.
+    pub async fn commit(&self, msg: NewMessage) -> Result<MessageId, SpoolError> {
+        let tx = lock(&self.inner.tx).clone().ok_or(SpoolError::Closed)?;
+        let id = lock(&self.inner.ids).next(SystemTime::now());
+        let shared = Arc::clone(&self.inner.shared);
+        let threshold = self.inner.opts.large_body_threshold;
+        let span = tracing::Span::current();
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            writer::commit(shared, tx, id, msg, threshold),
+            span,
+        ));
+        task.await
+            .map_err(|err| SpoolError::Database(format!("commit task failed: {err}")))?
+    }
+
+    /// All messages, oldest first. Records that cannot be decoded are skipped with a warning.
+    ///
+    /// Blocking: call it from `spawn_blocking` in async code.
     ///
     /// # Errors
     /// Database errors.
     pub fn list(&self) -> Result<Vec<MessageRecord>, SpoolError> {
-        todo!()
+        self.inner.shared.list()
     }
+
     /// One message.
     ///
+    /// Blocking: call it from `spawn_blocking` in async code.
+    ///
     /// # Errors
-    /// Database errors.
-    pub fn get(&self, _id: &MessageId) -> Result<Option<MessageRecord>, SpoolError> {
-        todo!()
+    /// Database errors, or a record that cannot be decoded.
+    pub fn get(&self, id: &MessageId) -> Result<Option<MessageRecord>, SpoolError> {
+        self.inner.shared.get(id.as_str())
     }
-    /// The raw message bytes.
+
+    /// The raw message bytes, from the database or from their file.
+    ///
+    /// Blocking: call it from `spawn_blocking` in async code.
+    ///
+    /// # Errors
+    /// Database or I/O errors (including a body file that is missing).
+    pub fn raw(&self, id: &MessageId) -> Result<Option<Vec<u8>>, SpoolError> {
+        match self.get(id)? {
+            Some(record) => self
+                .inner
+                .shared
+                .read_blob(&record.body_store, store::Part::Body(id.as_str()))
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The XML and PDF bytes of document `index` of message `id`.
+    ///
+    /// Blocking: call it from `spawn_blocking` in async code.
     ///
     /// # Errors
     /// Database or I/O errors.
-    pub fn raw(&self, _id: &MessageId) -> Result<Option<Vec<u8>>, SpoolError> {
-        todo!()
+    pub fn document(
+        &self,
+        id: &MessageId,
+        index: u32,
+    ) -> Result<Option<StoredDocument>, SpoolError> {
+        let Some(record) = self.get(id)? else {
+            return Ok(None);
+        };
+        let Some(doc) = record.documents.iter().find(|d| d.index == index) else {
+            return Ok(None);
+        };
+        let shared = &self.inner.shared;
+        let xml = shared.read_blob(&doc.xml_store, store::Part::Xml(id.as_str(), index))?;
+        let pdf = match &doc.pdf_store {
+            Some(blob) => Some(shared.read_blob(blob, store::Part::Pdf(id.as_str(), index))?),
+            None => None,
+        };
+        Ok(Some(StoredDocument { xml, pdf }))
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> SpoolStats {
+        let s = &self.inner.shared.stats;
+        SpoolStats {
+            transactions: s.transactions.load(Ordering::Relaxed),
+            messages: s.messages.load(Ordering::Relaxed),
+            failed_transactions: s.failed_transactions.load(Ordering::Relaxed),
+            failed_messages: s.failed_messages.load(Ordering::Relaxed),
+            largest_batch: s.largest_batch.load(Ordering::Relaxed),
+            orphans_removed: s.orphans_removed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Commit requests waiting for the writer right now (a gauge for metrics).
+    pub fn queued(&self) -> usize {
+        lock(&self.inner.tx)
+            .as_ref()
+            .map_or(0, |tx| tx.max_capacity() - tx.capacity())
+    }
+
+    /// Stops taking commits, lets the writer commit everything already queued (including
+    /// commits still preparing their files), and waits for it to finish. Reads keep working
+    /// until the last handle is dropped. Later `commit`/`staging` calls get
+    /// [`SpoolError::Closed`]. Idempotent.
+    pub async fn shutdown(&self) {
+        let spool = self.clone();
+        let joined = tokio::task::spawn_blocking(move || spool.shutdown_blocking()).await;
+        if joined.is_err() {
+            tracing::error!("spool shutdown task failed");
+        }
+    }
+
+    /// [`Spool::shutdown`] for code outside the async runtime.
+    pub fn shutdown_blocking(&self) {
+        drop(lock(&self.inner.tx).take());
+        let handle = lock(&self.inner.writer).take();
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            tracing::error!("spool writer thread panicked");
+        }
+    }
+
+    /// Test seam: while the returned guard lives, the writer stops after taking one request, so
+    /// a test can queue more and see them committed together.
+    #[cfg(test)]
+    fn hold_writer(&self) -> std::sync::MutexGuard<'_, ()> {
+        lock(&self.inner.shared.gate)
+    }
+
+    /// Test seam: how many times the writer reached the gate of [`Spool::hold_writer`].
+    #[cfg(test)]
+    fn writer_at_gate(&self) -> u64 {
+        self.inner.shared.at_gate.load(Ordering::SeqCst)
     }
 }
+
+/// `<spool>/control.sock`: where the daemon listens and the CLI asks.
+pub fn control_socket_path(spool_dir: &Path) -> PathBuf {
+    spool_dir.join(schema::CONTROL_SOCKET)
+}
+
+/// Lowercase hex.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// The last second humantime can format (9999-12-31T23:59:59Z).
+const MAX_UNIX_SECOND: u64 = 253_402_300_799;
+
+/// `t` as RFC 3339 UTC with milliseconds, clamped to the years 1970 to 9999 (humantime panics
+/// outside them).
+pub fn format_time(t: SystemTime) -> String {
+    use std::time::{Duration, UNIX_EPOCH};
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let clamped = since.min(Duration::from_secs(MAX_UNIX_SECOND));
+    humantime::format_rfc3339_millis(UNIX_EPOCH + clamped).to_string()
+}
+
+/// Serde for times as RFC 3339 UTC with milliseconds, e.g. `2026-11-22T10:15:30.123Z`.
+mod rfc3339 {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_time(*t))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_rfc3339_weak(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,535 @@
+//! The control socket: how `trustgate spool list|show` asks the running daemon, since only one
+//! process may open the database (as `postqueue -p` asks Postfix).
+//!
+//! The daemon runs [`serve`] on `<spool>/control.sock` (mode 0600); the CLI calls [`request`].
+//! The protocol is one JSON [`Request`] per line, answered by one JSON [`Response`] per line.
+//! Each request line is bounded ([`MAX_REQUEST_LINE`]) and must arrive within
+//! [`REQUEST_TIMEOUT`]; connections are capped ([`MAX_CONNECTIONS`]); database reads run in
+//! `spawn_blocking`. The socket only reads: it never changes the spool. It trusts the file
+//! mode of the socket (and of the spool directory) for access control.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{MessageId, MessageRecord, Spool, SpoolError};
+
+/// The longest request line the server reads (ids are short; this is generous).
+pub const MAX_REQUEST_LINE: usize = 4096;
+
+/// How long the server waits for a request line (also the idle limit of a connection).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the server may take to write one response.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How many control connections are served at once; more wait in the accept queue.
+pub const MAX_CONNECTIONS: usize = 8;
+
+/// The longest response line the client reads (a raw message, base64, fits easily).
+pub const MAX_RESPONSE_LINE: u64 = 1 << 30;
+
+/// How long the client waits for each read or write.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A request, one JSON object per line: `{"op":"list"}`, `{"op":"show","id":"..."}`,
+/// `{"op":"raw","id":"..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Every message, oldest first.
+    List,
+    /// One message's record.
+    Show {
+        /// The message id.
+        id: String,
+    },
+    /// One message's raw bytes.
+    Raw {
+        /// The message id.
+        id: String,
+    },
+}
+
+/// A response, one JSON object per line, tagged by `"result"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    /// Answer to [`Request::List`].
+    List {
+        /// The records, oldest first.
+        messages: Vec<MessageRecord>,
+    },
+    /// Answer to [`Request::Show`].
+    Show {
+        /// The record.
+        message: Box<MessageRecord>,
+    },
+    /// Answer to [`Request::Raw`].
+    Raw {
+        /// The message id.
+        id: MessageId,
+        /// The raw message (base64 in the JSON).
+        #[serde(with = "base64_bytes")]
+        data: Vec<u8>,
+    },
+    /// No message has that id (or it is not a valid id).
+    NotFound {
+        /// The id asked for.
+        id: String,
+    },
+    /// The request could not be answered.
+    Error {
+        /// Why, for the admin.
+        message: String,
+    },
+}
+
+/// Answers one request from `spool` (blocking: database reads). The server and the CLI's
+/// direct mode both use it, so they answer alike.
+pub fn answer(spool: &Spool, req: &Request) -> Response {
+    let result = match req {
+        Request::List => spool.list().map(|messages| Response::List { messages }),
+        Request::Show { id } | Request::Raw { id } => {
+            let Some(mid) = MessageId::parse(id) else {
+                return Response::NotFound { id: id.clone() };
+            };
+            let found = if matches!(req, Request::Show { .. }) {
+                spool.get(&mid).map(|r| {
+                    r.map(|message| Response::Show {
+                        message: Box::new(message),
+                    })
+                })
+            } else {
+                spool.raw(&mid).map(|r| {
+                    r.map(|data| Response::Raw {
+                        id: mid.clone(),
+                        data,
+                    })
+                })
+            };
+            found.map(|r| r.unwrap_or_else(|| Response::NotFound { id: id.clone() }))
+        }
+    };
+    result.unwrap_or_else(|err: SpoolError| Response::Error {
+        message: err.to_string(),
+    })
+}
+
+/// A bound control socket, ready for [`ControlListener::run`].
+#[derive(Debug)]
+pub struct ControlListener {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+/// Binds `path` (replacing a stale socket left by a crash) with mode 0600. A regular file at
+/// `path` is not removed: that is an error. Call it inside the runtime.
+///
+/// # Errors
+/// I/O errors binding or setting the mode.
+pub fn bind(path: &Path) -> Result<ControlListener, SpoolError> {
+    let io = |source| SpoolError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    match std::fs::symlink_metadata(path) {
+        // Only one daemon can hold the spool, so a socket here is a dead one's.
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path).map_err(io)?,
+        Ok(_) => {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "a file that is not a socket is in the way of the control socket",
+            )));
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(io(err)),
+    }
+    let listener = UnixListener::bind(path).map_err(io)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    Ok(ControlListener {
+        listener,
+        path: path.to_path_buf(),
+    })
+}
+
+/// Binds `path` and serves `spool` on it until `shutdown`, then removes the socket.
+///
+/// # Errors
+/// Binding failed (see [`bind`]).
+pub async fn serve(
+    spool: Spool,
+    path: PathBuf,
+    shutdown: CancellationToken,
+) -> Result<(), SpoolError> {
+    bind(&path)?.run(spool, shutdown).await;
+    Ok(())
+}
+
+impl ControlListener {
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Serves until `shutdown`: stops accepting, closes idle connections, lets a request in
+    /// progress finish, then removes the socket file.
+    pub async fn run(self, spool: Spool, shutdown: CancellationToken) {
+        let tracker = TaskTracker::new();
+        let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        loop {
+            let permit = tokio::select! {
+                () = shutdown.cancelled() => break,
+                p = Arc::clone(&permits).acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let accepted = tokio::select! {
+                () = shutdown.cancelled() => break,
+                a = self.listener.accept() => a,
+            };
+            match accepted {
+                Ok((stream, _)) => {
+                    let spool = spool.clone();
+                    let shutdown = shutdown.clone();
+                    tracker.spawn(async move {
+                        if let Err(err) = handle(stream, spool, shutdown).await {
+                            tracing::debug!(error = %err, "control connection ended with an error");
+                        }
+                        drop(permit);
+                    });
+                }
+                Err(err) => {
+                    // EMFILE and the like pass; never stop serving on them.
+                    tracing::warn!(error = %err, "control socket accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        tracker.close();
+        tracker.wait().await;
+        if let Err(err) = std::fs::remove_file(&self.path) {
+            tracing::debug!(error = %err, "cannot remove the control socket");
+        }
+    }
+}
+
+/// Serves one connection: request lines until EOF, timeout, a bad line or shutdown.
+async fn handle(
+    stream: UnixStream,
+    spool: Spool,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut reader = AsyncBufReader::new(read);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let limited = (&mut reader).take(MAX_REQUEST_LINE as u64 + 1);
+        let read = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            r = tokio::time::timeout(REQUEST_TIMEOUT, read_line(limited, &mut line)) => r,
+        };
+        let n = match read {
+            Ok(r) => r?,
+            Err(_) => return Ok(()), // idle too long
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        let (response, close) = if line.len() > MAX_REQUEST_LINE || !line.ends_with(b"\n") {
+            (
+                Response::Error {
+                    message: format!("request line longer than {MAX_REQUEST_LINE} bytes"),
+                },
+                true,
+            )
+        } else {
+            match serde_json::from_slice::<Request>(&line) {
+                Ok(req) => {
+                    let spool = spool.clone();
+                    let answered = tokio::task::spawn_blocking(move || answer(&spool, &req)).await;
+                    (
+                        answered.unwrap_or_else(|err| Response::Error {
+                            message: format!("request failed: {err}"),
+                        }),
+                        false,
+                    )
+                }
+                Err(err) => (
+                    Response::Error {
+                        message: format!("bad request: {err}"),
+                    },
+                    false,
+                ),
+            }
+        };
+        let mut out = serde_json::to_vec(&response).map_err(std::io::Error::other)?;
+        out.push(b'\n');
+        tokio::time::timeout(WRITE_TIMEOUT, write.write_all(&out))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "control response write timed out",
+                )
+            })??;
+        if close {
+            return Ok(());
+        }
+    }
+}
+
+/// Reads up to and including `\n` (or EOF, or the reader's limit).
+async fn read_line<R: tokio::io::AsyncBufRead + Unpin>(
+    mut r: R,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    r.read_until(b'\n', buf).await
+}
+
+/// Sends one request to the daemon at `path` and reads its response (blocking).
+///
+/// # Errors
+/// `NotFound` or `ConnectionRefused` when no daemon listens (the CLI then opens the store
+/// itself); other I/O errors, timeouts ([`CLIENT_TIMEOUT`] per read or write), or
+/// `InvalidData` for a response that is not valid JSON.
+pub fn request(path: &Path, req: &Request) -> std::io::Result<Response> {
+    let mut stream = std::os::unix::net::UnixStream::connect(path)?;
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
+    let mut line = serde_json::to_vec(req).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)?;
+    let mut reader = BufReader::new(stream.take(MAX_RESPONSE_LINE));
+    let mut response = Vec::new();
+    reader.read_until(b'\n', &mut response)?;
+    if !response.ends_with(b"\n") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the daemon closed the control connection",
+        ));
+    }
+    serde_json::from_slice(&response)
+        .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))
+}
+
+/// Serde for bytes as standard base64.
+mod base64_bytes {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        STANDARD
+            .decode(s.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use tokio::io::AsyncBufReadExt as _;
+
+    use super::*;
+    use crate::spool::{NewMessage, SpoolOptions};
+
+    async fn spool_with_one(dir: &Path) -> (Spool, MessageId) {
+        let spool = Spool::open(&SpoolOptions::new(dir.join("spool"))).unwrap();
+        let mut body = spool.staging().unwrap();
+        body.write(b"Subject: hi\r\n\r\nbody\xff\r\n").unwrap();
+        let msg = NewMessage {
+            received_at: SystemTime::now(),
+            peer: "127.0.0.1:1".into(),
+            helo: "h".into(),
+            mail_from: "a@b.test".into(),
+            rcpt_to: vec!["c@d.test".into()],
+            header_message_id: None,
+            documents: vec![],
+            ignored: vec![],
+            body,
+        };
+        let id = spool.commit(msg).await.unwrap();
+        (spool, id)
+    }
+
+    /// Sends raw lines and reads one response line per request.
+    async fn raw_exchange(path: &Path, bytes: &[u8]) -> Vec<String> {
+        let stream = UnixStream::connect(path).await.unwrap();
+        let (read, mut write) = stream.into_split();
+        write.write_all(bytes).await.unwrap();
+        write.shutdown().await.unwrap();
+        let mut lines = AsyncBufReader::new(read).lines();
+        let mut out = Vec::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            out.push(line);
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn list_show_raw_round_trip_over_the_socket() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (spool, id) = spool_with_one(tmp.path()).await;
+        let path = spool.control_socket_path();
+        // A stale socket from a crashed daemon is replaced.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let listener = bind(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(listener.run(spool.clone(), shutdown.clone()));
+
+        let (p, want) = (path.clone(), id.clone());
+        tokio::task::spawn_blocking(move || {
+            let Response::List { messages } = request(&p, &Request::List).unwrap() else {
+                panic!("not a list")
+            };
+            assert_eq!(messages.len(), 1);
+            assert_eq!(messages[0].id, want);
+            let Response::Show { message } = request(
+                &p,
+                &Request::Show {
+                    id: want.to_string(),
+                },
+            )
+            .unwrap() else {
+                panic!("not a show")
+            };
+            assert_eq!(*message, messages[0]);
+            let Response::Raw { id, data } = request(
+                &p,
+                &Request::Raw {
+                    id: want.to_string(),
+                },
+            )
+            .unwrap() else {
+                panic!("not raw")
+            };
+            assert_eq!(
+                (id, data.as_slice()),
+                (want, &b"Subject: hi\r\n\r\nbody\xff\r\n"[..])
+            );
+            let missing = request(
+                &p,
+                &Request::Show {
+                    id: "20000101T000000Z-000009".into(),
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                missing,
+                Response::NotFound {
+                    id: "20000101T000000Z-000009".into()
+                }
+            );
+            let bad = request(
+                &p,
+                &Request::Raw {
+                    id: "../spool.redb".into(),
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                bad,
+                Response::NotFound {
+                    id: "../spool.redb".into()
+                }
+            );
+        })
+        .await
+        .unwrap();
+
+        // Several requests on one connection; a bad one is answered and the next still served.
+        let answers = raw_exchange(
+            &path,
+            b"{\"op\":\"list\"}\nnot json\n{\"op\":\"drop\"}\n{\"op\":\"list\"}\n",
+        )
+        .await;
+        assert_eq!(answers.len(), 4, "{answers:?}");
+        assert!(
+            answers[0].starts_with("{\"result\":\"list\""),
+            "{}",
+            answers[0]
+        );
+        assert!(
+            answers[1].starts_with("{\"result\":\"error\""),
+            "{}",
+            answers[1]
+        );
+        assert!(
+            answers[2].starts_with("{\"result\":\"error\""),
+            "{}",
+            answers[2]
+        );
+        assert!(
+            answers[3].starts_with("{\"result\":\"list\""),
+            "{}",
+            answers[3]
+        );
+
+        // An over-long line is refused and the connection closed.
+        let mut long = vec![b' '; MAX_REQUEST_LINE + 10];
+        long.extend_from_slice(b"\n{\"op\":\"list\"}\n");
+        let answers = raw_exchange(&path, &long).await;
+        assert_eq!(answers.len(), 1, "{answers:?}");
+        assert!(answers[0].contains("longer than"), "{}", answers[0]);
+
+        shutdown.cancel();
+        server.await.unwrap();
+        assert!(!path.exists(), "the socket is removed at shutdown");
+    }
+
+    #[tokio::test]
+    async fn a_regular_file_in_the_way_is_not_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("control.sock");
+        std::fs::write(&path, b"precious").unwrap();
+        assert!(bind(&path).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+    }
+
+    #[test]
+    fn no_daemon_is_not_found_or_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = request(&tmp.path().join("control.sock"), &Request::List).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn the_wire_format_is_as_documented() {
+        assert_eq!(
+            serde_json::to_string(&Request::List).unwrap(),
+            r#"{"op":"list"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&Request::Show { id: "x".into() }).unwrap(),
+            r#"{"op":"show","id":"x"}"#
+        );
+        let raw = Response::Raw {
+            id: MessageId("x".into()),
+            data: b"hi".to_vec(),
+        };
+        assert_eq!(
+            serde_json::to_string(&raw).unwrap(),
+            r#"{"result":"raw","id":"x","data":"aGk="}"#
+        );
+    }
+}

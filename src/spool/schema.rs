@@ -1,0 +1,150 @@
+//! The spool's on-disk layout: redb table definitions, key encodings, the format version and
+//! the names of the files beside the database.
+//!
+//! Used only inside `spool`. Every key that holds a [`MessageId`](super::MessageId) uses its
+//! string form, which sorts by time, so a table scan is oldest first. Never builds a path from
+//! anything a client sent: file names come from our own ids.
+
+use redb::{ReadableTable, TableDefinition};
+
+/// The format of the tables below. Bump it, and add a migration in [`migrate`], whenever a
+/// table or the JSON of a record changes incompatibly.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// `meta`: small settings of the store itself. Holds [`FORMAT_VERSION_KEY`].
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The `meta` key of the format version.
+pub const FORMAT_VERSION_KEY: &str = "format_version";
+
+/// `messages`: message id -> the JSON of its [`MessageRecord`](super::MessageRecord).
+pub const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("messages");
+
+/// `bodies`: message id -> raw message, for bodies kept inline (at most the threshold).
+pub const BODIES: TableDefinition<&str, &[u8]> = TableDefinition::new("bodies");
+
+/// `document_xml`: (message id, document index) -> XML bytes kept inline.
+pub const DOCUMENT_XML: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("document_xml");
+
+/// `document_pdf`: (message id, document index) -> PDF bytes kept inline.
+pub const DOCUMENT_PDF: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("document_pdf");
+
+/// The database file inside the spool directory.
+pub const DATABASE_FILE: &str = "spool.redb";
+
+/// The directory, inside the spool directory, of bodies and documents stored as files, and of
+/// staging files while DATA arrives.
+pub const BODIES_DIR: &str = "bodies";
+
+/// The control socket inside the spool directory.
+pub const CONTROL_SOCKET: &str = "control.sock";
+
+/// Suffix of a staging file (not yet committed; removed at start-up).
+pub const TMP_SUFFIX: &str = ".tmp";
+
+/// File name of a message body stored as a file.
+pub fn body_file_name(id: &str) -> String {
+    format!("{id}.eml")
+}
+
+/// File name of a document's XML stored as a file.
+pub fn xml_file_name(id: &str, index: u32) -> String {
+    format!("{id}-{index}.xml")
+}
+
+/// File name of a document's PDF stored as a file.
+pub fn pdf_file_name(id: &str, index: u32) -> String {
+    format!("{id}-{index}.pdf")
+}
+
+/// Whether `name` looks like a file the spool writes into [`BODIES_DIR`] (and so may remove
+/// when nothing references it). Anything else there is left alone.
+pub fn is_spool_file_name(name: &str) -> bool {
+    [".eml", ".xml", ".pdf", TMP_SUFFIX]
+        .iter()
+        .any(|s| name.ends_with(s))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// What [`migrate`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migration {
+    /// A new, empty store: the version was written.
+    Created,
+    /// Already at [`FORMAT_VERSION`].
+    Current,
+}
+
+/// Creates the tables and the version key on a new store, checks it on an existing one.
+///
+/// # Errors
+/// Database errors, or a store written by a newer trustgate (`Err(Some(version))`).
+pub fn migrate(txn: &redb::WriteTransaction) -> Result<Migration, MigrateError> {
+    let mut meta = txn.open_table(META)?;
+    let found = meta.get(FORMAT_VERSION_KEY)?.map(|v| v.value());
+    let outcome = match found {
+        None => {
+            meta.insert(FORMAT_VERSION_KEY, FORMAT_VERSION)?;
+            Migration::Created
+        }
+        Some(v) if v == FORMAT_VERSION => Migration::Current,
+        // Future migrations from older versions go here, one step at a time.
+        Some(v) => return Err(MigrateError::Unsupported(v)),
+    };
+    drop(meta);
+    txn.open_table(MESSAGES)?;
+    txn.open_table(BODIES)?;
+    txn.open_table(DOCUMENT_XML)?;
+    txn.open_table(DOCUMENT_PDF)?;
+    Ok(outcome)
+}
+
+/// Why [`migrate`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] redb::Error),
+    /// The store has a format this build does not know.
+    #[error(
+        "spool format version {0} is not supported by this trustgate (it knows {FORMAT_VERSION})"
+    )]
+    Unsupported(u64),
+}
+
+impl From<redb::TableError> for MigrateError {
+    fn from(e: redb::TableError) -> Self {
+        MigrateError::Database(e.into())
+    }
+}
+
+impl From<redb::StorageError> for MigrateError {
+    fn from(e: redb::StorageError) -> Self {
+        MigrateError::Database(e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spool_file_names_are_recognised_and_others_are_not() {
+        assert!(is_spool_file_name(&body_file_name(
+            "20261122T101530Z-000001"
+        )));
+        assert!(is_spool_file_name(&xml_file_name(
+            "20261122T101530Z-000001",
+            3
+        )));
+        assert!(is_spool_file_name(&pdf_file_name(
+            "20261122T101530Z-000001",
+            0
+        )));
+        assert!(is_spool_file_name("123-4.tmp"));
+        assert!(!is_spool_file_name("notes.txt"));
+        assert!(!is_spool_file_name("a b.eml"));
+    }
+}

@@ -1,0 +1,451 @@
+//! The database and the body files as one store: open (with repair and orphan removal),
+//! reopen after a failed commit, and every read.
+//!
+//! Shared by the [`Spool`](super::Spool) handles (reads) and the writer thread (writes). The
+//! database sits behind a `RwLock` only so the writer can close and reopen it after an I/O
+//! error: reads and the writer's transaction both take the read side, a reopen the write side.
+//! Never builds a path from a client's string: file names come from records we wrote, and are
+//! checked again before use.
+
+use std::collections::HashSet;
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock};
+
+use redb::{Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable};
+use serde::{Deserialize, Serialize};
+
+use super::fault::{self, FaultInjector, FaultyBackend};
+use super::schema::{self, BODIES, DOCUMENT_PDF, DOCUMENT_XML, MESSAGES, META};
+use super::{MessageRecord, SpoolError};
+
+/// Where a body or document's bytes are stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "in", rename_all = "snake_case")]
+pub enum Blob {
+    /// In the database, in the table of its kind, under the message id (and document index).
+    Database,
+    /// In its own file under `<spool>/bodies/`.
+    File {
+        /// The file name (our id plus a suffix; never a name from the mail).
+        name: String,
+    },
+}
+
+/// Which stored bytes, for reading a [`Blob::Database`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Part<'a> {
+    /// The raw message of a message id.
+    Body(&'a str),
+    /// The XML of (message id, document index).
+    Xml(&'a str, u32),
+    /// The PDF of (message id, document index).
+    Pdf(&'a str, u32),
+}
+
+impl std::fmt::Display for Part<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Part::Body(id) => write!(f, "body of {id}"),
+            Part::Xml(id, n) => write!(f, "xml {n} of {id}"),
+            Part::Pdf(id, n) => write!(f, "pdf {n} of {id}"),
+        }
+    }
+}
+
+/// The open database, writable (daemon) or read-only (CLI without a daemon).
+pub(crate) enum Db {
+    /// Opened by [`Shared::open`].
+    Rw(Database),
+    /// Opened by [`Shared::open_read_only`].
+    Ro(ReadOnlyDatabase),
+}
+
+impl Db {
+    fn begin_read(&self) -> Result<ReadTransaction, redb::TransactionError> {
+        match self {
+            Db::Rw(db) => db.begin_read(),
+            Db::Ro(db) => db.begin_read(),
+        }
+    }
+}
+
+/// The writer's counters (see [`SpoolStats`](super::SpoolStats)).
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) transactions: AtomicU64,
+    pub(crate) messages: AtomicU64,
+    pub(crate) failed_transactions: AtomicU64,
+    pub(crate) failed_messages: AtomicU64,
+    pub(crate) largest_batch: AtomicU64,
+    pub(crate) orphans_removed: AtomicU64,
+}
+
+/// The store, shared by the handles and the writer thread.
+pub(crate) struct Shared {
+    /// The spool directory.
+    pub(crate) dir: PathBuf,
+    /// `<spool>/bodies`.
+    pub(crate) bodies_dir: PathBuf,
+    /// `<spool>/spool.redb`.
+    pub(crate) db_path: PathBuf,
+    /// `None` only between a failed reopen and the next successful one.
+    pub(crate) db: RwLock<Option<Db>>,
+    /// Test seam; `None` in the daemon.
+    pub(crate) faults: Option<FaultInjector>,
+    /// Counters.
+    pub(crate) stats: Stats,
+    /// Test seam: the writer passes through this lock after taking a request.
+    #[cfg(test)]
+    pub(crate) gate: std::sync::Mutex<()>,
+    /// Test seam: how many times the writer reached the gate.
+    #[cfg(test)]
+    pub(crate) at_gate: AtomicU64,
+}
+
+impl Shared {
+    /// Opens the store for writing: directories, database (repaired by redb if needed), schema,
+    /// orphan removal. Returns the store and the newest stored message id.
+    pub(crate) fn open(
+        dir: &Path,
+        faults: Option<FaultInjector>,
+    ) -> Result<(Shared, Option<String>), SpoolError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SpoolError::Io { path, source }
+        };
+        let bodies_dir = dir.join(schema::BODIES_DIR);
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&bodies_dir)
+            .map_err(io(&bodies_dir))?;
+        sync_dir(dir, faults.as_ref())?;
+        let db_path = dir.join(schema::DATABASE_FILE);
+        let db = open_database(dir, &db_path, faults.as_ref())?;
+        let shared = Shared {
+            dir: dir.to_path_buf(),
+            bodies_dir,
+            db_path,
+            db: RwLock::new(None),
+            faults,
+            stats: Stats::default(),
+            #[cfg(test)]
+            gate: std::sync::Mutex::new(()),
+            #[cfg(test)]
+            at_gate: AtomicU64::new(0),
+        };
+        let txn = db.begin_write().map_err(|e| shared.db_error(e))?;
+        match schema::migrate(&txn) {
+            Ok(migration) => tracing::debug!(?migration, "spool schema checked"),
+            Err(schema::MigrateError::Database(e)) => return Err(shared.db_error(e)),
+            Err(e @ schema::MigrateError::Unsupported(_)) => {
+                return Err(SpoolError::Database(e.to_string()));
+            }
+        }
+        txn.commit().map_err(|e| shared.db_error(e))?;
+        *shared.db.write().unwrap_or_else(PoisonError::into_inner) = Some(Db::Rw(db));
+        let removed = shared.remove_orphans()?;
+        if removed > 0 {
+            tracing::info!(removed, "spool orphan files removed at start-up");
+        }
+        let last = shared.last_id()?;
+        Ok((shared, last))
+    }
+
+    /// Opens an existing store without changing anything.
+    pub(crate) fn open_read_only(dir: &Path) -> Result<Shared, SpoolError> {
+        let db_path = dir.join(schema::DATABASE_FILE);
+        let shared = Shared {
+            dir: dir.to_path_buf(),
+            bodies_dir: dir.join(schema::BODIES_DIR),
+            db_path,
+            db: RwLock::new(None),
+            faults: None,
+            stats: Stats::default(),
+            #[cfg(test)]
+            gate: std::sync::Mutex::new(()),
+            #[cfg(test)]
+            at_gate: AtomicU64::new(0),
+        };
+        let db = Database::builder()
+            .open_read_only(&shared.db_path)
+            .map_err(|e| shared.db_error(e))?;
+        *shared.db.write().unwrap_or_else(PoisonError::into_inner) = Some(Db::Ro(db));
+        let version = shared.with_read(|txn| {
+            let meta = txn.open_table(META).map_err(|e| shared.db_error(e))?;
+            let v = meta
+                .get(schema::FORMAT_VERSION_KEY)
+                .map_err(|e| shared.db_error(e))?;
+            Ok(v.map(|v| v.value()))
+        })?;
+        if version != Some(schema::FORMAT_VERSION) {
+            return Err(SpoolError::Database(format!(
+                "spool format version {version:?} is not supported by this trustgate (it knows {})",
+                schema::FORMAT_VERSION
+            )));
+        }
+        Ok(shared)
+    }
+
+    /// Maps a redb error of this store.
+    pub(crate) fn db_error(&self, e: impl Into<redb::Error>) -> SpoolError {
+        match e.into() {
+            redb::Error::DatabaseAlreadyOpen => SpoolError::Locked(self.dir.clone()),
+            redb::Error::RepairAborted => SpoolError::NeedsRecovery(self.dir.clone()),
+            redb::Error::Io(source) => SpoolError::Io {
+                path: self.db_path.clone(),
+                source,
+            },
+            other => SpoolError::Database(other.to_string()),
+        }
+    }
+
+    /// Closes the database and opens it again, which makes redb repair what a failed commit
+    /// left. On failure the store stays closed until the next try.
+    pub(crate) fn reopen(&self) -> Result<(), SpoolError> {
+        let mut slot = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        // The old handle must be gone (and its file lock released) before the new open.
+        drop(slot.take());
+        let db = open_database(&self.dir, &self.db_path, self.faults.as_ref())?;
+        *slot = Some(Db::Rw(db));
+        Ok(())
+    }
+
+    /// Whether the database is closed (a reopen failed).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+    }
+
+    /// Runs `f` in a read transaction.
+    pub(crate) fn with_read<T>(
+        &self,
+        f: impl FnOnce(&ReadTransaction) -> Result<T, SpoolError>,
+    ) -> Result<T, SpoolError> {
+        let guard = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        let db = guard.as_ref().ok_or_else(|| {
+            SpoolError::Database(
+                "the database is closed after an i/o error; the next commit reopens it".into(),
+            )
+        })?;
+        let txn = db.begin_read().map_err(|e| self.db_error(e))?;
+        f(&txn)
+    }
+
+    /// Every record, oldest first; undecodable ones are logged and skipped.
+    pub(crate) fn list(&self) -> Result<Vec<MessageRecord>, SpoolError> {
+        self.with_read(|txn| {
+            let table = txn.open_table(MESSAGES).map_err(|e| self.db_error(e))?;
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(|e| self.db_error(e))? {
+                let (key, value) = entry.map_err(|e| self.db_error(e))?;
+                match serde_json::from_slice(value.value()) {
+                    Ok(record) => out.push(record),
+                    Err(err) => tracing::warn!(mid = key.value(), error = %err, "spool record cannot be decoded"),
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// One record.
+    pub(crate) fn get(&self, id: &str) -> Result<Option<MessageRecord>, SpoolError> {
+        self.with_read(|txn| {
+            let table = txn.open_table(MESSAGES).map_err(|e| self.db_error(e))?;
+            let Some(value) = table.get(id).map_err(|e| self.db_error(e))? else {
+                return Ok(None);
+            };
+            serde_json::from_slice(value.value())
+                .map(Some)
+                .map_err(|err| {
+                    SpoolError::Database(format!("record {id} cannot be decoded: {err}"))
+                })
+        })
+    }
+
+    /// Whether a record exists.
+    pub(crate) fn contains(&self, id: &str) -> Result<bool, SpoolError> {
+        self.with_read(|txn| {
+            let table = txn.open_table(MESSAGES).map_err(|e| self.db_error(e))?;
+            Ok(table.get(id).map_err(|e| self.db_error(e))?.is_some())
+        })
+    }
+
+    /// The newest record's id.
+    fn last_id(&self) -> Result<Option<String>, SpoolError> {
+        self.with_read(|txn| {
+            let table = txn.open_table(MESSAGES).map_err(|e| self.db_error(e))?;
+            Ok(table
+                .last()
+                .map_err(|e| self.db_error(e))?
+                .map(|(k, _)| k.value().to_owned()))
+        })
+    }
+
+    /// The bytes of a stored body or document.
+    pub(crate) fn read_blob(&self, blob: &Blob, part: Part<'_>) -> Result<Vec<u8>, SpoolError> {
+        match blob {
+            Blob::File { name } => {
+                if !schema::is_spool_file_name(name) || name.starts_with('.') {
+                    return Err(SpoolError::Database(format!(
+                        "{part}: bad file name {name:?} in the record"
+                    )));
+                }
+                let path = self.bodies_dir.join(name);
+                fs::read(&path).map_err(|source| SpoolError::Io { path, source })
+            }
+            Blob::Database => self.with_read(|txn| {
+                let found = match part {
+                    Part::Body(id) => {
+                        let t = txn.open_table(BODIES).map_err(|e| self.db_error(e))?;
+                        t.get(id)
+                            .map_err(|e| self.db_error(e))?
+                            .map(|v| v.value().to_vec())
+                    }
+                    Part::Xml(id, n) => {
+                        let t = txn.open_table(DOCUMENT_XML).map_err(|e| self.db_error(e))?;
+                        t.get((id, n))
+                            .map_err(|e| self.db_error(e))?
+                            .map(|v| v.value().to_vec())
+                    }
+                    Part::Pdf(id, n) => {
+                        let t = txn.open_table(DOCUMENT_PDF).map_err(|e| self.db_error(e))?;
+                        t.get((id, n))
+                            .map_err(|e| self.db_error(e))?
+                            .map(|v| v.value().to_vec())
+                    }
+                };
+                found.ok_or_else(|| {
+                    SpoolError::Database(format!("{part} is missing from the database"))
+                })
+            }),
+        }
+    }
+
+    /// Removes every `*.tmp` and every body file no record references. Files of a record that
+    /// cannot be decoded are kept (we cannot tell what it references).
+    fn remove_orphans(&self) -> Result<u64, SpoolError> {
+        let (referenced, undecodable) = self.with_read(|txn| {
+            let table = txn.open_table(MESSAGES).map_err(|e| self.db_error(e))?;
+            let mut referenced = HashSet::new();
+            let mut undecodable = Vec::new();
+            for entry in table.iter().map_err(|e| self.db_error(e))? {
+                let (key, value) = entry.map_err(|e| self.db_error(e))?;
+                match serde_json::from_slice::<MessageRecord>(value.value()) {
+                    Ok(record) => {
+                        let blobs = std::iter::once(&record.body_store).chain(
+                            record.documents.iter().flat_map(|d| {
+                                std::iter::once(&d.xml_store).chain(d.pdf_store.as_ref())
+                            }),
+                        );
+                        for blob in blobs {
+                            if let Blob::File { name } = blob {
+                                referenced.insert(name.clone());
+                            }
+                        }
+                    }
+                    Err(_) => undecodable.push(key.value().to_owned()),
+                }
+            }
+            Ok((referenced, undecodable))
+        })?;
+        let entries = fs::read_dir(&self.bodies_dir).map_err(|source| SpoolError::Io {
+            path: self.bodies_dir.clone(),
+            source,
+        })?;
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry.map_err(|source| SpoolError::Io {
+                path: self.bodies_dir.clone(),
+                source,
+            })?;
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if !schema::is_spool_file_name(&name) {
+                continue;
+            }
+            let owned_by_undecodable = undecodable.iter().any(|id| {
+                name.strip_prefix(id.as_str())
+                    .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('-'))
+            });
+            let orphan = name.ends_with(schema::TMP_SUFFIX)
+                || (!referenced.contains(&name) && !owned_by_undecodable);
+            if orphan {
+                let path = entry.path();
+                match fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(err) => {
+                        tracing::warn!(error = %err, path = %path.display(), "cannot remove spool orphan file")
+                    }
+                }
+            }
+        }
+        if removed > 0 {
+            sync_dir(&self.bodies_dir, self.faults.as_ref())?;
+        }
+        self.stats
+            .orphans_removed
+            .fetch_add(removed, Ordering::Relaxed);
+        Ok(removed)
+    }
+}
+
+/// Opens (creating) the database file, through the fault seam when there is one.
+fn open_database(
+    dir: &Path,
+    db_path: &Path,
+    faults: Option<&FaultInjector>,
+) -> Result<Database, SpoolError> {
+    let result = match faults {
+        None => Database::builder().create(db_path),
+        Some(faults) => {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(db_path)
+                .map_err(|source| SpoolError::Io {
+                    path: db_path.to_path_buf(),
+                    source,
+                })?;
+            FaultyBackend::new(file, faults.clone())
+                .and_then(|b| Database::builder().create_with_backend(b))
+        }
+    };
+    result.map_err(|e| match redb::Error::from(e) {
+        redb::Error::DatabaseAlreadyOpen => SpoolError::Locked(dir.to_path_buf()),
+        redb::Error::Io(source) => SpoolError::Io {
+            path: db_path.to_path_buf(),
+            source,
+        },
+        other => SpoolError::Database(other.to_string()),
+    })
+}
+
+/// Fsyncs a directory, so the names created, renamed or removed in it are durable.
+pub(crate) fn sync_dir(dir: &Path, faults: Option<&FaultInjector>) -> Result<(), SpoolError> {
+    let io = |source| SpoolError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    fault::check_sync(faults).map_err(io)?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+}
+
+/// Removes files (best effort; start-up removes what is left).
+pub(crate) fn remove_files(files: &[PathBuf]) {
+    for path in files {
+        if let Err(err) = fs::remove_file(path)
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(error = %err, path = %path.display(), "cannot remove spool file");
+        }
+    }
+}

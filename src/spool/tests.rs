@@ -1,0 +1,531 @@
+//! Tests of the spool handle: commit and read back, group commit, large bodies and documents,
+//! orphan removal, dropped stagings, the free-space reserve, locking, shutdown, and injected
+//! disk faults.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use super::*;
+
+fn options(dir: &Path) -> SpoolOptions {
+    SpoolOptions {
+        path: dir.join("spool"),
+        large_body_threshold: 1024,
+        min_free_space: 0,
+    }
+}
+
+fn body(spool: &Spool, bytes: &[u8]) -> Staging {
+    let mut staging = spool.staging().unwrap();
+    for chunk in bytes.chunks(300) {
+        staging.write(chunk).unwrap();
+    }
+    staging
+}
+
+fn message(spool: &Spool, raw: &[u8], documents: Vec<NewDocument>) -> NewMessage {
+    NewMessage {
+        received_at: SystemTime::now(),
+        peer: "127.0.0.1:40000".into(),
+        helo: "mail.acme.test".into(),
+        mail_from: "billing@acme.test".into(),
+        rcpt_to: vec!["ad64sde@gw.test".into()],
+        header_message_id: Some("<1@acme.test>".into()),
+        documents,
+        ignored: vec![IgnoredAttachment {
+            name: "logo.png".into(),
+            reason: "not an invoice".into(),
+        }],
+        body: body(spool, raw),
+    }
+}
+
+fn document(xml: &[u8], pdf: Option<&[u8]>) -> NewDocument {
+    NewDocument {
+        receiver: "ad64sde@gw.test".into(),
+        organisation: "acme-buyer".into(),
+        xml_name: "INV-1.xml".into(),
+        xml: xml.to_vec(),
+        pdf_name: pdf.map(|_| "INV-1.pdf".into()),
+        pdf: pdf.map(<[u8]>::to_vec),
+        format: "UBL Invoice".into(),
+        invoice_number: Some("INV-1".into()),
+    }
+}
+
+/// Names in `<spool>/bodies`.
+fn body_files(spool: &Spool) -> HashSet<String> {
+    fs::read_dir(spool.path().join(schema::BODIES_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect()
+}
+
+/// Every file name any record references.
+fn referenced_files(spool: &Spool) -> HashSet<String> {
+    let mut names = HashSet::new();
+    for record in spool.list().unwrap() {
+        let blobs = std::iter::once(record.body_store.clone()).chain(
+            record
+                .documents
+                .iter()
+                .flat_map(|d| std::iter::once(d.xml_store.clone()).chain(d.pdf_store.clone())),
+        );
+        for blob in blobs {
+            if let Blob::File { name } = blob {
+                names.insert(name);
+            }
+        }
+    }
+    names
+}
+
+/// Waits (bounded) until `cond` holds.
+async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "timed out waiting until {what}");
+}
+
+#[tokio::test]
+async fn a_committed_message_reads_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let raw = b"From: billing@acme.test\r\nSubject: invoice\r\n\r\nhello\r\n";
+    let msg = message(
+        &spool,
+        raw,
+        vec![document(b"<Invoice/>", Some(b"%PDF-1.7"))],
+    );
+    let id = spool.commit(msg).await.unwrap();
+    assert!(MessageId::parse(id.as_str()).is_some(), "{id}");
+
+    let record = spool.get(&id).unwrap().unwrap();
+    assert_eq!(record.id, id);
+    assert_eq!(record.peer, "127.0.0.1:40000");
+    assert_eq!(record.helo, "mail.acme.test");
+    assert_eq!(record.mail_from, "billing@acme.test");
+    assert_eq!(record.rcpt_to, vec!["ad64sde@gw.test".to_string()]);
+    assert_eq!(record.header_message_id.as_deref(), Some("<1@acme.test>"));
+    assert_eq!(record.size, raw.len() as u64);
+    assert_eq!(
+        record.sha256,
+        hex(&<sha2::Sha256 as sha2::Digest>::digest(raw))
+    );
+    assert_eq!(record.status, MessageStatus::Accepted);
+    assert_eq!(record.body_store, Blob::Database);
+    assert_eq!(
+        record.ignored,
+        vec![IgnoredAttachment {
+            name: "logo.png".into(),
+            reason: "not an invoice".into()
+        }]
+    );
+    let doc = &record.documents[0];
+    assert_eq!(
+        (
+            doc.index,
+            doc.xml_name.as_str(),
+            doc.pdf_name.as_deref(),
+            doc.format.as_str()
+        ),
+        (0, "INV-1.xml", Some("INV-1.pdf"), "UBL Invoice")
+    );
+    assert_eq!(
+        (doc.invoice_number.as_deref(), doc.status),
+        (Some("INV-1"), DocumentStatus::Ready)
+    );
+    assert_eq!(
+        (doc.receiver.as_str(), doc.organisation.as_str()),
+        ("ad64sde@gw.test", "acme-buyer")
+    );
+    assert_eq!((doc.xml_size, doc.pdf_size), (10, Some(8)));
+    let events: Vec<&str> = record.events.iter().map(|e| e.what.as_str()).collect();
+    assert!(
+        events[0].starts_with("received from 127.0.0.1:40000"),
+        "{events:?}"
+    );
+    assert_eq!(events[1], "stored");
+
+    assert_eq!(spool.raw(&id).unwrap().unwrap(), raw);
+    let stored = spool.document(&id, 0).unwrap().unwrap();
+    assert_eq!(
+        stored,
+        StoredDocument {
+            xml: b"<Invoice/>".to_vec(),
+            pdf: Some(b"%PDF-1.7".to_vec())
+        }
+    );
+    assert_eq!(spool.document(&id, 1).unwrap(), None);
+    assert_eq!(spool.list().unwrap(), vec![record]);
+    assert!(body_files(&spool).is_empty(), "small message made files");
+
+    let unknown = MessageId("20000101T000000Z-000001".into());
+    assert_eq!(spool.get(&unknown).unwrap(), None);
+    assert_eq!(spool.raw(&unknown).unwrap(), None);
+}
+
+#[tokio::test]
+async fn list_is_oldest_first_and_ids_resume_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ids = Vec::new();
+    {
+        let spool = Spool::open(&options(dir.path())).unwrap();
+        for i in 0..3 {
+            ids.push(
+                spool
+                    .commit(message(&spool, format!("m{i}").as_bytes(), vec![]))
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+    // Every handle is gone: the database is closed and can be opened again.
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    ids.push(spool.commit(message(&spool, b"m3", vec![])).await.unwrap());
+    let listed: Vec<MessageId> = spool.list().unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(listed, ids);
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, ids, "ids increase and never repeat");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // the held gate is the point: it stops the writer thread
+async fn queued_commits_share_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let n = 20;
+    let gate = spool.hold_writer();
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let spool = spool.clone();
+        let msg = message(&spool, format!("message {i}").as_bytes(), vec![]);
+        tasks.push(tokio::spawn(async move { spool.commit(msg).await }));
+    }
+    // The writer took one request and waits at the gate (before it looks for more); the
+    // others queue up behind it.
+    wait_until(
+        "the writer holds one commit and the others are queued",
+        || spool.writer_at_gate() == 1 && spool.queued() == n - 1,
+    )
+    .await;
+    drop(gate);
+    let mut ids = HashSet::new();
+    for task in tasks {
+        ids.insert(task.await.unwrap().unwrap());
+    }
+    assert_eq!(ids.len(), n);
+    let stats = spool.stats();
+    assert_eq!(stats.messages, n as u64);
+    // The held request and the queued ones went into one transaction: one fsync for all.
+    assert_eq!(stats.transactions, 1, "{stats:?}");
+    assert_eq!(stats.largest_batch, n as u64);
+    assert_eq!(spool.list().unwrap().len(), n);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_commits_all_succeed_with_at_most_one_fsync_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let n = 64;
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let spool = spool.clone();
+        tasks.push(tokio::spawn(async move {
+            let big = vec![b'x'; if i % 8 == 0 { 5000 } else { 100 }];
+            let msg = message(&spool, &big, vec![]);
+            spool.commit(msg).await
+        }));
+    }
+    let mut ids = HashSet::new();
+    for task in tasks {
+        ids.insert(task.await.unwrap().unwrap());
+    }
+    assert_eq!(ids.len(), n);
+    let stats = spool.stats();
+    assert_eq!(stats.messages, n as u64);
+    assert!(stats.transactions <= stats.messages, "{stats:?}");
+    assert_eq!(spool.list().unwrap().len(), n);
+    assert_eq!(body_files(&spool), referenced_files(&spool));
+}
+
+#[tokio::test]
+async fn large_bodies_and_documents_get_their_own_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let raw: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    let big_xml = vec![b'<'; 2000];
+    let msg = message(&spool, &raw, vec![document(&big_xml, Some(b"%PDF small"))]);
+    assert!(msg.body.is_file());
+    assert_eq!(&*msg.body.bytes().unwrap(), raw.as_slice());
+    let id = spool.commit(msg).await.unwrap();
+
+    let record = spool.get(&id).unwrap().unwrap();
+    let body_name = schema::body_file_name(id.as_str());
+    let xml_name = schema::xml_file_name(id.as_str(), 0);
+    assert_eq!(
+        record.body_store,
+        Blob::File {
+            name: body_name.clone()
+        }
+    );
+    assert_eq!(
+        record.documents[0].xml_store,
+        Blob::File {
+            name: xml_name.clone()
+        }
+    );
+    assert_eq!(record.documents[0].pdf_store, Some(Blob::Database));
+    assert_eq!(
+        body_files(&spool),
+        HashSet::from([body_name.clone(), xml_name])
+    );
+    assert_eq!(
+        fs::read(spool.path().join("bodies").join(&body_name)).unwrap(),
+        raw
+    );
+    assert_eq!(spool.raw(&id).unwrap().unwrap(), raw);
+    let doc = spool.document(&id, 0).unwrap().unwrap();
+    assert_eq!((doc.xml, doc.pdf), (big_xml, Some(b"%PDF small".to_vec())));
+}
+
+#[tokio::test]
+async fn start_up_removes_orphan_and_staging_files_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path());
+    let id = {
+        let spool = Spool::open(&opts).unwrap();
+        spool
+            .commit(message(&spool, &[b'a'; 5000], vec![]))
+            .await
+            .unwrap()
+    };
+    let bodies = opts.path.join("bodies");
+    for name in [
+        "20200101T000000Z-000001.eml",
+        "20200101T000000Z-000001-0.pdf",
+        "123-456-7.tmp",
+        "notes.txt",
+    ] {
+        fs::write(bodies.join(name), b"left over").unwrap();
+    }
+    let spool = Spool::open(&opts).unwrap();
+    assert_eq!(spool.stats().orphans_removed, 3);
+    assert_eq!(
+        body_files(&spool),
+        HashSet::from([schema::body_file_name(id.as_str()), "notes.txt".to_string()])
+    );
+    assert_eq!(spool.raw(&id).unwrap().unwrap(), vec![b'a'; 5000]);
+}
+
+#[tokio::test]
+async fn a_dropped_staging_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&SpoolOptions {
+        large_body_threshold: 0,
+        ..options(dir.path())
+    })
+    .unwrap();
+    let staging = body(&spool, b"aborted transaction");
+    let path = staging.file_path().unwrap().to_path_buf();
+    assert!(path.exists());
+    drop(staging);
+    assert!(!path.exists());
+    assert!(body_files(&spool).is_empty());
+}
+
+#[tokio::test]
+async fn staging_is_refused_below_the_free_space_reserve() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&SpoolOptions {
+        min_free_space: u64::MAX,
+        ..options(dir.path())
+    })
+    .unwrap();
+    let err = spool.staging().unwrap_err();
+    assert!(matches!(err, SpoolError::Full) && err.is_full(), "{err}");
+    assert!(spool.free_space().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn a_second_open_is_refused_while_the_spool_is_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path());
+    let spool = Spool::open(&opts).unwrap();
+    let id = spool.commit(message(&spool, b"x", vec![])).await.unwrap();
+    assert!(matches!(Spool::open(&opts), Err(SpoolError::Locked(_))));
+    assert!(matches!(
+        Spool::open_read_only(&opts.path),
+        Err(SpoolError::Locked(_))
+    ));
+    drop(spool);
+
+    let ro = Spool::open_read_only(&opts.path).unwrap();
+    assert_eq!(ro.list().unwrap().len(), 1);
+    assert_eq!(ro.raw(&id).unwrap().unwrap(), b"x");
+    assert!(matches!(ro.staging(), Err(SpoolError::Closed)));
+    drop(ro);
+    let missing = Spool::open_read_only(&dir.path().join("nowhere")).unwrap_err();
+    assert!(
+        matches!(&missing, SpoolError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound),
+        "{missing}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_commits_what_is_queued_then_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let spool = spool.clone();
+        let msg = message(&spool, format!("m{i}").as_bytes(), vec![]);
+        tasks.push(tokio::spawn(async move { spool.commit(msg).await }));
+    }
+    // Commits that got a sender before the shutdown complete; later ones get Closed.
+    wait_until("every commit is under way", || {
+        spool.queued() > 0 || spool.stats().messages > 0
+    })
+    .await;
+    spool.shutdown().await;
+    let mut stored = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => stored += 1,
+            Err(err) => assert!(matches!(err, SpoolError::Closed), "{err}"),
+        }
+    }
+    assert_eq!(spool.list().unwrap().len(), stored);
+    assert_eq!(spool.stats().messages, stored as u64);
+    assert!(matches!(spool.staging(), Err(SpoolError::Closed)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_commit_future_still_stores_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let msg = message(&spool, &[b'z'; 4000], vec![]);
+    // Polled once (which starts the commit task), then dropped.
+    let outcome = tokio::time::timeout(Duration::ZERO, spool.commit(msg)).await;
+    assert!(outcome.is_err(), "the commit cannot be done at once");
+    wait_until("the abandoned commit is stored", || {
+        spool.stats().messages == 1
+    })
+    .await;
+    let records = spool.list().unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        spool.raw(&records[0].id).unwrap().unwrap(),
+        vec![b'z'; 4000]
+    );
+    assert_eq!(body_files(&spool), referenced_files(&spool));
+}
+
+#[tokio::test]
+async fn failing_fsync_never_yields_ok_and_the_spool_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = FaultInjector::new();
+    let spool = Spool::open_with_faults(&options(dir.path()), &faults).unwrap();
+    let before = spool
+        .commit(message(&spool, b"before", vec![]))
+        .await
+        .unwrap();
+
+    faults.fail_syncs(true);
+    let small = spool
+        .commit(message(&spool, b"small during fault", vec![]))
+        .await;
+    assert!(small.is_err(), "commit returned Ok while fsync fails");
+    let large = spool.commit(message(&spool, &[b'L'; 4000], vec![])).await;
+    assert!(large.is_err(), "large commit returned Ok while fsync fails");
+    // Reads keep working or fail cleanly while the disk is bad.
+    let _ = spool.list();
+
+    faults.clear();
+    let after = spool
+        .commit(message(&spool, b"after", vec![]))
+        .await
+        .unwrap();
+    assert!(after > before);
+    let listed: Vec<MessageId> = spool.list().unwrap().into_iter().map(|r| r.id).collect();
+    assert!(
+        listed.contains(&before) && listed.contains(&after),
+        "{listed:?}"
+    );
+    assert_eq!(spool.raw(&after).unwrap().unwrap(), b"after");
+    assert!(
+        spool.stats().failed_transactions >= 1,
+        "{:?}",
+        spool.stats()
+    );
+    // No file is left that no record references.
+    assert_eq!(body_files(&spool), referenced_files(&spool));
+}
+
+#[tokio::test]
+async fn failing_writes_never_yield_ok_and_report_a_full_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = FaultInjector::new();
+    let spool = Spool::open_with_faults(&options(dir.path()), &faults).unwrap();
+
+    faults.fail_writes(true);
+    let err = spool
+        .commit(message(&spool, b"during fault", vec![]))
+        .await
+        .unwrap_err();
+    assert!(
+        err.is_full(),
+        "ENOSPC from the database should read as full: {err}"
+    );
+    let mut staging = spool.staging().unwrap();
+    let err = staging.write(&[b'x'; 5000]).unwrap_err();
+    assert!(is_disk_full(&err), "{err}");
+    drop(staging);
+
+    faults.clear();
+    let id = spool
+        .commit(message(&spool, &[b'y'; 5000], vec![]))
+        .await
+        .unwrap();
+    assert_eq!(spool.raw(&id).unwrap().unwrap(), vec![b'y'; 5000]);
+    assert_eq!(body_files(&spool), referenced_files(&spool));
+}
+
+#[tokio::test]
+async fn a_spool_whose_commit_failed_reopens_after_the_process_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path());
+    let faults = FaultInjector::new();
+    let id = {
+        let spool = Spool::open_with_faults(&opts, &faults).unwrap();
+        let id = spool
+            .commit(message(&spool, b"kept", vec![]))
+            .await
+            .unwrap();
+        faults.fail_syncs(true);
+        assert!(
+            spool
+                .commit(message(&spool, &[b'q'; 3000], vec![]))
+                .await
+                .is_err()
+        );
+        // The process "dies" with the disk still failing: no clean close.
+        id
+    };
+    faults.clear();
+    let spool = Spool::open(&opts).unwrap();
+    assert_eq!(spool.raw(&id).unwrap().unwrap(), b"kept");
+    assert_eq!(body_files(&spool), referenced_files(&spool));
+    spool
+        .commit(message(&spool, b"next", vec![]))
+        .await
+        .unwrap();
+}

@@ -1,0 +1,396 @@
+//! The commit path: file work in the committing task, then the group-commit writer thread.
+//!
+//! [`commit`] runs in a task of its own (spawned by `Spool::commit`): in `spawn_blocking` it
+//! fsyncs and renames large files into place ([`prepare`]), then queues a [`Request`] on the
+//! bounded channel and waits for its oneshot ticket. [`run`] is the body of the one writer
+//! thread: it takes every request waiting at that moment into one redb write transaction,
+//! commits it (fsync), and answers each ticket. It never touches body files except to remove
+//! those of messages that a failed commit did not store, and it never answers `Ok` for a
+//! message whose transaction did not commit.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+use super::fault;
+use super::schema::{self, BODIES, DOCUMENT_PDF, DOCUMENT_XML, MESSAGES};
+use super::staging::{Content, Finished, create_tmp};
+use super::store::{Blob, Db, Shared, remove_files, sync_dir};
+use super::{
+    DocumentRecord, DocumentStatus, Event, MessageId, MessageRecord, MessageStatus, NewMessage,
+    SpoolError, hex,
+};
+
+/// One message for the writer, with its ticket.
+pub(crate) struct Request {
+    prepared: Prepared,
+    reply: oneshot::Sender<Result<MessageId, SpoolError>>,
+}
+
+/// A message whose files are already durable, ready for the transaction.
+struct Prepared {
+    record: MessageRecord,
+    /// The raw message, when it goes into the database.
+    inline_body: Option<Vec<u8>>,
+    /// (document index, bytes) of XML kept in the database.
+    inline_xml: Vec<(u32, Vec<u8>)>,
+    /// (document index, bytes) of PDF kept in the database.
+    inline_pdf: Vec<(u32, Vec<u8>)>,
+    /// The files this message owns, removed if it turns out not to be stored.
+    files: Vec<PathBuf>,
+}
+
+/// Stores one message; the body of the task `Spool::commit` spawns.
+pub(crate) async fn commit(
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<Request>,
+    id: MessageId,
+    msg: NewMessage,
+    threshold: u64,
+) -> Result<MessageId, SpoolError> {
+    let span = tracing::Span::current();
+    let prep_shared = Arc::clone(&shared);
+    let prepared = tokio::task::spawn_blocking(move || {
+        span.in_scope(|| prepare(&prep_shared, id, msg, threshold))
+    })
+    .await
+    .map_err(|err| SpoolError::Database(format!("commit preparation failed: {err}")))??;
+    let files = prepared.files.clone();
+    let (reply, answer) = oneshot::channel();
+    if tx.send(Request { prepared, reply }).await.is_err() {
+        // The writer is gone and never saw the message: its files are ours to remove.
+        remove_files(&files);
+        return Err(SpoolError::Closed);
+    }
+    drop(tx);
+    // A writer that drops the ticket unanswered died mid-batch: the outcome is unknown.
+    answer.await.unwrap_or(Err(SpoolError::Closed))
+}
+
+/// Makes the message's large files durable under their final names and builds its record.
+/// On error, removes every file it made.
+fn prepare(
+    shared: &Shared,
+    id: MessageId,
+    msg: NewMessage,
+    threshold: u64,
+) -> Result<Prepared, SpoolError> {
+    let mut files = Files {
+        shared,
+        threshold,
+        made: Vec::new(),
+    };
+    match files.prepare(id, msg) {
+        Ok(prepared) => Ok(prepared),
+        Err(err) => {
+            remove_files(&files.made);
+            Err(err)
+        }
+    }
+}
+
+/// The files one commit makes.
+struct Files<'a> {
+    shared: &'a Shared,
+    threshold: u64,
+    /// Final paths made so far.
+    made: Vec<PathBuf>,
+}
+
+impl Files<'_> {
+    fn prepare(&mut self, id: MessageId, msg: NewMessage) -> Result<Prepared, SpoolError> {
+        let NewMessage {
+            received_at,
+            peer,
+            helo,
+            mail_from,
+            rcpt_to,
+            header_message_id,
+            documents,
+            ignored,
+            body,
+        } = msg;
+        let finished = body.finish();
+        let (size, sha256) = (finished.len, hex(&finished.sha256));
+        let (body_store, inline_body) = self.store_body(&id, finished)?;
+        let mut records = Vec::with_capacity(documents.len());
+        let (mut inline_xml, mut inline_pdf) = (Vec::new(), Vec::new());
+        for (index, doc) in (0u32..).zip(documents) {
+            let xml_size = doc.xml.len() as u64;
+            let xml_sha256 = hex(&Sha256::digest(&doc.xml));
+            let xml_store =
+                match self.store_bytes(schema::xml_file_name(id.as_str(), index), doc.xml)? {
+                    (blob, Some(bytes)) => {
+                        inline_xml.push((index, bytes));
+                        blob
+                    }
+                    (blob, None) => blob,
+                };
+            let pdf_size = doc.pdf.as_ref().map(|p| p.len() as u64);
+            let pdf_store = match doc.pdf {
+                Some(pdf) => Some(
+                    match self.store_bytes(schema::pdf_file_name(id.as_str(), index), pdf)? {
+                        (blob, Some(bytes)) => {
+                            inline_pdf.push((index, bytes));
+                            blob
+                        }
+                        (blob, None) => blob,
+                    },
+                ),
+                None => None,
+            };
+            records.push(DocumentRecord {
+                index,
+                receiver: doc.receiver,
+                organisation: doc.organisation,
+                format: doc.format,
+                invoice_number: doc.invoice_number,
+                xml_name: doc.xml_name,
+                xml_size,
+                xml_sha256,
+                pdf_name: doc.pdf_name,
+                pdf_size,
+                status: DocumentStatus::Ready,
+                xml_store,
+                pdf_store,
+            });
+        }
+        if !self.made.is_empty() {
+            // The renames above must be durable before any record names the files.
+            sync_dir(&self.shared.bodies_dir, self.shared.faults.as_ref())?;
+        }
+        let rcpts: Vec<String> = rcpt_to.iter().map(|r| format!("<{r}>")).collect();
+        let received = Event {
+            at: received_at,
+            what: format!(
+                "received from {peer} (helo {helo}): mail from <{mail_from}> to {}; {size} bytes, {} document(s), {} ignored",
+                rcpts.join(", "),
+                records.len(),
+                ignored.len()
+            ),
+        };
+        let record = MessageRecord {
+            id,
+            received_at,
+            peer,
+            helo,
+            mail_from,
+            rcpt_to,
+            header_message_id,
+            size,
+            sha256,
+            status: MessageStatus::Accepted,
+            body_store,
+            documents: records,
+            ignored,
+            events: vec![received],
+        };
+        Ok(Prepared {
+            record,
+            inline_body,
+            inline_xml,
+            inline_pdf,
+            files: std::mem::take(&mut self.made),
+        })
+    }
+
+    /// A staged body: a staging file is fsynced and renamed to `<id>.eml`.
+    fn store_body(
+        &mut self,
+        id: &MessageId,
+        finished: Finished,
+    ) -> Result<(Blob, Option<Vec<u8>>), SpoolError> {
+        match finished.content {
+            Content::Memory(bytes) => Ok((Blob::Database, Some(bytes))),
+            Content::File(spill) => {
+                let name = schema::body_file_name(id.as_str());
+                let target = self.shared.bodies_dir.join(&name);
+                let synced = fault::check_sync(self.shared.faults.as_ref())
+                    .and_then(|()| spill.file.sync_all())
+                    .and_then(|()| std::fs::rename(&spill.path, &target));
+                if let Err(source) = synced {
+                    let path = spill.path.clone();
+                    spill.remove();
+                    return Err(SpoolError::Io { path, source });
+                }
+                self.made.push(target);
+                Ok((Blob::File { name }, None))
+            }
+        }
+    }
+
+    /// Document bytes: over the threshold into their own fsynced file, else returned to be
+    /// stored in the database.
+    fn store_bytes(
+        &mut self,
+        name: String,
+        bytes: Vec<u8>,
+    ) -> Result<(Blob, Option<Vec<u8>>), SpoolError> {
+        if bytes.len() as u64 <= self.threshold {
+            return Ok((Blob::Database, Some(bytes)));
+        }
+        let dir = &self.shared.bodies_dir;
+        let faults = self.shared.faults.as_ref();
+        let (tmp, mut file) = create_tmp(dir).map_err(|source| SpoolError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let target = dir.join(&name);
+        let written = fault::check_write(faults)
+            .and_then(|()| file.write_all(&bytes))
+            .and_then(|()| fault::check_sync(faults))
+            .and_then(|()| file.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, &target));
+        drop(file);
+        if let Err(source) = written {
+            remove_files(std::slice::from_ref(&tmp));
+            return Err(SpoolError::Io { path: tmp, source });
+        }
+        self.made.push(target);
+        Ok((Blob::File { name }, None))
+    }
+}
+
+/// The writer thread: group commit until every sender is gone, then return.
+pub(crate) fn run(shared: &Shared, mut rx: mpsc::Receiver<Request>) {
+    while let Some(first) = rx.blocking_recv() {
+        #[cfg(test)]
+        {
+            shared.at_gate.fetch_add(1, Ordering::SeqCst);
+            drop(shared.gate.lock().unwrap_or_else(PoisonError::into_inner));
+        }
+        let mut batch = vec![first];
+        while let Ok(req) = rx.try_recv() {
+            batch.push(req);
+        }
+        commit_batch(shared, batch);
+    }
+    tracing::debug!("spool writer stopped");
+}
+
+/// One transaction for the whole batch, then one answer per ticket.
+fn commit_batch(shared: &Shared, batch: Vec<Request>) {
+    let now = SystemTime::now();
+    let mut entries = Vec::with_capacity(batch.len());
+    for mut req in batch {
+        req.prepared.record.events.push(Event {
+            at: now,
+            what: "stored".into(),
+        });
+        match serde_json::to_vec(&req.prepared.record) {
+            Ok(json) => entries.push((json, req)),
+            Err(err) => {
+                remove_files(&req.prepared.files);
+                let _ = req.reply.send(Err(SpoolError::Database(format!(
+                    "cannot encode the record: {err}"
+                ))));
+            }
+        }
+    }
+    if entries.is_empty() {
+        return;
+    }
+    let count = entries.len() as u64;
+    let stats = &shared.stats;
+    match write_batch(shared, &entries) {
+        Ok(()) => {
+            stats.transactions.fetch_add(1, Ordering::Relaxed);
+            stats.messages.fetch_add(count, Ordering::Relaxed);
+            stats.largest_batch.fetch_max(count, Ordering::Relaxed);
+            tracing::debug!(messages = count, "spool transaction committed");
+            for (_, req) in entries {
+                // A caller that went away still had its message stored; nothing to undo.
+                let _ = req.reply.send(Ok(req.prepared.record.id));
+            }
+        }
+        Err(err) => {
+            stats.failed_transactions.fetch_add(1, Ordering::Relaxed);
+            stats.failed_messages.fetch_add(count, Ordering::Relaxed);
+            tracing::error!(error = %err, messages = count, "spool commit failed; reopening the database");
+            let unknown: Vec<(MessageId, Vec<PathBuf>)> = entries
+                .into_iter()
+                .map(|(_, req)| {
+                    let _ = req.reply.send(Err(err.duplicate()));
+                    (req.prepared.record.id, req.prepared.files)
+                })
+                .collect();
+            recover(shared, unknown);
+        }
+    }
+}
+
+/// After a failed commit: reopen (redb repairs), then remove the files of the messages that
+/// the reopened database does not have. If the reopen fails, leave everything for the next
+/// batch and for start-up.
+fn recover(shared: &Shared, unknown: Vec<(MessageId, Vec<PathBuf>)>) {
+    if let Err(err) = shared.reopen() {
+        tracing::error!(error = %err, "spool database cannot be reopened; retrying at the next commit");
+        return;
+    }
+    for (id, files) in unknown {
+        match shared.contains(id.as_str()) {
+            Ok(false) => remove_files(&files),
+            Ok(true) => {
+                tracing::warn!(mid = %id, "message stored although its commit reported an error")
+            }
+            Err(err) => {
+                tracing::warn!(mid = %id, error = %err, "cannot check a message after a failed commit")
+            }
+        }
+    }
+}
+
+/// The write transaction of one batch.
+fn write_batch(shared: &Shared, entries: &[(Vec<u8>, Request)]) -> Result<(), SpoolError> {
+    if shared.is_closed() {
+        shared.reopen()?;
+    }
+    let guard = shared.db.read().unwrap_or_else(PoisonError::into_inner);
+    let Some(Db::Rw(db)) = guard.as_ref() else {
+        return Err(SpoolError::Database(
+            "the database is not open for writing".into(),
+        ));
+    };
+    let e = |err| shared.db_error(err);
+    // Default durability: the commit returns after redb's fsync.
+    let txn = db.begin_write().map_err(e)?;
+    {
+        let e = |err: redb::StorageError| shared.db_error(err);
+        let mut messages = txn
+            .open_table(MESSAGES)
+            .map_err(|err| shared.db_error(err))?;
+        let mut bodies = txn.open_table(BODIES).map_err(|err| shared.db_error(err))?;
+        let mut xml = txn
+            .open_table(DOCUMENT_XML)
+            .map_err(|err| shared.db_error(err))?;
+        let mut pdf = txn
+            .open_table(DOCUMENT_PDF)
+            .map_err(|err| shared.db_error(err))?;
+        for (json, req) in entries {
+            let p = &req.prepared;
+            let id = p.record.id.as_str();
+            if messages.insert(id, json.as_slice()).map_err(e)?.is_some() {
+                // Ids never repeat; if one did, abort rather than overwrite a stored message.
+                return Err(SpoolError::Database(format!(
+                    "message id {id} is already stored"
+                )));
+            }
+            if let Some(body) = &p.inline_body {
+                bodies.insert(id, body.as_slice()).map_err(e)?;
+            }
+            for (index, bytes) in &p.inline_xml {
+                xml.insert((id, *index), bytes.as_slice()).map_err(e)?;
+            }
+            for (index, bytes) in &p.inline_pdf {
+                pdf.insert((id, *index), bytes.as_slice()).map_err(e)?;
+            }
+        }
+    }
+    txn.commit().map_err(|err| shared.db_error(err))
+}
