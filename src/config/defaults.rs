@@ -1,8 +1,8 @@
 //! Every default value and every allowed range of the config, in one place.
 //!
 //! [`super::validate`] applies them; `config/trustgate.toml` and `docs/config.md` document them
-//! (a test in `validate` checks that the docs quote these values). Nothing else may hard-code a
-//! default of a config key.
+//! (`tests/config_check.rs` checks that the template's values are these defaults and that the
+//! docs state the template's values). Nothing else may hard-code a default of a config key.
 
 use std::ops::RangeInclusive;
 use std::time::Duration;

@@ -301,6 +301,9 @@ impl<'a> Validator<'a> {
                     "write the section as {} (double brackets: there may be several)",
                     table_header(path)
                 )
+            } else if message.contains("expected an integer or a string") {
+                "write a whole number of bytes, or a quoted value such as \"35 MiB\" or \"5m\""
+                    .to_string()
             } else if message.contains("expected a string") {
                 "write the value in double quotes".to_string()
             } else if message.contains("expected a boolean") {
@@ -318,7 +321,11 @@ impl<'a> Validator<'a> {
                 format!("wrong type for `{key}`{}: {what}; {hint}", in_table(table))
             }
         } else if message.starts_with("duplicate key") {
-            format!("{message}{}; keep only one of them", in_table(path))
+            let key = self.text.get(span.clone()).unwrap_or("").trim();
+            format!(
+                "duplicate key `{key}`{}; keep only one of them",
+                in_table(path)
+            )
         } else {
             let first = message.lines().collect::<Vec<_>>().join(", ");
             format!(
@@ -345,14 +352,17 @@ impl<'a> Validator<'a> {
     }
 
     fn server(&mut self, raw: raw::Server) -> Server {
-        let hostname = raw.hostname.get_ref().trim().to_string();
-        if hostname.is_empty() {
+        let mut hostname = raw.hostname.get_ref().trim().to_string();
+        if let Ok(domain) = Domain::parse(&hostname) {
+            // Lower case, without a trailing dot: the form announced in the banner and EHLO.
+            hostname = domain.as_str().to_string();
+        } else if hostname.is_empty() {
             self.error(
                 &raw.hostname,
                 "hostname is empty; write the public name of this host, e.g. \"mx.example.com\""
                     .into(),
             );
-        } else if Domain::parse(&hostname).is_err() {
+        } else {
             self.error(
                 &raw.hostname,
                 format!("hostname \"{hostname}\" is not a fully qualified domain name; write the public name of this host, e.g. \"mx.example.com\""),
@@ -1386,6 +1396,30 @@ path = "spool"
     }
 
     #[test]
+    fn more_wrong_types_and_duplicate_keys() {
+        let text = EXAMPLE.replace("domain = \"supplier.example\"", "verified_users = \"yes\"");
+        let errs = errors(&text);
+        assert_eq!(
+            errs,
+            [
+                "t.toml:23:18: wrong type for `verified_users` in [[receiver.trusted_sender]]: string \"yes\" where the schema expects a boolean; write true or false, without quotes"
+            ]
+        );
+        let text = EXAMPLE.replace("\"35MiB\"", "35.5");
+        assert_one(&text, "4:20", "quoted value such as \"35 MiB\"");
+        let text = EXAMPLE.replace(
+            "name = \"ACME B.V.\"",
+            "name = \"ACME B.V.\"\nname = \"ACME\"",
+        );
+        let errs = errors(&text);
+        assert_eq!(errs.len(), 1);
+        assert!(
+            errs[0].starts_with("t.toml:12:1: duplicate key `name`"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
     fn single_brackets_for_an_array_of_tables() {
         let text = EXAMPLE.replace("[[organisation]]", "[organisation]");
         assert_one(
@@ -1599,6 +1633,8 @@ path = "spool"
             "2:12",
             "hostname \"mx\" is not a fully qualified domain name",
         );
+        let text = EXAMPLE.replace("\"mx.trust.example.test\"", "\"MX.Trust.Example.Test.\"");
+        assert_eq!(valid(&text).server.hostname, "mx.trust.example.test");
     }
 
     #[test]
