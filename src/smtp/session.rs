@@ -661,3 +661,686 @@ fn parse_error_reply(e: &ProtoError) -> Reply {
         _ => reply::UNKNOWN_COMMAND,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            hostname: "mx.gw.test".to_string(),
+            ..Limits::default()
+        }
+    }
+
+    /// A handler emulation: every sender is accepted except `refuse@...`, recipients `@gw.test`
+    /// are accepted, bodies are collected, end of data answers 250.
+    #[derive(Debug, Default, Clone, PartialEq)]
+    struct Emu {
+        mails: Vec<String>,
+        rcpts: Vec<String>,
+        messages: Vec<(String, Vec<String>, Vec<u8>)>,
+        body: Option<Vec<u8>>,
+        /// Body bytes handed out for the current message (bounded by max_message_size).
+        body_bytes: u64,
+        tls_starts: usize,
+        closed: bool,
+    }
+
+    impl Emu {
+        fn handle(&mut self, s: &mut Session, out: &mut Vec<Output>, replies: &mut Vec<String>) {
+            while !out.is_empty() {
+                for o in std::mem::take(out) {
+                    assert!(!self.closed, "output after Close: {o:?}");
+                    match o {
+                        Output::Reply(r) => replies.push(r.to_string()),
+                        Output::Lines(l) => {
+                            let wire = String::from_utf8(reply::lines_to_wire(&l)).unwrap();
+                            replies.push(wire.trim_end().to_string());
+                        }
+                        Output::Mail { reverse_path, .. } => {
+                            self.mails.push(reverse_path.clone());
+                            let answer = if reverse_path.starts_with("refuse@") {
+                                Answer::Reply(Reply::new(
+                                    550,
+                                    "5.7.1",
+                                    "custom refusal from the handler",
+                                ))
+                            } else {
+                                Answer::Accept
+                            };
+                            s.resume(answer, out);
+                        }
+                        Output::Rcpt { forward_path, .. } => {
+                            self.rcpts.push(forward_path.clone());
+                            let answer = if forward_path.ends_with("@gw.test") {
+                                Answer::Accept
+                            } else {
+                                Answer::Reply(reply::unknown_recipient(&forward_path))
+                            };
+                            s.resume(answer, out);
+                        }
+                        Output::OpenBody(_) => {
+                            self.body = Some(Vec::new());
+                            self.body_bytes = 0;
+                            s.resume(Answer::Accept, out);
+                        }
+                        Output::Body(chunk) => {
+                            self.body_bytes += chunk.len() as u64;
+                            assert!(
+                                self.body_bytes <= s.limits.max_message_size,
+                                "body over the limit handed out"
+                            );
+                            self.body
+                                .as_mut()
+                                .expect("body chunk without open body")
+                                .extend_from_slice(&chunk);
+                        }
+                        Output::EndOfData(env) => {
+                            let body = self.body.take().expect("end of data without body");
+                            self.messages.push((env.mail_from, env.rcpt_to, body));
+                            s.resume(Answer::Reply(reply::queued("test", 1)), out);
+                        }
+                        Output::DiscardBody => self.body = None,
+                        Output::Transaction(_) => {}
+                        Output::StartTls => {
+                            self.tls_starts += 1;
+                            s.tls_started();
+                        }
+                        Output::Close => self.closed = true,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Feeds one read the way `conn` does: feed, act on the outputs, feed the rest.
+    fn feed_read(s: &mut Session, emu: &mut Emu, read: &[u8], replies: &mut Vec<String>) {
+        let mut out = Vec::new();
+        let mut rest = read;
+        while !rest.is_empty() && !s.is_closed() {
+            let n = s.feed(rest, &mut out);
+            assert!(s.buffered_bytes() <= s.limits.max_line_length);
+            rest = &rest[n..];
+            let progressed = n > 0 || !out.is_empty();
+            emu.handle(s, &mut out, replies);
+            assert!(progressed, "session stalled");
+        }
+    }
+
+    /// Feeds `chunks` as successive reads; returns the replies.
+    fn run(limits: &Limits, tls: bool, chunks: &[&[u8]]) -> (Vec<String>, Emu) {
+        let mut s = Session::new(Arc::new(limits.clone()), tls);
+        let mut emu = Emu::default();
+        let mut replies = Vec::new();
+        let mut out = Vec::new();
+        s.greet(false, &mut out);
+        emu.handle(&mut s, &mut out, &mut replies);
+        for chunk in chunks {
+            feed_read(&mut s, &mut emu, chunk, &mut replies);
+        }
+        (replies, emu)
+    }
+
+    fn assert_replies(replies: &[String], expected: &[&str], context: &str) {
+        let got: Vec<&str> = replies.iter().map(String::as_str).collect();
+        assert_eq!(replies.len(), expected.len(), "{context}: got {got:#?}");
+        for (r, e) in replies.iter().zip(expected) {
+            assert!(
+                r.starts_with(e),
+                "{context}: {r:?} does not start with {e:?}; all: {got:#?}"
+            );
+        }
+    }
+
+    /// Runs a transcript with each turn as one read, then again with each turn split in two
+    /// at every byte offset, then byte by byte; all must give the same replies and messages.
+    fn transcript_with(limits: &Limits, tls: bool, turns: &[&[u8]], expected: &[&str]) -> Emu {
+        let (replies, emu) = run(limits, tls, turns);
+        assert_replies(&replies, expected, "whole turns");
+        for t in 0..turns.len() {
+            for k in 1..turns[t].len() {
+                let mut chunks: Vec<&[u8]> = Vec::new();
+                chunks.extend_from_slice(&turns[..t]);
+                chunks.push(&turns[t][..k]);
+                chunks.push(&turns[t][k..]);
+                chunks.extend_from_slice(&turns[t + 1..]);
+                let (r, e) = run(limits, tls, &chunks);
+                assert_replies(&r, expected, &format!("turn {t} split at {k}"));
+                assert_eq!(e.messages, emu.messages, "turn {t} split at {k}");
+                assert_eq!(e.mails, emu.mails, "turn {t} split at {k}");
+            }
+        }
+        let bytes: Vec<Vec<u8>> = turns
+            .iter()
+            .flat_map(|t| t.iter().map(|b| vec![*b]))
+            .collect();
+        let single: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+        // Byte by byte keeps turn boundaries intact only where DATA is the last byte of a read,
+        // which holds for every transcript that passes the split runs above.
+        let (r, e) = run(limits, tls, &single);
+        assert_replies(&r, expected, "byte by byte");
+        assert_eq!(e.messages, emu.messages, "byte by byte");
+        emu
+    }
+
+    fn transcript(turns: &[&str], expected: &[&str]) -> Emu {
+        let turns: Vec<&[u8]> = turns.iter().map(|t| t.as_bytes()).collect();
+        transcript_with(&limits(), false, &turns, expected)
+    }
+
+    const TX: &str = "EHLO c.test\r\nMAIL FROM:<a@s.test>\r\nRCPT TO:<x@gw.test>\r\nDATA\r\n";
+
+    #[test]
+    fn ehlo_advertises_extensions_without_starttls_when_tls_is_not_configured() {
+        let (r, _) = run(&limits(), false, &[b"EHLO c.test\r\n"]);
+        let ehlo = &r[1];
+        for kw in [
+            "250-mx.gw.test",
+            "PIPELINING",
+            "SIZE 26214400",
+            "8BITMIME",
+            "ENHANCEDSTATUSCODES",
+            "SMTPUTF8",
+        ] {
+            assert!(ehlo.contains(kw), "{kw} missing in {ehlo}");
+        }
+        assert!(!ehlo.contains("STARTTLS"));
+        let (r, _) = run(&limits(), true, &[b"EHLO c.test\r\n"]);
+        assert!(r[1].ends_with("250 STARTTLS"), "{}", r[1]);
+        assert!(r[0].starts_with("220 mx.gw.test ESMTP"));
+    }
+
+    #[test]
+    fn one_transaction_with_dot_stuffing_undone() {
+        let emu = transcript(
+            &[TX, "Subject: t\r\n\r\n..leading dot\r\n.\r\n", "QUIT\r\n"],
+            &[
+                "220",
+                "250-",
+                "250 2.1.0",
+                "250 2.1.5",
+                "354",
+                "250 2.0.0",
+                "221 2.0.0",
+            ],
+        );
+        assert_eq!(emu.messages.len(), 1);
+        assert_eq!(emu.messages[0].0, "a@s.test");
+        assert_eq!(emu.messages[0].1, vec!["x@gw.test".to_string()]);
+        assert_eq!(emu.messages[0].2, b"Subject: t\r\n\r\n.leading dot\r\n");
+        assert!(emu.closed);
+    }
+
+    #[test]
+    fn helo_is_enough_and_empty_message_is_accepted() {
+        let emu = transcript(
+            &[
+                "HELO c.test\r\nMAIL FROM:<>\r\nRCPT TO:<x@gw.test>\r\nDATA\r\n",
+                ".\r\n",
+            ],
+            &[
+                "220",
+                "250 mx.gw.test",
+                "250 2.1.0",
+                "250 2.1.5",
+                "354",
+                "250 2.0.0",
+            ],
+        );
+        assert_eq!(emu.messages[0].0, "");
+        assert!(emu.messages[0].2.is_empty());
+    }
+
+    #[test]
+    fn pipelined_transaction_gets_one_reply_per_command_in_order_rfc_2920() {
+        let emu = transcript(
+            &[
+                "EHLO c.test\r\nMAIL FROM:<a@s.test>\r\nRCPT TO:<x@gw.test>\r\nRCPT TO:<nobody@other.test>\r\nRCPT TO:<y@gw.test>\r\nDATA\r\n",
+                "hello\r\n.\r\nQUIT\r\n",
+            ],
+            &[
+                "220",
+                "250-",
+                "250 2.1.0",
+                "250 2.1.5",
+                "550 5.1.1",
+                "250 2.1.5",
+                "354",
+                "250 2.0.0",
+                "221",
+            ],
+        );
+        assert_eq!(
+            emu.messages[0].1,
+            vec!["x@gw.test".to_string(), "y@gw.test".to_string()]
+        );
+    }
+
+    #[test]
+    fn bad_sequences_are_503() {
+        transcript(&["MAIL FROM:<a@s.test>\r\n"], &["220", "503 5.5.1"]);
+        transcript(
+            &["EHLO c.test\r\nRCPT TO:<x@gw.test>\r\n"],
+            &["220", "250", "503 5.5.1"],
+        );
+        transcript(&["EHLO c.test\r\nDATA\r\n"], &["220", "250", "503 5.5.1"]);
+        transcript(
+            &["EHLO c.test\r\nMAIL FROM:<a@s.test>\r\nDATA\r\n"],
+            &["220", "250", "250", "503 5.5.1"],
+        );
+        transcript(
+            &["EHLO c.test\r\nMAIL FROM:<a@s.test>\r\nMAIL FROM:<b@s.test>\r\n"],
+            &["220", "250", "250", "503 5.5.1"],
+        );
+        // RSET and EHLO end the transaction (RFC 5321 4.1.4).
+        transcript(
+            &["EHLO c.test\r\nMAIL FROM:<a@s.test>\r\nRSET\r\nRCPT TO:<x@gw.test>\r\n"],
+            &["220", "250", "250", "250 2.0.0", "503 5.5.1"],
+        );
+        transcript(
+            &["EHLO c.test\r\nMAIL FROM:<a@s.test>\r\nEHLO c.test\r\nRCPT TO:<x@gw.test>\r\n"],
+            &["220", "250", "250", "250", "503 5.5.1"],
+        );
+    }
+
+    #[test]
+    fn unknown_verbs_garbage_and_nul_are_500() {
+        transcript(
+            &["FOO bar\r\n\r\nEH\0LO x\r\n\x01\x02\x03\r\nNOOP\r\n"],
+            &[
+                "220",
+                "500 5.5.1",
+                "500 5.5.1",
+                "500 5.5.1",
+                "500 5.5.1",
+                "250 2.0.0",
+            ],
+        );
+    }
+
+    #[test]
+    fn argument_syntax_errors_are_501() {
+        transcript(
+            &[
+                "EHLO\r\nEHLO c.test\r\nMAIL FROM:a@s.test\r\nMAIL FROM:<a@s.test> SIZE=abc\r\nMAIL FROM:<a@s.test> BODY=X\r\n",
+            ],
+            &[
+                "220",
+                "501 5.5.2",
+                "250",
+                "501 5.5.2",
+                "501 5.5.4",
+                "501 5.5.4",
+            ],
+        );
+    }
+
+    #[test]
+    fn too_many_errors_close_with_421() {
+        let l = Limits {
+            max_errors: 3,
+            ..limits()
+        };
+        let turns: &[&[u8]] = &[b"FOO\r\nBAR\r\nBAZ\r\nNOOP\r\n"];
+        let emu = transcript_with(&l, false, turns, &["220", "500", "500", "500", "421 4.7.0"]);
+        assert!(emu.closed);
+    }
+
+    #[test]
+    fn long_command_line_is_500_and_memory_bounded_rfc_5321_4_5_3_1_4() {
+        let mut line = b"EHLO ".to_vec();
+        line.extend(std::iter::repeat_n(b'a', 100_000));
+        line.extend_from_slice(b"\r\nNOOP\r\n");
+        // `run` asserts buffered_bytes() <= max_line_length after every feed.
+        let (r, _) = run(&limits(), false, &[&line]);
+        assert_replies(&r, &["220", "500 5.5.2", "250 2.0.0"], "one read");
+        let chunks: Vec<&[u8]> = line.chunks(1000).collect();
+        let (r, _) = run(&limits(), false, &chunks);
+        assert_replies(&r, &["220", "500 5.5.2", "250 2.0.0"], "1000-byte reads");
+        // Exactly at the limit is fine.
+        let arg = "h".repeat(512 - "NOOP \r\n".len());
+        transcript(&[&format!("NOOP {arg}\r\n")], &["220", "250"]);
+        transcript(&[&format!("NOOP {arg}x\r\n")], &["220", "500 5.5.2"]);
+    }
+
+    #[test]
+    fn bare_lf_in_command_line_is_one_bad_line_cve_2023_51764() {
+        let emu = transcript(
+            &["EHLO c.test\r\nMAIL FROM:<a@s.test>\nRCPT TO:<x@gw.test>\r\nNOOP\r\n"],
+            &["220", "250", "500 5.5.2", "250 2.0.0"],
+        );
+        assert!(emu.mails.is_empty() && emu.rcpts.is_empty());
+        transcript(&["NO\rOP\r\n"], &["220", "500 5.5.2"]);
+        transcript(&["NOOP\n"], &["220"]); // a bare LF never ends a line
+    }
+
+    /// SMTP-HARDENING 11: each smuggling payload followed by a second envelope must yield at
+    /// most the first message, never the second; ours refuses the message once, at the real end.
+    #[test]
+    fn smuggling_payloads_never_yield_a_second_envelope_cve_2023_51764() {
+        for payload in ["\n.\n", "\n.\r\n", "\r.\r\n", "\r\n.\r", "\r\n.\r\r\n"] {
+            let body = format!(
+                "Subject: one\r\n\r\nfirst{payload}MAIL FROM:<evil@s.test>\r\nRCPT TO:<victim@gw.test>\r\nDATA\r\n\r\nsmuggled\r\n.\r\n"
+            );
+            let emu = transcript(
+                &[TX, &body, "QUIT\r\n"],
+                &["220", "250", "250", "250", "354", "554 5.6.0", "221"],
+            );
+            assert!(emu.messages.is_empty(), "{payload:?}");
+            assert_eq!(emu.mails, vec!["a@s.test".to_string()], "{payload:?}");
+            assert!(
+                !emu.rcpts.iter().any(|r| r.starts_with("victim")),
+                "{payload:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bare_lf_in_data_is_refused_after_the_real_end() {
+        let emu = transcript(
+            &[
+                TX,
+                "line one\nline two\r\n.\r\n",
+                "MAIL FROM:<a@s.test>\r\nRCPT TO:<x@gw.test>\r\nDATA\r\n",
+                "ok\r\n.\r\n",
+            ],
+            &[
+                "220",
+                "250",
+                "250",
+                "250",
+                "354",
+                "554 5.6.0",
+                "250",
+                "250",
+                "354",
+                "250 2.0.0",
+            ],
+        );
+        assert_eq!(emu.messages.len(), 1);
+        assert_eq!(emu.messages[0].2, b"ok\r\n");
+    }
+
+    #[test]
+    fn bytes_after_data_before_354_are_refused_and_close() {
+        // Not split: a split right after DATA\r\n is legitimate pipelining.
+        let (r, emu) = run(
+            &limits(),
+            false,
+            &[format!("{TX}Subject: x\r\n\r\nhi\r\n.\r\n").as_bytes()],
+        );
+        assert_replies(&r, &["220", "250", "250", "250", "554 5.5.0"], "one write");
+        assert!(emu.closed);
+        assert!(emu.messages.is_empty() && emu.body.is_none());
+    }
+
+    #[test]
+    fn starttls_resets_the_session_and_requires_ehlo_rfc_3207() {
+        let l = limits();
+        let turns: &[&[u8]] = &[
+            b"EHLO c.test\r\n",
+            b"STARTTLS\r\n",
+            b"MAIL FROM:<a@s.test>\r\nEHLO c.test\r\nSTARTTLS\r\n",
+        ];
+        let emu = transcript_with(
+            &l,
+            true,
+            turns,
+            &["220", "250", "220 2.0.0", "503 5.5.1", "250-", "503 5.5.1"],
+        );
+        assert_eq!(emu.tls_starts, 1);
+        let (r, _) = run(&l, true, turns);
+        assert!(
+            !r[4].contains("STARTTLS"),
+            "STARTTLS offered inside TLS: {}",
+            r[4]
+        );
+    }
+
+    #[test]
+    fn plaintext_after_starttls_is_discarded_cve_2011_0411() {
+        // Not split: what arrives in a later read would be TLS records, not plaintext.
+        let (r, emu) = run(
+            &limits(),
+            true,
+            &[
+                b"EHLO c.test\r\n",
+                b"STARTTLS\r\nMAIL FROM:<inj@s.test>\r\nRCPT TO:<x@gw.test>\r\n",
+                b"EHLO c.test\r\nRCPT TO:<x@gw.test>\r\n",
+            ],
+        );
+        assert_replies(
+            &r,
+            &["220", "250", "220 2.0.0", "250", "503 5.5.1"],
+            "injection",
+        );
+        assert!(emu.mails.is_empty());
+    }
+
+    #[test]
+    fn starttls_refusals() {
+        transcript(
+            &["EHLO c.test\r\nSTARTTLS\r\n"],
+            &["220", "250", "502 5.5.1"],
+        );
+        let turns: &[&[u8]] = &[b"STARTTLS\r\nEHLO c.test\r\nMAIL FROM:<a@s.test>\r\nSTARTTLS\r\n"];
+        transcript_with(
+            &limits(),
+            true,
+            turns,
+            &["220", "503 5.5.1", "250", "250", "503 5.5.1"],
+        );
+    }
+
+    #[test]
+    fn declared_size_over_the_limit_is_552_at_mail_rfc_1870() {
+        let emu = transcript(
+            &[
+                "EHLO c.test\r\nMAIL FROM:<a@s.test> SIZE=1000000000000\r\nMAIL FROM:<a@s.test> SIZE=1000 BODY=8BITMIME\r\n",
+            ],
+            &["220", "250", "552 5.3.4", "250 2.1.0"],
+        );
+        assert_eq!(emu.mails, vec!["a@s.test".to_string()]);
+    }
+
+    #[test]
+    fn body_over_the_limit_is_discarded_as_a_stream_and_552() {
+        let l = Limits {
+            max_message_size: 100,
+            ..limits()
+        };
+        let big = format!("{}\r\n.\r\n", "a".repeat(1000));
+        let turns: &[&[u8]] = &[TX.as_bytes(), big.as_bytes(), b"NOOP\r\n"];
+        // `Emu` asserts that no more than 100 body bytes were handed out.
+        let emu = transcript_with(
+            &l,
+            false,
+            turns,
+            &["220", "250", "250", "250", "354", "552 5.3.4", "250"],
+        );
+        assert!(emu.messages.is_empty() && emu.body.is_none());
+    }
+
+    #[test]
+    fn recipients_up_to_the_cap_then_452() {
+        let mut tx = "EHLO c.test\r\nMAIL FROM:<a@s.test>\r\n".to_string();
+        let mut expected = vec!["220", "250", "250"];
+        for i in 0..101 {
+            tx.push_str(&format!("RCPT TO:<r{i}@gw.test>\r\n"));
+            expected.push(if i < 100 { "250 2.1.5" } else { "452 4.5.3" });
+        }
+        let (r, emu) = run(&limits(), false, &[tx.as_bytes()]);
+        assert_replies(&r, &expected, "101 recipients");
+        assert_eq!(emu.rcpts.len(), 100);
+    }
+
+    #[test]
+    fn messages_per_session_cap_is_452() {
+        let l = Limits {
+            max_messages_per_session: 2,
+            ..limits()
+        };
+        let mail = b"MAIL FROM:<a@s.test>\r\nRCPT TO:<x@gw.test>\r\nDATA\r\n";
+        let turns: &[&[u8]] = &[
+            b"EHLO c.test\r\n",
+            mail,
+            b"one\r\n.\r\n",
+            mail,
+            b"two\r\n.\r\n",
+            b"MAIL FROM:<a@s.test>\r\n",
+        ];
+        let emu = transcript_with(
+            &l,
+            false,
+            turns,
+            &[
+                "220",
+                "250",
+                "250",
+                "250",
+                "354",
+                "250",
+                "250",
+                "250",
+                "354",
+                "250",
+                "452 4.4.5",
+            ],
+        );
+        assert_eq!(emu.messages.len(), 2);
+    }
+
+    #[test]
+    fn addresses_are_parsed_strictly() {
+        let l = Limits {
+            max_errors: 100,
+            ..limits()
+        };
+        transcript_with(
+            &l,
+            false,
+            &[concat!(
+                "EHLO c.test\r\n",
+                "MAIL FROM:<u%ext@s.test>\r\n",
+                "MAIL FROM:<@relay.test:a@s.test>\r\n",
+                "MAIL FROM:<\"a b\"@s.test>\r\n",
+                "MAIL FROM:<a@s.test> FOO=bar\r\n",
+                "MAIL FROM:<a@s.test> RET=FULL\r\n",
+                "MAIL FROM:<a@s.test>\r\n",
+                "RCPT TO:<>\r\n",
+                "RCPT TO:<@a.test:b@gw.test>\r\n",
+                "RCPT TO:<\"x@ext.test\"@gw.test>\r\n",
+                "RCPT TO:<x@gw.test> NOTIFY=NEVER\r\n",
+                "RCPT TO:<nodomain>\r\n",
+                "RSET\r\n",
+            )
+            .as_bytes()],
+            &[
+                "220",
+                "250",
+                "501 5.1.3",
+                "501 5.1.3",
+                "501 5.1.3",
+                "555 5.5.4",
+                "555 5.5.4",
+                "250 2.1.0",
+                "501 5.1.3",
+                "501 5.1.3",
+                "501 5.1.3",
+                "555 5.5.4",
+                "501 5.1.3",
+                "250",
+            ],
+        );
+        let long = format!("EHLO c.test\r\nMAIL FROM:<{}@s.test>\r\n", "a".repeat(65));
+        transcript(&[&long], &["220", "250", "501 5.1.3"]);
+    }
+
+    #[test]
+    fn handler_replies_are_sent_as_is() {
+        let (r, _) = run(
+            &limits(),
+            false,
+            &[b"EHLO c.test\r\nMAIL FROM:<refuse@s.test>\r\nMAIL FROM:<a@s.test>\r\n"],
+        );
+        assert_eq!(r[2], "550 5.7.1 custom refusal from the handler");
+        assert!(r[3].starts_with("250 2.1.0"));
+    }
+
+    #[test]
+    fn informational_verbs() {
+        transcript(
+            &["VRFY postmaster\r\nEXPN list\r\nHELP\r\nNOOP\r\nRSET\r\nQUIT\r\nNOOP\r\n"],
+            &[
+                "220",
+                "252 2.5.0",
+                "502 5.5.1",
+                "214 2.0.0",
+                "250 2.0.0",
+                "250 2.0.0",
+                "221 2.0.0",
+            ],
+        );
+    }
+
+    #[test]
+    fn bdat_is_refused_and_closes() {
+        let emu = transcript(
+            &["EHLO c.test\r\nBDAT 10 LAST\r\n0123456789"],
+            &["220", "250", "502 5.5.1"],
+        );
+        assert!(emu.closed);
+    }
+
+    #[test]
+    fn pregreet_is_554_and_close() {
+        let mut s = Session::new(Arc::new(limits()), false);
+        let mut out = Vec::new();
+        s.greet(true, &mut out);
+        assert!(matches!(&out[0], Output::Reply(r) if r.code == 554 && r.status == "5.5.0"));
+        assert!(matches!(out[1], Output::Close));
+        assert!(s.is_closed());
+        assert_eq!(s.feed(b"EHLO c.test\r\n", &mut out), 0);
+    }
+
+    #[test]
+    fn close_inside_data_discards_and_reports() {
+        let mut s = Session::new(Arc::new(limits()), false);
+        let mut emu = Emu::default();
+        let (mut out, mut replies) = (Vec::new(), Vec::new());
+        s.greet(false, &mut out);
+        feed_read(&mut s, &mut emu, TX.as_bytes(), &mut replies);
+        feed_read(&mut s, &mut emu, b"partial body", &mut replies);
+        assert!(s.in_data() && !s.at_command_boundary());
+        s.close(reply::TIMEOUT, "data_timeout", &mut out);
+        assert!(out.iter().any(|o| matches!(o, Output::DiscardBody)));
+        assert!(out.iter().any(
+            |o| matches!(o, Output::Transaction(t) if t.reason == "data_timeout" && t.size == 12)
+        ));
+        emu.handle(&mut s, &mut out, &mut replies);
+        assert_eq!(
+            replies.last().map(String::as_str),
+            Some("421 4.4.2 timeout; closing the connection")
+        );
+        assert!(emu.closed && emu.messages.is_empty());
+    }
+
+    proptest::proptest! {
+        /// Arbitrary bytes, in arbitrary reads, never panic, never stall, never hold more than
+        /// one line, never hand out more body than the limit (asserted inside `run`/`Emu`).
+        #[test]
+        fn arbitrary_input_is_bounded(
+            chunks in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300), 0..20),
+            prefix in proptest::sample::select(vec!["", "EHLO c.test\r\n", TX]),
+        ) {
+            let l = Limits { max_line_length: 64, max_message_size: 200, max_errors: 1000, ..limits() };
+            let mut all: Vec<&[u8]> = vec![prefix.as_bytes()];
+            all.extend(chunks.iter().map(Vec::as_slice));
+            let (_, emu) = run(&l, true, &all);
+            for m in &emu.messages {
+                proptest::prop_assert!(m.2.len() <= 200);
+            }
+        }
+    }
+}

@@ -188,7 +188,7 @@ mod tests {
         check(
             b"hi\r\n..\r\n.a\r\n\r\n.\r\n",
             b"hi\r\n.\r\na\r\n\r\n",
-            19,
+            17,
             false,
         );
         check(b".\r\n", b"", 3, false);
