@@ -399,7 +399,8 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // The last handle is gone: let the writer drain what is queued, then join it.
+        // The last handle is gone, so no commit task is left (each holds a handle): the writer
+        // only finishes the batch it has, without needing the runtime; then join it.
         drop(lock(&self.tx).take());
         if let Some(handle) = lock(&self.writer).take()
             && handle.join().is_err()
@@ -549,8 +550,15 @@ impl Spool {
         let shared = Arc::clone(&self.inner.shared);
         let threshold = self.inner.opts.large_body_threshold;
         let span = tracing::Span::current();
+        // The task holds a handle, so the last handle is never dropped (and the writer never
+        // joined) while a commit still needs the runtime to reach the writer.
+        let handle = self.clone();
         let task = tokio::spawn(tracing::Instrument::instrument(
-            writer::commit(shared, tx, id, msg, threshold),
+            async move {
+                let result = writer::commit(shared, tx, id, msg, threshold).await;
+                drop(handle);
+                result
+            },
             span,
         ));
         task.await

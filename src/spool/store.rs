@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
@@ -402,6 +402,17 @@ fn open_database(
     db_path: &Path,
     faults: Option<&FaultInjector>,
 ) -> Result<Database, SpoolError> {
+    // Created private (0600) before redb opens it; an existing file keeps its mode.
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(db_path)
+        .map_err(|source| SpoolError::Io {
+            path: db_path.to_path_buf(),
+            source,
+        })?;
     let result = match faults {
         None => Database::builder().create(db_path),
         Some(faults) => {

@@ -409,13 +409,19 @@ async fn shutdown_commits_what_is_queued_then_refuses() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // the held gate is the point: it stops the writer thread
 async fn a_dropped_commit_future_still_stores_the_message() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::open(&options(dir.path())).unwrap();
     let msg = message(&spool, &[b'z'; 4000], vec![]);
-    // Polled once (which starts the commit task), then dropped.
+    // Polled once (which starts the commit task), then dropped while the writer is held.
+    let gate = spool.hold_writer();
     let outcome = tokio::time::timeout(Duration::ZERO, spool.commit(msg)).await;
-    assert!(outcome.is_err(), "the commit cannot be done at once");
+    assert!(
+        outcome.is_err(),
+        "the commit cannot finish while the writer is held"
+    );
+    drop(gate);
     wait_until("the abandoned commit is stored", || {
         spool.stats().messages == 1
     })
@@ -528,4 +534,125 @@ async fn a_spool_whose_commit_failed_reopens_after_the_process_restarts() {
         .commit(message(&spool, b"next", vec![]))
         .await
         .unwrap();
+}
+
+/// The environment variable that turns [`crash_child_commits_until_killed`] on.
+const CRASH_DIR_ENV: &str = "TRUSTGATE_SPOOL_CRASH_DIR";
+
+/// Child side of the kill -9 test: commits from several tasks until killed, printing each id
+/// only after its commit returned `Ok`. Without the variable it does nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_child_commits_until_killed() {
+    let Some(dir) = std::env::var_os(CRASH_DIR_ENV) else {
+        return;
+    };
+    let spool = Spool::open(&options(Path::new(&dir))).unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..4u32 {
+        let spool = spool.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10_000u32 {
+                let size = if i % 3 == 0 { 3000 } else { 200 };
+                let fill = b'a' + u8::try_from((t * 7 + i) % 26).unwrap();
+                let xml = vec![fill; if i % 4 == 0 { 2000 } else { 50 }];
+                let msg = message(
+                    &spool,
+                    &vec![fill; size],
+                    vec![document(&xml, Some(b"%PDF"))],
+                );
+                let id = spool.commit(msg).await.unwrap();
+                println!("committed {id} {size} {}", fill as char);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+#[test]
+fn kill_9_during_commits_loses_nothing_acknowledged() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "spool::tests::crash_child_commits_until_killed",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_DIR_ENV, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut acked = Vec::new();
+    let mut killed = false;
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let Some(rest) = line.strip_prefix("committed ") else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split(' ').collect();
+        acked.push((
+            MessageId(fields[0].to_string()),
+            fields[1].parse::<usize>().unwrap(),
+            fields[2].as_bytes()[0],
+        ));
+        if acked.len() == 40 && !killed {
+            // SIGKILL in the middle of further commits; lines already printed still count.
+            child.kill().unwrap();
+            killed = true;
+        }
+    }
+    child.wait().unwrap();
+    assert!(killed, "the child stopped after {} commits", acked.len());
+
+    // A crashed store needs redb's repair, which only a writable open does; the CLI (no
+    // daemon here) falls back to it and lists every acknowledged message.
+    let spool_dir = options(dir.path()).path;
+    let ro = Spool::open_read_only(&spool_dir);
+    assert!(matches!(ro, Err(SpoolError::NeedsRecovery(_))), "{ro:?}");
+    let mut out = Vec::new();
+    let code = crate::cli::spool::run_to(
+        crate::cli::spool::SpoolCommand::List { json: true },
+        &spool_dir,
+        &mut out,
+    );
+    assert_eq!(code.unwrap(), 0);
+    let listed: Vec<MessageRecord> = serde_json::from_slice(&out).unwrap();
+    assert!(
+        acked
+            .iter()
+            .all(|(id, _, _)| listed.iter().any(|r| r.id == *id))
+    );
+
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    for (id, size, fill) in &acked {
+        let raw = spool
+            .raw(id)
+            .unwrap()
+            .unwrap_or_else(|| panic!("acknowledged {id} was lost"));
+        assert_eq!(raw, vec![*fill; *size], "{id}");
+        assert!(spool.document(id, 0).unwrap().is_some(), "{id}");
+    }
+    assert!(spool.list().unwrap().len() >= acked.len());
+    assert_eq!(
+        body_files(&spool),
+        referenced_files(&spool),
+        "orphans left after recovery"
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let id = runtime
+        .block_on(spool.commit(message(&spool, b"after the crash", vec![])))
+        .unwrap();
+    assert!(
+        acked.iter().all(|(old, _, _)| *old < id),
+        "ids resume after the newest stored one"
+    );
 }
