@@ -4,7 +4,7 @@
 //! Used by [`Spool::commit`](super::Spool::commit) to name a message before it is stored. Ids
 //! sort by time as plain strings, never repeat within a process (the generator is monotonic
 //! even when the clock steps back) and never repeat across restarts (the generator resumes
-//! after the newest stored id). They use only `[0-9A-Z-]`, so they are safe in replies, file
+//! after the newest stored id and after the second the process started). They use only `[0-9A-Z-]`, so they are safe in replies, file
 //! names and shells.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -33,6 +33,19 @@ impl IdGen {
                 last_sec: 0,
                 last_seq: 0,
             },
+        }
+    }
+
+    /// The generator of a process that starts at `now`: its ids sort after `last` (the newest
+    /// stored id) and start in a second after `now`, so they also differ from any id a previous
+    /// process handed out but never stored (a commit cut short by a crash), as long as the
+    /// clock does not step back across the restart.
+    pub(crate) fn resume(last: Option<&str>, now: SystemTime) -> IdGen {
+        let stored = IdGen::after(last);
+        let now_sec = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        IdGen {
+            last_sec: stored.last_sec.max(now_sec),
+            last_seq: SEQ_MAX,
         }
     }
 
@@ -117,6 +130,21 @@ mod tests {
         let mut after = IdGen::after(Some(&last.0));
         let next = after.next(at(5000));
         assert!(next > last, "{next} <= {last}");
+    }
+
+    #[test]
+    fn a_restarted_process_starts_after_its_start_second() {
+        let mut before = IdGen::after(None);
+        let used_but_not_stored = before.next(at(6000));
+        let mut after = IdGen::resume(None, at(6000));
+        let first = after.next(at(6000));
+        assert!(
+            first > used_but_not_stored,
+            "{first} <= {used_but_not_stored}"
+        );
+        assert_eq!(parse_id(&first.0), Some((6001, 1)));
+        // Once the clock passes, ids follow it again.
+        assert_eq!(parse_id(&after.next(at(6005)).0), Some((6005, 1)));
     }
 
     #[test]

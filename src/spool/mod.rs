@@ -465,7 +465,7 @@ impl Spool {
                 opts: opts.clone(),
                 tx: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(handle)),
-                ids: Mutex::new(IdGen::after(last_id.as_deref())),
+                ids: Mutex::new(IdGen::resume(last_id.as_deref(), SystemTime::now())),
             }),
         })
     }
@@ -660,7 +660,8 @@ impl Spool {
         }
     }
 
-    /// [`Spool::shutdown`] for code outside the async runtime.
+    /// [`Spool::shutdown`] for code outside the async runtime. Never call it on a runtime
+    /// thread while commits are in flight: they need the runtime to reach the writer.
     pub fn shutdown_blocking(&self) {
         drop(lock(&self.inner.tx).take());
         let handle = lock(&self.inner.writer).take();
