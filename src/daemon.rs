@@ -78,17 +78,21 @@ impl Daemon {
             max_connections_per_ip: config.server.max_connections_per_ip,
             shutdown_timeout: config.server.shutdown_timeout,
         };
-        let gateway = Arc::new(Gateway::new(Directory::new(config), spool.clone()));
+        let gateway = Arc::new(Gateway::new(Directory::new(config), spool.clone(), config.spool.min_free_space));
         let shutdown = CancellationToken::new();
-        // INTEGRATE: control socket once the spool module has it.
-        let control = async {};
+        let control = crate::spool::control::serve(spool.clone(), spool.control_socket_path(), shutdown.child_token());
         let run = server.run(gateway, limits, conn_limits, tls, shutdown.child_token());
         let spool_for_task = spool.clone();
         let task = tokio::spawn(async move {
-            let control = tokio::spawn(control);
+            let control = tokio::spawn(async move {
+                if let Err(err) = control.await {
+                    tracing::error!(error = %err, "control socket failed; `trustgate spool` will open the store directly");
+                }
+            });
             run.await;
             let _ = control.await;
-            drop(spool_for_task); // INTEGRATE: spool shutdown
+            // Last: commit whatever is queued and join the writer thread.
+            spool_for_task.shutdown().await;
         });
         info!(listen = ?smtp_addrs, spool = %config.spool.path.display(), "trustgate started");
         Ok(Daemon { smtp_addrs, spool, shutdown, task })

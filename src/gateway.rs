@@ -24,6 +24,8 @@ pub struct Gateway {
     spool: Spool,
     /// Bounds on MIME parsing.
     intake_limits: IntakeLimits,
+    /// Free disk space kept in reserve under the spool (`[spool] min_free_space`).
+    min_free_space: u64,
 }
 
 /// The message body while DATA arrives: the spool's staging buffer.
@@ -37,8 +39,8 @@ impl BodySink for Body {
 
 impl Gateway {
     /// A gateway over `directory` that stores into `spool`.
-    pub fn new(directory: Directory, spool: Spool) -> Gateway {
-        Gateway { directory: Arc::new(directory), spool, intake_limits: IntakeLimits::default() }
+    pub fn new(directory: Directory, spool: Spool, min_free_space: u64) -> Gateway {
+        Gateway { directory: Arc::new(directory), spool, intake_limits: IntakeLimits::default(), min_free_space }
     }
 }
 
@@ -53,10 +55,22 @@ fn spool_reply(err: &SpoolError) -> Reply {
 impl Handler for Gateway {
     type Body = Body;
 
-    fn mail(&self, _session: &SessionInfo, _reverse_path: &str, _declared_size: Option<u64>) -> Result<(), Reply> {
-        // The sender is judged per recipient at RCPT, where the refusal can say for which
-        // address it is not trusted.
-        Ok(())
+    fn mail(&self, session: &SessionInfo, _reverse_path: &str, declared_size: Option<u64>) -> Result<(), Reply> {
+        // SMTP-HARDENING 40: the free-space reserve is checked before a transaction starts,
+        // counting the declared size, so a full disk answers 452 and never a late failure.
+        // The sender itself is judged per recipient at RCPT, where the refusal can say for
+        // which address it is not trusted.
+        match self.spool.free_space() {
+            Ok(free) if free < self.min_free_space.saturating_add(declared_size.unwrap_or(0)) => {
+                warn!(sid = session.id, free, reserve = self.min_free_space, "spool disk below the reserve");
+                Err(reply::SPOOL_FULL)
+            }
+            Ok(_) => Ok(()),
+            Err(err) => {
+                warn!(sid = session.id, error = %err, "cannot read free spool space");
+                Ok(())
+            }
+        }
     }
 
     fn rcpt(&self, session: &SessionInfo, reverse_path: &str, forward_path: &str) -> Result<(), Reply> {
