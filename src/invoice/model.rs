@@ -1,0 +1,224 @@
+//! The syntax-neutral extraction model: what `ubl` and `cii` fill in during the streaming pass
+//! and what the rule sets read. Internal; `fields` turns it into the public `Inspection` parts.
+//!
+//! Strings are kept as written (`Some("")` means "present but empty") because the official
+//! rules distinguish `exists(x)` from `normalize-space(x) != ''`; amounts are [`Num`]s so that
+//! absent, valid and unparsable values stay apart, as in XPath.
+
+use super::amount::Amount;
+
+/// An amount element: absent, a valid `xs:decimal`, or present but not a decimal.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) enum Num {
+    /// The element is not there (XPath: the empty sequence).
+    #[default]
+    Absent,
+    /// A valid decimal.
+    Value(Amount),
+    /// Present but not a decimal: rules that would compute with it are skipped, as the
+    /// official XSLT stops with a type error there.
+    Invalid,
+}
+
+impl Num {
+    /// Parses element text.
+    pub(crate) fn parse(text: &str) -> Num {
+        match Amount::parse(text) {
+            Some(a) => Num::Value(a),
+            None => Num::Invalid,
+        }
+    }
+
+    /// `exists(x)`.
+    pub(crate) fn present(self) -> bool {
+        !matches!(self, Num::Absent)
+    }
+
+    /// The value, if valid.
+    pub(crate) fn value(self) -> Option<Amount> {
+        match self {
+            Num::Value(a) => Some(a),
+            _ => None,
+        }
+    }
+}
+
+/// A postal address (UBL `PostalAddress`, CII `PostalTradeAddress`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AddressData {
+    /// UBL `StreetName`, CII `LineOne`.
+    pub(crate) street: Option<String>,
+    /// `CityName`.
+    pub(crate) city: Option<String>,
+    /// UBL `PostalZone`, CII `PostcodeCode`.
+    pub(crate) postal_zone: Option<String>,
+    /// UBL `Country/IdentificationCode`, CII `CountryID`.
+    pub(crate) country: Option<String>,
+}
+
+/// An identifier with its scheme attribute.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Ident {
+    pub(crate) value: String,
+    pub(crate) scheme: Option<String>,
+}
+
+/// A seller or buyer party.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PartyData {
+    /// The party element exists.
+    pub(crate) present: bool,
+    /// UBL `PartyName/Name` (trading name); CII `Name`.
+    pub(crate) trading_name: Option<String>,
+    /// UBL `PartyLegalEntity/RegistrationName` (BT-27/BT-44); CII `Name`.
+    pub(crate) registration_name: Option<String>,
+    /// VAT identifiers (UBL `PartyTaxScheme[TaxScheme/ID='VAT']/CompanyID`, CII schemeID `VA`).
+    pub(crate) vat_ids: Vec<String>,
+    /// Other tax registrations.
+    pub(crate) tax_registrations: Vec<Ident>,
+    /// Number of UBL `PartyLegalEntity` / CII `SpecifiedLegalOrganization` elements.
+    pub(crate) legal_entities: usize,
+    /// Legal registration identifiers (UBL `PartyLegalEntity/CompanyID`, CII
+    /// `SpecifiedLegalOrganization/ID`).
+    pub(crate) legal_ids: Vec<Ident>,
+    /// Party identifiers (UBL `PartyIdentification/ID`, CII `ID`/`GlobalID`).
+    pub(crate) identifiers: Vec<Ident>,
+    /// Electronic address (UBL `EndpointID`, CII `URIUniversalCommunication/URIID`).
+    pub(crate) endpoint: Option<Ident>,
+    /// Postal addresses in document order (normally one).
+    pub(crate) addresses: Vec<AddressData>,
+    /// A contact group is present (UBL `Contact`, CII `DefinedTradeContact`).
+    pub(crate) contact: bool,
+}
+
+/// UBL `LegalMonetaryTotal` / CII `SpecifiedTradeSettlementHeaderMonetarySummation`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TotalsData {
+    pub(crate) line_extension: Num,
+    pub(crate) tax_exclusive: Num,
+    pub(crate) tax_inclusive: Num,
+    pub(crate) allowance_total: Num,
+    pub(crate) charge_total: Num,
+    pub(crate) prepaid: Num,
+    pub(crate) rounding: Num,
+    pub(crate) payable: Num,
+}
+
+/// UBL `TaxTotal` (with its subtotals) or CII `TaxTotalAmount`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TaxTotalData {
+    pub(crate) amount: Num,
+    pub(crate) currency: Option<String>,
+    /// UBL: at least one `TaxSubtotal` exists.
+    pub(crate) has_subtotals: bool,
+    /// UBL: each `TaxSubtotal/TaxAmount`.
+    pub(crate) subtotal_amounts: Vec<Num>,
+}
+
+/// A payment instruction.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PaymentMeansData {
+    pub(crate) code: Option<String>,
+    pub(crate) accounts: Vec<String>,
+}
+
+/// An additional supporting document.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AttachmentData {
+    pub(crate) id: Option<String>,
+    pub(crate) filename: Option<String>,
+    pub(crate) mime_code: Option<String>,
+    /// Decoded size of the embedded object in bytes (0 when none).
+    pub(crate) size: usize,
+    /// The embedded object decodes to bytes starting with `%PDF`.
+    pub(crate) is_pdf: bool,
+    pub(crate) uri: Option<String>,
+}
+
+/// Everything the extractors found.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Doc {
+    /// UBL root is `CreditNote`.
+    pub(crate) credit_note_root: bool,
+    pub(crate) ubl_version: Option<String>,
+    pub(crate) customization_id: Option<String>,
+    pub(crate) profile_id: Option<String>,
+    pub(crate) number: Option<String>,
+    /// Issue date text (CII: only a `DateTimeString` with format 102).
+    pub(crate) issue_date: Option<String>,
+    pub(crate) due_date: Option<String>,
+    pub(crate) type_code: Option<String>,
+    pub(crate) currency: Option<String>,
+    pub(crate) tax_currency: Option<String>,
+    pub(crate) buyer_reference: Option<String>,
+    pub(crate) order_reference: Option<String>,
+    /// A preceding invoice reference id element exists (UBL
+    /// `BillingReference/InvoiceDocumentReference/ID`, CII
+    /// `InvoiceReferencedDocument/IssuerAssignedID`).
+    pub(crate) preceding_invoice: bool,
+    pub(crate) seller: PartyData,
+    pub(crate) buyer: PartyData,
+    pub(crate) tax_representative_addresses: Vec<AddressData>,
+    /// The first document totals group, if any.
+    pub(crate) totals: Option<TotalsData>,
+    pub(crate) tax_totals: Vec<TaxTotalData>,
+    /// CII: each header `ApplicableTradeTax/CalculatedAmount`.
+    pub(crate) vat_breakdown_amounts: Vec<Num>,
+    /// Each invoice line's net amount (BT-131), `Absent` when the line has none.
+    pub(crate) lines: Vec<Num>,
+    /// Document level allowance amounts (BT-92).
+    pub(crate) allowances: Vec<Num>,
+    /// Document level charge amounts (BT-99).
+    pub(crate) charges: Vec<Num>,
+    /// A document level allowance/charge had no valid `ChargeIndicator`.
+    pub(crate) bad_charge_indicator: bool,
+    pub(crate) payment_means: Vec<PaymentMeansData>,
+    pub(crate) attachments: Vec<AttachmentData>,
+    /// The first embedded object that really is a PDF: (name, bytes).
+    pub(crate) embedded_pdf: Option<(String, Vec<u8>)>,
+}
+
+/// Keeps the first occurrence of a single-valued field.
+pub(crate) fn set_first(slot: &mut Option<String>, text: &str) {
+    if slot.is_none() {
+        *slot = Some(text.to_owned());
+    }
+}
+
+/// Keeps the first occurrence of an amount.
+pub(crate) fn set_num(slot: &mut Num, text: &str) {
+    if !slot.present() {
+        *slot = Num::parse(text);
+    }
+}
+
+/// XPath `normalize-space(x) != ''` for an optional element.
+pub(crate) fn nonblank(s: &Option<String>) -> bool {
+    s.as_deref().is_some_and(|s| !s.trim().is_empty())
+}
+
+/// Trimmed, non-empty copy.
+pub(crate) fn clean(s: &Option<String>) -> Option<String> {
+    s.as_deref().map(normalize_space).filter(|s| !s.is_empty())
+}
+
+/// XPath `normalize-space`: trims and collapses XML whitespace runs to one space.
+pub(crate) fn normalize_space(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for word in s.split([' ', '\t', '\n', '\r']).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// `xs:boolean` from text (`true`/`1`, `false`/`0`, surrounding whitespace allowed).
+pub(crate) fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim_matches([' ', '\t', '\n', '\r']) {
+        "true" | "1" => Some(true),
+        "false" | "0" => Some(false),
+        _ => None,
+    }
+}

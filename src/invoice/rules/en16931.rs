@@ -1,0 +1,445 @@
+//! EN 16931 business rules that need no code lists: the mandatory elements BR-01 to BR-16, the
+//! totals arithmetic BR-CO-10 to BR-CO-16, and the UBL syntax rule UBL-SR-11.
+//!
+//! Each check follows the XPath of the CEN/TC 434 schematron (validation 1.3.x) for its syntax,
+//! including its contexts (a rule whose context element is absent does not fire) and its
+//! rounding (`round(x * 100) div 100`, halves towards positive infinity). Absent amounts behave
+//! like the XPath empty sequence (comparisons with them fail); unparsable amounts skip the rule,
+//! where the official XSLT would stop with a type error.
+
+use super::super::Syntax;
+use super::super::amount::Amount;
+use super::super::model::{Doc, Num, TotalsData, nonblank};
+use super::{Finding, fatal};
+
+pub(super) fn check(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
+    let cii = syntax == Syntax::Cii;
+    mandatory(doc, cii, out);
+    if let Some(totals) = &doc.totals {
+        line_total(doc, totals, out);
+        allowance_charge_totals(doc, totals, out);
+        tax_exclusive(totals, cii, out);
+    }
+    tax_total(doc, cii, out);
+    tax_inclusive(doc, cii, out);
+    if let Some(totals) = &doc.totals {
+        amount_due(totals, cii, out);
+    }
+    if !cii {
+        // UBL-SR-11: Seller legal registration identifier shall occur maximum once.
+        if doc.seller.legal_ids.len() > 1 {
+            out.push(fatal(
+                "UBL-SR-11",
+                format!(
+                    "the seller has {} legal registration identifiers (PartyLegalEntity/CompanyID); give exactly one",
+                    doc.seller.legal_ids.len()
+                ),
+            ));
+        }
+    }
+}
+
+/// BR-01 to BR-16: elements every EN 16931 invoice has.
+fn mandatory(doc: &Doc, cii: bool, out: &mut Vec<Finding>) {
+    let checks: [(bool, &'static str, &str); 7] = [
+        (
+            nonblank(&doc.customization_id),
+            "BR-01",
+            "the invoice has no specification identifier (BT-24, UBL cbc:CustomizationID / CII GuidelineSpecifiedDocumentContextParameter ID)",
+        ),
+        (
+            nonblank(&doc.number),
+            "BR-02",
+            "the invoice has no invoice number (BT-1)",
+        ),
+        (
+            nonblank(&doc.issue_date),
+            "BR-03",
+            "the invoice has no issue date (BT-2; in CII a DateTimeString with format 102)",
+        ),
+        (
+            nonblank(&doc.type_code),
+            "BR-04",
+            "the invoice has no invoice type code (BT-3)",
+        ),
+        (
+            nonblank(&doc.currency),
+            "BR-05",
+            "the invoice has no invoice currency code (BT-5)",
+        ),
+        (
+            nonblank(&doc.seller.registration_name),
+            "BR-06",
+            "the invoice has no seller name (BT-27)",
+        ),
+        (
+            nonblank(&doc.buyer.registration_name),
+            "BR-07",
+            "the invoice has no buyer name (BT-44)",
+        ),
+    ];
+    for (ok, id, message) in checks {
+        if !ok {
+            out.push(fatal(id, message));
+        }
+    }
+    // BR-08: An Invoice shall contain the Seller postal address.
+    if doc.seller.addresses.is_empty() {
+        out.push(fatal(
+            "BR-08",
+            "the invoice has no seller postal address (BG-5)",
+        ));
+    }
+    // BR-09: A Seller postal address shall contain a Seller country code. UBL: in each address;
+    // CII: the rule's context is the invoice, so a missing address also breaks it.
+    if country_missing(&doc.seller.addresses, cii) {
+        out.push(fatal(
+            "BR-09",
+            "the seller postal address has no country code (BT-40)",
+        ));
+    }
+    // BR-10: An Invoice shall contain the Buyer postal address.
+    if doc.buyer.addresses.is_empty() {
+        out.push(fatal(
+            "BR-10",
+            "the invoice has no buyer postal address (BG-8)",
+        ));
+    }
+    // BR-11: A Buyer postal address shall contain a Buyer country code.
+    if country_missing(&doc.buyer.addresses, cii) {
+        out.push(fatal(
+            "BR-11",
+            "the buyer postal address has no country code (BT-55)",
+        ));
+    }
+    // BR-12 to BR-15, in the context of the document totals group.
+    if let Some(t) = &doc.totals {
+        let totals: [(Num, &'static str, &str); 4] = [
+            (
+                t.line_extension,
+                "BR-12",
+                "the invoice has no sum of invoice line net amounts (BT-106)",
+            ),
+            (
+                t.tax_exclusive,
+                "BR-13",
+                "the invoice has no total amount without VAT (BT-109)",
+            ),
+            (
+                t.tax_inclusive,
+                "BR-14",
+                "the invoice has no total amount with VAT (BT-112)",
+            ),
+            (
+                t.payable,
+                "BR-15",
+                "the invoice has no amount due for payment (BT-115)",
+            ),
+        ];
+        for (n, id, message) in totals {
+            if !n.present() {
+                out.push(fatal(id, message));
+            }
+        }
+    }
+    // BR-16: An Invoice shall have at least one Invoice line.
+    if doc.lines.is_empty() {
+        out.push(fatal("BR-16", "the invoice has no invoice line (BG-25)"));
+    }
+}
+
+fn country_missing(addresses: &[super::super::model::AddressData], cii: bool) -> bool {
+    if cii {
+        !addresses.first().is_some_and(|a| nonblank(&a.country))
+    } else {
+        addresses.iter().any(|a| !nonblank(&a.country))
+    }
+}
+
+/// Σ of valid amounts; `None` if one is unparsable (the rule is then skipped) or on overflow.
+fn sum(values: &[Num]) -> Option<Amount> {
+    let mut total = Amount::ZERO;
+    for n in values {
+        match n {
+            Num::Absent => {}
+            Num::Value(a) => total = total.checked_add(*a)?,
+            Num::Invalid => return None,
+        }
+    }
+    Some(total)
+}
+
+/// XPath general comparison `a = b` where `a` may be the empty sequence.
+fn equals(a: Num, b: Amount) -> bool {
+    a.value().is_some_and(|a| a == b)
+}
+
+/// `None` when the amount is present but unparsable (skip the rule).
+fn usable(n: Num) -> Option<Num> {
+    (n != Num::Invalid).then_some(n)
+}
+
+fn or_zero(n: Num) -> Amount {
+    n.value().unwrap_or(Amount::ZERO)
+}
+
+fn show(n: Num) -> String {
+    match n {
+        Num::Value(a) => a.to_string(),
+        Num::Absent => "absent".into(),
+        Num::Invalid => "not a number".into(),
+    }
+}
+
+/// BR-CO-10: Sum of Invoice line net amount = Σ Invoice line net amount.
+fn line_total(doc: &Doc, t: &TotalsData, out: &mut Vec<Finding>) {
+    let (Some(lea), Some(lines)) = (usable(t.line_extension), sum(&doc.lines)) else {
+        return;
+    };
+    let Some(expected) = lines.round2() else {
+        return;
+    };
+    if !equals(lea, expected) {
+        out.push(fatal(
+            "BR-CO-10",
+            format!(
+                "the sum of invoice line net amounts (BT-106) is {}, but the lines add up to {expected}",
+                show(lea)
+            ),
+        ));
+    }
+}
+
+/// BR-CO-11 and BR-CO-12: allowance and charge totals equal the sums of the document level
+/// allowances and charges (and are absent only when there are none).
+fn allowance_charge_totals(doc: &Doc, t: &TotalsData, out: &mut Vec<Finding>) {
+    if doc.bad_charge_indicator {
+        return;
+    }
+    let groups = [
+        (
+            t.allowance_total,
+            &doc.allowances,
+            "BR-CO-11",
+            "allowances",
+            "BT-107",
+            "BT-92",
+        ),
+        (
+            t.charge_total,
+            &doc.charges,
+            "BR-CO-12",
+            "charges",
+            "BT-108",
+            "BT-99",
+        ),
+    ];
+    for (total, items, id, what, bt_total, bt_item) in groups {
+        let (Some(total), Some(s)) = (usable(total), sum(items)) else {
+            continue;
+        };
+        let Some(expected) = s.round2() else { continue };
+        let ok = (!total.present() && items.is_empty()) || equals(total, expected);
+        if !ok {
+            out.push(fatal(
+                id,
+                format!(
+                    "the sum of {what} on document level ({bt_total}) is {}, but the {} document level {what} ({bt_item}) add up to {expected}",
+                    show(total),
+                    items.len()
+                ),
+            ));
+        }
+    }
+}
+
+/// BR-CO-13: Invoice total amount without VAT = Σ line net amounts - allowances + charges.
+fn tax_exclusive(t: &TotalsData, cii: bool, out: &mut Vec<Finding>) {
+    let (Some(tea), Some(lea), Some(ch), Some(al)) = (
+        usable(t.tax_exclusive),
+        usable(t.line_extension),
+        usable(t.charge_total),
+        usable(t.allowance_total),
+    ) else {
+        return;
+    };
+    let Some(lea_v) = lea.value() else {
+        out.push(fatal(
+            "BR-CO-13",
+            format!("the total without VAT (BT-109) is {}, but the sum of line net amounts (BT-106) is absent", show(tea)),
+        ));
+        return;
+    };
+    let expected = if !cii && !ch.present() && !al.present() {
+        // UBL compares without rounding when there are neither allowances nor charges.
+        Some(lea_v)
+    } else {
+        lea_v
+            .checked_add(or_zero(ch))
+            .and_then(|x| x.checked_sub(or_zero(al)))
+            .and_then(Amount::round2)
+    };
+    let Some(expected) = expected else { return };
+    if !equals(tea, expected) {
+        out.push(fatal(
+            "BR-CO-13",
+            format!(
+                "the total without VAT (BT-109) is {}, but line net amounts {lea_v} - allowances {} + charges {} = {expected}",
+                show(tea),
+                or_zero(al),
+                or_zero(ch)
+            ),
+        ));
+    }
+}
+
+/// BR-CO-14: Invoice total VAT amount = Σ VAT category tax amounts.
+fn tax_total(doc: &Doc, cii: bool, out: &mut Vec<Finding>) {
+    if cii {
+        // Context: TaxTotalAmount[@currencyID = InvoiceCurrencyCode]; sum of header
+        // ApplicableTradeTax/CalculatedAmount.
+        let Some(currency) = doc.currency.as_deref() else {
+            return;
+        };
+        let Some(expected) = sum(&doc.vat_breakdown_amounts).and_then(Amount::round2) else {
+            return;
+        };
+        for t in doc
+            .tax_totals
+            .iter()
+            .filter(|t| t.currency.as_deref() == Some(currency))
+        {
+            if usable(t.amount).is_some() && !equals(t.amount, expected) {
+                out.push(fatal(
+                    "BR-CO-14",
+                    format!(
+                        "the invoice total VAT amount (BT-110) is {}, but the VAT breakdown (BT-117) adds up to {expected}",
+                        show(t.amount)
+                    ),
+                ));
+                return;
+            }
+        }
+    } else {
+        // Context: each cac:TaxTotal with at least one cac:TaxSubtotal.
+        for t in doc.tax_totals.iter().filter(|t| t.has_subtotals) {
+            let (Some(amount), Some(s)) = (usable(t.amount), sum(&t.subtotal_amounts)) else {
+                continue;
+            };
+            let Some(expected) = s.round2() else { continue };
+            if !equals(amount, expected) {
+                out.push(fatal(
+                    "BR-CO-14",
+                    format!(
+                        "the invoice total VAT amount (BT-110) is {}, but its subtotals (BT-117) add up to {expected}",
+                        show(amount)
+                    ),
+                ));
+                return;
+            }
+        }
+    }
+}
+
+/// BR-CO-15: Invoice total amount with VAT = total without VAT + total VAT amount, for the
+/// VAT total in the invoice currency (which must occur exactly once).
+fn tax_inclusive(doc: &Doc, cii: bool, out: &mut Vec<Finding>) {
+    // `every $Currency in <currency code>`: vacuously true without a currency code.
+    let Some(currency) = doc.currency.as_deref() else {
+        return;
+    };
+    let empty = TotalsData::default();
+    let t = doc.totals.as_ref().unwrap_or(&empty);
+    let in_currency: Vec<Num> = doc
+        .tax_totals
+        .iter()
+        .filter(|t| t.currency.as_deref() == Some(currency))
+        .map(|t| t.amount)
+        .collect();
+    let (Some(incl), Some(excl)) = (usable(t.tax_inclusive), usable(t.tax_exclusive)) else {
+        return;
+    };
+    if in_currency.contains(&Num::Invalid) {
+        return;
+    }
+    let computed = match (excl.value(), in_currency.as_slice()) {
+        (Some(e), [Num::Value(tax)]) => e.checked_add(*tax).and_then(Amount::round2),
+        _ => None,
+    };
+    let mut ok = in_currency.len() == 1 && computed.is_some_and(|c| equals(incl, c));
+    if cii && !ok {
+        // CII also accepts a total with VAT equal to the total without VAT.
+        ok = excl.value().is_some_and(|e| equals(incl, e));
+    }
+    if !ok {
+        let why = match in_currency.len() {
+            0 => format!("there is no total VAT amount in the invoice currency {currency}"),
+            1 => format!(
+                "total without VAT {} + VAT {} = {}",
+                show(excl),
+                show(in_currency[0]),
+                computed.map_or_else(|| "not computable".to_string(), |c| c.to_string())
+            ),
+            n => format!(
+                "there are {n} total VAT amounts in the invoice currency {currency}, not one"
+            ),
+        };
+        out.push(fatal(
+            "BR-CO-15",
+            format!(
+                "the total amount with VAT (BT-112) is {}, but {why}",
+                show(incl)
+            ),
+        ));
+    }
+}
+
+/// BR-CO-16: Amount due for payment = total with VAT - paid amount + rounding amount.
+fn amount_due(t: &TotalsData, cii: bool, out: &mut Vec<Finding>) {
+    let (Some(payable), Some(incl), Some(prepaid), Some(rounding)) = (
+        usable(t.payable),
+        usable(t.tax_inclusive),
+        usable(t.prepaid),
+        usable(t.rounding),
+    ) else {
+        return;
+    };
+    let ok = match (payable.value(), incl.value()) {
+        (Some(p), Some(i)) => {
+            if cii {
+                // Exact: DuePayable = Grand - Prepaid + Rounding (absent counts as 0).
+                i.checked_sub(or_zero(prepaid))
+                    .and_then(|x| x.checked_add(or_zero(rounding)))
+                    .is_some_and(|e| e == p)
+            } else {
+                let left = if rounding.present() {
+                    p.checked_sub(or_zero(rounding)).and_then(Amount::round2)
+                } else {
+                    Some(p)
+                };
+                let right = if prepaid.present() {
+                    i.checked_sub(or_zero(prepaid)).and_then(Amount::round2)
+                } else {
+                    Some(i)
+                };
+                match (left, right) {
+                    (Some(l), Some(r)) => l == r,
+                    _ => return,
+                }
+            }
+        }
+        _ => false,
+    };
+    if !ok {
+        out.push(fatal(
+            "BR-CO-16",
+            format!(
+                "the amount due (BT-115) is {}, but total with VAT {} - paid {} + rounding {} does not give it",
+                show(payable),
+                show(incl),
+                or_zero(prepaid),
+                or_zero(rounding)
+            ),
+        ));
+    }
+}

@@ -1,0 +1,465 @@
+//! UBL 2.x Invoice and CreditNote field extraction, as a [`Handler`] of the streaming pass.
+//!
+//! Paths are matched on namespace-resolved local names (`cbc`/`cac`), so prefixes do not matter;
+//! elements in other namespaces (extensions, signatures) never match. Fills the [`Doc`] model
+//! with the EN 16931 business terms the rules and the public fields need. Pure.
+
+use super::attachment;
+use super::model::{
+    AddressData, AttachmentData, Doc, Ident, PartyData, PaymentMeansData, TaxTotalData, TotalsData,
+    parse_bool, set_first, set_num,
+};
+use super::xml::{Attrs, Capture, Handler, Tag as T};
+
+/// Which party a field belongs to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Role {
+    Seller,
+    Buyer,
+}
+
+/// A field of a postal address.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum AddressField {
+    Street,
+    City,
+    PostalZone,
+    Country,
+}
+
+/// A field of a party.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PartyField {
+    Endpoint,
+    Identifier,
+    TradingName,
+    Address(AddressField),
+    TaxSchemeEnd,
+    TaxSchemeCompanyId,
+    TaxSchemeId,
+    RegistrationName,
+    LegalId,
+}
+
+/// A document totals amount.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TotalField {
+    LineExtension,
+    TaxExclusive,
+    TaxInclusive,
+    AllowanceTotal,
+    ChargeTotal,
+    Prepaid,
+    Rounding,
+    Payable,
+}
+
+/// What an element recognised by [`Ubl::start`] fills in at its end.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Field {
+    UblVersion,
+    CustomizationId,
+    ProfileId,
+    Number,
+    IssueDate,
+    DueDate,
+    TypeCode,
+    Currency,
+    TaxCurrency,
+    BuyerReference,
+    OrderReference,
+    AttachmentId,
+    AttachmentObject,
+    AttachmentUri,
+    Party(Role, PartyField),
+    TaxRepresentativeAddress(AddressField),
+    PaymentMeansCode,
+    PaymentAccount,
+    PaymentDueDate,
+    AllowanceChargeEnd,
+    ChargeIndicator,
+    AllowanceChargeAmount,
+    TaxTotalAmount,
+    TaxSubtotalAmount,
+    Total(TotalField),
+    LineAmount,
+}
+
+/// A `PartyTaxScheme` being read: its `CompanyID` comes before `TaxScheme/ID`.
+#[derive(Debug, Default)]
+struct PendingTaxScheme {
+    company_id: Option<String>,
+    scheme: Option<String>,
+    tax_scheme: Option<String>,
+}
+
+/// A document level `AllowanceCharge` being read.
+#[derive(Debug, Default)]
+struct PendingAllowanceCharge {
+    indicator: Option<String>,
+    amount: Option<String>,
+}
+
+/// The UBL extractor.
+#[derive(Debug, Default)]
+pub(crate) struct Ubl {
+    pub(crate) doc: Doc,
+    /// `schemeID` (or `currencyID`) of the leaf element being read.
+    attr: Option<String>,
+    mime_code: Option<String>,
+    filename: Option<String>,
+    tax_scheme: PendingTaxScheme,
+    allowance_charge: PendingAllowanceCharge,
+}
+
+impl Ubl {
+    /// A fresh extractor; `credit_note` when the root is `CreditNote`.
+    pub(crate) fn new(credit_note: bool) -> Ubl {
+        let mut ubl = Ubl::default();
+        ubl.doc.credit_note_root = credit_note;
+        ubl
+    }
+
+    fn party(&mut self, role: Role, rest: &[T], attrs: &Attrs<'_, '_>) -> Option<(Field, Capture)> {
+        use PartyField as P;
+        let party = match role {
+            Role::Seller => &mut self.doc.seller,
+            Role::Buyer => &mut self.doc.buyer,
+        };
+        let field = match rest {
+            [] => {
+                party.present = true;
+                return None;
+            }
+            [T::EndpointID] => {
+                self.attr = attrs.get(b"schemeID");
+                P::Endpoint
+            }
+            [T::PartyIdentification, T::ID] => {
+                self.attr = attrs.get(b"schemeID");
+                P::Identifier
+            }
+            [T::PartyName, T::Name] => P::TradingName,
+            [T::PostalAddress] => {
+                party.addresses.push(AddressData::default());
+                return None;
+            }
+            [T::PostalAddress, rest @ ..] => P::Address(address_field(rest)?),
+            [T::PartyTaxScheme] => {
+                self.tax_scheme = PendingTaxScheme::default();
+                return Some((Field::Party(role, P::TaxSchemeEnd), Capture::Nothing));
+            }
+            [T::PartyTaxScheme, T::CompanyID] => {
+                self.tax_scheme.scheme = attrs.get(b"schemeID");
+                P::TaxSchemeCompanyId
+            }
+            [T::PartyTaxScheme, T::TaxScheme, T::ID] => P::TaxSchemeId,
+            [T::PartyLegalEntity] => {
+                party.legal_entities += 1;
+                return None;
+            }
+            [T::PartyLegalEntity, T::RegistrationName] => P::RegistrationName,
+            [T::PartyLegalEntity, T::CompanyID] => {
+                self.attr = attrs.get(b"schemeID");
+                P::LegalId
+            }
+            [T::Contact] => {
+                party.contact = true;
+                return None;
+            }
+            _ => return None,
+        };
+        Some((Field::Party(role, field), Capture::Text))
+    }
+
+    fn end_party(&mut self, role: Role, field: PartyField, text: &str) {
+        let attr = self.attr.take();
+        let party: &mut PartyData = match role {
+            Role::Seller => &mut self.doc.seller,
+            Role::Buyer => &mut self.doc.buyer,
+        };
+        match field {
+            PartyField::Endpoint => {
+                if party.endpoint.is_none() {
+                    party.endpoint = Some(Ident {
+                        value: text.to_owned(),
+                        scheme: attr,
+                    });
+                }
+            }
+            PartyField::Identifier => {
+                party.identifiers.push(Ident {
+                    value: text.to_owned(),
+                    scheme: attr,
+                });
+            }
+            PartyField::TradingName => set_first(&mut party.trading_name, text),
+            PartyField::Address(f) => {
+                if let Some(address) = party.addresses.last_mut() {
+                    set_address(address, f, text);
+                }
+            }
+            PartyField::TaxSchemeCompanyId => set_first(&mut self.tax_scheme.company_id, text),
+            PartyField::TaxSchemeId => set_first(&mut self.tax_scheme.tax_scheme, text),
+            PartyField::TaxSchemeEnd => {
+                let pending = std::mem::take(&mut self.tax_scheme);
+                if let Some(company_id) = pending.company_id {
+                    let is_vat = pending
+                        .tax_scheme
+                        .as_deref()
+                        .is_some_and(|s| s.trim().eq_ignore_ascii_case("VAT"));
+                    if is_vat {
+                        party.vat_ids.push(company_id);
+                    } else {
+                        party.tax_registrations.push(Ident {
+                            value: company_id,
+                            scheme: pending.scheme,
+                        });
+                    }
+                }
+            }
+            PartyField::RegistrationName => set_first(&mut party.registration_name, text),
+            PartyField::LegalId => {
+                party.legal_ids.push(Ident {
+                    value: text.to_owned(),
+                    scheme: attr,
+                });
+            }
+        }
+    }
+}
+
+/// `[StreetName]`, `[CityName]`, `[PostalZone]`, `[Country, IdentificationCode]`.
+fn address_field(rest: &[T]) -> Option<AddressField> {
+    Some(match rest {
+        [T::StreetName] => AddressField::Street,
+        [T::CityName] => AddressField::City,
+        [T::PostalZone] => AddressField::PostalZone,
+        [T::Country, T::IdentificationCode] => AddressField::Country,
+        _ => return None,
+    })
+}
+
+/// Stores one address field (first occurrence wins).
+pub(crate) fn set_address(address: &mut AddressData, field: AddressField, text: &str) {
+    let slot = match field {
+        AddressField::Street => &mut address.street,
+        AddressField::City => &mut address.city,
+        AddressField::PostalZone => &mut address.postal_zone,
+        AddressField::Country => &mut address.country,
+    };
+    set_first(slot, text);
+}
+
+impl Handler for Ubl {
+    type Field = Field;
+
+    fn start(&mut self, path: &[T], attrs: &Attrs<'_, '_>) -> Option<(Field, Capture)> {
+        let field = match path {
+            [T::UBLVersionID] => Field::UblVersion,
+            [T::CustomizationID] => Field::CustomizationId,
+            [T::ProfileID] => Field::ProfileId,
+            [T::ID] => Field::Number,
+            [T::IssueDate] => Field::IssueDate,
+            [T::DueDate] => Field::DueDate,
+            [T::InvoiceTypeCode | T::CreditNoteTypeCode] => Field::TypeCode,
+            [T::DocumentCurrencyCode] => Field::Currency,
+            [T::TaxCurrencyCode] => Field::TaxCurrency,
+            [T::BuyerReference] => Field::BuyerReference,
+            [T::OrderReference, T::ID] => Field::OrderReference,
+            [T::BillingReference, T::InvoiceDocumentReference, T::ID] => {
+                self.doc.preceding_invoice = true;
+                return None;
+            }
+            [T::AdditionalDocumentReference] => {
+                self.doc.attachments.push(AttachmentData::default());
+                return None;
+            }
+            [T::AdditionalDocumentReference, T::ID] => Field::AttachmentId,
+            [
+                T::AdditionalDocumentReference,
+                T::Attachment,
+                T::EmbeddedDocumentBinaryObject,
+            ] => {
+                self.mime_code = attrs.get(b"mimeCode");
+                self.filename = attrs.get(b"filename");
+                return Some((Field::AttachmentObject, Capture::Binary));
+            }
+            [
+                T::AdditionalDocumentReference,
+                T::Attachment,
+                T::ExternalReference,
+                T::URI,
+            ] => Field::AttachmentUri,
+            [T::AccountingSupplierParty, T::Party, rest @ ..] => {
+                return self.party(Role::Seller, rest, attrs);
+            }
+            [T::AccountingCustomerParty, T::Party, rest @ ..] => {
+                return self.party(Role::Buyer, rest, attrs);
+            }
+            [T::TaxRepresentativeParty, T::PostalAddress] => {
+                self.doc
+                    .tax_representative_addresses
+                    .push(AddressData::default());
+                return None;
+            }
+            [T::TaxRepresentativeParty, T::PostalAddress, rest @ ..] => {
+                Field::TaxRepresentativeAddress(address_field(rest)?)
+            }
+            [T::PaymentMeans] => {
+                self.doc.payment_means.push(PaymentMeansData::default());
+                return None;
+            }
+            [T::PaymentMeans, T::PaymentMeansCode] => Field::PaymentMeansCode,
+            [T::PaymentMeans, T::PayeeFinancialAccount, T::ID] => Field::PaymentAccount,
+            [T::PaymentMeans, T::PaymentDueDate] => Field::PaymentDueDate,
+            [T::AllowanceCharge] => {
+                self.allowance_charge = PendingAllowanceCharge::default();
+                return Some((Field::AllowanceChargeEnd, Capture::Nothing));
+            }
+            [T::AllowanceCharge, T::ChargeIndicator] => Field::ChargeIndicator,
+            [T::AllowanceCharge, T::Amount] => Field::AllowanceChargeAmount,
+            [T::TaxTotal] => {
+                self.doc.tax_totals.push(TaxTotalData::default());
+                return None;
+            }
+            [T::TaxTotal, T::TaxAmount] => {
+                self.attr = attrs.get(b"currencyID");
+                Field::TaxTotalAmount
+            }
+            [T::TaxTotal, T::TaxSubtotal] => {
+                if let Some(t) = self.doc.tax_totals.last_mut() {
+                    t.has_subtotals = true;
+                }
+                return None;
+            }
+            [T::TaxTotal, T::TaxSubtotal, T::TaxAmount] => Field::TaxSubtotalAmount,
+            [T::LegalMonetaryTotal] => {
+                self.doc.totals.get_or_insert_with(TotalsData::default);
+                return None;
+            }
+            [T::LegalMonetaryTotal, t] => Field::Total(match t {
+                T::LineExtensionAmount => TotalField::LineExtension,
+                T::TaxExclusiveAmount => TotalField::TaxExclusive,
+                T::TaxInclusiveAmount => TotalField::TaxInclusive,
+                T::AllowanceTotalAmount => TotalField::AllowanceTotal,
+                T::ChargeTotalAmount => TotalField::ChargeTotal,
+                T::PrepaidAmount => TotalField::Prepaid,
+                T::PayableRoundingAmount => TotalField::Rounding,
+                T::PayableAmount => TotalField::Payable,
+                _ => return None,
+            }),
+            [T::InvoiceLine | T::CreditNoteLine] => {
+                self.doc.lines.push(super::model::Num::Absent);
+                return None;
+            }
+            [T::InvoiceLine | T::CreditNoteLine, T::LineExtensionAmount] => Field::LineAmount,
+            _ => return None,
+        };
+        Some((field, Capture::Text))
+    }
+
+    fn end(&mut self, field: Field, text: &str) {
+        let doc = &mut self.doc;
+        match field {
+            Field::UblVersion => set_first(&mut doc.ubl_version, text),
+            Field::CustomizationId => set_first(&mut doc.customization_id, text),
+            Field::ProfileId => set_first(&mut doc.profile_id, text),
+            Field::Number => set_first(&mut doc.number, text),
+            Field::IssueDate => set_first(&mut doc.issue_date, text),
+            Field::DueDate => set_first(&mut doc.due_date, text),
+            Field::TypeCode => set_first(&mut doc.type_code, text),
+            Field::Currency => set_first(&mut doc.currency, text),
+            Field::TaxCurrency => set_first(&mut doc.tax_currency, text),
+            Field::BuyerReference => set_first(&mut doc.buyer_reference, text),
+            Field::OrderReference => set_first(&mut doc.order_reference, text),
+            Field::AttachmentId => {
+                if let Some(a) = doc.attachments.last_mut() {
+                    set_first(&mut a.id, text);
+                }
+            }
+            Field::AttachmentObject => {
+                let (mime, name) = (self.mime_code.take(), self.filename.take());
+                attachment::embedded_object(doc, mime, name, text);
+            }
+            Field::AttachmentUri => {
+                if let Some(a) = doc.attachments.last_mut() {
+                    set_first(&mut a.uri, text);
+                }
+            }
+            Field::Party(role, f) => self.end_party(role, f, text),
+            Field::TaxRepresentativeAddress(f) => {
+                if let Some(a) = doc.tax_representative_addresses.last_mut() {
+                    set_address(a, f, text);
+                }
+            }
+            Field::PaymentMeansCode => {
+                if let Some(p) = doc.payment_means.last_mut() {
+                    set_first(&mut p.code, text);
+                }
+            }
+            Field::PaymentAccount => {
+                if let Some(p) = doc.payment_means.last_mut() {
+                    p.accounts.push(text.to_owned());
+                }
+            }
+            // BT-9 of a CreditNote lives in PaymentMeans.
+            Field::PaymentDueDate => {
+                if doc.credit_note_root {
+                    set_first(&mut doc.due_date, text);
+                }
+            }
+            Field::ChargeIndicator => set_first(&mut self.allowance_charge.indicator, text),
+            Field::AllowanceChargeAmount => set_first(&mut self.allowance_charge.amount, text),
+            Field::AllowanceChargeEnd => {
+                let pending = std::mem::take(&mut self.allowance_charge);
+                push_allowance_charge(doc, pending.indicator.as_deref(), pending.amount.as_deref());
+            }
+            Field::TaxTotalAmount => {
+                let currency = self.attr.take();
+                if let Some(t) = doc.tax_totals.last_mut() {
+                    if !t.amount.present() {
+                        t.currency = currency;
+                    }
+                    set_num(&mut t.amount, text);
+                }
+            }
+            Field::TaxSubtotalAmount => {
+                if let Some(t) = doc.tax_totals.last_mut() {
+                    t.subtotal_amounts.push(super::model::Num::parse(text));
+                }
+            }
+            Field::Total(f) => {
+                if let Some(totals) = doc.totals.as_mut() {
+                    let slot = match f {
+                        TotalField::LineExtension => &mut totals.line_extension,
+                        TotalField::TaxExclusive => &mut totals.tax_exclusive,
+                        TotalField::TaxInclusive => &mut totals.tax_inclusive,
+                        TotalField::AllowanceTotal => &mut totals.allowance_total,
+                        TotalField::ChargeTotal => &mut totals.charge_total,
+                        TotalField::Prepaid => &mut totals.prepaid,
+                        TotalField::Rounding => &mut totals.rounding,
+                        TotalField::Payable => &mut totals.payable,
+                    };
+                    set_num(slot, text);
+                }
+            }
+            Field::LineAmount => {
+                if let Some(line) = doc.lines.last_mut() {
+                    set_num(line, text);
+                }
+            }
+        }
+    }
+}
+
+/// Files a document level allowance (indicator false) or charge (true); an element without a
+/// valid indicator is remembered so the allowance/charge sums are not checked.
+pub(crate) fn push_allowance_charge(doc: &mut Doc, indicator: Option<&str>, amount: Option<&str>) {
+    let amount = amount.map_or(super::model::Num::Absent, super::model::Num::parse);
+    match indicator.and_then(parse_bool) {
+        Some(true) => doc.charges.push(amount),
+        Some(false) => doc.allowances.push(amount),
+        None => doc.bad_charge_indicator = true,
+    }
+}

@@ -1,0 +1,458 @@
+//! The one bounded, namespace-aware streaming pass over an invoice XML (quick-xml `NsReader`).
+//!
+//! `detect` opens the document and recognises the root; `drive` then feeds every element below
+//! the root to a syntax [`Handler`] (`ubl`, `cii`) as a path of interned [`Tag`]s, and hands it the
+//! text of the elements the handler asked for. No DOM is built and names are not allocated.
+//!
+//! Safety rules enforced here (STYLE.md 3.7): a DOCTYPE (and so every entity declaration) is
+//! refused, no entity other than the five predefined ones and character references is resolved,
+//! depth, element count and captured text are capped while reading, and content after the root
+//! element is refused. Nothing is ever fetched.
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+use quick_xml::reader::NsReader;
+
+use super::Limits;
+
+/// The vocabulary a root element belongs to; decides which namespaces yield [`Tag`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Family {
+    /// UBL 2.x: elements in the `cbc` and `cac` namespaces.
+    Ubl,
+    /// UN/CEFACT CII D16B: `rsm`, `ram`, `udt`, `qdt` (`:100`).
+    Cii,
+    /// ZUGFeRD 1.0: `rsm` (`urn:ferd:...`), `ram` (`:12`), `udt` (`:15`).
+    Zugferd1,
+}
+
+/// The namespaces we recognise, by URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ns {
+    Other,
+    UblInvoice,
+    UblCreditNote,
+    UblCbc,
+    UblCac,
+    CiiRsm,
+    CiiRam,
+    CiiUdt,
+    CiiQdt,
+    Zf1Rsm,
+    Zf1Ram,
+    Zf1Udt,
+}
+
+impl Ns {
+    fn of(uri: &[u8]) -> Ns {
+        match uri {
+            b"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2" => Ns::UblInvoice,
+            b"urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2" => Ns::UblCreditNote,
+            b"urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2" => Ns::UblCbc,
+            b"urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2" => {
+                Ns::UblCac
+            }
+            b"urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100" => Ns::CiiRsm,
+            b"urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100" => {
+                Ns::CiiRam
+            }
+            b"urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100" => Ns::CiiUdt,
+            b"urn:un:unece:uncefact:data:standard:QualifiedDataType:100" => Ns::CiiQdt,
+            b"urn:ferd:CrossIndustryDocument:invoice:1p0" => Ns::Zf1Rsm,
+            b"urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:12" => {
+                Ns::Zf1Ram
+            }
+            b"urn:un:unece:uncefact:data:standard:UnqualifiedDataType:15" => Ns::Zf1Udt,
+            _ => Ns::Other,
+        }
+    }
+
+    fn in_family(self, family: Family) -> bool {
+        match family {
+            Family::Ubl => matches!(self, Ns::UblCbc | Ns::UblCac),
+            Family::Cii => matches!(self, Ns::CiiRsm | Ns::CiiRam | Ns::CiiUdt | Ns::CiiQdt),
+            Family::Zugferd1 => matches!(self, Ns::Zf1Rsm | Ns::Zf1Ram | Ns::Zf1Udt),
+        }
+    }
+}
+
+macro_rules! tags {
+    ($($name:ident),* $(,)?) => {
+        /// Interned local names of the elements the extractors look at; all others are `Other`.
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum Tag { Other, $($name),* }
+
+        impl Tag {
+            #[allow(non_upper_case_globals)]
+            fn from_local(local: &[u8]) -> Tag {
+                $(
+                    const $name: &[u8] = stringify!($name).as_bytes();
+                )*
+                match local {
+                    $($name => Tag::$name,)*
+                    _ => Tag::Other,
+                }
+            }
+        }
+    };
+}
+
+tags! {
+    // UBL
+    UBLVersionID, CustomizationID, ProfileID, ID, IssueDate, DueDate, InvoiceTypeCode,
+    CreditNoteTypeCode, DocumentCurrencyCode, TaxCurrencyCode, BuyerReference, OrderReference,
+    BillingReference, InvoiceDocumentReference, AdditionalDocumentReference, Attachment,
+    EmbeddedDocumentBinaryObject, ExternalReference, URI, AccountingSupplierParty,
+    AccountingCustomerParty, Party, EndpointID, PartyIdentification, PartyName, Name,
+    PostalAddress, StreetName, CityName, PostalZone, Country, IdentificationCode, PartyTaxScheme,
+    CompanyID, TaxScheme, PartyLegalEntity, RegistrationName, TaxRepresentativeParty, Contact,
+    PaymentMeans, PaymentMeansCode, PaymentDueDate, PayeeFinancialAccount, AllowanceCharge,
+    ChargeIndicator, Amount, TaxTotal, TaxAmount, TaxSubtotal, LegalMonetaryTotal,
+    LineExtensionAmount, TaxExclusiveAmount, TaxInclusiveAmount, AllowanceTotalAmount,
+    ChargeTotalAmount, PrepaidAmount, PayableRoundingAmount, PayableAmount, InvoiceLine,
+    CreditNoteLine,
+    // CII D16B (and ZUGFeRD 1.0 where the names are shared)
+    ExchangedDocumentContext, GuidelineSpecifiedDocumentContextParameter,
+    BusinessProcessSpecifiedDocumentContextParameter, ExchangedDocument, TypeCode,
+    IssueDateTime, DateTimeString, SupplyChainTradeTransaction, IncludedSupplyChainTradeLineItem,
+    SpecifiedLineTradeSettlement, SpecifiedTradeSettlementLineMonetarySummation, LineTotalAmount,
+    ApplicableHeaderTradeAgreement, SellerTradeParty, BuyerTradeParty, GlobalID,
+    SpecifiedLegalOrganization, PostalTradeAddress, PostcodeCode, LineOne, CountryID,
+    URIUniversalCommunication, URIID, SpecifiedTaxRegistration, SellerTaxRepresentativeTradeParty,
+    BuyerOrderReferencedDocument, IssuerAssignedID, AdditionalReferencedDocument,
+    AttachmentBinaryObject, ApplicableHeaderTradeSettlement, InvoiceCurrencyCode,
+    SpecifiedTradeSettlementPaymentMeans, PayeePartyCreditorFinancialAccount, IBANID,
+    ProprietaryID, ApplicableTradeTax, CalculatedAmount, BasisAmount, CategoryCode,
+    SpecifiedTradeAllowanceCharge, Indicator, ActualAmount, SpecifiedTradePaymentTerms,
+    DueDateDateTime, SpecifiedTradeSettlementHeaderMonetarySummation, TaxBasisTotalAmount,
+    TaxTotalAmount, RoundingAmount, GrandTotalAmount, TotalPrepaidAmount, DuePayableAmount,
+    InvoiceReferencedDocument, DefinedTradeContact,
+}
+
+impl Tag {
+    /// Interns a local name in `family`; ZUGFeRD 1.0 names are mapped onto their CII D16B
+    /// equivalents so one extractor serves both.
+    fn intern(family: Family, local: &[u8]) -> Tag {
+        if family == Family::Zugferd1 {
+            match local {
+                b"SpecifiedExchangedDocumentContext" => return Tag::ExchangedDocumentContext,
+                b"HeaderExchangedDocument" => return Tag::ExchangedDocument,
+                b"SpecifiedSupplyChainTradeTransaction" => return Tag::SupplyChainTradeTransaction,
+                b"ApplicableSupplyChainTradeAgreement" => {
+                    return Tag::ApplicableHeaderTradeAgreement;
+                }
+                b"ApplicableSupplyChainTradeSettlement" => {
+                    return Tag::ApplicableHeaderTradeSettlement;
+                }
+                b"SpecifiedSupplyChainTradeSettlement" => return Tag::SpecifiedLineTradeSettlement,
+                b"SpecifiedTradeSettlementMonetarySummation" => {
+                    return Tag::SpecifiedTradeSettlementHeaderMonetarySummation;
+                }
+                _ => {}
+            }
+        }
+        Tag::from_local(local)
+    }
+}
+
+/// What a handler wants from an element it recognised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Capture {
+    /// Only the end callback (to close an aggregate).
+    Nothing,
+    /// Its text, capped at [`Limits::max_text_bytes`].
+    Text,
+    /// Its text uncapped (base64 attachments); the document size bounds it.
+    Binary,
+}
+
+/// Attribute access for the element being started.
+pub(crate) struct Attrs<'a, 'b> {
+    start: &'a BytesStart<'b>,
+}
+
+impl Attrs<'_, '_> {
+    /// The unprefixed attribute `name`, unescaped; `None` when absent or malformed.
+    pub(crate) fn get(&self, name: &[u8]) -> Option<String> {
+        for attr in self.start.attributes().with_checks(false) {
+            let attr = attr.ok()?;
+            if attr.key.as_ref() == name {
+                return attr.unescape_value().ok().map(|v| v.into_owned());
+            }
+        }
+        None
+    }
+}
+
+/// A syntax-specific extractor fed by [`drive`].
+pub(crate) trait Handler {
+    /// What the handler remembers between an element's start and its end.
+    type Field: Copy;
+    /// Called for each element below the root; `path` lists the elements from the root's
+    /// child down to this one. Return `None` to ignore the element (its children still come).
+    fn start(&mut self, path: &[Tag], attrs: &Attrs<'_, '_>) -> Option<(Self::Field, Capture)>;
+    /// Called at the end of an element `start` returned a field for, with its direct text
+    /// (empty unless text was captured).
+    fn end(&mut self, field: Self::Field, text: &str);
+}
+
+/// Why a document is not inspected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// Not an invoice root (or no root at all).
+    NotInvoice,
+    /// An invoice root, but the document is refused; the text is for the supplier.
+    Refused(String),
+}
+
+/// The recognised root element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Root {
+    /// The root's namespace.
+    pub(crate) ns: Ns,
+    /// Which tags the content uses.
+    pub(crate) family: Family,
+}
+
+/// A reader positioned just after the root's start tag.
+pub(crate) struct Opened<'x> {
+    reader: NsReader<&'x [u8]>,
+    pub(crate) root: Root,
+    root_empty: bool,
+}
+
+const DOCTYPE_REFUSED: &str = "XML with a DOCTYPE is refused; send the invoice without a DTD";
+
+/// Reads up to the root element and recognises it. `xml` must be valid UTF-8 without BOM.
+pub(crate) fn open<'x>(xml: &'x [u8], limits: &Limits) -> Result<Opened<'x>, Stop> {
+    let mut reader = NsReader::from_reader(xml);
+    let mut doctype = false;
+    loop {
+        let (ns, event) = match reader.read_resolved_event() {
+            Ok((ResolveResult::Bound(ns), event)) => (Ns::of(ns.into_inner()), event),
+            Ok((_, event)) => (Ns::Other, event),
+            Err(_) => return Err(Stop::NotInvoice),
+        };
+        match event {
+            Event::DocType(_) => doctype = true,
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let family = match (ns, e.local_name().into_inner()) {
+                    (Ns::UblInvoice, b"Invoice") | (Ns::UblCreditNote, b"CreditNote") => {
+                        Family::Ubl
+                    }
+                    (Ns::CiiRsm, b"CrossIndustryInvoice") => Family::Cii,
+                    (Ns::Zf1Rsm, b"CrossIndustryDocument") => Family::Zugferd1,
+                    _ => return Err(Stop::NotInvoice),
+                };
+                if doctype {
+                    return Err(Stop::Refused(DOCTYPE_REFUSED.into()));
+                }
+                if xml.len() > limits.max_bytes {
+                    return Err(Stop::Refused(format!(
+                        "the invoice XML is {} bytes, more than the {} accepted; send a smaller invoice",
+                        xml.len(),
+                        limits.max_bytes
+                    )));
+                }
+                let root_empty = matches!(event, Event::Empty(_));
+                return Ok(Opened {
+                    reader,
+                    root: Root { ns, family },
+                    root_empty,
+                });
+            }
+            Event::Text(ref t) if t.iter().any(|b| !b.is_ascii_whitespace()) => {
+                return Err(Stop::NotInvoice);
+            }
+            Event::Eof | Event::End(_) | Event::CData(_) | Event::GeneralRef(_) => {
+                return Err(Stop::NotInvoice);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Feeds everything below the root to `handler`, enforcing `limits`, until the end of input.
+pub(crate) fn drive<H: Handler>(
+    opened: Opened<'_>,
+    limits: &Limits,
+    handler: &mut H,
+) -> Result<(), Stop> {
+    let Opened {
+        mut reader,
+        root,
+        root_empty,
+    } = opened;
+    let family = root.family;
+    let mut path: Vec<Tag> = Vec::with_capacity(limits.max_depth.min(64));
+    // Per open element: the handler's field, whether its text is captured.
+    let mut fields: Vec<Option<(H::Field, Capture)>> = Vec::with_capacity(limits.max_depth.min(64));
+    let mut text = String::new();
+    let mut depth: usize = if root_empty { 0 } else { 1 };
+    let mut elements: usize = 1;
+    loop {
+        let (ns, event) = match reader.read_resolved_event() {
+            Ok((ResolveResult::Bound(ns), event)) => (Ns::of(ns.into_inner()), event),
+            Ok((_, event)) => (Ns::Other, event),
+            Err(err) => return Err(not_well_formed(reader.error_position(), &err)),
+        };
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                if depth == 0 {
+                    return Err(refused(
+                        "the XML has content after its root element; send one invoice per file",
+                    ));
+                }
+                depth += 1;
+                elements += 1;
+                if depth > limits.max_depth {
+                    return Err(Stop::Refused(format!(
+                        "the XML nests elements more than {} deep; send a flatter invoice",
+                        limits.max_depth
+                    )));
+                }
+                if elements > limits.max_elements {
+                    return Err(Stop::Refused(format!(
+                        "the XML has more than {} elements; send a smaller invoice",
+                        limits.max_elements
+                    )));
+                }
+                let tag = if ns.in_family(family) {
+                    Tag::intern(family, e.local_name().into_inner())
+                } else {
+                    Tag::Other
+                };
+                path.push(tag);
+                let wanted = handler.start(&path, &Attrs { start: e });
+                if matches!(event, Event::Empty(_)) {
+                    if let Some((field, _)) = wanted {
+                        handler.end(field, "");
+                    }
+                    path.pop();
+                    depth -= 1;
+                } else {
+                    if matches!(wanted, Some((_, Capture::Text | Capture::Binary))) {
+                        text.clear();
+                    }
+                    fields.push(wanted);
+                }
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    continue;
+                }
+                if let Some(Some((field, capture))) = fields.pop() {
+                    if capture == Capture::Nothing {
+                        handler.end(field, "");
+                    } else {
+                        handler.end(field, &text);
+                        text.clear();
+                    }
+                }
+                path.pop();
+            }
+            Event::Text(t) => {
+                if depth == 0 {
+                    if t.iter().any(|b| !b.is_ascii_whitespace()) {
+                        return Err(refused(
+                            "the XML has text after its root element; send one invoice per file",
+                        ));
+                    }
+                    continue;
+                }
+                if let Some(capture) = capturing(&fields) {
+                    let s = t.xml10_content().map_err(|_| refused(NOT_UTF8))?;
+                    push(&mut text, &s, capture, limits);
+                }
+            }
+            Event::CData(t) => {
+                if depth == 0 {
+                    return Err(refused(
+                        "the XML has content after its root element; send one invoice per file",
+                    ));
+                }
+                if let Some(capture) = capturing(&fields) {
+                    let s = t.xml10_content().map_err(|_| refused(NOT_UTF8))?;
+                    push(&mut text, &s, capture, limits);
+                }
+            }
+            Event::GeneralRef(r) => {
+                let ch = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c,
+                    Ok(None) => match &*r {
+                        b"amp" => '&',
+                        b"lt" => '<',
+                        b"gt" => '>',
+                        b"apos" => '\'',
+                        b"quot" => '"',
+                        other => {
+                            return Err(Stop::Refused(format!(
+                                "the XML uses the entity reference &{};, and entity references are refused; write the characters themselves",
+                                String::from_utf8_lossy(other)
+                                    .chars()
+                                    .take(40)
+                                    .collect::<String>()
+                            )));
+                        }
+                    },
+                    Err(err) => {
+                        return Err(not_well_formed(reader.buffer_position(), &err));
+                    }
+                };
+                if depth == 0 {
+                    return Err(refused(
+                        "the XML has text after its root element; send one invoice per file",
+                    ));
+                }
+                if let Some(capture) = capturing(&fields) {
+                    push(&mut text, ch.encode_utf8(&mut [0; 4]), capture, limits);
+                }
+            }
+            Event::DocType(_) => return Err(refused(DOCTYPE_REFUSED)),
+            Event::Eof => {
+                if depth != 0 {
+                    return Err(refused(
+                        "the XML ends before its root element is closed; send the complete invoice",
+                    ));
+                }
+                return Ok(());
+            }
+            Event::Comment(_) | Event::PI(_) | Event::Decl(_) => {}
+        }
+    }
+}
+
+const NOT_UTF8: &str = "the XML is not valid UTF-8; send the invoice encoded as UTF-8";
+
+fn capturing<F>(fields: &[Option<(F, Capture)>]) -> Option<Capture> {
+    match fields.last() {
+        Some(Some((_, c @ (Capture::Text | Capture::Binary)))) => Some(*c),
+        _ => None,
+    }
+}
+
+/// Appends captured text; plain text is cut (at a character boundary) at the cap.
+fn push(text: &mut String, s: &str, capture: Capture, limits: &Limits) {
+    if capture == Capture::Text && text.len() + s.len() > limits.max_text_bytes {
+        for c in s.chars() {
+            if text.len() + c.len_utf8() > limits.max_text_bytes {
+                break;
+            }
+            text.push(c);
+        }
+        return;
+    }
+    text.push_str(s);
+}
+
+fn refused(reason: &str) -> Stop {
+    Stop::Refused(reason.to_owned())
+}
+
+fn not_well_formed(position: u64, err: &quick_xml::Error) -> Stop {
+    Stop::Refused(format!(
+        "the XML is not well-formed at byte {position} ({err}); send a well-formed invoice"
+    ))
+}
