@@ -42,13 +42,16 @@ async fn accepted_invoice_is_stored_with_its_pdf_paired() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lettre_client_delivers_an_invoice() {
-    use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart, header::ContentType};
+    use lettre::message::header::{ContentTransferEncoding, ContentType};
+    use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
     let cfg = TestConfig::new();
     let daemon = cfg.start().await;
     let addr = daemon.smtp_addrs[0];
-    let xml = read_fixture(INVOICE_XML);
+    // The fixture has LF line endings. Sent as 7bit/8bit text, lettre would keep those bare LFs,
+    // which trustgate refuses (554 5.6.0, SMTP smuggling); an ERP sends the XML base64-encoded.
+    let xml = Body::new_with_encoding(read_fixture(INVOICE_XML), ContentTransferEncoding::Base64).unwrap();
     let email = Message::builder()
         .from(SUPPLIER.parse::<Mailbox>().unwrap())
         .to(RECEIVER.parse::<Mailbox>().unwrap())
@@ -59,7 +62,7 @@ async fn lettre_client_delivers_an_invoice() {
                 .singlepart(Attachment::new("factuur.xml".into()).body(xml, ContentType::parse("application/xml").unwrap()))
                 .singlepart(
                     Attachment::new("Factuur.pdf".into())
-                        .body(b"%PDF-1.4\n".to_vec(), ContentType::parse("application/pdf").unwrap()),
+                        .body(b"%PDF-1.4\r\n".to_vec(), ContentType::parse("application/pdf").unwrap()),
                 ),
         )
         .unwrap();
