@@ -3,6 +3,8 @@
 //! `RUST_LOG` (or `TRUSTGATE_LOG`) chooses levels, default `info`. Logs go to stderr, one line
 //! per event, so systemd's journal and `docker logs`-style collectors take them as they are.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. Safe to call once; later calls are ignored.
@@ -15,6 +17,7 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }
