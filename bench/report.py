@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Table and JSON of one bench/run.sh run, from the smtp_load --json files it collected.
+
+Called by bench/run.sh only. Reads RESULTS/<server>.<round>.json, picks each server's
+median-throughput run (the only run when ROUNDS=1), prints the table with the ratios to
+Postfix and smtp-sink and the aim check, and writes --out (bench/results/latest.json).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+
+AIM_RATIO = 3.0  # trustgate msgs/s at least 3x Postfix's in the same run
+AIM_P99_MS = 20.0  # trustgate p99 end-of-data latency below 20 ms
+
+
+def kv(pairs):
+    out = {}
+    for p in pairs or []:
+        k, _, v = p.partition("=")
+        out[k] = v
+    return out
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = None
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_mib": mem,
+        "kernel": platform.release(),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--param", nargs="*")
+    ap.add_argument("--info", nargs="*")
+    args = ap.parse_args()
+
+    runs = {}
+    for name in sorted(os.listdir(args.results)):
+        if not name.endswith(".json"):
+            continue
+        server, rnd, _ = name.rsplit(".", 2)
+        with open(os.path.join(args.results, name)) as f:
+            r = json.load(f)
+        r["round"] = int(rnd)
+        runs.setdefault(server, []).append(r)
+
+    summary = {}
+    for server, rs in runs.items():
+        rs.sort(key=lambda r: r["msgs_per_s"])
+        med = rs[(len(rs) - 1) // 2]
+        summary[server] = {
+            "msgs_per_s": med["msgs_per_s"],
+            "mb_per_s": med["mb_per_s"],
+            "latency_ms": med["latency_ms"],
+            "errors_total": med["errors_total"],
+            "errors": med["errors"],
+            "round": med["round"],
+            "all_msgs_per_s": [r["msgs_per_s"] for r in sorted(rs, key=lambda r: r["round"])],
+        }
+    for peer in ("postfix", "smtp-sink"):
+        base = summary.get(peer, {}).get("msgs_per_s")
+        for s in summary.values():
+            s["ratio_to_" + peer.replace("-", "_")] = (
+                round(s["msgs_per_s"] / base, 3) if base else None
+            )
+
+    order = [s for s in ("smtp-sink", "postfix", "trustgate") if s in summary] + [
+        s for s in summary if s not in ("smtp-sink", "postfix", "trustgate")
+    ]
+    params = kv(args.param)
+    info = kv(args.info)
+    head = (
+        f"{'server':<10} {'msgs/s':>8} {'MB/s':>7} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} "
+        f"{'max ms':>7} {'errors':>6} {'/postfix':>8} {'/sink':>6}"
+    )
+    print()
+    print(
+        f"{params.get('sessions')} sessions x {params.get('size')}, {params.get('duration')} "
+        f"after {params.get('warmup')} warm-up, rounds {params.get('rounds')}, "
+        f"load average before {info.get('load_before')}, after {info.get('load_after')}"
+    )
+    print(head)
+    print("-" * len(head))
+
+    def ratio(x):
+        return f"{x:.2f}x" if x is not None else "-"
+
+    for name in order:
+        s = summary[name]
+        lat = s["latency_ms"]
+        print(
+            f"{name:<10} {s['msgs_per_s']:>8.0f} {s['mb_per_s']:>7.1f} {lat['p50']:>7.2f} "
+            f"{lat['p90']:>7.2f} {lat['p99']:>7.2f} {lat['max']:>7.2f} {s['errors_total']:>6} "
+            f"{ratio(s['ratio_to_postfix']):>8} {ratio(s['ratio_to_smtp_sink']):>6}"
+        )
+        if s["errors"]:
+            print(f"{'':<10} errors: {s['errors']}")
+    if int(params.get("rounds", "1")) > 1:
+        for name in order:
+            print(f"{name}: msgs/s per round {summary[name]['all_msgs_per_s']}")
+
+    aim = None
+    tg = summary.get("trustgate")
+    if tg and tg.get("ratio_to_postfix") is not None:
+        met = tg["ratio_to_postfix"] >= AIM_RATIO and tg["latency_ms"]["p99"] < AIM_P99_MS
+        aim = {
+            "ratio_to_postfix": tg["ratio_to_postfix"],
+            "p99_ms": tg["latency_ms"]["p99"],
+            "want_ratio_to_postfix": AIM_RATIO,
+            "want_p99_ms_below": AIM_P99_MS,
+            "met": met,
+        }
+        print(
+            f"aim (trustgate >= {AIM_RATIO:.0f}x Postfix, p99 < {AIM_P99_MS:.0f} ms): "
+            f"{'MET' if met else 'MISSED'} ({tg['ratio_to_postfix']:.2f}x, "
+            f"p99 {tg['latency_ms']['p99']:.2f} ms)"
+        )
+    print()
+
+    doc = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "params": params,
+        "info": info,
+        "summary": summary,
+        "aim": aim,
+        "runs": runs,
+    }
+    with open(args.out, "w") as f:
+        json.dump(doc, f, indent=2, sort_keys=True)
+        f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

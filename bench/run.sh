@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# One reproducible load run on loopback: trustgate, Postfix and smtp-sink side by side.
+#
+#   sudo bench/run.sh                                  # defaults: 20 sessions, 50 KiB, 20 s each
+#   SESSIONS=20 SIZE=50KiB DURATION=20s WARMUP=2s ROUNDS=1 bench/run.sh
+#
+# Starts, on 127.0.0.1 only:
+#   smtp-sink  :2527  Postfix's test server: answers 250 to everything, stores nothing
+#   Postfix    :2526  a throwaway instance (bench/postfix/main.cf, master.cf) in a temp dir:
+#                     queues each message to disk (cleanup fsyncs it before 250), then discards it
+#   trustgate  :2525  release build, bench/trustgate-bench.toml, spool in the same temp dir
+# then runs examples/smtp_load with the same sessions, size, warm-up and duration against each in
+# turn (ROUNDS times, in the order of SERVERS), prints a table (msgs/s, latency from end of data
+# to the reply, ratios to Postfix and smtp-sink; with ROUNDS > 1 each server's median-throughput
+# run), writes bench/results/latest.json, and stops everything it started.
+#
+# Needs root (apt-get install postfix when missing; Postfix and smtp-sink start as root and drop
+# to the postfix user). Other env vars: SERVERS="smtp-sink postfix trustgate", PIPELINING=1 (send
+# MAIL/RCPT/DATA in one write), KEEP=1 (keep the temp dir with logs and spools), OUT=path.json.
+set -euo pipefail
+
+SESSIONS=${SESSIONS:-20}
+SIZE=${SIZE:-50KiB}
+DURATION=${DURATION:-20s}
+WARMUP=${WARMUP:-2s}
+ROUNDS=${ROUNDS:-1}
+SERVERS=${SERVERS:-smtp-sink postfix trustgate}
+PIPELINING=${PIPELINING:-0}
+KEEP=${KEEP:-0}
+
+TRUSTGATE_PORT=2525
+POSTFIX_PORT=2526
+SINK_PORT=2527
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+OUT=${OUT:-$ROOT/bench/results/latest.json}
+
+say() { printf '== %s\n' "$*" >&2; }
+die() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "run as root (installs and starts Postfix and smtp-sink)"
+
+# --- Postfix and smtp-sink --------------------------------------------------------------
+if ! command -v postfix >/dev/null || ! command -v smtp-sink >/dev/null; then
+    say "installing postfix (No configuration: the system instance stays unconfigured and stopped)"
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null \
+        || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null; } \
+        || die "cannot install postfix"
+fi
+
+for port in $TRUSTGATE_PORT $POSTFIX_PORT $SINK_PORT; do
+    if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+        die "127.0.0.1:$port is already in use; stop what listens there first"
+    fi
+done
+
+# --- build --------------------------------------------------------------------------------
+say "building trustgate and the load generator (release)"
+cargo build --release --quiet --bin trustgate --example smtp_load
+LOAD=$ROOT/target/release/examples/smtp_load
+TRUSTGATE=$ROOT/target/release/trustgate
+
+# --- start everything, stop it on exit -----------------------------------------------------
+WORK=$(mktemp -d /tmp/trustgate-bench.XXXXXX)
+chmod 755 "$WORK"   # the postfix user must reach its queue below
+SINK_PID=
+TG_PID=
+POSTFIX_STARTED=0
+cleanup() {
+    set +e
+    [ -n "$TG_PID" ] && kill -TERM "$TG_PID" 2>/dev/null && wait "$TG_PID" 2>/dev/null
+    [ -n "$SINK_PID" ] && kill -TERM "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null
+    [ "$POSTFIX_STARTED" = 1 ] && postfix -c "$WORK/postfix/etc" stop >/dev/null 2>&1
+    if [ "$KEEP" = 1 ]; then say "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_port() {  # wait_port PORT NAME: up to 10 s
+    for _ in $(seq 100); do
+        (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "$2 did not listen on 127.0.0.1:$1 within 10 s (logs in $WORK; KEEP=1 keeps them)"
+}
+
+say "starting smtp-sink on 127.0.0.1:$SINK_PORT"
+smtp-sink -u postfix -m 1024 127.0.0.1:$SINK_PORT 1000 >"$WORK/smtp-sink.log" 2>&1 &
+SINK_PID=$!
+wait_port $SINK_PORT smtp-sink
+
+say "starting Postfix on 127.0.0.1:$POSTFIX_PORT (queue in $WORK/postfix/queue)"
+mkdir -p "$WORK/postfix/etc" "$WORK/postfix/queue" "$WORK/postfix/data"
+chown postfix "$WORK/postfix/data"
+for f in main.cf master.cf; do
+    sed "s|@DIR@|$WORK/postfix|g" "bench/postfix/$f" >"$WORK/postfix/etc/$f"
+done
+# Enough smtpd processes for every session (Postfix's default limit is 100).
+postconf -c "$WORK/postfix/etc" "default_process_limit = $((SESSIONS + 20 > 100 ? SESSIONS + 20 : 100))"
+postfix -c "$WORK/postfix/etc" check || die "postfix check failed"
+postfix -c "$WORK/postfix/etc" start >/dev/null 2>&1 || die "postfix did not start: $(tail -3 "$WORK/postfix/maillog")"
+POSTFIX_STARTED=1
+wait_port $POSTFIX_PORT Postfix
+
+say "starting trustgate on 127.0.0.1:$TRUSTGATE_PORT (spool in $WORK/trustgate/spool)"
+mkdir -p "$WORK/trustgate"
+cp bench/trustgate-bench.toml "$WORK/trustgate/"
+RUST_LOG=${RUST_LOG:-info} "$TRUSTGATE" serve --config "$WORK/trustgate/trustgate-bench.toml" \
+    >"$WORK/trustgate/trustgate.log" 2>&1 &
+TG_PID=$!
+wait_port $TRUSTGATE_PORT trustgate
+
+port_of() {
+    case "$1" in
+        trustgate) echo $TRUSTGATE_PORT ;;
+        postfix) echo $POSTFIX_PORT ;;
+        smtp-sink) echo $SINK_PORT ;;
+        *) die "unknown server $1 (SERVERS: smtp-sink postfix trustgate)" ;;
+    esac
+}
+
+# Every server must accept the invoice mail before it is measured.
+for s in $SERVERS; do
+    "$LOAD" --addr 127.0.0.1:"$(port_of "$s")" --label "$s" --sessions 1 --messages 1 --warmup 0s \
+        --size "$SIZE" >"$WORK/check-$s.txt" 2>&1 \
+        || die "$s does not accept the invoice mail: $(cat "$WORK/check-$s.txt")"
+done
+
+# --- measure --------------------------------------------------------------------------------
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+say "load average before: $LOAD_BEFORE (others compiling or running skews every figure)"
+PIPE_FLAG=()
+[ "$PIPELINING" = 1 ] && PIPE_FLAG=(--pipelining)
+mkdir -p "$WORK/results"
+for round in $(seq "$ROUNDS"); do
+    for s in $SERVERS; do
+        say "round $round/$ROUNDS: $s, $SESSIONS sessions x $SIZE, warm-up $WARMUP, $DURATION"
+        "$LOAD" --addr 127.0.0.1:"$(port_of "$s")" --label "$s" --sessions "$SESSIONS" --size "$SIZE" \
+            --duration "$DURATION" --warmup "$WARMUP" "${PIPE_FLAG[@]}" --json \
+            >"$WORK/results/$s.$round.json" || die "load run against $s failed"
+        sleep 1
+    done
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# What the servers did with the messages (for the notes): Postfix's queue should be drained.
+sleep 1
+POSTFIX_QUEUED=$(find "$WORK/postfix/queue"/{incoming,active,deferred} -type f 2>/dev/null | wc -l)
+POSTFIX_DISCARDED=$(grep -c 'status=sent (bench)' "$WORK/postfix/maillog" || true)
+SPOOL_BYTES=$(du -sb "$WORK/trustgate/spool" | cut -f1)
+
+mkdir -p "$(dirname "$OUT")"
+python3 bench/report.py \
+    --results "$WORK/results" --out "$OUT" \
+    --param sessions="$SESSIONS" size="$SIZE" duration="$DURATION" warmup="$WARMUP" \
+        rounds="$ROUNDS" pipelining="$PIPELINING" \
+    --info load_before="$LOAD_BEFORE" load_after="$LOAD_AFTER" \
+        postfix_queue_files_after="$POSTFIX_QUEUED" postfix_discarded="$POSTFIX_DISCARDED" \
+        trustgate_spool_bytes_after="$SPOOL_BYTES" \
+        commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet -- src 2>/dev/null || echo '+dirty-src')"
+say "load average after: $LOAD_AFTER; results in ${OUT#"$ROOT"/}"
