@@ -768,3 +768,45 @@ async fn shutdown_lets_a_message_in_data_finish() {
         .expect("run did not return")
         .unwrap();
 }
+
+/// Thousands of idle sessions at once (needs `ulimit -n` above 2 × SESSIONS, hence ignored by
+/// default). Run with `cargo test --test smtp_protocol -- --ignored --nocapture`; it prints the
+/// process's resident memory per idle session.
+#[tokio::test]
+#[ignore = "opens 4000 sockets; needs a raised open-file limit"]
+async fn thousands_of_idle_sessions() {
+    const SESSIONS: usize = 2000;
+    let conn = ConnectionLimits {
+        max_connections: SESSIONS,
+        max_connections_per_ip: SESSIONS,
+        ..conn_limits()
+    };
+    let srv = start(limits(), conn, None).await;
+    let before = resident_kib();
+    let mut clients = Vec::with_capacity(SESSIONS);
+    for _ in 0..SESSIONS {
+        clients.push(Client::greeted(srv.addr).await);
+    }
+    let after = resident_kib();
+    println!(
+        "{SESSIONS} idle sessions: {} KiB resident more, {} bytes each (client side included)",
+        after.saturating_sub(before),
+        after.saturating_sub(before) * 1024 / SESSIONS as u64
+    );
+    for c in &mut clients {
+        c.send("NOOP\r\n").await;
+    }
+    for c in &mut clients {
+        c.expect("250 2.0.0").await;
+    }
+    srv.stop().await;
+}
+
+fn resident_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
