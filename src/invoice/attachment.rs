@@ -31,8 +31,12 @@ pub(crate) fn embedded_object(
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/pdf"));
     let mut is_pdf = false;
     let mut pdf = None;
-    if is_pdf_declared {
-        let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    // Decode only what really is a PDF: look at the first bytes before decoding the rest.
+    if is_pdf_declared && starts_with_pdf_magic(text) {
+        let mut compact = Vec::with_capacity(text.len());
+        for chunk in text.as_bytes().split(u8::is_ascii_whitespace) {
+            compact.extend_from_slice(chunk);
+        }
         if let Ok(bytes) = LENIENT.decode(&compact) {
             is_pdf = bytes.starts_with(b"%PDF");
             if is_pdf {
@@ -62,6 +66,16 @@ pub(crate) fn embedded_object(
             .to_owned();
         doc.embedded_pdf = Some((name, bytes));
     }
+}
+
+/// Whether base64 text decodes to bytes starting with `%PDF` (decodes only the first block).
+fn starts_with_pdf_magic(text: &str) -> bool {
+    let head: Vec<u8> = text
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .take(8)
+        .collect();
+    LENIENT.decode(&head).is_ok_and(|b| b.starts_with(b"%PDF"))
 }
 
 /// The decoded length of base64 text, counted without decoding.

@@ -1,4 +1,4 @@
-//! The one bounded, namespace-aware streaming pass over an invoice XML (quick-xml `NsReader`).
+//! The one bounded, namespace-aware streaming pass over an invoice XML (quick-xml `Reader`).
 //!
 //! `detect` opens the document and recognises the root; `drive` then feeds every element below
 //! the root to a syntax [`Handler`] (`ubl`, `cii`) as a path of interned [`Tag`]s, and hands it the
@@ -10,8 +10,9 @@
 //! element is refused. Nothing is ever fetched.
 
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::ResolveResult;
-use quick_xml::reader::NsReader;
+use std::sync::OnceLock;
+
+use quick_xml::reader::Reader;
 
 use super::Limits;
 
@@ -44,27 +45,31 @@ pub(crate) enum Ns {
 }
 
 impl Ns {
+    /// Classifies a namespace URI (checked once per declaration, not per element).
     fn of(uri: &[u8]) -> Ns {
-        match uri {
-            b"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2" => Ns::UblInvoice,
-            b"urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2" => Ns::UblCreditNote,
-            b"urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2" => Ns::UblCbc,
-            b"urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2" => {
-                Ns::UblCac
-            }
-            b"urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100" => Ns::CiiRsm,
-            b"urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100" => {
-                Ns::CiiRam
-            }
-            b"urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100" => Ns::CiiUdt,
-            b"urn:un:unece:uncefact:data:standard:QualifiedDataType:100" => Ns::CiiQdt,
-            b"urn:ferd:CrossIndustryDocument:invoice:1p0" => Ns::Zf1Rsm,
-            b"urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:12" => {
-                Ns::Zf1Ram
-            }
-            b"urn:un:unece:uncefact:data:standard:UnqualifiedDataType:15" => Ns::Zf1Udt,
-            _ => Ns::Other,
-        }
+        const TABLE: [(&[u8], Ns); 11] = [
+            (b"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2", Ns::UblInvoice),
+            (b"urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2", Ns::UblCreditNote),
+            (b"urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2", Ns::UblCbc),
+            (b"urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2", Ns::UblCac),
+            (b"urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100", Ns::CiiRsm),
+            (
+                b"urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
+                Ns::CiiRam,
+            ),
+            (b"urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100", Ns::CiiUdt),
+            (b"urn:un:unece:uncefact:data:standard:QualifiedDataType:100", Ns::CiiQdt),
+            (b"urn:ferd:CrossIndustryDocument:invoice:1p0", Ns::Zf1Rsm),
+            (
+                b"urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:12",
+                Ns::Zf1Ram,
+            ),
+            (b"urn:un:unece:uncefact:data:standard:UnqualifiedDataType:15", Ns::Zf1Udt),
+        ];
+        TABLE
+            .iter()
+            .find(|(u, _)| *u == uri)
+            .map_or(Ns::Other, |(_, ns)| *ns)
     }
 
     fn in_family(self, family: Family) -> bool {
@@ -84,15 +89,26 @@ macro_rules! tags {
         pub(crate) enum Tag { Other, $($name),* }
 
         impl Tag {
-            #[allow(non_upper_case_globals)]
+            /// Every tag with its local name.
+            const ALL: &'static [(&'static str, Tag)] = &[$((stringify!($name), Tag::$name)),*];
+
+            /// Looks a local name up in a table bucketed by length (built once), so an element
+            /// costs one or two comparisons of equal-length names instead of a scan of all.
             fn from_local(local: &[u8]) -> Tag {
-                $(
-                    const $name: &[u8] = stringify!($name).as_bytes();
-                )*
-                match local {
-                    $($name => Tag::$name,)*
-                    _ => Tag::Other,
-                }
+                static BY_LEN: OnceLock<Vec<Vec<(&'static [u8], Tag)>>> = OnceLock::new();
+                let table = BY_LEN.get_or_init(|| {
+                    let mut table = vec![Vec::new(); 64];
+                    for (name, tag) in Tag::ALL {
+                        if let Some(bucket) = table.get_mut(name.len()) {
+                            bucket.push((name.as_bytes(), *tag));
+                        }
+                    }
+                    table
+                });
+                table
+                    .get(local.len())
+                    .and_then(|bucket| bucket.iter().find(|(name, _)| same(name, local)))
+                    .map_or(Tag::Other, |(_, tag)| *tag)
             }
         }
     };
@@ -217,26 +233,91 @@ pub(crate) struct Root {
 
 /// A reader positioned just after the root's start tag.
 pub(crate) struct Opened<'x> {
-    reader: NsReader<&'x [u8]>,
+    reader: Reader<&'x [u8]>,
+    scope: Scope,
     pub(crate) root: Root,
     root_empty: bool,
+}
+
+/// Most namespace declarations in scope at once.
+const MAX_BINDINGS: usize = 1_000;
+
+/// The namespace declarations in scope, innermost last. Namespaces are classified into [`Ns`]
+/// once, when declared, so resolving an element is a short scan over prefixes instead of a
+/// URI comparison per element (quick-xml's `NsReader` did the latter).
+#[derive(Debug, Default)]
+struct Scope {
+    /// (prefix, namespace, depth of the declaring element); the default namespace has prefix "".
+    bindings: Vec<(Box<[u8]>, Ns, usize)>,
+}
+
+impl Scope {
+    /// Records the `xmlns` declarations of an element opened at `depth`, then resolves its name.
+    fn enter(&mut self, e: &BytesStart<'_>, depth: usize) -> Result<Ns, Stop> {
+        let raw = e.attributes_raw();
+        if raw.windows(5).any(|w| w == b"xmlns") {
+            for attr in e.attributes().with_checks(false) {
+                let attr = attr.map_err(|err| {
+                    Stop::Refused(format!(
+                        "the XML has a malformed attribute ({err}); send a well-formed invoice"
+                    ))
+                })?;
+                let key = attr.key.as_ref();
+                let prefix = match key {
+                    b"xmlns" => &b""[..],
+                    _ => match key.strip_prefix(b"xmlns:") {
+                        Some(p) => p,
+                        None => continue,
+                    },
+                };
+                let uri = attr.unescape_value().map_err(|_| {
+                    Stop::Refused(
+                        "the XML uses an entity reference in a namespace declaration; write the URI itself"
+                            .into(),
+                    )
+                })?;
+                if self.bindings.len() >= MAX_BINDINGS {
+                    return Err(Stop::Refused(format!(
+                        "the XML declares more than {MAX_BINDINGS} namespaces; send a simpler invoice"
+                    )));
+                }
+                self.bindings
+                    .push((prefix.into(), Ns::of(uri.as_bytes()), depth));
+            }
+        }
+        let name = e.name();
+        let prefix = name.prefix().map_or(&b""[..], |p| p.into_inner());
+        Ok(self
+            .bindings
+            .iter()
+            .rev()
+            .find(|(p, _, _)| same(p, prefix))
+            .map_or(Ns::Other, |(_, ns, _)| *ns))
+    }
+
+    /// Drops the declarations of the element closed at `depth`.
+    fn exit(&mut self, depth: usize) {
+        while self.bindings.last().is_some_and(|(_, _, d)| *d >= depth) {
+            self.bindings.pop();
+        }
+    }
 }
 
 const DOCTYPE_REFUSED: &str = "XML with a DOCTYPE is refused; send the invoice without a DTD";
 
 /// Reads up to the root element and recognises it. `xml` must be valid UTF-8 without BOM.
 pub(crate) fn open<'x>(xml: &'x [u8], limits: &Limits) -> Result<Opened<'x>, Stop> {
-    let mut reader = NsReader::from_reader(xml);
+    let mut reader = Reader::from_reader(xml);
+    let mut scope = Scope::default();
     let mut doctype = false;
     loop {
-        let (ns, event) = match reader.read_resolved_event() {
-            Ok((ResolveResult::Bound(ns), event)) => (Ns::of(ns.into_inner()), event),
-            Ok((_, event)) => (Ns::Other, event),
-            Err(_) => return Err(Stop::NotInvoice),
+        let Ok(event) = reader.read_event() else {
+            return Err(Stop::NotInvoice);
         };
         match event {
             Event::DocType(_) => doctype = true,
             Event::Start(ref e) | Event::Empty(ref e) => {
+                let ns = scope.enter(e, 1).map_err(|_| Stop::NotInvoice)?;
                 let family = match (ns, e.local_name().into_inner()) {
                     (Ns::UblInvoice, b"Invoice") | (Ns::UblCreditNote, b"CreditNote") => {
                         Family::Ubl
@@ -256,8 +337,12 @@ pub(crate) fn open<'x>(xml: &'x [u8], limits: &Limits) -> Result<Opened<'x>, Sto
                     )));
                 }
                 let root_empty = matches!(event, Event::Empty(_));
+                if root_empty {
+                    scope.exit(1);
+                }
                 return Ok(Opened {
                     reader,
+                    scope,
                     root: Root { ns, family },
                     root_empty,
                 });
@@ -281,6 +366,7 @@ pub(crate) fn drive<H: Handler>(
 ) -> Result<(), Stop> {
     let Opened {
         mut reader,
+        mut scope,
         root,
         root_empty,
     } = opened;
@@ -292,9 +378,8 @@ pub(crate) fn drive<H: Handler>(
     let mut depth: usize = if root_empty { 0 } else { 1 };
     let mut elements: usize = 1;
     loop {
-        let (ns, event) = match reader.read_resolved_event() {
-            Ok((ResolveResult::Bound(ns), event)) => (Ns::of(ns.into_inner()), event),
-            Ok((_, event)) => (Ns::Other, event),
+        let event = match reader.read_event() {
+            Ok(event) => event,
             Err(err) => return Err(not_well_formed(reader.error_position(), &err)),
         };
         match event {
@@ -318,6 +403,7 @@ pub(crate) fn drive<H: Handler>(
                         limits.max_elements
                     )));
                 }
+                let ns = scope.enter(e, depth)?;
                 let tag = if ns.in_family(family) {
                     Tag::intern(family, e.local_name().into_inner())
                 } else {
@@ -330,6 +416,7 @@ pub(crate) fn drive<H: Handler>(
                         handler.end(field, "");
                     }
                     path.pop();
+                    scope.exit(depth);
                     depth -= 1;
                 } else {
                     if matches!(wanted, Some((_, Capture::Text | Capture::Binary))) {
@@ -339,6 +426,7 @@ pub(crate) fn drive<H: Handler>(
                 }
             }
             Event::End(_) => {
+                scope.exit(depth);
                 depth = depth.saturating_sub(1);
                 if depth == 0 {
                     continue;
@@ -431,6 +519,12 @@ fn capturing<F>(fields: &[Option<(F, Capture)>]) -> Option<Capture> {
         Some(Some((_, c @ (Capture::Text | Capture::Binary)))) => Some(*c),
         _ => None,
     }
+}
+
+/// Byte equality for short names: a plain loop beats a `memcmp` call at these lengths.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Appends captured text; plain text is cut (at a character boundary) at the cap.
