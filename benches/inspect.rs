@@ -1,5 +1,6 @@
 //! Throughput of the invoice inspector (MB/s of XML) and of Factur-X extraction from PDFs,
 //! over the invoice fixtures. Run: `cargo bench --bench inspect`.
+#![allow(missing_docs)] // criterion_group! generates an undocumented pub fn.
 
 use std::hint::black_box;
 use std::path::Path;
