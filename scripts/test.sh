@@ -15,5 +15,8 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# One test holds 2000 idle SMTP sessions (both ends in one process).
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
 # The tests start real servers on 127.0.0.1 only, with their own temporary spools.
 cargo test --locked --all-targets "$@"
