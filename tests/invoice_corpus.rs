@@ -357,6 +357,221 @@ fn embedded_pdfs_are_real_pdfs_only() {
     }
 }
 
+/// One edit of a valid fixture and the fatal rules it must (exactly) produce.
+struct Mutation {
+    fixture: &'static str,
+    edits: &'static [(&'static str, &'static str)],
+    fatal: &'static [&'static str],
+}
+
+const SI_UBL: &str = "si-ubl/SI-UBL-2.0_ok_base.xml";
+const NL_CII: &str = "si-ubl/NLCIUS-CII_ok_example.xml";
+
+/// Rules the corpus' own invalid files do not exercise, each broken on purpose in a valid
+/// fixture. Every edit must match exactly once in the fixture.
+const MUTATIONS: &[Mutation] = &[
+    Mutation {
+        fixture: SI_UBL,
+        edits: &[("<cbc:ID>12115118</cbc:ID>", "<cbc:ID> </cbc:ID>")],
+        fatal: &["BR-02"],
+    },
+    Mutation {
+        fixture: SI_UBL,
+        edits: &[("<cbc:IssueDate>2015-01-09</cbc:IssueDate>", "")],
+        fatal: &["BR-03"],
+    },
+    Mutation {
+        fixture: SI_UBL,
+        edits: &[(
+            "<cbc:DocumentCurrencyCode>EUR</cbc:DocumentCurrencyCode>",
+            "",
+        )],
+        fatal: &["BR-05"],
+    },
+    Mutation {
+        fixture: SI_UBL,
+        edits: &[("<cbc:RegistrationName>Ontvanger</cbc:RegistrationName>", "")],
+        fatal: &["BR-07"],
+    },
+    Mutation {
+        fixture: SI_UBL,
+        edits: &[(
+            "<cbc:PayableAmount currencyID=\"EUR\">227.00<",
+            "<cbc:PayableAmount currencyID=\"EUR\">227.01<",
+        )],
+        fatal: &["BR-CO-16"],
+    },
+    Mutation {
+        fixture: SI_UBL,
+        edits: &[(
+            "<cbc:PayableAmount currencyID=\"EUR\">227.00</cbc:PayableAmount>",
+            "<cbc:PrepaidAmount currencyID=\"EUR\">27.004</cbc:PrepaidAmount><cbc:PayableAmount currencyID=\"EUR\">200.00</cbc:PayableAmount>",
+        )],
+        fatal: &[],
+    },
+    Mutation {
+        fixture: SI_UBL,
+        edits: &[(
+            "<cbc:TaxInclusiveAmount currencyID=\"EUR\">227.00<",
+            "<cbc:TaxInclusiveAmount currencyID=\"EUR\">228.00<",
+        )],
+        fatal: &["BR-CO-15", "BR-CO-16"],
+    },
+    Mutation {
+        fixture: SI_UBL,
+        edits: &[(
+            "<cbc:TaxAmount currencyID=\"EUR\">27.00<",
+            "<cbc:TaxAmount currencyID=\"EUR\">26.00<",
+        )],
+        fatal: &["BR-CO-14", "BR-CO-15"],
+    },
+    Mutation {
+        fixture: SI_UBL,
+        edits: &[(
+            "<cbc:TaxExclusiveAmount currencyID=\"EUR\">200.00<",
+            "<cbc:AllowanceTotalAmount currencyID=\"EUR\">5.00</cbc:AllowanceTotalAmount><cbc:TaxExclusiveAmount currencyID=\"EUR\">195.00<",
+        )],
+        fatal: &["BR-CO-11", "BR-CO-15"],
+    },
+    Mutation {
+        fixture: SI_UBL,
+        edits: &[(
+            "<cbc:LineExtensionAmount currencyID=\"EUR\">200.00</cbc:LineExtensionAmount>\n        <cbc:TaxExclusive",
+            "<cbc:LineExtensionAmount currencyID=\"EUR\">201.00</cbc:LineExtensionAmount>\n        <cbc:TaxExclusive",
+        )],
+        fatal: &["BR-CO-10", "BR-CO-13"],
+    },
+    Mutation {
+        fixture: SI_UBL,
+        edits: &[
+            ("<cbc:BuyerReference>47806</cbc:BuyerReference>", ""),
+            (
+                "<cac:OrderReference>\n        <cbc:ID>47806</cbc:ID>\n    </cac:OrderReference>",
+                "",
+            ),
+        ],
+        fatal: &["BR-NL-2"],
+    },
+    Mutation {
+        fixture: SI_UBL,
+        edits: &[("<cbc:StreetName>Simplerstraat 1</cbc:StreetName>", "")],
+        fatal: &["BR-NL-3"],
+    },
+    Mutation {
+        fixture: SI_UBL,
+        edits: &[("<cbc:CityName>Grotestad</cbc:CityName>", "")],
+        fatal: &["BR-NL-4"],
+    },
+    Mutation {
+        fixture: SI_UBL,
+        edits: &[(
+            "<cbc:InvoiceTypeCode>380</cbc:InvoiceTypeCode>",
+            "<cbc:InvoiceTypeCode>388</cbc:InvoiceTypeCode>",
+        )],
+        fatal: &["BR-NL-7"],
+    },
+    Mutation {
+        fixture: SI_UBL,
+        edits: &[(
+            "<cbc:InvoiceTypeCode>380</cbc:InvoiceTypeCode>",
+            "<cbc:InvoiceTypeCode>381</cbc:InvoiceTypeCode>",
+        )],
+        fatal: &["BR-NL-8"],
+    },
+    // A supplier outside the Netherlands: the Dutch rules (but for BR-NL-7) do not apply.
+    Mutation {
+        fixture: SI_UBL,
+        edits: &[
+            (
+                "<cbc:IdentificationCode>NL</cbc:IdentificationCode>\n                </cac:Country>\n            </cac:PostalAddress>\n            <cac:PartyTaxScheme>",
+                "<cbc:IdentificationCode>BE</cbc:IdentificationCode>\n                </cac:Country>\n            </cac:PostalAddress>\n            <cac:PartyTaxScheme>",
+            ),
+            (
+                "schemeID=\"0106\">SITEST00000",
+                "schemeID=\"0208\">SITEST00000",
+            ),
+            ("<cbc:StreetName>Simplerstraat 1</cbc:StreetName>", ""),
+        ],
+        fatal: &[],
+    },
+    // Not NLCIUS: the Dutch rules do not apply at all.
+    Mutation {
+        fixture: SI_UBL,
+        edits: &[
+            (
+                "urn:fdc:nen.nl:nlcius:v1.0<",
+                "urn:fdc:peppol.eu:2017:poacc:billing:3.0<",
+            ),
+            (
+                "schemeID=\"0106\">SITEST00000",
+                "schemeID=\"0208\">SITEST00000",
+            ),
+        ],
+        fatal: &[],
+    },
+    Mutation {
+        fixture: NL_CII,
+        edits: &[(
+            "<ram:DuePayableAmount>1099.78<",
+            "<ram:DuePayableAmount>1099.77<",
+        )],
+        fatal: &["BR-CO-16"],
+    },
+    Mutation {
+        fixture: NL_CII,
+        edits: &[(
+            "<ram:TypeCode>380</ram:TypeCode>",
+            "<ram:TypeCode>384</ram:TypeCode>",
+        )],
+        fatal: &["BR-NL-9"],
+    },
+    Mutation {
+        fixture: NL_CII,
+        edits: &[(
+            "<ram:BuyerOrderReferencedDocument>\n                <ram:IssuerAssignedID>PO4711</ram:IssuerAssignedID>\n            </ram:BuyerOrderReferencedDocument>",
+            "",
+        )],
+        fatal: &["BR-NL-2"],
+    },
+    Mutation {
+        fixture: NL_CII,
+        edits: &[("<ram:LineOne>Magistratenlaan 116</ram:LineOne>", "")],
+        fatal: &["BR-NL-3"],
+    },
+    Mutation {
+        fixture: NL_CII,
+        edits: &[("schemeID=\"0106\">17131139", "schemeID=\"0208\">17131139")],
+        fatal: &["BR-NL-1"],
+    },
+];
+
+#[test]
+fn broken_on_purpose_fixtures_fire_exactly_their_rules() {
+    for (n, m) in MUTATIONS.iter().enumerate() {
+        let mut text =
+            String::from_utf8(std::fs::read(fixtures().join(m.fixture)).unwrap()).unwrap();
+        for (from, to) in m.edits {
+            assert_eq!(
+                text.matches(from).count(),
+                1,
+                "mutation {n}: {from:?} must match once in {}",
+                m.fixture
+            );
+            text = text.replacen(from, to, 1);
+        }
+        let Detection::Invoice(i) = inspect(text.as_bytes()) else {
+            panic!("mutation {n}: not inspected");
+        };
+        assert_eq!(
+            i.fatal_rule_ids(),
+            m.fatal,
+            "mutation {n} of {}: {:#?}",
+            m.fixture,
+            i.findings
+        );
+    }
+}
+
 fn fixture_bytes() -> Vec<Vec<u8>> {
     files()
         .iter()

@@ -240,7 +240,8 @@ pub(crate) struct Opened<'x> {
 }
 
 /// Most namespace declarations in scope at once.
-const MAX_BINDINGS: usize = 1_000;
+// Real invoices declare 5 to 20; the cap also bounds the scan per element.
+const MAX_BINDINGS: usize = 128;
 
 /// The namespace declarations in scope, innermost last. Namespaces are classified into [`Ns`]
 /// once, when declared, so resolving an element is a short scan over prefixes instead of a
@@ -549,4 +550,80 @@ fn not_well_formed(position: u64, err: &quick_xml::Error) -> Stop {
     Stop::Refused(format!(
         "the XML is not well-formed at byte {position} ({err}); send a well-formed invoice"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tag_is_found_by_its_name() {
+        for (name, tag) in Tag::ALL {
+            assert!(name.len() < 64, "{name} does not fit the length table");
+            assert_eq!(Tag::from_local(name.as_bytes()), *tag);
+        }
+        assert_eq!(Tag::from_local(b"Unknown"), Tag::Other);
+        assert_eq!(Tag::from_local(b""), Tag::Other);
+        assert_eq!(Tag::from_local(&[b'a'; 100]), Tag::Other);
+    }
+
+    #[test]
+    fn zugferd1_names_map_onto_cii() {
+        assert_eq!(
+            Tag::intern(Family::Zugferd1, b"HeaderExchangedDocument"),
+            Tag::ExchangedDocument
+        );
+        assert_eq!(
+            Tag::intern(Family::Cii, b"HeaderExchangedDocument"),
+            Tag::Other
+        );
+    }
+
+    #[test]
+    fn namespace_declarations_are_scoped() {
+        let xml = br#"<r xmlns="urn:a" xmlns:c="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"><c:x/><y xmlns:c="urn:b"><c:z/></y><c:w/></r>"#;
+        let mut reader = Reader::from_reader(&xml[..]);
+        let mut scope = Scope::default();
+        let mut depth = 0;
+        let mut seen = Vec::new();
+        loop {
+            match reader.read_event().unwrap() {
+                Event::Start(e) => {
+                    depth += 1;
+                    seen.push(scope.enter(&e, depth).unwrap());
+                }
+                Event::Empty(e) => {
+                    seen.push(scope.enter(&e, depth + 1).unwrap());
+                    scope.exit(depth + 1);
+                }
+                Event::End(_) => {
+                    scope.exit(depth);
+                    depth -= 1;
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        assert_eq!(
+            seen,
+            [Ns::Other, Ns::UblCbc, Ns::Other, Ns::Other, Ns::UblCbc]
+        );
+        assert!(scope.bindings.is_empty());
+    }
+
+    #[test]
+    fn too_many_namespace_declarations_are_refused() {
+        let decls: String = (0..200)
+            .map(|i| format!(" xmlns:p{i}=\"urn:{i}\""))
+            .collect();
+        let xml = format!("<r{decls}/>");
+        let mut reader = Reader::from_reader(xml.as_bytes());
+        let Ok(Event::Empty(e)) = reader.read_event() else {
+            panic!()
+        };
+        assert!(matches!(
+            Scope::default().enter(&e, 1),
+            Err(Stop::Refused(_))
+        ));
+    }
 }
