@@ -73,6 +73,38 @@ fn pairing_matches_names_case_insensitively_and_lists_the_rest() {
     assert_eq!(paired.documents.len(), 1);
     assert_eq!(paired.documents[0].pdf_name.as_deref(), Some("inv-1.PDF"));
     let ignored: Vec<_> = paired.ignored.iter().map(|i| i.name.as_str()).collect();
-    assert_eq!(ignored, ["order.xml", "logo.png", "terms.pdf"]);
+    assert_eq!(ignored, ["logo.png", "order.xml", "terms.pdf"]);
     assert!(paired.refused.is_empty());
+}
+
+#[test]
+fn hybrid_pdf_alone_is_a_document_and_fake_pdfs_are_not() {
+    let att = |name: &str, ct: &str, bytes: Vec<u8>| intake::Attachment { name: name.into(), content_type: ct.into(), bytes };
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invoices");
+    let facturx = std::fs::read(fixtures.join("facturx/invoice_EN16931.pdf")).unwrap();
+    let corrupt = std::fs::read(fixtures.join("invalid/corrupt-factur-x-waytoosmall.pdf")).unwrap();
+    let paired = intake::pair(vec![
+        att("Rechnung 42.pdf", "application/pdf", facturx.clone()),
+        att("broken.pdf", "application/pdf", corrupt),
+    ]);
+    assert_eq!(paired.documents.len(), 1, "{:?}", paired.ignored);
+    let doc = &paired.documents[0];
+    assert_eq!(doc.origin, intake::Origin::HybridPdf);
+    assert_eq!(doc.xml_name, "factur-x.xml");
+    assert_eq!(doc.pdf_name.as_deref(), Some("Rechnung 42.pdf"));
+    assert_eq!(doc.pdf.as_deref(), Some(&facturx[..]));
+    assert!(doc.inspection.invoice_number.is_some());
+    assert_eq!(paired.ignored.len(), 1);
+    assert_eq!(paired.ignored[0].name, "broken.pdf");
+
+    // A UBL with a real embedded PDF and no separate PDF: the embedded one is its visual.
+    let xrechnung = std::fs::read(fixtures.join("xrechnung/01.15a-INVOICE_ubl.xml")).unwrap();
+    let paired = intake::pair(vec![att("01.15a.xml", "application/xml", xrechnung)]);
+    assert_eq!(paired.documents[0].origin, intake::Origin::PdfEmbeddedInXml);
+    assert!(paired.documents[0].pdf.as_ref().unwrap().starts_with(b"%PDF"));
+    // Its fake "PDF" (text) is not taken as a visual.
+    let fake = std::fs::read(fixtures.join("ubl/ubl-tc434-example2.xml")).unwrap();
+    let paired = intake::pair(vec![att("tc434-2.xml", "application/xml", fake)]);
+    assert_eq!(paired.documents[0].origin, intake::Origin::Attachments);
+    assert!(paired.documents[0].pdf.is_none());
 }

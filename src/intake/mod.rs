@@ -12,4 +12,4 @@ pub mod names;
 pub mod pairing;
 
 pub use mime::{Attachment, HeaderFrom, IntakeError, IntakeLimits, ParsedMessage, parse_message};
-pub use pairing::{Document, Ignored, Paired, pair};
+pub use pairing::{Document, Ignored, Origin, Paired, pair};

@@ -1,12 +1,15 @@
 //! Which attachments are invoice documents: each invoice XML, recognised by [`crate::invoice`],
 //! paired with the PDF of the same base name (case-insensitively: `INV-1.xml` with `inv-1.PDF`).
-//! Everything else is listed as ignored with a reason; unsafe XML is listed as refused.
+//! A PDF left without an XML is searched for an embedded Factur-X/ZUGFeRD/XRechnung XML (a
+//! hybrid invoice: the XML is the document, the PDF its visual). An invoice XML left without a
+//! PDF takes the real PDF embedded in it, if any, as its visual. Everything else is listed as
+//! ignored with a reason; unsafe XML is listed as refused.
 
 use std::collections::HashMap;
 
 use super::mime::Attachment;
 use super::names;
-use crate::invoice::{self, Detection, Inspection};
+use crate::invoice::{self, Detection, Inspection, PdfLimits};
 
 /// One invoice document: the XML, its inspection, and its PDF if one was attached.
 #[derive(Debug, Clone)]
@@ -21,6 +24,30 @@ pub struct Document {
     pub pdf_name: Option<String>,
     /// The PDF bytes.
     pub pdf: Option<Vec<u8>>,
+    /// Where the XML and the PDF came from.
+    pub origin: Origin,
+}
+
+/// How a document was put together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// An XML attachment, with its same-named PDF attachment if there was one.
+    Attachments,
+    /// A hybrid PDF attachment (Factur-X, ZUGFeRD, XRechnung) carrying the XML.
+    HybridPdf,
+    /// An XML attachment whose PDF visual is embedded in the XML itself.
+    PdfEmbeddedInXml,
+}
+
+impl Origin {
+    /// A short word for records and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Attachments => "attachments",
+            Origin::HybridPdf => "hybrid-pdf",
+            Origin::PdfEmbeddedInXml => "pdf-embedded-in-xml",
+        }
+    }
 }
 
 /// An attachment that is not (part of) a document, and why.
@@ -60,6 +87,28 @@ fn kind(a: &Attachment) -> Kind {
     }
 }
 
+/// The invoice XML inside a hybrid PDF: the first embedded invoice XML that inspects as an
+/// invoice (a PDF may carry the same invoice twice, e.g. `factur-x.xml` and
+/// `ZUGFeRD-invoice.xml`). Errors say why the PDF is not a document.
+fn hybrid_invoice(pdf: &Attachment) -> Result<(String, Vec<u8>, Box<Inspection>), String> {
+    const ALONE: &str = "PDF without a same-named invoice XML";
+    let xmls = match invoice::invoice_xmls_in_pdf(&pdf.bytes, &PdfLimits::default()) {
+        Ok(xmls) => xmls,
+        Err(err) => return Err(format!("{ALONE} ({err})")),
+    };
+    let mut refused = None;
+    for xml in xmls {
+        match invoice::inspect(&xml.bytes) {
+            Detection::Invoice(inspection) => {
+                return Ok((names::sanitise(&xml.name), xml.bytes, inspection));
+            }
+            Detection::Refused(reason) => refused = Some(format!("embedded {}: {reason}", names::sanitise(&xml.name))),
+            Detection::NotInvoice => {}
+        }
+    }
+    Err(refused.unwrap_or_else(|| format!("{ALONE} and without an embedded invoice XML")))
+}
+
 fn pairing_key(name: &str) -> String {
     names::split_extension(name).0.to_lowercase()
 }
@@ -79,6 +128,7 @@ pub fn pair(attachments: Vec<Attachment>) -> Paired {
                     inspection,
                     pdf_name: None,
                     pdf: None,
+                    origin: Origin::Attachments,
                 }),
                 Detection::NotInvoice => paired.ignored.push(Ignored {
                     name: a.name,
@@ -103,13 +153,24 @@ pub fn pair(attachments: Vec<Attachment>) -> Paired {
         {
             doc.pdf_name = Some(pdf.name);
             doc.pdf = Some(pdf.bytes);
+        } else if let Some(embedded) = doc.inspection.embedded_pdf.take() {
+            doc.pdf_name = Some(names::sanitise(&embedded.name));
+            doc.pdf = Some(embedded.bytes);
+            doc.origin = Origin::PdfEmbeddedInXml;
         }
     }
     for pdf in pdfs.into_iter().flatten() {
-        paired.ignored.push(Ignored {
-            name: pdf.name,
-            reason: "PDF without a same-named invoice XML".into(),
-        });
+        match hybrid_invoice(&pdf) {
+            Ok((xml_name, xml, inspection)) => paired.documents.push(Document {
+                xml_name,
+                xml,
+                inspection,
+                pdf_name: Some(pdf.name),
+                pdf: Some(pdf.bytes),
+                origin: Origin::HybridPdf,
+            }),
+            Err(reason) => paired.ignored.push(Ignored { name: pdf.name, reason }),
+        }
     }
     paired
 }
