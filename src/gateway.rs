@@ -182,6 +182,10 @@ fn judge(
                 pdf: doc.pdf.clone(),
                 format: doc.inspection.syntax.name().to_string(),
                 invoice_number: doc.inspection.invoice_number.clone(),
+                duplicate_key: None,
+                report: None,
+                specification: None,
+                status: None,
             });
         }
     }
@@ -201,6 +205,7 @@ fn judge(
         documents,
         ignored,
         body,
+        status: crate::spool::MessageStatus::Accepted,
     })
 }
 

@@ -266,7 +266,7 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     use super::*;
-    use crate::spool::{IgnoredAttachment, MessageId, NewDocument, NewMessage};
+    use crate::spool::{IgnoredAttachment, MessageId, MessageStatus, NewDocument, NewMessage};
 
     async fn store_one(spool: &Spool) -> MessageId {
         let mut body = spool.staging().unwrap();
@@ -288,12 +288,17 @@ mod tests {
                 pdf: Some(b"%PDF".to_vec()),
                 format: "UBL Invoice".into(),
                 invoice_number: Some("INV-1".into()),
+                duplicate_key: None,
+                report: None,
+                specification: None,
+                status: None,
             }],
             ignored: vec![IgnoredAttachment {
                 name: "logo\u{1b}[31m.png".into(),
                 reason: "not an invoice".into(),
             }],
             body,
+            status: MessageStatus::Accepted,
         };
         spool.commit(msg).await.unwrap()
     }

@@ -365,6 +365,7 @@ mod tests {
             documents: vec![],
             ignored: vec![],
             body,
+            status: crate::spool::MessageStatus::Accepted,
         };
         let id = spool.commit(msg).await.unwrap();
         (spool, id)

@@ -212,6 +212,9 @@ pub struct NewMessage {
     pub ignored: Vec<IgnoredAttachment>,
     /// The raw message.
     pub body: Staging,
+    /// Whether the gateway accepted the message (answered 250) or refused its content (a
+    /// trusted sender's invalid invoice, kept so an admin can answer "why was it refused?").
+    pub status: MessageStatus,
 }
 
 /// One invoice document to store: an XML and its PDF.
@@ -232,6 +235,18 @@ pub struct NewDocument {
     pub format: String,
     /// Invoice number, where found.
     pub invoice_number: Option<String>,
+    /// The invoice's duplicate key (seller + number + issue date + document type, for the
+    /// organisation), built by the gateway; `None` when it cannot be checked (e.g. no invoice
+    /// number). See [`Spool::find_duplicate`].
+    pub duplicate_key: Option<String>,
+    /// The full inspection report (JSON), kept with the record so `spool show` can print the
+    /// rule findings.
+    pub report: Option<serde_json::Value>,
+    /// The specification's human name, e.g. `SI-UBL 2.0 (NLCIUS)`.
+    pub specification: Option<String>,
+    /// A status decided by the gateway (e.g. [`DocumentStatus::Rejected`]); `None` lets the
+    /// spool decide between [`DocumentStatus::Ready`] and [`DocumentStatus::Duplicate`].
+    pub status: Option<DocumentStatus>,
 }
 
 /// An attachment kept only in the raw message.
@@ -243,36 +258,78 @@ pub struct IgnoredAttachment {
     pub reason: String,
 }
 
-/// The state of a stored message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The state of a stored message. In JSON: `"accepted"`, or
+/// `{"rejected": {"reply": ..., "reason": ...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
     /// Stored and answered 250.
     Accepted,
+    /// Refused for its content (answered with `reply`) but stored, with its body and
+    /// documents, so an admin can see why. Never delivered; never in the resend index.
+    Rejected {
+        /// The SMTP reply text sent to the client.
+        reply: String,
+        /// The specific reason (logged, never sent), e.g. `invoice_invalid`.
+        reason: String,
+    },
+}
+
+impl MessageStatus {
+    /// Whether the message was refused.
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, MessageStatus::Rejected { .. })
+    }
 }
 
 impl std::fmt::Display for MessageStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             MessageStatus::Accepted => "accepted",
+            MessageStatus::Rejected { .. } => "rejected",
         })
     }
 }
 
-/// The state of a stored document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The state of a stored document. In JSON: `"ready"`, `"duplicate"`, or
+/// `{"rejected": {"rules": [...]}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentStatus {
     /// Stored, waiting for delivery.
     Ready,
+    /// The same invoice was received before ([`DocumentRecord::duplicate_of`]); not delivered
+    /// again.
+    Duplicate,
+    /// Refused: the rule ids (or reasons) it failed. Never delivered, never in the duplicate
+    /// index, so a corrected resend is not called a duplicate.
+    Rejected {
+        /// The failed rule ids, e.g. `["BR-NL-10"]`, or a short reason such as `buyer`.
+        rules: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for DocumentStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             DocumentStatus::Ready => "ready",
+            DocumentStatus::Duplicate => "duplicate",
+            DocumentStatus::Rejected { .. } => "rejected",
         })
     }
+}
+
+/// Where an invoice was first received: the answer of [`Spool::find_duplicate`], and
+/// [`DocumentRecord::duplicate_of`] of a later copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicateOf {
+    /// The message that first carried the invoice.
+    pub message: MessageId,
+    /// The document's index in that message.
+    pub document: u32,
+    /// When that message was received.
+    #[serde(with = "rfc3339")]
+    pub received_at: SystemTime,
 }
 
 /// One document of a stored message (its bytes: [`Spool::document`]).

@@ -39,6 +39,7 @@ fn message(spool: &Spool, raw: &[u8], documents: Vec<NewDocument>) -> NewMessage
             reason: "not an invoice".into(),
         }],
         body: body(spool, raw),
+        status: MessageStatus::Accepted,
     }
 }
 
@@ -52,6 +53,10 @@ fn document(xml: &[u8], pdf: Option<&[u8]>) -> NewDocument {
         pdf: pdf.map(<[u8]>::to_vec),
         format: "UBL Invoice".into(),
         invoice_number: Some("INV-1".into()),
+        duplicate_key: None,
+        report: None,
+        specification: None,
+        status: None,
     }
 }
 
@@ -138,8 +143,8 @@ async fn a_committed_message_reads_back_whole() {
         (0, "INV-1.xml", Some("INV-1.pdf"), "UBL Invoice")
     );
     assert_eq!(
-        (doc.invoice_number.as_deref(), doc.status),
-        (Some("INV-1"), DocumentStatus::Ready)
+        (doc.invoice_number.as_deref(), &doc.status),
+        (Some("INV-1"), &DocumentStatus::Ready)
     );
     assert_eq!(
         (doc.receiver.as_str(), doc.organisation.as_str()),

@@ -115,6 +115,7 @@ impl Files<'_> {
             documents,
             ignored,
             body,
+            status: _,
         } = msg;
         let finished = body.finish();
         let (size, sha256) = (finished.len, hex(&finished.sha256));
