@@ -183,6 +183,7 @@ fn implemented(rule: &str) -> bool {
     matches!(number("BR-"), Some(1..=16))
         || matches!(number("BR-CO-"), Some(10..=16))
         || matches!(number("BR-NL-"), Some(1..=10))
+        || rule == "BR-CO-26"
         || rule == "UBL-SR-11"
         || rule == "BR-DE-2"
 }

@@ -1,5 +1,6 @@
 //! EN 16931 business rules that need no code lists: the mandatory elements BR-01 to BR-16, the
-//! totals arithmetic BR-CO-10 to BR-CO-16, and the UBL syntax rule UBL-SR-11.
+//! totals arithmetic BR-CO-10 to BR-CO-16, seller identification BR-CO-26, and the UBL syntax
+//! rule UBL-SR-11.
 //!
 //! Each check follows the XPath of the CEN/TC 434 schematron (validation 1.3.x) for its syntax,
 //! including its contexts (a rule whose context element is absent does not fire) and its
@@ -25,6 +26,7 @@ pub(super) fn check(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
     if let Some(totals) = &doc.totals {
         amount_due(totals, cii, out);
     }
+    seller_identified(doc, out);
     if !cii {
         // UBL-SR-11: Seller legal registration identifier shall occur maximum once.
         if doc.seller.legal_ids.len() > 1 {
@@ -36,6 +38,18 @@ pub(super) fn check(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
                 ),
             ));
         }
+    }
+}
+
+/// BR-CO-26: the seller is identified by a VAT identifier, an identifier or a legal
+/// registration identifier, so the buyer can identify the seller automatically.
+fn seller_identified(doc: &Doc, out: &mut Vec<Finding>) {
+    let s = &doc.seller;
+    if s.present && s.vat_ids.is_empty() && s.identifiers.is_empty() && s.legal_ids.is_empty() {
+        out.push(fatal(
+            "BR-CO-26",
+            "the seller has no VAT identifier (BT-31), seller identifier (BT-29) or legal registration identifier (BT-30); give at least one",
+        ));
     }
 }
 
