@@ -77,6 +77,7 @@ def main():
             "latency_ms": med["latency_ms"],
             "errors_total": med["errors_total"],
             "errors": med["errors"],
+            "cpu": med.get("cpu"),
             "round": med["round"],
             "all_msgs_per_s": [r["msgs_per_s"] for r in sorted(rs, key=lambda r: r["round"])],
         }
@@ -94,7 +95,7 @@ def main():
     info = kv(args.info)
     head = (
         f"{'server':<10} {'msgs/s':>8} {'MB/s':>7} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} "
-        f"{'max ms':>7} {'errors':>6} {'/postfix':>8} {'/sink':>6}"
+        f"{'max ms':>7} {'errors':>6} {'/postfix':>8} {'/sink':>6} {'busy %':>6} {'CPU ms/msg':>10}"
     )
     print()
     print(
@@ -105,6 +106,16 @@ def main():
     print(head)
     print("-" * len(head))
 
+    def busy(c):
+        if not c:
+            return "-"
+        return f"{100 * c['machine_busy_s'] / c['wall_s'] / c['cores']:.0f}"
+
+    def cpu_ms(c):
+        if not c or c.get("rest_ms_per_msg") is None:
+            return "-"
+        return f"{c['rest_ms_per_msg']:.3f}"
+
     def ratio(x):
         return f"{x:.2f}x" if x is not None else "-"
 
@@ -114,10 +125,15 @@ def main():
         print(
             f"{name:<10} {s['msgs_per_s']:>8.0f} {s['mb_per_s']:>7.1f} {lat['p50']:>7.2f} "
             f"{lat['p90']:>7.2f} {lat['p99']:>7.2f} {lat['max']:>7.2f} {s['errors_total']:>6} "
-            f"{ratio(s['ratio_to_postfix']):>8} {ratio(s['ratio_to_smtp_sink']):>6}"
+            f"{ratio(s['ratio_to_postfix']):>8} {ratio(s['ratio_to_smtp_sink']):>6} "
+            f"{busy(s.get('cpu')):>6} {cpu_ms(s.get('cpu')):>10}"
         )
         if s["errors"]:
             print(f"{'':<10} errors: {s['errors']}")
+    print(
+        "busy %: whole machine (2 cores = 100); CPU ms/msg: machine CPU minus the load generator's,"
+        " per accepted message (server + kernel work for it; meaningful only on a quiet machine)"
+    )
     if int(params.get("rounds", "1")) > 1:
         for name in order:
             print(f"{name}: msgs/s per round {summary[name]['all_msgs_per_s']}")

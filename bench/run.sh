@@ -16,7 +16,8 @@
 #
 # Needs root (apt-get install postfix when missing; Postfix and smtp-sink start as root and drop
 # to the postfix user). Other env vars: SERVERS="smtp-sink postfix trustgate", PIPELINING=1 (send
-# MAIL/RCPT/DATA in one write), KEEP=1 (keep the temp dir with logs and spools), OUT=path.json.
+# MAIL/RCPT/DATA in one write), KEEP=1 (keep the temp dir with logs and spools), OUT=path.json,
+# BUILD=0 (use the release binaries already in target/ instead of building first).
 set -euo pipefail
 
 SESSIONS=${SESSIONS:-20}
@@ -27,6 +28,7 @@ ROUNDS=${ROUNDS:-1}
 SERVERS=${SERVERS:-smtp-sink postfix trustgate}
 PIPELINING=${PIPELINING:-0}
 KEEP=${KEEP:-0}
+BUILD=${BUILD:-1}
 
 TRUSTGATE_PORT=2525
 POSTFIX_PORT=2526
@@ -57,10 +59,15 @@ for port in $TRUSTGATE_PORT $POSTFIX_PORT $SINK_PORT; do
 done
 
 # --- build --------------------------------------------------------------------------------
-say "building trustgate and the load generator (release)"
-cargo build --release --quiet --bin trustgate --example smtp_load
 LOAD=$ROOT/target/release/examples/smtp_load
 TRUSTGATE=$ROOT/target/release/trustgate
+if [ "$BUILD" = 1 ]; then
+    say "building trustgate and the load generator (release)"
+    cargo build --release --quiet --bin trustgate --example smtp_load
+else
+    [ -x "$LOAD" ] && [ -x "$TRUSTGATE" ] || die "BUILD=0 but $TRUSTGATE or $LOAD is missing"
+    say "BUILD=0: using the existing release binaries"
+fi
 
 # --- start everything, stop it on exit -----------------------------------------------------
 WORK=$(mktemp -d /tmp/trustgate-bench.XXXXXX)

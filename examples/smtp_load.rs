@@ -447,6 +447,71 @@ async fn transaction(
     }
 }
 
+/// Linux reports CPU time in USER_HZ ticks, 100 per second on every architecture we run on.
+const TICKS_PER_S: f64 = 100.0;
+
+/// CPU counters from /proc: the whole machine's busy time and this process's own.
+struct CpuSample {
+    at: Instant,
+    cores: usize,
+    machine_busy: u64,
+    client: u64,
+}
+
+/// CPU spent between two samples, in seconds.
+struct CpuWindow {
+    wall_s: f64,
+    cores: usize,
+    machine_busy_s: f64,
+    client_s: f64,
+}
+
+impl CpuSample {
+    /// `None` where /proc is not Linux's.
+    fn now() -> Option<CpuSample> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let mut cores = 0;
+        let mut machine_busy = 0;
+        for line in stat.lines() {
+            let mut fields = line.split_whitespace();
+            match fields.next() {
+                Some("cpu") => {
+                    // user nice system idle iowait irq softirq steal (guest is inside user).
+                    let v: Vec<u64> = fields.take(8).filter_map(|f| f.parse().ok()).collect();
+                    if v.len() < 8 {
+                        return None;
+                    }
+                    machine_busy = v.iter().sum::<u64>() - v[3] - v[4];
+                }
+                Some(name) if name.starts_with("cpu") => cores += 1,
+                _ => {}
+            }
+        }
+        let own = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name (which may contain spaces) in parentheses; utime and
+        // stime are fields 14 and 15 of the line, 12 and 13 after the ')'.
+        let after = own.get(own.rfind(')')? + 1..)?;
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let client = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        Some(CpuSample {
+            at: Instant::now(),
+            cores: cores.max(1),
+            machine_busy,
+            client,
+        })
+    }
+
+    fn since(&self, before: &CpuSample) -> CpuWindow {
+        CpuWindow {
+            wall_s: (self.at - before.at).as_secs_f64().max(1e-9),
+            cores: self.cores,
+            machine_busy_s: self.machine_busy.saturating_sub(before.machine_busy) as f64
+                / TICKS_PER_S,
+            client_s: self.client.saturating_sub(before.client) as f64 / TICKS_PER_S,
+        }
+    }
+}
+
 /// Nearest-rank percentile of sorted nanoseconds, in milliseconds.
 fn percentile_ms(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -505,6 +570,24 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         stop: AtomicBool::new(false),
     });
     let args = Arc::new(args);
+    // CPU over the measured window of a --duration run (a --messages run has no fixed window).
+    let cpu_window = tokio::spawn({
+        let (from, to, timed) = (
+            plan.measure_start,
+            plan.measure_end,
+            args.messages.is_none(),
+        );
+        async move {
+            if !timed {
+                return None;
+            }
+            tokio::time::sleep_until(from.into()).await;
+            let before = CpuSample::now()?;
+            tokio::time::sleep_until(to.into()).await;
+            let after = CpuSample::now()?;
+            Some(after.since(&before))
+        }
+    });
     let mut tasks = Vec::with_capacity(args.sessions);
     for i in 0..args.sessions {
         tasks.push(tokio::spawn(session(
@@ -519,6 +602,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         total.merge(t.await.context("session task panicked")?);
     }
 
+    let cpu = cpu_window.await.ok().flatten();
     let elapsed = match args.messages {
         Some(_) => total
             .last_ok
@@ -555,9 +639,23 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // Whole-machine CPU minus this generator's own, per accepted message: what the server (and
+    // the kernel's loopback and file work for it) cost, valid only on an otherwise quiet machine.
+    let server_cpu_ms = cpu.as_ref().filter(|_| ok > 0).map(|c| {
+        ((c.machine_busy_s - c.client_s).max(0.0) * 1000.0 / ok as f64 * 1000.0).round() / 1000.0
+    });
+    let cpu_text = match (&cpu, server_cpu_ms) {
+        (Some(c), Some(ms)) => format!(
+            "; machine busy {:.0}% of {} cores, this client {:.0}% of one, rest {ms:.3} ms CPU/msg",
+            100.0 * c.machine_busy_s / c.wall_s / c.cores as f64,
+            c.cores,
+            100.0 * c.client_s / c.wall_s,
+        ),
+        _ => String::new(),
+    };
     let summary = format!(
         "{label} {addr}: {ok} msgs in {secs:.1}s = {rate:.0} msgs/s ({mbps:.1} MB/s), {n} sessions x {size} B; \
-         end-of-data latency p50 {p50:.2} ms, p90 {p90:.2} ms, p99 {p99:.2} ms, max {max:.2} ms; errors: {errors_text}",
+         end-of-data latency p50 {p50:.2} ms, p90 {p90:.2} ms, p99 {p99:.2} ms, max {max:.2} ms; errors: {errors_text}{cpu_text}",
         label = args.label,
         addr = args.addr,
         n = args.sessions,
@@ -588,6 +686,13 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             "errors": total.errors,
             "error_samples": total.samples,
             "uncounted_errors": total.uncounted_errors,
+            "cpu": cpu.as_ref().map(|c| serde_json::json!({
+                "wall_s": round3(c.wall_s),
+                "cores": c.cores,
+                "machine_busy_s": round3(c.machine_busy_s),
+                "client_s": round3(c.client_s),
+                "rest_ms_per_msg": server_cpu_ms,
+            })),
         });
         println!("{json}");
     } else {

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Where trustgate spends its CPU under the benchmark load: perf samples of the daemon only.
+#
+#   bench/profile.sh                          # 20 sessions x 50 KiB, 10 s of samples
+#   SESSIONS=20 SIZE=50KiB SECONDS_=10 BUILD=0 bench/profile.sh
+#
+# Starts trustgate (release, bench/trustgate-bench.toml, spool in a temp dir) on 127.0.0.1:2525,
+# runs examples/smtp_load against it, and while the load runs records `perf record -e cpu-clock
+# --call-graph dwarf` of the daemon (cpu-clock: this VM has no hardware counters). Prints the
+# CPU share by thread, the hottest functions (self time), and the share of the steps of the
+# message path (inclusive time). Needs perf (Debian: linux-perf) and root. Writes perf.data
+# into the temp dir; KEEP=1 keeps it for `perf report -i`.
+set -euo pipefail
+
+SESSIONS=${SESSIONS:-20}
+SIZE=${SIZE:-50KiB}
+SECONDS_=${SECONDS_:-10}
+BUILD=${BUILD:-1}
+KEEP=${KEEP:-0}
+PORT=2525
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+die() { printf 'bench/profile.sh: %s\n' "$*" >&2; exit 1; }
+command -v perf >/dev/null || die "perf is missing (apt-get install linux-perf)"
+if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then die "127.0.0.1:$PORT is already in use"; fi
+
+LOAD=$ROOT/target/release/examples/smtp_load
+TRUSTGATE=$ROOT/target/release/trustgate
+if [ "$BUILD" = 1 ]; then cargo build --release --quiet --bin trustgate --example smtp_load; fi
+
+WORK=$(mktemp -d /tmp/trustgate-profile.XXXXXX)
+TG_PID=
+cleanup() {
+    set +e
+    [ -n "$TG_PID" ] && kill -TERM "$TG_PID" 2>/dev/null && wait "$TG_PID" 2>/dev/null
+    if [ "$KEEP" = 1 ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+cp bench/trustgate-bench.toml "$WORK/"
+RUST_LOG=${RUST_LOG:-info} "$TRUSTGATE" serve --config "$WORK/trustgate-bench.toml" >"$WORK/trustgate.log" 2>&1 &
+TG_PID=$!
+for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+
+# Load for warm-up + samples + margin; perf attaches after the warm-up.
+"$LOAD" --addr 127.0.0.1:$PORT --label trustgate --sessions "$SESSIONS" --size "$SIZE" \
+    --warmup 2s --duration "$((SECONDS_ + 2))s" >"$WORK/load.txt" 2>&1 &
+LOAD_PID=$!
+sleep 2
+perf record -q -e cpu-clock -F 499 --call-graph dwarf,32768 -p "$TG_PID" -o "$WORK/perf.data" \
+    -- sleep "$SECONDS_" >/dev/null 2>&1
+wait "$LOAD_PID" || true
+cat "$WORK/load.txt"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+report() { perf report -i "$WORK/perf.data" --stdio "$@" 2>/dev/null | grep -E "^ +[0-9]" | sed "s/ *$//"; }
+
+set +o pipefail  # `| head` below cuts perf's output short on purpose
+echo
+echo "== CPU by thread (share of trustgate's samples)"
+report --no-children --sort comm -g none | head -8
+echo
+echo "== hottest functions, self time"
+report --no-children --sort dso,sym -g none | head -25
+echo
+echo "== steps of the message path, inclusive time"
+STEPS='trustgate::smtp::conn::|trustgate::smtp::session::data::DataDecoder::decode|trustgate::spool::staging|trustgate::gateway::judge$|trustgate::intake::mime::parse_message$|decode_base64_mime$|trustgate::intake::pairing::pair$|trustgate::invoice::inspect|trustgate::spool::writer::prepare|trustgate::spool::writer::run$|redb::transactions::WriteTransaction::commit_with$|redb::table::Table<K,V>::insert$|sync_data|sha2::|tokio::net::tcp::stream::TcpStream::poll_write_priv$|tokio::net::tcp::stream::TcpStream::poll_read_priv$|tcp_recvmsg$|tcp_sendmsg$'
+report --children --sort sym -g none | grep -v inlined | grep -E "$STEPS" | head -30
