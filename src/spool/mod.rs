@@ -307,6 +307,18 @@ pub enum DocumentStatus {
         /// The failed rule ids, e.g. `["BR-NL-10"]`, or a short reason such as `buyer`.
         rules: Vec<String>,
     },
+    /// Not refused itself, but its message was ([`MessageStatus::Rejected`]): kept for the
+    /// record, never delivered, never in the duplicate index. The spool gives this status to
+    /// every document of a rejected message that the gateway did not mark rejected, so
+    /// [`DocumentStatus::Ready`] always means "to be delivered".
+    Withheld,
+}
+
+impl DocumentStatus {
+    /// Whether the document is to be delivered.
+    pub fn is_ready(&self) -> bool {
+        matches!(self, DocumentStatus::Ready)
+    }
 }
 
 impl std::fmt::Display for DocumentStatus {
@@ -315,6 +327,7 @@ impl std::fmt::Display for DocumentStatus {
             DocumentStatus::Ready => "ready",
             DocumentStatus::Duplicate => "duplicate",
             DocumentStatus::Rejected { .. } => "rejected",
+            DocumentStatus::Withheld => "withheld",
         })
     }
 }
@@ -361,6 +374,19 @@ pub struct DocumentRecord {
     pub xml_store: Blob,
     /// Where the PDF bytes are stored, if any.
     pub pdf_store: Option<Blob>,
+    /// The specification's human name, e.g. `SI-UBL 2.0 (NLCIUS)`.
+    #[serde(default)]
+    pub specification: Option<String>,
+    /// The duplicate key the gateway built, if the invoice could be checked; kept so the
+    /// index can be explained (and rebuilt) from the records.
+    #[serde(default)]
+    pub duplicate_key: Option<String>,
+    /// Where the same invoice was first stored, when [`DocumentStatus::Duplicate`].
+    #[serde(default)]
+    pub duplicate_of: Option<DuplicateOf>,
+    /// The full inspection report (findings under `findings`), for "why was it refused?".
+    #[serde(default)]
+    pub report: Option<serde_json::Value>,
 }
 
 /// One line of a message's event log.
@@ -397,6 +423,10 @@ pub struct MessageRecord {
     pub sha256: String,
     /// The message state.
     pub status: MessageStatus,
+    /// The earlier message with the same Message-ID header and the same content, when this
+    /// one is a resend of it (the client sent it again).
+    #[serde(default)]
+    pub resend_of: Option<MessageId>,
     /// Where the raw message is stored.
     pub body_store: Blob,
     /// The invoice documents, in message order.
@@ -642,6 +672,22 @@ impl Spool {
         self.inner.shared.get(id.as_str())
     }
 
+    /// Where the invoice with this duplicate key was first stored, if it was: for a receiver
+    /// that refuses duplicates in the session, asked before [`Spool::commit`].
+    ///
+    /// A read, so it races with concurrent commits: two identical invoices sent at the same
+    /// moment may both find nothing here. The commit itself decides atomically which one is
+    /// first, so the later one is then stored with [`DocumentStatus::Duplicate`] (and answered
+    /// 250) instead of being refused: never delivered twice, only not refused.
+    ///
+    /// Blocking: call it from `spawn_blocking` in async code.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn find_duplicate(&self, key: &str) -> Result<Option<DuplicateOf>, SpoolError> {
+        self.inner.shared.find_duplicate(key)
+    }
+
     /// The raw message bytes, from the database or from their file.
     ///
     /// Blocking: call it from `spawn_blocking` in async code.
@@ -746,6 +792,17 @@ impl Spool {
 /// `<spool>/control.sock`: where the daemon listens and the CLI asks.
 pub fn control_socket_path(spool_dir: &Path) -> PathBuf {
     spool_dir.join(schema::CONTROL_SOCKET)
+}
+
+/// `t` as milliseconds since the Unix epoch (0 before it), for index values.
+fn unix_millis(t: SystemTime) -> u64 {
+    let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The inverse of [`unix_millis`].
+fn from_unix_millis(ms: u64) -> SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)
 }
 
 /// Lowercase hex.

@@ -9,6 +9,10 @@ use redb::{ReadableTable, TableDefinition};
 
 /// The format of the tables below. Bump it, and add a migration in [`migrate`], whenever a
 /// table or the JSON of a record changes incompatibly.
+///
+/// Compatible additions keep the version: a new table is created by [`migrate`] when missing
+/// (and readers treat a missing one as empty), and a new record field is `#[serde(default)]`
+/// so older records still read. [`DUPLICATES`] and [`RESENDS`] came that way.
 pub const FORMAT_VERSION: u64 = 1;
 
 /// `meta`: small settings of the store itself. Holds [`FORMAT_VERSION_KEY`].
@@ -28,6 +32,26 @@ pub const DOCUMENT_XML: TableDefinition<(&str, u32), &[u8]> = TableDefinition::n
 
 /// `document_pdf`: (message id, document index) -> PDF bytes kept inline.
 pub const DOCUMENT_PDF: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("document_pdf");
+
+/// `duplicates`: an invoice's duplicate key (built by the gateway: seller, invoice number,
+/// issue date, document type, organisation) -> where it was first stored: (message id,
+/// document index, received time in milliseconds since the Unix epoch).
+///
+/// Written only by the writer, in the transaction that stores the message, so of two
+/// identical invoices exactly one is first. Rejected documents and documents of rejected
+/// messages are never inserted, so a corrected resend is not a duplicate.
+pub const DUPLICATES: TableDefinition<&str, (&str, u32, u64)> = TableDefinition::new("duplicates");
+
+/// `resends`: [`resend_key`] of a message (its Message-ID header and content hash) -> the id
+/// of the first message stored with it. Rejected messages and messages without a Message-ID
+/// header are never inserted.
+pub const RESENDS: TableDefinition<&str, &str> = TableDefinition::new("resends");
+
+/// The key of [`RESENDS`]: the Message-ID header, a NUL, the SHA-256 of the raw message
+/// (lowercase hex). NUL cannot occur in a header, so two different pairs never collide.
+pub fn resend_key(header_message_id: &str, sha256_hex: &str) -> String {
+    format!("{header_message_id}\0{sha256_hex}")
+}
 
 /// The database file inside the spool directory.
 pub const DATABASE_FILE: &str = "spool.redb";
@@ -98,6 +122,10 @@ pub fn migrate(txn: &redb::WriteTransaction) -> Result<Migration, MigrateError> 
     txn.open_table(BODIES)?;
     txn.open_table(DOCUMENT_XML)?;
     txn.open_table(DOCUMENT_PDF)?;
+    // Added in place at version 1 (see FORMAT_VERSION): created here when missing. Messages
+    // stored before they existed are not in them; no deployment predates them.
+    txn.open_table(DUPLICATES)?;
+    txn.open_table(RESENDS)?;
     Ok(outcome)
 }
 

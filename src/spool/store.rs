@@ -18,8 +18,8 @@ use redb::{Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, Readab
 use serde::{Deserialize, Serialize};
 
 use super::fault::{self, FaultInjector, FaultyBackend};
-use super::schema::{self, BODIES, DOCUMENT_PDF, DOCUMENT_XML, MESSAGES, META};
-use super::{MessageRecord, SpoolError};
+use super::schema::{self, BODIES, DOCUMENT_PDF, DOCUMENT_XML, DUPLICATES, MESSAGES, META};
+use super::{DuplicateOf, MessageId, MessageRecord, SpoolError, from_unix_millis};
 
 /// Where a body or document's bytes are stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,6 +265,27 @@ impl Shared {
                 .map_err(|err| {
                     SpoolError::Database(format!("record {id} cannot be decoded: {err}"))
                 })
+        })
+    }
+
+    /// The first stored document with this duplicate key. A store whose `duplicates` table does
+    /// not exist yet (opened read-only, before a writable open created it) has none.
+    pub(crate) fn find_duplicate(&self, key: &str) -> Result<Option<DuplicateOf>, SpoolError> {
+        self.with_read(|txn| {
+            let table = match txn.open_table(DUPLICATES) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(self.db_error(e)),
+            };
+            let Some(value) = table.get(key).map_err(|e| self.db_error(e))? else {
+                return Ok(None);
+            };
+            let (message, document, received_ms) = value.value();
+            Ok(Some(DuplicateOf {
+                message: MessageId(message.to_owned()),
+                document,
+                received_at: from_unix_millis(received_ms),
+            }))
         })
     }
 

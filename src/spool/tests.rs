@@ -661,3 +661,491 @@ fn kill_9_during_commits_loses_nothing_acknowledged() {
         "ids resume after the newest stored one"
     );
 }
+
+/// A document carrying duplicate key `key`.
+fn keyed(key: &str) -> NewDocument {
+    NewDocument {
+        duplicate_key: Some(key.into()),
+        specification: Some("SI-UBL 2.0 (NLCIUS)".into()),
+        ..document(b"<Invoice/>", None)
+    }
+}
+
+/// `message` received at a fixed millisecond, so index times compare exactly.
+fn message_at(spool: &Spool, ms: u64, raw: &[u8], documents: Vec<NewDocument>) -> NewMessage {
+    NewMessage {
+        received_at: from_unix_millis(ms),
+        ..message(spool, raw, documents)
+    }
+}
+
+fn rejected(reason: &str) -> MessageStatus {
+    MessageStatus::Rejected {
+        reply: "550 5.6.0 Invoice INV-1 is invalid: [BR-NL-10] ...".into(),
+        reason: reason.into(),
+    }
+}
+
+fn statuses(record: &MessageRecord) -> Vec<DocumentStatus> {
+    record.documents.iter().map(|d| d.status.clone()).collect()
+}
+
+#[tokio::test]
+async fn a_duplicate_invoice_is_marked_across_commits_and_across_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path());
+    let key = "org|NL123|INV-1|2026-01-31|380";
+    let first_ms = 1_790_000_000_123;
+    let (first, second) = {
+        let spool = Spool::open(&opts).unwrap();
+        assert_eq!(spool.find_duplicate(key).unwrap(), None);
+        let first = spool
+            .commit(message_at(&spool, first_ms, b"one", vec![keyed(key)]))
+            .await
+            .unwrap();
+        let second = spool
+            .commit(message(
+                &spool,
+                b"two",
+                vec![keyed("org|NL123|INV-2|2026-01-31|380"), keyed(key)],
+            ))
+            .await
+            .unwrap();
+        (first, second)
+    };
+    let earlier = DuplicateOf {
+        message: first.clone(),
+        document: 0,
+        received_at: from_unix_millis(first_ms),
+    };
+    let spool = Spool::open(&opts).unwrap();
+    let third = spool
+        .commit(message(&spool, b"three", vec![keyed(key)]))
+        .await
+        .unwrap();
+
+    let first_record = spool.get(&first).unwrap().unwrap();
+    assert_eq!(statuses(&first_record), vec![DocumentStatus::Ready]);
+    assert_eq!(first_record.documents[0].duplicate_of, None);
+    assert_eq!(
+        first_record.documents[0].duplicate_key.as_deref(),
+        Some(key)
+    );
+    assert_eq!(
+        first_record.documents[0].specification.as_deref(),
+        Some("SI-UBL 2.0 (NLCIUS)")
+    );
+    let second_record = spool.get(&second).unwrap().unwrap();
+    assert_eq!(
+        statuses(&second_record),
+        vec![DocumentStatus::Ready, DocumentStatus::Duplicate]
+    );
+    assert_eq!(
+        second_record.documents[1].duplicate_of,
+        Some(earlier.clone())
+    );
+    let events: Vec<&str> = second_record
+        .events
+        .iter()
+        .map(|e| e.what.as_str())
+        .collect();
+    assert_eq!(
+        events[1..],
+        [
+            format!("document 1: duplicate of {first} document 0").as_str(),
+            "stored"
+        ],
+        "{events:?}"
+    );
+    let third_record = spool.get(&third).unwrap().unwrap();
+    assert_eq!(statuses(&third_record), vec![DocumentStatus::Duplicate]);
+    assert_eq!(
+        third_record.documents[0].duplicate_of,
+        Some(earlier.clone())
+    );
+
+    assert_eq!(spool.find_duplicate(key).unwrap(), Some(earlier));
+    assert_eq!(
+        spool
+            .find_duplicate("org|NL123|INV-2|2026-01-31|380")
+            .unwrap()
+            .map(|d| (d.message, d.document)),
+        Some((second, 0))
+    );
+    assert_eq!(
+        spool
+            .find_duplicate("org|NL123|INV-9|2026-01-31|380")
+            .unwrap(),
+        None
+    );
+    // A read-only open (the CLI) answers too.
+    drop(spool);
+    let ro = Spool::open_read_only(&opts.path).unwrap();
+    assert_eq!(
+        ro.find_duplicate(key).unwrap().map(|d| d.message),
+        Some(first)
+    );
+}
+
+#[tokio::test]
+async fn documents_without_a_key_are_never_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    for raw in [b"a", b"b"] {
+        let id = spool
+            .commit(message(&spool, raw, vec![document(b"<Invoice/>", None)]))
+            .await
+            .unwrap();
+        let record = spool.get(&id).unwrap().unwrap();
+        assert_eq!(statuses(&record), vec![DocumentStatus::Ready]);
+    }
+}
+
+#[tokio::test]
+async fn the_same_invoice_twice_in_one_message_is_a_duplicate_of_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let id = spool
+        .commit(message(&spool, b"x", vec![keyed("k"), keyed("k")]))
+        .await
+        .unwrap();
+    let record = spool.get(&id).unwrap().unwrap();
+    assert_eq!(
+        statuses(&record),
+        vec![DocumentStatus::Ready, DocumentStatus::Duplicate]
+    );
+    let of = record.documents[1].duplicate_of.clone().unwrap();
+    assert_eq!((of.message, of.document), (id, 0));
+}
+
+/// Counts (ready, duplicate) documents, and checks every duplicate points at the ready one.
+fn exactly_one_first(spool: &Spool, ids: &[MessageId]) {
+    let records: Vec<MessageRecord> = ids
+        .iter()
+        .map(|id| spool.get(id).unwrap().unwrap())
+        .collect();
+    let ready: Vec<&MessageRecord> = records
+        .iter()
+        .filter(|r| r.documents[0].status == DocumentStatus::Ready)
+        .collect();
+    assert_eq!(
+        ready.len(),
+        1,
+        "{:?}",
+        records.iter().map(statuses).collect::<Vec<_>>()
+    );
+    let first = &ready[0].id;
+    for r in records.iter().filter(|r| r.id != *first) {
+        assert_eq!(r.documents[0].status, DocumentStatus::Duplicate, "{}", r.id);
+        let of = r.documents[0].duplicate_of.as_ref().unwrap();
+        assert_eq!((&of.message, of.document), (first, 0), "{}", r.id);
+    }
+    assert_eq!(
+        spool.find_duplicate("same").unwrap().unwrap().message,
+        *first
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_identical_invoices_have_exactly_one_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let spool = spool.clone();
+        tasks.push(tokio::spawn(async move {
+            // Different bodies: not resends, only the same invoice.
+            let msg = message(&spool, format!("copy {i}").as_bytes(), vec![keyed("same")]);
+            spool.commit(msg).await
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap().unwrap());
+    }
+    exactly_one_first(&spool, &ids);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // the held gate is the point: it stops the writer thread
+async fn identical_invoices_in_one_batch_have_exactly_one_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let n = 8;
+    let gate = spool.hold_writer();
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let spool = spool.clone();
+        let msg = message(&spool, format!("copy {i}").as_bytes(), vec![keyed("same")]);
+        tasks.push(tokio::spawn(async move { spool.commit(msg).await }));
+    }
+    wait_until("one commit is held and the others are queued", || {
+        spool.writer_at_gate() == 1 && spool.queued() == n - 1
+    })
+    .await;
+    drop(gate);
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap().unwrap());
+    }
+    assert_eq!(spool.stats().transactions, 1, "{:?}", spool.stats());
+    exactly_one_first(&spool, &ids);
+}
+
+#[tokio::test]
+async fn a_resend_is_recognised_by_message_id_and_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path());
+    let first = {
+        let spool = Spool::open(&opts).unwrap();
+        spool
+            .commit(message(&spool, b"same bytes", vec![]))
+            .await
+            .unwrap()
+    };
+    let spool = Spool::open(&opts).unwrap();
+    let again = spool
+        .commit(message(&spool, b"same bytes", vec![]))
+        .await
+        .unwrap();
+    let changed = spool
+        .commit(message(&spool, b"other bytes", vec![]))
+        .await
+        .unwrap();
+    let other_header = spool
+        .commit(NewMessage {
+            header_message_id: Some("<2@acme.test>".into()),
+            ..message(&spool, b"same bytes", vec![])
+        })
+        .await
+        .unwrap();
+    let mut no_header = Vec::new();
+    for _ in 0..2 {
+        let msg = NewMessage {
+            header_message_id: None,
+            ..message(&spool, b"same bytes", vec![])
+        };
+        no_header.push(spool.commit(msg).await.unwrap());
+    }
+
+    let get = |id: &MessageId| spool.get(id).unwrap().unwrap();
+    assert_eq!(get(&first).resend_of, None);
+    let resent = get(&again);
+    assert_eq!(resent.resend_of, Some(first.clone()));
+    assert_eq!(resent.status, MessageStatus::Accepted);
+    let events: Vec<&str> = resent.events.iter().map(|e| e.what.as_str()).collect();
+    assert_eq!(
+        events[1..],
+        [format!("resend of {first}").as_str(), "stored"],
+        "{events:?}"
+    );
+    for id in [&changed, &other_header, &no_header[0], &no_header[1]] {
+        assert_eq!(get(id).resend_of, None, "{id}");
+    }
+}
+
+#[tokio::test]
+async fn rejected_messages_are_stored_but_stay_out_of_both_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let bad = NewDocument {
+        status: Some(DocumentStatus::Rejected {
+            rules: vec!["BR-NL-10".into()],
+        }),
+        report: Some(serde_json::json!({"findings": [
+            {"rule_id": "BR-NL-10", "severity": "fatal", "message": "[BR-NL-10] no buyer KvK"}
+        ]})),
+        ..keyed("bad")
+    };
+    let refused = spool
+        .commit(NewMessage {
+            status: rejected("invoice_invalid"),
+            ..message(&spool, b"refused bytes", vec![bad, keyed("good")])
+        })
+        .await
+        .unwrap();
+    let record = spool.get(&refused).unwrap().unwrap();
+    assert_eq!(record.status, rejected("invoice_invalid"));
+    assert_eq!(
+        statuses(&record),
+        vec![
+            DocumentStatus::Rejected {
+                rules: vec!["BR-NL-10".into()]
+            },
+            // Not refused itself, but its message was: never delivered.
+            DocumentStatus::Withheld,
+        ]
+    );
+    assert_eq!(
+        record.documents[0].report.as_ref().unwrap()["findings"][0]["rule_id"],
+        "BR-NL-10"
+    );
+    assert!(
+        record.events.iter().any(|e| e.what
+            == "refused (invoice_invalid): 550 5.6.0 Invoice INV-1 is invalid: [BR-NL-10] ..."),
+        "{:?}",
+        record.events
+    );
+    assert_eq!(spool.raw(&refused).unwrap().unwrap(), b"refused bytes");
+    assert!(spool.document(&refused, 1).unwrap().is_some());
+    assert_eq!(spool.find_duplicate("bad").unwrap(), None);
+    assert_eq!(spool.find_duplicate("good").unwrap(), None);
+
+    // The corrected resend (same Message-ID; here even the same bytes) is neither a resend
+    // nor a duplicate.
+    let corrected = spool
+        .commit(message(
+            &spool,
+            b"refused bytes",
+            vec![keyed("bad"), keyed("good")],
+        ))
+        .await
+        .unwrap();
+    let record = spool.get(&corrected).unwrap().unwrap();
+    assert_eq!(record.resend_of, None);
+    assert_eq!(
+        statuses(&record),
+        vec![DocumentStatus::Ready, DocumentStatus::Ready]
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_document_of_an_accepted_message_is_not_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let bad = NewDocument {
+        status: Some(DocumentStatus::Rejected {
+            rules: vec!["buyer".into()],
+        }),
+        ..keyed("bad")
+    };
+    let id = spool
+        .commit(message(&spool, b"partly", vec![bad, keyed("good")]))
+        .await
+        .unwrap();
+    let record = spool.get(&id).unwrap().unwrap();
+    assert_eq!(record.status, MessageStatus::Accepted);
+    assert_eq!(record.documents[1].status, DocumentStatus::Ready);
+    assert_eq!(spool.find_duplicate("bad").unwrap(), None);
+    assert_eq!(spool.find_duplicate("good").unwrap().unwrap().message, id);
+}
+
+fn json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap()
+}
+
+#[test]
+fn statuses_serialise_to_the_documented_json() {
+    assert_eq!(json(&MessageStatus::Accepted), r#""accepted""#);
+    assert_eq!(
+        json(&rejected("buyer")),
+        r#"{"rejected":{"reply":"550 5.6.0 Invoice INV-1 is invalid: [BR-NL-10] ...","reason":"buyer"}}"#
+    );
+    assert_eq!(json(&DocumentStatus::Ready), r#""ready""#);
+    assert_eq!(json(&DocumentStatus::Duplicate), r#""duplicate""#);
+    assert_eq!(json(&DocumentStatus::Withheld), r#""withheld""#);
+    assert_eq!(
+        json(&DocumentStatus::Rejected {
+            rules: vec!["BR-01".into()]
+        }),
+        r#"{"rejected":{"rules":["BR-01"]}}"#
+    );
+    for (status, text) in [
+        (MessageStatus::Accepted, "accepted"),
+        (rejected("x"), "rejected"),
+    ] {
+        assert_eq!(status.to_string(), text);
+    }
+    for (status, text) in [
+        (DocumentStatus::Ready, "ready"),
+        (DocumentStatus::Duplicate, "duplicate"),
+        (DocumentStatus::Rejected { rules: vec![] }, "rejected"),
+        (DocumentStatus::Withheld, "withheld"),
+    ] {
+        assert_eq!(status.to_string(), text);
+    }
+}
+
+/// A record as the first spool format wrote it, before statuses other than accepted/ready,
+/// duplicates, resends, specifications and reports.
+const OLD_RECORD: &str = r#"{"id":"20250101T000000Z-000001","received_at":"2025-01-01T00:00:00.000Z",
+"peer":"127.0.0.1:1","helo":"h","mail_from":"a@b.test","rcpt_to":["c@d.test"],
+"header_message_id":"<1@b.test>","size":4,"sha256":"00","status":"accepted",
+"body_store":{"in":"database"},"documents":[{"index":0,"receiver":"c@d.test",
+"organisation":"org","format":"UBL Invoice","invoice_number":"INV-1","xml_name":"INV-1.xml",
+"xml_size":10,"xml_sha256":"00","pdf_name":null,"pdf_size":null,"status":"ready",
+"xml_store":{"in":"database"},"pdf_store":null}],"ignored":[],
+"events":[{"at":"2025-01-01T00:00:00.000Z","what":"stored"}]}"#;
+
+#[test]
+fn an_old_record_without_the_new_fields_still_reads() {
+    let record: MessageRecord = serde_json::from_str(OLD_RECORD).unwrap();
+    assert_eq!(
+        (&record.status, &record.resend_of),
+        (&MessageStatus::Accepted, &None)
+    );
+    let doc = &record.documents[0];
+    assert_eq!(doc.status, DocumentStatus::Ready);
+    assert_eq!(
+        (
+            &doc.specification,
+            &doc.duplicate_key,
+            &doc.duplicate_of,
+            &doc.report
+        ),
+        (&None, &None, &None, &None)
+    );
+}
+
+#[tokio::test]
+async fn a_store_without_the_index_tables_reads_and_gets_them_at_a_writable_open() {
+    use redb::ReadableDatabase as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path());
+    fs::create_dir_all(&opts.path).unwrap();
+    {
+        // The first format: no `duplicates`, no `resends`.
+        let db = redb::Database::create(opts.path.join(schema::DATABASE_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut meta = txn.open_table(schema::META).unwrap();
+            meta.insert(schema::FORMAT_VERSION_KEY, 1).unwrap();
+            let mut messages = txn.open_table(schema::MESSAGES).unwrap();
+            messages
+                .insert("20250101T000000Z-000001", OLD_RECORD.as_bytes())
+                .unwrap();
+            let mut bodies = txn.open_table(schema::BODIES).unwrap();
+            bodies
+                .insert("20250101T000000Z-000001", b"body".as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+        let read = db.begin_read().unwrap();
+        assert!(read.open_table(schema::DUPLICATES).is_err());
+    }
+    let old = MessageId("20250101T000000Z-000001".into());
+    {
+        let ro = Spool::open_read_only(&opts.path).unwrap();
+        assert_eq!(ro.list().unwrap().len(), 1);
+        assert_eq!(ro.find_duplicate("k").unwrap(), None);
+    }
+    let spool = Spool::open(&opts).unwrap();
+    assert_eq!(spool.raw(&old).unwrap().unwrap(), b"body");
+    let ids = [
+        spool
+            .commit(message(&spool, b"1", vec![keyed("k")]))
+            .await
+            .unwrap(),
+        spool
+            .commit(message(&spool, b"2", vec![keyed("k")]))
+            .await
+            .unwrap(),
+    ];
+    assert_eq!(
+        spool.get(&ids[1]).unwrap().unwrap().documents[0].status,
+        DocumentStatus::Duplicate
+    );
+    assert_eq!(spool.find_duplicate("k").unwrap().unwrap().message, ids[0]);
+    assert_eq!(spool.list().unwrap().len(), 3);
+}

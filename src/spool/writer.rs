@@ -15,16 +15,17 @@ use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
+use redb::ReadableTable as _;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use super::fault;
-use super::schema::{self, BODIES, DOCUMENT_PDF, DOCUMENT_XML, MESSAGES};
+use super::schema::{self, BODIES, DOCUMENT_PDF, DOCUMENT_XML, DUPLICATES, MESSAGES, RESENDS};
 use super::staging::{Content, Finished, create_tmp};
 use super::store::{Blob, Db, Shared, remove_files, sync_dir};
 use super::{
-    DocumentRecord, DocumentStatus, Event, MessageId, MessageRecord, MessageStatus, NewMessage,
-    SpoolError, hex,
+    DocumentRecord, DocumentStatus, DuplicateOf, Event, MessageId, MessageRecord, MessageStatus,
+    NewMessage, SpoolError, from_unix_millis, hex, unix_millis,
 };
 
 /// One message for the writer, with its ticket.
@@ -115,7 +116,7 @@ impl Files<'_> {
             documents,
             ignored,
             body,
-            status: _,
+            status,
         } = msg;
         let finished = body.finish();
         let (size, sha256) = (finished.len, hex(&finished.sha256));
@@ -157,9 +158,13 @@ impl Files<'_> {
                 xml_sha256,
                 pdf_name: doc.pdf_name,
                 pdf_size,
-                status: DocumentStatus::Ready,
+                status: document_status(&status, doc.status),
                 xml_store,
                 pdf_store,
+                specification: doc.specification,
+                duplicate_key: doc.duplicate_key,
+                duplicate_of: None,
+                report: doc.report,
             });
         }
         if !self.made.is_empty() {
@@ -176,6 +181,13 @@ impl Files<'_> {
                 ignored.len()
             ),
         };
+        let mut events = vec![received];
+        if let MessageStatus::Rejected { reply, reason } = &status {
+            events.push(Event {
+                at: received_at,
+                what: format!("refused ({reason}): {reply}"),
+            });
+        }
         let record = MessageRecord {
             id,
             received_at,
@@ -186,11 +198,12 @@ impl Files<'_> {
             header_message_id,
             size,
             sha256,
-            status: MessageStatus::Accepted,
+            status,
+            resend_of: None,
             body_store,
             documents: records,
             ignored,
-            events: vec![received],
+            events,
         };
         Ok(Prepared {
             record,
@@ -258,6 +271,18 @@ impl Files<'_> {
     }
 }
 
+/// The stored status of a document: the gateway's, or [`DocumentStatus::Ready`] (which the
+/// transaction may still turn into [`DocumentStatus::Duplicate`]). In a rejected message
+/// nothing is ready: what the gateway did not reject is [`DocumentStatus::Withheld`].
+fn document_status(message: &MessageStatus, given: Option<DocumentStatus>) -> DocumentStatus {
+    let status = given.unwrap_or(DocumentStatus::Ready);
+    if message.is_rejected() && status.is_ready() {
+        DocumentStatus::Withheld
+    } else {
+        status
+    }
+}
+
 /// The writer thread: group commit until every sender is gone, then return.
 pub(crate) fn run(shared: &Shared, mut rx: mpsc::Receiver<Request>) {
     while let Some(first) = rx.blocking_recv() {
@@ -299,7 +324,7 @@ fn commit_batch(shared: &Shared, batch: Vec<Request>) {
     }
     let count = entries.len() as u64;
     let stats = &shared.stats;
-    match write_batch(shared, &entries) {
+    match write_batch(shared, &mut entries) {
         Ok(()) => {
             stats.transactions.fetch_add(1, Ordering::Relaxed);
             stats.messages.fetch_add(count, Ordering::Relaxed);
@@ -347,8 +372,10 @@ fn recover(shared: &Shared, unknown: Vec<(MessageId, Vec<PathBuf>)>) {
     }
 }
 
-/// The write transaction of one batch.
-fn write_batch(shared: &Shared, entries: &[(Vec<u8>, Request)]) -> Result<(), SpoolError> {
+/// The write transaction of one batch. Each message, in batch order, is first checked
+/// against the duplicate and resend indexes ([`check_indexes`]), so of two identical
+/// invoices, in one batch or in two, exactly one is first.
+fn write_batch(shared: &Shared, entries: &mut [(Vec<u8>, Request)]) -> Result<(), SpoolError> {
     if shared.is_closed() {
         shared.reopen()?;
     }
@@ -373,7 +400,23 @@ fn write_batch(shared: &Shared, entries: &[(Vec<u8>, Request)]) -> Result<(), Sp
         let mut pdf = txn
             .open_table(DOCUMENT_PDF)
             .map_err(|err| shared.db_error(err))?;
-        for (json, req) in entries {
+        let mut indexes = Indexes {
+            duplicates: txn
+                .open_table(DUPLICATES)
+                .map_err(|err| shared.db_error(err))?,
+            resends: txn
+                .open_table(RESENDS)
+                .map_err(|err| shared.db_error(err))?,
+        };
+        for (json, req) in entries.iter_mut() {
+            if check_indexes(&mut indexes, &mut req.prepared.record).map_err(e)? {
+                // Only a found duplicate or resend changes the record: encode it again. It
+                // encoded before, with the same kinds of values, so this cannot fail in
+                // practice; if it did, the batch fails and every client retries.
+                *json = serde_json::to_vec(&req.prepared.record).map_err(|err| {
+                    SpoolError::Database(format!("cannot encode the record: {err}"))
+                })?;
+            }
             let p = &req.prepared;
             let id = p.record.id.as_str();
             if messages.insert(id, json.as_slice()).map_err(e)?.is_some() {
@@ -394,4 +437,83 @@ fn write_batch(shared: &Shared, entries: &[(Vec<u8>, Request)]) -> Result<(), Sp
         }
     }
     txn.commit().map_err(|err| shared.db_error(err))
+}
+
+/// The index tables, open in the batch's write transaction.
+struct Indexes<'txn> {
+    duplicates: redb::Table<'txn, &'static str, (&'static str, u32, u64)>,
+    resends: redb::Table<'txn, &'static str, &'static str>,
+}
+
+/// Looks the message up in the resend index and each of its ready documents in the
+/// duplicate index, marking what is found and inserting what is new. Rejected messages and
+/// documents are neither looked up nor inserted. Returns whether the record changed.
+fn check_indexes(
+    indexes: &mut Indexes<'_>,
+    record: &mut MessageRecord,
+) -> Result<bool, redb::StorageError> {
+    if record.status.is_rejected() {
+        return Ok(false);
+    }
+    let id = record.id.as_str();
+    let mut found = Vec::new();
+    if let Some(header) = &record.header_message_id {
+        let key = schema::resend_key(header, &record.sha256);
+        let earlier = indexes
+            .resends
+            .get(key.as_str())?
+            .map(|v| v.value().to_owned());
+        match earlier {
+            Some(earlier) => {
+                found.push(format!("resend of {earlier}"));
+                record.resend_of = Some(MessageId(earlier));
+            }
+            None => {
+                indexes.resends.insert(key.as_str(), id)?;
+            }
+        }
+    }
+    let received_ms = unix_millis(record.received_at);
+    for doc in &mut record.documents {
+        let Some(key) = doc.duplicate_key.as_deref() else {
+            continue;
+        };
+        if !doc.status.is_ready() {
+            continue;
+        }
+        let first = indexes.duplicates.get(key)?.map(|v| {
+            let (message, document, ms) = v.value();
+            DuplicateOf {
+                message: MessageId(message.to_owned()),
+                document,
+                received_at: from_unix_millis(ms),
+            }
+        });
+        match first {
+            Some(first) => {
+                found.push(format!(
+                    "document {}: duplicate of {} document {}",
+                    doc.index, first.message, first.document
+                ));
+                doc.status = DocumentStatus::Duplicate;
+                doc.duplicate_of = Some(first);
+            }
+            None => {
+                indexes
+                    .duplicates
+                    .insert(key, (id, doc.index, received_ms))?;
+            }
+        }
+    }
+    if found.is_empty() {
+        return Ok(false);
+    }
+    // Before the last event, "stored", which the batch added already.
+    let at = record.events.last().map_or(record.received_at, |e| e.at);
+    let stored = record.events.pop();
+    record
+        .events
+        .extend(found.into_iter().map(|what| Event { at, what }));
+    record.events.extend(stored);
+    Ok(true)
 }
