@@ -13,7 +13,8 @@ use anyhow::{Context as _, bail};
 
 use crate::spool::control::{self, Request, Response};
 use crate::spool::{
-    MessageRecord, Spool, SpoolError, SpoolOptions, control_socket_path, format_time, schema,
+    DocumentRecord, DocumentStatus, MessageRecord, MessageStatus, Spool, SpoolError, SpoolOptions,
+    control_socket_path, format_time, schema,
 };
 
 /// `trustgate spool ...`.
@@ -154,13 +155,17 @@ fn print_table(out: &mut dyn Write, messages: &[MessageRecord]) -> std::io::Resu
                 .split('.')
                 .next()
                 .map_or(received.clone(), |s| format!("{s}Z"));
+            let status = match &m.resend_of {
+                Some(_) => format!("{} (resend)", m.status),
+                None => m.status.to_string(),
+            };
             [
                 m.id.to_string(),
                 received,
                 from,
                 to,
-                m.status.to_string(),
-                m.documents.len().to_string(),
+                status,
+                document_counts(&m.documents),
             ]
         })
         .collect();
@@ -180,8 +185,37 @@ fn print_table(out: &mut dyn Write, messages: &[MessageRecord]) -> std::io::Resu
     }
     if rows.is_empty() {
         writeln!(out, "(the spool is empty)")?;
+    } else {
+        let rejected = messages.iter().filter(|m| m.status.is_rejected()).count();
+        let resends = messages.iter().filter(|m| m.resend_of.is_some()).count();
+        let documents: Vec<DocumentRecord> =
+            messages.iter().flat_map(|m| m.documents.clone()).collect();
+        writeln!(
+            out,
+            "{} message(s): {} accepted ({resends} resend), {rejected} rejected; document(s): {}",
+            messages.len(),
+            messages.len() - rejected,
+            document_counts(&documents)
+        )?;
     }
     Ok(())
+}
+
+/// `3`, or with any document not ready, `3 (1 duplicate, 1 rejected)`.
+fn document_counts(documents: &[DocumentRecord]) -> String {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for d in documents.iter().filter(|d| !d.status.is_ready()) {
+        let name = d.status.to_string();
+        match counts.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((name, 1)),
+        }
+    }
+    if counts.is_empty() {
+        return documents.len().to_string();
+    }
+    let parts: Vec<String> = counts.iter().map(|(n, c)| format!("{c} {n}")).collect();
+    format!("{} ({})", documents.len(), parts.join(", "))
 }
 
 /// `show`: everything about one message.
@@ -189,6 +223,13 @@ fn print_message(out: &mut dyn Write, m: &MessageRecord) -> std::io::Result<()> 
     writeln!(out, "Message:     {}", m.id)?;
     writeln!(out, "Received:    {}", format_time(m.received_at))?;
     writeln!(out, "Status:      {}", m.status)?;
+    if let MessageStatus::Rejected { reply, reason } = &m.status {
+        writeln!(out, "Reply:       {}", clean(reply))?;
+        writeln!(out, "Reason:      {}", clean(reason))?;
+    }
+    if let Some(earlier) = &m.resend_of {
+        writeln!(out, "Resend of:   {earlier}")?;
+    }
     writeln!(out, "Peer:        {}", clean(&m.peer))?;
     writeln!(out, "HELO:        {}", clean(&m.helo))?;
     writeln!(out, "Mail from:   <{}>", clean(&m.mail_from))?;
@@ -214,6 +255,22 @@ fn print_message(out: &mut dyn Write, m: &MessageRecord) -> std::io::Result<()> 
             clean(&d.format),
             number
         )?;
+        if let DocumentStatus::Rejected { rules } = &d.status {
+            let rules: Vec<String> = rules.iter().map(|r| clean(r)).collect();
+            writeln!(out, "      rejected for: {}", rules.join(", "))?;
+        }
+        if let Some(of) = &d.duplicate_of {
+            writeln!(
+                out,
+                "      duplicate of: {} document {}, received {}",
+                of.message,
+                of.document,
+                format_time(of.received_at)
+            )?;
+        }
+        if let Some(spec) = &d.specification {
+            writeln!(out, "      specification: {}", clean(spec))?;
+        }
         writeln!(
             out,
             "      receiver: {}  organisation: {}",
@@ -231,6 +288,7 @@ fn print_message(out: &mut dyn Write, m: &MessageRecord) -> std::io::Result<()> 
             (Some(name), None) => writeln!(out, "      pdf: {}", clean(name))?,
             _ => writeln!(out, "      pdf: none")?,
         }
+        print_findings(out, d.report.as_ref())?;
     }
     writeln!(out, "Ignored:     {}", m.ignored.len())?;
     for i in &m.ignored {
@@ -239,6 +297,36 @@ fn print_message(out: &mut dyn Write, m: &MessageRecord) -> std::io::Result<()> 
     writeln!(out, "Events:")?;
     for e in &m.events {
         writeln!(out, "  {}  {}", format_time(e.at), clean(&e.what))?;
+    }
+    Ok(())
+}
+
+/// The `findings` of an inspection report (`[{rule_id, severity, message}]`, as the invoice
+/// module serialises them), one per line; nothing when the report has none.
+fn print_findings(out: &mut dyn Write, report: Option<&serde_json::Value>) -> std::io::Result<()> {
+    let Some(findings) = report
+        .and_then(|r| r.get("findings"))
+        .and_then(serde_json::Value::as_array)
+        .filter(|f| !f.is_empty())
+    else {
+        return Ok(());
+    };
+    writeln!(out, "      findings:")?;
+    let text = |f: &serde_json::Value, key: &str| {
+        clean(
+            f.get(key)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?"),
+        )
+    };
+    for f in findings {
+        writeln!(
+            out,
+            "        {:<8} {:<10} {}",
+            text(f, "severity"),
+            text(f, "rule_id"),
+            text(f, "message")
+        )?;
     }
     Ok(())
 }
@@ -448,6 +536,155 @@ mod tests {
         )
         .unwrap_err();
         assert!(format!("{err:#}").contains("no spool at"), "{err:#}");
+    }
+
+    /// A message with one document under duplicate key `key`.
+    fn keyed_message(
+        spool: &Spool,
+        raw: &[u8],
+        key: &str,
+        doc_status: Option<DocumentStatus>,
+        status: MessageStatus,
+    ) -> NewMessage {
+        let mut body = spool.staging().unwrap();
+        body.write(raw).unwrap();
+        let report = serde_json::json!({"findings": [
+            {"rule_id": "BR-NL-10", "severity": "fatal", "message": "[BR-NL-10] no buyer KvK\u{7}"},
+            {"rule_id": "BR-CO-15", "severity": "warning", "message": "[BR-CO-15] totals"}
+        ]});
+        NewMessage {
+            received_at: SystemTime::now(),
+            peer: "127.0.0.1:40000".into(),
+            helo: "mail.acme.test".into(),
+            mail_from: "billing@acme.test".into(),
+            rcpt_to: vec!["ad64sde@gw.test".into()],
+            header_message_id: Some("<7@acme.test>".into()),
+            documents: vec![NewDocument {
+                receiver: "ad64sde@gw.test".into(),
+                organisation: "acme-buyer".into(),
+                xml_name: "INV-7.xml".into(),
+                xml: b"<Invoice/>".to_vec(),
+                pdf_name: None,
+                pdf: None,
+                format: "UBL Invoice".into(),
+                invoice_number: Some("INV-7".into()),
+                duplicate_key: Some(key.into()),
+                report: Some(report),
+                specification: Some("SI-UBL 2.0 (NLCIUS)".into()),
+                status: doc_status,
+            }],
+            ignored: vec![],
+            body,
+            status,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn list_and_show_explain_rejections_duplicates_and_resends() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("spool");
+        let (refused, first, second) = {
+            let spool = Spool::open(&SpoolOptions::new(&dir)).unwrap();
+            let refused = keyed_message(
+                &spool,
+                b"bad",
+                "k",
+                Some(DocumentStatus::Rejected {
+                    rules: vec!["BR-NL-10".into()],
+                }),
+                MessageStatus::Rejected {
+                    reply: "550 5.6.0 Invoice INV-7 was refused: [BR-NL-10]".into(),
+                    reason: "invoice_invalid".into(),
+                },
+            );
+            let refused = spool.commit(refused).await.unwrap();
+            let first = keyed_message(&spool, b"good", "k", None, MessageStatus::Accepted);
+            let first = spool.commit(first).await.unwrap();
+            let second = keyed_message(&spool, b"good", "k", None, MessageStatus::Accepted);
+            let second = spool.commit(second).await.unwrap();
+            (refused, first, second)
+        };
+        let dir2 = dir.clone();
+        let (list, show_refused, show_second, json) = tokio::task::spawn_blocking(move || {
+            let show = |id: &MessageId| {
+                run_cli(
+                    SpoolCommand::Show {
+                        id: id.to_string(),
+                        raw: false,
+                    },
+                    &dir2,
+                )
+                .1
+            };
+            (
+                run_cli(SpoolCommand::List { json: false }, &dir2).1,
+                show(&refused),
+                show(&second),
+                run_cli(SpoolCommand::List { json: true }, &dir2).1,
+            )
+        })
+        .await
+        .unwrap();
+
+        let lines: Vec<&str> = list.lines().collect();
+        assert!(
+            lines[1].contains(" rejected ") && lines[1].ends_with("1 (1 rejected)"),
+            "{list}"
+        );
+        assert!(
+            lines[2].contains(" accepted ") && lines[2].ends_with('1'),
+            "{list}"
+        );
+        assert!(
+            lines[3].contains(" accepted (resend) ") && lines[3].ends_with("1 (1 duplicate)"),
+            "{list}"
+        );
+        assert_eq!(
+            lines[4],
+            "3 message(s): 2 accepted (1 resend), 1 rejected; document(s): 3 (1 rejected, 1 duplicate)"
+        );
+
+        for expected in [
+            "Status:      rejected",
+            "Reply:       550 5.6.0 Invoice INV-7 was refused: [BR-NL-10]",
+            "Reason:      invoice_invalid",
+            "[0] rejected  UBL Invoice  INV-7",
+            "rejected for: BR-NL-10",
+            "specification: SI-UBL 2.0 (NLCIUS)",
+            "findings:",
+            "fatal    BR-NL-10   [BR-NL-10] no buyer KvK\\u{7}",
+            "warning  BR-CO-15   [BR-CO-15] totals",
+        ] {
+            assert!(
+                show_refused.contains(expected),
+                "missing {expected:?} in\n{show_refused}"
+            );
+        }
+        for expected in [
+            format!("Resend of:   {first}"),
+            "[0] duplicate  UBL Invoice  INV-7".into(),
+            format!("duplicate of: {first} document 0, received "),
+            format!("resend of {first}"),
+            format!("document 0: duplicate of {first} document 0"),
+        ] {
+            assert!(
+                show_second.contains(&expected),
+                "missing {expected:?} in\n{show_second}"
+            );
+        }
+        assert!(!show_refused.contains('\u{7}'));
+
+        let records: Vec<MessageRecord> = serde_json::from_str(&json).unwrap();
+        assert!(records[0].status.is_rejected());
+        assert_eq!(records[2].resend_of.as_ref(), Some(&first));
+        let doc = &records[2].documents[0];
+        assert_eq!(doc.status, DocumentStatus::Duplicate);
+        assert_eq!(doc.duplicate_of.as_ref().map(|d| &d.message), Some(&first));
+        assert_eq!(doc.duplicate_key.as_deref(), Some("k"));
+        assert_eq!(
+            doc.report.as_ref().unwrap()["findings"][1]["rule_id"],
+            "BR-CO-15"
+        );
     }
 
     #[test]

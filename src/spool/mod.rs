@@ -29,14 +29,31 @@
 //!
 //! "Maybe durable": when `commit()` fails, redb says the transaction may or may not have
 //! reached the disk. We answer `Err` (the session sends 451 4.3.0, never 250); the client's retry
-//! may then store the message twice, which the duplicate check (hash of envelope and raw message,
-//! [`MessageRecord::sha256`]) makes harmless. After a failed commit redb refuses further writes
+//! may then store the message twice, which the indexes below make harmless: the copy is marked
+//! a resend and its invoices duplicates, so nothing is delivered twice. After a failed commit redb refuses further writes
 //! until reopened, so the writer closes and reopens the database (redb repairs it) and removes
 //! the files of messages that turned out not to be stored; if the reopen fails, the next batch
 //! retries it, so the spool resumes by itself once the disk recovers.
 //!
 //! Large documents (XML or PDF over the threshold) take the same path as large bodies: their own
 //! fsynced file, so one big attachment never enlarges the shared transaction's fsync.
+//!
+//! # Duplicates, resends and rejected messages
+//! Two indexes live in the same database ([`schema::DUPLICATES`], [`schema::RESENDS`]) and are
+//! read and written only by the writer thread, inside the transaction that stores the message,
+//! in batch order. So they commit atomically with the record, survive restarts, and of two
+//! identical invoices committed at the same moment exactly one is first:
+//! - each document with a [`NewDocument::duplicate_key`] and status ready is looked up: found,
+//!   it becomes [`DocumentStatus::Duplicate`] with [`DocumentRecord::duplicate_of`] (never
+//!   delivered again); not found, the key is inserted. [`Spool::find_duplicate`] reads the same
+//!   index before a commit, for receivers that refuse duplicates in the session.
+//! - a message with a Message-ID header is looked up by that header and its content hash:
+//!   found, it gets [`MessageRecord::resend_of`] and the event `resend of <id>`; else inserted.
+//!
+//! A message the gateway refused for its content ([`MessageStatus::Rejected`], from a trusted
+//! sender) is stored whole, for the admin, but enters neither index, so a corrected resend is
+//! neither a resend nor a duplicate; its documents are [`DocumentStatus::Rejected`] or
+//! [`DocumentStatus::Withheld`], never ready.
 //!
 //! Only one process may open the database (redb locks the file), so `trustgate spool` asks the
 //! running daemon over `control.sock` and opens the store itself only when no daemon answers.
