@@ -5,6 +5,7 @@
 //! `check-config`), 2 usage, 78 config invalid when starting the daemon (EX_CONFIG).
 
 pub mod check_config;
+pub mod inspect;
 pub mod serve;
 pub mod spool;
 
@@ -52,6 +53,16 @@ pub enum Command {
     Serve,
     /// Validate the config: exit 0 when valid, else every error as FILE:LINE:COL, exit 1.
     CheckConfig,
+    /// Inspect invoice files (XML, hybrid PDF, or a whole e-mail) as the gateway would; exit 1
+    /// when any fatal rule fails.
+    Inspect {
+        /// Files to inspect.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show what the spool holds (asks the running daemon, else opens the store directly).
     Spool {
         /// list or show.
@@ -66,6 +77,13 @@ pub fn run() -> i32 {
     match cli.command {
         Command::Serve => serve::run(&cli.config.path()),
         Command::CheckConfig => check_config::run(&cli.config.path()),
+        Command::Inspect { files, json } => match inspect::run(&files, json, &mut std::io::stdout().lock()) {
+            Ok(code) => code,
+            Err(err) => {
+                eprintln!("trustgate: {err:#}");
+                1
+            }
+        },
         Command::Spool { command } => with_config(&cli.config.path(), |config| spool::run(command, &config.spool.path)),
     }
 }

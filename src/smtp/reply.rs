@@ -394,3 +394,54 @@ pub const SHUTTING_DOWN: Reply = Reply::new(
 /// Over the total or per-IP connection cap.
 pub const TOO_MANY_CONNECTIONS: Reply =
     Reply::new(421, "4.7.0", "too many connections; please try again later");
+
+/// Longest reply text we send: RFC 5321 4.5.3.1.5 allows 512 octets per reply line including
+/// the code and CRLF; keep a margin for the code and the enhanced status.
+pub const MAX_TEXT: usize = 480;
+
+/// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max.saturating_sub(4);
+    while end > 0 && !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{} ...", &text[..end])
+}
+
+/// Invoices refused for their content (rule findings, routing, specification): each item
+/// names the invoice and its rules. The full report is kept in the spool.
+pub fn invoices_refused(refused: usize, total: usize, items: &[String]) -> Reply {
+    let head = if total == 1 {
+        "invoice refused".to_string()
+    } else {
+        format!("{refused} of {total} invoices refused")
+    };
+    Reply::dynamic(550, "5.6.0", shorten(&format!("{head}: {}", items.join("; ")), MAX_TEXT))
+}
+
+/// The same invoice was already received (duplicates refused by the receiver's config).
+pub fn duplicate_invoice(invoice: &str, earlier: &str, at: &str) -> Reply {
+    Reply::dynamic(
+        550,
+        "5.6.0",
+        shorten(
+            &format!("invoice {invoice} was already received (message {earlier} of {at}); do not send it again"),
+            MAX_TEXT,
+        ),
+    )
+}
+
+/// Stored with some invoices refused (receiver accepts partial messages).
+pub fn queued_partly(id: &str, accepted: usize, items: &[String]) -> Reply {
+    Reply::dynamic(
+        250,
+        "2.0.0",
+        shorten(
+            &format!("queued as {id}: {accepted} invoice document(s) accepted; refused: {}", items.join("; ")),
+            MAX_TEXT,
+        ),
+    )
+}
