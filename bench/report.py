@@ -65,6 +65,13 @@ def main():
         with open(os.path.join(args.results, name)) as f:
             r = json.load(f)
         r["round"] = int(rnd)
+        # trustgate's own process CPU over its run (warm-up included), per accepted message:
+        # unlike the machine-wide figure, others' processes do not count here.
+        tgcpu = os.path.join(args.results, f"{server}.{rnd}.tgcpu")
+        if server == "trustgate" and os.path.exists(tgcpu) and r.get("accepted_total"):
+            with open(tgcpu) as f:
+                ticks = int(f.read().strip() or 0)
+            r["trustgate_process_cpu_ms_per_msg"] = round(ticks * 10.0 / r["accepted_total"], 3)
         runs.setdefault(server, []).append(r)
 
     summary = {}
@@ -78,6 +85,7 @@ def main():
             "errors_total": med["errors_total"],
             "errors": med["errors"],
             "cpu": med.get("cpu"),
+            "process_cpu_ms_per_msg": med.get("trustgate_process_cpu_ms_per_msg"),
             "round": med["round"],
             "all_msgs_per_s": [r["msgs_per_s"] for r in sorted(rs, key=lambda r: r["round"])],
         }
@@ -130,6 +138,8 @@ def main():
         )
         if s["errors"]:
             print(f"{'':<10} errors: {s['errors']}")
+        if s.get("process_cpu_ms_per_msg") is not None:
+            print(f"{'':<10} trustgate process alone: {s['process_cpu_ms_per_msg']:.3f} ms CPU/msg")
     print(
         "busy %: whole machine (2 cores = 100); CPU ms/msg: machine CPU minus the load generator's,"
         " per accepted message (server + kernel work for it; meaningful only on a quiet machine)"

@@ -141,12 +141,16 @@ say "load average before: $LOAD_BEFORE (others compiling or running skews every 
 PIPE_FLAG=()
 [ "$PIPELINING" = 1 ] && PIPE_FLAG=(--pipelining)
 mkdir -p "$WORK/results"
+proc_cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 for round in $(seq "$ROUNDS"); do
     for s in $SERVERS; do
         say "round $round/$ROUNDS: $s, $SESSIONS sessions x $SIZE, warm-up $WARMUP, $DURATION"
+        TG_BEFORE=$(proc_cpu_ticks "$TG_PID")
         "$LOAD" --addr 127.0.0.1:"$(port_of "$s")" --label "$s" --sessions "$SESSIONS" --size "$SIZE" \
             --duration "$DURATION" --warmup "$WARMUP" "${PIPE_FLAG[@]}" --json \
             >"$WORK/results/$s.$round.json" || die "load run against $s failed"
+        # trustgate's own CPU (user + system, in 1/100 s) over its whole run, warm-up included.
+        echo "$(( $(proc_cpu_ticks "$TG_PID") - TG_BEFORE ))" >"$WORK/results/$s.$round.tgcpu"
         sleep 1
     done
 done
