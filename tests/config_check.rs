@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use trustgate::cli::check_config;
 use trustgate::config::validate::{self, Options};
-use trustgate::config::{Config, TrustKind, defaults};
+use trustgate::config::{BuyerCheck, Config, EndpointId, TrustKind, defaults};
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -174,7 +174,7 @@ fn local_config_is_valid() {
     let (code, out, err) = check(&path);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.ends_with("local.toml: 1 organisations, 1 receivers\n"),
+        out.ends_with("local.toml: 2 organisations, 2 receivers\n"),
         "{out}"
     );
 
@@ -188,8 +188,18 @@ fn local_config_is_valid() {
         (org.id.as_str(), org.kvk.as_deref()),
         ("acme", Some("12345678"))
     );
+    assert_eq!(org.vat_ids, ["NL123456789B01"]);
+    assert_eq!(org.endpoint_ids, [EndpointId::new("0106", "12345678")]);
+    let beta = &c.organisations[1];
+    assert_eq!(
+        (beta.id.as_str(), beta.name.as_str(), beta.kvk.as_deref()),
+        ("beta", "Beta B.V.", Some("87654321"))
+    );
+    assert_eq!(beta.endpoint_ids, [EndpointId::new("0106", "87654321")]);
+    assert!(beta.vat_ids.is_empty() && beta.verified_users.is_empty());
     let r = &c.receivers[0];
     assert_eq!(r.address.to_string(), "AD64SDE@trust.example.test");
+    assert_eq!((r.organisation, &r.organisations[..]), (0, &[0][..]));
     let kinds: Vec<String> = r
         .trusted_senders
         .iter()
@@ -210,6 +220,68 @@ fn local_config_is_valid() {
     // The README's quick start sends from invoices@supplier.example.
     let sender = trustgate::address::Address::parse("invoices@supplier.example").unwrap();
     assert!(matches!(&r.trusted_senders[0].kind, TrustKind::Domain(d) if sender.domain() == d));
+
+    // The shared address serves both, and trusts the same supplier domain.
+    let shared = &c.receivers[1];
+    assert_eq!(shared.address.to_string(), "SHARED1@trust.example.test");
+    assert_eq!(
+        (shared.organisation, &shared.organisations[..]),
+        (0, &[0, 1][..])
+    );
+    assert_eq!(shared.trusted_senders.len(), 1);
+    assert!(
+        matches!(&shared.trusted_senders[0].kind, TrustKind::Domain(d) if sender.domain() == d)
+    );
+    // Both receivers keep the default rules.
+    for r in &c.receivers {
+        assert_eq!(r.buyer_check, BuyerCheck::Strict);
+        assert!(r.accept_specifications.is_empty());
+        assert!(!r.require_pdf && !r.refuse_warnings && !r.accept_partial && !r.refuse_duplicates);
+    }
+}
+
+#[test]
+fn check_config_reports_shared_receiver_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("spool")).unwrap();
+    let path = dir.path().join("trustgate.toml");
+    let text = VALID
+        .replace(
+            "name = \"ACME B.V.\"\n",
+            "name = \"ACME B.V.\"\nendpoint_ids = [\"0106\"]\n",
+        )
+        .replace(
+            "organisation = \"acme\"",
+            "organisations = [\"acme\", \"acme\"]\nbuyer_check = \"loose\"\naccept_specifications = [\"nlcius\"]",
+        );
+    std::fs::write(&path, text).unwrap();
+    let (code, out, err) = check(&path);
+    assert_eq!(code, 1);
+    assert_eq!(out, "");
+    let file = path.display().to_string();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 4, "{err}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{file}:11:17: organisation \"acme\": endpoint id \"0106\" is not of the form scheme:id"
+        )),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{file}:15:26: receiver "))
+            && lines[1].contains("listed twice in organisations"),
+        "{err}"
+    );
+    assert!(
+        lines[2].starts_with(&format!("{file}:16:15: receiver "))
+            && lines[2].contains("unknown buyer_check \"loose\""),
+        "{err}"
+    );
+    assert!(
+        lines[3].starts_with(&format!("{file}:17:26: receiver "))
+            && lines[3].contains("unknown specification \"nlcius\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -265,6 +337,21 @@ fn template_values_are_the_defaults() {
     assert_eq!(c.spool.large_body_threshold, defaults::LARGE_BODY_THRESHOLD);
     assert_eq!(c.spool.min_free_space, defaults::MIN_FREE_SPACE);
     assert!(s.tls.is_none(), "TLS is commented out in the template");
+    let r = &c.receivers[0];
+    assert_eq!(r.buyer_check, defaults::BUYER_CHECK);
+    assert!(
+        r.accept_specifications.is_empty(),
+        "the default accepts every one"
+    );
+    assert_eq!(r.require_pdf, defaults::REQUIRE_PDF);
+    assert_eq!(r.refuse_warnings, defaults::REFUSE_WARNINGS);
+    assert_eq!(r.accept_partial, defaults::ACCEPT_PARTIAL);
+    assert_eq!(r.refuse_duplicates, defaults::REFUSE_DUPLICATES);
+    // The shared receiver is a commented example: one organisation, one receiver.
+    assert_eq!((c.organisations.len(), c.receivers.len()), (1, 1));
+    let org = &c.organisations[0];
+    assert_eq!(org.vat_ids, ["NL123456789B01"]);
+    assert_eq!(org.endpoint_ids.len(), 3);
     // The brief's numbers, so a change of default is a deliberate one.
     assert_eq!(defaults::MAX_MESSAGE_SIZE, 35 * 1024 * 1024);
     assert_eq!(defaults::COMMAND_TIMEOUT, Duration::from_secs(300));
@@ -349,8 +436,8 @@ fn every_key_of_the_schema_is_in_the_template_and_the_docs() {
             seen += 1;
         }
     }
-    // 4 sections, 14 + 2 + 3 + 4 + 4 + 5 keys.
-    assert_eq!(seen, 36);
+    // 4 sections, 14 + 2 + 3 + 6 + 11 + 5 keys.
+    assert_eq!(seen, 45);
 }
 
 #[test]
@@ -375,7 +462,7 @@ fn docs_defaults_match_the_template() {
         checked += 1;
     }
     assert_eq!(
-        checked, 13,
-        "every defaulted key of [server] and [spool] is checked"
+        checked, 17,
+        "every defaulted key of [server], [spool] and [[receiver]] is checked"
     );
 }

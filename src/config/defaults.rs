@@ -7,6 +7,8 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use super::BuyerCheck;
+
 /// 1 KiB in bytes.
 pub const KIB: u64 = 1024;
 /// 1 MiB in bytes.
@@ -83,3 +85,39 @@ pub const MIN_FREE_SPACE: u64 = 100 * MIB;
 
 /// Largest TLS certificate or key file read by the check (PEM files are a few KiB).
 pub const MAX_TLS_FILE_SIZE: u64 = MIB;
+
+/// `receiver.buyer_check`: refuse a buyer that clearly names another organisation.
+pub const BUYER_CHECK: BuyerCheck = BuyerCheck::Strict;
+/// `receiver.require_pdf`: a document without a PDF visual is accepted.
+pub const REQUIRE_PDF: bool = false;
+/// `receiver.warnings = "pass"`: only fatal rule findings refuse a document.
+pub const REFUSE_WARNINGS: bool = false;
+/// `receiver.partial = "refuse"`: one failing invoice refuses the whole message, so the
+/// supplier resends a corrected one.
+pub const ACCEPT_PARTIAL: bool = false;
+/// `receiver.duplicates = "accept"`: a duplicate is accepted, marked and not delivered again.
+pub const REFUSE_DUPLICATES: bool = false;
+
+/// The fixed values of `receiver.accept_specifications`: every
+/// `crate::invoice::Specification::id()` except the versioned XRechnung ones, plus the families
+/// `xrechnung` (every version) and `zugferd-1` (every profile). `xrechnung-X.Y` and
+/// `xrechnung-X.Y-extension` are allowed besides these.
+pub const SPECIFICATIONS: &[&str] = &[
+    "en16931",
+    "peppol-bis-3",
+    "peppol-self-billing-3",
+    "si-ubl-2.0",
+    "si-ubl-2.0-gaccount",
+    "xrechnung",
+    "factur-x-minimum",
+    "factur-x-basic-wl",
+    "factur-x-basic",
+    "factur-x-extended",
+    "zugferd-1",
+    "zugferd-1-basic",
+    "zugferd-1-comfort",
+    "zugferd-1-extended",
+    "ubl-2.0",
+    "other",
+    "none",
+];

@@ -91,10 +91,56 @@ pub struct Organisation {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// Dutch Chamber of Commerce number, if known (used to route by buyer).
+    /// Dutch Chamber of Commerce number, if known (used to route by buyer; invoices also carry
+    /// it as a legal id or an endpoint id with scheme `0106`).
     pub kvk: Option<String>,
+    /// The organisation's VAT ids, normalised with [`normalise_identifier`], to route by buyer.
+    pub vat_ids: Vec<String>,
+    /// The organisation's electronic addresses (Peppol participant ids), to route by buyer.
+    pub endpoint_ids: Vec<EndpointId>,
     /// The organisation's own verified users: addresses or whole domains.
     pub verified_users: Vec<SenderPattern>,
+}
+
+/// An electronic address (Peppol participant id) as `scheme:id`, e.g. `0106:12345678`.
+///
+/// Both parts are normalised, so values from the config and from an invoice compare with `==`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EndpointId {
+    /// The scheme: a 4-digit ISO 6523 ICD (`0106` KvK, `0190` OIN, `0088` GLN) or a textual
+    /// scheme such as `EM`, upper case.
+    pub scheme: String,
+    /// The identifier within the scheme, normalised with [`normalise_identifier`].
+    pub id: String,
+}
+
+impl EndpointId {
+    /// An endpoint id from its two parts as written (in the config or an invoice's
+    /// `schemeID` attribute and text): the scheme trimmed and upper-cased, the id normalised.
+    pub fn new(scheme: &str, id: &str) -> EndpointId {
+        EndpointId {
+            scheme: scheme.trim().to_uppercase(),
+            id: normalise_identifier(id),
+        }
+    }
+}
+
+impl std::fmt::Display for EndpointId {
+    /// `scheme:id`, the form the config uses.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.scheme, self.id)
+    }
+}
+
+/// An identifier (VAT id, KvK, endpoint id) in the one form used to compare them: upper case,
+/// with whitespace (spaces, tabs, no-break spaces), dots and hyphens removed. So
+/// `"nl 1234.56.789-b01"` and `"NL123456789B01"` are the same VAT id. Used for the config's
+/// values and the invoice's alike.
+pub fn normalise_identifier(s: &str) -> String {
+    s.chars()
+        .filter(|c| !(c.is_whitespace() || *c == '.' || *c == '-'))
+        .flat_map(char::to_uppercase)
+        .collect()
 }
 
 /// An address or a whole domain that a sender may match.
@@ -121,12 +167,71 @@ impl SenderPattern {
 pub struct Receiver {
     /// The address suppliers send to.
     pub address: Address,
-    /// Index into [`Config::organisations`].
+    /// Index into [`Config::organisations`]: the receiver's only organisation, or for a shared
+    /// receiver the first of [`Receiver::organisations`].
     pub organisation: usize,
+    /// Indexes into [`Config::organisations`], in file order: every organisation this address
+    /// serves (one element unless the receiver is shared). Documents are routed among them by
+    /// the buyer's identifiers, and `verified_users = true` trusts the verified users of any.
+    pub organisations: Vec<usize>,
     /// What the documents are, e.g. `purchase-invoice`.
     pub document_type: String,
     /// Who may send here.
     pub trusted_senders: Vec<TrustedSender>,
+    /// For a one-organisation receiver: what to do with a buyer that clearly names another
+    /// organisation.
+    pub buyer_check: BuyerCheck,
+    /// [`crate::invoice::Specification::id`] values accepted here; empty accepts every one.
+    /// Ask [`Receiver::accepts_specification`] rather than reading it.
+    pub accept_specifications: Vec<String>,
+    /// Refuse a document that has no PDF visual.
+    pub require_pdf: bool,
+    /// Refuse a document with warning-level rule findings (`warnings = "refuse"`), not only
+    /// with fatal ones.
+    pub refuse_warnings: bool,
+    /// In a message with several invoices where only some fail, accept the good ones
+    /// (`partial = "accept"`) instead of refusing the whole message.
+    pub accept_partial: bool,
+    /// Refuse a duplicate invoice in the session (`duplicates = "refuse"`) instead of accepting
+    /// it and marking it `duplicate`.
+    pub refuse_duplicates: bool,
+}
+
+impl Receiver {
+    /// Whether a document of this specification ([`crate::invoice::Specification::id`]) is
+    /// accepted here: every one when `accept_specifications` is empty; `xrechnung` stands for
+    /// every `xrechnung-*` and `zugferd-1` for every `zugferd-1*`; otherwise the exact id.
+    pub fn accepts_specification(&self, spec_id: &str) -> bool {
+        self.accept_specifications.is_empty()
+            || self.accept_specifications.iter().any(|a| match a.as_str() {
+                "xrechnung" => spec_id.starts_with("xrechnung-"),
+                "zugferd-1" => spec_id.starts_with("zugferd-1"),
+                a => a == spec_id,
+            })
+    }
+}
+
+/// `buyer_check`: a one-organisation receiver's answer to an invoice whose buyer clearly names
+/// another organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuyerCheck {
+    /// Refuse the document (`"strict"`, the default).
+    Strict,
+    /// Log it and accept the document (`"warn"`).
+    Warn,
+    /// Do not compare the buyer (`"off"`).
+    Off,
+}
+
+impl BuyerCheck {
+    /// The config word: `strict`, `warn` or `off`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuyerCheck::Strict => "strict",
+            BuyerCheck::Warn => "warn",
+            BuyerCheck::Off => "off",
+        }
+    }
 }
 
 /// `[[receiver.trusted_sender]]`.

@@ -113,6 +113,12 @@ pub struct Organisation {
     /// `verified_users`: addresses or `@domain`.
     #[serde(default)]
     pub verified_users: Vec<Spanned<String>>,
+    /// `vat_ids`.
+    #[serde(default)]
+    pub vat_ids: Vec<Spanned<String>>,
+    /// `endpoint_ids`: `scheme:id`.
+    #[serde(default)]
+    pub endpoint_ids: Vec<Spanned<String>>,
 }
 
 /// `[[receiver]]`.
@@ -121,10 +127,32 @@ pub struct Organisation {
 pub struct Receiver {
     /// `address`.
     pub address: Spanned<String>,
-    /// `organisation`: an organisation id.
-    pub organisation: Spanned<String>,
+    /// `organisation`: an organisation id (exactly one of this and `organisations`).
+    #[serde(default)]
+    pub organisation: Option<Spanned<String>>,
+    /// `organisations`: organisation ids, for an address shared by several.
+    #[serde(default)]
+    pub organisations: Option<Spanned<Vec<Spanned<String>>>>,
     /// `document_type`.
     pub document_type: Spanned<String>,
+    /// `buyer_check`: `strict`, `warn` or `off`.
+    #[serde(default)]
+    pub buyer_check: Option<Spanned<String>>,
+    /// `accept_specifications`: specification ids.
+    #[serde(default)]
+    pub accept_specifications: Vec<Spanned<String>>,
+    /// `require_pdf`.
+    #[serde(default)]
+    pub require_pdf: Option<Spanned<bool>>,
+    /// `warnings`: `pass` or `refuse`.
+    #[serde(default)]
+    pub warnings: Option<Spanned<String>>,
+    /// `partial`: `refuse` or `accept`.
+    #[serde(default)]
+    pub partial: Option<Spanned<String>>,
+    /// `duplicates`: `accept` or `refuse`.
+    #[serde(default)]
+    pub duplicates: Option<Spanned<String>>,
     /// `[[receiver.trusted_sender]]`.
     #[serde(default)]
     pub trusted_sender: Vec<Spanned<TrustedSender>>,

@@ -21,8 +21,8 @@ use toml::Spanned;
 
 use super::raw::{self, Scalar};
 use super::{
-    Config, Organisation, Receiver, SenderPattern, Server, Spool, Tls, TrustKind, TrustedSender,
-    defaults,
+    BuyerCheck, Config, EndpointId, Organisation, Receiver, SenderPattern, Server, Spool, Tls,
+    TrustKind, TrustedSender, defaults, normalise_identifier,
 };
 use crate::address::{Address, Domain};
 
@@ -631,12 +631,60 @@ impl<'a> Validator<'a> {
                     verified_users.push(pattern);
                 }
             }
+            let vat_ids = self.vat_ids(&org.vat_ids, &label);
+            let endpoint_ids = self.endpoint_ids(&org.endpoint_ids, &label);
             out.push(Organisation {
                 id,
                 name,
                 kvk,
                 verified_users,
+                vat_ids,
+                endpoint_ids,
             });
+        }
+        out
+    }
+
+    /// `vat_ids`: normalised, a country prefix and a number, no duplicates.
+    fn vat_ids(&mut self, raw: &[Spanned<String>], label: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::with_capacity(raw.len());
+        for value in raw {
+            let written = value.get_ref().trim();
+            let vat = normalise_identifier(written);
+            if !is_vat_id(&vat) {
+                self.error(
+                    value,
+                    format!("{label}: VAT id \"{written}\" is not a VAT id; write the country code and the number, e.g. \"NL123456789B01\" (spaces, dots and hyphens are ignored)"),
+                );
+            } else if out.contains(&vat) {
+                self.error(
+                    value,
+                    format!("{label}: VAT id \"{written}\" is listed twice; remove one"),
+                );
+            } else {
+                out.push(vat);
+            }
+        }
+        out
+    }
+
+    /// `endpoint_ids`: `scheme:id`, normalised, no duplicates.
+    fn endpoint_ids(&mut self, raw: &[Spanned<String>], label: &str) -> Vec<EndpointId> {
+        let mut out: Vec<EndpointId> = Vec::with_capacity(raw.len());
+        for value in raw {
+            let written = value.get_ref().trim();
+            // Shown escaped: the one value here that may hold a control character.
+            let shown = written.escape_debug();
+            match parse_endpoint_id(written) {
+                Ok(e) if out.contains(&e) => self.error(
+                    value,
+                    format!(
+                        "{label}: endpoint id \"{shown}\" is listed twice (as {e}); remove one"
+                    ),
+                ),
+                Ok(e) => out.push(e),
+                Err(why) => self.error(value, format!("{label}: endpoint id \"{shown}\" {why}")),
+            }
         }
         out
     }
@@ -667,8 +715,8 @@ impl<'a> Validator<'a> {
     ) -> Vec<Receiver> {
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut out = Vec::with_capacity(raw.len());
-        for receiver in raw {
-            let receiver = receiver.get_ref();
+        for spanned in raw {
+            let receiver = spanned.get_ref();
             let written = receiver.address.get_ref().trim();
             let label = format!("receiver \"{written}\"");
             let address = match Address::parse(written) {
@@ -694,29 +742,7 @@ impl<'a> Validator<'a> {
                 }
             };
 
-            let org_id = receiver.organisation.get_ref().trim();
-            // Match raw ids too, so a receiver of an organisation whose own entry had an error
-            // does not get a second, misleading error.
-            let organisation = raw_orgs
-                .iter()
-                .position(|o| o.get_ref().id.get_ref().trim() == org_id);
-            if organisation.is_none() {
-                let hint = match closest(org_id, orgs.iter().map(|o| o.id.as_str())) {
-                    Some(best) => format!("did you mean \"{best}\"?"),
-                    None if orgs.is_empty() => "add an [[organisation]] with this id".to_string(),
-                    None => format!(
-                        "use one of {}",
-                        orgs.iter()
-                            .map(|o| format!("\"{}\"", o.id))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                };
-                self.error(
-                    &receiver.organisation,
-                    format!("{label}: unknown organisation \"{org_id}\"; {hint}"),
-                );
-            }
+            let organisations = self.receiver_organisations(spanned, &label, raw_orgs, orgs);
             let document_type = receiver.document_type.get_ref().trim().to_string();
             if !is_id(&document_type) {
                 self.error(
@@ -724,15 +750,232 @@ impl<'a> Validator<'a> {
                     format!("{label}: document_type \"{document_type}\" is not a valid name; use lower-case letters, digits, - or _, e.g. \"purchase-invoice\""),
                 );
             }
-            let org = organisation.and_then(|i| orgs.get(i));
-            let trusted_senders = self.trusted_senders(&receiver.trusted_sender, &label, org);
-            if let (Some(address), Some(organisation)) = (address, organisation) {
+            // Only when every organisation is known: otherwise that is the error to fix first.
+            let served: Vec<&Organisation> = organisations
+                .iter()
+                .flatten()
+                .filter_map(|&i| orgs.get(i))
+                .collect();
+            if served.len() > 1
+                && let Some(list) = &receiver.organisations
+            {
+                self.shared_identifiers(list.get_ref(), &served, &label);
+            }
+            let trusted_senders = self.trusted_senders(&receiver.trusted_sender, &label, &served);
+            let buyer_check = self.choice(
+                receiver.buyer_check.as_ref(),
+                &label,
+                "buyer_check",
+                &[
+                    ("strict", BuyerCheck::Strict),
+                    ("warn", BuyerCheck::Warn),
+                    ("off", BuyerCheck::Off),
+                ],
+                defaults::BUYER_CHECK,
+            );
+            let accept_specifications =
+                self.specifications(&receiver.accept_specifications, &label);
+            let require_pdf = receiver
+                .require_pdf
+                .as_ref()
+                .map_or(defaults::REQUIRE_PDF, |v| *v.get_ref());
+            let refuse_warnings = self.choice(
+                receiver.warnings.as_ref(),
+                &label,
+                "warnings",
+                &[("pass", false), ("refuse", true)],
+                defaults::REFUSE_WARNINGS,
+            );
+            let accept_partial = self.choice(
+                receiver.partial.as_ref(),
+                &label,
+                "partial",
+                &[("refuse", false), ("accept", true)],
+                defaults::ACCEPT_PARTIAL,
+            );
+            let refuse_duplicates = self.choice(
+                receiver.duplicates.as_ref(),
+                &label,
+                "duplicates",
+                &[("accept", false), ("refuse", true)],
+                defaults::REFUSE_DUPLICATES,
+            );
+            if let (Some(address), Some(organisations)) = (address, organisations)
+                && let Some(&organisation) = organisations.first()
+            {
                 out.push(Receiver {
                     address,
                     organisation,
+                    organisations,
                     document_type,
                     trusted_senders,
+                    buyer_check,
+                    accept_specifications,
+                    require_pdf,
+                    refuse_warnings,
+                    accept_partial,
+                    refuse_duplicates,
                 });
+            }
+        }
+        out
+    }
+
+    /// The indexes of the organisations a receiver serves: exactly one of `organisation` and
+    /// `organisations`, every id known, none twice. `None` after reporting any problem.
+    fn receiver_organisations(
+        &mut self,
+        receiver: &Spanned<raw::Receiver>,
+        label: &str,
+        raw_orgs: &[Spanned<raw::Organisation>],
+        orgs: &[Organisation],
+    ) -> Option<Vec<usize>> {
+        let (one, list) = {
+            let r = receiver.get_ref();
+            (r.organisation.as_ref(), r.organisations.as_ref())
+        };
+        match (one, list) {
+            (None, None) => {
+                self.error(
+                    receiver,
+                    format!("{label} sets neither organisation nor organisations; write organisation = \"acme\", or organisations = [\"acme\", \"beta\"] for an address shared by several organisations"),
+                );
+                None
+            }
+            (Some(one), Some(list)) => {
+                // Point at whichever comes second, as for a trusted sender's kinds.
+                let (first, second) = if one.span().start < list.span().start {
+                    (("organisation", one.span()), ("organisations", list.span()))
+                } else {
+                    (("organisations", list.span()), ("organisation", one.span()))
+                };
+                self.error_at(
+                    second.1,
+                    format!("{label} sets both {} and {}; keep organisation = \"...\" for one organisation, or organisations = [...] for an address shared by several", first.0, second.0),
+                );
+                None
+            }
+            (Some(one), None) => self
+                .organisation_index(one, label, raw_orgs, orgs)
+                .map(|i| vec![i]),
+            (None, Some(list)) => {
+                if list.get_ref().is_empty() {
+                    self.error(
+                        list,
+                        format!("{label}: organisations is empty; list the organisations this address serves, e.g. organisations = [\"acme\", \"beta\"], or write organisation = \"acme\""),
+                    );
+                    return None;
+                }
+                let mut out = Vec::with_capacity(list.get_ref().len());
+                let mut complete = true;
+                for (n, value) in list.get_ref().iter().enumerate() {
+                    let id = value.get_ref().trim();
+                    let earlier = list.get_ref()[..n].iter().any(|v| v.get_ref().trim() == id);
+                    if earlier {
+                        self.error(
+                            value,
+                            format!("{label}: organisation \"{id}\" is listed twice in organisations; remove one"),
+                        );
+                        complete = false;
+                    } else if let Some(i) = self.organisation_index(value, label, raw_orgs, orgs) {
+                        out.push(i);
+                    } else {
+                        complete = false;
+                    }
+                }
+                complete.then_some(out)
+            }
+        }
+    }
+
+    /// The index of the organisation `value` names, or `None` after reporting it unknown.
+    fn organisation_index(
+        &mut self,
+        value: &Spanned<String>,
+        label: &str,
+        raw_orgs: &[Spanned<raw::Organisation>],
+        orgs: &[Organisation],
+    ) -> Option<usize> {
+        let org_id = value.get_ref().trim();
+        // Match raw ids too, so a receiver of an organisation whose own entry had an error
+        // does not get a second, misleading error.
+        let organisation = raw_orgs
+            .iter()
+            .position(|o| o.get_ref().id.get_ref().trim() == org_id);
+        if organisation.is_none() {
+            let hint = match closest(org_id, orgs.iter().map(|o| o.id.as_str())) {
+                Some(best) => format!("did you mean \"{best}\"?"),
+                None if orgs.is_empty() => "add an [[organisation]] with this id".to_string(),
+                None => format!("use one of {}", quoted(orgs.iter().map(|o| o.id.as_str()))),
+            };
+            self.error(
+                value,
+                format!("{label}: unknown organisation \"{org_id}\"; {hint}"),
+            );
+        }
+        organisation
+    }
+
+    /// A shared receiver routes by the buyer's identifiers, so no two of its organisations may
+    /// share one (a KvK number is also the endpoint id `0106:<kvk>`). Reports each organisation
+    /// that repeats an identifier of an earlier one, at its entry in `organisations`.
+    fn shared_identifiers(
+        &mut self,
+        list: &[Spanned<String>],
+        served: &[&Organisation],
+        label: &str,
+    ) {
+        let identifiers = |org: &Organisation| -> Vec<(String, String)> {
+            let mut ids: Vec<(String, String)> = Vec::new();
+            if let Some(kvk) = &org.kvk {
+                ids.push((format!("endpoint 0106:{kvk}"), format!("KvK {kvk}")));
+            }
+            for vat in &org.vat_ids {
+                ids.push((format!("vat {vat}"), format!("VAT id {vat}")));
+            }
+            for e in &org.endpoint_ids {
+                ids.push((format!("endpoint {e}"), format!("endpoint id {e}")));
+            }
+            ids
+        };
+        for (j, (value, org)) in list.iter().zip(served).enumerate() {
+            let mine = identifiers(org);
+            let clash = served[..j].iter().find_map(|earlier| {
+                let theirs = identifiers(earlier);
+                mine.iter()
+                    .find(|(key, _)| theirs.iter().any(|(k, _)| k == key))
+                    .map(|(_, shown)| (earlier.id.clone(), shown.clone()))
+            });
+            if let Some((earlier, shown)) = clash {
+                self.error(
+                    value,
+                    format!("{label}: organisations \"{earlier}\" and \"{}\" share {shown}, so an invoice to that buyer could not be routed; give each organisation its own identifiers, or use one receiver per organisation", org.id),
+                );
+            }
+        }
+    }
+
+    /// `accept_specifications`: known specification ids, none twice.
+    fn specifications(&mut self, raw: &[Spanned<String>], label: &str) -> Vec<String> {
+        let mut out: Vec<String> = Vec::with_capacity(raw.len());
+        for value in raw {
+            let spec = value.get_ref().trim();
+            if !is_specification(spec) {
+                let hint = match closest(spec, defaults::SPECIFICATIONS.iter().copied()) {
+                    Some(best) => format!("did you mean \"{best}\"? "),
+                    None => String::new(),
+                };
+                self.error(
+                    value,
+                    format!("{label}: unknown specification \"{spec}\" in accept_specifications; {hint}write one of {}, or \"xrechnung-X.Y\" / \"xrechnung-X.Y-extension\" for one XRechnung version (e.g. \"xrechnung-3.0\")", quoted(defaults::SPECIFICATIONS.iter().copied())),
+                );
+            } else if out.iter().any(|s| s == spec) {
+                self.error(
+                    value,
+                    format!("{label}: accept_specifications lists \"{spec}\" twice; remove one"),
+                );
+            } else {
+                out.push(spec.to_string());
             }
         }
         out
@@ -742,7 +985,7 @@ impl<'a> Validator<'a> {
         &mut self,
         raw: &[Spanned<raw::TrustedSender>],
         receiver: &str,
-        org: Option<&Organisation>,
+        orgs: &[&Organisation],
     ) -> Vec<TrustedSender> {
         let mut seen: Vec<(String, usize)> = Vec::new();
         let mut out = Vec::with_capacity(raw.len());
@@ -786,7 +1029,7 @@ impl<'a> Validator<'a> {
                     );
                     None
                 }
-                [_] => self.trust_kind(sender, &label, org),
+                [_] => self.trust_kind(sender, &label, orgs),
                 [first, second, rest @ ..] => {
                     let mut names = vec![first.0, second.0];
                     names.extend(rest.iter().map(|k| k.0));
@@ -833,7 +1076,7 @@ impl<'a> Validator<'a> {
         &mut self,
         sender: &raw::TrustedSender,
         label: &str,
-        org: Option<&Organisation>,
+        orgs: &[&Organisation],
     ) -> Option<TrustKind> {
         if let Some(domain) = &sender.domain {
             let d = domain.get_ref().trim();
@@ -866,19 +1109,53 @@ impl<'a> Validator<'a> {
             };
         }
         let verified = sender.verified_users.as_ref()?;
-        if let Some(org) = org
-            && org.verified_users.is_empty()
-        {
-            self.error(
-                verified,
-                format!("{label} trusts verified_users, but organisation \"{}\" has none; add verified_users = [\"...\"] to that [[organisation]] or use domain/address here", org.id),
-            );
+        // `orgs` is empty when the receiver's organisations are in error: nothing to check.
+        if !orgs.is_empty() && orgs.iter().all(|o| o.verified_users.is_empty()) {
+            let message = match orgs {
+                [org] => format!(
+                    "{label} trusts verified_users, but organisation \"{}\" has none; add verified_users = [\"...\"] to that [[organisation]] or use domain/address here",
+                    org.id
+                ),
+                _ => format!(
+                    "{label} trusts verified_users, but none of organisations {} has any; add verified_users = [\"...\"] to one of those [[organisation]] sections or use domain/address here",
+                    quoted(orgs.iter().map(|o| o.id.as_str()))
+                ),
+            };
+            self.error(verified, message);
             return None;
         }
         Some(TrustKind::VerifiedUsers)
     }
 
     // ---- typed values ----
+
+    /// One of a fixed set of words (`buyer_check = "strict"`), or the default when absent.
+    fn choice<T: Copy>(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        label: &str,
+        key: &str,
+        words: &[(&'static str, T)],
+        default: T,
+    ) -> T {
+        let Some(value) = value else { return default };
+        let written = value.get_ref().trim();
+        if let Some((_, t)) = words.iter().find(|(w, _)| *w == written) {
+            return *t;
+        }
+        let hint = match closest(written, words.iter().map(|(w, _)| *w)) {
+            Some(best) => format!("did you mean \"{best}\"? "),
+            None => String::new(),
+        };
+        self.error(
+            value,
+            format!(
+                "{label}: unknown {key} \"{written}\"; {hint}write one of {}",
+                quoted(words.iter().map(|(w, _)| *w))
+            ),
+        );
+        default
+    }
 
     fn nonempty(
         &mut self,
@@ -1082,11 +1359,83 @@ fn is_id(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+/// A normalised VAT id: a 2-letter country prefix, then 2 to 14 letters or digits (EU VAT ids
+/// are at most 14 characters; Swiss `CHE123456789MWST` is 16).
+fn is_vat_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    (4..=16).contains(&b.len())
+        && b[..2].iter().all(u8::is_ascii_uppercase)
+        && b.iter().all(u8::is_ascii_alphanumeric)
+}
+
+/// Parses `scheme:id` (the id may itself hold colons). The error completes
+/// `endpoint id "..." {error}`.
+fn parse_endpoint_id(s: &str) -> Result<EndpointId, String> {
+    let e = "e.g. \"0106:12345678\" (KvK) or \"0190:00000001234567890000\" (OIN)";
+    if s.to_ascii_lowercase().starts_with("iso6523-actorid-upis::") {
+        return Err(format!(
+            "starts with the Peppol prefix iso6523-actorid-upis::; write it without, {e}"
+        ));
+    }
+    let Some((scheme, id)) = s.split_once(':') else {
+        return Err(format!(
+            "is not of the form scheme:id; write the scheme and the identifier, {e}"
+        ));
+    };
+    let scheme = scheme.trim();
+    let endpoint = EndpointId::new(scheme, id);
+    if scheme.is_empty() {
+        return Err(format!("has no scheme before the colon; write {e}"));
+    }
+    if endpoint.id.is_empty() {
+        return Err(format!("has no identifier after the colon; write {e}"));
+    }
+    if scheme.bytes().all(|b| b.is_ascii_digit()) {
+        if scheme.len() != 4 {
+            return Err(format!(
+                "has scheme \"{scheme}\", but a numeric scheme (ISO 6523 ICD) has 4 digits; write {e}"
+            ));
+        }
+    } else if scheme.len() > 16 || !scheme.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(format!(
+            "has scheme \"{scheme}\", which is neither a 4-digit ICD nor a word such as EM or GLN; write {e}"
+        ));
+    }
+    if endpoint.id.chars().any(char::is_control) {
+        return Err(format!(
+            "holds a control character; write the identifier as printed, {e}"
+        ));
+    }
+    Ok(endpoint)
+}
+
+/// Whether `s` is an `accept_specifications` value: one of [`defaults::SPECIFICATIONS`], or
+/// `xrechnung-X.Y` / `xrechnung-X.Y-extension` with X and Y numbers (0 to 255).
+fn is_specification(s: &str) -> bool {
+    if defaults::SPECIFICATIONS.contains(&s) {
+        return true;
+    }
+    let Some(version) = s.strip_prefix("xrechnung-") else {
+        return false;
+    };
+    let version = version.strip_suffix("-extension").unwrap_or(version);
+    let number = |n: &str| n.bytes().all(|b| b.is_ascii_digit()) && n.parse::<u8>().is_ok();
+    matches!(version.split_once('.'), Some((major, minor)) if number(major) && number(minor))
+}
+
 fn pattern_key(p: &SenderPattern) -> String {
     match p {
         SenderPattern::Address(a) => a.key(),
         SenderPattern::Domain(d) => format!("@{d}"),
     }
+}
+
+/// `"a", "b", "c"`.
+fn quoted<'s>(words: impl Iterator<Item = &'s str>) -> String {
+    words
+        .map(|w| format!("\"{w}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn size_range(range: &RangeInclusive<u64>) -> String {
@@ -1157,7 +1506,6 @@ fn example(key: &str) -> &'static str {
         "id" => "id = \"acme\"",
         "name" => "name = \"ACME B.V.\"",
         "address" => "address = \"AD64SDE@trust.example.test\"",
-        "organisation" => "organisation = \"acme\"",
         "document_type" => "document_type = \"purchase-invoice\"",
         "contact" => "contact = \"billing@supplier.example\"",
         "certificate" => "certificate = \"/etc/trustgate/cert.pem\"",
@@ -1361,11 +1709,11 @@ path = "spool"
 
     #[test]
     fn missing_required_key_names_it_with_an_example() {
-        let text = EXAMPLE.replace("organisation = \"acme\"\n", "");
+        let text = EXAMPLE.replace("document_type = \"purchase-invoice\"\n", "");
         assert_one(
             &text,
             "15:1",
-            "missing key `organisation` in [[receiver]]; add it, e.g. organisation = \"acme\"",
+            "missing key `document_type` in [[receiver]]; add it, e.g. document_type = \"purchase-invoice\"",
         );
     }
 
@@ -1682,6 +2030,463 @@ path = "spool"
             ],
             "{errs:#?}"
         );
+    }
+
+    // ---- routing identifiers, shared receivers and receiver rules ----
+
+    /// Two organisations and a receiver shared by both (line numbers below refer to it).
+    const SHARED: &str = r#"[server]
+hostname = "mx.trust.example.test"
+listen = ["127.0.0.1:2525"]
+[spool]
+path = "spool"
+[[organisation]]
+id = "acme"
+name = "ACME B.V."
+kvk = "12345678"
+[[organisation]]
+id = "beta"
+name = "Beta B.V."
+kvk = "87654321"
+verified_users = ["ap@beta.example"]
+[[receiver]]
+address = "SHARED1@trust.example.test"
+organisations = ["beta", "acme"]
+document_type = "purchase-invoice"
+[[receiver.trusted_sender]]
+name = "Supplier B.V."
+contact = "billing@supplier.example"
+verified_users = true
+"#;
+
+    #[test]
+    fn normalise_identifier_removes_spaces_dots_hyphens_and_upper_cases() {
+        assert_eq!(normalise_identifier("nl 1234.56.789-b01"), "NL123456789B01");
+        assert_eq!(
+            normalise_identifier("\tBE 0123.456.749\u{a0}"),
+            "BE0123456749"
+        );
+        assert_eq!(normalise_identifier("ap@acme.example"), "AP@ACMEEXAMPLE");
+        assert_eq!(normalise_identifier(" -. "), "");
+        assert_eq!(
+            EndpointId::new(" gln ", "87 1234 5678 906").to_string(),
+            "GLN:8712345678906"
+        );
+    }
+
+    #[test]
+    fn vat_and_endpoint_ids_round_trip_normalised() {
+        let text = EXAMPLE.replace(
+            "\n\n[[receiver]]",
+            "\nvat_ids = [\"nl 1234.56.789-b01\", \"CHE-123.456.789 MWST\"]\nendpoint_ids = [\"0106:12345678\", \"gln:87 1234 5678 906\", \"0190:0000000-1234567890000\", \"EM:ap@acme.example\", \"9944:nl123456789b01\"]\n\n[[receiver]]",
+        );
+        let c = valid(&text);
+        let org = &c.organisations[0];
+        assert_eq!(org.vat_ids, ["NL123456789B01", "CHE123456789MWST"]);
+        let shown: Vec<String> = org.endpoint_ids.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "0106:12345678",
+                "GLN:8712345678906",
+                "0190:00000001234567890000",
+                "EM:AP@ACMEEXAMPLE",
+                "9944:NL123456789B01"
+            ]
+        );
+        assert_eq!(
+            org.endpoint_ids[0],
+            EndpointId {
+                scheme: "0106".into(),
+                id: "12345678".into()
+            }
+        );
+        // Absent: empty.
+        let c = valid(EXAMPLE);
+        assert!(c.organisations[0].vat_ids.is_empty());
+        assert!(c.organisations[0].endpoint_ids.is_empty());
+    }
+
+    #[test]
+    fn malformed_vat_ids() {
+        let text = EXAMPLE.replace(
+            "\n\n[[receiver]]",
+            "\nvat_ids = [\"123456789\", \"NL123456789B01\", \"nl 123456789 b01\", \"NL12345678901234567\", \"NL_1\"]\n\n[[receiver]]",
+        );
+        let fix = "write the country code and the number, e.g. \"NL123456789B01\" (spaces, dots and hyphens are ignored)";
+        assert_eq!(
+            errors(&text),
+            [
+                format!("t.toml:14:12: organisation \"acme\": VAT id \"123456789\" is not a VAT id; {fix}"),
+                "t.toml:14:43: organisation \"acme\": VAT id \"nl 123456789 b01\" is listed twice; remove one".to_string(),
+                format!("t.toml:14:63: organisation \"acme\": VAT id \"NL12345678901234567\" is not a VAT id; {fix}"),
+                format!("t.toml:14:86: organisation \"acme\": VAT id \"NL_1\" is not a VAT id; {fix}"),
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_endpoint_ids() {
+        let text = EXAMPLE.replace(
+            "\n\n[[receiver]]",
+            "\nendpoint_ids = [\"12345678\", \":123\", \"0106: \", \"106:12345678\", \"E M:x\",\n  \"iso6523-actorid-upis::0106:12345678\", \"0106:1234 5678\", \"0106:12345678\", \"EM:a\\u0007b\"]\n\n[[receiver]]",
+        );
+        let e = "e.g. \"0106:12345678\" (KvK) or \"0190:00000001234567890000\" (OIN)";
+        let org = "organisation \"acme\": endpoint id";
+        assert_eq!(
+            errors(&text),
+            [
+                format!(
+                    "t.toml:14:17: {org} \"12345678\" is not of the form scheme:id; write the scheme and the identifier, {e}"
+                ),
+                format!("t.toml:14:29: {org} \":123\" has no scheme before the colon; write {e}"),
+                format!(
+                    "t.toml:14:37: {org} \"0106:\" has no identifier after the colon; write {e}"
+                ),
+                format!(
+                    "t.toml:14:47: {org} \"106:12345678\" has scheme \"106\", but a numeric scheme (ISO 6523 ICD) has 4 digits; write {e}"
+                ),
+                format!(
+                    "t.toml:14:63: {org} \"E M:x\" has scheme \"E M\", which is neither a 4-digit ICD nor a word such as EM or GLN; write {e}"
+                ),
+                format!(
+                    "t.toml:15:3: {org} \"iso6523-actorid-upis::0106:12345678\" starts with the Peppol prefix iso6523-actorid-upis::; write it without, {e}"
+                ),
+                format!(
+                    "t.toml:15:60: {org} \"0106:12345678\" is listed twice (as 0106:12345678); remove one"
+                ),
+                format!(
+                    "t.toml:15:77: {org} \"EM:a\\u{{7}}b\" holds a control character; write the identifier as printed, {e}"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn shared_receiver_round_trip() {
+        let c = valid(SHARED);
+        let r = &c.receivers[0];
+        // In the order written; `organisation` is the first of them.
+        assert_eq!(r.organisations, [1, 0]);
+        assert_eq!(r.organisation, 1);
+        // beta has verified users, acme none: one of them is enough.
+        assert_eq!(r.trusted_senders[0].kind, TrustKind::VerifiedUsers);
+        // A one-organisation receiver has a one-element list.
+        let c = valid(EXAMPLE);
+        assert_eq!(
+            (
+                c.receivers[0].organisation,
+                &c.receivers[0].organisations[..]
+            ),
+            (0, &[0][..])
+        );
+        // A shared list of one is allowed.
+        let c = valid(&SHARED.replace("[\"beta\", \"acme\"]", "[\"beta\"]"));
+        assert_eq!(c.receivers[0].organisations, [1]);
+    }
+
+    #[test]
+    fn receiver_needs_exactly_one_of_organisation_and_organisations() {
+        let label = "receiver \"AD64SDE@trust.example.test\"";
+        let text = EXAMPLE.replace("organisation = \"acme\"\n", "");
+        assert_eq!(
+            errors(&text),
+            [format!(
+                "t.toml:15:1: {label} sets neither organisation nor organisations; write organisation = \"acme\", or organisations = [\"acme\", \"beta\"] for an address shared by several organisations"
+            )]
+        );
+        let keep = "keep organisation = \"...\" for one organisation, or organisations = [...] for an address shared by several";
+        let text = EXAMPLE.replace(
+            "organisation = \"acme\"\n",
+            "organisation = \"acme\"\norganisations = [\"acme\"]\n",
+        );
+        assert_eq!(
+            errors(&text),
+            [format!(
+                "t.toml:18:17: {label} sets both organisation and organisations; {keep}"
+            )]
+        );
+        let text = EXAMPLE.replace(
+            "organisation = \"acme\"\n",
+            "organisations = [\"acme\"]\norganisation = \"acme\"\n",
+        );
+        assert_eq!(
+            errors(&text),
+            [format!(
+                "t.toml:18:16: {label} sets both organisations and organisation; {keep}"
+            )]
+        );
+        let text = EXAMPLE.replace("organisation = \"acme\"", "organisations = []");
+        assert_eq!(
+            errors(&text),
+            [format!(
+                "t.toml:17:17: {label}: organisations is empty; list the organisations this address serves, e.g. organisations = [\"acme\", \"beta\"], or write organisation = \"acme\""
+            )]
+        );
+        let text = EXAMPLE.replace("organisation = \"acme\"", "organisations = \"acme\"");
+        assert_one(&text, "17:17", "write a list in brackets");
+    }
+
+    #[test]
+    fn shared_receiver_with_unknown_or_repeated_organisations() {
+        let label = "receiver \"SHARED1@trust.example.test\"";
+        let text = SHARED.replace(
+            "[\"beta\", \"acme\"]",
+            "[\"beta\", \"acne\", \"gamma\", \"beta\", \" acme\"]",
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                format!(
+                    "t.toml:17:26: {label}: unknown organisation \"acne\"; did you mean \"acme\"?"
+                ),
+                format!(
+                    "t.toml:17:34: {label}: unknown organisation \"gamma\"; use one of \"acme\", \"beta\""
+                ),
+                format!(
+                    "t.toml:17:43: {label}: organisation \"beta\" is listed twice in organisations; remove one"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn shared_receiver_verified_users_need_one_organisation_with_some() {
+        let text = SHARED.replace("verified_users = [\"ap@beta.example\"]\n", "");
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:21:18: receiver \"SHARED1@trust.example.test\": trusted_sender[1] trusts verified_users, but none of organisations \"beta\", \"acme\" has any; add verified_users = [\"...\"] to one of those [[organisation]] sections or use domain/address here"
+            ]
+        );
+    }
+
+    #[test]
+    fn shared_receiver_organisations_must_not_share_identifiers() {
+        let label = "receiver \"SHARED1@trust.example.test\"";
+        let fix = "so an invoice to that buyer could not be routed; give each organisation its own identifiers, or use one receiver per organisation";
+        // beta's endpoint 0106 is acme's KvK number.
+        let text = SHARED.replace(
+            "kvk = \"87654321\"",
+            "kvk = \"87654321\"\nendpoint_ids = [\"0106:1234.5678\"]",
+        );
+        assert_eq!(
+            errors(&text),
+            [format!(
+                "t.toml:18:26: {label}: organisations \"beta\" and \"acme\" share KvK 12345678, {fix}"
+            )]
+        );
+        let text = SHARED
+            .replace("kvk = \"87654321\"", "vat_ids = [\"NL123456789B01\"]")
+            .replace("kvk = \"12345678\"", "vat_ids = [\"nl123456789b01\"]");
+        assert_eq!(
+            errors(&text),
+            [format!(
+                "t.toml:17:26: {label}: organisations \"beta\" and \"acme\" share VAT id NL123456789B01, {fix}"
+            )]
+        );
+        // Two receivers of one organisation each may use the same identifiers.
+        let text = format!(
+            "{EXAMPLE}[[organisation]]\nid = \"acme-2\"\nname = \"ACME again\"\nkvk = \"12345678\"\n"
+        );
+        valid(&text);
+    }
+
+    #[test]
+    fn receiver_rules_round_trip_and_defaults() {
+        let c = valid(EXAMPLE);
+        let r = &c.receivers[0];
+        assert_eq!(r.buyer_check, BuyerCheck::Strict);
+        assert!(r.accept_specifications.is_empty());
+        assert!(!r.require_pdf && !r.refuse_warnings && !r.accept_partial && !r.refuse_duplicates);
+        assert_eq!(r.buyer_check, defaults::BUYER_CHECK);
+        assert_eq!(
+            (
+                r.require_pdf,
+                r.refuse_warnings,
+                r.accept_partial,
+                r.refuse_duplicates
+            ),
+            (
+                defaults::REQUIRE_PDF,
+                defaults::REFUSE_WARNINGS,
+                defaults::ACCEPT_PARTIAL,
+                defaults::REFUSE_DUPLICATES
+            )
+        );
+
+        let text = EXAMPLE.replace(
+            "document_type = \"purchase-invoice\"\n",
+            "document_type = \"purchase-invoice\"\nbuyer_check = \"warn\"\naccept_specifications = [\"si-ubl-2.0\", \" peppol-bis-3 \", \"xrechnung\", \"xrechnung-2.3-extension\", \"zugferd-1\"]\nrequire_pdf = true\nwarnings = \"refuse\"\npartial = \"accept\"\nduplicates = \"refuse\"\n",
+        );
+        let c = valid(&text);
+        let r = &c.receivers[0];
+        assert_eq!(r.buyer_check, BuyerCheck::Warn);
+        assert_eq!(
+            r.accept_specifications,
+            [
+                "si-ubl-2.0",
+                "peppol-bis-3",
+                "xrechnung",
+                "xrechnung-2.3-extension",
+                "zugferd-1"
+            ]
+        );
+        assert!(r.require_pdf && r.refuse_warnings && r.accept_partial && r.refuse_duplicates);
+
+        let text = EXAMPLE.replace(
+            "document_type = \"purchase-invoice\"\n",
+            "document_type = \"purchase-invoice\"\nbuyer_check = \"off\"\nrequire_pdf = false\nwarnings = \"pass\"\npartial = \"refuse\"\nduplicates = \"accept\"\n",
+        );
+        let r = &valid(&text).receivers[0];
+        assert_eq!(r.buyer_check, BuyerCheck::Off);
+        assert_eq!(BuyerCheck::Off.as_str(), "off");
+        assert!(!r.require_pdf && !r.refuse_warnings && !r.accept_partial && !r.refuse_duplicates);
+    }
+
+    #[test]
+    fn unknown_receiver_rule_words() {
+        let text = EXAMPLE.replace(
+            "document_type = \"purchase-invoice\"\n",
+            "document_type = \"purchase-invoice\"\nbuyer_check = \"Strict\"\nwarnings = \"ignore\"\npartial = \"some\"\nduplicates = \"reject\"\n",
+        );
+        let label = "receiver \"AD64SDE@trust.example.test\"";
+        assert_eq!(
+            errors(&text),
+            [
+                format!(
+                    "t.toml:19:15: {label}: unknown buyer_check \"Strict\"; did you mean \"strict\"? write one of \"strict\", \"warn\", \"off\""
+                ),
+                format!(
+                    "t.toml:20:12: {label}: unknown warnings \"ignore\"; write one of \"pass\", \"refuse\""
+                ),
+                format!(
+                    "t.toml:21:11: {label}: unknown partial \"some\"; write one of \"refuse\", \"accept\""
+                ),
+                format!(
+                    "t.toml:22:14: {label}: unknown duplicates \"reject\"; write one of \"accept\", \"refuse\""
+                ),
+            ]
+        );
+        let text = EXAMPLE.replace(
+            "document_type = \"purchase-invoice\"\n",
+            "document_type = \"purchase-invoice\"\nrequire_pdf = \"yes\"\n",
+        );
+        assert_one(&text, "19:15", "write true or false, without quotes");
+    }
+
+    #[test]
+    fn unknown_or_repeated_specifications() {
+        let text = EXAMPLE.replace(
+            "document_type = \"purchase-invoice\"\n",
+            "document_type = \"purchase-invoice\"\naccept_specifications = [\"peppol-bis3\", \"si-ubl-2.0\", \"si-ubl-2.0\", \"nlcius\", \"xrechnung-3\", \"xrechnung-3.0-ext\", \"xrechnung-300.0\"]\n",
+        );
+        let label = "receiver \"AD64SDE@trust.example.test\"";
+        let list = "write one of \"en16931\", \"peppol-bis-3\", \"peppol-self-billing-3\", \"si-ubl-2.0\", \"si-ubl-2.0-gaccount\", \"xrechnung\", \"factur-x-minimum\", \"factur-x-basic-wl\", \"factur-x-basic\", \"factur-x-extended\", \"zugferd-1\", \"zugferd-1-basic\", \"zugferd-1-comfort\", \"zugferd-1-extended\", \"ubl-2.0\", \"other\", \"none\", or \"xrechnung-X.Y\" / \"xrechnung-X.Y-extension\" for one XRechnung version (e.g. \"xrechnung-3.0\")";
+        assert_eq!(
+            errors(&text),
+            [
+                format!(
+                    "t.toml:19:26: {label}: unknown specification \"peppol-bis3\" in accept_specifications; did you mean \"peppol-bis-3\"? {list}"
+                ),
+                format!(
+                    "t.toml:19:55: {label}: accept_specifications lists \"si-ubl-2.0\" twice; remove one"
+                ),
+                format!(
+                    "t.toml:19:69: {label}: unknown specification \"nlcius\" in accept_specifications; {list}"
+                ),
+                format!(
+                    "t.toml:19:79: {label}: unknown specification \"xrechnung-3\" in accept_specifications; did you mean \"xrechnung\"? {list}"
+                ),
+                format!(
+                    "t.toml:19:94: {label}: unknown specification \"xrechnung-3.0-ext\" in accept_specifications; {list}"
+                ),
+                format!(
+                    "t.toml:19:115: {label}: unknown specification \"xrechnung-300.0\" in accept_specifications; {list}"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_specification_id_of_the_inspector_is_allowed() {
+        use crate::invoice::{FacturXProfile, Specification, Zugferd1Profile};
+        let mut all = vec![
+            Specification::En16931,
+            Specification::PeppolBis3,
+            Specification::PeppolSelfBilling,
+            Specification::SiUbl2,
+            Specification::SiUbl2GAccount,
+            Specification::Ubl20,
+            Specification::Other,
+            Specification::Missing,
+        ];
+        for p in [
+            FacturXProfile::Minimum,
+            FacturXProfile::BasicWl,
+            FacturXProfile::Basic,
+            FacturXProfile::Extended,
+        ] {
+            all.push(Specification::FacturX(p));
+        }
+        for p in [
+            Zugferd1Profile::Basic,
+            Zugferd1Profile::Comfort,
+            Zugferd1Profile::Extended,
+            Zugferd1Profile::Other,
+        ] {
+            all.push(Specification::Zugferd1(p));
+        }
+        for (major, minor, extension) in [(3, 0, false), (3, 0, true), (2, 3, false), (1, 2, false)]
+        {
+            all.push(Specification::XRechnung {
+                major,
+                minor,
+                extension,
+            });
+        }
+        let mut fixed: Vec<String> = Vec::new();
+        for spec in all {
+            assert!(is_specification(&spec.id()), "{} is refused", spec.id());
+            if !matches!(spec, Specification::XRechnung { .. }) {
+                fixed.push(spec.id());
+            }
+        }
+        // And the fixed values are exactly those ids plus the family `xrechnung`.
+        fixed.push("xrechnung".into());
+        fixed.sort();
+        let mut allowed: Vec<&str> = defaults::SPECIFICATIONS.to_vec();
+        allowed.sort_unstable();
+        assert_eq!(fixed, allowed);
+    }
+
+    #[test]
+    fn accepts_specification_matches_families() {
+        let mut r = valid(EXAMPLE).receivers.remove(0);
+        assert!(r.accepts_specification("si-ubl-2.0") && r.accepts_specification("none"));
+        r.accept_specifications = vec!["si-ubl-2.0".into(), "xrechnung".into(), "zugferd-1".into()];
+        for yes in [
+            "si-ubl-2.0",
+            "xrechnung-3.0",
+            "xrechnung-2.3-extension",
+            "zugferd-1",
+            "zugferd-1-comfort",
+        ] {
+            assert!(r.accepts_specification(yes), "{yes}");
+        }
+        for no in [
+            "si-ubl-2.0-gaccount",
+            "peppol-bis-3",
+            "en16931",
+            "xrechnung",
+            "factur-x-basic",
+        ] {
+            assert!(!r.accepts_specification(no), "{no}");
+        }
+        r.accept_specifications = vec!["xrechnung-3.0".into()];
+        assert!(r.accepts_specification("xrechnung-3.0"));
+        assert!(!r.accepts_specification("xrechnung-3.0-extension"));
+        assert!(!r.accepts_specification("xrechnung-2.3"));
     }
 
     // ---- checks outside the file ----
