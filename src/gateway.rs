@@ -12,9 +12,11 @@ use tracing::{error, info, warn};
 
 use crate::intake::{self, HeaderFrom, IntakeError, IntakeLimits};
 use crate::policy::directory::Identity;
+use crate::config::normalise_identifier;
+use crate::policy::documents::{self, Decision};
 use crate::policy::{Directory, Refusal};
 use crate::smtp::{BodySink, Envelope, Handler, Reply, SessionInfo, reply};
-use crate::spool::{IgnoredAttachment, NewDocument, NewMessage, Spool, SpoolError, Staging};
+use crate::spool::{DocumentStatus, MessageStatus, IgnoredAttachment, NewDocument, NewMessage, Spool, SpoolError, Staging};
 
 /// The handler behind every SMTP session.
 pub struct Gateway {
@@ -95,10 +97,12 @@ impl Handler for Gateway {
     async fn end_of_data(&self, session: &SessionInfo, envelope: Envelope, body: Body) -> Reply {
         let directory = Arc::clone(&self.directory);
         let limits = self.intake_limits.clone();
+        let spool = self.spool.clone();
         let info = session.clone();
-        let judged = tokio::task::spawn_blocking(move || judge(&directory, &limits, &info, envelope, body.0)).await;
-        let message = match judged {
-            Ok(Ok(message)) => message,
+        let judged =
+            tokio::task::spawn_blocking(move || judge(&directory, &spool, &limits, &info, envelope, body.0)).await;
+        let judged = match judged {
+            Ok(Ok(judged)) => judged,
             Ok(Err(refusal)) => {
                 info!(sid = session.id, reason = refusal.reason, reply = %refusal.reply, "message refused");
                 return refusal.reply;
@@ -108,28 +112,67 @@ impl Handler for Gateway {
                 return reply::LOCAL_ERROR;
             }
         };
-        let documents = message.documents.len();
-        match self.spool.commit(message).await {
-            Ok(id) => {
-                info!(sid = session.id, mid = %id, documents, "message stored");
-                reply::queued(&id.to_string(), documents)
+        match judged {
+            Judged::Accept { message, refused } => {
+                let documents = message.documents.iter().filter(|d| d.status.is_none()).count();
+                match self.spool.commit(*message).await {
+                    Ok(id) => {
+                        info!(sid = session.id, mid = %id, documents, refused = refused.len(), "message stored");
+                        if refused.is_empty() {
+                            reply::queued(&id.to_string(), documents)
+                        } else {
+                            reply::queued_partly(&id.to_string(), documents, &refused)
+                        }
+                    }
+                    Err(err) => {
+                        error!(sid = session.id, error = %err, "spool commit failed");
+                        spool_reply(&err)
+                    }
+                }
             }
-            Err(err) => {
-                error!(sid = session.id, error = %err, "spool commit failed");
-                spool_reply(&err)
+            Judged::Reject { message, refusal } => {
+                // Kept for the admin ("why was my invoice refused?") and for notices; the
+                // refusal stands whether or not the record could be written.
+                match self.spool.commit(*message).await {
+                    Ok(id) => info!(sid = session.id, mid = %id, reason = refusal.reason, reply = %refusal.reply, "message refused and recorded"),
+                    Err(err) => {
+                        warn!(sid = session.id, error = %err, reason = refusal.reason, reply = %refusal.reply, "message refused; recording it failed")
+                    }
+                }
+                refusal.reply
             }
         }
     }
 }
 
-/// Everything decided at end of data, on a blocking thread: header From, MIME, documents.
+/// What end of data decided, before the spool.
+enum Judged {
+    /// Store and answer 250. `refused` names documents refused under `partial = "accept"`.
+    Accept {
+        /// The message to store.
+        message: Box<NewMessage>,
+        /// Short descriptions of refused documents, for the 250 text.
+        refused: Vec<String>,
+    },
+    /// Refused for its content from a trusted sender: record it as rejected, answer `refusal`.
+    Reject {
+        /// The message to record, with status rejected.
+        message: Box<NewMessage>,
+        /// The reply and log reason.
+        refusal: Refusal,
+    },
+}
+
+/// Everything decided at end of data, on a blocking thread: header From, MIME, documents,
+/// the receivers' rules and duplicates.
 fn judge(
     directory: &Directory,
+    spool: &Spool,
     limits: &IntakeLimits,
     session: &SessionInfo,
     envelope: Envelope,
     body: Staging,
-) -> Result<NewMessage, Refusal> {
+) -> Result<Judged, Refusal> {
     let parsed = {
         let raw = body.bytes().map_err(|err| {
             error!(sid = session.id, error = %err, "cannot read staged body");
@@ -158,58 +201,140 @@ fn judge(
         directory.check_sender(receiver, Identity::HeaderFrom, &header_from)?;
     }
 
+    // From here on the sender is trusted: a refusal is recorded in the spool as rejected.
     let paired = intake::pair(parsed.attachments);
+    let ignored: Vec<IgnoredAttachment> = paired
+        .ignored
+        .iter()
+        .map(|i| IgnoredAttachment { name: i.name.clone(), reason: i.reason.clone() })
+        .collect();
+    let new_message = |documents: Vec<NewDocument>, status: MessageStatus, body: Staging| NewMessage {
+        received_at: SystemTime::now(),
+        peer: session.peer.to_string(),
+        helo: session.helo.clone(),
+        mail_from: envelope.mail_from.clone(),
+        rcpt_to: envelope.rcpt_to.clone(),
+        header_message_id: parsed.message_id.clone(),
+        documents,
+        ignored: ignored.clone(),
+        body,
+        status,
+    };
+    let reject = |refusal: Refusal, documents: Vec<NewDocument>, body: Staging| {
+        let status = MessageStatus::Rejected { reply: refusal.reply.to_string(), reason: refusal.reason.to_string() };
+        Ok(Judged::Reject { message: Box::new(new_message(documents, status, body)), refusal })
+    };
+
     if let Some(refused) = paired.refused.first() {
-        return Err(Refusal {
+        let refusal = Refusal {
             reply: reply::invoice_refused(&format!("{}: {}", refused.name, refused.reason)),
             reason: "unsafe_xml",
-        });
+        };
+        return reject(refusal, Vec::new(), body);
     }
     if paired.documents.is_empty() {
-        return Err(Refusal { reply: reply::NO_INVOICE_XML, reason: "no_invoice_xml" });
+        return reject(Refusal { reply: reply::NO_INVOICE_XML, reason: "no_invoice_xml" }, Vec::new(), body);
     }
 
     let mut documents = Vec::with_capacity(paired.documents.len() * receivers.len());
+    let mut refused_items = Vec::new();
+    let mut accept_partial = true;
     for receiver in &receivers {
-        let organisation = directory.organisation(receiver);
+        accept_partial &= receiver.accept_partial;
         for doc in &paired.documents {
+            let decision = documents::decide(receiver, directory.organisations(), &doc.inspection, doc.pdf.is_some());
+            let number = doc.inspection.invoice_number.as_deref().unwrap_or("without number");
+            let (organisation, status) = match decision {
+                Decision::Accept { organisation, warnings } => {
+                    for w in &warnings {
+                        info!(sid = session.id, invoice = number, warning = %w, "invoice accepted with a warning");
+                    }
+                    (organisation, None)
+                }
+                Decision::Refuse { rules, reasons } => {
+                    refused_items.push(format!("{number} ({}): {}", doc.xml_name, reasons.join(" ")));
+                    (receiver.organisation, Some(DocumentStatus::Rejected { rules }))
+                }
+            };
+            let org = &directory.organisations()[organisation];
+            let duplicate_key = status.is_none().then(|| duplicate_key(&org.id, &doc.inspection)).flatten();
+            let mut status = status;
+            if status.is_none()
+                && receiver.refuse_duplicates
+                && let Some(key) = &duplicate_key
+            {
+                match spool.find_duplicate(key) {
+                    Ok(Some(earlier)) => {
+                        refused_items.push(format!(
+                            "{number} ({}): already received in message {} of {}",
+                            doc.xml_name,
+                            earlier.message,
+                            crate::spool::format_time(earlier.received_at)
+                        ));
+                        status = Some(DocumentStatus::Rejected { rules: vec!["TG-DUPLICATE".into()] });
+                    }
+                    Ok(None) => {}
+                    Err(err) => {
+                        error!(sid = session.id, error = %err, "duplicate lookup failed");
+                        return Err(Refusal { reply: reply::LOCAL_ERROR, reason: "duplicate_lookup" });
+                    }
+                }
+            }
             documents.push(NewDocument {
                 receiver: receiver.address.to_string(),
-                organisation: organisation.id.clone(),
+                organisation: org.id.clone(),
                 xml_name: doc.xml_name.clone(),
                 xml: doc.xml.clone(),
                 pdf_name: doc.pdf_name.clone(),
                 pdf: doc.pdf.clone(),
                 format: doc.inspection.syntax.name().to_string(),
                 invoice_number: doc.inspection.invoice_number.clone(),
-                duplicate_key: None,
-                report: None,
-                specification: None,
-                status: None,
+                duplicate_key,
+                report: serde_json::to_value(&*doc.inspection).ok(),
+                specification: Some(doc.inspection.specification.name()),
+                status,
             });
         }
     }
-    let ignored = paired
-        .ignored
-        .into_iter()
-        .map(|i| IgnoredAttachment { name: i.name, reason: i.reason })
-        .collect();
 
-    Ok(NewMessage {
-        received_at: SystemTime::now(),
-        peer: session.peer.to_string(),
-        helo: session.helo.clone(),
-        mail_from: envelope.mail_from,
-        rcpt_to: envelope.rcpt_to,
-        header_message_id: parsed.message_id,
-        documents,
-        ignored,
-        body,
-        status: crate::spool::MessageStatus::Accepted,
-    })
+    let total = documents.len();
+    let accepted = documents.iter().filter(|d| d.status.is_none()).count();
+    if accepted == total {
+        return Ok(Judged::Accept { message: Box::new(new_message(documents, MessageStatus::Accepted, body)), refused: Vec::new() });
+    }
+    if accepted > 0 && accept_partial {
+        return Ok(Judged::Accept {
+            message: Box::new(new_message(documents, MessageStatus::Accepted, body)),
+            refused: refused_items,
+        });
+    }
+    let refusal = Refusal { reply: reply::invoices_refused(total - accepted, total, &refused_items), reason: "invoice_rules" };
+    reject(refusal, documents, body)
+}
+
+/// The identity of an invoice for duplicate detection: organisation, seller, number, issue
+/// date and document type. `None` when there is no invoice number to compare.
+fn duplicate_key(organisation: &str, inspection: &crate::invoice::Inspection) -> Option<String> {
+    let number = inspection.invoice_number.as_deref()?;
+    let seller = &inspection.seller;
+    let ident = |i: &crate::invoice::Identifier| {
+        format!("{}:{}", i.scheme.as_deref().unwrap_or(""), normalise_identifier(&i.value))
+    };
+    let seller_id = seller
+        .vat_id
+        .as_deref()
+        .map(|v| format!("VAT:{}", normalise_identifier(v)))
+        .or_else(|| seller.legal_id.as_ref().map(ident))
+        .or_else(|| seller.endpoint_id.as_ref().map(ident))
+        .or_else(|| seller.name.as_deref().map(|n| format!("NAME:{}", n.trim().to_lowercase())))
+        .unwrap_or_default();
+    let kind = inspection.document_type_code.clone().unwrap_or_else(|| inspection.syntax.name().to_string());
+    Some(format!(
+        "{organisation}\u{1f}{seller_id}\u{1f}{number}\u{1f}{}\u{1f}{kind}",
+        inspection.issue_date.as_deref().unwrap_or("")
+    ))
 }
 
 fn bad_from(why: &str) -> Refusal {
     Refusal { reply: reply::bad_header_from(why), reason: "bad_header_from" }
 }
-

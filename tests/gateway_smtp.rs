@@ -6,9 +6,20 @@ mod common;
 
 use common::{INVOICE_XML, RECEIVER, SUPPLIER, Smtp, TestConfig, invoice_mail, mail, read_fixture};
 
+/// Messages stored as accepted (content refusals of trusted senders are recorded as rejected).
 async fn stored(daemon: &trustgate::daemon::Daemon) -> usize {
     let spool = daemon.spool.clone();
-    tokio::task::spawn_blocking(move || spool.list().unwrap().len()).await.unwrap()
+    tokio::task::spawn_blocking(move || spool.list().unwrap().iter().filter(|m| !m.status.is_rejected()).count())
+        .await
+        .unwrap()
+}
+
+/// Messages recorded as rejected.
+async fn rejected(daemon: &trustgate::daemon::Daemon) -> usize {
+    let spool = daemon.spool.clone();
+    tokio::task::spawn_blocking(move || spool.list().unwrap().iter().filter(|m| m.status.is_rejected()).count())
+        .await
+        .unwrap()
 }
 
 /// Runs a blocking client closure off the runtime, so the in-process server keeps running.
@@ -174,6 +185,7 @@ async fn message_without_invoice_xml_is_refused_with_advice() {
     })
     .await;
     assert_eq!(stored(&daemon).await, 0);
+    assert_eq!(rejected(&daemon).await, 2, "trusted senders' refused messages are recorded for the admin");
     daemon.stop().await;
 }
 
@@ -195,6 +207,7 @@ async fn xml_with_doctype_is_refused() {
     })
     .await;
     assert_eq!(stored(&daemon).await, 0);
+    assert_eq!(rejected(&daemon).await, 1);
     daemon.stop().await;
 }
 

@@ -64,6 +64,11 @@ impl Directory {
         self.by_key.get(&address.key()).map(|&i| &self.receivers[i]).ok_or_else(unknown)
     }
 
+    /// Every organisation, indexed as in the config.
+    pub fn organisations(&self) -> &[Organisation] {
+        &self.organisations
+    }
+
     /// The organisation a receiver belongs to.
     pub fn organisation(&self, receiver: &Receiver) -> &Organisation {
         // Validation guarantees the index; fall back to the first to stay total.
@@ -81,11 +86,12 @@ impl Directory {
         receiver.trusted_senders.iter().find(|t| match &t.kind {
             TrustKind::Domain(d) => sender.domain() == d,
             TrustKind::Address(a) => a.key() == sender.key(),
-            TrustKind::VerifiedUsers => self
-                .organisation(receiver)
-                .verified_users
-                .iter()
-                .any(|p| p.matches(sender)),
+            // On a shared address, the verified users of any of its organisations.
+            TrustKind::VerifiedUsers => receiver.organisations.iter().any(|&i| {
+                self.organisations
+                    .get(i)
+                    .is_some_and(|o| o.verified_users.iter().any(|p| p.matches(sender)))
+            }),
         })
     }
 

@@ -8,6 +8,7 @@
 //! identity, next to the header From check, without touching the session code.
 
 pub mod directory;
+pub mod documents;
 
 pub use directory::Directory;
 

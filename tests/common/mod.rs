@@ -14,8 +14,10 @@ use trustgate::daemon::Daemon;
 
 /// The trusted supplier domain of the test config.
 pub const SUPPLIER: &str = "invoices@supplier.example";
-/// The test receiver.
+/// The test receiver (organisation acme, KvK 11111111: the buyer of the SI-UBL fixtures).
 pub const RECEIVER: &str = "AD64SDE@trust.example.test";
+/// A shared receiver serving acme (KvK 11111111) and beta (KvK 87654321).
+pub const SHARED: &str = "SHARED1@trust.example.test";
 
 /// A test config on a fresh temporary spool, listening on an ephemeral loopback port.
 pub struct TestConfig {
@@ -30,6 +32,12 @@ impl TestConfig {
 
     /// `extra` is inserted into `[server]` (e.g. `max_message_size = "64KiB"`).
     pub fn with_server_extra(extra: &str) -> TestConfig {
+        Self::with_extras(extra, "", "")
+    }
+
+    /// `server` goes into `[server]`, `receiver` into the first `[[receiver]]` (AD64SDE),
+    /// `shared_extra` into the shared receiver (SHARED1, serving acme and beta).
+    pub fn with_extras(extra: &str, receiver: &str, shared_extra: &str) -> TestConfig {
         let dir = tempfile::tempdir().unwrap();
         let spool = dir.path().join("spool");
         std::fs::create_dir_all(&spool).unwrap();
@@ -46,13 +54,21 @@ path = "{spool}"
 [[organisation]]
 id = "acme"
 name = "ACME B.V."
-kvk = "12345678"
+kvk = "11111111"
+vat_ids = ["NL123456789B01"]
 verified_users = ["ap@acme.example", "@accountant.example"]
+
+[[organisation]]
+id = "beta"
+name = "Beta B.V."
+kvk = "87654321"
+{extra_org}
 
 [[receiver]]
 address = "{RECEIVER}"
 organisation = "acme"
 document_type = "purchase-invoice"
+{receiver}
 
 [[receiver.trusted_sender]]
 name = "Supplier B.V."
@@ -68,8 +84,21 @@ address = "billing@other-supplier.example"
 name = "ACME's own staff"
 contact = "ap@acme.example"
 verified_users = true
+
+[[receiver]]
+address = "{SHARED}"
+organisations = ["acme", "beta"]
+document_type = "purchase-invoice"
+{extra_shared}
+
+[[receiver.trusted_sender]]
+name = "Supplier B.V."
+contact = "billing@supplier.example"
+domain = "supplier.example"
 "#,
-            spool = spool.display()
+            spool = spool.display(),
+            extra_org = "",
+            extra_shared = shared_extra,
         );
         let path = dir.path().join("trustgate.toml");
         std::fs::write(&path, text).unwrap();
