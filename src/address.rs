@@ -20,7 +20,9 @@ pub enum AddressError {
     #[error("\"{0}\" is not of the form local@domain")]
     NotLocalAtDomain(String),
     /// Local part empty, too long or with characters outside the plain set.
-    #[error("the local part of \"{0}\" is empty, longer than 64 characters or has characters other than letters, digits and !#$&'*+-/=?^_`{{|}}~.")]
+    #[error(
+        "the local part of \"{0}\" is empty, longer than 64 characters or has characters other than letters, digits and !#$&'*+-/=?^_`{{|}}~."
+    )]
     BadLocalPart(String),
     /// Domain malformed.
     #[error("\"{0}\" is not a valid domain name")]
@@ -49,8 +51,12 @@ impl Address {
         if !is_plain_local_part(local) {
             return Err(AddressError::BadLocalPart(s.to_string()));
         }
-        let domain = Domain::parse(domain).map_err(|_| AddressError::BadDomain(domain.to_string()))?;
-        Ok(Address { local: local.to_string(), domain })
+        let domain =
+            Domain::parse(domain).map_err(|_| AddressError::BadDomain(domain.to_string()))?;
+        Ok(Address {
+            local: local.to_string(),
+            domain,
+        })
     }
 
     /// The local part, as written.
@@ -125,9 +131,12 @@ fn is_plain_local_part(local: &str) -> bool {
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '.' || SPECIALS.contains(c) || (!c.is_ascii() && !c.is_control()))
+        && local.chars().all(|c| {
+            c.is_alphanumeric()
+                || c == '.'
+                || SPECIALS.contains(c)
+                || (!c.is_ascii() && !c.is_control())
+        })
 }
 
 #[cfg(test)]

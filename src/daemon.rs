@@ -62,15 +62,20 @@ impl Daemon {
             large_body_threshold: config.spool.large_body_threshold,
             min_free_space: config.spool.min_free_space,
         };
-        let spool = Spool::open(&spool_opts)
-            .map_err(|source| StartError::Spool { path: config.spool.path.clone(), source })?;
+        let spool = Spool::open(&spool_opts).map_err(|source| StartError::Spool {
+            path: config.spool.path.clone(),
+            source,
+        })?;
         let tls = match &config.server.tls {
             Some(t) => Some(server::load_tls(t).map_err(StartError::Tls)?),
             None => None,
         };
         let server = Server::bind(&config.server.listen)
             .await
-            .map_err(|source| StartError::Bind { addrs: config.server.listen.clone(), source })?;
+            .map_err(|source| StartError::Bind {
+                addrs: config.server.listen.clone(),
+                source,
+            })?;
         let smtp_addrs = server.local_addrs();
         let limits = Limits::from_config(&config.server);
         let conn_limits = ConnectionLimits {
@@ -78,9 +83,17 @@ impl Daemon {
             max_connections_per_ip: config.server.max_connections_per_ip,
             shutdown_timeout: config.server.shutdown_timeout,
         };
-        let gateway = Arc::new(Gateway::new(Directory::new(config), spool.clone(), config.spool.min_free_space));
+        let gateway = Arc::new(Gateway::new(
+            Directory::new(config),
+            spool.clone(),
+            config.spool.min_free_space,
+        ));
         let shutdown = CancellationToken::new();
-        let control = crate::spool::control::serve(spool.clone(), spool.control_socket_path(), shutdown.child_token());
+        let control = crate::spool::control::serve(
+            spool.clone(),
+            spool.control_socket_path(),
+            shutdown.child_token(),
+        );
         let run = server.run(gateway, limits, conn_limits, tls, shutdown.child_token());
         let spool_for_task = spool.clone();
         let task = tokio::spawn(async move {
@@ -95,7 +108,12 @@ impl Daemon {
             spool_for_task.shutdown().await;
         });
         info!(listen = ?smtp_addrs, spool = %config.spool.path.display(), "trustgate started");
-        Ok(Daemon { smtp_addrs, spool, shutdown, task })
+        Ok(Daemon {
+            smtp_addrs,
+            spool,
+            shutdown,
+            task,
+        })
     }
 
     /// Begins a graceful shutdown (as SIGTERM does).

@@ -10,13 +10,16 @@ use std::time::SystemTime;
 
 use tracing::{error, info, warn};
 
+use crate::config::normalise_identifier;
 use crate::intake::{self, HeaderFrom, IntakeError, IntakeLimits};
 use crate::policy::directory::Identity;
-use crate::config::normalise_identifier;
 use crate::policy::documents::{self, Decision};
 use crate::policy::{Directory, Refusal};
 use crate::smtp::{BodySink, Envelope, Handler, Reply, SessionInfo, reply};
-use crate::spool::{DocumentStatus, MessageStatus, IgnoredAttachment, NewDocument, NewMessage, Spool, SpoolError, Staging};
+use crate::spool::{
+    DocumentStatus, IgnoredAttachment, MessageStatus, NewDocument, NewMessage, Spool, SpoolError,
+    Staging,
+};
 
 /// The handler behind every SMTP session.
 pub struct Gateway {
@@ -42,14 +45,21 @@ impl BodySink for Body {
 impl Gateway {
     /// A gateway over `directory` that stores into `spool`.
     pub fn new(directory: Directory, spool: Spool, min_free_space: u64) -> Gateway {
-        Gateway { directory: Arc::new(directory), spool, intake_limits: IntakeLimits::default(), min_free_space }
+        Gateway {
+            directory: Arc::new(directory),
+            spool,
+            intake_limits: IntakeLimits::default(),
+            min_free_space,
+        }
     }
 }
 
 fn spool_reply(err: &SpoolError) -> Reply {
     match err {
         SpoolError::Full => reply::SPOOL_FULL,
-        SpoolError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => reply::SPOOL_FULL,
+        SpoolError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
+            reply::SPOOL_FULL
+        }
         _ => reply::LOCAL_ERROR,
     }
 }
@@ -57,14 +67,29 @@ fn spool_reply(err: &SpoolError) -> Reply {
 impl Handler for Gateway {
     type Body = Body;
 
-    fn mail(&self, session: &SessionInfo, _reverse_path: &str, declared_size: Option<u64>) -> Result<(), Reply> {
+    fn mail(
+        &self,
+        session: &SessionInfo,
+        _reverse_path: &str,
+        declared_size: Option<u64>,
+    ) -> Result<(), Reply> {
         // SMTP-HARDENING 40: the free-space reserve is checked before a transaction starts,
         // counting the declared size, so a full disk answers 452 and never a late failure.
         // The sender itself is judged per recipient at RCPT, where the refusal can say for
         // which address it is not trusted.
         match self.spool.free_space() {
-            Ok(free) if free < self.min_free_space.saturating_add(declared_size.unwrap_or(0)) => {
-                warn!(sid = session.id, free, reserve = self.min_free_space, "spool disk below the reserve");
+            Ok(free)
+                if free
+                    < self
+                        .min_free_space
+                        .saturating_add(declared_size.unwrap_or(0)) =>
+            {
+                warn!(
+                    sid = session.id,
+                    free,
+                    reserve = self.min_free_space,
+                    "spool disk below the reserve"
+                );
                 Err(reply::SPOOL_FULL)
             }
             Ok(_) => Ok(()),
@@ -75,7 +100,12 @@ impl Handler for Gateway {
         }
     }
 
-    fn rcpt(&self, session: &SessionInfo, reverse_path: &str, forward_path: &str) -> Result<(), Reply> {
+    fn rcpt(
+        &self,
+        session: &SessionInfo,
+        reverse_path: &str,
+        forward_path: &str,
+    ) -> Result<(), Reply> {
         let judged = self.directory.receiver(forward_path).and_then(|receiver| {
             self.directory
                 .check_sender(receiver, Identity::EnvelopeSender, reverse_path)
@@ -99,8 +129,10 @@ impl Handler for Gateway {
         let limits = self.intake_limits.clone();
         let spool = self.spool.clone();
         let info = session.clone();
-        let judged =
-            tokio::task::spawn_blocking(move || judge(&directory, &spool, &limits, &info, envelope, body.0)).await;
+        let judged = tokio::task::spawn_blocking(move || {
+            judge(&directory, &spool, &limits, &info, envelope, body.0)
+        })
+        .await;
         let judged = match judged {
             Ok(Ok(judged)) => judged,
             Ok(Err(refusal)) => {
@@ -114,7 +146,11 @@ impl Handler for Gateway {
         };
         match judged {
             Judged::Accept { message, refused } => {
-                let documents = message.documents.iter().filter(|d| d.status.is_none()).count();
+                let documents = message
+                    .documents
+                    .iter()
+                    .filter(|d| d.status.is_none())
+                    .count();
                 match self.spool.commit(*message).await {
                     Ok(id) => {
                         info!(sid = session.id, mid = %id, documents, refused = refused.len(), "message stored");
@@ -134,7 +170,9 @@ impl Handler for Gateway {
                 // Kept for the admin ("why was my invoice refused?") and for notices; the
                 // refusal stands whether or not the record could be written.
                 match self.spool.commit(*message).await {
-                    Ok(id) => info!(sid = session.id, mid = %id, reason = refusal.reason, reply = %refusal.reply, "message refused and recorded"),
+                    Ok(id) => {
+                        info!(sid = session.id, mid = %id, reason = refusal.reason, reply = %refusal.reply, "message refused and recorded")
+                    }
                     Err(err) => {
                         warn!(sid = session.id, error = %err, reason = refusal.reason, reply = %refusal.reply, "message refused; recording it failed")
                     }
@@ -176,11 +214,20 @@ fn judge(
     let parsed = {
         let raw = body.bytes().map_err(|err| {
             error!(sid = session.id, error = %err, "cannot read staged body");
-            Refusal { reply: reply::LOCAL_ERROR, reason: "staging_read" }
+            Refusal {
+                reply: reply::LOCAL_ERROR,
+                reason: "staging_read",
+            }
         })?;
         intake::parse_message(&raw, limits).map_err(|err| match err {
-            IntakeError::HeadersTooLarge { .. } => Refusal { reply: reply::HEADERS_TOO_LARGE, reason: "headers_too_large" },
-            other => Refusal { reply: reply::unparsable_message(&other.to_string()), reason: "mime_limits" },
+            IntakeError::HeadersTooLarge { .. } => Refusal {
+                reply: reply::HEADERS_TOO_LARGE,
+                reason: "headers_too_large",
+            },
+            other => Refusal {
+                reply: reply::unparsable_message(&other.to_string()),
+                reason: "mime_limits",
+            },
         })?
     };
 
@@ -194,7 +241,9 @@ fn judge(
         HeaderFrom::One(address) => address.clone(),
         HeaderFrom::Missing => return Err(bad_from("the message has no From header")),
         HeaderFrom::Multiple => return Err(bad_from("the message has more than one From header")),
-        HeaderFrom::SeveralMailboxes => return Err(bad_from("the From header names more than one mailbox")),
+        HeaderFrom::SeveralMailboxes => {
+            return Err(bad_from("the From header names more than one mailbox"));
+        }
         HeaderFrom::Unusable => return Err(bad_from("the From header has no usable address")),
     };
     for receiver in &receivers {
@@ -206,23 +255,33 @@ fn judge(
     let ignored: Vec<IgnoredAttachment> = paired
         .ignored
         .iter()
-        .map(|i| IgnoredAttachment { name: i.name.clone(), reason: i.reason.clone() })
+        .map(|i| IgnoredAttachment {
+            name: i.name.clone(),
+            reason: i.reason.clone(),
+        })
         .collect();
-    let new_message = |documents: Vec<NewDocument>, status: MessageStatus, body: Staging| NewMessage {
-        received_at: SystemTime::now(),
-        peer: session.peer.to_string(),
-        helo: session.helo.clone(),
-        mail_from: envelope.mail_from.clone(),
-        rcpt_to: envelope.rcpt_to.clone(),
-        header_message_id: parsed.message_id.clone(),
-        documents,
-        ignored: ignored.clone(),
-        body,
-        status,
-    };
+    let new_message =
+        |documents: Vec<NewDocument>, status: MessageStatus, body: Staging| NewMessage {
+            received_at: SystemTime::now(),
+            peer: session.peer.to_string(),
+            helo: session.helo.clone(),
+            mail_from: envelope.mail_from.clone(),
+            rcpt_to: envelope.rcpt_to.clone(),
+            header_message_id: parsed.message_id.clone(),
+            documents,
+            ignored: ignored.clone(),
+            body,
+            status,
+        };
     let reject = |refusal: Refusal, documents: Vec<NewDocument>, body: Staging| {
-        let status = MessageStatus::Rejected { reply: refusal.reply.to_string(), reason: refusal.reason.to_string() };
-        Ok(Judged::Reject { message: Box::new(new_message(documents, status, body)), refusal })
+        let status = MessageStatus::Rejected {
+            reply: refusal.reply.to_string(),
+            reason: refusal.reason.to_string(),
+        };
+        Ok(Judged::Reject {
+            message: Box::new(new_message(documents, status, body)),
+            refusal,
+        })
     };
 
     if let Some(refused) = paired.refused.first() {
@@ -233,7 +292,14 @@ fn judge(
         return reject(refusal, Vec::new(), body);
     }
     if paired.documents.is_empty() {
-        return reject(Refusal { reply: reply::NO_INVOICE_XML, reason: "no_invoice_xml" }, Vec::new(), body);
+        return reject(
+            Refusal {
+                reply: reply::NO_INVOICE_XML,
+                reason: "no_invoice_xml",
+            },
+            Vec::new(),
+            body,
+        );
     }
 
     let mut documents = Vec::with_capacity(paired.documents.len() * receivers.len());
@@ -242,22 +308,44 @@ fn judge(
     for receiver in &receivers {
         accept_partial &= receiver.accept_partial;
         for doc in &paired.documents {
-            let decision = documents::decide(receiver, directory.organisations(), &doc.inspection, doc.pdf.is_some());
-            let number = doc.inspection.invoice_number.as_deref().unwrap_or("without number");
+            let decision = documents::decide(
+                receiver,
+                directory.organisations(),
+                &doc.inspection,
+                doc.pdf.is_some(),
+            );
+            let number = doc
+                .inspection
+                .invoice_number
+                .as_deref()
+                .unwrap_or("without number");
             let (organisation, status) = match decision {
-                Decision::Accept { organisation, warnings } => {
+                Decision::Accept {
+                    organisation,
+                    warnings,
+                } => {
                     for w in &warnings {
                         info!(sid = session.id, invoice = number, warning = %w, "invoice accepted with a warning");
                     }
                     (organisation, None)
                 }
                 Decision::Refuse { rules, reasons } => {
-                    refused_items.push(format!("{number} ({}): {}", doc.xml_name, reasons.join(" ")));
-                    (receiver.organisation, Some(DocumentStatus::Rejected { rules }))
+                    refused_items.push(format!(
+                        "{number} ({}): {}",
+                        doc.xml_name,
+                        reasons.join(" ")
+                    ));
+                    (
+                        receiver.organisation,
+                        Some(DocumentStatus::Rejected { rules }),
+                    )
                 }
             };
             let org = &directory.organisations()[organisation];
-            let duplicate_key = status.is_none().then(|| duplicate_key(&org.id, &doc.inspection)).flatten();
+            let duplicate_key = status
+                .is_none()
+                .then(|| duplicate_key(&org.id, &doc.inspection))
+                .flatten();
             let mut status = status;
             if status.is_none()
                 && receiver.refuse_duplicates
@@ -271,12 +359,17 @@ fn judge(
                             earlier.message,
                             crate::spool::format_time(earlier.received_at)
                         ));
-                        status = Some(DocumentStatus::Rejected { rules: vec!["TG-DUPLICATE".into()] });
+                        status = Some(DocumentStatus::Rejected {
+                            rules: vec!["TG-DUPLICATE".into()],
+                        });
                     }
                     Ok(None) => {}
                     Err(err) => {
                         error!(sid = session.id, error = %err, "duplicate lookup failed");
-                        return Err(Refusal { reply: reply::LOCAL_ERROR, reason: "duplicate_lookup" });
+                        return Err(Refusal {
+                            reply: reply::LOCAL_ERROR,
+                            reason: "duplicate_lookup",
+                        });
                     }
                 }
             }
@@ -300,7 +393,10 @@ fn judge(
     let total = documents.len();
     let accepted = documents.iter().filter(|d| d.status.is_none()).count();
     if accepted == total {
-        return Ok(Judged::Accept { message: Box::new(new_message(documents, MessageStatus::Accepted, body)), refused: Vec::new() });
+        return Ok(Judged::Accept {
+            message: Box::new(new_message(documents, MessageStatus::Accepted, body)),
+            refused: Vec::new(),
+        });
     }
     if accepted > 0 && accept_partial {
         return Ok(Judged::Accept {
@@ -308,7 +404,10 @@ fn judge(
             refused: refused_items,
         });
     }
-    let refusal = Refusal { reply: reply::invoices_refused(total - accepted, total, &refused_items), reason: "invoice_rules" };
+    let refusal = Refusal {
+        reply: reply::invoices_refused(total - accepted, total, &refused_items),
+        reason: "invoice_rules",
+    };
     reject(refusal, documents, body)
 }
 
@@ -318,7 +417,11 @@ fn duplicate_key(organisation: &str, inspection: &crate::invoice::Inspection) ->
     let number = inspection.invoice_number.as_deref()?;
     let seller = &inspection.seller;
     let ident = |i: &crate::invoice::Identifier| {
-        format!("{}:{}", i.scheme.as_deref().unwrap_or(""), normalise_identifier(&i.value))
+        format!(
+            "{}:{}",
+            i.scheme.as_deref().unwrap_or(""),
+            normalise_identifier(&i.value)
+        )
     };
     let seller_id = seller
         .vat_id
@@ -326,9 +429,17 @@ fn duplicate_key(organisation: &str, inspection: &crate::invoice::Inspection) ->
         .map(|v| format!("VAT:{}", normalise_identifier(v)))
         .or_else(|| seller.legal_id.as_ref().map(ident))
         .or_else(|| seller.endpoint_id.as_ref().map(ident))
-        .or_else(|| seller.name.as_deref().map(|n| format!("NAME:{}", n.trim().to_lowercase())))
+        .or_else(|| {
+            seller
+                .name
+                .as_deref()
+                .map(|n| format!("NAME:{}", n.trim().to_lowercase()))
+        })
         .unwrap_or_default();
-    let kind = inspection.document_type_code.clone().unwrap_or_else(|| inspection.syntax.name().to_string());
+    let kind = inspection
+        .document_type_code
+        .clone()
+        .unwrap_or_else(|| inspection.syntax.name().to_string());
     Some(format!(
         "{organisation}\u{1f}{seller_id}\u{1f}{number}\u{1f}{}\u{1f}{kind}",
         inspection.issue_date.as_deref().unwrap_or("")
@@ -336,5 +447,8 @@ fn duplicate_key(organisation: &str, inspection: &crate::invoice::Inspection) ->
 }
 
 fn bad_from(why: &str) -> Refusal {
-    Refusal { reply: reply::bad_header_from(why), reason: "bad_header_from" }
+    Refusal {
+        reply: reply::bad_header_from(why),
+        reason: "bad_header_from",
+    }
 }

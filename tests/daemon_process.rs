@@ -7,18 +7,27 @@ mod common;
 
 use std::process::Command;
 
-use common::{INVOICE_XML, Process, RECEIVER, SUPPLIER, Smtp, TestConfig, cli, fixture, invoice_mail};
+use common::{
+    INVOICE_XML, Process, RECEIVER, SUPPLIER, Smtp, TestConfig, cli, fixture, invoice_mail,
+};
 
 fn spool_ids(cfg: &TestConfig) -> Vec<String> {
     let (code, out, err) = cli(&cfg.path, &["spool", "list", "--json"]);
     assert_eq!(code, 0, "spool list failed: {err}");
-    let list: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
-    list.as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_string()).collect()
+    let list: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn files_in(dir: &std::path::Path) -> Vec<String> {
     match std::fs::read_dir(dir) {
-        Ok(rd) => rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
         Err(_) => Vec::new(),
     }
 }
@@ -52,7 +61,9 @@ fn kill9_in_the_middle_of_data_stores_nothing() {
     // A small large-body threshold makes the half-received body spill to a staging file, so
     // the test also proves start-up removes it.
     let cfg = TestConfig::new();
-    let text = std::fs::read_to_string(&cfg.path).unwrap().replace("[spool]\n", "[spool]\nlarge_body_threshold = \"4KiB\"\n");
+    let text = std::fs::read_to_string(&cfg.path)
+        .unwrap()
+        .replace("[spool]\n", "[spool]\nlarge_body_threshold = \"4KiB\"\n");
     std::fs::write(&cfg.path, text).unwrap();
     let daemon = Process::serve(&cfg.path);
     let mut s = Smtp::connect(daemon.addr);
@@ -63,22 +74,39 @@ fn kill9_in_the_middle_of_data_stores_nothing() {
     let body = common::mail(
         SUPPLIER,
         RECEIVER,
-        &[("INV-1.xml", "application/xml", &common::read_fixture(INVOICE_XML)), ("INV-1.pdf", "application/pdf", &vec![b'%'; 64 * 1024])],
+        &[
+            (
+                "INV-1.xml",
+                "application/xml",
+                &common::read_fixture(INVOICE_XML),
+            ),
+            ("INV-1.pdf", "application/pdf", &vec![b'%'; 64 * 1024]),
+        ],
     );
     s.send(&body[..body.len() - 10]);
     // Wait until the half-received body has spilled to its staging file, then kill.
     let bodies = cfg.spool_dir().join("bodies");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !files_in(&bodies).iter().any(|f| f.ends_with(".tmp")) {
-        assert!(std::time::Instant::now() < deadline, "no staging file appeared: {:?}", files_in(&bodies));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no staging file appeared: {:?}",
+            files_in(&bodies)
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     daemon.kill9();
 
     let daemon = Process::serve(&cfg.path);
     assert!(spool_ids(&cfg).is_empty());
-    let leftovers: Vec<_> = files_in(&cfg.spool_dir().join("bodies")).into_iter().filter(|f| f.ends_with(".tmp")).collect();
-    assert!(leftovers.is_empty(), "staging files left after restart: {leftovers:?}");
+    let leftovers: Vec<_> = files_in(&cfg.spool_dir().join("bodies"))
+        .into_iter()
+        .filter(|f| f.ends_with(".tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "staging files left after restart: {leftovers:?}"
+    );
     daemon.kill9();
 }
 
@@ -102,12 +130,20 @@ fn spool_cli_works_while_the_daemon_runs() {
     }
     let (code, raw, _) = cli(&cfg.path, &["spool", "show", &ids[0], "--raw"]);
     assert_eq!(code, 0);
-    assert_eq!(raw, invoice_mail(SUPPLIER), "raw message differs from what was sent");
+    assert_eq!(
+        raw,
+        invoice_mail(SUPPLIER),
+        "raw message differs from what was sent"
+    );
     let (code, _, _) = cli(&cfg.path, &["spool", "show", "NO-SUCH-ID"]);
     assert_eq!(code, 1);
 
     assert_eq!(daemon.terminate(), Some(0), "SIGTERM is a clean exit");
-    assert_eq!(spool_ids(&cfg), ids, "the same after stop, read directly from the store");
+    assert_eq!(
+        spool_ids(&cfg),
+        ids,
+        "the same after stop, read directly from the store"
+    );
 }
 
 #[test]
@@ -115,8 +151,20 @@ fn swaks_sends_an_invoice_with_attachments() {
     let cfg = TestConfig::new();
     let daemon = Process::serve(&cfg.path);
     let out = Command::new("swaks")
-        .args(["--server", &daemon.addr.ip().to_string(), "--port", &daemon.addr.port().to_string()])
-        .args(["--from", SUPPLIER, "--to", RECEIVER, "--helo", "erp.supplier.example"])
+        .args([
+            "--server",
+            &daemon.addr.ip().to_string(),
+            "--port",
+            &daemon.addr.port().to_string(),
+        ])
+        .args([
+            "--from",
+            SUPPLIER,
+            "--to",
+            RECEIVER,
+            "--helo",
+            "erp.supplier.example",
+        ])
         .args(["--header", "Subject: Invoice INV-1"])
         .arg("--attach-type")
         .arg("application/xml")
@@ -128,12 +176,20 @@ fn swaks_sends_an_invoice_with_attachments() {
         .expect("swaks is needed: scripts/test.sh installs it");
     let transcript = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "swaks failed:\n{transcript}");
-    assert!(transcript.contains("<-  250 2.0.0 queued as"), "{transcript}");
+    assert!(
+        transcript.contains("<-  250 2.0.0 queued as"),
+        "{transcript}"
+    );
     assert_eq!(spool_ids(&cfg).len(), 1);
 
     // A refusal is a refusal for swaks too (exit code 24: RCPT refused).
     let out = Command::new("swaks")
-        .args(["--server", &daemon.addr.ip().to_string(), "--port", &daemon.addr.port().to_string()])
+        .args([
+            "--server",
+            &daemon.addr.ip().to_string(),
+            "--port",
+            &daemon.addr.port().to_string(),
+        ])
         .args(["--from", "someone@stranger.example", "--to", RECEIVER])
         .output()
         .unwrap();
@@ -165,15 +221,27 @@ with smtplib.SMTP(host, port) as s:
     print("refused", refused)
 "#;
     let out = Command::new("python3")
-        .args(["-c", script, &daemon.addr.ip().to_string(), &daemon.addr.port().to_string()])
+        .args([
+            "-c",
+            script,
+            &daemon.addr.ip().to_string(),
+            &daemon.addr.port().to_string(),
+        ])
         .arg(fixture(INVOICE_XML))
         .args([SUPPLIER, RECEIVER])
         .output()
         .expect("python3 is needed");
-    assert!(out.status.success(), "smtplib failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "smtplib failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ids = spool_ids(&cfg);
     assert_eq!(ids.len(), 1);
     let (_, show, _) = cli(&cfg.path, &["spool", "show", &ids[0]]);
-    assert!(show.contains("Factuur 2026-001.xml") && show.contains("factuur 2026-001.pdf"), "{show}");
+    assert!(
+        show.contains("Factuur 2026-001.xml") && show.contains("factuur 2026-001.pdf"),
+        "{show}"
+    );
     daemon.kill9();
 }

@@ -9,17 +9,31 @@ use common::{INVOICE_XML, RECEIVER, SUPPLIER, Smtp, TestConfig, invoice_mail, ma
 /// Messages stored as accepted (content refusals of trusted senders are recorded as rejected).
 async fn stored(daemon: &trustgate::daemon::Daemon) -> usize {
     let spool = daemon.spool.clone();
-    tokio::task::spawn_blocking(move || spool.list().unwrap().iter().filter(|m| !m.status.is_rejected()).count())
-        .await
-        .unwrap()
+    tokio::task::spawn_blocking(move || {
+        spool
+            .list()
+            .unwrap()
+            .iter()
+            .filter(|m| !m.status.is_rejected())
+            .count()
+    })
+    .await
+    .unwrap()
 }
 
 /// Messages recorded as rejected.
 async fn rejected(daemon: &trustgate::daemon::Daemon) -> usize {
     let spool = daemon.spool.clone();
-    tokio::task::spawn_blocking(move || spool.list().unwrap().iter().filter(|m| m.status.is_rejected()).count())
-        .await
-        .unwrap()
+    tokio::task::spawn_blocking(move || {
+        spool
+            .list()
+            .unwrap()
+            .iter()
+            .filter(|m| m.status.is_rejected())
+            .count()
+    })
+    .await
+    .unwrap()
 }
 
 /// Runs a blocking client closure off the runtime, so the in-process server keeps running.
@@ -32,14 +46,22 @@ async fn accepted_invoice_is_stored_with_its_pdf_paired() {
     let cfg = TestConfig::new();
     let daemon = cfg.start().await;
     let addr = daemon.smtp_addrs[0];
-    let reply = client(move || Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &invoice_mail(SUPPLIER))).await;
+    let reply = client(move || {
+        Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &invoice_mail(SUPPLIER))
+    })
+    .await;
     assert!(reply.starts_with("250 2.0.0"), "{reply}");
 
     let spool = daemon.spool.clone();
-    let records = tokio::task::spawn_blocking(move || spool.list().unwrap()).await.unwrap();
+    let records = tokio::task::spawn_blocking(move || spool.list().unwrap())
+        .await
+        .unwrap();
     assert_eq!(records.len(), 1);
     let record = &records[0];
-    assert!(reply.contains(&record.id.to_string()), "250 names the spool id: {reply}");
+    assert!(
+        reply.contains(&record.id.to_string()),
+        "250 names the spool id: {reply}"
+    );
     assert_eq!(record.mail_from, SUPPLIER);
     assert_eq!(record.rcpt_to, vec![RECEIVER.to_string()]);
     assert_eq!(record.documents.len(), 1);
@@ -62,7 +84,8 @@ async fn lettre_client_delivers_an_invoice() {
     let addr = daemon.smtp_addrs[0];
     // The fixture has LF line endings. Sent as 7bit/8bit text, lettre would keep those bare LFs,
     // which trustgate refuses (554 5.6.0, SMTP smuggling); an ERP sends the XML base64-encoded.
-    let xml = Body::new_with_encoding(read_fixture(INVOICE_XML), ContentTransferEncoding::Base64).unwrap();
+    let xml = Body::new_with_encoding(read_fixture(INVOICE_XML), ContentTransferEncoding::Base64)
+        .unwrap();
     let email = Message::builder()
         .from(SUPPLIER.parse::<Mailbox>().unwrap())
         .to(RECEIVER.parse::<Mailbox>().unwrap())
@@ -70,16 +93,21 @@ async fn lettre_client_delivers_an_invoice() {
         .multipart(
             MultiPart::mixed()
                 .singlepart(SinglePart::plain("Our invoice.".to_string()))
-                .singlepart(Attachment::new("factuur.xml".into()).body(xml, ContentType::parse("application/xml").unwrap()))
                 .singlepart(
-                    Attachment::new("Factuur.pdf".into())
-                        .body(b"%PDF-1.4\r\n".to_vec(), ContentType::parse("application/pdf").unwrap()),
-                ),
+                    Attachment::new("factuur.xml".into())
+                        .body(xml, ContentType::parse("application/xml").unwrap()),
+                )
+                .singlepart(Attachment::new("Factuur.pdf".into()).body(
+                    b"%PDF-1.4\r\n".to_vec(),
+                    ContentType::parse("application/pdf").unwrap(),
+                )),
         )
         .unwrap();
     let mailer = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string())
         .port(addr.port())
-        .hello_name(lettre::transport::smtp::extension::ClientId::Domain("erp.supplier.example".into()))
+        .hello_name(lettre::transport::smtp::extension::ClientId::Domain(
+            "erp.supplier.example".into(),
+        ))
         .build();
     let response = mailer.send(email).await.unwrap();
     assert_eq!(response.code().to_string(), "250");
@@ -149,11 +177,17 @@ async fn header_from_must_be_trusted_too() {
     client(move || {
         let body = invoice_mail("ceo@attacker.example");
         let r = Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &body);
-        assert!(r.starts_with("550 5.7.1") && r.contains("header From"), "{r}");
+        assert!(
+            r.starts_with("550 5.7.1") && r.contains("header From"),
+            "{r}"
+        );
 
         let two_from = format!("From: <{SUPPLIER}>\r\n{}", invoice_mail(SUPPLIER));
         let r = Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &two_from);
-        assert!(r.starts_with("550 5.7.1") && r.contains("more than one From"), "{r}");
+        assert!(
+            r.starts_with("550 5.7.1") && r.contains("more than one From"),
+            "{r}"
+        );
 
         let two_mailboxes = invoice_mail(SUPPLIER).replacen(
             &format!("From: Supplier <{SUPPLIER}>"),
@@ -161,7 +195,10 @@ async fn header_from_must_be_trusted_too() {
             1,
         );
         let r = Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &two_mailboxes);
-        assert!(r.starts_with("550 5.7.1") && r.contains("more than one mailbox"), "{r}");
+        assert!(
+            r.starts_with("550 5.7.1") && r.contains("more than one mailbox"),
+            "{r}"
+        );
     })
     .await;
     assert_eq!(stored(&daemon).await, 0);
@@ -174,18 +211,33 @@ async fn message_without_invoice_xml_is_refused_with_advice() {
     let daemon = cfg.start().await;
     let addr = daemon.smtp_addrs[0];
     client(move || {
-        let body = mail(SUPPLIER, RECEIVER, &[("invoice.pdf", "application/pdf", b"%PDF-1.4\n")]);
+        let body = mail(
+            SUPPLIER,
+            RECEIVER,
+            &[("invoice.pdf", "application/pdf", b"%PDF-1.4\n")],
+        );
         let r = Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &body);
         assert!(r.starts_with("550 5.6.0"), "{r}");
-        assert!(r.contains("no XML e-invoice found") && r.contains("a PDF alone is not accepted"), "{r}");
+        assert!(
+            r.contains("no XML e-invoice found") && r.contains("a PDF alone is not accepted"),
+            "{r}"
+        );
 
-        let not_invoice = mail(SUPPLIER, RECEIVER, &[("order.xml", "application/xml", b"<Order xmlns=\"urn:x\"/>")]);
+        let not_invoice = mail(
+            SUPPLIER,
+            RECEIVER,
+            &[("order.xml", "application/xml", b"<Order xmlns=\"urn:x\"/>")],
+        );
         let r = Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &not_invoice);
         assert!(r.starts_with("550 5.6.0"), "{r}");
     })
     .await;
     assert_eq!(stored(&daemon).await, 0);
-    assert_eq!(rejected(&daemon).await, 2, "trusted senders' refused messages are recorded for the admin");
+    assert_eq!(
+        rejected(&daemon).await,
+        2,
+        "trusted senders' refused messages are recorded for the admin"
+    );
     daemon.stop().await;
 }
 
@@ -201,7 +253,11 @@ async fn xml_with_doctype_is_refused() {
             "<!DOCTYPE Invoice [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>\n<Invoice",
             1,
         );
-        let body = mail(SUPPLIER, RECEIVER, &[("INV-9.xml", "application/xml", evil.as_bytes())]);
+        let body = mail(
+            SUPPLIER,
+            RECEIVER,
+            &[("INV-9.xml", "application/xml", evil.as_bytes())],
+        );
         let r = Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &body);
         assert!(r.starts_with("550 5.6.0") && r.contains("INV-9.xml"), "{r}");
     })
@@ -219,10 +275,20 @@ async fn too_large_is_refused_with_and_without_size() {
     client(move || {
         let mut s = Smtp::connect(addr);
         s.cmd("EHLO client.supplier.example", "250");
-        s.cmd(&format!("MAIL FROM:<{SUPPLIER}> SIZE=1000000000000"), "552 5.3.4");
+        s.cmd(
+            &format!("MAIL FROM:<{SUPPLIER}> SIZE=1000000000000"),
+            "552 5.3.4",
+        );
         s.cmd(&format!("MAIL FROM:<{SUPPLIER}> SIZE=70000"), "552 5.3.4");
 
-        let big = mail(SUPPLIER, RECEIVER, &[("INV-1.xml", "application/xml", &read_fixture(INVOICE_XML)), ("big.pdf", "application/pdf", &vec![b'x'; 200_000])]);
+        let big = mail(
+            SUPPLIER,
+            RECEIVER,
+            &[
+                ("INV-1.xml", "application/xml", &read_fixture(INVOICE_XML)),
+                ("big.pdf", "application/pdf", &vec![b'x'; 200_000]),
+            ],
+        );
         let r = Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &big);
         assert!(r.starts_with("552 5.3.4"), "{r}");
     })

@@ -8,8 +8,15 @@ use std::process::Command;
 use common::fixture;
 
 fn inspect(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_trustgate")).arg("inspect").args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_trustgate"))
+        .arg("inspect")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -17,7 +24,10 @@ fn invalid_si_ubl_names_its_rule_and_exits_1() {
     let f = fixture("invoices/invalid/SI-UBL-2.0_BR-NL-1_error_wrong_scheme.xml");
     let (code, out) = inspect(&[f.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("SI-UBL 2.0") && out.contains("BR-NL-1") && out.contains("INVALID"), "{out}");
+    assert!(
+        out.contains("SI-UBL 2.0") && out.contains("BR-NL-1") && out.contains("INVALID"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -28,10 +38,16 @@ fn valid_files_exit_0_and_json_carries_the_fields() {
     assert_eq!(code, 0, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v[0]["result"]["valid"], true);
-    assert!(v[0]["result"]["invoice"]["invoice_number"].is_string(), "{out}");
+    assert!(
+        v[0]["result"]["invoice"]["invoice_number"].is_string(),
+        "{out}"
+    );
     assert_eq!(v[1]["kind"], "pdf");
     assert_eq!(v[1]["embedded"][0]["name"], "factur-x.xml");
-    assert_eq!(v[1]["embedded"][0]["result"]["invoice"]["invoice_number"], "F20260023");
+    assert_eq!(
+        v[1]["embedded"][0]["result"]["invoice"]["invoice_number"],
+        "F20260023"
+    );
 }
 
 #[test]
@@ -42,7 +58,10 @@ fn an_email_shows_its_pairing() {
     std::fs::write(&path, mail).unwrap();
     let (code, out) = inspect(&[path.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("document INV-1.xml + inv-1.PDF [attachments]"), "{out}");
+    assert!(
+        out.contains("document INV-1.xml + inv-1.PDF [attachments]"),
+        "{out}"
+    );
     let (code, out) = inspect(&[fixture("mime/mikel-attachment_pdf.eml").to_str().unwrap()]);
     assert_eq!(code, 1, "a PDF alone is no invoice: {out}");
     assert!(out.contains("no invoice document"), "{out}");

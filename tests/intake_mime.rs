@@ -35,10 +35,17 @@ fn mime_corpus_matches_golden_expectations() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "eml") {
             let raw = std::fs::read(&path).unwrap();
-            actual.insert(path.file_name().unwrap().to_string_lossy().into_owned(), describe(&raw));
+            actual.insert(
+                path.file_name().unwrap().to_string_lossy().into_owned(),
+                describe(&raw),
+            );
         }
     }
-    assert!(actual.len() >= 30, "the MIME corpus went missing: {} files", actual.len());
+    assert!(
+        actual.len() >= 30,
+        "the MIME corpus went missing: {} files",
+        actual.len()
+    );
     let actual = serde_json::to_string_pretty(&actual).unwrap() + "\n";
     let expected_path = dir.join("expected.json");
     if std::env::var_os("TRUSTGATE_BLESS").is_some() {
@@ -48,13 +55,19 @@ fn mime_corpus_matches_golden_expectations() {
     let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
     if expected != actual {
         std::fs::write(dir.join("expected.json.actual"), &actual).unwrap();
-        panic!("intake results differ from {}; see expected.json.actual", expected_path.display());
+        panic!(
+            "intake results differ from {}; see expected.json.actual",
+            expected_path.display()
+        );
     }
 }
 
 #[test]
 fn pairing_matches_names_case_insensitively_and_lists_the_rest() {
-    let xml = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mime/../invoices/si-ubl/SI-UBL-2.0_ok_minimal.xml"));
+    let xml = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/mime/../invoices/si-ubl/SI-UBL-2.0_ok_minimal.xml"),
+    );
     let Ok(xml) = xml else {
         panic!("fixture tests/fixtures/invoices/si-ubl/SI-UBL-2.0_ok_minimal.xml missing");
     };
@@ -79,7 +92,11 @@ fn pairing_matches_names_case_insensitively_and_lists_the_rest() {
 
 #[test]
 fn hybrid_pdf_alone_is_a_document_and_fake_pdfs_are_not() {
-    let att = |name: &str, ct: &str, bytes: Vec<u8>| intake::Attachment { name: name.into(), content_type: ct.into(), bytes };
+    let att = |name: &str, ct: &str, bytes: Vec<u8>| intake::Attachment {
+        name: name.into(),
+        content_type: ct.into(),
+        bytes,
+    };
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invoices");
     let facturx = std::fs::read(fixtures.join("facturx/invoice_EN16931.pdf")).unwrap();
     let corrupt = std::fs::read(fixtures.join("invalid/corrupt-factur-x-waytoosmall.pdf")).unwrap();
@@ -101,7 +118,13 @@ fn hybrid_pdf_alone_is_a_document_and_fake_pdfs_are_not() {
     let xrechnung = std::fs::read(fixtures.join("xrechnung/01.15a-INVOICE_ubl.xml")).unwrap();
     let paired = intake::pair(vec![att("01.15a.xml", "application/xml", xrechnung)]);
     assert_eq!(paired.documents[0].origin, intake::Origin::PdfEmbeddedInXml);
-    assert!(paired.documents[0].pdf.as_ref().unwrap().starts_with(b"%PDF"));
+    assert!(
+        paired.documents[0]
+            .pdf
+            .as_ref()
+            .unwrap()
+            .starts_with(b"%PDF")
+    );
     // Its fake "PDF" (text) is not taken as a visual.
     let fake = std::fs::read(fixtures.join("ubl/ubl-tc434-example2.xml")).unwrap();
     let paired = intake::pair(vec![att("tc434-2.xml", "application/xml", fake)]);

@@ -26,7 +26,11 @@ fn kind(path: &Path, bytes: &[u8]) -> Kind {
     let start = start.trim_ascii_start();
     if start.starts_with(b"%PDF") {
         Kind::Pdf
-    } else if start.starts_with(b"<") || path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xml")) {
+    } else if start.starts_with(b"<")
+        || path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("xml"))
+    {
         Kind::Xml
     } else {
         Kind::Mail
@@ -44,7 +48,11 @@ struct Report {
 ///
 /// # Errors
 /// Only a failure to write the output.
-pub fn run(files: &[std::path::PathBuf], as_json: bool, out: &mut dyn Write) -> anyhow::Result<i32> {
+pub fn run(
+    files: &[std::path::PathBuf],
+    as_json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
     let mut any_fatal = false;
     let mut all = Vec::new();
     for path in files {
@@ -76,29 +84,52 @@ fn inspect_file(path: &Path, bytes: &[u8]) -> Report {
         Kind::Xml => {
             let mut text = format!("{name}: XML\n");
             let (json, fatal) = xml_report(bytes, &mut text, "  ");
-            Report { json: json!({ "file": name, "kind": "xml", "result": json }), text, fatal }
+            Report {
+                json: json!({ "file": name, "kind": "xml", "result": json }),
+                text,
+                fatal,
+            }
         }
         Kind::Pdf => {
             let mut text = format!("{name}: PDF\n");
             match invoice::invoice_xmls_in_pdf(bytes, &PdfLimits::default()) {
                 Ok(xmls) if xmls.is_empty() => {
-                    text.push_str("  no embedded invoice XML (not a Factur-X/ZUGFeRD/XRechnung PDF)\n");
-                    Report { json: json!({ "file": name, "kind": "pdf", "embedded": [] }), text, fatal: true }
+                    text.push_str(
+                        "  no embedded invoice XML (not a Factur-X/ZUGFeRD/XRechnung PDF)\n",
+                    );
+                    Report {
+                        json: json!({ "file": name, "kind": "pdf", "embedded": [] }),
+                        text,
+                        fatal: true,
+                    }
                 }
                 Ok(xmls) => {
                     let mut fatal = false;
                     let mut embedded = Vec::new();
                     for xml in xmls {
-                        let _ = writeln!(text, "  embedded {} ({} bytes)", printable(&xml.name), xml.bytes.len());
+                        let _ = writeln!(
+                            text,
+                            "  embedded {} ({} bytes)",
+                            printable(&xml.name),
+                            xml.bytes.len()
+                        );
                         let (j, f) = xml_report(&xml.bytes, &mut text, "    ");
                         fatal |= f;
                         embedded.push(json!({ "name": xml.name, "result": j }));
                     }
-                    Report { json: json!({ "file": name, "kind": "pdf", "embedded": embedded }), text, fatal }
+                    Report {
+                        json: json!({ "file": name, "kind": "pdf", "embedded": embedded }),
+                        text,
+                        fatal,
+                    }
                 }
                 Err(err) => {
                     let _ = writeln!(text, "  refused: {err}");
-                    Report { json: json!({ "file": name, "kind": "pdf", "error": err.to_string() }), text, fatal: true }
+                    Report {
+                        json: json!({ "file": name, "kind": "pdf", "error": err.to_string() }),
+                        text,
+                        fatal: true,
+                    }
                 }
             }
         }
@@ -112,11 +143,19 @@ fn mail_report(name: &str, bytes: &[u8]) -> Report {
         Ok(p) => p,
         Err(err) => {
             let _ = writeln!(text, "  refused: {err}");
-            return Report { json: json!({ "file": name, "kind": "mail", "error": err.to_string() }), text, fatal: true };
+            return Report {
+                json: json!({ "file": name, "kind": "mail", "error": err.to_string() }),
+                text,
+                fatal: true,
+            };
         }
     };
     let _ = writeln!(text, "  header From: {:?}", parsed.header_from);
-    let Paired { documents, ignored, refused } = intake::pair(parsed.attachments);
+    let Paired {
+        documents,
+        ignored,
+        refused,
+    } = intake::pair(parsed.attachments);
     let mut fatal = documents.is_empty() || !refused.is_empty();
     let mut docs = Vec::new();
     for doc in &documents {
@@ -124,7 +163,9 @@ fn mail_report(name: &str, bytes: &[u8]) -> Report {
             text,
             "  document {} + {} [{}]",
             printable(&doc.xml_name),
-            doc.pdf_name.as_deref().map_or_else(|| "no PDF".to_string(), printable),
+            doc.pdf_name
+                .as_deref()
+                .map_or_else(|| "no PDF".to_string(), printable),
             doc.origin.as_str()
         );
         fatal |= !doc.inspection.is_valid();
@@ -161,7 +202,10 @@ fn xml_report(bytes: &[u8], text: &mut String, indent: &str) -> (serde_json::Val
             (json!({ "invoice": &*inspection, "valid": !fatal }), fatal)
         }
         Detection::NotInvoice => {
-            let _ = writeln!(text, "{indent}not an invoice: no UBL Invoice/CreditNote or CII root element");
+            let _ = writeln!(
+                text,
+                "{indent}not an invoice: no UBL Invoice/CreditNote or CII root element"
+            );
             (json!({ "not_invoice": true }), true)
         }
         Detection::Refused(reason) => {
@@ -203,7 +247,11 @@ fn inspection_text(i: &Inspection, text: &mut String, indent: &str) {
         amount(&t.payable)
     );
     if !i.payment_accounts.is_empty() {
-        let _ = writeln!(text, "{indent}payment account: {}", printable(&i.payment_accounts.join(", ")));
+        let _ = writeln!(
+            text,
+            "{indent}payment account: {}",
+            printable(&i.payment_accounts.join(", "))
+        );
     }
     let _ = writeln!(
         text,
@@ -259,7 +307,9 @@ fn party_text(role: &str, p: &Party, text: &mut String, indent: &str) {
         text,
         "{indent}{role:<15} {} (VAT {}, legal id {}, endpoint {})",
         p.name.as_deref().map_or_else(|| "-".to_string(), printable),
-        p.vat_id.as_deref().map_or_else(|| "-".to_string(), printable),
+        p.vat_id
+            .as_deref()
+            .map_or_else(|| "-".to_string(), printable),
         id(&p.legal_id),
         id(&p.endpoint_id)
     );
@@ -267,5 +317,13 @@ fn party_text(role: &str, p: &Party, text: &mut String, indent: &str) {
 
 /// Text from a file, safe for a terminal: control characters shown escaped.
 fn printable(s: &str) -> String {
-    s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }

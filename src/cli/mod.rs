@@ -41,7 +41,11 @@ impl ConfigArg {
     pub fn path(&self) -> PathBuf {
         self.config
             .clone()
-            .or_else(|| std::env::var_os("TRUSTGATE_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from))
+            .or_else(|| {
+                std::env::var_os("TRUSTGATE_CONFIG")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            })
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
     }
 }
@@ -77,19 +81,26 @@ pub fn run() -> i32 {
     match cli.command {
         Command::Serve => serve::run(&cli.config.path()),
         Command::CheckConfig => check_config::run(&cli.config.path()),
-        Command::Inspect { files, json } => match inspect::run(&files, json, &mut std::io::stdout().lock()) {
-            Ok(code) => code,
-            Err(err) => {
-                eprintln!("trustgate: {err:#}");
-                1
+        Command::Inspect { files, json } => {
+            match inspect::run(&files, json, &mut std::io::stdout().lock()) {
+                Ok(code) => code,
+                Err(err) => {
+                    eprintln!("trustgate: {err:#}");
+                    1
+                }
             }
-        },
-        Command::Spool { command } => with_config(&cli.config.path(), |config| spool::run(command, &config.spool.path)),
+        }
+        Command::Spool { command } => with_config(&cli.config.path(), |config| {
+            spool::run(command, &config.spool.path)
+        }),
     }
 }
 
 /// Loads the config for a subcommand that only reads it; reports errors like `check-config`.
-fn with_config(path: &std::path::Path, f: impl FnOnce(&crate::config::Config) -> anyhow::Result<i32>) -> i32 {
+fn with_config(
+    path: &std::path::Path,
+    f: impl FnOnce(&crate::config::Config) -> anyhow::Result<i32>,
+) -> i32 {
     let config = match crate::config::Config::load(path) {
         Ok(c) => c,
         Err(errors) => {

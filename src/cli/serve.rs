@@ -18,11 +18,17 @@ pub fn run(config_path: &Path) -> i32 {
         Ok(c) => c,
         Err(errors) => {
             eprint!("{errors}");
-            eprintln!("trustgate: refusing to start: {} has errors (run `trustgate check-config`)", config_path.display());
+            eprintln!(
+                "trustgate: refusing to start: {} has errors (run `trustgate check-config`)",
+                config_path.display()
+            );
             return EXIT_CONFIG;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("trustgate: cannot start the async runtime: {err}");
@@ -32,7 +38,10 @@ pub fn run(config_path: &Path) -> i32 {
     match runtime.block_on(serve(config)) {
         Ok(()) => 0,
         Err(err) => {
-            error!(error = format!("{err:#}"), "trustgate stopped with an error");
+            error!(
+                error = format!("{err:#}"),
+                "trustgate stopped with an error"
+            );
             eprintln!("trustgate: {err:#}");
             1
         }

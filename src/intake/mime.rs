@@ -40,7 +40,9 @@ impl Default for IntakeLimits {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IntakeError {
     /// The header block is over the byte or field limit (answered 552 5.3.4).
-    #[error("header block too large: {bytes} bytes in {fields} fields (limits {max_bytes} bytes, {max_fields} fields)")]
+    #[error(
+        "header block too large: {bytes} bytes in {fields} fields (limits {max_bytes} bytes, {max_fields} fields)"
+    )]
     HeadersTooLarge {
         /// Bytes in the header block.
         bytes: usize,
@@ -124,14 +126,22 @@ pub fn parse_message(raw: &[u8], limits: &IntakeLimits) -> Result<ParsedMessage,
     // mail-parser nests unencoded message/rfc822 parts without a depth limit, so bound the
     // number of places that can start a nested message before handing it the bytes.
     if count_nested_message_markers(raw) > limits.max_nested_messages {
-        return Err(IntakeError::TooDeep { limit: limits.max_nested_messages });
+        return Err(IntakeError::TooDeep {
+            limit: limits.max_nested_messages,
+        });
     }
-    let message = MessageParser::default().parse(raw).ok_or(IntakeError::Unparsable)?;
+    let message = MessageParser::default()
+        .parse(raw)
+        .ok_or(IntakeError::Unparsable)?;
 
     let header_from = judge_header_from(header, &message);
     let message_id = message.message_id().map(str::to_string);
     let attachments = collect_attachments(&message, limits)?;
-    Ok(ParsedMessage { header_from, message_id, attachments })
+    Ok(ParsedMessage {
+        header_from,
+        message_id,
+        attachments,
+    })
 }
 
 /// The top-level header block: everything before the first empty line (CRLF or LF).
@@ -177,10 +187,7 @@ fn count_nested_message_markers(raw: &[u8]) -> usize {
     const MARKERS: [&[u8]; 3] = [b"message/rfc822", b"message/global", b"multipart/digest"];
     raw.windows(14)
         .filter(|w| {
-            (w[0] | 0x20) == b'm'
-                && MARKERS.iter().any(|m| {
-                    w.eq_ignore_ascii_case(&m[..14])
-                })
+            (w[0] | 0x20) == b'm' && MARKERS.iter().any(|m| w.eq_ignore_ascii_case(&m[..14]))
         })
         .count()
 }
@@ -206,18 +213,25 @@ fn judge_header_from(header: &[u8], message: &Message<'_>) -> HeaderFrom {
 
 /// Walks the part tree iteratively (nested messages included) and collects leaf parts that
 /// carry a file name or an XML/PDF content type.
-fn collect_attachments(root: &Message<'_>, limits: &IntakeLimits) -> Result<Vec<Attachment>, IntakeError> {
+fn collect_attachments(
+    root: &Message<'_>,
+    limits: &IntakeLimits,
+) -> Result<Vec<Attachment>, IntakeError> {
     let mut out = Vec::new();
     let mut parts_seen = 0usize;
     // (message, part index in that message, depth)
     let mut stack: Vec<(&Message<'_>, u32, usize)> = vec![(root, 0, 1)];
     while let Some((message, part_id, depth)) = stack.pop() {
         if depth > limits.max_depth {
-            return Err(IntakeError::TooDeep { limit: limits.max_depth });
+            return Err(IntakeError::TooDeep {
+                limit: limits.max_depth,
+            });
         }
         parts_seen += 1;
         if parts_seen > limits.max_parts {
-            return Err(IntakeError::TooManyParts { limit: limits.max_parts });
+            return Err(IntakeError::TooManyParts {
+                limit: limits.max_parts,
+            });
         }
         let Some(part) = message.parts.get(part_id as usize) else {
             continue;
@@ -261,7 +275,9 @@ fn collect_attachments(root: &Message<'_>, limits: &IntakeLimits) -> Result<Vec<
 /// The leading MIME token of a type or subtype: a malformed `application/pdf name="x"` (missing
 /// semicolon) still reads as `pdf`.
 fn token(s: &str) -> &str {
-    let end = s.find(|c: char| c.is_whitespace() || matches!(c, ';' | '"' | ',')).unwrap_or(s.len());
+    let end = s
+        .find(|c: char| c.is_whitespace() || matches!(c, ';' | '"' | ','))
+        .unwrap_or(s.len());
     &s[..end]
 }
 
@@ -284,7 +300,10 @@ Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
     #[test]
     fn finds_attachments_and_sanitises_names() {
         let m = parse(TWO_ATTACHMENTS);
-        assert_eq!(m.header_from, HeaderFrom::One("billing@supplier.example".into()));
+        assert_eq!(
+            m.header_from,
+            HeaderFrom::One("billing@supplier.example".into())
+        );
         assert_eq!(m.message_id.as_deref(), Some("m1@supplier.example"));
         let names: Vec<_> = m.attachments.iter().map(|a| a.name.as_str()).collect();
         assert_eq!(names, ["INV-1.xml", "inv-1.PDF"]);
@@ -307,12 +326,18 @@ Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
     #[test]
     fn display_name_that_looks_like_an_address_is_not_judged() {
         let m = parse("From: \"billing@supplier.example\" <evil@attacker.example>\r\n\r\nbody\r\n");
-        assert_eq!(m.header_from, HeaderFrom::One("evil@attacker.example".into()));
+        assert_eq!(
+            m.header_from,
+            HeaderFrom::One("evil@attacker.example".into())
+        );
     }
 
     #[test]
     fn missing_from() {
-        assert_eq!(parse("Subject: x\r\n\r\nbody\r\n").header_from, HeaderFrom::Missing);
+        assert_eq!(
+            parse("Subject: x\r\n\r\nbody\r\n").header_from,
+            HeaderFrom::Missing
+        );
     }
 
     #[test]
@@ -344,7 +369,9 @@ From: inner@y.example\r\nContent-Type: multipart/mixed; boundary=i\r\n\r\n\
         let depth = 5000;
         let mut raw = String::from("From: a@x.example\r\n");
         for i in 0..depth {
-            raw.push_str(&format!("Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n"));
+            raw.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n"
+            ));
         }
         raw.push_str("Content-Type: text/plain\r\n\r\nx\r\n");
         let err = parse_message(raw.as_bytes(), &IntakeLimits::default()).unwrap_err();
@@ -361,7 +388,8 @@ From: inner@y.example\r\nContent-Type: multipart/mixed; boundary=i\r\n\r\n\
 
     #[test]
     fn many_parts_are_refused() {
-        let mut raw = String::from("From: a@x.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n");
+        let mut raw =
+            String::from("From: a@x.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n");
         for _ in 0..5000 {
             raw.push_str("--b\r\nContent-Type: text/plain\r\n\r\nx\r\n");
         }

@@ -102,7 +102,9 @@ fn hybrid_invoice(pdf: &Attachment) -> Result<(String, Vec<u8>, Box<Inspection>)
             Detection::Invoice(inspection) => {
                 return Ok((names::sanitise(&xml.name), xml.bytes, inspection));
             }
-            Detection::Refused(reason) => refused = Some(format!("embedded {}: {reason}", names::sanitise(&xml.name))),
+            Detection::Refused(reason) => {
+                refused = Some(format!("embedded {}: {reason}", names::sanitise(&xml.name)))
+            }
             Detection::NotInvoice => {}
         }
     }
@@ -134,7 +136,10 @@ pub fn pair(attachments: Vec<Attachment>) -> Paired {
                     name: a.name,
                     reason: "XML but not a UBL or CII invoice".into(),
                 }),
-                Detection::Refused(reason) => paired.refused.push(Ignored { name: a.name, reason }),
+                Detection::Refused(reason) => paired.refused.push(Ignored {
+                    name: a.name,
+                    reason,
+                }),
             },
             Kind::Pdf => {
                 pdf_by_key.entry(pairing_key(&a.name)).or_insert(pdfs.len());
@@ -169,7 +174,10 @@ pub fn pair(attachments: Vec<Attachment>) -> Paired {
                 pdf: Some(pdf.bytes),
                 origin: Origin::HybridPdf,
             }),
-            Err(reason) => paired.ignored.push(Ignored { name: pdf.name, reason }),
+            Err(reason) => paired.ignored.push(Ignored {
+                name: pdf.name,
+                reason,
+            }),
         }
     }
     paired

@@ -56,12 +56,18 @@ impl Directory {
     /// # Errors
     /// The refusal to send.
     pub fn receiver(&self, forward_path: &str) -> Result<&Receiver, Refusal> {
-        let unknown = || Refusal { reply: reply::unknown_recipient(forward_path), reason: "unknown_rcpt" };
+        let unknown = || Refusal {
+            reply: reply::unknown_recipient(forward_path),
+            reason: "unknown_rcpt",
+        };
         let address = Address::parse(forward_path).map_err(|_| Refusal {
             reply: reply::RELAY_DENIED,
             reason: "bad_rcpt",
         })?;
-        self.by_key.get(&address.key()).map(|&i| &self.receivers[i]).ok_or_else(unknown)
+        self.by_key
+            .get(&address.key())
+            .map(|&i| &self.receivers[i])
+            .ok_or_else(unknown)
     }
 
     /// Every organisation, indexed as in the config.
@@ -99,7 +105,12 @@ impl Directory {
     ///
     /// # Errors
     /// The refusal to send.
-    pub fn check_sender(&self, receiver: &Receiver, identity: Identity, sender: &str) -> Result<(), Refusal> {
+    pub fn check_sender(
+        &self,
+        receiver: &Receiver,
+        identity: Identity,
+        sender: &str,
+    ) -> Result<(), Refusal> {
         let rcpt = receiver.address.to_string();
         if sender.is_empty() {
             return Err(Refusal {
@@ -111,8 +122,13 @@ impl Directory {
             Identity::EnvelopeSender => "untrusted_mail_from",
             Identity::HeaderFrom => "untrusted_header_from",
         };
-        let refuse = || Refusal { reply: reply::sender_not_trusted(identity.describe(), sender, &rcpt), reason };
+        let refuse = || Refusal {
+            reply: reply::sender_not_trusted(identity.describe(), sender, &rcpt),
+            reason,
+        };
         let address = Address::parse(sender).map_err(|_| refuse())?;
-        self.trusted_sender(receiver, &address).map(|_| ()).ok_or_else(refuse)
+        self.trusted_sender(receiver, &address)
+            .map(|_| ())
+            .ok_or_else(refuse)
     }
 }

@@ -53,11 +53,11 @@ pub fn decide(
 
     // Routing.
     let organisation = if receiver.organisations.len() > 1 {
-        let matched = receiver
-            .organisations
-            .iter()
-            .copied()
-            .find(|&i| organisations.get(i).is_some_and(|o| buyer_matches(&inspection.buyer, o) == Match::Yes));
+        let matched = receiver.organisations.iter().copied().find(|&i| {
+            organisations
+                .get(i)
+                .is_some_and(|o| buyer_matches(&inspection.buyer, o) == Match::Yes)
+        });
         match matched {
             Some(i) => i,
             None => {
@@ -72,7 +72,9 @@ pub fn decide(
             }
         }
     } else {
-        let org = &organisations[receiver.organisation.min(organisations.len().saturating_sub(1))];
+        let org = &organisations[receiver
+            .organisation
+            .min(organisations.len().saturating_sub(1))];
         if buyer_matches(&inspection.buyer, org) == Match::No {
             let text = format!(
                 "[{}] the buyer ({}) is not {} ({}); check the buyer's identifiers or the address you send to",
@@ -129,7 +131,10 @@ pub fn decide(
     }
 
     if rules.is_empty() {
-        Decision::Accept { organisation, warnings }
+        Decision::Accept {
+            organisation,
+            warnings,
+        }
     } else {
         Decision::Refuse { rules, reasons }
     }
@@ -182,12 +187,20 @@ pub fn buyer_matches(buyer: &Party, org: &Organisation) -> Match {
             && org.endpoint_ids.iter().any(|e| &e.scheme == scheme)
         {
             comparable = true;
-            if org.endpoint_ids.iter().any(|e| &e.scheme == scheme && e.id == value) {
+            if org
+                .endpoint_ids
+                .iter()
+                .any(|e| &e.scheme == scheme && e.id == value)
+            {
                 return Match::Yes;
             }
         }
     }
-    if comparable { Match::No } else { Match::Unknown }
+    if comparable {
+        Match::No
+    } else {
+        Match::Unknown
+    }
 }
 
 fn describe(p: &Party) -> String {
@@ -204,7 +217,11 @@ fn describe(p: &Party) -> String {
             None => id.value.clone(),
         });
     }
-    if parts.is_empty() { "no name or identifier".to_string() } else { parts.join(", ") }
+    if parts.is_empty() {
+        "no name or identifier".to_string()
+    } else {
+        parts.join(", ")
+    }
 }
 
 fn describe_org(o: &Organisation) -> String {
@@ -213,6 +230,10 @@ fn describe_org(o: &Organisation) -> String {
         parts.push(format!("KvK {k}"));
     }
     parts.extend(o.vat_ids.iter().map(|v| format!("VAT {v}")));
-    parts.extend(o.endpoint_ids.iter().map(|e| format!("{}:{}", e.scheme, e.id)));
+    parts.extend(
+        o.endpoint_ids
+            .iter()
+            .map(|e| format!("{}:{}", e.scheme, e.id)),
+    );
     parts.join(", ")
 }

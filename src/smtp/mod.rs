@@ -67,13 +67,23 @@ pub trait Handler: Send + Sync + 'static {
     ///
     /// # Errors
     /// The refusal to send instead of 250.
-    fn mail(&self, session: &SessionInfo, reverse_path: &str, declared_size: Option<u64>) -> Result<(), Reply>;
+    fn mail(
+        &self,
+        session: &SessionInfo,
+        reverse_path: &str,
+        declared_size: Option<u64>,
+    ) -> Result<(), Reply>;
 
     /// RCPT TO, after a successful MAIL.
     ///
     /// # Errors
     /// The refusal to send instead of 250.
-    fn rcpt(&self, session: &SessionInfo, reverse_path: &str, forward_path: &str) -> Result<(), Reply>;
+    fn rcpt(
+        &self,
+        session: &SessionInfo,
+        reverse_path: &str,
+        forward_path: &str,
+    ) -> Result<(), Reply>;
 
     /// DATA was accepted: a fresh body buffer for this transaction.
     ///

@@ -419,7 +419,11 @@ pub fn invoices_refused(refused: usize, total: usize, items: &[String]) -> Reply
     } else {
         format!("{refused} of {total} invoices refused")
     };
-    Reply::dynamic(550, "5.6.0", shorten(&format!("{head}: {}", items.join("; ")), MAX_TEXT))
+    Reply::dynamic(
+        550,
+        "5.6.0",
+        shorten(&format!("{head}: {}", items.join("; ")), MAX_TEXT),
+    )
 }
 
 /// The same invoice was already received (duplicates refused by the receiver's config).
@@ -428,7 +432,9 @@ pub fn duplicate_invoice(invoice: &str, earlier: &str, at: &str) -> Reply {
         550,
         "5.6.0",
         shorten(
-            &format!("invoice {invoice} was already received (message {earlier} of {at}); do not send it again"),
+            &format!(
+                "invoice {invoice} was already received (message {earlier} of {at}); do not send it again"
+            ),
             MAX_TEXT,
         ),
     )
@@ -440,7 +446,10 @@ pub fn queued_partly(id: &str, accepted: usize, items: &[String]) -> Reply {
         250,
         "2.0.0",
         shorten(
-            &format!("queued as {id}: {accepted} invoice document(s) accepted; refused: {}", items.join("; ")),
+            &format!(
+                "queued as {id}: {accepted} invoice document(s) accepted; refused: {}",
+                items.join("; ")
+            ),
             MAX_TEXT,
         ),
     )

@@ -120,7 +120,9 @@ domain = "supplier.example"
 
 /// The path of a fixture file under `tests/fixtures/`.
 pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
 }
 
 pub fn read_fixture(rel: &str) -> Vec<u8> {
@@ -137,7 +139,11 @@ fn base64(data: &[u8]) -> String {
         if i > 0 && i % 19 == 0 {
             out.push_str("\r\n");
         }
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for j in 0..4 {
             if j <= chunk.len() {
@@ -175,7 +181,10 @@ pub fn invoice_mail(from: &str) -> String {
     mail(
         from,
         RECEIVER,
-        &[("INV-1.xml", "application/xml", &xml), ("inv-1.PDF", "application/pdf", b"%PDF-1.4\n%test\n")],
+        &[
+            ("INV-1.xml", "application/xml", &xml),
+            ("inv-1.PDF", "application/pdf", b"%PDF-1.4\n%test\n"),
+        ],
     )
 }
 
@@ -197,8 +206,13 @@ impl Smtp {
     /// Connects without reading anything.
     pub fn connect_raw(addr: SocketAddr) -> Smtp {
         let stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        Smtp { reader: BufReader::new(stream.try_clone().unwrap()), writer: stream }
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Smtp {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        }
     }
 
     pub fn send(&mut self, data: &str) {
@@ -297,13 +311,19 @@ impl Process {
 
     /// SIGTERM and wait for exit; returns the exit code.
     pub fn terminate(mut self) -> Option<i32> {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.code();
             }
-            assert!(Instant::now() < deadline, "daemon did not exit after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not exit after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -320,7 +340,9 @@ impl Drop for Process {
 fn parse_listen(line: &str) -> Option<SocketAddr> {
     let start = line.find("127.0.0.1:")?;
     let rest = &line[start..];
-    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':')).unwrap_or(rest.len());
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
+        .unwrap_or(rest.len());
     rest[..end].parse().ok()
 }
 
