@@ -19,4 +19,4 @@ fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # The tests start real servers on 127.0.0.1 only, with their own temporary spools.
-cargo test --locked --all-targets "$@"
+cargo test --locked --no-fail-fast --all-targets "$@"

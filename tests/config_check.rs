@@ -186,10 +186,10 @@ fn local_config_is_valid() {
     let org = &c.organisations[0];
     assert_eq!(
         (org.id.as_str(), org.kvk.as_deref()),
-        ("acme", Some("12345678"))
+        ("acme", Some("11111111"))
     );
     assert_eq!(org.vat_ids, ["NL123456789B01"]);
-    assert_eq!(org.endpoint_ids, [EndpointId::new("0106", "12345678")]);
+    assert_eq!(org.endpoint_ids, [EndpointId::new("0106", "11111111")]);
     let beta = &c.organisations[1];
     assert_eq!(
         (beta.id.as_str(), beta.name.as_str(), beta.kvk.as_deref()),
