@@ -55,12 +55,10 @@ impl Gateway {
 }
 
 fn spool_reply(err: &SpoolError) -> Reply {
-    match err {
-        SpoolError::Full => reply::SPOOL_FULL,
-        SpoolError::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
-            reply::SPOOL_FULL
-        }
-        _ => reply::LOCAL_ERROR,
+    if err.is_full() {
+        reply::SPOOL_FULL
+    } else {
+        reply::LOCAL_ERROR
     }
 }
 

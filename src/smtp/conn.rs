@@ -377,7 +377,15 @@ impl<H: Handler> Conn<H> {
         let body = self.body.take();
         if let Some(e) = self.sink_error.take() {
             warn!(error = %e, "body sink failed; message not stored");
-            return reply::LOCAL_ERROR;
+            // SMTP-HARDENING 40: a full disk is 452 4.3.1, anything else 451 4.3.0.
+            return if matches!(
+                e.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            ) {
+                reply::SPOOL_FULL
+            } else {
+                reply::LOCAL_ERROR
+            };
         }
         match body {
             Some(body) => self.handler.end_of_data(&self.info, envelope, body).await,
