@@ -66,6 +66,15 @@ impl Daemon {
             path: config.spool.path.clone(),
             source,
         })?;
+        Daemon::start_with_spool(config, spool).await
+    }
+
+    /// Starts on a spool opened by the caller (the fault-injection tests open it through
+    /// [`Spool::open_with_faults`]).
+    ///
+    /// # Errors
+    /// [`StartError`] naming what could not be opened.
+    pub async fn start_with_spool(config: &Config, spool: Spool) -> Result<Daemon, StartError> {
         let tls = match &config.server.tls {
             Some(t) => Some(server::load_tls(t).map_err(StartError::Tls)?),
             None => None,
