@@ -40,7 +40,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 cp bench/trustgate-bench.toml "$WORK/"
-RUST_LOG=${RUST_LOG:-info} "$TRUSTGATE" serve --config "$WORK/trustgate-bench.toml" >"$WORK/trustgate.log" 2>&1 &
+# Debug for the spool writer only: one line per group commit, to count messages per fsync.
+RUST_LOG=${RUST_LOG:-info,trustgate::spool::writer=debug} "$TRUSTGATE" serve --config "$WORK/trustgate-bench.toml" >"$WORK/trustgate.log" 2>&1 &
 TG_PID=$!
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
 
@@ -49,11 +50,31 @@ for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break;
     --warmup 2s --duration "$((SECONDS_ + 2))s" >"$WORK/load.txt" 2>&1 &
 LOAD_PID=$!
 sleep 2
+# Per-thread CPU (utime + stime, 1/100 s) over the sampling window, by thread name.
+threads() {
+    for t in /proc/"$TG_PID"/task/*; do
+        awk -v tid="${t##*/}" '{ match($0, /\(.*\)/); name = substr($0, RSTART + 1, RLENGTH - 2);
+            sub(/.*\) /, ""); print tid, name, $12 + $13 }' "$t/stat" 2>/dev/null
+    done
+}
+threads >"$WORK/threads.before"
+COMMITS_BEFORE=$(grep -c 'spool transaction committed' "$WORK/trustgate.log" || true)
 perf record -q -e cpu-clock -F 499 --call-graph dwarf,32768 -p "$TG_PID" -o "$WORK/perf.data" \
     -- sleep "$SECONDS_" >/dev/null 2>&1
+threads >"$WORK/threads.after"
 wait "$LOAD_PID" || true
 cat "$WORK/load.txt"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+echo
+echo "== CPU by thread over the ${SECONDS_} s window (100 = one core busy all the time; perf's own cost included)"
+awk -v secs="$SECONDS_" 'NR == FNR { before[$1] = $3; next }
+    { used = $3 - before[$1]; by[$2] += used; n[$2]++ }
+    END { for (k in by) printf "  %-18s %3d thread(s) %6.1f%%\n", k, n[k], by[k] / secs }' \
+    "$WORK/threads.before" "$WORK/threads.after" | sort -k4 -rn
+grep 'spool transaction committed' "$WORK/trustgate.log" | tail -n +"$((COMMITS_BEFORE + 1))" |
+    sed -n 's/.*messages[^0-9]*\([0-9][0-9]*\).*/\1/p' |
+    awk '{ n++; m += $1; if ($1 > max) max = $1 } END { if (n) printf "  group commits: %d, %.1f messages each on average, largest %d\n", n, m / n, max }'
 
 report() { perf report -i "$WORK/perf.data" --stdio "$@" 2>/dev/null | grep -E "^ +[0-9]" | sed "s/ *$//"; }
 

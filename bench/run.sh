@@ -10,7 +10,8 @@
 #                     queues each message to disk (cleanup fsyncs it before 250), then discards it
 #   trustgate  :2525  release build, bench/trustgate-bench.toml, spool in the same temp dir
 # then runs examples/smtp_load with the same sessions, size, warm-up and duration against each in
-# turn (ROUNDS times, in the order of SERVERS), prints a table (msgs/s, latency from end of data
+# turn (ROUNDS times; round r starts with the r-th of SERVERS; trustgate on a fresh spool and
+# Postfix on a drained queue every time), prints a table (msgs/s, latency from end of data
 # to the reply, ratios to Postfix and smtp-sink; with ROUNDS > 1 each server's median-throughput
 # run), writes bench/results/latest.json, and stops everything it started.
 #
@@ -111,13 +112,31 @@ postfix -c "$WORK/postfix/etc" start >/dev/null 2>&1 || die "postfix did not sta
 POSTFIX_STARTED=1
 wait_port $POSTFIX_PORT Postfix
 
-say "starting trustgate on 127.0.0.1:$TRUSTGATE_PORT (spool in $WORK/trustgate/spool)"
+# trustgate keeps every message (no delivery yet), so its spool only grows, and it gets slower
+# as spool.redb grows (see BENCHMARKS.md). Each trustgate run starts on a fresh spool, as each
+# Postfix run starts on a drained queue: restart_trustgate stops the daemon, removes the spool
+# of the run before and starts a new one.
 mkdir -p "$WORK/trustgate"
 cp bench/trustgate-bench.toml "$WORK/trustgate/"
-RUST_LOG=${RUST_LOG:-info} "$TRUSTGATE" serve --config "$WORK/trustgate/trustgate-bench.toml" \
-    >"$WORK/trustgate/trustgate.log" 2>&1 &
-TG_PID=$!
-wait_port $TRUSTGATE_PORT trustgate
+TG_RUNS=0
+restart_trustgate() {
+    if [ -n "$TG_PID" ]; then
+        kill -TERM "$TG_PID" 2>/dev/null && wait "$TG_PID" 2>/dev/null
+        TG_PID=
+        for _ in $(seq 100); do
+            (exec 3<>/dev/tcp/127.0.0.1/$TRUSTGATE_PORT) 2>/dev/null || break
+            sleep 0.1
+        done
+    fi
+    rm -rf "$WORK/trustgate/spool"
+    TG_RUNS=$((TG_RUNS + 1))
+    RUST_LOG=${RUST_LOG:-info} "$TRUSTGATE" serve --config "$WORK/trustgate/trustgate-bench.toml" \
+        >"$WORK/trustgate/trustgate.$TG_RUNS.log" 2>&1 &
+    TG_PID=$!
+    wait_port $TRUSTGATE_PORT trustgate
+}
+say "starting trustgate on 127.0.0.1:$TRUSTGATE_PORT (spool in $WORK/trustgate/spool)"
+restart_trustgate
 
 port_of() {
     case "$1" in
@@ -138,12 +157,25 @@ done
 # --- measure --------------------------------------------------------------------------------
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 say "load average before: $LOAD_BEFORE (others compiling or running skews every figure)"
+OTHERS=$(ps -eo comm= | grep -cE '^(rustc|cargo|cc1|cc1plus|clippy-driver|ld|rust-lld)$' || true)
+[ "$OTHERS" = 0 ] || say "WARNING: $OTHERS compiler process(es) running: these figures are not from a quiet machine"
 PIPE_FLAG=()
 [ "$PIPELINING" = 1 ] && PIPE_FLAG=(--pipelining)
 mkdir -p "$WORK/results"
 proc_cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+postfix_backlog() { find "$WORK/postfix/queue"/{maildrop,incoming,active} -type f 2>/dev/null | wc -l; }
+read -r -a ORDER <<<"$SERVERS"
 for round in $(seq "$ROUNDS"); do
-    for s in $SERVERS; do
+    # Each round starts with the next server, so with ROUNDS = number of servers each one runs
+    # once first, once second, ...: whatever a run leaves behind (page cache, a peer's backlog)
+    # does not always fall on the same server.
+    shift_by=$(( (round - 1) % ${#ORDER[@]} ))
+    this_round=("${ORDER[@]:shift_by}" "${ORDER[@]:0:shift_by}")
+    for s in "${this_round[@]}"; do
+        # Postfix still delivering (discarding) the last run's queue would load the next run.
+        for _ in $(seq 300); do [ "$(postfix_backlog)" = 0 ] && break; sleep 0.1; done
+        [ "$s" = trustgate ] && [ "$round" -gt 1 ] && restart_trustgate
+        sync
         say "round $round/$ROUNDS: $s, $SESSIONS sessions x $SIZE, warm-up $WARMUP, $DURATION"
         TG_BEFORE=$(proc_cpu_ticks "$TG_PID")
         "$LOAD" --addr 127.0.0.1:"$(port_of "$s")" --label "$s" --sessions "$SESSIONS" --size "$SIZE" \
@@ -158,7 +190,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # What the servers did with the messages (for the notes): Postfix's queue should be drained.
 sleep 1
-POSTFIX_QUEUED=$(find "$WORK/postfix/queue"/{incoming,active,deferred} -type f 2>/dev/null | wc -l)
+POSTFIX_QUEUED=$(find "$WORK/postfix/queue"/{maildrop,incoming,active,deferred} -type f 2>/dev/null | wc -l)
 POSTFIX_DISCARDED=$(grep -c 'status=sent (bench)' "$WORK/postfix/maillog" || true)
 SPOOL_BYTES=$(du -sb "$WORK/trustgate/spool" | cut -f1)
 
@@ -167,7 +199,7 @@ python3 bench/report.py \
     --results "$WORK/results" --out "$OUT" \
     --param sessions="$SESSIONS" size="$SIZE" duration="$DURATION" warmup="$WARMUP" \
         rounds="$ROUNDS" pipelining="$PIPELINING" \
-    --info load_before="$LOAD_BEFORE" load_after="$LOAD_AFTER" \
+    --info load_before="$LOAD_BEFORE" load_after="$LOAD_AFTER" compilers_running_at_start="$OTHERS" \
         postfix_queue_files_after="$POSTFIX_QUEUED" postfix_discarded="$POSTFIX_DISCARDED" \
         trustgate_spool_bytes_after="$SPOOL_BYTES" \
         commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet -- src 2>/dev/null || echo '+dirty-src')"
