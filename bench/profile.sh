@@ -8,7 +8,8 @@
 # runs examples/smtp_load against it, and while the load runs records `perf record -e cpu-clock
 # --call-graph dwarf` of the daemon (cpu-clock: this VM has no hardware counters). Prints the
 # CPU share by thread, the hottest functions (self time), and the share of the steps of the
-# message path (inclusive time). Needs perf (Debian: linux-perf) and root. Writes perf.data
+# message path (inclusive time), then 3 s of the spool writer thread's system calls (perf trace
+# -s: where its time goes while it holds every commit), and the group-commit sizes. Needs perf (Debian: linux-perf) and root. Writes perf.data
 # into the temp dir; KEEP=1 keeps it for `perf report -i`.
 set -euo pipefail
 
@@ -47,7 +48,7 @@ for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break;
 
 # Load for warm-up + samples + margin; perf attaches after the warm-up.
 "$LOAD" --addr 127.0.0.1:$PORT --label trustgate --sessions "$SESSIONS" --size "$SIZE" \
-    --warmup 2s --duration "$((SECONDS_ + 2))s" >"$WORK/load.txt" 2>&1 &
+    --warmup 2s --duration "$((SECONDS_ + 6))s" >"$WORK/load.txt" 2>&1 &
 LOAD_PID=$!
 sleep 2
 # Per-thread CPU (utime + stime, 1/100 s) over the sampling window, by thread name.
@@ -62,6 +63,11 @@ COMMITS_BEFORE=$(grep -c 'spool transaction committed' "$WORK/trustgate.log" || 
 perf record -q -e cpu-clock -F 499 --call-graph dwarf,32768 -p "$TG_PID" -o "$WORK/perf.data" \
     -- sleep "$SECONDS_" >/dev/null 2>&1
 threads >"$WORK/threads.after"
+# Then 3 s of the spool writer's system calls (perf trace slows it down a little).
+WRITER=$(grep -l '^spool-writer$' /proc/"$TG_PID"/task/*/comm 2>/dev/null | head -1 | cut -d/ -f5)
+if [ -n "$WRITER" ]; then
+    timeout 20 perf trace -s -t "$WRITER" -- sleep 3 >"$WORK/writer-syscalls.txt" 2>&1 || true
+fi
 wait "$LOAD_PID" || true
 cat "$WORK/load.txt"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -79,6 +85,9 @@ grep 'spool transaction committed' "$WORK/trustgate.log" | tail -n +"$((COMMITS_
 report() { perf report -i "$WORK/perf.data" --stdio "$@" 2>/dev/null | grep -E "^ +[0-9]" | sed "s/ *$//"; }
 
 set +o pipefail  # `| head` below cuts perf's output short on purpose
+echo
+echo "== the spool writer's system calls over 3 s (time in ms; the writer is one thread)"
+grep -E '^ +(syscall|-----|[a-z_0-9]+ +[0-9])' "$WORK/writer-syscalls.txt" | head -8
 echo
 echo "== CPU by thread (share of trustgate's samples)"
 report --no-children --sort comm -g none | head -8
