@@ -53,13 +53,18 @@ pub fn read_invoice_xml(
     ))
 }
 
-/// A benchmark message with a Message-ID that can be made unique in place.
+/// A benchmark message with a Message-ID (and optionally an invoice number) that can be made
+/// unique in place.
 #[derive(Clone)]
 pub struct InvoiceMail {
     /// The whole message, CRLF line endings, ending in CRLF, without the SMTP terminator.
     pub bytes: Vec<u8>,
     /// Offset of the [`ID_WIDTH`] digits inside the Message-ID.
     id_offset: usize,
+    /// The attached XML as attached.
+    xml: Vec<u8>,
+    /// Offset of the XML attachment's base64 lines in `bytes`.
+    xml_b64_offset: usize,
 }
 
 impl InvoiceMail {
@@ -111,6 +116,33 @@ impl InvoiceMail {
         self.bytes[self.id_offset..self.id_offset + ID_WIDTH].copy_from_slice(digits);
     }
 
+    /// Where the invoice number (the first `<cbc:ID>` of a UBL invoice) sits in the XML, if it
+    /// is at least 6 characters wide.
+    pub fn invoice_number_span(&self) -> Option<(usize, usize)> {
+        let open = b"<cbc:ID>";
+        let start = self.xml.windows(open.len()).position(|w| w == open)? + open.len();
+        let len = self.xml[start..].iter().position(|&b| b == b'<')?;
+        (len >= 6).then_some((start, len))
+    }
+
+    /// Replaces the invoice number with the last digits of `n` (same width, so the message
+    /// keeps its size) and re-encodes the XML attachment in place: every message is then a
+    /// different invoice. Does nothing when [`Self::invoice_number_span`] is `None`.
+    pub fn set_invoice_number(&mut self, n: u64) {
+        let Some((start, len)) = self.invoice_number_span() else {
+            return;
+        };
+        let digits = format!("{n:0width$}", width = len);
+        let digits = &digits.as_bytes()[digits.len() - len..];
+        self.xml[start..start + len].copy_from_slice(digits);
+        let encoded = STANDARD.encode(&self.xml);
+        let mut at = self.xml_b64_offset;
+        for line in encoded.as_bytes().chunks(B64_LINE) {
+            self.bytes[at..at + line.len()].copy_from_slice(line);
+            at += line.len() + 2; // CRLF
+        }
+    }
+
     fn assemble(xml: &[u8], pad: usize, run: &str, epilogue: usize) -> Self {
         let mut m = String::with_capacity(pad * 2 + xml.len() * 2 + 4096);
         m.push_str("From: Supplier B.V. <");
@@ -138,7 +170,7 @@ impl InvoiceMail {
             "Dear customer,\r\n\r\nPlease find attached invoice INV-BENCH-1 (XML and PDF).\r\n\r\n",
         );
         m.push_str("Kind regards,\r\nSupplier B.V. accounts receivable\r\n\r\n");
-        attach(&mut m, "application/xml", "INV-BENCH-1.xml", xml);
+        let xml_b64_offset = attach(&mut m, "application/xml", "INV-BENCH-1.xml", xml);
         attach(
             &mut m,
             "application/pdf",
@@ -163,12 +195,14 @@ impl InvoiceMail {
         Self {
             bytes: m.into_bytes(),
             id_offset,
+            xml: xml.to_vec(),
+            xml_b64_offset,
         }
     }
 }
 
-/// One base64 attachment part.
-fn attach(m: &mut String, content_type: &str, name: &str, data: &[u8]) {
+/// One base64 attachment part; returns the offset of its first base64 line.
+fn attach(m: &mut String, content_type: &str, name: &str, data: &[u8]) -> usize {
     m.push_str(&format!("--{BOUNDARY}\r\n"));
     m.push_str(&format!(
         "Content-Type: {content_type}; name=\"{name}\"\r\n"
@@ -177,12 +211,14 @@ fn attach(m: &mut String, content_type: &str, name: &str, data: &[u8]) {
         "Content-Disposition: attachment; filename=\"{name}\"\r\n"
     ));
     m.push_str("Content-Transfer-Encoding: base64\r\n\r\n");
+    let offset = m.len();
     let encoded = STANDARD.encode(data);
     for line in encoded.as_bytes().chunks(B64_LINE) {
         // base64 output is ASCII.
         m.push_str(std::str::from_utf8(line).unwrap_or_default());
         m.push_str("\r\n");
     }
+    offset
 }
 
 /// A small well-formed one-page PDF whose content stream carries `pad` bytes of PDF comments

@@ -75,9 +75,11 @@ WORK=$(mktemp -d /tmp/trustgate-bench.XXXXXX)
 chmod 755 "$WORK"   # the postfix user must reach its queue below
 SINK_PID=
 TG_PID=
+WATCH_PID=
 POSTFIX_STARTED=0
 cleanup() {
     set +e
+    [ -n "$WATCH_PID" ] && kill "$WATCH_PID" 2>/dev/null
     [ -n "$TG_PID" ] && kill -TERM "$TG_PID" 2>/dev/null && wait "$TG_PID" 2>/dev/null
     [ -n "$SINK_PID" ] && kill -TERM "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null
     [ "$POSTFIX_STARTED" = 1 ] && postfix -c "$WORK/postfix/etc" stop >/dev/null 2>&1
@@ -157,8 +159,12 @@ done
 # --- measure --------------------------------------------------------------------------------
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 say "load average before: $LOAD_BEFORE (others compiling or running skews every figure)"
-OTHERS=$(ps -eo comm= | grep -cE '^(rustc|cargo|cc1|cc1plus|clippy-driver|ld|rust-lld)$' || true)
+compilers() { ps -eo comm= | grep -cE '^(rustc|cargo|cc1|cc1plus|clippy-driver|ld|rust-lld)$' || true; }
+OTHERS=$(compilers)
 [ "$OTHERS" = 0 ] || say "WARNING: $OTHERS compiler process(es) running: these figures are not from a quiet machine"
+# Look every 2 s during the runs too: a build started by someone else halfway spoils a run.
+( while sleep 2; do compilers; done >"$WORK/compilers.log" ) &
+WATCH_PID=$!
 PIPE_FLAG=()
 [ "$PIPELINING" = 1 ] && PIPE_FLAG=(--pipelining)
 mkdir -p "$WORK/results"
@@ -187,6 +193,9 @@ for round in $(seq "$ROUNDS"); do
     done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+kill "$WATCH_PID" 2>/dev/null; wait "$WATCH_PID" 2>/dev/null || true; WATCH_PID=
+COMPILERS_SEEN=$(sort -n "$WORK/compilers.log" | tail -1)
+[ "${COMPILERS_SEEN:-0}" = 0 ] || say "WARNING: up to $COMPILERS_SEEN compiler process(es) ran during the measurement"
 
 # What the servers did with the messages (for the notes): Postfix's queue should be drained.
 sleep 1
@@ -200,6 +209,7 @@ python3 bench/report.py \
     --param sessions="$SESSIONS" size="$SIZE" duration="$DURATION" warmup="$WARMUP" \
         rounds="$ROUNDS" pipelining="$PIPELINING" \
     --info load_before="$LOAD_BEFORE" load_after="$LOAD_AFTER" compilers_running_at_start="$OTHERS" \
+        compilers_seen_during="${COMPILERS_SEEN:-0}" \
         postfix_queue_files_after="$POSTFIX_QUEUED" postfix_discarded="$POSTFIX_DISCARDED" \
         trustgate_spool_bytes_after="$SPOOL_BYTES" \
         commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet -- src 2>/dev/null || echo '+dirty-src')"

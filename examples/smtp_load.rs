@@ -73,6 +73,11 @@ struct Args {
     /// Name of the server under test, for the output.
     #[arg(long, default_value = "server")]
     label: String,
+    /// Give every message its own invoice number (the XML's first cbc:ID, same width; unique
+    /// within a run), so a server that detects duplicate invoices sees none; by default every
+    /// message carries the same invoice.
+    #[arg(long)]
+    unique_invoices: bool,
     /// Send MAIL, RCPT and DATA in one write when the server offers PIPELINING.
     #[arg(long)]
     pipelining: bool,
@@ -305,6 +310,10 @@ async fn session(index: u64, args: Arc<Args>, plan: Arc<Plan>, mut mail: Invoice
         loop {
             seq += 1;
             mail.set_id(index * 1_000_000_000_000 + seq);
+            if args.unique_invoices {
+                // Unique within a run: the session in the high digits.
+                mail.set_invoice_number(index * 1_000_000 + seq);
+            }
             let mail_cmd = if caps.size {
                 &mail_from
             } else {
@@ -539,6 +548,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         .unwrap_or(0);
     let run_id = format!("{:x}{:x}", nanos as u64, std::process::id());
     let mail = InvoiceMail::build(&xml, args.size, &run_id).map_err(anyhow::Error::msg)?;
+    if args.unique_invoices && mail.invoice_number_span().is_none() {
+        bail!(
+            "--unique-invoices needs a UBL invoice whose first <cbc:ID> is at least 6 characters"
+        );
+    }
     if mail.bytes.len() != args.size {
         bail!(
             "built a {} byte message for --size {}",
@@ -547,6 +561,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         );
     }
     if let Some(path) = &args.dump {
+        let mut mail = mail.clone();
+        mail.set_id(1);
+        if args.unique_invoices {
+            mail.set_invoice_number(1_000_001);
+        }
         std::fs::write(path, &mail.bytes).with_context(|| format!("write {}", path.display()))?;
         eprintln!(
             "smtp_load: wrote {} bytes to {}",
@@ -678,6 +697,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             "warmup_s": args.warmup.as_secs_f64(),
             "elapsed_s": round3(secs),
             "pipelining": args.pipelining,
+            "unique_invoices": args.unique_invoices,
             "xml": xml_path.display().to_string(),
             "messages": ok,
             "accepted_total": total.all_ok,
