@@ -229,11 +229,14 @@ fn judge(
         })?
     };
 
-    let receivers = envelope
-        .rcpt_to
-        .iter()
-        .map(|r| directory.receiver(r))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut receivers = Vec::with_capacity(envelope.rcpt_to.len());
+    for rcpt in &envelope.rcpt_to {
+        let receiver = directory.receiver(rcpt)?;
+        // `RCPT TO:<a@x>` twice (or in two spellings of its case) is one receiver.
+        if !receivers.iter().any(|r: &&crate::config::Receiver| r.address == receiver.address) {
+            receivers.push(receiver);
+        }
+    }
 
     let header_from = match &parsed.header_from {
         HeaderFrom::One(address) => address.clone(),
