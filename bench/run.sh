@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One reproducible load run on loopback: trustgate, Postfix and smtp-sink side by side.
 #
-#   sudo bench/run.sh                                  # defaults: 20 sessions, 50 KiB, 20 s each
-#   SESSIONS=20 SIZE=50KiB DURATION=20s WARMUP=2s ROUNDS=1 bench/run.sh
+#   sudo bench/run.sh        # 20 sessions x 50 KiB, 20 s per server, 3 rounds: about 4 minutes
+#   SESSIONS=20 SIZE=50KiB DURATION=20s WARMUP=2s ROUNDS=1 bench/run.sh   # one round: ~1.5 min
 #
 # Starts, on 127.0.0.1 only:
 #   smtp-sink  :2527  Postfix's test server: answers 250 to everything, stores nothing
@@ -25,7 +25,7 @@ SESSIONS=${SESSIONS:-20}
 SIZE=${SIZE:-50KiB}
 DURATION=${DURATION:-20s}
 WARMUP=${WARMUP:-2s}
-ROUNDS=${ROUNDS:-1}
+ROUNDS=${ROUNDS:-3}
 SERVERS=${SERVERS:-smtp-sink postfix trustgate}
 PIPELINING=${PIPELINING:-0}
 KEEP=${KEEP:-0}
