@@ -159,7 +159,7 @@ fn header_block(raw: &[u8]) -> &[u8] {
 }
 
 fn memchr_nl(s: &[u8]) -> Option<usize> {
-    s.iter().position(|&b| b == b'\n')
+    memchr::memchr(b'\n', s)
 }
 
 /// Header fields in a block: lines that do not start with white space (continuations).
@@ -184,10 +184,22 @@ fn count_from_fields(header: &[u8]) -> usize {
 }
 
 fn count_nested_message_markers(raw: &[u8]) -> usize {
-    const MARKERS: [&[u8]; 3] = [b"message/rfc822", b"message/global", b"multipart/digest"];
-    raw.windows(14)
-        .filter(|w| {
-            (w[0] | 0x20) == b'm' && MARKERS.iter().any(|m| w.eq_ignore_ascii_case(&m[..14]))
+    // Every marker has a '/' in it: find those with memchr (a word at a time) and look
+    // around each, instead of comparing a window at every byte.
+    const TYPES: [(&[u8], &[&[u8]]); 2] = [
+        (b"message", &[b"rfc822", b"global"]),
+        (b"multipart", &[b"digest"]),
+    ];
+    memchr::memchr_iter(b'/', raw)
+        .filter(|&slash| {
+            TYPES.iter().any(|(main, subs)| {
+                slash >= main.len()
+                    && raw[slash - main.len()..slash].eq_ignore_ascii_case(main)
+                    && subs.iter().any(|sub| {
+                        raw.get(slash + 1..slash + 1 + sub.len())
+                            .is_some_and(|s| s.eq_ignore_ascii_case(sub))
+                    })
+            })
         })
         .count()
 }
@@ -384,6 +396,14 @@ From: inner@y.example\r\nContent-Type: multipart/mixed; boundary=i\r\n\r\n\
         nested.push_str("x\r\n");
         let err = parse_message(nested.as_bytes(), &IntakeLimits::default()).unwrap_err();
         assert!(matches!(err, IntakeError::TooDeep { .. }), "{err}");
+    }
+
+    #[test]
+    fn nested_message_markers_are_counted_case_insensitively() {
+        let raw = b"Content-Type: Message/RFC822\r\nx message/global multipart/DIGEST message/rfc82 /rfc822 multipart/mixed";
+        assert_eq!(count_nested_message_markers(raw), 3);
+        assert_eq!(count_nested_message_markers(b"/"), 0);
+        assert_eq!(count_nested_message_markers(b"message/"), 0);
     }
 
     #[test]

@@ -71,10 +71,8 @@ impl DataDecoder {
             match self.state {
                 State::Mid => {
                     let rest = &input[i..];
-                    let run = rest
-                        .iter()
-                        .position(|&c| c == b'\r' || c == b'\n')
-                        .unwrap_or(rest.len());
+                    // The hot loop of DATA: memchr2 scans a word at a time.
+                    let run = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
                     if run > 0 {
                         self.emit(&rest[..run], out);
                         i += run;
