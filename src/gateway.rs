@@ -233,7 +233,10 @@ fn judge(
     for rcpt in &envelope.rcpt_to {
         let receiver = directory.receiver(rcpt)?;
         // `RCPT TO:<a@x>` twice (or in two spellings of its case) is one receiver.
-        if !receivers.iter().any(|r: &&crate::config::Receiver| r.address == receiver.address) {
+        if !receivers
+            .iter()
+            .any(|r: &&crate::config::Receiver| r.address == receiver.address)
+        {
             receivers.push(receiver);
         }
     }
@@ -303,12 +306,59 @@ fn judge(
         );
     }
 
-    let mut documents = Vec::with_capacity(paired.documents.len() * receivers.len());
+    let judged = judge_documents(directory, spool, session, &receivers, &paired.documents)?;
+    let JudgedDocuments {
+        documents,
+        refused: refused_items,
+        accept_partial,
+    } = judged;
+
+    let total = documents.len();
+    let accepted = documents.iter().filter(|d| d.status.is_none()).count();
+    if accepted == total {
+        return Ok(Judged::Accept {
+            message: Box::new(new_message(documents, MessageStatus::Accepted, body)),
+            refused: Vec::new(),
+        });
+    }
+    if accepted > 0 && accept_partial {
+        return Ok(Judged::Accept {
+            message: Box::new(new_message(documents, MessageStatus::Accepted, body)),
+            refused: refused_items,
+        });
+    }
+    let refusal = Refusal {
+        reply: reply::invoices_refused(total - accepted, total, &refused_items),
+        reason: "invoice_rules",
+    };
+    reject(refusal, documents, body)
+}
+
+/// The documents of one message as each addressed receiver judges them.
+struct JudgedDocuments {
+    /// One per (receiver, document); `status` is `None` for an accepted one.
+    documents: Vec<NewDocument>,
+    /// "number (file): reasons" for each refused document, for the reply.
+    refused: Vec<String>,
+    /// Whether every receiver accepts the good documents of a partly bad message.
+    accept_partial: bool,
+}
+
+/// Applies each receiver's rules ([`documents::decide`]) and, where a receiver refuses
+/// duplicates in the session, the duplicate lookup, to every document.
+fn judge_documents(
+    directory: &Directory,
+    spool: &Spool,
+    session: &SessionInfo,
+    receivers: &[&crate::config::Receiver],
+    paired: &[intake::Document],
+) -> Result<JudgedDocuments, Refusal> {
+    let mut documents = Vec::with_capacity(paired.len() * receivers.len());
     let mut refused_items = Vec::new();
     let mut accept_partial = true;
-    for receiver in &receivers {
+    for receiver in receivers {
         accept_partial &= receiver.accept_partial;
-        for doc in &paired.documents {
+        for doc in paired {
             let decision = documents::decide(
                 receiver,
                 directory.organisations(),
@@ -391,25 +441,11 @@ fn judge(
         }
     }
 
-    let total = documents.len();
-    let accepted = documents.iter().filter(|d| d.status.is_none()).count();
-    if accepted == total {
-        return Ok(Judged::Accept {
-            message: Box::new(new_message(documents, MessageStatus::Accepted, body)),
-            refused: Vec::new(),
-        });
-    }
-    if accepted > 0 && accept_partial {
-        return Ok(Judged::Accept {
-            message: Box::new(new_message(documents, MessageStatus::Accepted, body)),
-            refused: refused_items,
-        });
-    }
-    let refusal = Refusal {
-        reply: reply::invoices_refused(total - accepted, total, &refused_items),
-        reason: "invoice_rules",
-    };
-    reject(refusal, documents, body)
+    Ok(JudgedDocuments {
+        documents,
+        refused: refused_items,
+        accept_partial,
+    })
 }
 
 /// The identity of an invoice for duplicate detection: organisation, seller, number, issue
