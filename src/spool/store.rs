@@ -170,7 +170,7 @@ impl Shared {
             #[cfg(test)]
             at_gate: AtomicU64::new(0),
         };
-        let db = Database::builder()
+        let db = builder()
             .open_read_only(&shared.db_path)
             .map_err(|e| shared.db_error(e))?;
         *shared.db.write().unwrap_or_else(PoisonError::into_inner) = Some(Db::Ro(db));
@@ -417,6 +417,22 @@ impl Shared {
     }
 }
 
+/// redb's page cache (read cache and write buffer together), instead of redb's default of
+/// 1 GiB. The spool's reads are the writer's index lookups (small B-trees: ids, duplicate and
+/// resend keys, whose pages stay hot) and rare admin reads; the bodies and documents are
+/// written once and read back at most once. A batch dirties a few MiB (20 messages of 50 KiB
+/// with their documents, copy-on-write), far below the write buffer's share. With the default
+/// the daemon's memory grew with the spool to about 1 GiB under load, holding pages of bodies
+/// it will not read again.
+const CACHE_SIZE: usize = 64 * 1024 * 1024;
+
+/// A redb builder with the spool's settings ([`CACHE_SIZE`]).
+fn builder() -> redb::Builder {
+    let mut builder = Database::builder();
+    builder.set_cache_size(CACHE_SIZE);
+    builder
+}
+
 /// Opens (creating) the database file, through the fault seam when there is one.
 fn open_database(
     dir: &Path,
@@ -435,7 +451,7 @@ fn open_database(
             source,
         })?;
     let result = match faults {
-        None => Database::builder().create(db_path),
+        None => builder().create(db_path),
         Some(faults) => {
             let file = OpenOptions::new()
                 .read(true)
@@ -447,8 +463,7 @@ fn open_database(
                     path: db_path.to_path_buf(),
                     source,
                 })?;
-            FaultyBackend::new(file, faults.clone())
-                .and_then(|b| Database::builder().create_with_backend(b))
+            FaultyBackend::new(file, faults.clone()).and_then(|b| builder().create_with_backend(b))
         }
     };
     result.map_err(|e| match redb::Error::from(e) {

@@ -1,14 +1,21 @@
 //! The commit path: file work in the committing task, then the group-commit writer thread.
 //!
 //! [`commit`] runs in a task of its own (spawned by `Spool::commit`): in `spawn_blocking` it
-//! fsyncs and renames large files into place ([`prepare`]), then queues a [`Request`] on the
-//! bounded channel and waits for its oneshot ticket. [`run`] is the body of the one writer
-//! thread: it takes every request waiting at that moment into one redb write transaction,
-//! commits it (fsync), and answers each ticket. It never touches body files except to remove
-//! those of messages that a failed commit did not store, and it never answers `Ok` for a
-//! message whose transaction did not commit.
+//! fsyncs and renames large files into place, builds the record and encodes its JSON
+//! ([`prepare`]), then queues a [`Request`] on the bounded channel and waits for its oneshot
+//! ticket. [`run`] is the body of the one writer thread: it takes every request waiting at that
+//! moment into one redb write transaction, commits it (fsync), and answers each ticket.
+//!
+//! The writer's cycle is the spool's throughput limit (every message waits for it), so it does
+//! only what needs the transaction: the index lookups, writing the batch's time into each
+//! ready-made record (a fixed-width patch of its "stored" event), inserting ready-made bytes,
+//! and the commit. Only a record that the indexes change (a resend or a duplicate) is encoded
+//! again there. It never touches body files except to remove those of messages that a failed
+//! commit did not store, and it never answers `Ok` for a message whose transaction did not
+//! commit.
 
 use std::io::Write;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::PoisonError;
@@ -25,7 +32,7 @@ use super::staging::{Content, Finished, create_tmp};
 use super::store::{Blob, Db, Shared, remove_files, sync_dir};
 use super::{
     DocumentRecord, DocumentStatus, DuplicateOf, Event, MessageId, MessageRecord, MessageStatus,
-    NewMessage, SpoolError, from_unix_millis, hex, unix_millis,
+    NewMessage, SpoolError, format_time, from_unix_millis, hex, unix_millis,
 };
 
 /// One message for the writer, with its ticket.
@@ -34,9 +41,21 @@ pub(crate) struct Request {
     reply: oneshot::Sender<Result<MessageId, SpoolError>>,
 }
 
+/// The last event of every record: added before the request is queued, its time set by the
+/// writer to the batch's time.
+const STORED_EVENT: &str = "stored";
+
 /// A message whose files are already durable, ready for the transaction.
 struct Prepared {
+    /// The record, its last event [`STORED_EVENT`]; kept for the index lookups (and to encode
+    /// again the few records they change).
     record: MessageRecord,
+    /// The record's JSON, encoded before queuing.
+    json: Vec<u8>,
+    /// Where the time of the [`STORED_EVENT`] is in `json` (an RFC 3339 string of fixed
+    /// width), for the writer to overwrite; `None` if it could not be found, then the writer
+    /// encodes the record again.
+    stored_time: Option<Range<usize>>,
     /// The raw message, when it goes into the database.
     inline_body: Option<Vec<u8>>,
     /// (document index, bytes) of XML kept in the database.
@@ -188,6 +207,11 @@ impl Files<'_> {
                 what: format!("refused ({reason}): {reply}"),
             });
         }
+        // The writer overwrites this time with the batch's (see `Prepared::stored_time`).
+        events.push(Event {
+            at: SystemTime::now(),
+            what: STORED_EVENT.into(),
+        });
         let record = MessageRecord {
             id,
             received_at,
@@ -205,8 +229,12 @@ impl Files<'_> {
             ignored,
             events,
         };
+        let json = encode(&record)?;
+        let stored_time = stored_time_range(&record, &json);
         Ok(Prepared {
             record,
+            json,
+            stored_time,
             inline_body,
             inline_xml,
             inline_pdf,
@@ -271,6 +299,58 @@ impl Files<'_> {
     }
 }
 
+/// A record's JSON.
+fn encode(record: &MessageRecord) -> Result<Vec<u8>, SpoolError> {
+    serde_json::to_vec(record)
+        .map_err(|err| SpoolError::Database(format!("cannot encode the record: {err}")))
+}
+
+/// Where the time of the record's last event, [`STORED_EVENT`], is in its JSON: the record
+/// ends with it (`events` is the last field and `what` follows `at`). `None` if the JSON does
+/// not end as expected, so the writer never patches the wrong bytes.
+fn stored_time_range(record: &MessageRecord, json: &[u8]) -> Option<Range<usize>> {
+    let last = record.events.last().filter(|e| e.what == STORED_EVENT)?;
+    let time = format_time(last.at);
+    let tail = format!("\"{time}\",\"what\":\"{STORED_EVENT}\"}}]}}");
+    if !json.ends_with(tail.as_bytes()) {
+        return None;
+    }
+    let start = json.len() - tail.len() + 1;
+    Some(start..start + time.len())
+}
+
+impl Prepared {
+    /// Writes the batch's time `now_text` (`format_time(now)`, already set in the record by
+    /// [`Prepared::set_stored_time`]) into the JSON's [`STORED_EVENT`], or encodes the record
+    /// again if `changed` (by the indexes) or if its JSON cannot be patched in place.
+    fn finish(&mut self, now_text: &str, changed: bool) -> Result<(), SpoolError> {
+        match self
+            .stored_time
+            .as_ref()
+            .and_then(|r| self.json.get_mut(r.clone()))
+        {
+            Some(slot) if !changed && slot.len() == now_text.len() => {
+                slot.copy_from_slice(now_text.as_bytes());
+            }
+            _ => {
+                // It encoded before, with the same kinds of values, so this cannot fail in
+                // practice; if it did, the batch fails and every client retries.
+                self.json = encode(&self.record)?;
+                self.stored_time = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the record's [`STORED_EVENT`] time (before the index lookups, which add their
+    /// events before it, at its time).
+    fn set_stored_time(&mut self, now: SystemTime) {
+        if let Some(last) = self.record.events.last_mut() {
+            last.at = now;
+        }
+    }
+}
+
 /// The stored status of a document: the gateway's, or [`DocumentStatus::Ready`] (which the
 /// transaction may still turn into [`DocumentStatus::Duplicate`]). In a rejected message
 /// nothing is ready: what the gateway did not reject is [`DocumentStatus::Withheld`].
@@ -301,36 +381,16 @@ pub(crate) fn run(shared: &Shared, mut rx: mpsc::Receiver<Request>) {
 }
 
 /// One transaction for the whole batch, then one answer per ticket.
-fn commit_batch(shared: &Shared, batch: Vec<Request>) {
-    let now = SystemTime::now();
-    let mut entries = Vec::with_capacity(batch.len());
-    for mut req in batch {
-        req.prepared.record.events.push(Event {
-            at: now,
-            what: "stored".into(),
-        });
-        match serde_json::to_vec(&req.prepared.record) {
-            Ok(json) => entries.push((json, req)),
-            Err(err) => {
-                remove_files(&req.prepared.files);
-                let _ = req.reply.send(Err(SpoolError::Database(format!(
-                    "cannot encode the record: {err}"
-                ))));
-            }
-        }
-    }
-    if entries.is_empty() {
-        return;
-    }
+fn commit_batch(shared: &Shared, mut entries: Vec<Request>) {
     let count = entries.len() as u64;
     let stats = &shared.stats;
-    match write_batch(shared, &mut entries) {
+    match write_batch(shared, &mut entries, SystemTime::now()) {
         Ok(()) => {
             stats.transactions.fetch_add(1, Ordering::Relaxed);
             stats.messages.fetch_add(count, Ordering::Relaxed);
             stats.largest_batch.fetch_max(count, Ordering::Relaxed);
             tracing::debug!(messages = count, "spool transaction committed");
-            for (_, req) in entries {
+            for req in entries {
                 // A caller that went away still had its message stored; nothing to undo.
                 let _ = req.reply.send(Ok(req.prepared.record.id));
             }
@@ -341,7 +401,7 @@ fn commit_batch(shared: &Shared, batch: Vec<Request>) {
             tracing::error!(error = %err, messages = count, "spool commit failed; reopening the database");
             let unknown: Vec<(MessageId, Vec<PathBuf>)> = entries
                 .into_iter()
-                .map(|(_, req)| {
+                .map(|req| {
                     let _ = req.reply.send(Err(err.duplicate()));
                     (req.prepared.record.id, req.prepared.files)
                 })
@@ -375,7 +435,13 @@ fn recover(shared: &Shared, unknown: Vec<(MessageId, Vec<PathBuf>)>) {
 /// The write transaction of one batch. Each message, in batch order, is first checked
 /// against the duplicate and resend indexes ([`check_indexes`]), so of two identical
 /// invoices, in one batch or in two, exactly one is first.
-fn write_batch(shared: &Shared, entries: &mut [(Vec<u8>, Request)]) -> Result<(), SpoolError> {
+/// `now` is the batch's time, of each record's "stored" event.
+fn write_batch(
+    shared: &Shared,
+    entries: &mut [Request],
+    now: SystemTime,
+) -> Result<(), SpoolError> {
+    let now_text = format_time(now);
     if shared.is_closed() {
         shared.reopen()?;
     }
@@ -408,18 +474,14 @@ fn write_batch(shared: &Shared, entries: &mut [(Vec<u8>, Request)]) -> Result<()
                 .open_table(RESENDS)
                 .map_err(|err| shared.db_error(err))?,
         };
-        for (json, req) in entries.iter_mut() {
-            if check_indexes(&mut indexes, &mut req.prepared.record).map_err(e)? {
-                // Only a found duplicate or resend changes the record: encode it again. It
-                // encoded before, with the same kinds of values, so this cannot fail in
-                // practice; if it did, the batch fails and every client retries.
-                *json = serde_json::to_vec(&req.prepared.record).map_err(|err| {
-                    SpoolError::Database(format!("cannot encode the record: {err}"))
-                })?;
-            }
-            let p = &req.prepared;
+        for req in entries.iter_mut() {
+            let p = &mut req.prepared;
+            p.set_stored_time(now);
+            // Only a found duplicate or resend changes the record: then it is encoded again.
+            let changed = check_indexes(&mut indexes, &mut p.record).map_err(e)?;
+            p.finish(&now_text, changed)?;
             let id = p.record.id.as_str();
-            if messages.insert(id, json.as_slice()).map_err(e)?.is_some() {
+            if messages.insert(id, p.json.as_slice()).map_err(e)?.is_some() {
                 // Ids never repeat; if one did, abort rather than overwrite a stored message.
                 return Err(SpoolError::Database(format!(
                     "message id {id} is already stored"
@@ -508,7 +570,7 @@ fn check_indexes(
     if found.is_empty() {
         return Ok(false);
     }
-    // Before the last event, "stored", which the batch added already.
+    // Before the last event, "stored", added before queuing (its time is the batch's).
     let at = record.events.last().map_or(record.received_at, |e| e.at);
     let stored = record.events.pop();
     record
@@ -516,4 +578,93 @@ fn check_indexes(
         .extend(found.into_iter().map(|what| Event { at, what }));
     record.events.extend(stored);
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    /// A record as `prepare` builds it, its last event [`STORED_EVENT`] at `at`.
+    fn record(at: SystemTime) -> MessageRecord {
+        MessageRecord {
+            id: MessageId("20261122T101530Z-000001".into()),
+            received_at: at,
+            peer: "127.0.0.1:1".into(),
+            helo: "h\"\\}]".into(),
+            mail_from: "a@b.test".into(),
+            rcpt_to: vec!["c@d.test".into()],
+            header_message_id: Some("<1@b.test>".into()),
+            size: 4,
+            sha256: "00".into(),
+            status: MessageStatus::Accepted,
+            resend_of: None,
+            body_store: Blob::Database,
+            documents: Vec::new(),
+            ignored: Vec::new(),
+            events: vec![
+                Event {
+                    at,
+                    what: "received".into(),
+                },
+                Event {
+                    at,
+                    what: STORED_EVENT.into(),
+                },
+            ],
+        }
+    }
+
+    fn prepared(record: MessageRecord) -> Prepared {
+        let json = encode(&record).unwrap();
+        let stored_time = stored_time_range(&record, &json);
+        Prepared {
+            record,
+            json,
+            stored_time,
+            inline_body: None,
+            inline_xml: Vec::new(),
+            inline_pdf: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_patched_stored_time_gives_the_same_bytes_as_encoding_again() {
+        let queued = UNIX_EPOCH + Duration::from_millis(1_795_342_530_123);
+        let mut p = prepared(record(queued));
+        assert!(p.stored_time.is_some());
+        for now in [
+            queued + Duration::from_millis(4),
+            UNIX_EPOCH + Duration::from_millis(1_999_999_999_999),
+        ] {
+            p.set_stored_time(now);
+            p.finish(&format_time(now), false).unwrap();
+            assert_eq!(p.json, encode(&p.record).unwrap());
+            let back: MessageRecord = serde_json::from_slice(&p.json).unwrap();
+            assert_eq!(back.events[1].at, now);
+            assert_eq!(back, p.record);
+        }
+    }
+
+    #[test]
+    fn a_changed_record_is_encoded_again() {
+        let queued = UNIX_EPOCH + Duration::from_secs(1_795_342_530);
+        let mut p = prepared(record(queued));
+        let now = queued + Duration::from_millis(7);
+        p.set_stored_time(now);
+        p.record.resend_of = Some(MessageId("20261122T101529Z-000001".into()));
+        p.finish(&format_time(now), true).unwrap();
+        assert_eq!(p.json, encode(&p.record).unwrap());
+        assert_eq!(p.stored_time, None);
+    }
+
+    #[test]
+    fn a_record_not_ending_in_the_stored_event_is_never_patched() {
+        let mut r = record(UNIX_EPOCH);
+        r.events.pop();
+        let json = encode(&r).unwrap();
+        assert_eq!(stored_time_range(&r, &json), None);
+    }
 }
