@@ -51,8 +51,15 @@ async fn failing_fsync_answers_451_and_full_disk_452_never_250() {
         // Only a complete copy of the same message may exist, and the retry names it.
         assert_eq!(other.sha256, acked.sha256);
         assert!(other.id < acked.id);
-        assert!(acked.resend_of.is_some(), "the retry of a maybe-stored message is a resend");
+        assert!(
+            acked.resend_of.is_some(),
+            "the retry of a maybe-stored message is a resend"
+        );
     }
-    assert!(stored.len() <= 2, "at most the maybe-durable copy and the retry: {}", stored.len());
+    assert!(
+        stored.len() <= 2,
+        "at most the maybe-durable copy and the retry: {}",
+        stored.len()
+    );
     daemon.stop().await;
 }
