@@ -104,6 +104,24 @@ pub(crate) struct TotalsData {
     pub(crate) payable: Num,
 }
 
+impl TotalsData {
+    /// The amount a totals element fills in (UBL and CII name them differently, the
+    /// handlers map both to [`TotalField`](super::ubl::TotalField)).
+    pub(crate) fn slot(&mut self, field: super::ubl::TotalField) -> &mut Num {
+        use super::ubl::TotalField;
+        match field {
+            TotalField::LineExtension => &mut self.line_extension,
+            TotalField::TaxExclusive => &mut self.tax_exclusive,
+            TotalField::TaxInclusive => &mut self.tax_inclusive,
+            TotalField::AllowanceTotal => &mut self.allowance_total,
+            TotalField::ChargeTotal => &mut self.charge_total,
+            TotalField::Prepaid => &mut self.prepaid,
+            TotalField::Rounding => &mut self.rounding,
+            TotalField::Payable => &mut self.payable,
+        }
+    }
+}
+
 /// UBL `TaxTotal` (with its subtotals) or CII `TaxTotalAmount`.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TaxTotalData {

@@ -431,17 +431,7 @@ impl Handler for Ubl {
             }
             Field::Total(f) => {
                 if let Some(totals) = doc.totals.as_mut() {
-                    let slot = match f {
-                        TotalField::LineExtension => &mut totals.line_extension,
-                        TotalField::TaxExclusive => &mut totals.tax_exclusive,
-                        TotalField::TaxInclusive => &mut totals.tax_inclusive,
-                        TotalField::AllowanceTotal => &mut totals.allowance_total,
-                        TotalField::ChargeTotal => &mut totals.charge_total,
-                        TotalField::Prepaid => &mut totals.prepaid,
-                        TotalField::Rounding => &mut totals.rounding,
-                        TotalField::Payable => &mut totals.payable,
-                    };
-                    set_num(slot, text);
+                    set_num(totals.slot(f), text);
                 }
             }
             Field::LineAmount => {
