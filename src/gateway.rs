@@ -306,7 +306,7 @@ fn judge(
         );
     }
 
-    let judged = judge_documents(directory, spool, session, &receivers, &paired.documents)?;
+    let judged = judge_documents(directory, spool, session, &receivers, paired.documents)?;
     let JudgedDocuments {
         documents,
         refused: refused_items,
@@ -351,14 +351,21 @@ fn judge_documents(
     spool: &Spool,
     session: &SessionInfo,
     receivers: &[&crate::config::Receiver],
-    paired: &[intake::Document],
+    mut paired: Vec<intake::Document>,
 ) -> Result<JudgedDocuments, Refusal> {
     let mut documents = Vec::with_capacity(paired.len() * receivers.len());
     let mut refused_items = Vec::new();
     let mut accept_partial = true;
-    for receiver in receivers {
+    // The full report of each document, encoded once whatever the number of receivers.
+    let mut reports: Vec<_> = paired
+        .iter()
+        .map(|d| serde_json::to_value(&*d.inspection).ok())
+        .collect();
+    for (r, receiver) in receivers.iter().enumerate() {
         accept_partial &= receiver.accept_partial;
-        for doc in paired {
+        // The last receiver (usually the only one) takes the bytes instead of copying them.
+        let last = r + 1 == receivers.len();
+        for (doc, report) in paired.iter_mut().zip(reports.iter_mut()) {
             let decision = documents::decide(
                 receiver,
                 directory.organisations(),
@@ -428,13 +435,21 @@ fn judge_documents(
                 receiver: receiver.address.to_string(),
                 organisation: org.id.clone(),
                 xml_name: doc.xml_name.clone(),
-                xml: doc.xml.clone(),
+                xml: if last {
+                    std::mem::take(&mut doc.xml)
+                } else {
+                    doc.xml.clone()
+                },
                 pdf_name: doc.pdf_name.clone(),
-                pdf: doc.pdf.clone(),
+                pdf: if last {
+                    doc.pdf.take()
+                } else {
+                    doc.pdf.clone()
+                },
                 format: doc.inspection.syntax.name().to_string(),
                 invoice_number: doc.inspection.invoice_number.clone(),
                 duplicate_key,
-                report: serde_json::to_value(&*doc.inspection).ok(),
+                report: if last { report.take() } else { report.clone() },
                 specification: Some(doc.inspection.specification.name()),
                 status,
             });

@@ -75,14 +75,6 @@ impl Directory {
         &self.organisations
     }
 
-    /// The organisation a receiver belongs to.
-    pub fn organisation(&self, receiver: &Receiver) -> &Organisation {
-        // Validation guarantees the index; fall back to the first to stay total.
-        self.organisations
-            .get(receiver.organisation)
-            .unwrap_or(&self.organisations[0])
-    }
-
     /// Whether `sender` is trusted for `receiver`, and if so by which trusted-sender entry.
     pub fn trusted_sender<'a>(
         &'a self,

@@ -72,10 +72,10 @@ pub fn decide(
             }
         }
     } else {
-        let org = &organisations[receiver
-            .organisation
-            .min(organisations.len().saturating_sub(1))];
-        if buyer_matches(&inspection.buyer, org) == Match::No {
+        // Validation guarantees the index; a missing organisation leaves nothing to compare.
+        if let Some(org) = organisations.get(receiver.organisation)
+            && buyer_matches(&inspection.buyer, org) == Match::No
+        {
             let text = format!(
                 "[{}] the buyer ({}) is not {} ({}); check the buyer's identifiers or the address you send to",
                 rule::OTHER_BUYER,
