@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
-# Runs the whole trustgate test suite on a fresh machine: installs what the tests need
-# (swaks, Python 3 for the smtplib test) when missing, then runs every test.
+# Runs the whole trustgate test suite on a fresh machine: installs what the tests need when
+# missing (swaks; Python 3 for the smtplib test and the official Standard Webhooks verifier;
+# nats-server for the JetStream sink), then runs every test.
 # Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v swaks >/dev/null 2>&1 || need+=(swaks)
-command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v python3 >/dev/null 2>&1 || need+=(python3 python3-pip)
+command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The webhook tests verify signatures with the official Standard Webhooks library.
+if ! python3 -c "import standardwebhooks" >/dev/null 2>&1; then
+  echo "test.sh: installing the Python package standardwebhooks" >&2
+  python3 -m pip install --quiet --disable-pip-version-check standardwebhooks 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages standardwebhooks
 fi
 
 # One test holds 2000 idle SMTP sessions (both ends in one process).

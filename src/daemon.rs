@@ -13,6 +13,7 @@ use tracing::info;
 use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::policy::Directory;
+use crate::shutdown::Subsystem;
 use crate::smtp::limits::Limits;
 use crate::smtp::server::{self, ConnectionLimits, Server};
 use crate::spool::{Spool, SpoolError, SpoolOptions};
@@ -39,6 +40,9 @@ pub enum StartError {
     /// The TLS certificate or key could not be loaded.
     #[error("cannot load the TLS certificate: {0}")]
     Tls(String),
+    /// A sink's client could not be built.
+    #[error("cannot set up delivery: {0}")]
+    Sink(String),
 }
 
 /// A started daemon.
@@ -49,6 +53,13 @@ pub struct Daemon {
     pub spool: Spool,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
+}
+
+/// The parts of a running daemon, stopped in this order (see [`crate::shutdown`]).
+struct Parts {
+    smtp: Subsystem,
+    delivery: Subsystem,
+    control: Subsystem,
 }
 
 impl Daemon {
@@ -75,6 +86,8 @@ impl Daemon {
     /// # Errors
     /// [`StartError`] naming what could not be opened.
     pub async fn start_with_spool(config: &Config, spool: Spool) -> Result<Daemon, StartError> {
+        crate::delivery::sink::install_crypto_provider();
+        let sinks = crate::delivery::sink::build(config).map_err(StartError::Sink)?;
         let tls = match &config.server.tls {
             Some(t) => Some(server::load_tls(t).map_err(StartError::Tls)?),
             None => None,
@@ -98,24 +111,49 @@ impl Daemon {
             config.spool.min_free_space,
         ));
         let shutdown = CancellationToken::new();
+        let parts = Parts {
+            smtp: Subsystem::new(),
+            delivery: Subsystem::new(),
+            control: Subsystem::new(),
+        };
         let control = crate::spool::control::serve(
             spool.clone(),
             spool.control_socket_path(),
-            shutdown.child_token(),
+            parts.control.token.clone(),
         );
-        let run = server.run(gateway, limits, conn_limits, tls, shutdown.child_token());
+        parts.control.tracker.spawn(async move {
+            if let Err(err) = control.await {
+                tracing::error!(error = %err, "control socket failed; `trustgate spool` will open the store directly");
+            }
+        });
+        let sink_names: Vec<String> = sinks.iter().map(|s| s.name.clone()).collect();
+        crate::delivery::worker::start(
+            &spool,
+            sinks,
+            crate::delivery::queue::Policy::from_config(&config.delivery),
+            config.delivery.workers,
+            &parts.delivery.token,
+            &parts.delivery.tracker,
+        );
+        parts.smtp.tracker.spawn(server.run(
+            gateway,
+            limits,
+            conn_limits,
+            tls,
+            parts.smtp.token.clone(),
+        ));
         let spool_for_task = spool.clone();
+        let stop = shutdown.clone();
         let task = tokio::spawn(async move {
-            let control = tokio::spawn(async move {
-                if let Err(err) = control.await {
-                    tracing::error!(error = %err, "control socket failed; `trustgate spool` will open the store directly");
-                }
-            });
-            run.await;
-            let _ = control.await;
+            stop.cancelled().await;
+            // SMTP first: no new message, sessions in DATA finish their commit.
+            parts.smtp.stop().await;
+            parts.delivery.stop().await;
+            parts.control.stop().await;
             // Last: commit whatever is queued and join the writer thread.
             spool_for_task.shutdown().await;
         });
+        info!(sinks = ?sink_names, "delivery started");
         info!(listen = ?smtp_addrs, spool = %config.spool.path.display(), "trustgate started");
         Ok(Daemon {
             smtp_addrs,

@@ -10,7 +10,10 @@
 //! 4. At end of data [`intake`] parses the MIME tree, finds each invoice XML (recognised by
 //!    [`invoice`]), pairs it with its same-named PDF, and the policy checks the header From.
 //! 5. [`spool`] commits the raw message and its documents durably (group commit, fsync).
-//! 6. Only then does the session answer 250; any internal failure answers 4xx.
+//! 6. Only then does the session answer 250; any internal failure answers 4xx. The same
+//!    transaction queued one delivery per (document, sink).
+//! 7. [`delivery`] claims due deliveries from the spool and sends each document to its sinks
+//!    (webhook, directory, SMTP relay, NATS JetStream), retrying for days, keeping dead letters.
 //!
 //! [`config`] turns the admin's TOML into the typed, validated [`config::Config`] that all of
 //! the above read; [`cli`] is the command line.
@@ -19,10 +22,12 @@ pub mod address;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod delivery;
 pub mod gateway;
 pub mod intake;
 pub mod invoice;
 pub mod policy;
+pub mod shutdown;
 pub mod smtp;
 pub mod spool;
 pub mod telemetry;

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use trustgate::cli::check_config;
 use trustgate::config::validate::{self, Options};
-use trustgate::config::{BuyerCheck, Config, EndpointId, TrustKind, defaults};
+use trustgate::config::{
+    BuyerCheck, Config, DirectoryLayout, EndpointId, RelayTls, SinkKind, SmtpMode, TrustKind,
+    WebhookPayload, defaults,
+};
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -285,6 +288,47 @@ fn check_config_reports_shared_receiver_errors() {
 }
 
 #[test]
+fn check_config_reports_sink_errors_located() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("spool")).unwrap();
+    let path = dir.path().join("trustgate.toml");
+    let sinks = "[[sink]]\nname = \"erp\"\nkind = \"webhook\"\nurl = \"https://erp.example/hooks\"\npath = \"out\"\n\
+                 [[sink]]\nname = \"platform\"\nkind = \"nats\"\nurl = \"nats://127.0.0.1:4222\"\nsubject = \"invoices.{organization}\"\n";
+    let text = VALID
+        .replace(
+            "\n[[organisation]]",
+            &format!("\n{sinks}\n[[organisation]]"),
+        )
+        .replace(
+            "name = \"ACME B.V.\"\n",
+            "name = \"ACME B.V.\"\ndeliver = [\"erp\", \"platfrom\"]\n",
+        );
+    std::fs::write(&path, text).unwrap();
+
+    let (code, out, err) = check(&path);
+    assert_eq!(code, 1);
+    assert_eq!(out, "");
+    let file = path.display().to_string();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "{file}:12:8: sink \"erp\": `path` is not a key of a webhook sink; it belongs to directory sinks; remove it, or correct kind"
+            ),
+            format!(
+                "{file}:17:11: sink \"platform\": subject \"invoices.{{organization}}\" has the placeholder {{organization}} (did you mean {{organisation}}?), but the only placeholders are {{organisation}} and {{receiver}}; write e.g. subject = \"invoices.{{organisation}}\""
+            ),
+            format!(
+                "{file}:22:19: organisation \"acme\": unknown sink \"platfrom\" in deliver; did you mean \"platform\"?"
+            ),
+        ],
+        "{err}"
+    );
+    assert_eq!(Config::load(&path).unwrap_err().0.len(), 3);
+}
+
+#[test]
 fn template_is_valid_apart_from_the_spool_directory() {
     let path = repo("config/trustgate.toml");
     let relaxed = Options {
@@ -352,6 +396,53 @@ fn template_values_are_the_defaults() {
     let org = &c.organisations[0];
     assert_eq!(org.vat_ids, ["NL123456789B01"]);
     assert_eq!(org.endpoint_ids.len(), 3);
+    // Delivery: the schedule and every sink's optional keys at their defaults.
+    let d = &c.delivery;
+    assert_eq!(d.initial_backoff, defaults::INITIAL_BACKOFF);
+    assert_eq!(d.max_backoff, defaults::MAX_BACKOFF);
+    assert_eq!(d.max_age, defaults::MAX_AGE);
+    assert_eq!(d.workers, defaults::WORKERS);
+    let relay = c.relay.as_ref().unwrap();
+    assert_eq!(relay.port, defaults::RELAY_PORT);
+    assert_eq!(relay.tls, defaults::RELAY_TLS);
+    assert_eq!(relay.timeout, defaults::RELAY_TIMEOUT);
+    assert!(
+        relay.username.is_none() && relay.password.is_none(),
+        "the login is commented out in the template"
+    );
+    let kinds: Vec<&str> = c.sinks.iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(kinds, ["webhook", "directory", "smtp", "nats"]);
+    for sink in &c.sinks {
+        assert_eq!(
+            sink.concurrency,
+            defaults::SINK_CONCURRENCY,
+            "{}",
+            sink.name
+        );
+        assert_eq!(sink.timeout, defaults::SINK_TIMEOUT, "{}", sink.name);
+        match &sink.kind {
+            SinkKind::Webhook {
+                secret, payload, ..
+            } => {
+                assert!(secret.is_none(), "the secrets are commented out");
+                assert_eq!(*payload, defaults::WEBHOOK_PAYLOAD);
+                assert_eq!(*payload, WebhookPayload::Json);
+            }
+            SinkKind::Directory { layout, .. } => {
+                assert_eq!(*layout, defaults::DIRECTORY_LAYOUT);
+                assert_eq!(*layout, DirectoryLayout::Flat);
+            }
+            SinkKind::Smtp { mode, .. } => {
+                assert_eq!(*mode, defaults::SMTP_MODE);
+                assert_eq!(*mode, SmtpMode::Document);
+            }
+            SinkKind::Nats { .. } => {}
+        }
+    }
+    assert_eq!(org.deliver, ["erp", "archive"]);
+    assert_eq!(r.deliver, None, "the receiver's deliver is commented out");
+    assert_eq!(c.deliver_for(r, 0), ["erp", "archive"]);
+    assert_eq!(defaults::RELAY_TLS, RelayTls::StartTls);
     // The brief's numbers, so a change of default is a deliberate one.
     assert_eq!(defaults::MAX_MESSAGE_SIZE, 35 * 1024 * 1024);
     assert_eq!(defaults::COMMAND_TIMEOUT, Duration::from_secs(300));
@@ -390,6 +481,9 @@ fn all_schema_keys() -> Vec<(String, Vec<String>)> {
         "[[organisation]]\n",
         "[[receiver]]\n",
         "[[receiver.trusted_sender]]\n",
+        "[delivery]\n",
+        "[relay]\n",
+        "[[sink]]\n",
     ] {
         let text = template.replacen("\n[spool]\n", tls, 1);
         let text = if header.is_empty() {
@@ -407,7 +501,7 @@ fn every_key_of_the_schema_is_in_the_template_and_the_docs() {
     let template = template_text();
     let docs = std::fs::read_to_string(repo("docs/config.md")).unwrap();
     let all = all_schema_keys();
-    assert_eq!(all.len(), 7);
+    assert_eq!(all.len(), 10);
     let mut seen = 0;
     for (header, keys) in all {
         assert!(!keys.is_empty(), "{header}");
@@ -436,8 +530,8 @@ fn every_key_of_the_schema_is_in_the_template_and_the_docs() {
             seen += 1;
         }
     }
-    // 4 sections, 14 + 2 + 3 + 6 + 11 + 5 keys.
-    assert_eq!(seen, 45);
+    // 7 sections, 14 + 2 + 3 + 7 + 12 + 5 + 4 + 7 + 14 keys.
+    assert_eq!(seen, 75);
 }
 
 #[test]
@@ -462,7 +556,7 @@ fn docs_defaults_match_the_template() {
         checked += 1;
     }
     assert_eq!(
-        checked, 17,
-        "every defaulted key of [server], [spool] and [[receiver]] is checked"
+        checked, 29,
+        "every defaulted key of [server], [spool], [[receiver]], [delivery], [relay] and [[sink]] is checked"
     );
 }

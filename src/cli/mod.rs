@@ -69,7 +69,7 @@ pub enum Command {
     },
     /// Show what the spool holds (asks the running daemon, else opens the store directly).
     Spool {
-        /// list or show.
+        /// list, show or retry.
         #[command(subcommand)]
         command: spool::SpoolCommand,
     },
@@ -91,7 +91,7 @@ pub fn run() -> i32 {
             }
         }
         Command::Spool { command } => with_config(&cli.config.path(), |config| {
-            spool::run(command, &config.spool.path)
+            spool::run_with_config(command, config)
         }),
     }
 }

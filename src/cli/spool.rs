@@ -1,10 +1,12 @@
-//! `trustgate spool list|show`: inspect the spool, as `postqueue -p` inspects Postfix's queue.
+//! `trustgate spool list|show|retry`: inspect the spool, as `postqueue -p` inspects Postfix's
+//! queue, and re-offer deliveries, as `postqueue -f` flushes it.
 //!
 //! Called by `cli::run` with the configured spool directory. It asks the running daemon over
 //! `<spool>/control.sock`; when no daemon answers (no socket, or connection refused) it opens
 //! the store itself, read-only when redb allows (a store left by a crash needs the repair of a
-//! writable open). It never changes a record, and it escapes control characters from mail
-//! before printing them on a terminal.
+//! writable open). Only `retry` changes the spool (through the daemon's writer, or its own
+//! when no daemon runs). It escapes control characters from mail before printing them on a
+//! terminal.
 
 use std::io::Write;
 use std::path::Path;
@@ -13,8 +15,9 @@ use anyhow::{Context as _, bail};
 
 use crate::spool::control::{self, Request, Response};
 use crate::spool::{
-    DocumentRecord, DocumentStatus, MessageRecord, MessageStatus, Spool, SpoolError, SpoolOptions,
-    control_socket_path, format_time, schema,
+    AttemptView, DeliveryState, DeliveryView, DocumentRecord, DocumentStatus, MessageId,
+    MessageRecord, MessageStatus, Reoffer, Spool, SpoolError, SpoolOptions, control_socket_path,
+    format_time, schema,
 };
 
 /// `trustgate spool ...`.
@@ -22,9 +25,17 @@ use crate::spool::{
 pub enum SpoolCommand {
     /// List the stored messages, oldest first.
     List {
-        /// Print a JSON array of the full records instead of a table.
+        /// Print a JSON array of the full records (each with its `deliveries`) instead of a
+        /// table.
         #[arg(long)]
         json: bool,
+        /// Start after this message id (the cursor printed at the end of a page).
+        #[arg(long, value_name = "ID")]
+        after: Option<String>,
+        /// Print one page of at most this many messages (default: every message, fetched
+        /// page by page).
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
     },
     /// Show one message: envelope, status, documents, ignored attachments, event log.
     Show {
@@ -34,6 +45,65 @@ pub enum SpoolCommand {
         #[arg(long)]
         raw: bool,
     },
+    /// Re-offer deliveries: a message or document again (`ID`), every dead letter
+    /// (`--failed`), or an organisation's older documents to a newly linked sink
+    /// (`--organisation ORG --since DATE --sink NAME`). Works while the daemon runs.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["id", "failed", "organisation"])))]
+    Retry {
+        /// A message id (all its documents) or a document id (`<message id>-<n>`).
+        id: Option<String>,
+        /// Every dead letter.
+        #[arg(long)]
+        failed: bool,
+        /// The organisation whose documents to queue (with `--since` and `--sink`).
+        #[arg(long, value_name = "ID", requires_all = ["since", "sink"])]
+        organisation: Option<String>,
+        /// Documents received at or after this time: `2026-11-01` or RFC 3339.
+        #[arg(long, value_name = "DATE", requires = "organisation")]
+        since: Option<String>,
+        /// Only this sink (with an id or `--failed`); the sink to queue for (with
+        /// `--organisation`).
+        #[arg(long, value_name = "NAME")]
+        sink: Option<String>,
+    },
+}
+
+/// Runs a spool subcommand with the loaded config: checks what `retry` names (sink,
+/// organisation) against it first, then [`run`]s it against the configured spool.
+///
+/// # Errors
+/// As [`run`]; a sink or organisation the config does not have.
+pub fn run_with_config(cmd: SpoolCommand, config: &crate::config::Config) -> anyhow::Result<i32> {
+    if let SpoolCommand::Retry {
+        sink, organisation, ..
+    } = &cmd
+    {
+        if let Some(sink) = sink
+            && config.sink(sink).is_none()
+        {
+            let names: Vec<&str> = config.sinks.iter().map(|s| s.name.as_str()).collect();
+            bail!(
+                "no sink {:?} in {}; the sinks are: {}",
+                clean(sink),
+                config.source.display(),
+                if names.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    names.join(", ")
+                }
+            );
+        }
+        if let Some(org) = organisation
+            && !config.organisations.iter().any(|o| &o.id == org)
+        {
+            bail!(
+                "no organisation {:?} in {}",
+                clean(org),
+                config.source.display()
+            );
+        }
+    }
+    run(cmd, &config.spool.path)
 }
 
 /// Runs a spool subcommand against the spool at `spool_dir`, printing to stdout; returns the
@@ -54,21 +124,55 @@ pub fn run(cmd: SpoolCommand, spool_dir: &Path) -> anyhow::Result<i32> {
 /// As [`run`], and errors writing to `out`.
 pub fn run_to(cmd: SpoolCommand, spool_dir: &Path, out: &mut dyn Write) -> anyhow::Result<i32> {
     let request = match &cmd {
-        SpoolCommand::List { .. } => Request::List,
+        SpoolCommand::List { after, limit, json } => {
+            return list(spool_dir, after.clone(), *limit, *json, out);
+        }
         SpoolCommand::Show { id, raw: false } => Request::Show { id: id.clone() },
         SpoolCommand::Show { id, raw: true } => Request::Raw { id: id.clone() },
+        SpoolCommand::Retry {
+            id,
+            failed,
+            organisation,
+            since,
+            sink,
+        } => Request::Retry {
+            selection: retry_selection(
+                id.as_deref(),
+                *failed,
+                organisation.as_deref(),
+                since.as_deref(),
+                sink.as_deref(),
+            )?,
+        },
     };
     let response = ask(spool_dir, &request)?;
     match (cmd, response) {
-        (SpoolCommand::List { json: true }, Response::List { messages }) => {
-            serde_json::to_writer_pretty(&mut *out, &messages)?;
-            writeln!(out)?;
+        (
+            SpoolCommand::Show { .. },
+            Response::Show {
+                message,
+                deliveries,
+                attempts,
+            },
+        ) => {
+            print_message(out, &message)?;
+            print_deliveries(out, &deliveries, &attempts)?;
         }
-        (SpoolCommand::List { json: false }, Response::List { messages }) => {
-            print_table(out, &messages)?
-        }
-        (SpoolCommand::Show { .. }, Response::Show { message }) => print_message(out, &message)?,
         (SpoolCommand::Show { .. }, Response::Raw { data, .. }) => out.write_all(&data)?,
+        (SpoolCommand::Retry { .. }, Response::Retried { count }) => {
+            if count == 0 {
+                writeln!(
+                    out,
+                    "nothing to re-offer (pending and in-flight deliveries are already on their way)"
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "re-offered {count} deliver{}",
+                    if count == 1 { "y" } else { "ies" }
+                )?;
+            }
+        }
         (_, Response::NotFound { id }) => {
             eprintln!("trustgate: no message {} in the spool", clean(&id));
             return Ok(1);
@@ -78,6 +182,181 @@ pub fn run_to(cmd: SpoolCommand, spool_dir: &Path, out: &mut dyn Write) -> anyho
     }
     out.flush()?;
     Ok(0)
+}
+
+/// `list`: page through the spool with the cursor (or print one page with `--limit`).
+fn list(
+    spool_dir: &Path,
+    mut after: Option<String>,
+    limit: Option<usize>,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    let mut messages = Vec::new();
+    let mut deliveries = std::collections::BTreeMap::new();
+    let next = loop {
+        let request = Request::List {
+            after: after.clone(),
+            limit: Some(limit.unwrap_or(control::MAX_PAGE)),
+        };
+        match ask(spool_dir, &request)? {
+            Response::List {
+                messages: page,
+                deliveries: d,
+                next,
+            } => {
+                messages.extend(page);
+                deliveries.extend(d);
+                if limit.is_some() || next.is_none() {
+                    break next;
+                }
+                after = next;
+            }
+            Response::Error { message } => bail!("the spool answered with an error: {message}"),
+            other => bail!("unexpected answer from the spool: {other:?}"),
+        }
+    };
+    if json {
+        let records: Vec<serde_json::Value> = messages
+            .iter()
+            .map(|m| {
+                let mut v = serde_json::to_value(m).unwrap_or_default();
+                if let Some(obj) = v.as_object_mut() {
+                    let d = deliveries.get(m.id.as_str()).cloned().unwrap_or_default();
+                    obj.insert(
+                        "deliveries".into(),
+                        serde_json::to_value(d).unwrap_or_default(),
+                    );
+                }
+                v
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut *out, &records)?;
+        writeln!(out)?;
+    } else {
+        print_table(out, &messages, &deliveries)?;
+        if let Some(next) = next {
+            writeln!(out, "more: trustgate spool list --after {next}")?;
+        }
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+/// The re-offer a `retry` command line names.
+fn retry_selection(
+    id: Option<&str>,
+    failed: bool,
+    organisation: Option<&str>,
+    since: Option<&str>,
+    sink: Option<&str>,
+) -> anyhow::Result<Reoffer> {
+    let sink = sink.map(str::to_owned);
+    if let Some(id) = id {
+        let (message, document) = parse_message_or_document(id).with_context(|| {
+            format!("{:?} is neither a message id nor a document id", clean(id))
+        })?;
+        return Ok(Reoffer::Message {
+            message,
+            document,
+            sink,
+        });
+    }
+    if failed {
+        return Ok(Reoffer::Failed { sink });
+    }
+    match (organisation, since, sink) {
+        (Some(organisation), Some(since), Some(sink)) => Ok(Reoffer::Organisation {
+            organisation: organisation.to_owned(),
+            since: parse_since(since)?,
+            sink,
+        }),
+        _ => bail!(
+            "give a message or document id, --failed, or --organisation ORG --since DATE --sink NAME"
+        ),
+    }
+}
+
+/// `20261122T101530Z-000001` (a message) or `20261122T101530Z-000001-0` (its document 0).
+fn parse_message_or_document(id: &str) -> Option<(MessageId, Option<u32>)> {
+    if id.matches('-').count() == 2 {
+        let (message, index) = id.rsplit_once('-')?;
+        let index = index.parse().ok()?;
+        return Some((MessageId::parse(message)?, Some(index)));
+    }
+    Some((MessageId::parse(id)?, None))
+}
+
+/// `2026-11-01` (midnight UTC) or an RFC 3339 time.
+fn parse_since(s: &str) -> anyhow::Result<std::time::SystemTime> {
+    let full = if s.len() == 10 {
+        format!("{s}T00:00:00Z")
+    } else {
+        s.to_owned()
+    };
+    humantime::parse_rfc3339_weak(&full).with_context(|| {
+        format!(
+            "--since {:?}: write a date as 2026-11-01 or a time as 2026-11-01T08:00:00Z",
+            clean(s)
+        )
+    })
+}
+
+/// `show`: each delivery's state, then every attempt.
+fn print_deliveries(
+    out: &mut dyn Write,
+    deliveries: &[DeliveryView],
+    attempts: &[AttemptView],
+) -> std::io::Result<()> {
+    if deliveries.is_empty() {
+        writeln!(out, "Deliveries:  none (documents wait in the spool)")?;
+        return Ok(());
+    }
+    writeln!(out, "Deliveries:")?;
+    for d in deliveries {
+        let r = &d.record;
+        let detail = match r.state {
+            DeliveryState::Delivered => format!(
+                "at {}: {}",
+                r.delivered_at.map(format_time).unwrap_or_default(),
+                clean(r.answer.as_deref().unwrap_or(""))
+            ),
+            DeliveryState::Pending => format!("next attempt at {}", format_time(r.due())),
+            DeliveryState::InFlight => format!("lease until {}", format_time(r.due())),
+            DeliveryState::Failed => "dead letter (trustgate spool retry re-offers it)".to_string(),
+        };
+        writeln!(
+            out,
+            "  [{}] {:<12} {:<10} {} attempt(s)  {}",
+            d.document,
+            clean(&d.sink),
+            r.state,
+            r.total_attempts,
+            detail
+        )?;
+        if r.state != DeliveryState::Delivered
+            && let Some(err) = &r.last_error
+        {
+            writeln!(out, "      last error: {}", clean(err))?;
+        }
+    }
+    if !attempts.is_empty() {
+        writeln!(out, "Attempts:")?;
+        for a in attempts {
+            writeln!(
+                out,
+                "  [{}] {:<12} #{:<3} {}  {:<9} {} ms  {}",
+                a.document,
+                clean(&a.sink),
+                a.number,
+                format_time(a.record.at),
+                a.record.outcome,
+                a.record.elapsed_ms,
+                clean(&a.record.detail)
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Asks the daemon, or else the store itself.
@@ -95,6 +374,14 @@ fn ask(spool_dir: &Path, request: &Request) -> anyhow::Result<Response> {
                 format!("cannot ask the trustgate daemon on {}", socket.display())
             });
         }
+    }
+    if matches!(request, Request::Retry { .. }) {
+        // A change needs the writer: open the store as the daemon would.
+        let spool = Spool::open(&SpoolOptions::new(spool_dir))
+            .with_context(|| format!("cannot open the spool at {}", spool_dir.display()))?;
+        let response = control::answer(&spool, request);
+        spool.shutdown_blocking();
+        return Ok(response);
     }
     let spool = open_direct(spool_dir)?;
     Ok(control::answer(&spool, request))
@@ -134,9 +421,13 @@ fn open_direct(spool_dir: &Path) -> anyhow::Result<Spool> {
 }
 
 /// `list`: one line per message.
-fn print_table(out: &mut dyn Write, messages: &[MessageRecord]) -> std::io::Result<()> {
-    let header = ["ID", "RECEIVED", "FROM", "TO", "STATUS", "DOCS"].map(String::from);
-    let rows: Vec<[String; 6]> = messages
+fn print_table(
+    out: &mut dyn Write,
+    messages: &[MessageRecord],
+    deliveries: &std::collections::BTreeMap<String, Vec<DeliveryView>>,
+) -> std::io::Result<()> {
+    let header = ["ID", "RECEIVED", "FROM", "TO", "STATUS", "DOCS", "DELIVERY"].map(String::from);
+    let rows: Vec<[String; 7]> = messages
         .iter()
         .map(|m| {
             let to = match m.rcpt_to.as_slice() {
@@ -166,6 +457,7 @@ fn print_table(out: &mut dyn Write, messages: &[MessageRecord]) -> std::io::Resu
                 to,
                 status,
                 document_counts(&m.documents),
+                delivery_summary(deliveries.get(m.id.as_str()).map_or(&[], Vec::as_slice)),
             ]
         })
         .collect();
@@ -199,6 +491,40 @@ fn print_table(out: &mut dyn Write, messages: &[MessageRecord]) -> std::io::Resu
         )?;
     }
     Ok(())
+}
+
+/// Each sink with the states of its deliveries: `erp=delivered archive=1 failed,1 pending`;
+/// `-` when there are none.
+fn delivery_summary(deliveries: &[DeliveryView]) -> String {
+    let mut by_sink: Vec<(&str, Vec<(DeliveryState, usize)>)> = Vec::new();
+    for d in deliveries {
+        let idx = match by_sink.iter().position(|(s, _)| *s == d.sink) {
+            Some(i) => i,
+            None => {
+                by_sink.push((&d.sink, Vec::new()));
+                by_sink.len() - 1
+            }
+        };
+        let states = &mut by_sink[idx].1;
+        match states.iter_mut().find(|(st, _)| *st == d.record.state) {
+            Some((_, n)) => *n += 1,
+            None => states.push((d.record.state, 1)),
+        }
+    }
+    if by_sink.is_empty() {
+        return "-".into();
+    }
+    by_sink
+        .iter()
+        .map(|(sink, states)| match states.as_slice() {
+            [(state, _)] => format!("{}={state}", clean(sink)),
+            many => {
+                let parts: Vec<String> = many.iter().map(|(st, n)| format!("{n} {st}")).collect();
+                format!("{}={}", clean(sink), parts.join(","))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `3`, or with any document not ready, `3 (1 duplicate, 1 rejected)`.
@@ -367,7 +693,9 @@ mod tests {
             mail_from: "billing@acme.test".into(),
             rcpt_to: vec!["ad64sde@gw.test".into(), "other@gw.test".into()],
             header_message_id: Some("<1@acme.test>".into()),
+            header_from: None,
             documents: vec![NewDocument {
+                deliver: Vec::new(),
                 receiver: "ad64sde@gw.test".into(),
                 organisation: "acme-buyer".into(),
                 xml_name: "INV-1.xml".into(),
@@ -398,7 +726,14 @@ mod tests {
     }
 
     fn check_outputs(dir: &Path, id: &MessageId) {
-        let (code, table) = run_cli(SpoolCommand::List { json: false }, dir);
+        let (code, table) = run_cli(
+            SpoolCommand::List {
+                json: false,
+                after: None,
+                limit: None,
+            },
+            dir,
+        );
         assert_eq!(code, 0);
         let lines: Vec<&str> = table.lines().collect();
         assert!(lines[0].starts_with("ID "), "{table}");
@@ -408,11 +743,19 @@ mod tests {
             "{table}"
         );
         assert!(
-            lines[1].contains("accepted") && lines[1].ends_with('1'),
+            lines[1].contains("accepted")
+                && lines[1].trim_end_matches('-').trim_end().ends_with('1'),
             "{table}"
         );
 
-        let (code, json) = run_cli(SpoolCommand::List { json: true }, dir);
+        let (code, json) = run_cli(
+            SpoolCommand::List {
+                json: true,
+                after: None,
+                limit: None,
+            },
+            dir,
+        );
         assert_eq!(code, 0);
         let records: Vec<MessageRecord> = serde_json::from_str(&json).unwrap();
         assert_eq!(records.len(), 1);
@@ -515,7 +858,15 @@ mod tests {
         let _spool = Spool::open(&SpoolOptions::new(&dir)).unwrap();
         let dir2 = dir.clone();
         let err = tokio::task::spawn_blocking(move || {
-            run_to(SpoolCommand::List { json: false }, &dir2, &mut Vec::new())
+            run_to(
+                SpoolCommand::List {
+                    json: false,
+                    after: None,
+                    limit: None,
+                },
+                &dir2,
+                &mut Vec::new(),
+            )
         })
         .await
         .unwrap()
@@ -530,7 +881,11 @@ mod tests {
     fn a_missing_spool_is_a_clear_error() {
         let tmp = tempfile::tempdir().unwrap();
         let err = run_to(
-            SpoolCommand::List { json: false },
+            SpoolCommand::List {
+                json: false,
+                after: None,
+                limit: None,
+            },
             &tmp.path().join("none"),
             &mut Vec::new(),
         )
@@ -559,7 +914,9 @@ mod tests {
             mail_from: "billing@acme.test".into(),
             rcpt_to: vec!["ad64sde@gw.test".into()],
             header_message_id: Some("<7@acme.test>".into()),
+            header_from: None,
             documents: vec![NewDocument {
+                deliver: Vec::new(),
                 receiver: "ad64sde@gw.test".into(),
                 organisation: "acme-buyer".into(),
                 xml_name: "INV-7.xml".into(),
@@ -617,10 +974,26 @@ mod tests {
                 .1
             };
             (
-                run_cli(SpoolCommand::List { json: false }, &dir2).1,
+                run_cli(
+                    SpoolCommand::List {
+                        json: false,
+                        after: None,
+                        limit: None,
+                    },
+                    &dir2,
+                )
+                .1,
                 show(&refused),
                 show(&second),
-                run_cli(SpoolCommand::List { json: true }, &dir2).1,
+                run_cli(
+                    SpoolCommand::List {
+                        json: true,
+                        after: None,
+                        limit: None,
+                    },
+                    &dir2,
+                )
+                .1,
             )
         })
         .await
@@ -628,15 +1001,24 @@ mod tests {
 
         let lines: Vec<&str> = list.lines().collect();
         assert!(
-            lines[1].contains(" rejected ") && lines[1].ends_with("1 (1 rejected)"),
+            lines[1].contains(" rejected ")
+                && lines[1]
+                    .trim_end_matches('-')
+                    .trim_end()
+                    .ends_with("1 (1 rejected)"),
             "{list}"
         );
         assert!(
-            lines[2].contains(" accepted ") && lines[2].ends_with('1'),
+            lines[2].contains(" accepted ")
+                && lines[2].trim_end_matches('-').trim_end().ends_with('1'),
             "{list}"
         );
         assert!(
-            lines[3].contains(" accepted (resend) ") && lines[3].ends_with("1 (1 duplicate)"),
+            lines[3].contains(" accepted (resend) ")
+                && lines[3]
+                    .trim_end_matches('-')
+                    .trim_end()
+                    .ends_with("1 (1 duplicate)"),
             "{list}"
         );
         assert_eq!(

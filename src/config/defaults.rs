@@ -7,7 +7,7 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use super::BuyerCheck;
+use super::{BuyerCheck, DirectoryLayout, RelayTls, SmtpMode, WebhookPayload};
 
 /// 1 KiB in bytes.
 pub const KIB: u64 = 1024;
@@ -97,6 +97,64 @@ pub const REFUSE_WARNINGS: bool = false;
 pub const ACCEPT_PARTIAL: bool = false;
 /// `receiver.duplicates = "accept"`: a duplicate is accepted, marked and not delivered again.
 pub const REFUSE_DUPLICATES: bool = false;
+
+/// `delivery.initial_backoff`: the first retry a minute after a failed attempt.
+pub const INITIAL_BACKOFF: Duration = Duration::from_secs(60);
+/// Allowed `delivery.initial_backoff` (also at most `max_backoff` and `max_age`).
+pub const INITIAL_BACKOFF_RANGE: RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(24 * 60 * 60);
+
+/// `delivery.max_backoff`: at most 4 hours between attempts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(4 * 60 * 60);
+/// Allowed `delivery.max_backoff`.
+pub const MAX_BACKOFF_RANGE: RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(24 * 60 * 60);
+
+/// `delivery.max_age`: 5 days of retries, then dead-letter, as MTAs bounce.
+pub const MAX_AGE: Duration = Duration::from_secs(5 * 24 * 60 * 60);
+/// Allowed `delivery.max_age`.
+pub const MAX_AGE_RANGE: RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(30 * 24 * 60 * 60);
+
+/// `delivery.workers`: delivery attempts running at once, across all sinks.
+pub const WORKERS: usize = 4;
+/// Allowed `delivery.workers`.
+pub const WORKERS_RANGE: RangeInclusive<usize> = 1..=256;
+
+/// `relay.port`: the submission port (RFC 6409).
+pub const RELAY_PORT: u16 = 587;
+/// Allowed `relay.port`.
+pub const RELAY_PORT_RANGE: RangeInclusive<usize> = 1..=65535;
+
+/// `relay.tls`: STARTTLS, required to succeed.
+pub const RELAY_TLS: RelayTls = RelayTls::StartTls;
+
+/// `relay.timeout`.
+pub const RELAY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Allowed `relay.timeout`.
+pub const RELAY_TIMEOUT_RANGE: RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(60 * 60);
+
+/// `sink.concurrency`: attempts to one sink running at once.
+pub const SINK_CONCURRENCY: usize = 4;
+/// Allowed `sink.concurrency`.
+pub const SINK_CONCURRENCY_RANGE: RangeInclusive<usize> = 1..=256;
+
+/// `sink.timeout`: the limit on one attempt.
+pub const SINK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Allowed `sink.timeout`.
+pub const SINK_TIMEOUT_RANGE: RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(60 * 60);
+
+/// `sink.payload` of a webhook sink.
+pub const WEBHOOK_PAYLOAD: WebhookPayload = WebhookPayload::Json;
+/// `sink.layout` of a directory sink.
+pub const DIRECTORY_LAYOUT: DirectoryLayout = DirectoryLayout::Flat;
+/// `sink.mode` of an smtp sink.
+pub const SMTP_MODE: SmtpMode = SmtpMode::Document;
+
+/// Largest `secret_file` or `relay.password_file` read (a key or password is a few bytes).
+pub const MAX_SECRET_FILE_SIZE: u64 = 64 * KIB;
 
 /// The fixed values of `receiver.accept_specifications`: every
 /// `crate::invoice::Specification::id()` except the versioned XRechnung ones, plus the families

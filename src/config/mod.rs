@@ -29,6 +29,12 @@ pub struct Config {
     pub organisations: Vec<Organisation>,
     /// `[[receiver]]`, in file order.
     pub receivers: Vec<Receiver>,
+    /// `[delivery]`: the retry schedule and the worker pool (defaults when absent).
+    pub delivery: Delivery,
+    /// `[relay]`: the smarthost for smtp sinks, if configured.
+    pub relay: Option<Relay>,
+    /// `[[sink]]`, in file order; names are unique.
+    pub sinks: Vec<Sink>,
 }
 
 /// `[server]`: the SMTP listener and its limits.
@@ -100,6 +106,10 @@ pub struct Organisation {
     pub endpoint_ids: Vec<EndpointId>,
     /// The organisation's own verified users: addresses or whole domains.
     pub verified_users: Vec<SenderPattern>,
+    /// The names of the sinks its documents go to, in file order, each a defined sink, none
+    /// twice; empty keeps them in the spool (status `ready`) for a pull API. A receiver's own
+    /// list overrides it: ask [`Config::deliver_for`].
+    pub deliver: Vec<String>,
 }
 
 /// An electronic address (Peppol participant id) as `scheme:id`, e.g. `0106:12345678`.
@@ -195,6 +205,10 @@ pub struct Receiver {
     /// Refuse a duplicate invoice in the session (`duplicates = "refuse"`) instead of accepting
     /// it and marking it `duplicate`.
     pub refuse_duplicates: bool,
+    /// The names of the sinks documents arriving here go to, overriding the organisation's
+    /// list even when empty; `None` when `deliver` is not set, and then each document follows
+    /// the list of the organisation it is routed to. Ask [`Config::deliver_for`].
+    pub deliver: Option<Vec<String>>,
 }
 
 impl Receiver {
@@ -256,6 +270,221 @@ pub enum TrustKind {
     VerifiedUsers,
 }
 
+/// `[delivery]`: how documents leave the spool for their sinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// The wait before the first retry of a failed attempt; later waits grow exponentially,
+    /// with jitter, up to `max_backoff`.
+    pub initial_backoff: Duration,
+    /// The longest wait between two attempts.
+    pub max_backoff: Duration,
+    /// How long a document is retried for a sink before it is dead-lettered, as MTAs bounce.
+    pub max_age: Duration,
+    /// Delivery attempts running at once, across all sinks.
+    pub workers: usize,
+}
+
+impl Default for Delivery {
+    /// The values of a config without `[delivery]` (see [`defaults`]).
+    fn default() -> Delivery {
+        Delivery {
+            initial_backoff: defaults::INITIAL_BACKOFF,
+            max_backoff: defaults::MAX_BACKOFF,
+            max_age: defaults::MAX_AGE,
+            workers: defaults::WORKERS,
+        }
+    }
+}
+
+/// `[relay]`: the smarthost that smtp sinks (and later notices and invitations) send through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relay {
+    /// Host name or IP address of the smarthost.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// How the connection is protected.
+    pub tls: RelayTls,
+    /// The login, when the relay needs one (set together with `password`).
+    pub username: Option<String>,
+    /// The password, read from `password_file` at load (set together with `username`).
+    pub password: Option<Secret>,
+    /// The envelope sender (MAIL FROM) of the messages sent through the relay.
+    pub mail_from: Address,
+    /// The limit on one connection and its dialogue with the relay.
+    pub timeout: Duration,
+}
+
+/// `relay.tls`: how the connection to the relay is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayTls {
+    /// Plain connection upgraded with STARTTLS, which must succeed (`"starttls"`, the default).
+    StartTls,
+    /// TLS from the first byte, as on port 465 (`"implicit"`).
+    Implicit,
+    /// No TLS at all (`"none"`), only for a relay on the same host or network.
+    None,
+}
+
+impl RelayTls {
+    /// The config word: `starttls`, `implicit` or `none`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelayTls::StartTls => "starttls",
+            RelayTls::Implicit => "implicit",
+            RelayTls::None => "none",
+        }
+    }
+}
+
+/// `[[sink]]`: a downstream system documents are delivered to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sink {
+    /// Its unique name, used in `deliver` lists and the spool (an id: `a-z 0-9 - _`).
+    pub name: String,
+    /// What it is, with the settings of that kind.
+    pub kind: SinkKind,
+    /// Attempts to this sink running at once.
+    pub concurrency: usize,
+    /// The limit on one attempt.
+    pub timeout: Duration,
+}
+
+/// The kinds of sink, each with its own settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkKind {
+    /// An HTTP POST of each document (`kind = "webhook"`).
+    Webhook {
+        /// The `http://` or `https://` URL posted to.
+        url: String,
+        /// The Standard Webhooks signing key; `None` sends unsigned requests.
+        secret: Option<Secret>,
+        /// How the document is sent.
+        payload: WebhookPayload,
+    },
+    /// Files written into a directory (`kind = "directory"`).
+    Directory {
+        /// The directory, absolute; the daemon creates it. Never inside the spool directory.
+        path: PathBuf,
+        /// How files are arranged in it.
+        layout: DirectoryLayout,
+    },
+    /// A mail through [`Config::relay`] (`kind = "smtp"`).
+    Smtp {
+        /// The recipient.
+        to: Address,
+        /// What is sent.
+        mode: SmtpMode,
+    },
+    /// A NATS message (`kind = "nats"`).
+    Nats {
+        /// The `nats://` or `tls://` server URL.
+        url: String,
+        /// The subject published to; may hold `{organisation}` and `{receiver}`.
+        subject: String,
+    },
+}
+
+impl SinkKind {
+    /// The config word: `webhook`, `directory`, `smtp` or `nats`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SinkKind::Webhook { .. } => "webhook",
+            SinkKind::Directory { .. } => "directory",
+            SinkKind::Smtp { .. } => "smtp",
+            SinkKind::Nats { .. } => "nats",
+        }
+    }
+}
+
+/// `payload` of a webhook sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookPayload {
+    /// One JSON body (`"json"`, the default).
+    Json,
+    /// A `multipart/form-data` body (`"multipart"`).
+    Multipart,
+}
+
+impl WebhookPayload {
+    /// The config word: `json` or `multipart`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookPayload::Json => "json",
+            WebhookPayload::Multipart => "multipart",
+        }
+    }
+}
+
+/// `layout` of a directory sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectoryLayout {
+    /// Every file in the directory itself (`"flat"`, the default).
+    Flat,
+    /// One subdirectory per organisation id (`"by-organisation"`).
+    ByOrganisation,
+}
+
+impl DirectoryLayout {
+    /// The config word: `flat` or `by-organisation`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DirectoryLayout::Flat => "flat",
+            DirectoryLayout::ByOrganisation => "by-organisation",
+        }
+    }
+}
+
+/// `mode` of an smtp sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpMode {
+    /// A new message carrying the document (`"document"`, the default).
+    Document,
+    /// The message as the supplier sent it (`"original"`).
+    Original,
+}
+
+impl SmtpMode {
+    /// The config word: `document` or `original`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmtpMode::Document => "document",
+            SmtpMode::Original => "original",
+        }
+    }
+}
+
+/// A secret's bytes (a webhook signing key, the relay password). Debug and Display print
+/// `<redacted>`, never the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// A secret holding these bytes.
+    pub fn new(bytes: Vec<u8>) -> Secret {
+        Secret(bytes)
+    }
+
+    /// The bytes, for the one place that uses them (signing, logging in).
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    /// `<redacted>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    /// `<redacted>`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 impl Config {
     /// Loads and validates a config file.
     ///
@@ -263,5 +492,24 @@ impl Config {
     /// Every problem found, each with file, line, column and a fix.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         validate::load(path)
+    }
+
+    /// The sink with this name.
+    pub fn sink(&self, name: &str) -> Option<&Sink> {
+        self.sinks.iter().find(|s| s.name == name)
+    }
+
+    /// The sink names a document of `organisation` (an index into
+    /// [`Config::organisations`]) arriving on `receiver` goes to: the receiver's list when set,
+    /// else the organisation's. Empty when there are none (or the index is out of range): the
+    /// document then waits in the spool.
+    pub fn deliver_for<'a>(&'a self, receiver: &'a Receiver, organisation: usize) -> &'a [String] {
+        match &receiver.deliver {
+            Some(list) => list,
+            None => self
+                .organisations
+                .get(organisation)
+                .map_or(&[], |o| o.deliver.as_slice()),
+        }
     }
 }

@@ -27,6 +27,15 @@ pub struct Config {
     /// `[[receiver]]`.
     #[serde(default)]
     pub receiver: Vec<Spanned<Receiver>>,
+    /// `[delivery]`.
+    #[serde(default)]
+    pub delivery: Option<Spanned<Delivery>>,
+    /// `[relay]`.
+    #[serde(default)]
+    pub relay: Option<Spanned<Relay>>,
+    /// `[[sink]]`.
+    #[serde(default)]
+    pub sink: Vec<Spanned<Sink>>,
 }
 
 /// `[server]`.
@@ -119,6 +128,9 @@ pub struct Organisation {
     /// `endpoint_ids`: `scheme:id`.
     #[serde(default)]
     pub endpoint_ids: Vec<Spanned<String>>,
+    /// `deliver`: sink names.
+    #[serde(default)]
+    pub deliver: Vec<Spanned<String>>,
 }
 
 /// `[[receiver]]`.
@@ -153,6 +165,9 @@ pub struct Receiver {
     /// `duplicates`: `accept` or `refuse`.
     #[serde(default)]
     pub duplicates: Option<Spanned<String>>,
+    /// `deliver`: sink names (absent and empty differ).
+    #[serde(default)]
+    pub deliver: Option<Spanned<Vec<Spanned<String>>>>,
     /// `[[receiver.trusted_sender]]`.
     #[serde(default)]
     pub trusted_sender: Vec<Spanned<TrustedSender>>,
@@ -175,6 +190,117 @@ pub struct TrustedSender {
     /// `verified_users`.
     #[serde(default)]
     pub verified_users: Option<Spanned<bool>>,
+}
+
+/// `[delivery]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Delivery {
+    /// `initial_backoff`.
+    #[serde(default)]
+    pub initial_backoff: Option<Spanned<Scalar>>,
+    /// `max_backoff`.
+    #[serde(default)]
+    pub max_backoff: Option<Spanned<Scalar>>,
+    /// `max_age`.
+    #[serde(default)]
+    pub max_age: Option<Spanned<Scalar>>,
+    /// `workers`.
+    #[serde(default)]
+    pub workers: Option<Spanned<i64>>,
+}
+
+/// `[relay]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Relay {
+    /// `host`.
+    pub host: Spanned<String>,
+    /// `port`.
+    #[serde(default)]
+    pub port: Option<Spanned<i64>>,
+    /// `tls`: `starttls`, `implicit` or `none`.
+    #[serde(default)]
+    pub tls: Option<Spanned<String>>,
+    /// `username`.
+    #[serde(default)]
+    pub username: Option<Spanned<String>>,
+    /// `password_file`: a path.
+    #[serde(default)]
+    pub password_file: Option<Spanned<String>>,
+    /// `mail_from`.
+    pub mail_from: Spanned<String>,
+    /// `timeout`.
+    #[serde(default)]
+    pub timeout: Option<Spanned<Scalar>>,
+}
+
+/// `[[sink]]`: every key of every kind; which belong to which kind is checked later.
+/// Its Debug output hides `secret`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sink {
+    /// `name`.
+    pub name: Spanned<String>,
+    /// `kind`: `webhook`, `directory`, `smtp` or `nats`.
+    pub kind: Spanned<String>,
+    /// `concurrency` (any kind).
+    #[serde(default)]
+    pub concurrency: Option<Spanned<i64>>,
+    /// `timeout` (any kind).
+    #[serde(default)]
+    pub timeout: Option<Spanned<Scalar>>,
+    /// `url` (webhook, nats).
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    /// `secret` (webhook).
+    #[serde(default)]
+    pub secret: Option<Spanned<String>>,
+    /// `secret_file` (webhook): a path.
+    #[serde(default)]
+    pub secret_file: Option<Spanned<String>>,
+    /// `secret_env` (webhook): an environment variable's name.
+    #[serde(default)]
+    pub secret_env: Option<Spanned<String>>,
+    /// `payload` (webhook): `json` or `multipart`.
+    #[serde(default)]
+    pub payload: Option<Spanned<String>>,
+    /// `path` (directory).
+    #[serde(default)]
+    pub path: Option<Spanned<String>>,
+    /// `layout` (directory): `flat` or `by-organisation`.
+    #[serde(default)]
+    pub layout: Option<Spanned<String>>,
+    /// `to` (smtp).
+    #[serde(default)]
+    pub to: Option<Spanned<String>>,
+    /// `mode` (smtp): `document` or `original`.
+    #[serde(default)]
+    pub mode: Option<Spanned<String>>,
+    /// `subject` (nats).
+    #[serde(default)]
+    pub subject: Option<Spanned<String>>,
+}
+
+impl fmt::Debug for Sink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sink")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("concurrency", &self.concurrency)
+            .field("timeout", &self.timeout)
+            .field("url", &self.url)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("secret_file", &self.secret_file)
+            .field("secret_env", &self.secret_env)
+            .field("payload", &self.payload)
+            .field("path", &self.path)
+            .field("layout", &self.layout)
+            .field("to", &self.to)
+            .field("mode", &self.mode)
+            .field("subject", &self.subject)
+            .finish()
+    }
 }
 
 /// A value that may be written as an integer or a string (sizes: `1048576` or `"1 MiB"`;

@@ -21,8 +21,9 @@ use toml::Spanned;
 
 use super::raw::{self, Scalar};
 use super::{
-    BuyerCheck, Config, EndpointId, Organisation, Receiver, SenderPattern, Server, Spool, Tls,
-    TrustKind, TrustedSender, defaults, normalise_identifier,
+    BuyerCheck, Config, Delivery, DirectoryLayout, EndpointId, Organisation, Receiver, Relay,
+    RelayTls, Secret, SenderPattern, Server, Sink, SinkKind, SmtpMode, Spool, Tls, TrustKind,
+    TrustedSender, WebhookPayload, defaults, normalise_identifier,
 };
 use crate::address::{Address, Domain};
 
@@ -288,14 +289,19 @@ impl<'a> Validator<'a> {
             } else {
                 format!("missing key `{key}`{}", in_table(path))
             };
-            format!("{what}; add it, e.g. {}", example(key))
+            format!("{what}; add it, e.g. {}", example(path, key))
         } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
             // The path ends with the key whose value has the wrong type.
             let (table, key) = path.rsplit_once('.').unwrap_or(("", path));
-            let what = message
-                .trim_start_matches("invalid type: ")
-                .trim_start_matches("invalid value: ")
-                .replacen(", expected ", " where the schema expects ", 1);
+            let what = if key == "secret" {
+                // Never show a secret, not even one of the wrong type.
+                "not a string".to_string()
+            } else {
+                message
+                    .trim_start_matches("invalid type: ")
+                    .trim_start_matches("invalid value: ")
+                    .replacen(", expected ", " where the schema expects ", 1)
+            };
             let hint = if message.starts_with("invalid type: map") && message.contains("sequence") {
                 format!(
                     "write the section as {} (double brackets: there may be several)",
@@ -340,14 +346,36 @@ impl<'a> Validator<'a> {
     fn config(&mut self, raw: raw::Config) -> Config {
         let server = self.server(raw.server.into_inner());
         let spool = self.spool(raw.spool.into_inner());
-        let organisations = self.organisations(&raw.organisation);
-        let receivers = self.receivers(&raw.receiver, &raw.organisation, &organisations);
+        let delivery = raw
+            .delivery
+            .map_or_else(Delivery::default, |d| self.delivery(d.get_ref()));
+        let relay = raw.relay.as_ref().and_then(|r| self.relay(r.get_ref()));
+        let sinks = self.sinks(&raw.sink, raw.relay.is_some(), &spool.path);
+        // Every name as written, so a sink whose own entry has an error is not reported again
+        // where a deliver list names it.
+        let mut sink_names: Vec<&str> = Vec::with_capacity(raw.sink.len());
+        for sink in &raw.sink {
+            let name = sink.get_ref().name.get_ref().trim();
+            if !sink_names.contains(&name) {
+                sink_names.push(name);
+            }
+        }
+        let organisations = self.organisations(&raw.organisation, &sink_names);
+        let receivers = self.receivers(
+            &raw.receiver,
+            &raw.organisation,
+            &organisations,
+            &sink_names,
+        );
         Config {
             source: std::path::absolute(self.file).unwrap_or_else(|_| self.file.to_path_buf()),
             server,
             spool,
             organisations,
             receivers,
+            delivery,
+            relay,
+            sinks,
         }
     }
 
@@ -504,8 +532,12 @@ impl<'a> Validator<'a> {
         let certificate = self.path(&raw.certificate, "tls.certificate");
         let key = self.path(&raw.key, "tls.key");
         if self.options.check_tls_files {
-            if let Some(bytes) = self.read_small(&raw.certificate, &certificate, "tls.certificate")
-            {
+            if let Some(bytes) = self.read_small(
+                &raw.certificate,
+                &certificate,
+                "tls.certificate",
+                defaults::MAX_TLS_FILE_SIZE,
+            ) {
                 let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&bytes).collect();
                 match certs {
                     Ok(certs) if !certs.is_empty() => {}
@@ -519,7 +551,8 @@ impl<'a> Validator<'a> {
                     ),
                 }
             }
-            if let Some(bytes) = self.read_small(&raw.key, &key, "tls.key")
+            if let Some(bytes) =
+                self.read_small(&raw.key, &key, "tls.key", defaults::MAX_TLS_FILE_SIZE)
                 && let Err(e) = PrivateKeyDer::from_pem_slice(&bytes)
             {
                 self.error(
@@ -531,11 +564,21 @@ impl<'a> Validator<'a> {
         Tls { certificate, key }
     }
 
-    /// Reads a small file named by `value`, reporting why it cannot be read.
-    fn read_small(&mut self, value: &Spanned<String>, path: &Path, key: &str) -> Option<Vec<u8>> {
+    /// Reads a small file (at most `limit` bytes) named by `value`, reporting why it cannot be
+    /// read.
+    fn read_small(
+        &mut self,
+        value: &Spanned<String>,
+        path: &Path,
+        key: &str,
+        limit: u64,
+    ) -> Option<Vec<u8>> {
         let result = std::fs::metadata(path).and_then(|m| {
-            if m.len() > defaults::MAX_TLS_FILE_SIZE {
-                Err(std::io::Error::other("larger than 1 MiB"))
+            if m.len() > limit {
+                Err(std::io::Error::other(format!(
+                    "larger than {}",
+                    show_size(limit)
+                )))
             } else {
                 std::fs::read(path)
             }
@@ -579,7 +622,11 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn organisations(&mut self, raw: &[Spanned<raw::Organisation>]) -> Vec<Organisation> {
+    fn organisations(
+        &mut self,
+        raw: &[Spanned<raw::Organisation>],
+        sinks: &[&str],
+    ) -> Vec<Organisation> {
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut out = Vec::with_capacity(raw.len());
         for org in raw {
@@ -633,6 +680,7 @@ impl<'a> Validator<'a> {
             }
             let vat_ids = self.vat_ids(&org.vat_ids, &label);
             let endpoint_ids = self.endpoint_ids(&org.endpoint_ids, &label);
+            let deliver = self.deliver(&org.deliver, &label, sinks);
             out.push(Organisation {
                 id,
                 name,
@@ -640,6 +688,7 @@ impl<'a> Validator<'a> {
                 verified_users,
                 vat_ids,
                 endpoint_ids,
+                deliver,
             });
         }
         out
@@ -712,6 +761,7 @@ impl<'a> Validator<'a> {
         raw: &[Spanned<raw::Receiver>],
         raw_orgs: &[Spanned<raw::Organisation>],
         orgs: &[Organisation],
+        sinks: &[&str],
     ) -> Vec<Receiver> {
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut out = Vec::with_capacity(raw.len());
@@ -800,6 +850,10 @@ impl<'a> Validator<'a> {
                 &[("accept", false), ("refuse", true)],
                 defaults::REFUSE_DUPLICATES,
             );
+            let deliver = receiver
+                .deliver
+                .as_ref()
+                .map(|list| self.deliver(list.get_ref(), &label, sinks));
             if let (Some(address), Some(organisations)) = (address, organisations)
                 && let Some(&organisation) = organisations.first()
             {
@@ -815,6 +869,7 @@ impl<'a> Validator<'a> {
                     refuse_warnings,
                     accept_partial,
                     refuse_duplicates,
+                    deliver,
                 });
             }
         }
@@ -1127,6 +1182,614 @@ impl<'a> Validator<'a> {
         Some(TrustKind::VerifiedUsers)
     }
 
+    /// A `deliver` list: every name a defined sink (`sinks`: the names written in the file),
+    /// none twice.
+    fn deliver(&mut self, raw: &[Spanned<String>], label: &str, sinks: &[&str]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::with_capacity(raw.len());
+        for value in raw {
+            let name = value.get_ref().trim();
+            if !sinks.contains(&name) {
+                let hint = match closest(name, sinks.iter().copied()) {
+                    Some(best) => format!("did you mean \"{best}\"?"),
+                    None if sinks.is_empty() => {
+                        format!("add a [[sink]] with name = \"{name}\", or remove it")
+                    }
+                    None => format!("use one of {}", quoted(sinks.iter().copied())),
+                };
+                self.error(
+                    value,
+                    format!("{label}: unknown sink \"{name}\" in deliver; {hint}"),
+                );
+            } else if out.iter().any(|n| n == name) {
+                self.error(
+                    value,
+                    format!("{label}: sink \"{name}\" is listed twice in deliver; remove one"),
+                );
+            } else {
+                out.push(name.to_string());
+            }
+        }
+        out
+    }
+
+    // ---- delivery ----
+
+    fn delivery(&mut self, raw: &raw::Delivery) -> Delivery {
+        let initial_backoff = self.duration(
+            raw.initial_backoff.as_ref(),
+            "delivery.initial_backoff",
+            defaults::INITIAL_BACKOFF,
+            defaults::INITIAL_BACKOFF_RANGE,
+        );
+        let max_backoff = self.duration(
+            raw.max_backoff.as_ref(),
+            "delivery.max_backoff",
+            defaults::MAX_BACKOFF,
+            defaults::MAX_BACKOFF_RANGE,
+        );
+        let max_age = self.duration(
+            raw.max_age.as_ref(),
+            "delivery.max_age",
+            defaults::MAX_AGE,
+            defaults::MAX_AGE_RANGE,
+        );
+        let workers = self.count(
+            raw.workers.as_ref(),
+            "delivery.workers",
+            defaults::WORKERS,
+            defaults::WORKERS_RANGE,
+            "",
+        );
+        let show = |d: Duration| humantime::format_duration(d).to_string();
+        if initial_backoff > max_backoff {
+            let span = raw
+                .initial_backoff
+                .as_ref()
+                .or(raw.max_backoff.as_ref())
+                .map(Spanned::span);
+            if let Some(span) = span {
+                self.error_at(
+                    span,
+                    format!("delivery.initial_backoff ({}) is longer than delivery.max_backoff ({}); make initial_backoff at most max_backoff", show(initial_backoff), show(max_backoff)),
+                );
+            }
+        }
+        if max_age < initial_backoff {
+            let span = raw
+                .max_age
+                .as_ref()
+                .or(raw.initial_backoff.as_ref())
+                .map(Spanned::span);
+            if let Some(span) = span {
+                self.error_at(
+                    span,
+                    format!("delivery.max_age ({}) is shorter than delivery.initial_backoff ({}), so a failed document would never be retried; make max_age at least initial_backoff", show(max_age), show(initial_backoff)),
+                );
+            }
+        }
+        Delivery {
+            initial_backoff,
+            max_backoff,
+            max_age,
+            workers,
+        }
+    }
+
+    /// `[relay]`, or `None` after reporting a problem that leaves no usable value.
+    fn relay(&mut self, raw: &raw::Relay) -> Option<Relay> {
+        let host = raw.host.get_ref().trim().to_string();
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            self.error(
+                &raw.host,
+                format!("relay.host \"{host}\" is not a host name; write the smarthost's name or IP address, e.g. host = \"smtp.example.com\""),
+            );
+        }
+        let port = self.count(
+            raw.port.as_ref(),
+            "relay.port",
+            usize::from(defaults::RELAY_PORT),
+            defaults::RELAY_PORT_RANGE,
+            "",
+        );
+        let port = u16::try_from(port).unwrap_or(defaults::RELAY_PORT);
+        let tls = self.choice(
+            raw.tls.as_ref(),
+            "relay",
+            "tls",
+            &[
+                ("starttls", RelayTls::StartTls),
+                ("implicit", RelayTls::Implicit),
+                ("none", RelayTls::None),
+            ],
+            defaults::RELAY_TLS,
+        );
+        let mut login_ok = true;
+        let username = raw.username.as_ref().map(|u| {
+            let name = u.get_ref().trim();
+            if name.is_empty() {
+                self.error(
+                    u,
+                    "relay.username is empty; write the login, or leave out username and password_file for a relay that needs none".to_string(),
+                );
+                login_ok = false;
+            }
+            name.to_string()
+        });
+        let password = match (&raw.username, &raw.password_file) {
+            (Some(u), None) => {
+                self.error(
+                    u,
+                    "relay sets username but not password_file; set both for a relay that needs a login, or neither".to_string(),
+                );
+                login_ok = false;
+                None
+            }
+            (None, Some(p)) => {
+                self.error(
+                    p,
+                    "relay sets password_file but not username; set both for a relay that needs a login, or neither".to_string(),
+                );
+                login_ok = false;
+                None
+            }
+            (Some(_), Some(p)) => {
+                let password = self.password_file(p);
+                login_ok &= password.is_some();
+                password
+            }
+            (None, None) => None,
+        };
+        let mail_from = match Address::parse(raw.mail_from.get_ref().trim()) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                self.error(
+                    &raw.mail_from,
+                    format!("relay.mail_from {e}; write the envelope sender for mail sent through the relay, e.g. mail_from = \"bounces@trust.example.test\""),
+                );
+                None
+            }
+        };
+        let timeout = self.duration(
+            raw.timeout.as_ref(),
+            "relay.timeout",
+            defaults::RELAY_TIMEOUT,
+            defaults::RELAY_TIMEOUT_RANGE,
+        );
+        Some(Relay {
+            host,
+            port,
+            tls,
+            username,
+            password,
+            mail_from: mail_from?,
+            timeout,
+        })
+        .filter(|_| login_ok)
+    }
+
+    /// `relay.password_file`: read now, trailing CR/LF trimmed, not empty.
+    fn password_file(&mut self, value: &Spanned<String>) -> Option<Secret> {
+        let path = self.file_path(
+            value,
+            "relay.password_file",
+            "password_file = \"/etc/trustgate/relay.pass\"",
+        )?;
+        let mut bytes = self.read_small(
+            value,
+            &path,
+            "relay.password_file",
+            defaults::MAX_SECRET_FILE_SIZE,
+        )?;
+        trim_line_ends(&mut bytes);
+        if bytes.is_empty() {
+            self.error(
+                value,
+                format!(
+                    "relay.password_file {} is empty; write the relay password in it (one line)",
+                    path.display()
+                ),
+            );
+            return None;
+        }
+        Some(Secret::new(bytes))
+    }
+
+    // ---- sinks ----
+
+    /// `[[sink]]`: the valid ones, after reporting every problem.
+    fn sinks(&mut self, raw: &[Spanned<raw::Sink>], has_relay: bool, spool: &Path) -> Vec<Sink> {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut out = Vec::with_capacity(raw.len());
+        for spanned in raw {
+            let sink = spanned.get_ref();
+            let name = sink.name.get_ref().trim().to_string();
+            let mut name_ok = false;
+            if !is_id(&name) {
+                self.error(
+                    &sink.name,
+                    format!("sink name \"{name}\" is not a valid name; use 1 to 64 lower-case letters, digits, - or _, starting with a letter or digit, e.g. \"erp\""),
+                );
+            } else if let Some(line) = seen.get(&name) {
+                self.error(
+                    &sink.name,
+                    format!("sink name \"{name}\" is already used on line {line}; give each sink its own name"),
+                );
+            } else {
+                let (line, _) = self.position(sink.name.span().start);
+                seen.insert(name.clone(), line);
+                name_ok = true;
+            }
+            let label = format!("sink \"{name}\"");
+            let kind = self.choice(
+                Some(&sink.kind),
+                &label,
+                "kind",
+                &[
+                    ("webhook", Some(Kind::Webhook)),
+                    ("directory", Some(Kind::Directory)),
+                    ("smtp", Some(Kind::Smtp)),
+                    ("nats", Some(Kind::Nats)),
+                ],
+                None,
+            );
+            let concurrency = self.count(
+                sink.concurrency.as_ref(),
+                &format!("{label}: concurrency"),
+                defaults::SINK_CONCURRENCY,
+                defaults::SINK_CONCURRENCY_RANGE,
+                "",
+            );
+            let timeout = self.duration(
+                sink.timeout.as_ref(),
+                &format!("{label}: timeout"),
+                defaults::SINK_TIMEOUT,
+                defaults::SINK_TIMEOUT_RANGE,
+            );
+            // An unknown kind is the one error to fix first: its keys cannot be judged.
+            let Some(kind) = kind else { continue };
+            let foreign_ok = self.foreign_sink_keys(sink, kind, &label);
+            let kind = match kind {
+                Kind::Webhook => self.webhook_sink(spanned, &label),
+                Kind::Directory => self.directory_sink(spanned, &label, spool),
+                Kind::Smtp => self.smtp_sink(spanned, &label, has_relay),
+                Kind::Nats => self.nats_sink(spanned, &label),
+            };
+            if let Some(kind) = kind
+                && name_ok
+                && foreign_ok
+            {
+                out.push(Sink {
+                    name,
+                    kind,
+                    concurrency,
+                    timeout,
+                });
+            }
+        }
+        out
+    }
+
+    /// Reports each key of another kind of sink; false if there was one.
+    fn foreign_sink_keys(&mut self, sink: &raw::Sink, kind: Kind, label: &str) -> bool {
+        // In the order of KIND_KEYS.
+        let values = [
+            sink.url.as_ref(),
+            sink.secret.as_ref(),
+            sink.secret_file.as_ref(),
+            sink.secret_env.as_ref(),
+            sink.payload.as_ref(),
+            sink.path.as_ref(),
+            sink.layout.as_ref(),
+            sink.to.as_ref(),
+            sink.mode.as_ref(),
+            sink.subject.as_ref(),
+        ];
+        let mut ok = true;
+        for ((key, owners), value) in KIND_KEYS.iter().zip(values) {
+            let Some(value) = value else { continue };
+            if owners.contains(&kind) {
+                continue;
+            }
+            let owners = owners
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(" and ");
+            self.error(
+                value,
+                format!("{label}: `{key}` is not a key of {} sink; it belongs to {owners} sinks; remove it, or correct kind", kind.with_article()),
+            );
+            ok = false;
+        }
+        ok
+    }
+
+    /// A key the sink's kind requires, or `None` after reporting it missing (at the header).
+    fn required_sink_key<'r>(
+        &mut self,
+        sink: &'r Spanned<raw::Sink>,
+        value: Option<&'r Spanned<String>>,
+        label: &str,
+        kind: Kind,
+        example: &str,
+    ) -> Option<&'r Spanned<String>> {
+        if value.is_none() {
+            let key = example.split_once(' ').map_or(example, |(k, _)| k);
+            self.error(
+                sink,
+                format!(
+                    "{label}: missing key `{key}`, which {} sink needs; add it, e.g. {example}",
+                    kind.with_article()
+                ),
+            );
+        }
+        value
+    }
+
+    fn webhook_sink(&mut self, spanned: &Spanned<raw::Sink>, label: &str) -> Option<SinkKind> {
+        let sink = spanned.get_ref();
+        let example = "url = \"https://erp.example/hooks/invoices\"";
+        let url = self
+            .required_sink_key(spanned, sink.url.as_ref(), label, Kind::Webhook, example)
+            .and_then(|value| {
+                let url = value.get_ref().trim();
+                match check_http_url(url) {
+                    Ok(()) => Some(url.to_string()),
+                    Err(why) => {
+                        self.error(
+                            value,
+                            format!("{label}: url \"{url}\" {why}; write the full address of the webhook, e.g. {example}"),
+                        );
+                        None
+                    }
+                }
+            });
+        let secret = self.webhook_secret(sink, label);
+        let payload = self.choice(
+            sink.payload.as_ref(),
+            label,
+            "payload",
+            &[
+                ("json", WebhookPayload::Json),
+                ("multipart", WebhookPayload::Multipart),
+            ],
+            defaults::WEBHOOK_PAYLOAD,
+        );
+        Some(SinkKind::Webhook {
+            url: url?,
+            secret: secret?,
+            payload,
+        })
+    }
+
+    /// At most one of `secret`, `secret_file` and `secret_env`, read and decoded now.
+    /// `Some(None)` for none (unsigned requests); `None` after reporting a problem.
+    /// No message ever shows the secret.
+    fn webhook_secret(&mut self, sink: &raw::Sink, label: &str) -> Option<Option<Secret>> {
+        let mut set: Vec<(&str, &Spanned<String>)> = [
+            sink.secret.as_ref().map(|v| ("secret", v)),
+            sink.secret_file.as_ref().map(|v| ("secret_file", v)),
+            sink.secret_env.as_ref().map(|v| ("secret_env", v)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        set.sort_by_key(|(_, v)| v.span().start);
+        let (key, value) = match set.as_slice() {
+            [] => return Some(None),
+            [one] => *one,
+            [first, second, ..] => {
+                self.error(
+                    second.1,
+                    format!("{label} sets both {} and {}; keep at most one of secret, secret_file and secret_env (none sends unsigned requests)", first.0, second.0),
+                );
+                return None;
+            }
+        };
+        let (bytes, origin) = match key {
+            "secret" => (value.get_ref().as_bytes().to_vec(), "secret".to_string()),
+            "secret_file" => {
+                let path = self.file_path(
+                    value,
+                    &format!("{label}: secret_file"),
+                    "secret_file = \"/etc/trustgate/erp-webhook.secret\"",
+                )?;
+                let mut bytes = self.read_small(
+                    value,
+                    &path,
+                    &format!("{label}: secret_file"),
+                    defaults::MAX_SECRET_FILE_SIZE,
+                )?;
+                trim_line_ends(&mut bytes);
+                (bytes, format!("secret_file {}", path.display()))
+            }
+            _ => {
+                let var = value.get_ref().trim();
+                if var.is_empty() || var.contains(['=', '\0']) {
+                    self.error(
+                        value,
+                        format!("{label}: secret_env \"{}\" is not an environment variable name; write the variable's name, e.g. secret_env = \"ERP_WEBHOOK_SECRET\"", var.escape_debug()),
+                    );
+                    return None;
+                }
+                match std::env::var_os(var) {
+                    Some(v) if !v.is_empty() => (
+                        v.into_encoded_bytes(),
+                        format!("environment variable {var}"),
+                    ),
+                    Some(_) => {
+                        self.error(
+                            value,
+                            format!("{label}: environment variable {var} (secret_env) is empty; set it to the webhook secret in trustgate's environment, e.g. in the systemd unit"),
+                        );
+                        return None;
+                    }
+                    None => {
+                        self.error(
+                            value,
+                            format!("{label}: environment variable {var} (secret_env) is not set; set it to the webhook secret in trustgate's environment, e.g. in the systemd unit, or use secret_file"),
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        match webhook_key(bytes) {
+            Ok(key) => Some(Some(key)),
+            Err(why) => {
+                self.error(value, format!("{label}: {origin} {why}"));
+                None
+            }
+        }
+    }
+
+    fn directory_sink(
+        &mut self,
+        spanned: &Spanned<raw::Sink>,
+        label: &str,
+        spool: &Path,
+    ) -> Option<SinkKind> {
+        let sink = spanned.get_ref();
+        let example = "path = \"/var/lib/trustgate/out\"";
+        let path = self
+            .required_sink_key(spanned, sink.path.as_ref(), label, Kind::Directory, example)
+            .and_then(|value| {
+                let written = value.get_ref().trim();
+                if written.is_empty() {
+                    self.error(
+                        value,
+                        format!("{label}: path is empty; write the directory to write documents to, e.g. {example}"),
+                    );
+                    return None;
+                }
+                let path = resolve(&self.base, Path::new(written));
+                let spool = lexical(spool);
+                if !spool.as_os_str().is_empty() && lexical(&path).starts_with(&spool) {
+                    self.error(
+                        value,
+                        format!("{label}: path {} is inside the spool directory {}; choose a directory outside it, e.g. {example}", path.display(), spool.display()),
+                    );
+                    return None;
+                }
+                Some(path)
+            });
+        let layout = self.choice(
+            sink.layout.as_ref(),
+            label,
+            "layout",
+            &[
+                ("flat", DirectoryLayout::Flat),
+                ("by-organisation", DirectoryLayout::ByOrganisation),
+            ],
+            defaults::DIRECTORY_LAYOUT,
+        );
+        Some(SinkKind::Directory {
+            path: path?,
+            layout,
+        })
+    }
+
+    fn smtp_sink(
+        &mut self,
+        spanned: &Spanned<raw::Sink>,
+        label: &str,
+        has_relay: bool,
+    ) -> Option<SinkKind> {
+        let sink = spanned.get_ref();
+        let example = "to = \"digitalemailbox@example.test\"";
+        let to = self
+            .required_sink_key(spanned, sink.to.as_ref(), label, Kind::Smtp, example)
+            .and_then(|value| match Address::parse(value.get_ref().trim()) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    self.error(
+                        value,
+                        format!(
+                            "{label}: to {e}; write the recipient's plain address, e.g. {example}"
+                        ),
+                    );
+                    None
+                }
+            });
+        let mode = self.choice(
+            sink.mode.as_ref(),
+            label,
+            "mode",
+            &[
+                ("document", SmtpMode::Document),
+                ("original", SmtpMode::Original),
+            ],
+            defaults::SMTP_MODE,
+        );
+        if !has_relay {
+            self.error(
+                &sink.kind,
+                format!("{label}: an smtp sink sends through the [relay] smarthost, but there is no [relay] section; add one with at least host and mail_from, e.g. [relay] host = \"smtp.example.com\" mail_from = \"bounces@trust.example.test\""),
+            );
+            return None;
+        }
+        Some(SinkKind::Smtp { to: to?, mode })
+    }
+
+    fn nats_sink(&mut self, spanned: &Spanned<raw::Sink>, label: &str) -> Option<SinkKind> {
+        let sink = spanned.get_ref();
+        let url_example = "url = \"nats://127.0.0.1:4222\"";
+        let url = self
+            .required_sink_key(spanned, sink.url.as_ref(), label, Kind::Nats, url_example)
+            .and_then(|value| {
+                let url = value.get_ref().trim();
+                let rest = strip_prefix_ignore_case(url, "nats://")
+                    .or_else(|| strip_prefix_ignore_case(url, "tls://"));
+                match rest {
+                    Some(rest) if !rest.is_empty() && !url.contains(char::is_whitespace) => {
+                        Some(url.to_string())
+                    }
+                    Some(_) => {
+                        self.error(
+                            value,
+                            format!("{label}: url \"{url}\" has no server after the scheme, or holds whitespace; write e.g. {url_example}"),
+                        );
+                        None
+                    }
+                    None => {
+                        self.error(
+                            value,
+                            format!("{label}: url \"{url}\" is not a NATS URL (nats:// or tls://); write e.g. {url_example}, or tls://... for TLS"),
+                        );
+                        None
+                    }
+                }
+            });
+        let subject_example = "subject = \"invoices.{organisation}\"";
+        let subject = self
+            .required_sink_key(
+                spanned,
+                sink.subject.as_ref(),
+                label,
+                Kind::Nats,
+                subject_example,
+            )
+            .and_then(|value| {
+                let subject = value.get_ref().trim();
+                match check_subject(subject) {
+                    Ok(()) => Some(subject.to_string()),
+                    Err(why) => {
+                        self.error(
+                            value,
+                            format!(
+                                "{label}: subject \"{subject}\" {why}; write e.g. {subject_example}"
+                            ),
+                        );
+                        None
+                    }
+                }
+            });
+        Some(SinkKind::Nats {
+            url: url?,
+            subject: subject?,
+        })
+    }
+
     // ---- typed values ----
 
     /// One of a fixed set of words (`buyer_check = "strict"`), or the default when absent.
@@ -1185,6 +1848,19 @@ impl<'a> Validator<'a> {
             return PathBuf::new();
         }
         resolve(&self.base, Path::new(s))
+    }
+
+    /// Like [`Self::path`] for a file to read, with an example for the fix; `None` if empty.
+    fn file_path(&mut self, value: &Spanned<String>, key: &str, example: &str) -> Option<PathBuf> {
+        let s = value.get_ref().trim();
+        if s.is_empty() {
+            self.error(
+                value,
+                format!("{key} is empty; write the file's path, e.g. {example}"),
+            );
+            return None;
+        }
+        Some(resolve(&self.base, Path::new(s)))
     }
 
     fn size(
@@ -1359,6 +2035,190 @@ fn is_id(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+/// The keys of `[[sink]]` that belong to some kinds only, with those kinds.
+const KIND_KEYS: [(&str, &[Kind]); 10] = [
+    ("url", &[Kind::Webhook, Kind::Nats]),
+    ("secret", &[Kind::Webhook]),
+    ("secret_file", &[Kind::Webhook]),
+    ("secret_env", &[Kind::Webhook]),
+    ("payload", &[Kind::Webhook]),
+    ("path", &[Kind::Directory]),
+    ("layout", &[Kind::Directory]),
+    ("to", &[Kind::Smtp]),
+    ("mode", &[Kind::Smtp]),
+    ("subject", &[Kind::Nats]),
+];
+
+/// The kind of a `[[sink]]`, before its keys are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Webhook,
+    Directory,
+    Smtp,
+    Nats,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Webhook => "webhook",
+            Kind::Directory => "directory",
+            Kind::Smtp => "smtp",
+            Kind::Nats => "nats",
+        }
+    }
+
+    /// `a webhook`, `an smtp`.
+    fn with_article(self) -> String {
+        let article = if self == Kind::Smtp { "an" } else { "a" };
+        format!("{article} {}", self.as_str())
+    }
+}
+
+/// Removes trailing CR and LF bytes (a secret or password file's last line end).
+fn trim_line_ends(bytes: &mut Vec<u8>) {
+    while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+        bytes.pop();
+    }
+}
+
+/// A webhook signing key from its configured bytes (Standard Webhooks 1.0): `whsec_<base64>`
+/// is that key, base64-decoded (standard alphabet, padding optional); anything else is used as
+/// it is. The error completes `secret ...` and never shows the secret.
+fn webhook_key(bytes: Vec<u8>) -> Result<Secret, String> {
+    use base64::Engine as _;
+    use base64::alphabet;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const STANDARD: GeneralPurpose = GeneralPurpose::new(
+        &alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    if bytes.is_empty() {
+        return Err("is empty; write the secret the webhook's receiver gave you, or leave it out to send unsigned requests".to_string());
+    }
+    let Some(encoded) = bytes.strip_prefix(b"whsec_") else {
+        return Ok(Secret::new(bytes));
+    };
+    match STANDARD.decode(encoded) {
+        Ok(key) if !key.is_empty() => Ok(Secret::new(key)),
+        Ok(_) => Err("is whsec_ with no key after it; copy the whole secret the webhook's receiver gave you".to_string()),
+        Err(_) => Err("starts with whsec_ but what follows is not valid base64 (standard alphabet); copy the whole secret exactly as the webhook's receiver gave it".to_string()),
+    }
+}
+
+/// `s` without `prefix`, compared ASCII case-insensitively.
+fn strip_prefix_ignore_case<'s>(s: &'s str, prefix: &str) -> Option<&'s str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+/// Checks a webhook URL: `http://` or `https://`, a host, a numeric port if any, no
+/// whitespace. The error completes `url "..." {error}`.
+fn check_http_url(url: &str) -> Result<(), String> {
+    let Some(rest) = strip_prefix_ignore_case(url, "https://")
+        .or_else(|| strip_prefix_ignore_case(url, "http://"))
+    else {
+        return Err("does not start with http:// or https://".to_string());
+    };
+    if url.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err("holds whitespace".to_string());
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((host, "")) => (host, None),
+            Some((host, after)) => match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return Err("has a malformed [IPv6] host".to_string()),
+            },
+            None => return Err("has a malformed [IPv6] host".to_string()),
+        },
+        None => match host_port.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        },
+    };
+    if host.is_empty() {
+        return Err("has no host".to_string());
+    }
+    if let Some(port) = port
+        && !(port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p > 0))
+    {
+        return Err(format!(
+            "has port \"{port}\", which is not a number from 1 to 65535"
+        ));
+    }
+    Ok(())
+}
+
+/// The placeholders a NATS subject may hold.
+const SUBJECT_PLACEHOLDERS: [&str; 2] = ["organisation", "receiver"];
+
+/// Checks a NATS subject to publish to: not empty, no whitespace, no empty token, no wildcard,
+/// braces only around `{organisation}` and `{receiver}`. The error completes
+/// `subject "..." {error}`.
+fn check_subject(subject: &str) -> Result<(), String> {
+    if subject.is_empty() {
+        return Err("is empty".to_string());
+    }
+    if subject.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err("holds whitespace, which a NATS subject cannot".to_string());
+    }
+    let tokens: Vec<&str> = subject.split('.').collect();
+    if tokens.iter().any(|t| t.is_empty()) {
+        return Err(
+            "has an empty token (a dot at the start or end, or two dots in a row)".to_string(),
+        );
+    }
+    if tokens.iter().any(|t| *t == "*" || *t == ">") {
+        return Err(
+            "holds a wildcard (* or >), but a message is published to one subject".to_string(),
+        );
+    }
+    let allowed = "the only placeholders are {organisation} and {receiver}";
+    let mut rest = subject;
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest[open..].starts_with('}') {
+            return Err(format!("has a }} without {{; {allowed}"));
+        }
+        let after = &rest[open + 1..];
+        let Some(close) = after
+            .find(['{', '}'])
+            .filter(|&i| after[i..].starts_with('}'))
+        else {
+            return Err(format!("has a {{ without }}; {allowed}"));
+        };
+        let name = &after[..close];
+        if !SUBJECT_PLACEHOLDERS.contains(&name) {
+            let hint = closest(name, SUBJECT_PLACEHOLDERS.into_iter())
+                .map(|best| format!(" (did you mean {{{best}}}?)"))
+                .unwrap_or_default();
+            return Err(format!(
+                "has the placeholder {{{name}}}{hint}, but {allowed}"
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
+}
+
+/// `path` with `.` and `..` resolved lexically, to compare two paths.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
 /// A normalised VAT id: a 2-letter country prefix, then 2 to 14 letters or digits (EU VAT ids
 /// are at most 14 characters; Swiss `CHE123456789MWST` is 16).
 fn is_vat_id(s: &str) -> bool {
@@ -1438,20 +2298,28 @@ fn quoted<'s>(words: impl Iterator<Item = &'s str>) -> String {
         .join(", ")
 }
 
-fn size_range(range: &RangeInclusive<u64>) -> String {
-    let show = |n: u64| match n {
+/// A size in the largest binary unit that divides it: `1 MiB`, `64 KiB`, `12 bytes`.
+fn show_size(n: u64) -> String {
+    match n {
         n if n >= defaults::GIB && n % defaults::GIB == 0 => format!("{} GiB", n / defaults::GIB),
         n if n >= defaults::MIB && n % defaults::MIB == 0 => format!("{} MiB", n / defaults::MIB),
         n if n >= defaults::KIB && n % defaults::KIB == 0 => format!("{} KiB", n / defaults::KIB),
         n => format!("{n} bytes"),
-    };
-    format!("{} to {}", show(*range.start()), show(*range.end()))
+    }
+}
+
+fn size_range(range: &RangeInclusive<u64>) -> String {
+    format!(
+        "{} to {}",
+        show_size(*range.start()),
+        show_size(*range.end())
+    )
 }
 
 /// How a table is written in the file: `[server]`, or `[[receiver]]` for arrays of tables.
 fn table_header(path: &str) -> String {
     match path {
-        "organisation" | "receiver" | "receiver.trusted_sender" => format!("[[{path}]]"),
+        "organisation" | "receiver" | "receiver.trusted_sender" | "sink" => format!("[[{path}]]"),
         _ => format!("[{path}]"),
     }
 }
@@ -1495,8 +2363,16 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// An example line for a required key, used in "missing key" fixes.
-fn example(key: &str) -> &'static str {
+/// An example line for a required key of `table` (its path, e.g. `receiver`; empty for a
+/// section), used in "missing key" fixes.
+fn example(table: &str, key: &str) -> &'static str {
+    match (table, key) {
+        ("sink", "name") => return "name = \"erp\"",
+        ("sink", "kind") => return "kind = \"webhook\"",
+        ("relay", "host") => return "host = \"smtp.example.com\"",
+        ("relay", "mail_from") => return "mail_from = \"bounces@trust.example.test\"",
+        _ => {}
+    }
     match key {
         "server" => "[server] with hostname and listen",
         "spool" => "[spool] with path = \"/var/spool/trustgate\"",
@@ -2487,6 +3363,965 @@ verified_users = true
         assert!(r.accepts_specification("xrechnung-3.0"));
         assert!(!r.accepts_specification("xrechnung-3.0-extension"));
         assert!(!r.accepts_specification("xrechnung-2.3"));
+    }
+
+    // ---- delivery: [delivery], [relay], [[sink]] and deliver lists ----
+
+    /// The issue's delivery example (line numbers below refer to it).
+    const DELIVERY: &str = r#"[server]
+hostname = "mx.trust.example.test"
+listen = ["127.0.0.1:2525"]
+[spool]
+path = "spool"
+[delivery]
+initial_backoff = "1m"
+max_backoff = "4h"
+max_age = "5d"
+workers = 4
+[relay]
+host = "127.0.0.1"
+port = 587
+tls = "starttls"
+mail_from = "bounces@trust.example.eu"
+timeout = "30s"
+[[sink]]
+name = "erp"
+kind = "webhook"
+url = "https://erp.example/hooks/invoices"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+payload = "json"
+concurrency = 4
+timeout = "30s"
+[[sink]]
+name = "archive"
+kind = "directory"
+path = "/var/lib/trustgate/out"
+layout = "flat"
+[[sink]]
+name = "exact"
+kind = "smtp"
+to = "digitalemailbox@example.test"
+mode = "document"
+[[sink]]
+name = "platform"
+kind = "nats"
+url = "nats://127.0.0.1:4222"
+subject = "invoices.{organisation}"
+[[organisation]]
+id = "acme"
+name = "ACME B.V."
+deliver = ["erp", "archive"]
+[[receiver]]
+address = "AD64SDE@trust.example.test"
+organisation = "acme"
+document_type = "purchase-invoice"
+[[receiver]]
+address = "EXACT1@trust.example.test"
+organisation = "acme"
+document_type = "purchase-invoice"
+deliver = ["exact", "platform"]
+[[receiver]]
+address = "PULL1@trust.example.test"
+organisation = "acme"
+document_type = "purchase-invoice"
+deliver = []
+"#;
+
+    /// `HEAD` plus one sink of `kind` with `keys` (the header is line 6, its keys from line 9).
+    fn one_sink(kind: &str, keys: &str) -> String {
+        format!("{HEAD}[[sink]]\nname = \"s\"\nkind = \"{kind}\"\n{keys}")
+    }
+
+    /// A `[relay]` that smtp sinks need.
+    const RELAY: &str =
+        "[relay]\nhost = \"smtp.example.com\"\nmail_from = \"b@trust.example.test\"\n";
+
+    #[test]
+    fn delivery_example_round_trips() {
+        let c = valid(DELIVERY);
+        assert_eq!(
+            c.delivery,
+            Delivery {
+                initial_backoff: Duration::from_secs(60),
+                max_backoff: Duration::from_secs(4 * 3600),
+                max_age: Duration::from_secs(5 * 86400),
+                workers: 4,
+            }
+        );
+        let relay = c.relay.clone().unwrap();
+        assert_eq!(
+            relay,
+            Relay {
+                host: "127.0.0.1".into(),
+                port: 587,
+                tls: RelayTls::StartTls,
+                username: None,
+                password: None,
+                mail_from: Address::parse("bounces@trust.example.eu").unwrap(),
+                timeout: Duration::from_secs(30),
+            }
+        );
+        assert_eq!(relay.tls.as_str(), "starttls");
+        let names: Vec<(&str, &str)> = c
+            .sinks
+            .iter()
+            .map(|s| (s.name.as_str(), s.kind.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("erp", "webhook"),
+                ("archive", "directory"),
+                ("exact", "smtp"),
+                ("platform", "nats")
+            ]
+        );
+        let erp = c.sink("erp").unwrap();
+        assert_eq!((erp.concurrency, erp.timeout), (4, Duration::from_secs(30)));
+        // whsec_ + base64 of these 24 bytes.
+        let key: [u8; 24] = [
+            0x31, 0xf2, 0x90, 0xf6, 0xbf, 0x06, 0x29, 0x8a, 0xab, 0x4f, 0x08, 0xd4, 0x3c, 0x3f,
+            0x08, 0x2c, 0xf6, 0x48, 0xa3, 0x62, 0xda, 0x2d, 0xa4, 0xb0,
+        ];
+        assert_eq!(
+            erp.kind,
+            SinkKind::Webhook {
+                url: "https://erp.example/hooks/invoices".into(),
+                secret: Some(Secret::new(key.to_vec())),
+                payload: WebhookPayload::Json,
+            }
+        );
+        assert_eq!(
+            c.sink("archive").unwrap().kind,
+            SinkKind::Directory {
+                path: PathBuf::from("/var/lib/trustgate/out"),
+                layout: DirectoryLayout::Flat,
+            }
+        );
+        assert_eq!(
+            c.sink("exact").unwrap().kind,
+            SinkKind::Smtp {
+                to: Address::parse("digitalemailbox@example.test").unwrap(),
+                mode: SmtpMode::Document,
+            }
+        );
+        assert_eq!(
+            c.sink("platform").unwrap().kind,
+            SinkKind::Nats {
+                url: "nats://127.0.0.1:4222".into(),
+                subject: "invoices.{organisation}".into(),
+            }
+        );
+        assert!(c.sink("nope").is_none());
+        assert_eq!(c.organisations[0].deliver, ["erp", "archive"]);
+        // The receiver's list overrides the organisation's, even when empty.
+        let r = &c.receivers;
+        assert_eq!(r[0].deliver, None);
+        assert_eq!(c.deliver_for(&r[0], 0), ["erp", "archive"]);
+        assert_eq!(
+            r[1].deliver.as_deref(),
+            Some(&["exact".to_string(), "platform".to_string()][..])
+        );
+        assert_eq!(c.deliver_for(&r[1], 0), ["exact", "platform"]);
+        assert_eq!(r[2].deliver, Some(Vec::new()));
+        assert!(c.deliver_for(&r[2], 0).is_empty());
+        assert!(c.deliver_for(&r[0], 7).is_empty());
+    }
+
+    #[test]
+    fn delivery_defaults_apply() {
+        // Without any of it: default schedule, no relay, no sinks, empty lists.
+        let c = valid(EXAMPLE);
+        assert_eq!(c.delivery, Delivery::default());
+        assert_eq!(
+            (
+                c.delivery.initial_backoff,
+                c.delivery.max_backoff,
+                c.delivery.max_age,
+                c.delivery.workers
+            ),
+            (
+                defaults::INITIAL_BACKOFF,
+                defaults::MAX_BACKOFF,
+                defaults::MAX_AGE,
+                defaults::WORKERS
+            )
+        );
+        assert!(c.relay.is_none() && c.sinks.is_empty());
+        assert!(c.organisations[0].deliver.is_empty());
+        assert_eq!(c.receivers[0].deliver, None);
+        assert!(c.deliver_for(&c.receivers[0], 0).is_empty());
+
+        // Every optional key left out.
+        let text = format!(
+            "{HEAD}[delivery]\n{RELAY}\
+             [[sink]]\nname = \"w\"\nkind = \"webhook\"\nurl = \"http://erp.example\"\n\
+             [[sink]]\nname = \"d\"\nkind = \"directory\"\npath = \"out\"\n\
+             [[sink]]\nname = \"m\"\nkind = \"smtp\"\nto = \"box@example.test\"\n\
+             [[sink]]\nname = \"n\"\nkind = \"nats\"\nurl = \"tls://nats.example:4222\"\nsubject = \"invoices\"\n"
+        );
+        let c = valid(&text);
+        assert_eq!(c.delivery, Delivery::default());
+        let relay = c.relay.unwrap();
+        assert_eq!(
+            (relay.port, relay.tls, relay.timeout),
+            (587, RelayTls::StartTls, Duration::from_secs(30))
+        );
+        assert!(relay.username.is_none() && relay.password.is_none());
+        for s in &c.sinks {
+            assert_eq!(
+                (s.concurrency, s.timeout),
+                (defaults::SINK_CONCURRENCY, defaults::SINK_TIMEOUT)
+            );
+        }
+        assert_eq!(
+            c.sinks[0].kind,
+            SinkKind::Webhook {
+                url: "http://erp.example".into(),
+                secret: None,
+                payload: WebhookPayload::Json
+            }
+        );
+        // Relative to the config file, like [spool] path.
+        let base = base_dir(Path::new("t.toml"));
+        assert_eq!(
+            c.sinks[1].kind,
+            SinkKind::Directory {
+                path: base.join("out"),
+                layout: DirectoryLayout::Flat
+            }
+        );
+        assert!(matches!(
+            c.sinks[2].kind,
+            SinkKind::Smtp {
+                mode: SmtpMode::Document,
+                ..
+            }
+        ));
+
+        // The other words.
+        let text = format!(
+            "{HEAD}{RELAY}tls = \"implicit\"\nport = 465\n\
+             [[sink]]\nname = \"w\"\nkind = \"webhook\"\nurl = \"https://[::1]:8443/x?y#z\"\npayload = \"multipart\"\nsecret = \"plain\"\nconcurrency = 256\ntimeout = \"1h\"\n\
+             [[sink]]\nname = \"d\"\nkind = \"directory\"\npath = \"/srv/out\"\nlayout = \"by-organisation\"\n\
+             [[sink]]\nname = \"m\"\nkind = \"smtp\"\nto = \"box@example.test\"\nmode = \"original\"\n"
+        );
+        let c = valid(&text);
+        let relay = c.relay.unwrap();
+        assert_eq!((relay.port, relay.tls), (465, RelayTls::Implicit));
+        assert_eq!(
+            c.sinks[0].kind,
+            SinkKind::Webhook {
+                url: "https://[::1]:8443/x?y#z".into(),
+                secret: Some(Secret::new(b"plain".to_vec())),
+                payload: WebhookPayload::Multipart
+            }
+        );
+        assert_eq!(
+            (c.sinks[0].concurrency, c.sinks[0].timeout),
+            (256, Duration::from_secs(3600))
+        );
+        assert!(matches!(
+            c.sinks[1].kind,
+            SinkKind::Directory {
+                layout: DirectoryLayout::ByOrganisation,
+                ..
+            }
+        ));
+        assert!(matches!(
+            c.sinks[2].kind,
+            SinkKind::Smtp {
+                mode: SmtpMode::Original,
+                ..
+            }
+        ));
+        assert_eq!(
+            [
+                WebhookPayload::Multipart.as_str(),
+                DirectoryLayout::ByOrganisation.as_str(),
+                SmtpMode::Original.as_str(),
+                RelayTls::None.as_str()
+            ],
+            ["multipart", "by-organisation", "original", "none"]
+        );
+    }
+
+    #[test]
+    fn each_sink_kind_needs_its_keys() {
+        let cases = [
+            (
+                "webhook",
+                "url = \"https://erp.example/hooks/invoices\"",
+                "a webhook",
+            ),
+            (
+                "directory",
+                "path = \"/var/lib/trustgate/out\"",
+                "a directory",
+            ),
+            ("smtp", "to = \"digitalemailbox@example.test\"", "an smtp"),
+            ("nats", "url = \"nats://127.0.0.1:4222\"", "a nats"),
+        ];
+        for (kind, example, a_kind) in cases {
+            let key = example.split(' ').next().unwrap();
+            let text = format!("{}{RELAY}", one_sink(kind, ""));
+            let errs = errors(&text);
+            assert_eq!(
+                errs[0],
+                format!(
+                    "t.toml:6:1: sink \"s\": missing key `{key}`, which {a_kind} sink needs; add it, e.g. {example}"
+                ),
+                "{kind}"
+            );
+        }
+        let text = one_sink("nats", "url = \"nats://127.0.0.1:4222\"\n");
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:6:1: sink \"s\": missing key `subject`, which a nats sink needs; add it, e.g. subject = \"invoices.{organisation}\""
+            ]
+        );
+        // Missing everywhere: name and kind are required by the schema.
+        let text = format!("{HEAD}[[sink]]\nname = \"s\"\nurl = \"http://a.example\"\n");
+        assert_one(
+            &text,
+            "6:1",
+            "missing key `kind` in [[sink]]; add it, e.g. kind = \"webhook\"",
+        );
+        let text = format!("{HEAD}[[sink]]\nkind = \"webhook\"\n");
+        assert_one(
+            &text,
+            "6:1",
+            "missing key `name` in [[sink]]; add it, e.g. name = \"erp\"",
+        );
+        let text = format!("{HEAD}[sink]\nname = \"s\"\n");
+        assert_one(
+            &text,
+            "6:1",
+            "write the section as [[sink]] (double brackets",
+        );
+        let text = one_sink("directory", "pth = \"out\"\n");
+        assert_one(
+            &text,
+            "9:1",
+            "unknown key `pth` in [[sink]]; did you mean `path`?",
+        );
+    }
+
+    #[test]
+    fn keys_of_another_kind_are_named_with_their_kind() {
+        let text = one_sink(
+            "webhook",
+            "url = \"https://erp.example\"\npath = \"out\"\nsubject = \"x\"\n",
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:10:8: sink \"s\": `path` is not a key of a webhook sink; it belongs to directory sinks; remove it, or correct kind",
+                "t.toml:11:11: sink \"s\": `subject` is not a key of a webhook sink; it belongs to nats sinks; remove it, or correct kind",
+            ]
+        );
+        let text = one_sink(
+            "directory",
+            "path = \"out\"\nurl = \"https://erp.example\"\nsecret_env = \"X\"\nmode = \"original\"\n",
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:10:7: sink \"s\": `url` is not a key of a directory sink; it belongs to webhook and nats sinks; remove it, or correct kind",
+                "t.toml:11:14: sink \"s\": `secret_env` is not a key of a directory sink; it belongs to webhook sinks; remove it, or correct kind",
+                "t.toml:12:8: sink \"s\": `mode` is not a key of a directory sink; it belongs to smtp sinks; remove it, or correct kind",
+            ]
+        );
+        let text = format!(
+            "{}{RELAY}",
+            one_sink("smtp", "to = \"a@b.example\"\nlayout = \"flat\"\n")
+        );
+        assert_one(
+            &text,
+            "10:10",
+            "`layout` is not a key of an smtp sink; it belongs to directory sinks",
+        );
+        // concurrency and timeout belong to every kind.
+        valid(&one_sink(
+            "nats",
+            "url = \"nats://a\"\nsubject = \"a\"\nconcurrency = 1\ntimeout = \"1s\"\n",
+        ));
+    }
+
+    #[test]
+    fn unknown_sink_kind_suggests_the_closest() {
+        let text = one_sink("webhok", "url = \"https://erp.example\"\n");
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:8:8: sink \"s\": unknown kind \"webhok\"; did you mean \"webhook\"? write one of \"webhook\", \"directory\", \"smtp\", \"nats\""
+            ]
+        );
+        let text = one_sink("kafka", "");
+        assert_one(
+            &text,
+            "8:8",
+            "unknown kind \"kafka\"; write one of \"webhook\", \"directory\", \"smtp\", \"nats\"",
+        );
+    }
+
+    #[test]
+    fn bad_and_duplicate_sink_names() {
+        let sink = |name: &str| {
+            format!(
+                "[[sink]]\nname = \"{name}\"\nkind = \"nats\"\nurl = \"nats://a\"\nsubject = \"a\"\n"
+            )
+        };
+        let text = format!(
+            "{HEAD}{}{}{}{}",
+            sink("erp"),
+            sink("ERP Hooks"),
+            sink("erp"),
+            sink("")
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:12:8: sink name \"ERP Hooks\" is not a valid name; use 1 to 64 lower-case letters, digits, - or _, starting with a letter or digit, e.g. \"erp\"",
+                "t.toml:17:8: sink name \"erp\" is already used on line 7; give each sink its own name",
+                "t.toml:22:8: sink name \"\" is not a valid name; use 1 to 64 lower-case letters, digits, - or _, starting with a letter or digit, e.g. \"erp\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn deliver_names_defined_sinks_once() {
+        let text = DELIVERY.replace(
+            "deliver = [\"erp\", \"archive\"]",
+            "deliver = [\"erpp\", \"archive\", \"archive\", \"kafka\"]",
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:43:12: organisation \"acme\": unknown sink \"erpp\" in deliver; did you mean \"erp\"?",
+                "t.toml:43:31: organisation \"acme\": sink \"archive\" is listed twice in deliver; remove one",
+                "t.toml:43:42: organisation \"acme\": unknown sink \"kafka\" in deliver; use one of \"erp\", \"archive\", \"exact\", \"platform\"",
+            ]
+        );
+        let text = DELIVERY.replace(
+            "deliver = [\"exact\", \"platform\"]",
+            "deliver = [\"platfrom\"]",
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:52:12: receiver \"EXACT1@trust.example.test\": unknown sink \"platfrom\" in deliver; did you mean \"platform\"?"
+            ]
+        );
+        // No sinks at all.
+        let text = EXAMPLE.replace(
+            "document_type = \"purchase-invoice\"\n",
+            "document_type = \"purchase-invoice\"\ndeliver = [\"erp\"]\n",
+        );
+        assert_one(
+            &text,
+            "19:12",
+            "unknown sink \"erp\" in deliver; add a [[sink]] with name = \"erp\", or remove it",
+        );
+        // A sink with its own error is not reported again in deliver.
+        let text = DELIVERY.replace(
+            "url = \"https://erp.example/hooks/invoices\"",
+            "url = \"erp.example\"",
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:20:7: sink \"erp\": url \"erp.example\" does not start with http:// or https://; write the full address of the webhook, e.g. url = \"https://erp.example/hooks/invoices\""
+            ]
+        );
+        let text = DELIVERY.replace("deliver = []", "deliver = \"erp\"");
+        assert_one(&text, "57:11", "write a list in brackets");
+    }
+
+    #[test]
+    fn webhook_secrets_whsec_and_raw() {
+        let secret_of = |line: &str| {
+            let c = valid(&one_sink(
+                "webhook",
+                &format!("url = \"https://erp.example\"\n{line}\n"),
+            ));
+            match c.sinks[0].kind.clone() {
+                SinkKind::Webhook { secret, .. } => secret,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(
+            secret_of("secret = \"whsec_aGVsbG8gd29ybGQ=\""),
+            Some(Secret::new(b"hello world".to_vec()))
+        );
+        // Padding is optional.
+        assert_eq!(
+            secret_of("secret = \"whsec_aGVsbG8gd29ybGQ\""),
+            Some(Secret::new(b"hello world".to_vec()))
+        );
+        // Anything else is its own bytes.
+        assert_eq!(
+            secret_of("secret = \"my shared secret\""),
+            Some(Secret::new(b"my shared secret".to_vec()))
+        );
+        assert_eq!(
+            secret_of("secret = \"WHSEC_aGVsbG8=\""),
+            Some(Secret::new(b"WHSEC_aGVsbG8=".to_vec()))
+        );
+
+        // Errors point at the value and never show the secret.
+        let text = one_sink(
+            "webhook",
+            "url = \"https://erp.example\"\nsecret = \"whsec_s3cr3t!!\"\n",
+        );
+        let errs = errors(&text);
+        assert_eq!(
+            errs,
+            [
+                "t.toml:10:10: sink \"s\": secret starts with whsec_ but what follows is not valid base64 (standard alphabet); copy the whole secret exactly as the webhook's receiver gave it"
+            ]
+        );
+        let text = one_sink("webhook", "url = \"https://erp.example\"\nsecret = \"\"\n");
+        assert_one(
+            &text,
+            "10:10",
+            "sink \"s\": secret is empty; write the secret",
+        );
+        let text = one_sink(
+            "webhook",
+            "url = \"https://erp.example\"\nsecret = \"whsec_\"\n",
+        );
+        assert_one(&text, "10:10", "secret is whsec_ with no key after it");
+        let text = one_sink(
+            "webhook",
+            "url = \"https://erp.example\"\nsecret = \"whsec_aGk=\"\nsecret_env = \"ERP_SECRET\"\n",
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:11:14: sink \"s\" sets both secret and secret_env; keep at most one of secret, secret_file and secret_env (none sends unsigned requests)"
+            ]
+        );
+        // A secret of the wrong type is not shown either.
+        let text = one_sink(
+            "webhook",
+            "url = \"https://erp.example\"\nsecret = 8675309\n",
+        );
+        let errs = errors(&text);
+        assert_eq!(
+            errs,
+            [
+                "t.toml:10:10: wrong type for `secret` in [[sink]]: not a string; write the value in double quotes"
+            ]
+        );
+    }
+
+    #[test]
+    fn webhook_secret_file_is_read_and_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("t.toml");
+        std::fs::write(dir.path().join("whsec"), "whsec_aGVsbG8gd29ybGQ=\r\n").unwrap();
+        std::fs::write(dir.path().join("raw"), "line one\nraw\n\n").unwrap();
+        std::fs::write(dir.path().join("empty"), "\n").unwrap();
+        let load = |file: &str| {
+            let text = one_sink(
+                "webhook",
+                &format!("url = \"https://erp.example\"\nsecret_file = \"{file}\"\n"),
+            );
+            load_str(&text, &cfg, &no_io())
+        };
+        let secret = |file: &str| match load(file).unwrap().sinks.remove(0).kind {
+            SinkKind::Webhook { secret, .. } => secret.unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(secret("whsec").expose(), b"hello world");
+        assert_eq!(secret("raw").expose(), b"line one\nraw");
+        let errs = load("empty").unwrap_err().0;
+        assert_eq!((errs[0].line, errs[0].column), (10, 15));
+        assert!(
+            errs[0].message.starts_with("sink \"s\": secret_file ")
+                && errs[0].message.ends_with("empty is empty; write the secret the webhook's receiver gave you, or leave it out to send unsigned requests"),
+            "{}",
+            errs[0]
+        );
+        let errs = load("missing").unwrap_err().0;
+        let missing = dir.path().join("missing");
+        assert!(
+            errs[0].message.starts_with(&format!(
+                "sink \"s\": secret_file {} cannot be read (",
+                std::fs::canonicalize(dir.path())
+                    .unwrap()
+                    .join("missing")
+                    .display()
+            )) || errs[0].message.contains(&missing.display().to_string()),
+            "{}",
+            errs[0]
+        );
+        let errs = load(" ").unwrap_err().0;
+        assert!(
+            errs[0]
+                .message
+                .starts_with("sink \"s\": secret_file is empty; write the file's path"),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn webhook_secret_env_is_read_at_load() {
+        let with_env = |var: &str| {
+            one_sink(
+                "webhook",
+                &format!("url = \"https://erp.example\"\nsecret_env = \"{var}\"\n"),
+            )
+        };
+        let unset = "TRUSTGATE_TEST_UNSET_SECRET_7F3A9C";
+        assert!(std::env::var_os(unset).is_none());
+        assert_eq!(
+            errors(&with_env(unset)),
+            [format!(
+                "t.toml:10:14: sink \"s\": environment variable {unset} (secret_env) is not set; set it to the webhook secret in trustgate's environment, e.g. in the systemd unit, or use secret_file"
+            )]
+        );
+        assert_one(
+            &with_env(""),
+            "10:14",
+            "secret_env \"\" is not an environment variable name",
+        );
+        // Any variable that is set (the test cannot set one: that needs unsafe code).
+        let (var, value) = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v)))
+            .find(|(k, v)| {
+                !v.is_empty()
+                    && !v.as_encoded_bytes().starts_with(b"whsec_")
+                    && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            })
+            .expect("some environment variable is set");
+        match valid(&with_env(&var)).sinks.remove(0).kind {
+            SinkKind::Webhook { secret, .. } => {
+                assert_eq!(secret.unwrap().expose(), value.as_encoded_bytes());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn smtp_sink_needs_a_relay() {
+        let text = one_sink("smtp", "to = \"digitalemailbox@example.test\"\n");
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:8:8: sink \"s\": an smtp sink sends through the [relay] smarthost, but there is no [relay] section; add one with at least host and mail_from, e.g. [relay] host = \"smtp.example.com\" mail_from = \"bounces@trust.example.test\""
+            ]
+        );
+        let text = format!(
+            "{}{RELAY}",
+            one_sink("smtp", "to = \"digitalemailbox\"\nmode = \"copy\"\n")
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:9:6: sink \"s\": to \"digitalemailbox\" is not of the form local@domain; write the recipient's plain address, e.g. to = \"digitalemailbox@example.test\"",
+                "t.toml:10:8: sink \"s\": unknown mode \"copy\"; write one of \"document\", \"original\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn relay_checks() {
+        let text = format!(
+            "{HEAD}[relay]\nhost = \" \"\nport = 0\ntls = \"startls\"\nusername = \"trustgate\"\nmail_from = \"bounces\"\ntimeout = \"0s\"\n"
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:7:8: relay.host \"\" is not a host name; write the smarthost's name or IP address, e.g. host = \"smtp.example.com\"",
+                "t.toml:8:8: relay.port 0 is out of range; use 1 to 65535",
+                "t.toml:9:7: relay: unknown tls \"startls\"; did you mean \"starttls\"? write one of \"starttls\", \"implicit\", \"none\"",
+                "t.toml:10:12: relay sets username but not password_file; set both for a relay that needs a login, or neither",
+                "t.toml:11:13: relay.mail_from \"bounces\" is not of the form local@domain; write the envelope sender for mail sent through the relay, e.g. mail_from = \"bounces@trust.example.test\"",
+                "t.toml:12:11: relay.timeout 0s is out of range; use 1s to 1h",
+            ]
+        );
+        let text = format!("{HEAD}{RELAY}password_file = \"pass\"\nport = 65536\n");
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:9:17: relay sets password_file but not username; set both for a relay that needs a login, or neither",
+                "t.toml:10:8: relay.port 65536 is out of range; use 1 to 65535",
+            ]
+        );
+        let text = format!("{HEAD}[relay]\nhost = \"smtp.example.com\"\n");
+        assert_one(
+            &text,
+            "6:1",
+            "missing key `mail_from` in [relay]; add it, e.g. mail_from = \"bounces@trust.example.test\"",
+        );
+    }
+
+    #[test]
+    fn relay_password_file_is_read_and_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("t.toml");
+        std::fs::write(dir.path().join("pass"), "hunter2\n").unwrap();
+        std::fs::write(dir.path().join("empty"), "").unwrap();
+        let load = |file: &str| {
+            let text = format!(
+                "{HEAD}{RELAY}username = \"trustgate\"\npassword_file = \"{file}\"\ntls = \"none\"\n"
+            );
+            load_str(&text, &cfg, &no_io())
+        };
+        let relay = load("pass").unwrap().relay.unwrap();
+        assert_eq!(relay.username.as_deref(), Some("trustgate"));
+        assert_eq!(relay.password.as_ref().unwrap().expose(), b"hunter2");
+        assert_eq!(relay.tls, RelayTls::None);
+        assert!(!format!("{relay:?}").contains("hunter2"));
+        let errs = load("empty").unwrap_err().0;
+        assert_eq!((errs[0].line, errs[0].column), (10, 17));
+        assert!(
+            errs[0].message.starts_with("relay.password_file ")
+                && errs[0]
+                    .message
+                    .ends_with("is empty; write the relay password in it (one line)"),
+            "{}",
+            errs[0]
+        );
+        let errs = load("nope").unwrap_err().0;
+        assert!(
+            errs[0].message.starts_with("relay.password_file ")
+                && errs[0].message.contains("nope cannot be read"),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn webhook_and_nats_urls() {
+        let fix = "write the full address of the webhook, e.g. url = \"https://erp.example/hooks/invoices\"";
+        for (url, why) in [
+            (
+                "ftp://erp.example",
+                "does not start with http:// or https://",
+            ),
+            ("https:///hooks", "has no host"),
+            ("https://user@:80/x", "has no host"),
+            (
+                "https://erp.example:http/x",
+                "has port \"http\", which is not a number from 1 to 65535",
+            ),
+            (
+                "https://erp.example:0",
+                "has port \"0\", which is not a number from 1 to 65535",
+            ),
+            ("https://erp example", "holds whitespace"),
+            ("https://[::1/x", "has a malformed [IPv6] host"),
+        ] {
+            let text = one_sink("webhook", &format!("url = \"{url}\"\n"));
+            assert_eq!(
+                errors(&text),
+                [format!(
+                    "t.toml:9:7: sink \"s\": url \"{url}\" {why}; {fix}"
+                )],
+                "{url}"
+            );
+        }
+        for url in [
+            "http://erp.example",
+            "HTTPS://erp.example:8443/hooks?x=1",
+            "https://u:p@erp.example/",
+            "http://[::1]:80",
+            "http://127.0.0.1",
+        ] {
+            valid(&one_sink("webhook", &format!("url = \"{url}\"\n")));
+        }
+        let text = one_sink("nats", "url = \"http://127.0.0.1:4222\"\nsubject = \"a\"\n");
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:9:7: sink \"s\": url \"http://127.0.0.1:4222\" is not a NATS URL (nats:// or tls://); write e.g. url = \"nats://127.0.0.1:4222\", or tls://... for TLS"
+            ]
+        );
+        let text = one_sink("nats", "url = \"nats://\"\nsubject = \"a\"\n");
+        assert_one(&text, "9:7", "has no server after the scheme");
+    }
+
+    #[test]
+    fn nats_subject_placeholders_and_tokens() {
+        let subject = |s: &str| {
+            errors(&one_sink(
+                "nats",
+                &format!("url = \"nats://127.0.0.1:4222\"\nsubject = \"{s}\"\n"),
+            ))
+        };
+        for ok in [
+            "invoices",
+            "invoices.{organisation}",
+            "trustgate.{organisation}.{receiver}.in",
+            "in-{organisation}_x",
+        ] {
+            assert_eq!(subject(ok), Vec::<String>::new(), "{ok}");
+        }
+        let fix = "write e.g. subject = \"invoices.{organisation}\"";
+        let allowed = "the only placeholders are {organisation} and {receiver}";
+        for (bad, why) in [
+            ("", "is empty".to_string()),
+            (
+                "invoices. x",
+                "holds whitespace, which a NATS subject cannot".into(),
+            ),
+            (
+                "invoices..x",
+                "has an empty token (a dot at the start or end, or two dots in a row)".into(),
+            ),
+            (
+                ".invoices",
+                "has an empty token (a dot at the start or end, or two dots in a row)".into(),
+            ),
+            (
+                "invoices.>",
+                "holds a wildcard (* or >), but a message is published to one subject".into(),
+            ),
+            (
+                "invoices.{organization}",
+                format!(
+                    "has the placeholder {{organization}} (did you mean {{organisation}}?), but {allowed}"
+                ),
+            ),
+            (
+                "invoices.{org}",
+                format!("has the placeholder {{org}}, but {allowed}"),
+            ),
+            (
+                "invoices.{document_id}",
+                format!("has the placeholder {{document_id}}, but {allowed}"),
+            ),
+            (
+                "invoices.{}",
+                format!("has the placeholder {{}}, but {allowed}"),
+            ),
+            (
+                "invoices.{receiver",
+                format!("has a {{ without }}; {allowed}"),
+            ),
+            (
+                "invoices.receiver}",
+                format!("has a }} without {{; {allowed}"),
+            ),
+            ("a.{{receiver}}", format!("has a {{ without }}; {allowed}")),
+        ] {
+            assert_eq!(
+                subject(bad),
+                [format!(
+                    "t.toml:10:11: sink \"s\": subject \"{bad}\" {why}; {fix}"
+                )],
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn directory_sink_path_outside_the_spool() {
+        let base = base_dir(Path::new("t.toml"));
+        for inside in ["spool", "spool/out", "./spool/../spool/out"] {
+            let text = one_sink("directory", &format!("path = \"{inside}\"\n"));
+            let errs = errors(&text);
+            assert_eq!(errs.len(), 1, "{inside}: {errs:?}");
+            assert!(
+                errs[0].starts_with("t.toml:9:8: sink \"s\": path ")
+                    && errs[0].contains(&format!(
+                        "is inside the spool directory {}; choose a directory outside it",
+                        base.join("spool").display()
+                    )),
+                "{errs:?}"
+            );
+        }
+        for outside in ["spool-out", "out", "/var/lib/trustgate/out", "spool/../out"] {
+            valid(&one_sink("directory", &format!("path = \"{outside}\"\n")));
+        }
+        let text = one_sink("directory", "path = \"\"\nlayout = \"tree\"\n");
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:9:8: sink \"s\": path is empty; write the directory to write documents to, e.g. path = \"/var/lib/trustgate/out\"",
+                "t.toml:10:10: sink \"s\": unknown layout \"tree\"; write one of \"flat\", \"by-organisation\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn delivery_limits_and_backoff_order() {
+        let text = format!(
+            "{HEAD}[delivery]\ninitial_backoff = \"5h\"\nmax_backoff = \"4h\"\nworkers = 0\n"
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:7:19: delivery.initial_backoff (5h) is longer than delivery.max_backoff (4h); make initial_backoff at most max_backoff",
+                "t.toml:9:11: delivery.workers 0 is out of range; use 1 to 256",
+            ]
+        );
+        // Pointed at whichever of the two is written.
+        let text = format!("{HEAD}[delivery]\nmax_backoff = \"30s\"\n");
+        assert_one(
+            &text,
+            "7:15",
+            "delivery.initial_backoff (1m) is longer than delivery.max_backoff (30s)",
+        );
+        let text = format!("{HEAD}[delivery]\nmax_age = \"30s\"\n");
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:7:11: delivery.max_age (30s) is shorter than delivery.initial_backoff (1m), so a failed document would never be retried; make max_age at least initial_backoff"
+            ]
+        );
+        let text = format!(
+            "{HEAD}[delivery]\ninitial_backoff = \"0s\"\nmax_backoff = 60\nmax_age = \"0s\"\nworkers = 257\n"
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:7:19: delivery.initial_backoff 0s is out of range; use 1s to 1day",
+                "t.toml:8:15: delivery.max_backoff: 60 has no unit; write e.g. \"60s\" or \"5m\"",
+                "t.toml:9:11: delivery.max_age 0s is out of range; use 1s to 30days",
+                "t.toml:10:11: delivery.workers 257 is out of range; use 1 to 256",
+            ]
+        );
+        let text = one_sink(
+            "nats",
+            "url = \"nats://a\"\nsubject = \"a\"\nconcurrency = 0\ntimeout = \"0s\"\n",
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:11:15: sink \"s\": concurrency 0 is out of range; use 1 to 256",
+                "t.toml:12:11: sink \"s\": timeout 0s is out of range; use 1s to 1h",
+            ]
+        );
+        // Equal values are fine.
+        valid(&format!(
+            "{HEAD}[delivery]\ninitial_backoff = \"1h\"\nmax_backoff = \"1h\"\nmax_age = \"1h\"\n"
+        ));
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_and_display() {
+        let secret = Secret::new(b"hunter2".to_vec());
+        assert_eq!(format!("{secret:?}"), "<redacted>");
+        assert_eq!(format!("{secret}"), "<redacted>");
+        assert_eq!(format!("{:#?}", Some(&secret)), "Some(\n    <redacted>,\n)");
+        let text = one_sink(
+            "webhook",
+            "url = \"https://erp.example\"\nsecret = \"my-webhook-secret\"\n",
+        );
+        let c = valid(&text);
+        let shown = format!("{c:?} {c:#?}");
+        assert!(!shown.contains("my-webhook-secret"), "{shown}");
+        assert!(shown.contains("<redacted>"));
+        // The raw mirror too.
+        let raw: raw::Config = toml::from_str(&text).unwrap();
+        let shown = format!("{raw:?}");
+        assert!(!shown.contains("my-webhook-secret") && shown.contains("<redacted>"));
     }
 
     // ---- checks outside the file ----

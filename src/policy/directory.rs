@@ -14,6 +14,9 @@ pub struct Directory {
     receivers: Vec<Receiver>,
     organisations: Vec<Organisation>,
     by_key: HashMap<String, usize>,
+    /// Sinks that take whole messages (`kind = "smtp"`, `mode = "original"`): a message goes to
+    /// each once, with its first document routed there.
+    per_message_sinks: Vec<String>,
 }
 
 /// Which sender identity is being judged, for the refusal sentence.
@@ -47,6 +50,20 @@ impl Directory {
             receivers: config.receivers.clone(),
             organisations: config.organisations.clone(),
             by_key,
+            per_message_sinks: config
+                .sinks
+                .iter()
+                .filter(|s| {
+                    matches!(
+                        s.kind,
+                        crate::config::SinkKind::Smtp {
+                            mode: crate::config::SmtpMode::Original,
+                            ..
+                        }
+                    )
+                })
+                .map(|s| s.name.clone())
+                .collect(),
         }
     }
 
@@ -73,6 +90,24 @@ impl Directory {
     /// Every organisation, indexed as in the config.
     pub fn organisations(&self) -> &[Organisation] {
         &self.organisations
+    }
+
+    /// The sinks a document routed to `organisation` (an index into
+    /// [`Directory::organisations`]) on `receiver` goes to: the receiver's `deliver` when set,
+    /// else the organisation's (as [`Config::deliver_for`]).
+    pub fn deliver_for<'a>(&'a self, receiver: &'a Receiver, organisation: usize) -> &'a [String] {
+        match &receiver.deliver {
+            Some(list) => list,
+            None => self
+                .organisations
+                .get(organisation)
+                .map_or(&[], |o| o.deliver.as_slice()),
+        }
+    }
+
+    /// Whether the sink takes whole messages rather than documents.
+    pub fn is_per_message_sink(&self, name: &str) -> bool {
+        self.per_message_sinks.iter().any(|s| s == name)
     }
 
     /// Whether `sender` is trusted for `receiver`, and if so by which trusted-sender entry.

@@ -21,7 +21,9 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{MessageId, MessageRecord, Spool, SpoolError};
+use std::collections::BTreeMap;
+
+use super::{AttemptView, DeliveryView, MessageId, MessageRecord, Reoffer, Spool, SpoolError};
 
 /// The longest request line the server reads (ids are short; this is generous).
 pub const MAX_REQUEST_LINE: usize = 4096;
@@ -41,13 +43,29 @@ pub const MAX_RESPONSE_LINE: u64 = 1 << 30;
 /// How long the client waits for each read or write.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A request, one JSON object per line: `{"op":"list"}`, `{"op":"show","id":"..."}`,
-/// `{"op":"raw","id":"..."}`.
+/// The most messages one `list` answer holds; the client pages with the cursor.
+pub const MAX_PAGE: usize = 1000;
+
+/// A request, one JSON object per line: `{"op":"list","after":null,"limit":1000}`,
+/// `{"op":"show","id":"..."}`, `{"op":"raw","id":"..."}`,
+/// `{"op":"retry","selection":{"select":"failed","sink":null}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    /// Every message, oldest first.
-    List,
+    /// One page of messages, oldest first.
+    List {
+        /// The cursor: the last id of the previous page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        /// At most this many (and at most [`MAX_PAGE`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<usize>,
+    },
+    /// Re-offer deliveries (`trustgate spool retry`). The only request that changes the spool.
+    Retry {
+        /// Which.
+        selection: Reoffer,
+    },
     /// One message's record.
     Show {
         /// The message id.
@@ -68,11 +86,28 @@ pub enum Response {
     List {
         /// The records, oldest first.
         messages: Vec<MessageRecord>,
+        /// The deliveries of those messages, by message id.
+        #[serde(default)]
+        deliveries: BTreeMap<String, Vec<DeliveryView>>,
+        /// The cursor of the next page; `None` at the end.
+        #[serde(default)]
+        next: Option<String>,
     },
     /// Answer to [`Request::Show`].
     Show {
         /// The record.
         message: Box<MessageRecord>,
+        /// Its deliveries.
+        #[serde(default)]
+        deliveries: Vec<DeliveryView>,
+        /// Every attempt at them.
+        #[serde(default)]
+        attempts: Vec<AttemptView>,
+    },
+    /// Answer to [`Request::Retry`].
+    Retried {
+        /// Deliveries queued or put back in the queue.
+        count: u64,
     },
     /// Answer to [`Request::Raw`].
     Raw {
@@ -94,21 +129,19 @@ pub enum Response {
     },
 }
 
-/// Answers one request from `spool` (blocking: database reads). The server and the CLI's
-/// direct mode both use it, so they answer alike.
+/// Answers one request from `spool` (blocking: database reads; a retry waits for the
+/// writer, from inside a runtime's blocking thread or with a runtime of its own). The server
+/// and the CLI's direct mode both use it, so they answer alike.
 pub fn answer(spool: &Spool, req: &Request) -> Response {
     let result = match req {
-        Request::List => spool.list().map(|messages| Response::List { messages }),
+        Request::List { after, limit } => list(spool, after.as_deref(), *limit),
+        Request::Retry { selection } => retry(spool, selection),
         Request::Show { id } | Request::Raw { id } => {
             let Some(mid) = MessageId::parse(id) else {
                 return Response::NotFound { id: id.clone() };
             };
             let found = if matches!(req, Request::Show { .. }) {
-                spool.get(&mid).map(|r| {
-                    r.map(|message| Response::Show {
-                        message: Box::new(message),
-                    })
-                })
+                show(spool, &mid)
             } else {
                 spool.raw(&mid).map(|r| {
                     r.map(|data| Response::Raw {
@@ -123,6 +156,65 @@ pub fn answer(spool: &Spool, req: &Request) -> Response {
     result.unwrap_or_else(|err: SpoolError| Response::Error {
         message: err.to_string(),
     })
+}
+
+fn list(spool: &Spool, after: Option<&str>, limit: Option<usize>) -> Result<Response, SpoolError> {
+    let after = match after {
+        Some(a) => match MessageId::parse(a) {
+            Some(id) => Some(id),
+            None => {
+                return Ok(Response::Error {
+                    message: format!("{a:?} is not a message id"),
+                });
+            }
+        },
+        None => None,
+    };
+    let limit = limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
+    let (messages, next) = spool.list_page(after.as_ref(), limit)?;
+    let mut deliveries = BTreeMap::new();
+    for m in &messages {
+        let d = spool.deliveries(&m.id)?;
+        if !d.is_empty() {
+            deliveries.insert(m.id.to_string(), d);
+        }
+    }
+    Ok(Response::List {
+        messages,
+        deliveries,
+        next: next.map(|n| n.to_string()),
+    })
+}
+
+fn show(spool: &Spool, id: &MessageId) -> Result<Option<Response>, SpoolError> {
+    let Some(message) = spool.get(id)? else {
+        return Ok(None);
+    };
+    Ok(Some(Response::Show {
+        message: Box::new(message),
+        deliveries: spool.deliveries(id)?,
+        attempts: spool.attempts(id)?,
+    }))
+}
+
+fn retry(spool: &Spool, selection: &Reoffer) -> Result<Response, SpoolError> {
+    if let Reoffer::Message { message, .. } = selection
+        && spool.get(message)?.is_none()
+    {
+        return Ok(Response::NotFound {
+            id: message.to_string(),
+        });
+    }
+    let future = spool.reoffer(selection.clone());
+    let count = match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle.block_on(future)?,
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| SpoolError::Database(format!("cannot start a runtime: {e}")))?
+            .block_on(future)?,
+    };
+    Ok(Response::Retried { count })
 }
 
 /// A bound control socket, ready for [`ControlListener::run`].
@@ -362,6 +454,7 @@ mod tests {
             mail_from: "a@b.test".into(),
             rcpt_to: vec!["c@d.test".into()],
             header_message_id: None,
+            header_from: None,
             documents: vec![],
             ignored: vec![],
             body,
@@ -400,12 +493,19 @@ mod tests {
 
         let (p, want) = (path.clone(), id.clone());
         tokio::task::spawn_blocking(move || {
-            let Response::List { messages } = request(&p, &Request::List).unwrap() else {
+            let Response::List { messages, .. } = request(
+                &p,
+                &Request::List {
+                    after: None,
+                    limit: None,
+                },
+            )
+            .unwrap() else {
                 panic!("not a list")
             };
             assert_eq!(messages.len(), 1);
             assert_eq!(messages[0].id, want);
-            let Response::Show { message } = request(
+            let Response::Show { message, .. } = request(
                 &p,
                 &Request::Show {
                     id: want.to_string(),
@@ -510,14 +610,25 @@ mod tests {
     #[test]
     fn no_daemon_is_not_found_or_refused() {
         let tmp = tempfile::tempdir().unwrap();
-        let err = request(&tmp.path().join("control.sock"), &Request::List).unwrap_err();
+        let err = request(
+            &tmp.path().join("control.sock"),
+            &Request::List {
+                after: None,
+                limit: None,
+            },
+        )
+        .unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
     }
 
     #[test]
     fn the_wire_format_is_as_documented() {
         assert_eq!(
-            serde_json::to_string(&Request::List).unwrap(),
+            serde_json::to_string(&Request::List {
+                after: None,
+                limit: None
+            })
+            .unwrap(),
             r#"{"op":"list"}"#
         );
         assert_eq!(

@@ -74,6 +74,12 @@ fn format_id(sec: u64, seq: u32) -> String {
     format!("{compact}-{seq:06}")
 }
 
+/// The smallest id of the second `t` falls in (sequence 0, which [`IdGen`] never hands out):
+/// where a scan of the messages received since `t` starts.
+pub(crate) fn first_id_at(t: SystemTime) -> String {
+    format_id(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()), 0)
+}
+
 /// The (second, sequence) of an id made by [`format_id`], or `None` for anything else.
 pub(crate) fn parse_id(id: &str) -> Option<(u64, u32)> {
     let (stamp, seq) = id.split_once('-')?;

@@ -61,6 +61,7 @@
 pub mod control;
 mod fault;
 mod id;
+mod queue;
 pub mod schema;
 mod staging;
 mod store;
@@ -75,6 +76,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 pub use fault::FaultInjector;
+pub use queue::{AttemptRecord, DeliveryRecord, DeliveryState, Job, Reoffer, Settlement};
 pub use staging::Staging;
 pub use store::Blob;
 
@@ -83,6 +85,9 @@ use store::Shared;
 
 /// How many commit requests may wait for the writer; a full queue makes `commit` wait.
 const COMMIT_QUEUE: usize = 256;
+
+/// How many delivery-queue requests may wait for the writer.
+const QUEUE_REQUESTS: usize = 1024;
 
 /// Errors of the spool.
 #[derive(Debug, thiserror::Error)]
@@ -223,6 +228,8 @@ pub struct NewMessage {
     pub rcpt_to: Vec<String>,
     /// The Message-ID header, if any.
     pub header_message_id: Option<String>,
+    /// The address of the header From (checked against the trusted senders), if known.
+    pub header_from: Option<String>,
     /// The invoice documents found.
     pub documents: Vec<NewDocument>,
     /// Attachments that are not documents, with the reason.
@@ -238,6 +245,10 @@ pub struct NewMessage {
 pub struct NewDocument {
     /// The receiver address it came in on.
     pub receiver: String,
+    /// The sinks it goes to (from the config's `deliver` lists): a delivery per sink is queued
+    /// in the transaction that stores the message, if the document is ready (not a
+    /// duplicate, not rejected). Empty: it waits in the spool, `ready`, for the pull API.
+    pub deliver: Vec<String>,
     /// The organisation id.
     pub organisation: String,
     /// Sanitised XML file name.
@@ -434,6 +445,10 @@ pub struct MessageRecord {
     pub rcpt_to: Vec<String>,
     /// The Message-ID header, if any.
     pub header_message_id: Option<String>,
+    /// The address of the header From, as the gateway read it (absent in records of spool
+    /// format 1).
+    #[serde(default)]
+    pub header_from: Option<String>,
     /// Size of the raw message in bytes.
     pub size: u64,
     /// SHA-256 of the raw message, lowercase hex.
@@ -452,6 +467,32 @@ pub struct MessageRecord {
     pub ignored: Vec<IgnoredAttachment>,
     /// What happened to the message, oldest first.
     pub events: Vec<Event>,
+}
+
+/// One delivery of a message, for `spool list/show`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryView {
+    /// The document's index in the message.
+    pub document: u32,
+    /// The sink's name.
+    pub sink: String,
+    /// Its state.
+    #[serde(flatten)]
+    pub record: DeliveryRecord,
+}
+
+/// One attempt of a delivery, for `spool show`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptView {
+    /// The document's index in the message.
+    pub document: u32,
+    /// The sink's name.
+    pub sink: String,
+    /// The attempt's number, from 1.
+    pub number: u32,
+    /// What happened.
+    #[serde(flatten)]
+    pub record: AttemptRecord,
 }
 
 /// The bytes of one stored document.
@@ -495,6 +536,8 @@ struct Inner {
     opts: SpoolOptions,
     /// Requests to the writer; `None` once shut down or when read-only.
     tx: Mutex<Option<mpsc::Sender<writer::Request>>>,
+    /// Delivery-queue requests to the writer; `None` once shut down or when read-only.
+    queue_tx: Mutex<Option<mpsc::Sender<writer::QueueRequest>>>,
     /// The writer thread, joined at shutdown.
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Ids for new messages.
@@ -506,6 +549,7 @@ impl Drop for Inner {
         // The last handle is gone, so no commit task is left (each holds a handle): the writer
         // only finishes the batch it has, without needing the runtime; then join it.
         drop(lock(&self.tx).take());
+        drop(lock(&self.queue_tx).take());
         if let Some(handle) = lock(&self.writer).take()
             && handle.join().is_err()
         {
@@ -555,10 +599,11 @@ impl Spool {
         let (shared, last_id) = Shared::open(&opts.path, faults)?;
         let shared = Arc::new(shared);
         let (tx, rx) = mpsc::channel(COMMIT_QUEUE);
+        let (queue_tx, queue_rx) = mpsc::channel(QUEUE_REQUESTS);
         let writer_shared = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
             .name("spool-writer".into())
-            .spawn(move || writer::run(&writer_shared, rx))
+            .spawn(move || writer::run(&writer_shared, rx, queue_rx))
             .map_err(|source| SpoolError::Io {
                 path: opts.path.clone(),
                 source,
@@ -568,6 +613,7 @@ impl Spool {
                 shared,
                 opts: opts.clone(),
                 tx: Mutex::new(Some(tx)),
+                queue_tx: Mutex::new(Some(queue_tx)),
                 writer: Mutex::new(Some(handle)),
                 ids: Mutex::new(IdGen::resume(last_id.as_deref(), SystemTime::now())),
             }),
@@ -587,6 +633,7 @@ impl Spool {
                 shared: Arc::new(shared),
                 opts: SpoolOptions::new(path),
                 tx: Mutex::new(None),
+                queue_tx: Mutex::new(None),
                 writer: Mutex::new(None),
                 ids: Mutex::new(IdGen::after(None)),
             }),
@@ -748,6 +795,130 @@ impl Spool {
         Ok(Some(StoredDocument { xml, pdf }))
     }
 
+    /// One page of messages, oldest first: at most `limit` records with ids after `after`
+    /// (from the start when `None`), and the cursor of the next page (`None` at the end).
+    /// Records that cannot be decoded are skipped with a warning.
+    ///
+    /// Blocking: call it from `spawn_blocking` in async code.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn list_page(
+        &self,
+        after: Option<&MessageId>,
+        limit: usize,
+    ) -> Result<(Vec<MessageRecord>, Option<MessageId>), SpoolError> {
+        self.inner
+            .shared
+            .list_page(after.map(MessageId::as_str), limit)
+    }
+
+    /// Every delivery of message `id`: (document index, sink, state), by document then sink.
+    ///
+    /// Blocking: call it from `spawn_blocking` in async code.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn deliveries(&self, id: &MessageId) -> Result<Vec<DeliveryView>, SpoolError> {
+        self.inner.shared.deliveries(id.as_str())
+    }
+
+    /// Every attempt at delivering message `id`'s documents, by document, sink and number.
+    ///
+    /// Blocking: call it from `spawn_blocking` in async code.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn attempts(&self, id: &MessageId) -> Result<Vec<AttemptView>, SpoolError> {
+        self.inner.shared.attempts(id.as_str())
+    }
+
+    /// When the earliest delivery of `sink` is due (pending, or in flight until its lease
+    /// expires), if it has any.
+    ///
+    /// Blocking: call it from `spawn_blocking` in async code.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn next_due(&self, sink: &str) -> Result<Option<SystemTime>, SpoolError> {
+        self.inner.shared.next_due(sink)
+    }
+
+    /// Claims up to `limit` deliveries of `sink` that are due now; each is in flight until
+    /// `lease` has passed (then it is due again, for a worker that died).
+    ///
+    /// # Errors
+    /// [`SpoolError::Closed`] after shutdown; database errors.
+    pub async fn claim(
+        &self,
+        sink: &str,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<Job>, SpoolError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue_request(writer::QueueRequest::Claim {
+            sink: sink.to_owned(),
+            now: SystemTime::now(),
+            limit,
+            lease,
+            reply,
+        })
+        .await?;
+        answer.await.unwrap_or(Err(SpoolError::Closed))
+    }
+
+    /// Stores how an attempt of `job` ended (durably, before returning).
+    ///
+    /// # Errors
+    /// [`SpoolError::Closed`] after shutdown; database errors. Then the claim's lease runs
+    /// out and the delivery is tried again: at least once, never lost.
+    pub async fn settle(
+        &self,
+        job: Job,
+        settlement: Settlement,
+        elapsed: std::time::Duration,
+    ) -> Result<(), SpoolError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue_request(writer::QueueRequest::Settle {
+            job,
+            settlement,
+            at: SystemTime::now(),
+            elapsed,
+            reply,
+        })
+        .await?;
+        answer.await.unwrap_or(Err(SpoolError::Closed))
+    }
+
+    /// Re-offers the deliveries `selection` names (`spool retry`); returns how many were
+    /// queued or put back in the queue.
+    ///
+    /// # Errors
+    /// [`SpoolError::Closed`] after shutdown or on a read-only spool; database errors.
+    pub async fn reoffer(&self, selection: Reoffer) -> Result<u64, SpoolError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue_request(writer::QueueRequest::Reoffer {
+            selection,
+            now: SystemTime::now(),
+            reply,
+        })
+        .await?;
+        answer.await.unwrap_or(Err(SpoolError::Closed))
+    }
+
+    /// A watch that changes whenever a transaction queued, re-offered or rescheduled
+    /// deliveries: each sink's dispatcher waits on its own receiver.
+    pub fn queue_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.shared.queue_changed.subscribe()
+    }
+
+    async fn queue_request(&self, req: writer::QueueRequest) -> Result<(), SpoolError> {
+        let tx = lock(&self.inner.queue_tx)
+            .clone()
+            .ok_or(SpoolError::Closed)?;
+        tx.send(req).await.map_err(|_| SpoolError::Closed)
+    }
+
     /// The writer's counters.
     pub fn stats(&self) -> SpoolStats {
         let s = &self.inner.shared.stats;
@@ -784,6 +955,7 @@ impl Spool {
     /// thread while commits are in flight: they need the runtime to reach the writer.
     pub fn shutdown_blocking(&self) {
         drop(lock(&self.inner.tx).take());
+        drop(lock(&self.inner.queue_tx).take());
         let handle = lock(&self.inner.writer).take();
         if let Some(handle) = handle
             && handle.join().is_err()

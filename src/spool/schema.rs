@@ -13,7 +13,7 @@ use redb::{ReadableTable, TableDefinition};
 /// Compatible additions keep the version: a new table is created by [`migrate`] when missing
 /// (and readers treat a missing one as empty), and a new record field is `#[serde(default)]`
 /// so older records still read. [`DUPLICATES`] and [`RESENDS`] came that way.
-pub const FORMAT_VERSION: u64 = 1;
+pub const FORMAT_VERSION: u64 = 2;
 
 /// `meta`: small settings of the store itself. Holds [`FORMAT_VERSION_KEY`].
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -46,6 +46,34 @@ pub const DUPLICATES: TableDefinition<&str, (&str, u32, u64)> = TableDefinition:
 /// of the first message stored with it. Rejected messages and messages without a Message-ID
 /// header are never inserted.
 pub const RESENDS: TableDefinition<&str, &str> = TableDefinition::new("resends");
+
+/// `deliveries` (since version 2): (message id, document index, sink name) -> the JSON of its
+/// [`DeliveryRecord`](super::DeliveryRecord): the state of that document at that sink. Queued
+/// in the transaction that stores the message; attempts never grow the message record.
+pub const DELIVERIES: TableDefinition<(&str, u32, &str), &[u8]> =
+    TableDefinition::new("deliveries");
+
+/// `due` (since version 2): (sink name, due time in ms since the Unix epoch, message id,
+/// document index) -> nothing. One entry per delivery that is pending (at its next attempt
+/// time) or in flight (at its lease's expiry, so a crashed worker's claim comes due again).
+/// Keyed by sink first, so each sink is its own queue: claiming for one sink is a range scan
+/// that never walks another sink's backlog, and a paused sink costs nothing.
+pub const DUE: TableDefinition<(&str, u64, &str, u32), ()> = TableDefinition::new("due");
+
+/// `leases` (since version 2): (message id, document index, sink) -> lease expiry (ms) of
+/// every delivery in flight. Small (at most the workers' claims); start-up puts every entry
+/// back in the queue at once, since no worker of a previous process is alive.
+pub const LEASES: TableDefinition<(&str, u32, &str), u64> = TableDefinition::new("leases");
+
+/// `failed` (since version 2): (message id, document index, sink) -> nothing, for every dead
+/// letter, so `spool retry --failed` does not scan every delivery.
+pub const FAILED: TableDefinition<(&str, u32, &str), ()> = TableDefinition::new("failed");
+
+/// `attempts` (since version 2): (message id, document index, sink, attempt number from 1) ->
+/// the JSON of its [`AttemptRecord`](super::AttemptRecord). Append-only history for
+/// `spool show`.
+pub const ATTEMPTS: TableDefinition<(&str, u32, &str, u32), &[u8]> =
+    TableDefinition::new("attempts");
 
 /// The key of [`RESENDS`]: the Message-ID header, a NUL, the SHA-256 of the raw message
 /// (lowercase hex). NUL cannot occur in a header, so two different pairs never collide.
@@ -99,6 +127,9 @@ pub enum Migration {
     Created,
     /// Already at [`FORMAT_VERSION`].
     Current,
+    /// Brought from version 1 to 2: the delivery tables were created. Messages stored before
+    /// have no deliveries (there were no sinks); `spool retry --organisation` queues them.
+    FromV1,
 }
 
 /// Creates the tables and the version key on a new store, checks it on an existing one.
@@ -114,7 +145,11 @@ pub fn migrate(txn: &redb::WriteTransaction) -> Result<Migration, MigrateError> 
             Migration::Created
         }
         Some(v) if v == FORMAT_VERSION => Migration::Current,
-        // Future migrations from older versions go here, one step at a time.
+        // One step at a time: each arm brings the store one version up.
+        Some(1) => {
+            meta.insert(FORMAT_VERSION_KEY, 2)?;
+            Migration::FromV1
+        }
         Some(v) => return Err(MigrateError::Unsupported(v)),
     };
     drop(meta);
@@ -126,6 +161,12 @@ pub fn migrate(txn: &redb::WriteTransaction) -> Result<Migration, MigrateError> 
     // stored before they existed are not in them; no deployment predates them.
     txn.open_table(DUPLICATES)?;
     txn.open_table(RESENDS)?;
+    // Version 2: the delivery queue.
+    txn.open_table(DELIVERIES)?;
+    txn.open_table(DUE)?;
+    txn.open_table(LEASES)?;
+    txn.open_table(FAILED)?;
+    txn.open_table(ATTEMPTS)?;
     Ok(outcome)
 }
 

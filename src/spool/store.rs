@@ -9,17 +9,23 @@
 
 use std::collections::HashSet;
 use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::ops::Bound;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
+use std::time::SystemTime;
 
 use redb::{Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 
 use super::fault::{self, FaultInjector, FaultyBackend};
-use super::schema::{self, BODIES, DOCUMENT_PDF, DOCUMENT_XML, DUPLICATES, MESSAGES, META};
-use super::{DuplicateOf, MessageId, MessageRecord, SpoolError, from_unix_millis};
+use super::schema::{
+    self, ATTEMPTS, BODIES, DELIVERIES, DOCUMENT_PDF, DOCUMENT_XML, DUE, DUPLICATES, MESSAGES, META,
+};
+use super::{
+    AttemptView, DeliveryView, DuplicateOf, MessageId, MessageRecord, SpoolError, from_unix_millis,
+};
 
 /// Where a body or document's bytes are stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +109,10 @@ pub(crate) struct Shared {
     /// Test seam: how many times the writer reached the gate.
     #[cfg(test)]
     pub(crate) at_gate: AtomicU64,
+    /// Bumped after a transaction that queued, re-offered or rescheduled deliveries, so each
+    /// sink's dispatcher looks again instead of waiting out its timer (a watch, so a change
+    /// between a dispatcher's look and its wait is never missed).
+    pub(crate) queue_changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -136,13 +146,29 @@ impl Shared {
             gate: std::sync::Mutex::new(()),
             #[cfg(test)]
             at_gate: AtomicU64::new(0),
+            queue_changed: tokio::sync::watch::Sender::new(0),
         };
         let txn = db.begin_write().map_err(|e| shared.db_error(e))?;
         match schema::migrate(&txn) {
+            Ok(schema::Migration::FromV1) => {
+                tracing::info!("spool format brought from version 1 to 2 (delivery queue added)")
+            }
             Ok(migration) => tracing::debug!(?migration, "spool schema checked"),
             Err(schema::MigrateError::Database(e)) => return Err(shared.db_error(e)),
             Err(e @ schema::MigrateError::Unsupported(_)) => {
                 return Err(SpoolError::Database(e.to_string()));
+            }
+        }
+        {
+            // No worker of an earlier process is alive: its claims are due again now.
+            let mut tables = super::queue::Tables::open(&txn).map_err(|e| shared.db_error(e))?;
+            let released = super::queue::release_leases(&mut tables, std::time::SystemTime::now())
+                .map_err(|e| shared.db_error(e))?;
+            if released > 0 {
+                tracing::info!(
+                    released,
+                    "deliveries in flight at the last stop are queued again"
+                );
             }
         }
         txn.commit().map_err(|e| shared.db_error(e))?;
@@ -169,6 +195,7 @@ impl Shared {
             gate: std::sync::Mutex::new(()),
             #[cfg(test)]
             at_gate: AtomicU64::new(0),
+            queue_changed: tokio::sync::watch::Sender::new(0),
         };
         let db = builder()
             .open_read_only(&shared.db_path)
@@ -181,7 +208,8 @@ impl Shared {
                 .map_err(|e| shared.db_error(e))?;
             Ok(v.map(|v| v.value()))
         })?;
-        if version != Some(schema::FORMAT_VERSION) {
+        // A version 1 store reads as one with an empty queue (the daemon migrates it).
+        if !matches!(version, Some(1..=schema::FORMAT_VERSION)) {
             return Err(SpoolError::Database(format!(
                 "spool format version {version:?} is not supported by this trustgate (it knows {})",
                 schema::FORMAT_VERSION
@@ -250,6 +278,115 @@ impl Shared {
                 }
             }
             Ok(out)
+        })
+    }
+
+    /// At most `limit` records with ids after `after`, and the next page's cursor.
+    pub(crate) fn list_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<(Vec<MessageRecord>, Option<MessageId>), SpoolError> {
+        self.with_read(|txn| {
+            let table = txn.open_table(MESSAGES).map_err(|e| self.db_error(e))?;
+            let range = match after {
+                Some(after) => table.range::<&str>((Bound::Excluded(after), Bound::Unbounded)),
+                None => table.range::<&str>(..),
+            }
+            .map_err(|e| self.db_error(e))?;
+            let mut out = Vec::new();
+            let mut last = None;
+            for entry in range {
+                if out.len() >= limit.max(1) {
+                    return Ok((out, last));
+                }
+                let (key, value) = entry.map_err(|e| self.db_error(e))?;
+                last = Some(MessageId(key.value().to_owned()));
+                match serde_json::from_slice(value.value()) {
+                    Ok(record) => out.push(record),
+                    Err(err) => tracing::warn!(mid = key.value(), error = %err, "spool record cannot be decoded"),
+                }
+            }
+            Ok((out, None))
+        })
+    }
+
+    /// Every delivery of message `id`.
+    pub(crate) fn deliveries(&self, id: &str) -> Result<Vec<DeliveryView>, SpoolError> {
+        self.with_read(|txn| {
+            let table = match txn.open_table(DELIVERIES) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(self.db_error(e)),
+            };
+            let mut out = Vec::new();
+            for entry in table
+                .range((id, 0, "")..=(id, u32::MAX, "\u{10FFFF}"))
+                .map_err(|e| self.db_error(e))?
+            {
+                let (key, value) = entry.map_err(|e| self.db_error(e))?;
+                let (_, document, sink) = key.value();
+                let record = serde_json::from_slice(value.value()).map_err(|err| {
+                    SpoolError::Database(format!("delivery of {id} cannot be decoded: {err}"))
+                })?;
+                out.push(DeliveryView {
+                    document,
+                    sink: sink.to_owned(),
+                    record,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Every attempt at delivering message `id`'s documents.
+    pub(crate) fn attempts(&self, id: &str) -> Result<Vec<AttemptView>, SpoolError> {
+        self.with_read(|txn| {
+            let table = match txn.open_table(ATTEMPTS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(self.db_error(e)),
+            };
+            let mut out = Vec::new();
+            for entry in table
+                .range((id, 0, "", 0)..=(id, u32::MAX, "\u{10FFFF}", u32::MAX))
+                .map_err(|e| self.db_error(e))?
+            {
+                let (key, value) = entry.map_err(|e| self.db_error(e))?;
+                let (_, document, sink, number) = key.value();
+                let record = serde_json::from_slice(value.value()).map_err(|err| {
+                    SpoolError::Database(format!("attempt of {id} cannot be decoded: {err}"))
+                })?;
+                out.push(AttemptView {
+                    document,
+                    sink: sink.to_owned(),
+                    number,
+                    record,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// The earliest due time of `sink`'s queue.
+    pub(crate) fn next_due(&self, sink: &str) -> Result<Option<SystemTime>, SpoolError> {
+        self.with_read(|txn| {
+            let table = match txn.open_table(DUE) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(self.db_error(e)),
+            };
+            let first = table
+                .range((sink, 0, "", 0)..=(sink, u64::MAX, "\u{10FFFF}", u32::MAX))
+                .map_err(|e| self.db_error(e))?
+                .next();
+            match first {
+                Some(entry) => {
+                    let (key, _) = entry.map_err(|e| self.db_error(e))?;
+                    Ok(Some(from_unix_millis(key.value().1)))
+                }
+                None => Ok(None),
+            }
         })
     }
 

@@ -33,6 +33,7 @@ fn message(spool: &Spool, raw: &[u8], documents: Vec<NewDocument>) -> NewMessage
         mail_from: "billing@acme.test".into(),
         rcpt_to: vec!["ad64sde@gw.test".into()],
         header_message_id: Some("<1@acme.test>".into()),
+        header_from: None,
         documents,
         ignored: vec![IgnoredAttachment {
             name: "logo.png".into(),
@@ -45,6 +46,7 @@ fn message(spool: &Spool, raw: &[u8], documents: Vec<NewDocument>) -> NewMessage
 
 fn document(xml: &[u8], pdf: Option<&[u8]>) -> NewDocument {
     NewDocument {
+        deliver: Vec::new(),
         receiver: "ad64sde@gw.test".into(),
         organisation: "acme-buyer".into(),
         xml_name: "INV-1.xml".into(),
@@ -622,7 +624,11 @@ fn kill_9_during_commits_loses_nothing_acknowledged() {
     assert!(matches!(ro, Err(SpoolError::NeedsRecovery(_))), "{ro:?}");
     let mut out = Vec::new();
     let code = crate::cli::spool::run_to(
-        crate::cli::spool::SpoolCommand::List { json: true },
+        crate::cli::spool::SpoolCommand::List {
+            json: true,
+            after: None,
+            limit: None,
+        },
         &spool_dir,
         &mut out,
     );
@@ -665,6 +671,7 @@ fn kill_9_during_commits_loses_nothing_acknowledged() {
 /// A document carrying duplicate key `key`.
 fn keyed(key: &str) -> NewDocument {
     NewDocument {
+        deliver: Vec::new(),
         duplicate_key: Some(key.into()),
         specification: Some("SI-UBL 2.0 (NLCIUS)".into()),
         ..document(b"<Invoice/>", None)
@@ -915,6 +922,7 @@ async fn a_resend_is_recognised_by_message_id_and_content() {
     let other_header = spool
         .commit(NewMessage {
             header_message_id: Some("<2@acme.test>".into()),
+            header_from: None,
             ..message(&spool, b"same bytes", vec![])
         })
         .await
@@ -923,6 +931,7 @@ async fn a_resend_is_recognised_by_message_id_and_content() {
     for _ in 0..2 {
         let msg = NewMessage {
             header_message_id: None,
+            header_from: None,
             ..message(&spool, b"same bytes", vec![])
         };
         no_header.push(spool.commit(msg).await.unwrap());
@@ -949,6 +958,7 @@ async fn rejected_messages_are_stored_but_stay_out_of_both_indexes() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::open(&options(dir.path())).unwrap();
     let bad = NewDocument {
+        deliver: Vec::new(),
         status: Some(DocumentStatus::Rejected {
             rules: vec!["BR-NL-10".into()],
         }),
@@ -1014,6 +1024,7 @@ async fn a_rejected_document_of_an_accepted_message_is_not_indexed() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::open(&options(dir.path())).unwrap();
     let bad = NewDocument {
+        deliver: Vec::new(),
         status: Some(DocumentStatus::Rejected {
             rules: vec!["buyer".into()],
         }),
@@ -1148,4 +1159,326 @@ async fn a_store_without_the_index_tables_reads_and_gets_them_at_a_writable_open
     );
     assert_eq!(spool.find_duplicate("k").unwrap().unwrap().message, ids[0]);
     assert_eq!(spool.list().unwrap().len(), 3);
+    // Migrated to the current format: the delivery tables exist, the old message has none.
+    assert!(spool.deliveries(&old).unwrap().is_empty());
+    spool.shutdown().await;
+    drop(spool);
+    let ro = Spool::open_read_only(&opts.path).unwrap();
+    let version = ro
+        .inner
+        .shared
+        .with_read(|txn| {
+            let meta = txn.open_table(schema::META).unwrap();
+            Ok(meta
+                .get(schema::FORMAT_VERSION_KEY)
+                .unwrap()
+                .map(|v| v.value()))
+        })
+        .unwrap();
+    assert_eq!(version, Some(schema::FORMAT_VERSION));
+}
+
+// ---- the delivery queue ----
+
+fn delivered_to(sinks: &[&str]) -> NewDocument {
+    let mut doc = document(b"<Invoice/>", Some(b"%PDF-1.4"));
+    doc.deliver = sinks.iter().map(|s| (*s).to_string()).collect();
+    doc
+}
+
+fn state_of(spool: &Spool, id: &MessageId, sink: &str) -> Option<DeliveryRecord> {
+    spool
+        .deliveries(id)
+        .unwrap()
+        .into_iter()
+        .find(|d| d.sink == sink)
+        .map(|d| d.record)
+}
+
+const LEASE: Duration = Duration::from_secs(90);
+
+#[tokio::test]
+async fn deliveries_are_queued_with_the_message_and_walk_their_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let id = spool
+        .commit(message(
+            &spool,
+            b"x",
+            vec![delivered_to(&["erp", "archive"])],
+        ))
+        .await
+        .unwrap();
+    let erp = state_of(&spool, &id, "erp").unwrap();
+    assert_eq!((erp.state, erp.attempts), (DeliveryState::Pending, 0));
+    assert!(state_of(&spool, &id, "archive").is_some());
+    assert!(spool.next_due("erp").unwrap().unwrap() <= SystemTime::now());
+
+    // Each sink is its own queue.
+    let jobs = spool.claim("erp", 10, LEASE).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!((jobs[0].sink.as_str(), jobs[0].attempt), ("erp", 1));
+    assert_eq!(
+        state_of(&spool, &id, "erp").unwrap().state,
+        DeliveryState::InFlight
+    );
+    // Claimed once: no second claim while the lease runs.
+    assert!(spool.claim("erp", 10, LEASE).await.unwrap().is_empty());
+    assert_eq!(spool.claim("archive", 10, LEASE).await.unwrap().len(), 1);
+
+    // A retry comes due at its time, as attempt 2.
+    let soon = SystemTime::now() + Duration::from_millis(30);
+    spool
+        .settle(
+            jobs[0].clone(),
+            Settlement::Retry {
+                error: "HTTP 500".into(),
+                next: soon,
+            },
+            Duration::from_millis(5),
+        )
+        .await
+        .unwrap();
+    let erp = state_of(&spool, &id, "erp").unwrap();
+    assert_eq!(
+        (erp.state, erp.attempts, erp.last_error.as_deref()),
+        (DeliveryState::Pending, 1, Some("HTTP 500"))
+    );
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    let again = spool.claim("erp", 10, LEASE).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempt, 2);
+    spool
+        .settle(
+            again[0].clone(),
+            Settlement::Delivered {
+                answer: "HTTP 200".into(),
+            },
+            Duration::from_millis(5),
+        )
+        .await
+        .unwrap();
+    let erp = state_of(&spool, &id, "erp").unwrap();
+    assert_eq!(
+        (erp.state, erp.total_attempts, erp.answer.as_deref()),
+        (DeliveryState::Delivered, 2, Some("HTTP 200"))
+    );
+    assert!(erp.delivered_at.is_some());
+    let attempts: Vec<(String, u32, String)> = spool
+        .attempts(&id)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.sink == "erp")
+        .map(|a| (a.record.outcome, a.number, a.record.detail))
+        .collect();
+    assert_eq!(
+        attempts,
+        [
+            ("retry".to_string(), 1, "HTTP 500".to_string()),
+            ("delivered".to_string(), 2, "HTTP 200".to_string())
+        ]
+    );
+    assert_eq!(spool.next_due("erp").unwrap(), None);
+    // The message record is a record of what arrived: attempts never changed it.
+    let record = spool.get(&id).unwrap().unwrap();
+    assert_eq!(record.events.len(), 2, "{:?}", record.events);
+}
+
+#[tokio::test]
+async fn duplicates_and_rejected_documents_are_never_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let mut first = delivered_to(&["erp"]);
+    first.duplicate_key = Some("k".into());
+    let mut second = delivered_to(&["erp"]);
+    second.duplicate_key = Some("k".into());
+    let a = spool
+        .commit(message(&spool, b"a", vec![first]))
+        .await
+        .unwrap();
+    let b = spool
+        .commit(message(&spool, b"b", vec![second]))
+        .await
+        .unwrap();
+    assert!(state_of(&spool, &a, "erp").is_some());
+    assert!(spool.deliveries(&b).unwrap().is_empty());
+    let mut rejected = message(&spool, b"c", vec![delivered_to(&["erp"])]);
+    rejected.status = MessageStatus::Rejected {
+        reply: "550".into(),
+        reason: "x".into(),
+    };
+    let c = spool.commit(rejected).await.unwrap();
+    assert!(spool.deliveries(&c).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn dead_letters_are_re_offered_and_older_documents_queued_for_a_new_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let start = SystemTime::now() - Duration::from_secs(1);
+    let id = spool
+        .commit(message(&spool, b"x", vec![delivered_to(&["erp"])]))
+        .await
+        .unwrap();
+    let job = spool.claim("erp", 1, LEASE).await.unwrap().remove(0);
+    spool
+        .settle(
+            job,
+            Settlement::Failed {
+                error: "HTTP 410".into(),
+            },
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        state_of(&spool, &id, "erp").unwrap().state,
+        DeliveryState::Failed
+    );
+    assert!(spool.claim("erp", 1, LEASE).await.unwrap().is_empty());
+
+    // Only the failed sink's dead letters, when a sink is named.
+    assert_eq!(
+        spool
+            .reoffer(Reoffer::Failed {
+                sink: Some("other".into())
+            })
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        spool.reoffer(Reoffer::Failed { sink: None }).await.unwrap(),
+        1
+    );
+    let erp = state_of(&spool, &id, "erp").unwrap();
+    assert_eq!((erp.state, erp.attempts), (DeliveryState::Pending, 0));
+    // Pending already: nothing more to re-offer.
+    assert_eq!(
+        spool.reoffer(Reoffer::Failed { sink: None }).await.unwrap(),
+        0
+    );
+    let job = spool.claim("erp", 1, LEASE).await.unwrap().remove(0);
+    assert_eq!(job.attempt, 1);
+
+    // A sink linked later gets the organisation's older documents, once.
+    let org = |since| Reoffer::Organisation {
+        organisation: "acme-buyer".into(),
+        since,
+        sink: "archive".into(),
+    };
+    assert_eq!(
+        spool
+            .reoffer(org(SystemTime::now() + Duration::from_secs(5)))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(spool.reoffer(org(start)).await.unwrap(), 1);
+    assert_eq!(spool.reoffer(org(start)).await.unwrap(), 0);
+    assert_eq!(spool.claim("archive", 5, LEASE).await.unwrap().len(), 1);
+
+    // A message (or one document) to a named sink.
+    let one = Reoffer::Message {
+        message: id.clone(),
+        document: Some(0),
+        sink: Some("copy".into()),
+    };
+    assert_eq!(spool.reoffer(one).await.unwrap(), 1);
+    assert!(state_of(&spool, &id, "copy").is_some());
+}
+
+#[tokio::test]
+async fn a_stale_claim_settles_only_into_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let id = spool
+        .commit(message(&spool, b"x", vec![delivered_to(&["erp"])]))
+        .await
+        .unwrap();
+    let old = spool
+        .claim("erp", 1, Duration::ZERO)
+        .await
+        .unwrap()
+        .remove(0);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    // The lease ran out: claimed again.
+    let new = spool.claim("erp", 1, LEASE).await.unwrap().remove(0);
+    spool
+        .settle(
+            old,
+            Settlement::Failed {
+                error: "late".into(),
+            },
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    let erp = state_of(&spool, &id, "erp").unwrap();
+    assert_eq!(
+        (erp.state, erp.total_attempts),
+        (DeliveryState::InFlight, 1)
+    );
+    spool
+        .settle(
+            new,
+            Settlement::Delivered {
+                answer: "ok".into(),
+            },
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        state_of(&spool, &id, "erp").unwrap().state,
+        DeliveryState::Delivered
+    );
+}
+
+#[tokio::test]
+async fn claims_of_a_stopped_process_are_due_again_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path());
+    let id = {
+        let spool = Spool::open(&opts).unwrap();
+        let id = spool
+            .commit(message(&spool, b"x", vec![delivered_to(&["erp"])]))
+            .await
+            .unwrap();
+        assert_eq!(spool.claim("erp", 1, LEASE).await.unwrap().len(), 1);
+        spool.shutdown().await;
+        id
+    };
+    let spool = Spool::open(&opts).unwrap();
+    let erp = state_of(&spool, &id, "erp").unwrap();
+    assert_eq!(erp.state, DeliveryState::Pending);
+    assert!(erp.due() <= SystemTime::now());
+    let jobs = spool.claim("erp", 1, LEASE).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    // The claim that never settled does not count as an attempt.
+    assert_eq!(jobs[0].attempt, 1);
+}
+
+#[tokio::test]
+async fn list_pages_with_a_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5u8 {
+        ids.push(spool.commit(message(&spool, &[i], vec![])).await.unwrap());
+    }
+    let (page, next) = spool.list_page(None, 2).unwrap();
+    assert_eq!(
+        page.iter().map(|m| &m.id).collect::<Vec<_>>(),
+        [&ids[0], &ids[1]]
+    );
+    assert_eq!(next.as_ref(), Some(&ids[1]));
+    let (page, next) = spool.list_page(next.as_ref(), 2).unwrap();
+    assert_eq!(
+        page.iter().map(|m| &m.id).collect::<Vec<_>>(),
+        [&ids[2], &ids[3]]
+    );
+    let (page, next) = spool.list_page(next.as_ref(), 2).unwrap();
+    assert_eq!(page.iter().map(|m| &m.id).collect::<Vec<_>>(), [&ids[4]]);
+    assert_eq!(next, None);
 }

@@ -26,7 +26,10 @@ use redb::ReadableTable as _;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
+use std::time::Duration;
+
 use super::fault;
+use super::queue::{self, Job, Reoffer, Settlement};
 use super::schema::{self, BODIES, DOCUMENT_PDF, DOCUMENT_XML, DUPLICATES, MESSAGES, RESENDS};
 use super::staging::{Content, Finished, create_tmp};
 use super::store::{Blob, Db, Shared, remove_files, sync_dir};
@@ -40,6 +43,37 @@ pub(crate) struct Request {
     prepared: Prepared,
     reply: oneshot::Sender<Result<MessageId, SpoolError>>,
 }
+
+/// A change to the delivery queue, with its ticket. These share the batch transaction with
+/// the commits, but only after them: see [`run`].
+pub(crate) enum QueueRequest {
+    /// Claim due deliveries of one sink.
+    Claim {
+        sink: String,
+        now: SystemTime,
+        limit: usize,
+        lease: Duration,
+        reply: oneshot::Sender<Result<Vec<Job>, SpoolError>>,
+    },
+    /// Store the end of an attempt.
+    Settle {
+        job: Job,
+        settlement: Settlement,
+        at: SystemTime,
+        elapsed: Duration,
+        reply: oneshot::Sender<Result<(), SpoolError>>,
+    },
+    /// Put deliveries back in the queue.
+    Reoffer {
+        selection: Reoffer,
+        now: SystemTime,
+        reply: oneshot::Sender<Result<u64, SpoolError>>,
+    },
+}
+
+/// The most queue requests one transaction takes, so a burst of settlements never makes the
+/// commits of waiting sessions wait for a long transaction.
+const MAX_QUEUE_REQUESTS: usize = 512;
 
 /// The last event of every record: added before the request is queued, its time set by the
 /// writer to the batch's time.
@@ -64,6 +98,8 @@ struct Prepared {
     inline_pdf: Vec<(u32, Vec<u8>)>,
     /// The files this message owns, removed if it turns out not to be stored.
     files: Vec<PathBuf>,
+    /// (document index, sinks) to queue if the document is still ready after the indexes.
+    deliver: Vec<(u32, Vec<String>)>,
 }
 
 /// Stores one message; the body of the task `Spool::commit` spawns.
@@ -132,6 +168,7 @@ impl Files<'_> {
             mail_from,
             rcpt_to,
             header_message_id,
+            header_from,
             documents,
             ignored,
             body,
@@ -141,6 +178,7 @@ impl Files<'_> {
         let (size, sha256) = (finished.len, hex(&finished.sha256));
         let (body_store, inline_body) = self.store_body(&id, finished)?;
         let mut records = Vec::with_capacity(documents.len());
+        let mut deliver = Vec::new();
         let (mut inline_xml, mut inline_pdf) = (Vec::new(), Vec::new());
         for (index, doc) in (0u32..).zip(documents) {
             let xml_size = doc.xml.len() as u64;
@@ -166,6 +204,9 @@ impl Files<'_> {
                 ),
                 None => None,
             };
+            if !doc.deliver.is_empty() {
+                deliver.push((index, doc.deliver));
+            }
             records.push(DocumentRecord {
                 index,
                 receiver: doc.receiver,
@@ -220,6 +261,7 @@ impl Files<'_> {
             mail_from,
             rcpt_to,
             header_message_id,
+            header_from,
             size,
             sha256,
             status,
@@ -239,6 +281,7 @@ impl Files<'_> {
             inline_xml,
             inline_pdf,
             files: std::mem::take(&mut self.made),
+            deliver,
         })
     }
 
@@ -363,39 +406,135 @@ fn document_status(message: &MessageStatus, given: Option<DocumentStatus>) -> Do
     }
 }
 
-/// The writer thread: group commit until every sender is gone, then return.
-pub(crate) fn run(shared: &Shared, mut rx: mpsc::Receiver<Request>) {
-    while let Some(first) = rx.blocking_recv() {
+/// The writer thread: group commit until the commit channel closes (shutdown), then return.
+///
+/// Acceptance comes first: the thread waits on both channels but prefers commits, and each
+/// transaction takes every commit waiting and at most [`MAX_QUEUE_REQUESTS`] queue requests,
+/// applied after the commits. So delivery shares the commits' fsync instead of competing for
+/// it, and a settlement burst never delays a session's 250 by more than a bounded batch.
+pub(crate) fn run(
+    shared: &Shared,
+    mut rx: mpsc::Receiver<Request>,
+    mut queue_rx: mpsc::Receiver<QueueRequest>,
+) {
+    // A small runtime of the thread's own, only to wait on two channels at once.
+    let rt = match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            tracing::error!(error = %err, "spool writer cannot start");
+            return;
+        }
+    };
+    loop {
+        let first = rt.block_on(async {
+            tokio::select! {
+                biased;
+                r = rx.recv() => r.map(First::Commit),
+                q = queue_rx.recv() => q.map(First::Queue),
+            }
+        });
+        let mut batch = Vec::new();
+        let mut queue = Vec::new();
+        match first {
+            Some(First::Commit(r)) => batch.push(r),
+            Some(First::Queue(q)) => queue.push(q),
+            None => break,
+        }
         #[cfg(test)]
         {
             shared.at_gate.fetch_add(1, Ordering::SeqCst);
             drop(shared.gate.lock().unwrap_or_else(PoisonError::into_inner));
         }
-        let mut batch = vec![first];
         while let Ok(req) = rx.try_recv() {
             batch.push(req);
         }
-        commit_batch(shared, batch);
+        while queue.len() < MAX_QUEUE_REQUESTS
+            && let Ok(req) = queue_rx.try_recv()
+        {
+            queue.push(req);
+        }
+        commit_batch(shared, batch, queue);
+    }
+    // Shutdown: what is still queued gets an answer rather than a dropped ticket.
+    queue_rx.close();
+    while let Ok(req) = queue_rx.try_recv() {
+        req.fail(&SpoolError::Closed);
     }
     tracing::debug!("spool writer stopped");
 }
 
+/// What woke the writer.
+enum First {
+    Commit(Request),
+    Queue(QueueRequest),
+}
+
+impl QueueRequest {
+    /// Answers the request with `err`.
+    fn fail(self, err: &SpoolError) {
+        match self {
+            QueueRequest::Claim { reply, .. } => drop(reply.send(Err(err.duplicate()))),
+            QueueRequest::Settle { reply, .. } => drop(reply.send(Err(err.duplicate()))),
+            QueueRequest::Reoffer { reply, .. } => drop(reply.send(Err(err.duplicate()))),
+        }
+    }
+}
+
+/// The answer to a queue request, sent once its transaction committed.
+enum QueueAnswer {
+    Claimed(oneshot::Sender<Result<Vec<Job>, SpoolError>>, Vec<Job>),
+    Settled(oneshot::Sender<Result<(), SpoolError>>),
+    Reoffered(oneshot::Sender<Result<u64, SpoolError>>, u64),
+    Failed(QueueFailed),
+}
+
+/// A queue request that failed on its own (a record that cannot be decoded), answered
+/// without failing the batch.
+enum QueueFailed {
+    Claim(oneshot::Sender<Result<Vec<Job>, SpoolError>>, SpoolError),
+    Settle(oneshot::Sender<Result<(), SpoolError>>, SpoolError),
+    Reoffer(oneshot::Sender<Result<u64, SpoolError>>, SpoolError),
+}
+
+impl QueueAnswer {
+    fn send(self) {
+        match self {
+            QueueAnswer::Claimed(reply, jobs) => drop(reply.send(Ok(jobs))),
+            QueueAnswer::Settled(reply) => drop(reply.send(Ok(()))),
+            QueueAnswer::Reoffered(reply, n) => drop(reply.send(Ok(n))),
+            QueueAnswer::Failed(QueueFailed::Claim(reply, e)) => drop(reply.send(Err(e))),
+            QueueAnswer::Failed(QueueFailed::Settle(reply, e)) => drop(reply.send(Err(e))),
+            QueueAnswer::Failed(QueueFailed::Reoffer(reply, e)) => drop(reply.send(Err(e))),
+        }
+    }
+}
+
 /// One transaction for the whole batch, then one answer per ticket.
-fn commit_batch(shared: &Shared, mut entries: Vec<Request>) {
+fn commit_batch(shared: &Shared, mut entries: Vec<Request>, queue: Vec<QueueRequest>) {
     let count = entries.len() as u64;
     let stats = &shared.stats;
-    match write_batch(shared, &mut entries, SystemTime::now()) {
-        Ok(()) => {
-            stats.transactions.fetch_add(1, Ordering::Relaxed);
-            stats.messages.fetch_add(count, Ordering::Relaxed);
-            stats.largest_batch.fetch_max(count, Ordering::Relaxed);
-            tracing::debug!(messages = count, "spool transaction committed");
+    match write_batch(shared, &mut entries, queue, SystemTime::now()) {
+        Ok((answers, queue_changed)) => {
+            if count > 0 {
+                stats.transactions.fetch_add(1, Ordering::Relaxed);
+                stats.messages.fetch_add(count, Ordering::Relaxed);
+                stats.largest_batch.fetch_max(count, Ordering::Relaxed);
+                tracing::debug!(messages = count, "spool transaction committed");
+            }
             for req in entries {
                 // A caller that went away still had its message stored; nothing to undo.
                 let _ = req.reply.send(Ok(req.prepared.record.id));
             }
+            for answer in answers {
+                answer.send();
+            }
+            if queue_changed {
+                shared.queue_changed.send_modify(|v| *v = v.wrapping_add(1));
+            }
         }
         Err(err) => {
+            // The queue requests' tickets were dropped with the transaction: each caller sees
+            // an error and tries again later.
             stats.failed_transactions.fetch_add(1, Ordering::Relaxed);
             stats.failed_messages.fetch_add(count, Ordering::Relaxed);
             tracing::error!(error = %err, messages = count, "spool commit failed; reopening the database");
@@ -439,8 +578,9 @@ fn recover(shared: &Shared, unknown: Vec<(MessageId, Vec<PathBuf>)>) {
 fn write_batch(
     shared: &Shared,
     entries: &mut [Request],
+    queue: Vec<QueueRequest>,
     now: SystemTime,
-) -> Result<(), SpoolError> {
+) -> Result<(Vec<QueueAnswer>, bool), SpoolError> {
     let now_text = format_time(now);
     if shared.is_closed() {
         shared.reopen()?;
@@ -454,6 +594,8 @@ fn write_batch(
     let e = |err| shared.db_error(err);
     // Default durability: the commit returns after redb's fsync.
     let txn = db.begin_write().map_err(e)?;
+    let mut answers = Vec::with_capacity(queue.len());
+    let mut queue_changed = false;
     {
         let e = |err: redb::StorageError| shared.db_error(err);
         let mut messages = txn
@@ -474,6 +616,7 @@ fn write_batch(
                 .open_table(RESENDS)
                 .map_err(|err| shared.db_error(err))?,
         };
+        let mut tables = queue::Tables::open(&txn).map_err(|err| shared.db_error(err))?;
         for req in entries.iter_mut() {
             let p = &mut req.prepared;
             p.set_stored_time(now);
@@ -496,9 +639,84 @@ fn write_batch(
             for (index, bytes) in &p.inline_pdf {
                 pdf.insert((id, *index), bytes.as_slice()).map_err(e)?;
             }
+            // Queued with the message: a 250 never leaves a document without its deliveries.
+            // Only documents still ready after the indexes (a duplicate is not delivered).
+            for (index, sinks) in &p.deliver {
+                let ready = p
+                    .record
+                    .documents
+                    .iter()
+                    .any(|d| d.index == *index && d.status.is_ready());
+                if ready {
+                    for sink in sinks {
+                        queue_changed |= queue::enqueue(&mut tables, id, *index, sink, now)
+                            .map_err(|err| shared.db_error(err))?;
+                    }
+                }
+            }
+        }
+        for req in queue {
+            let answer = apply_queue_request(&mut tables, &messages, req);
+            if let Some(changed) = answer.changes_queue() {
+                queue_changed |= changed;
+            }
+            answers.push(answer);
         }
     }
-    txn.commit().map_err(|err| shared.db_error(err))
+    txn.commit().map_err(|err| shared.db_error(err))?;
+    Ok((answers, queue_changed))
+}
+
+/// Applies one queue request in the batch's transaction. An error of its own (a record that
+/// cannot be decoded) answers that request only.
+fn apply_queue_request(
+    tables: &mut queue::Tables<'_>,
+    messages: &redb::Table<'_, &'static str, &'static [u8]>,
+    req: QueueRequest,
+) -> QueueAnswer {
+    let err = |e: redb::Error| SpoolError::Database(format!("delivery queue: {e}"));
+    match req {
+        QueueRequest::Claim {
+            sink,
+            now,
+            limit,
+            lease,
+            reply,
+        } => match queue::claim(tables, &sink, now, limit, lease) {
+            Ok(jobs) => QueueAnswer::Claimed(reply, jobs),
+            Err(e) => QueueAnswer::Failed(QueueFailed::Claim(reply, err(e))),
+        },
+        QueueRequest::Settle {
+            job,
+            settlement,
+            at,
+            elapsed,
+            reply,
+        } => match queue::settle(tables, &job, &settlement, at, elapsed) {
+            Ok(()) => QueueAnswer::Settled(reply),
+            Err(e) => QueueAnswer::Failed(QueueFailed::Settle(reply, err(e))),
+        },
+        QueueRequest::Reoffer {
+            selection,
+            now,
+            reply,
+        } => match queue::reoffer(tables, messages, &selection, now) {
+            Ok(n) => QueueAnswer::Reoffered(reply, n),
+            Err(e) => QueueAnswer::Failed(QueueFailed::Reoffer(reply, err(e))),
+        },
+    }
+}
+
+impl QueueAnswer {
+    /// Whether the answer put something in the queue that a waiting dispatcher should see
+    /// (`None`: nothing to tell).
+    fn changes_queue(&self) -> Option<bool> {
+        match self {
+            QueueAnswer::Reoffered(_, n) => Some(*n > 0),
+            QueueAnswer::Settled(_) => Some(true),
+            _ => None,
+        }
+    }
 }
 
 /// The index tables, open in the batch's write transaction.
@@ -596,6 +814,7 @@ mod tests {
             mail_from: "a@b.test".into(),
             rcpt_to: vec!["c@d.test".into()],
             header_message_id: Some("<1@b.test>".into()),
+            header_from: None,
             size: 4,
             sha256: "00".into(),
             status: MessageStatus::Accepted,
@@ -627,6 +846,7 @@ mod tests {
             inline_xml: Vec::new(),
             inline_pdf: Vec::new(),
             files: Vec::new(),
+            deliver: Vec::new(),
         }
     }
 

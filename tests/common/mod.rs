@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use trustgate::config::Config;
 use trustgate::daemon::Daemon;
 
+pub mod peers;
+
 /// The trusted supplier domain of the test config.
 pub const SUPPLIER: &str = "invoices@supplier.example";
 /// The test receiver (organisation acme, KvK 11111111: the buyer of the SI-UBL fixtures).

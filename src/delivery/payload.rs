@@ -1,0 +1,160 @@
+//! The metadata every sink sends about a document: the webhook's JSON (with the files added),
+//! the directory sink's `.json`, the NATS headers and the document-mode mail's text.
+//!
+//! Built from the spool's records only, so a delivery after a restart sends the same metadata
+//! as the first attempt. The JSON shape is described by `docs/webhook.schema.json`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::spool::{DocumentRecord, MessageRecord, format_time};
+
+/// The fields of the inspection report that are sent downstream (the stored report also holds
+/// internal detail, such as the embedded PDF's location, that no receiver needs).
+const INSPECTION_FIELDS: &[&str] = &[
+    "syntax",
+    "specification",
+    "customization_id",
+    "profile_id",
+    "document_type_code",
+    "invoice_number",
+    "issue_date",
+    "due_date",
+    "currency",
+    "seller",
+    "buyer",
+    "totals",
+    "payment_accounts",
+    "buyer_reference",
+    "order_reference",
+    "findings",
+];
+
+/// What is known about one document, for its receivers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentMeta {
+    /// Our id of the document: `<message id>-<index>`.
+    pub document_id: String,
+    /// Our id of the message that carried it.
+    pub message_id: String,
+    /// Position of the document in the message, from 0.
+    pub index: u32,
+    /// The generated address it was sent to.
+    pub receiver: String,
+    /// The organisation it belongs to.
+    pub organisation: String,
+    /// The envelope sender (MAIL FROM); empty for the null sender.
+    pub envelope_sender: String,
+    /// The address in the header From, if recorded.
+    pub header_from: Option<String>,
+    /// The Message-ID header, if any.
+    pub header_message_id: Option<String>,
+    /// When the message was received, RFC 3339 UTC.
+    pub received_at: String,
+    /// Detected format, e.g. `UBL Invoice`.
+    pub format: String,
+    /// The specification's human name, e.g. `SI-UBL 2.0 (NLCIUS)`.
+    pub specification: Option<String>,
+    /// The invoice number, where found.
+    pub invoice_number: Option<String>,
+    /// The inspection: syntax, specification, number, type, dates, currency, seller, buyer,
+    /// totals, findings with rule ids (see [`INSPECTION_FIELDS`]).
+    pub inspection: serde_json::Value,
+    /// The XML file.
+    pub xml: FileMeta,
+    /// The PDF file, if one was paired.
+    pub pdf: Option<FileMeta>,
+}
+
+/// One file of a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileMeta {
+    /// The sanitised original file name (metadata only; never used as a path).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256, lowercase hex (the PDF's only when known).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sha256: Option<String>,
+    /// `application/xml` or `application/pdf`.
+    pub content_type: String,
+}
+
+impl DocumentMeta {
+    /// The metadata of document `doc` of `message`.
+    pub fn new(message: &MessageRecord, doc: &DocumentRecord) -> DocumentMeta {
+        let inspection = match &doc.report {
+            Some(serde_json::Value::Object(report)) => serde_json::Value::Object(
+                report
+                    .iter()
+                    .filter(|(k, _)| INSPECTION_FIELDS.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+            _ => serde_json::Value::Null,
+        };
+        DocumentMeta {
+            document_id: document_id(message.id.as_str(), doc.index),
+            message_id: message.id.to_string(),
+            index: doc.index,
+            receiver: doc.receiver.clone(),
+            organisation: doc.organisation.clone(),
+            envelope_sender: message.mail_from.clone(),
+            header_from: message.header_from.clone(),
+            header_message_id: message.header_message_id.clone(),
+            received_at: format_time(message.received_at),
+            format: doc.format.clone(),
+            specification: doc.specification.clone(),
+            invoice_number: doc.invoice_number.clone(),
+            inspection,
+            xml: FileMeta {
+                name: doc.xml_name.clone(),
+                size: doc.xml_size,
+                sha256: Some(doc.xml_sha256.clone()),
+                content_type: "application/xml".into(),
+            },
+            pdf: doc.pdf_name.as_ref().map(|name| FileMeta {
+                name: name.clone(),
+                size: doc.pdf_size.unwrap_or(0),
+                sha256: None,
+                content_type: "application/pdf".into(),
+            }),
+        }
+    }
+
+    /// A string field of the inspection (e.g. `"currency"`), if present.
+    pub fn inspection_str(&self, field: &str) -> Option<&str> {
+        self.inspection.get(field).and_then(|v| v.as_str())
+    }
+
+    /// A one-line summary for the document-mode mail's text and logs: supplier, number,
+    /// amount.
+    pub fn summary(&self) -> String {
+        let supplier = self
+            .inspection
+            .pointer("/seller/name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("unknown supplier");
+        let number = self.invoice_number.as_deref().unwrap_or("without number");
+        let amount = self
+            .inspection
+            .pointer("/totals/payable")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?");
+        let currency = self.inspection_str("currency").unwrap_or("");
+        format!("invoice {number} from {supplier}, amount payable {amount} {currency}")
+            .trim_end()
+            .to_string()
+    }
+}
+
+/// Our id of a document: `<message id>-<index>`, e.g. `20261122T101530Z-000001-0`. Only
+/// `[0-9A-Z-]`, so it is safe as a file name.
+pub fn document_id(message: &str, index: u32) -> String {
+    format!("{message}-{index}")
+}
+
+/// The delivery id of (document, sink): `<document id>.<sink>`; stable across attempts and
+/// restarts. Sink names are config ids (`[a-z0-9_-]`), so the id is safe in headers.
+pub fn delivery_id(message: &str, index: u32, sink: &str) -> String {
+    format!("{}.{sink}", document_id(message, index))
+}
