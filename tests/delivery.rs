@@ -538,3 +538,112 @@ fn kill9_while_delivering_loses_nothing_and_repeats_only_what_was_in_flight() {
     }
     daemon.kill9();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_drops_a_redelivery_so_the_stream_holds_each_document_once() {
+    let Some(nats) = common::peers::NatsServer::start() else {
+        return;
+    };
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "INVOICES".into(),
+            subjects: vec!["invoices.>".into()],
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let tail = format!(
+        "{FAST}[[sink]]\nname = \"platform\"\nkind = \"nats\"\nurl = \"{}\"\nsubject = \"invoices.{{organisation}}\"\n",
+        nats.url()
+    );
+    let cfg = config(&["platform"], &tail);
+    let daemon = cfg.start().await;
+    const N: usize = 3;
+    let mut ids = Vec::new();
+    for n in 0..N {
+        ids.push(send_async(daemon.smtp_addrs[0], 200 + n).await);
+    }
+    let spool = daemon.spool.clone();
+    until("all delivered", 30, || {
+        ids.iter()
+            .all(|id| state(&spool, id, "platform") == Some(DeliveryState::Delivered))
+    })
+    .await;
+    // Each document is two messages: its PDF, then its XML.
+    assert_eq!(stream.info().await.unwrap().state.messages, 2 * N as u64);
+
+    // What a crash between the ack and the spool's record does: the same delivery again,
+    // with the same Nats-Msg-Id. The duplicate window drops it.
+    for id in &ids {
+        let path = cfg.path.clone();
+        let arg = id.to_string();
+        let retry = tokio::task::spawn_blocking(move || {
+            cli(&path, &["spool", "retry", &arg, "--sink", "platform"])
+        })
+        .await
+        .unwrap();
+        assert_eq!(retry.0, 0, "{retry:?}");
+    }
+    until("delivered again", 30, || {
+        ids.iter().all(|id| {
+            spool
+                .deliveries(id)
+                .unwrap()
+                .iter()
+                .any(|d| d.record.state == DeliveryState::Delivered && d.record.total_attempts == 2)
+        })
+    })
+    .await;
+    assert_eq!(stream.info().await.unwrap().state.messages, 2 * N as u64);
+    let last = spool.attempts(&ids[0]).unwrap().pop().unwrap();
+    assert!(
+        last.record.detail.contains("duplicate"),
+        "{:?}",
+        last.record
+    );
+
+    // The subject and the headers name the organisation and the document.
+    let msg = stream
+        .get_last_raw_message_by_subject("invoices.acme")
+        .await
+        .unwrap();
+    let headers = msg.headers;
+    assert_eq!(
+        headers.get("Nats-Msg-Id").map(|v| v.to_string()).unwrap(),
+        format!("{}-0.platform", ids[N - 1])
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_that_is_down_holds_back_no_other() {
+    // Nothing listens at the webhook's port, and it never answers: 20 documents wait for it
+    // while the folder gets every one of them.
+    let url = format!("http://127.0.0.1:{}/hooks", free_port());
+    let out = tempfile::tempdir().unwrap();
+    let tail = format!(
+        "{FAST}{}[[sink]]\nname = \"archive\"\nkind = \"directory\"\npath = \"{}\"\nlayout = \"by-organisation\"\n",
+        webhook_sink("erp", &url, ""),
+        out.path().display()
+    );
+    let cfg = config(&["erp", "archive"], &tail);
+    let daemon = cfg.start().await;
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        ids.push(send_async(daemon.smtp_addrs[0], 300 + n).await);
+    }
+    let dir = out.path().join("acme");
+    until("every document in the folder", 30, || {
+        ids.iter()
+            .all(|id| dir.join(format!("{id}-0.json")).exists())
+    })
+    .await;
+    let spool = daemon.spool.clone();
+    for id in &ids {
+        assert_ne!(state(&spool, id, "erp"), Some(DeliveryState::Delivered));
+    }
+    daemon.stop().await;
+}

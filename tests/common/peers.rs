@@ -399,3 +399,56 @@ fn between_angles(line: &str) -> String {
     let end = line.rfind('>').unwrap_or(line.len());
     line[start..end].to_string()
 }
+
+/// A `nats-server -js` on a loopback port with its own store, killed when dropped.
+pub struct NatsServer {
+    pub port: u16,
+    child: std::process::Child,
+    _store: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// Starts one; `None` when nats-server is not installed and this is not CI (CI installs
+    /// it through scripts/test.sh, so there a missing server fails the test).
+    pub fn start() -> Option<NatsServer> {
+        let store = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let child = match std::process::Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(store.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(err) if std::env::var_os("CI").is_none() => {
+                eprintln!(
+                    "skipped: nats-server not installed ({err}); scripts/test.sh installs it"
+                );
+                return None;
+            }
+            Err(err) => panic!("nats-server is needed in CI: {err}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(NatsServer {
+            port,
+            child,
+            _store: store,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
