@@ -28,7 +28,7 @@ fn config(deliver: &[&str], tail: &str) -> TestConfig {
 
 fn append(cfg: &TestConfig, tail: &str) {
     let mut text = std::fs::read_to_string(&cfg.path).unwrap();
-    text.push_str("\n");
+    text.push('\n');
     text.push_str(tail);
     std::fs::write(&cfg.path, text).unwrap();
 }

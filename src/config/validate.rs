@@ -7,7 +7,9 @@
 //!
 //! This module must never change anything on disk: the spool directory is checked with
 //! `access(2)` (or, when it does not exist yet, its nearest existing ancestor, since `serve`
-//! creates it), and TLS files are only read. Paths in the file are relative to the directory of
+//! creates it), and TLS files are only read. Secrets (`secret_file`, `secret_env`,
+//! `relay.password_file`) are read here, whatever the [`Options`], because the config holds
+//! their bytes; no message ever shows them. Paths in the file are relative to the directory of
 //! the config file and are stored absolute.
 
 use std::collections::HashMap;

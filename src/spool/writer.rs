@@ -429,14 +429,14 @@ pub(crate) fn run(
         let first = rt.block_on(async {
             tokio::select! {
                 biased;
-                r = rx.recv() => r.map(First::Commit),
+                r = rx.recv() => r.map(|r| First::Commit(Box::new(r))),
                 q = queue_rx.recv() => q.map(First::Queue),
             }
         });
         let mut batch = Vec::new();
         let mut queue = Vec::new();
         match first {
-            Some(First::Commit(r)) => batch.push(r),
+            Some(First::Commit(r)) => batch.push(*r),
             Some(First::Queue(q)) => queue.push(q),
             None => break,
         }
@@ -465,7 +465,7 @@ pub(crate) fn run(
 
 /// What woke the writer.
 enum First {
-    Commit(Request),
+    Commit(Box<Request>),
     Queue(QueueRequest),
 }
 

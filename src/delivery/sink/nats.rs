@@ -384,6 +384,52 @@ mod tests {
     }
 
     #[test]
+    fn document_headers_carry_the_metadata_on_single_lines() {
+        let meta = crate::delivery::DocumentMeta {
+            document_id: "20261122T101530Z-000001-0".into(),
+            message_id: "20261122T101530Z-000001".into(),
+            index: 0,
+            receiver: "AD64SDE@trust.example.test".into(),
+            organisation: "acme".into(),
+            envelope_sender: String::new(),
+            header_from: None,
+            header_message_id: None,
+            received_at: "2026-11-22T10:15:30.123Z".into(),
+            format: "UBL Invoice".into(),
+            specification: None,
+            invoice_number: Some("INV\r\n1".into()),
+            inspection: serde_json::json!({"seller": {"name": "a\nb"}}),
+            xml: crate::delivery::payload::FileMeta {
+                name: "INV-1.xml".into(),
+                size: 1,
+                sha256: None,
+                content_type: "application/xml".into(),
+            },
+            pdf: None,
+        };
+        let item = Item {
+            delivery_id: "d".into(),
+            attempt: 1,
+            meta,
+            xml: b"<x/>".to_vec(),
+            pdf: None,
+            raw: None,
+        };
+        let headers = document_headers(&item);
+        let get = |name: &str| headers.get(name).map(|v| v.as_str().to_string());
+        assert_eq!(get("Trustgate-Invoice-Number").as_deref(), Some("INV  1"));
+        assert_eq!(get("Trustgate-Specification"), None);
+        assert_eq!(get("Trustgate-Pdf-Name"), None);
+        assert_eq!(get("Trustgate-Xml-Name").as_deref(), Some("INV-1.xml"));
+        let metadata = get("Trustgate-Metadata").unwrap();
+        assert!(!metadata.contains('\n'));
+        let parsed: crate::delivery::DocumentMeta = serde_json::from_str(&metadata).unwrap();
+        assert_eq!(parsed, item.meta);
+        // Nats-Msg-Id is set per message, not here.
+        assert_eq!(get("Nats-Msg-Id"), None);
+    }
+
+    #[test]
     fn one_line_values() {
         assert_eq!(one_line("a\r\nb"), "a  b");
     }
