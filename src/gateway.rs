@@ -367,7 +367,7 @@ fn judge_documents(
         accept_partial &= receiver.accept_partial;
         // The last receiver (usually the only one) takes the bytes instead of copying them.
         let last = r + 1 == receivers.len();
-        for (doc, report) in paired.iter_mut().zip(reports.iter_mut()) {
+        for (source, (doc, report)) in (0u32..).zip(paired.iter_mut().zip(reports.iter_mut())) {
             let decision = documents::decide(
                 receiver,
                 directory.organisations(),
@@ -473,6 +473,8 @@ fn judge_documents(
                 duplicate_key,
                 report: if last { report.take() } else { report.clone() },
                 specification: Some(doc.inspection.specification.name()),
+                // Not stored apart: decoded again from the raw message for delivery.
+                source: Some(source),
                 status,
             });
         }

@@ -647,3 +647,84 @@ async fn a_sink_that_is_down_holds_back_no_other() {
     }
     daemon.stop().await;
 }
+
+/// Documents are not stored apart: each is decoded again from the stored message for
+/// delivery. Two invoices in one message and a Factur-X PDF (its XML inside the PDF) arrive
+/// with exactly the bytes that were accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_are_decoded_again_from_the_stored_message_byte_for_byte() {
+    let hook = WebhookServer::start();
+    let list = "deliver = [\"erp\"]\nbuyer_check = \"off\"";
+    let cfg = TestConfig::with_extras("", list, "");
+    append(
+        &cfg,
+        &format!("{FAST}{}", webhook_sink("erp", &hook.url(), "")),
+    );
+    let daemon = cfg.start().await;
+
+    let xml = |n: &str| {
+        String::from_utf8(read_fixture(INVOICE_XML))
+            .unwrap()
+            .replacen(
+                "<cbc:ID>12115118</cbc:ID>",
+                &format!("<cbc:ID>{n}</cbc:ID>"),
+                1,
+            )
+            .into_bytes()
+    };
+    let (a, b) = (xml("TWO-A"), xml("TWO-B"));
+    let facturx = read_fixture("invoices/facturx/invoice_EN16931.pdf");
+    let body = common::mail(
+        SUPPLIER,
+        RECEIVER,
+        &[
+            ("A.xml", "application/xml", &a),
+            ("B.xml", "application/xml", &b),
+            ("b.pdf", "application/pdf", b"%PDF-1.4\n%b\n"),
+            ("factur-x.pdf", "application/pdf", &facturx),
+        ],
+    );
+    let addr = daemon.smtp_addrs[0];
+    let reply = tokio::task::spawn_blocking(move || {
+        Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &body)
+    })
+    .await
+    .unwrap();
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+    let requests = tokio::task::spawn_blocking(move || hook.wait_for(3, 30))
+        .await
+        .unwrap();
+    use base64::Engine as _;
+    let decode = |v: &serde_json::Value| {
+        v.as_str()
+            .map(|s| base64::engine::general_purpose::STANDARD.decode(s).unwrap())
+    };
+    let mut got: Vec<(String, Vec<u8>, Option<Vec<u8>>)> = requests
+        .iter()
+        .map(|r| {
+            let data = &r.json()["data"];
+            (
+                data["xml"]["name"].as_str().unwrap().to_string(),
+                decode(&data["xml_base64"]).unwrap(),
+                decode(&data["pdf_base64"]),
+            )
+        })
+        .collect();
+    got.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(got[0].0, "A.xml");
+    assert_eq!((&got[0].1, &got[0].2), (&a, &None));
+    assert_eq!(got[1].0, "B.xml");
+    assert_eq!(
+        (&got[1].1, &got[1].2),
+        (&b, &Some(b"%PDF-1.4\n%b\n".to_vec()))
+    );
+    // The hybrid invoice: the XML found inside the PDF, and the PDF itself.
+    let embedded = trustgate::invoice::invoice_xmls_in_pdf(
+        &facturx,
+        &trustgate::invoice::PdfLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(got[2].1, embedded[0].bytes);
+    assert_eq!(got[2].2.as_deref(), Some(facturx.as_slice()));
+    daemon.stop().await;
+}

@@ -707,6 +707,7 @@ mod tests {
                 duplicate_key: None,
                 report: None,
                 specification: None,
+                source: None,
                 status: None,
             }],
             ignored: vec![IgnoredAttachment {
@@ -928,6 +929,7 @@ mod tests {
                 duplicate_key: Some(key.into()),
                 report: Some(report),
                 specification: Some("SI-UBL 2.0 (NLCIUS)".into()),
+                source: None,
                 status: doc_status,
             }],
             ignored: vec![],

@@ -25,7 +25,17 @@ use tracing::Instrument as _;
 use super::payload::{DocumentMeta, delivery_id};
 use super::queue::{Allowance, Breaker, Policy};
 use super::{Item, Outcome, Sink};
+use crate::intake::{self, IntakeLimits};
 use crate::spool::{Job, MessageId, Settlement, Spool, SpoolError};
+
+/// SHA-256 of `bytes`, lowercase hex (as the spool records it).
+fn hex_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 /// The longest a dispatcher sleeps without looking at its queue (a safety net: it is woken
 /// by new work and by its next due time).
@@ -325,26 +335,37 @@ impl Attempt {
             let Some(doc) = message.documents.iter().find(|d| d.index == job.document) else {
                 return Ok(None);
             };
-            let Some(bytes) = spool.document(&job.message, job.document)? else {
-                return Ok(None);
+            let raw_message = spool.raw(&job.message)?;
+            let (xml, pdf) = match (doc.source, &raw_message) {
+                // Kept in the raw message: decoded again, and checked against what was
+                // accepted.
+                (Some(source), Some(raw)) => {
+                    match intake::document_bytes(raw, source, &IntakeLimits::default()) {
+                        Ok((xml, pdf)) if hex_sha256(&xml) == doc.xml_sha256 => (xml, pdf),
+                        Ok(_) => return Ok(Some(Err("the stored message yields another document than was accepted (its XML hash differs)".to_string()))),
+                        Err(err) => return Ok(Some(Err(format!("the stored message no longer yields the document: {err}")))),
+                    }
+                }
+                (Some(_), None) => return Ok(None),
+                (None, _) => match spool.document(&job.message, job.document)? {
+                    Some(bytes) => (bytes.xml, bytes.pdf),
+                    None => return Ok(None),
+                },
             };
-            let raw = if needs_raw {
-                spool.raw(&job.message)?
-            } else {
-                None
-            };
-            Ok::<_, SpoolError>(Some(Item {
+            let raw = if needs_raw { raw_message } else { None };
+            Ok::<_, SpoolError>(Some(Ok(Item {
                 delivery_id: delivery_id(job.message.as_str(), job.document, &job.sink),
                 attempt: job.attempt,
                 meta: DocumentMeta::new(&message, doc),
-                xml: bytes.xml,
-                pdf: bytes.pdf,
+                xml,
+                pdf,
                 raw,
-            }))
+            })))
         })
         .await;
         match loaded {
-            Ok(Ok(Some(item))) => Ok(item),
+            Ok(Ok(Some(Ok(item)))) => Ok(item),
+            Ok(Ok(Some(Err(why)))) => Err(Outcome::permanent(why)),
             Ok(Ok(None)) => Err(Outcome::permanent("the document is no longer in the spool")),
             Ok(Err(err)) => Err(Outcome::retry(format!("cannot read the spool: {err}"))),
             Err(err) => Err(Outcome::retry(format!("load task failed: {err}"))),

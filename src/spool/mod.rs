@@ -272,6 +272,11 @@ pub struct NewDocument {
     pub report: Option<serde_json::Value>,
     /// The specification's human name, e.g. `SI-UBL 2.0 (NLCIUS)`.
     pub specification: Option<String>,
+    /// The document's position among the documents intake finds in the raw message. When set,
+    /// the XML and PDF are not stored apart ([`Blob::InMessage`]): `xml` and `pdf` are used
+    /// only for their sizes and hashes, and the bytes are decoded again from the raw message
+    /// when needed. `None` stores them (documents that do not come from the message as is).
+    pub source: Option<u32>,
     /// A status decided by the gateway (e.g. [`DocumentStatus::Rejected`]); `None` lets the
     /// spool decide between [`DocumentStatus::Ready`] and [`DocumentStatus::Duplicate`].
     pub status: Option<DocumentStatus>,
@@ -398,7 +403,7 @@ pub struct DocumentRecord {
     pub pdf_size: Option<u64>,
     /// Delivery state.
     pub status: DocumentStatus,
-    /// Where the XML bytes are stored.
+    /// Where the XML bytes are stored ([`Blob::InMessage`]: decoded from the raw message).
     pub xml_store: Blob,
     /// Where the PDF bytes are stored, if any.
     pub pdf_store: Option<Blob>,
@@ -415,6 +420,13 @@ pub struct DocumentRecord {
     /// The full inspection report (findings under `findings`), for "why was it refused?".
     #[serde(default)]
     pub report: Option<serde_json::Value>,
+    /// The document's position among the documents intake finds in the raw message, when its
+    /// bytes are kept there ([`Blob::InMessage`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<u32>,
+    /// SHA-256 of the PDF, lowercase hex, when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdf_sha256: Option<String>,
 }
 
 /// One line of a message's event log.

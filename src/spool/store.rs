@@ -38,6 +38,11 @@ pub enum Blob {
         /// The file name (our id plus a suffix; never a name from the mail).
         name: String,
     },
+    /// Not stored apart: a document's bytes are decoded again from the stored raw message when
+    /// needed (by `intake`, from [`DocumentRecord::source`](super::DocumentRecord::source),
+    /// checked against the recorded SHA-256). Keeps the spool at about the size of what was
+    /// received.
+    InMessage,
 }
 
 /// Which stored bytes, for reading a [`Blob::Database`].
@@ -457,6 +462,9 @@ impl Shared {
                 let path = self.bodies_dir.join(name);
                 fs::read(&path).map_err(|source| SpoolError::Io { path, source })
             }
+            Blob::InMessage => Err(SpoolError::Database(format!(
+                "{part} is kept in the raw message; decode it from there"
+            ))),
             Blob::Database => self.with_read(|txn| {
                 let found = match part {
                     Part::Body(id) => {

@@ -58,6 +58,7 @@ fn document(xml: &[u8], pdf: Option<&[u8]>) -> NewDocument {
         duplicate_key: None,
         report: None,
         specification: None,
+        source: None,
         status: None,
     }
 }

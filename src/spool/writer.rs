@@ -183,26 +183,33 @@ impl Files<'_> {
         for (index, doc) in (0u32..).zip(documents) {
             let xml_size = doc.xml.len() as u64;
             let xml_sha256 = hex(&Sha256::digest(&doc.xml));
-            let xml_store =
-                match self.store_bytes(schema::xml_file_name(id.as_str(), index), doc.xml)? {
-                    (blob, Some(bytes)) => {
-                        inline_xml.push((index, bytes));
-                        blob
-                    }
-                    (blob, None) => blob,
-                };
             let pdf_size = doc.pdf.as_ref().map(|p| p.len() as u64);
-            let pdf_store = match doc.pdf {
-                Some(pdf) => Some(
-                    match self.store_bytes(schema::pdf_file_name(id.as_str(), index), pdf)? {
+            let pdf_sha256 = doc.pdf.as_ref().map(|p| hex(&Sha256::digest(p)));
+            let (xml_store, pdf_store) = if doc.source.is_some() {
+                // Decoded again from the raw message when needed: stored once, as received.
+                (Blob::InMessage, doc.pdf.as_ref().map(|_| Blob::InMessage))
+            } else {
+                let xml_store =
+                    match self.store_bytes(schema::xml_file_name(id.as_str(), index), doc.xml)? {
                         (blob, Some(bytes)) => {
-                            inline_pdf.push((index, bytes));
+                            inline_xml.push((index, bytes));
                             blob
                         }
                         (blob, None) => blob,
-                    },
-                ),
-                None => None,
+                    };
+                let pdf_store = match doc.pdf {
+                    Some(pdf) => Some(
+                        match self.store_bytes(schema::pdf_file_name(id.as_str(), index), pdf)? {
+                            (blob, Some(bytes)) => {
+                                inline_pdf.push((index, bytes));
+                                blob
+                            }
+                            (blob, None) => blob,
+                        },
+                    ),
+                    None => None,
+                };
+                (xml_store, pdf_store)
             };
             if !doc.deliver.is_empty() {
                 deliver.push((index, doc.deliver));
@@ -225,6 +232,8 @@ impl Files<'_> {
                 duplicate_key: doc.duplicate_key,
                 duplicate_of: None,
                 report: doc.report,
+                source: doc.source,
+                pdf_sha256,
             });
         }
         if !self.made.is_empty() {
