@@ -1,12 +1,13 @@
-//! The control socket: how `trustgate spool list|show` asks the running daemon, since only one
-//! process may open the database (as `postqueue -p` asks Postfix).
+//! The control socket: how `trustgate spool list|show|retry` asks the running daemon, since only
+//! one process may open the database (as `postqueue -p` and `postqueue -f` ask Postfix).
 //!
 //! The daemon runs [`serve`] on `<spool>/control.sock` (mode 0600); the CLI calls [`request`].
 //! The protocol is one JSON [`Request`] per line, answered by one JSON [`Response`] per line.
 //! Each request line is bounded ([`MAX_REQUEST_LINE`]) and must arrive within
 //! [`REQUEST_TIMEOUT`]; connections are capped ([`MAX_CONNECTIONS`]); database reads run in
-//! `spawn_blocking`. The socket only reads: it never changes the spool. It trusts the file
-//! mode of the socket (and of the spool directory) for access control.
+//! `spawn_blocking`. Every request only reads, except `retry`, which re-offers deliveries
+//! through the spool's writer. It trusts the file mode of the socket (0600, and of the spool
+//! directory) for access control.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
