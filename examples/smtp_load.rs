@@ -78,6 +78,12 @@ struct Args {
     /// message carries the same invoice.
     #[arg(long)]
     unique_invoices: bool,
+    /// With --unique-invoices: add this to every invoice number, so that consecutive runs
+    /// against one spool (bench/growth.sh batches) send different invoices too. Give each run
+    /// an offset at least the previous run's offset plus its --messages; the offset plus one
+    /// session's message count must stay below 1,000,000.
+    #[arg(long, default_value_t = 0)]
+    invoice_offset: u64,
     /// Send MAIL, RCPT and DATA in one write when the server offers PIPELINING.
     #[arg(long)]
     pipelining: bool,
@@ -311,8 +317,9 @@ async fn session(index: u64, args: Arc<Args>, plan: Arc<Plan>, mut mail: Invoice
             seq += 1;
             mail.set_id(index * 1_000_000_000_000 + seq);
             if args.unique_invoices {
-                // Unique within a run: the session in the high digits.
-                mail.set_invoice_number(index * 1_000_000 + seq);
+                // Unique within a run: the session in the high digits; across runs with
+                // --invoice-offset.
+                mail.set_invoice_number(index * 1_000_000 + args.invoice_offset + seq);
             }
             let mail_cmd = if caps.size {
                 &mail_from
@@ -577,6 +584,9 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     if args.sessions == 0 {
         bail!("--sessions must be at least 1");
     }
+    if args.invoice_offset >= 1_000_000 {
+        bail!("--invoice-offset must be below 1000000 (the session is in the higher digits)");
+    }
 
     let start = Instant::now();
     let measure_start = start + args.warmup;
@@ -698,6 +708,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             "elapsed_s": round3(secs),
             "pipelining": args.pipelining,
             "unique_invoices": args.unique_invoices,
+            "invoice_offset": args.invoice_offset,
             "xml": xml_path.display().to_string(),
             "messages": ok,
             "accepted_total": total.all_ok,

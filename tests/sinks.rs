@@ -903,8 +903,12 @@ async fn nats_server(port: u16) -> Option<NatsServer> {
         .spawn()
     {
         Ok(child) => child,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("skipped: nats-server not installed");
+        Err(err)
+            if err.kind() == std::io::ErrorKind::NotFound && std::env::var_os("CI").is_none() =>
+        {
+            eprintln!(
+                "skipped: nats-server not installed (scripts/test.sh installs it; in CI this fails)"
+            );
             return None;
         }
         Err(err) => panic!("nats-server does not start: {err}"),

@@ -1341,6 +1341,19 @@ impl<'a> Validator<'a> {
             }
             (None, None) => None,
         };
+        // The same rule the smtp sink enforces at start: a password never crosses a network
+        // in the clear.
+        if tls == RelayTls::None
+            && raw.username.is_some()
+            && !is_loopback_host(&host)
+            && let Some(t) = &raw.tls
+        {
+            self.error(
+                t,
+                format!("relay.tls = \"none\" would send the relay password in the clear to {host}; use tls = \"starttls\" or \"implicit\", or a relay on 127.0.0.1"),
+            );
+            login_ok = false;
+        }
         let mail_from = match Address::parse(raw.mail_from.get_ref().trim()) {
             Ok(a) => Some(a),
             Err(e) => {
@@ -1996,6 +2009,15 @@ fn check_writable_dir(path: &Path) -> Result<(), String> {
 }
 
 /// The absolute directory of the config file.
+/// Whether a relay host is this machine (a plain connection never leaves it).
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn base_dir(file: &Path) -> PathBuf {
     let dir = match file.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -4069,11 +4091,25 @@ deliver = []
         std::fs::write(dir.path().join("pass"), "hunter2\n").unwrap();
         std::fs::write(dir.path().join("empty"), "").unwrap();
         let load = |file: &str| {
+            // On loopback: a password may go there without TLS.
+            let relay = RELAY.replace("smtp.example.com", "127.0.0.1");
             let text = format!(
-                "{HEAD}{RELAY}username = \"trustgate\"\npassword_file = \"{file}\"\ntls = \"none\"\n"
+                "{HEAD}{relay}username = \"trustgate\"\npassword_file = \"{file}\"\ntls = \"none\"\n"
             );
             load_str(&text, &cfg, &no_io())
         };
+        // Anywhere else, a password without TLS is refused where `tls` is set.
+        std::fs::write(dir.path().join("pass"), "hunter2\n").unwrap();
+        let text = format!(
+            "{HEAD}{RELAY}username = \"trustgate\"\npassword_file = \"pass\"\ntls = \"none\"\n"
+        );
+        let errs = load_str(&text, &cfg, &no_io()).unwrap_err().0;
+        assert!(
+            errs[0]
+                .message
+                .starts_with("relay.tls = \"none\" would send the relay password in the clear"),
+            "{errs:?}"
+        );
         let relay = load("pass").unwrap().relay.unwrap();
         assert_eq!(relay.username.as_deref(), Some("trustgate"));
         assert_eq!(relay.password.as_ref().unwrap().expose(), b"hunter2");

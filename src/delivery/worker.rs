@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
@@ -89,6 +89,7 @@ pub fn start(
             runner,
             policy,
             breaker: Arc::new(Mutex::new(Breaker::default())),
+            answered: Arc::new(Notify::new()),
             in_flight: Arc::new(Mutex::new(HashMap::new())),
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
@@ -108,6 +109,9 @@ struct Dispatcher {
     /// The workers shared by every sink.
     total: Arc<Semaphore>,
     breaker: Arc<Mutex<Breaker>>,
+    /// Told when an attempt has answered, so a paused dispatcher whose probe succeeded goes on
+    /// at once.
+    answered: Arc<Notify>,
     /// (message, document) in flight here -> the lease of its latest claim.
     in_flight: Arc<Mutex<HashMap<(MessageId, u32), u64>>>,
     shutdown: CancellationToken,
@@ -132,8 +136,10 @@ impl Dispatcher {
                 Allowance::Open => false,
                 Allowance::Probe => true,
                 Allowance::PausedUntil(until) => {
-                    self.sleep_until(tokio::time::Instant::from_std(until), None)
-                        .await;
+                    tokio::select! {
+                        () = self.sleep_until(tokio::time::Instant::from_std(until), None) => {}
+                        () = self.answered.notified() => {}
+                    }
                     continue;
                 }
             };
@@ -252,6 +258,7 @@ impl Dispatcher {
             runner: self.runner.clone(),
             policy: self.policy,
             breaker: Arc::clone(&self.breaker),
+            answered: Arc::clone(&self.answered),
             in_flight: Arc::clone(&self.in_flight),
         };
         let span = tracing::info_span!(
@@ -281,6 +288,7 @@ struct Attempt {
     runner: SinkRunner,
     policy: Policy,
     breaker: Arc<Mutex<Breaker>>,
+    answered: Arc<Notify>,
     in_flight: Arc<Mutex<HashMap<(MessageId, u32), u64>>>,
 }
 
@@ -304,6 +312,7 @@ impl Attempt {
         let elapsed = started.elapsed();
         let retryable = matches!(outcome, Outcome::Retry { .. });
         lock(&self.breaker).record(retryable, Instant::now(), &self.policy);
+        self.answered.notify_one();
         let settlement = self.policy.settle(
             &outcome,
             job.attempt,

@@ -52,10 +52,17 @@ Content-Type: application/xml; name=\"x.xml\"\r\nContent-Disposition: attachment
     #[test]
     fn document_bytes_finds_the_document_again_and_names_a_missing_one() {
         let (xml, pdf) = document_bytes(MAIL, 0, &IntakeLimits::default()).unwrap();
-        assert!(xml.starts_with(b"<Invoice"), "{}", String::from_utf8_lossy(&xml));
+        assert!(
+            xml.starts_with(b"<Invoice"),
+            "{}",
+            String::from_utf8_lossy(&xml)
+        );
         assert_eq!(pdf, None);
         let err = document_bytes(MAIL, 1, &IntakeLimits::default()).unwrap_err();
-        assert_eq!(err, "the message holds 1 invoice document(s), not a document 1");
+        assert_eq!(
+            err,
+            "the message holds 1 invoice document(s), not a document 1"
+        );
         assert!(document_bytes(b"", 0, &IntakeLimits::default()).is_err());
     }
 }

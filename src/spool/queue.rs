@@ -36,7 +36,7 @@ pub enum DeliveryState {
 
 impl std::fmt::Display for DeliveryState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             DeliveryState::Pending => "pending",
             DeliveryState::InFlight => "in_flight",
             DeliveryState::Delivered => "delivered",
@@ -337,22 +337,36 @@ pub(crate) fn settle(
     t.put((mid, doc, sink), &record)
 }
 
-/// Puts one delivery back in the queue, due `now`, with its back-off reset. In-flight and
-/// pending ones are left alone (they are on their way). Returns whether it was re-offered.
+/// Which finished deliveries a re-offer puts back in the queue.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Again {
+    /// Dead letters and delivered ones (an admin asked for this document again).
+    FailedOrDelivered,
+    /// Dead letters only (a sink newly linked: what it already has is not sent twice).
+    FailedOnly,
+}
+
+/// Puts one delivery back in the queue, due `now`, with its back-off reset; queues it when
+/// the document has none to that sink. In-flight and pending ones are left alone (they are on
+/// their way), and so are delivered ones unless `again` says otherwise. Returns whether it
+/// was queued.
 fn reoffer_one(
     t: &mut Tables<'_>,
     mid: &str,
     doc: u32,
     sink: &str,
     now: SystemTime,
+    again: Again,
 ) -> Result<bool, redb::Error> {
     let Some(mut record) = t.get((mid, doc, sink))? else {
         return enqueue(t, mid, doc, sink, now);
     };
-    if !matches!(
-        record.state,
-        DeliveryState::Failed | DeliveryState::Delivered
-    ) {
+    let wanted = match record.state {
+        DeliveryState::Failed => true,
+        DeliveryState::Delivered => again == Again::FailedOrDelivered,
+        DeliveryState::Pending | DeliveryState::InFlight => false,
+    };
+    if !wanted {
         return Ok(false);
     }
     t.failed.remove((mid, doc, sink))?;
@@ -394,7 +408,14 @@ pub(crate) fn reoffer(
                     None => existing_sinks(t, message.as_str(), doc.index)?,
                 };
                 for s in sinks {
-                    count += u64::from(reoffer_one(t, message.as_str(), doc.index, &s, now)?);
+                    count += u64::from(reoffer_one(
+                        t,
+                        message.as_str(),
+                        doc.index,
+                        &s,
+                        now,
+                        Again::FailedOrDelivered,
+                    )?);
                 }
             }
         }
@@ -408,7 +429,7 @@ pub(crate) fn reoffer(
                 }
             }
             for (mid, doc, s) in keys {
-                count += u64::from(reoffer_one(t, &mid, doc, &s, now)?);
+                count += u64::from(reoffer_one(t, &mid, doc, &s, now, Again::FailedOnly)?);
             }
         }
         Reoffer::Organisation {
@@ -435,7 +456,7 @@ pub(crate) fn reoffer(
                 }
             }
             for (mid, doc) in found {
-                count += u64::from(reoffer_one(t, &mid, doc, sink, now)?);
+                count += u64::from(reoffer_one(t, &mid, doc, sink, now, Again::FailedOnly)?);
             }
         }
     }

@@ -63,15 +63,21 @@ impl DirectorySink {
         if let Some(pdf) = &item.pdf {
             write_file(&dir, &format!("{stem}.pdf"), pdf)?;
         }
+        // The folder's fsync makes the names above durable before the `.json` appears.
+        sync_dir(&dir)?;
         let json = serde_json::to_vec_pretty(&Metadata {
             delivery_id: &item.delivery_id,
             meta: &item.meta,
         })
         .map_err(std::io::Error::other)?;
+        // Last: an importer that waits for the `.json` finds the files durable beside it.
         write_file(&dir, &format!("{stem}.json"), &json)?;
-        // One folder fsync makes all three renames durable.
-        File::open(&dir)?.sync_all()
+        sync_dir(&dir)
     }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 impl Sink for DirectorySink {
@@ -111,7 +117,8 @@ fn safe_name(name: &str) -> std::io::Result<&str> {
     }
 }
 
-/// Writes `bytes` to `dir/name` through a hidden temporary file, fsynced, then renamed.
+/// Writes `bytes` to `dir/name` through a hidden temporary file, fsynced, then renamed (the
+/// caller fsyncs the folder).
 fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp"));
     let result = (|| {
