@@ -130,8 +130,11 @@ impl Daemon {
         crate::delivery::worker::start(
             &spool,
             sinks,
-            crate::delivery::queue::Policy::from_config(&config.delivery),
-            config.delivery.workers,
+            &crate::delivery::worker::Settings {
+                gateway: config.server.hostname.clone(),
+                policy: crate::delivery::queue::Policy::from_config(&config.delivery),
+                workers: config.delivery.workers,
+            },
             &parts.delivery.token,
             &parts.delivery.tracker,
         );

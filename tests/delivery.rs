@@ -158,7 +158,7 @@ async fn a_webhook_that_fails_twice_gets_one_id_and_a_verifiable_signature() {
         .map(|r| r.header("webhook-id").unwrap())
         .collect();
     assert_eq!(ids, [ids[0]; 3], "one webhook-id across the attempts");
-    assert_eq!(ids[0], format!("{id}-0.erp"));
+    assert_eq!(ids[0], format!("{id}-0.erp@mx.trust.example.test"));
     assert_eq!(requests[2].header("idempotency-key"), Some(ids[0]));
     // The retries waited for the back-off (1 s, then 1 to 2 s with jitter).
     assert!(requests[1].at - requests[0].at >= Duration::from_millis(450));
@@ -219,7 +219,7 @@ async fn a_webhook_down_until_after_a_restart_gets_the_document_after_it() {
     })
     .await
     .unwrap();
-    assert_eq!(got[0].header("webhook-id").unwrap(), format!("{id}-0.erp"));
+    assert_eq!(got[0].header("webhook-id").unwrap(), format!("{id}-0.erp@mx.trust.example.test"));
     let spool = daemon.spool.clone();
     until("delivered after the restart", 10, || {
         state(&spool, &id, "erp") == Some(DeliveryState::Delivered)
@@ -528,7 +528,7 @@ fn kill9_while_delivering_loses_nothing_and_repeats_only_what_was_in_flight() {
     let extra = requests.len() - N;
     assert!(extra <= 4, "{extra} extra deliveries for 4 workers");
     for id in &ids {
-        let want = format!("{id}-0.erp");
+        let want = format!("{id}-0.erp@mx.trust.example.test");
         assert!(
             requests
                 .iter()
@@ -613,7 +613,7 @@ async fn jetstream_drops_a_redelivery_so_the_stream_holds_each_document_once() {
     let headers = msg.headers;
     assert_eq!(
         headers.get("Nats-Msg-Id").map(|v| v.to_string()).unwrap(),
-        format!("{}-0.platform", ids[N - 1])
+        format!("{}-0.platform@mx.trust.example.test", ids[N - 1])
     );
     daemon.stop().await;
 }

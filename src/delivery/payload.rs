@@ -32,6 +32,9 @@ const INSPECTION_FIELDS: &[&str] = &[
 /// What is known about one document, for its receivers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DocumentMeta {
+    /// The gateway that accepted it: its `[server] hostname`. Ids of messages and documents
+    /// are unique per gateway; this name makes the delivery id unique across gateways.
+    pub gateway: String,
     /// Our id of the document: `<message id>-<index>`.
     pub document_id: String,
     /// Our id of the message that carried it.
@@ -80,8 +83,8 @@ pub struct FileMeta {
 }
 
 impl DocumentMeta {
-    /// The metadata of document `doc` of `message`.
-    pub fn new(message: &MessageRecord, doc: &DocumentRecord) -> DocumentMeta {
+    /// The metadata of document `doc` of `message`, accepted by the gateway named `gateway`.
+    pub fn new(gateway: &str, message: &MessageRecord, doc: &DocumentRecord) -> DocumentMeta {
         let inspection = match &doc.report {
             Some(serde_json::Value::Object(report)) => serde_json::Value::Object(
                 report
@@ -93,6 +96,7 @@ impl DocumentMeta {
             _ => serde_json::Value::Null,
         };
         DocumentMeta {
+            gateway: gateway.to_owned(),
             document_id: document_id(message.id.as_str(), doc.index),
             message_id: message.id.to_string(),
             index: doc.index,
@@ -153,8 +157,11 @@ pub fn document_id(message: &str, index: u32) -> String {
     format!("{message}-{index}")
 }
 
-/// The delivery id of (document, sink): `<document id>.<sink>`; stable across attempts and
-/// restarts. Sink names are config ids (`[a-z0-9_-]`), so the id is safe in headers.
-pub fn delivery_id(message: &str, index: u32, sink: &str) -> String {
-    format!("{}.{sink}", document_id(message, index))
+/// The delivery id of (document, sink) at gateway `gateway` (its `[server] hostname`):
+/// `<document id>.<sink>@<gateway>`, e.g. `20261122T101530Z-000001-0.erp@mx1.trust.example.eu`.
+/// Stable across attempts and restarts; unique across the gateways that feed one receiver, as
+/// long as each has its own hostname (message ids are unique per spool only). Sink names are
+/// config ids and hostnames are DNS names, so the id is safe in headers.
+pub fn delivery_id(gateway: &str, message: &str, index: u32, sink: &str) -> String {
+    format!("{}.{sink}@{gateway}", document_id(message, index))
 }

@@ -6,14 +6,20 @@
 //! other: its dispatcher sleeps while the others go on. The backlog of a sink that is down
 //! stays on disk; a dispatcher claims only as many deliveries as it can start at once.
 //!
-//! At least once: a claim is durable with a lease (the sink's timeout plus a margin); an
-//! attempt settles its outcome durably after the downstream answered. A crash in between
-//! sends the document again, with the same delivery id, after the restart (start-up releases
-//! every lease). Within one process a document never goes to a sink twice at once: each
-//! dispatcher keeps the deliveries it has in flight, and a claim of one of them (its lease
-//! ran out while the attempt still ran) only moves the lease the attempt settles against.
+//! Throughput: a dispatcher claims ahead (a few times the sink's concurrency, so a slot never
+//! waits for the spool's writer), and an attempt frees its slot as soon as the downstream has
+//! answered; its settlement then waits for the writer's next group commit together with the
+//! others (bounded by [`MAX_SETTLING`]). So the sink's concurrency bounds requests in flight at
+//! the downstream, not fsyncs, and many settlements share one fsync.
+//!
+//! At least once: a claim holds a lease (the sink's timeout plus a margin); an attempt
+//! settles its outcome durably after the downstream answered. A crash in between sends the
+//! document again, with the same delivery id, after the restart (start-up releases every
+//! lease). Within one process a document never goes to a sink twice: each dispatcher keeps
+//! the deliveries it has claimed (waiting or running), and a claim of one of them (its lease
+//! ran out meanwhile) only moves the lease it settles against.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -47,6 +53,13 @@ const ERROR_PAUSE: Duration = Duration::from_secs(1);
 /// What a lease adds to the sink's timeout: time to load the document and settle.
 const LEASE_MARGIN: Duration = Duration::from_secs(60);
 
+/// Claims a dispatcher holds ahead, per unit of the sink's concurrency.
+const PREFETCH_PER_SLOT: usize = 8;
+
+/// Settlements of one sink waiting for the writer at once; past it, attempts wait before
+/// freeing their slot (back-pressure from a slow disk to the downstream requests).
+pub const MAX_SETTLING: usize = 512;
+
 /// One sink as the workers run it.
 #[derive(Clone)]
 pub struct SinkRunner {
@@ -70,50 +83,69 @@ impl std::fmt::Debug for SinkRunner {
     }
 }
 
+/// What every dispatcher needs besides its sink.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// This gateway's name (`[server] hostname`), in every delivery id.
+    pub gateway: String,
+    /// The schedule.
+    pub policy: Policy,
+    /// Attempts at once across all sinks (`[delivery] workers`).
+    pub workers: usize,
+}
+
 /// Starts one dispatcher per sink on `tracker`; they stop at `shutdown` (attempts in flight
 /// are dropped: their leases are released at the next start, so they are sent again).
 pub fn start(
     spool: &Spool,
     sinks: Vec<SinkRunner>,
-    policy: Policy,
-    workers: usize,
+    settings: &Settings,
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
 ) {
-    let total = Arc::new(Semaphore::new(workers.max(1)));
+    let total = Arc::new(Semaphore::new(settings.workers.max(1)));
     for runner in sinks {
+        let span = tracing::info_span!("sink", sink = %runner.name);
         let dispatcher = Dispatcher {
-            spool: spool.clone(),
-            local: Arc::new(Semaphore::new(runner.concurrency.max(1))),
+            shared: Arc::new(Shared {
+                spool: spool.clone(),
+                policy: settings.policy,
+                gateway: settings.gateway.clone(),
+                breaker: Mutex::new(Breaker::default()),
+                answered: Notify::new(),
+                claimed: Mutex::new(HashMap::new()),
+                settling: Arc::new(Semaphore::new(MAX_SETTLING)),
+                runner,
+            }),
             total: Arc::clone(&total),
-            runner,
-            policy,
-            breaker: Arc::new(Mutex::new(Breaker::default())),
-            answered: Arc::new(Notify::new()),
-            in_flight: Arc::new(Mutex::new(HashMap::new())),
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
         };
-        let span = tracing::info_span!("sink", sink = %dispatcher.runner.name);
         tracker.spawn(dispatcher.run().instrument(span));
     }
 }
 
-/// The dispatcher of one sink.
-struct Dispatcher {
+/// What a dispatcher shares with its attempts.
+struct Shared {
     spool: Spool,
     runner: SinkRunner,
     policy: Policy,
-    /// The sink's own concurrency.
-    local: Arc<Semaphore>,
-    /// The workers shared by every sink.
-    total: Arc<Semaphore>,
-    breaker: Arc<Mutex<Breaker>>,
+    gateway: String,
+    breaker: Mutex<Breaker>,
     /// Told when an attempt has answered, so a paused dispatcher whose probe succeeded goes on
     /// at once.
-    answered: Arc<Notify>,
-    /// (message, document) in flight here -> the lease of its latest claim.
-    in_flight: Arc<Mutex<HashMap<(MessageId, u32), u64>>>,
+    answered: Notify,
+    /// (message, document) claimed here, waiting or running -> the lease of its latest claim.
+    claimed: Mutex<HashMap<(MessageId, u32), u64>>,
+    /// Settlements waiting for the writer.
+    settling: Arc<Semaphore>,
+}
+
+/// The dispatcher of one sink.
+struct Dispatcher {
+    shared: Arc<Shared>,
+    /// The workers shared by every sink.
+    total: Arc<Semaphore>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -124,85 +156,103 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Dispatcher {
     async fn run(self) {
-        let mut changes = self.spool.queue_watch();
-        let lease = self.runner.timeout + LEASE_MARGIN;
+        let shared = &self.shared;
+        let runner = &shared.runner;
+        let local = Arc::new(Semaphore::new(runner.concurrency.max(1)));
+        let prefetch = runner.concurrency.max(1) * PREFETCH_PER_SLOT;
+        let mut changes = shared.spool.queue_watch();
+        let lease = runner.timeout + LEASE_MARGIN;
+        let mut ready: VecDeque<Job> = VecDeque::new();
         loop {
             if self.shutdown.is_cancelled() {
                 break;
             }
-            // Wait for the breaker, then for a free slot of the sink and of the workers.
-            let allowance = lock(&self.breaker).allowance(Instant::now());
+            let allowance = lock(&shared.breaker).allowance(Instant::now());
             let probe = match allowance {
                 Allowance::Open => false,
                 Allowance::Probe => true,
                 Allowance::PausedUntil(until) => {
+                    // Claims held while paused would only wait out their leases here: let
+                    // them go (they come due again when their leases run out).
+                    self.forget(&mut ready);
                     tokio::select! {
                         () = self.sleep_until(tokio::time::Instant::from_std(until), None) => {}
-                        () = self.answered.notified() => {}
+                        () = shared.answered.notified() => {}
                     }
                     continue;
                 }
             };
-            let Some(first) = self.permits().await else {
-                break;
-            };
-            // Claim as many as can start now, so nothing claimed waits for a slot.
-            let limit = if probe {
-                1
-            } else {
-                1 + self
-                    .local
-                    .available_permits()
-                    .min(self.total.available_permits())
-            };
-            changes.borrow_and_update();
-            let jobs = match self.spool.claim(&self.runner.name, limit, lease).await {
-                Ok(jobs) => jobs,
-                Err(SpoolError::Closed) => break,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot claim deliveries");
-                    drop(first);
-                    self.sleep_until(tokio::time::Instant::now() + ERROR_PAUSE, None)
-                        .await;
+            if ready.is_empty() {
+                let limit = if probe { 1 } else { prefetch };
+                changes.borrow_and_update();
+                match shared.spool.claim(&runner.name, limit, lease).await {
+                    Ok(jobs) => {
+                        let mut claimed = lock(&shared.claimed);
+                        for job in jobs {
+                            let key = (job.message.clone(), job.document);
+                            match claimed.get_mut(&key) {
+                                // Already ours (its lease ran out while it waited or ran):
+                                // the new lease is the one to settle against.
+                                Some(held) => *held = job.lease_ms,
+                                None => {
+                                    claimed.insert(key, job.lease_ms);
+                                    ready.push_back(job);
+                                }
+                            }
+                        }
+                    }
+                    Err(SpoolError::Closed) => break,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "cannot claim deliveries");
+                        self.sleep_until(tokio::time::Instant::now() + ERROR_PAUSE, None)
+                            .await;
+                        continue;
+                    }
+                }
+                if ready.is_empty() {
+                    let next = self.next_due().await;
+                    let wake = next.map_or(tokio::time::Instant::now() + MAX_IDLE, |due| {
+                        let wait = due
+                            .duration_since(SystemTime::now())
+                            .unwrap_or(Duration::ZERO);
+                        tokio::time::Instant::now() + wait.min(MAX_IDLE)
+                    });
+                    self.sleep_until(wake, Some(&mut changes)).await;
                     continue;
                 }
+            }
+            let Some(permits) = self.permits(&local).await else {
+                break;
             };
-            if jobs.is_empty() {
-                drop(first);
-                let next = self.next_due().await;
-                let wake = next.map_or(tokio::time::Instant::now() + MAX_IDLE, |due| {
-                    let wait = due
-                        .duration_since(SystemTime::now())
-                        .unwrap_or(Duration::ZERO);
-                    tokio::time::Instant::now() + wait.min(MAX_IDLE)
-                });
-                self.sleep_until(wake, Some(&mut changes)).await;
+            let Some(job) = ready.pop_front() else {
                 continue;
-            }
+            };
             if probe {
-                lock(&self.breaker).probe_started();
+                lock(&shared.breaker).probe_started();
             }
-            let mut permits = Some(first);
-            for job in jobs {
-                let permit = match permits.take() {
-                    Some(p) => p,
-                    None => match self.permits().await {
-                        Some(p) => p,
-                        None => return,
-                    },
-                };
-                self.start_attempt(job, permit);
-            }
+            self.start_attempt(job, permits);
         }
+        self.forget(&mut ready);
         tracing::debug!("delivery dispatcher stopped");
     }
 
+    /// Drops claims that were never started (their leases bring them back).
+    fn forget(&self, ready: &mut VecDeque<Job>) {
+        let mut claimed = lock(&self.shared.claimed);
+        for job in ready.drain(..) {
+            claimed.remove(&(job.message, job.document));
+        }
+    }
+
     /// A slot of the sink and one of the workers; `None` at shutdown.
-    async fn permits(&self) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+    async fn permits(
+        &self,
+        local: &Arc<Semaphore>,
+    ) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
         tokio::select! {
             () = self.shutdown.cancelled() => None,
             p = async {
-                let local = Arc::clone(&self.local).acquire_owned().await.ok()?;
+                let local = Arc::clone(local).acquire_owned().await.ok()?;
                 let total = Arc::clone(&self.total).acquire_owned().await.ok()?;
                 Some((local, total))
             } => p,
@@ -229,8 +279,8 @@ impl Dispatcher {
     }
 
     async fn next_due(&self) -> Option<SystemTime> {
-        let spool = self.spool.clone();
-        let sink = self.runner.name.clone();
+        let spool = self.shared.spool.clone();
+        let sink = self.shared.runner.name.clone();
         match tokio::task::spawn_blocking(move || spool.next_due(&sink)).await {
             Ok(Ok(next)) => next,
             Ok(Err(err)) => {
@@ -241,26 +291,9 @@ impl Dispatcher {
         }
     }
 
-    /// Runs one claimed delivery in its own task, unless this process already has it in
-    /// flight (then the running attempt settles against the new claim's lease).
+    /// Runs one claimed delivery in its own task.
     fn start_attempt(&self, job: Job, permits: (OwnedSemaphorePermit, OwnedSemaphorePermit)) {
-        let key = (job.message.clone(), job.document);
-        {
-            let mut in_flight = lock(&self.in_flight);
-            if let Some(lease) = in_flight.get_mut(&key) {
-                *lease = job.lease_ms;
-                return;
-            }
-            in_flight.insert(key, job.lease_ms);
-        }
-        let attempt = Attempt {
-            spool: self.spool.clone(),
-            runner: self.runner.clone(),
-            policy: self.policy,
-            breaker: Arc::clone(&self.breaker),
-            answered: Arc::clone(&self.answered),
-            in_flight: Arc::clone(&self.in_flight),
-        };
+        let shared = Arc::clone(&self.shared);
         let span = tracing::info_span!(
             "delivery",
             mid = %job.message,
@@ -273,112 +306,109 @@ impl Dispatcher {
                 tokio::select! {
                     // Dropped at shutdown: the lease is released at the next start.
                     () = shutdown.cancelled() => {}
-                    () = attempt.run(job) => {}
+                    () = attempt(&shared, job, permits) => {}
                 }
-                drop(permits);
             }
             .instrument(span),
         );
     }
 }
 
-/// One attempt: load, deliver within the timeout, decide, settle.
-struct Attempt {
-    spool: Spool,
-    runner: SinkRunner,
-    policy: Policy,
-    breaker: Arc<Mutex<Breaker>>,
-    answered: Arc<Notify>,
-    in_flight: Arc<Mutex<HashMap<(MessageId, u32), u64>>>,
+/// One attempt: load, deliver within the timeout, free the slot, decide, settle.
+async fn attempt(
+    shared: &Shared,
+    mut job: Job,
+    permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+) {
+    let runner = &shared.runner;
+    let started = Instant::now();
+    let outcome = match load(shared, &job).await {
+        Ok(item) => match tokio::time::timeout(runner.timeout, runner.sink.deliver(&item)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Outcome::retry(format!(
+                "no answer within {}",
+                humantime::format_duration(runner.timeout)
+            )),
+        },
+        Err(outcome) => outcome,
+    };
+    let elapsed = started.elapsed();
+    let retryable = matches!(outcome, Outcome::Retry { .. });
+    lock(&shared.breaker).record(retryable, Instant::now(), &shared.policy);
+    shared.answered.notify_one();
+    // The downstream has answered: its slot is free while the settlement waits for the
+    // writer (at most MAX_SETTLING of them; past it the slot waits too).
+    let settling = Arc::clone(&shared.settling).acquire_owned().await;
+    drop(permits);
+    let settlement = shared.policy.settle(
+        &outcome,
+        job.attempt,
+        job.offered_at,
+        SystemTime::now(),
+        rand::random::<f64>(),
+    );
+    log_outcome(&job, &settlement, elapsed);
+    let key = (job.message.clone(), job.document);
+    // Settle against the latest claim of this delivery in this process.
+    if let Some(lease) = lock(&shared.claimed).get(&key) {
+        job.lease_ms = *lease;
+    }
+    if let Err(err) = shared.spool.settle(job, settlement, elapsed).await {
+        // The lease runs out and the delivery is tried again: sent twice, never lost.
+        tracing::error!(error = %err, "cannot record a delivery attempt");
+    }
+    lock(&shared.claimed).remove(&key);
+    drop(settling);
 }
 
-impl Attempt {
-    async fn run(&self, mut job: Job) {
-        let started = Instant::now();
-        let outcome = match self.load(&job).await {
-            Ok(item) => {
-                match tokio::time::timeout(self.runner.timeout, self.runner.sink.deliver(&item))
-                    .await
-                {
-                    Ok(outcome) => outcome,
-                    Err(_) => Outcome::retry(format!(
-                        "no answer within {}",
-                        humantime::format_duration(self.runner.timeout)
-                    )),
+/// The item of a job, from the spool; a document that cannot be read is a permanent failure
+/// of that document (a retry would read the same), a database error a retry.
+async fn load(shared: &Shared, job: &Job) -> Result<Item, Outcome> {
+    let spool = shared.spool.clone();
+    let needs_raw = shared.runner.sink.needs_raw();
+    let gateway = shared.gateway.clone();
+    let job = job.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let Some(message) = spool.get(&job.message)? else {
+            return Ok(None);
+        };
+        let Some(doc) = message.documents.iter().find(|d| d.index == job.document) else {
+            return Ok(None);
+        };
+        let raw_message = spool.raw(&job.message)?;
+        let (xml, pdf) = match (doc.source, &raw_message) {
+            // Kept in the raw message: decoded again, and checked against what was
+            // accepted.
+            (Some(source), Some(raw)) => {
+                match intake::document_bytes(raw, source, &IntakeLimits::default()) {
+                    Ok((xml, pdf)) if hex_sha256(&xml) == doc.xml_sha256 => (xml, pdf),
+                    Ok(_) => return Ok(Some(Err("the stored message yields another document than was accepted (its XML hash differs)".to_string()))),
+                    Err(err) => return Ok(Some(Err(format!("the stored message no longer yields the document: {err}")))),
                 }
             }
-            Err(outcome) => outcome,
+            (Some(_), None) => return Ok(None),
+            (None, _) => match spool.document(&job.message, job.document)? {
+                Some(bytes) => (bytes.xml, bytes.pdf),
+                None => return Ok(None),
+            },
         };
-        let elapsed = started.elapsed();
-        let retryable = matches!(outcome, Outcome::Retry { .. });
-        lock(&self.breaker).record(retryable, Instant::now(), &self.policy);
-        self.answered.notify_one();
-        let settlement = self.policy.settle(
-            &outcome,
-            job.attempt,
-            job.offered_at,
-            SystemTime::now(),
-            rand::random::<f64>(),
-        );
-        log_outcome(&job, &settlement, elapsed);
-        // Settle against the latest claim of this delivery in this process.
-        if let Some(lease) = lock(&self.in_flight).remove(&(job.message.clone(), job.document)) {
-            job.lease_ms = lease;
-        }
-        if let Err(err) = self.spool.settle(job, settlement, elapsed).await {
-            // The lease runs out and the delivery is tried again: sent twice, never lost.
-            tracing::error!(error = %err, "cannot record a delivery attempt");
-        }
-    }
-
-    /// The item of a job, from the spool; a document that cannot be read is a permanent
-    /// failure of that document (a retry would read the same), a database error a retry.
-    async fn load(&self, job: &Job) -> Result<Item, Outcome> {
-        let spool = self.spool.clone();
-        let needs_raw = self.runner.sink.needs_raw();
-        let job = job.clone();
-        let loaded = tokio::task::spawn_blocking(move || {
-            let Some(message) = spool.get(&job.message)? else {
-                return Ok(None);
-            };
-            let Some(doc) = message.documents.iter().find(|d| d.index == job.document) else {
-                return Ok(None);
-            };
-            let raw_message = spool.raw(&job.message)?;
-            let (xml, pdf) = match (doc.source, &raw_message) {
-                // Kept in the raw message: decoded again, and checked against what was
-                // accepted.
-                (Some(source), Some(raw)) => {
-                    match intake::document_bytes(raw, source, &IntakeLimits::default()) {
-                        Ok((xml, pdf)) if hex_sha256(&xml) == doc.xml_sha256 => (xml, pdf),
-                        Ok(_) => return Ok(Some(Err("the stored message yields another document than was accepted (its XML hash differs)".to_string()))),
-                        Err(err) => return Ok(Some(Err(format!("the stored message no longer yields the document: {err}")))),
-                    }
-                }
-                (Some(_), None) => return Ok(None),
-                (None, _) => match spool.document(&job.message, job.document)? {
-                    Some(bytes) => (bytes.xml, bytes.pdf),
-                    None => return Ok(None),
-                },
-            };
-            let raw = if needs_raw { raw_message } else { None };
-            Ok::<_, SpoolError>(Some(Ok(Item {
-                delivery_id: delivery_id(job.message.as_str(), job.document, &job.sink),
-                attempt: job.attempt,
-                meta: DocumentMeta::new(&message, doc),
-                xml,
-                pdf,
-                raw,
-            })))
-        })
-        .await;
-        match loaded {
-            Ok(Ok(Some(Ok(item)))) => Ok(item),
-            Ok(Ok(Some(Err(why)))) => Err(Outcome::permanent(why)),
-            Ok(Ok(None)) => Err(Outcome::permanent("the document is no longer in the spool")),
-            Ok(Err(err)) => Err(Outcome::retry(format!("cannot read the spool: {err}"))),
-            Err(err) => Err(Outcome::retry(format!("load task failed: {err}"))),
-        }
+        let raw = if needs_raw { raw_message } else { None };
+        Ok::<_, SpoolError>(Some(Ok(Item {
+            delivery_id: delivery_id(&gateway, job.message.as_str(), job.document, &job.sink),
+            attempt: job.attempt,
+            meta: DocumentMeta::new(&gateway, &message, doc),
+            xml,
+            pdf,
+            raw,
+        })))
+    })
+    .await;
+    match loaded {
+        Ok(Ok(Some(Ok(item)))) => Ok(item),
+        Ok(Ok(Some(Err(why)))) => Err(Outcome::permanent(why)),
+        Ok(Ok(None)) => Err(Outcome::permanent("the document is no longer in the spool")),
+        Ok(Err(err)) => Err(Outcome::retry(format!("cannot read the spool: {err}"))),
+        Err(err) => Err(Outcome::retry(format!("load task failed: {err}"))),
     }
 }
 

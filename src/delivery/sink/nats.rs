@@ -386,6 +386,7 @@ mod tests {
     #[test]
     fn document_headers_carry_the_metadata_on_single_lines() {
         let meta = crate::delivery::DocumentMeta {
+            gateway: "mx1.trust.example.test".into(),
             document_id: "20261122T101530Z-000001-0".into(),
             message_id: "20261122T101530Z-000001".into(),
             index: 0,

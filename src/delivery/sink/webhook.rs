@@ -493,6 +493,7 @@ mod tests {
             delivery_id: "20261122T101530Z-000001-0.erp".into(),
             attempt: 1,
             meta: DocumentMeta {
+                gateway: "mx1.trust.example.test".into(),
                 document_id: "20261122T101530Z-000001-0".into(),
                 message_id: "20261122T101530Z-000001".into(),
                 index: 0,
