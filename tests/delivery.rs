@@ -219,7 +219,10 @@ async fn a_webhook_down_until_after_a_restart_gets_the_document_after_it() {
     })
     .await
     .unwrap();
-    assert_eq!(got[0].header("webhook-id").unwrap(), format!("{id}-0.erp@mx.trust.example.test"));
+    assert_eq!(
+        got[0].header("webhook-id").unwrap(),
+        format!("{id}-0.erp@mx.trust.example.test")
+    );
     let spool = daemon.spool.clone();
     until("delivered after the restart", 10, || {
         state(&spool, &id, "erp") == Some(DeliveryState::Delivered)

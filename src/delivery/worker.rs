@@ -172,9 +172,8 @@ impl Dispatcher {
                 Allowance::Open => false,
                 Allowance::Probe => true,
                 Allowance::PausedUntil(until) => {
-                    // Claims held while paused would only wait out their leases here: let
-                    // them go (they come due again when their leases run out).
-                    self.forget(&mut ready);
+                    // Claims already held wait here (a claim of one of them after its lease
+                    // ran out only refreshes the lease), so the sink resumes with them at once.
                     tokio::select! {
                         () = self.sleep_until(tokio::time::Instant::from_std(until), None) => {}
                         () = shared.answered.notified() => {}
