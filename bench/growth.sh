@@ -17,7 +17,8 @@
 # disk/received ratio (aim: <= 1.5x). Writes bench/results/growth.json and stops everything it
 # started.
 #
-# Needs nothing but a free 127.0.0.1:2525 (no root). Other env vars: KEEP=1 (keep the temp dir
+# Needs nothing but a free 127.0.0.1:2525 (no root). THRESHOLD=0 sets [spool]
+# large_body_threshold (0: every body in its own file beside the database). Other env vars: KEEP=1 (keep the temp dir
 # with the spool and log), OUT=path.json, BUILD=0 (use the release binaries already in target/
 # instead of `cargo build --release --bins --examples`).
 set -euo pipefail
@@ -66,6 +67,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 cp bench/trustgate-bench.toml "$WORK/"
+if [ -n "${THRESHOLD:-}" ]; then
+    # Bodies above THRESHOLD go to their own file under bodies/ (0: every body, as Postfix
+    # keeps one queue file per message); the database keeps records, indexes and the queue.
+    sed -i "s/^\[spool\]\$/[spool]\nlarge_body_threshold = \"$THRESHOLD\"/" "$WORK/trustgate-bench.toml"
+    grep -q "large_body_threshold = \"$THRESHOLD\"" "$WORK/trustgate-bench.toml" || die "cannot set THRESHOLD"
+fi
 say "starting trustgate on 127.0.0.1:$PORT (spool in $WORK/spool)"
 RUST_LOG=${RUST_LOG:-info} "$TRUSTGATE" serve --config "$WORK/trustgate-bench.toml" \
     >"$WORK/trustgate.log" 2>&1 &

@@ -273,6 +273,8 @@ fn judge(
             rcpt_to: envelope.rcpt_to.clone(),
             header_message_id: parsed.message_id.clone(),
             header_from: Some(header_from.to_string()),
+            // Sinks that forward the whole message get it once, whatever its documents.
+            deliver_once: directory.per_message_sinks().to_vec(),
             documents,
             ignored: ignored.clone(),
             body,
@@ -357,7 +359,6 @@ fn judge_documents(
     let mut documents = Vec::with_capacity(paired.len() * receivers.len());
     let mut refused_items = Vec::new();
     let mut accept_partial = true;
-    let mut per_message_taken = std::collections::HashSet::new();
     // The full report of each document, encoded once whatever the number of receivers.
     let mut reports: Vec<_> = paired
         .iter()
@@ -434,24 +435,10 @@ fn judge_documents(
                 }
             }
             let deliver = if status.is_none() {
-                directory
-                    .deliver_for(receiver, organisation)
-                    .iter()
-                    .filter(|sink| {
-                        // A sink that takes the whole message gets it once.
-                        !directory.is_per_message_sink(sink)
-                            || !per_message_taken.contains(sink.as_str())
-                    })
-                    .cloned()
-                    .collect::<Vec<String>>()
+                directory.deliver_for(receiver, organisation).to_vec()
             } else {
                 Vec::new()
             };
-            for sink in &deliver {
-                if directory.is_per_message_sink(sink) {
-                    per_message_taken.insert(sink.clone());
-                }
-            }
             documents.push(NewDocument {
                 receiver: receiver.address.to_string(),
                 deliver,

@@ -694,6 +694,7 @@ mod tests {
             rcpt_to: vec!["ad64sde@gw.test".into(), "other@gw.test".into()],
             header_message_id: Some("<1@acme.test>".into()),
             header_from: None,
+            deliver_once: Vec::new(),
             documents: vec![NewDocument {
                 deliver: Vec::new(),
                 receiver: "ad64sde@gw.test".into(),
@@ -916,6 +917,7 @@ mod tests {
             rcpt_to: vec!["ad64sde@gw.test".into()],
             header_message_id: Some("<7@acme.test>".into()),
             header_from: None,
+            deliver_once: Vec::new(),
             documents: vec![NewDocument {
                 deliver: Vec::new(),
                 receiver: "ad64sde@gw.test".into(),

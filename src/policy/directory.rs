@@ -105,9 +105,10 @@ impl Directory {
         }
     }
 
-    /// Whether the sink takes whole messages rather than documents.
-    pub fn is_per_message_sink(&self, name: &str) -> bool {
-        self.per_message_sinks.iter().any(|s| s == name)
+    /// The sinks that take whole messages rather than documents (`kind = "smtp"`,
+    /// `mode = "original"`).
+    pub fn per_message_sinks(&self) -> &[String] {
+        &self.per_message_sinks
     }
 
     /// Whether `sender` is trusted for `receiver`, and if so by which trusted-sender entry.

@@ -456,6 +456,7 @@ mod tests {
             rcpt_to: vec!["c@d.test".into()],
             header_message_id: None,
             header_from: None,
+            deliver_once: Vec::new(),
             documents: vec![],
             ignored: vec![],
             body,

@@ -12,7 +12,8 @@
 //!
 //! 1. While DATA arrives a large body is appended to `bodies/<unique>.tmp`; nothing is synced.
 //! 2. `commit` first, in its own blocking task (never in the shared writer), fsyncs each large
-//!    file, renames it to its final name (`<id>.eml`, `<id>-<n>.xml|pdf`), then fsyncs `bodies/`.
+//!    file and renames it to its final name (`<id>.eml`, `<id>-<n>.xml|pdf`); the writer then
+//!    fsyncs `bodies/` once for every file of its batch, before the transaction commits.
 //!    So a file is complete and named on disk before any record can point at it.
 //! 3. The request goes to the single writer thread, which takes every request waiting at that
 //!    moment into one write transaction and commits it with redb's default durability: redb
@@ -230,6 +231,11 @@ pub struct NewMessage {
     pub header_message_id: Option<String>,
     /// The address of the header From (checked against the trusted senders), if known.
     pub header_from: Option<String>,
+    /// Sinks that take the whole message: a document's `deliver` may name them, but each is
+    /// queued once per message, at the first document that lists it and is still ready after
+    /// the duplicate index (so a duplicate first document does not cost the message its
+    /// forward).
+    pub deliver_once: Vec<String>,
     /// The invoice documents found.
     pub documents: Vec<NewDocument>,
     /// Attachments that are not documents, with the reason.

@@ -34,6 +34,7 @@ fn message(spool: &Spool, raw: &[u8], documents: Vec<NewDocument>) -> NewMessage
         rcpt_to: vec!["ad64sde@gw.test".into()],
         header_message_id: Some("<1@acme.test>".into()),
         header_from: None,
+        deliver_once: Vec::new(),
         documents,
         ignored: vec![IgnoredAttachment {
             name: "logo.png".into(),
@@ -924,6 +925,7 @@ async fn a_resend_is_recognised_by_message_id_and_content() {
         .commit(NewMessage {
             header_message_id: Some("<2@acme.test>".into()),
             header_from: None,
+            deliver_once: Vec::new(),
             ..message(&spool, b"same bytes", vec![])
         })
         .await
@@ -933,6 +935,7 @@ async fn a_resend_is_recognised_by_message_id_and_content() {
         let msg = NewMessage {
             header_message_id: None,
             header_from: None,
+            deliver_once: Vec::new(),
             ..message(&spool, b"same bytes", vec![])
         };
         no_header.push(spool.commit(msg).await.unwrap());
@@ -1482,4 +1485,38 @@ async fn list_pages_with_a_cursor() {
     let (page, next) = spool.list_page(next.as_ref(), 2).unwrap();
     assert_eq!(page.iter().map(|m| &m.id).collect::<Vec<_>>(), [&ids[4]]);
     assert_eq!(next, None);
+}
+
+#[tokio::test]
+async fn a_whole_message_sink_is_queued_once_even_when_the_first_document_is_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let mut seen = delivered_to(&["fwd", "erp"]);
+    seen.duplicate_key = Some("seen".into());
+    spool
+        .commit(message(&spool, b"a", vec![seen]))
+        .await
+        .unwrap();
+    let mut again = delivered_to(&["fwd", "erp"]);
+    again.duplicate_key = Some("seen".into());
+    let mut new = delivered_to(&["fwd", "erp"]);
+    new.duplicate_key = Some("new".into());
+    let third = delivered_to(&["fwd", "erp"]);
+    let mut msg = message(&spool, b"b", vec![again, new, third]);
+    msg.deliver_once = vec!["fwd".into()];
+    let id = spool.commit(msg).await.unwrap();
+    let queued: Vec<(u32, String)> = spool
+        .deliveries(&id)
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.document, d.sink))
+        .collect();
+    assert_eq!(
+        queued,
+        [
+            (1, "erp".to_string()),
+            (1, "fwd".to_string()),
+            (2, "erp".to_string())
+        ]
+    );
 }

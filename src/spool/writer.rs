@@ -9,9 +9,9 @@
 //! The writer's cycle is the spool's throughput limit (every message waits for it), so it does
 //! only what needs the transaction: the index lookups, writing the batch's time into each
 //! ready-made record (a fixed-width patch of its "stored" event), inserting ready-made bytes,
-//! and the commit. Only a record that the indexes change (a resend or a duplicate) is encoded
-//! again there. It never touches body files except to remove those of messages that a failed
-//! commit did not store, and it never answers `Ok` for a message whose transaction did not
+//! one fsync of `bodies/` when the batch made files (for all of them), and the commit. Only a
+//! record that the indexes change (a resend or a duplicate) is encoded again there. It never
+//! writes body files, and removes only those of messages that a failed commit did not store, and it never answers `Ok` for a message whose transaction did not
 //! commit.
 
 use std::io::Write;
@@ -100,6 +100,8 @@ struct Prepared {
     files: Vec<PathBuf>,
     /// (document index, sinks) to queue if the document is still ready after the indexes.
     deliver: Vec<(u32, Vec<String>)>,
+    /// Sinks among those queued once per message (see `NewMessage::deliver_once`).
+    deliver_once: Vec<String>,
 }
 
 /// Stores one message; the body of the task `Spool::commit` spawns.
@@ -169,6 +171,7 @@ impl Files<'_> {
             rcpt_to,
             header_message_id,
             header_from,
+            deliver_once,
             documents,
             ignored,
             body,
@@ -236,10 +239,8 @@ impl Files<'_> {
                 pdf_sha256,
             });
         }
-        if !self.made.is_empty() {
-            // The renames above must be durable before any record names the files.
-            sync_dir(&self.shared.bodies_dir, self.shared.faults.as_ref())?;
-        }
+        // The renames above are made durable by the writer, with one fsync of `bodies/` for
+        // the whole batch, before the transaction that names the files commits.
         let rcpts: Vec<String> = rcpt_to.iter().map(|r| format!("<{r}>")).collect();
         let received = Event {
             at: received_at,
@@ -291,6 +292,7 @@ impl Files<'_> {
             inline_pdf,
             files: std::mem::take(&mut self.made),
             deliver,
+            deliver_once,
         })
     }
 
@@ -664,17 +666,25 @@ fn write_batch(
             }
             // Queued with the message: a 250 never leaves a document without its deliveries.
             // Only documents still ready after the indexes (a duplicate is not delivered).
+            let mut once_queued: Vec<&str> = Vec::new();
             for (index, sinks) in &p.deliver {
                 let ready = p
                     .record
                     .documents
                     .iter()
                     .any(|d| d.index == *index && d.status.is_ready());
-                if ready {
-                    for sink in sinks {
-                        queue_changed |= queue::enqueue(&mut tables, id, *index, sink, now)
-                            .map_err(|err| shared.db_error(err))?;
+                if !ready {
+                    continue;
+                }
+                for sink in sinks {
+                    if p.deliver_once.contains(sink) {
+                        if once_queued.contains(&sink.as_str()) {
+                            continue;
+                        }
+                        once_queued.push(sink);
                     }
+                    queue_changed |= queue::enqueue(&mut tables, id, *index, sink, now)
+                        .map_err(|err| shared.db_error(err))?;
                 }
             }
         }
@@ -685,6 +695,11 @@ fn write_batch(
             }
             answers.push(answer);
         }
+    }
+    if entries.iter().any(|r| !r.prepared.files.is_empty()) {
+        // The files' renames must be durable before any record names them: one fsync of the
+        // folder for every file of the batch.
+        sync_dir(&shared.bodies_dir, shared.faults.as_ref())?;
     }
     txn.commit().map_err(|err| shared.db_error(err))?;
     Ok((answers, queue_changed))
@@ -870,6 +885,7 @@ mod tests {
             inline_pdf: Vec::new(),
             files: Vec::new(),
             deliver: Vec::new(),
+            deliver_once: Vec::new(),
         }
     }
 
