@@ -303,7 +303,10 @@ impl Files<'_> {
         finished: Finished,
     ) -> Result<(Blob, Option<Vec<u8>>), SpoolError> {
         match finished.content {
-            Content::Memory(bytes) => Ok((Blob::Database, Some(bytes))),
+            // Every body is a file of its own, as Postfix keeps a queue file per message: the
+            // database keeps records, indexes and the queue, and stays small as the spool
+            // grows (BENCHMARKS.md, "Cost as the spool grows").
+            Content::Memory(bytes) => self.write_file(schema::body_file_name(id.as_str()), &bytes),
             Content::File(spill) => {
                 let name = schema::body_file_name(id.as_str());
                 let target = self.shared.bodies_dir.join(&name);
@@ -331,6 +334,16 @@ impl Files<'_> {
         if bytes.len() as u64 <= self.threshold {
             return Ok((Blob::Database, Some(bytes)));
         }
+        self.write_file(name, &bytes)
+    }
+
+    /// `bytes` into their own fsynced file `name` under `bodies/` (the writer fsyncs the
+    /// folder for the batch).
+    fn write_file(
+        &mut self,
+        name: String,
+        bytes: &[u8],
+    ) -> Result<(Blob, Option<Vec<u8>>), SpoolError> {
         let dir = &self.shared.bodies_dir;
         let faults = self.shared.faults.as_ref();
         let (tmp, mut file) = create_tmp(dir).map_err(|source| SpoolError::Io {
@@ -339,7 +352,7 @@ impl Files<'_> {
         })?;
         let target = dir.join(&name);
         let written = fault::check_write(faults)
-            .and_then(|()| file.write_all(&bytes))
+            .and_then(|()| file.write_all(bytes))
             .and_then(|()| fault::check_sync(faults))
             .and_then(|()| file.sync_all())
             .and_then(|()| std::fs::rename(&tmp, &target));
