@@ -84,7 +84,8 @@ pub struct Tls {
 pub struct Spool {
     /// The spool directory (database, body files, control socket), absolute.
     pub path: PathBuf,
-    /// Bodies larger than this go to their own fsynced file instead of the database record.
+    /// While DATA arrives, bodies up to this size stay in memory and larger ones are streamed
+    /// to a staging file (every stored body is a file of its own either way).
     pub large_body_threshold: u64,
     /// Free disk space kept in reserve: below it, new messages get 452 4.3.1.
     pub min_free_space: u64,
