@@ -462,6 +462,8 @@ fn judge_documents(
                 specification: Some(doc.inspection.specification.name()),
                 // Not stored apart: decoded again from the raw message for delivery.
                 source: Some(source),
+                xml_at: doc.xml_at.map(part_at),
+                pdf_at: doc.pdf_at.map(part_at),
                 status,
             });
         }
@@ -472,6 +474,15 @@ fn judge_documents(
         refused: refused_items,
         accept_partial,
     })
+}
+
+/// Intake's location of a part, as the spool records it.
+fn part_at(l: intake::Location) -> crate::spool::PartAt {
+    crate::spool::PartAt {
+        start: l.start,
+        end: l.end,
+        base64: l.base64,
+    }
 }
 
 /// The identity of an invoice for duplicate detection: organisation, seller, number, issue

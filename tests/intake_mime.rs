@@ -75,6 +75,7 @@ fn pairing_matches_names_case_insensitively_and_lists_the_rest() {
         name: name.into(),
         content_type: ct.into(),
         bytes: bytes.to_vec(),
+        location: None,
     };
     let paired = intake::pair(vec![
         att("INV-1.xml", "application/xml", &xml),
@@ -96,6 +97,7 @@ fn hybrid_pdf_alone_is_a_document_and_fake_pdfs_are_not() {
         name: name.into(),
         content_type: ct.into(),
         bytes,
+        location: None,
     };
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invoices");
     let facturx = std::fs::read(fixtures.join("facturx/invoice_EN16931.pdf")).unwrap();

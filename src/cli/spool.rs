@@ -709,6 +709,8 @@ mod tests {
                 report: None,
                 specification: None,
                 source: None,
+                xml_at: None,
+                pdf_at: None,
                 status: None,
             }],
             ignored: vec![IgnoredAttachment {
@@ -932,6 +934,8 @@ mod tests {
                 report: Some(report),
                 specification: Some("SI-UBL 2.0 (NLCIUS)".into()),
                 source: None,
+                xml_at: None,
+                pdf_at: None,
                 status: doc_status,
             }],
             ignored: vec![],

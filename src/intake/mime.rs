@@ -5,7 +5,9 @@
 //! header block, the number of parts, the nesting depth and the number of nested messages are
 //! bounded before or right after parsing, and the tree is walked without recursion.
 
-use mail_parser::{Address as MpAddress, Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::{
+    Address as MpAddress, Encoding, Message, MessageParser, MimeHeaders, PartType,
+};
 
 use super::names;
 
@@ -95,6 +97,21 @@ pub struct Attachment {
     pub content_type: String,
     /// Decoded content.
     pub bytes: Vec<u8>,
+    /// Where the content is in the raw message, when it is a part of the message itself (not
+    /// of a nested message) in base64 or no transfer encoding: lets delivery decode it again
+    /// without parsing the whole message ([`super::decode_at`]).
+    pub location: Option<Location>,
+}
+
+/// Where a part's content is in the raw message, and how it is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Location {
+    /// Offset of the part's body.
+    pub start: u32,
+    /// Offset just past it.
+    pub end: u32,
+    /// Base64 (else the bytes as they are).
+    pub base64: bool,
 }
 
 /// The parts of a message that intake cares about.
@@ -273,10 +290,21 @@ fn collect_attachments(
                 if name.is_none() && !typed_document {
                     continue;
                 }
+                // Offsets of a nested message's parts are into its own (possibly decoded)
+                // bytes, so only the message's own parts have a location in the raw message.
+                let location = (std::ptr::eq(message, root)
+                    && part.encoding != Encoding::QuotedPrintable
+                    && part.offset_body <= part.offset_end)
+                    .then_some(Location {
+                        start: part.offset_body,
+                        end: part.offset_end,
+                        base64: part.encoding == Encoding::Base64,
+                    });
                 out.push(Attachment {
                     name: names::sanitise(name.unwrap_or("")),
                     content_type,
                     bytes: part.contents().to_vec(),
+                    location,
                 });
             }
         }

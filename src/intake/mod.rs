@@ -11,7 +11,9 @@ pub mod mime;
 pub mod names;
 pub mod pairing;
 
-pub use mime::{Attachment, HeaderFrom, IntakeError, IntakeLimits, ParsedMessage, parse_message};
+pub use mime::{
+    Attachment, HeaderFrom, IntakeError, IntakeLimits, Location, ParsedMessage, parse_message,
+};
 pub use pairing::{Document, Ignored, Origin, Paired, pair};
 
 /// The XML and PDF of document `source` of a raw message, found again the way the gateway
@@ -39,6 +41,31 @@ pub fn document_bytes(
     Ok((doc.xml, doc.pdf))
 }
 
+/// The content of the part at `at` in a raw message, decoded: the fast way back to a stored
+/// document's bytes, without parsing the message. `None` when the range is not in `raw` or its
+/// base64 does not decode; the caller checks the bytes against the hash recorded at acceptance
+/// (a part whose text mail-parser converted, for instance, differs) and falls back to
+/// [`document_bytes`].
+pub fn decode_at(raw: &[u8], at: &Location) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let body = raw.get(usize::try_from(at.start).ok()?..usize::try_from(at.end).ok()?)?;
+    if !at.base64 {
+        return Some(body.to_vec());
+    }
+    let compact: Vec<u8> = body
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    LENIENT.decode(compact).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +75,27 @@ Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\n\
 Content-Type: application/xml; name=\"x.xml\"\r\nContent-Disposition: attachment; filename=\"x.xml\"\r\n\r\n\
 <Invoice xmlns=\"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2\" xmlns:cbc=\"urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2\"><cbc:ID>1</cbc:ID></Invoice>\r\n\
 --B--\r\n";
+
+    #[test]
+    fn decode_at_gives_back_the_parts_that_parse_message_decoded() {
+        let mail = b"From: a@b.test\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\n\
+Content-Type: application/pdf; name=\"x.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+JVBERi0xLjQKJXRl\r\nc3QK\r\n--B\r\n\
+Content-Type: application/xml; name=\"x.xml\"\r\n\r\n<a/>\r\n--B--\r\n";
+        let parsed = parse_message(mail, &IntakeLimits::default()).unwrap();
+        assert_eq!(parsed.attachments.len(), 2);
+        for a in &parsed.attachments {
+            let at = a.location.expect("a part of the message itself has a location");
+            assert_eq!(decode_at(mail, &at).as_deref(), Some(a.bytes.as_slice()), "{}", a.name);
+        }
+        let past = Location {
+            start: 5,
+            end: 9999,
+            base64: false,
+        };
+        assert_eq!(decode_at(mail, &past), None);
+    }
 
     #[test]
     fn document_bytes_finds_the_document_again_and_names_a_missing_one() {

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::mime::Attachment;
+use super::mime::{Attachment, Location};
 use super::names;
 use crate::invoice::{self, Detection, Inspection, PdfLimits};
 
@@ -26,6 +26,10 @@ pub struct Document {
     pub pdf: Option<Vec<u8>>,
     /// Where the XML and the PDF came from.
     pub origin: Origin,
+    /// Where the XML is in the raw message, when it is a part of its own there.
+    pub xml_at: Option<Location>,
+    /// Where the PDF is in the raw message, when it is a part of its own there.
+    pub pdf_at: Option<Location>,
 }
 
 /// How a document was put together.
@@ -131,6 +135,8 @@ pub fn pair(attachments: Vec<Attachment>) -> Paired {
                     pdf_name: None,
                     pdf: None,
                     origin: Origin::Attachments,
+                    xml_at: a.location,
+                    pdf_at: None,
                 }),
                 Detection::NotInvoice => paired.ignored.push(Ignored {
                     name: a.name,
@@ -158,6 +164,7 @@ pub fn pair(attachments: Vec<Attachment>) -> Paired {
         {
             doc.pdf_name = Some(pdf.name);
             doc.pdf = Some(pdf.bytes);
+            doc.pdf_at = pdf.location;
         } else if let Some(embedded) = doc.inspection.embedded_pdf.take() {
             doc.pdf_name = Some(names::sanitise(&embedded.name));
             doc.pdf = Some(embedded.bytes);
@@ -173,6 +180,8 @@ pub fn pair(attachments: Vec<Attachment>) -> Paired {
                 pdf_name: Some(pdf.name),
                 pdf: Some(pdf.bytes),
                 origin: Origin::HybridPdf,
+                xml_at: None,
+                pdf_at: pdf.location,
             }),
             Err(reason) => paired.ignored.push(Ignored {
                 name: pdf.name,

@@ -283,6 +283,11 @@ pub struct NewDocument {
     /// only for their sizes and hashes, and the bytes are decoded again from the raw message
     /// when needed. `None` stores them (documents that do not come from the message as is).
     pub source: Option<u32>,
+    /// Where the XML is in the raw message, when it is a part of its own there (kept with the
+    /// record so delivery can decode it without parsing the message).
+    pub xml_at: Option<PartAt>,
+    /// Where the PDF is in the raw message, likewise.
+    pub pdf_at: Option<PartAt>,
     /// A status decided by the gateway (e.g. [`DocumentStatus::Rejected`]); `None` lets the
     /// spool decide between [`DocumentStatus::Ready`] and [`DocumentStatus::Duplicate`].
     pub status: Option<DocumentStatus>,
@@ -433,6 +438,25 @@ pub struct DocumentRecord {
     /// SHA-256 of the PDF, lowercase hex, when recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pdf_sha256: Option<String>,
+    /// Where the XML is in the raw message, when it is a part of its own there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xml_at: Option<PartAt>,
+    /// Where the PDF is in the raw message, when it is a part of its own there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdf_at: Option<PartAt>,
+}
+
+/// Where a document's part is in the stored raw message: its body's byte range and whether
+/// it is base64. Only a hint for a faster decode: the bytes are checked against the hash
+/// recorded at acceptance before anything is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartAt {
+    /// Offset of the part's body.
+    pub start: u32,
+    /// Offset just past it.
+    pub end: u32,
+    /// Base64 (else the bytes as they are).
+    pub base64: bool,
 }
 
 /// One line of a message's event log.

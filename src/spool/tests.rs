@@ -60,6 +60,8 @@ fn document(xml: &[u8], pdf: Option<&[u8]>) -> NewDocument {
         report: None,
         specification: None,
         source: None,
+        xml_at: None,
+        pdf_at: None,
         status: None,
     }
 }

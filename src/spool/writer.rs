@@ -237,6 +237,8 @@ impl Files<'_> {
                 report: doc.report,
                 source: doc.source,
                 pdf_sha256,
+                xml_at: doc.xml_at,
+                pdf_at: doc.pdf_at,
             });
         }
         // The renames above are made durable by the writer, with one fsync of `bodies/` for
