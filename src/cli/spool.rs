@@ -493,34 +493,24 @@ fn print_table(
     Ok(())
 }
 
-/// Each sink with the states of its deliveries: `erp=delivered archive=1 failed,1 pending`;
-/// `-` when there are none.
+/// The state of each delivery: `erp=delivered archive=pending` for a message with one
+/// document, `0:erp=delivered 1:erp=failed` with several; `-` when there are none.
 fn delivery_summary(deliveries: &[DeliveryView]) -> String {
-    let mut by_sink: Vec<(&str, Vec<(DeliveryState, usize)>)> = Vec::new();
-    for d in deliveries {
-        let idx = match by_sink.iter().position(|(s, _)| *s == d.sink) {
-            Some(i) => i,
-            None => {
-                by_sink.push((&d.sink, Vec::new()));
-                by_sink.len() - 1
-            }
-        };
-        let states = &mut by_sink[idx].1;
-        match states.iter_mut().find(|(st, _)| *st == d.record.state) {
-            Some((_, n)) => *n += 1,
-            None => states.push((d.record.state, 1)),
-        }
-    }
-    if by_sink.is_empty() {
+    if deliveries.is_empty() {
         return "-".into();
     }
-    by_sink
+    // One document: `erp=delivered archive=pending`; several: each document's state per
+    // sink, `0:erp=delivered 1:erp=pending`.
+    let several = deliveries
         .iter()
-        .map(|(sink, states)| match states.as_slice() {
-            [(state, _)] => format!("{}={state}", clean(sink)),
-            many => {
-                let parts: Vec<String> = many.iter().map(|(st, n)| format!("{n} {st}")).collect();
-                format!("{}={}", clean(sink), parts.join(","))
+        .any(|d| d.document != deliveries[0].document);
+    deliveries
+        .iter()
+        .map(|d| {
+            if several {
+                format!("{}:{}={}", d.document, clean(&d.sink), d.record.state)
+            } else {
+                format!("{}={}", clean(&d.sink), d.record.state)
             }
         })
         .collect::<Vec<_>>()

@@ -470,9 +470,7 @@ mod tests {
     fn record_of(mail: &[u8]) -> crate::spool::DocumentRecord {
         let parsed = intake::parse_message(mail, &IntakeLimits::default()).unwrap();
         let doc = intake::pair(parsed.attachments).documents.remove(0);
-        let at = |l: intake::Location| {
-            serde_json::json!({"start": l.start, "end": l.end, "base64": l.base64})
-        };
+        let at = |l: intake::Location| serde_json::json!({"start": l.start, "end": l.end, "base64": l.base64});
         serde_json::from_value(serde_json::json!({
             "index": 0, "receiver": "r@x.test", "organisation": "acme", "format": "UBL Invoice",
             "invoice_number": null, "xml_name": doc.xml_name, "xml_size": doc.xml.len(),

@@ -5,9 +5,7 @@
 //! header block, the number of parts, the nesting depth and the number of nested messages are
 //! bounded before or right after parsing, and the tree is walked without recursion.
 
-use mail_parser::{
-    Address as MpAddress, Encoding, Message, MessageParser, MimeHeaders, PartType,
-};
+use mail_parser::{Address as MpAddress, Encoding, Message, MessageParser, MimeHeaders, PartType};
 
 use super::names;
 

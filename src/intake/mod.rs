@@ -86,8 +86,15 @@ Content-Type: application/xml; name=\"x.xml\"\r\n\r\n<a/>\r\n--B--\r\n";
         let parsed = parse_message(mail, &IntakeLimits::default()).unwrap();
         assert_eq!(parsed.attachments.len(), 2);
         for a in &parsed.attachments {
-            let at = a.location.expect("a part of the message itself has a location");
-            assert_eq!(decode_at(mail, &at).as_deref(), Some(a.bytes.as_slice()), "{}", a.name);
+            let at = a
+                .location
+                .expect("a part of the message itself has a location");
+            assert_eq!(
+                decode_at(mail, &at).as_deref(),
+                Some(a.bytes.as_slice()),
+                "{}",
+                a.name
+            );
         }
         let past = Location {
             start: 5,

@@ -579,7 +579,7 @@ struct Inner {
     /// Requests to the writer; `None` once shut down or when read-only.
     tx: Mutex<Option<mpsc::Sender<writer::Request>>>,
     /// Delivery-queue requests to the writer; `None` once shut down or when read-only.
-    queue_tx: Mutex<Option<mpsc::Sender<writer::QueueRequest>>>,
+    queue_tx: Mutex<Option<mpsc::Sender<writer::Request>>>,
     /// The writer thread, joined at shutdown.
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Ids for new messages.
@@ -898,7 +898,7 @@ impl Spool {
         lease: std::time::Duration,
     ) -> Result<Vec<Job>, SpoolError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.queue_request(writer::QueueRequest::Claim {
+        self.queue_request(writer::QueueOp::Claim {
             sink: sink.to_owned(),
             now: SystemTime::now(),
             limit,
@@ -921,7 +921,7 @@ impl Spool {
         elapsed: std::time::Duration,
     ) -> Result<(), SpoolError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.queue_request(writer::QueueRequest::Settle {
+        self.queue_request(writer::QueueOp::Settle {
             job,
             settlement,
             at: SystemTime::now(),
@@ -939,7 +939,7 @@ impl Spool {
     /// [`SpoolError::Closed`] after shutdown or on a read-only spool; database errors.
     pub async fn reoffer(&self, selection: Reoffer) -> Result<u64, SpoolError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.queue_request(writer::QueueRequest::Reoffer {
+        self.queue_request(writer::QueueOp::Reoffer {
             selection,
             now: SystemTime::now(),
             reply,
@@ -954,11 +954,13 @@ impl Spool {
         self.inner.shared.queue_changed.subscribe()
     }
 
-    async fn queue_request(&self, req: writer::QueueRequest) -> Result<(), SpoolError> {
+    async fn queue_request(&self, op: writer::QueueOp) -> Result<(), SpoolError> {
         let tx = lock(&self.inner.queue_tx)
             .clone()
             .ok_or(SpoolError::Closed)?;
-        tx.send(req).await.map_err(|_| SpoolError::Closed)
+        tx.send(writer::Request::Queue(op))
+            .await
+            .map_err(|_| SpoolError::Closed)
     }
 
     /// The writer's counters.

@@ -38,15 +38,24 @@ use super::{
     NewMessage, SpoolError, format_time, from_unix_millis, hex, unix_millis,
 };
 
+/// What the writer is asked to do: the one type of its requests. Commits come on a channel of
+/// their own so the writer can serve them first (see [`run`]); the queue's operations share
+/// the batch transaction with the commits, after them.
+pub(crate) enum Request {
+    /// Store a message (and queue its deliveries).
+    Commit(Box<CommitRequest>),
+    /// Change the delivery queue.
+    Queue(QueueOp),
+}
+
 /// One message for the writer, with its ticket.
-pub(crate) struct Request {
+pub(crate) struct CommitRequest {
     prepared: Prepared,
     reply: oneshot::Sender<Result<MessageId, SpoolError>>,
 }
 
-/// A change to the delivery queue, with its ticket. These share the batch transaction with
-/// the commits, but only after them: see [`run`].
-pub(crate) enum QueueRequest {
+/// A change to the delivery queue, with its ticket.
+pub(crate) enum QueueOp {
     /// Claim due deliveries of one sink.
     Claim {
         sink: String,
@@ -121,7 +130,8 @@ pub(crate) async fn commit(
     .map_err(|err| SpoolError::Database(format!("commit preparation failed: {err}")))??;
     let files = prepared.files.clone();
     let (reply, answer) = oneshot::channel();
-    if tx.send(Request { prepared, reply }).await.is_err() {
+    let req = Request::Commit(Box::new(CommitRequest { prepared, reply }));
+    if tx.send(req).await.is_err() {
         // The writer is gone and never saw the message: its files are ours to remove.
         remove_files(&files);
         return Err(SpoolError::Closed);
@@ -441,7 +451,7 @@ fn document_status(message: &MessageStatus, given: Option<DocumentStatus>) -> Do
 pub(crate) fn run(
     shared: &Shared,
     mut rx: mpsc::Receiver<Request>,
-    mut queue_rx: mpsc::Receiver<QueueRequest>,
+    mut queue_rx: mpsc::Receiver<Request>,
 ) {
     // A small runtime of the thread's own, only to wait on two channels at once.
     let rt = match tokio::runtime::Builder::new_current_thread().build() {
@@ -451,20 +461,29 @@ pub(crate) fn run(
             return;
         }
     };
+    let mut queue_open = true;
     loop {
         let first = rt.block_on(async {
             tokio::select! {
                 biased;
-                r = rx.recv() => r.map(|r| First::Commit(Box::new(r))),
-                q = queue_rx.recv() => q.map(First::Queue),
+                r = rx.recv() => Woken::Commits(r),
+                q = queue_rx.recv(), if queue_open => Woken::Queue(q),
             }
         });
         let mut batch = Vec::new();
         let mut queue = Vec::new();
         match first {
-            Some(First::Commit(r)) => batch.push(*r),
-            Some(First::Queue(q)) => queue.push(q),
-            None => break,
+            Woken::Commits(Some(req)) | Woken::Queue(Some(req)) => {
+                take(req, &mut batch, &mut queue);
+            }
+            // Every commit sender is gone (commits still preparing their files hold one, so
+            // they are all in): the writer is done.
+            Woken::Commits(None) => break,
+            // The queue closed first: go on serving commits until they are all in.
+            Woken::Queue(None) => {
+                queue_open = false;
+                continue;
+            }
         }
         #[cfg(test)]
         {
@@ -472,12 +491,12 @@ pub(crate) fn run(
             drop(shared.gate.lock().unwrap_or_else(PoisonError::into_inner));
         }
         while let Ok(req) = rx.try_recv() {
-            batch.push(req);
+            take(req, &mut batch, &mut queue);
         }
         while queue.len() < MAX_QUEUE_REQUESTS
             && let Ok(req) = queue_rx.try_recv()
         {
-            queue.push(req);
+            take(req, &mut batch, &mut queue);
         }
         commit_batch(shared, batch, queue);
     }
@@ -489,19 +508,38 @@ pub(crate) fn run(
     tracing::debug!("spool writer stopped");
 }
 
-/// What woke the writer.
-enum First {
-    Commit(Box<Request>),
-    Queue(QueueRequest),
+/// Which channel woke the writer, with what it gave.
+enum Woken {
+    Commits(Option<Request>),
+    Queue(Option<Request>),
 }
 
-impl QueueRequest {
+/// Sorts a request into the batch's commits or queue operations (either channel may carry
+/// either kind; the channels only decide who is served first).
+fn take(req: Request, batch: &mut Vec<CommitRequest>, queue: &mut Vec<QueueOp>) {
+    match req {
+        Request::Commit(c) => batch.push(*c),
+        Request::Queue(q) => queue.push(q),
+    }
+}
+
+impl Request {
     /// Answers the request with `err`.
     fn fail(self, err: &SpoolError) {
         match self {
-            QueueRequest::Claim { reply, .. } => drop(reply.send(Err(err.duplicate()))),
-            QueueRequest::Settle { reply, .. } => drop(reply.send(Err(err.duplicate()))),
-            QueueRequest::Reoffer { reply, .. } => drop(reply.send(Err(err.duplicate()))),
+            Request::Commit(c) => drop(c.reply.send(Err(err.duplicate()))),
+            Request::Queue(q) => q.fail(err),
+        }
+    }
+}
+
+impl QueueOp {
+    /// Answers the request with `err`.
+    fn fail(self, err: &SpoolError) {
+        match self {
+            QueueOp::Claim { reply, .. } => drop(reply.send(Err(err.duplicate()))),
+            QueueOp::Settle { reply, .. } => drop(reply.send(Err(err.duplicate()))),
+            QueueOp::Reoffer { reply, .. } => drop(reply.send(Err(err.duplicate()))),
         }
     }
 }
@@ -536,7 +574,7 @@ impl QueueAnswer {
 }
 
 /// One transaction for the whole batch, then one answer per ticket.
-fn commit_batch(shared: &Shared, mut entries: Vec<Request>, queue: Vec<QueueRequest>) {
+fn commit_batch(shared: &Shared, mut entries: Vec<CommitRequest>, queue: Vec<QueueOp>) {
     let count = entries.len() as u64;
     let stats = &shared.stats;
     match write_batch(shared, &mut entries, queue, SystemTime::now()) {
@@ -603,8 +641,8 @@ fn recover(shared: &Shared, unknown: Vec<(MessageId, Vec<PathBuf>)>) {
 /// `now` is the batch's time, of each record's "stored" event.
 fn write_batch(
     shared: &Shared,
-    entries: &mut [Request],
-    queue: Vec<QueueRequest>,
+    entries: &mut [CommitRequest],
+    queue: Vec<QueueOp>,
     now: SystemTime,
 ) -> Result<(Vec<QueueAnswer>, bool), SpoolError> {
     let now_text = format_time(now);
@@ -620,11 +658,7 @@ fn write_batch(
     let e = |err| shared.db_error(err);
     // Default durability: the commit returns after redb's fsync.
     let mut txn = db.begin_write().map_err(e)?;
-    if entries.is_empty()
-        && queue
-            .iter()
-            .all(|q| matches!(q, QueueRequest::Claim { .. }))
-    {
+    if entries.is_empty() && queue.iter().all(|q| matches!(q, QueueOp::Claim { .. })) {
         // Claims alone need no fsync: a claim lost in a crash is released at start-up all the
         // same (every lease is), and within the process the dispatcher's own bookkeeping keeps
         // a document from going to a sink twice. The next durable commit persists it anyway.
@@ -725,11 +759,11 @@ fn write_batch(
 fn apply_queue_request(
     tables: &mut queue::Tables<'_>,
     messages: &redb::Table<'_, &'static str, &'static [u8]>,
-    req: QueueRequest,
+    req: QueueOp,
 ) -> QueueAnswer {
     let err = |e: redb::Error| SpoolError::Database(format!("delivery queue: {e}"));
     match req {
-        QueueRequest::Claim {
+        QueueOp::Claim {
             sink,
             now,
             limit,
@@ -739,7 +773,7 @@ fn apply_queue_request(
             Ok(jobs) => QueueAnswer::Claimed(reply, jobs),
             Err(e) => QueueAnswer::Failed(QueueFailed::Claim(reply, err(e))),
         },
-        QueueRequest::Settle {
+        QueueOp::Settle {
             job,
             settlement,
             at,
@@ -749,7 +783,7 @@ fn apply_queue_request(
             Ok(()) => QueueAnswer::Settled(reply),
             Err(e) => QueueAnswer::Failed(QueueFailed::Settle(reply, err(e))),
         },
-        QueueRequest::Reoffer {
+        QueueOp::Reoffer {
             selection,
             now,
             reply,
