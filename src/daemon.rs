@@ -127,6 +127,11 @@ impl Daemon {
             }
         });
         let sink_names: Vec<String> = sinks.iter().map(|s| s.name.clone()).collect();
+        // Delivery on a runtime of its own, at a lower priority than acceptance.
+        let delivery_runtime = crate::delivery::worker::runtime(
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+        )
+        .map_err(|err| StartError::Sink(format!("cannot start the delivery runtime: {err}")))?;
         crate::delivery::worker::start(
             &spool,
             sinks,
@@ -135,6 +140,7 @@ impl Daemon {
                 policy: crate::delivery::queue::Policy::from_config(&config.delivery),
                 workers: config.delivery.workers,
             },
+            delivery_runtime.handle(),
             &parts.delivery.token,
             &parts.delivery.tracker,
         );
@@ -152,6 +158,9 @@ impl Daemon {
             // SMTP first: no new message, sessions in DATA finish their commit.
             parts.smtp.stop().await;
             parts.delivery.stop().await;
+            // Its tasks are done; the runtime (and what its sinks' pools left) goes off the
+            // async threads, where dropping a runtime is allowed.
+            let _ = tokio::task::spawn_blocking(move || drop(delivery_runtime)).await;
             parts.control.stop().await;
             // Last: commit whatever is queued and join the writer thread.
             spool_for_task.shutdown().await;

@@ -94,12 +94,44 @@ pub struct Settings {
     pub workers: usize,
 }
 
-/// Starts one dispatcher per sink on `tracker`; they stop at `shutdown` (attempts in flight
-/// are dropped: their leases are released at the next start, so they are sent again).
+/// How much lower than acceptance the delivery threads run (their nice value).
+///
+/// Delivering a document costs about as much CPU as accepting a message (BENCHMARKS.md,
+/// "Delivery"). On a busy machine the two compete for the cores, and acceptance must win: a
+/// sender waits for its 250, a sink does not. So delivery runs on a runtime of its own whose
+/// threads the kernel schedules after the SMTP sessions' whenever both want a core (nice 10
+/// weighs about a tenth of nice 0); on an idle machine delivery has every core. A backlog built
+/// during a burst drains after it, from disk.
+pub const DELIVERY_NICE: i32 = 10;
+
+/// The runtime delivery runs on: `threads` worker threads (and its blocking pool), each at
+/// [`DELIVERY_NICE`]. A thread that cannot lower its priority runs at the daemon's (logged).
+///
+/// # Errors
+/// The runtime cannot be built.
+pub fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .thread_name("delivery")
+        .enable_all()
+        .on_thread_start(|| {
+            // The calling thread only: on Linux a thread id names one thread for setpriority.
+            let tid = rustix::thread::gettid();
+            if let Err(err) = rustix::process::setpriority_process(Some(tid), DELIVERY_NICE) {
+                tracing::debug!(error = %err, "delivery thread keeps the daemon's priority");
+            }
+        })
+        .build()
+}
+
+/// Starts one dispatcher per sink on `tracker`, on the runtime of `runtime` (see
+/// [`runtime`]); they stop at `shutdown` (attempts in flight are dropped: their leases are
+/// released at the next start, so they are sent again).
 pub fn start(
     spool: &Spool,
     sinks: Vec<SinkRunner>,
     settings: &Settings,
+    runtime: &tokio::runtime::Handle,
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
 ) {
@@ -121,7 +153,7 @@ pub fn start(
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
         };
-        tracker.spawn(dispatcher.run().instrument(span));
+        tracker.spawn_on(dispatcher.run().instrument(span), runtime);
     }
 }
 
