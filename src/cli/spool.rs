@@ -1068,6 +1068,47 @@ mod tests {
     }
 
     #[test]
+    fn retry_takes_a_message_a_document_the_dead_letters_or_an_organisation() {
+        let mid = MessageId("20261122T101530Z-000001".into());
+        assert_eq!(
+            retry_selection(Some(mid.as_str()), false, None, None, Some("erp")).unwrap(),
+            Reoffer::Message {
+                message: mid.clone(),
+                document: None,
+                sink: Some("erp".into())
+            }
+        );
+        assert_eq!(
+            retry_selection(Some("20261122T101530Z-000001-3"), false, None, None, None).unwrap(),
+            Reoffer::Message {
+                message: mid,
+                document: Some(3),
+                sink: None
+            }
+        );
+        for bad in ["20261122T101530Z-000001-x", "../etc", ""] {
+            assert!(
+                retry_selection(Some(bad), false, None, None, None).is_err(),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            retry_selection(None, true, None, None, None).unwrap(),
+            Reoffer::Failed { sink: None }
+        );
+        let Reoffer::Organisation { since, .. } =
+            retry_selection(None, false, Some("acme"), Some("2026-11-01"), Some("erp")).unwrap()
+        else {
+            panic!("not an organisation re-offer");
+        };
+        assert_eq!(format_time(since), "2026-11-01T00:00:00.000Z");
+        let err = retry_selection(None, false, Some("acme"), Some("yesterday"), Some("erp"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("write a date as 2026-11-01"), "{err}");
+    }
+
+    #[test]
     fn control_characters_are_escaped() {
         assert_eq!(clean("a\u{1b}[2Jb\r\n"), "a\\u{1b}[2Jb\\r\\n");
         assert_eq!(clean("plain"), "plain");
