@@ -3,6 +3,8 @@
 //! Each test asserts what the peer received and how its answer was read.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use common::peers::NatsServer;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -873,62 +876,12 @@ async fn smtp_refused_connection_is_a_retry() {
 
 // --- nats -----------------------------------------------------------------------------------
 
-/// A `nats-server -js` on a loopback port, killed when dropped.
-struct NatsServer {
-    child: std::process::Child,
-    port: u16,
-    _store: tempfile::TempDir,
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl NatsServer {
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-/// Starts nats-server on `port`; None (and a note) when it is not installed.
+/// A `nats-server -js` on `port` (tests/common/peers.rs); `None` when it is not installed
+/// outside CI.
 async fn nats_server(port: u16) -> Option<NatsServer> {
-    let store = tempfile::tempdir().unwrap();
-    let child = match std::process::Command::new("nats-server")
-        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-        .arg(store.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(err)
-            if err.kind() == std::io::ErrorKind::NotFound && std::env::var_os("CI").is_none() =>
-        {
-            eprintln!(
-                "skipped: nats-server not installed (scripts/test.sh installs it; in CI this fails)"
-            );
-            return None;
-        }
-        Err(err) => panic!("nats-server does not start: {err}"),
-    };
-    let server = NatsServer {
-        child,
-        port,
-        _store: store,
-    };
-    // Wait until it accepts connections.
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "nats-server did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Some(server)
+    tokio::task::spawn_blocking(move || NatsServer::start_on(port))
+        .await
+        .unwrap()
 }
 
 /// A stream over `invoices.>` with a ten-minute duplicate window.

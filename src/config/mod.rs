@@ -213,6 +213,22 @@ pub struct Receiver {
 }
 
 impl Receiver {
+    /// The sink names a document of `organisations[organisation]` arriving here goes to: this
+    /// receiver's `deliver` when set, else the organisation's; empty when there are none (or
+    /// the index is out of range).
+    pub fn deliver_for<'a>(
+        &'a self,
+        organisations: &'a [Organisation],
+        organisation: usize,
+    ) -> &'a [String] {
+        match &self.deliver {
+            Some(list) => list,
+            None => organisations
+                .get(organisation)
+                .map_or(&[], |o| o.deliver.as_slice()),
+        }
+    }
+
     /// Whether a document of this specification ([`crate::invoice::Specification::id`]) is
     /// accepted here: every one when `accept_specifications` is empty; `xrechnung` stands for
     /// every `xrechnung-*` and `zugferd-1` for every `zugferd-1*`; otherwise the exact id.
@@ -505,12 +521,6 @@ impl Config {
     /// else the organisation's. Empty when there are none (or the index is out of range): the
     /// document then waits in the spool.
     pub fn deliver_for<'a>(&'a self, receiver: &'a Receiver, organisation: usize) -> &'a [String] {
-        match &receiver.deliver {
-            Some(list) => list,
-            None => self
-                .organisations
-                .get(organisation)
-                .map_or(&[], |o| o.deliver.as_slice()),
-        }
+        receiver.deliver_for(&self.organisations, organisation)
     }
 }

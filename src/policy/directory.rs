@@ -96,13 +96,7 @@ impl Directory {
     /// [`Directory::organisations`]) on `receiver` goes to: the receiver's `deliver` when set,
     /// else the organisation's (as [`Config::deliver_for`]).
     pub fn deliver_for<'a>(&'a self, receiver: &'a Receiver, organisation: usize) -> &'a [String] {
-        match &receiver.deliver {
-            Some(list) => list,
-            None => self
-                .organisations
-                .get(organisation)
-                .map_or(&[], |o| o.deliver.as_slice()),
-        }
+        receiver.deliver_for(&self.organisations, organisation)
     }
 
     /// The sinks that take whole messages rather than documents (`kind = "smtp"`,

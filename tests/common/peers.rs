@@ -411,8 +411,12 @@ impl NatsServer {
     /// Starts one; `None` when nats-server is not installed and this is not CI (CI installs
     /// it through scripts/test.sh, so there a missing server fails the test).
     pub fn start() -> Option<NatsServer> {
+        Self::start_on(free_port())
+    }
+
+    /// The same on `port` (a server that comes back where a sink expects it).
+    pub fn start_on(port: u16) -> Option<NatsServer> {
         let store = tempfile::tempdir().unwrap();
-        let port = free_port();
         let child = match std::process::Command::new("nats-server")
             .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
             .arg(store.path())
