@@ -475,7 +475,7 @@ fn kill9_while_delivering_loses_nothing_and_repeats_only_what_was_in_flight() {
     const N: usize = 100;
     let hook = WebhookServer::start();
     // Slow enough that the kill finds attempts in flight.
-    hook.set_delay(Duration::from_millis(40));
+    hook.set_delay(Duration::from_millis(200));
     let out = tempfile::tempdir().unwrap();
     let tail = format!(
         "{FAST}{}[[sink]]\nname = \"archive\"\nkind = \"directory\"\npath = \"{}\"\n",
