@@ -52,11 +52,17 @@ pub fn decode_at(raw: &[u8], at: &Location) -> Option<Vec<u8>> {
     if !at.base64 {
         return Some(body.to_vec());
     }
-    let compact: Vec<u8> = body
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
+    // Base64 in mail is lines of 76 characters: copy each line without its line break (and
+    // drop any other whitespace, which is rare), rather than testing every byte.
+    let mut compact = Vec::with_capacity(body.len());
+    for line in body.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().any(u8::is_ascii_whitespace) {
+            compact.extend(line.iter().filter(|b| !b.is_ascii_whitespace()));
+        } else {
+            compact.extend_from_slice(line);
+        }
+    }
     const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
         base64::engine::GeneralPurposeConfig::new()
