@@ -56,6 +56,11 @@ const LEASE_MARGIN: Duration = Duration::from_secs(60);
 /// Claims a dispatcher holds ahead, per unit of the sink's concurrency.
 const PREFETCH_PER_SLOT: usize = 8;
 
+/// Attempts of one sink loading their document at once, per unit of its concurrency: loading
+/// (reading and decoding the document) happens before an attempt takes one of the sink's
+/// slots, so the slots are spent on the downstream's answers only.
+const PREPARING_PER_SLOT: usize = 2;
+
 /// Settlements of one sink waiting for the writer at once; past it, attempts wait before
 /// freeing their slot (back-pressure from a slow disk to the downstream requests).
 pub const MAX_SETTLING: usize = 512;
@@ -147,9 +152,10 @@ pub fn start(
                 answered: Notify::new(),
                 claimed: Mutex::new(HashMap::new()),
                 settling: Arc::new(Semaphore::new(MAX_SETTLING)),
+                slots: Arc::new(Semaphore::new(runner.concurrency.max(1))),
+                total: Arc::clone(&total),
                 runner,
             }),
-            total: Arc::clone(&total),
             shutdown: shutdown.clone(),
             tracker: tracker.clone(),
         };
@@ -171,13 +177,15 @@ struct Shared {
     claimed: Mutex<HashMap<(MessageId, u32), u64>>,
     /// Settlements waiting for the writer.
     settling: Arc<Semaphore>,
+    /// The sink's slots (`concurrency`): requests at the downstream.
+    slots: Arc<Semaphore>,
+    /// The workers shared by every sink (`[delivery] workers`).
+    total: Arc<Semaphore>,
 }
 
 /// The dispatcher of one sink.
 struct Dispatcher {
     shared: Arc<Shared>,
-    /// The workers shared by every sink.
-    total: Arc<Semaphore>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -190,7 +198,9 @@ impl Dispatcher {
     async fn run(self) {
         let shared = &self.shared;
         let runner = &shared.runner;
-        let local = Arc::new(Semaphore::new(runner.concurrency.max(1)));
+        let preparing = Arc::new(Semaphore::new(
+            runner.concurrency.max(1) * PREPARING_PER_SLOT,
+        ));
         let prefetch = runner.concurrency.max(1) * PREFETCH_PER_SLOT;
         let mut changes = shared.spool.queue_watch();
         let lease = runner.timeout + LEASE_MARGIN;
@@ -252,8 +262,12 @@ impl Dispatcher {
                     continue;
                 }
             }
-            let Some(permits) = self.permits(&local).await else {
-                break;
+            let permit = tokio::select! {
+                () = self.shutdown.cancelled() => break,
+                p = Arc::clone(&preparing).acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
             };
             let Some(job) = ready.pop_front() else {
                 continue;
@@ -261,7 +275,7 @@ impl Dispatcher {
             if probe {
                 lock(&shared.breaker).probe_started();
             }
-            self.start_attempt(job, permits);
+            self.start_attempt(job, permit);
         }
         self.forget(&mut ready);
         tracing::debug!("delivery dispatcher stopped");
@@ -272,21 +286,6 @@ impl Dispatcher {
         let mut claimed = lock(&self.shared.claimed);
         for job in ready.drain(..) {
             claimed.remove(&(job.message, job.document));
-        }
-    }
-
-    /// A slot of the sink and one of the workers; `None` at shutdown.
-    async fn permits(
-        &self,
-        local: &Arc<Semaphore>,
-    ) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
-        tokio::select! {
-            () = self.shutdown.cancelled() => None,
-            p = async {
-                let local = Arc::clone(local).acquire_owned().await.ok()?;
-                let total = Arc::clone(&self.total).acquire_owned().await.ok()?;
-                Some((local, total))
-            } => p,
         }
     }
 
@@ -323,7 +322,7 @@ impl Dispatcher {
     }
 
     /// Runs one claimed delivery in its own task.
-    fn start_attempt(&self, job: Job, permits: (OwnedSemaphorePermit, OwnedSemaphorePermit)) {
+    fn start_attempt(&self, job: Job, preparing: OwnedSemaphorePermit) {
         let shared = Arc::clone(&self.shared);
         let span = tracing::info_span!(
             "delivery",
@@ -337,7 +336,7 @@ impl Dispatcher {
                 tokio::select! {
                     // Dropped at shutdown: the lease is released at the next start.
                     () = shutdown.cancelled() => {}
-                    () = attempt(&shared, job, permits) => {}
+                    () = attempt(&shared, job, preparing) => {}
                 }
             }
             .instrument(span),
@@ -345,15 +344,22 @@ impl Dispatcher {
     }
 }
 
-/// One attempt: load, deliver within the timeout, free the slot, decide, settle.
-async fn attempt(
-    shared: &Shared,
-    mut job: Job,
-    permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
-) {
+/// One attempt: load, take a slot, deliver within the timeout, free the slot, decide, settle.
+async fn attempt(shared: &Shared, mut job: Job, preparing: OwnedSemaphorePermit) {
     let runner = &shared.runner;
+    let loaded = load(shared, &job).await;
+    // A slot of the sink and one of the workers, only for the request itself.
+    let (Ok(slot), Ok(worker)) = (
+        Arc::clone(&shared.slots).acquire_owned().await,
+        Arc::clone(&shared.total).acquire_owned().await,
+    ) else {
+        // The semaphores are never closed; were they, the lease brings the job back.
+        lock(&shared.claimed).remove(&(job.message.clone(), job.document));
+        return;
+    };
+    drop(preparing);
     let started = Instant::now();
-    let outcome = match load(shared, &job).await {
+    let outcome = match loaded {
         Ok(item) => match tokio::time::timeout(runner.timeout, runner.sink.deliver(&item)).await {
             Ok(outcome) => outcome,
             Err(_) => Outcome::retry(format!(
@@ -370,7 +376,7 @@ async fn attempt(
     // The downstream has answered: its slot is free while the settlement waits for the
     // writer (at most MAX_SETTLING of them; past it the slot waits too).
     let settling = Arc::clone(&shared.settling).acquire_owned().await;
-    drop(permits);
+    drop((slot, worker));
     let settlement = shared.policy.settle(
         &outcome,
         job.attempt,
