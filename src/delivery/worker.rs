@@ -32,16 +32,7 @@ use super::payload::{DocumentMeta, delivery_id};
 use super::queue::{Allowance, Breaker, Policy};
 use super::{Item, Outcome, Sink};
 use crate::intake::{self, IntakeLimits};
-use crate::spool::{Job, MessageId, Settlement, Spool, SpoolError};
-
-/// SHA-256 of `bytes`, lowercase hex (as the spool records it).
-fn hex_sha256(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+use crate::spool::{Job, MessageId, Settlement, Spool, SpoolError, sha256_hex};
 
 /// The longest a dispatcher sleeps without looking at its queue (a safety net: it is woken
 /// by new work and by its next due time).
@@ -420,7 +411,7 @@ async fn load(shared: &Shared, job: &Job) -> Result<Item, Outcome> {
                 // Straight from the parts' places in the message, when the hashes agree.
                 Some(bytes) => bytes,
                 None => match intake::document_bytes(raw, source, &IntakeLimits::default()) {
-                    Ok((xml, pdf)) if hex_sha256(&xml) == doc.xml_sha256 => (xml, pdf),
+                    Ok((xml, pdf)) if sha256_hex(&xml) == doc.xml_sha256 => (xml, pdf),
                     Ok(_) => return Ok(Some(Err("the stored message yields another document than was accepted (its XML hash differs)".to_string()))),
                     Err(err) => return Ok(Some(Err(format!("the stored message no longer yields the document: {err}")))),
                 },
@@ -464,14 +455,14 @@ fn decode_parts(
         base64: p.base64,
     };
     let xml = intake::decode_at(raw, &at(doc.xml_at?))?;
-    if hex_sha256(&xml) != doc.xml_sha256 {
+    if sha256_hex(&xml) != doc.xml_sha256 {
         return None;
     }
     let pdf = match (doc.pdf_size, doc.pdf_at, &doc.pdf_sha256) {
         (None, _, _) => None,
         (Some(_), Some(p), Some(sha)) => {
             let pdf = intake::decode_at(raw, &at(p))?;
-            if hex_sha256(&pdf) != *sha {
+            if sha256_hex(&pdf) != *sha {
                 return None;
             }
             Some(pdf)
@@ -512,9 +503,9 @@ mod tests {
         serde_json::from_value(serde_json::json!({
             "index": 0, "receiver": "r@x.test", "organisation": "acme", "format": "UBL Invoice",
             "invoice_number": null, "xml_name": doc.xml_name, "xml_size": doc.xml.len(),
-            "xml_sha256": hex_sha256(&doc.xml), "pdf_name": doc.pdf_name,
+            "xml_sha256": sha256_hex(&doc.xml), "pdf_name": doc.pdf_name,
             "pdf_size": doc.pdf.as_ref().map(Vec::len),
-            "pdf_sha256": doc.pdf.as_deref().map(hex_sha256),
+            "pdf_sha256": doc.pdf.as_deref().map(sha256_hex),
             "status": "ready", "xml_store": {"in": "in_message"},
             "pdf_store": {"in": "in_message"}, "source": 0,
             "xml_at": doc.xml_at.map(at), "pdf_at": doc.pdf_at.map(at),

@@ -1038,6 +1038,14 @@ fn from_unix_millis(ms: u64) -> SystemTime {
     std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms)
 }
 
+/// SHA-256 of `bytes` as the spool records it (lowercase hex): the form of
+/// [`DocumentRecord::xml_sha256`] and [`MessageRecord::sha256`], for whoever checks bytes
+/// against them.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
 /// Lowercase hex.
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;

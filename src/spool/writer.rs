@@ -23,7 +23,6 @@ use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use redb::ReadableTable as _;
-use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use std::time::Duration;
@@ -35,7 +34,7 @@ use super::staging::{Content, Finished, create_tmp};
 use super::store::{Blob, Db, Shared, remove_files, sync_dir};
 use super::{
     DocumentRecord, DocumentStatus, DuplicateOf, Event, MessageId, MessageRecord, MessageStatus,
-    NewMessage, SpoolError, format_time, from_unix_millis, hex, unix_millis,
+    NewMessage, SpoolError, format_time, from_unix_millis, hex, sha256_hex, unix_millis,
 };
 
 /// What the writer is asked to do: the one type of its requests. Commits come on a channel of
@@ -195,9 +194,9 @@ impl Files<'_> {
         let (mut inline_xml, mut inline_pdf) = (Vec::new(), Vec::new());
         for (index, doc) in (0u32..).zip(documents) {
             let xml_size = doc.xml.len() as u64;
-            let xml_sha256 = hex(&Sha256::digest(&doc.xml));
+            let xml_sha256 = sha256_hex(&doc.xml);
             let pdf_size = doc.pdf.as_ref().map(|p| p.len() as u64);
-            let pdf_sha256 = doc.pdf.as_ref().map(|p| hex(&Sha256::digest(p)));
+            let pdf_sha256 = doc.pdf.as_deref().map(sha256_hex);
             let (xml_store, pdf_store) = if doc.source.is_some() {
                 // Decoded again from the raw message when needed: stored once, as received.
                 (Blob::InMessage, doc.pdf.as_ref().map(|_| Blob::InMessage))
