@@ -119,6 +119,7 @@ impl Daemon {
         let control = crate::spool::control::serve(
             spool.clone(),
             spool.control_socket_path(),
+            sinks.iter().map(|s| s.name.clone()).collect(),
             parts.control.token.clone(),
         );
         parts.control.tracker.spawn(async move {

@@ -223,6 +223,8 @@ fn retry(spool: &Spool, selection: &Reoffer) -> Result<Response, SpoolError> {
 pub struct ControlListener {
     listener: UnixListener,
     path: PathBuf,
+    /// The sinks a `retry` may name (`None`: any, for tests of the socket alone).
+    sinks: Option<Arc<[String]>>,
 }
 
 /// Binds `path` (replacing a stale socket left by a crash) with mode 0600. A regular file at
@@ -252,6 +254,7 @@ pub fn bind(path: &Path) -> Result<ControlListener, SpoolError> {
     Ok(ControlListener {
         listener,
         path: path.to_path_buf(),
+        sinks: None,
     })
 }
 
@@ -262,13 +265,21 @@ pub fn bind(path: &Path) -> Result<ControlListener, SpoolError> {
 pub async fn serve(
     spool: Spool,
     path: PathBuf,
+    sinks: Vec<String>,
     shutdown: CancellationToken,
 ) -> Result<(), SpoolError> {
-    bind(&path)?.run(spool, shutdown).await;
+    bind(&path)?.with_sinks(sinks).run(spool, shutdown).await;
     Ok(())
 }
 
 impl ControlListener {
+    /// Only these sinks may be named by a `retry` (the daemon's `[[sink]]` names): a re-offer
+    /// to any other would queue deliveries no dispatcher ever takes.
+    pub fn with_sinks(mut self, sinks: Vec<String>) -> ControlListener {
+        self.sinks = Some(sinks.into());
+        self
+    }
+
     /// The socket path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -295,8 +306,9 @@ impl ControlListener {
                 Ok((stream, _)) => {
                     let spool = spool.clone();
                     let shutdown = shutdown.clone();
+                    let sinks = self.sinks.clone();
                     tracker.spawn(async move {
-                        if let Err(err) = handle(stream, spool, shutdown).await {
+                        if let Err(err) = handle(stream, spool, sinks, shutdown).await {
                             tracing::debug!(error = %err, "control connection ended with an error");
                         }
                         drop(permit);
@@ -321,6 +333,7 @@ impl ControlListener {
 async fn handle(
     stream: UnixStream,
     spool: Spool,
+    sinks: Option<Arc<[String]>>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
@@ -349,16 +362,28 @@ async fn handle(
             )
         } else {
             match serde_json::from_slice::<Request>(&line) {
-                Ok(req) => {
-                    let spool = spool.clone();
-                    let answered = tokio::task::spawn_blocking(move || answer(&spool, &req)).await;
-                    (
-                        answered.unwrap_or_else(|err| Response::Error {
-                            message: format!("request failed: {err}"),
-                        }),
+                Ok(req) => match unknown_sink(&req, sinks.as_deref()) {
+                    Some(sink) => (
+                        Response::Error {
+                            message: format!(
+                                "no sink {sink:?} in the daemon's config; the sinks are: {}",
+                                sinks.as_deref().unwrap_or_default().join(", ")
+                            ),
+                        },
                         false,
-                    )
-                }
+                    ),
+                    None => {
+                        let spool = spool.clone();
+                        let answered =
+                            tokio::task::spawn_blocking(move || answer(&spool, &req)).await;
+                        (
+                            answered.unwrap_or_else(|err| Response::Error {
+                                message: format!("request failed: {err}"),
+                            }),
+                            false,
+                        )
+                    }
+                },
                 Err(err) => (
                     Response::Error {
                         message: format!("bad request: {err}"),
@@ -381,6 +406,15 @@ async fn handle(
             return Ok(());
         }
     }
+}
+
+/// The sink a `retry` names that is not among `sinks`, if any.
+fn unknown_sink(req: &Request, sinks: Option<&[String]>) -> Option<String> {
+    let (Request::Retry { selection }, Some(sinks)) = (req, sinks) else {
+        return None;
+    };
+    let sink = selection.sink()?;
+    (!sinks.iter().any(|s| s == sink)).then(|| sink.to_owned())
 }
 
 /// Reads up to and including `\n` (or EOF, or the reader's limit).
@@ -478,6 +512,44 @@ mod tests {
             out.push(line);
         }
         out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retry_naming_a_sink_the_daemon_does_not_have_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (spool, id) = spool_with_one(tmp.path()).await;
+        let path = spool.control_socket_path();
+        let listener = bind(&path).unwrap().with_sinks(vec!["erp".into()]);
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(listener.run(spool.clone(), shutdown.clone()));
+        let retry = |sink: &str| {
+            let req = Request::Retry {
+                selection: Reoffer::Message {
+                    message: id.clone(),
+                    document: None,
+                    sink: Some(sink.into()),
+                },
+            };
+            let mut line = serde_json::to_vec(&req).unwrap();
+            line.push(b'\n');
+            line
+        };
+        let lines = raw_exchange(&path, &[retry("nope"), retry("erp")].concat()).await;
+        let answers: Vec<Response> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            answers[0],
+            Response::Error {
+                message: "no sink \"nope\" in the daemon's config; the sinks are: erp".into()
+            }
+        );
+        // A known sink goes through (the message has no documents: nothing to queue).
+        assert_eq!(answers[1], Response::Retried { count: 0 });
+        assert!(spool.deliveries(&id).unwrap().is_empty());
+        shutdown.cancel();
+        server.await.unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

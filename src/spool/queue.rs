@@ -160,6 +160,16 @@ pub enum Reoffer {
     },
 }
 
+impl Reoffer {
+    /// The sink the selection names, if it names one.
+    pub fn sink(&self) -> Option<&str> {
+        match self {
+            Reoffer::Message { sink, .. } | Reoffer::Failed { sink } => sink.as_deref(),
+            Reoffer::Organisation { sink, .. } => Some(sink),
+        }
+    }
+}
+
 /// The queue's tables, open in a write transaction.
 pub(crate) struct Tables<'txn> {
     pub(crate) deliveries: redb::Table<'txn, (&'static str, u32, &'static str), &'static [u8]>,
