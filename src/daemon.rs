@@ -22,11 +22,12 @@ use crate::spool::{Spool, SpoolError, SpoolOptions};
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The spool could not be opened.
-    #[error("cannot open the spool at {path}: {source}")]
+    #[error("cannot open the spool at {path}")]
     Spool {
         /// The spool directory.
         path: std::path::PathBuf,
         /// The cause.
+        #[source]
         source: SpoolError,
     },
     /// A listener could not be bound.
@@ -72,6 +73,7 @@ impl Daemon {
             path: config.spool.path.clone(),
             large_body_threshold: config.spool.large_body_threshold,
             min_free_space: config.spool.min_free_space,
+            recovering: false,
         };
         let spool = Spool::open(&spool_opts).map_err(|source| StartError::Spool {
             path: config.spool.path.clone(),

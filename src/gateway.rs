@@ -181,6 +181,89 @@ impl Handler for Gateway {
     }
 }
 
+/// One stored body judged again by `trustgate spool recover`: the message to store under its
+/// original id, and what the judgement was.
+pub struct Recovered {
+    /// The message, with its original arrival time and client.
+    pub message: NewMessage,
+    /// `accepted` or `refused (<reason>)`.
+    pub outcome: String,
+}
+
+/// Judges a stored body again, as end of data would under the current config, for
+/// `trustgate spool recover` (the database that held its record was lost). A message the
+/// current config refuses outright (an unknown address, an untrusted From) is still stored,
+/// as refused, so it is never lost: the caller reports it for the admin to look at.
+///
+/// # Errors
+/// A staging buffer could not be made.
+pub fn recover(
+    directory: &Directory,
+    spool: &Spool,
+    envelope: &crate::spool::envelope::StoredEnvelope,
+    raw: &[u8],
+) -> Result<Recovered, SpoolError> {
+    let staged = || -> Result<Staging, SpoolError> {
+        let mut body = spool.staging()?;
+        body.write(raw).map_err(|source| SpoolError::Io {
+            path: spool.path().to_path_buf(),
+            source,
+        })?;
+        Ok(body)
+    };
+    let session = SessionInfo {
+        id: 0,
+        peer: envelope
+            .peer
+            .parse()
+            .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
+        helo: envelope.helo.clone(),
+        tls: false,
+    };
+    let smtp_envelope = Envelope {
+        mail_from: envelope.mail_from.clone(),
+        rcpt_to: envelope.rcpt_to.clone(),
+        declared_size: None,
+    };
+    let limits = IntakeLimits::default();
+    let (mut message, outcome) = match judge(
+        directory,
+        spool,
+        &limits,
+        &session,
+        smtp_envelope,
+        staged()?,
+    ) {
+        Ok(Judged::Accept { message, .. }) => (*message, "accepted".to_string()),
+        Ok(Judged::Reject { message, refusal }) => {
+            (*message, format!("refused ({})", refusal.reason))
+        }
+        Err(refusal) => {
+            let message = NewMessage {
+                received_at: envelope.received_at,
+                peer: envelope.peer.clone(),
+                helo: envelope.helo.clone(),
+                mail_from: envelope.mail_from.clone(),
+                rcpt_to: envelope.rcpt_to.clone(),
+                header_message_id: None,
+                header_from: None,
+                deliver_once: Vec::new(),
+                documents: Vec::new(),
+                ignored: Vec::new(),
+                body: staged()?,
+                status: MessageStatus::Rejected {
+                    reply: refusal.reply.to_string(),
+                    reason: refusal.reason.to_string(),
+                },
+            };
+            (message, format!("refused ({})", refusal.reason))
+        }
+    };
+    message.received_at = envelope.received_at;
+    message.peer.clone_from(&envelope.peer);
+    Ok(Recovered { message, outcome })
+}
+
 /// What end of data decided, before the spool.
 enum Judged {
     /// Store and answer 250. `refused` names documents refused under `partial = "accept"`.

@@ -6,6 +6,7 @@
 
 pub mod check_config;
 pub mod inspect;
+mod recover;
 pub mod serve;
 pub mod spool;
 

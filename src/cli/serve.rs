@@ -6,7 +6,7 @@ use anyhow::Context;
 use tracing::{error, info};
 
 use crate::config::Config;
-use crate::daemon::Daemon;
+use crate::daemon::{Daemon, StartError};
 
 /// EX_CONFIG from sysexits.h: the config is invalid.
 pub const EXIT_CONFIG: i32 = 78;
@@ -43,8 +43,26 @@ pub fn run(config_path: &Path) -> i32 {
                 "trustgate stopped with an error"
             );
             eprintln!("trustgate: {err:#}");
-            1
+            let code = exit_code(&err);
+            if code == EXIT_CONFIG {
+                eprintln!(
+                    "trustgate: the spool needs an administrator: restore spool.redb from a backup, \
+                     or move the damaged file aside and run `trustgate spool recover` (it rebuilds \
+                     the records from the stored messages); restarting alone will not help"
+                );
+            }
+            code
         }
+    }
+}
+
+/// The exit code for a daemon that stopped with `err`: EX_CONFIG (78) when only an
+/// administrator can fix it (a damaged or lost spool database), so systemd's
+/// `RestartPreventExitStatus=78` stops the restart loop; 1 otherwise (worth a restart).
+fn exit_code(err: &anyhow::Error) -> i32 {
+    match err.downcast_ref::<StartError>() {
+        Some(StartError::Spool { source, .. }) if source.needs_admin() => EXIT_CONFIG,
+        _ => 1,
     }
 }
 

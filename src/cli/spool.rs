@@ -66,6 +66,11 @@ pub enum SpoolCommand {
         #[arg(long, value_name = "NAME")]
         sink: Option<String>,
     },
+    /// Rebuild the spool's records from its stored message files after its database was lost
+    /// (the daemon refuses to start then, and says so). Run it with the daemon stopped: every
+    /// file no record names is moved to `<spool>/quarantine/`, and each message there is
+    /// judged again under the current config and stored under its original id.
+    Recover,
 }
 
 /// Runs a spool subcommand with the loaded config: checks what `retry` names (sink,
@@ -103,6 +108,9 @@ pub fn run_with_config(cmd: SpoolCommand, config: &crate::config::Config) -> any
             );
         }
     }
+    if let SpoolCommand::Recover = cmd {
+        return super::recover::run(config, &mut std::io::stdout().lock());
+    }
     run(cmd, &config.spool.path)
 }
 
@@ -129,6 +137,7 @@ pub fn run_to(cmd: SpoolCommand, spool_dir: &Path, out: &mut dyn Write) -> anyho
         }
         SpoolCommand::Show { id, raw: false } => Request::Show { id: id.clone() },
         SpoolCommand::Show { id, raw: true } => Request::Raw { id: id.clone() },
+        SpoolCommand::Recover => bail!("`spool recover` needs the config: run it through the CLI"),
         SpoolCommand::Retry {
             id,
             failed,
@@ -648,7 +657,7 @@ fn print_findings(out: &mut dyn Write, report: Option<&serde_json::Value>) -> st
 }
 
 /// `s` with control characters escaped, so text from mail cannot drive the terminal.
-fn clean(s: &str) -> String {
+pub(crate) fn clean(s: &str) -> String {
     if !s.chars().any(char::is_control) {
         return s.to_string();
     }

@@ -72,6 +72,32 @@ pub fn decode_at(raw: &[u8], at: &Location) -> Option<Vec<u8>> {
     LENIENT.decode(compact).ok()
 }
 
+/// The addresses in a message's `To`, `Cc` and `Delivered-To` header fields, in that order:
+/// where `trustgate spool recover` looks for the recipients of a stored body that carries no
+/// envelope (written before bodies kept theirs). Only the header block is parsed.
+pub fn header_recipients(raw: &[u8]) -> Vec<String> {
+    let Some(message) = mail_parser::MessageParser::default().parse_headers(raw) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    let fields = [message.to(), message.cc()];
+    let listed = fields
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a.iter())
+        .filter_map(|a| a.address.as_deref().map(str::to_string));
+    let delivered = message.header_values("Delivered-To").filter_map(|v| {
+        v.as_text()
+            .map(|t| t.trim().trim_matches(['<', '>']).to_string())
+    });
+    for address in listed.chain(delivered) {
+        if !address.is_empty() && !out.iter().any(|a| a.eq_ignore_ascii_case(&address)) {
+            out.push(address);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

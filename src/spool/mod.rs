@@ -26,7 +26,11 @@
 //! A kill -9 or power cut before step 3 completes leaves the previous commit as the state
 //! (redb's copy-on-write commit slots are never half-applied); the client got no 250 and
 //! retries. Files renamed in step 2 whose record never committed are orphans: start-up removes
-//! every body file no record references, and every `*.tmp`.
+//! every `*.tmp` and moves every stored file no record references to `quarantine/`, never
+//! deleting it, because it may be the database that is wrong. A new database beside stored
+//! files is a lost database, not a new spool: the open fails ([`SpoolError::DatabaseLost`])
+//! and `trustgate spool recover` rebuilds the records from the bodies, each of which ends
+//! with its envelope ([`envelope`]).
 //!
 //! "Maybe durable": when `commit()` fails, redb says the transaction may or may not have
 //! reached the disk. We answer `Err` (the session sends 451 4.3.0, never 250); the client's retry
@@ -60,6 +64,7 @@
 //! running daemon over `control.sock` and opens the store itself only when no daemon answers.
 
 pub mod control;
+pub mod envelope;
 mod fault;
 mod id;
 mod queue;
@@ -117,6 +122,21 @@ pub enum SpoolError {
     /// The writer is gone (shutting down).
     #[error("spool writer stopped")]
     Closed,
+    /// The database is new (missing, empty, or never initialised) but the spool holds stored
+    /// messages: the database was lost, and starting would orphan acknowledged mail.
+    #[error(
+        "the spool database {}/spool.redb is missing or empty, but the spool holds {files} stored file(s) in bodies/ or quarantine/; \
+         refusing to start so that no accepted message is lost. With the daemon stopped, run \
+         `trustgate spool recover --config <your config>` to rebuild the database from those files \
+         (or restore spool.redb from a backup)",
+        dir.display()
+    )]
+    DatabaseLost {
+        /// The spool directory.
+        dir: PathBuf,
+        /// How many stored files it holds.
+        files: u64,
+    },
 }
 
 impl SpoolError {
@@ -126,6 +146,20 @@ impl SpoolError {
         match self {
             SpoolError::Full => true,
             SpoolError::Io { source, .. } => is_disk_full(source),
+            _ => false,
+        }
+    }
+
+    /// Whether this error at start-up needs an administrator (a damaged or lost database, an
+    /// unsupported format): restarting cannot help, so the daemon exits with EX_CONFIG (78)
+    /// and systemd does not restart it (`RestartPreventExitStatus=78`).
+    pub fn needs_admin(&self) -> bool {
+        match self {
+            SpoolError::Database(_)
+            | SpoolError::DatabaseLost { .. }
+            | SpoolError::NeedsRecovery(_) => true,
+            // redb reports a file that is not (or no longer) a database as invalid data.
+            SpoolError::Io { source, .. } => source.kind() == std::io::ErrorKind::InvalidData,
             _ => false,
         }
     }
@@ -148,6 +182,10 @@ impl SpoolError {
             SpoolError::NeedsRecovery(p) => SpoolError::NeedsRecovery(p.clone()),
             SpoolError::Full => SpoolError::Full,
             SpoolError::Closed => SpoolError::Closed,
+            SpoolError::DatabaseLost { dir, files } => SpoolError::DatabaseLost {
+                dir: dir.clone(),
+                files: *files,
+            },
         }
     }
 }
@@ -170,6 +208,10 @@ pub struct SpoolOptions {
     pub large_body_threshold: u64,
     /// Free space reserve in bytes.
     pub min_free_space: u64,
+    /// Open a spool whose database was lost, to rebuild it (`trustgate spool recover`):
+    /// a new database beside stored files is not an error, and every file no record names is
+    /// moved to `quarantine/`.
+    pub recovering: bool,
 }
 
 impl SpoolOptions {
@@ -180,6 +222,7 @@ impl SpoolOptions {
             path: path.into(),
             large_body_threshold: 1024 * 1024,
             min_free_space: 0,
+            recovering: false,
         }
     }
 }
@@ -561,6 +604,8 @@ pub struct SpoolStats {
     pub largest_batch: u64,
     /// Files removed at open because no record referenced them (or they were `*.tmp`).
     pub orphans_removed: u64,
+    /// Stored files no record names, moved to `quarantine/` at start-up.
+    pub quarantined: u64,
 }
 
 /// The spool handle; cheap to clone. The writer stops when the last clone is dropped or
@@ -638,7 +683,7 @@ impl Spool {
     }
 
     fn open_inner(opts: &SpoolOptions, faults: Option<FaultInjector>) -> Result<Spool, SpoolError> {
-        let (shared, last_id) = Shared::open(&opts.path, faults)?;
+        let (shared, last_id) = Shared::open(&opts.path, faults, opts.recovering)?;
         let shared = Arc::new(shared);
         let (tx, rx) = mpsc::channel(COMMIT_QUEUE);
         let (queue_tx, queue_rx) = mpsc::channel(QUEUE_REQUESTS);
@@ -748,7 +793,7 @@ impl Spool {
         let handle = self.clone();
         let task = tokio::spawn(tracing::Instrument::instrument(
             async move {
-                let result = writer::commit(shared, tx, id, msg, threshold).await;
+                let result = writer::commit(shared, tx, id, msg, threshold, None).await;
                 drop(handle);
                 result
             },
@@ -756,6 +801,56 @@ impl Spool {
         ));
         task.await
             .map_err(|err| SpoolError::Database(format!("commit task failed: {err}")))?
+    }
+
+    /// Stores a message rebuilt by `trustgate spool recover` under its original `id`, with
+    /// `note` in its event log. The caller removes the file it came from only after this
+    /// returned `Ok`, so a crash during recovery loses nothing either.
+    ///
+    /// # Errors
+    /// As [`Spool::commit`]; [`SpoolError::Database`] when a record with this id exists.
+    pub async fn commit_recovered(
+        &self,
+        id: MessageId,
+        msg: NewMessage,
+        note: String,
+    ) -> Result<MessageId, SpoolError> {
+        if self.get(&id)?.is_some() {
+            return Err(SpoolError::Database(format!(
+                "a message {id} is already stored"
+            )));
+        }
+        let tx = lock(&self.inner.tx).clone().ok_or(SpoolError::Closed)?;
+        let shared = Arc::clone(&self.inner.shared);
+        let threshold = self.inner.opts.large_body_threshold;
+        writer::commit(shared, tx, id, msg, threshold, Some(note)).await
+    }
+
+    /// The files in `<spool>/quarantine/` (stored files no record named at start-up), by
+    /// name.
+    ///
+    /// # Errors
+    /// I/O errors other than a missing folder.
+    pub fn quarantined(&self) -> Result<Vec<PathBuf>, SpoolError> {
+        let dir = self.path().join(schema::QUARANTINE_DIR);
+        let mut files = Vec::new();
+        match std::fs::read_dir(&dir) {
+            Ok(entries) => {
+                for entry in entries {
+                    let entry = entry.map_err(|source| SpoolError::Io {
+                        path: dir.clone(),
+                        source,
+                    })?;
+                    if entry.file_type().is_ok_and(|t| t.is_file()) {
+                        files.push(entry.path());
+                    }
+                }
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(SpoolError::Io { path: dir, source }),
+        }
+        files.sort();
+        Ok(files)
     }
 
     /// All messages, oldest first. Records that cannot be decoded are skipped with a warning.
@@ -802,11 +897,23 @@ impl Spool {
     /// Database or I/O errors (including a body file that is missing).
     pub fn raw(&self, id: &MessageId) -> Result<Option<Vec<u8>>, SpoolError> {
         match self.get(id)? {
-            Some(record) => self
-                .inner
-                .shared
-                .read_blob(&record.body_store, store::Part::Body(id.as_str()))
-                .map(Some),
+            Some(record) => {
+                let mut raw = self
+                    .inner
+                    .shared
+                    .read_blob(&record.body_store, store::Part::Body(id.as_str()))?;
+                // A body file ends with its envelope trailer (`envelope`): the message is the
+                // record's `size` bytes before it.
+                let size = usize::try_from(record.size).unwrap_or(usize::MAX);
+                if raw.len() < size {
+                    return Err(SpoolError::Database(format!(
+                        "the body of {id} is {} bytes on disk, shorter than the {size} received",
+                        raw.len()
+                    )));
+                }
+                raw.truncate(size);
+                Ok(Some(raw))
+            }
             None => Ok(None),
         }
     }
@@ -973,6 +1080,7 @@ impl Spool {
             failed_messages: s.failed_messages.load(Ordering::Relaxed),
             largest_batch: s.largest_batch.load(Ordering::Relaxed),
             orphans_removed: s.orphans_removed.load(Ordering::Relaxed),
+            quarantined: s.quarantined.load(Ordering::Relaxed),
         }
     }
 
@@ -1069,16 +1177,16 @@ pub fn format_time(t: SystemTime) -> String {
 }
 
 /// Serde for times as RFC 3339 UTC with milliseconds, e.g. `2026-11-22T10:15:30.123Z`.
-mod rfc3339 {
+pub(crate) mod rfc3339 {
     use std::time::SystemTime;
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::format_time(*t))
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
         let s = String::deserialize(d)?;
         humantime::parse_rfc3339_weak(&s).map_err(serde::de::Error::custom)
     }

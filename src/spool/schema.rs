@@ -88,6 +88,10 @@ pub const DATABASE_FILE: &str = "spool.redb";
 /// staging files while DATA arrives.
 pub const BODIES_DIR: &str = "bodies";
 
+/// The directory, inside the spool directory, of stored files that no record names (moved
+/// there at start-up instead of being deleted; `trustgate spool recover` imports them).
+pub const QUARANTINE_DIR: &str = "quarantine";
+
 /// The control socket inside the spool directory.
 pub const CONTROL_SOCKET: &str = "control.sock";
 

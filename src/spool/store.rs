@@ -92,6 +92,8 @@ pub(crate) struct Stats {
     pub(crate) failed_messages: AtomicU64,
     pub(crate) largest_batch: AtomicU64,
     pub(crate) orphans_removed: AtomicU64,
+    /// Stored files no record names, moved to `quarantine/` at start-up.
+    pub(crate) quarantined: AtomicU64,
 }
 
 /// The store, shared by the handles and the writer thread.
@@ -123,9 +125,15 @@ pub(crate) struct Shared {
 impl Shared {
     /// Opens the store for writing: directories, database (repaired by redb if needed), schema,
     /// orphan removal. Returns the store and the newest stored message id.
+    ///
+    /// A new database (missing, empty, or never given a format) beside stored files means the
+    /// database was lost, not that the spool is new: the open fails with
+    /// [`SpoolError::DatabaseLost`] unless `recovering` (`trustgate spool recover`), so no
+    /// start-up ever treats acknowledged messages as orphans.
     pub(crate) fn open(
         dir: &Path,
         faults: Option<FaultInjector>,
+        recovering: bool,
     ) -> Result<(Shared, Option<String>), SpoolError> {
         let io = |path: &Path| {
             let path = path.to_path_buf();
@@ -155,6 +163,17 @@ impl Shared {
         };
         let txn = db.begin_write().map_err(|e| shared.db_error(e))?;
         match schema::migrate(&txn) {
+            Ok(schema::Migration::Created) if !recovering => {
+                let held = shared.stored_files()?;
+                if held > 0 {
+                    // Nothing is committed: the next start finds the same state and says the same.
+                    drop(txn);
+                    return Err(SpoolError::DatabaseLost {
+                        dir: dir.to_path_buf(),
+                        files: held,
+                    });
+                }
+            }
             Ok(schema::Migration::FromV1) => {
                 tracing::info!("spool format brought from version 1 to 2 (delivery queue added)")
             }
@@ -178,9 +197,13 @@ impl Shared {
         }
         txn.commit().map_err(|e| shared.db_error(e))?;
         *shared.db.write().unwrap_or_else(PoisonError::into_inner) = Some(Db::Rw(db));
-        let removed = shared.remove_orphans()?;
-        if removed > 0 {
-            tracing::info!(removed, "spool orphan files removed at start-up");
+        let quarantined = shared.quarantine_orphans()?;
+        if quarantined > 0 {
+            tracing::warn!(
+                quarantined,
+                dir = %shared.dir.join(schema::QUARANTINE_DIR).display(),
+                "spool files no record names were moved to quarantine (a crash before their commit, or a damaged database); `trustgate spool recover` imports them"
+            );
         }
         let last = shared.last_id()?;
         Ok((shared, last))
@@ -493,9 +516,43 @@ impl Shared {
         }
     }
 
-    /// Removes every `*.tmp` and every body file no record references. Files of a record that
-    /// cannot be decoded are kept (we cannot tell what it references).
-    fn remove_orphans(&self) -> Result<u64, SpoolError> {
+    /// How many stored files (bodies and documents, not staging files) are in `bodies/` and
+    /// `quarantine/`: what a lost database would orphan.
+    fn stored_files(&self) -> Result<u64, SpoolError> {
+        let mut held = 0;
+        for dir in [&self.bodies_dir, &self.dir.join(schema::QUARANTINE_DIR)] {
+            let entries = match fs::read_dir(dir) {
+                Ok(entries) => entries,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => {
+                    return Err(SpoolError::Io {
+                        path: dir.clone(),
+                        source,
+                    });
+                }
+            };
+            for entry in entries {
+                let entry = entry.map_err(|source| SpoolError::Io {
+                    path: dir.clone(),
+                    source,
+                })?;
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if schema::is_spool_file_name(&name) && !name.ends_with(schema::TMP_SUFFIX) {
+                    held += 1;
+                }
+            }
+        }
+        Ok(held)
+    }
+
+    /// Removes every `*.tmp` (staging files: never acknowledged) and moves every stored file
+    /// no record references into `quarantine/`. Such a file is usually the body of a message
+    /// whose commit a crash cut short (its client got no 250 and retries), but it may be the
+    /// database that is wrong, so the file is kept where `trustgate spool recover` finds it.
+    /// Files of a record that cannot be decoded stay where they are (we cannot tell what it
+    /// references).
+    pub(crate) fn quarantine_orphans(&self) -> Result<u64, SpoolError> {
         let (referenced, undecodable) = self.with_read(|txn| {
             let table = txn.open_table(MESSAGES).map_err(|e| self.db_error(e))?;
             let mut referenced = HashSet::new();
@@ -520,45 +577,68 @@ impl Shared {
             }
             Ok((referenced, undecodable))
         })?;
-        let entries = fs::read_dir(&self.bodies_dir).map_err(|source| SpoolError::Io {
-            path: self.bodies_dir.clone(),
-            source,
-        })?;
-        let mut removed = 0;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| SpoolError::Io { path, source }
+        };
+        let quarantine = self.dir.join(schema::QUARANTINE_DIR);
+        let entries = fs::read_dir(&self.bodies_dir).map_err(io(&self.bodies_dir))?;
+        let (mut removed, mut moved) = (0u64, 0u64);
         for entry in entries {
-            let entry = entry.map_err(|source| SpoolError::Io {
-                path: self.bodies_dir.clone(),
-                source,
-            })?;
+            let entry = entry.map_err(io(&self.bodies_dir))?;
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
             if !schema::is_spool_file_name(&name) {
                 continue;
             }
-            let owned_by_undecodable = undecodable.iter().any(|id| {
-                name.strip_prefix(id.as_str())
-                    .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('-'))
-            });
-            let orphan = name.ends_with(schema::TMP_SUFFIX)
-                || (!referenced.contains(&name) && !owned_by_undecodable);
-            if orphan {
+            if name.ends_with(schema::TMP_SUFFIX) {
                 let path = entry.path();
                 match fs::remove_file(&path) {
                     Ok(()) => removed += 1,
                     Err(err) => {
-                        tracing::warn!(error = %err, path = %path.display(), "cannot remove spool orphan file")
+                        tracing::warn!(error = %err, path = %path.display(), "cannot remove spool staging file")
                     }
                 }
+                continue;
             }
+            let owned_by_undecodable = undecodable.iter().any(|id| {
+                name.strip_prefix(id.as_str())
+                    .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('-'))
+            });
+            if referenced.contains(&name) || owned_by_undecodable {
+                continue;
+            }
+            if moved == 0 {
+                DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&quarantine)
+                    .map_err(io(&quarantine))?;
+            }
+            // A name already in quarantine is kept too: the newcomer gets a suffix.
+            let mut target = quarantine.join(&name);
+            let mut n = 1;
+            while target.exists() {
+                target = quarantine.join(format!("{name}.{n}"));
+                n += 1;
+            }
+            fs::rename(entry.path(), &target).map_err(io(&target))?;
+            moved += 1;
         }
-        if removed > 0 {
+        if moved > 0 {
+            // The new names first, then the old ones gone: a crash in between leaves a file
+            // in both places, never in neither.
+            sync_dir(&quarantine, self.faults.as_ref())?;
+        }
+        if moved + removed > 0 {
             sync_dir(&self.bodies_dir, self.faults.as_ref())?;
         }
         self.stats
             .orphans_removed
             .fetch_add(removed, Ordering::Relaxed);
-        Ok(removed)
+        self.stats.quarantined.fetch_add(moved, Ordering::Relaxed);
+        Ok(moved)
     }
 }
 

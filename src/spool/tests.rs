@@ -14,6 +14,7 @@ fn options(dir: &Path) -> SpoolOptions {
         path: dir.join("spool"),
         large_body_threshold: 1024,
         min_free_space: 0,
+        recovering: false,
     }
 }
 
@@ -309,17 +310,17 @@ async fn large_bodies_and_documents_get_their_own_files() {
         body_files(&spool),
         HashSet::from([body_name.clone(), xml_name])
     );
-    assert_eq!(
-        fs::read(spool.path().join("bodies").join(&body_name)).unwrap(),
-        raw
-    );
+    let file = fs::read(spool.path().join("bodies").join(&body_name)).unwrap();
+    let (stored, envelope) = envelope::split(&file);
+    assert_eq!(stored, raw, "the message as received, then its envelope");
+    assert_eq!(envelope.unwrap().id, id);
     assert_eq!(spool.raw(&id).unwrap().unwrap(), raw);
     let doc = spool.document(&id, 0).unwrap().unwrap();
     assert_eq!((doc.xml, doc.pdf), (big_xml, Some(b"%PDF small".to_vec())));
 }
 
 #[tokio::test]
-async fn start_up_removes_orphan_and_staging_files_only() {
+async fn start_up_removes_staging_files_and_quarantines_orphans() {
     let dir = tempfile::tempdir().unwrap();
     let opts = options(dir.path());
     let id = {
@@ -339,12 +340,92 @@ async fn start_up_removes_orphan_and_staging_files_only() {
         fs::write(bodies.join(name), b"left over").unwrap();
     }
     let spool = Spool::open(&opts).unwrap();
-    assert_eq!(spool.stats().orphans_removed, 3);
+    assert_eq!(spool.stats().orphans_removed, 1, "the staging file");
+    assert_eq!(spool.stats().quarantined, 2);
     assert_eq!(
         body_files(&spool),
         HashSet::from([schema::body_file_name(id.as_str()), "notes.txt".to_string()])
     );
+    let quarantined: HashSet<String> = fs::read_dir(opts.path.join(schema::QUARANTINE_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        quarantined,
+        HashSet::from([
+            "20200101T000000Z-000001.eml".to_string(),
+            "20200101T000000Z-000001-0.pdf".to_string()
+        ])
+    );
     assert_eq!(spool.raw(&id).unwrap().unwrap(), vec![b'a'; 5000]);
+}
+
+#[tokio::test]
+async fn a_lost_database_beside_stored_bodies_refuses_to_open_and_deletes_nothing() {
+    for how in ["missing", "empty"] {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = options(dir.path());
+        let id = {
+            let spool = Spool::open(&opts).unwrap();
+            let id = spool
+                .commit(message(&spool, &[b'a'; 5000], vec![]))
+                .await
+                .unwrap();
+            spool.shutdown().await;
+            id
+        };
+        let db = opts.path.join(schema::DATABASE_FILE);
+        match how {
+            "missing" => fs::remove_file(&db).unwrap(),
+            _ => fs::write(&db, b"").unwrap(),
+        }
+        let body = opts
+            .path
+            .join("bodies")
+            .join(schema::body_file_name(id.as_str()));
+        let before = fs::read(&body).unwrap();
+        for _ in 0..2 {
+            // Twice: a refused start must not leave a state the next start accepts.
+            let err = Spool::open(&opts).unwrap_err();
+            assert!(
+                matches!(err, SpoolError::DatabaseLost { files: 1, .. }) && err.needs_admin(),
+                "{how}: {err}"
+            );
+            assert!(err.to_string().contains("trustgate spool recover"), "{err}");
+            assert_eq!(
+                fs::read(&body).unwrap(),
+                before,
+                "{how}: the body is untouched"
+            );
+        }
+        // The recovery open accepts it, and keeps the file (in quarantine).
+        let spool = Spool::open(&SpoolOptions {
+            recovering: true,
+            ..opts.clone()
+        })
+        .unwrap();
+        assert_eq!(spool.stats().quarantined, 1);
+        let kept = opts
+            .path
+            .join(schema::QUARANTINE_DIR)
+            .join(schema::body_file_name(id.as_str()));
+        assert_eq!(fs::read(&kept).unwrap(), before);
+        let (raw, envelope) = envelope::split(&before);
+        assert_eq!(raw, vec![b'a'; 5000]);
+        assert_eq!(envelope.unwrap().id, id);
+    }
+}
+
+#[tokio::test]
+async fn a_new_database_in_an_empty_spool_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path());
+    Spool::open(&opts).unwrap().shutdown().await;
+    fs::remove_file(opts.path.join(schema::DATABASE_FILE)).unwrap();
+    // Only staging files left (never acknowledged): a new database is fine.
+    fs::write(opts.path.join("bodies").join("1-2-3.tmp"), b"x").unwrap();
+    let spool = Spool::open(&opts).unwrap();
+    assert_eq!(spool.stats().orphans_removed, 1);
 }
 
 #[tokio::test]

@@ -119,11 +119,12 @@ pub(crate) async fn commit(
     id: MessageId,
     msg: NewMessage,
     threshold: u64,
+    note: Option<String>,
 ) -> Result<MessageId, SpoolError> {
     let span = tracing::Span::current();
     let prep_shared = Arc::clone(&shared);
     let prepared = tokio::task::spawn_blocking(move || {
-        span.in_scope(|| prepare(&prep_shared, id, msg, threshold))
+        span.in_scope(|| prepare(&prep_shared, id, msg, threshold, note))
     })
     .await
     .map_err(|err| SpoolError::Database(format!("commit preparation failed: {err}")))??;
@@ -140,20 +141,22 @@ pub(crate) async fn commit(
     answer.await.unwrap_or(Err(SpoolError::Closed))
 }
 
-/// Makes the message's large files durable under their final names and builds its record.
-/// On error, removes every file it made.
+/// Makes the message's large files durable under their final names and builds its record,
+/// with `note` as an event after the arrival (e.g. how it was recovered). On error, removes
+/// every file it made.
 fn prepare(
     shared: &Shared,
     id: MessageId,
     msg: NewMessage,
     threshold: u64,
+    note: Option<String>,
 ) -> Result<Prepared, SpoolError> {
     let mut files = Files {
         shared,
         threshold,
         made: Vec::new(),
     };
-    match files.prepare(id, msg) {
+    match files.prepare(id, msg, note) {
         Ok(prepared) => Ok(prepared),
         Err(err) => {
             remove_files(&files.made);
@@ -171,7 +174,12 @@ struct Files<'a> {
 }
 
 impl Files<'_> {
-    fn prepare(&mut self, id: MessageId, msg: NewMessage) -> Result<Prepared, SpoolError> {
+    fn prepare(
+        &mut self,
+        id: MessageId,
+        msg: NewMessage,
+        note: Option<String>,
+    ) -> Result<Prepared, SpoolError> {
         let NewMessage {
             received_at,
             peer,
@@ -188,7 +196,18 @@ impl Files<'_> {
         } = msg;
         let finished = body.finish();
         let (size, sha256) = (finished.len, hex(&finished.sha256));
-        let (body_store, inline_body) = self.store_body(&id, finished)?;
+        // The envelope travels with the body, so the spool can be rebuilt from its files.
+        let trailer = super::envelope::StoredEnvelope {
+            id: id.clone(),
+            received_at,
+            peer: peer.clone(),
+            helo: helo.clone(),
+            mail_from: mail_from.clone(),
+            rcpt_to: rcpt_to.clone(),
+            status: status.clone(),
+        }
+        .trailer();
+        let (body_store, inline_body) = self.store_body(&id, finished, &trailer)?;
         let mut records = Vec::with_capacity(documents.len());
         let mut deliver = Vec::new();
         let (mut inline_xml, mut inline_pdf) = (Vec::new(), Vec::new());
@@ -263,6 +282,12 @@ impl Files<'_> {
             ),
         };
         let mut events = vec![received];
+        if let Some(note) = note {
+            events.push(Event {
+                at: SystemTime::now(),
+                what: note,
+            });
+        }
         if let MessageStatus::Rejected { reply, reason } = &status {
             events.push(Event {
                 at: received_at,
@@ -307,21 +332,29 @@ impl Files<'_> {
         })
     }
 
-    /// A staged body: a staging file is fsynced and renamed to `<id>.eml`.
+    /// A staged body and its envelope `trailer`: a staging file gets the trailer appended, is
+    /// fsynced and renamed to `<id>.eml`.
     fn store_body(
         &mut self,
         id: &MessageId,
         finished: Finished,
+        trailer: &[u8],
     ) -> Result<(Blob, Option<Vec<u8>>), SpoolError> {
         match finished.content {
             // Every body is a file of its own, as Postfix keeps a queue file per message: the
             // database keeps records, indexes and the queue, and stays small as the spool
             // grows (BENCHMARKS.md, "Cost as the spool grows").
-            Content::Memory(bytes) => self.write_file(schema::body_file_name(id.as_str()), &bytes),
-            Content::File(spill) => {
+            Content::Memory(bytes) => {
+                self.write_file(schema::body_file_name(id.as_str()), &[&bytes, trailer])
+            }
+            Content::File(mut spill) => {
                 let name = schema::body_file_name(id.as_str());
                 let target = self.shared.bodies_dir.join(&name);
-                let synced = fault::check_sync(self.shared.faults.as_ref())
+                let faults = self.shared.faults.as_ref();
+                // The staging file's cursor is at its end: DATA only ever appended to it.
+                let synced = fault::check_write(faults)
+                    .and_then(|()| spill.file.write_all(trailer))
+                    .and_then(|()| fault::check_sync(faults))
                     .and_then(|()| spill.file.sync_all())
                     .and_then(|()| std::fs::rename(&spill.path, &target));
                 if let Err(source) = synced {
@@ -345,15 +378,15 @@ impl Files<'_> {
         if bytes.len() as u64 <= self.threshold {
             return Ok((Blob::Database, Some(bytes)));
         }
-        self.write_file(name, &bytes)
+        self.write_file(name, &[&bytes])
     }
 
-    /// `bytes` into their own fsynced file `name` under `bodies/` (the writer fsyncs the
-    /// folder for the batch).
+    /// `pieces`, one after the other, into their own fsynced file `name` under `bodies/` (the
+    /// writer fsyncs the folder for the batch).
     fn write_file(
         &mut self,
         name: String,
-        bytes: &[u8],
+        pieces: &[&[u8]],
     ) -> Result<(Blob, Option<Vec<u8>>), SpoolError> {
         let dir = &self.shared.bodies_dir;
         let faults = self.shared.faults.as_ref();
@@ -363,7 +396,7 @@ impl Files<'_> {
         })?;
         let target = dir.join(&name);
         let written = fault::check_write(faults)
-            .and_then(|()| file.write_all(bytes))
+            .and_then(|()| pieces.iter().try_for_each(|p| file.write_all(p)))
             .and_then(|()| fault::check_sync(faults))
             .and_then(|()| file.sync_all())
             .and_then(|()| std::fs::rename(&tmp, &target));
