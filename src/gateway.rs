@@ -10,7 +10,6 @@ use std::time::SystemTime;
 
 use tracing::{error, info, warn};
 
-use crate::config::normalise_identifier;
 use crate::intake::{self, HeaderFrom, IntakeError, IntakeLimits};
 use crate::policy::directory::Identity;
 use crate::policy::documents::{self, Decision};
@@ -31,6 +30,8 @@ pub struct Gateway {
     intake_limits: IntakeLimits,
     /// Free disk space kept in reserve under the spool (`[spool] min_free_space`).
     min_free_space: u64,
+    /// Duplicate keys of messages between end of data and commit.
+    in_flight: Arc<InFlight>,
 }
 
 /// The message body while DATA arrives: the spool's staging buffer.
@@ -50,6 +51,7 @@ impl Gateway {
             spool,
             intake_limits: IntakeLimits::default(),
             min_free_space,
+            in_flight: Arc::new(InFlight::default()),
         }
     }
 }
@@ -126,9 +128,12 @@ impl Handler for Gateway {
         let directory = Arc::clone(&self.directory);
         let limits = self.intake_limits.clone();
         let spool = self.spool.clone();
+        let in_flight = Arc::clone(&self.in_flight);
         let info = session.clone();
         let judged = tokio::task::spawn_blocking(move || {
-            judge(&directory, &spool, &limits, &info, envelope, body.0)
+            judge(
+                &directory, &spool, &in_flight, &limits, &info, envelope, body.0,
+            )
         })
         .await;
         let judged = match judged {
@@ -143,20 +148,23 @@ impl Handler for Gateway {
             }
         };
         match judged {
-            Judged::Accept { message, refused } => {
+            Judged::Accept {
+                message,
+                reply,
+                reserved,
+            } => {
                 let documents = message
                     .documents
                     .iter()
                     .filter(|d| d.status.is_none())
                     .count();
-                match self.spool.commit(*message).await {
+                let stored = self.spool.commit(*message).await;
+                // Committed (in the index) or failed: either way the key is free again.
+                drop(reserved);
+                match stored {
                     Ok(id) => {
-                        info!(sid = session.id, mid = %id, documents, refused = refused.len(), "message stored");
-                        if refused.is_empty() {
-                            reply::queued(&id.to_string(), documents)
-                        } else {
-                            reply::queued_partly(&id.to_string(), documents, &refused)
-                        }
+                        info!(sid = session.id, mid = %id, documents, "message stored");
+                        reply.reply(&id.to_string())
                     }
                     Err(err) => {
                         error!(sid = session.id, error = %err, "spool commit failed");
@@ -229,6 +237,7 @@ pub fn recover(
     let (mut message, outcome) = match judge(
         directory,
         spool,
+        &Arc::new(InFlight::default()),
         &limits,
         &session,
         smtp_envelope,
@@ -266,12 +275,14 @@ pub fn recover(
 
 /// What end of data decided, before the spool.
 enum Judged {
-    /// Store and answer 250. `refused` names documents refused under `partial = "accept"`.
+    /// Store and answer 250.
     Accept {
         /// The message to store.
         message: Box<NewMessage>,
-        /// Short descriptions of refused documents, for the 250 text.
-        refused: Vec<String>,
+        /// The 250 text once stored (`{id}` stands for the message id).
+        reply: reply::Queued,
+        /// Its duplicate keys, held until the commit returned.
+        reserved: Reservation,
     },
     /// Refused for its content from a trusted sender: record it as rejected, answer `refusal`.
     Reject {
@@ -287,6 +298,7 @@ enum Judged {
 fn judge(
     directory: &Directory,
     spool: &Spool,
+    in_flight: &Arc<InFlight>,
     limits: &IntakeLimits,
     session: &SessionInfo,
     envelope: Envelope,
@@ -392,122 +404,230 @@ fn judge(
         );
     }
 
-    let judged = judge_documents(directory, spool, session, &receivers, paired.documents)?;
-    let JudgedDocuments {
-        documents,
-        refused: refused_items,
-        accept_partial,
-    } = judged;
-
-    let total = documents.len();
-    let accepted = documents.iter().filter(|d| d.status.is_none()).count();
-    if accepted == total {
+    // Trusted for every receiver (checked above), so it parses.
+    let sender = crate::address::Address::parse(&header_from)
+        .map_err(|_| bad_from("the From header has no usable address"))?;
+    let judged = judge_documents(
+        directory,
+        spool,
+        in_flight,
+        session,
+        &receivers,
+        &sender,
+        paired.documents,
+    )?;
+    let total = judged.accepted_invoices + judged.refused_invoices;
+    let every_receiver_accepts_all = judged.documents.iter().all(|d| d.status.is_none());
+    if judged.accepted_invoices > 0 && (every_receiver_accepts_all || judged.accept_partial) {
+        let reply = reply::queued_invoices(
+            judged.accepted_invoices,
+            &judged.accepted_for,
+            &judged.duplicates,
+            &judged.refused,
+        );
         return Ok(Judged::Accept {
-            message: Box::new(new_message(documents, MessageStatus::Accepted, body)),
-            refused: Vec::new(),
-        });
-    }
-    if accepted > 0 && accept_partial {
-        return Ok(Judged::Accept {
-            message: Box::new(new_message(documents, MessageStatus::Accepted, body)),
-            refused: refused_items,
+            message: Box::new(new_message(judged.documents, MessageStatus::Accepted, body)),
+            reply,
+            reserved: judged.reserved,
         });
     }
     let refusal = Refusal {
-        reply: reply::invoices_refused(total - accepted, total, &refused_items),
+        reply: reply::invoices_refused(total - judged.accepted_invoices, total, &judged.refused),
         reason: "invoice_rules",
     };
-    reject(refusal, documents, body)
+    reject(refusal, judged.documents, body)
 }
 
-/// The documents of one message as each addressed receiver judges them.
+/// The documents of one message as the addressed receivers judge them.
 struct JudgedDocuments {
-    /// One per (receiver, document); `status` is `None` for an accepted one.
+    /// One per invoice and organisation it is accepted for (the receivers of one organisation
+    /// share it), and one per receiver that refuses it; `status` is `None` when accepted.
     documents: Vec<NewDocument>,
-    /// "number (file): reasons" for each refused document, for the reply.
+    /// "number (file): reasons" for each refused invoice, for the reply.
     refused: Vec<String>,
+    /// Invoices (not invoice × receiver) accepted, and refused.
+    accepted_invoices: usize,
+    /// Invoices refused by at least one receiver and accepted by none.
+    refused_invoices: usize,
+    /// The receivers that accepted at least one invoice, for the reply.
+    accepted_for: Vec<String>,
+    /// "number: duplicate of message M" for invoices stored but not delivered again
+    /// (`duplicates = "accept"`), for the reply.
+    duplicates: Vec<String>,
     /// Whether every receiver accepts the good documents of a partly bad message.
     accept_partial: bool,
+    /// The duplicate keys this message holds until its commit returned.
+    reserved: Reservation,
 }
 
-/// Applies each receiver's rules ([`documents::decide`]) and, where a receiver refuses
-/// duplicates in the session, the duplicate lookup, to every document.
+/// Duplicate keys of messages between their end of data and their commit. Two sessions that
+/// carry the same invoice at once would otherwise both find the index empty and both be told
+/// "accepted" (or both be refused by nobody); the second now waits for the first's outcome
+/// with a 451, and its retry gets the answer the index gives. One process owns the spool, so
+/// a set in memory sees every session.
+#[derive(Debug, Default)]
+pub struct InFlight(std::sync::Mutex<std::collections::HashSet<String>>);
+
+/// Keys reserved in [`InFlight`] by one message; released when dropped (after its commit).
+#[derive(Debug, Default)]
+pub struct Reservation {
+    set: Option<Arc<InFlight>>,
+    keys: Vec<String>,
+}
+
+impl Reservation {
+    /// Reserves `key` for this message; `false` when another message holds it.
+    fn reserve(&mut self, in_flight: &Arc<InFlight>, key: &str) -> bool {
+        if self.keys.iter().any(|k| k == key) {
+            return true;
+        }
+        let mut set = in_flight
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !set.insert(key.to_string()) {
+            return false;
+        }
+        self.set.get_or_insert_with(|| Arc::clone(in_flight));
+        self.keys.push(key.to_string());
+        true
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(in_flight) = &self.set {
+            let mut set = in_flight
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for key in &self.keys {
+                set.remove(key);
+            }
+        }
+    }
+}
+
+/// Applies each receiver's rules ([`documents::decide`]) to every document, folds the
+/// receivers of one organisation that accept a document into one record (one invoice, the
+/// union of their sinks), and checks duplicates: against the spool's index, against the
+/// message's own earlier documents, and against messages in flight.
+#[allow(clippy::too_many_arguments)]
 fn judge_documents(
     directory: &Directory,
     spool: &Spool,
+    in_flight: &Arc<InFlight>,
     session: &SessionInfo,
     receivers: &[&crate::config::Receiver],
+    sender: &crate::address::Address,
     mut paired: Vec<intake::Document>,
 ) -> Result<JudgedDocuments, Refusal> {
-    let mut documents = Vec::with_capacity(paired.len() * receivers.len());
-    let mut refused_items = Vec::new();
-    let mut accept_partial = true;
-    // The full report of each document, encoded once whatever the number of receivers.
-    let mut reports: Vec<_> = paired
-        .iter()
-        .map(|d| serde_json::to_value(&*d.inspection).ok())
-        .collect();
-    for (r, receiver) in receivers.iter().enumerate() {
-        accept_partial &= receiver.accept_partial;
-        // The last receiver (usually the only one) takes the bytes instead of copying them.
-        let last = r + 1 == receivers.len();
-        for (source, (doc, report)) in (0u32..).zip(paired.iter_mut().zip(reports.iter_mut())) {
-            let decision = documents::decide(
+    let mut out = JudgedDocuments {
+        documents: Vec::with_capacity(paired.len()),
+        refused: Vec::new(),
+        accepted_invoices: 0,
+        refused_invoices: 0,
+        accepted_for: Vec::new(),
+        duplicates: Vec::new(),
+        accept_partial: receivers.iter().all(|r| r.accept_partial),
+        reserved: Reservation::default(),
+    };
+    for (source, doc) in (0u32..).zip(paired.iter_mut()) {
+        // The report is encoded once, the bytes are handed over once: the spool hashes them
+        // for the first record of this source and reuses that for the others.
+        let mut report = serde_json::to_value(&*doc.inspection).ok();
+        let mut bytes = Some((std::mem::take(&mut doc.xml), doc.pdf.take()));
+        let number = doc
+            .inspection
+            .invoice_number
+            .clone()
+            .unwrap_or_else(|| "without number".into());
+        // (organisation, receivers, refuse duplicates) of the receivers that accept it.
+        let mut accepted: Vec<(usize, Vec<&crate::config::Receiver>, bool)> = Vec::new();
+        let mut refusals: Vec<(&crate::config::Receiver, Vec<String>, Vec<String>)> = Vec::new();
+        for receiver in receivers {
+            match documents::decide(
                 receiver,
                 directory.organisations(),
                 &doc.inspection,
-                doc.pdf.is_some(),
-            );
-            let number = doc
-                .inspection
-                .invoice_number
-                .as_deref()
-                .unwrap_or("without number");
-            let (organisation, status) = match decision {
+                bytes.as_ref().is_some_and(|(_, pdf)| pdf.is_some()),
+            ) {
                 Decision::Accept {
                     organisation,
                     warnings,
                 } => {
                     for w in &warnings {
-                        info!(sid = session.id, invoice = number, warning = %w, "invoice accepted with a warning");
+                        info!(sid = session.id, invoice = %number, warning = %w, "invoice accepted with a warning");
                     }
-                    (organisation, None)
+                    match accepted.iter_mut().find(|(o, ..)| *o == organisation) {
+                        Some((_, rs, refuse)) => {
+                            rs.push(receiver);
+                            *refuse |= receiver.refuse_duplicates;
+                        }
+                        None => accepted.push((
+                            organisation,
+                            vec![receiver],
+                            receiver.refuse_duplicates,
+                        )),
+                    }
                 }
-                Decision::Refuse { rules, reasons } => {
-                    refused_items.push(format!(
-                        "{number} ({}): {}",
-                        doc.xml_name,
-                        reasons.join(" ")
-                    ));
-                    (
-                        receiver.organisation,
-                        Some(DocumentStatus::Rejected { rules }),
-                    )
-                }
-            };
+                Decision::Refuse { rules, reasons } => refusals.push((receiver, rules, reasons)),
+            }
+        }
+        let mut new_document = |receiver: &crate::config::Receiver,
+                                organisation: usize,
+                                deliver: Vec<String>,
+                                duplicate_key: Option<String>,
+                                status: Option<DocumentStatus>| {
+            let (xml, pdf) = bytes.take().unwrap_or_default();
+            NewDocument {
+                receiver: receiver.address.to_string(),
+                deliver,
+                organisation: directory.organisations()[organisation].id.clone(),
+                xml_name: doc.xml_name.clone(),
+                xml,
+                pdf_name: doc.pdf_name.clone(),
+                pdf,
+                format: doc.inspection.syntax.name().to_string(),
+                invoice_number: doc.inspection.invoice_number.clone(),
+                duplicate_key,
+                report: report
+                    .take()
+                    .or_else(|| serde_json::to_value(&*doc.inspection).ok()),
+                specification: Some(doc.inspection.specification.name()),
+                // Not stored apart: decoded again from the raw message for delivery.
+                source: Some(source),
+                xml_at: doc.xml_at.map(part_at),
+                pdf_at: doc.pdf_at.map(part_at),
+                status,
+            }
+        };
+        let mut stored_for_someone = false;
+        for (organisation, group, refuse_duplicates) in accepted {
             let org = &directory.organisations()[organisation];
-            let duplicate_key = status
-                .is_none()
-                .then(|| duplicate_key(&org.id, &doc.inspection))
-                .flatten();
-            let mut status = status;
-            if status.is_none()
-                && receiver.refuse_duplicates
-                && let Some(key) = &duplicate_key
-            {
-                match spool.find_duplicate(key) {
-                    Ok(Some(earlier)) => {
-                        refused_items.push(format!(
-                            "{number} ({}): already received in message {} of {}",
-                            doc.xml_name,
-                            earlier.message,
-                            crate::spool::format_time(earlier.received_at)
-                        ));
-                        status = Some(DocumentStatus::Rejected {
-                            rules: vec!["TG-DUPLICATE".into()],
-                        });
-                    }
-                    Ok(None) => {}
+            // The sender's trusted-sender entry at the first receiver (every receiver trusts
+            // the header From, checked before): part of the key, so that no other supplier
+            // can pre-empt this one's invoice.
+            let sender_key = directory
+                .sender_key(group[0], sender)
+                .unwrap_or_else(|| format!("address:{}", sender.key()));
+            let key =
+                crate::invoice::identity::duplicate_key(&org.id, &sender_key, &doc.inspection);
+            let mut status = None;
+            if let Some(key) = &key {
+                if !out.reserved.reserve(in_flight, key) {
+                    info!(sid = session.id, invoice = %number, "the same invoice is being received in another session");
+                    return Err(Refusal {
+                        reply: reply::duplicate_in_flight(&number),
+                        reason: "duplicate_in_flight",
+                    });
+                }
+                let earlier_in_message = out
+                    .documents
+                    .iter()
+                    .any(|d| d.status.is_none() && d.duplicate_key.as_deref() == Some(key));
+                let earlier = match spool.find_duplicate(key) {
+                    Ok(found) => found,
                     Err(err) => {
                         error!(sid = session.id, error = %err, "duplicate lookup failed");
                         return Err(Refusal {
@@ -515,48 +635,77 @@ fn judge_documents(
                             reason: "duplicate_lookup",
                         });
                     }
+                };
+                let seen = match (&earlier, earlier_in_message) {
+                    (Some(e), _) => Some(format!(
+                        "message {} of {}",
+                        e.message,
+                        crate::spool::format_time(e.received_at)
+                    )),
+                    (None, true) => Some("this same message".to_string()),
+                    (None, false) => None,
+                };
+                if let Some(seen) = seen {
+                    if refuse_duplicates {
+                        out.refused.push(format!(
+                            "{number} ({}): already received in {seen}",
+                            doc.xml_name
+                        ));
+                        status = Some(DocumentStatus::Rejected {
+                            rules: vec!["TG-DUPLICATE".into()],
+                        });
+                    } else {
+                        out.duplicates
+                            .push(format!("{number} (a duplicate of {seen})"));
+                    }
                 }
             }
-            let deliver = if status.is_none() {
-                directory.deliver_for(receiver, organisation).to_vec()
+            let mut deliver: Vec<String> = Vec::new();
+            if status.is_none() {
+                for r in &group {
+                    for sink in directory.deliver_for(r, organisation) {
+                        if !deliver.contains(sink) {
+                            deliver.push(sink.clone());
+                        }
+                    }
+                }
+                stored_for_someone = true;
+                for r in &group {
+                    let name = r.address.to_string();
+                    if !out.accepted_for.contains(&name) {
+                        out.accepted_for.push(name);
+                    }
+                }
+            }
+            out.documents
+                .push(new_document(group[0], organisation, deliver, key, status));
+        }
+        for (receiver, rules, reasons) in refusals {
+            let for_whom = if receivers.len() > 1 {
+                format!(" for {}", receiver.address)
             } else {
-                Vec::new()
+                String::new()
             };
-            documents.push(NewDocument {
-                receiver: receiver.address.to_string(),
-                deliver,
-                organisation: org.id.clone(),
-                xml_name: doc.xml_name.clone(),
-                xml: if last {
-                    std::mem::take(&mut doc.xml)
-                } else {
-                    doc.xml.clone()
-                },
-                pdf_name: doc.pdf_name.clone(),
-                pdf: if last {
-                    doc.pdf.take()
-                } else {
-                    doc.pdf.clone()
-                },
-                format: doc.inspection.syntax.name().to_string(),
-                invoice_number: doc.inspection.invoice_number.clone(),
-                duplicate_key,
-                report: if last { report.take() } else { report.clone() },
-                specification: Some(doc.inspection.specification.name()),
-                // Not stored apart: decoded again from the raw message for delivery.
-                source: Some(source),
-                xml_at: doc.xml_at.map(part_at),
-                pdf_at: doc.pdf_at.map(part_at),
-                status,
-            });
+            out.refused.push(format!(
+                "{number} ({}){for_whom}: {}",
+                doc.xml_name,
+                reasons.join(" ")
+            ));
+            out.documents.push(new_document(
+                receiver,
+                receiver.organisation,
+                Vec::new(),
+                None,
+                Some(DocumentStatus::Rejected { rules }),
+            ));
+        }
+        if stored_for_someone {
+            out.accepted_invoices += 1;
+        } else {
+            out.refused_invoices += 1;
         }
     }
-
-    Ok(JudgedDocuments {
-        documents,
-        refused: refused_items,
-        accept_partial,
-    })
+    Ok(out)
 }
 
 /// Intake's location of a part, as the spool records it.
@@ -566,41 +715,6 @@ fn part_at(l: intake::Location) -> crate::spool::PartAt {
         end: l.end,
         base64: l.base64,
     }
-}
-
-/// The identity of an invoice for duplicate detection: organisation, seller, number, issue
-/// date and document type. `None` when there is no invoice number to compare.
-fn duplicate_key(organisation: &str, inspection: &crate::invoice::Inspection) -> Option<String> {
-    let number = inspection.invoice_number.as_deref()?;
-    let seller = &inspection.seller;
-    let ident = |i: &crate::invoice::Identifier| {
-        format!(
-            "{}:{}",
-            i.scheme.as_deref().unwrap_or(""),
-            normalise_identifier(&i.value)
-        )
-    };
-    let seller_id = seller
-        .vat_id
-        .as_deref()
-        .map(|v| format!("VAT:{}", normalise_identifier(v)))
-        .or_else(|| seller.legal_id.as_ref().map(ident))
-        .or_else(|| seller.endpoint_id.as_ref().map(ident))
-        .or_else(|| {
-            seller
-                .name
-                .as_deref()
-                .map(|n| format!("NAME:{}", n.trim().to_lowercase()))
-        })
-        .unwrap_or_default();
-    let kind = inspection
-        .document_type_code
-        .clone()
-        .unwrap_or_else(|| inspection.syntax.name().to_string());
-    Some(format!(
-        "{organisation}\u{1f}{seller_id}\u{1f}{number}\u{1f}{}\u{1f}{kind}",
-        inspection.issue_date.as_deref().unwrap_or("")
-    ))
 }
 
 fn bad_from(why: &str) -> Refusal {

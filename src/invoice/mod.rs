@@ -20,6 +20,7 @@ mod cii;
 mod detect;
 mod facturx;
 mod fields;
+pub mod identity;
 mod model;
 mod rules;
 mod spec;

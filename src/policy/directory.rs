@@ -123,6 +123,18 @@ impl Directory {
         })
     }
 
+    /// A stable name of the trusted-sender entry that lets `sender` send to `receiver`, for
+    /// keys that must not be shared between suppliers (the duplicate key): `domain:D`,
+    /// `address:A`, or `user:A` for an organisation's verified user. `None` when untrusted.
+    pub fn sender_key(&self, receiver: &Receiver, sender: &Address) -> Option<String> {
+        self.trusted_sender(receiver, sender)
+            .map(|t| match &t.kind {
+                TrustKind::Domain(d) => format!("domain:{d}"),
+                TrustKind::Address(a) => format!("address:{}", a.key()),
+                TrustKind::VerifiedUsers => format!("user:{}", sender.key()),
+            })
+    }
+
     /// Checks one sender identity against a receiver: 550 5.7.1 naming the check that failed.
     ///
     /// # Errors

@@ -440,15 +440,58 @@ pub fn duplicate_invoice(invoice: &str, earlier: &str, at: &str) -> Reply {
     )
 }
 
-/// Stored with some invoices refused (receiver accepts partial messages).
-pub fn queued_partly(id: &str, accepted: usize, items: &[String]) -> Reply {
+/// The 250 for a stored message, waiting for its id: what was accepted, counted in
+/// invoices (not invoices × receivers), for which receivers, and what was not.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    text: String,
+}
+
+impl Queued {
+    /// The reply for the message stored as `id`.
+    pub fn reply(&self, id: &str) -> Reply {
+        Reply::dynamic(
+            250,
+            "2.0.0",
+            shorten(&format!("queued as {id}: {}", self.text), MAX_TEXT),
+        )
+    }
+}
+
+/// What a 250 says: `invoices` accepted for `receivers`; `duplicates` stored but not
+/// delivered again (`duplicates = "accept"`); `refused` invoices (under `partial = "accept"`).
+pub fn queued_invoices(
+    invoices: usize,
+    receivers: &[String],
+    duplicates: &[String],
+    refused: &[String],
+) -> Queued {
+    let mut text = format!(
+        "{invoices} invoice{} accepted for {}",
+        if invoices == 1 { "" } else { "s" },
+        receivers.join(", ")
+    );
+    if !duplicates.is_empty() {
+        text.push_str(&format!(
+            "; already received, not delivered again: {}",
+            duplicates.join("; ")
+        ));
+    }
+    if !refused.is_empty() {
+        text.push_str(&format!("; refused: {}", refused.join("; ")));
+    }
+    Queued { text }
+}
+
+/// The same invoice is in another message being stored at this moment: the answer depends
+/// on that message's outcome, so the client asks again shortly.
+pub fn duplicate_in_flight(invoice: &str) -> Reply {
     Reply::dynamic(
-        250,
-        "2.0.0",
+        451,
+        "4.5.0",
         shorten(
             &format!(
-                "queued as {id}: {accepted} invoice document(s) accepted; refused: {}",
-                items.join("; ")
+                "invoice {invoice} is being received in another message at this moment; please try again in a few minutes"
             ),
             MAX_TEXT,
         ),

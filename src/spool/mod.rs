@@ -302,7 +302,9 @@ pub struct NewDocument {
     pub organisation: String,
     /// Sanitised XML file name.
     pub xml_name: String,
-    /// The XML bytes.
+    /// The XML bytes. A document kept in the raw message (`source` set) may leave them, and
+    /// `pdf`, empty in every record after the first of its source: they are sized and hashed
+    /// once per source.
     pub xml: Vec<u8>,
     /// Sanitised PDF file name.
     pub pdf_name: Option<String>,

@@ -211,14 +211,35 @@ impl Files<'_> {
         let mut records = Vec::with_capacity(documents.len());
         let mut deliver = Vec::new();
         let (mut inline_xml, mut inline_pdf) = (Vec::new(), Vec::new());
+        // Size and hash of each source's bytes, computed once: the gateway hands a document's
+        // bytes over with its first record only (one invoice for several receivers or
+        // organisations is one copy, whatever the number of records).
+        let mut digests: Vec<(u32, Digests)> = Vec::new();
         for (index, doc) in (0u32..).zip(documents) {
-            let xml_size = doc.xml.len() as u64;
-            let xml_sha256 = sha256_hex(&doc.xml);
-            let pdf_size = doc.pdf.as_ref().map(|p| p.len() as u64);
-            let pdf_sha256 = doc.pdf.as_deref().map(sha256_hex);
+            let known = doc
+                .source
+                .and_then(|s| digests.iter().find(|(source, _)| *source == s))
+                .map(|(_, d)| d.clone());
+            let digest = known.unwrap_or_else(|| Digests {
+                xml_size: doc.xml.len() as u64,
+                xml_sha256: sha256_hex(&doc.xml),
+                pdf_size: doc.pdf.as_ref().map(|p| p.len() as u64),
+                pdf_sha256: doc.pdf.as_deref().map(sha256_hex),
+            });
+            if let Some(source) = doc.source
+                && !digests.iter().any(|(s, _)| *s == source)
+            {
+                digests.push((source, digest.clone()));
+            }
+            let Digests {
+                xml_size,
+                xml_sha256,
+                pdf_size,
+                pdf_sha256,
+            } = digest;
             let (xml_store, pdf_store) = if doc.source.is_some() {
                 // Decoded again from the raw message when needed: stored once, as received.
-                (Blob::InMessage, doc.pdf.as_ref().map(|_| Blob::InMessage))
+                (Blob::InMessage, pdf_size.map(|_| Blob::InMessage))
             } else {
                 let xml_store =
                     match self.store_bytes(schema::xml_file_name(id.as_str(), index), doc.xml)? {
@@ -408,6 +429,15 @@ impl Files<'_> {
         self.made.push(target);
         Ok((Blob::File { name }, None))
     }
+}
+
+/// The size and SHA-256 of a document's bytes.
+#[derive(Clone)]
+struct Digests {
+    xml_size: u64,
+    xml_sha256: String,
+    pdf_size: Option<u64>,
+    pdf_sha256: Option<String>,
 }
 
 /// A record's JSON.
