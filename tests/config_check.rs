@@ -484,6 +484,7 @@ fn all_schema_keys() -> Vec<(String, Vec<String>)> {
         "[delivery]\n",
         "[relay]\n",
         "[[sink]]\n",
+        "[limits]\n",
     ] {
         let text = template.replacen("\n[spool]\n", tls, 1);
         let text = if header.is_empty() {
@@ -501,7 +502,7 @@ fn every_key_of_the_schema_is_in_the_template_and_the_docs() {
     let template = template_text();
     let docs = std::fs::read_to_string(repo("docs/config.md")).unwrap();
     let all = all_schema_keys();
-    assert_eq!(all.len(), 10);
+    assert_eq!(all.len(), 11);
     let mut seen = 0;
     for (header, keys) in all {
         assert!(!keys.is_empty(), "{header}");
@@ -530,8 +531,8 @@ fn every_key_of_the_schema_is_in_the_template_and_the_docs() {
             seen += 1;
         }
     }
-    // 7 sections, 14 + 2 + 3 + 7 + 12 + 5 + 4 + 7 + 14 keys.
-    assert_eq!(seen, 75);
+    // 8 sections, 14 + 2 + 3 + 7 + 12 + 5 + 4 + 7 + 14 + 13 keys.
+    assert_eq!(seen, 89);
 }
 
 #[test]
@@ -556,7 +557,7 @@ fn docs_defaults_match_the_template() {
         checked += 1;
     }
     assert_eq!(
-        checked, 29,
-        "every defaulted key of [server], [spool], [[receiver]], [delivery], [relay] and [[sink]] is checked"
+        checked, 42,
+        "every defaulted key of [server], [spool], [[receiver]], [delivery], [relay], [[sink]] and [limits] is checked"
     );
 }

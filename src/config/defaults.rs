@@ -179,3 +179,70 @@ pub const SPECIFICATIONS: &[&str] = &[
     "other",
     "none",
 ];
+
+// ---- [limits]: what one message may cost to take apart (docs/security.md) ----
+
+/// `limits.max_header_bytes`. Largest header block of any one MIME part (the message's own included), in bytes.
+pub const MAX_HEADER_BYTES: u64 = 256 * KIB;
+/// Allowed `limits.max_header_bytes`.
+pub const MAX_HEADER_BYTES_RANGE: RangeInclusive<u64> = KIB..=16 * MIB;
+
+/// `limits.max_header_fields`. Most header fields in the header block of any one MIME part.
+pub const MAX_HEADER_FIELDS: usize = 1_000;
+/// Allowed `limits.max_header_fields`.
+pub const MAX_HEADER_FIELDS_RANGE: RangeInclusive<usize> = 10..=100_000;
+
+/// `limits.max_total_header_bytes`. Most bytes in all header blocks of a message together, nested messages included.
+pub const MAX_TOTAL_HEADER_BYTES: u64 = MIB;
+/// Allowed `limits.max_total_header_bytes`.
+pub const MAX_TOTAL_HEADER_BYTES_RANGE: RangeInclusive<u64> = KIB..=256 * MIB;
+
+/// `limits.max_total_header_fields`. Most header fields in all header blocks of a message together.
+pub const MAX_TOTAL_HEADER_FIELDS: usize = 10_000;
+/// Allowed `limits.max_total_header_fields`.
+pub const MAX_TOTAL_HEADER_FIELDS_RANGE: RangeInclusive<usize> = 10..=1_000_000;
+
+/// `limits.max_mime_parts`. Most MIME parts in a message, nested messages included.
+pub const MAX_MIME_PARTS: usize = 1_000;
+/// Allowed `limits.max_mime_parts`.
+pub const MAX_MIME_PARTS_RANGE: RangeInclusive<usize> = 1..=100_000;
+
+/// `limits.max_mime_depth`. Deepest multipart/message nesting.
+pub const MAX_MIME_DEPTH: usize = 32;
+/// Allowed `limits.max_mime_depth`.
+pub const MAX_MIME_DEPTH_RANGE: RangeInclusive<usize> = 1..=256;
+
+/// `limits.max_nested_messages`. Most nested messages (message/rfc822, message/global, digest entries).
+pub const MAX_NESTED_MESSAGES: usize = 64;
+/// Allowed `limits.max_nested_messages`.
+pub const MAX_NESTED_MESSAGES_RANGE: RangeInclusive<usize> = 0..=10_000;
+
+/// `limits.max_pdf_bytes`. Largest PDF searched for an embedded invoice XML.
+pub const MAX_PDF_BYTES: u64 = 64 * MIB;
+/// Allowed `limits.max_pdf_bytes`.
+pub const MAX_PDF_BYTES_RANGE: RangeInclusive<u64> = KIB..=GIB;
+
+/// `limits.max_pdf_objects`. Most objects one PDF may hold, counted as the PDF reader holds them (object streams included).
+pub const MAX_PDF_OBJECTS: usize = 200_000;
+/// Allowed `limits.max_pdf_objects`.
+pub const MAX_PDF_OBJECTS_RANGE: RangeInclusive<usize> = 100..=10_000_000;
+
+/// `limits.max_pdf_values`. Most values parsed from the objects the search for an embedded invoice reads.
+pub const MAX_PDF_VALUES: usize = 100_000;
+/// Allowed `limits.max_pdf_values`.
+pub const MAX_PDF_VALUES_RANGE: RangeInclusive<usize> = 100..=10_000_000;
+
+/// `limits.max_pdf_stream_bytes`. Largest size any one PDF stream may decompress to (the embedded XML included).
+pub const MAX_PDF_STREAM_BYTES: u64 = 16 * MIB;
+/// Allowed `limits.max_pdf_stream_bytes`.
+pub const MAX_PDF_STREAM_BYTES_RANGE: RangeInclusive<u64> = KIB..=GIB;
+
+/// `limits.max_pdf_decompressed_bytes`. Most bytes one PDF may decompress in total (every stream the search reads).
+pub const MAX_PDF_DECOMPRESSED_BYTES: u64 = 32 * MIB;
+/// Allowed `limits.max_pdf_decompressed_bytes`.
+pub const MAX_PDF_DECOMPRESSED_BYTES_RANGE: RangeInclusive<u64> = KIB..=4 * GIB;
+
+/// `limits.max_pdf_embedded_files`. Most name-tree nodes and file specifications visited in one PDF.
+pub const MAX_PDF_EMBEDDED_FILES: usize = 1_000;
+/// Allowed `limits.max_pdf_embedded_files`.
+pub const MAX_PDF_EMBEDDED_FILES_RANGE: RangeInclusive<usize> = 1..=100_000;

@@ -31,10 +31,13 @@ pub struct Config {
     pub receivers: Vec<Receiver>,
     /// `[delivery]`: the retry schedule and the worker pool (defaults when absent).
     pub delivery: Delivery,
+
     /// `[relay]`: the smarthost for smtp sinks, if configured.
     pub relay: Option<Relay>,
     /// `[[sink]]`, in file order; names are unique.
     pub sinks: Vec<Sink>,
+    /// `[limits]`: the bounds on taking one message apart (defaults when absent).
+    pub limits: Limits,
 }
 
 /// `[server]`: the SMTP listener and its limits.
@@ -309,6 +312,59 @@ impl Default for Delivery {
             max_backoff: defaults::MAX_BACKOFF,
             max_age: defaults::MAX_AGE,
             workers: defaults::WORKERS,
+        }
+    }
+}
+
+/// `[limits]`: what one message may cost to take apart, whatever is inside it: the MIME
+/// pre-scan's caps and the PDF reader's. See docs/security.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest header block of any one MIME part (the message's own included), in bytes.
+    pub max_header_bytes: u64,
+    /// Most header fields in the header block of any one MIME part.
+    pub max_header_fields: usize,
+    /// Most bytes in all header blocks of a message together, nested messages included.
+    pub max_total_header_bytes: u64,
+    /// Most header fields in all header blocks of a message together.
+    pub max_total_header_fields: usize,
+    /// Most MIME parts in a message, nested messages included.
+    pub max_mime_parts: usize,
+    /// Deepest multipart/message nesting.
+    pub max_mime_depth: usize,
+    /// Most nested messages (message/rfc822, message/global, digest entries).
+    pub max_nested_messages: usize,
+    /// Largest PDF searched for an embedded invoice XML.
+    pub max_pdf_bytes: u64,
+    /// Most objects one PDF may hold, counted as the PDF reader holds them (object streams included).
+    pub max_pdf_objects: usize,
+    /// Most values parsed from the objects the search for an embedded invoice reads.
+    pub max_pdf_values: usize,
+    /// Largest size any one PDF stream may decompress to (the embedded XML included).
+    pub max_pdf_stream_bytes: u64,
+    /// Most bytes one PDF may decompress in total (every stream the search reads).
+    pub max_pdf_decompressed_bytes: u64,
+    /// Most name-tree nodes and file specifications visited in one PDF.
+    pub max_pdf_embedded_files: usize,
+}
+
+impl Default for Limits {
+    /// The values of a config without `[limits]` (see [`defaults`]).
+    fn default() -> Limits {
+        Limits {
+            max_header_bytes: defaults::MAX_HEADER_BYTES,
+            max_header_fields: defaults::MAX_HEADER_FIELDS,
+            max_total_header_bytes: defaults::MAX_TOTAL_HEADER_BYTES,
+            max_total_header_fields: defaults::MAX_TOTAL_HEADER_FIELDS,
+            max_mime_parts: defaults::MAX_MIME_PARTS,
+            max_mime_depth: defaults::MAX_MIME_DEPTH,
+            max_nested_messages: defaults::MAX_NESTED_MESSAGES,
+            max_pdf_bytes: defaults::MAX_PDF_BYTES,
+            max_pdf_objects: defaults::MAX_PDF_OBJECTS,
+            max_pdf_values: defaults::MAX_PDF_VALUES,
+            max_pdf_stream_bytes: defaults::MAX_PDF_STREAM_BYTES,
+            max_pdf_decompressed_bytes: defaults::MAX_PDF_DECOMPRESSED_BYTES,
+            max_pdf_embedded_files: defaults::MAX_PDF_EMBEDDED_FILES,
         }
     }
 }

@@ -36,6 +36,9 @@ pub struct Config {
     /// `[[sink]]`.
     #[serde(default)]
     pub sink: Vec<Spanned<Sink>>,
+    /// `[limits]`.
+    #[serde(default)]
+    pub limits: Option<Spanned<Limits>>,
 }
 
 /// `[server]`.
@@ -208,6 +211,51 @@ pub struct Delivery {
     /// `workers`.
     #[serde(default)]
     pub workers: Option<Spanned<i64>>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// `max_header_bytes`.
+    #[serde(default)]
+    pub max_header_bytes: Option<Spanned<Scalar>>,
+    /// `max_header_fields`.
+    #[serde(default)]
+    pub max_header_fields: Option<Spanned<i64>>,
+    /// `max_total_header_bytes`.
+    #[serde(default)]
+    pub max_total_header_bytes: Option<Spanned<Scalar>>,
+    /// `max_total_header_fields`.
+    #[serde(default)]
+    pub max_total_header_fields: Option<Spanned<i64>>,
+    /// `max_mime_parts`.
+    #[serde(default)]
+    pub max_mime_parts: Option<Spanned<i64>>,
+    /// `max_mime_depth`.
+    #[serde(default)]
+    pub max_mime_depth: Option<Spanned<i64>>,
+    /// `max_nested_messages`.
+    #[serde(default)]
+    pub max_nested_messages: Option<Spanned<i64>>,
+    /// `max_pdf_bytes`.
+    #[serde(default)]
+    pub max_pdf_bytes: Option<Spanned<Scalar>>,
+    /// `max_pdf_objects`.
+    #[serde(default)]
+    pub max_pdf_objects: Option<Spanned<i64>>,
+    /// `max_pdf_values`.
+    #[serde(default)]
+    pub max_pdf_values: Option<Spanned<i64>>,
+    /// `max_pdf_stream_bytes`.
+    #[serde(default)]
+    pub max_pdf_stream_bytes: Option<Spanned<Scalar>>,
+    /// `max_pdf_decompressed_bytes`.
+    #[serde(default)]
+    pub max_pdf_decompressed_bytes: Option<Spanned<Scalar>>,
+    /// `max_pdf_embedded_files`.
+    #[serde(default)]
+    pub max_pdf_embedded_files: Option<Spanned<i64>>,
 }
 
 /// `[relay]`.

@@ -23,9 +23,9 @@ use toml::Spanned;
 
 use super::raw::{self, Scalar};
 use super::{
-    BuyerCheck, Config, Delivery, DirectoryLayout, EndpointId, Organisation, Receiver, Relay,
-    RelayTls, Secret, SenderPattern, Server, Sink, SinkKind, SmtpMode, Spool, Tls, TrustKind,
-    TrustedSender, WebhookPayload, defaults, normalise_identifier,
+    BuyerCheck, Config, Delivery, DirectoryLayout, EndpointId, Limits, Organisation, Receiver,
+    Relay, RelayTls, Secret, SenderPattern, Server, Sink, SinkKind, SmtpMode, Spool, Tls,
+    TrustKind, TrustedSender, WebhookPayload, defaults, normalise_identifier,
 };
 use crate::address::{Address, Domain};
 
@@ -352,6 +352,10 @@ impl<'a> Validator<'a> {
             .delivery
             .map_or_else(Delivery::default, |d| self.delivery(d.get_ref()));
         let relay = raw.relay.as_ref().and_then(|r| self.relay(r.get_ref()));
+        let limits = raw
+            .limits
+            .as_ref()
+            .map_or_else(Limits::default, |l| self.limits(l.get_ref()));
         let sinks = self.sinks(&raw.sink, raw.relay.is_some(), &spool.path);
         // Every name as written, so a sink whose own entry has an error is not reported again
         // where a deliver list names it.
@@ -378,6 +382,7 @@ impl<'a> Validator<'a> {
             delivery,
             relay,
             sinks,
+            limits,
         }
     }
 
@@ -1212,6 +1217,99 @@ impl<'a> Validator<'a> {
             }
         }
         out
+    }
+
+    // ---- limits ----
+
+    fn limits(&mut self, raw: &raw::Limits) -> Limits {
+        Limits {
+            max_header_bytes: self.size(
+                raw.max_header_bytes.as_ref(),
+                "limits.max_header_bytes",
+                defaults::MAX_HEADER_BYTES,
+                defaults::MAX_HEADER_BYTES_RANGE,
+            ),
+            max_header_fields: self.count(
+                raw.max_header_fields.as_ref(),
+                "limits.max_header_fields",
+                defaults::MAX_HEADER_FIELDS,
+                defaults::MAX_HEADER_FIELDS_RANGE,
+                "",
+            ),
+            max_total_header_bytes: self.size(
+                raw.max_total_header_bytes.as_ref(),
+                "limits.max_total_header_bytes",
+                defaults::MAX_TOTAL_HEADER_BYTES,
+                defaults::MAX_TOTAL_HEADER_BYTES_RANGE,
+            ),
+            max_total_header_fields: self.count(
+                raw.max_total_header_fields.as_ref(),
+                "limits.max_total_header_fields",
+                defaults::MAX_TOTAL_HEADER_FIELDS,
+                defaults::MAX_TOTAL_HEADER_FIELDS_RANGE,
+                "",
+            ),
+            max_mime_parts: self.count(
+                raw.max_mime_parts.as_ref(),
+                "limits.max_mime_parts",
+                defaults::MAX_MIME_PARTS,
+                defaults::MAX_MIME_PARTS_RANGE,
+                "",
+            ),
+            max_mime_depth: self.count(
+                raw.max_mime_depth.as_ref(),
+                "limits.max_mime_depth",
+                defaults::MAX_MIME_DEPTH,
+                defaults::MAX_MIME_DEPTH_RANGE,
+                "",
+            ),
+            max_nested_messages: self.count(
+                raw.max_nested_messages.as_ref(),
+                "limits.max_nested_messages",
+                defaults::MAX_NESTED_MESSAGES,
+                defaults::MAX_NESTED_MESSAGES_RANGE,
+                "",
+            ),
+            max_pdf_bytes: self.size(
+                raw.max_pdf_bytes.as_ref(),
+                "limits.max_pdf_bytes",
+                defaults::MAX_PDF_BYTES,
+                defaults::MAX_PDF_BYTES_RANGE,
+            ),
+            max_pdf_objects: self.count(
+                raw.max_pdf_objects.as_ref(),
+                "limits.max_pdf_objects",
+                defaults::MAX_PDF_OBJECTS,
+                defaults::MAX_PDF_OBJECTS_RANGE,
+                "",
+            ),
+            max_pdf_values: self.count(
+                raw.max_pdf_values.as_ref(),
+                "limits.max_pdf_values",
+                defaults::MAX_PDF_VALUES,
+                defaults::MAX_PDF_VALUES_RANGE,
+                "",
+            ),
+            max_pdf_stream_bytes: self.size(
+                raw.max_pdf_stream_bytes.as_ref(),
+                "limits.max_pdf_stream_bytes",
+                defaults::MAX_PDF_STREAM_BYTES,
+                defaults::MAX_PDF_STREAM_BYTES_RANGE,
+            ),
+            max_pdf_decompressed_bytes: self.size(
+                raw.max_pdf_decompressed_bytes.as_ref(),
+                "limits.max_pdf_decompressed_bytes",
+                defaults::MAX_PDF_DECOMPRESSED_BYTES,
+                defaults::MAX_PDF_DECOMPRESSED_BYTES_RANGE,
+            ),
+            max_pdf_embedded_files: self.count(
+                raw.max_pdf_embedded_files.as_ref(),
+                "limits.max_pdf_embedded_files",
+                defaults::MAX_PDF_EMBEDDED_FILES,
+                defaults::MAX_PDF_EMBEDDED_FILES_RANGE,
+                "",
+            ),
+        }
     }
 
     // ---- delivery ----
