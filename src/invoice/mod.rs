@@ -636,4 +636,35 @@ mod tests {
             );
         }
     }
+
+    proptest::proptest! {
+        /// Whatever text stands as the line amount, the invoice is valid only when it is the
+        /// same number as the totals (200.00): a malformed amount never passes.
+        #[test]
+        fn a_line_amount_other_than_the_total_never_passes(amount in "[ -~]{0,40}") {
+            let amount: String = amount.chars().filter(|c| !matches!(c, '<' | '&')).collect();
+            let xml = MINIMAL.replace(LINE_AMOUNT, &LINE_AMOUNT.replace("200.00", &amount));
+            if let Detection::Invoice(i) = inspect(xml.as_bytes()) {
+                proptest::prop_assert!(
+                    !i.is_valid() || Amount::parse(&amount) == Amount::parse("200"),
+                    "{amount:?} passed"
+                );
+            }
+        }
+
+        #[test]
+        fn decimal_looking_amounts_never_pass_unless_equal(
+            int in "[0-9]{0,35}",
+            frac in proptest::option::of("[0-9]{0,22}"),
+            exp in proptest::option::of("[eE][+-]?[0-9]{1,3}"),
+        ) {
+            let amount = format!("{int}{}{}", frac.map(|f| format!(".{f}")).unwrap_or_default(), exp.unwrap_or_default());
+            let xml = MINIMAL.replace(LINE_AMOUNT, &LINE_AMOUNT.replace("200.00", &amount));
+            let i = invoice(inspect(xml.as_bytes()));
+            proptest::prop_assert!(
+                !i.is_valid() || Amount::parse(&amount) == Amount::parse("200"),
+                "{amount:?} passed"
+            );
+        }
+    }
 }
