@@ -4,12 +4,21 @@
 //! hybrid invoice: the XML is the document, the PDF its visual). An invoice XML left without a
 //! PDF takes the real PDF embedded in it, if any, as its visual. Everything else is listed as
 //! ignored with a reason; unsafe XML is listed as refused.
+//!
+//! A PDF paired with an XML is opened too: when it carries an invoice XML of its own (a
+//! Factur-X/ZUGFeRD visual), that invoice must be the same one (number, seller, buyer, amount
+//! due with currency, payment account). Otherwise a clerk approving the PDF approves another
+//! invoice than the one booked from the XML, so the difference is a fatal finding
+//! ([`PDF_MISMATCH`]) on the document.
 
 use std::collections::HashMap;
 
 use super::mime::{Attachment, Location};
 use super::names;
-use crate::invoice::{self, Detection, Inspection, PdfLimits};
+use crate::invoice::{self, Detection, Finding, Inspection, PdfLimits, Severity};
+
+/// Our rule id for a paired PDF whose own invoice XML is another invoice than the XML's.
+pub const PDF_MISMATCH: &str = "TG-PDF-XML";
 
 /// One invoice document: the XML, its inspection, and its PDF if one was attached.
 #[derive(Debug, Clone)]
@@ -171,6 +180,9 @@ pub fn pair(attachments: Vec<Attachment>) -> Paired {
             doc.origin = Origin::PdfEmbeddedInXml;
         }
     }
+    for doc in &mut paired.documents {
+        check_pdf_invoice(doc);
+    }
     for pdf in pdfs.into_iter().flatten() {
         match hybrid_invoice(&pdf) {
             Ok((xml_name, xml, inspection)) => paired.documents.push(Document {
@@ -190,4 +202,119 @@ pub fn pair(attachments: Vec<Attachment>) -> Paired {
         }
     }
     paired
+}
+
+/// Compares the invoice inside the document's PDF visual (if it carries one) with the XML's,
+/// and adds a fatal [`PDF_MISMATCH`] finding naming each difference.
+fn check_pdf_invoice(doc: &mut Document) {
+    let Some(pdf) = &doc.pdf else { return };
+    // Not a PDF we can read, or one without embedded files: a plain visual, nothing to compare.
+    let Ok(xmls) = invoice::invoice_xmls_in_pdf(pdf, &PdfLimits::default()) else {
+        return;
+    };
+    let pdf_name = doc.pdf_name.as_deref().unwrap_or("the PDF");
+    let mut unreadable = None;
+    let mut embedded = None;
+    for xml in xmls {
+        match invoice::inspect(&xml.bytes) {
+            Detection::Invoice(i) => {
+                embedded = Some(i);
+                break;
+            }
+            Detection::Refused(reason) => {
+                unreadable = Some(format!("{}: {reason}", names::sanitise(&xml.name)))
+            }
+            Detection::NotInvoice => {}
+        }
+    }
+    let message = match (embedded, unreadable) {
+        (Some(theirs), _) => {
+            let differences = differences(&doc.inspection, &theirs);
+            if differences.is_empty() {
+                return;
+            }
+            format!(
+                "[{PDF_MISMATCH}] {pdf_name} carries another invoice than the XML: {}; send the PDF of this invoice",
+                differences.join("; ")
+            )
+        }
+        (None, Some(reason)) => format!(
+            "[{PDF_MISMATCH}] {pdf_name} carries an invoice XML that cannot be compared with the XML ({reason}); send the PDF of this invoice"
+        ),
+        (None, None) => return,
+    };
+    doc.inspection.findings.push(Finding {
+        rule_id: PDF_MISMATCH,
+        severity: Severity::Fatal,
+        message,
+    });
+}
+
+/// Identifiers compared without spaces, dots, dashes and case (`NL11 BANK 1111111111`).
+fn squash(s: &str) -> String {
+    s.chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '-' | '\t'))
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+/// "what: X in the PDF, Y in the XML" for each business field both give and that differs.
+fn differences(xml: &Inspection, pdf: &Inspection) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut compare = |what: &str, ours: Option<String>, theirs: Option<String>| {
+        if let (Some(o), Some(t)) = (ours, theirs)
+            && squash(&o) != squash(&t)
+        {
+            out.push(format!("{what} {t} in the PDF, {o} in the XML"));
+        }
+    };
+    compare(
+        "invoice number",
+        xml.invoice_number.clone(),
+        pdf.invoice_number.clone(),
+    );
+    compare(
+        "seller VAT",
+        xml.seller.vat_id.clone(),
+        pdf.seller.vat_id.clone(),
+    );
+    compare(
+        "seller id",
+        xml.seller.legal_id.as_ref().map(|i| i.value.clone()),
+        pdf.seller.legal_id.as_ref().map(|i| i.value.clone()),
+    );
+    compare(
+        "buyer VAT",
+        xml.buyer.vat_id.clone(),
+        pdf.buyer.vat_id.clone(),
+    );
+    compare(
+        "buyer id",
+        xml.buyer.legal_id.as_ref().map(|i| i.value.clone()),
+        pdf.buyer.legal_id.as_ref().map(|i| i.value.clone()),
+    );
+    let total = |i: &Inspection| {
+        i.totals
+            .payable
+            .map(|a| format!("{} {a}", i.currency.as_deref().unwrap_or("(no currency)")))
+    };
+    let same_total = xml.totals.payable == pdf.totals.payable && xml.currency == pdf.currency;
+    if !same_total && xml.totals.payable.is_some() && pdf.totals.payable.is_some() {
+        compare("amount due", total(xml), total(pdf));
+    }
+    let accounts = |i: &Inspection| {
+        let mut a: Vec<String> = i.payment_accounts.iter().map(|s| squash(s)).collect();
+        a.sort();
+        a.dedup();
+        a
+    };
+    let (ours, theirs) = (accounts(xml), accounts(pdf));
+    if !ours.is_empty() && !theirs.is_empty() && ours != theirs {
+        out.push(format!(
+            "payment account {} in the PDF, {} in the XML",
+            pdf.payment_accounts.join(", "),
+            xml.payment_accounts.join(", ")
+        ));
+    }
+    out
 }

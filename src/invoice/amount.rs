@@ -59,6 +59,17 @@ impl Amount {
         })
     }
 
+    /// Whether `text` is in the lexical space of `xs:decimal` (optional sign, digits with at most
+    /// one decimal point, at least one digit, no exponent), whatever its length: tells an amount
+    /// that is not a number from one that is merely too long for [`Amount::parse`].
+    pub fn is_decimal_lexical(text: &str) -> bool {
+        let t = text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\r'));
+        let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        !(int.is_empty() && frac.is_empty())
+            && int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    }
+
     /// `self + other`, `None` on overflow.
     pub fn checked_add(self, other: Amount) -> Option<Amount> {
         let (a, b, scale) = align(self, other)?;
@@ -167,6 +178,18 @@ mod tests {
         }
         assert!(Amount::parse(&"9".repeat(31)).is_none());
         assert!(Amount::parse(&"9".repeat(30)).is_some());
+    }
+
+    #[test]
+    fn lexical_decimal_is_told_from_too_long() {
+        for ok in ["1", "-1.5", "+.5", "5.", &"9".repeat(40)] {
+            assert!(Amount::is_decimal_lexical(ok), "{ok:?}");
+        }
+        for bad in [
+            "", "-", ".", "n/a", "1E5", "1e30", "1,5", "0x10", "1.2.3", "--1",
+        ] {
+            assert!(!Amount::is_decimal_lexical(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -8,9 +8,11 @@
 use super::attachment;
 use super::model::{
     AddressData, AttachmentData, Doc, Ident, Num, PaymentMeansData, TaxTotalData, TotalsData,
-    set_first, set_num,
+    set_first,
 };
-use super::ubl::{AddressField, Role, TotalField, push_allowance_charge, set_address};
+use super::ubl::{
+    AddressField, Role, TotalField, push_allowance_charge, set_address, set_line_amount, set_total,
+};
 use super::xml::{Attrs, Capture, Handler, Tag as T};
 
 /// A field of a CII trade party.
@@ -57,6 +59,8 @@ pub(crate) enum Field {
 #[derive(Debug, Default)]
 pub(crate) struct Cii {
     pub(crate) doc: Doc,
+    /// ZUGFeRD 1.0: the EN 16931 binding's cardinality rules (`CII-SR-*`) do not apply.
+    pub(crate) zugferd1: bool,
     /// `schemeID`, `currencyID` or `format` of the leaf element being read.
     attr: Option<String>,
     mime_code: Option<String>,
@@ -271,8 +275,160 @@ fn address_field(rest: &[T]) -> Option<AddressField> {
     })
 }
 
+use super::ubl::XSD_ONCE;
+
+/// Singular elements of a D16B `TradePartyType` the model reads (`rest` below the party), and
+/// the EN 16931 binding's rules for the ones D16B lets repeat (`seller_rules`/`buyer_rules`:
+/// `DefinedTradeContact`, `URIUniversalCommunication`).
+fn party_singular(
+    rest: &[T],
+    binding: Option<(&'static str, &'static str)>,
+) -> Option<&'static str> {
+    match rest {
+        []
+        | [T::Name | T::SpecifiedLegalOrganization | T::PostalTradeAddress]
+        | [T::SpecifiedLegalOrganization, T::ID]
+        | [
+            T::PostalTradeAddress,
+            T::LineOne | T::CityName | T::PostcodeCode | T::CountryID,
+        ]
+        | [T::URIUniversalCommunication, T::URIID]
+        | [T::SpecifiedTaxRegistration, T::ID] => Some(XSD_ONCE),
+        [T::DefinedTradeContact] => binding.map(|(contact, _)| contact),
+        [T::URIUniversalCommunication] => binding.map(|(_, uri)| uri),
+        _ => None,
+    }
+}
+
+impl Cii {
+    /// Singular elements below `ApplicableHeaderTradeAgreement`.
+    fn agreement_singular(&self, rest: &[T]) -> Option<&'static str> {
+        let binding = |seller: bool| {
+            // CII-SR-455/456: DefinedTradeContact, CII-SR-459/460: URIUniversalCommunication.
+            (!self.zugferd1).then_some(if seller {
+                ("CII-SR-455", "CII-SR-459")
+            } else {
+                ("CII-SR-456", "CII-SR-460")
+            })
+        };
+        match rest {
+            [
+                T::BuyerReference
+                | T::SellerTradeParty
+                | T::BuyerTradeParty
+                | T::SellerTaxRepresentativeTradeParty
+                | T::BuyerOrderReferencedDocument,
+            ] => Some(XSD_ONCE),
+            [T::BuyerOrderReferencedDocument, T::IssuerAssignedID]
+            | [
+                T::AdditionalReferencedDocument,
+                T::IssuerAssignedID | T::URIID,
+            ] => Some(XSD_ONCE),
+            [T::SellerTradeParty, rest @ ..] => party_singular(rest, binding(true)),
+            [T::BuyerTradeParty, rest @ ..] => party_singular(rest, binding(false)),
+            [T::SellerTaxRepresentativeTradeParty, rest @ ..] => party_singular(rest, None),
+            _ => None,
+        }
+    }
+
+    /// Singular elements below `ApplicableHeaderTradeSettlement`.
+    fn settlement_singular(&self, rest: &[T]) -> Option<&'static str> {
+        let en16931 = |rule: &'static str| (!self.zugferd1).then_some(rule);
+        match rest {
+            [
+                T::InvoiceCurrencyCode
+                | T::TaxCurrencyCode
+                | T::SpecifiedTradeSettlementHeaderMonetarySummation,
+            ] => Some(XSD_ONCE),
+            [
+                T::SpecifiedTradeSettlementPaymentMeans,
+                T::TypeCode | T::PayeePartyCreditorFinancialAccount,
+            ]
+            | [
+                T::SpecifiedTradeSettlementPaymentMeans,
+                T::PayeePartyCreditorFinancialAccount,
+                T::IBANID | T::ProprietaryID,
+            ]
+            | [T::SpecifiedTradeAllowanceCharge, T::ChargeIndicator]
+            | [
+                T::SpecifiedTradeAllowanceCharge,
+                T::ChargeIndicator,
+                T::Indicator,
+            ]
+            | [T::SpecifiedTradePaymentTerms, T::DueDateDateTime]
+            | [
+                T::SpecifiedTradePaymentTerms,
+                T::DueDateDateTime,
+                T::DateTimeString,
+            ] => Some(XSD_ONCE),
+            // D16B lets these repeat (one per currency); the EN 16931 binding does not.
+            [T::SpecifiedTradeAllowanceCharge, T::ActualAmount] => en16931("CII-SR-473"),
+            [T::SpecifiedTradeSettlementHeaderMonetarySummation, t] => en16931(match t {
+                T::LineTotalAmount => "CII-SR-477",
+                T::ChargeTotalAmount => "CII-SR-478",
+                T::AllowanceTotalAmount => "CII-SR-479",
+                T::TaxBasisTotalAmount => "CII-SR-480",
+                T::RoundingAmount => "CII-SR-481",
+                T::GrandTotalAmount => "CII-SR-482",
+                T::TotalPrepaidAmount => "CII-SR-484",
+                T::DuePayableAmount => "CII-SR-487",
+                _ => return None,
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl Handler for Cii {
     type Field = Field;
+
+    /// The elements the model reads that CII D16B allows at most once in their parent, and
+    /// those the EN 16931 CII binding limits to one (`CII-SR-*`).
+    fn singular(&self, path: &[T]) -> Option<&'static str> {
+        match path {
+            [
+                T::ExchangedDocumentContext | T::ExchangedDocument | T::SupplyChainTradeTransaction,
+            ]
+            | [T::ExchangedDocument, T::ID | T::TypeCode | T::IssueDateTime]
+            | [T::ExchangedDocument, T::IssueDateTime, T::DateTimeString]
+            | [
+                T::ExchangedDocumentContext,
+                T::GuidelineSpecifiedDocumentContextParameter
+                | T::BusinessProcessSpecifiedDocumentContextParameter,
+                T::ID,
+            ]
+            | [
+                T::SupplyChainTradeTransaction,
+                T::ApplicableHeaderTradeAgreement | T::ApplicableHeaderTradeSettlement,
+            ]
+            | [
+                T::SupplyChainTradeTransaction,
+                T::IncludedSupplyChainTradeLineItem,
+                T::SpecifiedLineTradeSettlement,
+            ] => Some(XSD_ONCE),
+            [
+                T::SupplyChainTradeTransaction,
+                T::ApplicableHeaderTradeAgreement,
+                rest @ ..,
+            ] => self.agreement_singular(rest),
+            [
+                T::SupplyChainTradeTransaction,
+                T::ApplicableHeaderTradeSettlement,
+                rest @ ..,
+            ] => self.settlement_singular(rest),
+            _ => None,
+        }
+    }
+
+    fn repeated(&mut self, path: &[T], rule: &'static str) {
+        let root = if self.zugferd1 {
+            "CrossIndustryDocument"
+        } else {
+            "CrossIndustryInvoice"
+        };
+        self.doc
+            .note_repeated(super::xml::path_name(root, path), rule);
+    }
 
     fn start(&mut self, path: &[T], attrs: &Attrs<'_, '_>) -> Option<(Field, Capture)> {
         let field = match path {
@@ -340,11 +496,7 @@ impl Handler for Cii {
                 }
             }
             Field::DueDate => set_first(&mut doc.due_date, text),
-            Field::LineAmount => {
-                if let Some(line) = doc.lines.last_mut() {
-                    set_num(line, text);
-                }
-            }
+            Field::LineAmount => set_line_amount(doc, text),
             Field::BuyerReference => set_first(&mut doc.buyer_reference, text),
             Field::Party(role, f) => self.end_party(role, f, text),
             Field::TaxRepresentativeAddress(f) => {
@@ -379,22 +531,22 @@ impl Handler for Cii {
                     p.accounts.push(text.to_owned());
                 }
             }
-            Field::VatBreakdownAmount => doc.vat_breakdown_amounts.push(Num::parse(text)),
+            Field::VatBreakdownAmount => {
+                let n = doc.amount(text, |_| "a VAT category tax amount (BT-117)".into());
+                doc.vat_breakdown_amounts.push(n);
+            }
             Field::ChargeIndicator => set_first(&mut self.indicator, text),
             Field::AllowanceChargeAmount => set_first(&mut self.amount, text),
             Field::AllowanceChargeEnd => {
                 let (indicator, amount) = (self.indicator.take(), self.amount.take());
                 push_allowance_charge(doc, indicator.as_deref(), amount.as_deref());
             }
-            Field::Total(f) => {
-                if let Some(totals) = doc.totals.as_mut() {
-                    set_num(totals.slot(f), text);
-                }
-            }
+            Field::Total(f) => set_total(doc, f, text),
             Field::TaxTotalAmount => {
                 let currency = self.attr.take();
+                let amount = doc.amount(text, |_| "the invoice total VAT amount (BT-110)".into());
                 doc.tax_totals.push(TaxTotalData {
-                    amount: Num::parse(text),
+                    amount,
                     currency,
                     has_subtotals: false,
                     subtotal_amounts: Vec::new(),

@@ -194,6 +194,7 @@ fn run(xml: &[u8], limits: &Limits) -> Result<Inspection, Stop> {
         }
         Family::Cii | Family::Zugferd1 => {
             let mut handler = cii::Cii::default();
+            handler.zugferd1 = root.family == Family::Zugferd1;
             xml::drive(opened, limits, &mut handler)?;
             let syntax = if root.family == Family::Cii {
                 Syntax::Cii
@@ -396,5 +397,275 @@ mod tests {
             Some("120.00")
         );
         assert_eq!(i.issue_date.as_deref(), Some("2024-01-02"));
+    }
+
+    /// A valid SI-UBL invoice (one line of 200.00, payable 242.00) to break one way at a time.
+    const MINIMAL: &str =
+        include_str!("../../tests/fixtures/invoices/si-ubl/SI-UBL-2.0_ok_minimal.xml");
+    const LINE_AMOUNT: &str = r#"<cbc:LineExtensionAmount currencyID="EUR">200.00</cbc:LineExtensionAmount>
+        <cac:Item>"#;
+
+    fn with_line_amount(value: &str) -> Inspection {
+        assert!(MINIMAL.contains(LINE_AMOUNT));
+        let xml = MINIMAL.replace(LINE_AMOUNT, &LINE_AMOUNT.replace("200.00", value));
+        invoice(inspect(xml.as_bytes()))
+    }
+
+    #[test]
+    fn the_fixture_is_valid() {
+        assert!(invoice(inspect(MINIMAL.as_bytes())).is_valid());
+    }
+
+    #[test]
+    fn an_amount_that_is_not_a_decimal_is_a_schema_finding_and_fails_the_total() {
+        for bad in ["n/a", "1E5", "1e30", "2E2", "", "0x10", "1,5"] {
+            let i = with_line_amount(bad);
+            assert!(!i.is_valid(), "{bad:?} passed");
+            assert_eq!(
+                i.fatal_rule_ids(),
+                ["cvc-datatype-valid.1.2.1", "BR-CO-10"],
+                "{bad:?}"
+            );
+            assert!(
+                i.findings[0].message.contains("line 1"),
+                "{}",
+                i.findings[0]
+            );
+            assert!(i.findings[1].message.contains("cannot be checked"));
+        }
+    }
+
+    #[test]
+    fn a_sum_that_overflows_fails_the_total() {
+        // Each fits; aligned to one scale they exceed i128.
+        let line = MINIMAL.split("<cac:InvoiceLine>").nth(1).unwrap();
+        let line = format!(
+            "<cac:InvoiceLine>{}",
+            line.split("</Invoice>").next().unwrap()
+        );
+        let big = line.replace(">200.00<", &format!(">{}<", "9".repeat(30)));
+        let tiny = line.replace(">200.00<", ">0.00000000000000000001<");
+        let xml = MINIMAL.replace(&line, &format!("{big}{tiny}"));
+        let i = invoice(inspect(xml.as_bytes()));
+        assert_eq!(i.fatal_rule_ids(), ["BR-CO-10"]);
+        assert!(
+            i.findings[0].message.contains("too large"),
+            "{}",
+            i.findings[0]
+        );
+        // A valid decimal longer than 30 digits cannot be computed with either.
+        let i = with_line_amount(&"9".repeat(31));
+        assert_eq!(i.fatal_rule_ids(), ["TG-AMOUNT", "BR-CO-10"]);
+    }
+
+    #[test]
+    fn every_amount_the_rules_read_fails_closed() {
+        let amounts = [
+            r#"<cbc:TaxAmount currencyID="EUR">42.00</cbc:TaxAmount>
+        <cac:TaxSubtotal>"#,
+            r#"<cbc:TaxAmount currencyID="EUR">42.00</cbc:TaxAmount>
+            <cac:TaxCategory>"#,
+            r#"<cbc:LineExtensionAmount currencyID="EUR">200.00</cbc:LineExtensionAmount>
+        <cbc:TaxExclusiveAmount"#,
+            r#"<cbc:TaxExclusiveAmount currencyID="EUR">200.00</cbc:TaxExclusiveAmount>"#,
+            r#"<cbc:TaxInclusiveAmount currencyID="EUR">242.00</cbc:TaxInclusiveAmount>"#,
+            r#"<cbc:PayableAmount currencyID="EUR">242.00</cbc:PayableAmount>"#,
+        ];
+        for a in amounts {
+            assert!(MINIMAL.contains(a), "{a}");
+            for bad in ["n/a", "1E5"] {
+                let broken = a
+                    .replace("42.00", bad)
+                    .replace("200.00", bad)
+                    .replace("242.00", bad);
+                let i = invoice(inspect(MINIMAL.replace(a, &broken).as_bytes()));
+                let ids = i.fatal_rule_ids();
+                assert_eq!(
+                    ids.first(),
+                    Some(&"cvc-datatype-valid.1.2.1"),
+                    "{a}: {ids:?}"
+                );
+                assert!(
+                    ids.iter().any(|id| id.starts_with("BR-CO-")),
+                    "{a} with {bad}: no totals rule failed: {ids:?}"
+                );
+            }
+        }
+        // Added totals that are not numbers fail too.
+        for (element, rule) in [
+            ("AllowanceTotalAmount", "BR-CO-11"),
+            ("ChargeTotalAmount", "BR-CO-12"),
+            ("PrepaidAmount", "BR-CO-16"),
+            ("PayableRoundingAmount", "BR-CO-16"),
+        ] {
+            let xml = MINIMAL.replace(
+                r#"<cbc:PayableAmount"#,
+                &format!(
+                    r#"<cbc:{element} currencyID="EUR">n/a</cbc:{element}><cbc:PayableAmount"#
+                ),
+            );
+            let i = invoice(inspect(xml.as_bytes()));
+            assert!(
+                i.fatal_rule_ids().contains(&rule),
+                "{element}: {:?}",
+                i.fatal_rule_ids()
+            );
+        }
+    }
+
+    #[test]
+    fn an_allowance_without_a_valid_indicator_fails_both_sums() {
+        let xml = MINIMAL.replace(
+            "<cac:TaxTotal>",
+            r#"<cac:AllowanceCharge><cbc:ChargeIndicator>maybe</cbc:ChargeIndicator><cbc:Amount currencyID="EUR">10</cbc:Amount></cac:AllowanceCharge><cac:TaxTotal>"#,
+        );
+        let ids = invoice(inspect(xml.as_bytes())).fatal_rule_ids().join(" ");
+        assert!(
+            ids.contains("BR-CO-11") && ids.contains("BR-CO-12"),
+            "{ids}"
+        );
+    }
+
+    #[test]
+    fn missing_totals_are_never_a_pass() {
+        let start = MINIMAL.find("<cac:LegalMonetaryTotal>").unwrap();
+        let end =
+            MINIMAL.find("</cac:LegalMonetaryTotal>").unwrap() + "</cac:LegalMonetaryTotal>".len();
+        let xml = format!("{}{}", &MINIMAL[..start], &MINIMAL[end..]);
+        let ids = invoice(inspect(xml.as_bytes())).fatal_rule_ids();
+        assert_eq!(ids[..4], ["BR-12", "BR-13", "BR-14", "BR-15"]);
+    }
+
+    fn repeated_rules(xml: &str) -> Vec<String> {
+        invoice(inspect(xml.as_bytes()))
+            .findings
+            .iter()
+            .filter(|f| f.rule_id == "cvc-complex-type.2.4.a" || f.rule_id.starts_with("CII-SR-"))
+            .map(|f| f.message.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_singular_ubl_element_given_twice_is_refused_with_its_name() {
+        let customer_start = MINIMAL.find("    <cac:AccountingCustomerParty>").unwrap();
+        let customer_end = MINIMAL.find("</cac:AccountingCustomerParty>").unwrap()
+            + "</cac:AccountingCustomerParty>\n".len();
+        let customer = &MINIMAL[customer_start..customer_end];
+        let cases = [
+            (
+                MINIMAL.replacen(customer, &format!("{customer}{}", customer.replace("11111111", "87654321")), 1),
+                "Invoice/AccountingCustomerParty ",
+            ),
+            (
+                MINIMAL.replace("<cbc:ID>12115118</cbc:ID>", "<cbc:ID>12115118</cbc:ID><cbc:ID>666</cbc:ID>"),
+                "Invoice/ID ",
+            ),
+            (
+                MINIMAL.replace("<cbc:IssueDate>2015-01-09</cbc:IssueDate>", "<cbc:IssueDate>2015-01-09</cbc:IssueDate><cbc:IssueDate>2016-01-09</cbc:IssueDate>"),
+                "Invoice/IssueDate ",
+            ),
+            (
+                MINIMAL.replace("<cbc:DocumentCurrencyCode>EUR</cbc:DocumentCurrencyCode>", "<cbc:DocumentCurrencyCode>EUR</cbc:DocumentCurrencyCode><cbc:DocumentCurrencyCode>GBP</cbc:DocumentCurrencyCode>"),
+                "Invoice/DocumentCurrencyCode ",
+            ),
+            (
+                MINIMAL.replace(r#"<cbc:CompanyID schemeID="0106">11111111</cbc:CompanyID>"#, r#"<cbc:CompanyID schemeID="0106">11111111</cbc:CompanyID><cbc:CompanyID schemeID="0106">87654321</cbc:CompanyID>"#),
+                "Invoice/AccountingCustomerParty/Party/PartyLegalEntity/CompanyID ",
+            ),
+            (
+                MINIMAL.replace("<cbc:ID>NL11 BANK 1111111111</cbc:ID>", "<cbc:ID>NL11 BANK 1111111111</cbc:ID><cbc:ID>DE02 1203 0000 0000 2020 51</cbc:ID>"),
+                "Invoice/PaymentMeans/PayeeFinancialAccount/ID ",
+            ),
+            (
+                MINIMAL.replace(r#"<cbc:PayableAmount currencyID="EUR">242.00</cbc:PayableAmount>"#, r#"<cbc:PayableAmount currencyID="EUR">242.00</cbc:PayableAmount><cbc:PayableAmount currencyID="EUR">1.00</cbc:PayableAmount>"#),
+                "Invoice/LegalMonetaryTotal/PayableAmount ",
+            ),
+        ];
+        for (xml, name) in cases {
+            let found = repeated_rules(&xml);
+            assert_eq!(found.len(), 1, "{name}: {found:?}");
+            assert!(found[0].contains(name), "{name}: {found:?}");
+            assert!(!invoice(inspect(xml.as_bytes())).is_valid());
+        }
+        // Elements that may repeat do not fire: two PaymentMeans, two InvoiceLines are fine.
+        let pm_start = MINIMAL.find("    <cac:PaymentMeans>").unwrap();
+        let pm_end = MINIMAL.find("</cac:PaymentMeans>").unwrap() + "</cac:PaymentMeans>\n".len();
+        let pm = &MINIMAL[pm_start..pm_end];
+        let xml = MINIMAL.replace(pm, &format!("{pm}{pm}"));
+        assert!(repeated_rules(&xml).is_empty());
+        // The same element name in another parent is another element.
+        assert!(repeated_rules(MINIMAL).is_empty());
+    }
+
+    #[test]
+    fn a_hostile_number_of_repeats_is_noted_a_bounded_number_of_times() {
+        let many = "<cbc:ID>x</cbc:ID>".repeat(10_000);
+        let xml = MINIMAL.replace(
+            "<cbc:ID>12115118</cbc:ID>",
+            &format!("<cbc:ID>12115118</cbc:ID>{many}"),
+        );
+        assert_eq!(repeated_rules(&xml).len(), 1);
+    }
+
+    #[test]
+    fn a_singular_cii_element_given_twice_is_refused() {
+        let cii = include_str!("../../tests/fixtures/invoices/cii/CII_example1.xml");
+        assert!(repeated_rules(cii).is_empty());
+        let buyer = "<ram:BuyerTradeParty>";
+        assert!(cii.contains(buyer));
+        let start = cii.find(buyer).unwrap();
+        let end = cii.find("</ram:BuyerTradeParty>").unwrap() + "</ram:BuyerTradeParty>".len();
+        let xml = cii.replacen(&cii[start..end], &format!("{0}{0}", &cii[start..end]), 1);
+        let found = repeated_rules(&xml);
+        assert!(
+            found.iter().any(|m| m.contains("CrossIndustryInvoice/SupplyChainTradeTransaction/ApplicableHeaderTradeAgreement/BuyerTradeParty ")),
+            "{found:?}"
+        );
+        let due = cii.find("<ram:DuePayableAmount>").map(|s| {
+            let e = cii[s..].find("</ram:DuePayableAmount>").unwrap()
+                + s
+                + "</ram:DuePayableAmount>".len();
+            &cii[s..e]
+        });
+        if let Some(due) = due {
+            let xml = cii.replacen(due, &format!("{due}{due}"), 1);
+            let i = invoice(inspect(xml.as_bytes()));
+            assert!(
+                i.fatal_rule_ids().contains(&"CII-SR-487"),
+                "{:?}",
+                i.fatal_rule_ids()
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever text stands as the line amount, the invoice is valid only when it is the
+        /// same number as the totals (200.00): a malformed amount never passes.
+        #[test]
+        fn a_line_amount_other_than_the_total_never_passes(amount in "[ -~]{0,40}") {
+            let amount: String = amount.chars().filter(|c| !matches!(c, '<' | '&')).collect();
+            let xml = MINIMAL.replace(LINE_AMOUNT, &LINE_AMOUNT.replace("200.00", &amount));
+            if let Detection::Invoice(i) = inspect(xml.as_bytes()) {
+                proptest::prop_assert!(
+                    !i.is_valid() || Amount::parse(&amount) == Amount::parse("200"),
+                    "{amount:?} passed"
+                );
+            }
+        }
+
+        #[test]
+        fn decimal_looking_amounts_never_pass_unless_equal(
+            int in "[0-9]{0,35}",
+            frac in proptest::option::of("[0-9]{0,22}"),
+            exp in proptest::option::of("[eE][+-]?[0-9]{1,3}"),
+        ) {
+            let amount = format!("{int}{}{}", frac.map(|f| format!(".{f}")).unwrap_or_default(), exp.unwrap_or_default());
+            let xml = MINIMAL.replace(LINE_AMOUNT, &LINE_AMOUNT.replace("200.00", &amount));
+            let i = invoice(inspect(xml.as_bytes()));
+            proptest::prop_assert!(
+                !i.is_valid() || Amount::parse(&amount) == Amount::parse("200"),
+                "{amount:?} passed"
+            );
+        }
     }
 }

@@ -15,9 +15,13 @@ pub(crate) enum Num {
     Absent,
     /// A valid decimal.
     Value(Amount),
-    /// Present but not a decimal: rules that would compute with it are skipped, as the
-    /// official XSLT stops with a type error there.
+    /// Present but not an `xs:decimal` (`n/a`, `1E5`): the schema check fails
+    /// (`cvc-datatype-valid.1.2.1`), the official XSLT stops with a type error, and every rule
+    /// that would compute with it fails closed.
     Invalid,
+    /// A valid `xs:decimal` with more digits than [`Amount`] holds (30): it cannot be computed
+    /// with, so every rule that needs it fails closed.
+    TooLong,
 }
 
 impl Num {
@@ -25,8 +29,14 @@ impl Num {
     pub(crate) fn parse(text: &str) -> Num {
         match Amount::parse(text) {
             Some(a) => Num::Value(a),
+            None if Amount::is_decimal_lexical(text) => Num::TooLong,
             None => Num::Invalid,
         }
+    }
+
+    /// Present, but not usable in arithmetic.
+    pub(crate) fn unusable(self) -> bool {
+        matches!(self, Num::Invalid | Num::TooLong)
     }
 
     /// `exists(x)`.
@@ -194,19 +204,66 @@ pub(crate) struct Doc {
     pub(crate) attachments: Vec<AttachmentData>,
     /// The first embedded object that really is a PDF: (name, bytes).
     pub(crate) embedded_pdf: Option<(String, Vec<u8>)>,
+    /// Amounts that are not usable numbers, in document order (at most [`MAX_NOTED`]).
+    pub(crate) bad_amounts: Vec<BadAmount>,
+    /// Elements that may occur once and occurred again (at most [`MAX_NOTED`]).
+    pub(crate) repeated: Vec<Repeated>,
+}
+
+/// Most bad amounts and repeated elements noted per document: one is enough to refuse, a few
+/// help the supplier, and a hostile document with a million of them must not cost a million
+/// records.
+pub(crate) const MAX_NOTED: usize = 16;
+
+/// An amount element whose text is not a usable number.
+#[derive(Debug, Clone)]
+pub(crate) struct BadAmount {
+    /// Which business term, e.g. "the invoice line net amount (BT-131) of line 2".
+    pub(crate) what: String,
+    /// The text as written, shortened for the message.
+    pub(crate) text: String,
+    /// [`Num::Invalid`] or [`Num::TooLong`].
+    pub(crate) kind: Num,
+}
+
+/// An element that the schema (or the EN 16931 syntax binding) allows once per parent, seen a
+/// second time.
+#[derive(Debug, Clone)]
+pub(crate) struct Repeated {
+    /// Local names from the root's child down, e.g. `AccountingCustomerParty`.
+    pub(crate) path: String,
+    /// The official id of the constraint it breaks (`cvc-complex-type.2.4.a` for the XSD, or
+    /// a `CII-SR-*` rule of the EN 16931 CII binding).
+    pub(crate) rule: &'static str,
+}
+
+impl Doc {
+    /// Notes a repeated singular element (each path once, at most [`MAX_NOTED`]).
+    pub(crate) fn note_repeated(&mut self, path: String, rule: &'static str) {
+        if self.repeated.len() < MAX_NOTED && !self.repeated.iter().any(|r| r.path == path) {
+            self.repeated.push(Repeated { path, rule });
+        }
+    }
+
+    /// Parses an amount, noting it when it is not a usable number. `what` is only called then.
+    pub(crate) fn amount(&mut self, text: &str, what: impl FnOnce(&Doc) -> String) -> Num {
+        let n = Num::parse(text);
+        if n.unusable() && self.bad_amounts.len() < MAX_NOTED {
+            let what = what(self);
+            self.bad_amounts.push(BadAmount {
+                what,
+                text: text.trim().chars().take(40).collect(),
+                kind: n,
+            });
+        }
+        n
+    }
 }
 
 /// Keeps the first occurrence of a single-valued field.
 pub(crate) fn set_first(slot: &mut Option<String>, text: &str) {
     if slot.is_none() {
         *slot = Some(text.to_owned());
-    }
-}
-
-/// Keeps the first occurrence of an amount.
-pub(crate) fn set_num(slot: &mut Num, text: &str) {
-    if !slot.present() {
-        *slot = Num::parse(text);
     }
 }
 

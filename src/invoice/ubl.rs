@@ -6,8 +6,8 @@
 
 use super::attachment;
 use super::model::{
-    AddressData, AttachmentData, Doc, Ident, PartyData, PaymentMeansData, TaxTotalData, TotalsData,
-    parse_bool, set_first, set_num,
+    AddressData, AttachmentData, Doc, Ident, Num, PartyData, PaymentMeansData, TaxTotalData,
+    TotalsData, parse_bool, set_first,
 };
 use super::xml::{Attrs, Capture, Handler, Tag as T};
 
@@ -52,6 +52,50 @@ pub(crate) enum TotalField {
     Prepaid,
     Rounding,
     Payable,
+}
+
+impl TotalField {
+    /// The business term, for messages.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            TotalField::LineExtension => "the sum of invoice line net amounts (BT-106)",
+            TotalField::TaxExclusive => "the invoice total amount without VAT (BT-109)",
+            TotalField::TaxInclusive => "the invoice total amount with VAT (BT-112)",
+            TotalField::AllowanceTotal => "the sum of allowances on document level (BT-107)",
+            TotalField::ChargeTotal => "the sum of charges on document level (BT-108)",
+            TotalField::Prepaid => "the paid amount (BT-113)",
+            TotalField::Rounding => "the rounding amount (BT-114)",
+            TotalField::Payable => "the amount due for payment (BT-115)",
+        }
+    }
+}
+
+/// Stores a totals amount (the first one; a second is a cardinality finding).
+pub(crate) fn set_total(doc: &mut Doc, field: TotalField, text: &str) {
+    let present = doc.totals.as_mut().is_some_and(|t| t.slot(field).present());
+    if doc.totals.is_none() || present {
+        return;
+    }
+    let n = doc.amount(text, |_| field.label().to_string());
+    if let Some(totals) = doc.totals.as_mut() {
+        *totals.slot(field) = n;
+    }
+}
+
+/// Stores the net amount of the last invoice line (the first one given for it).
+pub(crate) fn set_line_amount(doc: &mut Doc, text: &str) {
+    if doc.lines.last().is_none_or(|l| l.present()) {
+        return;
+    }
+    let n = doc.amount(text, |d| {
+        format!(
+            "the invoice line net amount (BT-131) of line {}",
+            d.lines.len()
+        )
+    });
+    if let Some(line) = doc.lines.last_mut() {
+        *line = n;
+    }
 }
 
 /// What an element recognised by [`Ubl::start`] fills in at its end.
@@ -251,8 +295,106 @@ pub(crate) fn set_address(address: &mut AddressData, field: AddressField, text: 
     set_first(slot, text);
 }
 
+/// The XML Schema rule a second occurrence breaks: the content model has no place for it.
+pub(crate) const XSD_ONCE: &str = "cvc-complex-type.2.4.a";
+
+/// Singular elements of a UBL 2.1 `PartyType` that the model reads (`rest` below `Party`).
+fn party_singular(rest: &[T]) -> bool {
+    matches!(
+        rest,
+        [] | [T::EndpointID | T::PostalAddress | T::Contact]
+            | [T::PartyIdentification, T::ID]
+            | [T::PartyName, T::Name]
+            | [
+                T::PostalAddress,
+                T::StreetName | T::CityName | T::PostalZone | T::Country
+            ]
+            | [T::PostalAddress, T::Country, T::IdentificationCode]
+            | [T::PartyTaxScheme, T::CompanyID | T::TaxScheme]
+            | [T::PartyTaxScheme, T::TaxScheme, T::ID]
+            | [T::PartyLegalEntity, T::RegistrationName | T::CompanyID]
+    )
+}
+
 impl Handler for Ubl {
     type Field = Field;
+
+    /// The elements the model reads that UBL 2.1 Invoice/CreditNote (maindoc and common
+    /// aggregate schemas) allow at most once in their parent.
+    fn singular(&self, path: &[T]) -> Option<&'static str> {
+        let once = match path {
+            [
+                T::UBLVersionID
+                | T::CustomizationID
+                | T::ProfileID
+                | T::ID
+                | T::IssueDate
+                | T::DueDate
+                | T::InvoiceTypeCode
+                | T::CreditNoteTypeCode
+                | T::DocumentCurrencyCode
+                | T::TaxCurrencyCode
+                | T::BuyerReference
+                | T::OrderReference
+                | T::AccountingSupplierParty
+                | T::AccountingCustomerParty
+                | T::TaxRepresentativeParty
+                | T::LegalMonetaryTotal,
+            ] => true,
+            [T::OrderReference, T::ID] => true,
+            [T::BillingReference, T::InvoiceDocumentReference]
+            | [T::BillingReference, T::InvoiceDocumentReference, T::ID] => true,
+            [T::AdditionalDocumentReference, T::ID | T::Attachment] => true,
+            [
+                T::AdditionalDocumentReference,
+                T::Attachment,
+                T::EmbeddedDocumentBinaryObject | T::ExternalReference,
+            ] => true,
+            [
+                T::AdditionalDocumentReference,
+                T::Attachment,
+                T::ExternalReference,
+                T::URI,
+            ] => true,
+            [
+                T::AccountingSupplierParty | T::AccountingCustomerParty,
+                T::Party,
+                rest @ ..,
+            ] => party_singular(rest),
+            [T::TaxRepresentativeParty, rest @ ..] => party_singular(rest),
+            [
+                T::PaymentMeans,
+                T::PaymentMeansCode | T::PaymentDueDate | T::PayeeFinancialAccount,
+            ] => true,
+            [T::PaymentMeans, T::PayeeFinancialAccount, T::ID] => true,
+            [T::AllowanceCharge, T::ChargeIndicator | T::Amount] => true,
+            [T::TaxTotal, T::TaxAmount] | [T::TaxTotal, T::TaxSubtotal, T::TaxAmount] => true,
+            [
+                T::LegalMonetaryTotal,
+                T::LineExtensionAmount
+                | T::TaxExclusiveAmount
+                | T::TaxInclusiveAmount
+                | T::AllowanceTotalAmount
+                | T::ChargeTotalAmount
+                | T::PrepaidAmount
+                | T::PayableRoundingAmount
+                | T::PayableAmount,
+            ] => true,
+            [T::InvoiceLine | T::CreditNoteLine, T::LineExtensionAmount] => true,
+            _ => false,
+        };
+        once.then_some(XSD_ONCE)
+    }
+
+    fn repeated(&mut self, path: &[T], rule: &'static str) {
+        let root = if self.doc.credit_note_root {
+            "CreditNote"
+        } else {
+            "Invoice"
+        };
+        self.doc
+            .note_repeated(super::xml::path_name(root, path), rule);
+    }
 
     fn start(&mut self, path: &[T], attrs: &Attrs<'_, '_>) -> Option<(Field, Capture)> {
         let field = match path {
@@ -350,7 +492,7 @@ impl Handler for Ubl {
                 _ => return None,
             }),
             [T::InvoiceLine | T::CreditNoteLine] => {
-                self.doc.lines.push(super::model::Num::Absent);
+                self.doc.lines.push(Num::Absent);
                 return None;
             }
             [T::InvoiceLine | T::CreditNoteLine, T::LineExtensionAmount] => Field::LineAmount,
@@ -417,28 +559,24 @@ impl Handler for Ubl {
             }
             Field::TaxTotalAmount => {
                 let currency = self.attr.take();
-                if let Some(t) = doc.tax_totals.last_mut() {
-                    if !t.amount.present() {
+                if doc.tax_totals.last().is_some_and(|t| !t.amount.present()) {
+                    let n = doc.amount(text, |_| "the invoice total VAT amount (BT-110)".into());
+                    if let Some(t) = doc.tax_totals.last_mut() {
                         t.currency = currency;
+                        t.amount = n;
                     }
-                    set_num(&mut t.amount, text);
                 }
             }
             Field::TaxSubtotalAmount => {
-                if let Some(t) = doc.tax_totals.last_mut() {
-                    t.subtotal_amounts.push(super::model::Num::parse(text));
+                if !doc.tax_totals.is_empty() {
+                    let n = doc.amount(text, |_| "a VAT category tax amount (BT-117)".into());
+                    if let Some(t) = doc.tax_totals.last_mut() {
+                        t.subtotal_amounts.push(n);
+                    }
                 }
             }
-            Field::Total(f) => {
-                if let Some(totals) = doc.totals.as_mut() {
-                    set_num(totals.slot(f), text);
-                }
-            }
-            Field::LineAmount => {
-                if let Some(line) = doc.lines.last_mut() {
-                    set_num(line, text);
-                }
-            }
+            Field::Total(f) => set_total(doc, f, text),
+            Field::LineAmount => set_line_amount(doc, text),
         }
     }
 }
@@ -446,8 +584,16 @@ impl Handler for Ubl {
 /// Files a document level allowance (indicator false) or charge (true); an element without a
 /// valid indicator is remembered so the allowance/charge sums are not checked.
 pub(crate) fn push_allowance_charge(doc: &mut Doc, indicator: Option<&str>, amount: Option<&str>) {
-    let amount = amount.map_or(super::model::Num::Absent, super::model::Num::parse);
-    match indicator.and_then(parse_bool) {
+    let indicator = indicator.and_then(parse_bool);
+    let amount = match amount {
+        None => Num::Absent,
+        Some(text) => doc.amount(text, |_| match indicator {
+            Some(true) => "a document level charge amount (BT-99)".into(),
+            Some(false) => "a document level allowance amount (BT-92)".into(),
+            None => "a document level allowance or charge amount".into(),
+        }),
+    };
+    match indicator {
         Some(true) => doc.charges.push(amount),
         Some(false) => doc.allowances.push(amount),
         None => doc.bad_charge_indicator = true,

@@ -89,6 +89,14 @@ macro_rules! tags {
         pub(crate) enum Tag { Other, $($name),* }
 
         impl Tag {
+            /// The local name (`?` for [`Tag::Other`]), for messages.
+            pub(crate) fn name(self) -> &'static str {
+                match self {
+                    Tag::Other => "?",
+                    $(Tag::$name => stringify!($name)),*
+                }
+            }
+
             /// Every tag with its local name.
             const ALL: &'static [(&'static str, Tag)] = &[$((stringify!($name), Tag::$name)),*];
 
@@ -211,6 +219,25 @@ pub(crate) trait Handler {
     /// Called at the end of an element `start` returned a field for, with its direct text
     /// (empty unless text was captured).
     fn end(&mut self, field: Self::Field, text: &str);
+    /// Whether the element at `path` may occur at most once in its parent, and if so the
+    /// official id of the constraint (the schema's, or the syntax binding's). Asked before
+    /// [`Handler::start`]; only elements the model reads need an answer.
+    fn singular(&self, _path: &[Tag]) -> Option<&'static str> {
+        None
+    }
+    /// Called (before [`Handler::start`]) for the second and later occurrence of a singular
+    /// element in the same parent; `path` ends with it.
+    fn repeated(&mut self, _path: &[Tag], _rule: &'static str) {}
+}
+
+/// `Root/A/B/C`, for messages.
+pub(crate) fn path_name(root: &str, path: &[Tag]) -> String {
+    let mut out = root.to_string();
+    for t in path {
+        out.push('/');
+        out.push_str(t.name());
+    }
+    out
 }
 
 /// Why a document is not inspected.
@@ -378,6 +405,11 @@ pub(crate) fn drive<H: Handler>(
     let mut text = String::new();
     let mut depth: usize = if root_empty { 0 } else { 1 };
     let mut elements: usize = 1;
+    // (depth, tag) of each singular element seen, so a second one under the same parent is
+    // caught. Non-decreasing in depth: closing an element drops its children's entries, so the
+    // entries at the current child depth on top are exactly the current parent's. Bounded by
+    // the depth times the handler's singular tags, since a repeat is never pushed again.
+    let mut seen: Vec<(usize, Tag)> = Vec::new();
     loop {
         let event = match reader.read_event() {
             Ok(event) => event,
@@ -411,6 +443,20 @@ pub(crate) fn drive<H: Handler>(
                     Tag::Other
                 };
                 path.push(tag);
+                if tag != Tag::Other
+                    && let Some(rule) = handler.singular(&path)
+                {
+                    let again = seen
+                        .iter()
+                        .rev()
+                        .take_while(|(d, _)| *d == depth)
+                        .any(|(_, t)| *t == tag);
+                    if again {
+                        handler.repeated(&path, rule);
+                    } else {
+                        seen.push((depth, tag));
+                    }
+                }
                 let wanted = handler.start(&path, &Attrs { start: e });
                 if matches!(event, Event::Empty(_)) {
                     if let Some((field, _)) = wanted {
@@ -427,6 +473,9 @@ pub(crate) fn drive<H: Handler>(
                 }
             }
             Event::End(_) => {
+                while seen.last().is_some_and(|(d, _)| *d > depth) {
+                    seen.pop();
+                }
                 scope.exit(depth);
                 depth = depth.saturating_sub(1);
                 if depth == 0 {

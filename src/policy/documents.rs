@@ -6,7 +6,7 @@
 //! never touches the spool (duplicates are looked up by the gateway) or the network.
 
 use crate::config::{BuyerCheck, Organisation, Receiver, normalise_identifier};
-use crate::invoice::{Identifier, Inspection, Party, Severity};
+use crate::invoice::{Inspection, Party, Severity};
 
 /// What the receiver's rules say about one document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +38,9 @@ pub mod rule {
     pub const SPECIFICATION: &str = "TG-SPEC";
     /// The receiver requires a PDF visual and there is none.
     pub const NO_PDF: &str = "TG-PDF";
+    /// The buyer's identifiers name different parties (one organisation's KvK, another's in
+    /// `PartyIdentification`): routing on any one of them would be a guess.
+    pub const CONFLICTING_BUYER: &str = "TG-BUYER-IDS";
 }
 
 /// Judges one document for `receiver`.
@@ -51,6 +54,25 @@ pub fn decide(
     let mut reasons = Vec::new();
     let mut warnings = Vec::new();
 
+    // Conflicting identifiers: refused wherever the buyer decides something (routing on a
+    // shared address, the strict buyer check), noted under `warn`.
+    let conflict = conflicting_buyer(&inspection.buyer, organisations);
+    if let Some(text) = &conflict {
+        let shared = receiver.organisations.len() > 1;
+        match receiver.buyer_check {
+            _ if shared => {
+                rules.push(rule::CONFLICTING_BUYER.to_string());
+                reasons.push(text.clone());
+            }
+            BuyerCheck::Strict => {
+                rules.push(rule::CONFLICTING_BUYER.to_string());
+                reasons.push(text.clone());
+            }
+            BuyerCheck::Warn => warnings.push(text.clone()),
+            BuyerCheck::Off => {}
+        }
+    }
+
     // Routing.
     let organisation = if receiver.organisations.len() > 1 {
         let matched = receiver.organisations.iter().copied().find(|&i| {
@@ -59,7 +81,9 @@ pub fn decide(
                 .is_some_and(|o| buyer_matches(&inspection.buyer, o) == Match::Yes)
         });
         match matched {
-            Some(i) => i,
+            Some(i) if conflict.is_none() => i,
+            // Already refused as conflicting: stay on the receiver's own organisation.
+            Some(_) => receiver.organisation,
             None => {
                 rules.push(rule::NO_ROUTE.to_string());
                 reasons.push(format!(
@@ -73,7 +97,8 @@ pub fn decide(
         }
     } else {
         // Validation guarantees the index; a missing organisation leaves nothing to compare.
-        if let Some(org) = organisations.get(receiver.organisation)
+        if conflict.is_none()
+            && let Some(org) = organisations.get(receiver.organisation)
             && buyer_matches(&inspection.buyer, org) == Match::No
         {
             let text = format!(
@@ -152,55 +177,98 @@ pub enum Match {
     Unknown,
 }
 
-/// Compares the buyer's VAT id, legal id and endpoint id (and other party ids) with the
-/// organisation's KvK, VAT ids and endpoint ids.
-pub fn buyer_matches(buyer: &Party, org: &Organisation) -> Match {
-    let mut comparable = false;
-    let mut ids: Vec<&Identifier> = Vec::new();
-    ids.extend(buyer.legal_id.iter());
-    ids.extend(buyer.endpoint_id.iter());
-    ids.extend(buyer.identifiers.iter());
-
+/// The buyer's identifiers that can be compared with the organisation's, each shown as
+/// written (`0106:11111111`, `VAT NL123…`) with whether it is the organisation's.
+fn comparable_ids(buyer: &Party, org: &Organisation) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
     if let Some(vat) = &buyer.vat_id
         && !org.vat_ids.is_empty()
     {
-        comparable = true;
-        if org.vat_ids.contains(&normalise_identifier(vat)) {
-            return Match::Yes;
-        }
+        out.push((
+            format!("VAT {vat}"),
+            org.vat_ids.contains(&normalise_identifier(vat)),
+        ));
     }
+    let ids = buyer
+        .legal_id
+        .iter()
+        .chain(buyer.endpoint_id.iter())
+        .chain(buyer.identifiers.iter());
     for id in ids {
         let value = normalise_identifier(&id.value);
         let scheme = id.scheme.as_deref().map(|s| s.trim().to_ascii_uppercase());
-        // KvK: scheme 0106, or no scheme at all (older Dutch examples carry it bare).
+        let shown = match &id.scheme {
+            Some(s) => format!("{}:{}", s.trim(), id.value),
+            None => id.value.clone(),
+        };
+        // KvK: scheme 0106, or no scheme at all (older Dutch examples carry it bare; a bare
+        // value is only counted when it matches, since it may be anything).
         if let Some(kvk) = &org.kvk
             && matches!(scheme.as_deref(), Some("0106") | None)
         {
-            if scheme.is_some() {
-                comparable = true;
-            }
-            if &value == kvk {
-                return Match::Yes;
+            let yes = &value == kvk;
+            if yes || scheme.is_some() {
+                out.push((shown.clone(), yes));
+                continue;
             }
         }
         if let Some(scheme) = &scheme
             && org.endpoint_ids.iter().any(|e| &e.scheme == scheme)
         {
-            comparable = true;
-            if org
+            let yes = org
                 .endpoint_ids
                 .iter()
-                .any(|e| &e.scheme == scheme && e.id == value)
-            {
-                return Match::Yes;
-            }
+                .any(|e| &e.scheme == scheme && e.id == value);
+            out.push((shown, yes));
         }
     }
-    if comparable {
-        Match::No
-    } else {
-        Match::Unknown
+    out
+}
+
+/// Compares the buyer's VAT id, legal id and endpoint id (and other party ids) with the
+/// organisation's KvK, VAT ids and endpoint ids.
+pub fn buyer_matches(buyer: &Party, org: &Organisation) -> Match {
+    let ids = comparable_ids(buyer, org);
+    let yes = ids.iter().any(|(_, m)| *m);
+    let no = ids.iter().any(|(_, m)| !*m);
+    match (yes, no) {
+        (true, _) => Match::Yes,
+        (false, true) => Match::No,
+        (false, false) => Match::Unknown,
     }
+}
+
+/// A sentence naming both when the buyer's identifiers are two organisations' at once (one's
+/// KvK as legal id, another's in `PartyIdentification`, say): whichever one a reader takes, it
+/// may not be the one we route to. `None` when they name at most one of `organisations`.
+///
+/// A second identifier that is no organisation's here (a branch number, an unrelated
+/// endpoint) is not a conflict: official examples carry such ids beside the buyer's KvK.
+pub fn conflicting_buyer(buyer: &Party, organisations: &[Organisation]) -> Option<String> {
+    let matched: Vec<&Organisation> = organisations
+        .iter()
+        .filter(|o| buyer_matches(buyer, o) == Match::Yes)
+        .collect();
+    let [a, b, ..] = matched.as_slice() else {
+        return None;
+    };
+    let ids = |o: &Organisation| {
+        let mut shown: Vec<String> = comparable_ids(buyer, o)
+            .into_iter()
+            .filter(|(_, m)| *m)
+            .map(|(s, _)| s)
+            .collect();
+        shown.dedup();
+        shown.join(", ")
+    };
+    Some(format!(
+        "[{}] the buyer's identifiers name two organisations: {} is {} and {} is {}; send the invoice with one buyer",
+        rule::CONFLICTING_BUYER,
+        ids(a),
+        a.name,
+        ids(b),
+        b.name
+    ))
 }
 
 fn describe(p: &Party) -> String {
@@ -236,4 +304,65 @@ fn describe_org(o: &Organisation) -> String {
             .map(|e| format!("{}:{}", e.scheme, e.id)),
     );
     parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::invoice::Identifier;
+
+    fn org(id: &str, kvk: &str) -> Organisation {
+        Organisation {
+            id: id.into(),
+            name: format!("{id} B.V."),
+            kvk: Some(kvk.into()),
+            vat_ids: Vec::new(),
+            endpoint_ids: Vec::new(),
+            verified_users: Vec::new(),
+            deliver: Vec::new(),
+        }
+    }
+
+    fn kvk(value: &str) -> Identifier {
+        Identifier {
+            value: value.into(),
+            scheme: Some("0106".into()),
+        }
+    }
+
+    #[test]
+    fn two_organisations_kvk_numbers_in_one_buyer_conflict_and_both_are_named() {
+        let orgs = [org("acme", "11111111"), org("beta", "87654321")];
+        let buyer = Party {
+            legal_id: Some(kvk("11111111")),
+            identifiers: vec![kvk("87654321")],
+            ..Party::default()
+        };
+        let text = conflicting_buyer(&buyer, &orgs).unwrap();
+        assert!(text.starts_with("[TG-BUYER-IDS]"), "{text}");
+        for part in ["0106:11111111", "acme B.V.", "0106:87654321", "beta B.V."] {
+            assert!(text.contains(part), "{part} missing: {text}");
+        }
+        // Whichever id comes first.
+        let swapped = Party {
+            legal_id: Some(kvk("87654321")),
+            identifiers: vec![kvk("11111111")],
+            ..Party::default()
+        };
+        assert!(conflicting_buyer(&swapped, &orgs).is_some());
+    }
+
+    #[test]
+    fn ids_that_name_one_organisation_do_not_conflict() {
+        let orgs = [org("acme", "11111111"), org("beta", "87654321")];
+        for other in [kvk("11111111"), kvk("99999999")] {
+            let buyer = Party {
+                legal_id: Some(kvk("11111111")),
+                identifiers: vec![other],
+                ..Party::default()
+            };
+            assert_eq!(conflicting_buyer(&buyer, &orgs), None);
+            assert_eq!(buyer_matches(&buyer, &orgs[0]), Match::Yes);
+        }
+    }
 }

@@ -5,8 +5,12 @@
 //! Each check follows the XPath of the CEN/TC 434 schematron (validation 1.3.x) for its syntax,
 //! including its contexts (a rule whose context element is absent does not fire) and its
 //! rounding (`round(x * 100) div 100`, halves towards positive infinity). Absent amounts behave
-//! like the XPath empty sequence (comparisons with them fail); unparsable amounts skip the rule,
-//! where the official XSLT would stop with a type error.
+//! like the XPath empty sequence (comparisons with them fail).
+//!
+//! Fail closed: a totals rule that cannot be computed (an amount that is not a number, one with
+//! more digits than [`Amount`] holds, or a sum that overflows) fires, with a message that says
+//! why it could not be checked. It never passes silently. (The official XSLT stops with a type
+//! error there; the malformed amount itself is reported by `rules::syntax`.)
 
 use super::super::Syntax;
 use super::super::amount::Amount;
@@ -16,6 +20,21 @@ use super::{Finding, fatal};
 pub(super) fn check(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
     let cii = syntax == Syntax::Cii;
     mandatory(doc, cii, out);
+    if doc.totals.is_none() {
+        // No totals group at all: the amount due is unknown, which is never a pass. (The UBL
+        // schema requires cac:LegalMonetaryTotal; EN 16931 requires BT-106, 109, 112, 115.)
+        for (id, bt) in [
+            ("BR-12", "the sum of invoice line net amounts (BT-106)"),
+            ("BR-13", "the total amount without VAT (BT-109)"),
+            ("BR-14", "the total amount with VAT (BT-112)"),
+            ("BR-15", "the amount due for payment (BT-115)"),
+        ] {
+            out.push(fatal(
+                id,
+                format!("the invoice has no document totals (UBL cac:LegalMonetaryTotal, CII SpecifiedTradeSettlementHeaderMonetarySummation), so it has no {bt}"),
+            ));
+        }
+    }
     if let Some(totals) = &doc.totals {
         line_total(doc, totals, out);
         allowance_charge_totals(doc, totals, out);
@@ -170,27 +189,47 @@ fn country_missing(addresses: &[super::super::model::AddressData], cii: bool) ->
     }
 }
 
-/// Σ of valid amounts; `None` if one is unparsable (the rule is then skipped) or on overflow.
-fn sum(values: &[Num]) -> Option<Amount> {
+/// Why a rule could not be computed; the rule then fires with this reason.
+type Uncomputable = String;
+
+const OVERFLOW: &str = "the amounts are too large to compute with exactly";
+
+/// An amount a rule computes with: absent or a value, else why it cannot be used.
+fn usable(n: Num, what: &str) -> Result<Num, Uncomputable> {
+    match n {
+        Num::Absent | Num::Value(_) => Ok(n),
+        Num::Invalid => Err(format!("{what} is not a decimal number")),
+        Num::TooLong => Err(format!("{what} has more digits than can be computed with")),
+    }
+}
+
+/// Σ of the amounts (absent ones count as nothing); `item` names one of them, numbered from 1.
+fn sum(values: &[Num], item: &str) -> Result<Amount, Uncomputable> {
     let mut total = Amount::ZERO;
-    for n in values {
-        match n {
-            Num::Absent => {}
-            Num::Value(a) => total = total.checked_add(*a)?,
-            Num::Invalid => return None,
+    for (i, n) in values.iter().enumerate() {
+        if let Num::Value(a) = usable(*n, &format!("{item} {}", i + 1))? {
+            total = total.checked_add(a).ok_or_else(|| OVERFLOW.to_string())?;
         }
     }
-    Some(total)
+    Ok(total)
+}
+
+/// `round(x * 100) div 100`, or why not.
+fn round2(a: Amount) -> Result<Amount, Uncomputable> {
+    a.round2().ok_or_else(|| OVERFLOW.to_string())
+}
+
+/// A rule that could not be computed fails: pushes it with the reason.
+fn uncomputable(out: &mut Vec<Finding>, id: &'static str, what: &str, why: &str) {
+    out.push(fatal(
+        id,
+        format!("{what} cannot be checked because {why}; write every amount as a plain decimal number such as 1234.50"),
+    ));
 }
 
 /// XPath general comparison `a = b` where `a` may be the empty sequence.
 fn equals(a: Num, b: Amount) -> bool {
     a.value().is_some_and(|a| a == b)
-}
-
-/// `None` when the amount is present but unparsable (skip the rule).
-fn usable(n: Num) -> Option<Num> {
-    (n != Num::Invalid).then_some(n)
 }
 
 fn or_zero(n: Num) -> Amount {
@@ -202,34 +241,38 @@ fn show(n: Num) -> String {
         Num::Value(a) => a.to_string(),
         Num::Absent => "absent".into(),
         Num::Invalid => "not a number".into(),
+        Num::TooLong => "too long to compute with".into(),
     }
 }
 
+const LINE_ITEM: &str = "the net amount (BT-131) of invoice line";
+
 /// BR-CO-10: Sum of Invoice line net amount = Σ Invoice line net amount.
 fn line_total(doc: &Doc, t: &TotalsData, out: &mut Vec<Finding>) {
-    let (Some(lea), Some(lines)) = (usable(t.line_extension), sum(&doc.lines)) else {
-        return;
+    const WHAT: &str = "the sum of invoice line net amounts (BT-106)";
+    let checked = || -> Result<(Num, Amount), Uncomputable> {
+        let lea = usable(t.line_extension, WHAT)?;
+        Ok((lea, round2(sum(&doc.lines, LINE_ITEM)?)?))
     };
-    let Some(expected) = lines.round2() else {
-        return;
-    };
-    if !equals(lea, expected) {
-        out.push(fatal(
-            "BR-CO-10",
-            format!(
-                "the sum of invoice line net amounts (BT-106) is {}, but the lines add up to {expected}",
-                show(lea)
-            ),
-        ));
+    match checked() {
+        Err(why) => uncomputable(out, "BR-CO-10", WHAT, &why),
+        Ok((lea, expected)) => {
+            if !equals(lea, expected) {
+                out.push(fatal(
+                    "BR-CO-10",
+                    format!(
+                        "the sum of invoice line net amounts (BT-106) is {}, but the lines add up to {expected}",
+                        show(lea)
+                    ),
+                ));
+            }
+        }
     }
 }
 
 /// BR-CO-11 and BR-CO-12: allowance and charge totals equal the sums of the document level
 /// allowances and charges (and are absent only when there are none).
 fn allowance_charge_totals(doc: &Doc, t: &TotalsData, out: &mut Vec<Finding>) {
-    if doc.bad_charge_indicator {
-        return;
-    }
     let groups = [
         (
             t.allowance_total,
@@ -249,10 +292,30 @@ fn allowance_charge_totals(doc: &Doc, t: &TotalsData, out: &mut Vec<Finding>) {
         ),
     ];
     for (total, items, id, what, bt_total, bt_item) in groups {
-        let (Some(total), Some(s)) = (usable(total), sum(items)) else {
+        let label = format!("the sum of {what} on document level ({bt_total})");
+        if doc.bad_charge_indicator {
+            // Which list an allowance/charge without a valid indicator belongs to is unknown,
+            // so neither sum can be checked.
+            uncomputable(
+                out,
+                id,
+                &label,
+                "an allowance or charge on document level has no ChargeIndicator of true or false",
+            );
             continue;
+        }
+        let checked = || -> Result<(Num, Amount), Uncomputable> {
+            let total = usable(total, &label)?;
+            let item = format!("the document level {what} amount ({bt_item}) no.");
+            Ok((total, round2(sum(items, &item)?)?))
         };
-        let Some(expected) = s.round2() else { continue };
+        let (total, expected) = match checked() {
+            Ok(v) => v,
+            Err(why) => {
+                uncomputable(out, id, &label, &why);
+                continue;
+            }
+        };
         let ok = (!total.present() && items.is_empty()) || equals(total, expected);
         if !ok {
             out.push(fatal(
@@ -269,13 +332,18 @@ fn allowance_charge_totals(doc: &Doc, t: &TotalsData, out: &mut Vec<Finding>) {
 
 /// BR-CO-13: Invoice total amount without VAT = Σ line net amounts - allowances + charges.
 fn tax_exclusive(t: &TotalsData, cii: bool, out: &mut Vec<Finding>) {
-    let (Some(tea), Some(lea), Some(ch), Some(al)) = (
-        usable(t.tax_exclusive),
-        usable(t.line_extension),
-        usable(t.charge_total),
-        usable(t.allowance_total),
-    ) else {
-        return;
+    const WHAT: &str = "the total without VAT (BT-109)";
+    let inputs = || -> Result<(Num, Num, Num, Num), Uncomputable> {
+        Ok((
+            usable(t.tax_exclusive, WHAT)?,
+            usable(t.line_extension, "the sum of line net amounts (BT-106)")?,
+            usable(t.charge_total, "the sum of charges (BT-108)")?,
+            usable(t.allowance_total, "the sum of allowances (BT-107)")?,
+        ))
+    };
+    let (tea, lea, ch, al) = match inputs() {
+        Ok(v) => v,
+        Err(why) => return uncomputable(out, "BR-CO-13", WHAT, &why),
     };
     let Some(lea_v) = lea.value() else {
         out.push(fatal(
@@ -293,7 +361,9 @@ fn tax_exclusive(t: &TotalsData, cii: bool, out: &mut Vec<Finding>) {
             .and_then(|x| x.checked_sub(or_zero(al)))
             .and_then(Amount::round2)
     };
-    let Some(expected) = expected else { return };
+    let Some(expected) = expected else {
+        return uncomputable(out, "BR-CO-13", WHAT, OVERFLOW);
+    };
     if !equals(tea, expected) {
         out.push(fatal(
             "BR-CO-13",
@@ -309,21 +379,31 @@ fn tax_exclusive(t: &TotalsData, cii: bool, out: &mut Vec<Finding>) {
 
 /// BR-CO-14: Invoice total VAT amount = Σ VAT category tax amounts.
 fn tax_total(doc: &Doc, cii: bool, out: &mut Vec<Finding>) {
+    const WHAT: &str = "the invoice total VAT amount (BT-110)";
+    const ITEM: &str = "the VAT category tax amount (BT-117) no.";
     if cii {
         // Context: TaxTotalAmount[@currencyID = InvoiceCurrencyCode]; sum of header
-        // ApplicableTradeTax/CalculatedAmount.
+        // ApplicableTradeTax/CalculatedAmount. Without a currency code BR-05 fires.
         let Some(currency) = doc.currency.as_deref() else {
             return;
         };
-        let Some(expected) = sum(&doc.vat_breakdown_amounts).and_then(Amount::round2) else {
-            return;
-        };
-        for t in doc
+        let mut in_currency = doc
             .tax_totals
             .iter()
             .filter(|t| t.currency.as_deref() == Some(currency))
-        {
-            if usable(t.amount).is_some() && !equals(t.amount, expected) {
+            .peekable();
+        if in_currency.peek().is_none() {
+            return;
+        }
+        let expected = match sum(&doc.vat_breakdown_amounts, ITEM).and_then(round2) {
+            Ok(e) => e,
+            Err(why) => return uncomputable(out, "BR-CO-14", WHAT, &why),
+        };
+        for t in in_currency {
+            if let Err(why) = usable(t.amount, WHAT) {
+                return uncomputable(out, "BR-CO-14", WHAT, &why);
+            }
+            if !equals(t.amount, expected) {
                 out.push(fatal(
                     "BR-CO-14",
                     format!(
@@ -337,10 +417,14 @@ fn tax_total(doc: &Doc, cii: bool, out: &mut Vec<Finding>) {
     } else {
         // Context: each cac:TaxTotal with at least one cac:TaxSubtotal.
         for t in doc.tax_totals.iter().filter(|t| t.has_subtotals) {
-            let (Some(amount), Some(s)) = (usable(t.amount), sum(&t.subtotal_amounts)) else {
-                continue;
+            let checked = || -> Result<(Num, Amount), Uncomputable> {
+                let amount = usable(t.amount, WHAT)?;
+                Ok((amount, round2(sum(&t.subtotal_amounts, ITEM)?)?))
             };
-            let Some(expected) = s.round2() else { continue };
+            let (amount, expected) = match checked() {
+                Ok(v) => v,
+                Err(why) => return uncomputable(out, "BR-CO-14", WHAT, &why),
+            };
             if !equals(amount, expected) {
                 out.push(fatal(
                     "BR-CO-14",
@@ -358,6 +442,7 @@ fn tax_total(doc: &Doc, cii: bool, out: &mut Vec<Finding>) {
 /// BR-CO-15: Invoice total amount with VAT = total without VAT + total VAT amount, for the
 /// VAT total in the invoice currency (which must occur exactly once).
 fn tax_inclusive(doc: &Doc, cii: bool, out: &mut Vec<Finding>) {
+    const WHAT: &str = "the total amount with VAT (BT-112)";
     // `every $Currency in <currency code>`: vacuously true without a currency code.
     let Some(currency) = doc.currency.as_deref() else {
         return;
@@ -370,12 +455,19 @@ fn tax_inclusive(doc: &Doc, cii: bool, out: &mut Vec<Finding>) {
         .filter(|t| t.currency.as_deref() == Some(currency))
         .map(|t| t.amount)
         .collect();
-    let (Some(incl), Some(excl)) = (usable(t.tax_inclusive), usable(t.tax_exclusive)) else {
-        return;
+    let inputs = || -> Result<(Num, Num), Uncomputable> {
+        for n in &in_currency {
+            usable(*n, "the invoice total VAT amount (BT-110)")?;
+        }
+        Ok((
+            usable(t.tax_inclusive, WHAT)?,
+            usable(t.tax_exclusive, "the total without VAT (BT-109)")?,
+        ))
     };
-    if in_currency.contains(&Num::Invalid) {
-        return;
-    }
+    let (incl, excl) = match inputs() {
+        Ok(v) => v,
+        Err(why) => return uncomputable(out, "BR-CO-15", WHAT, &why),
+    };
     let computed = match (excl.value(), in_currency.as_slice()) {
         (Some(e), [Num::Value(tax)]) => e.checked_add(*tax).and_then(Amount::round2),
         _ => None,
@@ -410,21 +502,30 @@ fn tax_inclusive(doc: &Doc, cii: bool, out: &mut Vec<Finding>) {
 
 /// BR-CO-16: Amount due for payment = total with VAT - paid amount + rounding amount.
 fn amount_due(t: &TotalsData, cii: bool, out: &mut Vec<Finding>) {
-    let (Some(payable), Some(incl), Some(prepaid), Some(rounding)) = (
-        usable(t.payable),
-        usable(t.tax_inclusive),
-        usable(t.prepaid),
-        usable(t.rounding),
-    ) else {
-        return;
+    const WHAT: &str = "the amount due (BT-115)";
+    let inputs = || -> Result<(Num, Num, Num, Num), Uncomputable> {
+        Ok((
+            usable(t.payable, WHAT)?,
+            usable(t.tax_inclusive, "the total with VAT (BT-112)")?,
+            usable(t.prepaid, "the paid amount (BT-113)")?,
+            usable(t.rounding, "the rounding amount (BT-114)")?,
+        ))
+    };
+    let (payable, incl, prepaid, rounding) = match inputs() {
+        Ok(v) => v,
+        Err(why) => return uncomputable(out, "BR-CO-16", WHAT, &why),
     };
     let ok = match (payable.value(), incl.value()) {
         (Some(p), Some(i)) => {
             if cii {
                 // Exact: DuePayable = Grand - Prepaid + Rounding (absent counts as 0).
-                i.checked_sub(or_zero(prepaid))
+                match i
+                    .checked_sub(or_zero(prepaid))
                     .and_then(|x| x.checked_add(or_zero(rounding)))
-                    .is_some_and(|e| e == p)
+                {
+                    Some(e) => e == p,
+                    None => return uncomputable(out, "BR-CO-16", WHAT, OVERFLOW),
+                }
             } else {
                 let left = if rounding.present() {
                     p.checked_sub(or_zero(rounding)).and_then(Amount::round2)
@@ -438,7 +539,7 @@ fn amount_due(t: &TotalsData, cii: bool, out: &mut Vec<Finding>) {
                 };
                 match (left, right) {
                     (Some(l), Some(r)) => l == r,
-                    _ => return,
+                    _ => return uncomputable(out, "BR-CO-16", WHAT, OVERFLOW),
                 }
             }
         }

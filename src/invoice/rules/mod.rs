@@ -1,7 +1,8 @@
 //! Business rule checks over the extracted [`Doc`]: each rule set in its own file, each rule id
 //! next to the code that checks it.
 //!
-//! Which sets run mirrors the official validation artefacts (see `VERDICTS.md` in the corpus):
+//! Schema findings (`syntax`: malformed amounts, repeated singular elements) come first and
+//! apply to every document. Which business rule sets run mirrors the official validation artefacts (see `VERDICTS.md` in the corpus):
 //! EN 16931 for UBL 2.1+ and CII (not for UBL 2.0 or ZUGFeRD 1.0), the Dutch NLCIUS rules when the
 //! specification identifier is exactly SI-UBL 2.0 / NLCIUS, the XRechnung rules for XRechnung.
 //! Severity is the official schematron flag, except that Factur-X MINIMUM and BASIC WL, which are
@@ -9,6 +10,7 @@
 
 mod en16931;
 mod nl;
+pub(crate) mod syntax;
 mod xrechnung;
 
 use serde::Serialize;
@@ -74,7 +76,12 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
     if matches!(spec, Specification::XRechnung { .. }) && syntax != Syntax::Zugferd1 {
         xrechnung::check(doc, &mut out);
     }
-    out
+    // Schema errors come first, as the official pipelines check the XSD before any rule, and
+    // are fatal for every specification.
+    let mut syntax_findings = Vec::new();
+    syntax::check(doc, &mut syntax_findings);
+    syntax_findings.append(&mut out);
+    syntax_findings
 }
 
 /// EN 16931 applies to UBL 2.1+ and CII; UBL 2.0 and ZUGFeRD 1.0 predate it.
