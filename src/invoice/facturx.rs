@@ -1,32 +1,54 @@
 //! Hybrid PDFs (Factur-X, ZUGFeRD, XRechnung-in-PDF): finds the invoice XML embedded in a PDF.
 //!
-//! Called by intake for every PDF attachment and by the `inspect` CLI. Parses with `lopdf`, then
-//! walks the catalog's `/Names /EmbeddedFiles` name tree and its `/AF` (associated files) array
-//! ourselves, and returns the embedded files named like an invoice XML (`factur-x.xml`,
-//! `zugferd-invoice.xml`, `ZUGFeRD-invoice.xml`, `xrechnung.xml`).
+//! Called by intake for every PDF attachment and by the `inspect` CLI. Walks the catalog's
+//! `/Names /EmbeddedFiles` name tree and its `/AF` (associated files) array, and returns the
+//! embedded files named like an invoice XML (`factur-x.xml`, `zugferd-invoice.xml`,
+//! `ZUGFeRD-invoice.xml`, `xrechnung.xml`).
 //!
-//! Untrusted input: size, object count, per-stream decompressed size, name-tree nodes and depth
-//! are bounded ([`PdfLimits`]); time is bounded through them (this module reads no clock).
-//! lopdf has panicked on crafted PDFs before (lopdf issues #82, #532; RUSTSEC-2026-0187), so
-//! every lopdf call runs under `catch_unwind` and a panic becomes [`PdfError::Unreadable`].
-//! Never writes files, never follows external references.
+//! Objects come from `pdf_reader`, which reads only what this walk asks for: the walk never
+//! loads the whole document. lopdf's loader parses every object and decompresses every object
+//! stream first, so a 1.5 MB PDF of object streams took 1.5 GB (issue 9).
+//!
+//! Untrusted input: the file's size, the objects it may hold, the values parsed, the bytes
+//! decompressed (per stream and in total), name-tree nodes and depth are bounded
+//! ([`PdfLimits`]), so memory is the PDF plus those budgets whatever is inside it; time is
+//! bounded through them (this module reads no clock). lopdf's decoders have panicked on crafted
+//! input before (lopdf issues #82, #532; RUSTSEC-2026-0187), so the walk runs under
+//! `catch_unwind` and a panic becomes [`PdfError::Unreadable`]. Never writes files, never
+//! follows external references.
 
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::Rc;
 
-use lopdf::{Dictionary, Document, LoadOptions, Object, ObjectId};
+use lopdf::{Object, ObjectId};
 
-/// Limits on one PDF.
+use super::pdf_reader::PdfReader;
+
+/// Limits on one PDF. Every count is over the whole file, so one PDF costs at most about
+/// its own size plus `max_total_decompressed_bytes` plus `max_values` parsed values (a few
+/// hundred bytes each), whatever it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PdfLimits {
-    /// Largest PDF accepted, in bytes.
+    /// Largest PDF accepted, in bytes. Default 64 MiB.
     pub max_bytes: usize,
-    /// Most indirect objects (counted as `endobj` keywords before parsing).
+    /// Most objects the reader may know of, counted as lopdf would hold them: entries of the
+    /// cross-reference data, members listed by each object stream decompressed, and headers
+    /// found by a repair scan. Default 200,000.
     pub max_objects: usize,
-    /// Largest size any one stream may decompress to, in bytes (object streams while loading,
-    /// and the embedded XML itself).
+    /// Most values parsed from the objects the search reads (numbers, names, strings, array
+    /// items, dictionary entries, nested or not). Real hybrid invoices need a few hundred.
+    /// Default 100,000.
+    pub max_values: usize,
+    /// Largest size any one stream may decompress to, in bytes (cross-reference and object
+    /// streams, and the embedded XML itself). Default 16 MiB.
     pub max_decompressed_bytes: usize,
-    /// Most name-tree nodes and file specifications visited.
+    /// Most bytes one PDF may materialise in total: every stream decompressed (cross-reference
+    /// streams, object streams, embedded files) and every string copied out of its objects.
+    /// Default 32 MiB (one embedded XML at `max_decompressed_bytes` and the structure
+    /// around it).
+    pub max_total_decompressed_bytes: usize,
+    /// Most name-tree nodes and file specifications visited. Default 1,000.
     pub max_embedded_files: usize,
 }
 
@@ -35,7 +57,9 @@ impl Default for PdfLimits {
         PdfLimits {
             max_bytes: 64 << 20,
             max_objects: 200_000,
+            max_values: 100_000,
             max_decompressed_bytes: 16 << 20,
+            max_total_decompressed_bytes: 32 << 20,
             max_embedded_files: 1_000,
         }
     }
@@ -67,6 +91,26 @@ pub enum PdfError {
     /// More objects than [`PdfLimits::max_objects`].
     #[error("the PDF has more than {limit} objects")]
     TooManyObjects {
+        /// The limit.
+        limit: usize,
+    },
+    /// The objects the search reads hold more values than [`PdfLimits::max_values`].
+    #[error("the PDF's catalog and embedded file entries hold more than {limit} values")]
+    TooManyValues {
+        /// The limit.
+        limit: usize,
+    },
+    /// Together, the streams (and strings) read from the PDF would exceed
+    /// [`PdfLimits::max_total_decompressed_bytes`].
+    #[error("the PDF decompresses to more than {limit} bytes in total")]
+    TotalDecompressedTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// A cross-reference or object stream decompresses to more than
+    /// [`PdfLimits::max_decompressed_bytes`].
+    #[error("a stream of the PDF decompresses to more than {limit} bytes")]
+    StreamTooLarge {
         /// The limit.
         limit: usize,
     },
@@ -114,34 +158,16 @@ pub fn invoice_xmls_in_pdf(pdf: &[u8], limits: &PdfLimits) -> Result<Vec<Embedde
             limit: limits.max_bytes,
         });
     }
-    let objects = count(pdf, b"endobj");
-    if objects > limits.max_objects {
-        return Err(PdfError::TooManyObjects {
-            limit: limits.max_objects,
-        });
-    }
-    let options = LoadOptions {
-        max_decompressed_size: Some(limits.max_decompressed_bytes),
-        ..LoadOptions::default()
-    };
-    let doc = guarded(|| Document::load_mem_with_options(pdf, options))?
-        .map_err(|e| PdfError::Unreadable(e.to_string()))?;
-    let mut found = guarded(|| Walker::new(&doc, limits).run())??;
+    let mut found = guarded(|| Walker::new(pdf, limits).and_then(Walker::run))??;
     found.sort_by_key(|x| preference(&x.name));
     Ok(found)
 }
 
-/// Runs lopdf code, turning a panic into [`PdfError::Unreadable`].
+/// Runs the walk (and lopdf's decoders inside it), turning a panic into
+/// [`PdfError::Unreadable`].
 fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, PdfError> {
     catch_unwind(AssertUnwindSafe(f))
         .map_err(|_| PdfError::Unreadable("the PDF parser failed on this file".into()))
-}
-
-fn count(haystack: &[u8], needle: &[u8]) -> usize {
-    haystack
-        .windows(needle.len())
-        .filter(|w| *w == needle)
-        .count()
 }
 
 fn preference(name: &str) -> usize {
@@ -159,58 +185,58 @@ fn base_name(name: &str) -> &str {
 
 /// Collects the file specifications reachable from the catalog, within limits.
 struct Walker<'d> {
-    doc: &'d Document,
+    reader: PdfReader<'d>,
     limits: &'d PdfLimits,
     visited: usize,
+    /// Name-tree nodes and file specifications already walked: a node listed twice (a cycle,
+    /// or a fan-out onto one kid) is walked once.
+    seen_nodes: HashSet<ObjectId>,
     seen_streams: HashSet<ObjectId>,
     found: Vec<EmbeddedXml>,
 }
 
 impl<'d> Walker<'d> {
-    fn new(doc: &'d Document, limits: &'d PdfLimits) -> Walker<'d> {
-        Walker {
-            doc,
+    fn new(pdf: &'d [u8], limits: &'d PdfLimits) -> Result<Walker<'d>, PdfError> {
+        Ok(Walker {
+            reader: PdfReader::open(pdf, limits)?,
             limits,
             visited: 0,
+            seen_nodes: HashSet::new(),
             seen_streams: HashSet::new(),
             found: Vec::new(),
-        }
+        })
     }
 
     fn run(mut self) -> Result<Vec<EmbeddedXml>, PdfError> {
-        let catalog = self
-            .doc
-            .catalog()
-            .map_err(|e| PdfError::Unreadable(e.to_string()))?;
+        let catalog = self.reader.catalog()?;
+        let catalog = catalog.as_dict().map_err(|e| PdfError::Unreadable(e.to_string()))?;
         // PDF 32000-1 7.7.4: /Names /EmbeddedFiles is a name tree of file specifications.
-        if let Some(tree) = self
-            .dict_at(catalog, b"Names")
-            .and_then(|n| self.dict_at(n, b"EmbeddedFiles"))
+        if let Some(names) = self.entry(catalog, b"Names")?
+            && let Ok(names) = names.as_dict()
+            && let Some(tree) = self.entry(names, b"EmbeddedFiles")?
         {
-            self.name_tree(tree, 0)?;
+            self.name_tree(&tree, 0)?;
         }
         // PDF 2.0 / PDF/A-3 associated files: the catalog's /AF array.
-        if let Some(Object::Array(files)) = catalog.get(b"AF").ok().map(|o| self.deref(o)) {
+        if let Some(files) = self.entry(catalog, b"AF")?
+            && let Ok(files) = files.as_array()
+        {
             for file in files {
-                if let Object::Dictionary(spec) = self.deref(file) {
-                    self.file_spec(spec)?;
-                }
+                self.file_spec(file)?;
             }
         }
         Ok(self.found)
     }
 
-    fn deref(&self, object: &'d Object) -> &'d Object {
-        match self.doc.dereference(object) {
-            Ok((_, o)) => o,
-            Err(_) => &Object::Null,
-        }
-    }
-
-    fn dict_at(&self, dict: &'d Dictionary, key: &[u8]) -> Option<&'d Dictionary> {
-        match self.deref(dict.get(key).ok()?) {
-            Object::Dictionary(d) => Some(d),
-            _ => None,
+    /// `dict[key]`, references followed; `None` when absent.
+    fn entry(
+        &mut self,
+        dict: &lopdf::Dictionary,
+        key: &[u8],
+    ) -> Result<Option<Rc<Object>>, PdfError> {
+        match dict.get(key) {
+            Ok(value) => Ok(Some(self.reader.resolve_with_id(value)?.1)),
+            Err(_) => Ok(None),
         }
     }
 
@@ -225,50 +251,81 @@ impl<'d> Walker<'d> {
         Ok(())
     }
 
-    fn name_tree(&mut self, node: &'d Dictionary, depth: usize) -> Result<(), PdfError> {
+    /// Whether `object` is a reference to a node walked before (and marks it walked).
+    fn walked_before(&mut self, object: &Object) -> bool {
+        match object {
+            Object::Reference(id) => !self.seen_nodes.insert(*id),
+            _ => false,
+        }
+    }
+
+    fn name_tree(&mut self, node: &Object, depth: usize) -> Result<(), PdfError> {
         self.tick()?;
         if depth > 16 {
             return Err(PdfError::Unreadable(
                 "embedded file name tree nested too deep".into(),
             ));
         }
-        if let Object::Array(names) = node.get(b"Names").map_or(&Object::Null, |o| self.deref(o)) {
+        let Ok(node) = node.as_dict() else {
+            return Ok(());
+        };
+        if let Some(names) = self.entry(node, b"Names")?
+            && let Ok(names) = names.as_array()
+        {
             // [name1 spec1 name2 spec2 ...]
             for pair in names.chunks(2) {
-                if let [_, spec] = pair
-                    && let Object::Dictionary(spec) = self.deref(spec)
-                {
+                if let [_, spec] = pair {
                     self.file_spec(spec)?;
                 }
             }
         }
-        if let Object::Array(kids) = node.get(b"Kids").map_or(&Object::Null, |o| self.deref(o)) {
+        if let Some(kids) = self.entry(node, b"Kids")?
+            && let Ok(kids) = kids.as_array()
+        {
             for kid in kids {
-                if let Object::Dictionary(kid) = self.deref(kid) {
-                    self.name_tree(kid, depth + 1)?;
+                if self.walked_before(kid) {
+                    continue;
                 }
+                let (_, kid) = self.reader.resolve_with_id(kid)?;
+                self.name_tree(&kid, depth + 1)?;
             }
         }
         Ok(())
     }
 
     /// A file specification (PDF 32000-1 7.11.3): name in /UF or /F, stream in /EF.
-    fn file_spec(&mut self, spec: &'d Dictionary) -> Result<(), PdfError> {
+    fn file_spec(&mut self, spec: &Object) -> Result<(), PdfError> {
+        if self.walked_before(spec) {
+            return Ok(());
+        }
         self.tick()?;
-        let name = [b"UF".as_slice(), b"F"]
-            .iter()
-            .filter_map(|k| match spec.get(k).ok().map(|o| self.deref(o)) {
-                Some(Object::String(bytes, _)) => Some(text_string(bytes)),
-                _ => None,
-            })
-            .find(|n| preference(n) < INVOICE_NAMES.len());
+        let (_, spec) = self.reader.resolve_with_id(spec)?;
+        let Ok(spec) = spec.as_dict() else {
+            return Ok(());
+        };
+        let mut name = None;
+        for key in [b"UF".as_slice(), b"F"] {
+            if let Some(value) = self.entry(spec, key)?
+                && let Object::String(bytes, _) = &*value
+            {
+                let n = text_string(bytes);
+                if preference(&n) < INVOICE_NAMES.len() {
+                    name = Some(n);
+                    break;
+                }
+            }
+        }
         let Some(name) = name else { return Ok(()) };
-        let Some(ef) = self.dict_at(spec, b"EF") else {
+        let Some(ef) = self.entry(spec, b"EF")? else {
+            return Ok(());
+        };
+        let Ok(ef) = ef.as_dict() else {
             return Ok(());
         };
         for key in [b"F".as_slice(), b"UF"] {
             let Ok(entry) = ef.get(key) else { continue };
-            let Ok((id, Object::Stream(stream))) = self.doc.dereference(entry) else {
+            let (id, object) = self.reader.resolve_with_id(entry)?;
+            let Object::Stream(stream) = &*object else {
                 continue;
             };
             if let Some(id) = id
@@ -276,11 +333,16 @@ impl<'d> Walker<'d> {
             {
                 return Ok(());
             }
-            let bytes = stream
-                .decompressed_content_with_limit(self.limits.max_decompressed_bytes)
-                .map_err(|_| PdfError::EmbeddedTooLarge {
-                    name: name.clone(),
-                    limit: self.limits.max_decompressed_bytes,
+            let limit = self.limits.max_decompressed_bytes;
+            let bytes = self
+                .reader
+                .stream_content(stream, limit)
+                .map_err(|err| match err {
+                    PdfError::StreamTooLarge { limit } => PdfError::EmbeddedTooLarge {
+                        name: name.clone(),
+                        limit,
+                    },
+                    other => other,
                 })?;
             self.found.push(EmbeddedXml { name, bytes });
             return Ok(());

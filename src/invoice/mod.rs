@@ -21,6 +21,7 @@ mod detect;
 mod facturx;
 mod fields;
 mod model;
+mod pdf_reader;
 mod rules;
 mod spec;
 mod ubl;
