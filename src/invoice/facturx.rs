@@ -23,7 +23,7 @@ use std::rc::Rc;
 
 use lopdf::{Object, ObjectId};
 
-use super::pdf_reader::PdfReader;
+use super::pdf_reader::{PdfReader, Usage};
 
 /// Limits on one PDF. Every count is over the whole file, so one PDF costs at most about
 /// its own size plus `max_total_decompressed_bytes` plus `max_values` parsed values (a few
@@ -158,9 +158,18 @@ pub fn invoice_xmls_in_pdf(pdf: &[u8], limits: &PdfLimits) -> Result<Vec<Embedde
             limit: limits.max_bytes,
         });
     }
-    let mut found = guarded(|| Walker::new(pdf, limits).and_then(Walker::run))??;
+    let (found, _) = guarded(|| search(pdf, limits))?;
+    let mut found = found?;
     found.sort_by_key(|x| preference(&x.name));
     Ok(found)
+}
+
+/// The walk over `pdf`, and what it spent of `limits` (for the tests of the bounds).
+fn search(pdf: &[u8], limits: &PdfLimits) -> (Result<Vec<EmbeddedXml>, PdfError>, Usage) {
+    let mut walker = Walker::new(pdf, limits);
+    let result = walker.run();
+    let usage = walker.reader.usage();
+    (result.map(|()| walker.found), usage)
 }
 
 /// Runs the walk (and lopdf's decoders inside it), turning a panic into
@@ -196,18 +205,19 @@ struct Walker<'d> {
 }
 
 impl<'d> Walker<'d> {
-    fn new(pdf: &'d [u8], limits: &'d PdfLimits) -> Result<Walker<'d>, PdfError> {
-        Ok(Walker {
-            reader: PdfReader::open(pdf, limits)?,
+    fn new(pdf: &'d [u8], limits: &'d PdfLimits) -> Walker<'d> {
+        Walker {
+            reader: PdfReader::new(pdf, limits),
             limits,
             visited: 0,
             seen_nodes: HashSet::new(),
             seen_streams: HashSet::new(),
             found: Vec::new(),
-        })
+        }
     }
 
-    fn run(mut self) -> Result<Vec<EmbeddedXml>, PdfError> {
+    fn run(&mut self) -> Result<(), PdfError> {
+        self.reader.open()?;
         let catalog = self.reader.catalog()?;
         let catalog = catalog.as_dict().map_err(|e| PdfError::Unreadable(e.to_string()))?;
         // PDF 32000-1 7.7.4: /Names /EmbeddedFiles is a name tree of file specifications.
@@ -225,7 +235,7 @@ impl<'d> Walker<'d> {
                 self.file_spec(file)?;
             }
         }
-        Ok(self.found)
+        Ok(())
     }
 
     /// `dict[key]`, references followed; `None` when absent.
@@ -368,9 +378,227 @@ fn text_string(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
 }
 
+/// Hostile PDF generators, shared with the integration and end-to-end tests.
+#[cfg(test)]
+#[path = "../../tests/common/hostile_pdf.rs"]
+mod hostile;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use super::hostile;
+
+    const MIB: usize = 1 << 20;
+
+    /// The search with `limits`, asserting that it stayed within them whatever it returned.
+    fn bounded(pdf: &[u8], limits: &PdfLimits) -> Result<Vec<EmbeddedXml>, PdfError> {
+        let (result, usage) = search(pdf, limits);
+        assert!(usage.materialised <= limits.max_total_decompressed_bytes, "{usage:?}");
+        assert!(usage.objects <= limits.max_objects, "{usage:?}");
+        assert!(usage.values <= limits.max_values, "{usage:?}");
+        if let Ok(found) = &result {
+            let total: usize = found.iter().map(|x| x.bytes.len()).sum();
+            assert!(total <= limits.max_total_decompressed_bytes);
+            assert!(found.iter().all(|x| x.bytes.len() <= limits.max_decompressed_bytes));
+        }
+        result
+    }
+
+    #[test]
+    fn a_facturx_in_an_object_stream_with_an_xref_stream_is_found() {
+        let xml = b"<rsm:CrossIndustryInvoice/>";
+        let found = bounded(&hostile::facturx_in_object_stream(xml), &PdfLimits::default());
+        let found = found.unwrap();
+        // Once by the name tree, and /AF names the same file specification.
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].name, "factur-x.xml");
+        assert_eq!(found[0].bytes, xml);
+        let found = bounded(&hostile::facturx_in_table(xml), &PdfLimits::default()).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].bytes, xml);
+    }
+
+    #[test]
+    fn offsets_that_miss_their_objects_are_repaired_by_a_scan() {
+        let xml = b"<Invoice/>";
+        let found = bounded(&hostile::facturx_with_broken_xref(xml), &PdfLimits::default());
+        assert_eq!(found.unwrap()[0].bytes, xml);
+    }
+
+    #[test]
+    fn object_streams_the_search_does_not_need_are_never_decompressed() {
+        // 64 object streams of 1 MiB each; the search may materialise 256 KiB in all.
+        let limits = PdfLimits {
+            max_total_decompressed_bytes: 256 << 10,
+            ..PdfLimits::default()
+        };
+        let (result, usage) = search(&hostile::object_stream_bomb(64, MIB), &limits);
+        assert_eq!(result, Ok(Vec::new()));
+        // Only the names of the trailer and the catalog.
+        assert!(usage.materialised < 1024, "{usage:?}");
+    }
+
+    #[test]
+    fn object_streams_the_search_needs_count_against_the_total() {
+        let pdf = hostile::needed_object_streams_bomb(2 * MIB);
+        // Four 2 MiB streams hold the catalog, pages, name tree and file spec.
+        let found = bounded(&pdf, &PdfLimits::default()).unwrap();
+        assert_eq!(found[0].bytes, b"<x/>");
+        let small_total = PdfLimits {
+            max_total_decompressed_bytes: 5 * MIB,
+            ..PdfLimits::default()
+        };
+        assert_eq!(
+            bounded(&pdf, &small_total),
+            Err(PdfError::TotalDecompressedTooLarge { limit: 5 * MIB })
+        );
+        let small_stream = PdfLimits {
+            max_decompressed_bytes: MIB,
+            ..PdfLimits::default()
+        };
+        assert_eq!(
+            bounded(&pdf, &small_stream),
+            Err(PdfError::StreamTooLarge { limit: MIB })
+        );
+    }
+
+    #[test]
+    fn objects_listed_in_a_needed_object_stream_count_as_objects() {
+        let limits = PdfLimits {
+            max_objects: 50_000,
+            ..PdfLimits::default()
+        };
+        assert_eq!(
+            bounded(&hostile::catalog_among_tiny_objects(60_000), &limits),
+            Err(PdfError::TooManyObjects { limit: 50_000 })
+        );
+        // Under the bound it reads: the catalog is found among them.
+        assert_eq!(
+            bounded(&hostile::catalog_among_tiny_objects(40_000), &limits),
+            Ok(Vec::new())
+        );
+        // A million tiny objects nobody needs cost nothing.
+        let (result, usage) = search(&hostile::many_tiny_objects(1_000_000), &limits);
+        assert_eq!(result, Ok(Vec::new()));
+        assert!(usage.objects < 10, "{usage:?}");
+    }
+
+    #[test]
+    fn cross_reference_entries_count_as_objects() {
+        let limits = PdfLimits {
+            max_objects: 10_000,
+            ..PdfLimits::default()
+        };
+        assert_eq!(
+            bounded(&hostile::many_xref_entries(20_000), &limits),
+            Err(PdfError::TooManyObjects { limit: 10_000 })
+        );
+    }
+
+    #[test]
+    fn values_parsed_are_bounded() {
+        assert_eq!(
+            bounded(&hostile::huge_catalog_array(150_000), &PdfLimits::default()),
+            Err(PdfError::TooManyValues { limit: 100_000 })
+        );
+    }
+
+    #[test]
+    fn many_large_embedded_invoices_stop_at_the_total() {
+        let pdf = hostile::many_large_embedded_files(40, MIB);
+        let limits = PdfLimits {
+            max_total_decompressed_bytes: 4 * MIB,
+            ..PdfLimits::default()
+        };
+        assert_eq!(
+            bounded(&pdf, &limits),
+            Err(PdfError::TotalDecompressedTooLarge { limit: 4 * MIB })
+        );
+        let one_too_large = PdfLimits {
+            max_decompressed_bytes: MIB / 2,
+            ..PdfLimits::default()
+        };
+        assert!(matches!(
+            bounded(&pdf, &one_too_large),
+            Err(PdfError::EmbeddedTooLarge { limit, .. }) if limit == MIB / 2
+        ));
+    }
+
+    #[test]
+    fn deep_cyclic_and_fanned_out_name_trees_end() {
+        let limits = PdfLimits::default();
+        assert!(matches!(
+            bounded(&hostile::deep_name_tree(40), &limits),
+            Err(PdfError::Unreadable(m)) if m.contains("too deep")
+        ));
+        assert_eq!(bounded(&hostile::deep_name_tree(10), &limits), Ok(Vec::new()));
+        // The file specification's /EF points at itself, a dictionary: nothing to read.
+        assert_eq!(bounded(&hostile::cyclic_name_tree(), &limits), Ok(Vec::new()));
+        // 50^10 paths through 11 nodes: each node is walked once.
+        assert_eq!(
+            bounded(&hostile::fan_out_name_tree(50, 10), &limits),
+            Ok(Vec::new())
+        );
+    }
+
+    #[test]
+    fn encrypted_pdfs_are_refused() {
+        let pdf = hostile::facturx_in_table(b"<x/>");
+        let text = String::from_utf8_lossy(&pdf).replace(
+            "/Root 1 0 R",
+            "/Root 1 0 R /Encrypt << /Filter /Standard >>",
+        );
+        assert!(matches!(
+            bounded(text.as_bytes(), &PdfLimits::default()),
+            Err(PdfError::Unreadable(m)) if m.contains("encrypted")
+        ));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever the hostile file and however small the limits, the search ends, does not
+        /// panic, and spends no more than its limits.
+        #[test]
+        fn hostile_pdfs_stay_within_any_limits(
+            kind in 0usize..9,
+            size in 1usize..200,
+            cut in proptest::option::of(0usize..100_000),
+            flip in proptest::option::of((0usize..100_000, proptest::prelude::any::<u8>())),
+            max_objects in 1usize..5_000,
+            max_values in 1usize..5_000,
+            max_stream in 1usize..(2 * MIB),
+            max_total in 1usize..(4 * MIB),
+        ) {
+            let mut pdf = match kind {
+                0 => hostile::object_stream_bomb(size % 8 + 1, size * 10_000),
+                1 => hostile::many_tiny_objects(size * 100),
+                2 => hostile::many_large_embedded_files(size % 16 + 1, size * 5_000),
+                3 => hostile::deep_name_tree(size as u32 % 30 + 1),
+                4 => hostile::fan_out_name_tree(size % 20 + 1, size as u32 % 12 + 1),
+                5 => hostile::needed_object_streams_bomb(size * 5_000),
+                6 => hostile::catalog_among_tiny_objects(size * 50),
+                7 => hostile::facturx_in_object_stream(&vec![b'x'; size * 1000]),
+                _ => hostile::facturx_with_broken_xref(&vec![b'y'; size * 1000]),
+            };
+            if let Some((at, byte)) = flip {
+                let at = at % pdf.len();
+                pdf[at] = byte;
+            }
+            if let Some(cut) = cut {
+                pdf.truncate(cut.max(16).min(pdf.len()));
+            }
+            let limits = PdfLimits {
+                max_objects,
+                max_values,
+                max_decompressed_bytes: max_stream,
+                max_total_decompressed_bytes: max_total,
+                ..PdfLimits::default()
+            };
+            let _ = guarded(|| bounded(&pdf, &limits)).expect("no panic");
+        }
+    }
 
     #[test]
     fn names_match_without_case_and_path() {

@@ -99,21 +99,27 @@ pub(crate) struct PdfReader<'a> {
     scanned: Option<HashMap<u32, usize>>,
     /// Object numbers being resolved: a reference back to one of them is a loop.
     resolving: Vec<u32>,
-    materialised: usize,
-    objects: usize,
-    values: usize,
+    usage: Usage,
+}
+
+/// What one reader has spent of its [`PdfLimits`]; never more than the limits (a count that
+/// would cross its limit is refused, not added).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Usage {
+    /// Bytes decompressed and strings copied (`max_total_decompressed_bytes`).
+    pub(crate) materialised: usize,
+    /// Objects known (`max_objects`).
+    pub(crate) objects: usize,
+    /// Values parsed (`max_values`).
+    pub(crate) values: usize,
 }
 
 impl<'a> PdfReader<'a> {
-    /// Reads the cross-reference data and the trailer; no object is parsed yet.
-    ///
-    /// # Errors
-    /// [`PdfError`] when no trailer with a `/Root` can be found, the file is encrypted, or a
-    /// bound is crossed.
-    pub(crate) fn open(pdf: &'a [u8], limits: &'a PdfLimits) -> Result<PdfReader<'a>, PdfError> {
+    /// A reader of `pdf`; nothing is read before [`PdfReader::open`].
+    pub(crate) fn new(pdf: &'a [u8], limits: &'a PdfLimits) -> PdfReader<'a> {
         // Offsets count from the header, as lopdf counts them: bytes before it are junk.
         let start = memchr::memmem::find(pdf, b"%PDF-").unwrap_or(0);
-        let mut reader = PdfReader {
+        PdfReader {
             data: &pdf[start..],
             limits,
             entries: HashMap::new(),
@@ -123,12 +129,18 @@ impl<'a> PdfReader<'a> {
             object_streams: HashMap::new(),
             scanned: None,
             resolving: Vec::new(),
-            materialised: 0,
-            objects: 0,
-            values: 0,
-        };
+            usage: Usage::default(),
+        }
+    }
+
+    /// Reads the cross-reference data and the trailer; no object is parsed yet.
+    ///
+    /// # Errors
+    /// [`PdfError`] when no trailer with a `/Root` can be found, the file is encrypted, or a
+    /// bound is crossed.
+    pub(crate) fn open(&mut self) -> Result<(), PdfError> {
         let mut trailers = Vec::new();
-        if let Err(err) = reader.read_xref_chain(&mut trailers)
+        if let Err(err) = self.read_xref_chain(&mut trailers)
             && err.is_bound()
         {
             return Err(err);
@@ -137,13 +149,18 @@ impl<'a> PdfReader<'a> {
         let encrypted = trailers.iter().any(|t| t.has(b"Encrypt"));
         // The newest trailer with a /Root is the document's.
         match trailers.iter().position(|t| t.has(b"Root")) {
-            Some(newest) => reader.trailer = trailers.swap_remove(newest),
-            None => reader.repair_trailer()?,
+            Some(newest) => self.trailer = trailers.swap_remove(newest),
+            None => self.repair_trailer()?,
         }
-        if encrypted || reader.trailer.has(b"Encrypt") {
+        if encrypted || self.trailer.has(b"Encrypt") {
             return Err(PdfError::Unreadable("the PDF is encrypted".into()));
         }
-        Ok(reader)
+        Ok(())
+    }
+
+    /// What this reader has spent of its budgets so far.
+    pub(crate) fn usage(&self) -> Usage {
+        self.usage
     }
 
     /// The document catalog (`/Root` of the trailer).
@@ -220,7 +237,7 @@ impl<'a> PdfReader<'a> {
         let remaining = self
             .limits
             .max_total_decompressed_bytes
-            .saturating_sub(self.materialised);
+            .saturating_sub(self.usage.materialised);
         let bound = limit.min(remaining);
         // lopdf decodes from an owned stream; the copy of the raw data lives only as long as
         // this call.
@@ -253,31 +270,33 @@ impl<'a> PdfReader<'a> {
 
     /// Counts `bytes` materialised against the total budget.
     fn charge(&mut self, bytes: usize) -> Result<(), PdfError> {
-        self.materialised = self.materialised.saturating_add(bytes);
-        if self.materialised > self.limits.max_total_decompressed_bytes {
+        let total = self.usage.materialised.saturating_add(bytes);
+        if total > self.limits.max_total_decompressed_bytes {
             return Err(self.total_exceeded());
         }
+        self.usage.materialised = total;
         Ok(())
     }
 
     /// Counts `n` objects known against `max_objects`.
     fn count_objects(&mut self, n: usize) -> Result<(), PdfError> {
-        self.objects = self.objects.saturating_add(n);
-        if self.objects > self.limits.max_objects {
+        let total = self.usage.objects.saturating_add(n);
+        if total > self.limits.max_objects {
             return Err(PdfError::TooManyObjects {
                 limit: self.limits.max_objects,
             });
         }
+        self.usage.objects = total;
         Ok(())
     }
 
     fn count_value(&mut self) -> Result<(), PdfError> {
-        self.values += 1;
-        if self.values > self.limits.max_values {
+        if self.usage.values >= self.limits.max_values {
             return Err(PdfError::TooManyValues {
                 limit: self.limits.max_values,
             });
         }
+        self.usage.values += 1;
         Ok(())
     }
 

@@ -9,15 +9,21 @@
 
 use std::fmt::Write as _;
 
-/// zlib-compresses `data` (what `/FlateDecode` reads).
+/// zlib-compresses `data` (what `/FlateDecode` reads), for the bombs: their data is
+/// repetitive, so it always shrinks.
 pub fn deflate(data: &[u8]) -> Vec<u8> {
+    let (z, compressed) = try_deflate(data);
+    assert!(compressed, "test data did not compress; pick more repetitive content");
+    z
+}
+
+/// `data` zlib-compressed and `true`, or as it is and `false` when compressing would not
+/// shrink it (lopdf's encoder declines then).
+fn try_deflate(data: &[u8]) -> (Vec<u8>, bool) {
     let mut s = lopdf::Stream::new(lopdf::Dictionary::new(), data.to_vec());
     s.compress().unwrap();
-    assert!(
-        s.dict.has(b"Filter"),
-        "test data did not compress; pick more repetitive content"
-    );
-    s.content
+    let compressed = s.dict.has(b"Filter");
+    (s.content, compressed)
 }
 
 /// Where each object of a file being written lives (for the cross-reference section).
@@ -68,10 +74,12 @@ impl PdfWriter {
         self
     }
 
-    /// A FlateDecode stream of `data`.
+    /// A FlateDecode stream of `data` (unfiltered when `data` does not compress).
     pub fn flate_stream(&mut self, id: u32, dict: &str, data: &[u8]) -> &mut Self {
-        let z = deflate(data);
-        self.raw_stream(id, &format!("{dict} /Filter /FlateDecode"), &z)
+        match try_deflate(data) {
+            (z, true) => self.raw_stream(id, &format!("{dict} /Filter /FlateDecode"), &z),
+            (raw, false) => self.raw_stream(id, dict, &raw),
+        }
     }
 
     /// An object stream `id` holding `members` (object number, body).
@@ -109,6 +117,14 @@ impl PdfWriter {
             &format!("/Type /ObjStm /N {n} /First {first} /Filter /FlateDecode"),
             z,
         );
+    }
+
+    /// Lists object `num` as member `index` of object stream `container` in the
+    /// cross-reference stream (for a stream written with `precompressed_object_stream`).
+    pub fn record_compressed(&mut self, num: u32, container: u32, index: u32) -> &mut Self {
+        self.entries
+            .push((num, Entry::Compressed { container, index }));
+        self
     }
 
     /// Ends the file with a classic `xref` table (object streams' members are not listed: a
@@ -337,4 +353,66 @@ pub fn needed_object_streams_bomb(padding: usize) -> Vec<u8> {
     }
     w.flate_stream(5, "/Type /EmbeddedFile", b"<x/>");
     w.finish_with_stream(1, 30)
+}
+
+/// The catalog as the first member of an object stream whose index lists `objects` more
+/// members: to reach the catalog a reader must read that index.
+pub fn catalog_among_tiny_objects(objects: usize) -> Vec<u8> {
+    let mut w = PdfWriter::new();
+    let catalog = b"<< /Type /Catalog /Pages 2 0 R >>\n";
+    let mut index = String::from("1 0 ");
+    for i in 0..objects {
+        let _ = write!(index, "{} {} ", 100 + i, catalog.len());
+    }
+    let first = index.len();
+    let mut data = index.into_bytes();
+    data.extend_from_slice(catalog);
+    data.extend_from_slice(b"null");
+    w.object(2, "<< /Type /Pages /Kids [] /Count 0 >>");
+    w.precompressed_object_stream(10, objects + 1, first, &deflate(&data));
+    w.record_compressed(1, 10, 0);
+    w.finish_with_stream(1, 30)
+}
+
+/// A cross-reference stream of `entries` entries (all in an object stream that does not
+/// exist), beside a normal catalog.
+pub fn many_xref_entries(entries: u32) -> Vec<u8> {
+    let mut w = PdfWriter::new();
+    catalog(&mut w, "");
+    for i in 0..entries {
+        w.record_compressed(100 + i, 10, i);
+    }
+    w.finish_with_stream(1, 30)
+}
+
+/// A catalog holding an array of `values` integers.
+pub fn huge_catalog_array(values: usize) -> Vec<u8> {
+    let mut w = PdfWriter::new();
+    catalog(&mut w, &format!("/Junk [{}]", "0 ".repeat(values)));
+    w.finish_with_table(1)
+}
+
+/// A file specification whose name and embedded stream are fine, inside a PDF whose
+/// cross-reference offsets are all wrong (shifted by junk inserted after writing): a reader
+/// must find the objects by scanning.
+pub fn facturx_with_broken_xref(xml: &[u8]) -> Vec<u8> {
+    let pdf = facturx_in_table(xml);
+    let header = b"%PDF-1.7\n";
+    let mut out = header.to_vec();
+    out.extend_from_slice(b"% junk that shifts every offset by a few bytes\n");
+    out.extend_from_slice(&pdf[header.len()..]);
+    out
+}
+
+/// A hybrid PDF with a classic table: catalog → names → file spec → FlateDecode stream.
+pub fn facturx_in_table(xml: &[u8]) -> Vec<u8> {
+    let mut w = PdfWriter::new();
+    w.object(3, "<< /Names [(factur-x.xml) 4 0 R] >>");
+    w.object(
+        4,
+        "<< /Type /Filespec /F (factur-x.xml) /UF (factur-x.xml) /EF << /F 5 0 R >> >>",
+    );
+    w.flate_stream(5, "/Type /EmbeddedFile", xml);
+    catalog(&mut w, "/Names << /EmbeddedFiles 3 0 R >> /AF [4 0 R]");
+    w.finish_with_table(1)
 }
