@@ -55,7 +55,10 @@ fn slow_transaction(addr: std::net::SocketAddr, message: &str) -> String {
     let mut writer = stream;
     let mut reply = || loop {
         let mut line = String::new();
-        assert!(reader.read_line(&mut line).unwrap() > 0, "connection closed");
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "connection closed"
+        );
         if line.len() < 4 || line.as_bytes()[3] != b'-' {
             return line.trim_end().to_string();
         }
@@ -84,11 +87,8 @@ fn pdf_bombs_over_smtp_cost_memory_in_proportion() {
 
     // Warm up on an ordinary message, so the baseline includes the runtime, the spool and
     // a first inspection.
-    let r = Smtp::connect(daemon.addr).transaction(
-        SUPPLIER,
-        RECEIVER,
-        &common::invoice_mail(SUPPLIER),
-    );
+    let r =
+        Smtp::connect(daemon.addr).transaction(SUPPLIER, RECEIVER, &common::invoice_mail(SUPPLIER));
     assert!(r.starts_with("250 2.0.0"), "{r}");
     let baseline = vm_hwm(pid);
 
@@ -204,7 +204,10 @@ fn object_stream_bomb_in_inspect_costs_memory_in_proportion() {
         peak >> 10,
         pdf.len()
     );
-    assert_eq!(code, 1, "an unreadable or empty PDF is a failed inspection: {out}");
+    assert_eq!(
+        code, 1,
+        "an unreadable or empty PDF is a failed inspection: {out}"
+    );
     assert!(
         peak.saturating_sub(baseline) <= allowed_growth(pdf.len()),
         "inspect on a {} byte PDF peaked at {} MiB (baseline {} MiB)",

@@ -1,7 +1,7 @@
 //! Fuzz target for the invoice inspector: arbitrary bytes as an invoice XML and as a hybrid
 //! PDF. Neither may panic, hang or allocate past its limits.
 //!
-//! Note: libfuzzer-sys aborts on any panic, including the lopdf panics that
+//! Note: libfuzzer-sys aborts on any panic, including panics in lopdf's decoders that
 //! `extract_from_pdf` catches and turns into `PdfError::Unreadable` in production; a crash
 //! whose stack is inside lopdf is an upstream bug we already contain. Seed with
 //! `tests/fixtures/invoices/**`.

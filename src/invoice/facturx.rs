@@ -219,7 +219,9 @@ impl<'d> Walker<'d> {
     fn run(&mut self) -> Result<(), PdfError> {
         self.reader.open()?;
         let catalog = self.reader.catalog()?;
-        let catalog = catalog.as_dict().map_err(|e| PdfError::Unreadable(e.to_string()))?;
+        let catalog = catalog
+            .as_dict()
+            .map_err(|e| PdfError::Unreadable(e.to_string()))?;
         // PDF 32000-1 7.7.4: /Names /EmbeddedFiles is a name tree of file specifications.
         if let Some(names) = self.entry(catalog, b"Names")?
             && let Ok(names) = names.as_dict()
@@ -394,13 +396,20 @@ mod tests {
     /// The search with `limits`, asserting that it stayed within them whatever it returned.
     fn bounded(pdf: &[u8], limits: &PdfLimits) -> Result<Vec<EmbeddedXml>, PdfError> {
         let (result, usage) = search(pdf, limits);
-        assert!(usage.materialised <= limits.max_total_decompressed_bytes, "{usage:?}");
+        assert!(
+            usage.materialised <= limits.max_total_decompressed_bytes,
+            "{usage:?}"
+        );
         assert!(usage.objects <= limits.max_objects, "{usage:?}");
         assert!(usage.values <= limits.max_values, "{usage:?}");
         if let Ok(found) = &result {
             let total: usize = found.iter().map(|x| x.bytes.len()).sum();
             assert!(total <= limits.max_total_decompressed_bytes);
-            assert!(found.iter().all(|x| x.bytes.len() <= limits.max_decompressed_bytes));
+            assert!(
+                found
+                    .iter()
+                    .all(|x| x.bytes.len() <= limits.max_decompressed_bytes)
+            );
         }
         result
     }
@@ -408,7 +417,10 @@ mod tests {
     #[test]
     fn a_facturx_in_an_object_stream_with_an_xref_stream_is_found() {
         let xml = b"<rsm:CrossIndustryInvoice/>";
-        let found = bounded(&hostile::facturx_in_object_stream(xml), &PdfLimits::default());
+        let found = bounded(
+            &hostile::facturx_in_object_stream(xml),
+            &PdfLimits::default(),
+        );
         let found = found.unwrap();
         // Once by the name tree, and /AF names the same file specification.
         assert_eq!(found.len(), 1, "{found:?}");
@@ -422,7 +434,10 @@ mod tests {
     #[test]
     fn offsets_that_miss_their_objects_are_repaired_by_a_scan() {
         let xml = b"<Invoice/>";
-        let found = bounded(&hostile::facturx_with_broken_xref(xml), &PdfLimits::default());
+        let found = bounded(
+            &hostile::facturx_with_broken_xref(xml),
+            &PdfLimits::default(),
+        );
         assert_eq!(found.unwrap()[0].bytes, xml);
     }
 
@@ -532,9 +547,15 @@ mod tests {
             bounded(&hostile::deep_name_tree(40), &limits),
             Err(PdfError::Unreadable(m)) if m.contains("too deep")
         ));
-        assert_eq!(bounded(&hostile::deep_name_tree(10), &limits), Ok(Vec::new()));
+        assert_eq!(
+            bounded(&hostile::deep_name_tree(10), &limits),
+            Ok(Vec::new())
+        );
         // The file specification's /EF points at itself, a dictionary: nothing to read.
-        assert_eq!(bounded(&hostile::cyclic_name_tree(), &limits), Ok(Vec::new()));
+        assert_eq!(
+            bounded(&hostile::cyclic_name_tree(), &limits),
+            Ok(Vec::new())
+        );
         // 50^10 paths through 11 nodes: each node is walked once.
         assert_eq!(
             bounded(&hostile::fan_out_name_tree(50, 10), &limits),

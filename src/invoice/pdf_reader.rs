@@ -97,6 +97,8 @@ pub(crate) struct PdfReader<'a> {
     object_streams: HashMap<u32, Option<Rc<ObjectStream>>>,
     /// Object number → offset of its last `N G obj` header, built on first need.
     scanned: Option<HashMap<u32, usize>>,
+    /// Offsets of every `endstream`, built on first need.
+    endstreams: Option<Vec<usize>>,
     /// Object numbers being resolved: a reference back to one of them is a loop.
     resolving: Vec<u32>,
     usage: Usage,
@@ -128,6 +130,7 @@ impl<'a> PdfReader<'a> {
             stream_data: HashMap::new(),
             object_streams: HashMap::new(),
             scanned: None,
+            endstreams: None,
             resolving: Vec::new(),
             usage: Usage::default(),
         }
@@ -174,7 +177,9 @@ impl<'a> PdfReader<'a> {
             other => Rc::new(other),
         };
         if catalog.as_dict().is_err() {
-            return Err(PdfError::Unreadable("the catalog is not a dictionary".into()));
+            return Err(PdfError::Unreadable(
+                "the catalog is not a dictionary".into(),
+            ));
         }
         Ok(catalog)
     }
@@ -361,7 +366,9 @@ impl<'a> PdfReader<'a> {
                 let trailer = self.parse_value(&mut lexer, 0)?;
                 return match trailer {
                     Object::Dictionary(d) => Ok(d),
-                    _ => Err(PdfError::Unreadable("the trailer is not a dictionary".into())),
+                    _ => Err(PdfError::Unreadable(
+                        "the trailer is not a dictionary".into(),
+                    )),
                 };
             }
             let first = lexer.unsigned()?;
@@ -448,9 +455,7 @@ impl<'a> PdfReader<'a> {
     /// No usable trailer: look for one, or for the catalog, in the file itself.
     fn repair_trailer(&mut self) -> Result<(), PdfError> {
         let data = self.data;
-        let mut ends: Vec<usize> = memchr::memmem::find_iter(data, b"trailer").collect();
-        ends.reverse();
-        for at in ends.into_iter().take(MAX_REPAIR_CANDIDATES) {
+        for at in memchr::memmem::rfind_iter(data, b"trailer").take(MAX_REPAIR_CANDIDATES) {
             let mut lexer = Lexer::new(data, at + b"trailer".len());
             if let Ok(Object::Dictionary(d)) = self.parse_value(&mut lexer, 0)
                 && d.has(b"Root")
@@ -467,22 +472,14 @@ impl<'a> PdfReader<'a> {
             .map(|s| s.iter().map(|(n, o)| (*o, *n)).collect())
             .unwrap_or_default();
         headers.sort_unstable();
-        let mut tried = 0;
-        let mut catalogs: Vec<usize> = memchr::memmem::find_iter(data, b"/Catalog").collect();
-        catalogs.reverse();
-        for at in catalogs {
+        for at in memchr::memmem::rfind_iter(data, b"/Catalog").take(MAX_REPAIR_CANDIDATES) {
             let i = headers.partition_point(|(o, _)| *o <= at);
             let Some(&(_, number)) = i.checked_sub(1).and_then(|i| headers.get(i)) else {
                 continue;
             };
-            tried += 1;
-            if tried > MAX_REPAIR_CANDIDATES {
-                break;
-            }
             let object = self.get((number, 0))?;
             if object.as_dict().is_ok_and(|d| d.has_type(b"Catalog")) {
-                self.trailer
-                    .set("Root", Object::Reference((number, 0)));
+                self.trailer.set("Root", Object::Reference((number, 0)));
                 return Ok(());
             }
         }
@@ -492,7 +489,8 @@ impl<'a> PdfReader<'a> {
     }
 
     /// Scans the file once for `N G obj` headers (the last one of a number wins, as in an
-    /// incremental update).
+    /// incremental update). Numbers the cross-reference data already listed are not counted
+    /// again.
     fn scan(&mut self) -> Result<(), PdfError> {
         if self.scanned.is_some() {
             return Ok(());
@@ -500,14 +498,31 @@ impl<'a> PdfReader<'a> {
         let data = self.data;
         let mut found = HashMap::new();
         for at in memchr::memmem::find_iter(data, b"obj") {
-            if let Some((number, start)) = header_before(data, at) {
-                if found.insert(number, start).is_none() {
-                    self.count_objects(1)?;
-                }
+            if let Some((number, start)) = header_before(data, at)
+                && found.insert(number, start).is_none()
+                && !self.entries.contains_key(&number)
+            {
+                self.count_objects(1)?;
             }
         }
         self.scanned = Some(found);
         Ok(())
+    }
+
+    /// The first `endstream` keyword at or after `from`. The positions of all of them are
+    /// found once (each counted as an object, as each ends one), so streams with wrong
+    /// lengths cannot make the reader search the rest of the file again and again.
+    fn next_endstream(&mut self, from: usize) -> Result<Option<usize>, PdfError> {
+        if self.endstreams.is_none() {
+            let mut all = Vec::new();
+            for at in memchr::memmem::find_iter(self.data, b"endstream") {
+                self.count_objects(1)?;
+                all.push(at);
+            }
+            self.endstreams = Some(all);
+        }
+        let all = self.endstreams.as_deref().unwrap_or_default();
+        Ok(all.get(all.partition_point(|at| *at < from)).copied())
     }
 
     // ---- objects ----
@@ -592,7 +607,10 @@ impl<'a> PdfReader<'a> {
             Some(Entry::Compressed { .. }) => None,
             None => {
                 self.scan()?;
-                self.scanned.as_ref().and_then(|s| s.get(&container)).copied()
+                self.scanned
+                    .as_ref()
+                    .and_then(|s| s.get(&container))
+                    .copied()
             }
         };
         let Some(offset) = offset else {
@@ -627,8 +645,7 @@ impl<'a> PdfReader<'a> {
             }
         }
         let decoded = Rc::new(ObjectStream { content, members });
-        self.object_streams
-            .insert(container, Some(decoded.clone()));
+        self.object_streams.insert(container, Some(decoded.clone()));
         Ok(Some(decoded))
     }
 
@@ -641,7 +658,9 @@ impl<'a> PdfReader<'a> {
     ) -> Result<(u32, Object), PdfError> {
         let data = self.data;
         if offset >= data.len() {
-            return Err(PdfError::Unreadable("an object offset is past the end".into()));
+            return Err(PdfError::Unreadable(
+                "an object offset is past the end".into(),
+            ));
         }
         let mut lexer = Lexer::new(data, offset);
         let number = lexer.unsigned()?;
@@ -697,10 +716,9 @@ impl<'a> PdfReader<'a> {
                 return Ok(end);
             }
         }
-        let Some(found) = memchr::memmem::find(&data[start..], b"endstream") else {
+        let Some(mut end) = self.next_endstream(start)? else {
             return Err(PdfError::Unreadable("a stream has no end".into()));
         };
-        let mut end = start + found;
         // The EOL before `endstream` is not data.
         if end > start && data[end - 1] == b'\n' {
             end -= 1;
@@ -854,7 +872,11 @@ fn is_space(b: u8) -> bool {
 }
 
 fn is_delimiter_or_space(b: u8) -> bool {
-    is_space(b) || matches!(b, b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%')
+    is_space(b)
+        || matches!(
+            b,
+            b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%'
+        )
 }
 
 /// A cursor over PDF syntax (PDF 32000-1 7.2): white space, comments and tokens.

@@ -13,7 +13,10 @@ use std::fmt::Write as _;
 /// repetitive, so it always shrinks.
 pub fn deflate(data: &[u8]) -> Vec<u8> {
     let (z, compressed) = try_deflate(data);
-    assert!(compressed, "test data did not compress; pick more repetitive content");
+    assert!(
+        compressed,
+        "test data did not compress; pick more repetitive content"
+    );
     z
 }
 
@@ -141,7 +144,7 @@ impl PdfWriter {
         normal.sort();
         let size = normal.last().map_or(1, |(id, _)| id + 1);
         let xref_at = self.out.len();
-        let mut t = format!("xref\n0 1\n0000000000 65535 f \n");
+        let mut t = String::from("xref\n0 1\n0000000000 65535 f \n");
         for (id, off) in &normal {
             let _ = write!(t, "{id} 1\n{off:010} 00000 n \n");
         }
@@ -195,7 +198,10 @@ impl PdfWriter {
 
 /// A catalog (object 1) and an empty page tree (object 2) with `catalog_extra` in the catalog.
 fn catalog(w: &mut PdfWriter, catalog_extra: &str) {
-    w.object(1, &format!("<< /Type /Catalog /Pages 2 0 R {catalog_extra} >>"));
+    w.object(
+        1,
+        &format!("<< /Type /Catalog /Pages 2 0 R {catalog_extra} >>"),
+    );
     w.object(2, "<< /Type /Pages /Kids [] /Count 0 >>");
 }
 
@@ -259,7 +265,7 @@ pub fn many_large_embedded_files(files: usize, bytes_each: usize) -> Vec<u8> {
         );
         w.raw_stream(
             spec + 1,
-            &format!("/Type /EmbeddedFile /Subtype /text#2Fxml /Filter /FlateDecode"),
+            "/Type /EmbeddedFile /Subtype /text#2Fxml /Filter /FlateDecode",
             &z,
         );
     }
