@@ -3,7 +3,7 @@
 //! line amount of a valid invoice: unless they are that same number, the invoice is never
 //! valid (a malformed or other amount is a finding, never a skipped rule; issue 9).
 //!
-//! Note: libfuzzer-sys aborts on any panic, including the lopdf panics that
+//! Note: libfuzzer-sys aborts on any panic, including panics in lopdf's decoders that
 //! `extract_from_pdf` catches and turns into `PdfError::Unreadable` in production; a crash
 //! whose stack is inside lopdf is an upstream bug we already contain. Seed with
 //! `tests/fixtures/invoices/**`.

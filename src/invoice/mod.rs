@@ -22,6 +22,7 @@ mod facturx;
 mod fields;
 pub mod identity;
 mod model;
+mod pdf_reader;
 mod rules;
 mod spec;
 mod ubl;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use trustgate::config::Config;
 use trustgate::daemon::Daemon;
 
+pub mod hostile_pdf;
 pub mod peers;
 
 /// The trusted supplier domain of the test config.
