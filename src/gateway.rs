@@ -218,7 +218,7 @@ fn judge(
             }
         })?;
         intake::parse_message(&raw, limits).map_err(|err| match err {
-            IntakeError::HeadersTooLarge { .. } => Refusal {
+            IntakeError::HeadersTooLarge { .. } | IntakeError::AllHeadersTooLarge { .. } => Refusal {
                 reply: reply::HEADERS_TOO_LARGE,
                 reason: "headers_too_large",
             },
@@ -245,10 +245,14 @@ fn judge(
         HeaderFrom::One(address) => address.clone(),
         HeaderFrom::Missing => return Err(bad_from("the message has no From header")),
         HeaderFrom::Multiple => return Err(bad_from("the message has more than one From header")),
-        HeaderFrom::SeveralMailboxes => {
-            return Err(bad_from("the From header names more than one mailbox"));
+        // The reply quotes the field as it was sent (Reply::dynamic escapes it), never
+        // mail-parser's reading of it.
+        HeaderFrom::Refused { field, defect } if field.is_empty() => {
+            return Err(bad_from(&format!("the From header {defect}")));
         }
-        HeaderFrom::Unusable => return Err(bad_from("the From header has no usable address")),
+        HeaderFrom::Refused { field, defect } => {
+            return Err(bad_from(&format!("the From header \"{field}\" {defect}")));
+        }
     };
     for receiver in &receivers {
         directory.check_sender(receiver, Identity::HeaderFrom, &header_from)?;
