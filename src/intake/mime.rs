@@ -171,10 +171,17 @@ pub struct ParsedMessage {
 /// [`IntakeError`] when a limit is exceeded (found by [`prescan::prescan`] before mail-parser
 /// runs) or the message is not MIME at all.
 pub fn parse_message(raw: &[u8], limits: &IntakeLimits) -> Result<ParsedMessage, IntakeError> {
-    prescan::prescan(raw, limits)?;
-    let message = MessageParser::default()
-        .parse(raw)
-        .ok_or(IntakeError::Unparsable)?;
+    // mail-parser 0.11's quoted-printable decoder subtracts without a check when a boundary
+    // follows the part's first line break: a panic where overflow checks are on (debug builds,
+    // fuzzing), a wrap that does no harm in release. The pre-scan runs the same decoder.
+    // Either way a message must not take its session down: a panic is an unparsable message.
+    let message = std::panic::catch_unwind(|| {
+        prescan::prescan(raw, limits)?;
+        MessageParser::default()
+            .parse(raw)
+            .ok_or(IntakeError::Unparsable)
+    })
+    .unwrap_or(Err(IntakeError::Unparsable))?;
 
     let header_from = judge_header_from(raw, &message);
     let message_id = message.message_id().map(str::to_string);

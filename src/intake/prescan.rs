@@ -500,3 +500,271 @@ pub fn built_counts(message: &mail_parser::Message<'_>) -> Counts {
     }
     c
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mail_parser::MessageParser;
+    use proptest::prelude::*;
+
+    /// No limit at all: what the pre-scan counts, to compare with what mail-parser builds.
+    fn unbounded() -> IntakeLimits {
+        IntakeLimits {
+            max_header_bytes: usize::MAX,
+            max_headers: usize::MAX,
+            max_total_header_bytes: usize::MAX,
+            max_total_headers: usize::MAX,
+            max_parts: usize::MAX,
+            max_depth: usize::MAX,
+            max_nested_messages: usize::MAX,
+        }
+    }
+
+    /// The pre-scan's counts are never lower than what mail-parser builds from `raw`.
+    fn assert_covers(raw: &[u8]) -> Counts {
+        let scanned = std::panic::catch_unwind(|| prescan(raw, &unbounded()));
+        let parsed = std::panic::catch_unwind(|| MessageParser::default().parse(raw));
+        let (scanned, parsed) = match (scanned, parsed) {
+            (Ok(scanned), Ok(parsed)) => (scanned.expect("no limits"), parsed),
+            // mail-parser's quoted-printable decoder overflows in debug builds (see
+            // `mime::parse_message`); the pre-scan runs the same decoder, and panics only
+            // where mail-parser does.
+            (Err(_), Err(_)) => return Counts::default(),
+            (Err(_), Ok(_)) => panic!("the pre-scan panicked where mail-parser did not"),
+            (Ok(scanned), Err(_)) => return scanned.expect("no limits"),
+        };
+        if let Some(message) = parsed {
+            let built = built_counts(&message);
+            let pairs = [
+                ("parts", scanned.parts, built.parts),
+                ("header fields", scanned.header_fields, built.header_fields),
+                ("header bytes", scanned.header_bytes, built.header_bytes),
+                ("block fields", scanned.max_block_fields, built.max_block_fields),
+                ("block bytes", scanned.max_block_bytes, built.max_block_bytes),
+                ("depth", scanned.depth, built.depth),
+                ("nested", scanned.nested_messages, built.nested_messages),
+            ];
+            for (what, s, b) in pairs {
+                assert!(
+                    s >= b,
+                    "{what}: pre-scan {s} < mail-parser {b}\n{scanned:?}\n{built:?}\n{:?}",
+                    String::from_utf8_lossy(raw)
+                );
+            }
+        }
+        scanned
+    }
+
+    #[test]
+    fn many_empty_parts_are_refused_before_parsing() {
+        let mut raw = b"From: a@x.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n".to_vec();
+        for _ in 0..100_000 {
+            raw.extend_from_slice(b"--b\r\n\r\n");
+        }
+        let err = prescan(&raw, &IntakeLimits::default()).unwrap_err();
+        assert_eq!(err, IntakeError::TooManyParts { limit: 1000 });
+    }
+
+    #[test]
+    fn boundaries_are_found_where_mail_parser_finds_them() {
+        // Not at a line start, declared in RFC 2231 pieces, and inside an encoded message.
+        let raw = b"Content-Type: multipart/mixed; boundary*0=\"ab\"; boundary*1=\"cd\"\r\n\r\n\
+x--abcd\r\nContent-Type: text/plain\r\n\r\none--abcd\r\n\r\ntwo\r\n--abcd--\r\n";
+        let c = assert_covers(raw);
+        assert!(c.parts >= 3, "{c:?}");
+        let inner = "Content-Type: multipart/mixed; boundary=i\r\n\r\n--i\r\n\r\na\r\n--i\r\n\r\nb\r\n--i--\r\n";
+        let encoded = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(inner)
+        };
+        let raw = format!(
+            "Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\n\
+Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n--o--\r\n"
+        );
+        let c = assert_covers(raw.as_bytes());
+        assert_eq!(c.nested_messages, 1, "{c:?}");
+        assert!(c.parts >= 5, "{c:?}");
+    }
+
+    #[test]
+    fn header_fields_of_every_part_are_counted() {
+        let mut raw =
+            String::from("From: a@x.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n");
+        for i in 0..1001 {
+            raw.push_str(&format!("X-{i}: v\r\n"));
+        }
+        raw.push_str("\r\nbody\r\n--b--\r\n");
+        assert_covers(raw.as_bytes());
+        let err = prescan(raw.as_bytes(), &IntakeLimits::default()).unwrap_err();
+        assert!(
+            matches!(err, IntakeError::HeadersTooLarge { fields: 1001, max_fields: 1000, .. }),
+            "{err}"
+        );
+        // Within each block, but over the total.
+        let limits = IntakeLimits {
+            max_total_headers: 500,
+            ..IntakeLimits::default()
+        };
+        let mut raw = String::from("Content-Type: multipart/mixed; boundary=b\r\n\r\n");
+        for _ in 0..10 {
+            raw.push_str("--b\r\n");
+            for i in 0..60 {
+                raw.push_str(&format!("X-{i}: v\r\n"));
+            }
+            raw.push_str("\r\nbody\r\n");
+        }
+        let err = prescan(raw.as_bytes(), &limits).unwrap_err();
+        assert!(matches!(err, IntakeError::AllHeadersTooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn one_huge_field_is_refused_before_it_is_read() {
+        let mut raw = b"To: ".to_vec();
+        raw.extend(std::iter::repeat_n(b"a,".as_slice(), 200_000).flatten());
+        raw.extend_from_slice(b"\r\n\r\nbody");
+        let err = prescan(&raw, &IntakeLimits::default()).unwrap_err();
+        // Refused at the name, before mail-parser's address parser (about 28 bytes of memory
+        // per byte of `a,`) reads the value.
+        assert!(
+            matches!(err, IntakeError::HeadersTooLarge { bytes, max_bytes, .. } if bytes == max_bytes + 1),
+            "{err}"
+        );
+        // A line without a colon is not read past the limit either.
+        let raw = [vec![b'x'; 300_000], b"\r\n\r\n".to_vec()].concat();
+        assert!(matches!(
+            prescan(&raw, &IntakeLimits::default()),
+            Err(IntakeError::HeadersTooLarge { .. })
+        ));
+        let limits = IntakeLimits {
+            max_total_header_bytes: 1000,
+            ..IntakeLimits::default()
+        };
+        let raw = format!(
+            "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nX: {}\r\n\r\nbody\r\n--b--\r\n",
+            "v".repeat(2000)
+        );
+        assert!(matches!(
+            prescan(raw.as_bytes(), &limits),
+            Err(IntakeError::AllHeadersTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn depth_and_nested_messages_are_bounded() {
+        let mut raw = String::new();
+        for i in 0..40 {
+            raw.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n"
+            ));
+        }
+        raw.push_str("\r\nx\r\n");
+        assert_eq!(
+            prescan(raw.as_bytes(), &IntakeLimits::default()),
+            Err(IntakeError::TooDeep { limit: 32 })
+        );
+        assert_covers(raw.as_bytes());
+        let mut raw = String::from("Content-Type: multipart/digest; boundary=d\r\n\r\n");
+        for _ in 0..100 {
+            raw.push_str("--d\r\n\r\nSubject: x\r\n\r\nbody\r\n");
+        }
+        raw.push_str("--d--\r\n");
+        let c = assert_covers(raw.as_bytes());
+        assert!(c.nested_messages >= 100, "{c:?}");
+        assert_eq!(
+            prescan(raw.as_bytes(), &IntakeLimits::default()),
+            Err(IntakeError::TooManyNestedMessages { limit: 64 })
+        );
+    }
+
+    #[test]
+    fn corpus_messages_are_covered() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mime");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "eml") {
+                assert_covers(&std::fs::read(&path).unwrap());
+                seen += 1;
+            }
+        }
+        assert!(seen > 0, "no .eml in {}", dir.display());
+    }
+
+    /// MIME-ish text: header lines (with odd separators), boundary lines of a few declared
+    /// boundaries (also mid-line, closing, unknown), nested message and digest declarations,
+    /// encodings, folds, bare LFs and stray bytes.
+    fn mimeish() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just(b"Content-Type: multipart/mixed; boundary=a\r\n".to_vec()),
+            Just(b"Content-Type: multipart/alternative; boundary=\"b\"\r\n".to_vec()),
+            Just(b"Content-Type: multipart/digest; boundary=a\r\n".to_vec()),
+            Just(b"content-type: MULTIPART/mixed;\r\n boundary*0=a; boundary*1=b\r\n".to_vec()),
+            Just(b"Content-Type: message/rfc822\r\n".to_vec()),
+            Just(b"Content-Type: message/global\r\n".to_vec()),
+            Just(b"Content-Type: text/plain\r\n".to_vec()),
+            Just(b"Content-Transfer-Encoding: base64\r\n".to_vec()),
+            Just(b"Content-Transfer-Encoding: quoted-printable\r\n".to_vec()),
+            Just(b"From: a@x.example\r\n".to_vec()),
+            Just(b"From\x0c: \"q\r\n x\" <b@y>\r\n".to_vec()),
+            Just(b"Received: from x\r\n by y; 1 Jan 2020\r\n".to_vec()),
+            Just(b"X: v\r\n\tfold\r\n".to_vec()),
+            Just(b"no colon line\r\n".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b" \r\n".to_vec()),
+            Just(b"\x0c\r\n".to_vec()),
+            Just(b"--a\r\n".to_vec()),
+            Just(b"--b\r\n".to_vec()),
+            Just(b"--ab\r\n".to_vec()),
+            Just(b"--a--\r\n".to_vec()),
+            Just(b"--b--".to_vec()),
+            Just(b"x--a".to_vec()),
+            Just(b"--a ".to_vec()),
+            Just(b"SGVsbG8=\r\n".to_vec()),
+            Just(b"=41=\r\n".to_vec()),
+            Just(b"body text\r\n".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..8),
+        ];
+        proptest::collection::vec(piece, 0..60).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// The pre-scan never counts fewer parts, header fields, header bytes, levels or
+        /// nested messages than mail-parser builds.
+        #[test]
+        fn never_counts_less_than_mail_parser(raw in mimeish()) {
+            assert_covers(&raw);
+        }
+
+        /// Within the default limits, or refused: never a panic, and what passes is within
+        /// every bound.
+        #[test]
+        fn what_passes_is_within_the_limits(raw in mimeish()) {
+            let limits = IntakeLimits {
+                max_parts: 20,
+                max_headers: 8,
+                max_header_bytes: 300,
+                max_total_headers: 30,
+                max_total_header_bytes: 900,
+                max_depth: 4,
+                max_nested_messages: 3,
+            };
+            let parsed = std::panic::catch_unwind(|| {
+                prescan(&raw, &limits).ok()?;
+                MessageParser::default().parse(&raw)
+            });
+            if let Ok(Some(message)) = parsed {
+                let b = built_counts(&message);
+                prop_assert!(b.parts <= limits.max_parts, "{b:?}");
+                prop_assert!(b.max_block_fields <= limits.max_headers, "{b:?}");
+                prop_assert!(b.max_block_bytes <= limits.max_header_bytes, "{b:?}");
+                prop_assert!(b.header_fields <= limits.max_total_headers, "{b:?}");
+                prop_assert!(b.header_bytes <= limits.max_total_header_bytes, "{b:?}");
+                prop_assert!(b.depth <= limits.max_depth, "{b:?}");
+                prop_assert!(b.nested_messages <= limits.max_nested_messages, "{b:?}");
+            }
+        }
+    }
+}
