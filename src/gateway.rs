@@ -16,6 +16,7 @@ use crate::policy::directory::Identity;
 use crate::policy::documents::{self, Decision};
 use crate::policy::{Directory, Refusal};
 use crate::smtp::{BodySink, Envelope, Handler, Reply, SessionInfo, reply};
+use crate::text::display_safe;
 use crate::spool::{
     DocumentStatus, IgnoredAttachment, MessageStatus, NewDocument, NewMessage, Spool, SpoolError,
     Staging,
@@ -109,8 +110,8 @@ impl Handler for Gateway {
                 .check_sender(receiver, Identity::EnvelopeSender, reverse_path)
         });
         judged.map_err(|refusal| {
-            info!(sid = session.id, reason = refusal.reason, rcpt = forward_path, mail_from = reverse_path,
-                reply = %refusal.reply, "recipient refused");
+            info!(sid = session.id, reason = refusal.reason, rcpt = %display_safe(forward_path),
+                mail_from = %display_safe(reverse_path), reply = %refusal.reply, "recipient refused");
             refusal.reply
         })
     }
@@ -390,7 +391,8 @@ fn judge_documents(
                     warnings,
                 } => {
                     for w in &warnings {
-                        info!(sid = session.id, invoice = number, warning = %w, "invoice accepted with a warning");
+                        info!(sid = session.id, invoice = %display_safe(number),
+                            warning = %display_safe(&w.to_string()), "invoice accepted with a warning");
                     }
                     (organisation, None)
                 }

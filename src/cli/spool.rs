@@ -177,7 +177,10 @@ pub fn run_to(cmd: SpoolCommand, spool_dir: &Path, out: &mut dyn Write) -> anyho
             eprintln!("trustgate: no message {} in the spool", clean(&id));
             return Ok(1);
         }
-        (_, Response::Error { message }) => bail!("the spool answered with an error: {message}"),
+        (_, Response::Error { message }) => bail!(
+            "the spool answered with an error: {}",
+            clean(&message)
+        ),
         (_, other) => bail!("unexpected answer from the spool: {other:?}"),
     }
     out.flush()?;
@@ -647,20 +650,10 @@ fn print_findings(out: &mut dyn Write, report: Option<&serde_json::Value>) -> st
     Ok(())
 }
 
-/// `s` with control characters escaped, so text from mail cannot drive the terminal.
+/// `s` as it may be shown ([`crate::text::display_safe`]): text from mail can neither drive the
+/// terminal nor reorder or hide what the admin reads.
 fn clean(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
-        return s.to_string();
-    }
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    crate::text::display_safe(s).into_owned()
 }
 
 #[cfg(test)]
@@ -1110,7 +1103,8 @@ mod tests {
 
     #[test]
     fn control_characters_are_escaped() {
-        assert_eq!(clean("a\u{1b}[2Jb\r\n"), "a\\u{1b}[2Jb\\r\\n");
+        assert_eq!(clean("a\u{1b}[2Jb\r\n"), "a\\u{1B}[2Jb\\u{D}\\u{A}");
+        assert_eq!(clean("INV\u{202e}fdp.xml"), "INV\\u{202E}fdp.xml");
         assert_eq!(clean("plain"), "plain");
     }
 }

@@ -494,3 +494,54 @@ pub fn queued_partly(id: &str, accepted: usize, items: &[String]) -> Reply {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 5321 4.5.3.1.5: 512 octets per reply line, CRLF included.
+    fn assert_within_rfc(r: &Reply) {
+        for wire in [r.to_wire(), lines_to_wire(std::slice::from_ref(r))] {
+            assert!(wire.len() <= 512, "{} octets: {r}", wire.len());
+            assert!(
+                !wire[..wire.len() - 2].contains(&b'\n') && !wire[..wire.len() - 2].contains(&b'\r'),
+                "{r}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_dynamic_reply_is_one_short_line() {
+        let huge = format!("<{}>", "a".repeat(1 << 20));
+        let hostile = format!("x\r\n250 ok\u{202E}{}", "é".repeat(100_000));
+        for text in [&huge, &hostile] {
+            for r in [
+                invoice_refused(text),
+                unparsable_message(text),
+                bad_header_from(text),
+                unknown_recipient(text),
+                sender_not_trusted("header From", text, text),
+                queued(text, 1),
+                invoices_refused(1, 2, &[text.clone()]),
+                duplicate_invoice(text, text, text),
+                queued_partly(text, 1, &[text.clone()]),
+                banner(text),
+                greets(text),
+                syntax(text),
+                invalid_parameter(text),
+                Reply::dynamic(550, "5.6.0", text.clone()),
+            ] {
+                assert_within_rfc(&r);
+                assert!(!r.text().chars().any(crate::text::is_invisible), "{r}");
+            }
+        }
+    }
+
+    #[test]
+    fn mail_text_is_escaped_not_dropped() {
+        let r = invoice_refused("INV\u{202E}fdp.xml: not well-formed");
+        assert_eq!(r.text(), "INV\\u{202E}fdp.xml: not well-formed");
+        let r = Reply::dynamic(550, "5.1.1", "a\r\nb");
+        assert_eq!(r.to_string(), "550 5.1.1 a\\u{D}\\u{A}b");
+    }
+}
