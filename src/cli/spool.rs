@@ -763,7 +763,7 @@ mod tests {
             "[0] ready  UBL Invoice  INV-1".into(),
             "xml: INV-1.xml (10 bytes)".into(),
             "pdf: INV-1.pdf (4 bytes)".into(),
-            "logo\\u{1b}[31m.png: not an invoice".into(),
+            "logo\\u{1B}[31m.png: not an invoice".into(),
             "stored".into(),
         ] {
             assert!(show.contains(&expected), "missing {expected:?} in\n{show}");
