@@ -19,6 +19,7 @@ use crate::spool::{
     DocumentStatus, IgnoredAttachment, MessageStatus, NewDocument, NewMessage, Spool, SpoolError,
     Staging,
 };
+use crate::text::display_safe;
 
 /// The handler behind every SMTP session.
 pub struct Gateway {
@@ -111,8 +112,8 @@ impl Handler for Gateway {
                 .check_sender(receiver, Identity::EnvelopeSender, reverse_path)
         });
         judged.map_err(|refusal| {
-            info!(sid = session.id, reason = refusal.reason, rcpt = forward_path, mail_from = reverse_path,
-                reply = %refusal.reply, "recipient refused");
+            info!(sid = session.id, reason = refusal.reason, rcpt = %display_safe(forward_path),
+                mail_from = %display_safe(reverse_path), reply = %refusal.reply, "recipient refused");
             refusal.reply
         })
     }
@@ -313,10 +314,12 @@ fn judge(
             }
         })?;
         intake::parse_message(&raw, limits).map_err(|err| match err {
-            IntakeError::HeadersTooLarge { .. } => Refusal {
-                reply: reply::HEADERS_TOO_LARGE,
-                reason: "headers_too_large",
-            },
+            IntakeError::HeadersTooLarge { .. } | IntakeError::AllHeadersTooLarge { .. } => {
+                Refusal {
+                    reply: reply::HEADERS_TOO_LARGE,
+                    reason: "headers_too_large",
+                }
+            }
             other => Refusal {
                 reply: reply::unparsable_message(&other.to_string()),
                 reason: "mime_limits",
@@ -340,10 +343,14 @@ fn judge(
         HeaderFrom::One(address) => address.clone(),
         HeaderFrom::Missing => return Err(bad_from("the message has no From header")),
         HeaderFrom::Multiple => return Err(bad_from("the message has more than one From header")),
-        HeaderFrom::SeveralMailboxes => {
-            return Err(bad_from("the From header names more than one mailbox"));
+        // The reply quotes the field as it was sent (Reply::dynamic escapes it), never
+        // mail-parser's reading of it.
+        HeaderFrom::Refused { field, defect } if field.is_empty() => {
+            return Err(bad_from(&format!("the From header {defect}")));
         }
-        HeaderFrom::Unusable => return Err(bad_from("the From header has no usable address")),
+        HeaderFrom::Refused { field, defect } => {
+            return Err(bad_from(&format!("the From header \"{field}\" {defect}")));
+        }
     };
     for receiver in &receivers {
         directory.check_sender(receiver, Identity::HeaderFrom, &header_from)?;
@@ -557,7 +564,8 @@ fn judge_documents(
                     warnings,
                 } => {
                     for w in &warnings {
-                        info!(sid = session.id, invoice = %number, warning = %w, "invoice accepted with a warning");
+                        info!(sid = session.id, invoice = %display_safe(&number),
+                            warning = %display_safe(&w.to_string()), "invoice accepted with a warning");
                     }
                     match accepted.iter_mut().find(|(o, ..)| *o == organisation) {
                         Some((_, rs, refuse)) => {

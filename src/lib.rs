@@ -31,3 +31,4 @@ pub mod shutdown;
 pub mod smtp;
 pub mod spool;
 pub mod telemetry;
+pub mod text;

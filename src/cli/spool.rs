@@ -186,7 +186,9 @@ pub fn run_to(cmd: SpoolCommand, spool_dir: &Path, out: &mut dyn Write) -> anyho
             eprintln!("trustgate: no message {} in the spool", clean(&id));
             return Ok(1);
         }
-        (_, Response::Error { message }) => bail!("the spool answered with an error: {message}"),
+        (_, Response::Error { message }) => {
+            bail!("the spool answered with an error: {}", clean(&message))
+        }
         (_, other) => bail!("unexpected answer from the spool: {other:?}"),
     }
     out.flush()?;
@@ -656,20 +658,10 @@ fn print_findings(out: &mut dyn Write, report: Option<&serde_json::Value>) -> st
     Ok(())
 }
 
-/// `s` with control characters escaped, so text from mail cannot drive the terminal.
+/// `s` as it may be shown ([`crate::text::display_safe`]): text from mail can neither drive the
+/// terminal nor reorder or hide what the admin reads.
 pub(crate) fn clean(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
-        return s.to_string();
-    }
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    crate::text::display_safe(s).into_owned()
 }
 
 #[cfg(test)]
@@ -779,7 +771,7 @@ mod tests {
             "[0] ready  UBL Invoice  INV-1".into(),
             "xml: INV-1.xml (10 bytes)".into(),
             "pdf: INV-1.pdf (4 bytes)".into(),
-            "logo\\u{1b}[31m.png: not an invoice".into(),
+            "logo\\u{1B}[31m.png: not an invoice".into(),
             "stored".into(),
         ] {
             assert!(show.contains(&expected), "missing {expected:?} in\n{show}");
@@ -1119,7 +1111,8 @@ mod tests {
 
     #[test]
     fn control_characters_are_escaped() {
-        assert_eq!(clean("a\u{1b}[2Jb\r\n"), "a\\u{1b}[2Jb\\r\\n");
+        assert_eq!(clean("a\u{1b}[2Jb\r\n"), "a\\u{1B}[2Jb\\u{D}\\u{A}");
+        assert_eq!(clean("INV\u{202e}fdp.xml"), "INV\\u{202E}fdp.xml");
         assert_eq!(clean("plain"), "plain");
     }
 }

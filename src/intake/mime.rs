@@ -1,26 +1,40 @@
 //! The MIME tree of a received message, within our limits: its attachments (also inside
 //! message/rfc822 parts), its Message-ID and its strictly checked header From.
 //!
-//! mail-parser is lenient by design; the limits here are ours (SMTP-HARDENING 20, 22, 23): the
-//! header block, the number of parts, the nesting depth and the number of nested messages are
-//! bounded before or right after parsing, and the tree is walked without recursion.
+//! mail-parser is lenient by design, and it builds the whole tree before anyone can count it;
+//! the limits here are ours (SMTP-HARDENING 20, 22, 23; issue 9). [`super::prescan`] counts
+//! the header fields and bytes of every part, the parts, the nesting depth and the nested
+//! messages on the raw bytes first, so mail-parser only ever sees a message within them; the
+//! tree is then walked without recursion. The header From is read twice, by mail-parser and
+//! by [`super::from`]'s strict RFC 5322 reader, and used only when both agree.
 
-use mail_parser::{Address as MpAddress, Encoding, Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::{
+    Address as MpAddress, Encoding, HeaderName, Message, MessageParser, MimeHeaders, PartType,
+};
 
-use super::names;
+use super::from::{self, FromDefect};
+use super::{names, prescan};
 
-/// Limits applied to one message.
+/// Limits applied to one message. Each is enforced by [`prescan::prescan`] on the raw bytes,
+/// before mail-parser builds anything.
 #[derive(Debug, Clone)]
 pub struct IntakeLimits {
-    /// Largest top-level header block in bytes.
+    /// Largest header block of any one part (the message's own included), in bytes
+    /// (default 256 KiB).
     pub max_header_bytes: usize,
-    /// Most header fields in the top-level header block.
+    /// Most header fields in the header block of any one part (default 1,000).
     pub max_headers: usize,
-    /// Most MIME parts in the whole message (nested messages included).
+    /// Most bytes in all header blocks of the message together, nested messages included
+    /// (default 1 MiB): mail-parser keeps a parsed copy of every field, some at many times
+    /// their size (an address list), so the total is bounded, not only each block.
+    pub max_total_header_bytes: usize,
+    /// Most header fields in all header blocks together (default 10,000).
+    pub max_total_headers: usize,
+    /// Most MIME parts in the whole message (nested messages included; default 1,000).
     pub max_parts: usize,
-    /// Deepest multipart/message nesting.
+    /// Deepest multipart/message nesting (default 32).
     pub max_depth: usize,
-    /// Most nested messages (message/rfc822, message/global, digest entries declared as such).
+    /// Most nested messages (message/rfc822, message/global, digest entries; default 64).
     pub max_nested_messages: usize,
 }
 
@@ -29,6 +43,8 @@ impl Default for IntakeLimits {
         IntakeLimits {
             max_header_bytes: 256 * 1024,
             max_headers: 1000,
+            max_total_header_bytes: 1024 * 1024,
+            max_total_headers: 10_000,
             max_parts: 1000,
             max_depth: 32,
             max_nested_messages: 64,
@@ -39,19 +55,40 @@ impl Default for IntakeLimits {
 /// Why a message cannot be taken in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IntakeError {
-    /// The header block is over the byte or field limit (answered 552 5.3.4).
+    /// A header block (of the message or of one part) is over the byte or field limit
+    /// (answered 552 5.3.4).
     #[error(
         "header block too large: {bytes} bytes in {fields} fields (limits {max_bytes} bytes, {max_fields} fields)"
     )]
     HeadersTooLarge {
-        /// Bytes in the header block.
+        /// Bytes in the header block (counted up to the point of refusal).
         bytes: usize,
-        /// Header fields counted (or a lower bound when the byte limit was hit).
+        /// Header fields counted (up to the point of refusal).
         fields: usize,
         /// The byte limit.
         max_bytes: usize,
         /// The field limit.
         max_fields: usize,
+    },
+    /// All header blocks together are over the byte or field limit (answered 552 5.3.4).
+    #[error(
+        "headers too large: {bytes} bytes in {fields} fields in all parts (limits {max_bytes} bytes, {max_fields} fields)"
+    )]
+    AllHeadersTooLarge {
+        /// Bytes in all header blocks (up to the point of refusal).
+        bytes: usize,
+        /// Header fields in all header blocks (up to the point of refusal).
+        fields: usize,
+        /// The byte limit.
+        max_bytes: usize,
+        /// The field limit.
+        max_fields: usize,
+    },
+    /// More nested messages than allowed.
+    #[error("message holds more than {limit} nested messages")]
+    TooManyNestedMessages {
+        /// The limit.
+        limit: usize,
     },
     /// More parts than allowed.
     #[error("message has more than {limit} MIME parts")]
@@ -71,19 +108,24 @@ pub enum IntakeError {
 }
 
 /// What the header From says, judged strictly ("Composition Kills", USENIX Security 2020):
-/// exactly one From field with exactly one plain mailbox, or a refusal reason.
+/// exactly one From field with exactly one plain mailbox that mail-parser and a strict RFC 5322
+/// reading agree on, or a refusal reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderFrom {
     /// One From field naming one mailbox; the address as written (display name dropped).
     One(String),
     /// No From field.
     Missing,
-    /// More than one From field.
+    /// More than one From field (as the most tolerant reader counts them).
     Multiple,
-    /// One From field with several mailboxes or a group.
-    SeveralMailboxes,
-    /// A From field without a usable address.
-    Unusable,
+    /// One From field that cannot be trusted: `field` is its value as sent (unfolded, for the
+    /// reply, which escapes it), `defect` why.
+    Refused {
+        /// The field value as sent.
+        field: String,
+        /// What is wrong with it.
+        defect: FromDefect,
+    },
 }
 
 /// One attachment taken from the message.
@@ -126,30 +168,22 @@ pub struct ParsedMessage {
 /// Parses a raw message within `limits`.
 ///
 /// # Errors
-/// [`IntakeError`] when a limit is exceeded or the message is not MIME at all.
+/// [`IntakeError`] when a limit is exceeded (found by [`prescan::prescan`] before mail-parser
+/// runs) or the message is not MIME at all.
 pub fn parse_message(raw: &[u8], limits: &IntakeLimits) -> Result<ParsedMessage, IntakeError> {
-    let header = header_block(raw);
-    let fields = count_header_fields(header);
-    if header.len() > limits.max_header_bytes || fields > limits.max_headers {
-        return Err(IntakeError::HeadersTooLarge {
-            bytes: header.len(),
-            fields,
-            max_bytes: limits.max_header_bytes,
-            max_fields: limits.max_headers,
-        });
-    }
-    // mail-parser nests unencoded message/rfc822 parts without a depth limit, so bound the
-    // number of places that can start a nested message before handing it the bytes.
-    if count_nested_message_markers(raw) > limits.max_nested_messages {
-        return Err(IntakeError::TooDeep {
-            limit: limits.max_nested_messages,
-        });
-    }
-    let message = MessageParser::default()
-        .parse(raw)
-        .ok_or(IntakeError::Unparsable)?;
+    // mail-parser 0.11's quoted-printable decoder subtracts without a check when a boundary
+    // follows the part's first line break: a panic where overflow checks are on (debug builds,
+    // fuzzing), a wrap that does no harm in release. The pre-scan runs the same decoder.
+    // Either way a message must not take its session down: a panic is an unparsable message.
+    let message = std::panic::catch_unwind(|| {
+        prescan::prescan(raw, limits)?;
+        MessageParser::default()
+            .parse(raw)
+            .ok_or(IntakeError::Unparsable)
+    })
+    .unwrap_or(Err(IntakeError::Unparsable))?;
 
-    let header_from = judge_header_from(header, &message);
+    let header_from = judge_header_from(raw, &message);
     let message_id = message.message_id().map(str::to_string);
     let attachments = collect_attachments(&message, limits)?;
     Ok(ParsedMessage {
@@ -159,11 +193,14 @@ pub fn parse_message(raw: &[u8], limits: &IntakeLimits) -> Result<ParsedMessage,
     })
 }
 
-/// The top-level header block: everything before the first empty line (CRLF or LF).
+/// The top-level header block as the strictest reader sees it: everything before the first
+/// empty line (CRLF or LF). mail-parser's ends there or earlier (it also ends at a line of
+/// white space), so a From field mail-parser reads is always in it.
 fn header_block(raw: &[u8]) -> &[u8] {
     let mut line_start = 0;
     while line_start < raw.len() {
-        let end = memchr_nl(&raw[line_start..]).map_or(raw.len(), |i| line_start + i + 1);
+        let end =
+            memchr::memchr(b'\n', &raw[line_start..]).map_or(raw.len(), |i| line_start + i + 1);
         let line = &raw[line_start..end];
         if line == b"\r\n" || line == b"\n" {
             return &raw[..line_start];
@@ -173,68 +210,54 @@ fn header_block(raw: &[u8]) -> &[u8] {
     raw
 }
 
-fn memchr_nl(s: &[u8]) -> Option<usize> {
-    memchr::memchr(b'\n', s)
-}
+/// Longest From value quoted back in a refusal.
+const MAX_SHOWN_FROM: usize = 200;
 
-/// Header fields in a block: lines that do not start with white space (continuations).
-fn count_header_fields(header: &[u8]) -> usize {
-    header
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty() && !matches!(l[0], b' ' | b'\t' | b'\r'))
-        .count()
-}
-
-/// Top-level header lines named `From` (case-insensitive).
-fn count_from_fields(header: &[u8]) -> usize {
-    header
-        .split(|&b| b == b'\n')
-        .filter(|l| {
-            l.len() >= 5 && l[..4].eq_ignore_ascii_case(b"from") && {
-                // "From:" or "From   :" (obsolete syntax allows white space before the colon).
-                l[4..].iter().find(|&&b| b != b' ' && b != b'\t') == Some(&b':')
-            }
+fn judge_header_from(raw: &[u8], message: &Message<'_>) -> HeaderFrom {
+    let tolerant = from::count_from_lines(header_block(raw));
+    let parsed: Vec<_> = message
+        .parts
+        .first()
+        .map(|root| {
+            root.headers
+                .iter()
+                .filter(|h| h.name == HeaderName::From)
+                .collect()
         })
-        .count()
-}
-
-fn count_nested_message_markers(raw: &[u8]) -> usize {
-    // Every marker has a '/' in it: find those with memchr (a word at a time) and look
-    // around each, instead of comparing a window at every byte.
-    const TYPES: [(&[u8], &[&[u8]]); 2] = [
-        (b"message", &[b"rfc822", b"global"]),
-        (b"multipart", &[b"digest"]),
-    ];
-    memchr::memchr_iter(b'/', raw)
-        .filter(|&slash| {
-            TYPES.iter().any(|(main, subs)| {
-                slash >= main.len()
-                    && raw[slash - main.len()..slash].eq_ignore_ascii_case(main)
-                    && subs.iter().any(|sub| {
-                        raw.get(slash + 1..slash + 1 + sub.len())
-                            .is_some_and(|s| s.eq_ignore_ascii_case(sub))
-                    })
-            })
-        })
-        .count()
-}
-
-fn judge_header_from(header: &[u8], message: &Message<'_>) -> HeaderFrom {
-    match count_from_fields(header) {
-        0 => return HeaderFrom::Missing,
-        1 => {}
-        _ => return HeaderFrom::Multiple,
+        .unwrap_or_default();
+    if tolerant > 1 || parsed.len() > 1 {
+        return HeaderFrom::Multiple;
     }
-    let Some(from) = message.from() else {
-        return HeaderFrom::Unusable;
+    let Some(field) = parsed.first() else {
+        return if tolerant == 0 {
+            HeaderFrom::Missing
+        } else {
+            // A line other readers take for a From field that mail-parser does not.
+            HeaderFrom::Refused {
+                field: String::new(),
+                defect: FromDefect::ReadDifferently,
+            }
+        };
     };
-    match from {
-        MpAddress::List(list) if list.len() == 1 => match list[0].address.as_deref() {
-            Some(a) if !a.trim().is_empty() => HeaderFrom::One(a.trim().to_string()),
-            _ => HeaderFrom::Unusable,
-        },
-        MpAddress::List(list) if list.is_empty() => HeaderFrom::Unusable,
-        _ => HeaderFrom::SeveralMailboxes,
+    let value = raw
+        .get(field.offset_start as usize..field.offset_end as usize)
+        .unwrap_or_default();
+    let refused = |defect| HeaderFrom::Refused {
+        field: from::shown_value(value, MAX_SHOWN_FROM),
+        defect,
+    };
+    let strict = match from::read_mailbox(value) {
+        Ok(address) => address,
+        Err(defect) => return refused(defect),
+    };
+    match message.from() {
+        Some(MpAddress::List(list))
+            if list.len() == 1 && list[0].address.as_deref().map(str::trim) == Some(&strict) =>
+        {
+            HeaderFrom::One(strict)
+        }
+        Some(MpAddress::Group(_)) => refused(FromDefect::SeveralMailboxes),
+        _ => refused(FromDefect::ReadDifferently),
     }
 }
 
@@ -358,7 +381,15 @@ Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
     #[test]
     fn from_with_two_mailboxes_is_refused() {
         let m = parse("From: a@x.example, b@y.example\r\n\r\nbody\r\n");
-        assert_eq!(m.header_from, HeaderFrom::SeveralMailboxes);
+        assert!(
+            matches!(
+                &m.header_from,
+                HeaderFrom::Refused { field, defect: FromDefect::SeveralMailboxes }
+                    if field == "a@x.example, b@y.example"
+            ),
+            "{:?}",
+            m.header_from
+        );
     }
 
     #[test]
@@ -422,14 +453,6 @@ From: inner@y.example\r\nContent-Type: multipart/mixed; boundary=i\r\n\r\n\
         nested.push_str("x\r\n");
         let err = parse_message(nested.as_bytes(), &IntakeLimits::default()).unwrap_err();
         assert!(matches!(err, IntakeError::TooDeep { .. }), "{err}");
-    }
-
-    #[test]
-    fn nested_message_markers_are_counted_case_insensitively() {
-        let raw = b"Content-Type: Message/RFC822\r\nx message/global multipart/DIGEST message/rfc82 /rfc822 multipart/mixed";
-        assert_eq!(count_nested_message_markers(raw), 3);
-        assert_eq!(count_nested_message_markers(b"/"), 0);
-        assert_eq!(count_nested_message_markers(b"message/"), 0);
     }
 
     #[test]

@@ -7,10 +7,13 @@
 //! Pure functions over bytes: no sockets, no disk, no clock. Names taken from mail are
 //! sanitised here and are only ever metadata, never paths.
 
+pub mod from;
 pub mod mime;
 pub mod names;
 pub mod pairing;
+pub mod prescan;
 
+pub use from::FromDefect;
 pub use mime::{
     Attachment, HeaderFrom, IntakeError, IntakeLimits, Location, ParsedMessage, parse_message,
 };

@@ -20,6 +20,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use super::limits::Limits;
 use super::session::{Answer, Outcome, Output, Session};
 use super::{BodySink, Handler, Reply, SessionInfo, reply};
+use crate::text::display_safe;
 
 /// Bytes read from the socket at once. Small, so that thousands of idle sessions stay cheap;
 /// the session copies at most one partial command line out of it.
@@ -311,7 +312,7 @@ impl<H: Handler> Conn<H> {
                         self.tx_started = Some(Instant::now());
                         self.sync_info();
                         let answer = self.handler.mail(&self.info, &reverse_path, declared_size);
-                        debug!(mail_from = %reverse_path, accepted = answer.is_ok(), "mail");
+                        debug!(mail_from = %display_safe(&reverse_path), accepted = answer.is_ok(), "mail");
                         self.session.resume(answer.into(), &mut self.out);
                     }
                     Output::Rcpt {
@@ -320,7 +321,7 @@ impl<H: Handler> Conn<H> {
                     } => {
                         self.sync_info();
                         let answer = self.handler.rcpt(&self.info, &reverse_path, &forward_path);
-                        debug!(rcpt = %forward_path, accepted = answer.is_ok(), "rcpt");
+                        debug!(rcpt = %display_safe(&forward_path), accepted = answer.is_ok(), "rcpt");
                         self.session.resume(answer.into(), &mut self.out);
                     }
                     Output::OpenBody(envelope) => {
@@ -410,7 +411,7 @@ impl<H: Handler> Conn<H> {
         info!(
             sid = self.info.id,
             peer = %self.info.peer,
-            mail_from = %outcome.mail_from,
+            mail_from = %display_safe(&outcome.mail_from),
             rcpt = outcome.rcpt_count,
             size = outcome.size,
             reply = %reply,

@@ -6,19 +6,44 @@ use std::borrow::Cow;
 use std::fmt;
 
 /// One SMTP reply: basic code, enhanced status code and text.
+///
+/// The text is private and only the constructors set it, so every reply line we send is
+/// within RFC 5321 4.5.3.1.5 (512 octets including the code and CRLF): [`Reply::new`] checks
+/// our static texts at compile time, and [`Reply::dynamic`] escapes text from the mail
+/// ([`crate::text::display_safe`]) and then shortens it to [`MAX_TEXT`]. No path builds a
+/// reply around them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     /// The three-digit reply code.
     pub code: u16,
-    /// The enhanced status code such as `5.1.1`.
+    /// The enhanced status code such as `5.1.1` (at most [`MAX_STATUS`] bytes).
     pub status: &'static str,
-    /// Human-readable text; never contains CR or LF (multi-line replies are built by `lines`).
-    pub text: Cow<'static, str>,
+    /// Human-readable text: at most [`MAX_TEXT`] bytes, no control or invisible character.
+    text: Cow<'static, str>,
 }
+
+/// Longest enhanced status code (RFC 3463: `class.subject.detail`, each up to three digits).
+pub const MAX_STATUS: usize = 9;
 
 impl Reply {
     /// A reply with static text.
+    ///
+    /// # Panics
+    /// When `text` is longer than [`MAX_TEXT`], holds a control character or `status` is
+    /// longer than [`MAX_STATUS`]: every use is a `const`, so this fails the build, never a
+    /// session.
     pub const fn new(code: u16, status: &'static str, text: &'static str) -> Reply {
+        assert!(text.len() <= MAX_TEXT, "reply text over MAX_TEXT");
+        assert!(status.len() <= MAX_STATUS, "enhanced status code too long");
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            assert!(
+                bytes[i] >= 0x20 && bytes[i] != 0x7f,
+                "control character in a reply"
+            );
+            i += 1;
+        }
         Reply {
             code,
             status,
@@ -26,19 +51,34 @@ impl Reply {
         }
     }
 
-    /// A reply with dynamic text. CR, LF and other control characters are replaced by spaces so
-    /// that text derived from input can never inject a reply line.
+    /// A reply with dynamic text. Control, bidirectional and other invisible characters are
+    /// escaped (`\u{202E}`), so text derived from input can neither inject a reply line nor
+    /// hide what it says, and the result is cut to [`MAX_TEXT`] bytes on a character boundary.
     pub fn dynamic(code: u16, status: &'static str, text: impl Into<String>) -> Reply {
-        let text: String = text
-            .into()
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
+        let text: String = text.into();
+        let text = match crate::text::display_safe(&text) {
+            Cow::Borrowed(_) => text,
+            Cow::Owned(escaped) => escaped,
+        };
+        let text = if text.len() > MAX_TEXT {
+            shorten(&text, MAX_TEXT)
+        } else {
+            text
+        };
         Reply {
             code,
-            status,
+            status: if status.len() <= MAX_STATUS {
+                status
+            } else {
+                ""
+            },
             text: Cow::Owned(text),
         }
+    }
+
+    /// The text of the reply, as sent.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     /// Whether this is a positive completion (2xx) or intermediate (3xx) reply.
@@ -496,4 +536,56 @@ pub fn duplicate_in_flight(invoice: &str) -> Reply {
             MAX_TEXT,
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 5321 4.5.3.1.5: 512 octets per reply line, CRLF included.
+    fn assert_within_rfc(r: &Reply) {
+        for wire in [r.to_wire(), lines_to_wire(std::slice::from_ref(r))] {
+            assert!(wire.len() <= 512, "{} octets: {r}", wire.len());
+            assert!(
+                !wire[..wire.len() - 2].contains(&b'\n')
+                    && !wire[..wire.len() - 2].contains(&b'\r'),
+                "{r}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_dynamic_reply_is_one_short_line() {
+        let huge = format!("<{}>", "a".repeat(1 << 20));
+        let hostile = format!("x\r\n250 ok\u{202E}{}", "é".repeat(100_000));
+        for text in [&huge, &hostile] {
+            for r in [
+                invoice_refused(text),
+                unparsable_message(text),
+                bad_header_from(text),
+                unknown_recipient(text),
+                sender_not_trusted("header From", text, text),
+                queued(text, 1),
+                invoices_refused(1, 2, &[text.clone()]),
+                duplicate_invoice(text, text, text),
+                queued_partly(text, 1, &[text.clone()]),
+                banner(text),
+                greets(text),
+                syntax(text),
+                invalid_parameter(text),
+                Reply::dynamic(550, "5.6.0", text.clone()),
+            ] {
+                assert_within_rfc(&r);
+                assert!(!r.text().chars().any(crate::text::is_invisible), "{r}");
+            }
+        }
+    }
+
+    #[test]
+    fn mail_text_is_escaped_not_dropped() {
+        let r = invoice_refused("INV\u{202E}fdp.xml: not well-formed");
+        assert_eq!(r.text(), "INV\\u{202E}fdp.xml: not well-formed");
+        let r = Reply::dynamic(550, "5.1.1", "a\r\nb");
+        assert_eq!(r.to_string(), "550 5.1.1 a\\u{D}\\u{A}b");
+    }
 }

@@ -165,7 +165,7 @@ fn list(spool: &Spool, after: Option<&str>, limit: Option<usize>) -> Result<Resp
             Some(id) => Some(id),
             None => {
                 return Ok(Response::Error {
-                    message: format!("{a:?} is not a message id"),
+                    message: format!("\"{}\" is not a message id", crate::text::display_safe(a)),
                 });
             }
         },
