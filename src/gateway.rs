@@ -16,11 +16,11 @@ use crate::policy::directory::Identity;
 use crate::policy::documents::{self, Decision};
 use crate::policy::{Directory, Refusal};
 use crate::smtp::{BodySink, Envelope, Handler, Reply, SessionInfo, reply};
-use crate::text::display_safe;
 use crate::spool::{
     DocumentStatus, IgnoredAttachment, MessageStatus, NewDocument, NewMessage, Spool, SpoolError,
     Staging,
 };
+use crate::text::display_safe;
 
 /// The handler behind every SMTP session.
 pub struct Gateway {
@@ -219,10 +219,12 @@ fn judge(
             }
         })?;
         intake::parse_message(&raw, limits).map_err(|err| match err {
-            IntakeError::HeadersTooLarge { .. } | IntakeError::AllHeadersTooLarge { .. } => Refusal {
-                reply: reply::HEADERS_TOO_LARGE,
-                reason: "headers_too_large",
-            },
+            IntakeError::HeadersTooLarge { .. } | IntakeError::AllHeadersTooLarge { .. } => {
+                Refusal {
+                    reply: reply::HEADERS_TOO_LARGE,
+                    reason: "headers_too_large",
+                }
+            }
             other => Refusal {
                 reply: reply::unparsable_message(&other.to_string()),
                 reason: "mime_limits",

@@ -77,7 +77,13 @@ mod tests {
 
     #[test]
     fn plain_text_is_borrowed() {
-        for s in ["billing@supplier.example", "Müller GmbH", "請求書.xml", "a b", ""] {
+        for s in [
+            "billing@supplier.example",
+            "Müller GmbH",
+            "請求書.xml",
+            "a b",
+            "",
+        ] {
             assert!(matches!(display_safe(s), Cow::Borrowed(_)), "{s}");
         }
     }

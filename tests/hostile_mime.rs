@@ -243,7 +243,11 @@ fn a_reply_that_quotes_a_huge_element_name_stays_within_512_octets() {
     smtp.send(&body);
     smtp.send(".\r\n");
     let reply = smtp.reply();
-    assert!(reply.starts_with("550 5.6.0"), "{}", &reply[..reply.len().min(600)]);
+    assert!(
+        reply.starts_with("550 5.6.0"),
+        "{}",
+        &reply[..reply.len().min(600)]
+    );
     assert!(
         reply.len() + 2 <= 512,
         "a reply line of {} octets: {}...",

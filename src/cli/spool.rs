@@ -177,10 +177,9 @@ pub fn run_to(cmd: SpoolCommand, spool_dir: &Path, out: &mut dyn Write) -> anyho
             eprintln!("trustgate: no message {} in the spool", clean(&id));
             return Ok(1);
         }
-        (_, Response::Error { message }) => bail!(
-            "the spool answered with an error: {}",
-            clean(&message)
-        ),
+        (_, Response::Error { message }) => {
+            bail!("the spool answered with an error: {}", clean(&message))
+        }
         (_, other) => bail!("unexpected answer from the spool: {other:?}"),
     }
     out.flush()?;

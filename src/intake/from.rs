@@ -58,7 +58,10 @@ impl fmt::Display for FromDefect {
             FromDefect::NoAddress => write!(f, "has no address"),
             FromDefect::Syntax(why) => write!(f, "is not valid RFC 5322 syntax ({why})"),
             FromDefect::ReadDifferently => {
-                write!(f, "is read as different addresses by different mail programs")
+                write!(
+                    f,
+                    "is read as different addresses by different mail programs"
+                )
             }
         }
     }
@@ -400,7 +403,12 @@ mod tests {
         ] {
             assert_eq!(count_from_lines(line.as_bytes()), 1, "{line:?}");
         }
-        for line in ["Fromage: x\r\n", "X-From: a\r\n", "Subject: From: x\r\n", "From a@x\r\n"] {
+        for line in [
+            "Fromage: x\r\n",
+            "X-From: a\r\n",
+            "Subject: From: x\r\n",
+            "From a@x\r\n",
+        ] {
             assert_eq!(count_from_lines(line.as_bytes()), 0, "{line:?}");
         }
     }
@@ -409,7 +417,10 @@ mod tests {
     fn plain_mailboxes_are_read() {
         for (value, want) in [
             (" billing@supplier.example\r\n", "billing@supplier.example"),
-            (" <billing@supplier.example>\r\n", "billing@supplier.example"),
+            (
+                " <billing@supplier.example>\r\n",
+                "billing@supplier.example",
+            ),
             (
                 " Supplier B.V. <billing@supplier.example>\r\n",
                 "billing@supplier.example",
@@ -432,7 +443,11 @@ mod tests {
             ),
             (" Müller GmbH <m@supplier.example>", "m@supplier.example"),
         ] {
-            assert_eq!(read_mailbox(value.as_bytes()).as_deref(), Ok(want), "{value:?}");
+            assert_eq!(
+                read_mailbox(value.as_bytes()).as_deref(),
+                Ok(want),
+                "{value:?}"
+            );
         }
     }
 
@@ -443,20 +458,35 @@ mod tests {
                 " evil@attacker.example <billing@supplier.example>",
                 FromDefect::UnquotedAt,
             ),
-            (" Billing <billing@supplier.example", FromDefect::UnclosedAngle),
+            (
+                " Billing <billing@supplier.example",
+                FromDefect::UnclosedAngle,
+            ),
             (" billing@supplier.example,", FromDefect::TrailingComma),
             (" a@x.example, b@y.example", FromDefect::SeveralMailboxes),
             (" group: a@x.example;", FromDefect::SeveralMailboxes),
-            (" billing@supplier.example\u{200B}", FromDefect::Invisible('\u{200B}')),
-            (" \u{FEFF}billing@supplier.example", FromDefect::Invisible('\u{FEFF}')),
-            (" <billing@supplier.example\u{202E}>", FromDefect::Invisible('\u{202E}')),
+            (
+                " billing@supplier.example\u{200B}",
+                FromDefect::Invisible('\u{200B}'),
+            ),
+            (
+                " \u{FEFF}billing@supplier.example",
+                FromDefect::Invisible('\u{FEFF}'),
+            ),
+            (
+                " <billing@supplier.example\u{202E}>",
+                FromDefect::Invisible('\u{202E}'),
+            ),
             (" \"x\"@supplier.example", FromDefect::NotPlainAddress),
             (" a@[127.0.0.1]", FromDefect::NotPlainAddress),
             (" <@relay.example:a@x.example>", FromDefect::NotPlainAddress),
             ("", FromDefect::NoAddress),
             (" Billing", FromDefect::NoAddress),
             (" a <b@x> <c@y>", FromDefect::SeveralMailboxes),
-            (" \"unclosed <a@x>", FromDefect::Syntax("an unclosed quoted string")),
+            (
+                " \"unclosed <a@x>",
+                FromDefect::Syntax("an unclosed quoted string"),
+            ),
         ] {
             assert_eq!(read_mailbox(value.as_bytes()), Err(want), "{value:?}");
         }

@@ -199,7 +199,8 @@ pub fn parse_message(raw: &[u8], limits: &IntakeLimits) -> Result<ParsedMessage,
 fn header_block(raw: &[u8]) -> &[u8] {
     let mut line_start = 0;
     while line_start < raw.len() {
-        let end = memchr::memchr(b'\n', &raw[line_start..]).map_or(raw.len(), |i| line_start + i + 1);
+        let end =
+            memchr::memchr(b'\n', &raw[line_start..]).map_or(raw.len(), |i| line_start + i + 1);
         let line = &raw[line_start..end];
         if line == b"\r\n" || line == b"\n" {
             return &raw[..line_start];

@@ -261,45 +261,41 @@ impl Scan<'_> {
             content_type: None,
             encoding: None,
         };
-        let ended = loop {
-            loop {
-                match stream.peek() {
-                    Some(b'\n') => {
-                        stream.next();
-                        break;
-                    }
-                    None => {
-                        self.count_block(stream.offset() - start, fields)?;
-                        return Ok(None);
-                    }
-                    Some(ch) if !ch.is_ascii_whitespace() => {
-                        // A field (or a line without a colon): bound what reading its name
-                        // and value can take before reading them.
-                        let upto = self.budget(start);
-                        let line = line_end(stream, upto);
-                        self.check_block(line - start, fields)?;
-                        let Some(name) = stream.parse_header_name() else {
-                            if stream.is_eof() {
-                                self.count_block(stream.offset() - start, fields)?;
-                                return Ok(None);
-                            }
-                            continue;
-                        };
-                        fields += 1;
-                        let value_end = folded_end(stream, upto);
-                        self.check_block(value_end - start, fields)?;
-                        read_value(stream, &name, &mut block);
-                        self.check_block(stream.offset() - start, fields)?;
-                        continue;
-                    }
-                    _ => {
-                        stream.next();
-                    }
+        // mail-parser's loop: skip white space, end at an empty line, read a field.
+        loop {
+            match stream.peek() {
+                Some(b'\n') => {
+                    stream.next();
+                    break;
                 }
-            };
-            break true;
-        };
-        debug_assert!(ended);
+                None => {
+                    self.count_block(stream.offset() - start, fields)?;
+                    return Ok(None);
+                }
+                Some(ch) if !ch.is_ascii_whitespace() => {
+                    // A field (or a line without a colon): bound what reading its name
+                    // and value can take before reading them.
+                    let upto = self.budget(start);
+                    let line = line_end(stream, upto);
+                    self.check_block(line - start, fields)?;
+                    let Some(name) = stream.parse_header_name() else {
+                        if stream.is_eof() {
+                            self.count_block(stream.offset() - start, fields)?;
+                            return Ok(None);
+                        }
+                        continue;
+                    };
+                    fields += 1;
+                    let value_end = folded_end(stream, upto);
+                    self.check_block(value_end - start, fields)?;
+                    read_value(stream, &name, &mut block);
+                    self.check_block(stream.offset() - start, fields)?;
+                }
+                _ => {
+                    stream.next();
+                }
+            }
+        }
         self.count_block(stream.offset() - start, fields)?;
         Ok(Some(block))
     }
@@ -484,11 +480,9 @@ pub fn built_counts(message: &mail_parser::Message<'_>) -> Counts {
         while let Some((id, depth)) = stack.pop() {
             c.depth = c.depth.max(depth);
             match m.parts.get(id as usize).map(|p| &p.body) {
-                Some(PartType::Multipart(children)) => {
-                    // A broken tree may name a part twice; mail-parser's walk does not loop.
-                    if depth <= m.parts.len() + 1 {
-                        stack.extend(children.iter().map(|&child| (child, depth + 1)));
-                    }
+                // A broken tree may name a part twice; never loop on it.
+                Some(PartType::Multipart(children)) if depth <= m.parts.len() + 1 => {
+                    stack.extend(children.iter().map(|&child| (child, depth + 1)));
                 }
                 Some(PartType::Message(nested)) => {
                     c.nested_messages += 1;
@@ -539,8 +533,16 @@ mod tests {
                 ("parts", scanned.parts, built.parts),
                 ("header fields", scanned.header_fields, built.header_fields),
                 ("header bytes", scanned.header_bytes, built.header_bytes),
-                ("block fields", scanned.max_block_fields, built.max_block_fields),
-                ("block bytes", scanned.max_block_bytes, built.max_block_bytes),
+                (
+                    "block fields",
+                    scanned.max_block_fields,
+                    built.max_block_fields,
+                ),
+                (
+                    "block bytes",
+                    scanned.max_block_bytes,
+                    built.max_block_bytes,
+                ),
                 ("depth", scanned.depth, built.depth),
                 ("nested", scanned.nested_messages, built.nested_messages),
             ];
@@ -557,7 +559,8 @@ mod tests {
 
     #[test]
     fn many_empty_parts_are_refused_before_parsing() {
-        let mut raw = b"From: a@x.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n".to_vec();
+        let mut raw =
+            b"From: a@x.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n".to_vec();
         for _ in 0..100_000 {
             raw.extend_from_slice(b"--b\r\n\r\n");
         }
@@ -588,8 +591,9 @@ Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{encode
 
     #[test]
     fn header_fields_of_every_part_are_counted() {
-        let mut raw =
-            String::from("From: a@x.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n");
+        let mut raw = String::from(
+            "From: a@x.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n",
+        );
         for i in 0..1001 {
             raw.push_str(&format!("X-{i}: v\r\n"));
         }
@@ -597,7 +601,14 @@ Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{encode
         assert_covers(raw.as_bytes());
         let err = prescan(raw.as_bytes(), &IntakeLimits::default()).unwrap_err();
         assert!(
-            matches!(err, IntakeError::HeadersTooLarge { fields: 1001, max_fields: 1000, .. }),
+            matches!(
+                err,
+                IntakeError::HeadersTooLarge {
+                    fields: 1001,
+                    max_fields: 1000,
+                    ..
+                }
+            ),
             "{err}"
         );
         // Within each block, but over the total.
@@ -614,7 +625,10 @@ Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{encode
             raw.push_str("\r\nbody\r\n");
         }
         let err = prescan(raw.as_bytes(), &limits).unwrap_err();
-        assert!(matches!(err, IntakeError::AllHeadersTooLarge { .. }), "{err}");
+        assert!(
+            matches!(err, IntakeError::AllHeadersTooLarge { .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -18,9 +18,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::limits::Limits;
-use crate::text::display_safe;
 use super::session::{Answer, Outcome, Output, Session};
 use super::{BodySink, Handler, Reply, SessionInfo, reply};
+use crate::text::display_safe;
 
 /// Bytes read from the socket at once. Small, so that thousands of idle sessions stay cheap;
 /// the session copies at most one partial command line out of it.

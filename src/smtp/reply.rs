@@ -504,7 +504,8 @@ mod tests {
         for wire in [r.to_wire(), lines_to_wire(std::slice::from_ref(r))] {
             assert!(wire.len() <= 512, "{} octets: {r}", wire.len());
             assert!(
-                !wire[..wire.len() - 2].contains(&b'\n') && !wire[..wire.len() - 2].contains(&b'\r'),
+                !wire[..wire.len() - 2].contains(&b'\n')
+                    && !wire[..wire.len() - 2].contains(&b'\r'),
                 "{r}"
             );
         }
@@ -522,9 +523,9 @@ mod tests {
                 unknown_recipient(text),
                 sender_not_trusted("header From", text, text),
                 queued(text, 1),
-                invoices_refused(1, 2, &[text.clone()]),
+                invoices_refused(1, 2, std::slice::from_ref(text)),
                 duplicate_invoice(text, text, text),
-                queued_partly(text, 1, &[text.clone()]),
+                queued_partly(text, 1, std::slice::from_ref(text)),
                 banner(text),
                 greets(text),
                 syntax(text),

@@ -165,10 +165,7 @@ fn list(spool: &Spool, after: Option<&str>, limit: Option<usize>) -> Result<Resp
             Some(id) => Some(id),
             None => {
                 return Ok(Response::Error {
-                    message: format!(
-                        "\"{}\" is not a message id",
-                        crate::text::display_safe(a)
-                    ),
+                    message: format!("\"{}\" is not a message id", crate::text::display_safe(a)),
                 });
             }
         },
