@@ -52,8 +52,14 @@ fuzz_target!(|data: &[u8]| {
         assert!(s.parts >= b.parts, "parts {s:?} {b:?}");
         assert!(s.header_fields >= b.header_fields, "fields {s:?} {b:?}");
         assert!(s.header_bytes >= b.header_bytes, "bytes {s:?} {b:?}");
-        assert!(s.max_block_fields >= b.max_block_fields, "block fields {s:?} {b:?}");
-        assert!(s.max_block_bytes >= b.max_block_bytes, "block bytes {s:?} {b:?}");
+        assert!(
+            s.max_block_fields >= b.max_block_fields,
+            "block fields {s:?} {b:?}"
+        );
+        assert!(
+            s.max_block_bytes >= b.max_block_bytes,
+            "block bytes {s:?} {b:?}"
+        );
         assert!(s.depth >= b.depth, "depth {s:?} {b:?}");
         assert!(s.nested_messages >= b.nested_messages, "nested {s:?} {b:?}");
     }

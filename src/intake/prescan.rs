@@ -261,45 +261,41 @@ impl Scan<'_> {
             content_type: None,
             encoding: None,
         };
-        let ended = loop {
-            loop {
-                match stream.peek() {
-                    Some(b'\n') => {
-                        stream.next();
-                        break;
-                    }
-                    None => {
-                        self.count_block(stream.offset() - start, fields)?;
-                        return Ok(None);
-                    }
-                    Some(ch) if !ch.is_ascii_whitespace() => {
-                        // A field (or a line without a colon): bound what reading its name
-                        // and value can take before reading them.
-                        let upto = self.budget(start);
-                        let line = line_end(stream, upto);
-                        self.check_block(line - start, fields)?;
-                        let Some(name) = stream.parse_header_name() else {
-                            if stream.is_eof() {
-                                self.count_block(stream.offset() - start, fields)?;
-                                return Ok(None);
-                            }
-                            continue;
-                        };
-                        fields += 1;
-                        let value_end = folded_end(stream, upto);
-                        self.check_block(value_end - start, fields)?;
-                        read_value(stream, &name, &mut block);
-                        self.check_block(stream.offset() - start, fields)?;
+        // mail-parser's loop: skip white space, end at an empty line, read a field.
+        loop {
+            match stream.peek() {
+                Some(b'\n') => {
+                    stream.next();
+                    break;
+                }
+                None => {
+                    self.count_block(stream.offset() - start, fields)?;
+                    return Ok(None);
+                }
+                Some(ch) if !ch.is_ascii_whitespace() => {
+                    // A field (or a line without a colon): bound what reading its name
+                    // and value can take before reading them.
+                    let upto = self.budget(start);
+                    let line = line_end(stream, upto);
+                    self.check_block(line - start, fields)?;
+                    let Some(name) = stream.parse_header_name() else {
+                        if stream.is_eof() {
+                            self.count_block(stream.offset() - start, fields)?;
+                            return Ok(None);
+                        }
                         continue;
-                    }
-                    _ => {
-                        stream.next();
-                    }
+                    };
+                    fields += 1;
+                    let value_end = folded_end(stream, upto);
+                    self.check_block(value_end - start, fields)?;
+                    read_value(stream, &name, &mut block);
+                    self.check_block(stream.offset() - start, fields)?;
+                }
+                _ => {
+                    stream.next();
                 }
             }
-            break true;
-        };
-        debug_assert!(ended);
+        }
         self.count_block(stream.offset() - start, fields)?;
         Ok(Some(block))
     }
@@ -484,11 +480,9 @@ pub fn built_counts(message: &mail_parser::Message<'_>) -> Counts {
         while let Some((id, depth)) = stack.pop() {
             c.depth = c.depth.max(depth);
             match m.parts.get(id as usize).map(|p| &p.body) {
-                Some(PartType::Multipart(children)) => {
-                    // A broken tree may name a part twice; mail-parser's walk does not loop.
-                    if depth <= m.parts.len() + 1 {
-                        stack.extend(children.iter().map(|&child| (child, depth + 1)));
-                    }
+                // A broken tree may name a part twice; never loop on it.
+                Some(PartType::Multipart(children)) if depth <= m.parts.len() + 1 => {
+                    stack.extend(children.iter().map(|&child| (child, depth + 1)));
                 }
                 Some(PartType::Message(nested)) => {
                     c.nested_messages += 1;
