@@ -568,7 +568,14 @@ mod tests {
                 queued(text, 1),
                 invoices_refused(1, 2, std::slice::from_ref(text)),
                 duplicate_invoice(text, text, text),
-                queued_partly(text, 1, std::slice::from_ref(text)),
+                queued_invoices(
+                    1,
+                    std::slice::from_ref(text),
+                    std::slice::from_ref(text),
+                    std::slice::from_ref(text),
+                )
+                .reply(text),
+                duplicate_in_flight(text),
                 banner(text),
                 greets(text),
                 syntax(text),
