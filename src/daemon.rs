@@ -111,6 +111,7 @@ impl Daemon {
             Directory::new(config),
             spool.clone(),
             config.spool.min_free_space,
+            crate::gateway::intake_limits(&config.limits),
         ));
         let shutdown = CancellationToken::new();
         let parts = Parts {
@@ -142,6 +143,7 @@ impl Daemon {
                 gateway: config.server.hostname.clone(),
                 policy: crate::delivery::queue::Policy::from_config(&config.delivery),
                 workers: config.delivery.workers,
+                intake_limits: crate::gateway::intake_limits(&config.limits),
             },
             delivery_runtime.handle(),
             &parts.delivery.token,

@@ -45,15 +45,43 @@ impl BodySink for Body {
 }
 
 impl Gateway {
-    /// A gateway over `directory` that stores into `spool`.
-    pub fn new(directory: Directory, spool: Spool, min_free_space: u64) -> Gateway {
+    /// A gateway over `directory` that stores into `spool`, taking messages apart within
+    /// `intake_limits` (see [`intake_limits`]).
+    pub fn new(
+        directory: Directory,
+        spool: Spool,
+        min_free_space: u64,
+        intake_limits: IntakeLimits,
+    ) -> Gateway {
         Gateway {
             directory: Arc::new(directory),
             spool,
-            intake_limits: IntakeLimits::default(),
+            intake_limits,
             min_free_space,
             in_flight: Arc::new(InFlight::default()),
         }
+    }
+}
+
+/// The config's `[limits]` as intake's bounds (MIME pre-scan and PDF reader).
+pub fn intake_limits(limits: &crate::config::Limits) -> IntakeLimits {
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    IntakeLimits {
+        max_header_bytes: size(limits.max_header_bytes),
+        max_headers: limits.max_header_fields,
+        max_total_header_bytes: size(limits.max_total_header_bytes),
+        max_total_headers: limits.max_total_header_fields,
+        max_parts: limits.max_mime_parts,
+        max_depth: limits.max_mime_depth,
+        max_nested_messages: limits.max_nested_messages,
+        pdf: crate::invoice::PdfLimits {
+            max_bytes: size(limits.max_pdf_bytes),
+            max_objects: limits.max_pdf_objects,
+            max_values: limits.max_pdf_values,
+            max_decompressed_bytes: size(limits.max_pdf_stream_bytes),
+            max_total_decompressed_bytes: size(limits.max_pdf_decompressed_bytes),
+            max_embedded_files: limits.max_pdf_embedded_files,
+        },
     }
 }
 
@@ -209,6 +237,7 @@ pub struct Recovered {
 pub fn recover(
     directory: &Directory,
     spool: &Spool,
+    limits: &IntakeLimits,
     envelope: &crate::spool::envelope::StoredEnvelope,
     raw: &[u8],
 ) -> Result<Recovered, SpoolError> {
@@ -234,12 +263,11 @@ pub fn recover(
         rcpt_to: envelope.rcpt_to.clone(),
         declared_size: None,
     };
-    let limits = IntakeLimits::default();
     let (mut message, outcome) = match judge(
         directory,
         spool,
         &Arc::new(InFlight::default()),
-        &limits,
+        limits,
         &session,
         smtp_envelope,
         staged()?,
@@ -357,7 +385,7 @@ fn judge(
     }
 
     // From here on the sender is trusted: a refusal is recorded in the spool as rejected.
-    let paired = intake::pair(parsed.attachments);
+    let paired = intake::pair_with(parsed.attachments, &limits.pdf);
     let ignored: Vec<IgnoredAttachment> = paired
         .ignored
         .iter()

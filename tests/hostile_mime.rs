@@ -258,3 +258,36 @@ fn a_reply_that_quotes_a_huge_element_name_stays_within_512_octets() {
     let next = smtp.cmd("NOOP", "250");
     assert!(next.len() + 2 <= 512);
 }
+
+#[test]
+fn the_limits_table_of_the_config_sets_the_bounds() {
+    // Ten attachments: within the default of 1,000 parts, over a configured 5.
+    let atts: Vec<(String, Vec<u8>)> = (0..10)
+        .map(|i| (format!("note-{i}.txt"), b"hello".to_vec()))
+        .collect();
+    let refs: Vec<(&str, &str, &[u8])> = atts
+        .iter()
+        .map(|(n, b)| (n.as_str(), "text/plain", b.as_slice()))
+        .collect();
+    let body = mail(SUPPLIER, RECEIVER, &refs);
+    let config = TestConfig::new();
+    let process = Process::serve(&config.path);
+    let default = send(&process, body.as_bytes());
+    assert!(
+        !default[0].contains("MIME parts"),
+        "within the default bound: {default:?}"
+    );
+    drop(process);
+    let text = std::fs::read_to_string(&config.path).unwrap();
+    std::fs::write(
+        &config.path,
+        format!("{text}\n[limits]\nmax_mime_parts = 5\n"),
+    )
+    .unwrap();
+    let process = Process::serve(&config.path);
+    let limited = send(&process, body.as_bytes());
+    assert!(
+        limited[0].starts_with("550") && limited[0].contains("5 MIME parts"),
+        "over the configured bound: {limited:?}"
+    );
+}

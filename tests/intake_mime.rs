@@ -133,3 +133,36 @@ fn hybrid_pdf_alone_is_a_document_and_fake_pdfs_are_not() {
     assert_eq!(paired.documents[0].origin, intake::Origin::Attachments);
     assert!(paired.documents[0].pdf.is_none());
 }
+
+#[test]
+fn a_paired_pdf_over_a_bound_cannot_escape_the_comparison() {
+    // A Factur-X PDF paired by name with an XML: read within the limits it is compared; over
+    // a bound it cannot be compared, and that refuses instead of passing it as a visual.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invoices");
+    let xml = std::fs::read(root.join("si-ubl/SI-UBL-2.0_ok_minimal.xml")).unwrap();
+    let pdf = std::fs::read(root.join("facturx/invoice_EN16931.pdf")).unwrap();
+    let att = |name: &str, ct: &str, bytes: &[u8]| intake::Attachment {
+        name: name.into(),
+        content_type: ct.into(),
+        bytes: bytes.to_vec(),
+        location: None,
+    };
+    let tight = trustgate::invoice::PdfLimits {
+        max_objects: 3,
+        ..trustgate::invoice::PdfLimits::default()
+    };
+    let paired = intake::pair_with(
+        vec![
+            att("INV-1.xml", "application/xml", &xml),
+            att("INV-1.pdf", "application/pdf", &pdf),
+        ],
+        &tight,
+    );
+    let findings = &paired.documents[0].inspection.findings;
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.rule_id == "TG-PDF-XML" && f.message.contains("cannot be checked")),
+        "{findings:?}"
+    );
+}

@@ -56,7 +56,8 @@ pub fn run(config: &Config, out: &mut impl std::io::Write) -> anyhow::Result<i32
         }
     };
     let directory = Directory::new(config);
-    let result = runtime.block_on(import(&spool, &directory, out));
+    let limits = gateway::intake_limits(&config.limits);
+    let result = runtime.block_on(import(&spool, &directory, &limits, out));
     runtime.block_on(spool.shutdown());
     result
 }
@@ -65,6 +66,7 @@ pub fn run(config: &Config, out: &mut impl std::io::Write) -> anyhow::Result<i32
 async fn import(
     spool: &Spool,
     directory: &Directory,
+    limits: &crate::intake::IntakeLimits,
     out: &mut impl std::io::Write,
 ) -> anyhow::Result<i32> {
     let files = spool.quarantined()?;
@@ -79,7 +81,7 @@ async fn import(
             kept += 1;
             continue;
         };
-        match import_one(spool, directory, path, stem).await {
+        match import_one(spool, directory, limits, path, stem).await {
             Ok((id, outcome, was)) => {
                 imported += 1;
                 writeln!(out, "{id}: recovered, {outcome}")?;
@@ -124,6 +126,7 @@ async fn import(
 async fn import_one(
     spool: &Spool,
     directory: &Directory,
+    limits: &crate::intake::IntakeLimits,
     path: &Path,
     stem: &str,
 ) -> anyhow::Result<(String, String, Option<bool>)> {
@@ -150,7 +153,7 @@ async fn import_one(
     };
     let was_accepted = stored_status(&file).map(|s| !s.is_rejected());
     let id = envelope.id.clone();
-    let recovered = gateway::recover(directory, spool, &envelope, raw)?;
+    let recovered = gateway::recover(directory, spool, limits, &envelope, raw)?;
     let outcome = recovered.outcome;
     spool
         .commit_recovered(id.clone(), recovered.message, note)

@@ -88,6 +88,9 @@ pub struct Settings {
     pub policy: Policy,
     /// Attempts at once across all sinks (`[delivery] workers`).
     pub workers: usize,
+    /// The bounds a stored message is parsed within again when its document must be found by
+    /// a full parse (`[limits]`, as at acceptance).
+    pub intake_limits: IntakeLimits,
 }
 
 /// How much lower than acceptance the delivery threads run (their nice value).
@@ -139,6 +142,7 @@ pub fn start(
                 spool: spool.clone(),
                 policy: settings.policy,
                 gateway: settings.gateway.clone(),
+                intake_limits: settings.intake_limits.clone(),
                 breaker: Mutex::new(Breaker::default()),
                 answered: Notify::new(),
                 claimed: Mutex::new(HashMap::new()),
@@ -160,6 +164,8 @@ struct Shared {
     runner: SinkRunner,
     policy: Policy,
     gateway: String,
+    /// See [`Settings::intake_limits`].
+    intake_limits: IntakeLimits,
     breaker: Mutex<Breaker>,
     /// Told when an attempt has answered, so a paused dispatcher whose probe succeeded goes on
     /// at once.
@@ -395,6 +401,7 @@ async fn load(shared: &Shared, job: &Job) -> Result<Item, Outcome> {
     let spool = shared.spool.clone();
     let needs_raw = shared.runner.sink.needs_raw();
     let gateway = shared.gateway.clone();
+    let limits = shared.intake_limits.clone();
     let job = job.clone();
     let loaded = tokio::task::spawn_blocking(move || {
         let Some(message) = spool.get(&job.message)? else {
@@ -410,7 +417,7 @@ async fn load(shared: &Shared, job: &Job) -> Result<Item, Outcome> {
             (Some(source), Some(raw)) => match decode_parts(raw, doc) {
                 // Straight from the parts' places in the message, when the hashes agree.
                 Some(bytes) => bytes,
-                None => match intake::document_bytes(raw, source, &IntakeLimits::default()) {
+                None => match intake::document_bytes(raw, source, &limits) {
                     Ok((xml, pdf)) if sha256_hex(&xml) == doc.xml_sha256 => (xml, pdf),
                     Ok(_) => return Ok(Some(Err("the stored message yields another document than was accepted (its XML hash differs)".to_string()))),
                     Err(err) => return Ok(Some(Err(format!("the stored message no longer yields the document: {err}")))),

@@ -36,6 +36,8 @@ pub struct IntakeLimits {
     pub max_depth: usize,
     /// Most nested messages (message/rfc822, message/global, digest entries; default 64).
     pub max_nested_messages: usize,
+    /// Bounds on reading each PDF (hybrid invoices, and the visual paired with an XML).
+    pub pdf: crate::invoice::PdfLimits,
 }
 
 impl Default for IntakeLimits {
@@ -48,6 +50,7 @@ impl Default for IntakeLimits {
             max_parts: 1000,
             max_depth: 32,
             max_nested_messages: 64,
+            pdf: crate::invoice::PdfLimits::default(),
         }
     }
 }

@@ -17,7 +17,7 @@ pub use from::FromDefect;
 pub use mime::{
     Attachment, HeaderFrom, IntakeError, IntakeLimits, Location, ParsedMessage, parse_message,
 };
-pub use pairing::{Document, Ignored, Origin, Paired, pair};
+pub use pairing::{Document, Ignored, Origin, Paired, pair, pair_with};
 
 /// The XML and PDF of document `source` of a raw message, found again the way the gateway
 /// found them at end of data (the same parse, the same pairing, the same order): how the
@@ -32,7 +32,7 @@ pub fn document_bytes(
     limits: &IntakeLimits,
 ) -> Result<(Vec<u8>, Option<Vec<u8>>), String> {
     let parsed = parse_message(raw, limits).map_err(|e| e.to_string())?;
-    let mut paired = pair(parsed.attachments);
+    let mut paired = pair_with(parsed.attachments, &limits.pdf);
     let count = paired.documents.len();
     let index = usize::try_from(source).unwrap_or(usize::MAX);
     if index >= count {

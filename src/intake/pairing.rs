@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use super::mime::{Attachment, Location};
 use super::names;
-use crate::invoice::{self, Detection, Finding, Inspection, PdfLimits, Severity};
+use crate::invoice::{self, Detection, Finding, Inspection, PdfError, PdfLimits, Severity};
 
 /// Our rule id for a paired PDF whose own invoice XML is another invoice than the XML's.
 pub const PDF_MISMATCH: &str = "TG-PDF-XML";
@@ -103,9 +103,12 @@ fn kind(a: &Attachment) -> Kind {
 /// The invoice XML inside a hybrid PDF: the first embedded invoice XML that inspects as an
 /// invoice (a PDF may carry the same invoice twice, e.g. `factur-x.xml` and
 /// `ZUGFeRD-invoice.xml`). Errors say why the PDF is not a document.
-fn hybrid_invoice(pdf: &Attachment) -> Result<(String, Vec<u8>, Box<Inspection>), String> {
+fn hybrid_invoice(
+    pdf: &Attachment,
+    limits: &PdfLimits,
+) -> Result<(String, Vec<u8>, Box<Inspection>), String> {
     const ALONE: &str = "PDF without a same-named invoice XML";
-    let xmls = match invoice::invoice_xmls_in_pdf(&pdf.bytes, &PdfLimits::default()) {
+    let xmls = match invoice::invoice_xmls_in_pdf(&pdf.bytes, limits) {
         Ok(xmls) => xmls,
         Err(err) => return Err(format!("{ALONE} ({err})")),
     };
@@ -128,8 +131,15 @@ fn pairing_key(name: &str) -> String {
     names::split_extension(name).0.to_lowercase()
 }
 
-/// Inspects every XML attachment and pairs invoices with their PDFs.
+/// Inspects every XML attachment and pairs invoices with their PDFs, with the default PDF
+/// limits.
 pub fn pair(attachments: Vec<Attachment>) -> Paired {
+    pair_with(attachments, &PdfLimits::default())
+}
+
+/// Inspects every XML attachment and pairs invoices with their PDFs; every PDF is read within
+/// `limits` (`[limits]` in the config).
+pub fn pair_with(attachments: Vec<Attachment>, limits: &PdfLimits) -> Paired {
     let mut paired = Paired::default();
     let mut pdfs: Vec<Option<Attachment>> = Vec::new();
     let mut pdf_by_key: HashMap<String, usize> = HashMap::new();
@@ -181,10 +191,10 @@ pub fn pair(attachments: Vec<Attachment>) -> Paired {
         }
     }
     for doc in &mut paired.documents {
-        check_pdf_invoice(doc);
+        check_pdf_invoice(doc, limits);
     }
     for pdf in pdfs.into_iter().flatten() {
-        match hybrid_invoice(&pdf) {
+        match hybrid_invoice(&pdf, limits) {
             Ok((xml_name, xml, inspection)) => paired.documents.push(Document {
                 xml_name,
                 xml,
@@ -206,13 +216,34 @@ pub fn pair(attachments: Vec<Attachment>) -> Paired {
 
 /// Compares the invoice inside the document's PDF visual (if it carries one) with the XML's,
 /// and adds a fatal [`PDF_MISMATCH`] finding naming each difference.
-fn check_pdf_invoice(doc: &mut Document) {
+fn check_pdf_invoice(doc: &mut Document, limits: &PdfLimits) {
     let Some(pdf) = &doc.pdf else { return };
-    // Not a PDF we can read, or one without embedded files: a plain visual, nothing to compare.
-    let Ok(xmls) = invoice::invoice_xmls_in_pdf(pdf, &PdfLimits::default()) else {
-        return;
-    };
     let pdf_name = doc.pdf_name.as_deref().unwrap_or("the PDF");
+    let xmls = match invoice::invoice_xmls_in_pdf(pdf, limits) {
+        Ok(xmls) => xmls,
+        // Over a bound: it cannot be searched for an embedded invoice, so it cannot be shown
+        // to carry the same one. Refused, or a PDF made to exceed a bound would carry any
+        // invoice past the comparison.
+        Err(
+            err @ (PdfError::TooManyObjects { .. }
+            | PdfError::TooManyValues { .. }
+            | PdfError::TotalDecompressedTooLarge { .. }
+            | PdfError::StreamTooLarge { .. }
+            | PdfError::EmbeddedTooLarge { .. }),
+        ) => {
+            let message = format!(
+                "[{PDF_MISMATCH}] {pdf_name} cannot be checked against the XML ({err}); send a PDF within the limits"
+            );
+            doc.inspection.findings.push(Finding {
+                rule_id: PDF_MISMATCH,
+                severity: Severity::Fatal,
+                message,
+            });
+            return;
+        }
+        // Not a PDF we can read: a plain visual, nothing to compare.
+        Err(_) => return,
+    };
     let mut unreadable = None;
     let mut embedded = None;
     for xml in xmls {
