@@ -20,6 +20,7 @@ fn small() -> IntakeLimits {
         max_parts: 32,
         max_depth: 6,
         max_nested_messages: 4,
+        pdf: Default::default(),
     }
 }
 
@@ -32,6 +33,7 @@ fn unbounded() -> IntakeLimits {
         max_parts: usize::MAX,
         max_depth: usize::MAX,
         max_nested_messages: usize::MAX,
+        pdf: Default::default(),
     }
 }
 

@@ -511,6 +511,7 @@ mod tests {
             max_parts: usize::MAX,
             max_depth: usize::MAX,
             max_nested_messages: usize::MAX,
+            pdf: Default::default(),
         }
     }
 
@@ -764,6 +765,7 @@ Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{encode
                 max_total_header_bytes: 900,
                 max_depth: 4,
                 max_nested_messages: 3,
+                pdf: Default::default(),
             };
             let parsed = std::panic::catch_unwind(|| {
                 prescan(&raw, &limits).ok()?;
