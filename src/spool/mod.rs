@@ -604,7 +604,7 @@ pub struct SpoolStats {
     pub failed_messages: u64,
     /// The most messages one transaction stored.
     pub largest_batch: u64,
-    /// Files removed at open because no record referenced them (or they were `*.tmp`).
+    /// Staging files (`*.tmp`, never acknowledged) removed at open.
     pub orphans_removed: u64,
     /// Stored files no record names, moved to `quarantine/` at start-up.
     pub quarantined: u64,
@@ -662,7 +662,9 @@ impl std::fmt::Debug for Spool {
 
 impl Spool {
     /// Opens (creating) the spool and starts its writer: creates the directory (mode 0700),
-    /// opens or repairs the database, checks its format version, removes orphan body files.
+    /// opens or repairs the database, checks its format version, removes staging files and
+    /// moves stored files no record names to `quarantine/`. A new database beside stored files
+    /// is refused ([`SpoolError::DatabaseLost`]) unless [`SpoolOptions::recovering`].
     ///
     /// Blocking (file system work); fine at daemon start.
     ///

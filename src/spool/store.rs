@@ -1,4 +1,5 @@
-//! The database and the body files as one store: open (with repair and orphan removal),
+//! The database and the body files as one store: open (with repair, the lost-database check
+//! and the quarantine of files no record names),
 //! reopen after a failed commit, and every read.
 //!
 //! Shared by the [`Spool`](super::Spool) handles (reads) and the writer thread (writes). The
