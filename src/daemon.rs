@@ -112,6 +112,7 @@ impl Daemon {
             spool.clone(),
             config.spool.min_free_space,
             crate::gateway::intake_limits(&config.limits),
+            config.limits.max_parallel_inspections,
         ));
         let shutdown = CancellationToken::new();
         let parts = Parts {

@@ -33,6 +33,9 @@ pub struct Gateway {
     min_free_space: u64,
     /// Duplicate keys of messages between end of data and commit.
     in_flight: Arc<InFlight>,
+    /// Permits to take a message apart (`[limits] max_parallel_inspections`): inspection is
+    /// CPU work, so more at once than the cores can run only adds memory.
+    inspections: Arc<tokio::sync::Semaphore>,
 }
 
 /// The message body while DATA arrives: the spool's staging buffer.
@@ -52,13 +55,20 @@ impl Gateway {
         spool: Spool,
         min_free_space: u64,
         intake_limits: IntakeLimits,
+        parallel_inspections: usize,
     ) -> Gateway {
+        let parallel_inspections = if parallel_inspections == 0 {
+            2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        } else {
+            parallel_inspections
+        };
         Gateway {
             directory: Arc::new(directory),
             spool,
             intake_limits,
             min_free_space,
             in_flight: Arc::new(InFlight::default()),
+            inspections: Arc::new(tokio::sync::Semaphore::new(parallel_inspections)),
         }
     }
 }
@@ -81,6 +91,7 @@ pub fn intake_limits(limits: &crate::config::Limits) -> IntakeLimits {
             max_decompressed_bytes: size(limits.max_pdf_stream_bytes),
             max_total_decompressed_bytes: size(limits.max_pdf_decompressed_bytes),
             max_embedded_files: limits.max_pdf_embedded_files,
+            max_expansion: limits.max_pdf_expansion,
         },
     }
 }
@@ -159,10 +170,18 @@ impl Handler for Gateway {
         let spool = self.spool.clone();
         let in_flight = Arc::clone(&self.in_flight);
         let info = session.clone();
+        // Held while the message is taken apart; the semaphore is never closed.
+        let Ok(permit) = Arc::clone(&self.inspections).acquire_owned().await else {
+            return reply::LOCAL_ERROR;
+        };
         let judged = tokio::task::spawn_blocking(move || {
-            judge(
+            let judged = judge(
                 &directory, &spool, &in_flight, &limits, &info, envelope, body.0,
-            )
+            );
+            // The message's parsed parts are gone; its body and documents are owned by the
+            // commit now, which takes no CPU worth bounding.
+            drop(permit);
+            judged
         })
         .await;
         let judged = match judged {

@@ -246,3 +246,13 @@ pub const MAX_PDF_DECOMPRESSED_BYTES_RANGE: RangeInclusive<u64> = KIB..=4 * GIB;
 pub const MAX_PDF_EMBEDDED_FILES: usize = 1_000;
 /// Allowed `limits.max_pdf_embedded_files`.
 pub const MAX_PDF_EMBEDDED_FILES_RANGE: RangeInclusive<usize> = 1..=100_000;
+
+/// `limits.max_pdf_expansion`. Most bytes one PDF may decompress, as a multiple of its own size (at least 1 MiB), within max_pdf_decompressed_bytes: a small PDF cannot cost the whole budget.
+pub const MAX_PDF_EXPANSION: usize = 100;
+/// Allowed `limits.max_pdf_expansion`.
+pub const MAX_PDF_EXPANSION_RANGE: RangeInclusive<usize> = 1..=100_000;
+
+/// `limits.max_parallel_inspections`. Most messages taken apart (MIME, PDF, XML) at once; more wait at end of data. Inspection is CPU work, so more than a few per core only adds memory. 0: twice the number of cores.
+pub const MAX_PARALLEL_INSPECTIONS: usize = 0;
+/// Allowed `limits.max_parallel_inspections`.
+pub const MAX_PARALLEL_INSPECTIONS_RANGE: RangeInclusive<usize> = 0..=4096;

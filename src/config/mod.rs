@@ -346,6 +346,10 @@ pub struct Limits {
     pub max_pdf_decompressed_bytes: u64,
     /// Most name-tree nodes and file specifications visited in one PDF.
     pub max_pdf_embedded_files: usize,
+    /// Most bytes one PDF may decompress, as a multiple of its own size (at least 1 MiB), within max_pdf_decompressed_bytes: a small PDF cannot cost the whole budget.
+    pub max_pdf_expansion: usize,
+    /// Most messages taken apart (MIME, PDF, XML) at once; more wait at end of data. Inspection is CPU work, so more than a few per core only adds memory. 0: twice the number of cores.
+    pub max_parallel_inspections: usize,
 }
 
 impl Default for Limits {
@@ -365,6 +369,8 @@ impl Default for Limits {
             max_pdf_stream_bytes: defaults::MAX_PDF_STREAM_BYTES,
             max_pdf_decompressed_bytes: defaults::MAX_PDF_DECOMPRESSED_BYTES,
             max_pdf_embedded_files: defaults::MAX_PDF_EMBEDDED_FILES,
+            max_pdf_expansion: defaults::MAX_PDF_EXPANSION,
+            max_parallel_inspections: defaults::MAX_PARALLEL_INSPECTIONS,
         }
     }
 }

@@ -256,6 +256,12 @@ pub struct Limits {
     /// `max_pdf_embedded_files`.
     #[serde(default)]
     pub max_pdf_embedded_files: Option<Spanned<i64>>,
+    /// `max_pdf_expansion`.
+    #[serde(default)]
+    pub max_pdf_expansion: Option<Spanned<i64>>,
+    /// `max_parallel_inspections`.
+    #[serde(default)]
+    pub max_parallel_inspections: Option<Spanned<i64>>,
 }
 
 /// `[relay]`.

@@ -1309,6 +1309,20 @@ impl<'a> Validator<'a> {
                 defaults::MAX_PDF_EMBEDDED_FILES_RANGE,
                 "",
             ),
+            max_pdf_expansion: self.count(
+                raw.max_pdf_expansion.as_ref(),
+                "limits.max_pdf_expansion",
+                defaults::MAX_PDF_EXPANSION,
+                defaults::MAX_PDF_EXPANSION_RANGE,
+                "",
+            ),
+            max_parallel_inspections: self.count(
+                raw.max_parallel_inspections.as_ref(),
+                "limits.max_parallel_inspections",
+                defaults::MAX_PARALLEL_INSPECTIONS,
+                defaults::MAX_PARALLEL_INSPECTIONS_RANGE,
+                "",
+            ),
         }
     }
 

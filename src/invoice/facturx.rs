@@ -50,6 +50,32 @@ pub struct PdfLimits {
     pub max_total_decompressed_bytes: usize,
     /// Most name-tree nodes and file specifications visited. Default 1,000.
     pub max_embedded_files: usize,
+    /// Most bytes a PDF may decompress as a multiple of its own size (at least
+    /// [`EXPANSION_FLOOR`]), within `max_total_decompressed_bytes`. Default 100. Keeps a small
+    /// PDF from costing the whole budget: the memory of one message stays in proportion to
+    /// its size, and so does the memory of many small messages judged at once. Real hybrid
+    /// invoices compress their XML 5 to 30 times.
+    pub max_expansion: usize,
+}
+
+/// The decompression budget every PDF has whatever its size (a hybrid invoice of a few KB
+/// may still embed an XML of a few hundred KB).
+pub const EXPANSION_FLOOR: usize = 1 << 20;
+
+impl PdfLimits {
+    /// These limits for a PDF of `len` bytes: the total (and per-stream) decompression budget
+    /// cut to `max_expansion` times its size, at least [`EXPANSION_FLOOR`].
+    pub fn for_size(&self, len: usize) -> PdfLimits {
+        let scaled = len
+            .saturating_mul(self.max_expansion)
+            .max(EXPANSION_FLOOR)
+            .min(self.max_total_decompressed_bytes);
+        PdfLimits {
+            max_total_decompressed_bytes: scaled,
+            max_decompressed_bytes: self.max_decompressed_bytes.min(scaled),
+            ..*self
+        }
+    }
 }
 
 impl Default for PdfLimits {
@@ -61,6 +87,7 @@ impl Default for PdfLimits {
             max_decompressed_bytes: 16 << 20,
             max_total_decompressed_bytes: 32 << 20,
             max_embedded_files: 1_000,
+            max_expansion: 100,
         }
     }
 }
@@ -158,6 +185,7 @@ pub fn invoice_xmls_in_pdf(pdf: &[u8], limits: &PdfLimits) -> Result<Vec<Embedde
             limit: limits.max_bytes,
         });
     }
+    let limits = &limits.for_size(pdf.len());
     let (found, _) = guarded(|| search(pdf, limits))?;
     let mut found = found?;
     found.sort_by_key(|x| preference(&x.name));
@@ -452,6 +480,42 @@ mod tests {
         assert_eq!(result, Ok(Vec::new()));
         // Only the names of the trailer and the catalog.
         assert!(usage.materialised < 1024, "{usage:?}");
+    }
+
+    #[test]
+    fn a_small_pdf_gets_a_budget_in_proportion_to_its_size() {
+        // Filler that compresses about 1000:1: the PDF is small, the search needs 8 MiB.
+        let pdf = hostile::needed_object_streams_bomb(2 * MIB);
+        assert!(pdf.len() < 100 * 1024, "{}", pdf.len());
+        let limits = PdfLimits::default();
+        let scaled = limits.for_size(pdf.len());
+        assert_eq!(
+            scaled.max_total_decompressed_bytes,
+            (pdf.len() * limits.max_expansion).max(EXPANSION_FLOOR)
+        );
+        assert!(scaled.max_decompressed_bytes <= scaled.max_total_decompressed_bytes);
+        let result = invoice_xmls_in_pdf(&pdf, &limits);
+        assert!(
+            matches!(
+                result,
+                Err(PdfError::TotalDecompressedTooLarge { limit }
+                    | PdfError::StreamTooLarge { limit }) if limit == scaled.max_total_decompressed_bytes
+            ),
+            "{result:?}, {} bytes",
+            pdf.len()
+        );
+        // A large PDF keeps the configured ceiling.
+        assert_eq!(
+            limits.for_size(64 << 20).max_total_decompressed_bytes,
+            limits.max_total_decompressed_bytes
+        );
+        // Real hybrid invoices are far within it.
+        let real = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/invoices/facturx/invoice_EN16931.pdf"
+        ))
+        .unwrap();
+        assert!(!invoice_xmls_in_pdf(&real, &limits).unwrap().is_empty());
     }
 
     #[test]

@@ -506,10 +506,19 @@ pub fn queued_invoices(
     duplicates: &[String],
     refused: &[String],
 ) -> Queued {
-    let mut text = format!(
-        "{invoices} invoice{} accepted for {}",
-        if invoices == 1 { "" } else { "s" },
+    // A long list would push the rest of the answer past the line limit: three, then a count.
+    let named = if receivers.len() > 3 {
+        format!(
+            "{} and {} more",
+            receivers[..3].join(", "),
+            receivers.len() - 3
+        )
+    } else {
         receivers.join(", ")
+    };
+    let mut text = format!(
+        "{invoices} invoice{} accepted for {named}",
+        if invoices == 1 { "" } else { "s" },
     );
     if !duplicates.is_empty() {
         text.push_str(&format!(
