@@ -732,8 +732,25 @@ fn judge_documents(
                     }
                 }
             }
-            out.documents
-                .push(new_document(group[0], organisation, deliver, key, status));
+            let claim = match (&key, &status) {
+                (Some(key), None) => seller_claim_finding(spool, key, &number),
+                _ => None,
+            };
+            let mut record = new_document(group[0], organisation, deliver, key, status);
+            if let Some(finding) = claim {
+                warn!(sid = session.id, invoice = %display_safe(&number), finding = %display_safe(&finding.message),
+                    "invoice claims a seller another trusted sender sends for");
+                if let Some(findings) = record
+                    .report
+                    .as_mut()
+                    .and_then(|r| r.get_mut("findings"))
+                    .and_then(serde_json::Value::as_array_mut)
+                    && let Ok(value) = serde_json::to_value(&finding)
+                {
+                    findings.push(value);
+                }
+            }
+            out.documents.push(record);
         }
         for (receiver, rules, reasons) in refusals {
             let for_whom = if receivers.len() > 1 {
@@ -761,6 +778,31 @@ fn judge_documents(
         }
     }
     Ok(out)
+}
+
+/// Our rule id for an invoice whose seller has so far been sent for by another trusted sender.
+pub const SELLER_CLAIM: &str = "TG-SELLER";
+
+/// A warning when the invoice with duplicate key `key` claims a seller whose invoices have so
+/// far come from another trusted sender. Not a refusal: suppliers change their ERP or mail
+/// domain. But a sender trusted at the organisation that issues invoices in another
+/// supplier's name (with its own bank account) is the invoice fraud the trusted-sender list
+/// exists to stop, so the finding travels with the document (`spool show`, the sinks'
+/// `inspection`) for whoever approves the payment.
+fn seller_claim_finding(spool: &Spool, key: &str, number: &str) -> Option<crate::invoice::Finding> {
+    let (seller, sender) = crate::invoice::identity::seller_claim(key)?;
+    let first = spool.seller_sender(&seller).ok().flatten()?;
+    if first.eq_ignore_ascii_case(&sender) {
+        return None;
+    }
+    let who = seller.split('\u{1f}').nth(1).unwrap_or_default();
+    Some(crate::invoice::Finding {
+        rule_id: SELLER_CLAIM,
+        severity: crate::invoice::Severity::Warning,
+        message: format!(
+            "[{SELLER_CLAIM}] invoice {number} names seller {who}, whose invoices have so far come from {first}, but it was sent by {sender}; confirm it with the seller before paying"
+        ),
+    })
 }
 
 /// Intake's location of a part, as the spool records it.

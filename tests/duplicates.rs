@@ -255,3 +255,53 @@ async fn the_250_counts_invoices_and_names_the_receivers() {
     assert!(recs[0].documents[0].status.is_ready());
     daemon.stop().await;
 }
+
+fn seller_findings(record: &MessageRecord) -> Vec<String> {
+    record.documents[0]
+        .report
+        .as_ref()
+        .and_then(|r| r["findings"].as_array())
+        .map(|f| {
+            f.iter()
+                .filter(|f| f["rule_id"] == "TG-SELLER")
+                .map(|f| f["message"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seller_claimed_by_another_trusted_sender_is_a_finding() {
+    let cfg = TestConfig::new();
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    let text = String::from_utf8(read_fixture(INVOICE_XML)).unwrap();
+    let numbered = |n: &str| {
+        text.replace(
+            "<cbc:ID>12115118</cbc:ID>",
+            &format!("<cbc:ID>{n}</cbc:ID>"),
+        )
+        .into_bytes()
+    };
+    let r = send(addr, SUPPLIER, RECEIVER, numbered("A-1")).await;
+    assert!(r.starts_with("250"), "{r}");
+    // Another supplier trusted at acme sends an invoice in the first one's name.
+    let r = send(addr, OTHER_SUPPLIER, RECEIVER, numbered("A-2")).await;
+    assert!(r.starts_with("250"), "a warning, not a refusal: {r}");
+    let r = send(addr, SUPPLIER, RECEIVER, numbered("A-3")).await;
+    assert!(r.starts_with("250"), "{r}");
+    let recs = records(&daemon).await;
+    assert!(seller_findings(&recs[0]).is_empty());
+    let found = seller_findings(&recs[1]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains("domain:supplier.example")
+            && found[0].contains(&format!("address:{OTHER_SUPPLIER}")),
+        "names both senders: {found:?}"
+    );
+    assert!(
+        seller_findings(&recs[2]).is_empty(),
+        "the usual sender again"
+    );
+    daemon.stop().await;
+}

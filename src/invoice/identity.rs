@@ -53,6 +53,15 @@ pub fn duplicate_key(organisation: &str, sender: &str, inspection: &Inspection) 
     ))
 }
 
+/// The seller part of a duplicate key: `(organisation + seller identity, sender)`, so the
+/// spool can remember who sends for a seller without knowing the key's layout. `None` for a
+/// key without a seller identity.
+pub fn seller_claim(duplicate_key: &str) -> Option<(String, String)> {
+    let mut parts = duplicate_key.split('\u{1f}');
+    let (organisation, sender, seller) = (parts.next()?, parts.next()?, parts.next()?);
+    (!seller.is_empty()).then(|| (format!("{organisation}\u{1f}{seller}"), sender.to_string()))
+}
+
 /// An identifier (VAT number, KvK, scheme code) compared without case, spaces, dots and
 /// dashes: `nl 1234.56.789-b01` is `NL123456789B01`.
 pub fn normalise_identifier(s: &str) -> String {
@@ -211,6 +220,33 @@ mod tests {
         ] {
             assert_eq!(other, base, "{what}");
         }
+    }
+
+    #[test]
+    fn the_seller_claim_is_the_organisation_and_seller_with_the_sender() {
+        let k = key(
+            "domain:supplier.example",
+            "INV-1",
+            "2015-01-09",
+            "NL123456789B01",
+        )
+        .unwrap();
+        assert_eq!(
+            seller_claim(&k),
+            Some((
+                "acme\u{1f}VAT:NL123456789B01".to_string(),
+                "domain:supplier.example".to_string()
+            ))
+        );
+        // Another invoice of the same seller from the same sender: the same claim.
+        let other = key(
+            "domain:supplier.example",
+            "INV-2",
+            "2016-01-09",
+            "NL123456789B01",
+        )
+        .unwrap();
+        assert_eq!(seller_claim(&other), seller_claim(&k));
     }
 
     #[test]

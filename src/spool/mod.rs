@@ -893,6 +893,16 @@ impl Spool {
         self.inner.shared.find_duplicate(key)
     }
 
+    /// The trusted-sender entry that has sent for a seller so far (`seller`: the first part of
+    /// `invoice::identity::seller_claim`), recorded with the first ready invoice that claimed
+    /// it.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn seller_sender(&self, seller: &str) -> Result<Option<String>, SpoolError> {
+        self.inner.shared.seller_sender(seller)
+    }
+
     /// The raw message bytes, from the database or from their file.
     ///
     /// Blocking: call it from `spawn_blocking` in async code.

@@ -47,6 +47,11 @@ pub const DUPLICATES: TableDefinition<&str, (&str, u32, u64)> = TableDefinition:
 /// header are never inserted.
 pub const RESENDS: TableDefinition<&str, &str> = TableDefinition::new("resends");
 
+/// Who sends for a seller: organisation + seller identity (from a duplicate key, see
+/// `invoice::identity::seller_claim`) → the trusted-sender entry of the first ready invoice
+/// that claimed it. Added in place in format 2 (created when missing), like the two above.
+pub const SELLERS: TableDefinition<&str, &str> = TableDefinition::new("sellers");
+
 /// `deliveries` (since version 2): (message id, document index, sink name) -> the JSON of its
 /// [`DeliveryRecord`](super::DeliveryRecord): the state of that document at that sink. Queued
 /// in the transaction that stores the message; attempts never grow the message record.
@@ -165,6 +170,7 @@ pub fn migrate(txn: &redb::WriteTransaction) -> Result<Migration, MigrateError> 
     // stored before they existed are not in them; no deployment predates them.
     txn.open_table(DUPLICATES)?;
     txn.open_table(RESENDS)?;
+    txn.open_table(SELLERS)?;
     // Version 2: the delivery queue.
     txn.open_table(DELIVERIES)?;
     txn.open_table(DUE)?;

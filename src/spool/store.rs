@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use super::fault::{self, FaultInjector, FaultyBackend};
 use super::schema::{
-    self, ATTEMPTS, BODIES, DELIVERIES, DOCUMENT_PDF, DOCUMENT_XML, DUE, DUPLICATES, MESSAGES, META,
+    self, ATTEMPTS, BODIES, DELIVERIES, DOCUMENT_PDF, DOCUMENT_XML, DUE, DUPLICATES, MESSAGES,
+    META, SELLERS,
 };
 use super::{
     AttemptView, DeliveryView, DuplicateOf, MessageId, MessageRecord, SpoolError, from_unix_millis,
@@ -452,6 +453,22 @@ impl Shared {
                 document,
                 received_at: from_unix_millis(received_ms),
             }))
+        })
+    }
+
+    /// The trusted-sender entry that sends for `seller` (organisation + seller identity, see
+    /// [`SELLERS`]), if one has.
+    pub(crate) fn seller_sender(&self, seller: &str) -> Result<Option<String>, SpoolError> {
+        self.with_read(|txn| {
+            let table = match txn.open_table(SELLERS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(self.db_error(e)),
+            };
+            Ok(table
+                .get(seller)
+                .map_err(|e| self.db_error(e))?
+                .map(|v| v.value().to_owned()))
         })
     }
 

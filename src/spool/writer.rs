@@ -29,7 +29,9 @@ use std::time::Duration;
 
 use super::fault;
 use super::queue::{self, Job, Reoffer, Settlement};
-use super::schema::{self, BODIES, DOCUMENT_PDF, DOCUMENT_XML, DUPLICATES, MESSAGES, RESENDS};
+use super::schema::{
+    self, BODIES, DOCUMENT_PDF, DOCUMENT_XML, DUPLICATES, MESSAGES, RESENDS, SELLERS,
+};
 use super::staging::{Content, Finished, create_tmp};
 use super::store::{Blob, Db, Shared, remove_files, sync_dir};
 use super::{
@@ -751,6 +753,9 @@ fn write_batch(
             resends: txn
                 .open_table(RESENDS)
                 .map_err(|err| shared.db_error(err))?,
+            sellers: txn
+                .open_table(SELLERS)
+                .map_err(|err| shared.db_error(err))?,
         };
         let mut tables = queue::Tables::open(&txn).map_err(|err| shared.db_error(err))?;
         for req in entries.iter_mut() {
@@ -872,6 +877,7 @@ impl QueueAnswer {
 struct Indexes<'txn> {
     duplicates: redb::Table<'txn, &'static str, (&'static str, u32, u64)>,
     resends: redb::Table<'txn, &'static str, &'static str>,
+    sellers: redb::Table<'txn, &'static str, &'static str>,
 }
 
 /// Looks the message up in the resend index and each of its ready documents in the
@@ -931,6 +937,13 @@ fn check_indexes(
                 indexes
                     .duplicates
                     .insert(key, (id, doc.index, received_ms))?;
+                // The first sender of a seller's invoices is the one others are compared with
+                // (the gateway's seller-claim finding); later ones do not replace it.
+                if let Some((seller, sender)) = crate::invoice::identity::seller_claim(key)
+                    && indexes.sellers.get(seller.as_str())?.is_none()
+                {
+                    indexes.sellers.insert(seller.as_str(), sender.as_str())?;
+                }
             }
         }
     }
