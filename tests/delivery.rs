@@ -526,10 +526,13 @@ fn kill9_while_delivering_loses_nothing_and_repeats_only_what_was_in_flight() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // Every document reached both sinks; the extra webhook deliveries are the ones that
-    // were in flight at the kill (at most the 4 workers), each with its own document's id.
+    // were in flight at the kill, each with its own document's id: at most the 4 attempts
+    // running, plus the 4 before them whose answers were in but whose settlement was not yet
+    // durable (a worker frees its slot once the downstream answered, before the settlement's
+    // fsync, so settlements share fsyncs).
     let requests = hook.requests();
     let extra = requests.len() - N;
-    assert!(extra <= 4, "{extra} extra deliveries for 4 workers");
+    assert!(extra <= 8, "{extra} extra deliveries for 4 workers");
     for id in &ids {
         let want = format!("{id}-0.erp@mx.trust.example.test");
         assert!(
