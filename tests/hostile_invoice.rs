@@ -108,6 +108,34 @@ async fn an_amount_that_is_not_a_number_is_refused_with_the_schema_rule() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_amount_is_checked_not_only_those_the_rules_compute_with() {
+    // The price and the VAT base are amounts the totals rules never add up: the schema
+    // refuses them all the same, so do we.
+    let cfg = TestConfig::new(); // keeps the spool directory alive
+    let daemon = cfg.start().await;
+    for (element, bad) in [
+        ("PriceAmount", "n/a"),
+        ("TaxableAmount", "1E5"),
+        ("PriceAmount", ""),
+    ] {
+        let from = format!("<cbc:{element} currencyID=\"EUR\">200.00</cbc:{element}>");
+        let xml = minimal();
+        assert!(xml.contains(&from), "{from}");
+        let xml = xml.replacen(
+            &from,
+            &format!("<cbc:{element} currencyID=\"EUR\">{bad}</cbc:{element}>"),
+            1,
+        );
+        let r = refused(&daemon, RECEIVER, xml, None).await;
+        assert!(
+            r.contains("cvc-datatype-valid.1.2.1") && r.contains(element),
+            "{element} {bad:?}: {r}"
+        );
+    }
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_lines_whose_sum_overflows_are_refused() {
     let cfg = TestConfig::new(); // keeps the spool directory alive
     let daemon = cfg.start().await;

@@ -420,6 +420,15 @@ impl Handler for Cii {
         }
     }
 
+    fn malformed_amount(&mut self, element: &str, text: &str) {
+        let what = format!("the amount {element}");
+        // An amount the model also reads is noted there already, under its business term.
+        let trimmed: String = text.trim().chars().take(40).collect();
+        if !self.doc.bad_amounts.iter().any(|b| b.text == trimmed) {
+            self.doc.amount(text, |_| what);
+        }
+    }
+
     fn repeated(&mut self, path: &[T], rule: &'static str) {
         let root = if self.zugferd1 {
             "CrossIndustryDocument"

@@ -228,7 +228,32 @@ pub(crate) trait Handler {
     /// Called (before [`Handler::start`]) for the second and later occurrence of a singular
     /// element in the same parent; `path` ends with it.
     fn repeated(&mut self, _path: &[Tag], _rule: &'static str) {}
+    /// Called at the end of every element of the syntax's namespaces named `…Amount` (UBL's
+    /// `cbc:*Amount`, CII's `ram:*Amount`: an amount type, an `xs:decimal`) whose text is not
+    /// a decimal, whether or not the model reads it: the schema refuses such a document, so
+    /// every amount is checked, not only those the rules compute with.
+    fn malformed_amount(&mut self, _element: &str, _text: &str) {}
 }
+
+/// Appends `s` to an amount's text, up to one byte past [`AMOUNT_TEXT_MAX`] (enough to know it
+/// is too long).
+fn hold(held: &mut String, s: &str) {
+    for c in s.chars() {
+        if held.len() > AMOUNT_TEXT_MAX {
+            return;
+        }
+        held.push(c);
+    }
+}
+
+/// Whether an element's local name makes it an amount (an `xs:decimal` in both syntaxes).
+fn is_amount_name(local: &[u8]) -> bool {
+    local.ends_with(b"Amount")
+}
+
+/// The longest amount text kept for the check (a decimal of 30 digits and a few more chars):
+/// anything longer is not a usable amount anyway, and nothing more is held.
+const AMOUNT_TEXT_MAX: usize = 64;
 
 /// `Root/A/B/C`, for messages.
 pub(crate) fn path_name(root: &str, path: &[Tag]) -> String {
@@ -410,6 +435,9 @@ pub(crate) fn drive<H: Handler>(
     // entries at the current child depth on top are exactly the current parent's. Bounded by
     // the depth times the handler's singular tags, since a repeat is never pushed again.
     let mut seen: Vec<(usize, Tag)> = Vec::new();
+    // The open amount element, if the innermost open element is one: (depth, local name,
+    // its text so far, at most AMOUNT_TEXT_MAX + 1 bytes).
+    let mut amount: Option<(usize, String, String)> = None;
     loop {
         let event = match reader.read_event() {
             Ok(event) => event,
@@ -437,7 +465,8 @@ pub(crate) fn drive<H: Handler>(
                     )));
                 }
                 let ns = scope.enter(e, depth)?;
-                let tag = if ns.in_family(family) {
+                let in_family = ns.in_family(family);
+                let tag = if in_family {
                     Tag::intern(family, e.local_name().into_inner())
                 } else {
                     Tag::Other
@@ -458,6 +487,17 @@ pub(crate) fn drive<H: Handler>(
                     }
                 }
                 let wanted = handler.start(&path, &Attrs { start: e });
+                // An element inside an amount makes it no amount (the schema refuses that too,
+                // through its type); only a leaf is checked.
+                amount = None;
+                if in_family && is_amount_name(e.local_name().into_inner()) {
+                    let name = String::from_utf8_lossy(e.local_name().into_inner()).into_owned();
+                    if matches!(event, Event::Empty(_)) {
+                        handler.malformed_amount(&name, "");
+                    } else {
+                        amount = Some((depth, name, String::new()));
+                    }
+                }
                 if matches!(event, Event::Empty(_)) {
                     if let Some((field, _)) = wanted {
                         handler.end(field, "");
@@ -476,6 +516,7 @@ pub(crate) fn drive<H: Handler>(
                 while seen.last().is_some_and(|(d, _)| *d > depth) {
                     seen.pop();
                 }
+                let closed_amount = amount.take_if(|(at, ..)| *at == depth);
                 scope.exit(depth);
                 depth = depth.saturating_sub(1);
                 if depth == 0 {
@@ -489,6 +530,14 @@ pub(crate) fn drive<H: Handler>(
                         text.clear();
                     }
                 }
+                // After the handler: an amount the model reads is noted there first, under
+                // its business term.
+                if let Some((_, name, held)) = closed_amount
+                    && (held.len() > AMOUNT_TEXT_MAX
+                        || !super::amount::Amount::is_decimal_lexical(held.trim()))
+                {
+                    handler.malformed_amount(&name, &held);
+                }
                 path.pop();
             }
             Event::Text(t) => {
@@ -500,6 +549,10 @@ pub(crate) fn drive<H: Handler>(
                     }
                     continue;
                 }
+                if let Some((_, _, held)) = &mut amount {
+                    let s = t.xml10_content().map_err(|_| refused(NOT_UTF8))?;
+                    hold(held, &s);
+                }
                 if let Some(capture) = capturing(&fields) {
                     let s = t.xml10_content().map_err(|_| refused(NOT_UTF8))?;
                     push(&mut text, &s, capture, limits);
@@ -510,6 +563,10 @@ pub(crate) fn drive<H: Handler>(
                     return Err(refused(
                         "the XML has content after its root element; send one invoice per file",
                     ));
+                }
+                if let Some((_, _, held)) = &mut amount {
+                    let s = t.xml10_content().map_err(|_| refused(NOT_UTF8))?;
+                    hold(held, &s);
                 }
                 if let Some(capture) = capturing(&fields) {
                     let s = t.xml10_content().map_err(|_| refused(NOT_UTF8))?;
@@ -543,6 +600,9 @@ pub(crate) fn drive<H: Handler>(
                     return Err(refused(
                         "the XML has text after its root element; send one invoice per file",
                     ));
+                }
+                if let Some((_, _, held)) = &mut amount {
+                    hold(held, ch.encode_utf8(&mut [0; 4]));
                 }
                 if let Some(capture) = capturing(&fields) {
                     push(&mut text, ch.encode_utf8(&mut [0; 4]), capture, limits);
