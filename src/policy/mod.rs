@@ -7,6 +7,7 @@
 //! Authentication (SPF, DKIM, DMARC) slots in at end of data as a further check on the trusted
 //! identity, next to the header From check, without touching the session code.
 
+pub mod auth;
 pub mod directory;
 pub mod documents;
 

@@ -1,0 +1,38 @@
+//! Stage 1 of end of data: take the message apart. MIME (within the pre-scan's bounds), the
+//! header From read strictly, the Message-ID, and every invoice found, inspected and paired
+//! with its PDF. Blocking CPU work over the raw bytes, run on a blocking thread under the
+//! gateway's inspection permits; it knows nothing of receivers or trust.
+
+use crate::intake::{self, HeaderFrom, IntakeError, IntakeLimits, Paired};
+use crate::policy::Refusal;
+use crate::smtp::reply;
+
+/// A message taken apart.
+pub(crate) struct Inspected {
+    /// The header From as read (one mailbox, or why not).
+    pub(crate) header_from: HeaderFrom,
+    /// The Message-ID header.
+    pub(crate) message_id: Option<String>,
+    /// The invoices with their PDFs, and what was ignored or refused.
+    pub(crate) paired: Paired,
+}
+
+/// Takes `raw` apart within `limits`. A message over a MIME bound, or one that cannot be
+/// parsed, is refused here (552 for headers, 550 for the rest): nothing of it is stored.
+pub(crate) fn take_apart(raw: &[u8], limits: &IntakeLimits) -> Result<Inspected, Refusal> {
+    let parsed = intake::parse_message(raw, limits).map_err(|err| match err {
+        IntakeError::HeadersTooLarge { .. } | IntakeError::AllHeadersTooLarge { .. } => Refusal {
+            reply: reply::HEADERS_TOO_LARGE,
+            reason: "headers_too_large",
+        },
+        other => Refusal {
+            reply: reply::unparsable_message(&other.to_string()),
+            reason: "mime_limits",
+        },
+    })?;
+    Ok(Inspected {
+        header_from: parsed.header_from,
+        message_id: parsed.message_id,
+        paired: intake::pair_with(parsed.attachments, &limits.pdf),
+    })
+}

@@ -1,0 +1,464 @@
+//! The gateway: the [`Handler`] the SMTP session asks at MAIL, RCPT and end of data.
+//!
+//! It joins the policy (who may send to which address), the intake (MIME, pairing, invoice
+//! inspection) and the spool (durable commit). It never answers 250 before the spool commit
+//! returned `Ok`, and answers every internal failure with a 4xx so the sender retries.
+//!
+//! End of data runs in four stages:
+//! 1. [`inspect`]: take the message apart (blocking, under the inspection permits);
+//! 2. authenticate ([`crate::policy::auth`]; async, DNS);
+//! 3. [`verdict`]: pure policy over the two, with earlier invoices seen through
+//!    [`precedents`];
+//! 4. the side effects here: the record, the spool commit, the log and the reply.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tracing::{error, info, warn};
+
+mod inspect;
+mod precedents;
+mod verdict;
+
+use crate::intake::IntakeLimits;
+use crate::policy::Directory;
+use crate::policy::auth::Authentication;
+use crate::policy::directory::Identity;
+use crate::smtp::{BodySink, Envelope, Handler, Reply, SessionInfo, reply};
+use crate::spool::{MessageStatus, NewMessage, Spool, SpoolError, Staging};
+use crate::text::display_safe;
+
+pub use precedents::{InFlight, Reservation};
+pub use verdict::SELLER_CLAIM;
+
+use precedents::SpoolPrecedents;
+use verdict::{Content, Verdict};
+
+/// The handler behind every SMTP session.
+pub struct Gateway {
+    /// Receivers and trusted senders; shared with blocking intake work.
+    directory: Arc<Directory>,
+    /// Where accepted messages go.
+    spool: Spool,
+    /// Bounds on MIME parsing.
+    intake_limits: IntakeLimits,
+    /// Free disk space kept in reserve under the spool (`[spool] min_free_space`).
+    min_free_space: u64,
+    /// Duplicate keys of messages between end of data and commit.
+    in_flight: Arc<InFlight>,
+    /// Permits to take a message apart (`[limits] max_parallel_inspections`): inspection is
+    /// CPU work, so more at once than the cores can run only adds memory.
+    inspections: Arc<tokio::sync::Semaphore>,
+}
+
+/// The message body while DATA arrives: the spool's staging buffer.
+pub struct Body(Staging);
+
+impl BodySink for Body {
+    fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        self.0.write(chunk)
+    }
+}
+
+impl Gateway {
+    /// A gateway over `directory` that stores into `spool`, taking messages apart within
+    /// `intake_limits` (see [`intake_limits`]).
+    pub fn new(
+        directory: Directory,
+        spool: Spool,
+        min_free_space: u64,
+        intake_limits: IntakeLimits,
+        parallel_inspections: usize,
+    ) -> Gateway {
+        let parallel_inspections = if parallel_inspections == 0 {
+            2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        } else {
+            parallel_inspections
+        };
+        Gateway {
+            directory: Arc::new(directory),
+            spool,
+            intake_limits,
+            min_free_space,
+            in_flight: Arc::new(InFlight::default()),
+            inspections: Arc::new(tokio::sync::Semaphore::new(parallel_inspections)),
+        }
+    }
+}
+
+/// The config's `[limits]` as intake's bounds (MIME pre-scan and PDF reader).
+pub fn intake_limits(limits: &crate::config::Limits) -> IntakeLimits {
+    let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    IntakeLimits {
+        max_header_bytes: size(limits.max_header_bytes),
+        max_headers: limits.max_header_fields,
+        max_total_header_bytes: size(limits.max_total_header_bytes),
+        max_total_headers: limits.max_total_header_fields,
+        max_parts: limits.max_mime_parts,
+        max_depth: limits.max_mime_depth,
+        max_nested_messages: limits.max_nested_messages,
+        pdf: crate::invoice::PdfLimits {
+            max_bytes: size(limits.max_pdf_bytes),
+            max_objects: limits.max_pdf_objects,
+            max_values: limits.max_pdf_values,
+            max_decompressed_bytes: size(limits.max_pdf_stream_bytes),
+            max_total_decompressed_bytes: size(limits.max_pdf_decompressed_bytes),
+            max_embedded_files: limits.max_pdf_embedded_files,
+            max_expansion: limits.max_pdf_expansion,
+        },
+    }
+}
+
+fn spool_reply(err: &SpoolError) -> Reply {
+    if err.is_full() {
+        reply::SPOOL_FULL
+    } else {
+        reply::LOCAL_ERROR
+    }
+}
+
+impl Handler for Gateway {
+    type Body = Body;
+
+    fn mail(
+        &self,
+        session: &SessionInfo,
+        _reverse_path: &str,
+        declared_size: Option<u64>,
+    ) -> Result<(), Reply> {
+        // SMTP-HARDENING 40: the free-space reserve is checked before a transaction starts,
+        // counting the declared size, so a full disk answers 452 and never a late failure.
+        // The sender itself is judged per recipient at RCPT, where the refusal can say for
+        // which address it is not trusted.
+        match self.spool.free_space() {
+            Ok(free)
+                if free
+                    < self
+                        .min_free_space
+                        .saturating_add(declared_size.unwrap_or(0)) =>
+            {
+                warn!(
+                    sid = session.id,
+                    free,
+                    reserve = self.min_free_space,
+                    "spool disk below the reserve"
+                );
+                Err(reply::SPOOL_FULL)
+            }
+            Ok(_) => Ok(()),
+            Err(err) => {
+                warn!(sid = session.id, error = %err, "cannot read free spool space");
+                Ok(())
+            }
+        }
+    }
+
+    fn rcpt(
+        &self,
+        session: &SessionInfo,
+        reverse_path: &str,
+        forward_path: &str,
+    ) -> Result<(), Reply> {
+        let judged = self.directory.receiver(forward_path).and_then(|receiver| {
+            self.directory
+                .check_sender(receiver, Identity::EnvelopeSender, reverse_path)
+        });
+        judged.map_err(|refusal| {
+            info!(sid = session.id, reason = refusal.reason, rcpt = %display_safe(forward_path),
+                mail_from = %display_safe(reverse_path), reply = %refusal.reply, "recipient refused");
+            refusal.reply
+        })
+    }
+
+    fn open_body(&self, session: &SessionInfo, _envelope: &Envelope) -> Result<Body, Reply> {
+        self.spool.staging().map(Body).map_err(|err| {
+            warn!(sid = session.id, error = %err, "cannot open body staging");
+            spool_reply(&err)
+        })
+    }
+
+    async fn end_of_data(&self, session: &SessionInfo, envelope: Envelope, body: Body) -> Reply {
+        let body = body.0;
+        // Stage 1, under a permit: taking a message apart is CPU work, so more at once than
+        // the cores can run only adds memory (the semaphore is never closed).
+        let Ok(permit) = Arc::clone(&self.inspections).acquire_owned().await else {
+            return reply::LOCAL_ERROR;
+        };
+        let limits = self.intake_limits.clone();
+        let sid = session.id;
+        let taken = tokio::task::spawn_blocking(move || {
+            let inspected = match body.bytes() {
+                Ok(raw) => inspect::take_apart(&raw, &limits),
+                Err(err) => {
+                    error!(sid, error = %err, "cannot read staged body");
+                    Err(crate::policy::Refusal {
+                        reply: reply::LOCAL_ERROR,
+                        reason: "staging_read",
+                    })
+                }
+            };
+            drop(permit);
+            (inspected, body)
+        })
+        .await;
+        let (inspected, body) = match taken {
+            Ok((Ok(inspected), body)) => (inspected, body),
+            Ok((Err(refusal), _)) => {
+                info!(sid, reason = refusal.reason, reply = %refusal.reply, "message refused");
+                return refusal.reply;
+            }
+            Err(join_error) => {
+                error!(sid, error = %join_error, "message inspection failed");
+                return reply::LOCAL_ERROR;
+            }
+        };
+        // Stage 2.
+        let authentication = Authentication::NotChecked;
+        // Stage 3, on a blocking thread: its precedents read the spool.
+        let directory = Arc::clone(&self.directory);
+        let spool = self.spool.clone();
+        let in_flight = Arc::clone(&self.in_flight);
+        let rcpt_to = envelope.rcpt_to.clone();
+        let judged = tokio::task::spawn_blocking(move || {
+            let mut precedents = SpoolPrecedents::new(&spool, &in_flight, sid);
+            let verdict = verdict::verdict(
+                &directory,
+                &rcpt_to,
+                inspected,
+                &authentication,
+                &mut precedents,
+            );
+            (verdict, std::mem::take(&mut precedents.reserved))
+        })
+        .await;
+        let (verdict, reserved) = match judged {
+            Ok(judged) => judged,
+            Err(join_error) => {
+                error!(sid, error = %join_error, "message verdict failed");
+                return reply::LOCAL_ERROR;
+            }
+        };
+        // Stage 4: the side effects. The reserved duplicate keys are held until the commit
+        // returned (then the index answers for them), whatever its outcome.
+        let answer = self.record(session, &envelope, body, verdict).await;
+        drop(reserved);
+        answer
+    }
+}
+
+impl Gateway {
+    /// Stage 4: stores what the verdict decided and returns the answer. Never 250 before the
+    /// commit returned `Ok`.
+    async fn record(
+        &self,
+        session: &SessionInfo,
+        envelope: &Envelope,
+        body: Staging,
+        verdict: Verdict,
+    ) -> Reply {
+        let sid = session.id;
+        match verdict {
+            Verdict::Refuse(refusal) => {
+                info!(sid, reason = refusal.reason, reply = %refusal.reply, "message refused");
+                refusal.reply
+            }
+            Verdict::Accept { content, reply } => {
+                log_notes(sid, &content);
+                let documents = content
+                    .documents
+                    .iter()
+                    .filter(|d| d.status.is_none())
+                    .count();
+                let message = new_message(
+                    session,
+                    envelope,
+                    content,
+                    &self.directory,
+                    body,
+                    MessageStatus::Accepted,
+                );
+                match self.spool.commit(message).await {
+                    Ok(id) => {
+                        info!(sid, mid = %id, documents, "message stored");
+                        reply.reply(&id.to_string())
+                    }
+                    Err(err) => {
+                        error!(sid, error = %err, "spool commit failed");
+                        spool_reply(&err)
+                    }
+                }
+            }
+            Verdict::Reject { content, refusal } => {
+                log_notes(sid, &content);
+                let status = MessageStatus::Rejected {
+                    reply: refusal.reply.to_string(),
+                    reason: refusal.reason.to_string(),
+                };
+                let message =
+                    new_message(session, envelope, content, &self.directory, body, status);
+                // Kept for the admin ("why was my invoice refused?") and for notices; the
+                // refusal stands whether or not the record could be written.
+                match self.spool.commit(message).await {
+                    Ok(id) => {
+                        info!(sid, mid = %id, reason = refusal.reason, reply = %refusal.reply, "message refused and recorded")
+                    }
+                    Err(err) => {
+                        warn!(sid, error = %err, reason = refusal.reason, reply = %refusal.reply, "message refused; recording it failed")
+                    }
+                }
+                refusal.reply
+            }
+        }
+    }
+}
+
+/// The record of a message the verdict accepted or rejected.
+fn new_message(
+    session: &SessionInfo,
+    envelope: &Envelope,
+    content: Content,
+    directory: &Directory,
+    body: Staging,
+    status: MessageStatus,
+) -> NewMessage {
+    NewMessage {
+        received_at: SystemTime::now(),
+        peer: session.peer.to_string(),
+        helo: session.helo.clone(),
+        mail_from: envelope.mail_from.clone(),
+        rcpt_to: envelope.rcpt_to.clone(),
+        header_message_id: content.message_id,
+        header_from: Some(content.header_from),
+        // Sinks that forward the whole message get it once, whatever its documents.
+        deliver_once: directory.per_message_sinks().to_vec(),
+        documents: content.documents,
+        ignored: content.ignored,
+        body,
+        status,
+    }
+}
+
+/// Logs the verdict's warnings (text from the mail, escaped).
+fn log_notes(sid: u64, content: &Content) {
+    for note in &content.notes {
+        warn!(sid, note = %display_safe(note), "invoice warning");
+    }
+}
+
+/// One stored body judged again by `trustgate spool recover`: the message to store under its
+/// original id, and what the judgement was.
+pub struct Recovered {
+    /// The message, with its original arrival time and client.
+    pub message: NewMessage,
+    /// `accepted` or `refused (<reason>)`.
+    pub outcome: String,
+}
+
+/// Judges a stored body again, as end of data would under the current config, for
+/// `trustgate spool recover` (the database that held its record was lost). A message the
+/// current config refuses outright (an unknown address, an untrusted From) is still stored,
+/// as refused, so it is never lost: the caller reports it for the admin to look at.
+///
+/// # Errors
+/// A staging buffer could not be made.
+pub fn recover(
+    directory: &Directory,
+    spool: &Spool,
+    limits: &IntakeLimits,
+    envelope: &crate::spool::envelope::StoredEnvelope,
+    raw: &[u8],
+) -> Result<Recovered, SpoolError> {
+    let staged = || -> Result<Staging, SpoolError> {
+        let mut body = spool.staging()?;
+        body.write(raw).map_err(|source| SpoolError::Io {
+            path: spool.path().to_path_buf(),
+            source,
+        })?;
+        Ok(body)
+    };
+    let session = SessionInfo {
+        id: 0,
+        peer: envelope
+            .peer
+            .parse()
+            .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
+        helo: envelope.helo.clone(),
+        tls: false,
+    };
+    let smtp_envelope = Envelope {
+        mail_from: envelope.mail_from.clone(),
+        rcpt_to: envelope.rcpt_to.clone(),
+        declared_size: None,
+    };
+    let refused = |refusal: crate::policy::Refusal| -> Result<(NewMessage, String), SpoolError> {
+        let outcome = format!("refused ({})", refusal.reason);
+        let message = NewMessage {
+            received_at: envelope.received_at,
+            peer: envelope.peer.clone(),
+            helo: envelope.helo.clone(),
+            mail_from: envelope.mail_from.clone(),
+            rcpt_to: envelope.rcpt_to.clone(),
+            header_message_id: None,
+            header_from: None,
+            deliver_once: Vec::new(),
+            documents: Vec::new(),
+            ignored: Vec::new(),
+            body: staged()?,
+            status: MessageStatus::Rejected {
+                reply: refusal.reply.to_string(),
+                reason: refusal.reason.to_string(),
+            },
+        };
+        Ok((message, outcome))
+    };
+    // The same stages as end of data, one after the other.
+    let in_flight = Arc::new(InFlight::default());
+    let (mut message, outcome) = match inspect::take_apart(raw, limits) {
+        Err(refusal) => refused(refusal)?,
+        Ok(inspected) => {
+            let mut precedents = SpoolPrecedents::new(spool, &in_flight, 0);
+            let verdict = verdict::verdict(
+                directory,
+                &envelope.rcpt_to,
+                inspected,
+                &Authentication::NotChecked,
+                &mut precedents,
+            );
+            match verdict {
+                Verdict::Refuse(refusal) => refused(refusal)?,
+                Verdict::Accept { content, .. } => (
+                    new_message(
+                        &session,
+                        &smtp_envelope,
+                        content,
+                        directory,
+                        staged()?,
+                        MessageStatus::Accepted,
+                    ),
+                    "accepted".to_string(),
+                ),
+                Verdict::Reject { content, refusal } => {
+                    let outcome = format!("refused ({})", refusal.reason);
+                    let status = MessageStatus::Rejected {
+                        reply: refusal.reply.to_string(),
+                        reason: refusal.reason.to_string(),
+                    };
+                    (
+                        new_message(
+                            &session,
+                            &smtp_envelope,
+                            content,
+                            directory,
+                            staged()?,
+                            status,
+                        ),
+                        outcome,
+                    )
+                }
+            }
+        }
+    };
+    message.received_at = envelope.received_at;
+    message.peer.clone_from(&envelope.peer);
+    Ok(Recovered { message, outcome })
+}

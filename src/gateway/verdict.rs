@@ -1,0 +1,675 @@
+//! Stage 3 of end of data: the verdict. Pure policy over what stage 1 took apart and stage 2
+//! proved: which receivers the message is for, whether its header From is a trusted sender of
+//! each, and for every invoice each receiver's rules, duplicates (through [`Precedents`]) and
+//! the seller claim. No socket, no disk, no clock: the gateway does the side effects with
+//! what it returns, and the tests call it with a table of precedents.
+
+use crate::address::Address;
+use crate::config::Receiver;
+use crate::intake::{self, HeaderFrom};
+use crate::policy::auth::Authentication;
+use crate::policy::directory::Identity;
+use crate::policy::documents::{self, Decision};
+use crate::policy::{Directory, Refusal};
+use crate::smtp::reply;
+use crate::spool::{DocumentStatus, IgnoredAttachment, NewDocument};
+
+use super::inspect::Inspected;
+use super::precedents::{Precedent, Precedents};
+
+/// What stage 3 decided.
+pub(crate) enum Verdict {
+    /// Refused before the sender is known to be trusted: nothing is stored.
+    Refuse(Refusal),
+    /// Refused for its content, from a trusted sender: stored as rejected (for the admin and
+    /// for notices), and answered with `refusal`.
+    Reject {
+        /// What to store.
+        content: Content,
+        /// The answer.
+        refusal: Refusal,
+    },
+    /// Accepted: stored, then answered with `reply`.
+    Accept {
+        /// What to store.
+        content: Content,
+        /// The 250 once stored.
+        reply: reply::Queued,
+    },
+}
+
+/// What the verdict hands to the side effects for the record.
+pub(crate) struct Content {
+    /// The header From's address (trusted for every receiver).
+    pub(crate) header_from: String,
+    /// The Message-ID header.
+    pub(crate) message_id: Option<String>,
+    /// The documents, as records to store.
+    pub(crate) documents: Vec<NewDocument>,
+    /// Attachments that are not documents, with the reason.
+    pub(crate) ignored: Vec<IgnoredAttachment>,
+    /// Warnings for the log.
+    pub(crate) notes: Vec<String>,
+}
+
+/// The verdict on a message for `rcpt_to` (the accepted recipients, in order), taken apart
+/// as `inspected`, whose sender stage 2 proved as `authentication`.
+pub(crate) fn verdict(
+    directory: &Directory,
+    rcpt_to: &[String],
+    inspected: Inspected,
+    _authentication: &Authentication,
+    precedents: &mut dyn Precedents,
+) -> Verdict {
+    match judge(directory, rcpt_to, inspected, precedents) {
+        Ok(verdict) => verdict,
+        Err(refusal) => Verdict::Refuse(refusal),
+    }
+}
+
+fn judge(
+    directory: &Directory,
+    rcpt_to: &[String],
+    inspected: Inspected,
+    precedents: &mut dyn Precedents,
+) -> Result<Verdict, Refusal> {
+    let mut receivers: Vec<&Receiver> = Vec::with_capacity(rcpt_to.len());
+    for rcpt in rcpt_to {
+        let receiver = directory.receiver(rcpt)?;
+        // `RCPT TO:<a@x>` twice (or in two spellings of its case) is one receiver.
+        if !receivers.iter().any(|r| r.address == receiver.address) {
+            receivers.push(receiver);
+        }
+    }
+
+    let header_from = match &inspected.header_from {
+        HeaderFrom::One(address) => address.clone(),
+        HeaderFrom::Missing => return Err(bad_from("the message has no From header")),
+        HeaderFrom::Multiple => return Err(bad_from("the message has more than one From header")),
+        // The reply quotes the field as it was sent (Reply::dynamic escapes it), never
+        // mail-parser's reading of it.
+        HeaderFrom::Refused { field, defect } if field.is_empty() => {
+            return Err(bad_from(&format!("the From header {defect}")));
+        }
+        HeaderFrom::Refused { field, defect } => {
+            return Err(bad_from(&format!("the From header \"{field}\" {defect}")));
+        }
+    };
+    for receiver in &receivers {
+        directory.check_sender(receiver, Identity::HeaderFrom, &header_from)?;
+    }
+
+    // From here on the sender is trusted: a refusal is recorded in the spool as rejected.
+    let paired = inspected.paired;
+    let ignored: Vec<IgnoredAttachment> = paired
+        .ignored
+        .iter()
+        .map(|i| IgnoredAttachment {
+            name: i.name.clone(),
+            reason: i.reason.clone(),
+        })
+        .collect();
+    let content = |documents: Vec<NewDocument>, notes: Vec<String>| Content {
+        header_from: header_from.clone(),
+        message_id: inspected.message_id.clone(),
+        documents,
+        ignored: ignored.clone(),
+        notes,
+    };
+
+    if let Some(refused) = paired.refused.first() {
+        return Ok(Verdict::Reject {
+            content: content(Vec::new(), Vec::new()),
+            refusal: Refusal {
+                reply: reply::invoice_refused(&format!("{}: {}", refused.name, refused.reason)),
+                reason: "unsafe_xml",
+            },
+        });
+    }
+    if paired.documents.is_empty() {
+        return Ok(Verdict::Reject {
+            content: content(Vec::new(), Vec::new()),
+            refusal: Refusal {
+                reply: reply::NO_INVOICE_XML,
+                reason: "no_invoice_xml",
+            },
+        });
+    }
+
+    // Trusted for every receiver (checked above), so it parses.
+    let sender = Address::parse(&header_from)
+        .map_err(|_| bad_from("the From header has no usable address"))?;
+    let judged = judge_documents(directory, precedents, &receivers, &sender, paired.documents)?;
+    let total = judged.accepted_invoices + judged.refused_invoices;
+    let every_receiver_accepts_all = judged.documents.iter().all(|d| d.status.is_none());
+    if judged.accepted_invoices > 0 && (every_receiver_accepts_all || judged.accept_partial) {
+        let reply = reply::queued_invoices(
+            judged.accepted_invoices,
+            &judged.accepted_for,
+            &judged.duplicates,
+            &judged.refused,
+        );
+        return Ok(Verdict::Accept {
+            content: content(judged.documents, judged.notes),
+            reply,
+        });
+    }
+    Ok(Verdict::Reject {
+        refusal: Refusal {
+            reply: reply::invoices_refused(
+                total - judged.accepted_invoices,
+                total,
+                &judged.refused,
+            ),
+            reason: "invoice_rules",
+        },
+        content: content(judged.documents, judged.notes),
+    })
+}
+
+/// The documents of one message as the addressed receivers judge them.
+struct JudgedDocuments {
+    /// One per invoice and organisation it is accepted for (the receivers of one organisation
+    /// share it), and one per receiver that refuses it; `status` is `None` when accepted.
+    documents: Vec<NewDocument>,
+    /// "number (file): reasons" for each refused invoice, for the reply.
+    refused: Vec<String>,
+    /// Invoices (not invoice × receiver) accepted, and refused.
+    accepted_invoices: usize,
+    /// Invoices refused by at least one receiver and accepted by none.
+    refused_invoices: usize,
+    /// The receivers that accepted at least one invoice, for the reply.
+    accepted_for: Vec<String>,
+    /// "number: duplicate of message M" for invoices stored but not delivered again
+    /// (`duplicates = "accept"`), for the reply.
+    duplicates: Vec<String>,
+    /// Whether every receiver accepts the good documents of a partly bad message.
+    accept_partial: bool,
+    /// Warnings for the log (the documents carry them too).
+    notes: Vec<String>,
+}
+
+/// Applies each receiver's rules ([`documents::decide`]) to every document, folds the
+/// receivers of one organisation that accept a document into one record (one invoice, the
+/// union of their sinks), and checks duplicates: against the spool's index, against the
+/// message's own earlier documents, and against messages in flight.
+fn judge_documents(
+    directory: &Directory,
+    precedents: &mut dyn Precedents,
+    receivers: &[&Receiver],
+    sender: &Address,
+    mut paired: Vec<intake::Document>,
+) -> Result<JudgedDocuments, Refusal> {
+    let mut out = JudgedDocuments {
+        documents: Vec::with_capacity(paired.len()),
+        refused: Vec::new(),
+        accepted_invoices: 0,
+        refused_invoices: 0,
+        accepted_for: Vec::new(),
+        duplicates: Vec::new(),
+        accept_partial: receivers.iter().all(|r| r.accept_partial),
+        notes: Vec::new(),
+    };
+    for (source, doc) in (0u32..).zip(paired.iter_mut()) {
+        // The report is encoded once, the bytes are handed over once: the spool hashes them
+        // for the first record of this source and reuses that for the others.
+        let mut report = serde_json::to_value(&*doc.inspection).ok();
+        let mut bytes = Some((std::mem::take(&mut doc.xml), doc.pdf.take()));
+        let number = doc
+            .inspection
+            .invoice_number
+            .clone()
+            .unwrap_or_else(|| "without number".into());
+        // (organisation, receivers, refuse duplicates) of the receivers that accept it.
+        let mut accepted: Vec<(usize, Vec<&Receiver>, bool)> = Vec::new();
+        let mut refusals: Vec<(&Receiver, Vec<String>, Vec<String>)> = Vec::new();
+        for receiver in receivers {
+            match documents::decide(
+                receiver,
+                directory.organisations(),
+                &doc.inspection,
+                bytes.as_ref().is_some_and(|(_, pdf)| pdf.is_some()),
+            ) {
+                Decision::Accept {
+                    organisation,
+                    warnings,
+                } => {
+                    for w in &warnings {
+                        out.notes
+                            .push(format!("invoice {number} accepted with a warning: {w}"));
+                    }
+                    match accepted.iter_mut().find(|(o, ..)| *o == organisation) {
+                        Some((_, rs, refuse)) => {
+                            rs.push(receiver);
+                            *refuse |= receiver.refuse_duplicates;
+                        }
+                        None => accepted.push((
+                            organisation,
+                            vec![receiver],
+                            receiver.refuse_duplicates,
+                        )),
+                    }
+                }
+                Decision::Refuse { rules, reasons } => refusals.push((receiver, rules, reasons)),
+            }
+        }
+        let mut new_document = |receiver: &Receiver,
+                                organisation: usize,
+                                deliver: Vec<String>,
+                                duplicate_key: Option<String>,
+                                status: Option<DocumentStatus>| {
+            let (xml, pdf) = bytes.take().unwrap_or_default();
+            NewDocument {
+                receiver: receiver.address.to_string(),
+                deliver,
+                organisation: directory.organisations()[organisation].id.clone(),
+                xml_name: doc.xml_name.clone(),
+                xml,
+                pdf_name: doc.pdf_name.clone(),
+                pdf,
+                format: doc.inspection.syntax.name().to_string(),
+                invoice_number: doc.inspection.invoice_number.clone(),
+                duplicate_key,
+                report: report
+                    .take()
+                    .or_else(|| serde_json::to_value(&*doc.inspection).ok()),
+                specification: Some(doc.inspection.specification.name()),
+                // Not stored apart: decoded again from the raw message for delivery.
+                source: Some(source),
+                xml_at: doc.xml_at.map(part_at),
+                pdf_at: doc.pdf_at.map(part_at),
+                status,
+            }
+        };
+        let mut stored_for_someone = false;
+        for (organisation, group, refuse_duplicates) in accepted {
+            let org = &directory.organisations()[organisation];
+            // The sender's trusted-sender entry at the first receiver (every receiver trusts
+            // the header From, checked before): part of the key, so that no other supplier
+            // can pre-empt this one's invoice.
+            let sender_key = directory
+                .sender_key(group[0], sender)
+                .unwrap_or_else(|| format!("address:{}", sender.key()));
+            let key =
+                crate::invoice::identity::duplicate_key(&org.id, &sender_key, &doc.inspection);
+            let mut status = None;
+            if let Some(key) = &key {
+                let earlier_in_message = out
+                    .documents
+                    .iter()
+                    .any(|d| d.status.is_none() && d.duplicate_key.as_deref() == Some(key));
+                let seen = match precedents.precedent(key) {
+                    Err(()) => {
+                        return Err(Refusal {
+                            reply: reply::LOCAL_ERROR,
+                            reason: "duplicate_lookup",
+                        });
+                    }
+                    Ok(Precedent::InFlight) => {
+                        return Err(Refusal {
+                            reply: reply::duplicate_in_flight(&number),
+                            reason: "duplicate_in_flight",
+                        });
+                    }
+                    Ok(Precedent::Stored(earlier)) => Some(earlier),
+                    Ok(Precedent::None) if earlier_in_message => {
+                        Some("this same message".to_string())
+                    }
+                    Ok(Precedent::None) => None,
+                };
+                if let Some(seen) = seen {
+                    if refuse_duplicates {
+                        out.refused.push(format!(
+                            "{number} ({}): already received in {seen}",
+                            doc.xml_name
+                        ));
+                        status = Some(DocumentStatus::Rejected {
+                            rules: vec!["TG-DUPLICATE".into()],
+                        });
+                    } else {
+                        out.duplicates
+                            .push(format!("{number} (a duplicate of {seen})"));
+                    }
+                }
+            }
+            let mut deliver: Vec<String> = Vec::new();
+            if status.is_none() {
+                for r in &group {
+                    for sink in directory.deliver_for(r, organisation) {
+                        if !deliver.contains(sink) {
+                            deliver.push(sink.clone());
+                        }
+                    }
+                }
+                stored_for_someone = true;
+                for r in &group {
+                    let name = r.address.to_string();
+                    if !out.accepted_for.contains(&name) {
+                        out.accepted_for.push(name);
+                    }
+                }
+            }
+            let claim = match (&key, &status) {
+                (Some(key), None) => seller_claim_finding(precedents, key, &number),
+                _ => None,
+            };
+            let mut record = new_document(group[0], organisation, deliver, key, status);
+            if let Some(finding) = claim {
+                out.notes.push(finding.message.clone());
+                if let Some(findings) = record
+                    .report
+                    .as_mut()
+                    .and_then(|r| r.get_mut("findings"))
+                    .and_then(serde_json::Value::as_array_mut)
+                    && let Ok(value) = serde_json::to_value(&finding)
+                {
+                    findings.push(value);
+                }
+            }
+            out.documents.push(record);
+        }
+        for (receiver, rules, reasons) in refusals {
+            let for_whom = if receivers.len() > 1 {
+                format!(" for {}", receiver.address)
+            } else {
+                String::new()
+            };
+            out.refused.push(format!(
+                "{number} ({}){for_whom}: {}",
+                doc.xml_name,
+                reasons.join(" ")
+            ));
+            out.documents.push(new_document(
+                receiver,
+                receiver.organisation,
+                Vec::new(),
+                None,
+                Some(DocumentStatus::Rejected { rules }),
+            ));
+        }
+        if stored_for_someone {
+            out.accepted_invoices += 1;
+        } else {
+            out.refused_invoices += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Our rule id for an invoice whose seller has so far been sent for by another trusted sender.
+pub const SELLER_CLAIM: &str = "TG-SELLER";
+
+/// A warning when the invoice with duplicate key `key` claims a seller whose invoices have so
+/// far come from another trusted sender. Not a refusal: suppliers change their ERP or mail
+/// domain. But a sender trusted at the organisation that issues invoices in another
+/// supplier's name (with its own bank account) is the invoice fraud the trusted-sender list
+/// exists to stop, so the finding travels with the document (`spool show`, the sinks'
+/// `inspection`) for whoever approves the payment.
+fn seller_claim_finding(
+    precedents: &mut dyn Precedents,
+    key: &str,
+    number: &str,
+) -> Option<crate::invoice::Finding> {
+    let (seller, sender) = crate::invoice::identity::seller_claim(key)?;
+    let first = precedents.seller_sender(&seller)?;
+    if first.eq_ignore_ascii_case(&sender) {
+        return None;
+    }
+    let who = seller.split('\u{1f}').nth(1).unwrap_or_default();
+    Some(crate::invoice::Finding {
+        rule_id: SELLER_CLAIM,
+        severity: crate::invoice::Severity::Warning,
+        message: format!(
+            "[{SELLER_CLAIM}] invoice {number} names seller {who}, whose invoices have so far come from {first}, but it was sent by {sender}; confirm it with the seller before paying"
+        ),
+    })
+}
+
+/// Intake's location of a part, as the spool records it.
+fn part_at(l: intake::Location) -> crate::spool::PartAt {
+    crate::spool::PartAt {
+        start: l.start,
+        end: l.end,
+        base64: l.base64,
+    }
+}
+
+fn bad_from(why: &str) -> Refusal {
+    Refusal {
+        reply: reply::bad_header_from(why),
+        reason: "bad_header_from",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The verdict alone: a config, a message taken apart by stage 1, and a table of
+    //! precedents instead of a spool.
+
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::validate::{Options, load_str};
+    use crate::gateway::inspect::take_apart;
+    use crate::intake::IntakeLimits;
+
+    const CONFIG: &str = r#"
+[server]
+hostname = "mx.trust.example.test"
+listen = ["127.0.0.1:0"]
+
+[spool]
+path = "/nonexistent/spool"
+
+[[organisation]]
+id = "acme"
+name = "ACME B.V."
+kvk = "11111111"
+
+[[receiver]]
+address = "A@trust.example.test"
+organisation = "acme"
+document_type = "purchase-invoice"
+duplicates = "refuse"
+
+[[receiver.trusted_sender]]
+name = "Supplier B.V."
+contact = "billing@supplier.example"
+domain = "supplier.example"
+
+[[receiver]]
+address = "B@trust.example.test"
+organisation = "acme"
+document_type = "purchase-invoice"
+
+[[receiver.trusted_sender]]
+name = "Supplier B.V."
+contact = "billing@supplier.example"
+domain = "supplier.example"
+"#;
+
+    fn directory() -> Directory {
+        let options = Options {
+            check_spool_writable: false,
+            check_tls_files: false,
+        };
+        Directory::new(&load_str(CONFIG, Path::new("t.toml"), &options).unwrap())
+    }
+
+    fn mail(from: &str) -> Vec<u8> {
+        use base64::Engine as _;
+        let xml = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/invoices/si-ubl/SI-UBL-2.0_ok_minimal.xml"
+        ))
+        .unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(xml);
+        format!(
+            "From: {from}\r\nTo: A@trust.example.test\r\nSubject: invoice\r\nMessage-ID: <1@x>\r\n\
+             MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+             Content-Type: application/xml; name=INV-1.xml\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+             {b64}\r\n--b--\r\n"
+        )
+        .into_bytes()
+    }
+
+    /// Precedents from a table: a key's answer (`None` when absent), and sellers' senders.
+    #[derive(Default)]
+    struct Table {
+        keys: HashMap<String, Precedent>,
+        every_key: Option<Precedent>,
+        sellers: HashMap<String, String>,
+        asked: usize,
+    }
+
+    impl Precedents for Table {
+        fn precedent(&mut self, key: &str) -> Result<Precedent, ()> {
+            self.asked += 1;
+            Ok(self
+                .every_key
+                .clone()
+                .or_else(|| self.keys.get(key).cloned())
+                .unwrap_or(Precedent::None))
+        }
+        fn seller_sender(&mut self, seller: &str) -> Option<String> {
+            self.sellers.get(seller).cloned()
+        }
+    }
+
+    fn judge_with(rcpt: &[&str], from: &str, table: &mut Table) -> Verdict {
+        let inspected = take_apart(&mail(from), &IntakeLimits::default()).unwrap();
+        let rcpt: Vec<String> = rcpt.iter().map(ToString::to_string).collect();
+        verdict(
+            &directory(),
+            &rcpt,
+            inspected,
+            &Authentication::NotChecked,
+            table,
+        )
+    }
+
+    #[test]
+    fn an_untrusted_header_from_is_refused_before_anything_is_stored() {
+        let mut table = Table::default();
+        match judge_with(
+            &["A@trust.example.test"],
+            "evil@attacker.example",
+            &mut table,
+        ) {
+            Verdict::Refuse(r) => assert_eq!(r.reply.code, 550, "{}", r.reply),
+            _ => panic!("not refused"),
+        }
+        assert_eq!(
+            table.asked, 0,
+            "no precedent is looked up for an untrusted sender"
+        );
+    }
+
+    #[test]
+    fn a_stored_precedent_is_refused_where_duplicates_are_refused() {
+        let mut table = Table {
+            every_key: Some(Precedent::Stored("message M of T".into())),
+            ..Table::default()
+        };
+        match judge_with(
+            &["A@trust.example.test"],
+            "billing@supplier.example",
+            &mut table,
+        ) {
+            Verdict::Reject { refusal, content } => {
+                assert!(
+                    refusal
+                        .reply
+                        .to_string()
+                        .contains("already received in message M of T")
+                );
+                assert!(content.documents.iter().all(|d| d.status.is_some()));
+            }
+            _ => panic!("not rejected"),
+        }
+        // B accepts duplicates: stored, said so, not refused.
+        match judge_with(
+            &["B@trust.example.test"],
+            "billing@supplier.example",
+            &mut table,
+        ) {
+            Verdict::Accept { reply, .. } => {
+                let text = reply.reply("ID").to_string();
+                assert!(
+                    text.contains("already received, not delivered again"),
+                    "{text}"
+                );
+            }
+            _ => panic!("not accepted"),
+        }
+    }
+
+    #[test]
+    fn an_invoice_in_flight_elsewhere_is_answered_451() {
+        let mut table = Table {
+            every_key: Some(Precedent::InFlight),
+            ..Table::default()
+        };
+        match judge_with(
+            &["A@trust.example.test"],
+            "billing@supplier.example",
+            &mut table,
+        ) {
+            Verdict::Refuse(r) => assert_eq!(r.reply.code, 451, "{}", r.reply),
+            _ => panic!("not refused"),
+        }
+    }
+
+    #[test]
+    fn receivers_of_one_organisation_share_one_record_and_one_count() {
+        let mut table = Table::default();
+        match judge_with(
+            &["A@trust.example.test", "B@trust.example.test"],
+            "billing@supplier.example",
+            &mut table,
+        ) {
+            Verdict::Accept { content, reply } => {
+                assert_eq!(content.documents.len(), 1);
+                let text = reply.reply("ID").to_string();
+                assert!(
+                    text.contains(
+                        "1 invoice accepted for A@trust.example.test, B@trust.example.test"
+                    ),
+                    "{text}"
+                );
+            }
+            _ => panic!("not accepted"),
+        }
+        assert_eq!(table.asked, 1, "one invoice, one lookup");
+    }
+
+    #[test]
+    fn a_seller_sent_for_by_another_sender_is_a_warning() {
+        let mut table = Table::default();
+        let Verdict::Accept { content, .. } = judge_with(
+            &["B@trust.example.test"],
+            "billing@supplier.example",
+            &mut table,
+        ) else {
+            panic!("not accepted");
+        };
+        assert!(content.notes.is_empty(), "{:?}", content.notes);
+        let key = content.documents[0].duplicate_key.clone().unwrap();
+        let (seller, _) = crate::invoice::identity::seller_claim(&key)
+            .expect("the fixture's seller has an identity");
+        table.sellers.insert(seller, "domain:other.example".into());
+        let Verdict::Accept { content, .. } = judge_with(
+            &["B@trust.example.test"],
+            "billing@supplier.example",
+            &mut table,
+        ) else {
+            panic!("not accepted");
+        };
+        assert!(
+            content.notes.iter().any(|n| n.contains(SELLER_CLAIM)),
+            "{:?}",
+            content.notes
+        );
+    }
+}
