@@ -105,6 +105,10 @@ impl Daemon {
         let conn_limits = ConnectionLimits {
             max_connections: config.server.max_connections,
             max_connections_per_ip: config.server.max_connections_per_ip,
+            max_connections_per_minute: config.server.max_connections_per_minute,
+            max_connections_per_minute_per_network: config
+                .server
+                .max_connections_per_minute_per_network,
             shutdown_timeout: config.server.shutdown_timeout,
         };
         let gateway = Arc::new(Gateway::new(
@@ -113,6 +117,10 @@ impl Daemon {
             config.spool.min_free_space,
             crate::gateway::intake_limits(&config.limits),
             config.limits.max_parallel_inspections,
+            crate::smtp::rate::RateLimit::per_minute(
+                config.server.max_messages_per_minute,
+                config.server.max_messages_per_minute_per_network,
+            ),
         ));
         let shutdown = CancellationToken::new();
         let parts = Parts {
@@ -150,6 +158,20 @@ impl Daemon {
             &parts.delivery.token,
             &parts.delivery.tracker,
         );
+        // Clients quiet for a minute leave the message-rate state (the server does the same
+        // for connections), so a scan from many addresses does not grow memory.
+        let forgetting = Arc::clone(&gateway);
+        let token = parts.smtp.token.clone();
+        parts.smtp.tracker.spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    biased;
+                    () = token.cancelled() => return,
+                    _ = every.tick() => forgetting.forget_idle_clients(),
+                }
+            }
+        });
         parts.smtp.tracker.spawn(server.run(
             gateway,
             limits,

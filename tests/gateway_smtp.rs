@@ -350,3 +350,32 @@ async fn smuggling_payloads_never_create_a_second_message() {
     assert_eq!(stored(&daemon).await, 0, "a smuggled message was stored");
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_per_minute_over_the_rate_get_451_at_mail() {
+    let cfg = TestConfig::with_server_extra("max_messages_per_minute = 2");
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    let replies = tokio::task::spawn_blocking(move || {
+        let mut s = Smtp::connect(addr);
+        s.cmd("EHLO erp.supplier.example", "250");
+        let mut replies = Vec::new();
+        for _ in 0..3 {
+            s.send(&format!("MAIL FROM:<{SUPPLIER}>\r\n"));
+            replies.push(s.reply());
+            s.cmd("RSET", "250");
+        }
+        replies
+    })
+    .await
+    .unwrap();
+    assert!(
+        replies[0].starts_with("250") && replies[1].starts_with("250"),
+        "{replies:?}"
+    );
+    assert!(
+        replies[2].starts_with("451 4.7.1") && replies[2].contains("last minute"),
+        "{replies:?}"
+    );
+    daemon.stop().await;
+}

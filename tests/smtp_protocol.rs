@@ -144,6 +144,8 @@ fn conn_limits() -> ConnectionLimits {
     ConnectionLimits {
         max_connections: 100,
         max_connections_per_ip: 100,
+        max_connections_per_minute: 0,
+        max_connections_per_minute_per_network: 0,
         shutdown_timeout: Duration::from_secs(10),
     }
 }
@@ -638,6 +640,40 @@ async fn per_ip_connection_cap_is_421() {
     c1.expect("221").await;
     c1.expect_eof().await;
     wait_for_banner(srv.addr).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn connections_per_minute_over_the_rate_get_451_and_recover() {
+    // 60 a minute: a burst of 60, then one more a second (SMTP-HARDENING 19).
+    let srv = start(
+        limits(),
+        ConnectionLimits {
+            max_connections_per_minute: 60,
+            ..conn_limits()
+        },
+        None,
+    )
+    .await;
+    let mut greeted = 0;
+    let refused = loop {
+        let mut c = Client::connect(srv.addr).await;
+        let r = c.reply().await;
+        if r.starts_with("220 ") {
+            greeted += 1;
+            assert!(greeted <= 62, "never limited");
+            continue;
+        }
+        break r;
+    };
+    assert!(
+        refused.starts_with("451 4.7.1") && refused.contains("last minute"),
+        "{refused}"
+    );
+    assert!((60..=62).contains(&greeted), "refused after {greeted}");
+    // The allowance refills: a second later there is room for one more.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let _c = Client::greeted(srv.addr).await;
     srv.stop().await;
 }
 

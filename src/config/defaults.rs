@@ -256,3 +256,23 @@ pub const MAX_PDF_EXPANSION_RANGE: RangeInclusive<usize> = 1..=100_000;
 pub const MAX_PARALLEL_INSPECTIONS: usize = 0;
 /// Allowed `limits.max_parallel_inspections`.
 pub const MAX_PARALLEL_INSPECTIONS_RANGE: RangeInclusive<usize> = 0..=4096;
+
+/// `server.max_connections_per_minute`. Connections one IP address may open per minute.
+pub const MAX_CONNECTIONS_PER_MINUTE: u32 = 120;
+/// Allowed `server.max_connections_per_minute`.
+pub const MAX_CONNECTIONS_PER_MINUTE_RANGE: RangeInclusive<usize> = 0..=100_000;
+
+/// `server.max_connections_per_minute_per_network`. Connections one network may open per minute.
+pub const MAX_CONNECTIONS_PER_MINUTE_PER_NETWORK: u32 = 600;
+/// Allowed `server.max_connections_per_minute_per_network`.
+pub const MAX_CONNECTIONS_PER_MINUTE_PER_NETWORK_RANGE: RangeInclusive<usize> = 0..=1_000_000;
+
+/// `server.max_messages_per_minute`. Messages one IP address may start per minute.
+pub const MAX_MESSAGES_PER_MINUTE: u32 = 300;
+/// Allowed `server.max_messages_per_minute`.
+pub const MAX_MESSAGES_PER_MINUTE_RANGE: RangeInclusive<usize> = 0..=1_000_000;
+
+/// `server.max_messages_per_minute_per_network`. Messages one network may start per minute.
+pub const MAX_MESSAGES_PER_MINUTE_PER_NETWORK: u32 = 1200;
+/// Allowed `server.max_messages_per_minute_per_network`.
+pub const MAX_MESSAGES_PER_MINUTE_PER_NETWORK_RANGE: RangeInclusive<usize> = 0..=10_000_000;

@@ -57,6 +57,14 @@ pub struct Server {
     pub max_connections: usize,
     /// Connections open at once from one IP address.
     pub max_connections_per_ip: usize,
+    /// Connections one IP address may open per minute (0: no limit).
+    pub max_connections_per_minute: u32,
+    /// Connections one network may open per minute (0: no limit).
+    pub max_connections_per_minute_per_network: u32,
+    /// Messages one IP address may start per minute (0: no limit).
+    pub max_messages_per_minute: u32,
+    /// Messages one network may start per minute (0: no limit).
+    pub max_messages_per_minute_per_network: u32,
     /// Transactions per session before 452 4.4.5.
     pub max_messages_per_session: usize,
     /// Protocol errors per session before 421 and close.

@@ -64,6 +64,18 @@ pub struct Server {
     /// `max_connections_per_ip`.
     #[serde(default)]
     pub max_connections_per_ip: Option<Spanned<i64>>,
+    /// `max_connections_per_minute`.
+    #[serde(default)]
+    pub max_connections_per_minute: Option<Spanned<i64>>,
+    /// `max_connections_per_minute_per_network`.
+    #[serde(default)]
+    pub max_connections_per_minute_per_network: Option<Spanned<i64>>,
+    /// `max_messages_per_minute`.
+    #[serde(default)]
+    pub max_messages_per_minute: Option<Spanned<i64>>,
+    /// `max_messages_per_minute_per_network`.
+    #[serde(default)]
+    pub max_messages_per_minute_per_network: Option<Spanned<i64>>,
     /// `max_messages_per_session`.
     #[serde(default)]
     pub max_messages_per_session: Option<Spanned<i64>>,

@@ -454,6 +454,38 @@ impl<'a> Validator<'a> {
             defaults::MAX_CONNECTIONS_RANGE,
             "",
         );
+        let max_connections_per_minute = u32::try_from(self.count(
+            raw.max_connections_per_minute.as_ref(),
+            "max_connections_per_minute",
+            defaults::MAX_CONNECTIONS_PER_MINUTE as usize,
+            defaults::MAX_CONNECTIONS_PER_MINUTE_RANGE,
+            "",
+        ))
+        .unwrap_or(defaults::MAX_CONNECTIONS_PER_MINUTE);
+        let max_connections_per_minute_per_network = u32::try_from(self.count(
+            raw.max_connections_per_minute_per_network.as_ref(),
+            "max_connections_per_minute_per_network",
+            defaults::MAX_CONNECTIONS_PER_MINUTE_PER_NETWORK as usize,
+            defaults::MAX_CONNECTIONS_PER_MINUTE_PER_NETWORK_RANGE,
+            "",
+        ))
+        .unwrap_or(defaults::MAX_CONNECTIONS_PER_MINUTE_PER_NETWORK);
+        let max_messages_per_minute = u32::try_from(self.count(
+            raw.max_messages_per_minute.as_ref(),
+            "max_messages_per_minute",
+            defaults::MAX_MESSAGES_PER_MINUTE as usize,
+            defaults::MAX_MESSAGES_PER_MINUTE_RANGE,
+            "",
+        ))
+        .unwrap_or(defaults::MAX_MESSAGES_PER_MINUTE);
+        let max_messages_per_minute_per_network = u32::try_from(self.count(
+            raw.max_messages_per_minute_per_network.as_ref(),
+            "max_messages_per_minute_per_network",
+            defaults::MAX_MESSAGES_PER_MINUTE_PER_NETWORK as usize,
+            defaults::MAX_MESSAGES_PER_MINUTE_PER_NETWORK_RANGE,
+            "",
+        ))
+        .unwrap_or(defaults::MAX_MESSAGES_PER_MINUTE_PER_NETWORK);
         let max_connections_per_ip = self.count(
             raw.max_connections_per_ip.as_ref(),
             "max_connections_per_ip",
@@ -522,6 +554,10 @@ impl<'a> Validator<'a> {
             max_line_length,
             max_connections,
             max_connections_per_ip,
+            max_connections_per_minute,
+            max_connections_per_minute_per_network,
+            max_messages_per_minute,
+            max_messages_per_minute_per_network,
             max_messages_per_session,
             max_errors,
             command_timeout,

@@ -49,6 +49,9 @@ pub struct Gateway {
     /// Permits to take a message apart (`[limits] max_parallel_inspections`): inspection is
     /// CPU work, so more at once than the cores can run only adds memory.
     inspections: Arc<tokio::sync::Semaphore>,
+    /// Transactions per minute per client address and network (`[server]
+    /// max_messages_per_minute*`).
+    message_rate: crate::smtp::rate::RateLimit,
 }
 
 /// The message body while DATA arrives: the spool's staging buffer.
@@ -69,6 +72,7 @@ impl Gateway {
         min_free_space: u64,
         intake_limits: IntakeLimits,
         parallel_inspections: usize,
+        message_rate: crate::smtp::rate::RateLimit,
     ) -> Gateway {
         let parallel_inspections = if parallel_inspections == 0 {
             2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
@@ -82,6 +86,7 @@ impl Gateway {
             min_free_space,
             in_flight: Arc::new(InFlight::default()),
             inspections: Arc::new(tokio::sync::Semaphore::new(parallel_inspections)),
+            message_rate,
         }
     }
 }
@@ -126,6 +131,11 @@ impl Handler for Gateway {
         _reverse_path: &str,
         declared_size: Option<u64>,
     ) -> Result<(), Reply> {
+        // SMTP-HARDENING 19: transactions per minute per address and network.
+        if let Err(exceeded) = self.message_rate.check(session.peer.ip()) {
+            info!(sid = session.id, over = ?exceeded, reply = %reply::MESSAGE_RATE, "transaction refused");
+            return Err(reply::MESSAGE_RATE);
+        }
         // SMTP-HARDENING 40: the free-space reserve is checked before a transaction starts,
         // counting the declared size, so a full disk answers 452 and never a late failure.
         // The sender itself is judged per recipient at RCPT, where the refusal can say for
@@ -247,6 +257,11 @@ impl Handler for Gateway {
 }
 
 impl Gateway {
+    /// Forgets the message rate of clients quiet for a minute (call it now and then).
+    pub fn forget_idle_clients(&self) {
+        self.message_rate.forget_idle();
+    }
+
     /// Stage 4: stores what the verdict decided and returns the answer. Never 250 before the
     /// commit returned `Ok`.
     async fn record(

@@ -12,6 +12,7 @@
 
 pub mod conn;
 pub mod limits;
+pub mod rate;
 pub mod reply;
 pub mod server;
 pub mod session;

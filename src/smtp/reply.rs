@@ -431,6 +431,23 @@ pub const SHUTTING_DOWN: Reply = Reply::new(
     "service shutting down; please try again later",
 );
 
+/// Too many new connections from the client's address or network in the last minute
+/// (SMTP-HARDENING 19): sent instead of the banner, then the connection is closed; a
+/// transient code, so the client retries later.
+pub const CONNECTION_RATE: Reply = Reply::new(
+    451,
+    "4.7.1",
+    "too many connections from your address or network in the last minute; please try again later",
+);
+
+/// Too many transactions from the client's address or network in the last minute: answered
+/// at MAIL, the client retries the message later.
+pub const MESSAGE_RATE: Reply = Reply::new(
+    451,
+    "4.7.1",
+    "too many messages from your address or network in the last minute; please try again later",
+);
+
 /// Over the total or per-IP connection cap.
 pub const TOO_MANY_CONNECTIONS: Reply =
     Reply::new(421, "4.7.0", "too many connections; please try again later");

@@ -41,6 +41,10 @@ pub struct ConnectionLimits {
     pub max_connections: usize,
     /// Open connections per IP.
     pub max_connections_per_ip: usize,
+    /// New connections per minute from one IP address (0: no limit).
+    pub max_connections_per_minute: u32,
+    /// New connections per minute from one /24 (IPv4) or /64 (IPv6) (0: no limit).
+    pub max_connections_per_minute_per_network: u32,
     /// How long shutdown waits for sessions.
     pub shutdown_timeout: std::time::Duration,
 }
@@ -93,6 +97,10 @@ impl Server {
             tls: tls.map(TlsAcceptor::from),
             counts: Mutex::new(Counts::default()),
             conn_limits: conn_limits.clone(),
+            connection_rate: super::rate::RateLimit::per_minute(
+                conn_limits.max_connections_per_minute,
+                conn_limits.max_connections_per_minute_per_network,
+            ),
             next_sid: AtomicU64::new(1),
             shutdown: shutdown.clone(),
             hard_stop: CancellationToken::new(),
@@ -102,7 +110,20 @@ impl Server {
         for listener in self.listeners {
             accept_tasks.push(tokio::spawn(accept_loop(listener, shared.clone())));
         }
+        // Clients quiet for a minute are forgotten, so the rate state stays small.
+        let forgetting = shared.clone();
+        let forget = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    biased;
+                    () = forgetting.shutdown.cancelled() => return,
+                    _ = every.tick() => forgetting.connection_rate.forget_idle(),
+                }
+            }
+        });
         shutdown.cancelled().await;
+        let _ = forget.await;
         for task in accept_tasks {
             let _ = task.await;
         }
@@ -137,6 +158,8 @@ struct Shared<H> {
     /// Open connections, in total and per IP, guarded by a short std mutex (no await inside).
     counts: Mutex<Counts>,
     conn_limits: ConnectionLimits,
+    /// New connections per minute, per IP and per network.
+    connection_rate: super::rate::RateLimit,
     next_sid: AtomicU64,
     shutdown: CancellationToken,
     hard_stop: CancellationToken,
@@ -235,6 +258,13 @@ fn is_per_connection_error(e: &std::io::Error) -> bool {
 
 fn start_session<H: Handler>(shared: &Arc<Shared<H>>, stream: TcpStream, peer: SocketAddr) {
     let sid = shared.next_sid.fetch_add(1, Ordering::Relaxed);
+    if let Err(exceeded) = shared.connection_rate.check(peer.ip()) {
+        info!(sid, peer = %peer, reply = "451 4.7.1", reason = "connection_rate", over = ?exceeded, "connection refused");
+        shared
+            .tracker
+            .spawn(refuse_with(stream, reply::CONNECTION_RATE));
+        return;
+    }
     let Some(slot) = shared.admit(peer.ip()) else {
         info!(sid, peer = %peer, reply = "421 4.7.0", reason = "too_many_connections", "connection refused");
         shared.tracker.spawn(refuse(stream));
@@ -263,11 +293,14 @@ fn start_session<H: Handler>(shared: &Arc<Shared<H>>, stream: TcpStream, peer: S
 }
 
 /// 421 4.7.0 and close, for a connection over the caps.
-async fn refuse(mut stream: TcpStream) {
+async fn refuse(stream: TcpStream) {
+    refuse_with(stream, reply::TOO_MANY_CONNECTIONS).await;
+}
+
+/// Greets with `reply` instead of the banner, and closes.
+async fn refuse_with(mut stream: TcpStream, reply: super::Reply) {
     let _ = timeout(REFUSAL_WRITE_TIMEOUT, async {
-        stream
-            .write_all(&reply::TOO_MANY_CONNECTIONS.to_wire())
-            .await?;
+        stream.write_all(&reply.to_wire()).await?;
         stream.shutdown().await
     })
     .await;
