@@ -245,3 +245,46 @@ with smtplib.SMTP(host, port) as s:
     );
     daemon.kill9();
 }
+
+#[test]
+fn the_accept_loop_survives_running_out_of_file_descriptors() {
+    // 64 descriptors: the spool, the runtime and the listener take some, so a few dozen
+    // connections exhaust them and accept() fails with EMFILE (SMTP-HARDENING: never exit).
+    let cfg = TestConfig::with_server_extra(
+        "max_connections_per_ip = 1000\nmax_connections_per_minute = 0\nmax_connections_per_minute_per_network = 0",
+    );
+    let daemon = Process::serve_with_nofile(&cfg.path, 64);
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        // Once the accept backlog is full too, a connect waits for SYN retries: stop there.
+        match std::net::TcpStream::connect_timeout(
+            &daemon.addr,
+            std::time::Duration::from_millis(300),
+        ) {
+            Ok(s) => held.push(s),
+            Err(_) => break,
+        }
+    }
+    assert!(held.len() > 64, "only {} connections", held.len());
+    // Some of them were greeted, the rest wait in the backlog while accept() fails.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(held);
+    // The daemon is still there, and greets again once descriptors are free.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let r = std::panic::catch_unwind(|| {
+            Smtp::connect(daemon.addr).transaction(SUPPLIER, RECEIVER, &invoice_mail(SUPPLIER))
+        });
+        if let Ok(r) = r
+            && r.starts_with("250")
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no session after the descriptors were freed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(daemon.terminate(), Some(0));
+}

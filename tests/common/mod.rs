@@ -278,9 +278,27 @@ pub struct Process {
 impl Process {
     /// Starts `trustgate serve --config PATH` and waits until it logs its listening address.
     pub fn serve(config: &Path) -> Process {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_trustgate"))
-            .args(["serve", "--config"])
-            .arg(config)
+        let mut command = Command::new(env!("CARGO_BIN_EXE_trustgate"));
+        command.args(["serve", "--config"]).arg(config);
+        Process::start(command)
+    }
+
+    /// As [`Process::serve`], with at most `files` open file descriptors (`ulimit -n` in a
+    /// shell that then becomes the daemon).
+    pub fn serve_with_nofile(config: &Path, files: u32) -> Process {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n {files} && exec \"$0\" serve --config \"$1\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_trustgate"))
+            .arg(config);
+        Process::start(command)
+    }
+
+    fn start(mut command: Command) -> Process {
+        let mut child = command
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
