@@ -288,3 +288,116 @@ fn the_accept_loop_survives_running_out_of_file_descriptors() {
     }
     assert_eq!(daemon.terminate(), Some(0));
 }
+
+/// The test config plus a receiver whose supplier `secure.example` is trusted only over TLS,
+/// and which also trusts `supplier.example` in clear text; with a self-signed certificate for
+/// STARTTLS.
+fn tls_required_config() -> TestConfig {
+    let cfg = TestConfig::new();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = cfg.dir.path().join("cert.pem");
+    let key = cfg.dir.path().join("key.pem");
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let text = std::fs::read_to_string(&cfg.path).unwrap().replacen(
+        "\n[spool]\n",
+        &format!(
+            "\n[server.tls]\ncertificate = \"{}\"\nkey = \"{}\"\n\n[spool]\n",
+            cert.display(),
+            key.display()
+        ),
+        1,
+    );
+    let text = format!(
+        "{text}
+[[receiver]]
+address = \"TLS1@trust.example.test\"
+organisation = \"acme\"
+document_type = \"purchase-invoice\"
+
+[[receiver.trusted_sender]]
+name = \"Secure B.V.\"
+contact = \"billing@secure.example\"
+domain = \"secure.example\"
+require_tls = true
+
+[[receiver.trusted_sender]]
+name = \"Supplier B.V.\"
+contact = \"billing@supplier.example\"
+domain = \"supplier.example\"
+"
+    );
+    std::fs::write(&cfg.path, text).unwrap();
+    cfg
+}
+
+/// swaks with an invoice from `from` (envelope) and `header_from` to TLS1, with or without
+/// STARTTLS; returns the transcript.
+fn swaks_to_tls1(addr: std::net::SocketAddr, from: &str, header_from: &str, tls: bool) -> String {
+    let mut cmd = Command::new("swaks");
+    cmd.args([
+        "--server",
+        &addr.ip().to_string(),
+        "--port",
+        &addr.port().to_string(),
+    ])
+    .args(["--from", from, "--to", "TLS1@trust.example.test"])
+    .args(["--helo", "erp.secure.example"])
+    .args(["--header", &format!("From: {header_from}")])
+    .args([
+        "--attach-type",
+        "application/xml",
+        "--attach-name",
+        "INV-1.xml",
+    ])
+    .arg("--attach")
+    .arg(format!("@{}", fixture(INVOICE_XML).display()));
+    if tls {
+        cmd.arg("--tls");
+    }
+    let out = cmd
+        .output()
+        .expect("swaks is needed: scripts/test.sh installs it");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_sender_trusted_only_over_tls_is_refused_in_clear_text() {
+    let cfg = tls_required_config();
+    let daemon = Process::serve(&cfg.path);
+    // In clear text: refused at MAIL, for the envelope sender.
+    let t = swaks_to_tls1(
+        daemon.addr,
+        "billing@secure.example",
+        "billing@secure.example",
+        false,
+    );
+    assert!(t.contains("<** 530 5.7.0"), "{t}");
+    // Nor can another trusted envelope sender carry its header From in clear text.
+    let t = swaks_to_tls1(
+        daemon.addr,
+        "invoices@supplier.example",
+        "billing@secure.example",
+        false,
+    );
+    assert!(t.contains("<** 530 5.7.0"), "{t}");
+    assert!(!t.contains("queued as"), "{t}");
+    // Over STARTTLS it is accepted.
+    let t = swaks_to_tls1(
+        daemon.addr,
+        "billing@secure.example",
+        "billing@secure.example",
+        true,
+    );
+    // swaks marks what it read inside TLS with `<~`.
+    assert!(t.contains("<~  250 2.0.0 queued as"), "{t}");
+    // The clear-text supplier of the same receiver is not affected.
+    let t = swaks_to_tls1(
+        daemon.addr,
+        "invoices@supplier.example",
+        "invoices@supplier.example",
+        false,
+    );
+    assert!(t.contains("<-  250 2.0.0 queued as"), "{t}");
+    assert_eq!(daemon.terminate(), Some(0));
+}

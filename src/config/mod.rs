@@ -285,6 +285,8 @@ pub struct TrustedSender {
     pub contact: Address,
     /// Which senders this entry whitelists.
     pub kind: TrustKind,
+    /// Its mail must arrive over TLS (STARTTLS): in clear text it is refused with 530 5.7.0.
+    pub require_tls: bool,
 }
 
 /// The three ways a trusted sender is whitelisted.

@@ -205,6 +205,9 @@ pub struct TrustedSender {
     /// `verified_users`.
     #[serde(default)]
     pub verified_users: Option<Spanned<bool>>,
+    /// `require_tls`.
+    #[serde(default)]
+    pub require_tls: Option<Spanned<bool>>,
 }
 
 /// `[delivery]`.

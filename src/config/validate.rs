@@ -1163,6 +1163,7 @@ impl<'a> Validator<'a> {
                     name,
                     contact,
                     kind,
+                    require_tls: sender.require_tls.as_ref().is_some_and(|b| *b.get_ref()),
                 });
             }
         }

@@ -128,9 +128,13 @@ impl Handler for Gateway {
     fn mail(
         &self,
         session: &SessionInfo,
-        _reverse_path: &str,
+        reverse_path: &str,
         declared_size: Option<u64>,
     ) -> Result<(), Reply> {
+        if !session.tls && self.directory.requires_tls(reverse_path) {
+            info!(sid = session.id, mail_from = %display_safe(reverse_path), reply = %reply::TLS_REQUIRED, "transaction refused");
+            return Err(reply::TLS_REQUIRED);
+        }
         // SMTP-HARDENING 19: transactions per minute per address and network.
         if let Err(exceeded) = self.message_rate.check(session.peer.ip()) {
             info!(sid = session.id, over = ?exceeded, reply = %reply::MESSAGE_RATE, "transaction refused");
@@ -229,11 +233,13 @@ impl Handler for Gateway {
         let spool = self.spool.clone();
         let in_flight = Arc::clone(&self.in_flight);
         let rcpt_to = envelope.rcpt_to.clone();
+        let tls = session.tls;
         let judged = tokio::task::spawn_blocking(move || {
             let mut precedents = SpoolPrecedents::new(&spool, &in_flight, sid);
             let verdict = verdict::verdict(
                 &directory,
                 &rcpt_to,
+                tls,
                 inspected,
                 &authentication,
                 &mut precedents,
@@ -435,6 +441,8 @@ pub fn recover(
             let verdict = verdict::verdict(
                 directory,
                 &envelope.rcpt_to,
+                // Stored because it was accepted: TLS was checked then.
+                true,
                 inspected,
                 &Authentication::NotChecked,
                 &mut precedents,

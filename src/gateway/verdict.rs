@@ -52,16 +52,18 @@ pub(crate) struct Content {
     pub(crate) notes: Vec<String>,
 }
 
-/// The verdict on a message for `rcpt_to` (the accepted recipients, in order), taken apart
-/// as `inspected`, whose sender stage 2 proved as `authentication`.
+/// The verdict on a message for `rcpt_to` (the accepted recipients, in order), received over
+/// TLS or not (`tls`), taken apart as `inspected`, whose sender stage 2 proved as
+/// `authentication`.
 pub(crate) fn verdict(
     directory: &Directory,
     rcpt_to: &[String],
+    tls: bool,
     inspected: Inspected,
     _authentication: &Authentication,
     precedents: &mut dyn Precedents,
 ) -> Verdict {
-    match judge(directory, rcpt_to, inspected, precedents) {
+    match judge(directory, rcpt_to, tls, inspected, precedents) {
         Ok(verdict) => verdict,
         Err(refusal) => Verdict::Refuse(refusal),
     }
@@ -70,6 +72,7 @@ pub(crate) fn verdict(
 fn judge(
     directory: &Directory,
     rcpt_to: &[String],
+    tls: bool,
     inspected: Inspected,
     precedents: &mut dyn Precedents,
 ) -> Result<Verdict, Refusal> {
@@ -97,6 +100,21 @@ fn judge(
     };
     for receiver in &receivers {
         directory.check_sender(receiver, Identity::HeaderFrom, &header_from)?;
+    }
+    // A sender trusted only over TLS, named in the header From of a clear-text session: the
+    // envelope sender cannot dodge the requirement.
+    if !tls
+        && let Ok(from) = Address::parse(&header_from)
+        && receivers.iter().any(|r| {
+            directory
+                .trusted_sender(r, &from)
+                .is_some_and(|t| t.require_tls)
+        })
+    {
+        return Err(Refusal {
+            reply: reply::TLS_REQUIRED,
+            reason: "tls_required",
+        });
     }
 
     // From here on the sender is trusted: a refusal is recorded in the spool as rejected.
@@ -484,6 +502,12 @@ organisation = "acme"
 document_type = "purchase-invoice"
 
 [[receiver.trusted_sender]]
+name = "Secure B.V."
+contact = "billing@secure.example"
+domain = "secure.example"
+require_tls = true
+
+[[receiver.trusted_sender]]
 name = "Supplier B.V."
 contact = "billing@supplier.example"
 domain = "supplier.example"
@@ -538,11 +562,16 @@ domain = "supplier.example"
     }
 
     fn judge_with(rcpt: &[&str], from: &str, table: &mut Table) -> Verdict {
+        judge_over(rcpt, from, false, table)
+    }
+
+    fn judge_over(rcpt: &[&str], from: &str, tls: bool, table: &mut Table) -> Verdict {
         let inspected = take_apart(&mail(from), &IntakeLimits::default()).unwrap();
         let rcpt: Vec<String> = rcpt.iter().map(ToString::to_string).collect();
         verdict(
             &directory(),
             &rcpt,
+            tls,
             inspected,
             &Authentication::NotChecked,
             table,
@@ -671,5 +700,28 @@ domain = "supplier.example"
             "{:?}",
             content.notes
         );
+    }
+
+    #[test]
+    fn a_header_from_trusted_only_over_tls_is_refused_in_clear_text() {
+        let mut table = Table::default();
+        match judge_over(
+            &["B@trust.example.test"],
+            "billing@secure.example",
+            false,
+            &mut table,
+        ) {
+            Verdict::Refuse(r) => assert_eq!((r.reply.code, r.reply.status), (530, "5.7.0")),
+            _ => panic!("not refused"),
+        }
+        assert!(matches!(
+            judge_over(
+                &["B@trust.example.test"],
+                "billing@secure.example",
+                true,
+                &mut table
+            ),
+            Verdict::Accept { .. }
+        ));
     }
 }

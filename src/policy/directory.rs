@@ -123,6 +123,20 @@ impl Directory {
         })
     }
 
+    /// Whether `sender` is a trusted sender, of any receiver, whose mail must arrive over TLS
+    /// (`require_tls`): asked at MAIL, before the receivers are known.
+    pub fn requires_tls(&self, sender: &str) -> bool {
+        let Ok(address) = Address::parse(sender) else {
+            return false;
+        };
+        self.receivers.iter().any(|r| {
+            r.trusted_senders.iter().any(|t| t.require_tls)
+                && self
+                    .trusted_sender(r, &address)
+                    .is_some_and(|t| t.require_tls)
+        })
+    }
+
     /// A stable name of the trusted-sender entry that lets `sender` send to `receiver`, for
     /// keys that must not be shared between suppliers (the duplicate key): `domain:D`,
     /// `address:A`, or `user:A` for an organisation's verified user. `None` when untrusted.

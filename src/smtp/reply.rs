@@ -448,6 +448,14 @@ pub const MESSAGE_RATE: Reply = Reply::new(
     "too many messages from your address or network in the last minute; please try again later",
 );
 
+/// The sender is trusted only over TLS (`require_tls`) and the session is in clear text
+/// (RFC 3207: 530 5.7.0 "Must issue a STARTTLS command first").
+pub const TLS_REQUIRED: Reply = Reply::new(
+    530,
+    "5.7.0",
+    "this sender must send over TLS: issue STARTTLS first",
+);
+
 /// Over the total or per-IP connection cap.
 pub const TOO_MANY_CONNECTIONS: Reply =
     Reply::new(421, "4.7.0", "too many connections; please try again later");
