@@ -94,13 +94,18 @@ impl Daemon {
             Some(t) => Some(server::load_tls(t).map_err(StartError::Tls)?),
             None => None,
         };
-        let server = Server::bind(&config.server.listen)
+        let server = Server::bind_with_tls(&config.server.listen, &config.server.listen_tls)
             .await
             .map_err(|source| StartError::Bind {
-                addrs: config.server.listen.clone(),
+                addrs: [
+                    config.server.listen.clone(),
+                    config.server.listen_tls.clone(),
+                ]
+                .concat(),
                 source,
             })?;
         let smtp_addrs = server.local_addrs();
+        let smtp_tls_addrs = server.local_tls_addrs();
         let limits = Limits::from_config(&config.server);
         let conn_limits = ConnectionLimits {
             max_connections: config.server.max_connections,
@@ -194,7 +199,7 @@ impl Daemon {
             spool_for_task.shutdown().await;
         });
         info!(sinks = ?sink_names, "delivery started");
-        info!(listen = ?smtp_addrs, spool = %config.spool.path.display(), "trustgate started");
+        info!(listen = ?smtp_addrs, listen_tls = ?smtp_tls_addrs, spool = %config.spool.path.display(), "trustgate started");
         Ok(Daemon {
             smtp_addrs,
             spool,

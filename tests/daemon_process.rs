@@ -401,3 +401,57 @@ fn a_sender_trusted_only_over_tls_is_refused_in_clear_text() {
     assert!(t.contains("<-  250 2.0.0 queued as"), "{t}");
     assert_eq!(daemon.terminate(), Some(0));
 }
+
+#[test]
+fn an_implicit_tls_listener_speaks_tls_from_the_first_byte() {
+    let cfg = tls_required_config();
+    let text = std::fs::read_to_string(&cfg.path).unwrap().replacen(
+        "listen = [\"127.0.0.1:0\"]",
+        "listen = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]",
+        1,
+    );
+    std::fs::write(&cfg.path, text).unwrap();
+    let daemon = Process::serve(&cfg.path);
+    let tls_addr = daemon.tls_addr.expect("the implicit TLS address is logged");
+    // swaks --tlsc: the handshake first, then the banner; the TLS-only sender is accepted.
+    let out = Command::new("swaks")
+        .args([
+            "--server",
+            &tls_addr.ip().to_string(),
+            "--port",
+            &tls_addr.port().to_string(),
+        ])
+        .arg("--tlsc")
+        .args([
+            "--from",
+            "billing@secure.example",
+            "--to",
+            "TLS1@trust.example.test",
+        ])
+        .args(["--helo", "erp.secure.example"])
+        .args([
+            "--attach-type",
+            "application/xml",
+            "--attach-name",
+            "INV-1.xml",
+        ])
+        .arg("--attach")
+        .arg(format!("@{}", fixture(INVOICE_XML).display()))
+        .output()
+        .expect("swaks is needed: scripts/test.sh installs it");
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(t.contains("TLS started"), "{t}");
+    assert!(t.contains("<~  220 "), "the banner comes inside TLS: {t}");
+    assert!(!t.contains("STARTTLS"), "no STARTTLS inside TLS: {t}");
+    assert!(t.contains("<~  250 2.0.0 queued as"), "{t}");
+    // A client that speaks SMTP in clear text to it gets no banner.
+    let mut plain = std::net::TcpStream::connect(tls_addr).unwrap();
+    plain
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    std::io::Write::write_all(&mut plain, b"EHLO x\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    let n = std::io::Read::read(&mut plain, &mut buf).unwrap_or(0);
+    assert!(!buf[..n].starts_with(b"220"), "{:?}", &buf[..n]);
+    assert_eq!(daemon.terminate(), Some(0));
+}

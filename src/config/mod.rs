@@ -47,6 +47,9 @@ pub struct Server {
     pub hostname: String,
     /// Addresses to listen on.
     pub listen: Vec<SocketAddr>,
+    /// Addresses to listen on with TLS from the first byte (implicit TLS, port 465), for ERPs
+    /// that submit that way; needs `[server.tls]`.
+    pub listen_tls: Vec<SocketAddr>,
     /// Largest message accepted, in bytes (SIZE and while streaming).
     pub max_message_size: u64,
     /// Recipients accepted per transaction (RFC 5321 asks for at least 100).

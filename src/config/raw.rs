@@ -49,6 +49,9 @@ pub struct Server {
     pub hostname: Spanned<String>,
     /// `listen`.
     pub listen: Spanned<Vec<Spanned<String>>>,
+    /// `listen_tls`.
+    #[serde(default)]
+    pub listen_tls: Option<Spanned<Vec<Spanned<String>>>>,
     /// `max_message_size`.
     #[serde(default)]
     pub max_message_size: Option<Spanned<Scalar>>,

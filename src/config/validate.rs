@@ -427,6 +427,35 @@ impl<'a> Validator<'a> {
             }
         }
 
+        let mut listen_tls: Vec<SocketAddr> = Vec::new();
+        for entry in raw.listen_tls.iter().flat_map(|l| l.get_ref()) {
+            match entry.get_ref().trim().parse::<SocketAddr>() {
+                // Port 0 (any free port, for tests) may repeat.
+                Ok(addr)
+                    if addr.port() != 0
+                        && (listen.contains(&addr) || listen_tls.contains(&addr)) =>
+                {
+                    self.error(entry, format!("listen_tls address \"{addr}\" is listed twice (here or in listen); remove one"));
+                }
+                Ok(addr) => listen_tls.push(addr),
+                Err(_) => self.error(
+                    entry,
+                    format!(
+                        "listen_tls address \"{}\" is not IP:PORT; write e.g. \"0.0.0.0:465\" (host names are not resolved)",
+                        entry.get_ref()
+                    ),
+                ),
+            }
+        }
+        if raw.tls.is_none()
+            && let Some(l) = raw.listen_tls.as_ref().filter(|l| !l.get_ref().is_empty())
+        {
+            self.error(
+                l,
+                "listen_tls needs a certificate: add [server.tls] with certificate and key, or remove listen_tls".into(),
+            );
+        }
+
         let max_message_size = self.size(
             raw.max_message_size.as_ref(),
             "max_message_size",
@@ -549,6 +578,7 @@ impl<'a> Validator<'a> {
         Server {
             hostname,
             listen,
+            listen_tls,
             max_message_size,
             max_recipients,
             max_line_length,
@@ -2618,6 +2648,25 @@ path = "spool"
 
     fn errors(text: &str) -> Vec<String> {
         errors_with(text, &no_io())
+    }
+
+    #[test]
+    fn listen_tls_needs_a_certificate_and_its_own_addresses() {
+        let text = HEAD.replace(
+            "listen = [\"127.0.0.1:2525\"]",
+            "listen = [\"127.0.0.1:2525\"]\nlisten_tls = [\"127.0.0.1:2525\", \"127.0.0.1:465\"]",
+        );
+        let errs = errors(&text);
+        assert!(
+            errs.iter().any(|e| e
+                .starts_with("t.toml:4:15: listen_tls address \"127.0.0.1:2525\" is listed twice")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("t.toml:4:14: listen_tls needs a certificate")),
+            "{errs:?}"
+        );
     }
 
     fn valid(text: &str) -> Config {

@@ -43,6 +43,9 @@ pub struct ConnContext<H> {
     pub tls: Option<TlsAcceptor>,
     /// The client sent bytes before our banner (see `smtp::server`).
     pub pregreet: bool,
+    /// The listener speaks TLS from the first byte (implicit TLS, `listen_tls`): the handshake
+    /// comes before the banner, and STARTTLS is not offered.
+    pub implicit_tls: bool,
     /// Graceful shutdown: answer 421 4.3.2 at the next command boundary.
     pub shutdown: CancellationToken,
     /// Forced close after the shutdown timeout: 421 4.3.2 wherever the session is (except while
@@ -61,7 +64,24 @@ where
     H: Handler,
 {
     let span = info_span!("session", sid = ctx.sid, peer = %ctx.peer);
-    run_inner(stream, ctx).instrument(span).await;
+    if !ctx.implicit_tls {
+        run_inner(stream, ctx).instrument(span).await;
+        return;
+    }
+    async {
+        let Some(acceptor) = ctx.tls.clone() else {
+            // Config validation requires [server.tls] for listen_tls.
+            warn!("implicit TLS listener without a certificate; closing");
+            return;
+        };
+        match timeout(ctx.limits.command_timeout, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => run_inner(tls, ctx).await,
+            Ok(Err(e)) => info!(error = %e, reason = "tls_handshake_failed", "connection closed"),
+            Err(_) => info!(reason = "tls_handshake_timeout", "connection closed"),
+        }
+    }
+    .instrument(span)
+    .await;
 }
 
 async fn run_inner<S, H>(mut stream: S, ctx: ConnContext<H>)
@@ -77,17 +97,22 @@ where
         limits,
         tls,
         pregreet,
+        implicit_tls,
         shutdown,
         hard_stop,
     } = ctx;
     debug!("connection opened");
     let mut conn = Conn {
-        session: Session::new(limits.clone(), tls.is_some()),
+        session: if implicit_tls {
+            Session::new_over_tls(limits.clone())
+        } else {
+            Session::new(limits.clone(), tls.is_some())
+        },
         info: SessionInfo {
             id: sid,
             peer,
             helo: String::new(),
-            tls: false,
+            tls: implicit_tls,
         },
         handler,
         deadline: started + limits.session_timeout,
@@ -110,7 +135,7 @@ where
 
     let flow = conn.drive(&mut stream).await;
     match (flow, tls) {
-        (Flow::StartTls, Some(acceptor)) => conn.start_tls(acceptor, stream).await,
+        (Flow::StartTls, Some(acceptor)) if !implicit_tls => conn.start_tls(acceptor, stream).await,
         _ => close_stream(&mut stream).await,
     }
     info!(

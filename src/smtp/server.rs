@@ -51,7 +51,8 @@ pub struct ConnectionLimits {
 
 /// Bound listeners, ready to run.
 pub struct Server {
-    listeners: Vec<TcpListener>,
+    /// Each listener, and whether it speaks TLS from the first byte (implicit TLS).
+    listeners: Vec<(TcpListener, bool)>,
 }
 
 impl Server {
@@ -60,21 +61,47 @@ impl Server {
     /// # Errors
     /// The bind error, with the address.
     pub async fn bind(addrs: &[SocketAddr]) -> std::io::Result<Server> {
+        Server::bind_with_tls(addrs, &[]).await
+    }
+
+    /// Binds every address of `addrs` (plain SMTP, STARTTLS offered when TLS is configured)
+    /// and of `tls_addrs` (implicit TLS: the handshake comes first).
+    ///
+    /// # Errors
+    /// The bind error, with the address.
+    pub async fn bind_with_tls(
+        addrs: &[SocketAddr],
+        tls_addrs: &[SocketAddr],
+    ) -> std::io::Result<Server> {
         let mut listeners = Vec::new();
-        for a in addrs {
+        for (a, implicit) in addrs
+            .iter()
+            .map(|a| (a, false))
+            .chain(tls_addrs.iter().map(|a| (a, true)))
+        {
             let listener = TcpListener::bind(a)
                 .await
                 .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {a}: {e}")))?;
-            listeners.push(listener);
+            listeners.push((listener, implicit));
         }
         Ok(Server { listeners })
     }
 
-    /// The addresses actually bound (port 0 resolved).
+    /// The plain addresses actually bound (port 0 resolved).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs(false)
+    }
+
+    /// The implicit-TLS addresses actually bound.
+    pub fn local_tls_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs(true)
+    }
+
+    fn addrs(&self, implicit: bool) -> Vec<SocketAddr> {
         self.listeners
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter(|(_, i)| *i == implicit)
+            .filter_map(|(l, _)| l.local_addr().ok())
             .collect()
     }
 
@@ -107,8 +134,12 @@ impl Server {
             tracker: TaskTracker::new(),
         });
         let mut accept_tasks = Vec::new();
-        for listener in self.listeners {
-            accept_tasks.push(tokio::spawn(accept_loop(listener, shared.clone())));
+        for (listener, implicit) in self.listeners {
+            accept_tasks.push(tokio::spawn(accept_loop(
+                listener,
+                implicit,
+                shared.clone(),
+            )));
         }
         // Clients quiet for a minute are forgotten, so the rate state stays small.
         let forgetting = shared.clone();
@@ -217,7 +248,11 @@ impl<H> Shared<H> {
     }
 }
 
-async fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared<H>>) {
+async fn accept_loop<H: Handler>(
+    listener: TcpListener,
+    implicit_tls: bool,
+    shared: Arc<Shared<H>>,
+) {
     let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
         let accepted = tokio::select! {
@@ -228,7 +263,7 @@ async fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared<H>>) 
         match accepted {
             Ok((stream, peer)) => {
                 backoff = ACCEPT_BACKOFF_MIN;
-                start_session(&shared, stream, peer);
+                start_session(&shared, stream, peer, implicit_tls);
             }
             Err(e) if is_per_connection_error(&e) => {
                 debug!(error = %e, "accept failed for one connection")
@@ -256,7 +291,12 @@ fn is_per_connection_error(e: &std::io::Error) -> bool {
     )
 }
 
-fn start_session<H: Handler>(shared: &Arc<Shared<H>>, stream: TcpStream, peer: SocketAddr) {
+fn start_session<H: Handler>(
+    shared: &Arc<Shared<H>>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+) {
     let sid = shared.next_sid.fetch_add(1, Ordering::Relaxed);
     if let Err(exceeded) = shared.connection_rate.check(peer.ip()) {
         info!(sid, peer = %peer, reply = "451 4.7.1", reason = "connection_rate", over = ?exceeded, "connection refused");
@@ -274,9 +314,14 @@ fn start_session<H: Handler>(shared: &Arc<Shared<H>>, stream: TcpStream, peer: S
     shared.tracker.spawn(async move {
         let _slot = slot;
         let _ = stream.set_nodelay(true);
-        let Some((stream, pregreet)) = check_pregreet(stream, shared2.limits.pregreet_wait).await
-        else {
-            return;
+        // A TLS client speaks first (its ClientHello): pregreeting is an SMTP notion.
+        let (stream, pregreet) = if implicit_tls {
+            (stream, false)
+        } else {
+            let Some(checked) = check_pregreet(stream, shared2.limits.pregreet_wait).await else {
+                return;
+            };
+            checked
         };
         let ctx = ConnContext {
             sid,
@@ -285,6 +330,7 @@ fn start_session<H: Handler>(shared: &Arc<Shared<H>>, stream: TcpStream, peer: S
             limits: shared2.limits.clone(),
             tls: shared2.tls.clone(),
             pregreet,
+            implicit_tls,
             shutdown: shared2.shutdown.clone(),
             hard_stop: shared2.hard_stop.clone(),
         };

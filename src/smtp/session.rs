@@ -147,6 +147,14 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session whose connection is already TLS (implicit TLS): STARTTLS is not offered.
+    pub fn new_over_tls(limits: Arc<Limits>) -> Session {
+        Session {
+            tls_active: true,
+            ..Session::new(limits, false)
+        }
+    }
+
     /// A session before its greeting. `tls_available` says whether STARTTLS can be offered.
     pub fn new(limits: Arc<Limits>, tls_available: bool) -> Session {
         Session {

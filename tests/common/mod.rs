@@ -273,6 +273,8 @@ impl Smtp {
 pub struct Process {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The first implicit-TLS address (`listen_tls`), if any.
+    pub tls_addr: Option<SocketAddr>,
 }
 
 impl Process {
@@ -321,7 +323,14 @@ impl Process {
             .recv_timeout(Duration::from_secs(60))
             .expect("the daemon did not log `trustgate started` within 60 s");
         let addr = parse_listen(&line).unwrap_or_else(|| panic!("no address in {line:?}"));
-        Process { child, addr }
+        let tls_addr = line
+            .split_once("listen_tls=")
+            .and_then(|(_, rest)| parse_listen(rest));
+        Process {
+            child,
+            addr,
+            tls_addr,
+        }
     }
 
     /// SIGKILL, and wait for the process to be gone.
