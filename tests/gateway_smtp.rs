@@ -379,3 +379,54 @@ async fn messages_per_minute_over_the_rate_get_451_at_mail() {
     );
     daemon.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postmaster_and_abuse_of_a_served_domain_take_mail_from_anyone() {
+    let cfg = TestConfig::new();
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    let replies = tokio::task::spawn_blocking(move || {
+        let mut out = Vec::new();
+        for to in [
+            "postmaster@trust.example.test",
+            "Abuse@trust.example.test",
+            "postmaster@elsewhere.example",
+        ] {
+            let mut s = Smtp::connect(addr);
+            s.cmd("EHLO mail.stranger.example", "250");
+            s.cmd("MAIL FROM:<someone@stranger.example>", "250");
+            s.send(&format!("RCPT TO:<{to}>\r\n"));
+            let rcpt = s.reply();
+            if rcpt.starts_with("250") {
+                s.cmd("DATA", "354");
+                s.send(&format!(
+                    "From: someone@stranger.example\r\nTo: {to}\r\nSubject: your server\r\n\r\nhello\r\n.\r\n"
+                ));
+                out.push(s.reply());
+            } else {
+                out.push(rcpt);
+            }
+        }
+        out
+    })
+    .await
+    .unwrap();
+    assert!(
+        replies[0].starts_with("250 2.0.0") && replies[0].contains("stored for the postmaster"),
+        "{replies:?}"
+    );
+    assert!(replies[1].starts_with("250 2.0.0"), "{replies:?}");
+    // Not ours: no relaying, even for a postmaster.
+    assert!(replies[2].starts_with("55"), "{replies:?}");
+    let spool = daemon.spool.clone();
+    let records = tokio::task::spawn_blocking(move || spool.list().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 2);
+    assert!(
+        records
+            .iter()
+            .all(|m| m.documents.is_empty() && !m.status.is_rejected())
+    );
+    daemon.stop().await;
+}

@@ -173,6 +173,11 @@ impl Handler for Gateway {
         reverse_path: &str,
         forward_path: &str,
     ) -> Result<(), Reply> {
+        if self.directory.is_postmaster(forward_path) {
+            info!(sid = session.id, rcpt = %display_safe(forward_path),
+                mail_from = %display_safe(reverse_path), "postmaster recipient accepted");
+            return Ok(());
+        }
         let judged = self.directory.receiver(forward_path).and_then(|receiver| {
             self.directory
                 .check_sender(receiver, Identity::EnvelopeSender, reverse_path)
@@ -226,13 +231,24 @@ impl Handler for Gateway {
                 return reply::LOCAL_ERROR;
             }
         };
+        // Mail for the postmaster (or abuse) only: stored for the admin, whatever it holds.
+        let (postmaster, rcpt_to): (Vec<String>, Vec<String>) = envelope
+            .rcpt_to
+            .iter()
+            .cloned()
+            .partition(|r| self.directory.is_postmaster(r));
+        if rcpt_to.is_empty() && !postmaster.is_empty() {
+            return self
+                .record_for_postmaster(session, &envelope, body, inspected, &postmaster)
+                .await;
+        }
         // Stage 2.
         let authentication = Authentication::NotChecked;
         // Stage 3, on a blocking thread: its precedents read the spool.
         let directory = Arc::clone(&self.directory);
         let spool = self.spool.clone();
         let in_flight = Arc::clone(&self.in_flight);
-        let rcpt_to = envelope.rcpt_to.clone();
+        // The verdict judges the receivers; a postmaster among them gets the same message.
         let tls = session.tls;
         let judged = tokio::task::spawn_blocking(move || {
             let mut precedents = SpoolPrecedents::new(&spool, &in_flight, sid);
@@ -263,6 +279,46 @@ impl Handler for Gateway {
 }
 
 impl Gateway {
+    /// Stores a message addressed only to `postmaster` (or `abuse`) addresses: no invoice
+    /// inspection, no trusted-sender policy, kept for the admin (`trustgate spool list`).
+    async fn record_for_postmaster(
+        &self,
+        session: &SessionInfo,
+        envelope: &Envelope,
+        body: Staging,
+        inspected: inspect::Inspected,
+        postmaster: &[String],
+    ) -> Reply {
+        let header_from = match inspected.header_from {
+            crate::intake::HeaderFrom::One(a) => Some(a),
+            _ => None,
+        };
+        let message = NewMessage {
+            received_at: SystemTime::now(),
+            peer: session.peer.to_string(),
+            helo: session.helo.clone(),
+            mail_from: envelope.mail_from.clone(),
+            rcpt_to: envelope.rcpt_to.clone(),
+            header_message_id: inspected.message_id,
+            header_from,
+            deliver_once: Vec::new(),
+            documents: Vec::new(),
+            ignored: Vec::new(),
+            body,
+            status: MessageStatus::Accepted,
+        };
+        match self.spool.commit(message).await {
+            Ok(id) => {
+                info!(sid = session.id, mid = %id, rcpt = %display_safe(&postmaster.join(", ")), "message for the postmaster stored");
+                reply::queued_for_postmaster(&id.to_string())
+            }
+            Err(err) => {
+                error!(sid = session.id, error = %err, "spool commit failed");
+                spool_reply(&err)
+            }
+        }
+    }
+
     /// Forgets the message rate of clients quiet for a minute (call it now and then).
     pub fn forget_idle_clients(&self) {
         self.message_rate.forget_idle();

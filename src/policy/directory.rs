@@ -123,6 +123,23 @@ impl Directory {
         })
     }
 
+    /// Whether `forward_path` is `postmaster@` or `abuse@` one of the domains we serve (the
+    /// domains of the receivers' addresses). RFC 5321 4.5.1 requires accepting mail to the
+    /// postmaster, and RFC 2142 names abuse: such mail is exempt from the trusted-sender
+    /// policy (the limits still apply) and is stored for the admin.
+    pub fn is_postmaster(&self, forward_path: &str) -> bool {
+        let Ok(address) = Address::parse(forward_path) else {
+            return false;
+        };
+        ["postmaster", "abuse"]
+            .iter()
+            .any(|l| address.local().eq_ignore_ascii_case(l))
+            && self
+                .receivers
+                .iter()
+                .any(|r| r.address.domain() == address.domain())
+    }
+
     /// Whether `sender` is a trusted sender, of any receiver, whose mail must arrive over TLS
     /// (`require_tls`): asked at MAIL, before the receivers are known.
     pub fn requires_tls(&self, sender: &str) -> bool {

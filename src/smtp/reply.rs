@@ -557,6 +557,15 @@ pub fn queued_invoices(
     Queued { text }
 }
 
+/// A message for the postmaster (or abuse) stored for the admin.
+pub fn queued_for_postmaster(id: &str) -> Reply {
+    Reply::dynamic(
+        250,
+        "2.0.0",
+        format!("queued as {id}: stored for the postmaster"),
+    )
+}
+
 /// The same invoice is in another message being stored at this moment: the answer depends
 /// on that message's outcome, so the client asks again shortly.
 pub fn duplicate_in_flight(invoice: &str) -> Reply {
