@@ -29,9 +29,11 @@
 #
 # Needs root when SERVERS has postfix or smtp-sink (apt-get install postfix when missing; Postfix
 # and smtp-sink start as root and drop to the postfix user). Other env vars: SERVERS="smtp-sink
-# postfix trustgate", PIPELINING=1 (send MAIL/RCPT/DATA in one write), UNIQUE_INVOICES=1 (every
-# message its own invoice number, for every server alike; bench/delivery.sh sets it, since
-# trustgate does not deliver a duplicate), KEEP=1 (keep the temp dir with logs and spools),
+# postfix trustgate", PIPELINING=1 (send MAIL/RCPT/DATA in one write), UNIQUE_INVOICES=1, the
+# default (every message its own invoice number, for every server alike: trustgate makes a copy
+# of an invoice that is being stored in another session wait for that commit, so that its answer
+# is the index's, and 20 sessions sending one invoice over and over measure that queue, not
+# acceptance; UNIQUE_INVOICES=0 measures it), KEEP=1 (keep the temp dir with logs and spools),
 # OUT=path.json, BUILD=0 (use the release binaries already in target/ instead of
 # `cargo build --release --bins --examples`).
 set -euo pipefail
@@ -43,7 +45,7 @@ WARMUP=${WARMUP:-2s}
 ROUNDS=${ROUNDS:-3}
 SERVERS=${SERVERS:-smtp-sink postfix trustgate}
 PIPELINING=${PIPELINING:-0}
-UNIQUE_INVOICES=${UNIQUE_INVOICES:-0}
+UNIQUE_INVOICES=${UNIQUE_INVOICES:-1}
 KEEP=${KEEP:-0}
 BUILD=${BUILD:-1}
 SPOOL_STATES=${SPOOL_STATES:-1}

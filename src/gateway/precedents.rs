@@ -4,7 +4,8 @@
 //! answers from the spool and its in-flight set ([`SpoolPrecedents`]).
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::spool::{Spool, format_time};
 
@@ -15,15 +16,16 @@ pub(crate) enum Precedent {
     None,
     /// Stored before, in "message M of <time>".
     Stored(String),
-    /// In another message between its end of data and its commit: the answer depends on
-    /// that message's outcome.
+    /// In another message between its end of data and its commit that did not finish within
+    /// [`IN_FLIGHT_WAIT`]: the answer depends on that message's outcome.
     InFlight,
 }
 
 /// The lookups the verdict needs. `Err` means the lookup itself failed (the answer is 451).
 pub(crate) trait Precedents {
     /// The precedent of the invoice with duplicate key `key`. Reserves the key for this
-    /// message when there is none, until the message's commit returned.
+    /// message until its commit returned, first waiting (bounded) for another message that
+    /// holds it, so the index answers for that one too.
     fn precedent(&mut self, key: &str) -> Result<Precedent, ()>;
     /// The trusted-sender entry that has sent for `seller` so far (see
     /// `invoice::identity::seller_claim`); `None` when none has, or the lookup failed (the
@@ -33,10 +35,19 @@ pub(crate) trait Precedents {
 
 /// Duplicate keys of messages between their end of data and their commit. Two sessions that
 /// carry the same invoice at once would otherwise both find the index empty and both be told
-/// "accepted"; the second now waits for the first's outcome with a 451, and its retry gets the
-/// answer the index gives. One process owns the spool, so a set in memory sees every session.
+/// "accepted". The second now waits until the first's commit returned (a few milliseconds
+/// normally) and then reads the index, so its answer is the one its record will carry; only
+/// after [`IN_FLIGHT_WAIT`] does it get a 451 and try again later. One process owns the
+/// spool, so a set in memory sees every session.
 #[derive(Debug, Default)]
-pub struct InFlight(Mutex<HashSet<String>>);
+pub struct InFlight {
+    keys: Mutex<HashSet<String>>,
+    /// Signalled whenever keys are released.
+    released: Condvar,
+}
+
+/// How long a message waits for another one holding the same duplicate key to be stored.
+pub const IN_FLIGHT_WAIT: Duration = Duration::from_secs(5);
 
 /// Keys reserved in [`InFlight`] by one message; released when dropped (after its commit).
 #[derive(Debug, Default)]
@@ -46,15 +57,30 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    /// Reserves `key` for this message; `false` when another message holds it.
-    fn reserve(&mut self, in_flight: &Arc<InFlight>, key: &str) -> bool {
+    /// Reserves `key` for this message, waiting up to `wait` while another message holds it;
+    /// `false` when it still does then. Blocking: call it on a blocking thread.
+    fn reserve(&mut self, in_flight: &Arc<InFlight>, key: &str, wait: Duration) -> bool {
         if self.keys.iter().any(|k| k == key) {
             return true;
         }
-        let mut set = in_flight.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if !set.insert(key.to_string()) {
-            return false;
+        let deadline = Instant::now() + wait;
+        let mut keys = in_flight
+            .keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        while keys.contains(key) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            keys = in_flight
+                .released
+                .wait_timeout(keys, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
+        keys.insert(key.to_string());
+        drop(keys);
         self.set.get_or_insert_with(|| Arc::clone(in_flight));
         self.keys.push(key.to_string());
         true
@@ -64,10 +90,15 @@ impl Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         if let Some(in_flight) = &self.set {
-            let mut set = in_flight.0.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut keys = in_flight
+                .keys
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             for key in &self.keys {
-                set.remove(key);
+                keys.remove(key);
             }
+            drop(keys);
+            in_flight.released.notify_all();
         }
     }
 }
@@ -97,7 +128,7 @@ impl<'a> SpoolPrecedents<'a> {
 
 impl Precedents for SpoolPrecedents<'_> {
     fn precedent(&mut self, key: &str) -> Result<Precedent, ()> {
-        if !self.reserved.reserve(self.in_flight, key) {
+        if !self.reserved.reserve(self.in_flight, key, IN_FLIGHT_WAIT) {
             return Ok(Precedent::InFlight);
         }
         match self.spool.find_duplicate(key) {
@@ -116,5 +147,38 @@ impl Precedents for SpoolPrecedents<'_> {
 
     fn seller_sender(&mut self, seller: &str) -> Option<String> {
         self.spool.seller_sender(seller).ok().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_reservation_waits_for_the_first_to_be_released() {
+        let in_flight = Arc::new(InFlight::default());
+        let mut first = Reservation::default();
+        assert!(first.reserve(&in_flight, "k", Duration::ZERO));
+        // Held: a short wait gives up.
+        let mut second = Reservation::default();
+        assert!(!second.reserve(&in_flight, "k", Duration::from_millis(20)));
+        // Released while the second waits: it gets the key.
+        let waiter = {
+            let in_flight = Arc::clone(&in_flight);
+            std::thread::spawn(move || {
+                let mut r = Reservation::default();
+                let got = r.reserve(&in_flight, "k", Duration::from_secs(10));
+                (got, r)
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        drop(first);
+        let (got, held) = waiter.join().unwrap();
+        assert!(got);
+        // Another key is never held up.
+        let mut other = Reservation::default();
+        assert!(other.reserve(&in_flight, "other", Duration::ZERO));
+        drop(held);
+        assert!(second.reserve(&in_flight, "k", Duration::ZERO));
     }
 }
