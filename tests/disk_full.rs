@@ -58,12 +58,16 @@ impl Drop for Volume {
 }
 
 fn config(dir: &Path, spool: &Path) -> PathBuf {
+    config_with_reserve(dir, spool, "512KiB")
+}
+
+fn config_with_reserve(dir: &Path, spool: &Path, reserve: &str) -> PathBuf {
     let text = std::fs::read_to_string(common::TestConfig::new().path).unwrap();
     // The standard test config with its spool on the small volume and a small reserve.
     let start = text.find("[spool]").unwrap();
     let end = start + text[start..].find("\n\n").unwrap();
     let text = format!(
-        "{}[spool]\npath = \"{}\"\nmin_free_space = \"512KiB\"\n{}",
+        "{}[spool]\npath = \"{}\"\nmin_free_space = \"{reserve}\"\n{}",
         &text[..start].replace(
             "listen = [\"127.0.0.1:0\"]",
             "listen = [\"127.0.0.1:0\"]\nmax_message_size = \"35MiB\""
@@ -128,4 +132,49 @@ fn a_message_that_fills_the_disk_gets_452_and_the_next_one_is_accepted() {
     );
     assert!(r.starts_with("250 2.0.0"), "after a restart: {r}");
     assert_eq!(daemon.terminate(), Some(0));
+}
+
+#[test]
+fn a_disk_that_fills_before_the_commit_gets_452_never_250() {
+    let Some(volume) = Volume::mount("20m") else {
+        eprintln!("SKIPPED: mounting a tmpfs needs root (CI runs as root)");
+        return;
+    };
+    let conf_dir = tempfile::tempdir().unwrap();
+    let spool = volume.path.join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    // No reserve: the check at MAIL passes, and the disk fills between DATA and the commit.
+    let cfg = config_with_reserve(conf_dir.path(), &spool, "0");
+    let daemon = Process::serve(&cfg);
+    // A message under large_body_threshold (1 MiB) is held in memory during DATA and written
+    // only by the commit. Leave it less room than it needs.
+    let xml = read_fixture(INVOICE_XML);
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    pdf.resize(600 << 10, b'z');
+    let message = mail(
+        SUPPLIER,
+        RECEIVER,
+        &[
+            ("INV-1.xml", "application/xml", &xml),
+            ("INV-1.pdf", "application/pdf", &pdf),
+        ],
+    );
+    let filler = volume.path.join("filler");
+    let free = (20u64 << 20).saturating_sub(volume.used());
+    std::fs::write(
+        &filler,
+        vec![0u8; usize::try_from(free - (256 << 10)).unwrap()],
+    )
+    .unwrap();
+    let r = Smtp::connect(daemon.addr).transaction(SUPPLIER, RECEIVER, &message);
+    assert!(r.starts_with("452 4.3.1"), "{r}");
+    // Room again: the same message is accepted, and it is the only one stored.
+    std::fs::remove_file(&filler).unwrap();
+    let r = Smtp::connect(daemon.addr).transaction(SUPPLIER, RECEIVER, &message);
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    assert_eq!(daemon.terminate(), Some(0));
+    let (code, out, err) = common::cli(&cfg, &["spool", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{out}");
 }
