@@ -114,6 +114,12 @@ fn a_missing_or_empty_database_refuses_to_start_and_recover_rebuilds_every_messa
             assert_eq!(files_in(&bodies), files, "{how}: nothing deleted");
         }
 
+        if how == "missing" {
+            // The CLI points the admin to the recovery too.
+            let (code, _, err) = cli(&cfg.path, &["spool", "list"]);
+            assert_eq!(code, 1);
+            assert!(err.contains("trustgate spool recover"), "{err}");
+        }
         let (code, out, err) = cli(&cfg.path, &["spool", "recover"]);
         assert_eq!(code, 0, "{how}: recover failed: {out}{err}");
         assert!(out.contains("4 message(s) recovered"), "{out}");

@@ -401,6 +401,20 @@ fn ask(spool_dir: &Path, request: &Request) -> anyhow::Result<Response> {
 /// Opens the store without a daemon: read-only, or writable when it needs recovery.
 fn open_direct(spool_dir: &Path) -> anyhow::Result<Spool> {
     if !spool_dir.join(schema::DATABASE_FILE).exists() {
+        // Stored messages without their database: say how to get them back.
+        let held = [schema::BODIES_DIR, schema::QUARANTINE_DIR]
+            .iter()
+            .filter_map(|d| std::fs::read_dir(spool_dir.join(d)).ok())
+            .flatten()
+            .filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().ends_with(".eml"));
+        if held {
+            bail!(
+                "the spool at {} holds stored messages but no {}: with the daemon stopped, run `trustgate spool recover` to rebuild it",
+                spool_dir.display(),
+                schema::DATABASE_FILE
+            );
+        }
         bail!(
             "no spool at {} (no {} there, and no daemon answers)",
             spool_dir.display(),

@@ -232,7 +232,23 @@ impl Shared {
             .map_err(|e| shared.db_error(e))?;
         *shared.db.write().unwrap_or_else(PoisonError::into_inner) = Some(Db::Ro(db));
         let version = shared.with_read(|txn| {
-            let meta = txn.open_table(META).map_err(|e| shared.db_error(e))?;
+            let meta = match txn.open_table(META) {
+                Ok(meta) => meta,
+                // A database that was never initialised (a start refused a lost database
+                // left it): what matters is the stored files beside it.
+                Err(redb::TableError::TableDoesNotExist(_)) => {
+                    let files = shared.stored_files()?;
+                    return Err(if files > 0 {
+                        SpoolError::DatabaseLost {
+                            dir: shared.dir.clone(),
+                            files,
+                        }
+                    } else {
+                        SpoolError::Database("the spool database is empty".into())
+                    });
+                }
+                Err(e) => return Err(shared.db_error(e)),
+            };
             let v = meta
                 .get(schema::FORMAT_VERSION_KEY)
                 .map_err(|e| shared.db_error(e))?;
