@@ -132,6 +132,7 @@ async fn import_one(
 ) -> anyhow::Result<(String, String, Option<bool>)> {
     let file = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let (raw, stored) = envelope::split(&file);
+    let was_accepted = stored.as_ref().map(|e| !e.status.is_rejected());
     let (envelope, note) = match stored {
         Some(envelope) => {
             let note = format!(
@@ -151,7 +152,6 @@ async fn import_one(
             (guessed_envelope(directory, id, path, raw), "recovered by `trustgate spool recover` from a body file without its envelope: recipients from its To/Cc headers, sender unknown".to_string())
         }
     };
-    let was_accepted = stored_status(&file).map(|s| !s.is_rejected());
     let id = envelope.id.clone();
     let recovered = gateway::recover(directory, spool, limits, &envelope, raw)?;
     let outcome = recovered.outcome;
@@ -161,11 +161,6 @@ async fn import_one(
         .with_context(|| format!("cannot store {id}"))?;
     std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
     Ok((id.to_string(), outcome, was_accepted))
-}
-
-/// The status stored in a body's envelope trailer, if it has one.
-fn stored_status(file: &[u8]) -> Option<MessageStatus> {
-    envelope::split(file).1.map(|e| e.status)
 }
 
 /// The envelope of a body written before bodies kept theirs: recipients from the header

@@ -402,13 +402,7 @@ fn ask(spool_dir: &Path, request: &Request) -> anyhow::Result<Response> {
 fn open_direct(spool_dir: &Path) -> anyhow::Result<Spool> {
     if !spool_dir.join(schema::DATABASE_FILE).exists() {
         // Stored messages without their database: say how to get them back.
-        let held = [schema::BODIES_DIR, schema::QUARANTINE_DIR]
-            .iter()
-            .filter_map(|d| std::fs::read_dir(spool_dir.join(d)).ok())
-            .flatten()
-            .filter_map(Result::ok)
-            .any(|e| e.file_name().to_string_lossy().ends_with(".eml"));
-        if held {
+        if crate::spool::stored_file_count(spool_dir).is_ok_and(|n| n > 0) {
             bail!(
                 "the spool at {} holds stored messages but no {}: with the daemon stopped, run `trustgate spool recover` to rebuild it",
                 spool_dir.display(),

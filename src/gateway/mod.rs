@@ -293,20 +293,14 @@ impl Gateway {
             crate::intake::HeaderFrom::One(a) => Some(a),
             _ => None,
         };
-        let message = NewMessage {
-            received_at: SystemTime::now(),
-            peer: session.peer.to_string(),
-            helo: session.helo.clone(),
-            mail_from: envelope.mail_from.clone(),
-            rcpt_to: envelope.rcpt_to.clone(),
-            header_message_id: inspected.message_id,
-            header_from,
-            deliver_once: Vec::new(),
-            documents: Vec::new(),
-            ignored: Vec::new(),
+        let message = bare_message(
+            session,
+            envelope,
             body,
-            status: MessageStatus::Accepted,
-        };
+            MessageStatus::Accepted,
+            header_from,
+            inspected.message_id,
+        );
         match self.spool.commit(message).await {
             Ok(id) => {
                 info!(sid = session.id, mid = %id, rcpt = %display_safe(&postmaster.join(", ")), "message for the postmaster stored");
@@ -399,17 +393,42 @@ fn new_message(
     status: MessageStatus,
 ) -> NewMessage {
     NewMessage {
+        // Sinks that forward the whole message get it once, whatever its documents.
+        deliver_once: directory.per_message_sinks().to_vec(),
+        documents: content.documents,
+        ignored: content.ignored,
+        ..bare_message(
+            session,
+            envelope,
+            body,
+            status,
+            Some(content.header_from),
+            content.message_id,
+        )
+    }
+}
+
+/// The record of a message without documents and deliveries (for the postmaster, or refused
+/// before the verdict could read it), received now in `session`.
+fn bare_message(
+    session: &SessionInfo,
+    envelope: &Envelope,
+    body: Staging,
+    status: MessageStatus,
+    header_from: Option<String>,
+    header_message_id: Option<String>,
+) -> NewMessage {
+    NewMessage {
         received_at: SystemTime::now(),
         peer: session.peer.to_string(),
         helo: session.helo.clone(),
         mail_from: envelope.mail_from.clone(),
         rcpt_to: envelope.rcpt_to.clone(),
-        header_message_id: content.message_id,
-        header_from: Some(content.header_from),
-        // Sinks that forward the whole message get it once, whatever its documents.
-        deliver_once: directory.per_message_sinks().to_vec(),
-        documents: content.documents,
-        ignored: content.ignored,
+        header_message_id,
+        header_from,
+        deliver_once: Vec::new(),
+        documents: Vec::new(),
+        ignored: Vec::new(),
         body,
         status,
     }
@@ -469,23 +488,11 @@ pub fn recover(
     };
     let refused = |refusal: crate::policy::Refusal| -> Result<(NewMessage, String), SpoolError> {
         let outcome = format!("refused ({})", refusal.reason);
-        let message = NewMessage {
-            received_at: envelope.received_at,
-            peer: envelope.peer.clone(),
-            helo: envelope.helo.clone(),
-            mail_from: envelope.mail_from.clone(),
-            rcpt_to: envelope.rcpt_to.clone(),
-            header_message_id: None,
-            header_from: None,
-            deliver_once: Vec::new(),
-            documents: Vec::new(),
-            ignored: Vec::new(),
-            body: staged()?,
-            status: MessageStatus::Rejected {
-                reply: refusal.reply.to_string(),
-                reason: refusal.reason.to_string(),
-            },
+        let status = MessageStatus::Rejected {
+            reply: refusal.reply.to_string(),
+            reason: refusal.reason.to_string(),
         };
+        let message = bare_message(&session, &smtp_envelope, staged()?, status, None, None);
         Ok((message, outcome))
     };
     // The same stages as end of data, one after the other.

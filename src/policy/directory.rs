@@ -17,6 +17,10 @@ pub struct Directory {
     /// Sinks that take whole messages (`kind = "smtp"`, `mode = "original"`): a message goes to
     /// each once, with its first document routed there.
     per_message_sinks: Vec<String>,
+    /// The domains of the receivers' addresses: where `postmaster@` and `abuse@` are ours.
+    served_domains: Vec<crate::address::Domain>,
+    /// Whether any trusted sender has `require_tls` (else MAIL need not look).
+    any_require_tls: bool,
 }
 
 /// Which sender identity is being judged, for the refusal sentence.
@@ -46,7 +50,20 @@ impl Directory {
             .enumerate()
             .map(|(i, r)| (r.address.key(), i))
             .collect();
+        let mut served_domains: Vec<crate::address::Domain> = Vec::new();
+        for r in &config.receivers {
+            if !served_domains.contains(r.address.domain()) {
+                served_domains.push(r.address.domain().clone());
+            }
+        }
+        let any_require_tls = config
+            .receivers
+            .iter()
+            .flat_map(|r| &r.trusted_senders)
+            .any(|t| t.require_tls);
         Directory {
+            served_domains,
+            any_require_tls,
             receivers: config.receivers.clone(),
             organisations: config.organisations.clone(),
             by_key,
@@ -134,15 +151,15 @@ impl Directory {
         ["postmaster", "abuse"]
             .iter()
             .any(|l| address.local().eq_ignore_ascii_case(l))
-            && self
-                .receivers
-                .iter()
-                .any(|r| r.address.domain() == address.domain())
+            && self.served_domains.contains(address.domain())
     }
 
     /// Whether `sender` is a trusted sender, of any receiver, whose mail must arrive over TLS
     /// (`require_tls`): asked at MAIL, before the receivers are known.
     pub fn requires_tls(&self, sender: &str) -> bool {
+        if !self.any_require_tls {
+            return false;
+        }
         let Ok(address) = Address::parse(sender) else {
             return false;
         };

@@ -48,8 +48,8 @@ impl RateLimit {
         }
     }
 
-    /// Counts one event from `ip`; `Err` names the allowance it would exceed (the event is
-    /// then not counted against the other one).
+    /// Counts one event from `ip`; `Err` names the allowance it would exceed. An event the
+    /// network refuses still counts against the address's own allowance.
     pub fn check(&self, ip: IpAddr) -> Result<(), Exceeded> {
         let ip = canonical(ip);
         if let Some(l) = &self.per_ip

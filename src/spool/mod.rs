@@ -1144,6 +1144,15 @@ impl Spool {
     }
 }
 
+/// How many stored messages and documents the spool directory `spool_dir` holds on disk,
+/// whether or not a database names them (for telling a lost database from a new spool).
+///
+/// # Errors
+/// I/O errors reading the directories.
+pub fn stored_file_count(spool_dir: &Path) -> Result<u64, SpoolError> {
+    store::stored_files(spool_dir)
+}
+
 /// `<spool>/control.sock`: where the daemon listens and the CLI asks.
 pub fn control_socket_path(spool_dir: &Path) -> PathBuf {
     spool_dir.join(schema::CONTROL_SOCKET)

@@ -550,34 +550,9 @@ impl Shared {
         }
     }
 
-    /// How many stored files (bodies and documents, not staging files) are in `bodies/` and
-    /// `quarantine/`: what a lost database would orphan.
+    /// How many stored files are in `bodies/` and `quarantine/` ([`stored_files`]).
     fn stored_files(&self) -> Result<u64, SpoolError> {
-        let mut held = 0;
-        for dir in [&self.bodies_dir, &self.dir.join(schema::QUARANTINE_DIR)] {
-            let entries = match fs::read_dir(dir) {
-                Ok(entries) => entries,
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(source) => {
-                    return Err(SpoolError::Io {
-                        path: dir.clone(),
-                        source,
-                    });
-                }
-            };
-            for entry in entries {
-                let entry = entry.map_err(|source| SpoolError::Io {
-                    path: dir.clone(),
-                    source,
-                })?;
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                if schema::is_spool_file_name(&name) && !name.ends_with(schema::TMP_SUFFIX) {
-                    held += 1;
-                }
-            }
-        }
-        Ok(held)
+        stored_files(&self.dir)
     }
 
     /// Removes every `*.tmp` (staging files: never acknowledged) and moves every stored file
@@ -754,4 +729,32 @@ pub(crate) fn remove_files(files: &[PathBuf]) {
             tracing::warn!(error = %err, path = %path.display(), "cannot remove spool file");
         }
     }
+}
+
+/// How many stored files (bodies and documents, not staging files) the spool directory `dir`
+/// holds in `bodies/` and `quarantine/`: what a lost database would orphan.
+pub(crate) fn stored_files(dir: &Path) -> Result<u64, SpoolError> {
+    let mut held = 0;
+    for dir in [
+        dir.join(schema::BODIES_DIR),
+        dir.join(schema::QUARANTINE_DIR),
+    ] {
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(SpoolError::Io { path: dir, source }),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|source| SpoolError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if schema::is_spool_file_name(&name) && !name.ends_with(schema::TMP_SUFFIX) {
+                held += 1;
+            }
+        }
+    }
+    Ok(held)
 }
