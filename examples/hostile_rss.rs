@@ -404,6 +404,7 @@ kvk = "87654321"
 address = "{address}"
 organisation = "acme"
 document_type = "purchase-invoice"
+auth = "none"
 
 [[receiver.trusted_sender]]
 name = "Supplier B.V."

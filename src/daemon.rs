@@ -44,6 +44,9 @@ pub enum StartError {
     /// A sink's client could not be built.
     #[error("cannot set up delivery: {0}")]
     Sink(String),
+    /// The DNS resolver for sender authentication could not be built.
+    #[error("cannot set up sender authentication: {0}")]
+    Dns(String),
 }
 
 /// A started daemon.
@@ -116,8 +119,22 @@ impl Daemon {
                 .max_connections_per_minute_per_network,
             shutdown_timeout: config.server.shutdown_timeout,
         };
+        let directory = Directory::new(config);
+        // A resolver only when a trusted sender needs one: a test config of `auth = "none"`
+        // asks no DNS.
+        let authenticator = if directory.authenticates() {
+            Some(
+                crate::gateway::authenticate::Authenticator::new(
+                    &config.dns,
+                    &config.server.hostname,
+                )
+                .map_err(StartError::Dns)?,
+            )
+        } else {
+            None
+        };
         let gateway = Arc::new(Gateway::new(
-            Directory::new(config),
+            directory,
             spool.clone(),
             config.spool.min_free_space,
             crate::gateway::intake_limits(&config.limits),
@@ -126,6 +143,8 @@ impl Daemon {
                 config.server.max_messages_per_minute,
                 config.server.max_messages_per_minute_per_network,
             ),
+            authenticator,
+            config.server.hostname.clone(),
         ));
         let shutdown = CancellationToken::new();
         let parts = Parts {

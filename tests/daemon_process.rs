@@ -314,6 +314,7 @@ fn tls_required_config() -> TestConfig {
 address = \"TLS1@trust.example.test\"
 organisation = \"acme\"
 document_type = \"purchase-invoice\"
+auth = \"none\"
 
 [[receiver.trusted_sender]]
 name = \"Secure B.V.\"

@@ -52,6 +52,8 @@ fn item(pdf: bool) -> Item {
             envelope_sender: "invoices@supplier.example".into(),
             header_from: Some("invoices@supplier.example".into()),
             header_message_id: Some("<inv-1@supplier.example>".into()),
+            tls: None,
+            auth: None,
             received_at: "2026-11-22T10:15:30.123Z".into(),
             format: "UBL Invoice".into(),
             specification: Some("SI-UBL 2.0 (NLCIUS)".into()),

@@ -14,8 +14,8 @@ pub const EXIT_OK: i32 = 0;
 /// Exit code when the config is invalid (see the exit codes in [`super`]).
 pub const EXIT_INVALID: i32 = 1;
 
-/// Validates `path`. On success prints `OK: <path>: N organisations, M receivers` to stdout and
-/// returns [`EXIT_OK`]; otherwise prints every error as `FILE:LINE:COL: problem; fix` to stderr
+/// Validates `path`. On success prints each warning to stderr as `warning: FILE:LINE:COL: …`,
+/// `OK: <path>: N organisations, M receivers` to stdout, and returns [`EXIT_OK`]; otherwise prints every error as `FILE:LINE:COL: problem; fix` to stderr
 /// and returns [`EXIT_INVALID`].
 pub fn run(path: &Path) -> i32 {
     run_to(
@@ -29,6 +29,10 @@ pub fn run(path: &Path) -> i32 {
 pub fn run_to(path: &Path, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     match Config::load(path) {
         Ok(config) => {
+            // Valid, but unsafe in production: said, not refused.
+            for warning in &config.warnings {
+                let _ = writeln!(err, "warning: {warning}");
+            }
             // A closed stdout must not turn a valid config into a failure.
             let _ = writeln!(out, "{}", summary(path, &config));
             EXIT_OK

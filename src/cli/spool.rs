@@ -693,6 +693,8 @@ mod tests {
             rcpt_to: vec!["ad64sde@gw.test".into(), "other@gw.test".into()],
             header_message_id: Some("<1@acme.test>".into()),
             header_from: None,
+            tls: None,
+            auth: None,
             deliver_once: Vec::new(),
             documents: vec![NewDocument {
                 deliver: Vec::new(),
@@ -918,6 +920,8 @@ mod tests {
             rcpt_to: vec!["ad64sde@gw.test".into()],
             header_message_id: Some("<7@acme.test>".into()),
             header_from: None,
+            tls: None,
+            auth: None,
             deliver_once: Vec::new(),
             documents: vec![NewDocument {
                 deliver: Vec::new(),

@@ -276,3 +276,20 @@ pub const MAX_MESSAGES_PER_MINUTE_RANGE: RangeInclusive<usize> = 0..=1_000_000;
 pub const MAX_MESSAGES_PER_MINUTE_PER_NETWORK: u32 = 1200;
 /// Allowed `server.max_messages_per_minute_per_network`.
 pub const MAX_MESSAGES_PER_MINUTE_PER_NETWORK_RANGE: RangeInclusive<usize> = 0..=10_000_000;
+
+/// `receiver.auth = "dmarc"`: a trusted sender's mail must pass DMARC (SPF or DKIM aligned
+/// with the From domain), whatever policy the domain publishes.
+pub const AUTH: super::AuthPolicy = super::AuthPolicy::Dmarc;
+
+/// `dns.timeout`. One DNS query; a slower answer counts as a temporary failure (451), so the
+/// sender retries rather than being refused for our resolver's trouble.
+pub const DNS_TIMEOUT: Duration = Duration::from_secs(5);
+/// Allowed `dns.timeout`.
+pub const DNS_TIMEOUT_RANGE: RangeInclusive<Duration> =
+    Duration::from_millis(100)..=Duration::from_secs(60);
+
+/// `dns.cache_size`. DNS answers kept: suppliers are few and send often, so their SPF, DKIM
+/// and DMARC records are mostly answered from memory.
+pub const DNS_CACHE_SIZE: usize = 4096;
+/// Allowed `dns.cache_size`.
+pub const DNS_CACHE_SIZE_RANGE: RangeInclusive<usize> = 0..=1_000_000;

@@ -38,6 +38,58 @@ pub struct Config {
     pub sinks: Vec<Sink>,
     /// `[limits]`: the bounds on taking one message apart (defaults when absent).
     pub limits: Limits,
+    /// `[dns]`: the resolver for SPF, DKIM, DMARC and ARC (defaults when absent).
+    pub dns: Dns,
+    /// Valid settings that are unsafe in production, located (`check-config` prints them,
+    /// `serve` logs them).
+    pub warnings: Vec<validate::ConfigError>,
+}
+
+/// `[dns]`: the resolver that authenticates senders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dns {
+    /// Name servers to ask, over UDP and TCP; empty: the system's (`/etc/resolv.conf`).
+    pub nameservers: Vec<SocketAddr>,
+    /// How long one query may take before it is tried again or counts as a temporary failure.
+    pub timeout: Duration,
+    /// Answers kept in the resolver's cache, at most.
+    pub cache_size: usize,
+}
+
+impl Default for Dns {
+    fn default() -> Dns {
+        Dns {
+            nameservers: Vec::new(),
+            timeout: defaults::DNS_TIMEOUT,
+            cache_size: defaults::DNS_CACHE_SIZE,
+        }
+    }
+}
+
+/// What must be proven about a trusted sender's mail (`auth`, per receiver and per trusted
+/// sender): each requires a pass aligned with the header From's domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthPolicy {
+    /// DMARC pass: SPF or DKIM aligned with the From domain, whatever policy it publishes.
+    Dmarc,
+    /// SPF pass for MAIL FROM, aligned with the From domain.
+    Spf,
+    /// A valid DKIM signature, aligned with the From domain.
+    Dkim,
+    /// Nothing is checked: the identities are taken as written (for tests only).
+    None,
+}
+
+impl AuthPolicy {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthPolicy::Dmarc => "dmarc",
+            AuthPolicy::Spf => "spf",
+            AuthPolicy::Dkim => "dkim",
+            AuthPolicy::None => "none",
+        }
+    }
 }
 
 /// `[server]`: the SMTP listener and its limits.
@@ -82,6 +134,10 @@ pub struct Server {
     pub shutdown_timeout: Duration,
     /// STARTTLS certificate and key; STARTTLS is advertised only when set.
     pub tls: Option<Tls>,
+    /// Domains whose ARC seals are believed: a valid chain sealed only by them, whose first
+    /// hop saw the From domain pass, counts as that pass (mail forwarded by Microsoft 365 or
+    /// Google). Empty: ARC is recorded but never trusted.
+    pub trusted_arc_sealers: Vec<Domain>,
 }
 
 /// `[server.tls]`.
@@ -290,6 +346,11 @@ pub struct TrustedSender {
     pub kind: TrustKind,
     /// Its mail must arrive over TLS (STARTTLS): in clear text it is refused with 530 5.7.0.
     pub require_tls: bool,
+    /// What must be proven about its mail: its own `auth`, else the receiver's.
+    pub auth: AuthPolicy,
+    /// The platform that sends for it (`via`): its mail may pass on SPF or DKIM for this
+    /// domain instead of the From domain, when the From is exactly the trusted address.
+    pub via: Option<Domain>,
 }
 
 /// The three ways a trusted sender is whitelisted.

@@ -39,6 +39,24 @@ pub struct Config {
     /// `[limits]`.
     #[serde(default)]
     pub limits: Option<Spanned<Limits>>,
+    /// `[dns]`.
+    #[serde(default)]
+    pub dns: Option<Spanned<Dns>>,
+}
+
+/// `[dns]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dns {
+    /// `nameservers`: `IP:PORT` strings; absent means the system's resolv.conf.
+    #[serde(default)]
+    pub nameservers: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `timeout`.
+    #[serde(default)]
+    pub timeout: Option<Spanned<Scalar>>,
+    /// `cache_size`.
+    #[serde(default)]
+    pub cache_size: Option<Spanned<i64>>,
 }
 
 /// `[server]`.
@@ -52,6 +70,9 @@ pub struct Server {
     /// `listen_tls`.
     #[serde(default)]
     pub listen_tls: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `trusted_arc_sealers`: domains.
+    #[serde(default)]
+    pub trusted_arc_sealers: Option<Spanned<Vec<Spanned<String>>>>,
     /// `max_message_size`.
     #[serde(default)]
     pub max_message_size: Option<Spanned<Scalar>>,
@@ -186,6 +207,9 @@ pub struct Receiver {
     /// `deliver`: sink names (absent and empty differ).
     #[serde(default)]
     pub deliver: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `auth`: `dmarc`, `spf`, `dkim` or `none`.
+    #[serde(default)]
+    pub auth: Option<Spanned<String>>,
     /// `[[receiver.trusted_sender]]`.
     #[serde(default)]
     pub trusted_sender: Vec<Spanned<TrustedSender>>,
@@ -211,6 +235,12 @@ pub struct TrustedSender {
     /// `require_tls`.
     #[serde(default)]
     pub require_tls: Option<Spanned<bool>>,
+    /// `auth`: overrides the receiver's.
+    #[serde(default)]
+    pub auth: Option<Spanned<String>>,
+    /// `via`: the domain of the platform that sends for this supplier.
+    #[serde(default)]
+    pub via: Option<Spanned<String>>,
 }
 
 /// `[delivery]`.

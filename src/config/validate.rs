@@ -23,9 +23,9 @@ use toml::Spanned;
 
 use super::raw::{self, Scalar};
 use super::{
-    BuyerCheck, Config, Delivery, DirectoryLayout, EndpointId, Limits, Organisation, Receiver,
-    Relay, RelayTls, Secret, SenderPattern, Server, Sink, SinkKind, SmtpMode, Spool, Tls,
-    TrustKind, TrustedSender, WebhookPayload, defaults, normalise_identifier,
+    AuthPolicy, BuyerCheck, Config, Delivery, DirectoryLayout, Dns, EndpointId, Limits,
+    Organisation, Receiver, Relay, RelayTls, Secret, SenderPattern, Server, Sink, SinkKind,
+    SmtpMode, Spool, Tls, TrustKind, TrustedSender, WebhookPayload, defaults, normalise_identifier,
 };
 use crate::address::{Address, Domain};
 
@@ -132,8 +132,10 @@ pub fn load_str(text: &str, path: &Path, options: &Options) -> Result<Config, Co
             return Err(ConfigErrors(v.errors));
         }
     };
-    let config = v.config(raw);
+    let mut config = v.config(raw);
     if v.errors.is_empty() {
+        v.warnings.sort_by_key(|e| (e.line, e.column));
+        config.warnings = v.warnings;
         Ok(config)
     } else {
         v.errors.sort_by_key(|e| (e.line, e.column));
@@ -206,6 +208,8 @@ struct Validator<'a> {
     base: PathBuf,
     options: &'a Options,
     errors: Vec<ConfigError>,
+    /// Settings that are valid but unsafe in production (`auth = "none"`).
+    warnings: Vec<ConfigError>,
 }
 
 impl<'a> Validator<'a> {
@@ -220,6 +224,7 @@ impl<'a> Validator<'a> {
             base: base_dir(file),
             options,
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -247,6 +252,16 @@ impl<'a> Validator<'a> {
 
     fn error<T>(&mut self, value: &Spanned<T>, message: String) {
         self.error_at(value.span(), message);
+    }
+
+    fn warning<T>(&mut self, value: &Spanned<T>, message: String) {
+        let (line, column) = self.position(value.span().start);
+        self.warnings.push(ConfigError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            message,
+        });
     }
 
     // ---- parse errors (serde stops at the first) ----
@@ -356,6 +371,10 @@ impl<'a> Validator<'a> {
             .limits
             .as_ref()
             .map_or_else(Limits::default, |l| self.limits(l.get_ref()));
+        let dns = raw
+            .dns
+            .as_ref()
+            .map_or_else(Dns::default, |d| self.dns(d.get_ref()));
         let sinks = self.sinks(&raw.sink, raw.relay.is_some(), &spool.path);
         // Every name as written, so a sink whose own entry has an error is not reported again
         // where a deliver list names it.
@@ -383,6 +402,50 @@ impl<'a> Validator<'a> {
             relay,
             sinks,
             limits,
+            dns,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn dns(&mut self, raw: &raw::Dns) -> Dns {
+        let mut nameservers: Vec<SocketAddr> = Vec::new();
+        for entry in raw.nameservers.iter().flat_map(|l| l.get_ref()) {
+            let written = entry.get_ref().trim();
+            // A bare IP means port 53.
+            let parsed = written.parse::<SocketAddr>().or_else(|_| {
+                written
+                    .parse::<std::net::IpAddr>()
+                    .map(|ip| SocketAddr::new(ip, 53))
+            });
+            match parsed {
+                Ok(addr) if nameservers.contains(&addr) => {
+                    self.error(entry, format!("dns.nameservers lists \"{addr}\" twice; remove one"));
+                }
+                Ok(addr) => nameservers.push(addr),
+                Err(_) => self.error(
+                    entry,
+                    format!("dns.nameservers entry \"{written}\" is not an IP address; write e.g. \"127.0.0.1:53\" or \"::1\" (host names are not resolved)"),
+                ),
+            }
+        }
+        if let Some(list) = raw.nameservers.as_ref().filter(|l| l.get_ref().is_empty()) {
+            self.error(list, "dns.nameservers is empty; list at least one, or remove the key to use the system's resolvers".into());
+        }
+        Dns {
+            nameservers,
+            timeout: self.duration(
+                raw.timeout.as_ref(),
+                "dns.timeout",
+                defaults::DNS_TIMEOUT,
+                defaults::DNS_TIMEOUT_RANGE,
+            ),
+            cache_size: self.count(
+                raw.cache_size.as_ref(),
+                "dns.cache_size",
+                defaults::DNS_CACHE_SIZE,
+                defaults::DNS_CACHE_SIZE_RANGE,
+                "",
+            ),
         }
     }
 
@@ -574,6 +637,19 @@ impl<'a> Validator<'a> {
             defaults::SHUTDOWN_TIMEOUT_RANGE,
         );
         let tls = raw.tls.map(|tls| self.tls(tls.into_inner()));
+        let mut trusted_arc_sealers: Vec<Domain> = Vec::new();
+        for entry in raw.trusted_arc_sealers.iter().flat_map(|l| l.get_ref()) {
+            match Domain::parse(entry.get_ref().trim()) {
+                Ok(d) if trusted_arc_sealers.contains(&d) => {
+                    self.error(entry, format!("trusted_arc_sealers lists \"{d}\" twice; remove one"));
+                }
+                Ok(d) => trusted_arc_sealers.push(d),
+                Err(e) => self.error(
+                    entry,
+                    format!("trusted_arc_sealers entry \"{}\" {e}; write the sealer's domain, e.g. \"microsoft.com\"", entry.get_ref()),
+                ),
+            }
+        }
 
         Server {
             hostname,
@@ -595,6 +671,7 @@ impl<'a> Validator<'a> {
             session_timeout,
             shutdown_timeout,
             tls,
+            trusted_arc_sealers,
         }
     }
 
@@ -884,7 +961,9 @@ impl<'a> Validator<'a> {
             {
                 self.shared_identifiers(list.get_ref(), &served, &label);
             }
-            let trusted_senders = self.trusted_senders(&receiver.trusted_sender, &label, &served);
+            let auth = self.auth(receiver.auth.as_ref(), &label, defaults::AUTH);
+            let trusted_senders =
+                self.trusted_senders(&receiver.trusted_sender, &label, &served, auth);
             let buyer_check = self.choice(
                 receiver.buyer_check.as_ref(),
                 &label,
@@ -1114,6 +1193,7 @@ impl<'a> Validator<'a> {
         raw: &[Spanned<raw::TrustedSender>],
         receiver: &str,
         orgs: &[&Organisation],
+        receiver_auth: AuthPolicy,
     ) -> Vec<TrustedSender> {
         let mut seen: Vec<(String, usize)> = Vec::new();
         let mut out = Vec::with_capacity(raw.len());
@@ -1188,12 +1268,30 @@ impl<'a> Validator<'a> {
                     seen.push((key, line));
                 }
             }
+            let auth = self.auth(sender.auth.as_ref(), &label, receiver_auth);
+            let via = sender.via.as_ref().and_then(|via| {
+                let written = via.get_ref().trim();
+                match Domain::parse(written) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        self.error(via, format!("{label}: via \"{written}\" {e}; write the domain of the platform that sends for this supplier, e.g. via = \"erp-platform.example\""));
+                        None
+                    }
+                }
+            });
+            if let Some(via) = &sender.via
+                && sender.address.is_none()
+            {
+                self.error(via, format!("{label}: via needs the exact sender: the From must then be one address, so write address = \"...\" instead of domain or verified_users"));
+            }
             if let (Some(contact), Some(kind)) = (contact, kind) {
                 out.push(TrustedSender {
                     name,
                     contact,
                     kind,
                     require_tls: sender.require_tls.as_ref().is_some_and(|b| *b.get_ref()),
+                    auth,
+                    via,
                 });
             }
         }
@@ -1985,6 +2083,33 @@ impl<'a> Validator<'a> {
     }
 
     // ---- typed values ----
+
+    /// An `auth` policy (`dmarc`, `spf`, `dkim`, `none`), or `default`; `none` is warned about.
+    fn auth(
+        &mut self,
+        value: Option<&Spanned<String>>,
+        label: &str,
+        default: AuthPolicy,
+    ) -> AuthPolicy {
+        let auth = self.choice(
+            value,
+            label,
+            "auth",
+            &[
+                ("dmarc", AuthPolicy::Dmarc),
+                ("spf", AuthPolicy::Spf),
+                ("dkim", AuthPolicy::Dkim),
+                ("none", AuthPolicy::None),
+            ],
+            default,
+        );
+        if let Some(value) = value
+            && auth == AuthPolicy::None
+        {
+            self.warning(value, format!("{label}: auth = \"none\" takes the sender's identity as written, so anyone can forge it; use it for tests only, and write auth = \"dmarc\" in production"));
+        }
+        auth
+    }
 
     /// One of a fixed set of words (`buyer_check = "strict"`), or the default when absent.
     fn choice<T: Copy>(

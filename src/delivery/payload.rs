@@ -51,6 +51,13 @@ pub struct DocumentMeta {
     pub header_from: Option<String>,
     /// The Message-ID header, if any.
     pub header_message_id: Option<String>,
+    /// The session's TLS version and cipher, when it ran over TLS.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tls: Option<String>,
+    /// How the sender was authenticated (SPF, DKIM, DMARC, ARC, and which proved it), when
+    /// the checks ran.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub auth: Option<crate::policy::auth::AuthRecord>,
     /// When the message was received, RFC 3339 UTC.
     pub received_at: String,
     /// Detected format, e.g. `UBL Invoice`.
@@ -105,6 +112,8 @@ impl DocumentMeta {
             envelope_sender: message.mail_from.clone(),
             header_from: message.header_from.clone(),
             header_message_id: message.header_message_id.clone(),
+            tls: message.tls.clone(),
+            auth: message.auth.clone(),
             received_at: format_time(message.received_at),
             format: doc.format.clone(),
             specification: doc.specification.clone(),

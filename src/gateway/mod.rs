@@ -16,14 +16,14 @@ use std::time::SystemTime;
 
 use tracing::{error, info, warn};
 
+pub mod authenticate;
 mod inspect;
 mod precedents;
 mod verdict;
 
 use crate::intake::IntakeLimits;
 use crate::policy::Directory;
-use crate::policy::auth::Authentication;
-use crate::policy::directory::Identity;
+use crate::policy::auth::{AuthRecord, Authentication};
 use crate::smtp::{BodySink, Envelope, Handler, Reply, SessionInfo, reply};
 use crate::spool::{MessageStatus, NewMessage, Spool, SpoolError, Staging};
 use crate::text::display_safe;
@@ -52,6 +52,18 @@ pub struct Gateway {
     /// Transactions per minute per client address and network (`[server]
     /// max_messages_per_minute*`).
     message_rate: crate::smtp::rate::RateLimit,
+    /// Stage 2's resolver; `None` when no trusted sender needs authentication.
+    authenticator: Option<Arc<authenticate::Authenticator>>,
+    /// Our hostname, for the trace fields.
+    hostname: String,
+}
+
+/// What stage 4 adds to a stored message and keeps in its record.
+struct Trace {
+    /// The `Authentication-Results` field, when stage 2 ran.
+    auth_header: Option<String>,
+    /// What stage 2 found, and how the sender was proven.
+    auth: Option<AuthRecord>,
 }
 
 /// The message body while DATA arrives: the spool's staging buffer.
@@ -73,6 +85,8 @@ impl Gateway {
         intake_limits: IntakeLimits,
         parallel_inspections: usize,
         message_rate: crate::smtp::rate::RateLimit,
+        authenticator: Option<authenticate::Authenticator>,
+        hostname: String,
     ) -> Gateway {
         let parallel_inspections = if parallel_inspections == 0 {
             2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
@@ -87,6 +101,8 @@ impl Gateway {
             in_flight: Arc::new(InFlight::default()),
             inspections: Arc::new(tokio::sync::Semaphore::new(parallel_inspections)),
             message_rate,
+            authenticator: authenticator.map(Arc::new),
+            hostname,
         }
     }
 }
@@ -178,10 +194,11 @@ impl Handler for Gateway {
                 mail_from = %display_safe(reverse_path), "postmaster recipient accepted");
             return Ok(());
         }
-        let judged = self.directory.receiver(forward_path).and_then(|receiver| {
-            self.directory
-                .check_sender(receiver, Identity::EnvelopeSender, reverse_path)
-        });
+        // Only what can never pass is refused here: the header From decides at end of data.
+        let judged = self
+            .directory
+            .receiver(forward_path)
+            .and_then(|receiver| self.directory.check_envelope_sender(receiver, reverse_path));
         judged.map_err(|refusal| {
             info!(sid = session.id, reason = refusal.reason, rcpt = %display_safe(forward_path),
                 mail_from = %display_safe(reverse_path), reply = %refusal.reply, "recipient refused");
@@ -242,8 +259,31 @@ impl Handler for Gateway {
                 .record_for_postmaster(session, &envelope, body, inspected, &postmaster)
                 .await;
         }
-        // Stage 2.
-        let authentication = Authentication::NotChecked;
+        // Stage 2: only when a trusted sender of an addressed receiver asks for it.
+        let (authentication, auth_header) = match &self.authenticator {
+            Some(authenticator) if self.directory.needs_authentication(&rcpt_to) => {
+                let raw = match body.bytes() {
+                    Ok(raw) => raw,
+                    Err(err) => {
+                        error!(sid, error = %err, "cannot read staged body");
+                        return reply::LOCAL_ERROR;
+                    }
+                };
+                let found = authenticator
+                    .check(&raw, session.peer.ip(), &session.helo, &envelope.mail_from)
+                    .await;
+                drop(raw);
+                (
+                    Authentication::Checked(Box::new(found.results)),
+                    Some(found.header),
+                )
+            }
+            _ => (Authentication::NotRequired, None),
+        };
+        let checked = match &authentication {
+            Authentication::Checked(results) => Some(results.as_ref().clone()),
+            _ => None,
+        };
         // Stage 3, on a blocking thread: its precedents read the spool.
         let directory = Arc::clone(&self.directory);
         let spool = self.spool.clone();
@@ -272,7 +312,19 @@ impl Handler for Gateway {
         };
         // Stage 4: the side effects. The reserved duplicate keys are held until the commit
         // returned (then the index answers for them), whatever its outcome.
-        let answer = self.record(session, &envelope, body, verdict).await;
+        let trace = Trace {
+            auth_header,
+            auth: checked.map(|results| AuthRecord {
+                proven_by: match &verdict {
+                    Verdict::Accept { content, .. } | Verdict::Reject { content, .. } => {
+                        content.proven_by.clone()
+                    }
+                    Verdict::Refuse(_) => Vec::new(),
+                },
+                results,
+            }),
+        };
+        let answer = self.record(session, &envelope, body, verdict, trace).await;
         drop(reserved);
         answer
     }
@@ -293,6 +345,15 @@ impl Gateway {
             crate::intake::HeaderFrom::One(a) => Some(a),
             _ => None,
         };
+        let id = self.spool.new_id();
+        let trace = Trace {
+            auth_header: None,
+            auth: None,
+        };
+        let body = match self.stamp(session, envelope, &id, body, &trace).await {
+            Ok(body) => body,
+            Err(reply) => return reply,
+        };
         let message = bare_message(
             session,
             envelope,
@@ -301,7 +362,7 @@ impl Gateway {
             header_from,
             inspected.message_id,
         );
-        match self.spool.commit(message).await {
+        match self.spool.commit_as(id, message).await {
             Ok(id) => {
                 info!(sid = session.id, mid = %id, rcpt = %display_safe(&postmaster.join(", ")), "message for the postmaster stored");
                 reply::queued_for_postmaster(&id.to_string())
@@ -318,6 +379,69 @@ impl Gateway {
         self.message_rate.forget_idle();
     }
 
+    /// Prepends our trace fields to the body (`Received:`, and `Authentication-Results:`
+    /// when stage 2 ran) and leaves out incoming Authentication-Results fields that claim our
+    /// hostname (RFC 8601 5), so no system downstream believes a sender's own "pass".
+    async fn stamp(
+        &self,
+        session: &SessionInfo,
+        envelope: &Envelope,
+        id: &crate::spool::MessageId,
+        mut body: Staging,
+        trace: &Trace,
+    ) -> Result<Staging, Reply> {
+        let date = crate::intake::trace::rfc5322_date(SystemTime::now());
+        let for_rcpt = match envelope.rcpt_to.as_slice() {
+            [one] => Some(one.as_str()),
+            _ => None,
+        };
+        let mut prefix = crate::intake::trace::received(&crate::intake::trace::Arrival {
+            helo: &session.helo,
+            peer: session.peer,
+            hostname: &self.hostname,
+            tls: session.tls_params.as_deref(),
+            id: id.as_str(),
+            for_rcpt,
+            date: &date,
+        });
+        if let Some(header) = &trace.auth_header {
+            prefix.push_str(header);
+        }
+        let hostname = self.hostname.clone();
+        let sid = session.id;
+        // A body in a file is written anew: blocking I/O.
+        let stamped = tokio::task::spawn_blocking(move || {
+            let forged = match body.bytes() {
+                Ok(raw) => crate::intake::trace::own_auth_results(&raw, &hostname),
+                Err(err) => return Err(err),
+            };
+            if !forged.is_empty() {
+                warn!(
+                    sid,
+                    fields = forged.len(),
+                    "removed Authentication-Results fields that claim our hostname"
+                );
+            }
+            body.rewrite(prefix.as_bytes(), &forged).map(|()| body)
+        })
+        .await;
+        match stamped {
+            Ok(Ok(body)) => Ok(body),
+            Ok(Err(err)) => {
+                error!(sid, error = %err, "cannot add the trace fields");
+                Err(if err.kind() == std::io::ErrorKind::StorageFull {
+                    reply::SPOOL_FULL
+                } else {
+                    reply::LOCAL_ERROR
+                })
+            }
+            Err(join_error) => {
+                error!(sid, error = %join_error, "adding the trace fields failed");
+                Err(reply::LOCAL_ERROR)
+            }
+        }
+    }
+
     /// Stage 4: stores what the verdict decided and returns the answer. Never 250 before the
     /// commit returned `Ok`.
     async fn record(
@@ -326,13 +450,21 @@ impl Gateway {
         envelope: &Envelope,
         body: Staging,
         verdict: Verdict,
+        trace: Trace,
     ) -> Reply {
         let sid = session.id;
+        if let Verdict::Refuse(refusal) = &verdict {
+            info!(sid, reason = refusal.reason, reply = %refusal.reply, "message refused");
+            return refusal.reply.clone();
+        }
+        let id = self.spool.new_id();
+        let body = match self.stamp(session, envelope, &id, body, &trace).await {
+            Ok(body) => body,
+            Err(reply) => return reply,
+        };
         match verdict {
-            Verdict::Refuse(refusal) => {
-                info!(sid, reason = refusal.reason, reply = %refusal.reply, "message refused");
-                refusal.reply
-            }
+            // Answered above.
+            Verdict::Refuse(refusal) => refusal.reply,
             Verdict::Accept { content, reply } => {
                 log_notes(sid, &content);
                 let documents = content
@@ -340,7 +472,7 @@ impl Gateway {
                     .iter()
                     .filter(|d| d.status.is_none())
                     .count();
-                let message = new_message(
+                let mut message = new_message(
                     session,
                     envelope,
                     content,
@@ -348,7 +480,8 @@ impl Gateway {
                     body,
                     MessageStatus::Accepted,
                 );
-                match self.spool.commit(message).await {
+                message.auth = trace.auth;
+                match self.spool.commit_as(id, message).await {
                     Ok(id) => {
                         info!(sid, mid = %id, documents, "message stored");
                         reply.reply(&id.to_string())
@@ -365,11 +498,12 @@ impl Gateway {
                     reply: refusal.reply.to_string(),
                     reason: refusal.reason.to_string(),
                 };
-                let message =
+                let mut message =
                     new_message(session, envelope, content, &self.directory, body, status);
+                message.auth = trace.auth;
                 // Kept for the admin ("why was my invoice refused?") and for notices; the
                 // refusal stands whether or not the record could be written.
-                match self.spool.commit(message).await {
+                match self.spool.commit_as(id, message).await {
                     Ok(id) => {
                         info!(sid, mid = %id, reason = refusal.reason, reply = %refusal.reply, "message refused and recorded")
                     }
@@ -426,6 +560,8 @@ fn bare_message(
         rcpt_to: envelope.rcpt_to.clone(),
         header_message_id,
         header_from,
+        tls: session.tls_params.clone(),
+        auth: None,
         deliver_once: Vec::new(),
         documents: Vec::new(),
         ignored: Vec::new(),
@@ -480,6 +616,7 @@ pub fn recover(
             .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
         helo: envelope.helo.clone(),
         tls: false,
+        tls_params: None,
     };
     let smtp_envelope = Envelope {
         mail_from: envelope.mail_from.clone(),
@@ -507,7 +644,7 @@ pub fn recover(
                 // Stored because it was accepted: TLS was checked then.
                 true,
                 inspected,
-                &Authentication::NotChecked,
+                &Authentication::Recovered,
                 &mut precedents,
             );
             match verdict {

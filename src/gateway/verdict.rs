@@ -7,7 +7,7 @@
 use crate::address::Address;
 use crate::config::Receiver;
 use crate::intake::{self, HeaderFrom};
-use crate::policy::auth::Authentication;
+use crate::policy::auth::{self, AuthFailure, Authentication, Proof};
 use crate::policy::directory::Identity;
 use crate::policy::documents::{self, Decision};
 use crate::policy::{Directory, Refusal};
@@ -50,6 +50,8 @@ pub(crate) struct Content {
     pub(crate) ignored: Vec<IgnoredAttachment>,
     /// Warnings for the log.
     pub(crate) notes: Vec<String>,
+    /// How the sender was proven, one entry per distinct proof over the receivers.
+    pub(crate) proven_by: Vec<Proof>,
 }
 
 /// The verdict on a message for `rcpt_to` (the accepted recipients, in order), received over
@@ -60,10 +62,17 @@ pub(crate) fn verdict(
     rcpt_to: &[String],
     tls: bool,
     inspected: Inspected,
-    _authentication: &Authentication,
+    authentication: &Authentication,
     precedents: &mut dyn Precedents,
 ) -> Verdict {
-    match judge(directory, rcpt_to, tls, inspected, precedents) {
+    match judge(
+        directory,
+        rcpt_to,
+        tls,
+        inspected,
+        authentication,
+        precedents,
+    ) {
         Ok(verdict) => verdict,
         Err(refusal) => Verdict::Refuse(refusal),
     }
@@ -74,6 +83,7 @@ fn judge(
     rcpt_to: &[String],
     tls: bool,
     inspected: Inspected,
+    authentication: &Authentication,
     precedents: &mut dyn Precedents,
 ) -> Result<Verdict, Refusal> {
     let mut receivers: Vec<&Receiver> = Vec::with_capacity(rcpt_to.len());
@@ -116,6 +126,10 @@ fn judge(
             reason: "tls_required",
         });
     }
+    // The identity that matched each receiver's whitelist must be the one proven (SPF, DKIM,
+    // DMARC, ARC; `policy::auth`). Until it is, the sender is not trusted: nothing is stored
+    // and no notice goes to the contact the forger named.
+    let proven_by = prove(directory, &receivers, &header_from, authentication)?;
 
     // From here on the sender is trusted: a refusal is recorded in the spool as rejected.
     let paired = inspected.paired;
@@ -133,6 +147,7 @@ fn judge(
         documents,
         ignored: ignored.clone(),
         notes,
+        proven_by: proven_by.clone(),
     };
 
     if let Some(refused) = paired.refused.first() {
@@ -183,6 +198,61 @@ fn judge(
         },
         content: content(judged.documents, judged.notes),
     })
+}
+
+/// How the header From is proven for each receiver, by the policy of the trusted-sender entry
+/// it matched (distinct proofs, in receiver order), or the refusal of the first that is not.
+fn prove(
+    directory: &Directory,
+    receivers: &[&Receiver],
+    header_from: &str,
+    authentication: &Authentication,
+) -> Result<Vec<Proof>, Refusal> {
+    let from = Address::parse(header_from)
+        .map_err(|_| bad_from("the From header has no usable address"))?;
+    let mut proofs: Vec<Proof> = Vec::new();
+    for receiver in receivers {
+        // Trusted: checked just before.
+        let Some(entry) = directory.trusted_sender(receiver, &from) else {
+            continue;
+        };
+        match auth::prove(
+            entry,
+            &from,
+            authentication,
+            directory.trusted_arc_sealers(),
+        ) {
+            Ok(proof) => {
+                if !proofs.contains(&proof) {
+                    proofs.push(proof);
+                }
+            }
+            Err(failure) => return Err(auth_refusal(&failure)),
+        }
+    }
+    Ok(proofs)
+}
+
+/// The reply for a sender that is not proven.
+fn auth_refusal(failure: &AuthFailure) -> Refusal {
+    match failure {
+        AuthFailure::Dmarc(why) => Refusal {
+            reply: reply::dmarc_failed(why),
+            reason: "dmarc_failed",
+        },
+        AuthFailure::Spf(why) => Refusal {
+            reply: reply::spf_failed(why),
+            reason: "spf_failed",
+        },
+        AuthFailure::Dkim(why) => Refusal {
+            reply: reply::dkim_failed(why),
+            reason: "dkim_failed",
+        },
+        AuthFailure::Temporary(why) => Refusal {
+            reply: reply::auth_temporary(why),
+            reason: "auth_temporary",
+        },
+    }
 }
 
 /// The documents of one message as the addressed receivers judge them.
@@ -489,6 +559,7 @@ kvk = "11111111"
 address = "A@trust.example.test"
 organisation = "acme"
 document_type = "purchase-invoice"
+auth = "none"
 duplicates = "refuse"
 
 [[receiver.trusted_sender]]
@@ -500,12 +571,23 @@ domain = "supplier.example"
 address = "B@trust.example.test"
 organisation = "acme"
 document_type = "purchase-invoice"
+auth = "none"
 
 [[receiver.trusted_sender]]
 name = "Secure B.V."
 contact = "billing@secure.example"
 domain = "secure.example"
 require_tls = true
+
+[[receiver.trusted_sender]]
+name = "Supplier B.V."
+contact = "billing@supplier.example"
+domain = "supplier.example"
+
+[[receiver]]
+address = "D@trust.example.test"
+organisation = "acme"
+document_type = "purchase-invoice"
 
 [[receiver.trusted_sender]]
 name = "Supplier B.V."
@@ -566,16 +648,121 @@ domain = "supplier.example"
     }
 
     fn judge_over(rcpt: &[&str], from: &str, tls: bool, table: &mut Table) -> Verdict {
+        judge_proven(rcpt, from, tls, &Authentication::NotRequired, table)
+    }
+
+    fn judge_proven(
+        rcpt: &[&str],
+        from: &str,
+        tls: bool,
+        authentication: &Authentication,
+        table: &mut Table,
+    ) -> Verdict {
         let inspected = take_apart(&mail(from), &IntakeLimits::default()).unwrap();
         let rcpt: Vec<String> = rcpt.iter().map(ToString::to_string).collect();
-        verdict(
-            &directory(),
-            &rcpt,
-            tls,
-            inspected,
-            &Authentication::NotChecked,
-            table,
-        )
+        verdict(&directory(), &rcpt, tls, inspected, authentication, table)
+    }
+
+    /// Results in which DKIM passed for `dkim_domain` (none when empty), DMARC computed
+    /// without a record.
+    fn results(dkim_domain: &str) -> Authentication {
+        use crate::policy::auth::*;
+        let aligned = auth::relaxed_aligned(dkim_domain, "supplier.example");
+        Authentication::Checked(Box::new(AuthResults {
+            spf_mail_from: SpfCheck {
+                result: Outcome::Fail,
+                domain: "bounce.example".into(),
+            },
+            spf_helo: SpfCheck {
+                result: Outcome::None,
+                domain: "h".into(),
+            },
+            dkim: if dkim_domain.is_empty() {
+                Vec::new()
+            } else {
+                vec![DkimCheck {
+                    result: Outcome::Pass,
+                    domain: dkim_domain.into(),
+                    selector: "s".into(),
+                    reason: String::new(),
+                }]
+            },
+            dmarc: DmarcCheck {
+                result: Outcome::None,
+                from_domain: "supplier.example".into(),
+                policy: None,
+                spf_aligned: false,
+                dkim_aligned: aligned,
+            },
+            arc: ArcCheck {
+                result: Outcome::None,
+                sealers: Vec::new(),
+                first_hop: ArcFirstHop::default(),
+            },
+        }))
+    }
+
+    #[test]
+    fn an_unproven_trusted_from_is_refused_5_7_26_before_anything_is_stored() {
+        let mut table = Table::default();
+        match judge_proven(
+            &["D@trust.example.test"],
+            "billing@supplier.example",
+            false,
+            &results("elsewhere.example"),
+            &mut table,
+        ) {
+            Verdict::Refuse(r) => {
+                assert_eq!(
+                    (r.reply.code, r.reply.status),
+                    (550, "5.7.26"),
+                    "{}",
+                    r.reply
+                );
+                assert!(
+                    r.reply.text().contains("DKIM pass for elsewhere.example"),
+                    "{}",
+                    r.reply
+                );
+            }
+            _ => panic!("not refused"),
+        }
+        assert_eq!(
+            table.asked, 0,
+            "no precedent is asked for an unproven sender"
+        );
+    }
+
+    #[test]
+    fn an_aligned_dkim_pass_is_accepted_and_says_how() {
+        let mut table = Table::default();
+        match judge_proven(
+            &["D@trust.example.test"],
+            "billing@supplier.example",
+            false,
+            &results("mail.supplier.example"),
+            &mut table,
+        ) {
+            Verdict::Accept { content, .. } => {
+                assert_eq!(content.proven_by, vec![Proof::Dmarc]);
+            }
+            _ => panic!("not accepted"),
+        }
+    }
+
+    #[test]
+    fn a_receiver_that_authenticates_never_accepts_without_a_check() {
+        let mut table = Table::default();
+        match judge_proven(
+            &["D@trust.example.test"],
+            "billing@supplier.example",
+            false,
+            &Authentication::NotRequired,
+            &mut table,
+        ) {
+            Verdict::Refuse(r) => assert_eq!(r.reply.code, 451, "{}", r.reply),
+            _ => panic!("not refused"),
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod mime;
 pub mod names;
 pub mod pairing;
 pub mod prescan;
+pub mod trace;
 
 pub use from::FromDefect;
 pub use mime::{

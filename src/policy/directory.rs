@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::Refusal;
 use crate::address::Address;
-use crate::config::{Config, Organisation, Receiver, TrustKind};
+use crate::config::{AuthPolicy, Config, Organisation, Receiver, SenderPattern, TrustKind};
 use crate::smtp::reply;
 
 /// Receivers indexed by address key, each with its organisation.
@@ -21,6 +21,8 @@ pub struct Directory {
     served_domains: Vec<crate::address::Domain>,
     /// Whether any trusted sender has `require_tls` (else MAIL need not look).
     any_require_tls: bool,
+    /// `[server] trusted_arc_sealers`.
+    trusted_arc_sealers: Vec<crate::address::Domain>,
 }
 
 /// Which sender identity is being judged, for the refusal sentence.
@@ -64,6 +66,7 @@ impl Directory {
         Directory {
             served_domains,
             any_require_tls,
+            trusted_arc_sealers: config.server.trusted_arc_sealers.clone(),
             receivers: config.receivers.clone(),
             organisations: config.organisations.clone(),
             by_key,
@@ -181,6 +184,85 @@ impl Directory {
                 TrustKind::Address(a) => format!("address:{}", a.key()),
                 TrustKind::VerifiedUsers => format!("user:{}", sender.key()),
             })
+    }
+
+    /// The ARC sealers whose chains are believed (`[server] trusted_arc_sealers`).
+    pub fn trusted_arc_sealers(&self) -> &[crate::address::Domain] {
+        &self.trusted_arc_sealers
+    }
+
+    /// Whether any of the receivers addressed by `rcpt_to` has a trusted sender whose mail
+    /// must be authenticated (an `auth` other than `none`): else stage 2 need not ask DNS.
+    pub fn needs_authentication(&self, rcpt_to: &[String]) -> bool {
+        rcpt_to.iter().any(|rcpt| {
+            self.receiver(rcpt)
+                .is_ok_and(|r| r.trusted_senders.iter().any(|t| t.auth != AuthPolicy::None))
+        })
+    }
+
+    /// Whether any receiver at all authenticates (the daemon then builds a resolver).
+    pub fn authenticates(&self) -> bool {
+        self.receivers
+            .iter()
+            .flat_map(|r| &r.trusted_senders)
+            .any(|t| t.auth != AuthPolicy::None)
+    }
+
+    /// The envelope sender at RCPT: refused only when no trusted sender of `receiver` could
+    /// accept the message at end of data, where the header From decides. A sender with
+    /// `auth = "dmarc"` or `"dkim"` may be proven by a DKIM signature whatever the envelope
+    /// (ERP platforms and mail services use bounce addresses of their own, VERP); one with
+    /// `"spf"` needs an envelope domain aligned with its own domain or its `via`; one with
+    /// `"none"` (tests) takes the envelope as written, so it must be trusted itself. The null
+    /// sender is never an invoice.
+    ///
+    /// # Errors
+    /// The refusal to send (550 5.7.1).
+    pub fn check_envelope_sender(
+        &self,
+        receiver: &Receiver,
+        reverse_path: &str,
+    ) -> Result<(), Refusal> {
+        let rcpt = receiver.address.to_string();
+        let describe = Identity::EnvelopeSender.describe();
+        if reverse_path.is_empty() {
+            return Err(Refusal {
+                reply: reply::sender_not_trusted(describe, "", &rcpt),
+                reason: "null_sender",
+            });
+        }
+        let refuse = || Refusal {
+            reply: reply::sender_not_trusted(describe, reverse_path, &rcpt),
+            reason: "untrusted_mail_from",
+        };
+        let sender = Address::parse(reverse_path).map_err(|_| refuse())?;
+        let trusted_as_written = self.trusted_sender(receiver, &sender).is_some();
+        let could_match = |t: &crate::config::TrustedSender| match t.auth {
+            AuthPolicy::Dmarc | AuthPolicy::Dkim => true,
+            AuthPolicy::None => trusted_as_written,
+            AuthPolicy::Spf => {
+                let domain = sender.domain().as_str();
+                let aligned = |d: &str| super::auth::relaxed_aligned(domain, d);
+                t.via.as_ref().is_some_and(|v| aligned(v.as_str()))
+                    || match &t.kind {
+                        TrustKind::Domain(d) => aligned(d.as_str()),
+                        TrustKind::Address(a) => aligned(a.domain().as_str()),
+                        TrustKind::VerifiedUsers => receiver.organisations.iter().any(|&i| {
+                            self.organisations.get(i).is_some_and(|o| {
+                                o.verified_users.iter().any(|p| match p {
+                                    SenderPattern::Address(a) => aligned(a.domain().as_str()),
+                                    SenderPattern::Domain(d) => aligned(d.as_str()),
+                                })
+                            })
+                        }),
+                    }
+            }
+        };
+        if receiver.trusted_senders.iter().any(could_match) {
+            Ok(())
+        } else {
+            Err(refuse())
+        }
     }
 
     /// Checks one sender identity against a receiver: 550 5.7.1 naming the check that failed.

@@ -65,7 +65,7 @@ where
 {
     let span = info_span!("session", sid = ctx.sid, peer = %ctx.peer);
     if !ctx.implicit_tls {
-        run_inner(stream, ctx).instrument(span).await;
+        run_inner(stream, ctx, None).instrument(span).await;
         return;
     }
     async {
@@ -75,7 +75,10 @@ where
             return;
         };
         match timeout(ctx.limits.command_timeout, acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => run_inner(tls, ctx).await,
+            Ok(Ok(tls)) => {
+                let params = tls_params(tls.get_ref().1);
+                run_inner(tls, ctx, Some(params)).await;
+            }
             Ok(Err(e)) => info!(error = %e, reason = "tls_handshake_failed", "connection closed"),
             Err(_) => info!(reason = "tls_handshake_timeout", "connection closed"),
         }
@@ -84,7 +87,19 @@ where
     .await;
 }
 
-async fn run_inner<S, H>(mut stream: S, ctx: ConnContext<H>)
+/// The TLS version and cipher of a session, for the trace field and the spool:
+/// `TLSv1_3 TLS13_AES_256_GCM_SHA384`.
+fn tls_params(conn: &rustls::ServerConnection) -> String {
+    let version = conn
+        .protocol_version()
+        .map_or_else(|| "TLS".to_string(), |v| format!("{v:?}"));
+    match conn.negotiated_cipher_suite() {
+        Some(suite) => format!("{version} {:?}", suite.suite()),
+        None => version,
+    }
+}
+
+async fn run_inner<S, H>(mut stream: S, ctx: ConnContext<H>, tls_params: Option<String>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
     H: Handler,
@@ -113,6 +128,7 @@ where
             peer,
             helo: String::new(),
             tls: implicit_tls,
+            tls_params,
         },
         handler,
         deadline: started + limits.session_timeout,
@@ -199,6 +215,7 @@ impl<H: Handler> Conn<H> {
                 debug!("tls established");
                 self.session.tls_started();
                 self.info.tls = true;
+                self.info.tls_params = Some(tls_params(tls.get_ref().1));
                 self.end_reason = "closed";
                 // A second STARTTLS is refused by the session, so this returns Close.
                 let _ = self.drive(&mut tls).await;

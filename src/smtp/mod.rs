@@ -33,6 +33,8 @@ pub struct SessionInfo {
     pub helo: String,
     /// Whether the session is running over TLS (after STARTTLS).
     pub tls: bool,
+    /// The TLS version and cipher (`TLSv1_3 TLS13_AES_256_GCM_SHA384`) once TLS runs.
+    pub tls_params: Option<String>,
 }
 
 /// The envelope of one transaction, handed over at end of data.

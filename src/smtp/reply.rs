@@ -136,6 +136,44 @@ pub fn sender_not_trusted(which: &str, sender: &str, rcpt: &str) -> Reply {
     )
 }
 
+/// DMARC did not pass for the header From's domain (RFC 7372: X.7.26).
+pub fn dmarc_failed(why: &str) -> Reply {
+    Reply::dynamic(
+        550,
+        "5.7.26",
+        format!("{why}; sign with DKIM for your From domain or send from servers its SPF lists"),
+    )
+}
+
+/// SPF did not pass, aligned, where the receiver requires SPF (RFC 7372: X.7.23).
+pub fn spf_failed(why: &str) -> Reply {
+    Reply::dynamic(
+        550,
+        "5.7.23",
+        format!("{why}; send from servers your domain's SPF record lists"),
+    )
+}
+
+/// No valid DKIM signature aligned with the From domain (RFC 7372: X.7.20).
+pub fn dkim_failed(why: &str) -> Reply {
+    Reply::dynamic(
+        550,
+        "5.7.20",
+        format!("{why}; sign your mail with DKIM for your From domain"),
+    )
+}
+
+/// A DNS lookup for SPF, DKIM or DMARC failed in a way that may have hidden a pass: the
+/// sender retries (RFC 7372: X.7.24 is SPF's temporary error; the others have none of their
+/// own).
+pub fn auth_temporary(why: &str) -> Reply {
+    Reply::dynamic(
+        451,
+        "4.7.24",
+        format!("cannot authenticate the sender now: {why}; please try again later"),
+    )
+}
+
 /// The header From is missing, duplicated or names more than one mailbox.
 pub fn bad_header_from(why: &str) -> Reply {
     Reply::dynamic(

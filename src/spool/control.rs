@@ -490,6 +490,8 @@ mod tests {
             rcpt_to: vec!["c@d.test".into()],
             header_message_id: None,
             header_from: None,
+            tls: None,
+            auth: None,
             deliver_once: Vec::new(),
             documents: vec![],
             ignored: vec![],

@@ -274,6 +274,10 @@ pub struct NewMessage {
     pub header_message_id: Option<String>,
     /// The address of the header From (checked against the trusted senders), if known.
     pub header_from: Option<String>,
+    /// The session's TLS version and cipher, when it ran over TLS.
+    pub tls: Option<String>,
+    /// What authenticated the sender (SPF, DKIM, DMARC, ARC), when the checks ran.
+    pub auth: Option<crate::policy::auth::AuthRecord>,
     /// Sinks that take the whole message: a document's `deliver` may name them, but each is
     /// queued once per message, at the first document that lists it and is still ready after
     /// the duplicate index (so a duplicate first document does not cost the message its
@@ -536,9 +540,15 @@ pub struct MessageRecord {
     /// format 1).
     #[serde(default)]
     pub header_from: Option<String>,
-    /// Size of the raw message in bytes.
+    /// The session's TLS version and cipher; absent in clear text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<String>,
+    /// What authenticated the sender; absent when no check ran (and in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<crate::policy::auth::AuthRecord>,
+    /// Size of the message as stored, our trace fields included, in bytes.
     pub size: u64,
-    /// SHA-256 of the raw message, lowercase hex.
+    /// SHA-256 of the message as it arrived (before our trace fields), lowercase hex.
     pub sha256: String,
     /// The message state.
     pub status: MessageStatus,
@@ -787,8 +797,22 @@ impl Spool {
     /// Safe to drop, as above; never race it against shutdown in a `select!`, or the client
     /// misses a 250 for a stored message.
     pub async fn commit(&self, msg: NewMessage) -> Result<MessageId, SpoolError> {
+        let id = self.new_id();
+        self.commit_as(id, msg).await
+    }
+
+    /// A fresh message id, for a message whose trace fields name it before it is committed
+    /// with [`Spool::commit_as`].
+    pub fn new_id(&self) -> MessageId {
+        lock(&self.inner.ids).next(SystemTime::now())
+    }
+
+    /// [`Spool::commit`] under an id from [`Spool::new_id`].
+    ///
+    /// # Errors
+    /// As [`Spool::commit`].
+    pub async fn commit_as(&self, id: MessageId, msg: NewMessage) -> Result<MessageId, SpoolError> {
         let tx = lock(&self.inner.tx).clone().ok_or(SpoolError::Closed)?;
-        let id = lock(&self.inner.ids).next(SystemTime::now());
         let shared = Arc::clone(&self.inner.shared);
         let threshold = self.inner.opts.large_body_threshold;
         let span = tracing::Span::current();

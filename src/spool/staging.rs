@@ -160,6 +160,42 @@ impl Staging {
         }
     }
 
+    /// Puts `prefix` (our trace fields) before the body and leaves out the byte ranges `drop`
+    /// (sorted, disjoint; incoming fields that claim our name). The SHA-256 stays that of the
+    /// body as received: the resend index compares arrivals, and our fields differ on each.
+    ///
+    /// # Errors
+    /// Disk errors while a body in a file is written anew; the old file is kept then.
+    pub fn rewrite(&mut self, prefix: &[u8], drop: &[std::ops::Range<usize>]) -> io::Result<()> {
+        let old = self.bytes()?.into_owned();
+        let mut new = Vec::with_capacity(prefix.len() + old.len());
+        new.extend_from_slice(prefix);
+        let mut at = 0usize;
+        for range in drop {
+            let start = range.start.clamp(at, old.len());
+            new.extend_from_slice(&old[at..start]);
+            at = range.end.clamp(start, old.len());
+        }
+        new.extend_from_slice(&old[at..]);
+        let new_len = new.len() as u64;
+        match &mut self.file {
+            Some(spill) => {
+                let (path, mut file) = create_tmp(&self.dir)?;
+                let written =
+                    fault::check_write(self.faults.as_ref()).and_then(|()| file.write_all(&new));
+                let fresh = SpillFile { path, file };
+                if let Err(err) = written {
+                    fresh.remove();
+                    return Err(err);
+                }
+                std::mem::replace(spill, fresh).remove();
+            }
+            None => self.mem = new,
+        }
+        self.len = new_len;
+        Ok(())
+    }
+
     /// Hands the body to the commit; the staging file, if any, is the caller's from now on.
     pub(crate) fn finish(mut self) -> Finished {
         let sha256 = std::mem::take(&mut self.hasher).finalize().into();
@@ -242,6 +278,27 @@ mod tests {
         assert_eq!(s.len(), 10);
         assert_eq!(&*s.bytes().unwrap(), b"helloworld");
         assert!(files_in(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn rewrite_prepends_and_drops_but_keeps_the_hash_of_what_arrived() {
+        for threshold in [1000, 4] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut s = staging(dir.path(), threshold);
+            s.write(b"A: 1\r\nB: 2\r\nC: 3\r\n").unwrap();
+            s.rewrite(b"T: 0\r\n", &[7..14]).unwrap();
+            assert_eq!(&*s.bytes().unwrap(), b"T: 0\r\nA: 1\r\nC: 3\r\n");
+            assert_eq!(s.len(), 18);
+            let finished = s.finish();
+            assert_eq!(
+                finished.sha256,
+                <[u8; 32]>::from(Sha256::digest(b"A: 1\r\nB: 2\r\nC: 3\r\n"))
+            );
+            if let Content::File(spill) = finished.content {
+                spill.remove();
+            }
+            assert!(files_in(dir.path()).is_empty(), "threshold {threshold}");
+        }
     }
 
     #[test]

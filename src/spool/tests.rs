@@ -35,6 +35,8 @@ fn message(spool: &Spool, raw: &[u8], documents: Vec<NewDocument>) -> NewMessage
         rcpt_to: vec!["ad64sde@gw.test".into()],
         header_message_id: Some("<1@acme.test>".into()),
         header_from: None,
+        tls: None,
+        auth: None,
         deliver_once: Vec::new(),
         documents,
         ignored: vec![IgnoredAttachment {
@@ -1015,6 +1017,8 @@ async fn a_resend_is_recognised_by_message_id_and_content() {
         .commit(NewMessage {
             header_message_id: Some("<2@acme.test>".into()),
             header_from: None,
+            tls: None,
+            auth: None,
             deliver_once: Vec::new(),
             ..message(&spool, b"same bytes", vec![])
         })
@@ -1025,6 +1029,8 @@ async fn a_resend_is_recognised_by_message_id_and_content() {
         let msg = NewMessage {
             header_message_id: None,
             header_from: None,
+            tls: None,
+            auth: None,
             deliver_once: Vec::new(),
             ..message(&spool, b"same bytes", vec![])
         };

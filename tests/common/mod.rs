@@ -71,7 +71,7 @@ kvk = "87654321"
 address = "{RECEIVER}"
 organisation = "acme"
 document_type = "purchase-invoice"
-{receiver}
+{receiver_auth}{receiver}
 
 [[receiver.trusted_sender]]
 name = "Supplier B.V."
@@ -92,7 +92,7 @@ verified_users = true
 address = "{SHARED}"
 organisations = ["acme", "beta"]
 document_type = "purchase-invoice"
-{extra_shared}
+{shared_auth}{extra_shared}
 
 [[receiver.trusted_sender]]
 name = "Supplier B.V."
@@ -102,6 +102,18 @@ domain = "supplier.example"
             spool = spool.display(),
             extra_org = "",
             extra_shared = shared_extra,
+            // These tests are about everything but authentication (tests/auth.rs): the
+            // identities are taken as written unless a test sets its own `auth`.
+            receiver_auth = if receiver.contains("auth =") {
+                ""
+            } else {
+                "auth = \"none\"\n"
+            },
+            shared_auth = if shared_extra.contains("auth =") {
+                ""
+            } else {
+                "auth = \"none\"\n"
+            },
         );
         let path = dir.path().join("trustgate.toml");
         std::fs::write(&path, text).unwrap();

@@ -155,6 +155,8 @@ mod tests {
                 organisation: org.into(),
                 envelope_sender: "billing@supplier.example".into(),
                 header_from: Some("billing@supplier.example".into()),
+                tls: None,
+                auth: None,
                 header_message_id: None,
                 received_at: "2026-11-22T10:15:30.000Z".into(),
                 format: "UBL Invoice".into(),

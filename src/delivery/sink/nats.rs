@@ -394,6 +394,8 @@ mod tests {
             organisation: "acme".into(),
             envelope_sender: String::new(),
             header_from: None,
+            tls: None,
+            auth: None,
             header_message_id: None,
             received_at: "2026-11-22T10:15:30.123Z".into(),
             format: "UBL Invoice".into(),

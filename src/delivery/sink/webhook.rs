@@ -501,6 +501,8 @@ mod tests {
                 organisation: "acme".into(),
                 envelope_sender: "invoices@supplier.example".into(),
                 header_from: Some("invoices@supplier.example".into()),
+                tls: None,
+                auth: None,
                 header_message_id: None,
                 received_at: "2026-11-22T10:15:30.123Z".into(),
                 format: "UBL Invoice".into(),
