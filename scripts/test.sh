@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole trustgate test suite on a fresh machine: installs what the tests need when
 # missing (swaks; Python 3 for the smtplib test and the official Standard Webhooks verifier;
-# nats-server for the JetStream sink), then runs every test.
+# nats-server for the JetStream sink; dnslib and dkimpy for the SPF/DKIM/DMARC/ARC tests),
+# then runs every test.
 # Usage: scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,18 @@ if ! python3 -c "import standardwebhooks" >/dev/null 2>&1; then
   echo "test.sh: installing the Python package standardwebhooks" >&2
   python3 -m pip install --quiet --disable-pip-version-check standardwebhooks 2>/dev/null \
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages standardwebhooks
+fi
+
+# The authentication tests serve DNS with dnslib and sign mail with dkimpy (ARC needs authres,
+# ed25519 needs PyNaCl, RSA key generation uses cryptography): an independent signer.
+auth_py=()
+for pair in dnslib:dnslib dkim:dkimpy authres:authres nacl:pynacl cryptography:cryptography; do
+  python3 -c "import ${pair%%:*}" >/dev/null 2>&1 || auth_py+=("${pair#*:}")
+done
+if [ ${#auth_py[@]} -gt 0 ]; then
+  echo "test.sh: installing the Python packages ${auth_py[*]}" >&2
+  python3 -m pip install --quiet --disable-pip-version-check "${auth_py[@]}" 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${auth_py[@]}"
 fi
 
 # One test holds 2000 idle SMTP sessions (both ends in one process).

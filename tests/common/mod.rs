@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use trustgate::config::Config;
 use trustgate::daemon::Daemon;
 
+pub mod authdns;
 pub mod hostile_pdf;
 pub mod peers;
 
