@@ -341,7 +341,22 @@ fn template_is_valid_apart_from_the_spool_directory() {
         c.server.listen,
         vec!["0.0.0.0:25".parse().unwrap(), "[::]:25".parse().unwrap()]
     );
-    assert_eq!(c.receivers[0].trusted_senders.len(), 3);
+    assert_eq!(c.receivers[0].trusted_senders.len(), 4);
+    // The production template authenticates every sender, and says so without a warning.
+    assert!(
+        c.receivers[0]
+            .trusted_senders
+            .iter()
+            .all(|t| t.auth == trustgate::config::AuthPolicy::Dmarc)
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(
+        c.receivers[0].trusted_senders[3]
+            .via
+            .as_ref()
+            .map(|d| d.as_str()),
+        Some("erp-platform.example")
+    );
     // With every check on, the spool directory is the only thing that may fail on this machine.
     if let Err(errors) = Config::load(&path) {
         for e in &errors.0 {
@@ -485,6 +500,7 @@ fn all_schema_keys() -> Vec<(String, Vec<String>)> {
         "[relay]\n",
         "[[sink]]\n",
         "[limits]\n",
+        "[dns]\n",
     ] {
         let text = template.replacen("\n[spool]\n", tls, 1);
         let text = if header.is_empty() {
@@ -502,7 +518,7 @@ fn every_key_of_the_schema_is_in_the_template_and_the_docs() {
     let template = template_text();
     let docs = std::fs::read_to_string(repo("docs/config.md")).unwrap();
     let all = all_schema_keys();
-    assert_eq!(all.len(), 11);
+    assert_eq!(all.len(), 12);
     let mut seen = 0;
     for (header, keys) in all {
         assert!(!keys.is_empty(), "{header}");
@@ -531,8 +547,8 @@ fn every_key_of_the_schema_is_in_the_template_and_the_docs() {
             seen += 1;
         }
     }
-    // 8 sections, 19 + 2 + 3 + 7 + 12 + 6 + 4 + 7 + 14 + 15 keys.
-    assert_eq!(seen, 97);
+    // 9 sections, 20 + 2 + 3 + 7 + 13 + 8 + 4 + 7 + 14 + 15 + 3 keys.
+    assert_eq!(seen, 105);
 }
 
 #[test]
@@ -546,7 +562,11 @@ fn docs_defaults_match_the_template() {
             .rsplit_once('(')
             .map(|(_, d)| d.trim_end_matches(')'))
             .unwrap();
-        if default.starts_with("required") || matches!(default, "none" | "[]" | "false") {
+        // "(the receiver's)", "(the system's)": taken from elsewhere, no line of its own.
+        if default.starts_with("required")
+            || default.starts_with("the ")
+            || matches!(default, "none" | "[]" | "false")
+        {
             continue;
         }
         let line = format!("{key} = {default}");
@@ -557,7 +577,7 @@ fn docs_defaults_match_the_template() {
         checked += 1;
     }
     assert_eq!(
-        checked, 48,
-        "every defaulted key of [server], [spool], [[receiver]], [delivery], [relay], [[sink]] and [limits] is checked"
+        checked, 51,
+        "every defaulted key of [server], [spool], [[receiver]], [delivery], [relay], [[sink]], [limits] and [dns] is checked"
     );
 }

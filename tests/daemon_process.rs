@@ -130,8 +130,17 @@ fn spool_cli_works_while_the_daemon_runs() {
     }
     let (code, raw, _) = cli(&cfg.path, &["spool", "show", &ids[0], "--raw"]);
     assert_eq!(code, 0);
+    // The message as sent, under our trace field (RFC 5321 4.4).
+    let (trace, sent) = raw
+        .split_once("\r\nFrom: ")
+        .expect("the stored message keeps its From");
+    assert!(
+        trace.starts_with("Received: from client.supplier.example ([127.0.0.1]:"),
+        "{trace}"
+    );
+    assert!(trace.contains(&format!("id {}", ids[0])), "{trace}");
     assert_eq!(
-        raw,
+        format!("From: {sent}"),
         invoice_mail(SUPPLIER),
         "raw message differs from what was sent"
     );

@@ -67,6 +67,9 @@ fn exit_code(err: &anyhow::Error) -> i32 {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    for warning in &config.warnings {
+        tracing::warn!(%warning, "config warning");
+    }
     let daemon = Daemon::start(&config).await.context("cannot start")?;
     wait_for_signal().await?;
     info!("shutting down: finishing sessions in progress");

@@ -553,6 +553,72 @@ fn document_counts(documents: &[DocumentRecord]) -> String {
     format!("{} ({})", documents.len(), parts.join(", "))
 }
 
+/// The authentication lines of `spool show`: how the sender was proven, and each check.
+fn show_auth(
+    out: &mut dyn std::io::Write,
+    auth: Option<&crate::policy::auth::AuthRecord>,
+) -> std::io::Result<()> {
+    let Some(a) = auth else {
+        return writeln!(out, "Auth:        not checked");
+    };
+    let proven: Vec<String> = a.proven_by.iter().map(ToString::to_string).collect();
+    let proven = if proven.is_empty() {
+        "not proven".to_string()
+    } else {
+        proven.join(", ")
+    };
+    writeln!(out, "Auth:        {proven}")?;
+    let r = &a.results;
+    writeln!(
+        out,
+        "  spf:       {} (mail from {}), {} (helo {})",
+        r.spf_mail_from.result,
+        clean(&r.spf_mail_from.domain),
+        r.spf_helo.result,
+        clean(&r.spf_helo.domain)
+    )?;
+    if r.dkim.is_empty() {
+        writeln!(out, "  dkim:      none (no signature)")?;
+    }
+    for d in &r.dkim {
+        let reason = if d.reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", clean(&d.reason))
+        };
+        writeln!(
+            out,
+            "  dkim:      {} (d={} s={}){reason}",
+            d.result,
+            clean(&d.domain),
+            clean(&d.selector)
+        )?;
+    }
+    let policy = r
+        .dmarc
+        .policy
+        .as_deref()
+        .map_or_else(|| "no record".to_string(), |p| format!("p={}", clean(p)));
+    writeln!(
+        out,
+        "  dmarc:     {} (from {}, {policy}; aligned: spf {}, dkim {})",
+        r.dmarc.result,
+        clean(&r.dmarc.from_domain),
+        if r.dmarc.spf_aligned { "yes" } else { "no" },
+        if r.dmarc.dkim_aligned { "yes" } else { "no" }
+    )?;
+    if r.arc.result != crate::policy::auth::Outcome::None {
+        let sealers: Vec<String> = r.arc.sealers.iter().map(|s| clean(s)).collect();
+        writeln!(
+            out,
+            "  arc:       {} (sealed by {})",
+            r.arc.result,
+            sealers.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
 /// `show`: everything about one message.
 fn print_message(out: &mut dyn Write, m: &MessageRecord) -> std::io::Result<()> {
     writeln!(out, "Message:     {}", m.id)?;
@@ -574,6 +640,15 @@ fn print_message(out: &mut dyn Write, m: &MessageRecord) -> std::io::Result<()> 
     if let Some(mid) = &m.header_message_id {
         writeln!(out, "Message-ID:  {}", clean(mid))?;
     }
+    if let Some(from) = &m.header_from {
+        writeln!(out, "Header From: <{}>", clean(from))?;
+    }
+    writeln!(
+        out,
+        "TLS:         {}",
+        m.tls.as_deref().map_or_else(|| "none".to_string(), clean)
+    )?;
+    show_auth(out, m.auth.as_ref())?;
     writeln!(out, "Size:        {} bytes", m.size)?;
     writeln!(out, "SHA-256:     {}", m.sha256)?;
     writeln!(out, "Documents:   {}", m.documents.len())?;

@@ -2775,6 +2775,78 @@ path = "spool"
         errors_with(text, &no_io())
     }
 
+    const AUTH_RECEIVER: &str = r#"
+[[organisation]]
+id = "acme"
+name = "ACME"
+
+[[receiver]]
+address = "A@trust.example.test"
+organisation = "acme"
+document_type = "purchase-invoice"
+auth = "spf"
+
+[[receiver.trusted_sender]]
+name = "S"
+contact = "s@supplier.example"
+domain = "supplier.example"
+
+[[receiver.trusted_sender]]
+name = "E"
+contact = "e@erp.example"
+address = "e@erp.example"
+via = "platform.example"
+auth = "none"
+"#;
+
+    #[test]
+    fn auth_is_inherited_overridden_and_none_is_warned_about() {
+        let text = format!("{HEAD}{AUTH_RECEIVER}");
+        let config = load_str(&text, Path::new("t.toml"), &no_io()).unwrap();
+        let senders = &config.receivers[0].trusted_senders;
+        assert_eq!(senders[0].auth, AuthPolicy::Spf);
+        assert_eq!(senders[1].auth, AuthPolicy::None);
+        assert_eq!(
+            senders[1].via.as_ref().map(Domain::as_str),
+            Some("platform.example")
+        );
+        let warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with(
+                "t.toml:27:8: receiver \"A@trust.example.test\": trusted_sender[2]: auth = \"none\""
+            ),
+            "{warnings:?}"
+        );
+        // The default.
+        let text = text.replace("auth = \"spf\"\n", "");
+        let config = load_str(&text, Path::new("t.toml"), &no_io()).unwrap();
+        assert_eq!(
+            config.receivers[0].trusted_senders[0].auth,
+            AuthPolicy::Dmarc
+        );
+    }
+
+    #[test]
+    fn auth_via_and_dns_mistakes_are_located() {
+        let text = format!("{HEAD}{AUTH_RECEIVER}")
+            .replace("auth = \"spf\"", "auth = \"dmark\"")
+            .replace("address = \"e@erp.example\"", "domain = \"erp.example\"")
+            + "\n[dns]\nnameservers = [\"127.0.0.1:5353\", \"resolver.example\"]\ntimeout = \"1h\"\n";
+        let errs = errors(&text);
+        for expected in [
+            "t.toml:15:8: receiver \"A@trust.example.test\": unknown auth \"dmark\"; did you mean \"dmarc\"?",
+            "t.toml:26:7: receiver \"A@trust.example.test\": trusted_sender[2]: via needs the exact sender",
+            "t.toml:30:34: dns.nameservers entry \"resolver.example\" is not an IP address",
+            "t.toml:31:11: dns.timeout 1h is out of range",
+        ] {
+            assert!(
+                errs.iter().any(|e| e.starts_with(expected)),
+                "{expected}\n{errs:?}"
+            );
+        }
+    }
+
     #[test]
     fn listen_tls_needs_a_certificate_and_its_own_addresses() {
         let text = HEAD.replace(
