@@ -55,6 +55,8 @@ pub struct Daemon {
     pub smtp_addrs: Vec<SocketAddr>,
     /// The spool, for in-process inspection by tests and the CLI.
     pub spool: Spool,
+    /// The TLS certificate, reloaded in place by [`Daemon::reload`].
+    certificate: Option<Arc<server::Certificate>>,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
 }
@@ -93,9 +95,12 @@ impl Daemon {
     pub async fn start_with_spool(config: &Config, spool: Spool) -> Result<Daemon, StartError> {
         crate::delivery::sink::install_crypto_provider();
         let sinks = crate::delivery::sink::build(config).map_err(StartError::Sink)?;
-        let tls = match &config.server.tls {
-            Some(t) => Some(server::load_tls(t).map_err(StartError::Tls)?),
-            None => None,
+        let (tls, certificate) = match &config.server.tls {
+            Some(t) => {
+                let (tls, certificate) = server::load_tls(t).map_err(StartError::Tls)?;
+                (Some(tls), Some(certificate))
+            }
+            None => (None, None),
         };
         let server = Server::bind_with_tls(&config.server.listen, &config.server.listen_tls)
             .await
@@ -222,9 +227,24 @@ impl Daemon {
         Ok(Daemon {
             smtp_addrs,
             spool,
+            certificate,
             shutdown,
             task,
         })
+    }
+
+    /// What SIGHUP does: reads the TLS certificate and key again, so a renewed certificate is
+    /// used by the next handshake while sessions in progress keep theirs. On an error the old
+    /// certificate stays in use. (The rest of a live reload, the config itself, is the
+    /// operations issue's; it goes through this one entry point.)
+    ///
+    /// # Errors
+    /// What is wrong with the new files, naming them.
+    pub fn reload(&self) -> Result<(), String> {
+        match &self.certificate {
+            Some(certificate) => certificate.reload(),
+            None => Ok(()),
+        }
     }
 
     /// Begins a graceful shutdown (as SIGTERM does).

@@ -353,6 +353,7 @@ async fn spoofed_from_fields_are_refused() {
         &Zone::new()
             .dkim_record("s1", "attacker.example", &attacker)
             .spf("attacker.example", "v=spf1 ip4:127.0.0.1 -all")
+            .spf(DOMAIN, "v=spf1 ip4:127.0.0.1 -all")
             .dmarc("attacker.example", "v=DMARC1; p=reject"),
     );
     let (_cfg, daemon) = start(&dns, "dmarc", "").await;
@@ -375,6 +376,15 @@ async fn spoofed_from_fields_are_refused() {
         let reply = send(&daemon, "evil@attacker.example", &signed).await;
         assert_refused(&reply, "550 5.7.1");
     }
+    // SMTP-HARDENING 29: the envelope sender is the trusted supplier (and its SPF would
+    // pass), the header From is the attacker's: the From is the identity judged.
+    let signed = dkim_sign(invoice.as_bytes(), &attacker, "attacker.example", "s1");
+    let reply = send(&daemon, FROM, &signed).await;
+    assert_refused(&reply, "550 5.7.1");
+    assert!(
+        reply.contains("header From <evil@attacker.example>"),
+        "{reply}"
+    );
     // The trusted From written plainly, but proven only for the attacker's domain.
     let mail = invoice.replacen(
         "From: Supplier <evil@attacker.example>",

@@ -71,20 +71,33 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!(%warning, "config warning");
     }
     let daemon = Daemon::start(&config).await.context("cannot start")?;
-    wait_for_signal().await?;
+    wait_for_signal(&daemon).await?;
     info!("shutting down: finishing sessions in progress");
     daemon.stop().await;
     info!("stopped");
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Waits for SIGTERM or SIGINT; SIGHUP reloads what can be reloaded meanwhile.
+async fn wait_for_signal(daemon: &Daemon) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    tokio::select! {
-        _ = term.recv() => info!(signal = "SIGTERM", "signal received"),
-        _ = int.recv() => info!(signal = "SIGINT", "signal received"),
+    let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => {
+                info!(signal = "SIGTERM", "signal received");
+                return Ok(());
+            }
+            _ = int.recv() => {
+                info!(signal = "SIGINT", "signal received");
+                return Ok(());
+            }
+            _ = hup.recv() => match daemon.reload() {
+                Ok(()) => info!(signal = "SIGHUP", "reloaded the TLS certificate"),
+                Err(err) => tracing::warn!(signal = "SIGHUP", error = %err, "reload failed; still using the old TLS certificate"),
+            },
+        }
     }
-    Ok(())
 }

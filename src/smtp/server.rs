@@ -372,12 +372,46 @@ async fn check_pregreet(stream: TcpStream, wait: Duration) -> Option<(TcpStream,
     Some((stream, pregreet))
 }
 
-/// Loads a PEM certificate chain and key into a rustls server config (ring provider, TLS 1.2
-/// and 1.3).
-///
-/// # Errors
-/// A readable message naming the file.
-pub fn load_tls(tls: &crate::config::Tls) -> Result<Arc<rustls::ServerConfig>, String> {
+/// The STARTTLS and implicit-TLS certificate, reloaded in place (SIGHUP): new handshakes get
+/// the new one, and sessions already running keep theirs, so a renewed certificate never
+/// drops a session.
+#[derive(Debug)]
+pub struct Certificate {
+    files: crate::config::Tls,
+    current: std::sync::RwLock<Arc<rustls::sign::CertifiedKey>>,
+}
+
+impl Certificate {
+    /// Reads the certificate and key files again; on any error the old pair stays in use.
+    ///
+    /// # Errors
+    /// What is wrong with the files, naming them.
+    pub fn reload(&self) -> Result<(), String> {
+        let fresh = read_certified_key(&self.files)?;
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
+        Ok(())
+    }
+}
+
+impl rustls::server::ResolvesServerCert for Certificate {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ))
+    }
+}
+
+/// The certificate chain and key of `tls`, checked to belong together.
+fn read_certified_key(tls: &crate::config::Tls) -> Result<rustls::sign::CertifiedKey, String> {
     let cert_pem = std::fs::read(&tls.certificate)
         .map_err(|e| format!("cannot read certificate {}: {e}", tls.certificate.display()))?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
@@ -398,21 +432,39 @@ pub fn load_tls(tls: &crate::config::Tls) -> Result<Arc<rustls::ServerConfig>, S
         .map_err(|e| format!("cannot read private key {}: {e}", tls.key.display()))?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| format!("cannot parse private key {}: {e}", tls.key.display()))?;
+    let mismatch = |e: &dyn std::fmt::Display| {
+        format!(
+            "certificate {} and key {} do not form a usable pair: {e}",
+            tls.certificate.display(),
+            tls.key.display()
+        )
+    };
+    let certified =
+        rustls::sign::CertifiedKey::from_der(certs, key, &rustls::crypto::ring::default_provider())
+            .map_err(|e| mismatch(&e))?;
+    Ok(certified)
+}
+
+/// The TLS server config for `[server.tls]` (TLS 1.2 and 1.3 only), and its certificate,
+/// which [`Certificate::reload`] replaces in place.
+///
+/// # Errors
+/// A file cannot be read or parsed, or the key does not match the certificate.
+pub fn load_tls(
+    tls: &crate::config::Tls,
+) -> Result<(Arc<rustls::ServerConfig>, Arc<Certificate>), String> {
+    let certificate = Arc::new(Certificate {
+        current: std::sync::RwLock::new(Arc::new(read_certified_key(tls)?)),
+        files: tls.clone(),
+    });
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .map_err(|e| format!("tls setup: {e}"))?
     .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| {
-        format!(
-            "certificate {} and key {} do not form a usable pair: {e}",
-            tls.certificate.display(),
-            tls.key.display()
-        )
-    })?;
-    Ok(Arc::new(config))
+    .with_cert_resolver(Arc::clone(&certificate) as Arc<dyn rustls::server::ResolvesServerCert>);
+    Ok((Arc::new(config), certificate))
 }
 
 #[cfg(test)]
