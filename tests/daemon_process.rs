@@ -465,3 +465,121 @@ fn an_implicit_tls_listener_speaks_tls_from_the_first_byte() {
     assert!(!buf[..n].starts_with(b"220"), "{:?}", &buf[..n]);
     assert_eq!(daemon.terminate(), Some(0));
 }
+
+/// A Python smtplib client that stays connected: it says `READY <sha256 of the server
+/// certificate>` after STARTTLS, then on each line of stdin sends one message in the same
+/// session and prints its reply code.
+const TLS_CLIENT: &str = r#"
+import hashlib, smtplib, ssl, sys
+host, port = sys.argv[1], int(sys.argv[2])
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP(host, port, timeout=30)
+s.ehlo("erp.secure.example")
+s.starttls(context=ctx)
+s.ehlo("erp.secure.example")
+der = s.sock.getpeercert(binary_form=True)
+print("READY " + hashlib.sha256(der).hexdigest(), flush=True)
+for line in sys.stdin:
+    msg = sys.argv[3]
+    code = s.sendmail("billing@secure.example", ["TLS1@trust.example.test"], msg)
+    print("SENT", flush=True)
+s.quit()
+"#;
+
+/// The SHA-256 of the certificate a fresh STARTTLS handshake gets.
+fn served_certificate(addr: std::net::SocketAddr) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            TLS_CLIENT,
+            &addr.ip().to_string(),
+            &addr.port().to_string(),
+            "",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("READY "))
+        .unwrap_or_else(|| panic!("{text} {}", String::from_utf8_lossy(&out.stderr)))
+        .to_string()
+}
+
+fn der_sha256(pem: &str) -> String {
+    use rustls_pki_types::pem::PemObject as _;
+    use sha2::Digest as _;
+    let der = rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+    sha2::Sha256::digest(der.as_ref())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn sighup_reloads_the_certificate_without_dropping_a_session() {
+    use std::io::{BufRead as _, Write as _};
+    let cfg = tls_required_config();
+    let cert = cfg.dir.path().join("cert.pem");
+    let key = cfg.dir.path().join("key.pem");
+    let first = der_sha256(&std::fs::read_to_string(&cert).unwrap());
+    let daemon = Process::serve(&cfg.path);
+    assert_eq!(served_certificate(daemon.addr), first);
+
+    // A session over TLS, open across the reload.
+    let message =
+        invoice_mail("billing@secure.example").replace(RECEIVER, "TLS1@trust.example.test");
+    let mut open = Command::new("python3")
+        .args([
+            "-c",
+            TLS_CLIENT,
+            &daemon.addr.ip().to_string(),
+            &daemon.addr.port().to_string(),
+            &message,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(open.stdout.take().unwrap()).lines();
+    let ready = lines.next().unwrap().unwrap();
+    assert_eq!(ready, format!("READY {first}"));
+
+    // A renewed certificate, then SIGHUP.
+    let renewed = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(&cert, renewed.cert.pem()).unwrap();
+    std::fs::write(&key, renewed.signing_key.serialize_pem()).unwrap();
+    let second = der_sha256(&renewed.cert.pem());
+    assert_ne!(first, second);
+    let hup = |pid: u32| {
+        Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+    };
+    assert!(hup(daemon.child.id()).success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while served_certificate(daemon.addr) != second {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the renewed certificate is not served"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    // The session opened before still delivers a message.
+    let mut stdin = open.stdin.take().unwrap();
+    writeln!(stdin, "send").unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "SENT");
+    drop(stdin);
+    assert!(open.wait().unwrap().success());
+
+    // A broken file on the next SIGHUP: the daemon keeps serving the last good certificate.
+    std::fs::write(&key, "not a key").unwrap();
+    assert!(hup(daemon.child.id()).success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(served_certificate(daemon.addr), second);
+    assert_eq!(daemon.terminate(), Some(0));
+}
