@@ -141,15 +141,8 @@ impl Daemon {
         let gateway = Arc::new(Gateway::new(
             directory,
             spool.clone(),
-            config.spool.min_free_space,
-            crate::gateway::intake_limits(&config.limits),
-            config.limits.max_parallel_inspections,
-            crate::smtp::rate::RateLimit::per_minute(
-                config.server.max_messages_per_minute,
-                config.server.max_messages_per_minute_per_network,
-            ),
+            config,
             authenticator,
-            config.server.hostname.clone(),
         ));
         let shutdown = CancellationToken::new();
         let parts = Parts {

@@ -11,6 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use trustgate::address::Address;
 use trustgate::smtp::limits::Limits;
 use trustgate::smtp::server::{ConnectionLimits, Server, load_tls};
 use trustgate::smtp::{BodySink, Envelope, Handler, Reply, SessionInfo, reply};
@@ -72,31 +73,38 @@ impl BodySink for MemBody {
 impl Handler for TestHandler {
     type Body = MemBody;
 
-    fn mail(&self, _: &SessionInfo, reverse_path: &str, _: Option<u64>) -> Result<(), Reply> {
+    fn mail(
+        &self,
+        _: &SessionInfo,
+        reverse_path: Option<&Address>,
+        _: Option<u64>,
+    ) -> Result<(), Reply> {
         self.rec
             .lock()
             .unwrap()
             .mails
-            .push(reverse_path.to_string());
+            .push(reverse_path.map(ToString::to_string).unwrap_or_default());
         Ok(())
     }
 
-    fn rcpt(&self, _: &SessionInfo, _: &str, forward_path: &str) -> Result<(), Reply> {
-        self.rec
-            .lock()
-            .unwrap()
-            .rcpts
-            .push(forward_path.to_string());
+    fn rcpt(
+        &self,
+        _: &SessionInfo,
+        _: Option<&Address>,
+        forward_path: &Address,
+    ) -> Result<(), Reply> {
+        let forward_path = forward_path.to_string();
+        self.rec.lock().unwrap().rcpts.push(forward_path.clone());
         if forward_path.ends_with("@gw.test") {
             Ok(())
         } else {
-            Err(reply::unknown_recipient(forward_path))
+            Err(reply::unknown_recipient(&forward_path))
         }
     }
 
     fn open_body(&self, _: &SessionInfo, envelope: &Envelope) -> Result<MemBody, Reply> {
         self.rec.lock().unwrap().opened += 1;
-        let fail = envelope.rcpt_to.iter().any(|r| r.starts_with("failsink@"));
+        let fail = envelope.rcpt_to.iter().any(|r| r.local() == "failsink");
         Ok(MemBody {
             buf: Vec::new(),
             fail,
@@ -275,8 +283,14 @@ async fn lettre_sends_a_message() {
     assert!(response.is_positive());
     let messages = srv.handler.messages();
     assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].envelope.mail_from, "a@s.test");
-    assert_eq!(messages[0].envelope.rcpt_to, vec!["x@gw.test".to_string()]);
+    assert_eq!(
+        messages[0].envelope.mail_from,
+        Address::parse("a@s.test").ok()
+    );
+    assert_eq!(
+        messages[0].envelope.rcpt_to,
+        vec![Address::parse("x@gw.test").unwrap()]
+    );
     let body = String::from_utf8_lossy(&messages[0].body);
     assert!(body.contains("Subject: Invoice 1"), "{body}");
     assert!(
@@ -318,7 +332,10 @@ async fn pipelined_transaction_in_one_write_gets_replies_in_order() {
     assert_eq!(messages.len(), 1);
     assert_eq!(
         messages[0].envelope.rcpt_to,
-        vec!["x@gw.test".to_string(), "y@gw.test".to_string()]
+        vec![
+            Address::parse("x@gw.test").unwrap(),
+            Address::parse("y@gw.test").unwrap()
+        ]
     );
     assert_eq!(messages[0].body, b"Subject: one\r\n\r\nbody\r\n");
     srv.stop().await;
@@ -499,7 +516,7 @@ fn tls_setup() -> (
     let key = dir.path().join("key.pem");
     std::fs::write(&certificate, ck.cert.pem()).unwrap();
     std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
-    let config = load_tls(&trustgate::config::Tls { certificate, key }).unwrap();
+    let (config, _) = load_tls(&trustgate::config::Tls { certificate, key }).unwrap();
     (dir, config, ck.cert.der().clone())
 }
 
@@ -595,7 +612,7 @@ async fn lettre_delivers_over_starttls() {
     let (certificate, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
     std::fs::write(&certificate, ck.cert.pem()).unwrap();
     std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
-    let config = load_tls(&trustgate::config::Tls { certificate, key }).unwrap();
+    let (config, _) = load_tls(&trustgate::config::Tls { certificate, key }).unwrap();
     let srv = start(limits(), conn_limits(), Some(config)).await;
     let params = TlsParameters::builder("localhost".to_string())
         .add_root_certificate(Certificate::from_pem(ck.cert.pem().as_bytes()).unwrap())

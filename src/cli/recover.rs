@@ -173,7 +173,7 @@ fn guessed_envelope(
 ) -> StoredEnvelope {
     let rcpt_to = crate::intake::header_recipients(raw)
         .into_iter()
-        .filter(|a| directory.receiver(a).is_ok())
+        .filter(|a| crate::address::Address::parse(a).is_ok_and(|a| directory.receiver(&a).is_ok()))
         .collect();
     let received_at = std::fs::metadata(path)
         .and_then(|m| m.modified())

@@ -466,4 +466,13 @@ mod tests {
         let hop = first_hop(b"i=1; x; dmarc=pass header.from=\"billing@Supplier.TEST.\"");
         assert_eq!(hop.dmarc, Some((Outcome::Pass, "supplier.test".into())));
     }
+
+    proptest::proptest! {
+        /// Any bytes: no panic, and only the known words come out.
+        #[test]
+        fn first_hop_never_panics(value in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let hop = first_hop(&value);
+            proptest::prop_assert!(hop.dkim.len() <= MAX_DKIM_SIGNATURES);
+        }
+    }
 }

@@ -21,9 +21,11 @@ mod inspect;
 mod precedents;
 mod verdict;
 
+use crate::address::Address;
 use crate::intake::IntakeLimits;
 use crate::policy::Directory;
 use crate::policy::auth::{AuthRecord, Authentication};
+use crate::smtp::session::path_text;
 use crate::smtp::{BodySink, Envelope, Handler, Reply, SessionInfo, reply};
 use crate::spool::{MessageStatus, NewMessage, Spool, SpoolError, Staging};
 use crate::text::display_safe;
@@ -76,33 +78,32 @@ impl BodySink for Body {
 }
 
 impl Gateway {
-    /// A gateway over `directory` that stores into `spool`, taking messages apart within
-    /// `intake_limits` (see [`intake_limits`]).
+    /// A gateway over `directory` that stores into `spool`, with the limits, rates and
+    /// hostname of `config`, authenticating senders with `authenticator` (`None` when no
+    /// trusted sender needs it).
     pub fn new(
         directory: Directory,
         spool: Spool,
-        min_free_space: u64,
-        intake_limits: IntakeLimits,
-        parallel_inspections: usize,
-        message_rate: crate::smtp::rate::RateLimit,
+        config: &crate::config::Config,
         authenticator: Option<authenticate::Authenticator>,
-        hostname: String,
     ) -> Gateway {
-        let parallel_inspections = if parallel_inspections == 0 {
-            2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
-        } else {
-            parallel_inspections
+        let parallel_inspections = match config.limits.max_parallel_inspections {
+            0 => 2 * std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+            n => n,
         };
         Gateway {
             directory: Arc::new(directory),
             spool,
-            intake_limits,
-            min_free_space,
+            intake_limits: intake_limits(&config.limits),
+            min_free_space: config.spool.min_free_space,
             in_flight: Arc::new(InFlight::default()),
             inspections: Arc::new(tokio::sync::Semaphore::new(parallel_inspections)),
-            message_rate,
+            message_rate: crate::smtp::rate::RateLimit::per_minute(
+                config.server.max_messages_per_minute,
+                config.server.max_messages_per_minute_per_network,
+            ),
             authenticator: authenticator.map(Arc::new),
-            hostname,
+            hostname: config.server.hostname.clone(),
         }
     }
 }
@@ -144,11 +145,11 @@ impl Handler for Gateway {
     fn mail(
         &self,
         session: &SessionInfo,
-        reverse_path: &str,
+        reverse_path: Option<&Address>,
         declared_size: Option<u64>,
     ) -> Result<(), Reply> {
-        if !session.tls && self.directory.requires_tls(reverse_path) {
-            info!(sid = session.id, mail_from = %display_safe(reverse_path), reply = %reply::TLS_REQUIRED, "transaction refused");
+        if !session.tls && reverse_path.is_some_and(|p| self.directory.requires_tls(p)) {
+            info!(sid = session.id, mail_from = %display_safe(&path_text(reverse_path)), reply = %reply::TLS_REQUIRED, "transaction refused");
             return Err(reply::TLS_REQUIRED);
         }
         // SMTP-HARDENING 19: transactions per minute per address and network.
@@ -186,12 +187,12 @@ impl Handler for Gateway {
     fn rcpt(
         &self,
         session: &SessionInfo,
-        reverse_path: &str,
-        forward_path: &str,
+        reverse_path: Option<&Address>,
+        forward_path: &Address,
     ) -> Result<(), Reply> {
         if self.directory.is_postmaster(forward_path) {
-            info!(sid = session.id, rcpt = %display_safe(forward_path),
-                mail_from = %display_safe(reverse_path), "postmaster recipient accepted");
+            info!(sid = session.id, rcpt = %display_safe(&forward_path.to_string()),
+                mail_from = %display_safe(&path_text(reverse_path)), "postmaster recipient accepted");
             return Ok(());
         }
         // Only what can never pass is refused here: the header From decides at end of data.
@@ -200,8 +201,8 @@ impl Handler for Gateway {
             .receiver(forward_path)
             .and_then(|receiver| self.directory.check_envelope_sender(receiver, reverse_path));
         judged.map_err(|refusal| {
-            info!(sid = session.id, reason = refusal.reason, rcpt = %display_safe(forward_path),
-                mail_from = %display_safe(reverse_path), reply = %refusal.reply, "recipient refused");
+            info!(sid = session.id, reason = refusal.reason, rcpt = %display_safe(&forward_path.to_string()),
+                mail_from = %display_safe(&path_text(reverse_path)), reply = %refusal.reply, "recipient refused");
             refusal.reply
         })
     }
@@ -249,7 +250,7 @@ impl Handler for Gateway {
             }
         };
         // Mail for the postmaster (or abuse) only: stored for the admin, whatever it holds.
-        let (postmaster, rcpt_to): (Vec<String>, Vec<String>) = envelope
+        let (postmaster, rcpt_to): (Vec<Address>, Vec<Address>) = envelope
             .rcpt_to
             .iter()
             .cloned()
@@ -270,7 +271,12 @@ impl Handler for Gateway {
                     }
                 };
                 let found = authenticator
-                    .check(&raw, session.peer.ip(), &session.helo, &envelope.mail_from)
+                    .check(
+                        &raw,
+                        session.peer.ip(),
+                        &session.helo,
+                        &path_text(envelope.mail_from.as_ref()),
+                    )
                     .await;
                 drop(raw);
                 (
@@ -339,7 +345,7 @@ impl Gateway {
         envelope: &Envelope,
         body: Staging,
         inspected: inspect::Inspected,
-        postmaster: &[String],
+        postmaster: &[Address],
     ) -> Reply {
         let header_from = match inspected.header_from {
             crate::intake::HeaderFrom::One(a) => Some(a),
@@ -364,7 +370,8 @@ impl Gateway {
         );
         match self.spool.commit_as(id, message).await {
             Ok(id) => {
-                info!(sid = session.id, mid = %id, rcpt = %display_safe(&postmaster.join(", ")), "message for the postmaster stored");
+                let rcpts: Vec<String> = postmaster.iter().map(ToString::to_string).collect();
+                info!(sid = session.id, mid = %id, rcpt = %display_safe(&rcpts.join(", ")), "message for the postmaster stored");
                 reply::queued_for_postmaster(&id.to_string())
             }
             Err(err) => {
@@ -392,7 +399,7 @@ impl Gateway {
     ) -> Result<Staging, Reply> {
         let date = crate::intake::trace::rfc5322_date(SystemTime::now());
         let for_rcpt = match envelope.rcpt_to.as_slice() {
-            [one] => Some(one.as_str()),
+            [one] => Some(one.to_string()),
             _ => None,
         };
         let mut prefix = crate::intake::trace::received(&crate::intake::trace::Arrival {
@@ -401,7 +408,7 @@ impl Gateway {
             hostname: &self.hostname,
             tls: session.tls_params.as_deref(),
             id: id.as_str(),
-            for_rcpt,
+            for_rcpt: for_rcpt.as_deref(),
             date: &date,
         });
         if let Some(header) = &trace.auth_header {
@@ -556,8 +563,8 @@ fn bare_message(
         received_at: SystemTime::now(),
         peer: session.peer.to_string(),
         helo: session.helo.clone(),
-        mail_from: envelope.mail_from.clone(),
-        rcpt_to: envelope.rcpt_to.clone(),
+        mail_from: path_text(envelope.mail_from.as_ref()),
+        rcpt_to: envelope.rcpt_to.iter().map(ToString::to_string).collect(),
         header_message_id,
         header_from,
         tls: session.tls_params.clone(),
@@ -618,9 +625,15 @@ pub fn recover(
         tls: false,
         tls_params: None,
     };
+    // Stored from parsed addresses, so they parse; one that does not is left out (and a
+    // message left without recipients is stored as refused).
     let smtp_envelope = Envelope {
-        mail_from: envelope.mail_from.clone(),
-        rcpt_to: envelope.rcpt_to.clone(),
+        mail_from: Address::parse(&envelope.mail_from).ok(),
+        rcpt_to: envelope
+            .rcpt_to
+            .iter()
+            .filter_map(|r| Address::parse(r).ok())
+            .collect(),
         declared_size: None,
     };
     let refused = |refusal: crate::policy::Refusal| -> Result<(NewMessage, String), SpoolError> {
@@ -640,7 +653,7 @@ pub fn recover(
             let mut precedents = SpoolPrecedents::new(spool, &in_flight, 0);
             let verdict = verdict::verdict(
                 directory,
-                &envelope.rcpt_to,
+                &smtp_envelope.rcpt_to,
                 // Stored because it was accepted: TLS was checked then.
                 true,
                 inspected,

@@ -59,7 +59,7 @@ pub(crate) struct Content {
 /// `authentication`.
 pub(crate) fn verdict(
     directory: &Directory,
-    rcpt_to: &[String],
+    rcpt_to: &[Address],
     tls: bool,
     inspected: Inspected,
     authentication: &Authentication,
@@ -80,7 +80,7 @@ pub(crate) fn verdict(
 
 fn judge(
     directory: &Directory,
-    rcpt_to: &[String],
+    rcpt_to: &[Address],
     tls: bool,
     inspected: Inspected,
     authentication: &Authentication,
@@ -659,7 +659,7 @@ domain = "supplier.example"
         table: &mut Table,
     ) -> Verdict {
         let inspected = take_apart(&mail(from), &IntakeLimits::default()).unwrap();
-        let rcpt: Vec<String> = rcpt.iter().map(ToString::to_string).collect();
+        let rcpt: Vec<Address> = rcpt.iter().map(|r| Address::parse(r).unwrap()).collect();
         verdict(&directory(), &rcpt, tls, inspected, authentication, table)
     }
 

@@ -213,4 +213,33 @@ mod tests {
         assert_eq!(field.matches("\r\n").count(), 5);
         assert!(field.lines().skip(1).all(|l| l.starts_with('\t')));
     }
+
+    proptest::proptest! {
+        /// Arbitrary header blocks: every range found is a whole field (it starts a line and
+        /// ends at a line end or the end), in order, within the message.
+        #[test]
+        fn found_ranges_are_whole_fields(
+            fields in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("Authentication-Results: mx.t; a=b\r\n".to_string()),
+                    proptest::strategy::Just("authentication-results:(c)MX.T;\r\n folded\r\n".to_string()),
+                    "[ -~]{0,40}\r\n",
+                    "[ -~\t]{0,40}\n",
+                ],
+                0..12,
+            ),
+            tail in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        ) {
+            let mut raw: Vec<u8> = fields.concat().into_bytes();
+            raw.extend_from_slice(&tail);
+            let found = own_auth_results(&raw, "mx.t");
+            let mut at = 0;
+            for r in &found {
+                proptest::prop_assert!(r.start >= at && r.start < r.end && r.end <= raw.len());
+                proptest::prop_assert!(r.start == 0 || raw[r.start - 1] == b'\n');
+                proptest::prop_assert!(r.end == raw.len() || raw[r.end - 1] == b'\n');
+                at = r.end;
+            }
+        }
+    }
 }

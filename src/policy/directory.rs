@@ -87,24 +87,19 @@ impl Directory {
         }
     }
 
-    /// The receiver for a recipient path, or 550 5.1.1 (unknown address, or any other domain:
-    /// no relaying, ever).
+    /// The receiver for a recipient, or 550 5.1.1 (unknown address, or any other domain: no
+    /// relaying, ever).
     ///
     /// # Errors
     /// The refusal to send.
-    pub fn receiver(&self, forward_path: &str) -> Result<&Receiver, Refusal> {
-        let unknown = || Refusal {
-            reply: reply::unknown_recipient(forward_path),
-            reason: "unknown_rcpt",
-        };
-        let address = Address::parse(forward_path).map_err(|_| Refusal {
-            reply: reply::RELAY_DENIED,
-            reason: "bad_rcpt",
-        })?;
+    pub fn receiver(&self, forward_path: &Address) -> Result<&Receiver, Refusal> {
         self.by_key
-            .get(&address.key())
+            .get(&forward_path.key())
             .map(|&i| &self.receivers[i])
-            .ok_or_else(unknown)
+            .ok_or_else(|| Refusal {
+                reply: reply::unknown_recipient(&forward_path.to_string()),
+                reason: "unknown_rcpt",
+            })
     }
 
     /// Every organisation, indexed as in the config.
@@ -147,10 +142,7 @@ impl Directory {
     /// domains of the receivers' addresses). RFC 5321 4.5.1 requires accepting mail to the
     /// postmaster, and RFC 2142 names abuse: such mail is exempt from the trusted-sender
     /// policy (the limits still apply) and is stored for the admin.
-    pub fn is_postmaster(&self, forward_path: &str) -> bool {
-        let Ok(address) = Address::parse(forward_path) else {
-            return false;
-        };
+    pub fn is_postmaster(&self, address: &Address) -> bool {
         ["postmaster", "abuse"]
             .iter()
             .any(|l| address.local().eq_ignore_ascii_case(l))
@@ -159,17 +151,14 @@ impl Directory {
 
     /// Whether `sender` is a trusted sender, of any receiver, whose mail must arrive over TLS
     /// (`require_tls`): asked at MAIL, before the receivers are known.
-    pub fn requires_tls(&self, sender: &str) -> bool {
+    pub fn requires_tls(&self, sender: &Address) -> bool {
         if !self.any_require_tls {
             return false;
         }
-        let Ok(address) = Address::parse(sender) else {
-            return false;
-        };
         self.receivers.iter().any(|r| {
             r.trusted_senders.iter().any(|t| t.require_tls)
                 && self
-                    .trusted_sender(r, &address)
+                    .trusted_sender(r, sender)
                     .is_some_and(|t| t.require_tls)
         })
     }
@@ -193,7 +182,7 @@ impl Directory {
 
     /// Whether any of the receivers addressed by `rcpt_to` has a trusted sender whose mail
     /// must be authenticated (an `auth` other than `none`): else stage 2 need not ask DNS.
-    pub fn needs_authentication(&self, rcpt_to: &[String]) -> bool {
+    pub fn needs_authentication(&self, rcpt_to: &[Address]) -> bool {
         rcpt_to.iter().any(|rcpt| {
             self.receiver(rcpt)
                 .is_ok_and(|r| r.trusted_senders.iter().any(|t| t.auth != AuthPolicy::None))
@@ -221,22 +210,21 @@ impl Directory {
     pub fn check_envelope_sender(
         &self,
         receiver: &Receiver,
-        reverse_path: &str,
+        reverse_path: Option<&Address>,
     ) -> Result<(), Refusal> {
         let rcpt = receiver.address.to_string();
         let describe = Identity::EnvelopeSender.describe();
-        if reverse_path.is_empty() {
+        let Some(sender) = reverse_path else {
             return Err(Refusal {
                 reply: reply::sender_not_trusted(describe, "", &rcpt),
                 reason: "null_sender",
             });
-        }
+        };
         let refuse = || Refusal {
-            reply: reply::sender_not_trusted(describe, reverse_path, &rcpt),
+            reply: reply::sender_not_trusted(describe, &sender.to_string(), &rcpt),
             reason: "untrusted_mail_from",
         };
-        let sender = Address::parse(reverse_path).map_err(|_| refuse())?;
-        let trusted_as_written = self.trusted_sender(receiver, &sender).is_some();
+        let trusted_as_written = self.trusted_sender(receiver, sender).is_some();
         let could_match = |t: &crate::config::TrustedSender| match t.auth {
             AuthPolicy::Dmarc | AuthPolicy::Dkim => true,
             AuthPolicy::None => trusted_as_written,

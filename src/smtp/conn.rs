@@ -353,8 +353,10 @@ impl<H: Handler> Conn<H> {
                     } => {
                         self.tx_started = Some(Instant::now());
                         self.sync_info();
-                        let answer = self.handler.mail(&self.info, &reverse_path, declared_size);
-                        debug!(mail_from = %display_safe(&reverse_path), accepted = answer.is_ok(), "mail");
+                        let answer =
+                            self.handler
+                                .mail(&self.info, reverse_path.as_ref(), declared_size);
+                        debug!(mail_from = %display_safe(&super::session::path_text(reverse_path.as_ref())), accepted = answer.is_ok(), "mail");
                         self.session.resume(answer.into(), &mut self.out);
                     }
                     Output::Rcpt {
@@ -362,8 +364,10 @@ impl<H: Handler> Conn<H> {
                         forward_path,
                     } => {
                         self.sync_info();
-                        let answer = self.handler.rcpt(&self.info, &reverse_path, &forward_path);
-                        debug!(rcpt = %display_safe(&forward_path), accepted = answer.is_ok(), "rcpt");
+                        let answer =
+                            self.handler
+                                .rcpt(&self.info, reverse_path.as_ref(), &forward_path);
+                        debug!(rcpt = %display_safe(&forward_path.to_string()), accepted = answer.is_ok(), "rcpt");
                         self.session.resume(answer.into(), &mut self.out);
                     }
                     Output::OpenBody(envelope) => {

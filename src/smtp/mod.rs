@@ -22,6 +22,8 @@ use std::net::SocketAddr;
 
 pub use reply::Reply;
 
+use crate::address::Address;
+
 /// What the session knows about the client when it asks the handler.
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
@@ -37,13 +39,14 @@ pub struct SessionInfo {
     pub tls_params: Option<String>,
 }
 
-/// The envelope of one transaction, handed over at end of data.
+/// The envelope of one transaction, handed over at end of data. The session parses each path
+/// once ([`Address`]); nothing after it parses them again.
 #[derive(Debug, Clone)]
 pub struct Envelope {
-    /// MAIL FROM reverse path without angle brackets; empty for the null sender `<>`.
-    pub mail_from: String,
-    /// Accepted RCPT TO forward paths, without angle brackets, in the order given.
-    pub rcpt_to: Vec<String>,
+    /// MAIL FROM; `None` for the null sender `<>`.
+    pub mail_from: Option<Address>,
+    /// Accepted RCPT TO forward paths, in the order given.
+    pub rcpt_to: Vec<Address>,
     /// The SIZE parameter the client declared, if any.
     pub declared_size: Option<u64>,
 }
@@ -66,14 +69,14 @@ pub trait Handler: Send + Sync + 'static {
     /// The body buffer type handed out at DATA.
     type Body: BodySink;
 
-    /// MAIL FROM. `reverse_path` is empty for the null sender.
+    /// MAIL FROM. `reverse_path` is `None` for the null sender.
     ///
     /// # Errors
     /// The refusal to send instead of 250.
     fn mail(
         &self,
         session: &SessionInfo,
-        reverse_path: &str,
+        reverse_path: Option<&Address>,
         declared_size: Option<u64>,
     ) -> Result<(), Reply>;
 
@@ -84,8 +87,8 @@ pub trait Handler: Send + Sync + 'static {
     fn rcpt(
         &self,
         session: &SessionInfo,
-        reverse_path: &str,
-        forward_path: &str,
+        reverse_path: Option<&Address>,
+        forward_path: &Address,
     ) -> Result<(), Reply>;
 
     /// DATA was accepted: a fresh body buffer for this transaction.

@@ -35,17 +35,17 @@ pub enum Output {
     Lines(Vec<Reply>),
     /// Ask [`super::Handler::mail`], then [`Session::resume`] with its answer.
     Mail {
-        /// MAIL FROM path, empty for `<>`.
-        reverse_path: String,
+        /// MAIL FROM, `None` for `<>`.
+        reverse_path: Option<Address>,
         /// The SIZE parameter, if given.
         declared_size: Option<u64>,
     },
     /// Ask [`super::Handler::rcpt`], then [`Session::resume`] with its answer.
     Rcpt {
-        /// The transaction's MAIL FROM path.
-        reverse_path: String,
+        /// The transaction's MAIL FROM.
+        reverse_path: Option<Address>,
         /// The RCPT TO path.
-        forward_path: String,
+        forward_path: Address,
     },
     /// Ask [`super::Handler::open_body`] for this envelope, then [`Session::resume`]. On
     /// [`Answer::Accept`] the session sends 354 and the body follows as [`Output::Body`].
@@ -103,7 +103,7 @@ impl From<Result<(), Reply>> for Answer {
 #[derive(Debug)]
 enum Pending {
     Mail(Envelope),
-    Rcpt(String),
+    Rcpt(Address),
     OpenBody,
     EndOfData {
         mail_from: String,
@@ -125,6 +125,11 @@ enum Phase {
     Data(DataDecoder),
     /// Nothing more is read.
     Closed,
+}
+
+/// A reverse path as text for logs: empty for the null sender.
+pub fn path_text(path: Option<&Address>) -> String {
+    path.map(ToString::to_string).unwrap_or_default()
 }
 
 /// One SMTP session's protocol state.
@@ -237,7 +242,7 @@ impl Session {
             }
             (Pending::Mail(envelope), Answer::Reply(r)) => {
                 out.push(Output::Transaction(Outcome {
-                    mail_from: envelope.mail_from,
+                    mail_from: path_text(envelope.mail_from.as_ref()),
                     rcpt_count: 0,
                     size: 0,
                     reply: Some(r.clone()),
@@ -468,10 +473,14 @@ impl Session {
         if self.messages >= self.limits.max_messages_per_session {
             return self.error(reply::TOO_MANY_MESSAGES, out);
         }
-        let Some(reverse_path) =
-            plain_path(line).filter(|p| p.is_empty() || Address::parse(p).is_ok())
-        else {
-            return self.error(reply::BAD_SENDER, out);
+        // Parsed once, here: the handler and everything after it get the address.
+        let reverse_path = match plain_path(line) {
+            Some(p) if p.is_empty() => None,
+            Some(p) => match Address::parse(&p) {
+                Ok(address) => Some(address),
+                Err(_) => return self.error(reply::BAD_SENDER, out),
+            },
+            None => return self.error(reply::BAD_SENDER, out),
         };
         // Only the parameters we advertise (RFC 5321 4.1.1.11 / 555).
         let supported = MAIL_BODY_7BIT | MAIL_BODY_8BITMIME | MAIL_SMTPUTF8;
@@ -513,7 +522,7 @@ impl Session {
             return self.error(reply::TOO_MANY_RECIPIENTS, out);
         }
         let reverse_path = tx.mail_from.clone();
-        let Some(forward_path) = plain_path(line).filter(|p| Address::parse(p).is_ok()) else {
+        let Some(forward_path) = plain_path(line).and_then(|p| Address::parse(&p).ok()) else {
             return self.error(reply::BAD_RECIPIENT, out);
         };
         if to.flags != 0 || to.orcpt.is_some() || to.rrvs != 0 {
@@ -591,7 +600,7 @@ impl Session {
             Some((r, reason)) => {
                 out.push(Output::DiscardBody);
                 out.push(Output::Transaction(Outcome {
-                    mail_from: envelope.mail_from,
+                    mail_from: path_text(envelope.mail_from.as_ref()),
                     rcpt_count: envelope.rcpt_to.len(),
                     size,
                     reply: Some(r.clone()),
@@ -601,7 +610,7 @@ impl Session {
             }
             None => {
                 self.phase = Phase::Waiting(Pending::EndOfData {
-                    mail_from: envelope.mail_from.clone(),
+                    mail_from: path_text(envelope.mail_from.as_ref()),
                     rcpt_count: envelope.rcpt_to.len(),
                     size,
                 });
@@ -621,7 +630,7 @@ impl Session {
                 out.push(Output::DiscardBody);
             }
             out.push(Output::Transaction(Outcome {
-                mail_from: envelope.mail_from,
+                mail_from: path_text(envelope.mail_from.as_ref()),
                 rcpt_count: envelope.rcpt_to.len(),
                 size,
                 reply,
@@ -707,6 +716,7 @@ mod tests {
                             replies.push(wire.trim_end().to_string());
                         }
                         Output::Mail { reverse_path, .. } => {
+                            let reverse_path = path_text(reverse_path.as_ref());
                             self.mails.push(reverse_path.clone());
                             let answer = if reverse_path.starts_with("refuse@") {
                                 Answer::Reply(Reply::new(
@@ -720,6 +730,7 @@ mod tests {
                             s.resume(answer, out);
                         }
                         Output::Rcpt { forward_path, .. } => {
+                            let forward_path = forward_path.to_string();
                             self.rcpts.push(forward_path.clone());
                             let answer = if forward_path.ends_with("@gw.test") {
                                 Answer::Accept
@@ -746,7 +757,11 @@ mod tests {
                         }
                         Output::EndOfData(env) => {
                             let body = self.body.take().expect("end of data without body");
-                            self.messages.push((env.mail_from, env.rcpt_to, body));
+                            self.messages.push((
+                                path_text(env.mail_from.as_ref()),
+                                env.rcpt_to.iter().map(ToString::to_string).collect(),
+                                body,
+                            ));
                             s.resume(Answer::Reply(reply::queued("test", 1)), out);
                         }
                         Output::DiscardBody => self.body = None,

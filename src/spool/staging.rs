@@ -286,7 +286,8 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let mut s = staging(dir.path(), threshold);
             s.write(b"A: 1\r\nB: 2\r\nC: 3\r\n").unwrap();
-            s.rewrite(b"T: 0\r\n", &[6..12]).unwrap();
+            let dropped = vec![std::ops::Range { start: 6, end: 12 }];
+            s.rewrite(b"T: 0\r\n", &dropped).unwrap();
             assert_eq!(&*s.bytes().unwrap(), b"T: 0\r\nA: 1\r\nC: 3\r\n");
             assert_eq!(s.len(), 18);
             let finished = s.finish();
