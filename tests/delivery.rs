@@ -384,6 +384,40 @@ async fn document_mode_retries_a_451_and_sends_the_files_unchanged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postmaster_mail_is_kept_and_forwarded_to_the_postmaster_address() {
+    let relay = SmtpRelay::start();
+    let tail = relay_config(&relay, "");
+    let cfg = TestConfig::with_extras("postmaster = \"hostmaster@ops.example\"", "", "");
+    append(&cfg, &tail);
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    // From anyone, about anything: RFC 5321 4.5.1.
+    let reply = tokio::task::spawn_blocking(move || {
+        Smtp::connect(addr).transaction(
+            "someone@stranger.example",
+            "postmaster@trust.example.test",
+            "From: someone@stranger.example\r\nSubject: your server\r\n\r\nhello\r\n",
+        )
+    })
+    .await
+    .unwrap();
+    assert!(reply.starts_with("250"), "{reply}");
+    let mails = tokio::task::spawn_blocking(move || relay.wait_for(1, 30))
+        .await
+        .unwrap();
+    assert_eq!(mails[0].rcpt_to, vec!["hostmaster@ops.example".to_string()]);
+    let data = String::from_utf8_lossy(&mails[0].data);
+    assert!(data.contains("Subject: your server\r\n\r\nhello"), "{data}");
+    let list = daemon.spool.list().unwrap();
+    assert_eq!(list.len(), 1, "kept in the spool as well");
+    until("the forward is recorded as delivered", 10, || {
+        state(&daemon.spool, &list[0].id, "postmaster") == Some(DeliveryState::Delivered)
+    })
+    .await;
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn original_mode_forwards_the_message_byte_for_byte_after_one_trace_header() {
     let relay = SmtpRelay::start();
     let tail = relay_config(

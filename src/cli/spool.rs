@@ -339,7 +339,7 @@ fn print_deliveries(
         writeln!(
             out,
             "  [{}] {:<12} {:<10} {} attempt(s)  {}",
-            d.document,
+            index_label(d.document),
             clean(&d.sink),
             r.state,
             r.total_attempts,
@@ -357,7 +357,7 @@ fn print_deliveries(
             writeln!(
                 out,
                 "  [{}] {:<12} #{:<3} {}  {:<9} {} ms  {}",
-                a.document,
+                index_label(a.document),
                 clean(&a.sink),
                 a.number,
                 format_time(a.record.at),
@@ -551,6 +551,15 @@ fn document_counts(documents: &[DocumentRecord]) -> String {
     }
     let parts: Vec<String> = counts.iter().map(|(n, c)| format!("{c} {n}")).collect();
     format!("{} ({})", documents.len(), parts.join(", "))
+}
+
+/// A delivery's document index, or `message` for a delivery of the whole message.
+fn index_label(document: u32) -> String {
+    if document == crate::spool::WHOLE_MESSAGE {
+        "message".to_string()
+    } else {
+        document.to_string()
+    }
 }
 
 /// The authentication lines of `spool show`: how the sender was proven, and each check.
@@ -771,6 +780,7 @@ mod tests {
             tls: None,
             auth: None,
             deliver_once: Vec::new(),
+            deliver_message: Vec::new(),
             documents: vec![NewDocument {
                 deliver: Vec::new(),
                 receiver: "ad64sde@gw.test".into(),
@@ -998,6 +1008,7 @@ mod tests {
             tls: None,
             auth: None,
             deliver_once: Vec::new(),
+            deliver_message: Vec::new(),
             documents: vec![NewDocument {
                 deliver: Vec::new(),
                 receiver: "ad64sde@gw.test".into(),

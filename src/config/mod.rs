@@ -134,6 +134,9 @@ pub struct Server {
     pub shutdown_timeout: Duration,
     /// STARTTLS certificate and key; STARTTLS is advertised only when set.
     pub tls: Option<Tls>,
+    /// Where mail to `postmaster@` and `abuse@` of the served domains is forwarded (through
+    /// `[relay]`, as received); `None`: it is kept in the spool for `trustgate spool list`.
+    pub postmaster: Option<Address>,
     /// Domains whose ARC seals are believed: a valid chain sealed only by them, whose first
     /// hop saw the From domain pass, counts as that pass (mail forwarded by Microsoft 365 or
     /// Google). Empty: ARC is recorded but never trusted.

@@ -70,6 +70,9 @@ pub struct Server {
     /// `listen_tls`.
     #[serde(default)]
     pub listen_tls: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `postmaster`: an address.
+    #[serde(default)]
+    pub postmaster: Option<Spanned<String>>,
     /// `trusted_arc_sealers`: domains.
     #[serde(default)]
     pub trusted_arc_sealers: Option<Spanned<Vec<Spanned<String>>>>,

@@ -29,6 +29,9 @@ use super::{
 };
 use crate::address::{Address, Domain};
 
+/// The name of the built-in sink that forwards postmaster mail to `[server] postmaster`.
+pub const POSTMASTER_SINK: &str = "postmaster";
+
 /// One config problem, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -361,6 +364,7 @@ impl<'a> Validator<'a> {
     // ---- semantic checks ----
 
     fn config(&mut self, raw: raw::Config) -> Config {
+        let postmaster_span = raw.server.get_ref().postmaster.as_ref().map(Spanned::span);
         let server = self.server(raw.server.into_inner());
         let spool = self.spool(raw.spool.into_inner());
         let delivery = raw
@@ -376,6 +380,19 @@ impl<'a> Validator<'a> {
             .as_ref()
             .map_or_else(Dns::default, |d| self.dns(d.get_ref()));
         let sinks = self.sinks(&raw.sink, raw.relay.is_some(), &spool.path);
+        if let Some(span) = postmaster_span.filter(|_| server.postmaster.is_some()) {
+            if raw.relay.is_none() {
+                self.error_at(span, "postmaster mail is forwarded through [relay]: add [relay], or remove postmaster to keep such mail in the spool (trustgate spool list)".into());
+            }
+            // Its forward is a sink of its own, under this name.
+            for sink in raw
+                .sink
+                .iter()
+                .filter(|s| s.get_ref().name.get_ref().trim() == POSTMASTER_SINK)
+            {
+                self.error(&sink.get_ref().name, format!("sink name \"{POSTMASTER_SINK}\" is taken by the forward of [server] postmaster; choose another"));
+            }
+        }
         // Every name as written, so a sink whose own entry has an error is not reported again
         // where a deliver list names it.
         let mut sink_names: Vec<&str> = Vec::with_capacity(raw.sink.len());
@@ -651,7 +668,18 @@ impl<'a> Validator<'a> {
             }
         }
 
+        let postmaster = raw.postmaster.as_ref().and_then(|p| {
+            match Address::parse(p.get_ref().trim()) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    self.error(p, format!("postmaster {e}; write the admin's address, e.g. \"hostmaster@example.org\""));
+                    None
+                }
+            }
+        });
+
         Server {
+            postmaster,
             hostname,
             listen,
             listen_tls,
@@ -2824,6 +2852,35 @@ auth = "none"
         assert_eq!(
             config.receivers[0].trusted_senders[0].auth,
             AuthPolicy::Dmarc
+        );
+    }
+
+    #[test]
+    fn postmaster_needs_a_relay_and_its_sink_name() {
+        let text = HEAD.replace(
+            "listen = [\"127.0.0.1:2525\"]",
+            "listen = [\"127.0.0.1:2525\"]\npostmaster = \"hostmaster@ops.example\"",
+        ) + "[[sink]]\nname = \"postmaster\"\nkind = \"directory\"\npath = \"/tmp/x\"\n";
+        let errs = errors(&text);
+        assert!(
+            errs.iter().any(|e| e.starts_with("t.toml:4:14: postmaster mail is forwarded through [relay]")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("t.toml:8:8: sink name \"postmaster\" is taken")),
+            "{errs:?}"
+        );
+        let bad = HEAD.replace(
+            "listen = [\"127.0.0.1:2525\"]",
+            "listen = [\"127.0.0.1:2525\"]\npostmaster = \"nobody\"",
+        );
+        assert!(
+            errors(&bad)
+                .iter()
+                .any(|e| e.starts_with("t.toml:4:14: postmaster ")),
+            "{:?}",
+            errors(&bad)
         );
     }
 

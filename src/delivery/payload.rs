@@ -90,6 +90,36 @@ pub struct FileMeta {
 }
 
 impl DocumentMeta {
+    /// The metadata of a whole message delivered without documents (the forward of postmaster
+    /// mail): the envelope and the authentication, no invoice.
+    pub fn for_message(gateway: &str, message: &MessageRecord) -> DocumentMeta {
+        DocumentMeta {
+            gateway: gateway.to_owned(),
+            document_id: message.id.to_string(),
+            message_id: message.id.to_string(),
+            index: crate::spool::WHOLE_MESSAGE,
+            receiver: message.rcpt_to.join(", "),
+            organisation: String::new(),
+            envelope_sender: message.mail_from.clone(),
+            header_from: message.header_from.clone(),
+            header_message_id: message.header_message_id.clone(),
+            tls: message.tls.clone(),
+            auth: message.auth.clone(),
+            received_at: format_time(message.received_at),
+            format: "message".into(),
+            specification: None,
+            invoice_number: None,
+            inspection: serde_json::Value::Null,
+            xml: FileMeta {
+                name: String::new(),
+                size: 0,
+                sha256: None,
+                content_type: "message/rfc822".into(),
+            },
+            pdf: None,
+        }
+    }
+
     /// The metadata of document `doc` of `message`, accepted by the gateway named `gateway`.
     pub fn new(gateway: &str, message: &MessageRecord, doc: &DocumentRecord) -> DocumentMeta {
         let inspection = match &doc.report {

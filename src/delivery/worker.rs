@@ -407,6 +407,20 @@ async fn load(shared: &Shared, job: &Job) -> Result<Item, Outcome> {
         let Some(message) = spool.get(&job.message)? else {
             return Ok(None);
         };
+        if job.document == crate::spool::WHOLE_MESSAGE {
+            // The message itself (postmaster mail): its raw bytes, no document.
+            let Some(raw) = spool.raw(&job.message)? else {
+                return Ok(None);
+            };
+            return Ok(Some(Ok(Item {
+                delivery_id: delivery_id(&gateway, job.message.as_str(), job.document, &job.sink),
+                attempt: job.attempt,
+                meta: DocumentMeta::for_message(&gateway, &message),
+                xml: Vec::new(),
+                pdf: None,
+                raw: Some(raw),
+            })));
+        }
         let Some(doc) = message.documents.iter().find(|d| d.index == job.document) else {
             return Ok(None);
         };

@@ -360,7 +360,7 @@ impl Gateway {
             Ok(body) => body,
             Err(reply) => return reply,
         };
-        let message = bare_message(
+        let mut message = bare_message(
             session,
             envelope,
             body,
@@ -368,6 +368,8 @@ impl Gateway {
             header_from,
             inspected.message_id,
         );
+        // Forwarded as received to `[server] postmaster`, when set; kept either way.
+        message.deliver_message = self.directory.postmaster_sinks();
         match self.spool.commit_as(id, message).await {
             Ok(id) => {
                 let rcpts: Vec<String> = postmaster.iter().map(ToString::to_string).collect();
@@ -570,6 +572,7 @@ fn bare_message(
         tls: session.tls_params.clone(),
         auth: None,
         deliver_once: Vec::new(),
+        deliver_message: Vec::new(),
         documents: Vec::new(),
         ignored: Vec::new(),
         body,

@@ -23,6 +23,8 @@ pub struct Directory {
     any_require_tls: bool,
     /// `[server] trusted_arc_sealers`.
     trusted_arc_sealers: Vec<crate::address::Domain>,
+    /// Whether postmaster mail is forwarded (`[server] postmaster` with `[relay]`).
+    forwards_postmaster: bool,
 }
 
 /// Which sender identity is being judged, for the refusal sentence.
@@ -67,6 +69,7 @@ impl Directory {
             served_domains,
             any_require_tls,
             trusted_arc_sealers: config.server.trusted_arc_sealers.clone(),
+            forwards_postmaster: config.server.postmaster.is_some() && config.relay.is_some(),
             receivers: config.receivers.clone(),
             organisations: config.organisations.clone(),
             by_key,
@@ -173,6 +176,16 @@ impl Directory {
                 TrustKind::Address(a) => format!("address:{}", a.key()),
                 TrustKind::VerifiedUsers => format!("user:{}", sender.key()),
             })
+    }
+
+    /// The sinks mail for the postmaster goes to as a whole: the built-in forward to
+    /// `[server] postmaster`, when set.
+    pub fn postmaster_sinks(&self) -> Vec<String> {
+        if self.forwards_postmaster {
+            vec![crate::config::validate::POSTMASTER_SINK.to_string()]
+        } else {
+            Vec::new()
+        }
     }
 
     /// The ARC sealers whose chains are believed (`[server] trusted_arc_sealers`).

@@ -493,6 +493,7 @@ mod tests {
             tls: None,
             auth: None,
             deliver_once: Vec::new(),
+            deliver_message: Vec::new(),
             documents: vec![],
             ignored: vec![],
             body,

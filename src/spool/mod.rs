@@ -283,6 +283,9 @@ pub struct NewMessage {
     /// the duplicate index (so a duplicate first document does not cost the message its
     /// forward).
     pub deliver_once: Vec<String>,
+    /// Sinks that get the whole message without any document (the forward of postmaster
+    /// mail), queued under the index [`WHOLE_MESSAGE`].
+    pub deliver_message: Vec<String>,
     /// The invoice documents found.
     pub documents: Vec<NewDocument>,
     /// Attachments that are not documents, with the reason.
@@ -517,6 +520,10 @@ pub struct Event {
     /// What happened, as a short sentence.
     pub what: String,
 }
+
+/// The document index of a delivery of the whole message, not of a document (the forward of
+/// postmaster mail): no document has it.
+pub const WHOLE_MESSAGE: u32 = u32::MAX;
 
 /// A stored message as shown by `spool list/show`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

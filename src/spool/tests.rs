@@ -38,6 +38,7 @@ fn message(spool: &Spool, raw: &[u8], documents: Vec<NewDocument>) -> NewMessage
         tls: None,
         auth: None,
         deliver_once: Vec::new(),
+        deliver_message: Vec::new(),
         documents,
         ignored: vec![IgnoredAttachment {
             name: "logo.png".into(),
@@ -1020,6 +1021,7 @@ async fn a_resend_is_recognised_by_message_id_and_content() {
             tls: None,
             auth: None,
             deliver_once: Vec::new(),
+            deliver_message: Vec::new(),
             ..message(&spool, b"same bytes", vec![])
         })
         .await
@@ -1032,6 +1034,7 @@ async fn a_resend_is_recognised_by_message_id_and_content() {
             tls: None,
             auth: None,
             deliver_once: Vec::new(),
+            deliver_message: Vec::new(),
             ..message(&spool, b"same bytes", vec![])
         };
         no_header.push(spool.commit(msg).await.unwrap());

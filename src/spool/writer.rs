@@ -193,6 +193,7 @@ impl Files<'_> {
             tls,
             auth,
             deliver_once,
+            deliver_message,
             documents,
             ignored,
             body,
@@ -293,6 +294,10 @@ impl Files<'_> {
                 xml_at: doc.xml_at,
                 pdf_at: doc.pdf_at,
             });
+        }
+        // Whole-message deliveries (the postmaster's forward) go under an index no document has.
+        if !deliver_message.is_empty() && matches!(status, MessageStatus::Accepted) {
+            deliver.push((super::WHOLE_MESSAGE, deliver_message));
         }
         // The renames above are made durable by the writer, with one fsync of `bodies/` for
         // the whole batch, before the transaction that names the files commits.
@@ -788,11 +793,11 @@ fn write_batch(
             // Only documents still ready after the indexes (a duplicate is not delivered).
             let mut once_queued: Vec<&str> = Vec::new();
             for (index, sinks) in &p.deliver {
-                let ready = p
-                    .record
-                    .documents
-                    .iter()
-                    .any(|d| d.index == *index && d.status.is_ready());
+                let ready = *index == super::WHOLE_MESSAGE
+                    || p.record
+                        .documents
+                        .iter()
+                        .any(|d| d.index == *index && d.status.is_ready());
                 if !ready {
                     continue;
                 }

@@ -38,14 +38,39 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Builds the peer of every `[[sink]]`, in config order.
+/// The `[relay]` as the SMTP sink's options.
+fn relay_options(
+    config: &crate::config::Config,
+    relay: &crate::config::Relay,
+) -> smtp::RelayOptions {
+    use crate::config::RelayTls;
+    smtp::RelayOptions {
+        host: relay.host.clone(),
+        port: relay.port,
+        tls: match relay.tls {
+            RelayTls::StartTls => smtp::RelayTls::StartTls,
+            RelayTls::Implicit => smtp::RelayTls::Implicit,
+            RelayTls::None => smtp::RelayTls::None,
+        },
+        credentials: relay
+            .username
+            .clone()
+            .zip(relay.password.as_ref().map(|p| p.expose().to_vec())),
+        mail_from: relay.mail_from.to_string(),
+        timeout: relay.timeout,
+        hostname: config.server.hostname.clone(),
+    }
+}
+
+/// Builds the peer of every `[[sink]]`, in config order, and the forward of `[server]
+/// postmaster` when set.
 ///
 /// # Errors
 /// A sink whose client cannot be built (a TLS setup failure), naming the sink.
 pub fn build(config: &crate::config::Config) -> Result<Vec<super::worker::SinkRunner>, String> {
     use std::sync::Arc;
 
-    use crate::config::{DirectoryLayout, RelayTls, SinkKind, SmtpMode, WebhookPayload};
+    use crate::config::{DirectoryLayout, SinkKind, SmtpMode, WebhookPayload};
 
     let mut out = Vec::with_capacity(config.sinks.len());
     for s in &config.sinks {
@@ -77,22 +102,7 @@ pub fn build(config: &crate::config::Config) -> Result<Vec<super::worker::SinkRu
                 let relay = config.relay.as_ref().ok_or_else(|| {
                     format!("sink {}: an smtp sink needs a [relay] section", s.name)
                 })?;
-                let relay = smtp::RelayOptions {
-                    host: relay.host.clone(),
-                    port: relay.port,
-                    tls: match relay.tls {
-                        RelayTls::StartTls => smtp::RelayTls::StartTls,
-                        RelayTls::Implicit => smtp::RelayTls::Implicit,
-                        RelayTls::None => smtp::RelayTls::None,
-                    },
-                    credentials: relay
-                        .username
-                        .clone()
-                        .zip(relay.password.as_ref().map(|p| p.expose().to_vec())),
-                    mail_from: relay.mail_from.to_string(),
-                    timeout: relay.timeout,
-                    hostname: config.server.hostname.clone(),
-                };
+                let relay = relay_options(config, relay);
                 Arc::new(
                     smtp::SmtpSink::new(
                         &relay,
@@ -121,6 +131,23 @@ pub fn build(config: &crate::config::Config) -> Result<Vec<super::worker::SinkRu
             sink,
             concurrency: s.concurrency,
             timeout: s.timeout,
+        });
+    }
+    // Mail for postmaster@ and abuse@ of the served domains, forwarded as received.
+    if let (Some(to), Some(relay)) = (&config.server.postmaster, &config.relay) {
+        let sink = smtp::SmtpSink::new(
+            &relay_options(config, relay),
+            smtp::SmtpOptions {
+                to: to.to_string(),
+                mode: smtp::SmtpMode::Original,
+            },
+        )
+        .map_err(|e| format!("[server] postmaster: {e}"))?;
+        out.push(super::worker::SinkRunner {
+            name: crate::config::validate::POSTMASTER_SINK.to_string(),
+            sink: Arc::new(sink),
+            concurrency: 1,
+            timeout: relay.timeout,
         });
     }
     Ok(out)
