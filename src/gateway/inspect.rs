@@ -4,8 +4,7 @@
 //! gateway's inspection permits; it knows nothing of receivers or trust.
 
 use crate::intake::{self, HeaderFrom, IntakeError, IntakeLimits, Paired};
-use crate::policy::Refusal;
-use crate::smtp::reply;
+use crate::policy::{Refusal, RefusalKind};
 
 /// A message taken apart.
 pub(crate) struct Inspected {
@@ -21,14 +20,10 @@ pub(crate) struct Inspected {
 /// parsed, is refused here (552 for headers, 550 for the rest): nothing of it is stored.
 pub(crate) fn take_apart(raw: &[u8], limits: &IntakeLimits) -> Result<Inspected, Refusal> {
     let parsed = intake::parse_message(raw, limits).map_err(|err| match err {
-        IntakeError::HeadersTooLarge { .. } | IntakeError::AllHeadersTooLarge { .. } => Refusal {
-            reply: reply::HEADERS_TOO_LARGE,
-            reason: "headers_too_large",
-        },
-        other => Refusal {
-            reply: reply::unparsable_message(&other.to_string()),
-            reason: "mime_limits",
-        },
+        IntakeError::HeadersTooLarge { .. } | IntakeError::AllHeadersTooLarge { .. } => {
+            Refusal::new(RefusalKind::HeadersTooLarge)
+        }
+        other => Refusal::new(RefusalKind::Unparsable(other.to_string())),
     })?;
     Ok(Inspected {
         header_from: parsed.header_from,

@@ -19,6 +19,7 @@ use tracing::{error, info, warn};
 pub mod authenticate;
 mod inspect;
 mod precedents;
+mod refusal;
 mod verdict;
 
 use crate::address::Address;
@@ -34,6 +35,7 @@ pub use precedents::{InFlight, Reservation};
 pub use verdict::SELLER_CLAIM;
 
 use precedents::SpoolPrecedents;
+use refusal::reply_for;
 use verdict::{Content, Verdict};
 
 /// The handler behind every SMTP session.
@@ -201,9 +203,9 @@ impl Handler for Gateway {
             .receiver(forward_path)
             .and_then(|receiver| self.directory.check_envelope_sender(receiver, reverse_path));
         judged.map_err(|refusal| {
-            info!(sid = session.id, reason = refusal.reason, rcpt = %display_safe(&forward_path.to_string()),
-                mail_from = %display_safe(&path_text(reverse_path)), reply = %refusal.reply, "recipient refused");
-            refusal.reply
+            info!(sid = session.id, reason = refusal.reason(), rcpt = %display_safe(&forward_path.to_string()),
+                mail_from = %display_safe(&path_text(reverse_path)), reply = %reply_for(&refusal), "recipient refused");
+            reply_for(&refusal)
         })
     }
 
@@ -228,10 +230,9 @@ impl Handler for Gateway {
                 Ok(raw) => inspect::take_apart(&raw, &limits),
                 Err(err) => {
                     error!(sid, error = %err, "cannot read staged body");
-                    Err(crate::policy::Refusal {
-                        reply: reply::LOCAL_ERROR,
-                        reason: "staging_read",
-                    })
+                    Err(crate::policy::Refusal::new(
+                        crate::policy::RefusalKind::Internal("staging_read"),
+                    ))
                 }
             };
             drop(permit);
@@ -241,8 +242,8 @@ impl Handler for Gateway {
         let (inspected, body) = match taken {
             Ok((Ok(inspected), body)) => (inspected, body),
             Ok((Err(refusal), _)) => {
-                info!(sid, reason = refusal.reason, reply = %refusal.reply, "message refused");
-                return refusal.reply;
+                info!(sid, reason = refusal.reason(), reply = %reply_for(&refusal), "message refused");
+                return reply_for(&refusal);
             }
             Err(join_error) => {
                 error!(sid, error = %join_error, "message inspection failed");
@@ -463,8 +464,8 @@ impl Gateway {
     ) -> Reply {
         let sid = session.id;
         if let Verdict::Refuse(refusal) = &verdict {
-            info!(sid, reason = refusal.reason, reply = %refusal.reply, "message refused");
-            return refusal.reply.clone();
+            info!(sid, reason = refusal.reason(), reply = %reply_for(refusal), "message refused");
+            return reply_for(refusal);
         }
         let id = self.spool.new_id();
         let body = match self.stamp(session, envelope, &id, body, &trace).await {
@@ -473,7 +474,7 @@ impl Gateway {
         };
         match verdict {
             // Answered above.
-            Verdict::Refuse(refusal) => refusal.reply,
+            Verdict::Refuse(refusal) => reply_for(&refusal),
             Verdict::Accept { content, reply } => {
                 log_notes(sid, &content);
                 let documents = content
@@ -504,8 +505,8 @@ impl Gateway {
             Verdict::Reject { content, refusal } => {
                 log_notes(sid, &content);
                 let status = MessageStatus::Rejected {
-                    reply: refusal.reply.to_string(),
-                    reason: refusal.reason.to_string(),
+                    reply: reply_for(&refusal).to_string(),
+                    reason: refusal.reason().to_string(),
                 };
                 let mut message =
                     new_message(session, envelope, content, &self.directory, body, status);
@@ -514,13 +515,13 @@ impl Gateway {
                 // refusal stands whether or not the record could be written.
                 match self.spool.commit_as(id, message).await {
                     Ok(id) => {
-                        info!(sid, mid = %id, reason = refusal.reason, reply = %refusal.reply, "message refused and recorded")
+                        info!(sid, mid = %id, reason = refusal.reason(), reply = %reply_for(&refusal), "message refused and recorded")
                     }
                     Err(err) => {
-                        warn!(sid, error = %err, reason = refusal.reason, reply = %refusal.reply, "message refused; recording it failed")
+                        warn!(sid, error = %err, reason = refusal.reason(), reply = %reply_for(&refusal), "message refused; recording it failed")
                     }
                 }
-                refusal.reply
+                reply_for(&refusal)
             }
         }
     }
@@ -640,10 +641,10 @@ pub fn recover(
         declared_size: None,
     };
     let refused = |refusal: crate::policy::Refusal| -> Result<(NewMessage, String), SpoolError> {
-        let outcome = format!("refused ({})", refusal.reason);
+        let outcome = format!("refused ({})", refusal.reason());
         let status = MessageStatus::Rejected {
-            reply: refusal.reply.to_string(),
-            reason: refusal.reason.to_string(),
+            reply: reply_for(&refusal).to_string(),
+            reason: refusal.reason().to_string(),
         };
         let message = bare_message(&session, &smtp_envelope, staged()?, status, None, None);
         Ok((message, outcome))
@@ -677,10 +678,10 @@ pub fn recover(
                     "accepted".to_string(),
                 ),
                 Verdict::Reject { content, refusal } => {
-                    let outcome = format!("refused ({})", refusal.reason);
+                    let outcome = format!("refused ({})", refusal.reason());
                     let status = MessageStatus::Rejected {
-                        reply: refusal.reply.to_string(),
-                        reason: refusal.reason.to_string(),
+                        reply: reply_for(&refusal).to_string(),
+                        reason: refusal.reason().to_string(),
                     };
                     (
                         new_message(

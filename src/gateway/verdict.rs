@@ -10,7 +10,7 @@ use crate::intake::{self, HeaderFrom};
 use crate::policy::auth::{self, AuthFailure, Authentication, Proof};
 use crate::policy::directory::Identity;
 use crate::policy::documents::{self, Decision};
-use crate::policy::{Directory, Refusal};
+use crate::policy::{Directory, Refusal, RefusalKind, RuleText};
 use crate::smtp::reply;
 use crate::spool::{DocumentStatus, IgnoredAttachment, NewDocument};
 
@@ -121,10 +121,7 @@ fn judge(
                 .is_some_and(|t| t.require_tls)
         })
     {
-        return Err(Refusal {
-            reply: reply::TLS_REQUIRED,
-            reason: "tls_required",
-        });
+        return Err(Refusal::new(RefusalKind::TlsRequired).from_sender(&header_from));
     }
     // The identity that matched each receiver's whitelist must be the one proven (SPF, DKIM,
     // DMARC, ARC; `policy::auth`). Until it is, the sender is not trusted: nothing is stored
@@ -153,19 +150,17 @@ fn judge(
     if let Some(refused) = paired.refused.first() {
         return Ok(Verdict::Reject {
             content: content(Vec::new(), Vec::new()),
-            refusal: Refusal {
-                reply: reply::invoice_refused(&format!("{}: {}", refused.name, refused.reason)),
-                reason: "unsafe_xml",
-            },
+            refusal: Refusal::new(RefusalKind::UnsafeXml {
+                file: refused.name.clone(),
+                why: refused.reason.clone(),
+            })
+            .from_sender(&header_from),
         });
     }
     if paired.documents.is_empty() {
         return Ok(Verdict::Reject {
             content: content(Vec::new(), Vec::new()),
-            refusal: Refusal {
-                reply: reply::NO_INVOICE_XML,
-                reason: "no_invoice_xml",
-            },
+            refusal: Refusal::new(RefusalKind::NoInvoiceXml).from_sender(&header_from),
         });
     }
 
@@ -189,12 +184,13 @@ fn judge(
     }
     Ok(Verdict::Reject {
         refusal: Refusal {
-            reply: reply::invoices_refused(
-                total - judged.accepted_invoices,
+            rules: judged.rules.clone(),
+            ..Refusal::new(RefusalKind::InvoicesRefused {
+                refused: total - judged.accepted_invoices,
                 total,
-                &judged.refused,
-            ),
-            reason: "invoice_rules",
+                details: judged.refused.clone(),
+            })
+            .from_sender(&header_from)
         },
         content: content(judged.documents, judged.notes),
     })
@@ -227,32 +223,19 @@ fn prove(
                     proofs.push(proof);
                 }
             }
-            Err(failure) => return Err(auth_refusal(&failure)),
+            Err(failure) => {
+                return Err(auth_refusal(failure)
+                    .for_receiver(&receiver.address)
+                    .from_sender(&from));
+            }
         }
     }
     Ok(proofs)
 }
 
 /// The reply for a sender that is not proven.
-fn auth_refusal(failure: &AuthFailure) -> Refusal {
-    match failure {
-        AuthFailure::Dmarc(why) => Refusal {
-            reply: reply::dmarc_failed(why),
-            reason: "dmarc_failed",
-        },
-        AuthFailure::Spf(why) => Refusal {
-            reply: reply::spf_failed(why),
-            reason: "spf_failed",
-        },
-        AuthFailure::Dkim(why) => Refusal {
-            reply: reply::dkim_failed(why),
-            reason: "dkim_failed",
-        },
-        AuthFailure::Temporary(why) => Refusal {
-            reply: reply::auth_temporary(why),
-            reason: "auth_temporary",
-        },
-    }
+fn auth_refusal(failure: AuthFailure) -> Refusal {
+    Refusal::new(RefusalKind::NotAuthenticated(failure))
 }
 
 /// The documents of one message as the addressed receivers judge them.
@@ -262,6 +245,8 @@ struct JudgedDocuments {
     documents: Vec<NewDocument>,
     /// "number (file): reasons" for each refused invoice, for the reply.
     refused: Vec<String>,
+    /// Each rule that refused an invoice, with its text (each rule once).
+    rules: Vec<RuleText>,
     /// Invoices (not invoice × receiver) accepted, and refused.
     accepted_invoices: usize,
     /// Invoices refused by at least one receiver and accepted by none.
@@ -291,6 +276,7 @@ fn judge_documents(
     let mut out = JudgedDocuments {
         documents: Vec::with_capacity(paired.len()),
         refused: Vec::new(),
+        rules: Vec::new(),
         accepted_invoices: 0,
         refused_invoices: 0,
         accepted_for: Vec::new(),
@@ -388,16 +374,12 @@ fn judge_documents(
                     .any(|d| d.status.is_none() && d.duplicate_key.as_deref() == Some(key));
                 let seen = match precedents.precedent(key) {
                     Err(()) => {
-                        return Err(Refusal {
-                            reply: reply::LOCAL_ERROR,
-                            reason: "duplicate_lookup",
-                        });
+                        return Err(Refusal::new(RefusalKind::Internal("duplicate_lookup")));
                     }
                     Ok(Precedent::InFlight) => {
-                        return Err(Refusal {
-                            reply: reply::duplicate_in_flight(&number),
-                            reason: "duplicate_in_flight",
-                        });
+                        return Err(Refusal::new(RefusalKind::DuplicateInFlight {
+                            number: number.clone(),
+                        }));
                     }
                     Ok(Precedent::Stored(earlier)) => Some(earlier),
                     Ok(Precedent::None) if earlier_in_message => {
@@ -411,8 +393,12 @@ fn judge_documents(
                             "{number} ({}): already received in {seen}",
                             doc.xml_name
                         ));
+                        out.rules.push(RuleText {
+                            id: DUPLICATE.into(),
+                            text: format!("invoice {number} was already received in {seen}"),
+                        });
                         status = Some(DocumentStatus::Rejected {
-                            rules: vec!["TG-DUPLICATE".into()],
+                            rules: vec![DUPLICATE.into()],
                         });
                     } else {
                         out.duplicates
@@ -457,6 +443,15 @@ fn judge_documents(
             out.documents.push(record);
         }
         for (receiver, rules, reasons) in refusals {
+            // Pushed in pairs by `policy::documents::judge`.
+            for (id, text) in rules.iter().zip(&reasons) {
+                if !out.rules.iter().any(|r| &r.id == id && &r.text == text) {
+                    out.rules.push(RuleText {
+                        id: id.clone(),
+                        text: text.clone(),
+                    });
+                }
+            }
             let for_whom = if receivers.len() > 1 {
                 format!(" for {}", receiver.address)
             } else {
@@ -483,6 +478,9 @@ fn judge_documents(
     }
     Ok(out)
 }
+
+/// Our rule id for a duplicate refused under `duplicates = "refuse"`.
+pub const DUPLICATE: &str = "TG-DUPLICATE";
 
 /// Our rule id for an invoice whose seller has so far been sent for by another trusted sender.
 pub const SELLER_CLAIM: &str = "TG-SELLER";
@@ -523,10 +521,7 @@ fn part_at(l: intake::Location) -> crate::spool::PartAt {
 }
 
 fn bad_from(why: &str) -> Refusal {
-    Refusal {
-        reply: reply::bad_header_from(why),
-        reason: "bad_header_from",
-    }
+    Refusal::new(RefusalKind::BadHeaderFrom(why.to_string()))
 }
 
 #[cfg(test)]
@@ -540,6 +535,7 @@ mod tests {
     use super::*;
     use crate::config::validate::{Options, load_str};
     use crate::gateway::inspect::take_apart;
+    use crate::gateway::refusal::reply_for;
     use crate::intake::IntakeLimits;
 
     const CONFIG: &str = r#"
@@ -714,15 +710,17 @@ domain = "supplier.example"
         ) {
             Verdict::Refuse(r) => {
                 assert_eq!(
-                    (r.reply.code, r.reply.status),
+                    (reply_for(&r).code, reply_for(&r).status),
                     (550, "5.7.26"),
                     "{}",
-                    r.reply
+                    reply_for(&r)
                 );
                 assert!(
-                    r.reply.text().contains("DKIM pass for elsewhere.example"),
+                    reply_for(&r)
+                        .text()
+                        .contains("DKIM pass for elsewhere.example"),
                     "{}",
-                    r.reply
+                    reply_for(&r)
                 );
             }
             _ => panic!("not refused"),
@@ -760,7 +758,7 @@ domain = "supplier.example"
             &Authentication::NotRequired,
             &mut table,
         ) {
-            Verdict::Refuse(r) => assert_eq!(r.reply.code, 451, "{}", r.reply),
+            Verdict::Refuse(r) => assert_eq!(reply_for(&r).code, 451, "{}", reply_for(&r)),
             _ => panic!("not refused"),
         }
     }
@@ -773,7 +771,7 @@ domain = "supplier.example"
             "evil@attacker.example",
             &mut table,
         ) {
-            Verdict::Refuse(r) => assert_eq!(r.reply.code, 550, "{}", r.reply),
+            Verdict::Refuse(r) => assert_eq!(reply_for(&r).code, 550, "{}", reply_for(&r)),
             _ => panic!("not refused"),
         }
         assert_eq!(
@@ -795,10 +793,19 @@ domain = "supplier.example"
         ) {
             Verdict::Reject { refusal, content } => {
                 assert!(
-                    refusal
-                        .reply
+                    reply_for(&refusal)
                         .to_string()
                         .contains("already received in message M of T")
+                );
+                // The refusal as data: the rule with its text, and the sender, for a notice.
+                assert_eq!(refusal.sender.as_deref(), Some("billing@supplier.example"));
+                assert!(
+                    refusal
+                        .rules
+                        .iter()
+                        .any(|r| r.text.contains("already received in message M of T")),
+                    "{:?}",
+                    refusal.rules
                 );
                 assert!(content.documents.iter().all(|d| d.status.is_some()));
             }
@@ -832,7 +839,7 @@ domain = "supplier.example"
             "billing@supplier.example",
             &mut table,
         ) {
-            Verdict::Refuse(r) => assert_eq!(r.reply.code, 451, "{}", r.reply),
+            Verdict::Refuse(r) => assert_eq!(reply_for(&r).code, 451, "{}", reply_for(&r)),
             _ => panic!("not refused"),
         }
     }
@@ -898,7 +905,9 @@ domain = "supplier.example"
             false,
             &mut table,
         ) {
-            Verdict::Refuse(r) => assert_eq!((r.reply.code, r.reply.status), (530, "5.7.0")),
+            Verdict::Refuse(r) => {
+                assert_eq!((reply_for(&r).code, reply_for(&r).status), (530, "5.7.0"))
+            }
             _ => panic!("not refused"),
         }
         assert!(matches!(

@@ -3,10 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::Refusal;
+use super::{Refusal, RefusalKind};
 use crate::address::Address;
 use crate::config::{AuthPolicy, Config, Organisation, Receiver, SenderPattern, TrustKind};
-use crate::smtp::reply;
 
 /// Receivers indexed by address key, each with its organisation.
 #[derive(Debug)]
@@ -37,7 +36,8 @@ pub enum Identity {
 }
 
 impl Identity {
-    fn describe(self) -> &'static str {
+    /// The identity in words, for replies and notices.
+    pub fn describe(self) -> &'static str {
         match self {
             Identity::EnvelopeSender => "envelope sender (MAIL FROM)",
             Identity::HeaderFrom => "header From",
@@ -99,10 +99,7 @@ impl Directory {
         self.by_key
             .get(&forward_path.key())
             .map(|&i| &self.receivers[i])
-            .ok_or_else(|| Refusal {
-                reply: reply::unknown_recipient(&forward_path.to_string()),
-                reason: "unknown_rcpt",
-            })
+            .ok_or_else(|| Refusal::new(RefusalKind::UnknownRecipient).for_receiver(forward_path))
     }
 
     /// Every organisation, indexed as in the config.
@@ -225,17 +222,15 @@ impl Directory {
         receiver: &Receiver,
         reverse_path: Option<&Address>,
     ) -> Result<(), Refusal> {
-        let rcpt = receiver.address.to_string();
-        let describe = Identity::EnvelopeSender.describe();
         let Some(sender) = reverse_path else {
-            return Err(Refusal {
-                reply: reply::sender_not_trusted(describe, "", &rcpt),
-                reason: "null_sender",
-            });
+            return Err(Refusal::new(RefusalKind::NullSender)
+                .for_receiver(&receiver.address)
+                .from_sender(""));
         };
-        let refuse = || Refusal {
-            reply: reply::sender_not_trusted(describe, &sender.to_string(), &rcpt),
-            reason: "untrusted_mail_from",
+        let refuse = || {
+            Refusal::new(RefusalKind::UntrustedSender(Identity::EnvelopeSender))
+                .for_receiver(&receiver.address)
+                .from_sender(sender)
         };
         let trusted_as_written = self.trusted_sender(receiver, sender).is_some();
         let could_match = |t: &crate::config::TrustedSender| match t.auth {
@@ -276,20 +271,15 @@ impl Directory {
         identity: Identity,
         sender: &str,
     ) -> Result<(), Refusal> {
-        let rcpt = receiver.address.to_string();
         if sender.is_empty() {
-            return Err(Refusal {
-                reply: reply::sender_not_trusted(identity.describe(), "", &rcpt),
-                reason: "null_sender",
-            });
+            return Err(Refusal::new(RefusalKind::NullSender)
+                .for_receiver(&receiver.address)
+                .from_sender(""));
         }
-        let reason = match identity {
-            Identity::EnvelopeSender => "untrusted_mail_from",
-            Identity::HeaderFrom => "untrusted_header_from",
-        };
-        let refuse = || Refusal {
-            reply: reply::sender_not_trusted(identity.describe(), sender, &rcpt),
-            reason,
+        let refuse = || {
+            Refusal::new(RefusalKind::UntrustedSender(identity))
+                .for_receiver(&receiver.address)
+                .from_sender(sender)
         };
         let address = Address::parse(sender).map_err(|_| refuse())?;
         self.trusted_sender(receiver, &address)
