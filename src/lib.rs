@@ -26,6 +26,7 @@ pub mod delivery;
 pub mod gateway;
 pub mod intake;
 pub mod invoice;
+pub mod notify;
 pub mod policy;
 pub mod shutdown;
 pub mod smtp;
