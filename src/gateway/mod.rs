@@ -397,7 +397,7 @@ impl Gateway {
         session: &SessionInfo,
         envelope: &Envelope,
         id: &crate::spool::MessageId,
-        mut body: Staging,
+        body: Staging,
         trace: &Trace,
     ) -> Result<Staging, Reply> {
         let date = crate::intake::trace::rfc5322_date(SystemTime::now());
@@ -419,12 +419,8 @@ impl Gateway {
         }
         let hostname = self.hostname.clone();
         let sid = session.id;
-        // A body in a file is written anew: blocking I/O.
-        let stamped = tokio::task::spawn_blocking(move || {
-            let forged = match body.bytes() {
-                Ok(raw) => crate::intake::trace::own_auth_results(&raw, &hostname),
-                Err(err) => return Err(err),
-            };
+        let stamp = move |mut body: Staging| -> std::io::Result<Staging> {
+            let forged = crate::intake::trace::own_auth_results(&body.bytes()?, &hostname);
             if !forged.is_empty() {
                 warn!(
                     sid,
@@ -432,24 +428,26 @@ impl Gateway {
                     "removed Authentication-Results fields that claim our hostname"
                 );
             }
-            body.rewrite(prefix.as_bytes(), &forged).map(|()| body)
+            body.rewrite(prefix.as_bytes(), &forged)?;
+            Ok(body)
+        };
+        // A body in memory is a copy (no hop to a blocking thread); one in a file is written
+        // anew, which is blocking I/O.
+        let stamped = if body.is_file() {
+            tokio::task::spawn_blocking(move || stamp(body))
+                .await
+                .unwrap_or_else(|join_error| Err(std::io::Error::other(join_error.to_string())))
+        } else {
+            stamp(body)
+        };
+        stamped.map_err(|err| {
+            error!(sid, error = %err, "cannot add the trace fields");
+            if err.kind() == std::io::ErrorKind::StorageFull {
+                reply::SPOOL_FULL
+            } else {
+                reply::LOCAL_ERROR
+            }
         })
-        .await;
-        match stamped {
-            Ok(Ok(body)) => Ok(body),
-            Ok(Err(err)) => {
-                error!(sid, error = %err, "cannot add the trace fields");
-                Err(if err.kind() == std::io::ErrorKind::StorageFull {
-                    reply::SPOOL_FULL
-                } else {
-                    reply::LOCAL_ERROR
-                })
-            }
-            Err(join_error) => {
-                error!(sid, error = %join_error, "adding the trace fields failed");
-                Err(reply::LOCAL_ERROR)
-            }
-        }
     }
 
     /// Stage 4: stores what the verdict decided and returns the answer. Never 250 before the
