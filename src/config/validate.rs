@@ -683,7 +683,7 @@ impl<'a> Validator<'a> {
             match Domain::parse(written) {
                 Ok(domain) => Some(domain),
                 Err(e) => {
-                    self.error(d, format!("receiver_domain \"{written}\" {e}; write the domain of the generated addresses, e.g. \"trust.example.com\""));
+                    self.error(d, format!("receiver_domain {e}; write the domain of the generated addresses, e.g. \"trust.example.com\""));
                     None
                 }
             }
@@ -5068,5 +5068,68 @@ deliver = []
         );
         assert_eq!(closest("Listen", keys.into_iter()), Some("listen"));
         assert_eq!(closest("whitelist", keys.into_iter()), None);
+    }
+
+    #[test]
+    fn receiver_generation_keys_language_and_no_kvk_reason() {
+        let config = load_str(EXAMPLE, Path::new("t.toml"), &no_io()).unwrap();
+        assert_eq!(config.server.receiver_domain, None);
+        assert_eq!(
+            config.server.receiver_address_length,
+            defaults::RECEIVER_ADDRESS_LENGTH
+        );
+        assert_eq!(config.receivers[0].sender_language(0), Language::Nl);
+
+        let text = EXAMPLE
+            .replace(
+                "max_message_size = \"35MiB\"\n",
+                "receiver_domain = \"In.Example.Test\"\nreceiver_address_length = 12\n",
+            )
+            .replace(
+                "domain = \"supplier.example\"\n",
+                "domain = \"supplier.example\"\nlanguage = \"en\"\n",
+            );
+        let config = load_str(&text, Path::new("t.toml"), &no_io()).unwrap();
+        assert_eq!(
+            config.server.receiver_domain.as_ref().map(Domain::as_str),
+            Some("in.example.test")
+        );
+        assert_eq!(config.server.receiver_address_length, 12);
+        assert_eq!(config.receivers[0].sender_language(0), Language::En);
+
+        let text = EXAMPLE
+            .replace(
+                "max_message_size = \"35MiB\"\n",
+                "receiver_domain = \"in..example\"\nreceiver_address_length = 6\n",
+            )
+            .replace(
+                "kvk = \"12345678\"\n",
+                "kvk = \"12345678\"\nno_kvk_reason = \"test\"\n",
+            )
+            .replace(
+                "domain = \"supplier.example\"\n",
+                "domain = \"supplier.example\"\nlanguage = \"de\"\n",
+            );
+        let errs = errors(&text);
+        for expected in [
+            "t.toml:4:19: receiver_domain \"in..example\" is not a valid domain name; write the domain of the generated addresses",
+            "t.toml:5:27: receiver_address_length",
+            "t.toml:14:17: organisation \"acme\": no_kvk_reason is set although kvk is",
+            "t.toml:26:12: receiver \"AD64SDE@trust.example.test\": trusted_sender[1]: unknown language \"de\"",
+        ] {
+            assert!(
+                errs.iter().any(|e| e.starts_with(expected)),
+                "missing {expected:?} in {errs:#?}"
+            );
+        }
+        let text = EXAMPLE.replace(
+            "kvk = \"12345678\"\n",
+            "no_kvk_reason = \" \"\n",
+        );
+        let errs = errors(&text);
+        assert!(
+            errs.iter().any(|e| e.contains("no_kvk_reason is empty")),
+            "{errs:#?}"
+        );
     }
 }
