@@ -15,8 +15,16 @@ fn commented() -> TestConfig {
     let config = TestConfig::new();
     let text = std::fs::read_to_string(&config.path).unwrap();
     let text = format!("# Admin's header: do not lose me\n{text}")
-        .replacen("[[organisation]]", "# The customers. Added by hand.\n[[organisation]]", 1)
-        .replacen("[[receiver]]", "# First address (ticket 1234).\n[[receiver]]", 1);
+        .replacen(
+            "[[organisation]]",
+            "# The customers. Added by hand.\n[[organisation]]",
+            1,
+        )
+        .replacen(
+            "[[receiver]]",
+            "# First address (ticket 1234).\n[[receiver]]",
+            1,
+        );
     std::fs::write(&config.path, text).unwrap();
     config
 }
@@ -32,9 +40,9 @@ fn is_generated(address: &str, domain: &str) -> bool {
     // ^[A-HJKMNP-Z2-9]{8}@domain$
     d == domain
         && local.len() == 8
-        && local.bytes().all(|b| {
-            matches!(b, b'A'..=b'H' | b'J' | b'K' | b'M' | b'N' | b'P'..=b'Z' | b'2'..=b'9')
-        })
+        && local.bytes().all(
+            |b| matches!(b, b'A'..=b'H' | b'J' | b'K' | b'M' | b'N' | b'P'..=b'Z' | b'2'..=b'9'),
+        )
 }
 
 #[test]
@@ -43,7 +51,14 @@ fn receiver_add_prints_a_generated_address_and_keeps_the_comments() {
     let before = read(&config);
     let (code, out, err) = cli(
         &config.path,
-        &["receiver", "add", "--organisation", "beta", "--document-type", "purchase-invoice"],
+        &[
+            "receiver",
+            "add",
+            "--organisation",
+            "beta",
+            "--document-type",
+            "purchase-invoice",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     let address = out.lines().last().unwrap();
@@ -51,7 +66,10 @@ fn receiver_add_prints_a_generated_address_and_keeps_the_comments() {
     assert!(is_generated(address, "trust.example.test"), "{out:?}");
     assert!(err.contains("restart"), "{err}");
     let after = read(&config);
-    assert!(after.starts_with(before.trim_end()), "the old text changed:\n{after}");
+    assert!(
+        after.starts_with(before.trim_end()),
+        "the old text changed:\n{after}"
+    );
     assert!(after.contains(&format!("address = \"{address}\"")));
 
     let (code, out, err) = cli(&config.path, &["receiver", "list", "--json"]);
@@ -63,10 +81,16 @@ fn receiver_add_prints_a_generated_address_and_keeps_the_comments() {
     assert_eq!(list[2]["organisations"], serde_json::json!(["beta"]));
     assert_eq!(list[2]["document_type"], "purchase-invoice");
     assert_eq!(list[2]["trusted_senders"], 0);
-    assert_eq!(list[1]["organisations"], serde_json::json!(["acme", "beta"]));
+    assert_eq!(
+        list[1]["organisations"],
+        serde_json::json!(["acme", "beta"])
+    );
 
     // Removing it gives back the file as it was, comments and all.
-    let (code, _, err) = cli(&config.path, &["receiver", "remove", &address.to_lowercase()]);
+    let (code, _, err) = cli(
+        &config.path,
+        &["receiver", "remove", &address.to_lowercase()],
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(read(&config).trim_end(), before.trim_end());
 }
@@ -78,7 +102,14 @@ fn receiver_add_uses_receiver_domain_and_length() {
     );
     let (code, out, err) = cli(
         &config.path,
-        &["receiver", "add", "--organisation", "acme", "--document-type", "credit-note"],
+        &[
+            "receiver",
+            "add",
+            "--organisation",
+            "acme",
+            "--document-type",
+            "credit-note",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     let (local, domain) = out.trim().split_once('@').unwrap();
@@ -95,10 +126,20 @@ fn receiver_add_without_a_domain_to_take_says_what_to_pass() {
     std::fs::write(&config.path, &text).unwrap();
     let (code, _, err) = cli(
         &config.path,
-        &["receiver", "add", "--organisation", "acme", "--document-type", "purchase-invoice"],
+        &[
+            "receiver",
+            "add",
+            "--organisation",
+            "acme",
+            "--document-type",
+            "purchase-invoice",
+        ],
     );
     assert_eq!(code, 1);
-    assert!(err.contains("several domains") && err.contains("--domain"), "{err}");
+    assert!(
+        err.contains("several domains") && err.contains("--domain"),
+        "{err}"
+    );
     assert_eq!(read(&config), text);
 }
 
@@ -108,10 +149,23 @@ fn sender_add_for_an_unknown_receiver_changes_nothing() {
     let before = std::fs::read(&config.path).unwrap();
     let (code, _, err) = cli(
         &config.path,
-        &["sender", "add", "NOBODY12@trust.example.test", "--name", "X", "--contact", "x@x.example", "--domain", "x.example"],
+        &[
+            "sender",
+            "add",
+            "NOBODY12@trust.example.test",
+            "--name",
+            "X",
+            "--contact",
+            "x@x.example",
+            "--domain",
+            "x.example",
+        ],
     );
     assert_eq!(code, 1);
-    assert!(err.contains("no receiver NOBODY12@trust.example.test"), "{err}");
+    assert!(
+        err.contains("no receiver NOBODY12@trust.example.test"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&config.path).unwrap(), before);
 }
 
@@ -122,14 +176,38 @@ fn a_sender_the_validator_refuses_is_not_written() {
     // supplier.example is already trusted by this receiver: the validator's error, located.
     let (code, _, err) = cli(
         &config.path,
-        &["sender", "add", RECEIVER, "--name", "Again", "--contact", "b@supplier.example", "--domain", "supplier.example"],
+        &[
+            "sender",
+            "add",
+            RECEIVER,
+            "--name",
+            "Again",
+            "--contact",
+            "b@supplier.example",
+            "--domain",
+            "supplier.example",
+        ],
     );
     assert_eq!(code, 1);
-    assert!(err.contains("trustgate.toml:") && err.contains("repeats domain supplier.example"), "{err}");
+    assert!(
+        err.contains("trustgate.toml:") && err.contains("repeats domain supplier.example"),
+        "{err}"
+    );
     assert!(err.contains("nothing was written"), "{err}");
     assert_eq!(std::fs::read(&config.path).unwrap(), before);
     // Usage errors are clap's: exit 2.
-    let (code, _, _) = cli(&config.path, &["sender", "add", RECEIVER, "--name", "X", "--contact", "x@x.example"]);
+    let (code, _, _) = cli(
+        &config.path,
+        &[
+            "sender",
+            "add",
+            RECEIVER,
+            "--name",
+            "X",
+            "--contact",
+            "x@x.example",
+        ],
+    );
     assert_eq!(code, 2);
 }
 
@@ -138,7 +216,18 @@ fn senders_are_added_listed_and_removed() {
     let config = commented();
     let (code, _, err) = cli(
         &config.path,
-        &["sender", "add", SHARED, "--name", "Acme's accountant", "--contact", "desk@accountant.example", "--verified-users", "--language", "en"],
+        &[
+            "sender",
+            "add",
+            SHARED,
+            "--name",
+            "Acme's accountant",
+            "--contact",
+            "desk@accountant.example",
+            "--verified-users",
+            "--language",
+            "en",
+        ],
     );
     assert_eq!(code, 0, "{err}");
     let (code, out, err) = cli(&config.path, &["senders", "list", "--json"]);
@@ -160,11 +249,34 @@ fn senders_are_added_listed_and_removed() {
     assert!(out.lines().next().unwrap().starts_with("RECEIVER"), "{out}");
     assert_eq!(out.lines().count(), 6);
 
-    let (code, _, err) = cli(&config.path, &["sender", "remove", SHARED, "--contact", "DESK@accountant.example"]);
+    let (code, _, err) = cli(
+        &config.path,
+        &[
+            "sender",
+            "remove",
+            SHARED,
+            "--contact",
+            "DESK@accountant.example",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     let (_, out, _) = cli(&config.path, &["senders", "list", "--json"]);
-    assert_eq!(serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap().len(), 4);
-    let (code, _, err) = cli(&config.path, &["sender", "remove", SHARED, "--contact", "desk@accountant.example"]);
+    assert_eq!(
+        serde_json::from_str::<Vec<serde_json::Value>>(&out)
+            .unwrap()
+            .len(),
+        4
+    );
+    let (code, _, err) = cli(
+        &config.path,
+        &[
+            "sender",
+            "remove",
+            SHARED,
+            "--contact",
+            "desk@accountant.example",
+        ],
+    );
     assert_eq!(code, 1);
     assert!(err.contains("no trusted sender with contact"), "{err}");
 }
@@ -182,7 +294,10 @@ fn an_import_with_a_bad_row_writes_nothing_and_names_row_and_column() {
          \"bad,one\",\"Bad, B.V.\",1234,,,\n",
     )
     .unwrap();
-    let (code, out, err) = cli(&config.path, &["organisation", "import", csv.to_str().unwrap()]);
+    let (code, out, err) = cli(
+        &config.path,
+        &["organisation", "import", csv.to_str().unwrap()],
+    );
     assert_eq!(code, 1, "{out}");
     assert!(out.is_empty(), "{out}");
     for expected in [
@@ -216,7 +331,10 @@ fn an_import_of_a_thousand_rows_gives_a_thousand_receivers_and_a_valid_config() 
     }
     std::fs::write(&csv, text).unwrap();
     let started = Instant::now();
-    let (code, out, err) = cli(&config.path, &["organisation", "import", csv.to_str().unwrap()]);
+    let (code, out, err) = cli(
+        &config.path,
+        &["organisation", "import", csv.to_str().unwrap()],
+    );
     let import = started.elapsed();
     assert_eq!(code, 0, "{err}");
     let mut lines = out.lines();

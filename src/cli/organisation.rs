@@ -147,7 +147,9 @@ fn read_rows(
         let lower = name.to_ascii_lowercase();
         match COLUMNS.iter().find(|c| **c == lower) {
             Some(c) if index.contains_key(c) => {
-                errors.push(format!("{shown}:1: column {c} appears twice in the header; keep one"));
+                errors.push(format!(
+                    "{shown}:1: column {c} appears twice in the header; keep one"
+                ));
             }
             Some(c) => {
                 index.insert(c, i);
@@ -187,31 +189,36 @@ fn read_rows(
             }
         };
         let line = record.position().map_or(0, |p| p.line());
-        let cell = |column: &str| -> &str {
-            index
-                .get(column)
-                .and_then(|&i| record.get(i))
-                .unwrap_or("")
-        };
+        let cell =
+            |column: &str| -> &str { index.get(column).and_then(|&i| record.get(i)).unwrap_or("") };
         let mut error = |column: &str, message: String| {
-            errors.push(format!("{shown}:{line}: row {row}, column {column}: {message}"));
+            errors.push(format!(
+                "{shown}:{line}: row {row}, column {column}: {message}"
+            ));
         };
 
         let id = cell("id").to_string();
         if !is_id(&id) {
             error(
                 "id",
-                format!("\"{}\" is not a valid id; use 1 to 64 lower-case letters, digits, - or _, starting with a letter or digit, e.g. acme", id.escape_debug()),
+                format!(
+                    "\"{}\" is not a valid id; use 1 to 64 lower-case letters, digits, - or _, starting with a letter or digit, e.g. acme",
+                    id.escape_debug()
+                ),
             );
         } else if exists(&id) {
             error(
                 "id",
-                format!("organisation \"{id}\" is already in the config; remove the row, or give it another id"),
+                format!(
+                    "organisation \"{id}\" is already in the config; remove the row, or give it another id"
+                ),
             );
         } else if let Some(first) = first_row_of.get(&id) {
             error(
                 "id",
-                format!("\"{id}\" is already used in row {first}; give each organisation its own id"),
+                format!(
+                    "\"{id}\" is already used in row {first}; give each organisation its own id"
+                ),
             );
         } else {
             first_row_of.insert(id.clone(), row);
@@ -219,9 +226,15 @@ fn read_rows(
 
         let name = cell("name").to_string();
         if name.is_empty() {
-            error("name", "is empty; write the organisation's name, e.g. ACME B.V.".into());
+            error(
+                "name",
+                "is empty; write the organisation's name, e.g. ACME B.V.".into(),
+            );
         } else if name.chars().any(char::is_control) {
-            error("name", "holds a control character; write the name on one line".into());
+            error(
+                "name",
+                "holds a control character; write the name on one line".into(),
+            );
         }
 
         let kvk = cell("kvk");
@@ -229,7 +242,10 @@ fn read_rows(
         if !kvk.is_empty() && (kvk.len() != 8 || !kvk.bytes().all(|b| b.is_ascii_digit())) {
             error(
                 "kvk",
-                format!("\"{}\" is not a KvK number; write its 8 digits, e.g. 12345678, or leave it empty and fill no_kvk_reason", kvk.escape_debug()),
+                format!(
+                    "\"{}\" is not a KvK number; write its 8 digits, e.g. 12345678, or leave it empty and fill no_kvk_reason",
+                    kvk.escape_debug()
+                ),
             );
         }
         if kvk.is_empty() && reason.is_empty() {
@@ -243,7 +259,10 @@ fn read_rows(
                 "is filled while kvk is too; leave no_kvk_reason empty when the KvK number is known".into(),
             );
         } else if reason.chars().any(char::is_control) {
-            error("no_kvk_reason", "holds a control character; write it on one line".into());
+            error(
+                "no_kvk_reason",
+                "holds a control character; write it on one line".into(),
+            );
         }
 
         let mut vat_ids: Vec<String> = Vec::new();
@@ -252,10 +271,16 @@ fn read_rows(
             if !is_vat_id(&vat) {
                 error(
                     "vat_ids",
-                    format!("\"{}\" is not a VAT id; write the country code and the number, e.g. NL123456789B01, several separated by ;", written.escape_debug()),
+                    format!(
+                        "\"{}\" is not a VAT id; write the country code and the number, e.g. NL123456789B01, several separated by ;",
+                        written.escape_debug()
+                    ),
                 );
             } else if vat_ids.iter().any(|v| normalise_identifier(v) == vat) {
-                error("vat_ids", format!("\"{written}\" is listed twice; remove one"));
+                error(
+                    "vat_ids",
+                    format!("\"{written}\" is listed twice; remove one"),
+                );
             } else {
                 vat_ids.push(written.to_string());
             }
@@ -265,7 +290,10 @@ fn read_rows(
         for written in list(cell("endpoint_ids")) {
             match parse_endpoint_id(written) {
                 Ok(e) if parsed.contains(&e) => {
-                    error("endpoint_ids", format!("\"{written}\" is listed twice (as {e}); remove one"));
+                    error(
+                        "endpoint_ids",
+                        format!("\"{written}\" is listed twice (as {e}); remove one"),
+                    );
                 }
                 Ok(e) => {
                     parsed.push(e);
@@ -273,7 +301,10 @@ fn read_rows(
                 }
                 Err(why) => error(
                     "endpoint_ids",
-                    format!("\"{}\" {why}; several are separated by ;", written.escape_debug()),
+                    format!(
+                        "\"{}\" {why}; several are separated by ;",
+                        written.escape_debug()
+                    ),
                 ),
             }
         }
@@ -291,7 +322,11 @@ fn read_rows(
             "{shown}: no rows after the header; add one row per organisation"
         ));
     }
-    Ok(if errors.is_empty() { Ok(orgs) } else { Err(errors) })
+    Ok(if errors.is_empty() {
+        Ok(orgs)
+    } else {
+        Err(errors)
+    })
 }
 
 /// The values of a list cell: separated by `;`, trimmed, empty ones skipped.

@@ -131,7 +131,9 @@ pub fn restart_notice(path: &Path) {
 pub fn receiver_domain(config: &Config, given: Option<&str>) -> anyhow::Result<Domain> {
     if let Some(given) = given {
         return Domain::parse(given.trim()).map_err(|e| {
-            anyhow::anyhow!("--domain \"{given}\" {e}; write the domain, e.g. --domain trust.example.com")
+            anyhow::anyhow!(
+                "--domain \"{given}\" {e}; write the domain, e.g. --domain trust.example.com"
+            )
         });
     }
     if let Some(domain) = &config.server.receiver_domain {
@@ -205,8 +207,7 @@ pub fn run_receiver(cmd: ReceiverCommand, path: &Path, out: &mut dyn Write) -> a
             let document_type = document_type(&written_type)?;
             let domain = receiver_domain(config, domain.as_deref())?;
             let length = config.server.receiver_address_length;
-            let address =
-                TakenAddresses::of(config).generate(&mut rand::rng(), &domain, length)?;
+            let address = TakenAddresses::of(config).generate(&mut rand::rng(), &domain, length)?;
             edit::add_receiver(
                 &mut file.doc,
                 &NewReceiver {
@@ -455,7 +456,9 @@ pub fn run_senders(cmd: SendersCommand, path: &Path, out: &mut dyn Write) -> any
             .collect();
         print_table(
             out,
-            &["RECEIVER", "NAME", "CONTACT", "KIND", "VALUE", "LANGUAGE", "AUTH"],
+            &[
+                "RECEIVER", "NAME", "CONTACT", "KIND", "VALUE", "LANGUAGE", "AUTH",
+            ],
             &table,
         )?;
     }

@@ -111,8 +111,8 @@ impl ConfigFile {
     /// [`EditError::Refused`] with every problem of the edited text.
     pub fn check(&self) -> Result<(String, Config), EditError> {
         let text = self.doc.to_string();
-        let config =
-            validate::load_str(&text, &self.path, &Options::default()).map_err(EditError::Refused)?;
+        let config = validate::load_str(&text, &self.path, &Options::default())
+            .map_err(EditError::Refused)?;
         Ok((text, config))
     }
 
@@ -286,7 +286,10 @@ pub struct NewOrganisation {
 ///
 /// # Errors
 /// When `key` holds something else (e.g. `receiver = [...]` written inline).
-fn array_of_tables<'d>(doc: &'d mut DocumentMut, key: &str) -> Result<&'d mut ArrayOfTables, EditError> {
+fn array_of_tables<'d>(
+    doc: &'d mut DocumentMut,
+    key: &str,
+) -> Result<&'d mut ArrayOfTables, EditError> {
     doc.entry(key)
         .or_insert_with(|| Item::ArrayOfTables(ArrayOfTables::new()))
         .as_array_of_tables_mut()
@@ -435,7 +438,10 @@ pub fn add_organisation(doc: &mut DocumentMut, new: &NewOrganisation) -> Result<
         table.insert("no_kvk_reason", value(reason));
     }
     if !new.vat_ids.is_empty() {
-        table.insert("vat_ids", value(new.vat_ids.iter().collect::<toml_edit::Array>()));
+        table.insert(
+            "vat_ids",
+            value(new.vat_ids.iter().collect::<toml_edit::Array>()),
+        );
     }
     if !new.endpoint_ids.is_empty() {
         table.insert(
@@ -546,7 +552,12 @@ domain = "supplier.example"
         let config = file.save().unwrap();
         assert!(config.receivers.is_empty());
         let after = std::fs::read_to_string(&path).unwrap();
-        for kept in ["# trustgate for ACME", "# the public name", "# Our only customer", "# Trailing remark"] {
+        for kept in [
+            "# trustgate for ACME",
+            "# the public name",
+            "# Our only customer",
+            "# Trailing remark",
+        ] {
             assert!(after.contains(kept), "lost {kept:?} in:\n{after}");
         }
         assert!(!before.is_empty() && !after.contains("AD64SDE"));
@@ -575,7 +586,10 @@ domain = "supplier.example"
         );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
         // No temp file is left behind either.
-        assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 2);
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            2
+        );
     }
 
     #[test]
@@ -619,7 +633,10 @@ domain = "supplier.example"
         for _ in 0..1000 {
             let local = generate_local_part(&mut rng, 8);
             assert_eq!(local.len(), 8);
-            assert!(local.bytes().all(|b| ADDRESS_ALPHABET.contains(&b)), "{local}");
+            assert!(
+                local.bytes().all(|b| ADDRESS_ALPHABET.contains(&b)),
+                "{local}"
+            );
             assert!(!local.contains(['0', 'O', '1', 'I', 'L']), "{local}");
         }
         assert_eq!(ADDRESS_ALPHABET.len(), 31);

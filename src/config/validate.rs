@@ -5122,10 +5122,7 @@ deliver = []
                 "missing {expected:?} in {errs:#?}"
             );
         }
-        let text = EXAMPLE.replace(
-            "kvk = \"12345678\"\n",
-            "no_kvk_reason = \" \"\n",
-        );
+        let text = EXAMPLE.replace("kvk = \"12345678\"\n", "no_kvk_reason = \" \"\n");
         let errs = errors(&text);
         assert!(
             errs.iter().any(|e| e.contains("no_kvk_reason is empty")),
