@@ -1,4 +1,5 @@
-//! The command line: `serve`, `check-config`, `spool list|show`.
+//! The command line: `serve`, `check-config`, `inspect`, `spool ...`, and the config edits
+//! `receiver ...`, `sender ...`, `senders list`, `organisation import`.
 //!
 //! clap types and dispatch only; each subcommand lives in its own file. This and `main.rs` are
 //! the only places that use `anyhow`. Exit codes: 0 ok, 1 failure (or invalid config for
@@ -6,6 +7,8 @@
 
 pub mod check_config;
 pub mod inspect;
+pub mod organisation;
+pub mod receiver;
 mod recover;
 pub mod serve;
 pub mod spool;
@@ -74,6 +77,30 @@ pub enum Command {
         #[command(subcommand)]
         command: spool::SpoolCommand,
     },
+    /// Generated receiving addresses in the config: add, list, remove.
+    Receiver {
+        /// add, list or remove.
+        #[command(subcommand)]
+        command: receiver::ReceiverCommand,
+    },
+    /// A receiver's trusted senders in the config: add, remove.
+    Sender {
+        /// add or remove.
+        #[command(subcommand)]
+        command: receiver::SenderCommand,
+    },
+    /// Every trusted sender in the config.
+    Senders {
+        /// list.
+        #[command(subcommand)]
+        command: receiver::SendersCommand,
+    },
+    /// Organisations in the config: import from CSV.
+    Organisation {
+        /// import.
+        #[command(subcommand)]
+        command: organisation::OrganisationCommand,
+    },
 }
 
 /// Parses the command line, runs the subcommand and returns the process exit code.
@@ -94,6 +121,33 @@ pub fn run() -> i32 {
         Command::Spool { command } => with_config(&cli.config.path(), |config| {
             spool::run_with_config(command, config)
         }),
+        Command::Receiver { command } => report(receiver::run_receiver(
+            command,
+            &cli.config.path(),
+            &mut std::io::stdout().lock(),
+        )),
+        Command::Sender { command } => report(receiver::run_sender(command, &cli.config.path())),
+        Command::Senders { command } => report(receiver::run_senders(
+            command,
+            &cli.config.path(),
+            &mut std::io::stdout().lock(),
+        )),
+        Command::Organisation { command } => report(organisation::run(
+            command,
+            &cli.config.path(),
+            &mut std::io::stdout().lock(),
+        )),
+    }
+}
+
+/// The exit code of a subcommand's result: its own, or 1 after printing the error on stderr.
+fn report(result: anyhow::Result<i32>) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("trustgate: {err:#}");
+            1
+        }
     }
 }
 

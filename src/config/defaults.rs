@@ -7,7 +7,7 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use super::{BuyerCheck, DirectoryLayout, RelayTls, SmtpMode, WebhookPayload};
+use super::{BuyerCheck, DirectoryLayout, Language, RelayTls, SmtpMode, WebhookPayload};
 
 /// 1 KiB in bytes.
 pub const KIB: u64 = 1024;
@@ -20,6 +20,16 @@ pub const GIB: u64 = 1024 * MIB;
 pub const MAX_MESSAGE_SIZE: u64 = 35 * MIB;
 /// A message must be at least 1 byte and at most 1 GiB (intake parses a whole message at once).
 pub const MAX_MESSAGE_SIZE_RANGE: RangeInclusive<u64> = 1..=GIB;
+
+/// `server.receiver_address_length`: 8 characters of a 31-symbol alphabet, about 40 bits, so
+/// an address cannot be guessed by trying, yet a clerk can still type it.
+pub const RECEIVER_ADDRESS_LENGTH: usize = 8;
+/// Allowed `server.receiver_address_length`: at least 7 (issue 11: "at least 7 characters"),
+/// at most 32 (a local part may hold 64 octets, RFC 5321 4.5.3.1.1).
+pub const RECEIVER_ADDRESS_LENGTH_RANGE: RangeInclusive<usize> = 7..=32;
+
+/// `receiver.trusted_sender.language`: the platform's home language.
+pub const LANGUAGE: Language = Language::Nl;
 
 /// `server.max_recipients`: RFC 5321 4.5.3.1.8 asks a server to buffer at least 100.
 pub const MAX_RECIPIENTS: usize = 100;

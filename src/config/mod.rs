@@ -5,6 +5,7 @@
 //! re-checks strings: addresses are [`Address`], sizes are bytes, durations are [`Duration`].
 
 pub mod defaults;
+pub mod edit;
 pub mod raw;
 pub mod validate;
 
@@ -137,6 +138,11 @@ pub struct Server {
     /// Where mail to `postmaster@` and `abuse@` of the served domains is forwarded (through
     /// `[relay]`, as received); `None`: it is kept in the spool for `trustgate spool list`.
     pub postmaster: Option<Address>,
+    /// The domain of addresses that `trustgate receiver add` generates when `--domain` is not
+    /// given; `None`: the domain the existing receivers share.
+    pub receiver_domain: Option<Domain>,
+    /// Characters in a generated receiver's local part.
+    pub receiver_address_length: usize,
     /// Domains whose ARC seals are believed: a valid chain sealed only by them, whose first
     /// hop saw the From domain pass, counts as that pass (mail forwarded by Microsoft 365 or
     /// Google). Empty: ARC is recorded but never trusted.
@@ -262,6 +268,10 @@ pub struct Receiver {
     pub document_type: String,
     /// Who may send here.
     pub trusted_senders: Vec<TrustedSender>,
+    /// The `language` of each of [`Receiver::trusted_senders`], in the same order. Kept beside
+    /// them rather than in [`TrustedSender`] only because tests outside `config` build that
+    /// struct literally; ask [`Receiver::sender_language`].
+    pub trusted_sender_languages: Vec<Language>,
     /// For a one-organisation receiver: what to do with a buyer that clearly names another
     /// organisation.
     pub buyer_check: BuyerCheck,
@@ -286,6 +296,15 @@ pub struct Receiver {
 }
 
 impl Receiver {
+    /// The language of mail to the contact of `trusted_senders[index]` (the default when the
+    /// index is out of range).
+    pub fn sender_language(&self, index: usize) -> Language {
+        self.trusted_sender_languages
+            .get(index)
+            .copied()
+            .unwrap_or(defaults::LANGUAGE)
+    }
+
     /// The sink names a document of `organisations[organisation]` arriving here goes to: this
     /// receiver's `deliver` when set, else the organisation's; empty when there are none (or
     /// the index is out of range).
@@ -354,6 +373,25 @@ pub struct TrustedSender {
     /// The platform that sends for it (`via`): its mail may pass on SPF or DKIM for this
     /// domain instead of the From domain, when the From is exactly the trusted address.
     pub via: Option<Domain>,
+}
+
+/// `language`: the language of the mail a trusted sender's contact gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// Dutch (`"nl"`, the default).
+    Nl,
+    /// English (`"en"`).
+    En,
+}
+
+impl Language {
+    /// The config word: `nl` or `en`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Nl => "nl",
+            Language::En => "en",
+        }
+    }
 }
 
 /// The three ways a trusted sender is whitelisted.

@@ -73,6 +73,12 @@ pub struct Server {
     /// `postmaster`: an address.
     #[serde(default)]
     pub postmaster: Option<Spanned<String>>,
+    /// `receiver_domain`: the domain of generated receiver addresses.
+    #[serde(default)]
+    pub receiver_domain: Option<Spanned<String>>,
+    /// `receiver_address_length`: characters in a generated local part.
+    #[serde(default)]
+    pub receiver_address_length: Option<Spanned<i64>>,
     /// `trusted_arc_sealers`: domains.
     #[serde(default)]
     pub trusted_arc_sealers: Option<Spanned<Vec<Spanned<String>>>>,
@@ -161,6 +167,9 @@ pub struct Organisation {
     /// `kvk`.
     #[serde(default)]
     pub kvk: Option<Spanned<String>>,
+    /// `no_kvk_reason`: why there is no `kvk` (e.g. `test`, `no-company`).
+    #[serde(default)]
+    pub no_kvk_reason: Option<Spanned<String>>,
     /// `verified_users`: addresses or `@domain`.
     #[serde(default)]
     pub verified_users: Vec<Spanned<String>>,
@@ -244,6 +253,9 @@ pub struct TrustedSender {
     /// `via`: the domain of the platform that sends for this supplier.
     #[serde(default)]
     pub via: Option<Spanned<String>>,
+    /// `language`: `nl` or `en`, of the mail sent to `contact`.
+    #[serde(default)]
+    pub language: Option<Spanned<String>>,
 }
 
 /// `[delivery]`.

@@ -23,7 +23,7 @@ use toml::Spanned;
 
 use super::raw::{self, Scalar};
 use super::{
-    AuthPolicy, BuyerCheck, Config, Delivery, DirectoryLayout, Dns, EndpointId, Limits,
+    AuthPolicy, BuyerCheck, Config, Delivery, DirectoryLayout, Dns, EndpointId, Language, Limits,
     Organisation, Receiver, Relay, RelayTls, Secret, SenderPattern, Server, Sink, SinkKind,
     SmtpMode, Spool, Tls, TrustKind, TrustedSender, WebhookPayload, defaults, normalise_identifier,
 };
@@ -678,7 +678,27 @@ impl<'a> Validator<'a> {
             }
         });
 
+        let receiver_domain = raw.receiver_domain.as_ref().and_then(|d| {
+            let written = d.get_ref().trim();
+            match Domain::parse(written) {
+                Ok(domain) => Some(domain),
+                Err(e) => {
+                    self.error(d, format!("receiver_domain {e}; write the domain of the generated addresses, e.g. \"trust.example.com\""));
+                    None
+                }
+            }
+        });
+        let receiver_address_length = self.count(
+            raw.receiver_address_length.as_ref(),
+            "receiver_address_length",
+            defaults::RECEIVER_ADDRESS_LENGTH,
+            defaults::RECEIVER_ADDRESS_LENGTH_RANGE,
+            " (fewer than 7 characters could be guessed)",
+        );
+
         Server {
+            receiver_domain,
+            receiver_address_length,
             postmaster,
             hostname,
             listen,
@@ -836,6 +856,19 @@ impl<'a> Validator<'a> {
                 }
                 k.to_string()
             });
+            if let Some(reason) = &org.no_kvk_reason {
+                if reason.get_ref().trim().is_empty() {
+                    self.error(
+                        reason,
+                        format!("{label}: no_kvk_reason is empty; say why there is no KvK number, e.g. no_kvk_reason = \"no-company\", or remove the key"),
+                    );
+                } else if org.kvk.is_some() {
+                    self.error(
+                        reason,
+                        format!("{label}: no_kvk_reason is set although kvk is; remove no_kvk_reason now that the KvK number is known"),
+                    );
+                }
+            }
             let mut verified_users = Vec::with_capacity(org.verified_users.len());
             let mut seen_users: Vec<String> = Vec::new();
             for user in &org.verified_users {
@@ -990,7 +1023,7 @@ impl<'a> Validator<'a> {
                 self.shared_identifiers(list.get_ref(), &served, &label);
             }
             let auth = self.auth(receiver.auth.as_ref(), &label, defaults::AUTH);
-            let trusted_senders =
+            let (trusted_senders, trusted_sender_languages) =
                 self.trusted_senders(&receiver.trusted_sender, &label, &served, auth);
             let buyer_check = self.choice(
                 receiver.buyer_check.as_ref(),
@@ -1043,6 +1076,7 @@ impl<'a> Validator<'a> {
                     organisations,
                     document_type,
                     trusted_senders,
+                    trusted_sender_languages,
                     buyer_check,
                     accept_specifications,
                     require_pdf,
@@ -1222,9 +1256,10 @@ impl<'a> Validator<'a> {
         receiver: &str,
         orgs: &[&Organisation],
         receiver_auth: AuthPolicy,
-    ) -> Vec<TrustedSender> {
+    ) -> (Vec<TrustedSender>, Vec<Language>) {
         let mut seen: Vec<(String, usize)> = Vec::new();
         let mut out = Vec::with_capacity(raw.len());
+        let mut languages = Vec::with_capacity(raw.len());
         for (i, spanned) in raw.iter().enumerate() {
             let sender = spanned.get_ref();
             let label = format!("{receiver}: trusted_sender[{}]", i + 1);
@@ -1312,7 +1347,15 @@ impl<'a> Validator<'a> {
             {
                 self.error(via, format!("{label}: via needs the exact sender: the From must then be one address, so write address = \"...\" instead of domain or verified_users"));
             }
+            let language = self.choice(
+                sender.language.as_ref(),
+                &label,
+                "language",
+                &[("nl", Language::Nl), ("en", Language::En)],
+                defaults::LANGUAGE,
+            );
             if let (Some(contact), Some(kind)) = (contact, kind) {
+                languages.push(language);
                 out.push(TrustedSender {
                     name,
                     contact,
@@ -1323,7 +1366,7 @@ impl<'a> Validator<'a> {
                 });
             }
         }
-        out
+        (out, languages)
     }
 
     /// The one whitelist kind of a trusted sender that sets exactly one.
@@ -2384,7 +2427,7 @@ fn resolve(base: &Path, path: &Path) -> PathBuf {
 }
 
 /// An id: 1..=64 of `a-z 0-9 - _`, starting with a letter or digit.
-fn is_id(s: &str) -> bool {
+pub(crate) fn is_id(s: &str) -> bool {
     (1..=64).contains(&s.len())
         && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && s.bytes()
@@ -2577,7 +2620,7 @@ fn lexical(path: &Path) -> PathBuf {
 
 /// A normalised VAT id: a 2-letter country prefix, then 2 to 14 letters or digits (EU VAT ids
 /// are at most 14 characters; Swiss `CHE123456789MWST` is 16).
-fn is_vat_id(s: &str) -> bool {
+pub(crate) fn is_vat_id(s: &str) -> bool {
     let b = s.as_bytes();
     (4..=16).contains(&b.len())
         && b[..2].iter().all(u8::is_ascii_uppercase)
@@ -2586,7 +2629,7 @@ fn is_vat_id(s: &str) -> bool {
 
 /// Parses `scheme:id` (the id may itself hold colons). The error completes
 /// `endpoint id "..." {error}`.
-fn parse_endpoint_id(s: &str) -> Result<EndpointId, String> {
+pub(crate) fn parse_endpoint_id(s: &str) -> Result<EndpointId, String> {
     let e = "e.g. \"0106:12345678\" (KvK) or \"0190:00000001234567890000\" (OIN)";
     if s.to_ascii_lowercase().starts_with("iso6523-actorid-upis::") {
         return Err(format!(
@@ -5025,5 +5068,65 @@ deliver = []
         );
         assert_eq!(closest("Listen", keys.into_iter()), Some("listen"));
         assert_eq!(closest("whitelist", keys.into_iter()), None);
+    }
+
+    #[test]
+    fn receiver_generation_keys_language_and_no_kvk_reason() {
+        let config = load_str(EXAMPLE, Path::new("t.toml"), &no_io()).unwrap();
+        assert_eq!(config.server.receiver_domain, None);
+        assert_eq!(
+            config.server.receiver_address_length,
+            defaults::RECEIVER_ADDRESS_LENGTH
+        );
+        assert_eq!(config.receivers[0].sender_language(0), Language::Nl);
+
+        let text = EXAMPLE
+            .replace(
+                "max_message_size = \"35MiB\"\n",
+                "receiver_domain = \"In.Example.Test\"\nreceiver_address_length = 12\n",
+            )
+            .replace(
+                "domain = \"supplier.example\"\n",
+                "domain = \"supplier.example\"\nlanguage = \"en\"\n",
+            );
+        let config = load_str(&text, Path::new("t.toml"), &no_io()).unwrap();
+        assert_eq!(
+            config.server.receiver_domain.as_ref().map(Domain::as_str),
+            Some("in.example.test")
+        );
+        assert_eq!(config.server.receiver_address_length, 12);
+        assert_eq!(config.receivers[0].sender_language(0), Language::En);
+
+        let text = EXAMPLE
+            .replace(
+                "max_message_size = \"35MiB\"\n",
+                "receiver_domain = \"in..example\"\nreceiver_address_length = 6\n",
+            )
+            .replace(
+                "kvk = \"12345678\"\n",
+                "kvk = \"12345678\"\nno_kvk_reason = \"test\"\n",
+            )
+            .replace(
+                "domain = \"supplier.example\"\n",
+                "domain = \"supplier.example\"\nlanguage = \"de\"\n",
+            );
+        let errs = errors(&text);
+        for expected in [
+            "t.toml:4:19: receiver_domain \"in..example\" is not a valid domain name; write the domain of the generated addresses",
+            "t.toml:5:27: receiver_address_length",
+            "t.toml:14:17: organisation \"acme\": no_kvk_reason is set although kvk is",
+            "t.toml:26:12: receiver \"AD64SDE@trust.example.test\": trusted_sender[1]: unknown language \"de\"",
+        ] {
+            assert!(
+                errs.iter().any(|e| e.starts_with(expected)),
+                "missing {expected:?} in {errs:#?}"
+            );
+        }
+        let text = EXAMPLE.replace("kvk = \"12345678\"\n", "no_kvk_reason = \" \"\n");
+        let errs = errors(&text);
+        assert!(
+            errs.iter().any(|e| e.contains("no_kvk_reason is empty")),
+            "{errs:#?}"
+        );
     }
 }

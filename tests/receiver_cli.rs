@@ -1,0 +1,367 @@
+//! The config-editing commands through the built binary on a temp copy of a config:
+//! `receiver add|list|remove`, `sender add|remove`, `senders list`, `organisation import`.
+//! Issue 11, section 1: generated addresses, comments kept, broken edits refused with the file
+//! left byte for byte as it was, a bulk import of 1,000 rows.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Instant;
+
+use common::{RECEIVER, SHARED, TestConfig, cli};
+
+/// The test config with a comment of its own at the top and between sections.
+fn commented() -> TestConfig {
+    let config = TestConfig::new();
+    let text = std::fs::read_to_string(&config.path).unwrap();
+    let text = format!("# Admin's header: do not lose me\n{text}")
+        .replacen(
+            "[[organisation]]",
+            "# The customers. Added by hand.\n[[organisation]]",
+            1,
+        )
+        .replacen(
+            "[[receiver]]",
+            "# First address (ticket 1234).\n[[receiver]]",
+            1,
+        );
+    std::fs::write(&config.path, text).unwrap();
+    config
+}
+
+fn read(config: &TestConfig) -> String {
+    std::fs::read_to_string(&config.path).unwrap()
+}
+
+fn is_generated(address: &str, domain: &str) -> bool {
+    let Some((local, d)) = address.split_once('@') else {
+        return false;
+    };
+    // ^[A-HJKMNP-Z2-9]{8}@domain$
+    d == domain
+        && local.len() == 8
+        && local.bytes().all(
+            |b| matches!(b, b'A'..=b'H' | b'J' | b'K' | b'M' | b'N' | b'P'..=b'Z' | b'2'..=b'9'),
+        )
+}
+
+#[test]
+fn receiver_add_prints_a_generated_address_and_keeps_the_comments() {
+    let config = commented();
+    let before = read(&config);
+    let (code, out, err) = cli(
+        &config.path,
+        &[
+            "receiver",
+            "add",
+            "--organisation",
+            "beta",
+            "--document-type",
+            "purchase-invoice",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let address = out.lines().last().unwrap();
+    // The receivers share trust.example.test, so that is the default domain.
+    assert!(is_generated(address, "trust.example.test"), "{out:?}");
+    assert!(err.contains("restart"), "{err}");
+    let after = read(&config);
+    assert!(
+        after.starts_with(before.trim_end()),
+        "the old text changed:\n{after}"
+    );
+    assert!(after.contains(&format!("address = \"{address}\"")));
+
+    let (code, out, err) = cli(&config.path, &["receiver", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    assert_eq!(list[2]["address"], address);
+    assert_eq!(list[2]["organisations"], serde_json::json!(["beta"]));
+    assert_eq!(list[2]["document_type"], "purchase-invoice");
+    assert_eq!(list[2]["trusted_senders"], 0);
+    assert_eq!(
+        list[1]["organisations"],
+        serde_json::json!(["acme", "beta"])
+    );
+
+    // Removing it gives back the file as it was, comments and all.
+    let (code, _, err) = cli(
+        &config.path,
+        &["receiver", "remove", &address.to_lowercase()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(read(&config).trim_end(), before.trim_end());
+}
+
+#[test]
+fn receiver_add_uses_receiver_domain_and_length() {
+    let config = TestConfig::with_server_extra(
+        "receiver_domain = \"in.example.test\"\nreceiver_address_length = 12",
+    );
+    let (code, out, err) = cli(
+        &config.path,
+        &[
+            "receiver",
+            "add",
+            "--organisation",
+            "acme",
+            "--document-type",
+            "credit-note",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (local, domain) = out.trim().split_once('@').unwrap();
+    assert_eq!((local.len(), domain), (12, "in.example.test"), "{out}");
+}
+
+#[test]
+fn receiver_add_without_a_domain_to_take_says_what_to_pass() {
+    let config = TestConfig::new();
+    let text = read(&config).replace(
+        "address = \"SHARED1@trust.example.test\"",
+        "address = \"SHARED1@other.example.test\"",
+    );
+    std::fs::write(&config.path, &text).unwrap();
+    let (code, _, err) = cli(
+        &config.path,
+        &[
+            "receiver",
+            "add",
+            "--organisation",
+            "acme",
+            "--document-type",
+            "purchase-invoice",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("several domains") && err.contains("--domain"),
+        "{err}"
+    );
+    assert_eq!(read(&config), text);
+}
+
+#[test]
+fn sender_add_for_an_unknown_receiver_changes_nothing() {
+    let config = commented();
+    let before = std::fs::read(&config.path).unwrap();
+    let (code, _, err) = cli(
+        &config.path,
+        &[
+            "sender",
+            "add",
+            "NOBODY12@trust.example.test",
+            "--name",
+            "X",
+            "--contact",
+            "x@x.example",
+            "--domain",
+            "x.example",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no receiver NOBODY12@trust.example.test"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&config.path).unwrap(), before);
+}
+
+#[test]
+fn a_sender_the_validator_refuses_is_not_written() {
+    let config = commented();
+    let before = std::fs::read(&config.path).unwrap();
+    // supplier.example is already trusted by this receiver: the validator's error, located.
+    let (code, _, err) = cli(
+        &config.path,
+        &[
+            "sender",
+            "add",
+            RECEIVER,
+            "--name",
+            "Again",
+            "--contact",
+            "b@supplier.example",
+            "--domain",
+            "supplier.example",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("trustgate.toml:") && err.contains("repeats domain supplier.example"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(std::fs::read(&config.path).unwrap(), before);
+    // Usage errors are clap's: exit 2.
+    let (code, _, _) = cli(
+        &config.path,
+        &[
+            "sender",
+            "add",
+            RECEIVER,
+            "--name",
+            "X",
+            "--contact",
+            "x@x.example",
+        ],
+    );
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn senders_are_added_listed_and_removed() {
+    let config = commented();
+    let (code, _, err) = cli(
+        &config.path,
+        &[
+            "sender",
+            "add",
+            SHARED,
+            "--name",
+            "Acme's accountant",
+            "--contact",
+            "desk@accountant.example",
+            "--verified-users",
+            "--language",
+            "en",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = cli(&config.path, &["senders", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let list: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(list.len(), 5);
+    let new = &list[4];
+    assert_eq!(new["receiver"], SHARED);
+    assert_eq!(new["kind"], "verified_users");
+    assert_eq!(new["value"], serde_json::Value::Null);
+    assert_eq!(new["language"], "en");
+    assert_eq!(list[0]["language"], "nl");
+    assert_eq!(list[0]["value"], "supplier.example");
+    // The test config sets auth on the receivers, not on the senders.
+    assert_eq!(list[0]["auth"], serde_json::Value::Null);
+
+    let (code, out, _) = cli(&config.path, &["senders", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.lines().next().unwrap().starts_with("RECEIVER"), "{out}");
+    assert_eq!(out.lines().count(), 6);
+
+    let (code, _, err) = cli(
+        &config.path,
+        &[
+            "sender",
+            "remove",
+            SHARED,
+            "--contact",
+            "DESK@accountant.example",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = cli(&config.path, &["senders", "list", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<Vec<serde_json::Value>>(&out)
+            .unwrap()
+            .len(),
+        4
+    );
+    let (code, _, err) = cli(
+        &config.path,
+        &[
+            "sender",
+            "remove",
+            SHARED,
+            "--contact",
+            "desk@accountant.example",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("no trusted sender with contact"), "{err}");
+}
+
+#[test]
+fn an_import_with_a_bad_row_writes_nothing_and_names_row_and_column() {
+    let config = commented();
+    let before = std::fs::read(&config.path).unwrap();
+    let csv = config.dir.path().join("orgs.csv");
+    std::fs::write(
+        &csv,
+        "id,name,kvk,vat_ids,endpoint_ids,no_kvk_reason\n\
+         good,Good B.V.,12345678,NL123456789B01,0106:12345678,\n\
+         nokvk,No KvK,,,,\n\
+         \"bad,one\",\"Bad, B.V.\",1234,,,\n",
+    )
+    .unwrap();
+    let (code, out, err) = cli(
+        &config.path,
+        &["organisation", "import", csv.to_str().unwrap()],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.is_empty(), "{out}");
+    for expected in [
+        "orgs.csv:3: row 2, column no_kvk_reason: is empty while kvk is empty too",
+        "orgs.csv:4: row 3, column id: \"bad,one\" is not a valid id",
+        "orgs.csv:4: row 3, column kvk: \"1234\" is not a KvK number",
+        "nothing was imported",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+    assert_eq!(std::fs::read(&config.path).unwrap(), before);
+}
+
+#[test]
+fn an_import_of_a_thousand_rows_gives_a_thousand_receivers_and_a_valid_config() {
+    let config = commented();
+    let csv = config.dir.path().join("orgs.csv");
+    let mut text = String::from("id,name,kvk,vat_ids,endpoint_ids,no_kvk_reason\n");
+    for i in 0..1000 {
+        if i % 10 == 0 {
+            text.push_str(&format!("admin-{i},\"Administratie {i}, B.V.\",,,,test\n"));
+        } else {
+            text.push_str(&format!(
+                "admin-{i},Administratie {i},{:08},NL{:09}B01,0106:{:08};0190:{:020},\n",
+                20_000_000 + i,
+                100_000_000 + i,
+                20_000_000 + i,
+                i
+            ));
+        }
+    }
+    std::fs::write(&csv, text).unwrap();
+    let started = Instant::now();
+    let (code, out, err) = cli(
+        &config.path,
+        &["organisation", "import", csv.to_str().unwrap()],
+    );
+    let import = started.elapsed();
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("organisation,document_type,address"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 1000);
+    let mut addresses = std::collections::HashSet::new();
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row[0], format!("admin-{i}"));
+        assert_eq!(row[1], "purchase-invoice");
+        assert!(is_generated(row[2], "trust.example.test"), "{row:?}");
+        assert!(addresses.insert(row[2].to_lowercase()));
+    }
+
+    let started = Instant::now();
+    let (code, out, err) = cli(&config.path, &["check-config"]);
+    let check = started.elapsed();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1002 organisations, 1002 receivers"), "{out}");
+    let (_, out, _) = cli(&config.path, &["receiver", "list", "--json"]);
+    let list: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(list.len(), 1002);
+    assert!(read(&config).contains("# First address (ticket 1234)."));
+    // Reported, not asserted (timing asserts are flaky): see the report of issue 11.
+    eprintln!(
+        "import of 1000 rows: {:.3}s; check-config on the result: {:.3}s",
+        import.as_secs_f64(),
+        check.as_secs_f64()
+    );
+}
