@@ -268,10 +268,6 @@ pub struct Receiver {
     pub document_type: String,
     /// Who may send here.
     pub trusted_senders: Vec<TrustedSender>,
-    /// The `language` of each of [`Receiver::trusted_senders`], in the same order. Kept beside
-    /// them rather than in [`TrustedSender`] only because tests outside `config` build that
-    /// struct literally; ask [`Receiver::sender_language`].
-    pub trusted_sender_languages: Vec<Language>,
     /// For a one-organisation receiver: what to do with a buyer that clearly names another
     /// organisation.
     pub buyer_check: BuyerCheck,
@@ -299,10 +295,9 @@ impl Receiver {
     /// The language of mail to the contact of `trusted_senders[index]` (the default when the
     /// index is out of range).
     pub fn sender_language(&self, index: usize) -> Language {
-        self.trusted_sender_languages
+        self.trusted_senders
             .get(index)
-            .copied()
-            .unwrap_or(defaults::LANGUAGE)
+            .map_or(defaults::LANGUAGE, |t| t.language)
     }
 
     /// The sink names a document of `organisations[organisation]` arriving here goes to: this
@@ -373,6 +368,8 @@ pub struct TrustedSender {
     /// The platform that sends for it (`via`): its mail may pass on SPF or DKIM for this
     /// domain instead of the From domain, when the From is exactly the trusted address.
     pub via: Option<Domain>,
+    /// The language of notices and invitations to its contact (`language`).
+    pub language: Language,
 }
 
 /// `language`: the language of the mail a trusted sender's contact gets.

@@ -1023,7 +1023,7 @@ impl<'a> Validator<'a> {
                 self.shared_identifiers(list.get_ref(), &served, &label);
             }
             let auth = self.auth(receiver.auth.as_ref(), &label, defaults::AUTH);
-            let (trusted_senders, trusted_sender_languages) =
+            let trusted_senders =
                 self.trusted_senders(&receiver.trusted_sender, &label, &served, auth);
             let buyer_check = self.choice(
                 receiver.buyer_check.as_ref(),
@@ -1076,7 +1076,6 @@ impl<'a> Validator<'a> {
                     organisations,
                     document_type,
                     trusted_senders,
-                    trusted_sender_languages,
                     buyer_check,
                     accept_specifications,
                     require_pdf,
@@ -1256,10 +1255,9 @@ impl<'a> Validator<'a> {
         receiver: &str,
         orgs: &[&Organisation],
         receiver_auth: AuthPolicy,
-    ) -> (Vec<TrustedSender>, Vec<Language>) {
+    ) -> Vec<TrustedSender> {
         let mut seen: Vec<(String, usize)> = Vec::new();
         let mut out = Vec::with_capacity(raw.len());
-        let mut languages = Vec::with_capacity(raw.len());
         for (i, spanned) in raw.iter().enumerate() {
             let sender = spanned.get_ref();
             let label = format!("{receiver}: trusted_sender[{}]", i + 1);
@@ -1355,7 +1353,6 @@ impl<'a> Validator<'a> {
                 defaults::LANGUAGE,
             );
             if let (Some(contact), Some(kind)) = (contact, kind) {
-                languages.push(language);
                 out.push(TrustedSender {
                     name,
                     contact,
@@ -1363,10 +1360,11 @@ impl<'a> Validator<'a> {
                     require_tls: sender.require_tls.as_ref().is_some_and(|b| *b.get_ref()),
                     auth,
                     via,
+                    language,
                 });
             }
         }
-        (out, languages)
+        out
     }
 
     /// The one whitelist kind of a trusted sender that sets exactly one.

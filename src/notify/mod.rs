@@ -13,24 +13,11 @@ pub mod compose;
 pub mod render;
 pub mod suppress;
 
-use serde::Serialize;
-
+pub use crate::config::Language;
 use crate::policy::RuleText;
 
-/// The language of a contact's notices (`language` of a trusted sender).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    /// Dutch, the default: most suppliers of Dutch buyers.
-    #[default]
-    Nl,
-    /// English.
-    En,
-}
-
 /// Why a notice goes out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoticeKind {
     /// The message was refused for its content in the session.
     Refused,
@@ -40,7 +27,7 @@ pub enum NoticeKind {
 
 /// Everything a notice says. Text from the mail (subject, file names, invoice numbers) is kept
 /// as received here and escaped by [`render`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {
     /// Why it goes out.
     pub kind: NoticeKind,
@@ -64,14 +51,4 @@ pub struct Notice {
     pub reply: Option<String>,
     /// Each rule that refused it, with its text.
     pub rules: Vec<RuleText>,
-}
-
-impl Serialize for RuleText {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct as _;
-        let mut rule = s.serialize_struct("RuleText", 2)?;
-        rule.serialize_field("id", &self.id)?;
-        rule.serialize_field("text", &self.text)?;
-        rule.end()
-    }
 }

@@ -407,6 +407,7 @@ mod tests {
             require_tls: false,
             auth,
             via: via.map(|v| Domain::parse(v).unwrap()),
+            language: crate::config::Language::Nl,
         }
     }
 
