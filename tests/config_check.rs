@@ -501,6 +501,7 @@ fn all_schema_keys() -> Vec<(String, Vec<String>)> {
         "[[sink]]\n",
         "[limits]\n",
         "[dns]\n",
+        "[notices]\n",
     ] {
         let text = template.replacen("\n[spool]\n", tls, 1);
         let text = if header.is_empty() {
@@ -518,7 +519,7 @@ fn every_key_of_the_schema_is_in_the_template_and_the_docs() {
     let template = template_text();
     let docs = std::fs::read_to_string(repo("docs/config.md")).unwrap();
     let all = all_schema_keys();
-    assert_eq!(all.len(), 12);
+    assert_eq!(all.len(), 13);
     let mut seen = 0;
     for (header, keys) in all {
         assert!(!keys.is_empty(), "{header}");
@@ -547,8 +548,8 @@ fn every_key_of_the_schema_is_in_the_template_and_the_docs() {
             seen += 1;
         }
     }
-    // 9 sections, 23 + 2 + 3 + 8 + 13 + 9 + 4 + 7 + 14 + 15 + 3 keys.
-    assert_eq!(seen, 110);
+    // 10 sections, 23 + 2 + 3 + 8 + 13 + 9 + 4 + 7 + 14 + 15 + 3 + 2 keys.
+    assert_eq!(seen, 113);
 }
 
 #[test]
@@ -577,7 +578,7 @@ fn docs_defaults_match_the_template() {
         checked += 1;
     }
     assert_eq!(
-        checked, 53,
+        checked, 54,
         "every defaulted key of [server], [spool], [[receiver]], [delivery], [relay], [[sink]], [limits] and [dns] is checked"
     );
 }

@@ -54,6 +54,7 @@ fn item(pdf: bool) -> Item {
             header_message_id: Some("<inv-1@supplier.example>".into()),
             tls: None,
             auth: None,
+            notice: None,
             received_at: "2026-11-22T10:15:30.123Z".into(),
             format: "UBL Invoice".into(),
             specification: Some("SI-UBL 2.0 (NLCIUS)".into()),

@@ -658,6 +658,14 @@ fn print_message(out: &mut dyn Write, m: &MessageRecord) -> std::io::Result<()> 
         m.tls.as_deref().map_or_else(|| "none".to_string(), clean)
     )?;
     show_auth(out, m.auth.as_ref())?;
+    if let Some(notice) = &m.notice {
+        writeln!(
+            out,
+            "Notice:      to <{}> ({}), delivery [message] notices",
+            clean(&notice.to),
+            clean(&notice.language)
+        )?;
+    }
     writeln!(out, "Size:        {} bytes", m.size)?;
     writeln!(out, "SHA-256:     {}", m.sha256)?;
     writeln!(out, "Documents:   {}", m.documents.len())?;
@@ -779,6 +787,7 @@ mod tests {
             header_from: None,
             tls: None,
             auth: None,
+            notice: None,
             deliver_once: Vec::new(),
             deliver_message: Vec::new(),
             documents: vec![NewDocument {
@@ -1007,6 +1016,7 @@ mod tests {
             header_from: None,
             tls: None,
             auth: None,
+            notice: None,
             deliver_once: Vec::new(),
             deliver_message: Vec::new(),
             documents: vec![NewDocument {

@@ -291,6 +291,12 @@ pub const MAX_MESSAGES_PER_MINUTE_PER_NETWORK_RANGE: RangeInclusive<usize> = 0..
 /// with the From domain), whatever policy the domain publishes.
 pub const AUTH: super::AuthPolicy = super::AuthPolicy::Dmarc;
 
+/// `notices.rate_per_hour`. Notices one contact gets per hour: an ERP that sends a broken
+/// invoice every minute must not fill its accountant's mailbox.
+pub const NOTICES_RATE_PER_HOUR: u32 = 10;
+/// Allowed `notices.rate_per_hour`.
+pub const NOTICES_RATE_PER_HOUR_RANGE: RangeInclusive<usize> = 1..=10_000;
+
 /// `dns.timeout`. One DNS query; a slower answer counts as a temporary failure (451), so the
 /// sender retries rather than being refused for our resolver's trouble.
 pub const DNS_TIMEOUT: Duration = Duration::from_secs(5);

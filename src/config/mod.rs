@@ -41,9 +41,21 @@ pub struct Config {
     pub limits: Limits,
     /// `[dns]`: the resolver for SPF, DKIM, DMARC and ARC (defaults when absent).
     pub dns: Dns,
+    /// `[notices]`: mail to supplier contacts about refused invoices; `None`: none is sent.
+    pub notices: Option<Notices>,
     /// Valid settings that are unsafe in production, located (`check-config` prints them,
     /// `serve` logs them).
     pub warnings: Vec<validate::ConfigError>,
+}
+
+/// `[notices]`: notices to the contacts of trusted senders, through `[relay]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notices {
+    /// The From of every notice (replies to it are not read).
+    pub from: Address,
+    /// Notices one contact gets per hour, at most; past it, the rest of that hour's are not
+    /// sent (they stay in the spool).
+    pub rate_per_hour: u32,
 }
 
 /// `[dns]`: the resolver that authenticates senders.

@@ -42,6 +42,20 @@ pub struct Config {
     /// `[dns]`.
     #[serde(default)]
     pub dns: Option<Spanned<Dns>>,
+    /// `[notices]`.
+    #[serde(default)]
+    pub notices: Option<Spanned<Notices>>,
+}
+
+/// `[notices]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notices {
+    /// `from`: an address.
+    pub from: Spanned<String>,
+    /// `rate_per_hour`.
+    #[serde(default)]
+    pub rate_per_hour: Option<Spanned<i64>>,
 }
 
 /// `[dns]`.

@@ -24,13 +24,17 @@ use toml::Spanned;
 use super::raw::{self, Scalar};
 use super::{
     AuthPolicy, BuyerCheck, Config, Delivery, DirectoryLayout, Dns, EndpointId, Language, Limits,
-    Organisation, Receiver, Relay, RelayTls, Secret, SenderPattern, Server, Sink, SinkKind,
-    SmtpMode, Spool, Tls, TrustKind, TrustedSender, WebhookPayload, defaults, normalise_identifier,
+    Notices, Organisation, Receiver, Relay, RelayTls, Secret, SenderPattern, Server, Sink,
+    SinkKind, SmtpMode, Spool, Tls, TrustKind, TrustedSender, WebhookPayload, defaults,
+    normalise_identifier,
 };
 use crate::address::{Address, Domain};
 
 /// The name of the built-in sink that forwards postmaster mail to `[server] postmaster`.
 pub const POSTMASTER_SINK: &str = "postmaster";
+
+/// The name of the built-in sink that sends notices to supplier contacts (`[notices]`).
+pub const NOTICES_SINK: &str = "notices";
 
 /// One config problem, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -379,7 +383,37 @@ impl<'a> Validator<'a> {
             .dns
             .as_ref()
             .map_or_else(Dns::default, |d| self.dns(d.get_ref()));
+        let notices = raw.notices.as_ref().and_then(|n| {
+            let n = n.get_ref();
+            let rate_per_hour = u32::try_from(self.count(
+                n.rate_per_hour.as_ref(),
+                "notices.rate_per_hour",
+                defaults::NOTICES_RATE_PER_HOUR as usize,
+                defaults::NOTICES_RATE_PER_HOUR_RANGE,
+                "",
+            ))
+            .unwrap_or(defaults::NOTICES_RATE_PER_HOUR);
+            if raw.relay.is_none() {
+                self.error(&n.from, "notices are sent through [relay]: add [relay], or remove [notices]".into());
+            }
+            match Address::parse(n.from.get_ref().trim()) {
+                Ok(from) => Some(Notices { from, rate_per_hour }),
+                Err(e) => {
+                    self.error(&n.from, format!("notices.from {e}; write the address notices come from, e.g. \"no-reply@trust.example.eu\""));
+                    None
+                }
+            }
+        });
         let sinks = self.sinks(&raw.sink, raw.relay.is_some(), &spool.path);
+        if raw.notices.is_some() {
+            for sink in raw
+                .sink
+                .iter()
+                .filter(|s| s.get_ref().name.get_ref().trim() == NOTICES_SINK)
+            {
+                self.error(&sink.get_ref().name, format!("sink name \"{NOTICES_SINK}\" is taken by the notices of [notices]; choose another"));
+            }
+        }
         if let Some(span) = postmaster_span.filter(|_| server.postmaster.is_some()) {
             if raw.relay.is_none() {
                 self.error_at(span, "postmaster mail is forwarded through [relay]: add [relay], or remove postmaster to keep such mail in the spool (trustgate spool list)".into());
@@ -420,6 +454,7 @@ impl<'a> Validator<'a> {
             sinks,
             limits,
             dns,
+            notices,
             warnings: Vec::new(),
         }
     }
@@ -2894,6 +2929,25 @@ auth = "none"
             config.receivers[0].trusted_senders[0].auth,
             AuthPolicy::Dmarc
         );
+    }
+
+    #[test]
+    fn notices_need_a_relay_an_address_and_their_sink_name() {
+        let text = format!(
+            "{HEAD}[notices]\nfrom = \"nobody\"\nrate_per_hour = 0\n[[sink]]\nname = \"notices\"\nkind = \"directory\"\npath = \"/tmp/x\"\n"
+        );
+        let errs = errors(&text);
+        for expected in [
+            "t.toml:7:8: notices are sent through [relay]",
+            "t.toml:7:8: notices.from ",
+            "t.toml:8:17: notices.rate_per_hour 0 is out of range",
+            "t.toml:10:8: sink name \"notices\" is taken",
+        ] {
+            assert!(
+                errs.iter().any(|e| e.starts_with(expected)),
+                "{expected}\n{errs:?}"
+            );
+        }
     }
 
     #[test]

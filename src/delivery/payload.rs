@@ -58,6 +58,9 @@ pub struct DocumentMeta {
     /// the checks ran.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub auth: Option<crate::policy::auth::AuthRecord>,
+    /// The notice about a refused message (for the `notices` sink only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub notice: Option<crate::spool::NoticeRecord>,
     /// When the message was received, RFC 3339 UTC.
     pub received_at: String,
     /// Detected format, e.g. `UBL Invoice`.
@@ -105,6 +108,7 @@ impl DocumentMeta {
             header_message_id: message.header_message_id.clone(),
             tls: message.tls.clone(),
             auth: message.auth.clone(),
+            notice: message.notice.clone(),
             received_at: format_time(message.received_at),
             format: "message".into(),
             specification: None,
@@ -144,6 +148,7 @@ impl DocumentMeta {
             header_message_id: message.header_message_id.clone(),
             tls: message.tls.clone(),
             auth: message.auth.clone(),
+            notice: None,
             received_at: format_time(message.received_at),
             format: doc.format.clone(),
             specification: doc.specification.clone(),

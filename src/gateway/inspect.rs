@@ -14,6 +14,10 @@ pub(crate) struct Inspected {
     pub(crate) message_id: Option<String>,
     /// The invoices with their PDFs, and what was ignored or refused.
     pub(crate) paired: Paired,
+    /// The Subject, for a notice.
+    pub(crate) subject: Option<String>,
+    /// Whether it was sent automatically (no notice then).
+    pub(crate) auto: crate::notify::suppress::AutoFields,
 }
 
 /// Takes `raw` apart within `limits`. A message over a MIME bound, or one that cannot be
@@ -29,5 +33,7 @@ pub(crate) fn take_apart(raw: &[u8], limits: &IntakeLimits) -> Result<Inspected,
         header_from: parsed.header_from,
         message_id: parsed.message_id,
         paired: intake::pair_with(parsed.attachments, &limits.pdf),
+        subject: parsed.subject,
+        auto: parsed.auto,
     })
 }

@@ -23,6 +23,7 @@ mod refusal;
 mod verdict;
 
 use crate::address::Address;
+use crate::config::validate::NOTICES_SINK;
 use crate::intake::IntakeLimits;
 use crate::policy::Directory;
 use crate::policy::auth::{AuthRecord, Authentication};
@@ -384,6 +385,70 @@ impl Gateway {
         }
     }
 
+    /// The notice to the contact of the trusted sender whose message the verdict refused for
+    /// its content, when `[notices]` is set and the message was not sent automatically (RFC
+    /// 3834). The sender is trusted and proven by now (else the refusal came earlier and
+    /// nothing is stored), so the contact is a registered one: never the MAIL FROM or the From.
+    fn notice_for(
+        &self,
+        sid: u64,
+        envelope: &Envelope,
+        content: &verdict::Content,
+        refusal: &crate::policy::Refusal,
+    ) -> Option<crate::spool::NoticeRecord> {
+        if !self.directory.sends_notices() {
+            return None;
+        }
+        if let Some(why) =
+            crate::notify::suppress::no_notice_because(envelope.mail_from.is_none(), &content.auto)
+        {
+            info!(sid, why, "no notice: the message was sent automatically");
+            return None;
+        }
+        let from = Address::parse(&content.header_from).ok()?;
+        // The first addressed receiver that trusts the From: one notice per message.
+        let (receiver, entry) = envelope.rcpt_to.iter().find_map(|rcpt| {
+            let receiver = self.directory.receiver(rcpt).ok()?;
+            let entry = self.directory.trusted_sender(receiver, &from)?;
+            Some((receiver, entry))
+        })?;
+        let organisation = self
+            .directory
+            .organisations()
+            .get(receiver.organisation)
+            .map(|o| o.name.clone())
+            .unwrap_or_default();
+        let mut files: Vec<String> = content
+            .documents
+            .iter()
+            .flat_map(|d| std::iter::once(d.xml_name.clone()).chain(d.pdf_name.clone()))
+            .collect();
+        files.extend(content.ignored.iter().map(|i| i.name.clone()));
+        files.dedup();
+        let mut invoice_numbers: Vec<String> = content
+            .documents
+            .iter()
+            .filter_map(|d| d.invoice_number.clone())
+            .collect();
+        invoice_numbers.dedup();
+        Some(crate::spool::NoticeRecord {
+            to: entry.contact.to_string(),
+            language: entry.language.as_str().to_string(),
+            receiver: receiver.address.to_string(),
+            organisation,
+            subject: content.subject.clone(),
+            in_reply_to: content.message_id.as_ref().map(|id| format!("<{id}>")),
+            files,
+            invoice_numbers,
+            reply: reply_for(refusal).to_string(),
+            rules: refusal
+                .rules
+                .iter()
+                .map(|r| (r.id.clone(), r.text.clone()))
+                .collect(),
+        })
+    }
+
     /// Forgets the message rate of clients quiet for a minute (call it now and then).
     pub fn forget_idle_clients(&self) {
         self.message_rate.forget_idle();
@@ -506,9 +571,14 @@ impl Gateway {
                     reply: reply_for(&refusal).to_string(),
                     reason: refusal.reason().to_string(),
                 };
+                let notice = self.notice_for(sid, envelope, &content, &refusal);
                 let mut message =
                     new_message(session, envelope, content, &self.directory, body, status);
                 message.auth = trace.auth;
+                if notice.is_some() {
+                    message.deliver_message = vec![NOTICES_SINK.to_string()];
+                }
+                message.notice = notice;
                 // Kept for the admin ("why was my invoice refused?") and for notices; the
                 // refusal stands whether or not the record could be written.
                 match self.spool.commit_as(id, message).await {
@@ -570,6 +640,7 @@ fn bare_message(
         header_from,
         tls: session.tls_params.clone(),
         auth: None,
+        notice: None,
         deliver_once: Vec::new(),
         deliver_message: Vec::new(),
         documents: Vec::new(),

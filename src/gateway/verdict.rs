@@ -52,6 +52,10 @@ pub(crate) struct Content {
     pub(crate) notes: Vec<String>,
     /// How the sender was proven, one entry per distinct proof over the receivers.
     pub(crate) proven_by: Vec<Proof>,
+    /// The Subject, for a notice.
+    pub(crate) subject: Option<String>,
+    /// Whether the message was sent automatically (no notice then).
+    pub(crate) auto: crate::notify::suppress::AutoFields,
 }
 
 /// The verdict on a message for `rcpt_to` (the accepted recipients, in order), received over
@@ -145,6 +149,8 @@ fn judge(
         ignored: ignored.clone(),
         notes,
         proven_by: proven_by.clone(),
+        subject: inspected.subject.clone(),
+        auto: inspected.auto.clone(),
     };
 
     if let Some(refused) = paired.refused.first() {

@@ -166,6 +166,10 @@ pub struct ParsedMessage {
     pub message_id: Option<String>,
     /// Every attachment, in message order, nested messages included.
     pub attachments: Vec<Attachment>,
+    /// The Subject, decoded, if any.
+    pub subject: Option<String>,
+    /// The fields that say the message was sent automatically (RFC 3834).
+    pub auto: crate::notify::suppress::AutoFields,
 }
 
 /// Parses a raw message within `limits`.
@@ -189,10 +193,24 @@ pub fn parse_message(raw: &[u8], limits: &IntakeLimits) -> Result<ParsedMessage,
     let header_from = judge_header_from(raw, &message);
     let message_id = message.message_id().map(str::to_string);
     let attachments = collect_attachments(&message, limits)?;
+    let text = |name: &str| {
+        message
+            .header(name)
+            .and_then(|v| v.as_text())
+            .map(str::to_string)
+            .or_else(|| message.header_raw(name).map(|v| v.trim().to_string()))
+    };
+    let auto = crate::notify::suppress::AutoFields {
+        auto_submitted: text("Auto-Submitted"),
+        precedence: text("Precedence"),
+        list_id: message.header_raw("List-Id").is_some(),
+    };
     Ok(ParsedMessage {
         header_from,
         message_id,
         attachments,
+        subject: message.subject().map(str::to_string),
+        auto,
     })
 }
 

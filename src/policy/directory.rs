@@ -24,6 +24,8 @@ pub struct Directory {
     trusted_arc_sealers: Vec<crate::address::Domain>,
     /// Whether postmaster mail is forwarded (`[server] postmaster` with `[relay]`).
     forwards_postmaster: bool,
+    /// Whether notices go to supplier contacts (`[notices]`).
+    sends_notices: bool,
 }
 
 /// Which sender identity is being judged, for the refusal sentence.
@@ -70,6 +72,7 @@ impl Directory {
             any_require_tls,
             trusted_arc_sealers: config.server.trusted_arc_sealers.clone(),
             forwards_postmaster: config.server.postmaster.is_some() && config.relay.is_some(),
+            sends_notices: config.notices.is_some() && config.relay.is_some(),
             receivers: config.receivers.clone(),
             organisations: config.organisations.clone(),
             by_key,
@@ -183,6 +186,11 @@ impl Directory {
         } else {
             Vec::new()
         }
+    }
+
+    /// Whether notices go to supplier contacts (`[notices]`).
+    pub fn sends_notices(&self) -> bool {
+        self.sends_notices
     }
 
     /// The ARC sealers whose chains are believed (`[server] trusted_arc_sealers`).

@@ -492,6 +492,7 @@ mod tests {
             header_from: None,
             tls: None,
             auth: None,
+            notice: None,
             deliver_once: Vec::new(),
             deliver_message: Vec::new(),
             documents: vec![],

@@ -278,6 +278,9 @@ pub struct NewMessage {
     pub tls: Option<String>,
     /// What authenticated the sender (SPF, DKIM, DMARC, ARC), when the checks ran.
     pub auth: Option<crate::policy::auth::AuthRecord>,
+    /// The notice to the supplier's contact about this message, if one goes out (queued for
+    /// the `notices` sink through `deliver_message`).
+    pub notice: Option<NoticeRecord>,
     /// Sinks that take the whole message: a document's `deliver` may name them, but each is
     /// queued once per message, at the first document that lists it and is still ready after
     /// the duplicate index (so a duplicate first document does not cost the message its
@@ -521,6 +524,37 @@ pub struct Event {
     pub what: String,
 }
 
+/// A notice to a supplier contact, kept with the message it is about and sent by the
+/// built-in `notices` sink (everything it says, so the sink needs nothing else).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeRecord {
+    /// The contact.
+    pub to: String,
+    /// `nl` or `en`.
+    pub language: String,
+    /// The receiving address.
+    pub receiver: String,
+    /// The organisation's name.
+    pub organisation: String,
+    /// The Subject of the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The message's Message-ID, with angle brackets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<String>,
+    /// The attachment names.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// The invoice numbers found.
+    #[serde(default)]
+    pub invoice_numbers: Vec<String>,
+    /// The reply given in the session.
+    pub reply: String,
+    /// Each rule that refused it: id and text.
+    #[serde(default)]
+    pub rules: Vec<(String, String)>,
+}
+
 /// The document index of a delivery of the whole message, not of a document (the forward of
 /// postmaster mail): no document has it.
 pub const WHOLE_MESSAGE: u32 = u32::MAX;
@@ -553,6 +587,9 @@ pub struct MessageRecord {
     /// What authenticated the sender; absent when no check ran (and in older records).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<crate::policy::auth::AuthRecord>,
+    /// The notice to the supplier's contact, if one was queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<NoticeRecord>,
     /// Size of the message as stored, our trace fields included, in bytes.
     pub size: u64,
     /// SHA-256 of the message as it arrived (before our trace fields), lowercase hex.

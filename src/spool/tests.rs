@@ -37,6 +37,7 @@ fn message(spool: &Spool, raw: &[u8], documents: Vec<NewDocument>) -> NewMessage
         header_from: None,
         tls: None,
         auth: None,
+        notice: None,
         deliver_once: Vec::new(),
         deliver_message: Vec::new(),
         documents,
@@ -1020,6 +1021,7 @@ async fn a_resend_is_recognised_by_message_id_and_content() {
             header_from: None,
             tls: None,
             auth: None,
+            notice: None,
             deliver_once: Vec::new(),
             deliver_message: Vec::new(),
             ..message(&spool, b"same bytes", vec![])
@@ -1033,6 +1035,7 @@ async fn a_resend_is_recognised_by_message_id_and_content() {
             header_from: None,
             tls: None,
             auth: None,
+            notice: None,
             deliver_once: Vec::new(),
             deliver_message: Vec::new(),
             ..message(&spool, b"same bytes", vec![])

@@ -192,6 +192,7 @@ impl Files<'_> {
             header_from,
             tls,
             auth,
+            notice,
             deliver_once,
             deliver_message,
             documents,
@@ -295,8 +296,9 @@ impl Files<'_> {
                 pdf_at: doc.pdf_at,
             });
         }
-        // Whole-message deliveries (the postmaster's forward) go under an index no document has.
-        if !deliver_message.is_empty() && matches!(status, MessageStatus::Accepted) {
+        // Whole-message deliveries (the postmaster's forward, a notice about a refused message)
+        // go under an index no document has.
+        if !deliver_message.is_empty() {
             deliver.push((super::WHOLE_MESSAGE, deliver_message));
         }
         // The renames above are made durable by the writer, with one fsync of `bodies/` for
@@ -340,6 +342,7 @@ impl Files<'_> {
             header_from,
             tls,
             auth,
+            notice,
             size,
             sha256,
             status,
@@ -988,6 +991,7 @@ mod tests {
             header_from: None,
             tls: None,
             auth: None,
+            notice: None,
             size: 4,
             sha256: "00".into(),
             status: MessageStatus::Accepted,

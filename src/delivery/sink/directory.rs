@@ -157,6 +157,7 @@ mod tests {
                 header_from: Some("billing@supplier.example".into()),
                 tls: None,
                 auth: None,
+                notice: None,
                 header_message_id: None,
                 received_at: "2026-11-22T10:15:30.000Z".into(),
                 format: "UBL Invoice".into(),

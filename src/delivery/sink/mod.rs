@@ -7,6 +7,7 @@
 
 pub mod directory;
 pub mod nats;
+pub mod notice;
 pub mod smtp;
 pub mod webhook;
 
@@ -147,6 +148,28 @@ pub fn build(config: &crate::config::Config) -> Result<Vec<super::worker::SinkRu
             name: crate::config::validate::POSTMASTER_SINK.to_string(),
             sink: Arc::new(sink),
             concurrency: 1,
+            timeout: relay.timeout,
+        });
+    }
+    // Notices to supplier contacts about refused messages.
+    if let (Some(notices), Some(relay)) = (&config.notices, &config.relay) {
+        // The relay side of a notice: its own pool; the recipient is each notice's contact.
+        let smtp = smtp::SmtpSink::new(
+            &relay_options(config, relay),
+            smtp::SmtpOptions {
+                to: notices.from.to_string(),
+                mode: smtp::SmtpMode::Original,
+            },
+        )
+        .map_err(|e| format!("[notices]: {e}"))?;
+        out.push(super::worker::SinkRunner {
+            name: crate::config::validate::NOTICES_SINK.to_string(),
+            sink: Arc::new(notice::NoticeSink::new(
+                smtp,
+                notices.from.clone(),
+                notices.rate_per_hour,
+            )),
+            concurrency: 2,
             timeout: relay.timeout,
         });
     }

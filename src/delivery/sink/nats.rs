@@ -396,6 +396,7 @@ mod tests {
             header_from: None,
             tls: None,
             auth: None,
+            notice: None,
             header_message_id: None,
             received_at: "2026-11-22T10:15:30.123Z".into(),
             format: "UBL Invoice".into(),

@@ -326,6 +326,35 @@ impl SmtpSink {
     }
 }
 
+impl SmtpSink {
+    /// Sends `message` to `to` with the null reverse path (`MAIL FROM:<>`, RFC 3834 for
+    /// automatic replies), over this sink's relay connection pool.
+    pub(crate) async fn send_null_sender(&self, to: &str, message: &[u8]) -> Outcome {
+        let to: Address = match to.parse() {
+            Ok(to) => to,
+            Err(e) => return Outcome::permanent(format!("notice recipient {to:?}: {e}")),
+        };
+        let envelope = match Envelope::new(None, vec![to]) {
+            Ok(envelope) => envelope,
+            Err(e) => return Outcome::permanent(format!("notice envelope: {e}")),
+        };
+        let transport = self
+            .transport
+            .get_or_init(|| self.builder.clone().build::<Tokio1Executor>());
+        match transport.send_raw(&envelope, message).await {
+            Ok(response) => Outcome::Delivered {
+                answer: reply_text(&response),
+            },
+            Err(err) => classify_error(&err),
+        }
+    }
+
+    /// Our hostname.
+    pub(crate) fn hostname(&self) -> &str {
+        &self.hostname
+    }
+}
+
 impl Sink for SmtpSink {
     fn needs_raw(&self) -> bool {
         self.mode == SmtpMode::Original

@@ -503,6 +503,7 @@ mod tests {
                 header_from: Some("invoices@supplier.example".into()),
                 tls: None,
                 auth: None,
+                notice: None,
                 header_message_id: None,
                 received_at: "2026-11-22T10:15:30.123Z".into(),
                 format: "UBL Invoice".into(),

@@ -1,0 +1,140 @@
+//! Notices to supplier contacts (issue 11, section 3) over real sockets: a trusted sender's
+//! invoice refused in the session gets a notice at its registered contact through a real SMTP
+//! relay on loopback, as an automatic reply; automatic input and strangers get none.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::peers::SmtpRelay;
+use common::{RECEIVER, Smtp, TestConfig, fixture, mail, read_fixture};
+
+/// An invoice of the test corpus that breaks BR-NL-1 (the supplier's KvK with a wrong scheme).
+const BR_NL_1: &str = "invoices/invalid/SI-UBL-2.0_BR-NL-1_error_wrong_scheme.xml";
+
+fn config(relay: &SmtpRelay, extra: &str) -> TestConfig {
+    let cfg = TestConfig::new();
+    let mut text = std::fs::read_to_string(&cfg.path).unwrap();
+    text.push_str(&format!(
+        "\n[relay]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nmail_from = \"bounces@trust.example.test\"\n\n[notices]\nfrom = \"no-reply@trust.example.test\"\n{extra}\n[delivery]\ninitial_backoff = \"1s\"\nmax_backoff = \"2s\"\n",
+        relay.addr.port()
+    ));
+    std::fs::write(&cfg.path, text).unwrap();
+    cfg
+}
+
+fn refused_invoice(headers: &str) -> String {
+    let xml = read_fixture(BR_NL_1);
+    let m = mail(
+        "billing@supplier.example",
+        RECEIVER,
+        &[("INV-NL1.xml", "application/xml", &xml)],
+    );
+    format!("{headers}{m}")
+}
+
+fn send(addr: std::net::SocketAddr, mail_from: &str, body: &str) -> String {
+    let mut smtp = Smtp::connect(addr);
+    smtp.transaction(mail_from, RECEIVER, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_invoice_notifies_the_contact_in_dutch_as_an_automatic_reply() {
+    let _ = fixture(BR_NL_1);
+    let relay = SmtpRelay::start();
+    let cfg = config(&relay, "");
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    let reply = tokio::task::spawn_blocking(move || {
+        send(
+            addr,
+            "billing@supplier.example",
+            &refused_invoice("Subject: Factuur =?utf-8?q?NL1=0D=0ABcc:_victim@example.org?=\r\n"),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(reply.starts_with("550 5.6.0"), "{reply}");
+    assert!(reply.contains("BR-NL-1"), "{reply}");
+
+    let mails = tokio::task::spawn_blocking(move || relay.wait_for(1, 30))
+        .await
+        .unwrap();
+    let notice = &mails[0];
+    assert_eq!(notice.mail_from, "", "MAIL FROM:<>");
+    assert_eq!(notice.rcpt_to, vec!["billing@supplier.example".to_string()]);
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&notice.data)
+        .unwrap();
+    assert_eq!(
+        parsed.header_raw("Auto-Submitted").map(str::trim),
+        Some("auto-replied")
+    );
+    assert!(parsed.header("Bcc").is_none());
+    assert!(
+        parsed.in_reply_to().as_text().is_some(),
+        "In-Reply-To the refused message"
+    );
+    let subject = parsed.subject().unwrap_or_default();
+    assert!(subject.starts_with("Factuur geweigerd"), "{subject}");
+    let text = parsed.body_text(0).unwrap();
+    assert!(text.contains("[BR-NL-1]"), "{text}");
+    assert!(text.contains("Wat kunt u doen?"), "{text}");
+    assert!(!text.contains("\nBcc:"), "{text}");
+    assert_eq!(parsed.html_body_count(), 1);
+    // The original attachment is never sent back.
+    assert!(!String::from_utf8_lossy(&notice.data).contains("INV-NL1.xml\"\r\nContent-Transfer"));
+    // spool show says where the notice went.
+    let list = daemon.spool.list().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        list[0].notice.as_ref().map(|n| n.to.as_str()),
+        Some("billing@supplier.example")
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_notice_for_automatic_input_or_a_stranger_and_the_cap_holds() {
+    let relay = SmtpRelay::start();
+    let cfg = config(&relay, "rate_per_hour = 2\n");
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    tokio::task::spawn_blocking(move || {
+        // Automatic input: refused in the session, but no notice.
+        for headers in [
+            "Auto-Submitted: auto-generated\r\n",
+            "Precedence: bulk\r\n",
+            "List-Id: <x.example>\r\n",
+        ] {
+            let reply = send(addr, "billing@supplier.example", &refused_invoice(headers));
+            assert!(reply.starts_with("550 5.6.0"), "{reply}");
+        }
+        // A stranger is refused before DATA: nothing stored, no notice.
+        let mut smtp = Smtp::connect(addr);
+        smtp.cmd("EHLO x.example", "250");
+        smtp.cmd("MAIL FROM:<evil@attacker.example>", "250");
+        smtp.cmd(&format!("RCPT TO:<{RECEIVER}>"), "550");
+        // Three refused invoices from the supplier: two notices (the cap), the third held.
+        for _ in 0..3 {
+            let reply = send(addr, "billing@supplier.example", &refused_invoice(""));
+            assert!(reply.starts_with("550 5.6.0"), "{reply}");
+        }
+    })
+    .await
+    .unwrap();
+    let relay_mails = tokio::task::spawn_blocking(move || {
+        let mails = relay.wait_for(2, 30);
+        // Give a third one the chance to arrive, if the cap did not hold.
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let _ = mails;
+        relay.wait_for(2, 1)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        relay_mails.len(),
+        2,
+        "automatic input gets none, and the cap is 2"
+    );
+    daemon.stop().await;
+}
