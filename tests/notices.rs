@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::peers::SmtpRelay;
-use common::{RECEIVER, Smtp, TestConfig, fixture, mail, read_fixture};
+use common::peers::{HttpAnswer, SmtpRelay, WebhookServer};
+use common::{RECEIVER, Smtp, TestConfig, fixture, invoice_mail, mail, read_fixture};
 
 /// An invoice of the test corpus that breaks BR-NL-1 (the supplier's KvK with a wrong scheme).
 const BR_NL_1: &str = "invoices/invalid/SI-UBL-2.0_BR-NL-1_error_wrong_scheme.xml";
@@ -136,5 +136,57 @@ async fn no_notice_for_automatic_input_or_a_stranger_and_the_cap_holds() {
         2,
         "automatic input gets none, and the cap is 2"
     );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_notifies_the_contact_and_the_admin_once() {
+    let relay = SmtpRelay::start();
+    let hook = WebhookServer::start();
+    // The receiving system refuses the document for good: a dead letter at once.
+    hook.set_default(HttpAnswer::status(410));
+    let cfg = TestConfig::with_extras("", "deliver = [\"hook\"]\n", "");
+    let mut text = std::fs::read_to_string(&cfg.path).unwrap();
+    text.push_str(&format!(
+        "\n[relay]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nmail_from = \"bounces@trust.example.test\"\n\n[notices]\nfrom = \"no-reply@trust.example.test\"\nadmin = \"ap-admin@acme.example\"\n\n[delivery]\ninitial_backoff = \"1s\"\nmax_backoff = \"2s\"\n\n[[sink]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{}\"\n",
+        relay.addr.port(),
+        hook.url()
+    ));
+    std::fs::write(&cfg.path, text).unwrap();
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    let reply = tokio::task::spawn_blocking(move || {
+        Smtp::connect(addr).transaction(
+            "billing@supplier.example",
+            RECEIVER,
+            &invoice_mail("billing@supplier.example"),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(reply.starts_with("250"), "{reply}");
+    let mails = tokio::task::spawn_blocking(move || {
+        let _ = relay.wait_for(2, 30);
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        relay.wait_for(2, 1)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        mails.len(),
+        2,
+        "one notice to the contact, one to the admin"
+    );
+    let mut to: Vec<String> = mails.iter().flat_map(|m| m.rcpt_to.clone()).collect();
+    to.sort();
+    assert_eq!(to, ["ap-admin@acme.example", "billing@supplier.example"]);
+    for m in &mails {
+        assert_eq!(m.mail_from, "");
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&m.data)
+            .unwrap();
+        let subject = parsed.subject().unwrap_or_default();
+        assert!(subject.starts_with("Factuur niet afgeleverd"), "{subject}");
+    }
     daemon.stop().await;
 }

@@ -56,6 +56,8 @@ pub struct Notices {
     /// Notices one contact gets per hour, at most; past it, the rest of that hour's are not
     /// sent (they stay in the spool).
     pub rate_per_hour: u32,
+    /// Who hears of every invoice that could not be delivered, besides the supplier's contact.
+    pub admin: Option<Address>,
 }
 
 /// `[dns]`: the resolver that authenticates senders.

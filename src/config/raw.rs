@@ -56,6 +56,9 @@ pub struct Notices {
     /// `rate_per_hour`.
     #[serde(default)]
     pub rate_per_hour: Option<Spanned<i64>>,
+    /// `admin`: an address.
+    #[serde(default)]
+    pub admin: Option<Spanned<String>>,
 }
 
 /// `[dns]`.

@@ -396,8 +396,19 @@ impl<'a> Validator<'a> {
             if raw.relay.is_none() {
                 self.error(&n.from, "notices are sent through [relay]: add [relay], or remove [notices]".into());
             }
+            let admin = n.admin.as_ref().and_then(|a| match Address::parse(a.get_ref().trim()) {
+                Ok(admin) => Some(admin),
+                Err(e) => {
+                    self.error(a, format!("notices.admin {e}; write the address that hears of undeliverable invoices, e.g. \"ap-admin@acme.example\""));
+                    None
+                }
+            });
             match Address::parse(n.from.get_ref().trim()) {
-                Ok(from) => Some(Notices { from, rate_per_hour }),
+                Ok(from) => Some(Notices {
+                    from,
+                    rate_per_hour,
+                    admin,
+                }),
                 Err(e) => {
                     self.error(&n.from, format!("notices.from {e}; write the address notices come from, e.g. \"no-reply@trust.example.eu\""));
                     None

@@ -394,7 +394,7 @@ impl Gateway {
         sid: u64,
         envelope: &Envelope,
         content: &verdict::Content,
-        refusal: &crate::policy::Refusal,
+        refusal: Option<&crate::policy::Refusal>,
     ) -> Option<crate::spool::NoticeRecord> {
         if !self.directory.sends_notices() {
             return None;
@@ -432,6 +432,15 @@ impl Gateway {
             .collect();
         invoice_numbers.dedup();
         Some(crate::spool::NoticeRecord {
+            kind: if refusal.is_some() {
+                crate::spool::NoticeKind::Refused
+            } else {
+                crate::spool::NoticeKind::Undeliverable
+            },
+            admin: refusal
+                .is_none()
+                .then(|| self.directory.notices_admin().map(ToString::to_string))
+                .flatten(),
             to: entry.contact.to_string(),
             language: entry.language.as_str().to_string(),
             receiver: receiver.address.to_string(),
@@ -440,12 +449,17 @@ impl Gateway {
             in_reply_to: content.message_id.as_ref().map(|id| format!("<{id}>")),
             files,
             invoice_numbers,
-            reply: reply_for(refusal).to_string(),
+            reply: refusal
+                .map(|r| reply_for(r).to_string())
+                .unwrap_or_default(),
             rules: refusal
-                .rules
-                .iter()
-                .map(|r| (r.id.clone(), r.text.clone()))
-                .collect(),
+                .map(|r| {
+                    r.rules
+                        .iter()
+                        .map(|r| (r.id.clone(), r.text.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 
@@ -545,6 +559,9 @@ impl Gateway {
                     .iter()
                     .filter(|d| d.status.is_none())
                     .count();
+                // Kept for the day a document's delivery fails for good: the spool queues it
+                // then (`queue::notice_dead_letter`).
+                let notice = self.notice_for(sid, envelope, &content, None);
                 let mut message = new_message(
                     session,
                     envelope,
@@ -554,6 +571,7 @@ impl Gateway {
                     MessageStatus::Accepted,
                 );
                 message.auth = trace.auth;
+                message.notice = notice;
                 match self.spool.commit_as(id, message).await {
                     Ok(id) => {
                         info!(sid, mid = %id, documents, "message stored");
@@ -571,7 +589,7 @@ impl Gateway {
                     reply: reply_for(&refusal).to_string(),
                     reason: refusal.reason().to_string(),
                 };
-                let notice = self.notice_for(sid, envelope, &content, &refusal);
+                let notice = self.notice_for(sid, envelope, &content, Some(&refusal));
                 let mut message =
                     new_message(session, envelope, content, &self.directory, body, status);
                 message.auth = trace.auth;

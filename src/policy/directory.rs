@@ -26,6 +26,8 @@ pub struct Directory {
     forwards_postmaster: bool,
     /// Whether notices go to supplier contacts (`[notices]`).
     sends_notices: bool,
+    /// `[notices] admin`.
+    notices_admin: Option<Address>,
 }
 
 /// Which sender identity is being judged, for the refusal sentence.
@@ -73,6 +75,7 @@ impl Directory {
             trusted_arc_sealers: config.server.trusted_arc_sealers.clone(),
             forwards_postmaster: config.server.postmaster.is_some() && config.relay.is_some(),
             sends_notices: config.notices.is_some() && config.relay.is_some(),
+            notices_admin: config.notices.as_ref().and_then(|n| n.admin.clone()),
             receivers: config.receivers.clone(),
             organisations: config.organisations.clone(),
             by_key,
@@ -191,6 +194,11 @@ impl Directory {
     /// Whether notices go to supplier contacts (`[notices]`).
     pub fn sends_notices(&self) -> bool {
         self.sends_notices
+    }
+
+    /// Who hears of undeliverable invoices besides the contact (`[notices] admin`).
+    pub fn notices_admin(&self) -> Option<&Address> {
+        self.notices_admin.as_ref()
     }
 
     /// The ARC sealers whose chains are believed (`[server] trusted_arc_sealers`).

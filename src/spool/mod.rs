@@ -528,8 +528,15 @@ pub struct Event {
 /// built-in `notices` sink (everything it says, so the sink needs nothing else).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NoticeRecord {
+    /// Why: a refusal (queued with the message), or a dead letter (queued when a document's
+    /// delivery fails for good).
+    #[serde(default)]
+    pub kind: NoticeKind,
     /// The contact.
     pub to: String,
+    /// Who else hears of a dead letter (`[notices] admin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<String>,
     /// `nl` or `en`.
     pub language: String,
     /// The receiving address.
@@ -553,6 +560,17 @@ pub struct NoticeRecord {
     /// Each rule that refused it: id and text.
     #[serde(default)]
     pub rules: Vec<(String, String)>,
+}
+
+/// What a [`NoticeRecord`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// The message was refused for its content.
+    #[default]
+    Refused,
+    /// An invoice was accepted but could not be delivered.
+    Undeliverable,
 }
 
 /// The document index of a delivery of the whole message, not of a document (the forward of

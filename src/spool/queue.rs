@@ -347,6 +347,38 @@ pub(crate) fn settle(
     t.put((mid, doc, sink), &record)
 }
 
+/// After a document's delivery became a dead letter: queues the message's notice (to the
+/// supplier's contact, and `[notices] admin`) when its record carries one for that case, once
+/// per message. Returns whether it queued one.
+pub(crate) fn notice_dead_letter(
+    t: &mut Tables<'_>,
+    messages: &redb::Table<'_, &'static str, &'static [u8]>,
+    job: &Job,
+    now: SystemTime,
+) -> Result<bool, redb::Error> {
+    if job.document == super::WHOLE_MESSAGE {
+        return Ok(false);
+    }
+    let Some(value) = messages.get(job.message.as_str())? else {
+        return Ok(false);
+    };
+    let record: MessageRecord = decode(value.value())?;
+    let undeliverable = record
+        .notice
+        .as_ref()
+        .is_some_and(|n| n.kind == super::NoticeKind::Undeliverable);
+    if !undeliverable {
+        return Ok(false);
+    }
+    enqueue(
+        t,
+        job.message.as_str(),
+        super::WHOLE_MESSAGE,
+        crate::config::validate::NOTICES_SINK,
+        now,
+    )
+}
+
 /// Which finished deliveries a re-offer puts back in the queue.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Again {

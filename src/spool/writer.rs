@@ -858,7 +858,13 @@ fn apply_queue_request(
             at,
             elapsed,
             reply,
-        } => match queue::settle(tables, &job, &settlement, at, elapsed) {
+        } => match queue::settle(tables, &job, &settlement, at, elapsed).and_then(|()| {
+            if matches!(settlement, queue::Settlement::Failed { .. }) {
+                queue::notice_dead_letter(tables, messages, &job, at).map(|_| ())
+            } else {
+                Ok(())
+            }
+        }) {
             Ok(()) => QueueAnswer::Settled(reply),
             Err(e) => QueueAnswer::Failed(QueueFailed::Settle(reply, err(e))),
         },

@@ -70,7 +70,22 @@ impl NoticeSink {
         let Some(record) = &item.meta.notice else {
             return Outcome::permanent("the message has no notice");
         };
-        let to = match Address::parse(&record.to) {
+        // The contact, and for a dead letter `[notices] admin` too. A retry sends to both
+        // again (the cap still holds for each).
+        let mut answers = Vec::new();
+        for to in std::iter::once(&record.to).chain(record.admin.as_ref()) {
+            match self.send_one(item, record, to).await {
+                Outcome::Delivered { answer } => answers.push(format!("<{to}>: {answer}")),
+                other => return other,
+            }
+        }
+        Outcome::Delivered {
+            answer: answers.join("; "),
+        }
+    }
+
+    async fn send_one(&self, item: &Item, record: &NoticeRecord, to: &str) -> Outcome {
+        let to = match Address::parse(to) {
             Ok(to) => to,
             Err(e) => return Outcome::permanent(format!("notice recipient: {e}")),
         };
@@ -95,22 +110,26 @@ impl NoticeSink {
         };
         // Counted when an attempt is made (a retry of a failed one counts again: the cap is
         // on what the contact may receive, and a failed attempt may have arrived).
-        if !self.take_place(&record.to, Instant::now()) {
+        let to = to.to_string();
+        if !self.take_place(&to, Instant::now()) {
             return Outcome::Delivered {
                 answer: format!(
-                    "not sent: {} notices to {} in the last hour already (notices.rate_per_hour)",
-                    self.rate_per_hour, record.to
+                    "not sent: {} notices to {to} in the last hour already (notices.rate_per_hour)",
+                    self.rate_per_hour
                 ),
             };
         }
-        self.relay.send_null_sender(&record.to, &message).await
+        self.relay.send_null_sender(&to, &message).await
     }
 }
 
 /// What the notice says, from what the spool kept.
 fn notice(record: &NoticeRecord, message_id: &str, received: &str) -> Notice {
     Notice {
-        kind: NoticeKind::Refused,
+        kind: match record.kind {
+            crate::spool::NoticeKind::Refused => NoticeKind::Refused,
+            crate::spool::NoticeKind::Undeliverable => NoticeKind::Undeliverable,
+        },
         language: if record.language == "en" {
             Language::En
         } else {
@@ -123,7 +142,7 @@ fn notice(record: &NoticeRecord, message_id: &str, received: &str) -> Notice {
         subject: record.subject.clone(),
         files: record.files.clone(),
         invoice_numbers: record.invoice_numbers.clone(),
-        reply: Some(record.reply.clone()),
+        reply: Some(record.reply.clone()).filter(|r| !r.is_empty()),
         rules: record
             .rules
             .iter()
