@@ -29,7 +29,7 @@ import struct
 import sys
 import threading
 
-from dnslib import AAAA, CNAME, EDNS0, MX, PTR, QTYPE, RCODE, RR, TXT, A, DNSRecord
+from dnslib import AAAA, CNAME, EDNS0, MX, PTR, QTYPE, RCODE, RR, SOA, TXT, A, DNSRecord
 
 # The TTL of every answer. Short, since each test has its own server and zone.
 TTL = 60
@@ -109,11 +109,14 @@ class Zone:
             if entries is None:
                 if name == qname:
                     reply.header.rcode = RCODE.NXDOMAIN
+                    negative(reply, qname)
                 return reply
             matched = [(t, rd) for (t, rd) in entries if t == qtype or qtype == "ANY"]
             for t, rd in matched:
                 reply.add_answer(RR(owner, getattr(QTYPE, t), rdata=rd, ttl=TTL))
             cname = [rd for (t, rd) in entries if t == "CNAME"]
+            if not matched and not cname:
+                negative(reply, qname)
             if matched or not cname or name in seen:
                 return reply
             # Follow a CNAME inside the zone, as an authoritative server does.
@@ -121,6 +124,17 @@ class Zone:
             reply.add_answer(RR(owner, QTYPE.CNAME, rdata=cname[0], ttl=TTL))
             owner = cname[0].label
             name = norm(owner)
+
+
+def negative(reply, qname):
+    """An SOA in the authority section of a negative answer (NXDOMAIN, or no data), as real
+    servers send: resolvers cache the absence for its minimum (RFC 2308), so a name without
+    records is not asked again for every message."""
+    labels = qname.rstrip(".").split(".")
+    apex = ".".join(labels[-2:]) + "."
+    reply.add_auth(
+        RR(apex, QTYPE.SOA, rdata=SOA("ns." + apex, "hostmaster." + apex, (1, 3600, 600, 86400, TTL)), ttl=TTL)
+    )
 
 
 def edns_payload(request):
