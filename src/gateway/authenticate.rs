@@ -138,7 +138,7 @@ impl Authenticator {
                 .with_spf_mailfrom_result(&spf_mail_from, peer, mail_from, helo);
             return Authenticated {
                 results,
-                header: format!("Authentication-Results: {header}\r\n"),
+                header: one_field(&format!("Authentication-Results: {header}")),
             };
         };
         message.dkim_headers.truncate(MAX_DKIM_SIGNATURES);
@@ -241,7 +241,7 @@ impl Authenticator {
                 dmarc: dmarc_check,
                 arc: arc_check,
             },
-            header: format!("Authentication-Results: {header}\r\n"),
+            header: one_field(&format!("Authentication-Results: {header}")),
         }
     }
 
@@ -276,6 +276,29 @@ impl Authenticator {
             ),
         }
     }
+}
+
+/// `field` as exactly one header field ending in CRLF: every line after the first is a
+/// continuation (starts with a tab), and no control character but the tab survives. The values
+/// in it (domains, selectors, the HELO) come from the client and its DNS; mail-auth quotes
+/// them, and this makes sure no value can ever start a field of its own.
+fn one_field(field: &str) -> String {
+    let mut out = String::with_capacity(field.len() + 2);
+    for (i, line) in field.split("\r\n").enumerate() {
+        let clean: String = line
+            .chars()
+            .map(|c| if c.is_control() && c != '\t' { ' ' } else { c })
+            .collect();
+        if i > 0 {
+            out.push_str("\r\n");
+            if !clean.starts_with([' ', '\t']) {
+                out.push('\t');
+            }
+        }
+        out.push_str(&clean);
+    }
+    out.push_str("\r\n");
+    out
 }
 
 fn spf_check(output: &mail_auth::SpfOutput) -> SpfCheck {
@@ -448,6 +471,19 @@ mod tests {
         let hop = first_hop(b"i=1; dmarc=pass header.from=supplier.test; dkim=fail (dmarc=pass header.from=supplier.test) header.d=x.test");
         assert_eq!(hop.dmarc, None);
         assert_eq!(hop.dkim, vec![(Outcome::Fail, "x.test".into())]);
+    }
+
+    #[test]
+    fn the_results_field_is_always_one_field() {
+        assert_eq!(
+            one_field("Authentication-Results: mx;\r\n\tspf=pass"),
+            "Authentication-Results: mx;\r\n\tspf=pass\r\n"
+        );
+        let forged =
+            one_field("Authentication-Results: mx; dkim=pass header.d=x\r\nBcc: y@z\n\rX: 1");
+        assert!(!forged.contains("\r\nBcc"), "{forged:?}");
+        assert_eq!(forged.matches("\r\n").count(), 2, "{forged:?}");
+        assert!(forged.ends_with("\r\n"));
     }
 
     #[test]
