@@ -123,7 +123,13 @@ impl Authenticator {
             .inner
             .verify_spf(SpfParameters::verify_mail_from(peer, helo, host, mail_from))
             .await;
-        let Some(mut message) = AuthenticatedMessage::parse(raw) else {
+        // mail-auth reads the header block with mail-parser's primitives, which have debug
+        // assertions; as in intake, a panic there is an unreadable message, never a lost
+        // session.
+        let parsed = std::panic::catch_unwind(|| AuthenticatedMessage::parse(raw))
+            .ok()
+            .flatten();
+        let Some(mut message) = parsed else {
             // Not even a header block: nothing for DKIM, DMARC or ARC to read. The verdict
             // refuses such a message on its From anyway.
             let results = AuthResults {
