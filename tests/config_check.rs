@@ -83,6 +83,29 @@ fn check_config_accepts_a_valid_file() {
 }
 
 #[test]
+fn check_config_warns_about_auth_none_and_still_accepts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("spool")).unwrap();
+    let path = dir.path().join("trustgate.toml");
+    let text = VALID.replacen(
+        "document_type = \"purchase-invoice\"",
+        "document_type = \"purchase-invoice\"\nauth = \"none\"",
+        1,
+    );
+    assert_ne!(text, VALID);
+    std::fs::write(&path, &text).unwrap();
+    let (code, out, err) = check(&path);
+    assert_eq!(code, 0, "a warning is not an error: {err}");
+    assert!(out.starts_with("OK: "), "{out}");
+    let line = text.lines().position(|l| l == "auth = \"none\"").unwrap() + 1;
+    assert!(
+        err.starts_with(&format!("warning: {}:{line}:8: ", path.display())),
+        "{err}"
+    );
+    assert!(err.contains("for tests only"), "{err}");
+}
+
+#[test]
 fn check_config_prints_every_error_located_and_fails() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("spool"), b"a file, not a directory").unwrap();
