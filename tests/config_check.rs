@@ -572,7 +572,7 @@ fn every_key_of_the_schema_is_in_the_template_and_the_docs() {
         }
     }
     // 10 sections, 23 + 2 + 3 + 8 + 13 + 9 + 4 + 7 + 14 + 15 + 3 + 3 keys.
-    assert_eq!(seen, 114);
+    assert_eq!(seen, 115);
 }
 
 #[test]
@@ -603,5 +603,50 @@ fn docs_defaults_match_the_template() {
     assert_eq!(
         checked, 54,
         "every defaulted key of [server], [spool], [[receiver]], [delivery], [relay], [[sink]], [limits] and [dns] is checked"
+    );
+}
+
+#[test]
+fn include_joins_the_tables_of_other_files_and_errors_name_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("spool")).unwrap();
+    std::fs::create_dir(dir.path().join("conf.d")).unwrap();
+    let path = dir.path().join("trustgate.toml");
+    std::fs::write(&path, format!("include = [\"conf.d/*.toml\"]\n{VALID}")).unwrap();
+    let beta = "# Beta's own file\n[[organisation]]\nid = \"beta\"\nname = \"Beta B.V.\"\n\n[[receiver]]\naddress = \"BETA001@trust.example.test\"\norganisation = \"beta\"\ndocument_type = \"purchase-invoice\"\n\n[[receiver.trusted_sender]]\nname = \"S\"\ncontact = \"s@supplier.example\"\ndomain = \"supplier.example\"\n";
+    std::fs::write(dir.path().join("conf.d/beta.toml"), beta).unwrap();
+    std::fs::write(dir.path().join("conf.d/notes.txt"), "not a config").unwrap();
+
+    let (code, out, err) = check(&path);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 organisations, 2 receivers"), "{out}");
+    let config = Config::load(&path).unwrap();
+    assert_eq!(
+        config.receivers[1].address.to_string(),
+        "BETA001@trust.example.test"
+    );
+
+    // An error in an included file names that file and its own line.
+    std::fs::write(
+        dir.path().join("conf.d/beta.toml"),
+        beta.replace("organisation = \"beta\"", "organisation = \"gamma\""),
+    )
+    .unwrap();
+    let (code, _, err) = check(&path);
+    assert_eq!(code, 1);
+    let beta_path = dir.path().join("conf.d/beta.toml");
+    assert!(
+        err.starts_with(&format!("{}:8:16: ", beta_path.display())),
+        "{err}"
+    );
+
+    // An included file may hold only tables.
+    std::fs::write(dir.path().join("conf.d/a.toml"), "hostname = \"x\"\n").unwrap();
+    let (code, _, err) = check(&path);
+    assert_eq!(code, 1);
+    assert!(err.contains("must hold only tables"), "{err}");
+    assert!(
+        err.starts_with(&format!("{}:1:11: ", path.display())),
+        "{err}"
     );
 }

@@ -17,6 +17,9 @@ use toml::Spanned;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// `include`: files (globs in the file name) whose tables join this file's.
+    #[serde(default)]
+    pub include: Option<Spanned<Vec<Spanned<String>>>>,
     /// `[server]`.
     pub server: Spanned<Server>,
     /// `[spool]`.

@@ -131,7 +131,18 @@ pub fn load_with(path: &Path, options: &Options) -> Result<Config, ConfigErrors>
 /// # Errors
 /// Every problem found, each with file, line, column and a fix.
 pub fn load_str(text: &str, path: &Path, options: &Options) -> Result<Config, ConfigErrors> {
-    let mut v = Validator::new(text, path, options);
+    // `include = ["conf.d/*.toml"]`: the included files follow the main file as one TOML
+    // document (they hold only tables), and every position is mapped back to its own file.
+    let (combined, segments, include_errors) = with_includes(text, path);
+    let mut v = Validator::new(&combined, path, options);
+    v.segments = segments;
+    for (span, message) in include_errors {
+        v.error_at(span, message);
+    }
+    if !v.errors.is_empty() {
+        return Err(ConfigErrors(v.errors));
+    }
+    let text = combined.as_str();
     let raw: raw::Config = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
@@ -217,6 +228,18 @@ struct Validator<'a> {
     errors: Vec<ConfigError>,
     /// Settings that are valid but unsafe in production (`auth = "none"`).
     warnings: Vec<ConfigError>,
+    /// Where each file of the text starts (the main file, then each included one).
+    segments: Vec<Segment>,
+}
+
+/// One file within the validated text.
+struct Segment {
+    /// Its first byte in the text.
+    start: usize,
+    /// Its first line in the text, 1-based.
+    first_line: usize,
+    /// The file.
+    file: PathBuf,
 }
 
 impl<'a> Validator<'a> {
@@ -232,11 +255,31 @@ impl<'a> Validator<'a> {
             options,
             errors: Vec::new(),
             warnings: Vec::new(),
+            segments: vec![Segment {
+                start: 0,
+                first_line: 1,
+                file: file.to_path_buf(),
+            }],
         }
     }
 
-    /// 1-based line and character column of a byte offset.
+    /// The file, its 1-based line and the character column of a byte offset of the text.
+    fn locate(&self, offset: usize) -> (PathBuf, usize, usize) {
+        let (line, column) = self.global_position(offset);
+        match self.segments.iter().rev().find(|s| s.start <= offset) {
+            Some(s) => (s.file.clone(), line + 1 - s.first_line.min(line), column),
+            None => (self.file.to_path_buf(), line, column),
+        }
+    }
+
+    /// 1-based line within its own file and character column of a byte offset.
     fn position(&self, offset: usize) -> (usize, usize) {
+        let (_, line, column) = self.locate(offset);
+        (line, column)
+    }
+
+    /// 1-based line and character column of a byte offset, in the whole text.
+    fn global_position(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
         let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
@@ -248,9 +291,9 @@ impl<'a> Validator<'a> {
     }
 
     fn error_at(&mut self, span: Range<usize>, message: String) {
-        let (line, column) = self.position(span.start);
+        let (file, line, column) = self.locate(span.start);
         self.errors.push(ConfigError {
-            file: self.file.to_path_buf(),
+            file,
             line,
             column,
             message,
@@ -262,9 +305,9 @@ impl<'a> Validator<'a> {
     }
 
     fn warning<T>(&mut self, value: &Spanned<T>, message: String) {
-        let (line, column) = self.position(value.span().start);
+        let (file, line, column) = self.locate(value.span().start);
         self.warnings.push(ConfigError {
-            file: self.file.to_path_buf(),
+            file,
             line,
             column,
             message,
@@ -2435,6 +2478,170 @@ fn is_loopback_host(host: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Included files one config may name, at most (a platform keeps one per organisation).
+const MAX_INCLUDED_FILES: usize = 100_000;
+
+/// The main file's text followed by every file its `include` names, the segments that say
+/// where each starts, and the problems found on the way (located in the main file).
+fn with_includes(text: &str, path: &Path) -> (String, Vec<Segment>, Vec<(Range<usize>, String)>) {
+    #[derive(serde::Deserialize)]
+    struct Includes {
+        #[serde(default)]
+        include: Option<Spanned<Vec<Spanned<String>>>>,
+    }
+    let mut combined = text.to_string();
+    let mut segments = vec![Segment {
+        start: 0,
+        first_line: 1,
+        file: path.to_path_buf(),
+    }];
+    let mut errors = Vec::new();
+    // A main file that does not parse is reported by the full parse.
+    let Ok(Includes {
+        include: Some(patterns),
+    }) = toml::from_str::<Includes>(text)
+    else {
+        return (combined, segments, errors);
+    };
+    let base = base_dir(path);
+    let mut files: Vec<PathBuf> = Vec::new();
+    for pattern in patterns.get_ref() {
+        match include_matches(&base, pattern.get_ref().trim()) {
+            Ok(found) => {
+                for file in found {
+                    if !files.contains(&file) {
+                        files.push(file);
+                    }
+                }
+            }
+            Err(why) => errors.push((pattern.span(), why)),
+        }
+    }
+    if files.len() > MAX_INCLUDED_FILES {
+        errors.push((
+            patterns.span(),
+            format!(
+                "include names {} files, more than {MAX_INCLUDED_FILES}; merge some",
+                files.len()
+            ),
+        ));
+        return (combined, segments, errors);
+    }
+    for file in files {
+        let included = match std::fs::read(&file).map(String::from_utf8) {
+            Ok(Ok(t)) => t,
+            Ok(Err(_)) => {
+                errors.push((
+                    patterns.span(),
+                    format!(
+                        "included file {} is not UTF-8; save it as UTF-8",
+                        file.display()
+                    ),
+                ));
+                continue;
+            }
+            Err(e) => {
+                errors.push((
+                    patterns.span(),
+                    format!(
+                        "cannot read included file {} ({e}); check the path and its permissions",
+                        file.display()
+                    ),
+                ));
+                continue;
+            }
+        };
+        // Only tables: a bare key would join whatever table the text before it ended in.
+        let first = included
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'));
+        if first.is_some_and(|l| !l.starts_with('[')) {
+            errors.push((
+                patterns.span(),
+                format!(
+                    "included file {} must hold only tables ([[organisation]], [[receiver]], [[sink]]); move its first key into one",
+                    file.display()
+                ),
+            ));
+            continue;
+        }
+        if !combined.ends_with('\n') {
+            combined.push('\n');
+        }
+        let first_line = combined.matches('\n').count() + 1;
+        segments.push(Segment {
+            start: combined.len(),
+            first_line,
+            file,
+        });
+        combined.push_str(&included);
+    }
+    (combined, segments, errors)
+}
+
+/// The files one `include` entry names, sorted: a path relative to the main file's
+/// directory, whose file name may hold `*` and `?`.
+fn include_matches(base: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
+    let relative = Path::new(pattern);
+    let name = relative
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| {
+            format!("include \"{pattern}\" names no file; write e.g. \"conf.d/*.toml\"")
+        })?;
+    let dir = base.join(relative.parent().unwrap_or(Path::new("")));
+    if dir.to_string_lossy().contains(['*', '?']) {
+        return Err(format!(
+            "include \"{pattern}\": wildcards only in the file name; write e.g. \"conf.d/*.toml\""
+        ));
+    }
+    if !name.contains(['*', '?']) {
+        let file = dir.join(name);
+        return if file.is_file() {
+            Ok(vec![file])
+        } else {
+            Err(format!(
+                "include \"{pattern}\": no such file {}",
+                file.display()
+            ))
+        };
+    }
+    let entries = std::fs::read_dir(&dir)
+        .map_err(|e| format!("include \"{pattern}\": cannot read {} ({e})", dir.display()))?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter(|e| e.file_name().to_str().is_some_and(|n| wildcard(name, n)))
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// Whether `name` matches `pattern` (`*` any run, `?` one character).
+fn wildcard(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
 }
 
 fn base_dir(file: &Path) -> PathBuf {
