@@ -2485,7 +2485,10 @@ const MAX_INCLUDED_FILES: usize = 100_000;
 
 /// The main file's text followed by every file its `include` names, the segments that say
 /// where each starts, and the problems found on the way (located in the main file).
-fn with_includes(text: &str, path: &Path) -> (String, Vec<Segment>, Vec<(Range<usize>, String)>) {
+/// A problem found while reading `include`: where in the main file, and what.
+type IncludeError = (Range<usize>, String);
+
+fn with_includes(text: &str, path: &Path) -> (String, Vec<Segment>, Vec<IncludeError>) {
     #[derive(serde::Deserialize)]
     struct Includes {
         #[serde(default)]
