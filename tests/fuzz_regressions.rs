@@ -1,8 +1,9 @@
 //! The fuzz targets' checks in plain `cargo test` (docs/fuzzing.md), for machines without a
 //! nightly toolchain:
 //!
-//! - every input kept under `tests/fixtures/fuzz/<target>/` (crashes found by fuzzing, and
-//!   inputs worth keeping) runs through the same code as its target;
+//! - every input kept under `tests/fixtures/fuzz/<target>/` (crashes found by fuzzing) runs
+//!   through the same code as its target: the target's own body for `auth` and `intake`
+//!   (`fuzz/common/*.rs`), the same `load_str` call for `config`;
 //! - proptest equivalents of the targets that have none in `src/`: `auth` (mutated signed
 //!   messages and records through the target's own body, `fuzz/common/auth.rs`) and `config`
 //!   (arbitrary and mutated TOML through `config::validate::load_str`).
@@ -15,6 +16,8 @@ use trustgate::config::validate::{Options, load_str};
 
 #[path = "../fuzz/common/auth.rs"]
 mod auth;
+#[path = "../fuzz/common/intake.rs"]
+mod intake;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -70,6 +73,20 @@ fn auth_seeds_verify_offline() {
         for w in wanted {
             assert!(header.contains(w), "{name}: no {w} in {header}");
         }
+    }
+}
+
+/// `mail-parser-invalid-part-id.eml`: a multipart whose boundary line closes a part that
+/// mail-parser never opened fires a `debug_assert!` in its multipart walk (a no-op in release
+/// builds). Found by the CI smoke run (cargo-fuzz builds with debug assertions). trustgate
+/// contains it: `parse_message` runs mail-parser under `catch_unwind`. This test, a debug
+/// build, panics without that.
+#[test]
+fn kept_intake_inputs_pass() {
+    let files = files_in("tests/fixtures/fuzz/intake");
+    assert!(!files.is_empty());
+    for file in files {
+        intake::check(&std::fs::read(&file).unwrap());
     }
 }
 

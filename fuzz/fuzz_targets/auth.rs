@@ -23,14 +23,18 @@
 //!
 //! mail-auth has no Authentication-Results *parser* (only `arc::Results`, which reads `i=`).
 //! Seed with `fuzz/seeds/auth/` and `tests/fixtures/mime/`. The body is `fuzz/common/auth.rs`,
-//! which `tests/fuzz_regressions.rs` also runs (its proptest and the kept crash inputs).
+//! which `tests/fuzz_regressions.rs` also runs (its proptest and the kept crash inputs). The
+//! mail-parser tree is built under `catch_unwind`, as trustgate builds it; such a contained
+//! panic is not a crash (`fuzz/common/contain.rs`).
 #![no_main]
 
 #[path = "../common/auth.rs"]
 mod auth;
+#[path = "../common/contain.rs"]
+mod contain;
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: contain::install(), |data: &[u8]| {
     let _ = auth::check(data);
 });
