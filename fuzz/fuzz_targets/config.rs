@@ -9,10 +9,7 @@ use trustgate::config::validate::{Options, load_str};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let options = Options {
-            check_spool_writable: false,
-            check_tls_files: false,
-        };
+        let options = Options { check_spool_writable: false, check_tls_files: false };
         let _ = load_str(text, Path::new("/nonexistent/fuzz.toml"), &options);
     }
 });
