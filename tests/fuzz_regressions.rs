@@ -82,11 +82,15 @@ fn auth_seeds_verify_offline() {
     }
 }
 
-/// `mail-parser-invalid-part-id.eml`: a multipart whose boundary line closes a part that
-/// mail-parser never opened fires a `debug_assert!` in its multipart walk (a no-op in release
-/// builds). Found by the CI smoke run (cargo-fuzz builds with debug assertions). trustgate
-/// contains it: `parse_message` runs mail-parser under `catch_unwind`. This test, a debug
-/// build, panics without that.
+/// - `mail-parser-invalid-part-id.eml`: a multipart whose boundary line closes a part that
+///   mail-parser never opened fires a `debug_assert!` in its multipart walk (a no-op in release
+///   builds). Found by the CI smoke run (cargo-fuzz builds with debug assertions). trustgate
+///   contains it: `parse_message` runs mail-parser under `catch_unwind`. This test, a debug
+///   build, panics without that.
+/// - `mail-parser-multipart-cycle.eml`: mail-parser builds a multipart whose children are the
+///   part itself and the root. `built_counts` walked the cycle and counted more depth, parts
+///   and nested messages than were built, so the target's "the pre-scan never counts less"
+///   failed (found by the long intake run). It now counts each part once.
 #[test]
 fn kept_intake_inputs_pass() {
     let files = files_in("tests/fixtures/fuzz/intake");
