@@ -42,3 +42,11 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 # The tests start real servers on 127.0.0.1 only, with their own temporary spools.
 cargo test --locked --no-fail-fast --all-targets "$@"
+
+# A fuzz smoke run where a nightly toolchain exists (docs/fuzzing.md): every cargo-fuzz target
+# for about 20 seconds. TRUSTGATE_FUZZ_SMOKE=0 skips it. A crash fails this script.
+if [ "${TRUSTGATE_FUZZ_SMOKE:-1}" != 0 ] && rustup toolchain list 2>/dev/null | grep '^nightly' >/dev/null; then
+  scripts/fuzz-smoke.sh
+else
+  echo "test.sh: no nightly toolchain (or TRUSTGATE_FUZZ_SMOKE=0): fuzz smoke run skipped" >&2
+fi

@@ -5,10 +5,13 @@
 //! of `tests/common/hostile_pdf.rs` (each seed prefixed with 8 bytes of limits).
 #![no_main]
 
+#[path = "../common/contain.rs"]
+mod contain;
+
 use libfuzzer_sys::fuzz_target;
 use trustgate::invoice::{PdfError, PdfLimits, invoice_xmls_in_pdf};
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(init: contain::install(), |data: &[u8]| {
     let Some((knobs, pdf)) = data.split_first_chunk::<8>() else {
         return;
     };

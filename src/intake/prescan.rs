@@ -477,11 +477,21 @@ pub fn built_counts(message: &mail_parser::Message<'_>) -> Counts {
             c.max_block_bytes = c.max_block_bytes.max(bytes);
         }
         let mut stack = vec![(0u32, root_depth)];
+        // A broken tree may name a part twice, even as a child of itself: mail-parser 0.11
+        // builds a multipart whose children are itself and the root where a boundary closes a
+        // part it never opened (tests/fixtures/fuzz/intake/mail-parser-invalid-part-id.eml).
+        // Count what was built, each part once: walking the cycle counted the same parts and
+        // nested messages again and again, and depths up to the number of parts (the intake
+        // fuzz target's crash). `collect_attachments` bounds its own walk by depth and parts.
+        let mut seen = vec![false; m.parts.len()];
         while let Some((id, depth)) = stack.pop() {
+            match seen.get_mut(id as usize) {
+                Some(seen) if !*seen => *seen = true,
+                _ => continue,
+            }
             c.depth = c.depth.max(depth);
             match m.parts.get(id as usize).map(|p| &p.body) {
-                // A broken tree may name a part twice; never loop on it.
-                Some(PartType::Multipart(children)) if depth <= m.parts.len() + 1 => {
+                Some(PartType::Multipart(children)) => {
                     stack.extend(children.iter().map(|&child| (child, depth + 1)));
                 }
                 Some(PartType::Message(nested)) => {
