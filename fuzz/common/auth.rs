@@ -213,6 +213,18 @@ fn walk(message: &AuthenticatedMessage<'_>) {
 /// the Authentication-Results header written for a message (`None` for no message), so a test
 /// can see that the seeds verify.
 pub fn check(data: &[u8]) -> Option<String> {
+    // trustgate's own readers of authentication input: the first ARC hop's results, and the
+    // incoming Authentication-Results fields that claim our name (removed before storing).
+    let hop = trustgate::gateway::authenticate::first_hop(data);
+    assert!(hop.dkim.len() <= trustgate::gateway::authenticate::MAX_DKIM_SIGNATURES);
+    let mut end = 0;
+    for range in trustgate::intake::trace::own_auth_results(data, "mx.trustgate.test") {
+        // Whole fields, in order, within the input.
+        assert!(range.start >= end && range.start < range.end && range.end <= data.len());
+        assert!(range.start == 0 || data[range.start - 1] == b'\n');
+        end = range.end;
+    }
+
     // Each parser alone, over the whole input.
     let _ = mail_auth::dkim::Signature::parse(data);
     let _ = mail_auth::arc::Signature::parse(data);
