@@ -19,19 +19,6 @@ fn small() -> IntakeLimits {
     }
 }
 
-fn unbounded() -> IntakeLimits {
-    IntakeLimits {
-        max_header_bytes: usize::MAX,
-        max_headers: usize::MAX,
-        max_total_header_bytes: usize::MAX,
-        max_total_headers: usize::MAX,
-        max_parts: usize::MAX,
-        max_depth: usize::MAX,
-        max_nested_messages: usize::MAX,
-        pdf: Default::default(),
-    }
-}
-
 /// Runs one input through intake; panics where a property fails.
 pub fn check(data: &[u8]) {
     if let Ok(parsed) = parse_message(data, &IntakeLimits::default()) {
@@ -42,7 +29,7 @@ pub fn check(data: &[u8]) {
     // `debug_assert!` that fires, where debug assertions are on (cargo-fuzz's default build,
     // `cargo test`); the pre-scan runs the same walk. Compare only where neither panics, and
     // the pre-scan may panic only where mail-parser does (as the proptest in prescan.rs holds).
-    let scanned = std::panic::catch_unwind(|| prescan(data, &unbounded()));
+    let scanned = std::panic::catch_unwind(|| prescan(data, &IntakeLimits::unbounded()));
     let built = std::panic::catch_unwind(|| {
         mail_parser::MessageParser::default()
             .parse(data)

@@ -499,15 +499,16 @@ impl Gateway {
         let hostname = self.hostname.clone();
         let sid = session.id;
         let stamp = move |mut body: Staging| -> std::io::Result<Staging> {
-            let forged = crate::intake::trace::own_auth_results(&body.bytes()?, &hostname);
-            if !forged.is_empty() {
+            let forged = body.rewrite(prefix.as_bytes(), |raw| {
+                crate::intake::trace::own_auth_results(raw, &hostname)
+            })?;
+            if forged > 0 {
                 warn!(
                     sid,
-                    fields = forged.len(),
+                    fields = forged,
                     "removed Authentication-Results fields that claim our hostname"
                 );
             }
-            body.rewrite(prefix.as_bytes(), &forged)?;
             Ok(body)
         };
         // A body in memory is a copy (no hop to a blocking thread); one in a file is written

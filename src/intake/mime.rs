@@ -55,6 +55,23 @@ impl Default for IntakeLimits {
     }
 }
 
+impl IntakeLimits {
+    /// No MIME bound at all (the PDF bounds are the defaults): what the pre-scan counts,
+    /// compared with what mail-parser builds, by the proptests and the intake fuzz target.
+    pub fn unbounded() -> IntakeLimits {
+        IntakeLimits {
+            max_header_bytes: usize::MAX,
+            max_headers: usize::MAX,
+            max_total_header_bytes: usize::MAX,
+            max_total_headers: usize::MAX,
+            max_parts: usize::MAX,
+            max_depth: usize::MAX,
+            max_nested_messages: usize::MAX,
+            pdf: crate::invoice::PdfLimits::default(),
+        }
+    }
+}
+
 /// Why a message cannot be taken in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IntakeError {

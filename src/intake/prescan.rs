@@ -511,18 +511,8 @@ mod tests {
     use mail_parser::MessageParser;
     use proptest::prelude::*;
 
-    /// No limit at all: what the pre-scan counts, to compare with what mail-parser builds.
     fn unbounded() -> IntakeLimits {
-        IntakeLimits {
-            max_header_bytes: usize::MAX,
-            max_headers: usize::MAX,
-            max_total_header_bytes: usize::MAX,
-            max_total_headers: usize::MAX,
-            max_parts: usize::MAX,
-            max_depth: usize::MAX,
-            max_nested_messages: usize::MAX,
-            pdf: Default::default(),
-        }
+        IntakeLimits::unbounded()
     }
 
     /// The pre-scan's counts are never lower than what mail-parser builds from `raw`.

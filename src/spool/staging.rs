@@ -161,17 +161,27 @@ impl Staging {
     }
 
     /// Puts `prefix` (our trace fields) before the body and leaves out the byte ranges `drop`
-    /// (sorted, disjoint; incoming fields that claim our name). The SHA-256 stays that of the
-    /// body as received: the resend index compares arrivals, and our fields differ on each.
+    /// finds in it (sorted, disjoint; incoming fields that claim our name); returns how many.
+    /// The SHA-256 stays that of the body as received: the resend index compares arrivals, and
+    /// our fields differ on each.
     ///
     /// # Errors
     /// Disk errors while a body in a file is written anew; the old file is kept then.
-    pub fn rewrite(&mut self, prefix: &[u8], drop: &[std::ops::Range<usize>]) -> io::Result<()> {
-        let old = self.bytes()?.into_owned();
+    pub fn rewrite(
+        &mut self,
+        prefix: &[u8],
+        drop: impl FnOnce(&[u8]) -> Vec<std::ops::Range<usize>>,
+    ) -> io::Result<usize> {
+        // Read once (a body in memory is moved, not copied); `drop` finds the ranges in it.
+        let old = match &self.file {
+            Some(spill) => fs::read(&spill.path)?,
+            None => std::mem::take(&mut self.mem),
+        };
+        let drop = drop(&old);
         let mut new = Vec::with_capacity(prefix.len() + old.len());
         new.extend_from_slice(prefix);
         let mut at = 0usize;
-        for range in drop {
+        for range in &drop {
             let start = range.start.clamp(at, old.len());
             new.extend_from_slice(&old[at..start]);
             at = range.end.clamp(start, old.len());
@@ -193,7 +203,7 @@ impl Staging {
             None => self.mem = new,
         }
         self.len = new_len;
-        Ok(())
+        Ok(drop.len())
     }
 
     /// Hands the body to the commit; the staging file, if any, is the caller's from now on.
@@ -287,7 +297,7 @@ mod tests {
             let mut s = staging(dir.path(), threshold);
             s.write(b"A: 1\r\nB: 2\r\nC: 3\r\n").unwrap();
             let dropped = vec![std::ops::Range { start: 6, end: 12 }];
-            s.rewrite(b"T: 0\r\n", &dropped).unwrap();
+            s.rewrite(b"T: 0\r\n", |_| dropped).unwrap();
             assert_eq!(&*s.bytes().unwrap(), b"T: 0\r\nA: 1\r\nC: 3\r\n");
             assert_eq!(s.len(), 18);
             let finished = s.finish();
