@@ -7,6 +7,7 @@
 
 pub mod check_config;
 pub mod inspect;
+pub mod lifecycle;
 pub mod organisation;
 pub mod receiver;
 mod recover;
@@ -95,6 +96,16 @@ pub enum Command {
         #[command(subcommand)]
         command: receiver::SendersCommand,
     },
+    /// Email a trusted sender's contact an invitation: where to send invoices, from which
+    /// identity, in which formats, and how to set that up in an ERP. Queued and retried like
+    /// any delivery; prints the invitation's spool id.
+    Invite {
+        /// The receiving address.
+        receiver: String,
+        /// The contact of the trusted sender to invite.
+        #[arg(long, value_name = "CONTACT")]
+        sender: String,
+    },
     /// Organisations in the config: import from CSV.
     Organisation {
         /// import.
@@ -132,6 +143,9 @@ pub fn run() -> i32 {
             &cli.config.path(),
             &mut std::io::stdout().lock(),
         )),
+        Command::Invite { receiver, sender } => with_config(&cli.config.path(), |config| {
+            lifecycle::invite(config, &receiver, &sender, &mut std::io::stdout().lock())
+        }),
         Command::Organisation { command } => report(organisation::run(
             command,
             &cli.config.path(),

@@ -83,6 +83,23 @@ pub enum SenderCommand {
         #[arg(long, value_name = "ADDRESS")]
         contact: String,
     },
+    /// Refuse the sender with this contact (550 5.7.1, "disabled by the receiving
+    /// organisation") until it is enabled again; kept in the spool, not the config.
+    Disable {
+        /// The receiver's address.
+        receiver: String,
+        /// The trusted sender's contact.
+        #[arg(long, value_name = "ADDRESS")]
+        contact: String,
+    },
+    /// Accept a disabled sender again.
+    Enable {
+        /// The receiver's address.
+        receiver: String,
+        /// The trusted sender's contact.
+        #[arg(long, value_name = "ADDRESS")]
+        contact: String,
+    },
 }
 
 /// `trustgate senders ...`.
@@ -376,6 +393,14 @@ pub fn run_sender(cmd: SenderCommand, path: &Path) -> anyhow::Result<i32> {
             file.save()?;
             restart_notice(path);
         }
+        SenderCommand::Disable { receiver, contact } => {
+            let config = ConfigFile::open(path)?.config;
+            return super::lifecycle::set_disabled(&config, &receiver, &contact, true);
+        }
+        SenderCommand::Enable { receiver, contact } => {
+            let config = ConfigFile::open(path)?.config;
+            return super::lifecycle::set_disabled(&config, &receiver, &contact, false);
+        }
     }
     Ok(0)
 }
@@ -393,6 +418,11 @@ struct SenderRow {
     language: &'static str,
     /// The sender's own `auth`, `null` when it follows the receiver's.
     auth: Option<String>,
+    /// `pending`, `invited`, `active` or `disabled` (kept in the spool).
+    state: crate::spool::SenderState,
+    /// What happened: `invited`, `active`, `disabled`, each when present.
+    #[serde(flatten)]
+    lifecycle: crate::spool::SenderRecord,
 }
 
 /// Runs `senders list`; returns the exit code.
@@ -403,6 +433,7 @@ pub fn run_senders(cmd: SendersCommand, path: &Path, out: &mut dyn Write) -> any
     let SendersCommand::List { json } = cmd;
     let file = ConfigFile::open(path)?;
     let config = &file.config;
+    let states = super::lifecycle::states(config)?;
     // `auth` as written on the sender, from the document: the validated config holds only the
     // effective policy. A valid config keeps every receiver and sender, in file order.
     let raw_receivers = file
@@ -421,6 +452,9 @@ pub fn run_senders(cmd: SendersCommand, path: &Path, out: &mut dyn Write) -> any
                 TrustKind::Address(a) => ("address", Some(a.to_string())),
                 TrustKind::VerifiedUsers => ("verified_users", None),
             };
+            let key = crate::spool::SenderKey::new(&r.address.to_string(), &s.contact.to_string());
+            // Entries of a receiver that share a contact share its record.
+            let lifecycle = states.get(&key).cloned().unwrap_or_default();
             let auth = raw_senders
                 .and_then(|ss| ss.get(j))
                 .and_then(|t| t.get("auth"))
@@ -433,6 +467,8 @@ pub fn run_senders(cmd: SendersCommand, path: &Path, out: &mut dyn Write) -> any
                 value,
                 language: r.sender_language(j).as_str(),
                 auth,
+                state: lifecycle.state(),
+                lifecycle,
             });
         }
     }
@@ -440,7 +476,7 @@ pub fn run_senders(cmd: SendersCommand, path: &Path, out: &mut dyn Write) -> any
         serde_json::to_writer_pretty(&mut *out, &rows).context("writing the list")?;
         writeln!(out)?;
     } else {
-        let table: Vec<[String; 7]> = rows
+        let table: Vec<[String; 9]> = rows
             .into_iter()
             .map(|r| {
                 [
@@ -451,13 +487,16 @@ pub fn run_senders(cmd: SendersCommand, path: &Path, out: &mut dyn Write) -> any
                     r.value.unwrap_or_else(|| "-".into()),
                     r.language.to_string(),
                     r.auth.unwrap_or_else(|| "-".into()),
+                    r.state.to_string(),
+                    super::lifecycle::detail(&r.lifecycle),
                 ]
             })
             .collect();
         print_table(
             out,
             &[
-                "RECEIVER", "NAME", "CONTACT", "KIND", "VALUE", "LANGUAGE", "AUTH",
+                "RECEIVER", "NAME", "CONTACT", "KIND", "VALUE", "LANGUAGE", "AUTH", "STATE",
+                "SINCE",
             ],
             &table,
         )?;

@@ -371,7 +371,7 @@ fn print_deliveries(
 }
 
 /// Asks the daemon, or else the store itself.
-fn ask(spool_dir: &Path, request: &Request) -> anyhow::Result<Response> {
+pub(crate) fn ask(spool_dir: &Path, request: &Request) -> anyhow::Result<Response> {
     let socket = control_socket_path(spool_dir);
     match control::request(&socket, request) {
         Ok(response) => return Ok(response),
@@ -386,7 +386,10 @@ fn ask(spool_dir: &Path, request: &Request) -> anyhow::Result<Response> {
             });
         }
     }
-    if matches!(request, Request::Retry { .. }) {
+    if matches!(
+        request,
+        Request::Retry { .. } | Request::Sender { .. } | Request::Invite { .. }
+    ) {
         // A change needs the writer: open the store as the daemon would.
         let spool = Spool::open(&SpoolOptions::new(spool_dir))
             .with_context(|| format!("cannot open the spool at {}", spool_dir.display()))?;
@@ -790,6 +793,7 @@ mod tests {
             notice: None,
             deliver_once: Vec::new(),
             deliver_message: Vec::new(),
+            senders: Vec::new(),
             documents: vec![NewDocument {
                 deliver: Vec::new(),
                 receiver: "ad64sde@gw.test".into(),
@@ -1019,6 +1023,7 @@ mod tests {
             notice: None,
             deliver_once: Vec::new(),
             deliver_message: Vec::new(),
+            senders: Vec::new(),
             documents: vec![NewDocument {
                 deliver: Vec::new(),
                 receiver: "ad64sde@gw.test".into(),

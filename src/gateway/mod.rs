@@ -460,6 +460,7 @@ impl Gateway {
                         .collect()
                 })
                 .unwrap_or_default(),
+            invitation: None,
         })
     }
 
@@ -628,6 +629,7 @@ fn new_message(
         deliver_once: directory.per_message_sinks().to_vec(),
         documents: content.documents,
         ignored: content.ignored,
+        senders: content.senders,
         ..bare_message(
             session,
             envelope,
@@ -662,6 +664,7 @@ fn bare_message(
         notice: None,
         deliver_once: Vec::new(),
         deliver_message: Vec::new(),
+        senders: Vec::new(),
         documents: Vec::new(),
         ignored: Vec::new(),
         body,

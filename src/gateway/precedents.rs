@@ -1,5 +1,5 @@
 //! What the verdict asks about earlier invoices: the duplicate index, the messages being
-//! stored at this moment, and who has sent for a seller so far. [`super::verdict`] sees them
+//! stored at this moment, who has sent for a seller so far, and each trusted sender's lifecycle. [`super::verdict`] sees them
 //! through the [`Precedents`] trait, so it stays pure and is tested with a table; the gateway
 //! answers from the spool and its in-flight set ([`SpoolPrecedents`]).
 
@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::spool::{Spool, format_time};
+use crate::spool::{SenderKey, SenderRecord, Spool, format_time};
 
 /// What is known of an invoice with a given duplicate key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +31,8 @@ pub(crate) trait Precedents {
     /// `invoice::identity::seller_claim`); `None` when none has, or the lookup failed (the
     /// answer is only a warning).
     fn seller_sender(&mut self, seller: &str) -> Option<String>;
+    /// What happened to the trusted sender `key` so far (`None`: nothing, it is pending).
+    fn sender(&mut self, key: &SenderKey) -> Result<Option<SenderRecord>, ()>;
 }
 
 /// Duplicate keys of messages between their end of data and their commit. Two sessions that
@@ -147,6 +149,12 @@ impl Precedents for SpoolPrecedents<'_> {
 
     fn seller_sender(&mut self, seller: &str) -> Option<String> {
         self.spool.seller_sender(seller).ok().flatten()
+    }
+
+    fn sender(&mut self, key: &SenderKey) -> Result<Option<SenderRecord>, ()> {
+        self.spool.sender(key).map_err(|err| {
+            tracing::error!(sid = self.sid, error = %err, "sender state lookup failed");
+        })
     }
 }
 

@@ -22,6 +22,9 @@ pub fn reply_for(refusal: &Refusal) -> Reply {
         }
         RefusalKind::BadHeaderFrom(why) => reply::bad_header_from(why),
         RefusalKind::TlsRequired => reply::TLS_REQUIRED,
+        RefusalKind::SenderDisabled { organisation } => {
+            reply::sender_disabled(sender, receiver, organisation)
+        }
         RefusalKind::NotAuthenticated(failure) => match failure {
             AuthFailure::Dmarc(why) => reply::dmarc_failed(why),
             AuthFailure::Spf(why) => reply::spf_failed(why),
@@ -63,6 +66,15 @@ mod tests {
                 "5.7.1",
             ),
             (Refusal::new(RefusalKind::TlsRequired), 530, "5.7.0"),
+            (
+                Refusal::new(RefusalKind::SenderDisabled {
+                    organisation: "Acme".into(),
+                })
+                .for_receiver("x@gw.test")
+                .from_sender("ap@supplier.test"),
+                550,
+                "5.7.1",
+            ),
             (
                 Refusal::new(RefusalKind::NotAuthenticated(AuthFailure::Dmarc(
                     "no pass".into(),

@@ -12,7 +12,9 @@ use crate::policy::directory::Identity;
 use crate::policy::documents::{self, Decision};
 use crate::policy::{Directory, Refusal, RefusalKind, RuleText};
 use crate::smtp::reply;
-use crate::spool::{DocumentStatus, IgnoredAttachment, NewDocument};
+use crate::spool::{
+    DocumentStatus, IgnoredAttachment, NewDocument, SenderKey, SenderState, SenderUpdate,
+};
 
 use super::inspect::Inspected;
 use super::precedents::{Precedent, Precedents};
@@ -56,6 +58,8 @@ pub(crate) struct Content {
     pub(crate) subject: Option<String>,
     /// Whether the message was sent automatically (no notice then).
     pub(crate) auto: crate::notify::suppress::AutoFields,
+    /// The trusted senders not yet active, which an accepted message makes active.
+    pub(crate) senders: Vec<SenderUpdate>,
 }
 
 /// The verdict on a message for `rcpt_to` (the accepted recipients, in order), received over
@@ -131,6 +135,9 @@ fn judge(
     // DMARC, ARC; `policy::auth`). Until it is, the sender is not trusted: nothing is stored
     // and no notice goes to the contact the forger named.
     let proven_by = prove(directory, &receivers, &header_from, authentication)?;
+    // Trusted and proven: unless the receiving organisation disabled the sender. Its first
+    // accepted invoice makes a sender active (the writer records it with the message).
+    let senders = lifecycle(directory, &receivers, &header_from, precedents)?;
 
     // From here on the sender is trusted: a refusal is recorded in the spool as rejected.
     let paired = inspected.paired;
@@ -151,6 +158,7 @@ fn judge(
         proven_by: proven_by.clone(),
         subject: inspected.subject.clone(),
         auto: inspected.auto.clone(),
+        senders: senders.clone(),
     };
 
     if let Some(refused) = paired.refused.first() {
@@ -237,6 +245,50 @@ fn prove(
         }
     }
     Ok(proofs)
+}
+
+/// The lifecycle of the trusted-sender entry the header From matched at each receiver: a
+/// disabled one is refused (nothing is stored: the organisation no longer trusts it), and
+/// each one not yet active is returned, to become active if the message is accepted.
+fn lifecycle(
+    directory: &Directory,
+    receivers: &[&Receiver],
+    header_from: &str,
+    precedents: &mut dyn Precedents,
+) -> Result<Vec<SenderUpdate>, Refusal> {
+    let from = Address::parse(header_from)
+        .map_err(|_| bad_from("the From header has no usable address"))?;
+    let mut updates = Vec::new();
+    for receiver in receivers {
+        let Some(entry) = directory.trusted_sender(receiver, &from) else {
+            continue;
+        };
+        let key = SenderKey::new(&receiver.address.to_string(), &entry.contact.to_string());
+        let record = precedents
+            .sender(&key)
+            .map_err(|()| Refusal::new(RefusalKind::Internal("sender_lookup")))?
+            .unwrap_or_default();
+        match record.state() {
+            SenderState::Disabled => {
+                let organisation = directory
+                    .organisations()
+                    .get(receiver.organisation)
+                    .map(|o| o.name.clone())
+                    .unwrap_or_default();
+                return Err(Refusal::new(RefusalKind::SenderDisabled { organisation })
+                    .for_receiver(&receiver.address)
+                    .from_sender(&from));
+            }
+            SenderState::Active => {}
+            SenderState::Pending | SenderState::Invited => {
+                let update = SenderUpdate::Invoice(key);
+                if !updates.contains(&update) {
+                    updates.push(update);
+                }
+            }
+        }
+    }
+    Ok(updates)
 }
 
 /// The reply for a sender that is not proven.
@@ -628,6 +680,7 @@ domain = "supplier.example"
         keys: HashMap<String, Precedent>,
         every_key: Option<Precedent>,
         sellers: HashMap<String, String>,
+        senders: HashMap<crate::spool::SenderKey, crate::spool::SenderRecord>,
         asked: usize,
     }
 
@@ -640,6 +693,13 @@ domain = "supplier.example"
                 .or_else(|| self.keys.get(key).cloned())
                 .unwrap_or(Precedent::None))
         }
+        fn sender(
+            &mut self,
+            key: &crate::spool::SenderKey,
+        ) -> Result<Option<crate::spool::SenderRecord>, ()> {
+            Ok(self.senders.get(key).cloned())
+        }
+
         fn seller_sender(&mut self, seller: &str) -> Option<String> {
             self.sellers.get(seller).cloned()
         }
@@ -923,6 +983,49 @@ domain = "supplier.example"
                 true,
                 &mut table
             ),
+            Verdict::Accept { .. }
+        ));
+    }
+
+    #[test]
+    fn a_disabled_sender_is_refused_and_a_first_invoice_activates() {
+        use crate::spool::{SenderChange, SenderKey, SenderRecord, SenderUpdate};
+        let key = SenderKey::new("A@trust.example.test", "billing@supplier.example");
+        let mut table = Table::default();
+        // Pending: accepted, and the message will make the sender active.
+        match judge_with(&["A@trust.example.test"], "ap@supplier.example", &mut table) {
+            Verdict::Accept { content, .. } => {
+                assert_eq!(content.senders, vec![SenderUpdate::Invoice(key.clone())]);
+            }
+            _ => panic!("not accepted"),
+        }
+        // Active already: nothing to record again.
+        let mut active = SenderRecord::default();
+        SenderChange::Accepted {
+            from: "ap@supplier.example".into(),
+            message: crate::spool::MessageId("m".into()),
+        }
+        .apply_to(&mut active, std::time::SystemTime::now());
+        table.senders.insert(key.clone(), active.clone());
+        match judge_with(&["A@trust.example.test"], "ap@supplier.example", &mut table) {
+            Verdict::Accept { content, .. } => assert!(content.senders.is_empty()),
+            _ => panic!("not accepted"),
+        }
+        // Disabled: refused with 550 5.7.1, nothing stored, naming the organisation.
+        SenderChange::Disable.apply_to(&mut active, std::time::SystemTime::now());
+        table.senders.insert(key, active);
+        match judge_with(&["A@trust.example.test"], "ap@supplier.example", &mut table) {
+            Verdict::Refuse(r) => {
+                let reply = reply_for(&r);
+                assert_eq!((reply.code, reply.status), (550, "5.7.1"));
+                assert!(reply.text().contains("disabled"), "{}", reply.text());
+                assert!(reply.text().contains("ACME B.V."), "{}", reply.text());
+            }
+            _ => panic!("not refused"),
+        }
+        // Another receiver's state is its own: B trusts the same sender and it is pending.
+        assert!(matches!(
+            judge_with(&["B@trust.example.test"], "ap@supplier.example", &mut table),
             Verdict::Accept { .. }
         ));
     }

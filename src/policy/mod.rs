@@ -54,6 +54,11 @@ pub enum RefusalKind {
     BadHeaderFrom(String),
     /// A sender trusted only over TLS, in clear text.
     TlsRequired,
+    /// A trusted sender the receiving organisation disabled (by its name).
+    SenderDisabled {
+        /// The organisation's name.
+        organisation: String,
+    },
     /// The trusted identity is not proven (SPF, DKIM, DMARC).
     NotAuthenticated(auth::AuthFailure),
     /// The message cannot be taken apart within the limits; the words say why.
@@ -121,6 +126,7 @@ impl Refusal {
             RefusalKind::UntrustedSender(Identity::HeaderFrom) => "untrusted_header_from",
             RefusalKind::BadHeaderFrom(_) => "bad_header_from",
             RefusalKind::TlsRequired => "tls_required",
+            RefusalKind::SenderDisabled { .. } => "sender_disabled",
             RefusalKind::NotAuthenticated(auth::AuthFailure::Dmarc(_)) => "dmarc_failed",
             RefusalKind::NotAuthenticated(auth::AuthFailure::Spf(_)) => "spf_failed",
             RefusalKind::NotAuthenticated(auth::AuthFailure::Dkim(_)) => "dkim_failed",

@@ -136,6 +136,17 @@ pub fn sender_not_trusted(which: &str, sender: &str, rcpt: &str) -> Reply {
     )
 }
 
+/// The receiving organisation disabled this trusted sender (`trustgate sender disable`).
+pub fn sender_disabled(sender: &str, rcpt: &str, organisation: &str) -> Reply {
+    Reply::dynamic(
+        550,
+        "5.7.1",
+        format!(
+            "<{sender}> was disabled as a sender for <{rcpt}> by the receiving organisation {organisation}; contact them to be enabled again"
+        ),
+    )
+}
+
 /// DMARC did not pass for the header From's domain (RFC 7372: X.7.26).
 pub fn dmarc_failed(why: &str) -> Reply {
     Reply::dynamic(

@@ -5,7 +5,8 @@
 //! The protocol is one JSON [`Request`] per line, answered by one JSON [`Response`] per line.
 //! Each request line is bounded ([`MAX_REQUEST_LINE`]) and must arrive within
 //! [`REQUEST_TIMEOUT`]; connections are capped ([`MAX_CONNECTIONS`]); database reads run in
-//! `spawn_blocking`. Every request only reads, except `retry`, which re-offers deliveries
+//! `spawn_blocking`. Every request only reads, except `retry` (re-offers deliveries), `sender`
+//! (disables or enables a trusted sender) and `invite` (queues an invitation), which go
 //! through the spool's writer. It trusts the file mode of the socket (0600, and of the spool
 //! directory) for access control.
 
@@ -24,7 +25,10 @@ use tokio_util::task::TaskTracker;
 
 use std::collections::BTreeMap;
 
-use super::{AttemptView, DeliveryView, MessageId, MessageRecord, Reoffer, Spool, SpoolError};
+use super::{
+    AttemptView, DeliveryView, MessageId, MessageRecord, NewMessage, NoticeRecord, Reoffer,
+    SenderChange, SenderKey, SenderRecord, SenderState, Spool, SpoolError,
+};
 
 /// The longest request line the server reads (ids are short; this is generous).
 pub const MAX_REQUEST_LINE: usize = 4096;
@@ -77,6 +81,25 @@ pub enum Request {
         /// The message id.
         id: String,
     },
+    /// Every trusted sender's lifecycle record (`trustgate senders list`).
+    Senders,
+    /// Disable or enable a trusted sender (`trustgate sender disable|enable`).
+    Sender {
+        /// The receiving address.
+        receiver: String,
+        /// The sender's contact.
+        contact: String,
+        /// `true`: disable; `false`: enable.
+        disable: bool,
+    },
+    /// Queue an invitation to a trusted sender's contact (`trustgate invite`), with
+    /// everything it says (the CLI read it from the config).
+    Invite {
+        /// What the invitation says, to whom.
+        notice: Box<NoticeRecord>,
+        /// The contact's key.
+        key: SenderKey,
+    },
 }
 
 /// A response, one JSON object per line, tagged by `"result"`.
@@ -118,6 +141,19 @@ pub enum Response {
         #[serde(with = "base64_bytes")]
         data: Vec<u8>,
     },
+    /// Answer to [`Request::Senders`].
+    Senders {
+        /// Every sender something happened to (the others are `pending`).
+        senders: Vec<SenderView>,
+    },
+    /// Answer to [`Request::Sender`] and [`Request::Invite`]: the sender's record afterwards.
+    Sender {
+        /// The sender.
+        sender: SenderView,
+        /// The invitation's message, for [`Request::Invite`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queued: Option<MessageId>,
+    },
     /// No message has that id (or it is not a valid id).
     NotFound {
         /// The id asked for.
@@ -130,6 +166,30 @@ pub enum Response {
     },
 }
 
+/// One trusted sender's lifecycle, as the control socket and `senders list --json` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenderView {
+    /// Which sender.
+    #[serde(flatten)]
+    pub key: SenderKey,
+    /// `pending`, `invited`, `active` or `disabled`.
+    pub state: SenderState,
+    /// What happened.
+    #[serde(flatten)]
+    pub record: SenderRecord,
+}
+
+impl SenderView {
+    /// The view of `record`.
+    pub fn new(key: SenderKey, record: SenderRecord) -> SenderView {
+        SenderView {
+            key,
+            state: record.state(),
+            record,
+        }
+    }
+}
+
 /// Answers one request from `spool` (blocking: database reads; a retry waits for the
 /// writer, from inside a runtime's blocking thread or with a runtime of its own). The server
 /// and the CLI's direct mode both use it, so they answer alike.
@@ -137,6 +197,29 @@ pub fn answer(spool: &Spool, req: &Request) -> Response {
     let result = match req {
         Request::List { after, limit } => list(spool, after.as_deref(), *limit),
         Request::Retry { selection } => retry(spool, selection),
+        Request::Senders => spool.senders().map(|all| Response::Senders {
+            senders: all
+                .into_iter()
+                .map(|(key, record)| SenderView::new(key, record))
+                .collect(),
+        }),
+        Request::Sender {
+            receiver,
+            contact,
+            disable,
+        } => {
+            let key = SenderKey::new(receiver, contact);
+            let change = if *disable {
+                SenderChange::Disable
+            } else {
+                SenderChange::Enable
+            };
+            block_on(spool.change_sender(key.clone(), change)).map(|record| Response::Sender {
+                sender: SenderView::new(key, record),
+                queued: None,
+            })
+        }
+        Request::Invite { notice, key } => invite(spool, notice, key),
         Request::Show { id } | Request::Raw { id } => {
             let Some(mid) = MessageId::parse(id) else {
                 return Response::NotFound { id: id.clone() };
@@ -198,6 +281,63 @@ fn show(spool: &Spool, id: &MessageId) -> Result<Option<Response>, SpoolError> {
     }))
 }
 
+/// Runs a request to the writer to its end, from inside a runtime's blocking thread or with a
+/// runtime of its own (the CLI without a daemon).
+fn block_on<T>(
+    future: impl std::future::Future<Output = Result<T, SpoolError>>,
+) -> Result<T, SpoolError> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => handle.block_on(future),
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| SpoolError::Database(format!("cannot start a runtime: {e}")))?
+            .block_on(future),
+    }
+}
+
+/// Stores an invitation as an outgoing message queued for the `notices` sink, and counts it
+/// in the sender's record, in one transaction.
+fn invite(spool: &Spool, notice: &NoticeRecord, key: &SenderKey) -> Result<Response, SpoolError> {
+    let mut notice = notice.clone();
+    notice.kind = super::NoticeKind::Invitation;
+    let mut body = spool.staging()?;
+    // The words are rendered when it is sent; the stored body says what it is.
+    let text = format!(
+        "Invitation to <{}> to send invoices to <{}> ({}), queued by trustgate invite.\r\n",
+        notice.to, notice.receiver, notice.organisation
+    );
+    body.write(text.as_bytes()).map_err(|e| SpoolError::Io {
+        path: spool.path().to_path_buf(),
+        source: e,
+    })?;
+    let msg = NewMessage {
+        received_at: std::time::SystemTime::now(),
+        peer: "local".into(),
+        helo: "trustgate invite".into(),
+        mail_from: String::new(),
+        rcpt_to: vec![notice.to.clone()],
+        header_message_id: None,
+        header_from: None,
+        tls: None,
+        auth: None,
+        notice: Some(notice),
+        deliver_once: Vec::new(),
+        deliver_message: vec![crate::config::validate::NOTICES_SINK.to_string()],
+        senders: vec![super::SenderUpdate::Invitation(key.clone())],
+        documents: Vec::new(),
+        ignored: Vec::new(),
+        body,
+        status: super::MessageStatus::Outgoing,
+    };
+    let id = block_on(spool.commit(msg))?;
+    let record = spool.sender(key)?.unwrap_or_default();
+    Ok(Response::Sender {
+        sender: SenderView::new(key.clone(), record),
+        queued: Some(id),
+    })
+}
+
 fn retry(spool: &Spool, selection: &Reoffer) -> Result<Response, SpoolError> {
     if let Reoffer::Message { message, .. } = selection
         && spool.get(message)?.is_none()
@@ -206,15 +346,7 @@ fn retry(spool: &Spool, selection: &Reoffer) -> Result<Response, SpoolError> {
             id: message.to_string(),
         });
     }
-    let future = spool.reoffer(selection.clone());
-    let count = match tokio::runtime::Handle::try_current() {
-        Ok(handle) => handle.block_on(future)?,
-        Err(_) => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| SpoolError::Database(format!("cannot start a runtime: {e}")))?
-            .block_on(future)?,
-    };
+    let count = block_on(spool.reoffer(selection.clone()))?;
     Ok(Response::Retried { count })
 }
 
@@ -495,6 +627,7 @@ mod tests {
             notice: None,
             deliver_once: Vec::new(),
             deliver_message: Vec::new(),
+            senders: Vec::new(),
             documents: vec![],
             ignored: vec![],
             body,

@@ -69,6 +69,7 @@ mod fault;
 mod id;
 mod queue;
 pub mod schema;
+pub mod senders;
 mod staging;
 mod store;
 mod writer;
@@ -83,6 +84,7 @@ use tokio::sync::mpsc;
 
 pub use fault::FaultInjector;
 pub use queue::{AttemptRecord, DeliveryRecord, DeliveryState, Job, Reoffer, Settlement};
+pub use senders::{SenderChange, SenderKey, SenderRecord, SenderState};
 pub use staging::Staging;
 pub use store::Blob;
 
@@ -289,6 +291,10 @@ pub struct NewMessage {
     /// Sinks that get the whole message without any document (the forward of postmaster
     /// mail), queued under the index [`WHOLE_MESSAGE`].
     pub deliver_message: Vec<String>,
+    /// What storing the message does to trusted senders' lifecycles: an invitation queued, an
+    /// invoice accepted (the first makes its sender active). Applied by the writer in the
+    /// transaction that stores the message, with its id.
+    pub senders: Vec<SenderUpdate>,
     /// The invoice documents found.
     pub documents: Vec<NewDocument>,
     /// Attachments that are not documents, with the reason.
@@ -298,6 +304,15 @@ pub struct NewMessage {
     /// Whether the gateway accepted the message (answered 250) or refused its content (a
     /// trusted sender's invalid invoice, kept so an admin can answer "why was it refused?").
     pub status: MessageStatus,
+}
+
+/// What storing a message means for one trusted sender (see [`NewMessage::senders`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SenderUpdate {
+    /// The message is an invitation to the sender's contact.
+    Invitation(SenderKey),
+    /// The message brought an invoice from the sender; counts only if the message is accepted.
+    Invoice(SenderKey),
 }
 
 /// One invoice document to store: an XML and its PDF.
@@ -372,6 +387,9 @@ pub enum MessageStatus {
         /// The specific reason (logged, never sent), e.g. `invoice_invalid`.
         reason: String,
     },
+    /// Written by trustgate itself, not received: an invitation to a supplier contact
+    /// (`trustgate invite`), queued for the built-in `notices` sink.
+    Outgoing,
 }
 
 impl MessageStatus {
@@ -386,6 +404,7 @@ impl std::fmt::Display for MessageStatus {
         f.write_str(match self {
             MessageStatus::Accepted => "accepted",
             MessageStatus::Rejected { .. } => "rejected",
+            MessageStatus::Outgoing => "outgoing",
         })
     }
 }
@@ -560,6 +579,23 @@ pub struct NoticeRecord {
     /// Each rule that refused it: id and text.
     #[serde(default)]
     pub rules: Vec<(String, String)>,
+    /// For an invitation: what it invites to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitation: Option<InvitationFacts>,
+}
+
+/// What an invitation says besides the receiver and the organisation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationFacts {
+    /// The trusted sender's name (the supplier).
+    pub supplier: String,
+    /// The receiver's document type, e.g. `purchase-invoice`.
+    pub document_type: String,
+    /// Who must send: `domain`, `address` or `verified-users`.
+    pub identity: String,
+    /// The domain or address (empty for `verified-users`).
+    #[serde(default)]
+    pub identity_value: String,
 }
 
 /// What a [`NoticeRecord`] is about.
@@ -571,6 +607,8 @@ pub enum NoticeKind {
     Refused,
     /// An invoice was accepted but could not be delivered.
     Undeliverable,
+    /// An invitation to a supplier contact (`trustgate invite`).
+    Invitation,
 }
 
 /// The document index of a delivery of the whole message, not of a document (the forward of
@@ -1153,6 +1191,44 @@ impl Spool {
         })
         .await?;
         answer.await.unwrap_or(Err(SpoolError::Closed))
+    }
+
+    /// Changes a trusted sender's lifecycle on its own (`Disable`, `Enable`), durably before
+    /// returning; returns its record afterwards. Invitations and first invoices change it in
+    /// the transaction that stores their message instead ([`NewMessage::senders`]).
+    ///
+    /// # Errors
+    /// [`SpoolError::Closed`] after shutdown or on a read-only spool; database errors.
+    pub async fn change_sender(
+        &self,
+        key: SenderKey,
+        change: SenderChange,
+    ) -> Result<SenderRecord, SpoolError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue_request(writer::QueueOp::Sender {
+            key,
+            change,
+            now: SystemTime::now(),
+            reply,
+        })
+        .await?;
+        answer.await.unwrap_or(Err(SpoolError::Closed))
+    }
+
+    /// The record of one trusted sender (`None`: pending, nothing happened yet).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn sender(&self, key: &SenderKey) -> Result<Option<SenderRecord>, SpoolError> {
+        self.inner.shared.sender(key)
+    }
+
+    /// Every sender record, by key.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn senders(&self) -> Result<Vec<(SenderKey, SenderRecord)>, SpoolError> {
+        self.inner.shared.senders()
     }
 
     /// A watch that changes whenever a transaction queued, re-offered or rescheduled

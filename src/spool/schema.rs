@@ -80,6 +80,13 @@ pub const FAILED: TableDefinition<(&str, u32, &str), ()> = TableDefinition::new(
 pub const ATTEMPTS: TableDefinition<(&str, u32, &str, u32), &[u8]> =
     TableDefinition::new("attempts");
 
+/// `sender_states`: (receiver address, contact address), both lowercase -> the JSON of the
+/// trusted sender's [`SenderRecord`](super::senders::SenderRecord): invited, active since its
+/// first invoice, disabled. Added in place in format 2 (created when missing; readers treat a
+/// missing table as empty: every sender is then `pending`).
+pub const SENDER_STATES: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("sender_states");
+
 /// The key of [`RESENDS`]: the Message-ID header, a NUL, the SHA-256 of the raw message
 /// (lowercase hex). NUL cannot occur in a header, so two different pairs never collide.
 pub fn resend_key(header_message_id: &str, sha256_hex: &str) -> String {
@@ -177,6 +184,8 @@ pub fn migrate(txn: &redb::WriteTransaction) -> Result<Migration, MigrateError> 
     txn.open_table(LEASES)?;
     txn.open_table(FAILED)?;
     txn.open_table(ATTEMPTS)?;
+    // Added in place in version 2: the senders' lifecycle.
+    txn.open_table(SENDER_STATES)?;
     Ok(outcome)
 }
 

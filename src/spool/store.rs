@@ -488,6 +488,51 @@ impl Shared {
         })
     }
 
+    /// One trusted sender's lifecycle record.
+    pub(crate) fn sender(
+        &self,
+        key: &super::SenderKey,
+    ) -> Result<Option<super::SenderRecord>, SpoolError> {
+        self.with_read(|txn| {
+            let table = match txn.open_table(schema::SENDER_STATES) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(self.db_error(e)),
+            };
+            let value = table
+                .get((key.receiver.as_str(), key.contact.as_str()))
+                .map_err(|e| self.db_error(e))?;
+            value
+                .map(|v| super::senders::decode(v.value()).map_err(|e| self.db_error(e)))
+                .transpose()
+        })
+    }
+
+    /// Every trusted sender's lifecycle record; undecodable ones are logged and skipped.
+    pub(crate) fn senders(
+        &self,
+    ) -> Result<Vec<(super::SenderKey, super::SenderRecord)>, SpoolError> {
+        self.with_read(|txn| {
+            let table = match txn.open_table(schema::SENDER_STATES) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(self.db_error(e)),
+            };
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(|e| self.db_error(e))? {
+                let (key, value) = entry.map_err(|e| self.db_error(e))?;
+                let (receiver, contact) = key.value();
+                match super::senders::decode(value.value()) {
+                    Ok(record) => out.push((super::SenderKey::new(receiver, contact), record)),
+                    Err(err) => {
+                        tracing::warn!(receiver, contact, error = %err, "sender record cannot be decoded");
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Whether a record exists.
     pub(crate) fn contains(&self, id: &str) -> Result<bool, SpoolError> {
         self.with_read(|txn| {

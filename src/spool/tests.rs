@@ -40,6 +40,7 @@ fn message(spool: &Spool, raw: &[u8], documents: Vec<NewDocument>) -> NewMessage
         notice: None,
         deliver_once: Vec::new(),
         deliver_message: Vec::new(),
+        senders: Vec::new(),
         documents,
         ignored: vec![IgnoredAttachment {
             name: "logo.png".into(),
@@ -1024,6 +1025,7 @@ async fn a_resend_is_recognised_by_message_id_and_content() {
             notice: None,
             deliver_once: Vec::new(),
             deliver_message: Vec::new(),
+            senders: Vec::new(),
             ..message(&spool, b"same bytes", vec![])
         })
         .await
@@ -1038,6 +1040,7 @@ async fn a_resend_is_recognised_by_message_id_and_content() {
             notice: None,
             deliver_once: Vec::new(),
             deliver_message: Vec::new(),
+            senders: Vec::new(),
             ..message(&spool, b"same bytes", vec![])
         };
         no_header.push(spool.commit(msg).await.unwrap());

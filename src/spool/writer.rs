@@ -32,6 +32,7 @@ use super::queue::{self, Job, Reoffer, Settlement};
 use super::schema::{
     self, BODIES, DOCUMENT_PDF, DOCUMENT_XML, DUPLICATES, MESSAGES, RESENDS, SELLERS,
 };
+use super::senders::{self, SenderChange, SenderKey, SenderRecord};
 use super::staging::{Content, Finished, create_tmp};
 use super::store::{Blob, Db, Shared, remove_files, sync_dir};
 use super::{
@@ -79,6 +80,14 @@ pub(crate) enum QueueOp {
         now: SystemTime,
         reply: oneshot::Sender<Result<u64, SpoolError>>,
     },
+    /// Change a trusted sender's lifecycle alone (disable, enable): small, and batched with
+    /// the queue's requests.
+    Sender {
+        key: SenderKey,
+        change: SenderChange,
+        now: SystemTime,
+        reply: oneshot::Sender<Result<SenderRecord, SpoolError>>,
+    },
 }
 
 /// The most queue requests one transaction takes, so a burst of settlements never makes the
@@ -112,6 +121,8 @@ struct Prepared {
     deliver: Vec<(u32, Vec<String>)>,
     /// Sinks among those queued once per message (see `NewMessage::deliver_once`).
     deliver_once: Vec<String>,
+    /// The senders' lifecycle changes (see `NewMessage::senders`).
+    senders: Vec<super::SenderUpdate>,
 }
 
 /// Stores one message; the body of the task `Spool::commit` spawns.
@@ -195,6 +206,7 @@ impl Files<'_> {
             notice,
             deliver_once,
             deliver_message,
+            senders,
             documents,
             ignored,
             body,
@@ -364,6 +376,7 @@ impl Files<'_> {
             files: std::mem::take(&mut self.made),
             deliver,
             deliver_once,
+            senders,
         })
     }
 
@@ -616,6 +629,7 @@ impl QueueOp {
             QueueOp::Claim { reply, .. } => drop(reply.send(Err(err.duplicate()))),
             QueueOp::Settle { reply, .. } => drop(reply.send(Err(err.duplicate()))),
             QueueOp::Reoffer { reply, .. } => drop(reply.send(Err(err.duplicate()))),
+            QueueOp::Sender { reply, .. } => drop(reply.send(Err(err.duplicate()))),
         }
     }
 }
@@ -625,6 +639,10 @@ enum QueueAnswer {
     Claimed(oneshot::Sender<Result<Vec<Job>, SpoolError>>, Vec<Job>),
     Settled(oneshot::Sender<Result<(), SpoolError>>),
     Reoffered(oneshot::Sender<Result<u64, SpoolError>>, u64),
+    Sender(
+        oneshot::Sender<Result<SenderRecord, SpoolError>>,
+        SenderRecord,
+    ),
     Failed(QueueFailed),
 }
 
@@ -634,6 +652,10 @@ enum QueueFailed {
     Claim(oneshot::Sender<Result<Vec<Job>, SpoolError>>, SpoolError),
     Settle(oneshot::Sender<Result<(), SpoolError>>, SpoolError),
     Reoffer(oneshot::Sender<Result<u64, SpoolError>>, SpoolError),
+    Sender(
+        oneshot::Sender<Result<SenderRecord, SpoolError>>,
+        SpoolError,
+    ),
 }
 
 impl QueueAnswer {
@@ -642,6 +664,8 @@ impl QueueAnswer {
             QueueAnswer::Claimed(reply, jobs) => drop(reply.send(Ok(jobs))),
             QueueAnswer::Settled(reply) => drop(reply.send(Ok(()))),
             QueueAnswer::Reoffered(reply, n) => drop(reply.send(Ok(n))),
+            QueueAnswer::Sender(reply, record) => drop(reply.send(Ok(record))),
+            QueueAnswer::Failed(QueueFailed::Sender(reply, e)) => drop(reply.send(Err(e))),
             QueueAnswer::Failed(QueueFailed::Claim(reply, e)) => drop(reply.send(Err(e))),
             QueueAnswer::Failed(QueueFailed::Settle(reply, e)) => drop(reply.send(Err(e))),
             QueueAnswer::Failed(QueueFailed::Reoffer(reply, e)) => drop(reply.send(Err(e))),
@@ -770,6 +794,9 @@ fn write_batch(
                 .map_err(|err| shared.db_error(err))?,
         };
         let mut tables = queue::Tables::open(&txn).map_err(|err| shared.db_error(err))?;
+        let mut sender_states = txn
+            .open_table(schema::SENDER_STATES)
+            .map_err(|err| shared.db_error(err))?;
         for req in entries.iter_mut() {
             let p = &mut req.prepared;
             p.set_stored_time(now);
@@ -815,9 +842,34 @@ fn write_batch(
                         .map_err(|err| shared.db_error(err))?;
                 }
             }
+            for update in &p.senders {
+                let (key, change) = match update {
+                    super::SenderUpdate::Invitation(key) => (
+                        key,
+                        SenderChange::Invited {
+                            message: p.record.id.clone(),
+                        },
+                    ),
+                    // Only an accepted invoice activates: a refused one proves nothing.
+                    super::SenderUpdate::Invoice(key)
+                        if p.record.status == MessageStatus::Accepted =>
+                    {
+                        (
+                            key,
+                            SenderChange::Accepted {
+                                from: p.record.header_from.clone().unwrap_or_default(),
+                                message: p.record.id.clone(),
+                            },
+                        )
+                    }
+                    super::SenderUpdate::Invoice(_) => continue,
+                };
+                senders::apply(&mut sender_states, key, &change, now)
+                    .map_err(|err| shared.db_error(err))?;
+            }
         }
         for req in queue {
-            let answer = apply_queue_request(&mut tables, &messages, req);
+            let answer = apply_queue_request(&mut tables, &mut sender_states, &messages, req);
             if let Some(changed) = answer.changes_queue() {
                 queue_changed |= changed;
             }
@@ -837,6 +889,7 @@ fn write_batch(
 /// cannot be decoded) answers that request only.
 fn apply_queue_request(
     tables: &mut queue::Tables<'_>,
+    sender_states: &mut senders::Table<'_>,
     messages: &redb::Table<'_, &'static str, &'static [u8]>,
     req: QueueOp,
 ) -> QueueAnswer {
@@ -875,6 +928,15 @@ fn apply_queue_request(
         } => match queue::reoffer(tables, messages, &selection, now) {
             Ok(n) => QueueAnswer::Reoffered(reply, n),
             Err(e) => QueueAnswer::Failed(QueueFailed::Reoffer(reply, err(e))),
+        },
+        QueueOp::Sender {
+            key,
+            change,
+            now,
+            reply,
+        } => match senders::apply(sender_states, &key, &change, now) {
+            Ok(record) => QueueAnswer::Sender(reply, record),
+            Err(e) => QueueAnswer::Failed(QueueFailed::Sender(reply, err(e))),
         },
     }
 }
@@ -1031,6 +1093,7 @@ mod tests {
             files: Vec::new(),
             deliver: Vec::new(),
             deliver_once: Vec::new(),
+            senders: Vec::new(),
         }
     }
 

@@ -89,6 +89,10 @@ impl NoticeSink {
             Ok(to) => to,
             Err(e) => return Outcome::permanent(format!("notice recipient: {e}")),
         };
+        if record.kind == crate::spool::NoticeKind::Invitation {
+            // Wired to notify's invitation words once they land (issue 11, section 2).
+            return Outcome::permanent("invitations cannot be rendered yet");
+        }
         let notice = notice(record, &item.meta.message_id, &item.meta.received_at);
         let words = match render::render(&notice) {
             Ok(words) => words,
@@ -128,7 +132,9 @@ fn notice(record: &NoticeRecord, message_id: &str, received: &str) -> Notice {
     Notice {
         kind: match record.kind {
             crate::spool::NoticeKind::Refused => NoticeKind::Refused,
-            crate::spool::NoticeKind::Undeliverable => NoticeKind::Undeliverable,
+            crate::spool::NoticeKind::Undeliverable | crate::spool::NoticeKind::Invitation => {
+                NoticeKind::Undeliverable
+            }
         },
         language: if record.language == "en" {
             Language::En
