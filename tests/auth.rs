@@ -419,3 +419,55 @@ async fn a_forged_authentication_results_for_our_name_is_removed() {
     );
     assert!(!raw.contains("header.from=other.example"), "{raw}");
 }
+
+/// A notice goes only to the contact of a proven sender: a forged From (the supplier's
+/// address, not signed, sent from the forger's own servers) carrying an invalid invoice is
+/// refused for its authentication and the contact it names hears nothing. The same invalid
+/// invoice signed by the supplier is refused for its content, and then the contact is told,
+/// so the silence is the check's doing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_from_gets_no_notice_a_proven_one_does() {
+    use common::peers::SmtpRelay;
+    let dir = tempfile::tempdir().unwrap();
+    let key = rsa_key(&dir);
+    let dns = DnsServer::start(
+        &Zone::new()
+            .dkim_record("s1", DOMAIN, &key)
+            .spf("forger.example", "v=spf1 ip4:127.0.0.1 -all")
+            .spf(DOMAIN, "v=spf1 -all")
+            .dmarc(DOMAIN, "v=DMARC1; p=reject"),
+    );
+    let relay = SmtpRelay::start();
+    let server = format!(
+        "\n[relay]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nmail_from = \"bounces@trust.example.test\"\n\n[notices]\nfrom = \"no-reply@trust.example.test\"\n",
+        relay.addr.port()
+    );
+    // Goes where `[server]` keys would; tables may come in any order.
+    let extra = format!(
+        "\n[dns]\nnameservers = [\"{}\"]\ntimeout = \"1s\"\n{server}",
+        dns.addr()
+    );
+    let cfg = TestConfig::with_extras(&extra, "auth = \"dmarc\"\n", "");
+    let daemon = cfg.start().await;
+    let xml = common::read_fixture("invoices/invalid/SI-UBL-2.0_BR-NL-1_error_wrong_scheme.xml");
+    let invalid = common::mail(FROM, RECEIVER, &[("INV-NL1.xml", "application/xml", &xml)]);
+
+    let reply = send(&daemon, "bounce@forger.example", invalid.as_bytes()).await;
+    assert_refused(&reply, "550 5.7.26");
+    // Time enough for a notice to reach the relay, had one been queued.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let forged = tokio::task::block_in_place(|| relay.wait_for(0, 1).len());
+    assert_eq!(forged, 0, "no notice for a forged From");
+    assert!(daemon.spool.list().unwrap().is_empty(), "nothing stored");
+
+    let signed = dkim_sign(invalid.as_bytes(), &key, DOMAIN, "s1");
+    let reply = send(&daemon, "bounce@forger.example", &signed).await;
+    assert_refused(&reply, "550 5.6.0");
+    let mails = tokio::task::block_in_place(|| relay.wait_for(1, 30));
+    assert_eq!(mails.len(), 1, "the proven sender's contact is told");
+    assert_eq!(
+        mails[0].rcpt_to,
+        vec!["billing@supplier.example".to_string()]
+    );
+    daemon.stop().await;
+}
