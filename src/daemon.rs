@@ -150,7 +150,7 @@ impl Daemon {
             delivery: Subsystem::new(),
             control: Subsystem::new(),
         };
-        let control = crate::spool::control::serve(
+        let control = crate::admin::control::serve(
             spool.clone(),
             spool.control_socket_path(),
             sinks.iter().map(|s| s.name.clone()).collect(),

@@ -19,6 +19,7 @@
 //! the above read; [`cli`] is the command line.
 
 pub mod address;
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -11,8 +11,8 @@ use std::io::Write;
 use anyhow::{Context as _, bail};
 
 use crate::address::Address;
+use crate::admin::control::{Request, Response, SenderView};
 use crate::config::{Config, Receiver, TrustKind, TrustedSender};
-use crate::spool::control::{Request, Response, SenderView};
 use crate::spool::{InvitationFacts, NoticeKind, NoticeRecord, SenderKey, SenderRecord};
 
 use super::spool::{ask, clean};

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 
-use crate::spool::control::{self, Request, Response};
+use crate::admin::control::{self, Request, Response};
 use crate::spool::{
     AttemptView, DeliveryState, DeliveryView, DocumentRecord, DocumentStatus, MessageId,
     MessageRecord, MessageStatus, Reoffer, Spool, SpoolError, SpoolOptions, control_socket_path,

@@ -63,7 +63,6 @@
 //! Only one process may open the database (redb locks the file), so `trustgate spool` asks the
 //! running daemon over `control.sock` and opens the store itself only when no daemon answers.
 
-pub mod control;
 pub mod envelope;
 mod fault;
 mod id;

@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use std::collections::BTreeMap;
 
-use super::{
+use crate::spool::{
     AttemptView, DeliveryView, MessageId, MessageRecord, NewMessage, NoticeRecord, Reoffer,
     SenderChange, SenderKey, SenderRecord, SenderState, Spool, SpoolError,
 };
@@ -300,7 +300,7 @@ fn block_on<T>(
 /// in the sender's record, in one transaction.
 fn invite(spool: &Spool, notice: &NoticeRecord, key: &SenderKey) -> Result<Response, SpoolError> {
     let mut notice = notice.clone();
-    notice.kind = super::NoticeKind::Invitation;
+    notice.kind = crate::spool::NoticeKind::Invitation;
     let mut body = spool.staging()?;
     // The words are rendered when it is sent; the stored body says what it is.
     let text = format!(
@@ -324,11 +324,11 @@ fn invite(spool: &Spool, notice: &NoticeRecord, key: &SenderKey) -> Result<Respo
         notice: Some(notice),
         deliver_once: Vec::new(),
         deliver_message: vec![crate::config::validate::NOTICES_SINK.to_string()],
-        senders: vec![super::SenderUpdate::Invitation(key.clone())],
+        senders: vec![crate::spool::SenderUpdate::Invitation(key.clone())],
         documents: Vec::new(),
         ignored: Vec::new(),
         body,
-        status: super::MessageStatus::Outgoing,
+        status: crate::spool::MessageStatus::Outgoing,
     };
     let id = block_on(spool.commit(msg))?;
     let record = spool.sender(key)?.unwrap_or_default();
