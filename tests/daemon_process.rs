@@ -12,10 +12,9 @@ use common::{
 };
 
 fn spool_ids(cfg: &TestConfig) -> Vec<String> {
-    let (code, out, err) = cli(&cfg.path, &["spool", "list", "--json"]);
+    let (code, out, err) = cli(&cfg.path, &["spool", "list", "--json", "--full"]);
     assert_eq!(code, 0, "spool list failed: {err}");
-    let list: serde_json::Value =
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    let list = common::ndjson(&out);
     list.as_array()
         .unwrap()
         .iter()

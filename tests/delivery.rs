@@ -284,9 +284,9 @@ async fn a_permanent_refusal_is_a_dead_letter_and_spool_retry_delivers_it() {
 
 /// The only message id in the spool at `config` (for CLI calls).
 fn id_str(config: &Path) -> &'static str {
-    let (code, out, err) = cli(config, &["spool", "list", "--json"]);
+    let (code, out, err) = cli(config, &["spool", "list", "--json", "--full"]);
     assert_eq!(code, 0, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = common::ndjson(&out);
     Box::leak(v[0]["id"].as_str().unwrap().to_string().into_boxed_str())
 }
 

@@ -173,8 +173,8 @@ fn a_disk_that_fills_before_the_commit_gets_452_never_250() {
     let r = Smtp::connect(daemon.addr).transaction(SUPPLIER, RECEIVER, &message);
     assert!(r.starts_with("250 2.0.0"), "{r}");
     assert_eq!(daemon.terminate(), Some(0));
-    let (code, out, err) = common::cli(&cfg, &["spool", "list", "--json"]);
+    let (code, out, err) = common::cli(&cfg, &["spool", "list", "--json", "--full"]);
     assert_eq!(code, 0, "{err}");
-    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let list = common::ndjson(&out);
     assert_eq!(list.as_array().unwrap().len(), 1, "{out}");
 }

@@ -128,9 +128,9 @@ fn pdf_bombs_over_smtp_cost_memory_in_proportion() {
 
     // Each refusal is on record with what the PDF reader found: nothing in the first, the
     // bound that stopped it in the second.
-    let (code, out, err) = cli(&cfg.path, &["spool", "list", "--json"]);
+    let (code, out, err) = cli(&cfg.path, &["spool", "list", "--json", "--full"]);
     assert_eq!(code, 0, "{err}");
-    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let list = common::ndjson(&out);
     let reason = |name: &str| -> String {
         list.as_array()
             .unwrap()

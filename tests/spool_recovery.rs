@@ -39,9 +39,9 @@ fn serve_expecting_exit(config: &Path) -> (i32, String) {
 
 /// (id, status, document statuses) of every stored message, from `spool list --json`.
 fn spool_state(cfg: &TestConfig) -> Vec<(String, String, Vec<String>)> {
-    let (code, out, err) = cli(&cfg.path, &["spool", "list", "--json"]);
+    let (code, out, err) = cli(&cfg.path, &["spool", "list", "--json", "--full"]);
     assert_eq!(code, 0, "spool list failed: {err}");
-    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let list = common::ndjson(&out);
     list.as_array()
         .unwrap()
         .iter()

@@ -25,9 +25,10 @@ use tokio_util::task::TaskTracker;
 
 use std::collections::BTreeMap;
 
+use crate::delivery::stored::Stored;
 use crate::spool::{
-    AttemptView, DeliveryView, MessageId, MessageRecord, NewMessage, NoticeRecord, Reoffer,
-    SenderChange, SenderKey, SenderRecord, SenderState, Spool, SpoolError,
+    AttemptView, DeliveryView, Filter, Manage, MessageId, MessageRecord, NewMessage, NoticeRecord,
+    Reoffer, SenderChange, SenderKey, SenderRecord, SenderState, Spool, SpoolError,
 };
 
 /// The longest request line the server reads (ids are short; this is generous).
@@ -65,6 +66,23 @@ pub enum Request {
         /// At most this many (and at most [`MAX_PAGE`]).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<usize>,
+        /// Only the messages that match.
+        #[serde(default, skip_serializing_if = "Filter::is_empty")]
+        filter: Filter,
+    },
+    /// Hold, release or delete a message (`trustgate spool hold|release|delete`).
+    Manage {
+        /// `hold`, `release` or `delete`.
+        action: ManageAction,
+        /// The message id.
+        id: String,
+    },
+    /// One document's XML and PDF (`trustgate spool export`).
+    Document {
+        /// The message id.
+        id: String,
+        /// The document's index in the message.
+        index: u32,
     },
     /// Re-offer deliveries (`trustgate spool retry`). The only request that changes the spool.
     Retry {
@@ -141,6 +159,22 @@ pub enum Response {
         #[serde(with = "base64_bytes")]
         data: Vec<u8>,
     },
+    /// Answer to [`Request::Manage`].
+    Managed {
+        /// Whether something changed (not when it was held already, not held, or deleted).
+        changed: bool,
+        /// Deliveries held, released or removed.
+        deliveries: u64,
+    },
+    /// Answer to [`Request::Document`].
+    Document {
+        /// The XML (base64 in the JSON).
+        #[serde(with = "base64_bytes")]
+        xml: Vec<u8>,
+        /// The PDF, if the document has one (base64 in the JSON).
+        #[serde(default, skip_serializing_if = "Option::is_none", with = "base64_opt")]
+        pdf: Option<Vec<u8>>,
+    },
     /// Answer to [`Request::Senders`].
     Senders {
         /// Every sender something happened to (the others are `pending`).
@@ -164,6 +198,18 @@ pub enum Response {
         /// Why, for the admin.
         message: String,
     },
+}
+
+/// What [`Request::Manage`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManageAction {
+    /// `spool hold`.
+    Hold,
+    /// `spool release`.
+    Release,
+    /// `spool delete --force`.
+    Delete,
 }
 
 /// One trusted sender's lifecycle, as the control socket and `senders list --json` show it.
@@ -195,7 +241,37 @@ impl SenderView {
 /// and the CLI's direct mode both use it, so they answer alike.
 pub fn answer(spool: &Spool, req: &Request) -> Response {
     let result = match req {
-        Request::List { after, limit } => list(spool, after.as_deref(), *limit),
+        Request::List {
+            after,
+            limit,
+            filter,
+        } => list(spool, after.as_deref(), *limit, filter),
+        Request::Manage { action, id } => {
+            let Some(mid) = MessageId::parse(id) else {
+                return Response::NotFound { id: id.clone() };
+            };
+            let op = match action {
+                ManageAction::Hold => Manage::Hold(mid),
+                ManageAction::Release => Manage::Release(mid),
+                ManageAction::Delete => Manage::Delete(mid),
+            };
+            block_on(spool.manage(op)).map(|m| {
+                if m.found {
+                    Response::Managed {
+                        changed: m.changed,
+                        deliveries: m.deliveries,
+                    }
+                } else {
+                    Response::NotFound { id: id.clone() }
+                }
+            })
+        }
+        Request::Document { id, index } => {
+            let Some(mid) = MessageId::parse(id) else {
+                return Response::NotFound { id: id.clone() };
+            };
+            document(spool, &mid, *index)
+        }
         Request::Retry { selection } => retry(spool, selection),
         Request::Senders => spool.senders().map(|all| Response::Senders {
             senders: all
@@ -242,7 +318,12 @@ pub fn answer(spool: &Spool, req: &Request) -> Response {
     })
 }
 
-fn list(spool: &Spool, after: Option<&str>, limit: Option<usize>) -> Result<Response, SpoolError> {
+fn list(
+    spool: &Spool,
+    after: Option<&str>,
+    limit: Option<usize>,
+    filter: &Filter,
+) -> Result<Response, SpoolError> {
     let after = match after {
         Some(a) => match MessageId::parse(a) {
             Some(id) => Some(id),
@@ -255,7 +336,7 @@ fn list(spool: &Spool, after: Option<&str>, limit: Option<usize>) -> Result<Resp
         None => None,
     };
     let limit = limit.unwrap_or(MAX_PAGE).clamp(1, MAX_PAGE);
-    let (messages, next) = spool.list_page(after.as_ref(), limit)?;
+    let (messages, next) = spool.list_page(after.as_ref(), limit, filter)?;
     let mut deliveries = BTreeMap::new();
     for m in &messages {
         let d = spool.deliveries(&m.id)?;
@@ -294,6 +375,29 @@ fn block_on<T>(
             .map_err(|e| SpoolError::Database(format!("cannot start a runtime: {e}")))?
             .block_on(future),
     }
+}
+
+/// One document's bytes, wherever they are kept. A document kept only in the raw message is
+/// found again without the intake limits: the message passed them when it was accepted, and
+/// its size is bounded by what was accepted.
+fn document(spool: &Spool, mid: &MessageId, index: u32) -> Result<Response, SpoolError> {
+    let not_found = || Response::NotFound {
+        id: format!("{mid}-{index}"),
+    };
+    let Some(message) = spool.get(mid)? else {
+        return Ok(not_found());
+    };
+    let Some(doc) = message.documents.iter().find(|d| d.index == index) else {
+        return Ok(not_found());
+    };
+    let limits = crate::intake::IntakeLimits::unbounded();
+    Ok(
+        match crate::delivery::stored::load(spool, &message, doc, &limits)? {
+            Stored::Bytes { xml, pdf, .. } => Response::Document { xml, pdf },
+            Stored::Gone => not_found(),
+            Stored::Broken(why) => Response::Error { message: why },
+        },
+    )
 }
 
 /// Stores an invitation as an outgoing message queued for the `notices` sink, and counts it
@@ -601,6 +705,35 @@ mod base64_bytes {
     }
 }
 
+/// Optional bytes as base64 in the JSON.
+mod base64_opt {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        bytes: &Option<Vec<u8>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(b) => s.serialize_some(&STANDARD.encode(b)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| {
+                STANDARD
+                    .decode(s.as_bytes())
+                    .map_err(serde::de::Error::custom)
+            })
+            .transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::SystemTime;
@@ -709,6 +842,7 @@ mod tests {
                 &Request::List {
                     after: None,
                     limit: None,
+                    filter: Filter::default(),
                 },
             )
             .unwrap() else {
@@ -826,6 +960,7 @@ mod tests {
             &Request::List {
                 after: None,
                 limit: None,
+                filter: Filter::default(),
             },
         )
         .unwrap_err();
@@ -837,7 +972,8 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&Request::List {
                 after: None,
-                limit: None
+                limit: None,
+                filter: Filter::default(),
             })
             .unwrap(),
             r#"{"op":"list"}"#

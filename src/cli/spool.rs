@@ -13,11 +13,11 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 
-use crate::admin::control::{self, Request, Response};
+use crate::admin::control::{self, ManageAction, Request, Response};
 use crate::spool::{
-    AttemptView, DeliveryState, DeliveryView, DocumentRecord, DocumentStatus, MessageId,
-    MessageRecord, MessageStatus, Reoffer, Spool, SpoolError, SpoolOptions, control_socket_path,
-    format_time, schema,
+    AttemptView, DeliveryState, DeliveryView, DocumentRecord, DocumentStatus, Filter, MessageId,
+    MessageRecord, MessageStatus, Reoffer, Spool, SpoolError, SpoolOptions, StatusFilter,
+    control_socket_path, format_time, schema,
 };
 
 /// `trustgate spool ...`.
@@ -25,10 +25,32 @@ use crate::spool::{
 pub enum SpoolCommand {
     /// List the stored messages, oldest first.
     List {
-        /// Print a JSON array of the full records (each with its `deliveries`) instead of a
-        /// table.
+        /// Print one JSON object per line (NDJSON): a summary of each message, or with
+        /// `--full` its whole record (with its `deliveries`).
         #[arg(long)]
         json: bool,
+        /// With `--json`: the whole records.
+        #[arg(long, requires = "json")]
+        full: bool,
+        /// Only messages with this status, or with deliveries in this state.
+        #[arg(long, value_enum)]
+        status: Option<StatusFilter>,
+        /// Only messages with a document of this organisation (its id).
+        #[arg(long, value_name = "ID")]
+        organisation: Option<String>,
+        /// Only messages sent to this receiving address.
+        #[arg(long, value_name = "ADDRESS")]
+        receiver: Option<String>,
+        /// Only messages from this address (envelope or header From), or from this domain
+        /// (`example.nl` or `@example.nl`).
+        #[arg(long, value_name = "ADDRESS|DOMAIN")]
+        sender: Option<String>,
+        /// Only messages received at or after this time: `2026-11-01` or RFC 3339.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Only messages received before this time: `2026-11-01` or RFC 3339.
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
         /// Start after this message id (the cursor printed at the end of a page).
         #[arg(long, value_name = "ID")]
         after: Option<String>,
@@ -65,6 +87,35 @@ pub enum SpoolCommand {
         /// `--organisation`).
         #[arg(long, value_name = "NAME")]
         sink: Option<String>,
+    },
+    /// Keep a message's deliveries from being tried until it is released (`postsuper -h`).
+    Hold {
+        /// The message id.
+        id: String,
+    },
+    /// Release a held message: its deliveries are due now (`postsuper -H`).
+    Release {
+        /// The message id.
+        id: String,
+    },
+    /// Delete a message's body, documents and queued deliveries (`postsuper -d`). The record
+    /// stays, with the deletion in its event log. Needs `--force`.
+    Delete {
+        /// The message id.
+        id: String,
+        /// Really delete: it cannot be undone.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write a message's documents (`<id>-<n>.xml`, `.pdf`, `.json` with the inspection
+    /// report) and its raw message (`<id>.eml`) into a directory. File names are our ids,
+    /// never names from the mail.
+    Export {
+        /// The message id.
+        id: String,
+        /// The directory (created if missing; existing files are not overwritten).
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
     },
     /// Rebuild the spool's records from its stored message files after its database was lost
     /// (the daemon refuses to start then, and says so). Run it with the daemon stopped: every
@@ -132,9 +183,49 @@ pub fn run(cmd: SpoolCommand, spool_dir: &Path) -> anyhow::Result<i32> {
 /// As [`run`], and errors writing to `out`.
 pub fn run_to(cmd: SpoolCommand, spool_dir: &Path, out: &mut dyn Write) -> anyhow::Result<i32> {
     let request = match &cmd {
-        SpoolCommand::List { after, limit, json } => {
-            return list(spool_dir, after.clone(), *limit, *json, out);
+        SpoolCommand::List {
+            after,
+            limit,
+            json,
+            full,
+            status,
+            organisation,
+            receiver,
+            sender,
+            since,
+            until,
+        } => {
+            let filter = Filter {
+                status: *status,
+                organisation: organisation.clone(),
+                receiver: receiver.clone(),
+                sender: sender.clone(),
+                since: since.as_deref().map(parse_since).transpose()?,
+                until: until.as_deref().map(parse_since).transpose()?,
+            };
+            let format = match (json, full) {
+                (false, _) => Format::Table,
+                (true, false) => Format::Summary,
+                (true, true) => Format::Full,
+            };
+            return list(spool_dir, after.clone(), *limit, &filter, format, out);
         }
+        SpoolCommand::Export { id, out: dir } => return export(spool_dir, id, dir, out),
+        SpoolCommand::Delete { force: false, .. } => {
+            bail!("`spool delete` removes the message and its documents for good: add --force")
+        }
+        SpoolCommand::Hold { id } => Request::Manage {
+            action: ManageAction::Hold,
+            id: id.clone(),
+        },
+        SpoolCommand::Release { id } => Request::Manage {
+            action: ManageAction::Release,
+            id: id.clone(),
+        },
+        SpoolCommand::Delete { id, force: true } => Request::Manage {
+            action: ManageAction::Delete,
+            id: id.clone(),
+        },
         SpoolCommand::Show { id, raw: false } => Request::Show { id: id.clone() },
         SpoolCommand::Show { id, raw: true } => Request::Raw { id: id.clone() },
         SpoolCommand::Recover => bail!("`spool recover` needs the config: run it through the CLI"),
@@ -182,6 +273,28 @@ pub fn run_to(cmd: SpoolCommand, spool_dir: &Path, out: &mut dyn Write) -> anyho
                 )?;
             }
         }
+        (
+            cmd,
+            Response::Managed {
+                changed,
+                deliveries,
+            },
+        ) => {
+            let (done, unchanged) = match cmd {
+                SpoolCommand::Hold { .. } => ("held", "was on hold already"),
+                SpoolCommand::Release { .. } => ("released", "was not on hold"),
+                _ => ("deleted", "was deleted already"),
+            };
+            if changed {
+                writeln!(
+                    out,
+                    "{done}: {deliveries} deliver{}",
+                    if deliveries == 1 { "y" } else { "ies" }
+                )?;
+            } else {
+                writeln!(out, "nothing to do: the message {unchanged}")?;
+            }
+        }
         (_, Response::NotFound { id }) => {
             eprintln!("trustgate: no message {} in the spool", clean(&id));
             return Ok(1);
@@ -195,12 +308,50 @@ pub fn run_to(cmd: SpoolCommand, spool_dir: &Path, out: &mut dyn Write) -> anyho
     Ok(0)
 }
 
+/// How `list` prints.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// A table for people.
+    Table,
+    /// `--json`: one summary object per line.
+    Summary,
+    /// `--json --full`: one whole record per line.
+    Full,
+}
+
+/// One line of `spool list --json`: what a script needs to pick messages, without their
+/// whole records.
+#[derive(serde::Serialize)]
+struct Summary<'a> {
+    id: &'a MessageId,
+    #[serde(with = "crate::spool::rfc3339")]
+    received_at: std::time::SystemTime,
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deleted_at: Option<String>,
+    mail_from: &'a str,
+    header_from: Option<&'a str>,
+    rcpt_to: &'a [String],
+    size: u64,
+    documents: usize,
+    invoice_numbers: Vec<&'a str>,
+    deliveries: Vec<DeliverySummary<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct DeliverySummary<'a> {
+    document: u32,
+    sink: &'a str,
+    state: DeliveryState,
+}
+
 /// `list`: page through the spool with the cursor (or print one page with `--limit`).
 fn list(
     spool_dir: &Path,
     mut after: Option<String>,
     limit: Option<usize>,
-    json: bool,
+    filter: &Filter,
+    format: Format,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
     let mut messages = Vec::new();
@@ -209,6 +360,7 @@ fn list(
         let request = Request::List {
             after: after.clone(),
             limit: Some(limit.unwrap_or(control::MAX_PAGE)),
+            filter: filter.clone(),
         };
         match ask(spool_dir, &request)? {
             Response::List {
@@ -218,7 +370,10 @@ fn list(
             } => {
                 messages.extend(page);
                 deliveries.extend(d);
-                if limit.is_some() || next.is_none() {
+                // A filtered page may come back short after a bounded scan: with `--limit`,
+                // keep asking until it is full or the spool ends.
+                let full = limit.is_some_and(|l| messages.len() >= l);
+                if next.is_none() || full {
                     break next;
                 }
                 after = next;
@@ -227,10 +382,9 @@ fn list(
             other => bail!("unexpected answer from the spool: {other:?}"),
         }
     };
-    if json {
-        let records: Vec<serde_json::Value> = messages
-            .iter()
-            .map(|m| {
+    match format {
+        Format::Full => {
+            for m in &messages {
                 let mut v = serde_json::to_value(m).unwrap_or_default();
                 if let Some(obj) = v.as_object_mut() {
                     let d = deliveries.get(m.id.as_str()).cloned().unwrap_or_default();
@@ -239,16 +393,136 @@ fn list(
                         serde_json::to_value(d).unwrap_or_default(),
                     );
                 }
-                v
-            })
-            .collect();
-        serde_json::to_writer_pretty(&mut *out, &records)?;
-        writeln!(out)?;
-    } else {
-        print_table(out, &messages, &deliveries)?;
-        if let Some(next) = next {
-            writeln!(out, "more: trustgate spool list --after {next}")?;
+                serde_json::to_writer(&mut *out, &v)?;
+                writeln!(out)?;
+            }
         }
+        Format::Summary => {
+            for m in &messages {
+                let d: &[DeliveryView] = deliveries.get(m.id.as_str()).map_or(&[], Vec::as_slice);
+                let summary = Summary {
+                    id: &m.id,
+                    received_at: m.received_at,
+                    status: m.status.to_string(),
+                    deleted_at: m.deleted_at.map(format_time),
+                    mail_from: &m.mail_from,
+                    header_from: m.header_from.as_deref(),
+                    rcpt_to: &m.rcpt_to,
+                    size: m.size,
+                    documents: m.documents.len(),
+                    invoice_numbers: m
+                        .documents
+                        .iter()
+                        .filter_map(|doc| doc.invoice_number.as_deref())
+                        .collect(),
+                    deliveries: d
+                        .iter()
+                        .map(|v| DeliverySummary {
+                            document: v.document,
+                            sink: &v.sink,
+                            state: v.record.state,
+                        })
+                        .collect(),
+                };
+                serde_json::to_writer(&mut *out, &summary)?;
+                writeln!(out)?;
+            }
+        }
+        Format::Table => {
+            print_table(out, &messages, &deliveries)?;
+            if let Some(next) = next {
+                writeln!(out, "more: trustgate spool list --after {next}")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+/// `export`: the documents and the raw message of one message into `dir`, under our own ids.
+/// Never overwrites a file: an export into a directory that has one fails before writing.
+fn export(spool_dir: &Path, id: &str, dir: &Path, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let message = match ask(spool_dir, &Request::Show { id: id.to_string() })? {
+        Response::Show { message, .. } => message,
+        Response::NotFound { id } => {
+            eprintln!("trustgate: no message {} in the spool", clean(&id));
+            return Ok(1);
+        }
+        Response::Error { message } => {
+            bail!("the spool answered with an error: {}", clean(&message))
+        }
+        other => bail!("unexpected answer from the spool: {other:?}"),
+    };
+    if message.deleted_at.is_some() {
+        bail!("message {} was deleted: nothing to export", message.id);
+    }
+    // Our ids only: `MessageId` is `[A-Za-z0-9-]`, checked by the spool's answer.
+    let mid = message.id.as_str();
+    if MessageId::parse(mid).is_none() {
+        bail!("the spool answered with a bad id");
+    }
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for doc in &message.documents {
+        match ask(
+            spool_dir,
+            &Request::Document {
+                id: mid.to_string(),
+                index: doc.index,
+            },
+        )? {
+            Response::Document { xml, pdf } => {
+                files.push((format!("{mid}-{}.xml", doc.index), xml));
+                if let Some(pdf) = pdf {
+                    files.push((format!("{mid}-{}.pdf", doc.index), pdf));
+                }
+            }
+            Response::Error { message } => {
+                bail!("the spool answered with an error: {}", clean(&message))
+            }
+            other => bail!("unexpected answer from the spool: {other:?}"),
+        }
+        let meta = serde_json::json!({
+            "message": mid,
+            "document": doc.index,
+            "record": doc,
+        });
+        files.push((
+            format!("{mid}-{}.json", doc.index),
+            serde_json::to_vec_pretty(&meta)?,
+        ));
+    }
+    match ask(
+        spool_dir,
+        &Request::Raw {
+            id: mid.to_string(),
+        },
+    )? {
+        Response::Raw { data, .. } => files.push((format!("{mid}.eml"), data)),
+        Response::Error { message } => {
+            bail!("the spool answered with an error: {}", clean(&message))
+        }
+        other => bail!("unexpected answer from the spool: {other:?}"),
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, _) in &files {
+        if dir.join(name).exists() {
+            bail!(
+                "{} exists already; export into an empty directory",
+                dir.join(name).display()
+            );
+        }
+    }
+    for (name, bytes) in &files {
+        let path = dir.join(name);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        file.write_all(bytes)
+            .and_then(|()| file.sync_all())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(out, "{}", path.display())?;
     }
     out.flush()?;
     Ok(0)
@@ -335,6 +609,7 @@ fn print_deliveries(
             DeliveryState::Pending => format!("next attempt at {}", format_time(r.due())),
             DeliveryState::InFlight => format!("lease until {}", format_time(r.due())),
             DeliveryState::Failed => "dead letter (trustgate spool retry re-offers it)".to_string(),
+            DeliveryState::Held => "on hold (trustgate spool release sends it on)".to_string(),
         };
         writeln!(
             out,
@@ -388,7 +663,10 @@ pub(crate) fn ask(spool_dir: &Path, request: &Request) -> anyhow::Result<Respons
     }
     if matches!(
         request,
-        Request::Retry { .. } | Request::Sender { .. } | Request::Invite { .. }
+        Request::Retry { .. }
+            | Request::Sender { .. }
+            | Request::Invite { .. }
+            | Request::Manage { .. }
     ) {
         // A change needs the writer: open the store as the daemon would.
         let spool = Spool::open(&SpoolOptions::new(spool_dir))
@@ -767,6 +1045,23 @@ pub(crate) fn clean(s: &str) -> String {
     crate::text::display_safe(s).into_owned()
 }
 
+/// `spool list`, or `spool list --json --full` (for tests).
+#[cfg(test)]
+pub(crate) fn list_cmd(json: bool) -> SpoolCommand {
+    SpoolCommand::List {
+        json,
+        full: json,
+        after: None,
+        limit: None,
+        status: None,
+        organisation: None,
+        receiver: None,
+        sender: None,
+        since: None,
+        until: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::SystemTime;
@@ -829,14 +1124,7 @@ mod tests {
     }
 
     fn check_outputs(dir: &Path, id: &MessageId) {
-        let (code, table) = run_cli(
-            SpoolCommand::List {
-                json: false,
-                after: None,
-                limit: None,
-            },
-            dir,
-        );
+        let (code, table) = run_cli(list_cmd(false), dir);
         assert_eq!(code, 0);
         let lines: Vec<&str> = table.lines().collect();
         assert!(lines[0].starts_with("ID "), "{table}");
@@ -851,16 +1139,12 @@ mod tests {
             "{table}"
         );
 
-        let (code, json) = run_cli(
-            SpoolCommand::List {
-                json: true,
-                after: None,
-                limit: None,
-            },
-            dir,
-        );
+        let (code, json) = run_cli(list_cmd(true), dir);
         assert_eq!(code, 0);
-        let records: Vec<MessageRecord> = serde_json::from_str(&json).unwrap();
+        let records: Vec<MessageRecord> = json
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(records.len(), 1);
         assert_eq!(&records[0].id, id);
 
@@ -960,20 +1244,11 @@ mod tests {
         let dir = tmp.path().join("spool");
         let _spool = Spool::open(&SpoolOptions::new(&dir)).unwrap();
         let dir2 = dir.clone();
-        let err = tokio::task::spawn_blocking(move || {
-            run_to(
-                SpoolCommand::List {
-                    json: false,
-                    after: None,
-                    limit: None,
-                },
-                &dir2,
-                &mut Vec::new(),
-            )
-        })
-        .await
-        .unwrap()
-        .unwrap_err();
+        let err =
+            tokio::task::spawn_blocking(move || run_to(list_cmd(false), &dir2, &mut Vec::new()))
+                .await
+                .unwrap()
+                .unwrap_err();
         assert!(
             format!("{err:#}").contains("in use by another process"),
             "{err:#}"
@@ -983,16 +1258,7 @@ mod tests {
     #[test]
     fn a_missing_spool_is_a_clear_error() {
         let tmp = tempfile::tempdir().unwrap();
-        let err = run_to(
-            SpoolCommand::List {
-                json: false,
-                after: None,
-                limit: None,
-            },
-            &tmp.path().join("none"),
-            &mut Vec::new(),
-        )
-        .unwrap_err();
+        let err = run_to(list_cmd(false), &tmp.path().join("none"), &mut Vec::new()).unwrap_err();
         assert!(format!("{err:#}").contains("no spool at"), "{err:#}");
     }
 
@@ -1086,26 +1352,10 @@ mod tests {
                 .1
             };
             (
-                run_cli(
-                    SpoolCommand::List {
-                        json: false,
-                        after: None,
-                        limit: None,
-                    },
-                    &dir2,
-                )
-                .1,
+                run_cli(list_cmd(false), &dir2).1,
                 show(&refused),
                 show(&second),
-                run_cli(
-                    SpoolCommand::List {
-                        json: true,
-                        after: None,
-                        limit: None,
-                    },
-                    &dir2,
-                )
-                .1,
+                run_cli(list_cmd(true), &dir2).1,
             )
         })
         .await
@@ -1168,7 +1418,10 @@ mod tests {
         }
         assert!(!show_refused.contains('\u{7}'));
 
-        let records: Vec<MessageRecord> = serde_json::from_str(&json).unwrap();
+        let records: Vec<MessageRecord> = json
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert!(records[0].status.is_rejected());
         assert_eq!(records[2].resend_of.as_ref(), Some(&first));
         let doc = &records[2].documents[0];

@@ -16,6 +16,7 @@
 pub mod payload;
 pub mod queue;
 pub mod sink;
+pub mod stored;
 pub mod worker;
 
 use std::time::Duration;

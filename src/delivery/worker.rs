@@ -31,8 +31,8 @@ use tracing::Instrument as _;
 use super::payload::{DocumentMeta, delivery_id};
 use super::queue::{Allowance, Breaker, Policy};
 use super::{Item, Outcome, Sink};
-use crate::intake::{self, IntakeLimits};
-use crate::spool::{Job, MessageId, Settlement, Spool, SpoolError, sha256_hex};
+use crate::intake::IntakeLimits;
+use crate::spool::{Job, MessageId, Settlement, Spool, SpoolError};
 
 /// The longest a dispatcher sleeps without looking at its queue (a safety net: it is woken
 /// by new work and by its next due time).
@@ -424,24 +424,16 @@ async fn load(shared: &Shared, job: &Job) -> Result<Item, Outcome> {
         let Some(doc) = message.documents.iter().find(|d| d.index == job.document) else {
             return Ok(None);
         };
-        let raw_message = spool.raw(&job.message)?;
-        let (xml, pdf) = match (doc.source, &raw_message) {
-            // Kept in the raw message: decoded again, and checked against what was
-            // accepted.
-            (Some(source), Some(raw)) => match decode_parts(raw, doc) {
-                // Straight from the parts' places in the message, when the hashes agree.
-                Some(bytes) => bytes,
-                None => match intake::document_bytes(raw, source, &limits) {
-                    Ok((xml, pdf)) if sha256_hex(&xml) == doc.xml_sha256 => (xml, pdf),
-                    Ok(_) => return Ok(Some(Err("the stored message yields another document than was accepted (its XML hash differs)".to_string()))),
-                    Err(err) => return Ok(Some(Err(format!("the stored message no longer yields the document: {err}")))),
-                },
-            },
-            (Some(_), None) => return Ok(None),
-            (None, _) => match spool.document(&job.message, job.document)? {
-                Some(bytes) => (bytes.xml, bytes.pdf),
-                None => return Ok(None),
-            },
+        let (xml, pdf, raw_message) = match super::stored::load(&spool, &message, doc, &limits)? {
+            super::stored::Stored::Bytes { xml, pdf, raw } => (xml, pdf, raw),
+            super::stored::Stored::Gone => return Ok(None),
+            super::stored::Stored::Broken(why) => return Ok(Some(Err(why))),
+        };
+        // A sink that sends the whole message as well (smtp in original mode) gets it.
+        let raw_message = match raw_message {
+            Some(raw) => Some(raw),
+            None if needs_raw => spool.raw(&job.message)?,
+            None => None,
         };
         let raw = if needs_raw { raw_message } else { None };
         Ok::<_, SpoolError>(Some(Ok(Item {
@@ -463,36 +455,6 @@ async fn load(shared: &Shared, job: &Job) -> Result<Item, Outcome> {
     }
 }
 
-/// The XML and PDF of a document kept in the raw message, decoded from the places recorded at
-/// acceptance, if every part has one and decodes to the recorded hash; `None` sends the caller
-/// to the full parse.
-fn decode_parts(
-    raw: &[u8],
-    doc: &crate::spool::DocumentRecord,
-) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
-    let at = |p: crate::spool::PartAt| intake::Location {
-        start: p.start,
-        end: p.end,
-        base64: p.base64,
-    };
-    let xml = intake::decode_at(raw, &at(doc.xml_at?))?;
-    if sha256_hex(&xml) != doc.xml_sha256 {
-        return None;
-    }
-    let pdf = match (doc.pdf_size, doc.pdf_at, &doc.pdf_sha256) {
-        (None, _, _) => None,
-        (Some(_), Some(p), Some(sha)) => {
-            let pdf = intake::decode_at(raw, &at(p))?;
-            if sha256_hex(&pdf) != *sha {
-                return None;
-            }
-            Some(pdf)
-        }
-        _ => return None,
-    };
-    Some((xml, pdf))
-}
-
 /// The one log line of an attempt.
 fn log_outcome(job: &Job, settlement: &Settlement, elapsed: Duration) {
     let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
@@ -509,57 +471,5 @@ fn log_outcome(job: &Job, settlement: &Settlement, elapsed: Duration) {
         Settlement::Failed { error } => {
             tracing::error!(sink = %job.sink, elapsed_ms, error = %error, "delivery failed for good; dead letter (trustgate spool retry re-offers it)");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A record as the spool keeps it for a document of `mail` found by intake.
-    fn record_of(mail: &[u8]) -> crate::spool::DocumentRecord {
-        let parsed = intake::parse_message(mail, &IntakeLimits::default()).unwrap();
-        let doc = intake::pair(parsed.attachments).documents.remove(0);
-        let at = |l: intake::Location| serde_json::json!({"start": l.start, "end": l.end, "base64": l.base64});
-        serde_json::from_value(serde_json::json!({
-            "index": 0, "receiver": "r@x.test", "organisation": "acme", "format": "UBL Invoice",
-            "invoice_number": null, "xml_name": doc.xml_name, "xml_size": doc.xml.len(),
-            "xml_sha256": sha256_hex(&doc.xml), "pdf_name": doc.pdf_name,
-            "pdf_size": doc.pdf.as_ref().map(Vec::len),
-            "pdf_sha256": doc.pdf.as_deref().map(sha256_hex),
-            "status": "ready", "xml_store": {"in": "in_message"},
-            "pdf_store": {"in": "in_message"}, "source": 0,
-            "xml_at": doc.xml_at.map(at), "pdf_at": doc.pdf_at.map(at),
-        }))
-        .unwrap()
-    }
-
-    const MAIL: &[u8] = b"From: a@b.test\r\nMIME-Version: 1.0\r\n\
-Content-Type: multipart/mixed; boundary=\"B\"\r\n\r\n--B\r\n\
-Content-Type: application/xml; name=\"i.xml\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
-PEludm9pY2UgeG1sbnM9InVybjpvYXNpczpuYW1lczpzcGVjaWZpY2F0aW9uOnVibDpzY2hlbWE6eHNk\r\n\
-Okludm9pY2UtMiIgeG1sbnM6Y2JjPSJ1cm46b2FzaXM6bmFtZXM6c3BlY2lmaWNhdGlvbjp1Ymw6c2No\r\n\
-ZW1hOnhzZDpDb21tb25CYXNpY0NvbXBvbmVudHMtMiI+PGNiYzpJRD4xPC9jYmM6SUQ+PC9JbnZvaWNl\r\n\
-Pg==\r\n--B\r\n\
-Content-Type: application/pdf; name=\"i.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
-JVBERi0xLjQKJXRlc3QK\r\n--B--\r\n";
-
-    #[test]
-    fn a_document_is_decoded_from_its_parts_places_without_a_parse() {
-        let record = record_of(MAIL);
-        assert!(record.xml_at.is_some() && record.pdf_at.is_some());
-        let (xml, pdf) = decode_parts(MAIL, &record).expect("the fast path applies");
-        assert!(xml.starts_with(b"<Invoice"));
-        assert_eq!(pdf.as_deref(), Some(b"%PDF-1.4\n%test\n".as_slice()));
-    }
-
-    #[test]
-    fn bytes_that_differ_from_the_accepted_hash_send_it_to_the_full_parse() {
-        let mut record = record_of(MAIL);
-        record.xml_sha256 = "0".repeat(64);
-        assert_eq!(decode_parts(MAIL, &record), None);
-        let mut record = record_of(MAIL);
-        record.pdf_sha256 = None;
-        assert_eq!(decode_parts(MAIL, &record), None);
     }
 }

@@ -57,7 +57,9 @@ impl Default for IntakeLimits {
 
 impl IntakeLimits {
     /// No MIME bound at all (the PDF bounds are the defaults): what the pre-scan counts,
-    /// compared with what mail-parser builds, by the proptests and the intake fuzz target.
+    /// compared with what mail-parser builds, by the proptests and the intake fuzz target; and
+    /// the admin's reading of a document again from a message that passed the configured
+    /// bounds when it was accepted (`admin::control`).
     pub fn unbounded() -> IntakeLimits {
         IntakeLimits {
             max_header_bytes: usize::MAX,

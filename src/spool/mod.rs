@@ -65,6 +65,7 @@
 
 pub mod envelope;
 mod fault;
+pub mod filter;
 mod id;
 mod queue;
 pub mod schema;
@@ -82,10 +83,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 pub use fault::FaultInjector;
+pub use filter::{Filter, StatusFilter};
 pub use queue::{AttemptRecord, DeliveryRecord, DeliveryState, Job, Reoffer, Settlement};
 pub use senders::{SenderChange, SenderKey, SenderRecord, SenderState};
 pub use staging::Staging;
 pub use store::Blob;
+pub use writer::{Manage, Managed};
 
 use id::IdGen;
 use store::Shared;
@@ -663,6 +666,10 @@ pub struct MessageRecord {
     pub ignored: Vec<IgnoredAttachment>,
     /// What happened to the message, oldest first.
     pub events: Vec<Event>,
+    /// When an admin deleted it (`trustgate spool delete`): its body, documents and
+    /// deliveries are gone; the record stays, with the event.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "rfc3339_opt")]
+    pub deleted_at: Option<SystemTime>,
 }
 
 /// One delivery of a message, for `spool list/show`.
@@ -1034,6 +1041,7 @@ impl Spool {
     /// Database or I/O errors (including a body file that is missing).
     pub fn raw(&self, id: &MessageId) -> Result<Option<Vec<u8>>, SpoolError> {
         match self.get(id)? {
+            Some(record) if record.deleted_at.is_some() => Ok(None),
             Some(record) => {
                 let mut raw = self
                     .inner
@@ -1066,7 +1074,7 @@ impl Spool {
         id: &MessageId,
         index: u32,
     ) -> Result<Option<StoredDocument>, SpoolError> {
-        let Some(record) = self.get(id)? else {
+        let Some(record) = self.get(id)?.filter(|r| r.deleted_at.is_none()) else {
             return Ok(None);
         };
         let Some(doc) = record.documents.iter().find(|d| d.index == index) else {
@@ -1081,9 +1089,11 @@ impl Spool {
         Ok(Some(StoredDocument { xml, pdf }))
     }
 
-    /// One page of messages, oldest first: at most `limit` records with ids after `after`
-    /// (from the start when `None`), and the cursor of the next page (`None` at the end).
-    /// Records that cannot be decoded are skipped with a warning.
+    /// One page of messages, oldest first: at most `limit` records that match `filter` with
+    /// ids after `after` (from the start when `None`), and the cursor of the next page (`None`
+    /// at the end). A page reads at most [`store::MAX_SCAN`] records, so a filtered page may
+    /// hold fewer than `limit` and still have a next one. Records that cannot be decoded are
+    /// skipped with a warning.
     ///
     /// Blocking: call it from `spawn_blocking` in async code.
     ///
@@ -1093,10 +1103,11 @@ impl Spool {
         &self,
         after: Option<&MessageId>,
         limit: usize,
+        filter: &Filter,
     ) -> Result<(Vec<MessageRecord>, Option<MessageId>), SpoolError> {
         self.inner
             .shared
-            .list_page(after.map(MessageId::as_str), limit)
+            .list_page(after.map(MessageId::as_str), limit, filter)
     }
 
     /// Every delivery of message `id`: (document index, sink, state), by document then sink.
@@ -1212,6 +1223,31 @@ impl Spool {
         })
         .await?;
         answer.await.unwrap_or(Err(SpoolError::Closed))
+    }
+
+    /// Holds, releases or deletes a message (`trustgate spool hold|release|delete`), durably
+    /// before returning. A deleted message keeps its record (with the event); its body,
+    /// documents and deliveries are gone.
+    ///
+    /// # Errors
+    /// [`SpoolError::Closed`] after shutdown or on a read-only spool; database errors.
+    pub async fn manage(&self, op: Manage) -> Result<Managed, SpoolError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue_request(writer::QueueOp::Manage {
+            op,
+            now: SystemTime::now(),
+            reply,
+        })
+        .await?;
+        answer.await.unwrap_or(Err(SpoolError::Closed))
+    }
+
+    /// Whether message `id` is on hold.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn is_held(&self, id: &MessageId) -> Result<bool, SpoolError> {
+        self.inner.shared.is_held(id.as_str())
     }
 
     /// The record of one trusted sender (`None`: pending, nothing happened yet).
@@ -1361,6 +1397,31 @@ pub fn format_time(t: SystemTime) -> String {
 }
 
 /// Serde for times as RFC 3339 UTC with milliseconds, e.g. `2026-11-22T10:15:30.123Z`.
+/// Serde for optional times as RFC 3339.
+pub(crate) mod rfc3339_opt {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(
+        t: &Option<SystemTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_some(&super::format_time(*t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<SystemTime>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| humantime::parse_rfc3339_weak(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 pub(crate) mod rfc3339 {
     use std::time::SystemTime;
 

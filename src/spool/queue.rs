@@ -10,15 +10,20 @@
 //! States: `pending` (in `due` at its next attempt time) → `in_flight` (claimed: in `due` at
 //! its lease's expiry and in `leases`) → `delivered`, or back to `pending` with a later due
 //! time, or `failed` (a dead letter, in `failed`). A re-offer puts a `failed` or `delivered`
-//! delivery back to `pending`, due now.
+//! delivery back to `pending`, due now. A message on hold ([`hold`]) has its deliveries
+//! `held`, out of `due`, until [`release`] makes them `pending` again, due now; a claim never
+//! hands out a delivery of a held message (one in flight when it was held is held when its
+//! attempt ends or its lease runs out).
 
 use std::time::{Duration, SystemTime};
 
 use redb::ReadableTable as _;
 use serde::{Deserialize, Serialize};
 
-use super::schema::{ATTEMPTS, DELIVERIES, DUE, FAILED, LEASES};
-use super::{DocumentStatus, MessageId, MessageRecord, from_unix_millis, rfc3339, unix_millis};
+use super::schema::{ATTEMPTS, DELIVERIES, DUE, FAILED, HELD, LEASES};
+use super::{
+    DocumentStatus, MessageId, MessageRecord, from_unix_millis, rfc3339, rfc3339_opt, unix_millis,
+};
 
 /// The state of one document at one sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +37,8 @@ pub enum DeliveryState {
     Delivered,
     /// Dead letter: a permanent refusal, or retried past `max_age`.
     Failed,
+    /// Its message is on hold (`trustgate spool hold`): not tried until released.
+    Held,
 }
 
 impl std::fmt::Display for DeliveryState {
@@ -41,6 +48,7 @@ impl std::fmt::Display for DeliveryState {
             DeliveryState::InFlight => "in_flight",
             DeliveryState::Delivered => "delivered",
             DeliveryState::Failed => "failed",
+            DeliveryState::Held => "held",
         })
     }
 }
@@ -177,6 +185,7 @@ pub(crate) struct Tables<'txn> {
     pub(crate) leases: redb::Table<'txn, (&'static str, u32, &'static str), u64>,
     pub(crate) failed: redb::Table<'txn, (&'static str, u32, &'static str), ()>,
     pub(crate) attempts: redb::Table<'txn, (&'static str, u32, &'static str, u32), &'static [u8]>,
+    pub(crate) held: redb::Table<'txn, &'static str, u64>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -188,6 +197,7 @@ impl<'txn> Tables<'txn> {
             leases: txn.open_table(LEASES)?,
             failed: txn.open_table(FAILED)?,
             attempts: txn.open_table(ATTEMPTS)?,
+            held: txn.open_table(HELD)?,
         })
     }
 
@@ -273,6 +283,13 @@ pub(crate) fn claim(
         ) {
             continue;
         }
+        if t.held.get(mid.as_str())?.is_some() {
+            // Held while it was due or in flight: it waits for the release, out of `due`.
+            t.leases.remove((mid.as_str(), doc, sink))?;
+            record.state = DeliveryState::Held;
+            t.put((&mid, doc, sink), &record)?;
+            continue;
+        }
         record.state = DeliveryState::InFlight;
         record.due_ms = lease_ms;
         t.put((&mid, doc, sink), &record)?;
@@ -332,10 +349,14 @@ pub(crate) fn settle(
                 record.answer = Some(answer.clone());
             }
             Settlement::Retry { error, next } => {
-                record.state = DeliveryState::Pending;
                 record.last_error = Some(error.clone());
                 record.due_ms = unix_millis(*next);
-                t.due.insert((sink, record.due_ms, mid, doc), ())?;
+                if t.held.get(mid)?.is_some() {
+                    record.state = DeliveryState::Held;
+                } else {
+                    record.state = DeliveryState::Pending;
+                    t.due.insert((sink, record.due_ms, mid, doc), ())?;
+                }
             }
             Settlement::Failed { error } => {
                 record.state = DeliveryState::Failed;
@@ -406,7 +427,8 @@ fn reoffer_one(
     let wanted = match record.state {
         DeliveryState::Failed => true,
         DeliveryState::Delivered => again == Again::FailedOrDelivered,
-        DeliveryState::Pending | DeliveryState::InFlight => false,
+        // On their way, or held: a re-offer does not undo a hold.
+        DeliveryState::Pending | DeliveryState::InFlight | DeliveryState::Held => false,
     };
     if !wanted {
         return Ok(false);
@@ -541,27 +563,97 @@ pub(crate) fn release_leases(t: &mut Tables<'_>, now: SystemTime) -> Result<u64,
     Ok(held.len() as u64)
 }
 
-/// Serde for optional times as RFC 3339.
-mod rfc3339_opt {
-    use std::time::SystemTime;
+/// Every delivery of message `mid`: (document, sink, record).
+fn deliveries_of(
+    t: &Tables<'_>,
+    mid: &str,
+) -> Result<Vec<(u32, String, DeliveryRecord)>, redb::Error> {
+    let mut out = Vec::new();
+    for entry in t.deliveries.range((mid, 0, "")..)? {
+        let (key, value) = entry?;
+        let (m, doc, sink) = key.value();
+        if m != mid {
+            break;
+        }
+        out.push((doc, sink.to_owned(), decode(value.value())?));
+    }
+    Ok(out)
+}
 
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(
-        t: &Option<SystemTime>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        match t {
-            Some(t) => s.serialize_some(&super::super::format_time(*t)),
-            None => s.serialize_none(),
+/// Puts message `mid` on hold at `now`: its pending deliveries become `held` (out of `due`);
+/// one in flight is held when its attempt ends. Returns how many were held now, or `None` if
+/// it was on hold already.
+pub(crate) fn hold(
+    t: &mut Tables<'_>,
+    mid: &str,
+    now: SystemTime,
+) -> Result<Option<u64>, redb::Error> {
+    if t.held.get(mid)?.is_some() {
+        return Ok(None);
+    }
+    t.held.insert(mid, unix_millis(now))?;
+    let mut count = 0;
+    for (doc, sink, mut record) in deliveries_of(t, mid)? {
+        if record.state == DeliveryState::Pending {
+            t.due.remove((sink.as_str(), record.due_ms, mid, doc))?;
+            record.state = DeliveryState::Held;
+            t.put((mid, doc, &sink), &record)?;
+            count += 1;
         }
     }
+    Ok(Some(count))
+}
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<SystemTime>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|s| humantime::parse_rfc3339_weak(&s).map_err(serde::de::Error::custom))
-            .transpose()
+/// Releases message `mid` from hold: its held deliveries become `pending`, due `now`.
+/// Returns how many, or `None` if it was not on hold.
+pub(crate) fn release(
+    t: &mut Tables<'_>,
+    mid: &str,
+    now: SystemTime,
+) -> Result<Option<u64>, redb::Error> {
+    if t.held.remove(mid)?.is_none() {
+        return Ok(None);
     }
+    let now_ms = unix_millis(now);
+    let mut count = 0;
+    for (doc, sink, mut record) in deliveries_of(t, mid)? {
+        if record.state == DeliveryState::Held {
+            record.state = DeliveryState::Pending;
+            record.due_ms = now_ms;
+            t.due.insert((sink.as_str(), now_ms, mid, doc), ())?;
+            t.put((mid, doc, &sink), &record)?;
+            count += 1;
+        }
+    }
+    Ok(Some(count))
+}
+
+/// Removes every delivery of message `mid` (queued, in flight, dead letters, held), for a
+/// deleted or purged message; `attempts_too` also removes its attempt history. An attempt in
+/// flight settles into nothing. Returns how many deliveries were removed.
+pub(crate) fn forget(
+    t: &mut Tables<'_>,
+    mid: &str,
+    attempts_too: bool,
+) -> Result<u64, redb::Error> {
+    t.held.remove(mid)?;
+    let all = deliveries_of(t, mid)?;
+    for (doc, sink, record) in &all {
+        let sink = sink.as_str();
+        if matches!(
+            record.state,
+            DeliveryState::Pending | DeliveryState::InFlight
+        ) {
+            t.due.remove((sink, record.due_ms, mid, *doc))?;
+        }
+        t.leases.remove((mid, *doc, sink))?;
+        t.failed.remove((mid, *doc, sink))?;
+        t.deliveries.remove((mid, *doc, sink))?;
+        if attempts_too {
+            for n in 1..=record.total_attempts {
+                t.attempts.remove((mid, *doc, sink, n))?;
+            }
+        }
+    }
+    Ok(all.len() as u64)
 }

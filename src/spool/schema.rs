@@ -87,6 +87,11 @@ pub const ATTEMPTS: TableDefinition<(&str, u32, &str, u32), &[u8]> =
 pub const SENDER_STATES: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("sender_states");
 
+/// `held`: message id -> when an admin put it on hold (ms since the Unix epoch)
+/// (`trustgate spool hold`). Its deliveries are `held`, out of `due`, until it is released.
+/// Added in place in format 2 (created when missing).
+pub const HELD: TableDefinition<&str, u64> = TableDefinition::new("held");
+
 /// The key of [`RESENDS`]: the Message-ID header, a NUL, the SHA-256 of the raw message
 /// (lowercase hex). NUL cannot occur in a header, so two different pairs never collide.
 pub fn resend_key(header_message_id: &str, sha256_hex: &str) -> String {
@@ -186,6 +191,7 @@ pub fn migrate(txn: &redb::WriteTransaction) -> Result<Migration, MigrateError> 
     txn.open_table(ATTEMPTS)?;
     // Added in place in version 2: the senders' lifecycle.
     txn.open_table(SENDER_STATES)?;
+    txn.open_table(HELD)?;
     Ok(outcome)
 }
 

@@ -99,6 +99,10 @@ pub(crate) struct Stats {
 }
 
 /// The store, shared by the handles and the writer thread.
+/// The most records one page of a filtered listing reads; a page that reaches it returns what
+/// it found and a cursor, so a rare match never makes one request read the whole spool.
+pub(crate) const MAX_SCAN: usize = 20_000;
+
 pub(crate) struct Shared {
     /// The spool directory.
     pub(crate) dir: PathBuf,
@@ -332,57 +336,118 @@ impl Shared {
         &self,
         after: Option<&str>,
         limit: usize,
+        filter: &super::Filter,
     ) -> Result<(Vec<MessageRecord>, Option<MessageId>), SpoolError> {
-        self.with_read(|txn| {
+        // Ids sort by time, so `since` and `until` bound the scan itself. An id is taken near
+        // the message's end of data, not at it (the stamp before inspection and
+        // authentication, the commit after; both within a few minutes), and across a clock
+        // step ids are only nearly in time order: the bounds keep a quarter of an hour's
+        // margin, and the filter checks the record's own time.
+        const MARGIN: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+        let since_key = filter
+            .since
+            .map(|t| super::id::first_id_at(t.checked_sub(MARGIN).unwrap_or(t)));
+        let until_key = filter.until.map(|t| super::id::first_id_at(t + MARGIN));
+        let start = match (after, since_key.as_deref()) {
+            (Some(a), Some(s)) if s > a => Bound::Included(s.to_owned()),
+            (Some(a), _) => Bound::Excluded(a.to_owned()),
+            (None, Some(s)) => Bound::Included(s.to_owned()),
+            (None, None) => Bound::Unbounded,
+        };
+        let held_needed = filter.status == Some(super::StatusFilter::Held);
+        let deliveries_needed = filter.needs_deliveries();
+        let page = self.with_read(|txn| {
             let table = txn.open_table(MESSAGES).map_err(|e| self.db_error(e))?;
-            let range = match after {
-                Some(after) => table.range::<&str>((Bound::Excluded(after), Bound::Unbounded)),
-                None => table.range::<&str>(..),
-            }
-            .map_err(|e| self.db_error(e))?;
+            let held = if held_needed {
+                match txn.open_table(schema::HELD) {
+                    Ok(t) => Some(t),
+                    Err(redb::TableError::TableDoesNotExist(_)) => None,
+                    Err(e) => return Err(self.db_error(e)),
+                }
+            } else {
+                None
+            };
+            let start_ref = match &start {
+                Bound::Included(s) => Bound::Included(s.as_str()),
+                Bound::Excluded(s) => Bound::Excluded(s.as_str()),
+                Bound::Unbounded => Bound::Unbounded,
+            };
+            let range = table
+                .range::<&str>((start_ref, Bound::Unbounded))
+                .map_err(|e| self.db_error(e))?;
             let mut out = Vec::new();
             let mut last = None;
-            for entry in range {
-                if out.len() >= limit.max(1) {
+            for (scanned, entry) in range.enumerate() {
+                if out.len() >= limit.max(1) || scanned >= MAX_SCAN {
                     return Ok((out, last));
                 }
                 let (key, value) = entry.map_err(|e| self.db_error(e))?;
+                if until_key.as_deref().is_some_and(|u| key.value() >= u) {
+                    return Ok((out, None));
+                }
                 last = Some(MessageId(key.value().to_owned()));
-                match serde_json::from_slice(value.value()) {
-                    Ok(record) => out.push(record),
-                    Err(err) => tracing::warn!(mid = key.value(), error = %err, "spool record cannot be decoded"),
+                let record: MessageRecord = match serde_json::from_slice(value.value()) {
+                    Ok(record) => record,
+                    Err(err) => {
+                        tracing::warn!(mid = key.value(), error = %err, "spool record cannot be decoded");
+                        continue;
+                    }
+                };
+                if filter.is_empty() {
+                    out.push(record);
+                    continue;
+                }
+                let is_held = match &held {
+                    Some(t) => t.get(key.value()).map_err(|e| self.db_error(e))?.is_some(),
+                    None => false,
+                };
+                let deliveries = if deliveries_needed {
+                    self.deliveries_in(txn, key.value())?
+                } else {
+                    Vec::new()
+                };
+                if filter.matches(&record, &deliveries, is_held) {
+                    out.push(record);
                 }
             }
             Ok((out, None))
-        })
+        })?;
+        Ok(page)
+    }
+
+    /// Every delivery of message `id`, in the read transaction `txn`.
+    fn deliveries_in(
+        &self,
+        txn: &ReadTransaction,
+        id: &str,
+    ) -> Result<Vec<DeliveryView>, SpoolError> {
+        let table = match txn.open_table(DELIVERIES) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(self.db_error(e)),
+        };
+        let mut out = Vec::new();
+        for entry in table
+            .range((id, 0, "")..=(id, u32::MAX, "\u{10FFFF}"))
+            .map_err(|e| self.db_error(e))?
+        {
+            let (key, value) = entry.map_err(|e| self.db_error(e))?;
+            let (_, document, sink) = key.value();
+            let record = serde_json::from_slice(value.value()).map_err(|err| {
+                SpoolError::Database(format!("delivery of {id} cannot be decoded: {err}"))
+            })?;
+            out.push(DeliveryView {
+                document,
+                sink: sink.to_owned(),
+                record,
+            });
+        }
+        Ok(out)
     }
 
     /// Every delivery of message `id`.
     pub(crate) fn deliveries(&self, id: &str) -> Result<Vec<DeliveryView>, SpoolError> {
-        self.with_read(|txn| {
-            let table = match txn.open_table(DELIVERIES) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(self.db_error(e)),
-            };
-            let mut out = Vec::new();
-            for entry in table
-                .range((id, 0, "")..=(id, u32::MAX, "\u{10FFFF}"))
-                .map_err(|e| self.db_error(e))?
-            {
-                let (key, value) = entry.map_err(|e| self.db_error(e))?;
-                let (_, document, sink) = key.value();
-                let record = serde_json::from_slice(value.value()).map_err(|err| {
-                    SpoolError::Database(format!("delivery of {id} cannot be decoded: {err}"))
-                })?;
-                out.push(DeliveryView {
-                    document,
-                    sink: sink.to_owned(),
-                    record,
-                });
-            }
-            Ok(out)
-        })
+        self.with_read(|txn| self.deliveries_in(txn, id))
     }
 
     /// Every attempt at delivering message `id`'s documents.
@@ -485,6 +550,18 @@ impl Shared {
                 .get(seller)
                 .map_err(|e| self.db_error(e))?
                 .map(|v| v.value().to_owned()))
+        })
+    }
+
+    /// Whether message `id` is on hold.
+    pub(crate) fn is_held(&self, id: &str) -> Result<bool, SpoolError> {
+        self.with_read(|txn| {
+            let table = match txn.open_table(schema::HELD) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
+                Err(e) => return Err(self.db_error(e)),
+            };
+            Ok(table.get(id).map_err(|e| self.db_error(e))?.is_some())
         })
     }
 

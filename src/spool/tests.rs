@@ -720,17 +720,13 @@ fn kill_9_during_commits_loses_nothing_acknowledged() {
     let ro = Spool::open_read_only(&spool_dir);
     assert!(matches!(ro, Err(SpoolError::NeedsRecovery(_))), "{ro:?}");
     let mut out = Vec::new();
-    let code = crate::cli::spool::run_to(
-        crate::cli::spool::SpoolCommand::List {
-            json: true,
-            after: None,
-            limit: None,
-        },
-        &spool_dir,
-        &mut out,
-    );
+    let code = crate::cli::spool::run_to(crate::cli::spool::list_cmd(true), &spool_dir, &mut out);
     assert_eq!(code.unwrap(), 0);
-    let listed: Vec<MessageRecord> = serde_json::from_slice(&out).unwrap();
+    let listed: Vec<MessageRecord> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert!(
         acked
             .iter()
@@ -1576,18 +1572,22 @@ async fn list_pages_with_a_cursor() {
     for i in 0..5u8 {
         ids.push(spool.commit(message(&spool, &[i], vec![])).await.unwrap());
     }
-    let (page, next) = spool.list_page(None, 2).unwrap();
+    let (page, next) = spool.list_page(None, 2, &Filter::default()).unwrap();
     assert_eq!(
         page.iter().map(|m| &m.id).collect::<Vec<_>>(),
         [&ids[0], &ids[1]]
     );
     assert_eq!(next.as_ref(), Some(&ids[1]));
-    let (page, next) = spool.list_page(next.as_ref(), 2).unwrap();
+    let (page, next) = spool
+        .list_page(next.as_ref(), 2, &Filter::default())
+        .unwrap();
     assert_eq!(
         page.iter().map(|m| &m.id).collect::<Vec<_>>(),
         [&ids[2], &ids[3]]
     );
-    let (page, next) = spool.list_page(next.as_ref(), 2).unwrap();
+    let (page, next) = spool
+        .list_page(next.as_ref(), 2, &Filter::default())
+        .unwrap();
     assert_eq!(page.iter().map(|m| &m.id).collect::<Vec<_>>(), [&ids[4]]);
     assert_eq!(next, None);
 }
@@ -1623,5 +1623,211 @@ async fn a_whole_message_sink_is_queued_once_even_when_the_first_document_is_a_d
             (1, "fwd".to_string()),
             (2, "erp".to_string())
         ]
+    );
+}
+
+#[tokio::test]
+async fn a_held_message_is_never_claimed_until_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let held = spool
+        .commit(message(
+            &spool,
+            b"x",
+            vec![delivered_to(&["erp", "archive"])],
+        ))
+        .await
+        .unwrap();
+    let other = spool
+        .commit(message(&spool, b"y", vec![delivered_to(&["erp"])]))
+        .await
+        .unwrap();
+    // `archive` is in flight when the hold comes: it is held when its attempt ends.
+    let archive = spool.claim("archive", 10, LEASE).await.unwrap();
+    assert_eq!(archive.len(), 1);
+    let m = spool.manage(Manage::Hold(held.clone())).await.unwrap();
+    assert!(m.found && m.changed);
+    assert_eq!(m.deliveries, 1, "the pending erp delivery");
+    assert!(spool.is_held(&held).unwrap());
+    assert!(
+        !spool
+            .manage(Manage::Hold(held.clone()))
+            .await
+            .unwrap()
+            .changed
+    );
+    let jobs = spool.claim("erp", 10, LEASE).await.unwrap();
+    assert_eq!(
+        jobs.iter().map(|j| &j.message).collect::<Vec<_>>(),
+        [&other],
+        "only the message not on hold"
+    );
+    spool
+        .settle(
+            archive[0].clone(),
+            Settlement::Retry {
+                error: "HTTP 503".into(),
+                next: SystemTime::now(),
+            },
+            Duration::from_millis(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        state_of(&spool, &held, "archive").unwrap().state,
+        DeliveryState::Held
+    );
+    assert!(spool.claim("archive", 10, LEASE).await.unwrap().is_empty());
+    // A re-offer does not undo a hold.
+    spool
+        .reoffer(Reoffer::Message {
+            message: held.clone(),
+            document: None,
+            sink: None,
+        })
+        .await
+        .unwrap();
+    assert!(spool.claim("erp", 10, LEASE).await.unwrap().is_empty());
+
+    let filter = Filter {
+        status: Some(StatusFilter::Held),
+        ..Filter::default()
+    };
+    let (page, _) = spool.list_page(None, 10, &filter).unwrap();
+    assert_eq!(page.iter().map(|m| &m.id).collect::<Vec<_>>(), [&held]);
+
+    let m = spool.manage(Manage::Release(held.clone())).await.unwrap();
+    assert_eq!((m.changed, m.deliveries), (true, 2));
+    assert!(
+        !spool
+            .manage(Manage::Release(held.clone()))
+            .await
+            .unwrap()
+            .changed
+    );
+    assert_eq!(spool.claim("erp", 10, LEASE).await.unwrap().len(), 1);
+    assert_eq!(spool.claim("archive", 10, LEASE).await.unwrap().len(), 1);
+    let events: Vec<String> = spool
+        .get(&held)
+        .unwrap()
+        .unwrap()
+        .events
+        .into_iter()
+        .map(|e| e.what)
+        .collect();
+    assert!(
+        events.iter().any(|e| e.starts_with("held by an admin")),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| e.starts_with("released by an admin")),
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_message_keeps_its_record_and_loses_its_bytes_and_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    // Large enough for files of their own, and a small one kept in the database.
+    let big = vec![b'a'; 2 * 1024 * 1024];
+    let mut doc = delivered_to(&["erp"]);
+    doc.xml = big.clone();
+    let id = spool
+        .commit(message(&spool, &big, vec![doc]))
+        .await
+        .unwrap();
+    let small = spool
+        .commit(message(&spool, b"small", vec![delivered_to(&["erp"])]))
+        .await
+        .unwrap();
+    assert!(!body_files(&spool).is_empty());
+    assert!(
+        spool
+            .manage(Manage::Delete(MessageId("20990101T000000Z-000001".into())))
+            .await
+            .map(|m| !m.found)
+            .unwrap()
+    );
+    for victim in [&id, &small] {
+        let m = spool.manage(Manage::Delete(victim.clone())).await.unwrap();
+        assert_eq!((m.found, m.changed, m.deliveries), (true, true, 1));
+        assert!(
+            !spool
+                .manage(Manage::Delete(victim.clone()))
+                .await
+                .unwrap()
+                .changed
+        );
+        let record = spool.get(victim).unwrap().expect("the record stays");
+        assert!(record.deleted_at.is_some());
+        assert!(
+            record
+                .events
+                .last()
+                .unwrap()
+                .what
+                .starts_with("deleted by an admin")
+        );
+        assert_eq!(spool.raw(victim).unwrap(), None);
+        assert_eq!(spool.document(victim, 0).unwrap(), None);
+        assert!(spool.deliveries(victim).unwrap().is_empty());
+    }
+    assert!(body_files(&spool).is_empty(), "{:?}", body_files(&spool));
+    assert!(spool.claim("erp", 10, LEASE).await.unwrap().is_empty());
+    let deleted = Filter {
+        status: Some(StatusFilter::Deleted),
+        ..Filter::default()
+    };
+    assert_eq!(spool.list_page(None, 10, &deleted).unwrap().0.len(), 2);
+    let accepted = Filter {
+        status: Some(StatusFilter::Accepted),
+        ..Filter::default()
+    };
+    assert!(spool.list_page(None, 10, &accepted).unwrap().0.is_empty());
+    // Nothing is quarantined at the next start: no file was left behind.
+    drop(spool);
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    assert_eq!(spool.stats().quarantined, 0);
+}
+
+#[tokio::test]
+async fn a_filtered_page_scans_from_the_since_time_and_pages_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let mut ids = Vec::new();
+    for (i, ms) in [1_000u64, 2_000_000, 3_000_000, 4_000_000]
+        .into_iter()
+        .enumerate()
+    {
+        let mut doc = delivered_to(&["erp"]);
+        doc.organisation = if i % 2 == 0 { "acme" } else { "beta" }.into();
+        // Ids as the daemon gives them: from the time the message arrived.
+        let id =
+            MessageId(super::id::first_id_at(from_unix_millis(ms)).replace("-000000", "-000001"));
+        ids.push(
+            spool
+                .commit_as(id, message_at(&spool, ms, &[i as u8], vec![doc]))
+                .await
+                .unwrap(),
+        );
+    }
+    let acme = Filter {
+        organisation: Some("acme".into()),
+        ..Filter::default()
+    };
+    let (page, next) = spool.list_page(None, 1, &acme).unwrap();
+    assert_eq!(page.iter().map(|m| &m.id).collect::<Vec<_>>(), [&ids[0]]);
+    let (page, _) = spool.list_page(next.as_ref(), 10, &acme).unwrap();
+    assert_eq!(page.iter().map(|m| &m.id).collect::<Vec<_>>(), [&ids[2]]);
+    let recent = Filter {
+        since: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(2_000_000)),
+        until: Some(SystemTime::UNIX_EPOCH + Duration::from_millis(4_000_000)),
+        ..Filter::default()
+    };
+    let (page, _) = spool.list_page(None, 10, &recent).unwrap();
+    assert_eq!(
+        page.iter().map(|m| &m.id).collect::<Vec<_>>(),
+        [&ids[1], &ids[2]]
     );
 }

@@ -80,6 +80,12 @@ pub(crate) enum QueueOp {
         now: SystemTime,
         reply: oneshot::Sender<Result<u64, SpoolError>>,
     },
+    /// Hold, release or delete a message (`trustgate spool hold|release|delete`).
+    Manage {
+        op: Manage,
+        now: SystemTime,
+        reply: oneshot::Sender<Result<Managed, SpoolError>>,
+    },
     /// Change a trusted sender's lifecycle alone (disable, enable): small, and batched with
     /// the queue's requests.
     Sender {
@@ -363,6 +369,7 @@ impl Files<'_> {
             documents: records,
             ignored,
             events,
+            deleted_at: None,
         };
         let json = encode(&record)?;
         let stored_time = stored_time_range(&record, &json);
@@ -630,6 +637,7 @@ impl QueueOp {
             QueueOp::Settle { reply, .. } => drop(reply.send(Err(err.duplicate()))),
             QueueOp::Reoffer { reply, .. } => drop(reply.send(Err(err.duplicate()))),
             QueueOp::Sender { reply, .. } => drop(reply.send(Err(err.duplicate()))),
+            QueueOp::Manage { reply, .. } => drop(reply.send(Err(err.duplicate()))),
         }
     }
 }
@@ -643,6 +651,7 @@ enum QueueAnswer {
         oneshot::Sender<Result<SenderRecord, SpoolError>>,
         SenderRecord,
     ),
+    Managed(oneshot::Sender<Result<Managed, SpoolError>>, Managed),
     Failed(QueueFailed),
 }
 
@@ -656,6 +665,7 @@ enum QueueFailed {
         oneshot::Sender<Result<SenderRecord, SpoolError>>,
         SpoolError,
     ),
+    Managed(oneshot::Sender<Result<Managed, SpoolError>>, SpoolError),
 }
 
 impl QueueAnswer {
@@ -665,6 +675,8 @@ impl QueueAnswer {
             QueueAnswer::Settled(reply) => drop(reply.send(Ok(()))),
             QueueAnswer::Reoffered(reply, n) => drop(reply.send(Ok(n))),
             QueueAnswer::Sender(reply, record) => drop(reply.send(Ok(record))),
+            QueueAnswer::Managed(reply, managed) => drop(reply.send(Ok(managed))),
+            QueueAnswer::Failed(QueueFailed::Managed(reply, e)) => drop(reply.send(Err(e))),
             QueueAnswer::Failed(QueueFailed::Sender(reply, e)) => drop(reply.send(Err(e))),
             QueueAnswer::Failed(QueueFailed::Claim(reply, e)) => drop(reply.send(Err(e))),
             QueueAnswer::Failed(QueueFailed::Settle(reply, e)) => drop(reply.send(Err(e))),
@@ -770,6 +782,8 @@ fn write_batch(
     }
     let mut answers = Vec::with_capacity(queue.len());
     let mut queue_changed = false;
+    // Files of deleted messages: removed once the transaction that forgets them committed.
+    let mut removed_files: Vec<String> = Vec::new();
     {
         let e = |err: redb::StorageError| shared.db_error(err);
         let mut messages = txn
@@ -869,7 +883,27 @@ fn write_batch(
             }
         }
         for req in queue {
-            let answer = apply_queue_request(&mut tables, &mut sender_states, &messages, req);
+            let answer = if let QueueOp::Manage { op, now, reply } = req {
+                let mut stores = Stores {
+                    messages: &mut messages,
+                    bodies: &mut bodies,
+                    xml: &mut xml,
+                    pdf: &mut pdf,
+                };
+                match manage(&mut tables, &mut stores, &op, now) {
+                    Ok(managed) => {
+                        queue_changed |= managed.deliveries > 0;
+                        removed_files.extend(managed.files.iter().cloned());
+                        QueueAnswer::Managed(reply, managed)
+                    }
+                    Err(e) => QueueAnswer::Failed(QueueFailed::Managed(
+                        reply,
+                        SpoolError::Database(format!("{op}: {e}")),
+                    )),
+                }
+            } else {
+                apply_queue_request(&mut tables, &mut sender_states, &messages, req)
+            };
             if let Some(changed) = answer.changes_queue() {
                 queue_changed |= changed;
             }
@@ -882,7 +916,126 @@ fn write_batch(
         sync_dir(&shared.bodies_dir, shared.faults.as_ref())?;
     }
     txn.commit().map_err(|err| shared.db_error(err))?;
+    // After the commit: a crash before this leaves files no record names, which start-up
+    // moves to quarantine (never a record that names a missing file).
+    let paths: Vec<PathBuf> = removed_files
+        .iter()
+        .filter(|name| schema::is_spool_file_name(name))
+        .map(|name| shared.bodies_dir.join(name))
+        .collect();
+    remove_files(&paths);
     Ok((answers, queue_changed))
+}
+
+/// What an admin does to one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Manage {
+    /// Keep its deliveries from being tried (`spool hold`).
+    Hold(MessageId),
+    /// Let them be tried again, now (`spool release`).
+    Release(MessageId),
+    /// Remove its body, documents and deliveries, keeping the record with the event
+    /// (`spool delete --force`).
+    Delete(MessageId),
+}
+
+impl std::fmt::Display for Manage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Manage::Hold(id) => write!(f, "hold {id}"),
+            Manage::Release(id) => write!(f, "release {id}"),
+            Manage::Delete(id) => write!(f, "delete {id}"),
+        }
+    }
+}
+
+/// What [`Manage`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Managed {
+    /// The message exists.
+    pub found: bool,
+    /// Something changed (false: held already, not held, deleted already).
+    pub changed: bool,
+    /// Deliveries held, released or removed.
+    pub deliveries: u64,
+    /// Files removed after the commit (our own names under `bodies/`).
+    pub(crate) files: Vec<String>,
+}
+
+/// The tables of stored messages, open in the batch's transaction.
+struct Stores<'a, 'txn> {
+    messages: &'a mut redb::Table<'txn, &'static str, &'static [u8]>,
+    bodies: &'a mut redb::Table<'txn, &'static str, &'static [u8]>,
+    xml: &'a mut redb::Table<'txn, (&'static str, u32), &'static [u8]>,
+    pdf: &'a mut redb::Table<'txn, (&'static str, u32), &'static [u8]>,
+}
+
+/// Holds, releases or deletes one message in the batch's transaction; each adds an event to
+/// its record.
+fn manage(
+    tables: &mut queue::Tables<'_>,
+    stores: &mut Stores<'_, '_>,
+    op: &Manage,
+    now: SystemTime,
+) -> Result<Managed, redb::Error> {
+    let id = match op {
+        Manage::Hold(id) | Manage::Release(id) | Manage::Delete(id) => id.as_str(),
+    };
+    let Some(value) = stores.messages.get(id)? else {
+        return Ok(Managed::default());
+    };
+    let mut record: MessageRecord = serde_json::from_slice(value.value())
+        .map_err(|e| redb::Error::Corrupted(format!("message {id}: {e}")))?;
+    drop(value);
+    let mut managed = Managed {
+        found: true,
+        ..Managed::default()
+    };
+    if record.deleted_at.is_some() {
+        return Ok(managed);
+    }
+    let what = match op {
+        Manage::Hold(_) => match queue::hold(tables, id, now)? {
+            None => return Ok(managed),
+            Some(n) => {
+                managed.deliveries = n;
+                format!("held by an admin (trustgate spool hold): {n} delivery(ies) wait")
+            }
+        },
+        Manage::Release(_) => match queue::release(tables, id, now)? {
+            None => return Ok(managed),
+            Some(n) => {
+                managed.deliveries = n;
+                format!("released by an admin (trustgate spool release): {n} delivery(ies) due now")
+            }
+        },
+        Manage::Delete(_) => {
+            managed.deliveries = queue::forget(tables, id, false)?;
+            if let Blob::File { name } = &record.body_store {
+                managed.files.push(name.clone());
+            }
+            stores.bodies.remove(id)?;
+            for doc in &record.documents {
+                for blob in std::iter::once(&doc.xml_store).chain(doc.pdf_store.as_ref()) {
+                    if let Blob::File { name } = blob {
+                        managed.files.push(name.clone());
+                    }
+                }
+                stores.xml.remove((id, doc.index))?;
+                stores.pdf.remove((id, doc.index))?;
+            }
+            record.deleted_at = Some(now);
+            format!(
+                "deleted by an admin (trustgate spool delete): the message and its documents removed, {} delivery(ies) dropped",
+                managed.deliveries
+            )
+        }
+    };
+    record.events.push(Event { at: now, what });
+    let json = encode(&record).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+    stores.messages.insert(id, json.as_slice())?;
+    managed.changed = true;
+    Ok(managed)
 }
 
 /// Applies one queue request in the batch's transaction. An error of its own (a record that
@@ -938,6 +1091,11 @@ fn apply_queue_request(
             Ok(record) => QueueAnswer::Sender(reply, record),
             Err(e) => QueueAnswer::Failed(QueueFailed::Sender(reply, err(e))),
         },
+        // Handled by the batch with the message tables it needs (see `write_batch`).
+        QueueOp::Manage { reply, .. } => QueueAnswer::Failed(QueueFailed::Managed(
+            reply,
+            SpoolError::Database("a manage request reached the queue's dispatch".into()),
+        )),
     }
 }
 
@@ -1077,6 +1235,7 @@ mod tests {
                     what: STORED_EVENT.into(),
                 },
             ],
+            deleted_at: None,
         }
     }
 

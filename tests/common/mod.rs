@@ -389,6 +389,16 @@ fn parse_listen(line: &str) -> Option<SocketAddr> {
     rest[..end].parse().ok()
 }
 
+/// `spool list --json` output (one JSON object per line) as one JSON array.
+pub fn ndjson(out: &str) -> serde_json::Value {
+    serde_json::Value::Array(
+        out.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect(),
+    )
+}
+
 /// Runs the `trustgate` CLI with a config and returns (exit code, stdout, stderr).
 pub fn cli(config: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_trustgate"))

@@ -1,0 +1,236 @@
+//! The queue from the CLI, the way Postfix admins know it (issue 12, section 2b), with the real
+//! binary against a running daemon and a real webhook peer on loopback: `spool list` with
+//! filters and NDJSON, `spool hold` / `release` (no attempt while held, the delivery on
+//! release), `spool delete --force` and `spool export`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::peers::{HttpAnswer, WebhookServer};
+use common::{INVOICE_XML, RECEIVER, SUPPLIER, Smtp, TestConfig, cli, ndjson, read_fixture};
+
+fn config(hook: &WebhookServer) -> TestConfig {
+    let cfg = TestConfig::with_extras("", "deliver = [\"erp\"]", "");
+    let mut text = std::fs::read_to_string(&cfg.path).unwrap();
+    text.push_str(&format!(
+        "\n[[sink]]\nname = \"erp\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\ntimeout = \"5s\"\n\n[delivery]\ninitial_backoff = \"1s\"\nmax_backoff = \"1s\"\n",
+        hook.url()
+    ));
+    std::fs::write(&cfg.path, text).unwrap();
+    cfg
+}
+
+/// Sends invoice number `n` from `from`; returns the id from the 250.
+fn send(addr: std::net::SocketAddr, from: &str, n: usize) -> String {
+    let xml = String::from_utf8(read_fixture(INVOICE_XML))
+        .unwrap()
+        .replacen(
+            "<cbc:ID>12115118</cbc:ID>",
+            &format!("<cbc:ID>Q-{n}</cbc:ID>"),
+            1,
+        );
+    let body = common::mail(
+        from,
+        RECEIVER,
+        &[
+            ("INV-1.xml", "application/xml", xml.as_bytes()),
+            ("INV-1.pdf", "application/pdf", b"%PDF-1.4\n%test\n"),
+        ],
+    );
+    let reply = Smtp::connect(addr).transaction(from, RECEIVER, &body);
+    assert!(reply.starts_with("250"), "{reply}");
+    reply
+        .split_whitespace()
+        .find(|w| w.contains('T') && w.contains('-') && w.len() >= 20)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string()
+}
+
+async fn run(cfg: &TestConfig, args: &[&str]) -> (i32, String, String) {
+    let path = cfg.path.clone();
+    let args: Vec<String> = args.iter().map(ToString::to_string).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cli(&path, &args)
+    })
+    .await
+    .unwrap()
+}
+
+/// The ids `spool list --json` prints with `args` as filters.
+async fn ids(cfg: &TestConfig, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["spool", "list", "--json"];
+    all.extend_from_slice(args);
+    let (code, out, err) = run(cfg, &all).await;
+    assert_eq!(code, 0, "{err}");
+    ndjson(&out)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_hold_release_delete_and_export() {
+    let hook = WebhookServer::start();
+    // The ERP is down: deliveries stay pending until it answers.
+    hook.set_default(HttpAnswer::status(503));
+    let cfg = config(&hook);
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    let (a, b) = tokio::task::spawn_blocking(move || {
+        (
+            send(addr, SUPPLIER, 1),
+            send(addr, "billing@other-supplier.example", 2),
+        )
+    })
+    .await
+    .unwrap();
+
+    // Filters, and the summary lines of --json.
+    assert_eq!(ids(&cfg, &[]).await, vec![a.clone(), b.clone()]);
+    assert_eq!(
+        ids(&cfg, &["--sender", "supplier.example"]).await,
+        vec![a.clone()]
+    );
+    assert_eq!(
+        ids(&cfg, &["--sender", "billing@other-supplier.example"]).await,
+        vec![b.clone()]
+    );
+    assert_eq!(ids(&cfg, &["--organisation", "acme"]).await.len(), 2);
+    assert!(ids(&cfg, &["--organisation", "beta"]).await.is_empty());
+    assert_eq!(ids(&cfg, &["--receiver", RECEIVER]).await.len(), 2);
+    assert!(ids(&cfg, &["--until", "2000-01-01"]).await.is_empty());
+    assert_eq!(ids(&cfg, &["--since", "2000-01-01"]).await.len(), 2);
+    assert_eq!(ids(&cfg, &["--status", "pending"]).await.len(), 2);
+    let (_, out, _) = run(&cfg, &["spool", "list", "--json"]).await;
+    let first = &ndjson(&out)[0];
+    assert_eq!(first["status"], "accepted");
+    assert_eq!(first["invoice_numbers"][0], "Q-1");
+    assert_eq!(first["deliveries"][0]["sink"], "erp");
+    assert!(first.get("events").is_none(), "a summary, not the record");
+    let (_, full, _) = run(&cfg, &["spool", "list", "--json", "--full"]).await;
+    assert!(ndjson(&full)[0].get("events").is_some());
+
+    // Hold: no attempt while held, whatever the ERP says.
+    let (code, out, err) = run(&cfg, &["spool", "hold", &a]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("held"), "{out}");
+    assert_eq!(ids(&cfg, &["--status", "held"]).await, vec![a.clone()]);
+    // An attempt in flight when the hold came may still land: let it.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let count_a = || {
+        hook.requests()
+            .iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains("\"Q-1\""))
+            .count()
+    };
+    let at_hold = count_a();
+    hook.set_default(HttpAnswer::status(200));
+    // b is delivered on its next attempt (1 s back-off); a, held, is not tried at all.
+    let requests = hook.requests.clone();
+    tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.status == 200 && String::from_utf8_lossy(&r.body).contains("\"Q-2\""))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "b was never delivered"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        std::thread::sleep(std::time::Duration::from_secs(3));
+    })
+    .await
+    .unwrap();
+    let for_a_while_held = count_a();
+    assert_eq!(for_a_while_held, at_hold, "no attempt while held");
+    let (_, before, _) = run(&cfg, &["spool", "show", &a]).await;
+    assert!(before.contains("held"), "{before}");
+    assert_eq!(ids(&cfg, &["--status", "delivered"]).await, vec![b.clone()]);
+
+    // Release: delivered now.
+    let (code, out, _) = run(&cfg, &["spool", "release", &a]).await;
+    assert_eq!(code, 0);
+    assert!(out.starts_with("released"), "{out}");
+    let requests = hook.requests.clone();
+    tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let n = requests
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| r.status == 200 && String::from_utf8_lossy(&r.body).contains("\"Q-1\""))
+                .count();
+            if n > 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a was never delivered"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    })
+    .await
+    .unwrap();
+
+    // Export: our names only, the documents, their records and the raw message.
+    let out_dir = cfg.dir.path().join("export");
+    let (code, out, err) = run(
+        &cfg,
+        &["spool", "export", &a, "--out", out_dir.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let mut names: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            format!("{a}-0.json"),
+            format!("{a}-0.pdf"),
+            format!("{a}-0.xml"),
+            format!("{a}.eml"),
+        ],
+        "{out}"
+    );
+    let xml = std::fs::read_to_string(out_dir.join(format!("{a}-0.xml"))).unwrap();
+    assert!(xml.contains("Q-1"));
+    // A second export into the same directory overwrites nothing.
+    let (code, _, err) = run(
+        &cfg,
+        &["spool", "export", &a, "--out", out_dir.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(err.contains("exists already"), "{err}");
+
+    // Delete needs --force; then the record stays with the event, the bytes are gone.
+    let (code, _, err) = run(&cfg, &["spool", "delete", &b]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("--force"), "{err}");
+    let (code, out, err) = run(&cfg, &["spool", "delete", &b, "--force"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("deleted"), "{out}");
+    let (_, show, _) = run(&cfg, &["spool", "show", &b]).await;
+    assert!(show.contains("deleted by an admin"), "{show}");
+    let (code, _, _) = run(&cfg, &["spool", "show", &b, "--raw"]).await;
+    assert_eq!(code, 1, "no raw message any more");
+    assert_eq!(ids(&cfg, &["--status", "deleted"]).await, vec![b.clone()]);
+    assert_eq!(ids(&cfg, &["--status", "accepted"]).await, vec![a.clone()]);
+    let (code, _, err) = run(&cfg, &["spool", "hold", "20990101T000000Z-000001"]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("no message"), "{err}");
+    daemon.stop().await;
+}
