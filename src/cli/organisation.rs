@@ -5,7 +5,10 @@
 //! column), and nothing is written when any row is wrong. Then the organisations and receivers
 //! are added in one edit through [`crate::config::edit`] (validated as a whole, written
 //! atomically), and a CSV of the new addresses is printed on stdout for the platform to mail
-//! out.
+//! out. With `--file-per-organisation DIR` each organisation and its receivers go into
+//! `DIR/<id>.toml` (the id checked as a safe file-name stem, the files named by an `include` of
+//! the main config); the whole config is validated with every new file before any is written,
+//! then all temp files are written, then renamed.
 //!
 //! The file is CSV (RFC 4180, read by the `csv` crate: quotes, embedded commas and line breaks)
 //! with a header row naming the columns in any order: `id` and `name` (required), `kvk`,
@@ -16,11 +19,11 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 
-use super::receiver::{document_type, receiver_domain, restart_notice};
+use super::receiver::{document_type, receiver_domain, restart_notice_files};
 use crate::config::edit::{self, ConfigFile, NewOrganisation, NewReceiver, TakenAddresses};
 use crate::config::normalise_identifier;
 use crate::config::validate::{is_id, is_vat_id, parse_endpoint_id};
@@ -41,6 +44,11 @@ pub enum OrganisationCommand {
         /// existing receivers].
         #[arg(long, value_name = "DOMAIN")]
         domain: Option<String>,
+        /// Write each organisation, with its receivers, into DIR/<organisation id>.toml
+        /// instead of the main config (DIR relative to the main config's directory; an include
+        /// of the main config must name those files, e.g. include = ["conf.d/*.toml"]).
+        #[arg(long, value_name = "DIR")]
+        file_per_organisation: Option<PathBuf>,
     },
 }
 
@@ -64,6 +72,7 @@ pub fn run(cmd: OrganisationCommand, path: &Path, out: &mut dyn Write) -> anyhow
         file: csv_path,
         document_type: types,
         domain,
+        file_per_organisation,
     } = cmd;
     let mut types_checked: Vec<String> = Vec::new();
     for t in &types {
@@ -93,17 +102,45 @@ pub fn run(cmd: OrganisationCommand, path: &Path, out: &mut dyn Write) -> anyhow
             );
         }
     };
+    // With one file per organisation, each id names a file: refuse any that cannot, by row,
+    // before anything else.
+    let mut org_files: Vec<Option<PathBuf>> = Vec::with_capacity(organisations.len());
+    if let Some(dir) = &file_per_organisation {
+        let mut errors = Vec::new();
+        for (i, org) in organisations.iter().enumerate() {
+            match edit::organisation_file(dir, &org.id) {
+                Ok(path) => org_files.push(Some(path)),
+                Err(e) => errors.push(format!(
+                    "{}: row {}, column id: {e}",
+                    csv_path.display(),
+                    i + 1
+                )),
+            }
+        }
+        if !errors.is_empty() {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            bail!("{}: nothing was imported", csv_path.display());
+        }
+    } else {
+        org_files.resize(organisations.len(), None);
+    }
     let domain = receiver_domain(&file.config, domain.as_deref())?;
     let length = file.config.server.receiver_address_length;
     let mut taken = TakenAddresses::of(&file.config);
     let mut rng = rand::rng();
     let mut created: Vec<(String, String, String)> = Vec::new();
-    for org in &organisations {
-        edit::add_organisation(&mut file.doc, org)?;
+    for (org, org_file) in organisations.iter().zip(&org_files) {
+        let doc = match org_file {
+            Some(written) => file.file_doc(written)?,
+            None => &mut file.doc,
+        };
+        edit::add_organisation(doc, org)?;
         for t in &types_checked {
             let address = taken.generate(&mut rng, &domain, length)?;
             edit::add_receiver(
-                &mut file.doc,
+                doc,
                 &NewReceiver {
                     address: &address,
                     organisation: &org.id,
@@ -113,7 +150,7 @@ pub fn run(cmd: OrganisationCommand, path: &Path, out: &mut dyn Write) -> anyhow
             created.push((org.id.clone(), t.clone(), address.to_string()));
         }
     }
-    file.save()?;
+    let (_, written) = file.save_files()?;
     let mut writer = csv::Writer::from_writer(&mut *out);
     writer.write_record(["organisation", "document_type", "address"])?;
     for (org, t, address) in &created {
@@ -122,7 +159,7 @@ pub fn run(cmd: OrganisationCommand, path: &Path, out: &mut dyn Write) -> anyhow
     writer.flush()?;
     drop(writer);
     out.flush()?;
-    restart_notice(path);
+    restart_notice_files(&written);
     Ok(0)
 }
 

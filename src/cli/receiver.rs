@@ -2,13 +2,15 @@
 //! list`: the receiving addresses and their trusted senders, edited in the config file.
 //!
 //! Called by `cli::run`. Every change goes through [`crate::config::edit`]: comments and layout
-//! stay, the result is validated before it is written, and the write is atomic. Postfix habits:
+//! stay, the result is validated before it is written, and the write is atomic. A new receiver
+//! goes into the main file, or into the included file `--file` names; `receiver remove` and
+//! `sender add|remove` edit the file that defines the receiver. Postfix habits:
 //! success is quiet (`receiver add` prints only the new address), errors go to stderr with exit
 //! status 1. A running daemon does not see the change until it is restarted, and the CLI says
 //! so on stderr.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use serde::Serialize;
@@ -33,6 +35,11 @@ pub enum ReceiverCommand {
         /// existing receivers].
         #[arg(long, value_name = "DOMAIN")]
         domain: Option<String>,
+        /// Write the [[receiver]] into this file instead of the main config: relative to the
+        /// main config's directory, created when missing, and one that an include of the main
+        /// config names (e.g. conf.d/acme.toml with include = ["conf.d/*.toml"]).
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
     },
     /// List the receivers: address, organisation(s), document type, number of trusted senders.
     List {
@@ -134,9 +141,26 @@ impl From<LanguageArg> for Language {
 /// Tells the admin that the daemon has not seen the change (there is no reload of the config
 /// yet), on stderr so stdout stays the command's output.
 pub fn restart_notice(path: &Path) {
+    restart_notice_files(&[path.to_path_buf()]);
+}
+
+/// [`restart_notice`] for the files an edit wrote: up to three named, then how many more.
+pub fn restart_notice_files(paths: &[PathBuf]) {
+    let mut shown: Vec<String> = paths
+        .iter()
+        .take(3)
+        .map(|p| p.display().to_string())
+        .collect();
+    if paths.len() > 3 {
+        shown.push(format!("{} more files", paths.len() - 3));
+    }
+    let shown = match shown.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => return,
+    };
     eprintln!(
-        "trustgate: {} changed; a running trustgate daemon keeps the old config until it is restarted (e.g. systemctl restart trustgate)",
-        path.display()
+        "trustgate: {shown} changed; a running trustgate daemon keeps the old config until it is restarted (e.g. systemctl restart trustgate)"
     );
 }
 
@@ -211,6 +235,7 @@ pub fn run_receiver(cmd: ReceiverCommand, path: &Path, out: &mut dyn Write) -> a
             organisation,
             document_type: written_type,
             domain,
+            file: into,
         } => {
             let mut file = ConfigFile::open(path)?;
             let config = &file.config;
@@ -225,17 +250,21 @@ pub fn run_receiver(cmd: ReceiverCommand, path: &Path, out: &mut dyn Write) -> a
             let domain = receiver_domain(config, domain.as_deref())?;
             let length = config.server.receiver_address_length;
             let address = TakenAddresses::of(config).generate(&mut rand::rng(), &domain, length)?;
+            let doc = match &into {
+                Some(written) => file.file_doc(written)?,
+                None => &mut file.doc,
+            };
             edit::add_receiver(
-                &mut file.doc,
+                doc,
                 &NewReceiver {
                     address: &address,
                     organisation: &organisation,
                     document_type: &document_type,
                 },
             )?;
-            file.save()?;
+            let (_, written) = file.save_files()?;
             writeln!(out, "{address}")?;
-            restart_notice(path);
+            restart_notice_files(&written);
         }
         ReceiverCommand::List { json } => {
             let file = ConfigFile::open(path)?;
@@ -244,9 +273,9 @@ pub fn run_receiver(cmd: ReceiverCommand, path: &Path, out: &mut dyn Write) -> a
         ReceiverCommand::Remove { address } => {
             let address = parse_address("the receiver", &address)?;
             let mut file = ConfigFile::open(path)?;
-            edit::remove_receiver(&mut file.doc, &address)?;
-            file.save()?;
-            restart_notice(path);
+            file.remove_receiver(&address)?;
+            let (_, written) = file.save_files()?;
+            restart_notice_files(&written);
         }
     }
     out.flush()?;
@@ -372,8 +401,7 @@ pub fn run_sender(cmd: SenderCommand, path: &Path) -> anyhow::Result<i32> {
                 _ => bail!("give exactly one of --domain, --address and --verified-users"),
             };
             let mut file = ConfigFile::open(path)?;
-            edit::add_trusted_sender(
-                &mut file.doc,
+            file.add_trusted_sender(
                 &receiver,
                 &NewSender {
                     name: name.trim(),
@@ -382,16 +410,16 @@ pub fn run_sender(cmd: SenderCommand, path: &Path) -> anyhow::Result<i32> {
                     language: language.map(Language::from),
                 },
             )?;
-            file.save()?;
-            restart_notice(path);
+            let (_, written) = file.save_files()?;
+            restart_notice_files(&written);
         }
         SenderCommand::Remove { receiver, contact } => {
             let receiver = parse_address("the receiver", &receiver)?;
             let contact = parse_address("--contact", &contact)?;
             let mut file = ConfigFile::open(path)?;
-            edit::remove_trusted_sender(&mut file.doc, &receiver, &contact)?;
-            file.save()?;
-            restart_notice(path);
+            file.remove_trusted_sender(&receiver, &contact)?;
+            let (_, written) = file.save_files()?;
+            restart_notice_files(&written);
         }
         SenderCommand::Disable { receiver, contact } => {
             let config = ConfigFile::open(path)?.config;

@@ -131,9 +131,28 @@ pub fn load_with(path: &Path, options: &Options) -> Result<Config, ConfigErrors>
 /// # Errors
 /// Every problem found, each with file, line, column and a fix.
 pub fn load_str(text: &str, path: &Path, options: &Options) -> Result<Config, ConfigErrors> {
+    load_str_with(text, path, options, &Overlay::new())
+}
+
+/// Texts that stand in for included files: what an edit would write, keyed by
+/// [`include_key`]. A file in the overlay is read from it rather than from disk, and counts as
+/// existing for `include`'s patterns even before it is created, so a config edit that spans
+/// several files is validated whole before any of them is written.
+pub type Overlay = HashMap<PathBuf, String>;
+
+/// [`load_str`], with some included files read from `overlay` instead of the disk.
+///
+/// # Errors
+/// Every problem found, each with file, line, column and a fix.
+pub fn load_str_with(
+    text: &str,
+    path: &Path,
+    options: &Options,
+    overlay: &Overlay,
+) -> Result<Config, ConfigErrors> {
     // `include = ["conf.d/*.toml"]`: the included files follow the main file as one TOML
     // document (they hold only tables), and every position is mapped back to its own file.
-    let (combined, segments, include_errors) = with_includes(text, path);
+    let (combined, segments, include_errors) = with_includes(text, path, overlay);
     let mut v = Validator::new(&combined, path, options);
     v.segments = segments;
     for (span, message) in include_errors {
@@ -2488,12 +2507,90 @@ const MAX_INCLUDED_FILES: usize = 100_000;
 /// A problem found while reading `include`: where in the main file, and what.
 type IncludeError = (Range<usize>, String);
 
-fn with_includes(text: &str, path: &Path) -> (String, Vec<Segment>, Vec<IncludeError>) {
+/// The `include` list of a main file's text; `None` when it has none (or does not parse,
+/// which the full parse reports).
+fn include_patterns(text: &str) -> Option<Spanned<Vec<Spanned<String>>>> {
     #[derive(serde::Deserialize)]
     struct Includes {
         #[serde(default)]
         include: Option<Spanned<Vec<Spanned<String>>>>,
     }
+    toml::from_str::<Includes>(text).ok()?.include
+}
+
+/// The files a main file's `include` names, each as [`include_key`] names it, in the order
+/// they join; a pattern that names nothing is skipped (the validator reports it).
+pub fn included_files(text: &str, path: &Path) -> Vec<PathBuf> {
+    let Some(patterns) = include_patterns(text) else {
+        return Vec::new();
+    };
+    let base = base_dir(path);
+    let mut files: Vec<PathBuf> = Vec::new();
+    let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    for pattern in patterns.get_ref() {
+        for file in
+            include_matches(&base, pattern.get_ref().trim(), &Overlay::new()).unwrap_or_default()
+        {
+            if seen.insert(file.clone()) {
+                files.push(file);
+            }
+        }
+    }
+    files
+}
+
+/// How the config names the file `written` (relative to the main file `path`'s directory, or
+/// absolute), whether or not it exists: its directory made canonical, then its name. Every
+/// included file is named so, and [`Overlay`] is keyed so, so one file has one name however
+/// its path was written (`./conf.d`, a symlinked directory).
+pub fn include_key(path: &Path, written: &Path) -> PathBuf {
+    let full = base_dir(path).join(written);
+    match (full.parent(), full.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(dir)
+            .unwrap_or_else(|_| dir.to_path_buf())
+            .join(name),
+        _ => full,
+    }
+}
+
+/// The `include` entry of the main file's `text` that names the file `key` (an
+/// [`include_key`]), whether or not that file exists yet; `None` when no entry does, and
+/// trustgate would not read the file.
+pub fn include_covering(text: &str, path: &Path, key: &Path) -> Option<String> {
+    let patterns = include_patterns(text)?;
+    let base = base_dir(path);
+    let (dir, name) = (key.parent()?, key.file_name()?.to_str()?);
+    patterns
+        .get_ref()
+        .iter()
+        .map(|p| p.get_ref().trim())
+        .find(|pattern| {
+            let relative = Path::new(pattern);
+            relative
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| {
+                    wildcard(n, name)
+                        && pattern_dir(&base, relative).is_some_and(|d| d.as_path() == dir)
+                })
+        })
+        .map(str::to_string)
+}
+
+/// The directory an `include` entry's files are in, canonical; `None` when it has wildcards.
+fn pattern_dir(base: &Path, relative: &Path) -> Option<PathBuf> {
+    let dir = base.join(relative.parent().unwrap_or(Path::new("")));
+    if dir.to_string_lossy().contains(['*', '?']) {
+        return None;
+    }
+    Some(std::fs::canonicalize(&dir).unwrap_or(dir))
+}
+
+fn with_includes(
+    text: &str,
+    path: &Path,
+    overlay: &Overlay,
+) -> (String, Vec<Segment>, Vec<IncludeError>) {
     let mut combined = text.to_string();
     let mut segments = vec![Segment {
         start: 0,
@@ -2502,19 +2599,17 @@ fn with_includes(text: &str, path: &Path) -> (String, Vec<Segment>, Vec<IncludeE
     }];
     let mut errors = Vec::new();
     // A main file that does not parse is reported by the full parse.
-    let Ok(Includes {
-        include: Some(patterns),
-    }) = toml::from_str::<Includes>(text)
-    else {
+    let Some(patterns) = include_patterns(text) else {
         return (combined, segments, errors);
     };
     let base = base_dir(path);
     let mut files: Vec<PathBuf> = Vec::new();
+    let mut seen: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     for pattern in patterns.get_ref() {
-        match include_matches(&base, pattern.get_ref().trim()) {
+        match include_matches(&base, pattern.get_ref().trim(), overlay) {
             Ok(found) => {
                 for file in found {
-                    if !files.contains(&file) {
+                    if seen.insert(file.clone()) {
                         files.push(file);
                     }
                 }
@@ -2532,8 +2627,14 @@ fn with_includes(text: &str, path: &Path) -> (String, Vec<Segment>, Vec<IncludeE
         ));
         return (combined, segments, errors);
     }
+    // Lines in `combined[..counted]`.
+    let (mut lines, mut counted) = (0, 0);
     for file in files {
-        let included = match std::fs::read(&file).map(String::from_utf8) {
+        let read = match overlay.get(&file) {
+            Some(text) => Ok(Ok(text.clone())),
+            None => std::fs::read(&file).map(String::from_utf8),
+        };
+        let included = match read {
             Ok(Ok(t)) => t,
             Ok(Err(_)) => {
                 errors.push((
@@ -2571,13 +2672,34 @@ fn with_includes(text: &str, path: &Path) -> (String, Vec<Segment>, Vec<IncludeE
             ));
             continue;
         }
+        // Nor a sub-table first: [[receiver.trusted_sender]] would join the last receiver of
+        // the file before, so a receiver's senders would live in another file than the
+        // receiver (and the CLI, which edits the file that defines a receiver, would miss them).
+        if let Some(header) = first.map(|l| l.trim_start_matches('[')).and_then(|l| {
+            l.split(']')
+                .next()
+                .map(str::trim)
+                .filter(|h| !h.starts_with(['"', '\'']) && h.contains('.'))
+        }) {
+            errors.push((
+                patterns.span(),
+                format!(
+                    "included file {} starts with [{header}], which would join the last table of the file before it; put it under its parent table in this file",
+                    file.display()
+                ),
+            ));
+            continue;
+        }
         if !combined.ends_with('\n') {
             combined.push('\n');
         }
-        let first_line = combined.matches('\n').count() + 1;
+        // Counted as the text grows: counting the whole text again for each file made 2,000
+        // included files take seconds.
+        lines += combined[counted..].matches('\n').count();
+        counted = combined.len();
         segments.push(Segment {
             start: combined.len(),
-            first_line,
+            first_line: lines + 1,
             file,
         });
         combined.push_str(&included);
@@ -2586,8 +2708,9 @@ fn with_includes(text: &str, path: &Path) -> (String, Vec<Segment>, Vec<IncludeE
 }
 
 /// The files one `include` entry names, sorted: a path relative to the main file's
-/// directory, whose file name may hold `*` and `?`.
-fn include_matches(base: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
+/// directory, whose file name may hold `*` and `?`. Each is named as [`include_key`] names
+/// it; the files of `overlay` count as existing.
+fn include_matches(base: &Path, pattern: &str, overlay: &Overlay) -> Result<Vec<PathBuf>, String> {
     let relative = Path::new(pattern);
     let name = relative
         .file_name()
@@ -2595,15 +2718,14 @@ fn include_matches(base: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
         .ok_or_else(|| {
             format!("include \"{pattern}\" names no file; write e.g. \"conf.d/*.toml\"")
         })?;
-    let dir = base.join(relative.parent().unwrap_or(Path::new("")));
-    if dir.to_string_lossy().contains(['*', '?']) {
-        return Err(format!(
+    let dir = pattern_dir(base, relative).ok_or_else(|| {
+        format!(
             "include \"{pattern}\": wildcards only in the file name; write e.g. \"conf.d/*.toml\""
-        ));
-    }
+        )
+    })?;
     if !name.contains(['*', '?']) {
         let file = dir.join(name);
-        return if file.is_file() {
+        return if overlay.contains_key(&file) || file.is_file() {
             Ok(vec![file])
         } else {
             Err(format!(
@@ -2618,9 +2740,22 @@ fn include_matches(base: &Path, pattern: &str) -> Result<Vec<PathBuf>, String> {
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
         .filter(|e| e.file_name().to_str().is_some_and(|n| wildcard(name, n)))
-        .map(|e| e.path())
+        .map(|e| dir.join(e.file_name()))
         .collect();
+    found.extend(
+        overlay
+            .keys()
+            .filter(|file| {
+                file.parent() == Some(dir.as_path())
+                    && file
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| wildcard(name, n))
+            })
+            .cloned(),
+    );
     found.sort();
+    found.dedup();
     Ok(found)
 }
 
@@ -5401,5 +5536,90 @@ deliver = []
             errs.iter().any(|e| e.contains("no_kvk_reason is empty")),
             "{errs:#?}"
         );
+    }
+
+    /// A main file with `include = ["conf.d/*.toml"]` in a temp directory with `conf.d/`.
+    fn with_conf_d() -> (tempfile::TempDir, PathBuf, String) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("conf.d")).unwrap();
+        let path = dir.path().join("t.toml");
+        let text = format!("include = [\"conf.d/*.toml\"]\n{EXAMPLE}");
+        std::fs::write(&path, &text).unwrap();
+        (dir, path, text)
+    }
+
+    const BETA: &str = "[[organisation]]\nid = \"beta\"\nname = \"Beta\"\n\n[[receiver]]\naddress = \"B@trust.example.test\"\norganisation = \"beta\"\ndocument_type = \"purchase-invoice\"\n";
+
+    #[test]
+    fn an_overlay_file_is_included_before_it_exists_and_errors_name_it() {
+        let (dir, path, text) = with_conf_d();
+        let key = include_key(&path, Path::new("conf.d/beta.toml"));
+        let overlay = Overlay::from([(key.clone(), BETA.to_string())]);
+        let config = load_str_with(&text, &path, &no_io(), &overlay).unwrap();
+        assert_eq!(config.receivers.len(), 2);
+        assert_eq!(
+            config.receivers[1].address.to_string(),
+            "B@trust.example.test"
+        );
+        // Nothing was created on disk; without the overlay the file is not there.
+        assert!(!dir.path().join("conf.d/beta.toml").exists());
+        assert_eq!(load_str(&text, &path, &no_io()).unwrap().receivers.len(), 1);
+        // An overlay text that is wrong is reported at its own file and line.
+        let overlay =
+            Overlay::from([(key.clone(), BETA.replace("\"beta\"\ndoc", "\"zeta\"\ndoc"))]);
+        let errs = load_str_with(&text, &path, &no_io(), &overlay).unwrap_err();
+        assert_eq!(errs.0[0].file, key, "{errs}");
+        assert_eq!((errs.0[0].line, errs.0[0].column), (7, 16), "{errs}");
+        // A file the patterns do not match is not read, overlay or not.
+        let other = include_key(&path, Path::new("conf.d/beta.conf"));
+        let overlay = Overlay::from([(other, "not toml at all".to_string())]);
+        assert!(load_str_with(&text, &path, &no_io(), &overlay).is_ok());
+    }
+
+    #[test]
+    fn include_keys_name_one_file_one_way_and_patterns_cover_them() {
+        let (dir, path, text) = with_conf_d();
+        let key = include_key(&path, Path::new("conf.d/beta.toml"));
+        let canonical = std::fs::canonicalize(dir.path()).unwrap();
+        assert_eq!(key, canonical.join("conf.d/beta.toml"));
+        assert_eq!(include_key(&path, Path::new("./conf.d/beta.toml")), key);
+        assert_eq!(
+            include_key(&path, &dir.path().join("conf.d/beta.toml")),
+            key
+        );
+        std::os::unix::fs::symlink(dir.path().join("conf.d"), dir.path().join("link")).unwrap();
+        assert_eq!(include_key(&path, Path::new("link/beta.toml")), key);
+        assert_eq!(
+            include_covering(&text, &path, &key).as_deref(),
+            Some("conf.d/*.toml")
+        );
+        for not in ["beta.toml", "conf.d/beta.conf", "other/beta.toml"] {
+            let key = include_key(&path, Path::new(not));
+            assert_eq!(include_covering(&text, &path, &key), None, "{not}");
+        }
+        std::fs::write(dir.path().join("conf.d/beta.toml"), BETA).unwrap();
+        assert_eq!(included_files(&text, &path), vec![key]);
+        assert!(included_files(EXAMPLE, &path).is_empty());
+    }
+
+    #[test]
+    fn an_included_file_may_not_start_with_a_sub_table() {
+        // [[receiver.trusted_sender]] first would join the main file's last receiver.
+        let (dir, path, text) = with_conf_d();
+        let sender = "# a comment first\n[[receiver.trusted_sender]]\nname = \"S\"\ncontact = \"s@x.example\"\ndomain = \"x.example\"\n";
+        std::fs::write(dir.path().join("conf.d/a.toml"), sender).unwrap();
+        let errs = load_str(&text, &path, &no_io()).unwrap_err();
+        assert!(
+            errs.to_string()
+                .contains("a.toml starts with [receiver.trusted_sender], which would join the last table of the file before it"),
+            "{errs}"
+        );
+        std::fs::write(
+            dir.path().join("conf.d/a.toml"),
+            format!("{BETA}\n{sender}"),
+        )
+        .unwrap();
+        let config = load_str(&text, &path, &no_io()).unwrap();
+        assert_eq!(config.receivers[1].trusted_senders.len(), 1);
     }
 }
