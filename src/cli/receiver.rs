@@ -462,18 +462,8 @@ pub fn run_senders(cmd: SendersCommand, path: &Path, out: &mut dyn Write) -> any
     let file = ConfigFile::open(path)?;
     let config = &file.config;
     let states = super::lifecycle::states(config)?;
-    // `auth` as written on the sender, from the document: the validated config holds only the
-    // effective policy. A valid config keeps every receiver and sender, in file order.
-    let raw_receivers = file
-        .doc
-        .get("receiver")
-        .and_then(toml_edit::Item::as_array_of_tables);
     let mut rows = Vec::new();
-    for (i, r) in config.receivers.iter().enumerate() {
-        let raw_senders = raw_receivers
-            .and_then(|rs| rs.get(i))
-            .and_then(|t| t.get("trusted_sender"))
-            .and_then(toml_edit::Item::as_array_of_tables);
+    for r in &config.receivers {
         for (j, s) in r.trusted_senders.iter().enumerate() {
             let (kind, value) = match &s.kind {
                 TrustKind::Domain(d) => ("domain", Some(d.to_string())),
@@ -483,10 +473,8 @@ pub fn run_senders(cmd: SendersCommand, path: &Path, out: &mut dyn Write) -> any
             let key = crate::spool::SenderKey::new(&r.address.to_string(), &s.contact.to_string());
             // Entries of a receiver that share a contact share its record.
             let lifecycle = states.get(&key).cloned().unwrap_or_default();
-            let auth = raw_senders
-                .and_then(|ss| ss.get(j))
-                .and_then(|t| t.get("auth"))
-                .map(|_| s.auth.as_str().to_string());
+            // Only a sender's own `auth`; one that follows its receiver's shows none.
+            let auth = s.own_auth.then(|| s.auth.as_str().to_string());
             rows.push(SenderRow {
                 receiver: r.address.to_string(),
                 name: s.name.clone(),

@@ -379,6 +379,8 @@ pub struct TrustedSender {
     pub require_tls: bool,
     /// What must be proven about its mail: its own `auth`, else the receiver's.
     pub auth: AuthPolicy,
+    /// Whether it sets its own `auth` (for `senders list`).
+    pub own_auth: bool,
     /// The platform that sends for it (`via`): its mail may pass on SPF or DKIM for this
     /// domain instead of the From domain, when the From is exactly the trusted address.
     pub via: Option<Domain>,

@@ -1467,6 +1467,7 @@ impl<'a> Validator<'a> {
                     kind,
                     require_tls: sender.require_tls.as_ref().is_some_and(|b| *b.get_ref()),
                     auth,
+                    own_auth: sender.auth.is_some(),
                     via,
                     language,
                 });

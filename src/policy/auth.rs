@@ -406,6 +406,7 @@ mod tests {
             kind: TrustKind::Domain(Domain::parse("supplier.test").unwrap()),
             require_tls: false,
             auth,
+            own_auth: true,
             via: via.map(|v| Domain::parse(v).unwrap()),
             language: crate::config::Language::Nl,
         }
