@@ -26,6 +26,7 @@ use tokio_util::task::TaskTracker;
 use std::collections::BTreeMap;
 
 use crate::delivery::stored::Stored;
+use crate::spool::apikeys::ApiKeyRecord;
 use crate::spool::{
     AttemptView, DeliveryView, Filter, Manage, MessageId, MessageRecord, NewMessage, NoticeRecord,
     Reoffer, SenderChange, SenderKey, SenderRecord, SenderState, Spool, SpoolError,
@@ -98,6 +99,20 @@ pub enum Request {
     Raw {
         /// The message id.
         id: String,
+    },
+    /// Store a new API key (`trustgate apikey create`): only its hash crosses the socket.
+    ApiKeyAdd {
+        /// The client id.
+        client_id: String,
+        /// The record (scope, hash of the secret).
+        record: ApiKeyRecord,
+    },
+    /// Every API key (`trustgate apikey list`).
+    ApiKeys,
+    /// Revoke an API key (`trustgate apikey revoke`).
+    ApiKeyRevoke {
+        /// The client id.
+        client_id: String,
     },
     /// Every trusted sender's lifecycle record (`trustgate senders list`).
     Senders,
@@ -174,6 +189,16 @@ pub enum Response {
         /// The PDF, if the document has one (base64 in the JSON).
         #[serde(default, skip_serializing_if = "Option::is_none", with = "base64_opt")]
         pdf: Option<Vec<u8>>,
+    },
+    /// Answer to [`Request::ApiKeys`].
+    ApiKeys {
+        /// (client id, record), never a secret.
+        keys: Vec<(String, ApiKeyRecord)>,
+    },
+    /// Answer to [`Request::ApiKeyAdd`] and [`Request::ApiKeyRevoke`].
+    KeyChanged {
+        /// Whether anything changed (a revoke of an unknown or revoked key changes nothing).
+        changed: bool,
     },
     /// Answer to [`Request::Senders`].
     Senders {
@@ -273,6 +298,13 @@ pub fn answer(spool: &Spool, req: &Request) -> Response {
             document(spool, &mid, *index)
         }
         Request::Retry { selection } => retry(spool, selection),
+        Request::ApiKeyAdd { client_id, record } => {
+            block_on(spool.add_api_key(client_id.clone(), record.clone()))
+                .map(|()| Response::KeyChanged { changed: true })
+        }
+        Request::ApiKeys => spool.api_keys().map(|keys| Response::ApiKeys { keys }),
+        Request::ApiKeyRevoke { client_id } => block_on(spool.revoke_api_key(client_id.clone()))
+            .map(|changed| Response::KeyChanged { changed }),
         Request::Senders => spool.senders().map(|all| Response::Senders {
             senders: all
                 .into_iter()

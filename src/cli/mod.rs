@@ -5,6 +5,7 @@
 //! the only places that use `anyhow`. Exit codes: 0 ok, 1 failure (or invalid config for
 //! `check-config`), 2 usage, 78 config invalid when starting the daemon (EX_CONFIG).
 
+pub mod apikey;
 pub mod check_config;
 pub mod inspect;
 pub mod lifecycle;
@@ -106,6 +107,12 @@ pub enum Command {
         #[arg(long, value_name = "CONTACT")]
         sender: String,
     },
+    /// API keys of the admin HTTP API: create, list, revoke.
+    Apikey {
+        /// create, list or revoke.
+        #[command(subcommand)]
+        command: apikey::ApiKeyCommand,
+    },
     /// Organisations in the config: import from CSV.
     Organisation {
         /// import.
@@ -145,6 +152,9 @@ pub fn run() -> i32 {
         )),
         Command::Invite { receiver, sender } => with_config(&cli.config.path(), |config| {
             lifecycle::invite(config, &receiver, &sender, &mut std::io::stdout().lock())
+        }),
+        Command::Apikey { command } => with_config(&cli.config.path(), |config| {
+            apikey::run(command, config, &mut std::io::stdout().lock())
         }),
         Command::Organisation { command } => report(organisation::run(
             command,

@@ -667,6 +667,8 @@ pub(crate) fn ask(spool_dir: &Path, request: &Request) -> anyhow::Result<Respons
             | Request::Sender { .. }
             | Request::Invite { .. }
             | Request::Manage { .. }
+            | Request::ApiKeyAdd { .. }
+            | Request::ApiKeyRevoke { .. }
     ) {
         // A change needs the writer: open the store as the daemon would.
         let spool = Spool::open(&SpoolOptions::new(spool_dir))

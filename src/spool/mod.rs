@@ -63,6 +63,7 @@
 //! Only one process may open the database (redb locks the file), so `trustgate spool` asks the
 //! running daemon over `control.sock` and opens the store itself only when no daemon answers.
 
+pub mod apikeys;
 pub mod envelope;
 mod fault;
 pub mod filter;
@@ -1240,6 +1241,67 @@ impl Spool {
         })
         .await?;
         answer.await.unwrap_or(Err(SpoolError::Closed))
+    }
+
+    /// Stores a new API key (made by [`apikeys::generate`]), durably before returning.
+    ///
+    /// # Errors
+    /// [`SpoolError::Closed`] after shutdown or on a read-only spool; a client id in use;
+    /// database errors.
+    pub async fn add_api_key(
+        &self,
+        client_id: String,
+        record: apikeys::ApiKeyRecord,
+    ) -> Result<(), SpoolError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue_request(writer::QueueOp::ApiKey {
+            op: writer::KeyOp::Add(client_id, record),
+            now: SystemTime::now(),
+            reply,
+        })
+        .await?;
+        answer.await.unwrap_or(Err(SpoolError::Closed)).map(|_| ())
+    }
+
+    /// Revokes an API key; returns whether there was one not yet revoked.
+    ///
+    /// # Errors
+    /// [`SpoolError::Closed`] after shutdown or on a read-only spool; database errors.
+    pub async fn revoke_api_key(&self, client_id: String) -> Result<bool, SpoolError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue_request(writer::QueueOp::ApiKey {
+            op: writer::KeyOp::Revoke(client_id),
+            now: SystemTime::now(),
+            reply,
+        })
+        .await?;
+        answer.await.unwrap_or(Err(SpoolError::Closed))
+    }
+
+    /// Every API key's record, by client id (never a secret: only hashes are kept).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn api_keys(&self) -> Result<Vec<(String, apikeys::ApiKeyRecord)>, SpoolError> {
+        self.inner.shared.api_keys()
+    }
+
+    /// Whom a presented key `<client id>.<secret>` speaks for: (client id, scope), or `None`
+    /// for a key of the wrong form, unknown, revoked, or with the wrong secret.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn authenticate_key(
+        &self,
+        key: &str,
+    ) -> Result<Option<(String, apikeys::Scope)>, SpoolError> {
+        let Some((id, secret)) = apikeys::split(key) else {
+            return Ok(None);
+        };
+        let Some(record) = self.inner.shared.api_key(id)? else {
+            return Ok(None);
+        };
+        Ok(apikeys::check(&record, secret).then(|| (id.to_owned(), record.scope)))
     }
 
     /// Whether message `id` is on hold.

@@ -92,6 +92,10 @@ pub const SENDER_STATES: TableDefinition<(&str, &str), &[u8]> =
 /// Added in place in format 2 (created when missing).
 pub const HELD: TableDefinition<&str, u64> = TableDefinition::new("held");
 
+/// `api_keys`: client id -> the JSON of its [`ApiKeyRecord`](super::apikeys::ApiKeyRecord)
+/// (scope, the SHA-256 of the secret, created, revoked). Added in place in format 2.
+pub const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
+
 /// The key of [`RESENDS`]: the Message-ID header, a NUL, the SHA-256 of the raw message
 /// (lowercase hex). NUL cannot occur in a header, so two different pairs never collide.
 pub fn resend_key(header_message_id: &str, sha256_hex: &str) -> String {
@@ -192,6 +196,7 @@ pub fn migrate(txn: &redb::WriteTransaction) -> Result<Migration, MigrateError> 
     // Added in place in version 2: the senders' lifecycle.
     txn.open_table(SENDER_STATES)?;
     txn.open_table(HELD)?;
+    txn.open_table(API_KEYS)?;
     Ok(outcome)
 }
 

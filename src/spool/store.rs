@@ -553,6 +553,46 @@ impl Shared {
         })
     }
 
+    /// One API key's record.
+    pub(crate) fn api_key(
+        &self,
+        id: &str,
+    ) -> Result<Option<super::apikeys::ApiKeyRecord>, SpoolError> {
+        self.with_read(|txn| {
+            let table = match txn.open_table(schema::API_KEYS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(self.db_error(e)),
+            };
+            let value = table.get(id).map_err(|e| self.db_error(e))?;
+            value
+                .map(|v| super::apikeys::decode(v.value()).map_err(|e| self.db_error(e)))
+                .transpose()
+        })
+    }
+
+    /// Every API key's record.
+    pub(crate) fn api_keys(
+        &self,
+    ) -> Result<Vec<(String, super::apikeys::ApiKeyRecord)>, SpoolError> {
+        self.with_read(|txn| {
+            let table = match txn.open_table(schema::API_KEYS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(self.db_error(e)),
+            };
+            let mut out = Vec::new();
+            for entry in table.iter().map_err(|e| self.db_error(e))? {
+                let (key, value) = entry.map_err(|e| self.db_error(e))?;
+                out.push((
+                    key.value().to_owned(),
+                    super::apikeys::decode(value.value()).map_err(|e| self.db_error(e))?,
+                ));
+            }
+            Ok(out)
+        })
+    }
+
     /// Whether message `id` is on hold.
     pub(crate) fn is_held(&self, id: &str) -> Result<bool, SpoolError> {
         self.with_read(|txn| {

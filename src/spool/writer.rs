@@ -80,6 +80,13 @@ pub(crate) enum QueueOp {
         now: SystemTime,
         reply: oneshot::Sender<Result<u64, SpoolError>>,
     },
+    /// Add or revoke an API key (`trustgate apikey create|revoke`); answers whether it
+    /// changed anything.
+    ApiKey {
+        op: KeyOp,
+        now: SystemTime,
+        reply: oneshot::Sender<Result<bool, SpoolError>>,
+    },
     /// Hold, release or delete a message (`trustgate spool hold|release|delete`).
     Manage {
         op: Manage,
@@ -638,6 +645,7 @@ impl QueueOp {
             QueueOp::Reoffer { reply, .. } => drop(reply.send(Err(err.duplicate()))),
             QueueOp::Sender { reply, .. } => drop(reply.send(Err(err.duplicate()))),
             QueueOp::Manage { reply, .. } => drop(reply.send(Err(err.duplicate()))),
+            QueueOp::ApiKey { reply, .. } => drop(reply.send(Err(err.duplicate()))),
         }
     }
 }
@@ -652,6 +660,7 @@ enum QueueAnswer {
         SenderRecord,
     ),
     Managed(oneshot::Sender<Result<Managed, SpoolError>>, Managed),
+    Key(oneshot::Sender<Result<bool, SpoolError>>, bool),
     Failed(QueueFailed),
 }
 
@@ -666,6 +675,7 @@ enum QueueFailed {
         SpoolError,
     ),
     Managed(oneshot::Sender<Result<Managed, SpoolError>>, SpoolError),
+    Key(oneshot::Sender<Result<bool, SpoolError>>, SpoolError),
 }
 
 impl QueueAnswer {
@@ -676,6 +686,8 @@ impl QueueAnswer {
             QueueAnswer::Reoffered(reply, n) => drop(reply.send(Ok(n))),
             QueueAnswer::Sender(reply, record) => drop(reply.send(Ok(record))),
             QueueAnswer::Managed(reply, managed) => drop(reply.send(Ok(managed))),
+            QueueAnswer::Key(reply, changed) => drop(reply.send(Ok(changed))),
+            QueueAnswer::Failed(QueueFailed::Key(reply, e)) => drop(reply.send(Err(e))),
             QueueAnswer::Failed(QueueFailed::Managed(reply, e)) => drop(reply.send(Err(e))),
             QueueAnswer::Failed(QueueFailed::Sender(reply, e)) => drop(reply.send(Err(e))),
             QueueAnswer::Failed(QueueFailed::Claim(reply, e)) => drop(reply.send(Err(e))),
@@ -811,6 +823,9 @@ fn write_batch(
         let mut sender_states = txn
             .open_table(schema::SENDER_STATES)
             .map_err(|err| shared.db_error(err))?;
+        let mut api_keys = txn
+            .open_table(schema::API_KEYS)
+            .map_err(|err| shared.db_error(err))?;
         for req in entries.iter_mut() {
             let p = &mut req.prepared;
             p.set_stored_time(now);
@@ -902,7 +917,13 @@ fn write_batch(
                     )),
                 }
             } else {
-                apply_queue_request(&mut tables, &mut sender_states, &messages, req)
+                apply_queue_request(
+                    &mut tables,
+                    &mut sender_states,
+                    &mut api_keys,
+                    &messages,
+                    req,
+                )
             };
             if let Some(changed) = answer.changes_queue() {
                 queue_changed |= changed;
@@ -925,6 +946,48 @@ fn write_batch(
         .collect();
     remove_files(&paths);
     Ok((answers, queue_changed))
+}
+
+/// A change to the API keys.
+#[derive(Debug, Clone)]
+pub(crate) enum KeyOp {
+    /// A new key: its client id and record.
+    Add(String, super::apikeys::ApiKeyRecord),
+    /// Revoke the key with this client id.
+    Revoke(String),
+}
+
+/// Adds or revokes a key. `Ok(Err(..))`: refused (a client id in use).
+fn api_key(
+    table: &mut super::apikeys::Table<'_>,
+    op: &KeyOp,
+    now: SystemTime,
+) -> Result<Result<bool, SpoolError>, redb::Error> {
+    use super::apikeys::{decode, encode};
+    match op {
+        KeyOp::Add(id, record) => {
+            if table.get(id.as_str())?.is_some() {
+                return Ok(Err(SpoolError::Database(format!(
+                    "the API key client id {id} is in use"
+                ))));
+            }
+            table.insert(id.as_str(), encode(record)?.as_slice())?;
+            Ok(Ok(true))
+        }
+        KeyOp::Revoke(id) => {
+            let Some(value) = table.get(id.as_str())? else {
+                return Ok(Ok(false));
+            };
+            let mut record = decode(value.value())?;
+            drop(value);
+            if record.revoked_at.is_some() {
+                return Ok(Ok(false));
+            }
+            record.revoked_at = Some(now);
+            table.insert(id.as_str(), encode(&record)?.as_slice())?;
+            Ok(Ok(true))
+        }
+    }
 }
 
 /// What an admin does to one message.
@@ -1043,6 +1106,7 @@ fn manage(
 fn apply_queue_request(
     tables: &mut queue::Tables<'_>,
     sender_states: &mut senders::Table<'_>,
+    api_keys: &mut super::apikeys::Table<'_>,
     messages: &redb::Table<'_, &'static str, &'static [u8]>,
     req: QueueOp,
 ) -> QueueAnswer {
@@ -1090,6 +1154,11 @@ fn apply_queue_request(
         } => match senders::apply(sender_states, &key, &change, now) {
             Ok(record) => QueueAnswer::Sender(reply, record),
             Err(e) => QueueAnswer::Failed(QueueFailed::Sender(reply, err(e))),
+        },
+        QueueOp::ApiKey { op, now, reply } => match api_key(api_keys, &op, now) {
+            Ok(Ok(changed)) => QueueAnswer::Key(reply, changed),
+            Ok(Err(refused)) => QueueAnswer::Failed(QueueFailed::Key(reply, refused)),
+            Err(e) => QueueAnswer::Failed(QueueFailed::Key(reply, err(e))),
         },
         // Handled by the batch with the message tables it needs (see `write_batch`).
         QueueOp::Manage { reply, .. } => QueueAnswer::Failed(QueueFailed::Managed(
