@@ -167,7 +167,9 @@ pub fn build(config: &crate::config::Config) -> Result<Vec<super::worker::SinkRu
             sink: Arc::new(notice::NoticeSink::new(
                 smtp,
                 notices.from.clone(),
+                notices.templates.clone(),
                 notices.rate_per_hour,
+                notices.rate_window,
             )),
             concurrency: 2,
             timeout: relay.timeout,
