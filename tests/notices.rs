@@ -304,3 +304,92 @@ async fn past_the_cap_the_contact_gets_one_digest_of_the_rest() {
     assert!(text.contains("[BR-NL-1]"), "{text}");
     daemon.stop().await;
 }
+
+/// The deferral lives in the spool, not in memory: a daemon stopped while notices wait for
+/// their digest (its memory of the cap gone, as after a crash: a deferred delivery is pending,
+/// never in flight) sends them after the restart. None is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_notices_survive_a_restart() {
+    let relay = SmtpRelay::start();
+    let cfg = config(&relay, "rate_per_hour = 1\nrate_window = \"5s\"\n");
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    tokio::task::spawn_blocking(move || {
+        for _ in 0..3 {
+            let reply = send(addr, "billing@supplier.example", &refused_invoice(""));
+            assert!(reply.starts_with("550 5.6.0"), "{reply}");
+        }
+    })
+    .await
+    .unwrap();
+    let ids: Vec<trustgate::spool::MessageId> = daemon
+        .spool
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(ids.len(), 3);
+    let notice_of = |spool: &trustgate::spool::Spool, id: &trustgate::spool::MessageId| {
+        spool
+            .deliveries(id)
+            .unwrap()
+            .into_iter()
+            .find(|d| d.sink == "notices")
+            .unwrap()
+            .record
+    };
+    // One sent, two deferred to the digest.
+    let spool = daemon.spool.clone();
+    until("one notice sent and two deferred", 30, || {
+        let records: Vec<_> = ids.iter().map(|id| notice_of(&spool, id)).collect();
+        records
+            .iter()
+            .filter(|r| r.state == trustgate::spool::DeliveryState::Delivered)
+            .count()
+            == 1
+            && records
+                .iter()
+                .filter(|r| {
+                    r.state == trustgate::spool::DeliveryState::Pending
+                        && r.last_error
+                            .as_deref()
+                            .is_some_and(|e| e.starts_with("deferred: "))
+                })
+                .count()
+                == 2
+    })
+    .await;
+    // The spool is one process's: let go of it before the restart.
+    drop(spool);
+    daemon.stop().await;
+    assert_eq!(relay.mails.lock().unwrap().len(), 1);
+
+    let daemon = cfg.start().await;
+    let spool = daemon.spool.clone();
+    until("every notice delivered after the restart", 60, || {
+        ids.iter()
+            .all(|id| notice_of(&spool, id).state == trustgate::spool::DeliveryState::Delivered)
+    })
+    .await;
+    drop(spool);
+    let texts: Vec<String> = relay
+        .mails
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let parsed = mail_parser::MessageParser::default()
+                .parse(&m.data)
+                .unwrap();
+            parsed.body_text(0).unwrap_or_default().into_owned()
+        })
+        .collect();
+    for id in &ids {
+        assert!(
+            texts.iter().any(|t| t.contains(id.as_str())),
+            "{id} was never sent:\n{texts:#?}"
+        );
+    }
+    daemon.stop().await;
+}
