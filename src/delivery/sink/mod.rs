@@ -162,6 +162,13 @@ pub fn build(config: &crate::config::Config) -> Result<Vec<super::worker::SinkRu
             },
         )
         .map_err(|e| format!("[notices]: {e}"))?;
+        let replaced = notices.templates.overridden().count();
+        if replaced > 0 {
+            tracing::info!(
+                replaced,
+                "notice templates: built-in ones replaced from notices.templates"
+            );
+        }
         out.push(super::worker::SinkRunner {
             name: crate::config::validate::NOTICES_SINK.to_string(),
             sink: Arc::new(notice::NoticeSink::new(
