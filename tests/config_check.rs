@@ -571,8 +571,8 @@ fn every_key_of_the_schema_is_in_the_template_and_the_docs() {
             seen += 1;
         }
     }
-    // 10 sections, 23 + 2 + 3 + 8 + 13 + 9 + 4 + 7 + 14 + 15 + 3 + 3 keys.
-    assert_eq!(seen, 115);
+    // 10 sections, 23 + 2 + 3 + 8 + 13 + 9 + 4 + 7 + 14 + 15 + 3 + 5 keys.
+    assert_eq!(seen, 117);
 }
 
 #[test]
@@ -601,7 +601,7 @@ fn docs_defaults_match_the_template() {
         checked += 1;
     }
     assert_eq!(
-        checked, 54,
+        checked, 55,
         "every defaulted key of [server], [spool], [[receiver]], [delivery], [relay], [[sink]], [limits] and [dns] is checked"
     );
 }
@@ -649,4 +649,60 @@ fn include_joins_the_tables_of_other_files_and_errors_name_them() {
         err.starts_with(&format!("{}:1:11: ", path.display())),
         "{err}"
     );
+}
+
+#[test]
+fn check_config_compiles_notice_templates_and_names_a_broken_one_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("spool")).unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    std::fs::write(
+        templates.join("refused.en.subject"),
+        "Refused: {{ message_id }}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        templates.join("refused.nl.txt"),
+        "Beste {{ organisation }},\n{% for rule in rules %}{{ rule.id }}\n",
+    )
+    .unwrap();
+    // A typo in a name would silently keep the built-in: it is an error.
+    std::fs::write(templates.join("invitaton.nl.txt"), "Welkom\n").unwrap();
+    let path = dir.path().join("trustgate.toml");
+    let text = format!(
+        "{VALID}\n[relay]\nhost = \"127.0.0.1\"\ntls = \"none\"\nmail_from = \"bounces@trust.example.test\"\n\n[notices]\nfrom = \"no-reply@trust.example.test\"\ntemplates = \"templates\"\n"
+    );
+    std::fs::write(&path, &text).unwrap();
+    let (code, out, err) = check(&path);
+    assert_ne!(code, 0, "stdout: {out}");
+    let base = std::fs::canonicalize(dir.path()).unwrap();
+    for expected in [
+        format!(
+            "{}:2: notices.templates: syntax error: ",
+            base.join("templates/refused.nl.txt").display()
+        ),
+        format!(
+            "{}: notices.templates: \"invitaton.nl.txt\" is not a template's name",
+            base.join("templates/invitaton.nl.txt").display()
+        ),
+    ] {
+        assert!(
+            err.lines().any(|l| l.starts_with(&expected)),
+            "{expected}\n{err}"
+        );
+    }
+    // Fixed, it passes.
+    std::fs::write(
+        templates.join("refused.nl.txt"),
+        "Beste {{ organisation }},\n{% for rule in rules %}{{ rule.id }}\n{% endfor %}",
+    )
+    .unwrap();
+    std::fs::rename(
+        templates.join("invitaton.nl.txt"),
+        templates.join("invitation.nl.txt"),
+    )
+    .unwrap();
+    let (code, _, err) = check(&path);
+    assert_eq!(code, 0, "stderr: {err}");
 }

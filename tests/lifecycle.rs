@@ -72,6 +72,44 @@ async fn pending_invited_active_then_disabled_and_enabled() {
     assert_eq!(row["invited"]["count"], 1, "{row}");
     assert_eq!(row["invited"]["message"], invitation.as_str(), "{row}");
 
+    // The contact receives it through the relay: an automatic message (not a reply), from
+    // the null sender, in Dutch (the sender's default language), saying where to send and who
+    // must send.
+    let mails = tokio::task::block_in_place(|| relay.wait_for(1, 30));
+    let mail = &mails[0];
+    assert_eq!(mail.mail_from, "", "MAIL FROM:<>");
+    assert_eq!(mail.rcpt_to, vec![CONTACT.to_string()]);
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&mail.data)
+        .unwrap();
+    assert_eq!(
+        parsed.header_raw("Auto-Submitted").map(str::trim),
+        Some("auto-generated")
+    );
+    assert!(parsed.in_reply_to().as_text().is_none());
+    let text = parsed.body_text(0).unwrap().to_string();
+    assert!(text.contains(RECEIVER), "{text}");
+    assert!(text.contains("supplier.example"), "{text}");
+    assert!(text.contains("Peppol BIS 3"), "{text}");
+    assert!(parsed.body_html(0).is_some(), "a text and an HTML part");
+    // Recorded: `spool show` says where it went.
+    // (The relay has it; the settlement follows within moments.)
+    let mut show = String::new();
+    for _ in 0..100 {
+        let (code, out, _) = run(&cfg, &["spool", "show", &invitation]).await;
+        assert_eq!(code, 0);
+        show = out;
+        if show.contains("delivered") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(show.contains("outgoing"), "{show}");
+    assert!(
+        show.contains("notices") && show.contains("delivered"),
+        "{show}"
+    );
+
     // An unknown contact is refused by name.
     let (code, _, err) = run(&cfg, &["invite", RECEIVER, "--sender", "nobody@x.example"]).await;
     assert_eq!(code, 1);

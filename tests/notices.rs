@@ -190,3 +190,206 @@ async fn a_dead_letter_notifies_the_contact_and_the_admin_once() {
     }
     daemon.stop().await;
 }
+
+/// Waits until `f` holds (panics after `secs`).
+async fn until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !f() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// "A rate cap per contact (default 10 an hour). Past it, one digest." With a cap of 2 in a
+/// window shortened to 5 s (`rate_window`, which exists for this), five refused invoices give
+/// the contact two notices and then ONE digest that names the other three; each of those three
+/// deliveries is settled delivered with an answer naming the digest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_cap_the_contact_gets_one_digest_of_the_rest() {
+    let relay = SmtpRelay::start();
+    let cfg = config(&relay, "rate_per_hour = 2\nrate_window = \"5s\"\n");
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    tokio::task::spawn_blocking(move || {
+        for _ in 0..5 {
+            let reply = send(addr, "billing@supplier.example", &refused_invoice(""));
+            assert!(reply.starts_with("550 5.6.0"), "{reply}");
+        }
+    })
+    .await
+    .unwrap();
+    let spool = daemon.spool.clone();
+    let ids: Vec<String> = spool
+        .list()
+        .unwrap()
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect();
+    assert_eq!(ids.len(), 5);
+    // Every notice delivery ends delivered: two sent alone, three in the digest.
+    until("every notice settled", 60, || {
+        ids.iter().all(|id| {
+            let id = trustgate::spool::MessageId::parse(id).unwrap();
+            spool.deliveries(&id).unwrap().iter().any(|d| {
+                d.sink == "notices" && d.record.state == trustgate::spool::DeliveryState::Delivered
+            })
+        })
+    })
+    .await;
+    let mails = relay.mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 3, "two notices and one digest, nothing else");
+    let parse = |m: &common::peers::RelayedMail| {
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&m.data)
+            .unwrap();
+        (
+            parsed.subject().unwrap_or_default().to_string(),
+            parsed
+                .body_text(0)
+                .unwrap_or_default()
+                .replace("\r\n", "\n"),
+            parsed.message_id().unwrap_or_default().to_string(),
+            parsed
+                .header_raw("Auto-Submitted")
+                .map(|v| v.trim().to_string()),
+            parsed.in_reply_to().as_text().is_some(),
+        )
+    };
+    let mut alone = Vec::new();
+    for m in &mails[..2] {
+        let (subject, text, ..) = parse(m);
+        assert!(subject.starts_with("Factuur geweigerd"), "{subject}");
+        alone.extend(ids.iter().filter(|id| text.contains(id.as_str())).cloned());
+    }
+    assert_eq!(alone.len(), 2, "each notice names its own message");
+    let digest = &mails[2];
+    assert_eq!(digest.mail_from, "", "MAIL FROM:<>");
+    assert_eq!(digest.rcpt_to, vec!["billing@supplier.example".to_string()]);
+    let (subject, text, digest_id, auto, in_reply_to) = parse(digest);
+    assert_eq!(subject, "Samenvatting: 3 berichten over uw facturen");
+    assert_eq!(auto.as_deref(), Some("auto-replied"));
+    assert!(
+        !in_reply_to,
+        "a digest answers several messages, so none of them"
+    );
+    let rest: Vec<&String> = ids.iter().filter(|id| !alone.contains(id)).collect();
+    assert_eq!(rest.len(), 3);
+    for id in &rest {
+        assert!(text.contains(&format!("ons kenmerk {id}")), "{id}:\n{text}");
+        // Its delivery's answer names the digest.
+        let mid = trustgate::spool::MessageId::parse(id).unwrap();
+        let answer = spool
+            .deliveries(&mid)
+            .unwrap()
+            .into_iter()
+            .find(|d| d.sink == "notices")
+            .and_then(|d| d.record.answer)
+            .unwrap();
+        assert!(
+            answer.contains(&format!(
+                "in digest <{digest_id}> to billing@supplier.example (3 notices)"
+            )),
+            "{answer}"
+        );
+    }
+    for id in &alone {
+        assert!(
+            !text.contains(id.as_str()),
+            "{id} was sent alone, not in the digest"
+        );
+    }
+    assert!(text.contains("[BR-NL-1]"), "{text}");
+    daemon.stop().await;
+}
+
+/// The deferral lives in the spool, not in memory: a daemon stopped while notices wait for
+/// their digest (its memory of the cap gone, as after a crash: a deferred delivery is pending,
+/// never in flight) sends them after the restart. None is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_notices_survive_a_restart() {
+    let relay = SmtpRelay::start();
+    let cfg = config(&relay, "rate_per_hour = 1\nrate_window = \"5s\"\n");
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    tokio::task::spawn_blocking(move || {
+        for _ in 0..3 {
+            let reply = send(addr, "billing@supplier.example", &refused_invoice(""));
+            assert!(reply.starts_with("550 5.6.0"), "{reply}");
+        }
+    })
+    .await
+    .unwrap();
+    let ids: Vec<trustgate::spool::MessageId> = daemon
+        .spool
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(ids.len(), 3);
+    let notice_of = |spool: &trustgate::spool::Spool, id: &trustgate::spool::MessageId| {
+        spool
+            .deliveries(id)
+            .unwrap()
+            .into_iter()
+            .find(|d| d.sink == "notices")
+            .unwrap()
+            .record
+    };
+    // One sent, two deferred to the digest.
+    let spool = daemon.spool.clone();
+    until("one notice sent and two deferred", 30, || {
+        let records: Vec<_> = ids.iter().map(|id| notice_of(&spool, id)).collect();
+        records
+            .iter()
+            .filter(|r| r.state == trustgate::spool::DeliveryState::Delivered)
+            .count()
+            == 1
+            && records
+                .iter()
+                .filter(|r| {
+                    r.state == trustgate::spool::DeliveryState::Pending
+                        && r.last_error
+                            .as_deref()
+                            .is_some_and(|e| e.starts_with("deferred: "))
+                })
+                .count()
+                == 2
+    })
+    .await;
+    // The spool is one process's: let go of it before the restart.
+    drop(spool);
+    daemon.stop().await;
+    assert_eq!(relay.mails.lock().unwrap().len(), 1);
+
+    let daemon = cfg.start().await;
+    let spool = daemon.spool.clone();
+    until("every notice delivered after the restart", 60, || {
+        ids.iter()
+            .all(|id| notice_of(&spool, id).state == trustgate::spool::DeliveryState::Delivered)
+    })
+    .await;
+    drop(spool);
+    let texts: Vec<String> = relay
+        .mails
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let parsed = mail_parser::MessageParser::default()
+                .parse(&m.data)
+                .unwrap();
+            parsed.body_text(0).unwrap_or_default().into_owned()
+        })
+        .collect();
+    for id in &ids {
+        assert!(
+            texts.iter().any(|t| t.contains(id.as_str())),
+            "{id} was never sent:\n{texts:#?}"
+        );
+    }
+    daemon.stop().await;
+}

@@ -297,6 +297,13 @@ pub const NOTICES_RATE_PER_HOUR: u32 = 10;
 /// Allowed `notices.rate_per_hour`.
 pub const NOTICES_RATE_PER_HOUR_RANGE: RangeInclusive<usize> = 1..=10_000;
 
+/// `notices.rate_window`. The window `rate_per_hour` counts over: an hour, as its name says.
+/// Shorter only to test the digest without waiting an hour.
+pub const NOTICES_RATE_WINDOW: Duration = Duration::from_secs(3600);
+/// Allowed `notices.rate_window`: never longer than the hour the cap is named after.
+pub const NOTICES_RATE_WINDOW_RANGE: RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(3600);
+
 /// `dns.timeout`. One DNS query; a slower answer counts as a temporary failure (451), so the
 /// sender retries rather than being refused for our resolver's trouble.
 pub const DNS_TIMEOUT: Duration = Duration::from_secs(5);

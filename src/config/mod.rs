@@ -53,11 +53,17 @@ pub struct Config {
 pub struct Notices {
     /// The From of every notice (replies to it are not read).
     pub from: Address,
-    /// Notices one contact gets per hour, at most; past it, the rest of that hour's are not
-    /// sent (they stay in the spool).
+    /// Mails one recipient gets per `rate_window`, at most; past it, the rest of that window's
+    /// notices go out together as one digest at its end.
     pub rate_per_hour: u32,
+    /// The window `rate_per_hour` counts over: an hour; shorter only to test the digest.
+    pub rate_window: Duration,
     /// Who hears of every invoice that could not be delivered, besides the supplier's contact.
     pub admin: Option<Address>,
+    /// The words of notices, digests and invitations: the built-in templates, each replaced
+    /// by its file in `templates` where there is one (compiled when the config is loaded, so
+    /// a broken template is a config error, not a failed notice).
+    pub templates: crate::notify::render::Templates,
 }
 
 /// `[dns]`: the resolver that authenticates senders.

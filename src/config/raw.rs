@@ -62,6 +62,12 @@ pub struct Notices {
     /// `admin`: an address.
     #[serde(default)]
     pub admin: Option<Spanned<String>>,
+    /// `rate_window`: a duration.
+    #[serde(default)]
+    pub rate_window: Option<Spanned<Scalar>>,
+    /// `templates`: a directory of template files.
+    #[serde(default)]
+    pub templates: Option<Spanned<String>>,
 }
 
 /// `[dns]`.

@@ -43,7 +43,8 @@ pub struct ConfigError {
     pub file: PathBuf,
     /// 1-based line; 0 when the problem is the whole file (it cannot be read).
     pub line: usize,
-    /// 1-based column, counted in characters; 0 when `line` is 0.
+    /// 1-based column, counted in characters; 0 when `line` is 0, or when only the line is
+    /// known (a template file: shown as `FILE:LINE: message`).
     pub column: usize,
     /// What is wrong and how to fix it: `what is wrong; how to fix it`.
     pub message: String,
@@ -53,6 +54,8 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line == 0 {
             write!(f, "{}: {}", self.file.display(), self.message)
+        } else if self.column == 0 {
+            write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
         } else {
             write!(
                 f,
@@ -465,11 +468,25 @@ impl<'a> Validator<'a> {
                     None
                 }
             });
+            let rate_window = self.duration(
+                n.rate_window.as_ref(),
+                "notices.rate_window",
+                defaults::NOTICES_RATE_WINDOW,
+                defaults::NOTICES_RATE_WINDOW_RANGE,
+            );
+            let templates = n
+                .templates
+                .as_ref()
+                .map_or_else(crate::notify::render::Templates::builtin, |t| {
+                    self.templates(t)
+                });
             match Address::parse(n.from.get_ref().trim()) {
                 Ok(from) => Some(Notices {
                     from,
                     rate_per_hour,
+                    rate_window,
                     admin,
+                    templates,
                 }),
                 Err(e) => {
                     self.error(&n.from, format!("notices.from {e}; write the address notices come from, e.g. \"no-reply@trust.example.eu\""));
@@ -2392,6 +2409,41 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// `notices.templates`: the directory's template files, compiled now. Each problem is
+    /// reported at the template file and its line (`FILE:LINE: ...`); one that concerns the
+    /// directory itself, at the key. The built-in templates stand in after an error.
+    fn templates(&mut self, value: &Spanned<String>) -> crate::notify::render::Templates {
+        use crate::notify::render::Templates;
+        let Some(dir) = self.file_path(
+            value,
+            "notices.templates",
+            "templates = \"notice-templates\"",
+        ) else {
+            return Templates::builtin();
+        };
+        match Templates::from_dir(&dir) {
+            Ok(templates) => templates,
+            Err(errors) => {
+                for e in errors {
+                    if e.line == 0 && e.file == dir {
+                        self.error(
+                            value,
+                            format!("notices.templates {}: {}", dir.display(), e.message),
+                        );
+                    } else {
+                        self.errors.push(ConfigError {
+                            file: e.file,
+                            line: e.line,
+                            column: 0,
+                            message: format!("notices.templates: {}", e.message),
+                        });
+                    }
+                }
+                Templates::builtin()
+            }
+        }
+    }
+
     fn count(
         &mut self,
         value: Option<&Spanned<i64>>,
@@ -3305,6 +3357,89 @@ auth = "none"
                 "{expected}\n{errs:?}"
             );
         }
+    }
+
+    #[test]
+    fn notice_templates_come_from_files_and_a_broken_one_is_named_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir(base.join("tpl")).unwrap();
+        std::fs::write(
+            base.join("tpl/refused.en.subject"),
+            "Refused: {{ message_id }}",
+        )
+        .unwrap();
+        let path = base.join("t.toml");
+        let text = |extra: &str| {
+            format!(
+                "{HEAD}[relay]\nhost = \"127.0.0.1\"\ntls = \"none\"\nmail_from = \"b@trust.example.test\"\n[notices]\nfrom = \"n@trust.example.test\"\n{extra}"
+            )
+        };
+        let config = load_str(
+            &text("templates = \"tpl\"\nrate_window = \"5s\"\n"),
+            &path,
+            &no_io(),
+        )
+        .unwrap();
+        let notices = config.notices.unwrap();
+        assert_eq!(notices.rate_window, Duration::from_secs(5));
+        assert_eq!(
+            notices.templates.overridden().collect::<Vec<_>>(),
+            [base.join("tpl/refused.en.subject")]
+        );
+        // Without the key: the built-in templates, an hour.
+        let config = load_str(&text(""), &path, &no_io()).unwrap();
+        let notices = config.notices.unwrap();
+        assert_eq!(notices.rate_window, Duration::from_secs(3600));
+        assert_eq!(notices.templates.overridden().count(), 0);
+
+        std::fs::write(
+            base.join("tpl/refused.nl.txt"),
+            "een\ntwee {% if subject %}\n",
+        )
+        .unwrap();
+        std::fs::write(base.join("tpl/refused.nl.tx"), "a typo").unwrap();
+        let errs = match load_str(
+            &text("templates = \"tpl\"\nrate_window = \"2h\"\n"),
+            &path,
+            &no_io(),
+        ) {
+            Ok(_) => panic!("a broken template was accepted"),
+            Err(e) => e.0.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        };
+        for expected in [
+            format!(
+                "{}:2: notices.templates: syntax error",
+                base.join("tpl/refused.nl.txt").display()
+            ),
+            format!(
+                "{}: notices.templates: \"refused.nl.tx\" is not a template's name",
+                base.join("tpl/refused.nl.tx").display()
+            ),
+            format!(
+                "{}:13:15: notices.rate_window 2h is out of range; use 1s to 1h",
+                path.display()
+            ),
+        ] {
+            assert!(
+                errs.iter().any(|e| e.starts_with(&expected)),
+                "{expected}\n{errs:#?}"
+            );
+        }
+        // A directory that is not there: at the key.
+        let errs = match load_str(&text("templates = \"nope\"\n"), &path, &no_io()) {
+            Ok(_) => panic!("a missing directory was accepted"),
+            Err(e) => e.0.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        };
+        let expected = format!(
+            "{}:12:13: notices.templates {}: the templates directory cannot be read",
+            path.display(),
+            base.join("nope").display()
+        );
+        assert!(
+            errs.iter().any(|e| e.starts_with(&expected)),
+            "{expected}\n{errs:#?}"
+        );
     }
 
     #[test]

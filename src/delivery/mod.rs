@@ -19,7 +19,7 @@ pub mod sink;
 pub mod stored;
 pub mod worker;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 pub use payload::DocumentMeta;
 pub use sink::Sink;
@@ -65,6 +65,16 @@ pub enum Outcome {
     Permanent {
         /// Why.
         error: String,
+    },
+    /// Not attempted, by the sink's own rule, until `until`: the notices' rate cap defers a
+    /// notice to the digest at the end of its contact's hour. Not a failure: the delivery stays
+    /// pending with this due time (so a crash loses nothing), the time is not cut to
+    /// `max_backoff` nor lost to `max_age`, and the sink is not paused for it.
+    Defer {
+        /// When to try again.
+        until: SystemTime,
+        /// Why, for `spool show` and the log.
+        reason: String,
     },
 }
 

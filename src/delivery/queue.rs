@@ -11,6 +11,8 @@
 //!   up on a message after its queue lifetime; the last attempt is scheduled at `max_age`, so
 //!   a long back-off never skips it.
 //! - A permanent failure: dead letter at once.
+//! - A deferral by the sink's own rule (the notices' rate cap): pending again at the time the
+//!   sink named, at most [`MAX_DEFER`] ahead; it is neither a failure nor bound by `max_age`.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,6 +21,10 @@ use crate::spool::Settlement;
 
 /// Consecutive failed attempts after which a sink is paused.
 pub const PAUSE_AFTER_FAILURES: u32 = 5;
+
+/// The furthest a sink may defer a delivery ([`Outcome::Defer`]): a bound on a sink's mistake,
+/// far beyond the notices' hour.
+pub const MAX_DEFER: Duration = Duration::from_secs(24 * 3600);
 
 /// The schedule's settings, from `[delivery]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +81,10 @@ impl Policy {
             },
             Outcome::Permanent { error } => Settlement::Failed {
                 error: error.clone(),
+            },
+            Outcome::Defer { until, reason } => Settlement::Retry {
+                error: format!("deferred: {reason}"),
+                next: (*until).clamp(now, now + MAX_DEFER),
             },
             Outcome::Retry { error, retry_after } => {
                 let deadline = offered_at + self.max_age;
@@ -153,6 +163,12 @@ impl Breaker {
             let pause = policy.backoff(self.failures - PAUSE_AFTER_FAILURES + 1);
             self.paused_until = Some(now + pause);
         }
+    }
+
+    /// An attempt ended without reaching the downstream (the sink deferred it): neither a
+    /// failure nor a success, but a probe it was is over.
+    pub fn record_deferred(&mut self) {
+        self.probing = false;
     }
 
     /// Whether the sink is paused (for status output and metrics).
@@ -246,6 +262,39 @@ mod tests {
             panic!("not a retry");
         };
         assert_eq!(next, t + p.max_backoff);
+    }
+
+    #[test]
+    fn a_deferral_is_pending_at_its_own_time_even_past_max_backoff_and_max_age() {
+        let p = policy();
+        let offered = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let now = offered + p.max_age;
+        let defer = |secs: u64| Outcome::Defer {
+            until: now + Duration::from_secs(secs),
+            reason: "past notices.rate_per_hour".into(),
+        };
+        assert_eq!(
+            p.settle(&defer(5 * 3600), 40, offered, now, 0.5),
+            Settlement::Retry {
+                error: "deferred: past notices.rate_per_hour".into(),
+                next: now + Duration::from_secs(5 * 3600),
+            }
+        );
+        let Settlement::Retry { next, .. } = p.settle(&defer(90 * 86400), 1, offered, now, 0.5)
+        else {
+            panic!("not pending");
+        };
+        assert_eq!(next, now + MAX_DEFER);
+        // A deferral ends a probe without counting as a failure or a success.
+        let t0 = Instant::now();
+        let mut b = Breaker::default();
+        for _ in 0..PAUSE_AFTER_FAILURES {
+            b.record(true, t0, &p);
+        }
+        let later = t0 + Duration::from_secs(61);
+        b.probe_started();
+        b.record_deferred();
+        assert_eq!(b.allowance(later), Allowance::Probe);
     }
 
     #[test]

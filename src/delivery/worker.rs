@@ -367,8 +367,13 @@ async fn attempt(shared: &Shared, mut job: Job, preparing: OwnedSemaphorePermit)
         Err(outcome) => outcome,
     };
     let elapsed = started.elapsed();
-    let retryable = matches!(outcome, Outcome::Retry { .. });
-    lock(&shared.breaker).record(retryable, Instant::now(), &shared.policy);
+    let deferred = matches!(outcome, Outcome::Defer { .. });
+    if deferred {
+        lock(&shared.breaker).record_deferred();
+    } else {
+        let retryable = matches!(outcome, Outcome::Retry { .. });
+        lock(&shared.breaker).record(retryable, Instant::now(), &shared.policy);
+    }
     shared.answered.notify_one();
     // The downstream has answered: its slot is free while the settlement waits for the
     // writer (at most MAX_SETTLING of them; past it the slot waits too).
@@ -381,7 +386,13 @@ async fn attempt(shared: &Shared, mut job: Job, preparing: OwnedSemaphorePermit)
         SystemTime::now(),
         rand::random::<f64>(),
     );
-    log_outcome(&job, &settlement, elapsed);
+    if deferred {
+        if let Settlement::Retry { error, .. } = &settlement {
+            tracing::info!(sink = %job.sink, reason = %error, "delivery deferred by the sink");
+        }
+    } else {
+        log_outcome(&job, &settlement, elapsed);
+    }
     let key = (job.message.clone(), job.document);
     // Settle against the latest claim of this delivery in this process.
     if let Some(lease) = lock(&shared.claimed).get(&key) {

@@ -162,12 +162,21 @@ pub fn build(config: &crate::config::Config) -> Result<Vec<super::worker::SinkRu
             },
         )
         .map_err(|e| format!("[notices]: {e}"))?;
+        let replaced = notices.templates.overridden().count();
+        if replaced > 0 {
+            tracing::info!(
+                replaced,
+                "notice templates: built-in ones replaced from notices.templates"
+            );
+        }
         out.push(super::worker::SinkRunner {
             name: crate::config::validate::NOTICES_SINK.to_string(),
             sink: Arc::new(notice::NoticeSink::new(
                 smtp,
                 notices.from.clone(),
+                notices.templates.clone(),
                 notices.rate_per_hour,
+                notices.rate_window,
             )),
             concurrency: 2,
             timeout: relay.timeout,

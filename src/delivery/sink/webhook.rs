@@ -188,6 +188,7 @@ impl WebhookSink {
                 retry_after,
             },
             Outcome::Permanent { error } => Outcome::permanent(with_body(error, &head)),
+            Outcome::Defer { .. } => outcome,
         }
     }
 }
