@@ -4,3 +4,4 @@
 //! (issue 12) joins it here, answering from the same spool calls.
 
 pub mod control;
+pub mod http;

@@ -68,6 +68,7 @@ pub mod envelope;
 mod fault;
 pub mod filter;
 mod id;
+pub mod pull;
 mod queue;
 pub mod schema;
 pub mod senders;
@@ -1241,6 +1242,86 @@ impl Spool {
         })
         .await?;
         answer.await.unwrap_or(Err(SpoolError::Closed))
+    }
+
+    /// Records an ERP's acknowledgement of document `document` of `message` (the pull API's
+    /// `ack`), durably before returning: the document leaves the pull queue and the message's
+    /// event log says so. Idempotent (see [`pull::Acked`]).
+    ///
+    /// # Errors
+    /// [`SpoolError::Closed`] after shutdown or on a read-only spool; database errors.
+    pub async fn ack(
+        &self,
+        message: MessageId,
+        document: u32,
+        record: pull::AckRecord,
+    ) -> Result<pull::Acked, SpoolError> {
+        self.pull_request(writer::PullOp::Ack {
+            message,
+            document,
+            record,
+        })
+        .await
+    }
+
+    /// Records a later status from the ERP (booked, paid, disputed …) in the message's event
+    /// log, for an acknowledged document; [`pull::Acked::NotPullable`] for any other.
+    ///
+    /// # Errors
+    /// [`SpoolError::Closed`] after shutdown or on a read-only spool; database errors.
+    pub async fn erp_status(
+        &self,
+        message: MessageId,
+        document: u32,
+        status: String,
+        by: String,
+    ) -> Result<pull::Acked, SpoolError> {
+        self.pull_request(writer::PullOp::Status {
+            message,
+            document,
+            status,
+            by,
+        })
+        .await
+    }
+
+    async fn pull_request(&self, op: writer::PullOp) -> Result<pull::Acked, SpoolError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue_request(writer::QueueOp::Pull {
+            op,
+            now: SystemTime::now(),
+            reply,
+        })
+        .await?;
+        answer.await.unwrap_or(Err(SpoolError::Closed))
+    }
+
+    /// Documents waiting for the pull API, by organisation and oldest first within one: of
+    /// `organisation`, or of all; after
+    /// the cursor `after` (organisation, message, document); at most `limit`. Returns them and
+    /// the cursor of the next page.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn waiting(
+        &self,
+        organisation: Option<&str>,
+        after: Option<&pull::Waiting>,
+        limit: usize,
+    ) -> Result<(Vec<pull::Waiting>, Option<pull::Waiting>), SpoolError> {
+        self.inner.shared.waiting(organisation, after, limit)
+    }
+
+    /// The ERP's acknowledgement of a document, if any.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn ack_of(
+        &self,
+        message: &MessageId,
+        document: u32,
+    ) -> Result<Option<pull::AckRecord>, SpoolError> {
+        self.inner.shared.ack_of(message.as_str(), document)
     }
 
     /// Stores a new API key (made by [`apikeys::generate`]), durably before returning.

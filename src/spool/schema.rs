@@ -96,6 +96,15 @@ pub const HELD: TableDefinition<&str, u64> = TableDefinition::new("held");
 /// (scope, the SHA-256 of the secret, created, revoked). Added in place in format 2.
 pub const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
 
+/// `pull`: (organisation id, message id, document index) -> nothing, for every document that
+/// waits for the pull API (ready, no sink); removed when the ERP acknowledges it. Added in
+/// place in format 2.
+pub const PULL: TableDefinition<(&str, &str, u32), ()> = TableDefinition::new("pull");
+
+/// `acks`: (message id, document index) -> the JSON of its
+/// [`AckRecord`](super::pull::AckRecord). Added in place in format 2.
+pub const ACKS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("acks");
+
 /// The key of [`RESENDS`]: the Message-ID header, a NUL, the SHA-256 of the raw message
 /// (lowercase hex). NUL cannot occur in a header, so two different pairs never collide.
 pub fn resend_key(header_message_id: &str, sha256_hex: &str) -> String {
@@ -197,6 +206,8 @@ pub fn migrate(txn: &redb::WriteTransaction) -> Result<Migration, MigrateError> 
     txn.open_table(SENDER_STATES)?;
     txn.open_table(HELD)?;
     txn.open_table(API_KEYS)?;
+    txn.open_table(PULL)?;
+    txn.open_table(ACKS)?;
     Ok(outcome)
 }
 

@@ -553,6 +553,76 @@ impl Shared {
         })
     }
 
+    /// Documents waiting for the pull API (see `Spool::waiting`).
+    pub(crate) fn waiting(
+        &self,
+        organisation: Option<&str>,
+        after: Option<&super::pull::Waiting>,
+        limit: usize,
+    ) -> Result<(Vec<super::pull::Waiting>, Option<super::pull::Waiting>), SpoolError> {
+        use super::pull::Waiting;
+        self.with_read(|txn| {
+            let table = match txn.open_table(schema::PULL) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok((Vec::new(), None)),
+                Err(e) => return Err(self.db_error(e)),
+            };
+            let start = after.map(|w| (w.organisation.clone(), w.message.clone(), w.document));
+            let lower: (&str, &str, u32) = match (&start, organisation) {
+                (Some((o, m, d)), _) => (o.as_str(), m.as_str(), *d),
+                (None, Some(org)) => (org, "", 0),
+                (None, None) => ("", "", 0),
+            };
+            let lower_bound = if start.is_some() {
+                Bound::Excluded(lower)
+            } else {
+                Bound::Included(lower)
+            };
+            let mut out = Vec::new();
+            for entry in table
+                .range::<(&str, &str, u32)>((lower_bound, Bound::Unbounded))
+                .map_err(|e| self.db_error(e))?
+            {
+                let (key, ()) = entry
+                    .map(|(k, v)| (k, v.value()))
+                    .map_err(|e| self.db_error(e))?;
+                let (org, mid, doc) = key.value();
+                if organisation.is_some_and(|want| want != org) {
+                    break;
+                }
+                if out.len() >= limit.max(1) {
+                    let last: Option<Waiting> = out.last().cloned();
+                    return Ok((out, last));
+                }
+                out.push(Waiting {
+                    organisation: org.to_owned(),
+                    message: mid.to_owned(),
+                    document: doc,
+                });
+            }
+            Ok((out, None))
+        })
+    }
+
+    /// A document's acknowledgement.
+    pub(crate) fn ack_of(
+        &self,
+        mid: &str,
+        doc: u32,
+    ) -> Result<Option<super::pull::AckRecord>, SpoolError> {
+        self.with_read(|txn| {
+            let table = match txn.open_table(schema::ACKS) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(self.db_error(e)),
+            };
+            let value = table.get((mid, doc)).map_err(|e| self.db_error(e))?;
+            value
+                .map(|v| super::pull::decode(v.value()).map_err(|e| self.db_error(e)))
+                .transpose()
+        })
+    }
+
     /// One API key's record.
     pub(crate) fn api_key(
         &self,

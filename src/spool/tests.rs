@@ -1831,3 +1831,76 @@ async fn a_filtered_page_scans_from_the_since_time_and_pages_on() {
         [&ids[1], &ids[2]]
     );
 }
+
+#[tokio::test]
+async fn only_ready_documents_without_a_sink_wait_for_the_pull_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    let pulled = spool
+        .commit(message(&spool, b"a", vec![keyed("k1")]))
+        .await
+        .unwrap();
+    let mut with_sink = keyed("k2");
+    with_sink.deliver = vec!["erp".into()];
+    spool
+        .commit(message(&spool, b"b", vec![with_sink]))
+        .await
+        .unwrap();
+    // The same invoice again: a duplicate does not wait.
+    spool
+        .commit(message(&spool, b"c", vec![keyed("k1")]))
+        .await
+        .unwrap();
+    spool
+        .commit(NewMessage {
+            status: rejected("invoice_invalid"),
+            ..message(&spool, b"d", vec![keyed("k3")])
+        })
+        .await
+        .unwrap();
+    let (waiting, next) = spool.waiting(None, None, 10).unwrap();
+    assert_eq!(next, None);
+    assert_eq!(
+        waiting
+            .iter()
+            .map(|w| (w.message.as_str(), w.document))
+            .collect::<Vec<_>>(),
+        [(pulled.as_str(), 0)]
+    );
+    assert!(spool.waiting(Some("other"), None, 10).unwrap().0.is_empty());
+    let ack = |status| pull::AckRecord {
+        status,
+        reason: None,
+        at: SystemTime::now(),
+        by: "k".into(),
+    };
+    assert!(matches!(
+        spool
+            .ack(pulled.clone(), 0, ack(pull::AckStatus::Imported))
+            .await
+            .unwrap(),
+        pull::Acked::Recorded(_)
+    ));
+    assert!(spool.waiting(None, None, 10).unwrap().0.is_empty());
+    assert!(matches!(
+        spool
+            .ack(pulled.clone(), 0, ack(pull::AckStatus::Imported))
+            .await
+            .unwrap(),
+        pull::Acked::Again(_)
+    ));
+    assert!(matches!(
+        spool
+            .ack(pulled.clone(), 0, ack(pull::AckStatus::Failed))
+            .await
+            .unwrap(),
+        pull::Acked::Conflict(_)
+    ));
+    // Survives a restart.
+    drop(spool);
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    assert_eq!(
+        spool.ack_of(&pulled, 0).unwrap().map(|a| a.status),
+        Some(pull::AckStatus::Imported)
+    );
+}

@@ -80,6 +80,13 @@ pub(crate) enum QueueOp {
         now: SystemTime,
         reply: oneshot::Sender<Result<u64, SpoolError>>,
     },
+    /// Record an ERP's acknowledgement of a pulled document (the pull API's `ack`), or a later
+    /// status (`status`: only an event in the message's log).
+    Pull {
+        op: PullOp,
+        now: SystemTime,
+        reply: oneshot::Sender<Result<super::pull::Acked, SpoolError>>,
+    },
     /// Add or revoke an API key (`trustgate apikey create|revoke`); answers whether it
     /// changed anything.
     ApiKey {
@@ -646,6 +653,7 @@ impl QueueOp {
             QueueOp::Sender { reply, .. } => drop(reply.send(Err(err.duplicate()))),
             QueueOp::Manage { reply, .. } => drop(reply.send(Err(err.duplicate()))),
             QueueOp::ApiKey { reply, .. } => drop(reply.send(Err(err.duplicate()))),
+            QueueOp::Pull { reply, .. } => drop(reply.send(Err(err.duplicate()))),
         }
     }
 }
@@ -661,6 +669,10 @@ enum QueueAnswer {
     ),
     Managed(oneshot::Sender<Result<Managed, SpoolError>>, Managed),
     Key(oneshot::Sender<Result<bool, SpoolError>>, bool),
+    Pulled(
+        oneshot::Sender<Result<super::pull::Acked, SpoolError>>,
+        super::pull::Acked,
+    ),
     Failed(QueueFailed),
 }
 
@@ -676,6 +688,10 @@ enum QueueFailed {
     ),
     Managed(oneshot::Sender<Result<Managed, SpoolError>>, SpoolError),
     Key(oneshot::Sender<Result<bool, SpoolError>>, SpoolError),
+    Pulled(
+        oneshot::Sender<Result<super::pull::Acked, SpoolError>>,
+        SpoolError,
+    ),
 }
 
 impl QueueAnswer {
@@ -687,6 +703,8 @@ impl QueueAnswer {
             QueueAnswer::Sender(reply, record) => drop(reply.send(Ok(record))),
             QueueAnswer::Managed(reply, managed) => drop(reply.send(Ok(managed))),
             QueueAnswer::Key(reply, changed) => drop(reply.send(Ok(changed))),
+            QueueAnswer::Pulled(reply, acked) => drop(reply.send(Ok(acked))),
+            QueueAnswer::Failed(QueueFailed::Pulled(reply, e)) => drop(reply.send(Err(e))),
             QueueAnswer::Failed(QueueFailed::Key(reply, e)) => drop(reply.send(Err(e))),
             QueueAnswer::Failed(QueueFailed::Managed(reply, e)) => drop(reply.send(Err(e))),
             QueueAnswer::Failed(QueueFailed::Sender(reply, e)) => drop(reply.send(Err(e))),
@@ -826,6 +844,12 @@ fn write_batch(
         let mut api_keys = txn
             .open_table(schema::API_KEYS)
             .map_err(|err| shared.db_error(err))?;
+        let mut pull = txn
+            .open_table(schema::PULL)
+            .map_err(|err| shared.db_error(err))?;
+        let mut acks = txn
+            .open_table(schema::ACKS)
+            .map_err(|err| shared.db_error(err))?;
         for req in entries.iter_mut() {
             let p = &mut req.prepared;
             p.set_stored_time(now);
@@ -871,6 +895,19 @@ fn write_batch(
                         .map_err(|err| shared.db_error(err))?;
                 }
             }
+            // A ready document with no sink waits for the pull API (after the indexes: a
+            // duplicate does not wait).
+            for doc in &p.record.documents {
+                let has_sink = p
+                    .deliver
+                    .iter()
+                    .any(|(i, sinks)| *i == doc.index && !sinks.is_empty());
+                if doc.status.is_ready() && !has_sink && p.record.status == MessageStatus::Accepted
+                {
+                    pull.insert((doc.organisation.as_str(), id, doc.index), ())
+                        .map_err(|err| shared.db_error(err))?;
+                }
+            }
             for update in &p.senders {
                 let (key, change) = match update {
                     super::SenderUpdate::Invitation(key) => (
@@ -898,12 +935,24 @@ fn write_batch(
             }
         }
         for req in queue {
+            if let QueueOp::Pull { op, now, reply } = req {
+                let answer = match pull_op(&mut messages, &mut pull, &mut acks, &op, now) {
+                    Ok(acked) => QueueAnswer::Pulled(reply, acked),
+                    Err(e) => QueueAnswer::Failed(QueueFailed::Pulled(
+                        reply,
+                        SpoolError::Database(format!("pull: {e}")),
+                    )),
+                };
+                answers.push(answer);
+                continue;
+            }
             let answer = if let QueueOp::Manage { op, now, reply } = req {
                 let mut stores = Stores {
                     messages: &mut messages,
                     bodies: &mut bodies,
                     xml: &mut xml,
                     pdf: &mut pdf,
+                    pull: &mut pull,
                 };
                 match manage(&mut tables, &mut stores, &op, now) {
                     Ok(managed) => {
@@ -946,6 +995,94 @@ fn write_batch(
         .collect();
     remove_files(&paths);
     Ok((answers, queue_changed))
+}
+
+/// What an ERP reports about a pulled document.
+#[derive(Debug, Clone)]
+pub(crate) enum PullOp {
+    /// `ack`: imported or failed; removes the document from the pull queue.
+    Ack {
+        message: MessageId,
+        document: u32,
+        record: super::pull::AckRecord,
+    },
+    /// `status`: a later status from the ERP (booked, paid, disputed …), an event only.
+    Status {
+        message: MessageId,
+        document: u32,
+        status: String,
+        by: String,
+    },
+}
+
+/// Applies a [`PullOp`]: the acknowledgement (or the status) and an event in the message's
+/// log, in the batch's transaction.
+fn pull_op(
+    messages: &mut redb::Table<'_, &'static str, &'static [u8]>,
+    pull: &mut super::pull::PullTable<'_>,
+    acks: &mut super::pull::AckTable<'_>,
+    op: &PullOp,
+    now: SystemTime,
+) -> Result<super::pull::Acked, redb::Error> {
+    use super::pull::Acked;
+    let (mid, document) = match op {
+        PullOp::Ack {
+            message, document, ..
+        }
+        | PullOp::Status {
+            message, document, ..
+        } => (message.as_str(), *document),
+    };
+    let Some(value) = messages.get(mid)? else {
+        return Ok(Acked::NotPullable);
+    };
+    let mut record: MessageRecord = serde_json::from_slice(value.value())
+        .map_err(|e| redb::Error::Corrupted(format!("message {mid}: {e}")))?;
+    drop(value);
+    let Some(doc) = record.documents.iter().find(|d| d.index == document) else {
+        return Ok(Acked::NotPullable);
+    };
+    let organisation = doc.organisation.clone();
+    let (acked, what) = match op {
+        PullOp::Ack { record: ack, .. } => {
+            let acked = super::pull::ack(pull, acks, &organisation, mid, document, ack)?;
+            if !matches!(acked, Acked::Recorded(_)) {
+                return Ok(acked);
+            }
+            let why = ack
+                .reason
+                .as_deref()
+                .map(|r| format!(": {}", crate::text::display_safe(r)))
+                .unwrap_or_default();
+            (
+                acked,
+                format!(
+                    "document {document} {} by the ERP (API key {}){why}",
+                    ack.status.as_str(),
+                    ack.by
+                ),
+            )
+        }
+        PullOp::Status { status, by, .. } => {
+            // Only for a document that was acknowledged (it reached the ERP).
+            let Some(value) = acks.get((mid, document))? else {
+                return Ok(Acked::NotPullable);
+            };
+            let before = super::pull::decode(value.value())?;
+            drop(value);
+            (
+                Acked::Again(before),
+                format!(
+                    "document {document}: the ERP says {} (API key {by})",
+                    crate::text::display_safe(status)
+                ),
+            )
+        }
+    };
+    record.events.push(Event { at: now, what });
+    let json = encode(&record).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+    messages.insert(mid, json.as_slice())?;
+    Ok(acked)
 }
 
 /// A change to the API keys.
@@ -1031,6 +1168,7 @@ struct Stores<'a, 'txn> {
     bodies: &'a mut redb::Table<'txn, &'static str, &'static [u8]>,
     xml: &'a mut redb::Table<'txn, (&'static str, u32), &'static [u8]>,
     pdf: &'a mut redb::Table<'txn, (&'static str, u32), &'static [u8]>,
+    pull: &'a mut super::pull::PullTable<'txn>,
 }
 
 /// Holds, releases or deletes one message in the batch's transaction; each adds an event to
@@ -1086,6 +1224,9 @@ fn manage(
                 }
                 stores.xml.remove((id, doc.index))?;
                 stores.pdf.remove((id, doc.index))?;
+                stores
+                    .pull
+                    .remove((doc.organisation.as_str(), id, doc.index))?;
             }
             record.deleted_at = Some(now);
             format!(
@@ -1161,6 +1302,10 @@ fn apply_queue_request(
             Err(e) => QueueAnswer::Failed(QueueFailed::Key(reply, err(e))),
         },
         // Handled by the batch with the message tables it needs (see `write_batch`).
+        QueueOp::Pull { reply, .. } => QueueAnswer::Failed(QueueFailed::Pulled(
+            reply,
+            SpoolError::Database("a pull request reached the queue's dispatch".into()),
+        )),
         QueueOp::Manage { reply, .. } => QueueAnswer::Failed(QueueFailed::Managed(
             reply,
             SpoolError::Database("a manage request reached the queue's dispatch".into()),

@@ -1,0 +1,357 @@
+//! The admin HTTP API and the ERP pull API (issue 12, section 2) over real sockets: a daemon
+//! takes invoices over SMTP, the API serves on loopback, and a real HTTP client (reqwest) plays
+//! the ERP batch job: poll, fetch, acknowledge. Keys are checked on every route, and one
+//! organisation's key never sees another organisation's data.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use common::{INVOICE_XML, RECEIVER, SUPPLIER, Smtp, TestConfig, read_fixture};
+use trustgate::admin::http::{ApiState, serve};
+use trustgate::spool::Spool;
+use trustgate::spool::apikeys::{self, Scope};
+
+/// Sends invoice number `n` (with a PDF); returns the message id from the 250.
+fn send(addr: std::net::SocketAddr, n: usize) -> String {
+    let xml = String::from_utf8(read_fixture(INVOICE_XML))
+        .unwrap()
+        .replacen(
+            "<cbc:ID>12115118</cbc:ID>",
+            &format!("<cbc:ID>P-{n}</cbc:ID>"),
+            1,
+        );
+    let body = common::mail(
+        SUPPLIER,
+        RECEIVER,
+        &[
+            ("INV-1.xml", "application/xml", xml.as_bytes()),
+            ("INV-1.pdf", "application/pdf", b"%PDF-1.4\n%test\n"),
+        ],
+    );
+    let reply = Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &body);
+    assert!(reply.starts_with("250"), "{reply}");
+    reply
+        .split_whitespace()
+        .find(|w| w.contains('T') && w.contains('-') && w.len() >= 20)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string()
+}
+
+async fn key(spool: &Spool, scope: Scope) -> String {
+    let new = apikeys::generate(scope, None, SystemTime::now());
+    spool
+        .add_api_key(new.client_id.clone(), new.record)
+        .await
+        .unwrap();
+    new.key
+}
+
+fn org(id: &str) -> Scope {
+    Scope::Organisation {
+        organisation: id.into(),
+    }
+}
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn get(&self, path: &str, key: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        req.send().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, key: &str, body: serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn json(&self, path: &str, key: &str) -> serde_json::Value {
+        let response = self.get(path, Some(key)).await;
+        assert_eq!(response.status(), 200, "{path}");
+        response.json().await.unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_erp_polls_fetches_and_acks_and_sees_only_its_own() {
+    let cfg = TestConfig::new();
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(serve(
+        listener,
+        ApiState {
+            spool: daemon.spool.clone(),
+            config: std::sync::Arc::new(cfg.load()),
+        },
+        stop.clone(),
+    ));
+    let api = Api {
+        base,
+        http: reqwest::Client::new(),
+    };
+    let acme = key(&daemon.spool, org("acme")).await;
+    let beta = key(&daemon.spool, org("beta")).await;
+    let admin = key(&daemon.spool, Scope::Admin).await;
+
+    // Health needs no key; everything else does, and a wrong key is refused.
+    assert_eq!(api.get("/health", None).await.status(), 200);
+    for path in [
+        "/ready",
+        "/api/v1/documents?status=ready",
+        "/api/v1/messages",
+        "/api/v1/documents/20261203T100000Z-000001-0/xml",
+        "/api/v1/messages/20261203T100000Z-000001/raw",
+    ] {
+        let none = api.get(path, None).await;
+        assert_eq!(none.status(), 401, "{path}");
+        assert!(none.headers().contains_key("www-authenticate"), "{path}");
+        let wrong = format!("{}x", &acme[..acme.len() - 1]);
+        assert_eq!(api.get(path, Some(&wrong)).await.status(), 401, "{path}");
+        assert_eq!(api.get(path, Some("garbage")).await.status(), 401, "{path}");
+    }
+    assert_eq!(api.json("/ready", &acme).await["ready"], true);
+
+    let (m1, m2) = tokio::task::spawn_blocking(move || (send(addr, 1), send(addr, 2)))
+        .await
+        .unwrap();
+    let (d1, d2) = (format!("{m1}-0"), format!("{m2}-0"));
+
+    // The batch job polls: both wait, oldest first.
+    let list = api.json("/api/v1/documents?status=ready", &acme).await;
+    let ids: Vec<&str> = list["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [d1.as_str(), d2.as_str()]);
+    assert_eq!(list["documents"][0]["invoice_number"], "P-1");
+    // Paging with the cursor.
+    let page = api
+        .json("/api/v1/documents?status=ready&limit=1", &acme)
+        .await;
+    assert_eq!(page["documents"].as_array().unwrap().len(), 1);
+    let next = page["next"].as_str().unwrap().to_string();
+    let page = api
+        .json(
+            &format!("/api/v1/documents?status=ready&limit=1&after={next}"),
+            &acme,
+        )
+        .await;
+    assert_eq!(page["documents"][0]["id"], d2.as_str());
+
+    // Fetch: the XML as received, the PDF, the metadata; fetching changes nothing.
+    let xml = api
+        .get(&format!("/api/v1/documents/{d1}/xml"), Some(&acme))
+        .await;
+    assert_eq!(xml.status(), 200);
+    assert_eq!(xml.headers()["content-type"], "application/xml");
+    assert!(xml.text().await.unwrap().contains("P-1"));
+    let pdf = api
+        .get(&format!("/api/v1/documents/{d1}/pdf"), Some(&acme))
+        .await;
+    assert_eq!(pdf.bytes().await.unwrap().as_ref(), b"%PDF-1.4\n%test\n");
+    let meta = api
+        .json(&format!("/api/v1/documents/{d1}/json"), &acme)
+        .await;
+    assert_eq!(meta["document_id"], d1.as_str());
+    assert!(meta["ack"].is_null());
+
+    // Ack: once recorded, again idempotent, a different answer refused.
+    let ack = api
+        .post(
+            &format!("/api/v1/documents/{d1}/ack"),
+            &acme,
+            serde_json::json!({"status": "imported"}),
+        )
+        .await;
+    assert_eq!(ack.status(), 200);
+    assert_eq!(
+        ack.json::<serde_json::Value>().await.unwrap()["changed"],
+        true
+    );
+    let again = api
+        .post(
+            &format!("/api/v1/documents/{d1}/ack"),
+            &acme,
+            serde_json::json!({"status": "imported"}),
+        )
+        .await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(
+        again.json::<serde_json::Value>().await.unwrap()["changed"],
+        false
+    );
+    let other = api
+        .post(
+            &format!("/api/v1/documents/{d1}/ack"),
+            &acme,
+            serde_json::json!({"status": "failed", "reason": "unknown supplier"}),
+        )
+        .await;
+    assert_eq!(other.status(), 409);
+    let failed_without_reason = api
+        .post(
+            &format!("/api/v1/documents/{d2}/ack"),
+            &acme,
+            serde_json::json!({"status": "failed"}),
+        )
+        .await;
+    assert_eq!(failed_without_reason.status(), 400);
+    // The fetched but unacknowledged one still waits; the acknowledged one does not.
+    let list = api.json("/api/v1/documents?status=ready", &acme).await;
+    assert_eq!(list["documents"].as_array().unwrap().len(), 1);
+    assert_eq!(list["documents"][0]["id"], d2.as_str());
+    // A later status goes to the event log, only after the ack.
+    let booked = api
+        .post(
+            &format!("/api/v1/documents/{d1}/status"),
+            &acme,
+            serde_json::json!({"status": "booked"}),
+        )
+        .await;
+    assert_eq!(booked.status(), 200);
+    let early = api
+        .post(
+            &format!("/api/v1/documents/{d2}/status"),
+            &acme,
+            serde_json::json!({"status": "paid"}),
+        )
+        .await;
+    assert_eq!(early.status(), 409);
+    let events = api
+        .json(&format!("/api/v1/messages/{m1}/events"), &acme)
+        .await;
+    let text = events["events"].to_string();
+    assert!(text.contains("imported by the ERP"), "{text}");
+    assert!(text.contains("the ERP says booked"), "{text}");
+    assert_eq!(
+        api.json(&format!("/api/v1/documents/{d1}/json"), &acme)
+            .await["ack"]["status"],
+        "imported"
+    );
+
+    // Another organisation's key sees none of it: 404 as if it did not exist.
+    assert!(
+        api.json("/api/v1/documents?status=ready", &beta).await["documents"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        api.json("/api/v1/messages", &beta).await["messages"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    for path in [
+        format!("/api/v1/documents/{d2}/xml"),
+        format!("/api/v1/documents/{d2}/pdf"),
+        format!("/api/v1/documents/{d2}/json"),
+        format!("/api/v1/messages/{m2}"),
+        format!("/api/v1/messages/{m2}/raw"),
+        format!("/api/v1/messages/{m2}/events"),
+    ] {
+        assert_eq!(api.get(&path, Some(&beta)).await.status(), 404, "{path}");
+    }
+    let steal = api
+        .post(
+            &format!("/api/v1/documents/{d2}/ack"),
+            &beta,
+            serde_json::json!({"status": "imported"}),
+        )
+        .await;
+    assert_eq!(steal.status(), 404);
+    // Even asking for its organisation by name does not widen an organisation key.
+    assert!(
+        api.json("/api/v1/documents?status=ready&organisation=acme", &beta)
+            .await["documents"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // HTTP Basic with the two halves works as the Bearer form does.
+    let (id, secret) = acme.split_once('.').unwrap();
+    let basic = api
+        .http
+        .get(format!("{}/api/v1/messages/{m2}", api.base))
+        .header(
+            "authorization",
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 200);
+    let raw = api
+        .get(&format!("/api/v1/messages/{m2}/raw"), Some(&acme))
+        .await;
+    assert!(raw.text().await.unwrap().contains("INV-1.xml"));
+
+    // Queue operations need an admin key.
+    let hold = api
+        .post(
+            &format!("/api/v1/messages/{m2}/hold"),
+            &acme,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(hold.status(), 403);
+    let hold = api
+        .post(
+            &format!("/api/v1/messages/{m2}/hold"),
+            &admin,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(hold.status(), 200);
+    assert_eq!(
+        api.json("/api/v1/messages?status=held", &admin).await["messages"][0]["id"],
+        m2.as_str()
+    );
+    // The admin sees every organisation's waiting documents.
+    assert_eq!(
+        api.json("/api/v1/documents?status=ready", &admin).await["documents"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A revoked key is refused from then on.
+    let (client_id, _) = beta.split_once('.').unwrap();
+    assert!(
+        daemon
+            .spool
+            .revoke_api_key(client_id.to_string())
+            .await
+            .unwrap()
+    );
+    assert_eq!(api.get("/api/v1/messages", Some(&beta)).await.status(), 401);
+
+    stop.cancel();
+    server.await.unwrap().unwrap();
+    daemon.stop().await;
+}
