@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -15,7 +16,7 @@ use crate::gateway::Gateway;
 use crate::policy::Directory;
 use crate::shutdown::Subsystem;
 use crate::smtp::limits::Limits;
-use crate::smtp::server::{self, ConnectionLimits, Server};
+use crate::smtp::server::{self, ConnectionLimits, Live, Server};
 use crate::spool::{Spool, SpoolError, SpoolOptions};
 
 /// Why the daemon could not start.
@@ -55,10 +56,152 @@ pub struct Daemon {
     pub smtp_addrs: Vec<SocketAddr>,
     /// The spool, for in-process inspection by tests and the CLI.
     pub spool: Spool,
-    /// The TLS certificate, reloaded in place by [`Daemon::reload`].
-    certificate: Option<Arc<server::Certificate>>,
+    /// What a reload swaps.
+    reloader: Arc<Reloader>,
     shutdown: CancellationToken,
     task: JoinHandle<()>,
+}
+
+/// What a reload changes: the gateway and session limits sessions start with (swapped whole;
+/// sessions in progress keep theirs), the config kept for the next comparison, and the TLS
+/// certificate (re-read in place). One reload at a time.
+pub struct Reloader {
+    live: Arc<ArcSwap<Live<Gateway>>>,
+    config: ArcSwap<Config>,
+    certificate: Option<Arc<server::Certificate>>,
+    lock: std::sync::Mutex<()>,
+}
+
+impl Reloader {
+    /// Reads the config from the file the running one came from, and applies it.
+    fn reload_from_disk(&self) -> Result<Vec<String>, Vec<String>> {
+        let path = self.config.load().source.clone();
+        match Config::load(&path) {
+            Ok(config) => self.apply(config),
+            Err(errors) => {
+                let errors: Vec<String> = errors
+                    .to_string()
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                tracing::warn!(
+                    errors = errors.len(),
+                    first = errors.first().map(String::as_str).unwrap_or_default(),
+                    "reload refused: the config has errors; still running on the old one"
+                );
+                Err(errors)
+            }
+        }
+    }
+
+    /// Swaps in `config`: receivers, trusted senders, organisations, policies, `[limits]`, the
+    /// message rates and the session limits take effect for sessions that start from now on.
+    /// Settings bound at start-up (listeners, spool, sinks, relay, delivery, notices, DNS,
+    /// connection caps) are compared and named in the notes when they changed: they take a
+    /// restart.
+    fn apply(&self, config: Config) -> Result<Vec<String>, Vec<String>> {
+        let _one = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(certificate) = &self.certificate {
+            certificate.reload().map_err(|e| vec![e])?;
+        }
+        let old = self.config.load_full();
+        let current = self.live.load_full();
+        let gateway = current.handler.reconfigured(&config).map_err(|e| vec![e])?;
+        let notes = restart_only_changes(&old, &config);
+        for warning in &config.warnings {
+            tracing::warn!(%warning, "config warning");
+        }
+        self.live.store(Arc::new(Live {
+            handler: Arc::new(gateway),
+            limits: Arc::new(Limits::from_config(&config.server)),
+        }));
+        for note in &notes {
+            tracing::warn!(note = %note, "reloaded, but this change takes a restart");
+        }
+        tracing::info!(
+            receivers = config.receivers.len(),
+            organisations = config.organisations.len(),
+            "config reloaded; new sessions use it"
+        );
+        self.config.store(Arc::new(config));
+        Ok(notes)
+    }
+}
+
+/// The settings a reload cannot apply that differ between `old` and `new`, each as a sentence.
+/// Compared by their debug form: every field of these sections counts.
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut check = |what: &str, a: String, b: String| {
+        if a != b {
+            notes.push(format!("{what} changed: restart trustgate to apply it"));
+        }
+    };
+    check(
+        "[server] listen/listen_tls",
+        format!("{:?}{:?}", old.server.listen, old.server.listen_tls),
+        format!("{:?}{:?}", new.server.listen, new.server.listen_tls),
+    );
+    check(
+        "[server] hostname",
+        old.server.hostname.clone(),
+        new.server.hostname.clone(),
+    );
+    check(
+        "[server] tls (certificate paths)",
+        format!("{:?}", old.server.tls),
+        format!("{:?}", new.server.tls),
+    );
+    check(
+        "[server] connection caps and rates",
+        format!(
+            "{} {} {} {} {:?}",
+            old.server.max_connections,
+            old.server.max_connections_per_ip,
+            old.server.max_connections_per_minute,
+            old.server.max_connections_per_minute_per_network,
+            old.server.shutdown_timeout
+        ),
+        format!(
+            "{} {} {} {} {:?}",
+            new.server.max_connections,
+            new.server.max_connections_per_ip,
+            new.server.max_connections_per_minute,
+            new.server.max_connections_per_minute_per_network,
+            new.server.shutdown_timeout
+        ),
+    );
+    check(
+        "[spool]",
+        format!("{:?}", old.spool),
+        format!("{:?}", new.spool),
+    );
+    check(
+        "[[sink]]",
+        format!("{:?}", old.sinks),
+        format!("{:?}", new.sinks),
+    );
+    check(
+        "[relay]",
+        format!("{:?}", old.relay),
+        format!("{:?}", new.relay),
+    );
+    check(
+        "[delivery]",
+        format!("{:?}", old.delivery),
+        format!("{:?}", new.delivery),
+    );
+    check(
+        "[notices]",
+        format!("{:?}", old.notices),
+        format!("{:?}", new.notices),
+    );
+    check("[dns]", format!("{:?}", old.dns), format!("{:?}", new.dns));
+    notes
 }
 
 /// The parts of a running daemon, stopped in this order (see [`crate::shutdown`]).
@@ -144,23 +287,39 @@ impl Daemon {
             config,
             authenticator,
         ));
+        let live = Live::new(gateway, limits);
+        let reloader = Arc::new(Reloader {
+            live: Arc::clone(&live),
+            config: ArcSwap::from_pointee(config.clone()),
+            certificate,
+            lock: std::sync::Mutex::new(()),
+        });
         let shutdown = CancellationToken::new();
         let parts = Parts {
             smtp: Subsystem::new(),
             delivery: Subsystem::new(),
             control: Subsystem::new(),
         };
-        let control = crate::admin::control::serve(
-            spool.clone(),
+        let reload: crate::admin::control::ReloadFn = {
+            let reloader = Arc::clone(&reloader);
+            Arc::new(move || reloader.reload_from_disk())
+        };
+        // Bound before the daemon says it started, so a CLI call right after finds it.
+        match crate::admin::control::listen(
             spool.control_socket_path(),
             sinks.iter().map(|s| s.name.clone()).collect(),
-            parts.control.token.clone(),
-        );
-        parts.control.tracker.spawn(async move {
-            if let Err(err) = control.await {
-                tracing::error!(error = %err, "control socket failed; `trustgate spool` will open the store directly");
+            reload,
+        ) {
+            Ok(control) => {
+                parts
+                    .control
+                    .tracker
+                    .spawn(control.run(spool.clone(), parts.control.token.clone()));
             }
-        });
+            Err(err) => {
+                tracing::error!(error = %err, "control socket failed; `trustgate spool` and `trustgate reload` cannot reach the daemon");
+            }
+        }
         let sink_names: Vec<String> = sinks.iter().map(|s| s.name.clone()).collect();
         // Delivery on a runtime of its own, at a lower priority than acceptance.
         let delivery_runtime = crate::delivery::worker::runtime(
@@ -182,7 +341,7 @@ impl Daemon {
         );
         // Clients quiet for a minute leave the message-rate state (the server does the same
         // for connections), so a scan from many addresses does not grow memory.
-        let forgetting = Arc::clone(&gateway);
+        let forgetting = Arc::clone(&live);
         let token = parts.smtp.token.clone();
         parts.smtp.tracker.spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -190,17 +349,14 @@ impl Daemon {
                 tokio::select! {
                     biased;
                     () = token.cancelled() => return,
-                    _ = every.tick() => forgetting.forget_idle_clients(),
+                    _ = every.tick() => forgetting.load().handler.forget_idle_clients(),
                 }
             }
         });
-        parts.smtp.tracker.spawn(server.run(
-            gateway,
-            limits,
-            conn_limits,
-            tls,
-            parts.smtp.token.clone(),
-        ));
+        parts
+            .smtp
+            .tracker
+            .spawn(server.run(live, conn_limits, tls, parts.smtp.token.clone()));
         let spool_for_task = spool.clone();
         let stop = shutdown.clone();
         let task = tokio::spawn(async move {
@@ -220,24 +376,27 @@ impl Daemon {
         Ok(Daemon {
             smtp_addrs,
             spool,
-            certificate,
+            reloader,
             shutdown,
             task,
         })
     }
 
-    /// What SIGHUP does: reads the TLS certificate and key again, so a renewed certificate is
-    /// used by the next handshake while sessions in progress keep theirs. On an error the old
-    /// certificate stays in use. (The rest of a live reload, the config itself, is the
-    /// operations issue's; it goes through this one entry point.)
+    /// What SIGHUP, `trustgate reload` and `systemctl reload` do: read the config (with its
+    /// includes) and the TLS certificate again, and swap them in whole; see [`Reloader`].
     ///
     /// # Errors
-    /// What is wrong with the new files, naming them.
-    pub fn reload(&self) -> Result<(), String> {
-        match &self.certificate {
-            Some(certificate) => certificate.reload(),
-            None => Ok(()),
-        }
+    /// The errors of the new config or certificate (`FILE:LINE:COL: …`); the old ones stay.
+    pub fn reload(&self) -> Result<Vec<String>, Vec<String>> {
+        self.reloader.reload_from_disk()
+    }
+
+    /// Applies `config` as a reload would (for tests that build the config in memory).
+    ///
+    /// # Errors
+    /// As [`Daemon::reload`].
+    pub fn reload_with(&self, config: Config) -> Result<Vec<String>, Vec<String>> {
+        self.reloader.apply(config)
     }
 
     /// Begins a graceful shutdown (as SIGTERM does).

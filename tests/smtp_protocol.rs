@@ -169,7 +169,8 @@ async fn start(
     let addr = server.local_addrs()[0];
     let handler = Arc::new(TestHandler::default());
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(server.run(handler.clone(), limits, conn, tls, shutdown.clone()));
+    let live = trustgate::smtp::server::Live::new(handler.clone(), limits);
+    let task = tokio::spawn(server.run(live, conn, tls, shutdown.clone()));
     TestServer {
         addr,
         handler,

@@ -114,6 +114,8 @@ pub enum Request {
         /// The client id.
         client_id: String,
     },
+    /// Reload the config, its includes and the TLS certificate (`trustgate reload`).
+    Reload,
     /// Every trusted sender's lifecycle record (`trustgate senders list`).
     Senders,
     /// Disable or enable a trusted sender (`trustgate sender disable|enable`).
@@ -200,6 +202,18 @@ pub enum Response {
         /// Whether anything changed (a revoke of an unknown or revoked key changes nothing).
         changed: bool,
     },
+    /// Answer to [`Request::Reload`]: the new config is live; `notes` name changed settings
+    /// that take a restart to apply.
+    Reloaded {
+        /// Settings that changed but need a restart.
+        notes: Vec<String>,
+    },
+    /// Answer to [`Request::Reload`]: the daemon keeps the config it had, for these errors
+    /// (`FILE:LINE:COL: …`).
+    ReloadFailed {
+        /// The errors.
+        errors: Vec<String>,
+    },
     /// Answer to [`Request::Senders`].
     Senders {
         /// Every sender something happened to (the others are `pending`).
@@ -224,6 +238,10 @@ pub enum Response {
         message: String,
     },
 }
+
+/// The daemon's reload, handed to the control socket: `Ok(notes)` when the new config is
+/// live, `Err(errors)` when the old one stays. Blocking (reads files).
+pub type ReloadFn = Arc<dyn Fn() -> Result<Vec<String>, Vec<String>> + Send + Sync>;
 
 /// What [`Request::Manage`] does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -305,6 +323,9 @@ pub fn answer(spool: &Spool, req: &Request) -> Response {
         Request::ApiKeys => spool.api_keys().map(|keys| Response::ApiKeys { keys }),
         Request::ApiKeyRevoke { client_id } => block_on(spool.revoke_api_key(client_id.clone()))
             .map(|changed| Response::KeyChanged { changed }),
+        Request::Reload => Ok(Response::Error {
+            message: "no daemon runs: there is nothing to reload".into(),
+        }),
         Request::Senders => spool.senders().map(|all| Response::Senders {
             senders: all
                 .into_iter()
@@ -487,12 +508,13 @@ fn retry(spool: &Spool, selection: &Reoffer) -> Result<Response, SpoolError> {
 }
 
 /// A bound control socket, ready for [`ControlListener::run`].
-#[derive(Debug)]
 pub struct ControlListener {
     listener: UnixListener,
     path: PathBuf,
     /// The sinks a `retry` may name (`None`: any, for tests of the socket alone).
     sinks: Option<Arc<[String]>>,
+    /// The daemon's reload (`None`: `reload` is refused).
+    reload: Option<ReloadFn>,
 }
 
 /// Binds `path` (replacing a stale socket left by a crash) with mode 0600. A regular file at
@@ -523,21 +545,34 @@ pub fn bind(path: &Path) -> Result<ControlListener, SpoolError> {
         listener,
         path: path.to_path_buf(),
         sinks: None,
+        reload: None,
     })
 }
 
-/// Binds `path` and serves `spool` on it until `shutdown`, then removes the socket.
+/// Binds the daemon's control socket at `path`, at once (so the CLI finds it as soon as the
+/// daemon says it started), for [`ControlListener::run`]: `retry` may name only `sinks`, and
+/// `reload` runs the daemon's reload.
 ///
 /// # Errors
 /// Binding failed (see [`bind`]).
-pub async fn serve(
-    spool: Spool,
+pub fn listen(
     path: PathBuf,
     sinks: Vec<String>,
-    shutdown: CancellationToken,
-) -> Result<(), SpoolError> {
-    bind(&path)?.with_sinks(sinks).run(spool, shutdown).await;
-    Ok(())
+    reload: ReloadFn,
+) -> Result<ControlListener, SpoolError> {
+    let mut listener = bind(&path)?.with_sinks(sinks);
+    listener.reload = Some(reload);
+    Ok(listener)
+}
+
+impl std::fmt::Debug for ControlListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlListener")
+            .field("path", &self.path)
+            .field("sinks", &self.sinks)
+            .field("reload", &self.reload.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ControlListener {
@@ -575,8 +610,9 @@ impl ControlListener {
                     let spool = spool.clone();
                     let shutdown = shutdown.clone();
                     let sinks = self.sinks.clone();
+                    let reload = self.reload.clone();
                     tracker.spawn(async move {
-                        if let Err(err) = handle(stream, spool, sinks, shutdown).await {
+                        if let Err(err) = handle(stream, spool, sinks, reload, shutdown).await {
                             tracing::debug!(error = %err, "control connection ended with an error");
                         }
                         drop(permit);
@@ -602,6 +638,7 @@ async fn handle(
     stream: UnixStream,
     spool: Spool,
     sinks: Option<Arc<[String]>>,
+    reload: Option<ReloadFn>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
@@ -640,6 +677,19 @@ async fn handle(
                         },
                         false,
                     ),
+                    None if let (Request::Reload, Some(reload)) = (&req, reload.clone()) => {
+                        let answered = tokio::task::spawn_blocking(move || match reload() {
+                            Ok(notes) => Response::Reloaded { notes },
+                            Err(errors) => Response::ReloadFailed { errors },
+                        })
+                        .await;
+                        (
+                            answered.unwrap_or_else(|err| Response::Error {
+                                message: format!("reload failed: {err}"),
+                            }),
+                            false,
+                        )
+                    }
                     None => {
                         let spool = spool.clone();
                         let answered =

@@ -107,6 +107,10 @@ pub enum Command {
         #[arg(long, value_name = "CONTACT")]
         sender: String,
     },
+    /// Tell the running daemon to reload its config (with its includes) and TLS certificate,
+    /// as SIGHUP does. Exits 1 with the errors (`FILE:LINE:COL: …`) when the new config is
+    /// refused; the daemon then keeps running on the old one.
+    Reload,
     /// API keys of the admin HTTP API: create, list, revoke.
     Apikey {
         /// create, list or revoke.
@@ -153,6 +157,7 @@ pub fn run() -> i32 {
         Command::Invite { receiver, sender } => with_config(&cli.config.path(), |config| {
             lifecycle::invite(config, &receiver, &sender, &mut std::io::stdout().lock())
         }),
+        Command::Reload => reload(&cli.config.path()),
         Command::Apikey { command } => with_config(&cli.config.path(), |config| {
             apikey::run(command, config, &mut std::io::stdout().lock())
         }),
@@ -161,6 +166,48 @@ pub fn run() -> i32 {
             &cli.config.path(),
             &mut std::io::stdout().lock(),
         )),
+    }
+}
+
+/// `trustgate reload`: asks the daemon over its control socket. A config that does not load
+/// here is not sent: its errors are printed, as the daemon would refuse it.
+fn reload(path: &std::path::Path) -> i32 {
+    use crate::admin::control::{Request, Response};
+    let config = match crate::config::Config::load(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprint!("{errors}");
+            eprintln!("trustgate: not reloaded: the daemon keeps running on its old config");
+            return 1;
+        }
+    };
+    let socket = crate::spool::control_socket_path(&config.spool.path);
+    match crate::admin::control::request(&socket, &Request::Reload) {
+        Ok(Response::Reloaded { notes }) => {
+            for note in &notes {
+                eprintln!("trustgate: {note}");
+            }
+            eprintln!("trustgate: reloaded");
+            0
+        }
+        Ok(Response::ReloadFailed { errors }) => {
+            for error in &errors {
+                eprintln!("{error}");
+            }
+            eprintln!("trustgate: not reloaded: the daemon keeps running on its old config");
+            1
+        }
+        Ok(other) => {
+            eprintln!("trustgate: unexpected answer from the daemon: {other:?}");
+            1
+        }
+        Err(err) => {
+            eprintln!(
+                "trustgate: no daemon answers on {} ({err}): nothing to reload",
+                socket.display()
+            );
+            1
+        }
     }
 }
 

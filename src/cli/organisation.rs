@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 
-use super::receiver::{document_type, receiver_domain, restart_notice_files};
+use super::receiver::{document_type, receiver_domain, tell_daemon};
 use crate::config::edit::{self, ConfigFile, NewOrganisation, NewReceiver, TakenAddresses};
 use crate::config::normalise_identifier;
 use crate::config::validate::{is_id, is_vat_id, parse_endpoint_id};
@@ -150,7 +150,7 @@ pub fn run(cmd: OrganisationCommand, path: &Path, out: &mut dyn Write) -> anyhow
             created.push((org.id.clone(), t.clone(), address.to_string()));
         }
     }
-    let (_, written) = file.save_files()?;
+    let (config, written) = file.save_files()?;
     let mut writer = csv::Writer::from_writer(&mut *out);
     writer.write_record(["organisation", "document_type", "address"])?;
     for (org, t, address) in &created {
@@ -159,7 +159,7 @@ pub fn run(cmd: OrganisationCommand, path: &Path, out: &mut dyn Write) -> anyhow
     writer.flush()?;
     drop(writer);
     out.flush()?;
-    restart_notice_files(&written);
+    tell_daemon(&config, &written);
     Ok(0)
 }
 

@@ -6,8 +6,8 @@
 //! goes into the main file, or into the included file `--file` names; `receiver remove` and
 //! `sender add|remove` edit the file that defines the receiver. Postfix habits:
 //! success is quiet (`receiver add` prints only the new address), errors go to stderr with exit
-//! status 1. A running daemon does not see the change until it is restarted, and the CLI says
-//! so on stderr.
+//! status 1. A running daemon is told to reload ([`tell_daemon`]), and the CLI says on stderr
+//! what became of it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -138,14 +138,11 @@ impl From<LanguageArg> for Language {
     }
 }
 
-/// Tells the admin that the daemon has not seen the change (there is no reload of the config
-/// yet), on stderr so stdout stays the command's output.
-pub fn restart_notice(path: &Path) {
-    restart_notice_files(&[path.to_path_buf()]);
-}
-
-/// [`restart_notice`] for the files an edit wrote: up to three named, then how many more.
-pub fn restart_notice_files(paths: &[PathBuf]) {
+/// After an edit: tells a running daemon to reload (as `trustgate reload` does) and says on
+/// stderr what became of it, so stdout stays the command's output. Without a daemon the files
+/// are read at its next start.
+pub fn tell_daemon(config: &Config, paths: &[PathBuf]) {
+    use crate::admin::control::{Request, Response, request};
     let mut shown: Vec<String> = paths
         .iter()
         .take(3)
@@ -159,9 +156,38 @@ pub fn restart_notice_files(paths: &[PathBuf]) {
         Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
         None => return,
     };
-    eprintln!(
-        "trustgate: {shown} changed; a running trustgate daemon keeps the old config until it is restarted (e.g. systemctl restart trustgate)"
-    );
+    let socket = crate::spool::control_socket_path(&config.spool.path);
+    match request(&socket, &Request::Reload) {
+        Ok(Response::Reloaded { notes }) => {
+            eprintln!("trustgate: {shown} changed; the running daemon reloaded it");
+            for note in notes {
+                eprintln!("trustgate: {note}");
+            }
+        }
+        Ok(Response::ReloadFailed { errors }) => {
+            eprintln!(
+                "trustgate: {shown} changed, but the running daemon refused to reload it and keeps its old config:"
+            );
+            for error in errors {
+                eprintln!("{error}");
+            }
+        }
+        Err(err)
+            if matches!(
+                err.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            eprintln!(
+                "trustgate: {shown} changed; no daemon is running (it reads the config when it starts)"
+            );
+        }
+        Ok(_) | Err(_) => {
+            eprintln!(
+                "trustgate: {shown} changed; the daemon could not be asked to reload: run `trustgate reload`"
+            );
+        }
+    }
 }
 
 /// The domain of new addresses: `--domain`, else `[server] receiver_domain`, else the one
@@ -262,9 +288,9 @@ pub fn run_receiver(cmd: ReceiverCommand, path: &Path, out: &mut dyn Write) -> a
                     document_type: &document_type,
                 },
             )?;
-            let (_, written) = file.save_files()?;
+            let (config, written) = file.save_files()?;
             writeln!(out, "{address}")?;
-            restart_notice_files(&written);
+            tell_daemon(&config, &written);
         }
         ReceiverCommand::List { json } => {
             let file = ConfigFile::open(path)?;
@@ -274,8 +300,8 @@ pub fn run_receiver(cmd: ReceiverCommand, path: &Path, out: &mut dyn Write) -> a
             let address = parse_address("the receiver", &address)?;
             let mut file = ConfigFile::open(path)?;
             file.remove_receiver(&address)?;
-            let (_, written) = file.save_files()?;
-            restart_notice_files(&written);
+            let (config, written) = file.save_files()?;
+            tell_daemon(&config, &written);
         }
     }
     out.flush()?;
@@ -410,16 +436,16 @@ pub fn run_sender(cmd: SenderCommand, path: &Path) -> anyhow::Result<i32> {
                     language: language.map(Language::from),
                 },
             )?;
-            let (_, written) = file.save_files()?;
-            restart_notice_files(&written);
+            let (config, written) = file.save_files()?;
+            tell_daemon(&config, &written);
         }
         SenderCommand::Remove { receiver, contact } => {
             let receiver = parse_address("the receiver", &receiver)?;
             let contact = parse_address("--contact", &contact)?;
             let mut file = ConfigFile::open(path)?;
             file.remove_trusted_sender(&receiver, &contact)?;
-            let (_, written) = file.save_files()?;
-            restart_notice_files(&written);
+            let (config, written) = file.save_files()?;
+            tell_daemon(&config, &written);
         }
         SenderCommand::Disable { receiver, contact } => {
             let config = ConfigFile::open(path)?.config;

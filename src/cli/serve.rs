@@ -78,7 +78,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for SIGTERM or SIGINT; SIGHUP reloads what can be reloaded meanwhile.
+/// Waits for SIGTERM or SIGINT; SIGHUP reloads the config and the TLS certificate meanwhile
+/// (a broken config is refused and logged; the daemon keeps running on the old one).
 async fn wait_for_signal(daemon: &Daemon) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
@@ -94,10 +95,15 @@ async fn wait_for_signal(daemon: &Daemon) -> anyhow::Result<()> {
                 info!(signal = "SIGINT", "signal received");
                 return Ok(());
             }
-            _ = hup.recv() => match daemon.reload() {
-                Ok(()) => info!(signal = "SIGHUP", "reloaded the TLS certificate"),
-                Err(err) => tracing::warn!(signal = "SIGHUP", error = %err, "reload failed; still using the old TLS certificate"),
-            },
+            _ = hup.recv() => {
+                info!(signal = "SIGHUP", "signal received: reloading");
+                // Reads files: off the async threads' duty, on this one.
+                if let Err(errors) = tokio::task::block_in_place(|| daemon.reload()) {
+                    for error in &errors {
+                        tracing::warn!(signal = "SIGHUP", %error, "reload refused; still running on the old config");
+                    }
+                }
+            }
         }
     }
 }

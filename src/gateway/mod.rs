@@ -54,9 +54,13 @@ pub struct Gateway {
     /// Permits to take a message apart (`[limits] max_parallel_inspections`): inspection is
     /// CPU work, so more at once than the cores can run only adds memory.
     inspections: Arc<tokio::sync::Semaphore>,
+    /// How many permits `inspections` was made with.
+    inspection_permits: usize,
     /// Transactions per minute per client address and network (`[server]
-    /// max_messages_per_minute*`).
-    message_rate: crate::smtp::rate::RateLimit,
+    /// max_messages_per_minute*`); kept across a reload that does not change them.
+    message_rate: Arc<crate::smtp::rate::RateLimit>,
+    /// The rates `message_rate` was made with.
+    message_rates: (u32, u32),
     /// Stage 2's resolver; `None` when no trusted sender needs authentication.
     authenticator: Option<Arc<authenticate::Authenticator>>,
     /// Our hostname, for the trace fields.
@@ -101,13 +105,47 @@ impl Gateway {
             min_free_space: config.spool.min_free_space,
             in_flight: Arc::new(InFlight::default()),
             inspections: Arc::new(tokio::sync::Semaphore::new(parallel_inspections)),
-            message_rate: crate::smtp::rate::RateLimit::per_minute(
+            inspection_permits: parallel_inspections,
+            message_rate: Arc::new(crate::smtp::rate::RateLimit::per_minute(
+                config.server.max_messages_per_minute,
+                config.server.max_messages_per_minute_per_network,
+            )),
+            message_rates: (
                 config.server.max_messages_per_minute,
                 config.server.max_messages_per_minute_per_network,
             ),
             authenticator: authenticator.map(Arc::new),
             hostname: config.server.hostname.clone(),
         }
+    }
+
+    /// The gateway a reload swaps in: `config`'s directory, limits and rates, sharing with
+    /// this one what must outlive a reload: the spool, the keys of messages in flight (so a
+    /// duplicate arriving across the reload is still caught), the inspection permits (unless
+    /// their number changed), the rate state (unless the rates changed) and the resolver.
+    ///
+    /// # Errors
+    /// A resolver is needed now and cannot be built.
+    pub fn reconfigured(&self, config: &crate::config::Config) -> Result<Gateway, String> {
+        let directory = Directory::new(config);
+        let authenticator = match (&self.authenticator, directory.authenticates()) {
+            (Some(a), _) => Some(Arc::clone(a)),
+            (None, true) => Some(Arc::new(authenticate::Authenticator::new(
+                &config.dns,
+                &config.server.hostname,
+            )?)),
+            (None, false) => None,
+        };
+        let mut next = Gateway::new(directory, self.spool.clone(), config, None);
+        next.authenticator = authenticator;
+        next.in_flight = Arc::clone(&self.in_flight);
+        if next.inspection_permits == self.inspection_permits {
+            next.inspections = Arc::clone(&self.inspections);
+        }
+        if next.message_rates == self.message_rates {
+            next.message_rate = Arc::clone(&self.message_rate);
+        }
+        Ok(next)
     }
 }
 

@@ -23,6 +23,8 @@ use tracing::{debug, info, warn};
 
 use super::Handler;
 use super::conn::{self, ConnContext};
+use arc_swap::ArcSwap;
+
 use super::limits::Limits;
 use super::reply;
 
@@ -112,15 +114,13 @@ impl Server {
     /// `shutdown_timeout`. Returns when every session has ended (or that last grace is over).
     pub async fn run<H: Handler>(
         self,
-        handler: Arc<H>,
-        limits: Limits,
+        live: Arc<ArcSwap<Live<H>>>,
         conn_limits: ConnectionLimits,
         tls: Option<Arc<rustls::ServerConfig>>,
         shutdown: CancellationToken,
     ) {
         let shared = Arc::new(Shared {
-            handler,
-            limits: Arc::new(limits),
+            live,
             tls: tls.map(TlsAcceptor::from),
             counts: Mutex::new(Counts::default()),
             conn_limits: conn_limits.clone(),
@@ -181,10 +181,29 @@ impl Server {
     }
 }
 
+/// What a session runs on: the handler and the limits, swapped whole by a reload
+/// ([`ArcSwap`]). A session takes the current one when it starts and keeps it to its end, so
+/// sessions in progress finish on the config they started with.
+pub struct Live<H> {
+    /// The handler (the gateway).
+    pub handler: Arc<H>,
+    /// The session limits.
+    pub limits: Arc<Limits>,
+}
+
+impl<H> Live<H> {
+    /// A live pair, ready to be swapped in.
+    pub fn new(handler: Arc<H>, limits: Limits) -> Arc<ArcSwap<Live<H>>> {
+        Arc::new(ArcSwap::from_pointee(Live {
+            handler,
+            limits: Arc::new(limits),
+        }))
+    }
+}
+
 /// State shared by the accept loops and counted by the sessions.
 struct Shared<H> {
-    handler: Arc<H>,
-    limits: Arc<Limits>,
+    live: Arc<ArcSwap<Live<H>>>,
     tls: Option<TlsAcceptor>,
     /// Open connections, in total and per IP, guarded by a short std mutex (no await inside).
     counts: Mutex<Counts>,
@@ -311,6 +330,8 @@ fn start_session<H: Handler>(
         return;
     };
     let shared2 = shared.clone();
+    // The config of the moment, for the whole session.
+    let live = shared.live.load_full();
     shared.tracker.spawn(async move {
         let _slot = slot;
         let _ = stream.set_nodelay(true);
@@ -318,7 +339,7 @@ fn start_session<H: Handler>(
         let (stream, pregreet) = if implicit_tls {
             (stream, false)
         } else {
-            let Some(checked) = check_pregreet(stream, shared2.limits.pregreet_wait).await else {
+            let Some(checked) = check_pregreet(stream, live.limits.pregreet_wait).await else {
                 return;
             };
             checked
@@ -326,8 +347,8 @@ fn start_session<H: Handler>(
         let ctx = ConnContext {
             sid,
             peer,
-            handler: shared2.handler.clone(),
-            limits: shared2.limits.clone(),
+            handler: live.handler.clone(),
+            limits: live.limits.clone(),
             tls: shared2.tls.clone(),
             pregreet,
             implicit_tls,

@@ -1,0 +1,132 @@
+//! Live reload (issue 12, section 1) with the real binary: `trustgate reload` and SIGHUP read
+//! the config again; a new receiver is accepted without a restart; a broken config is refused
+//! with its errors and the daemon keeps accepting mail on the old one; a session in progress
+//! finishes on the config it started with.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{Process, RECEIVER, SUPPLIER, Smtp, TestConfig, cli, invoice_mail};
+
+const NEW: &str = "NEWRCPT7@trust.example.test";
+
+fn add_receiver(cfg: &TestConfig) {
+    let mut text = std::fs::read_to_string(&cfg.path).unwrap();
+    text.push_str(&format!(
+        "\n[[receiver]]\naddress = \"{NEW}\"\norganisation = \"acme\"\ndocument_type = \"purchase-invoice\"\nauth = \"none\"\n\n[[receiver.trusted_sender]]\nname = \"Supplier B.V.\"\ncontact = \"billing@supplier.example\"\ndomain = \"supplier.example\"\n"
+    ));
+    std::fs::write(&cfg.path, text).unwrap();
+}
+
+fn rcpt(addr: std::net::SocketAddr, to: &str) -> String {
+    let mut smtp = Smtp::connect(addr);
+    smtp.cmd("EHLO client.supplier.example", "250");
+    smtp.cmd(&format!("MAIL FROM:<{SUPPLIER}>"), "250");
+    smtp.send(&format!("RCPT TO:<{to}>\r\n"));
+    smtp.reply()
+}
+
+#[test]
+fn reload_adds_a_receiver_refuses_a_broken_config_and_spares_sessions_in_progress() {
+    let cfg = TestConfig::new();
+    let daemon = Process::serve(&cfg.path);
+    let addr = daemon.addr;
+    assert!(rcpt(addr, NEW).starts_with("550 5.1.1"));
+
+    // A session that starts now keeps this config to its end.
+    let mut early = Smtp::connect(addr);
+    early.cmd("EHLO client.supplier.example", "250");
+
+    add_receiver(&cfg);
+    let (code, _, err) = cli(&cfg.path, &["reload"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("reloaded"), "{err}");
+    let reply = rcpt(addr, NEW);
+    assert!(
+        reply.starts_with("250"),
+        "the new receiver, without a restart: {reply}"
+    );
+    // The early session still runs on the old config: the new address is unknown there.
+    early.cmd(&format!("MAIL FROM:<{SUPPLIER}>"), "250");
+    early.send(&format!("RCPT TO:<{NEW}>\r\n"));
+    assert!(early.reply().starts_with("550 5.1.1"));
+
+    // A broken config: refused with FILE:LINE:COL, and the daemon goes on with the old one.
+    let good = std::fs::read_to_string(&cfg.path).unwrap();
+    std::fs::write(&cfg.path, good.replace("document_type = \"purchase-invoice\"\nauth = \"none\"\n\n[[receiver.trusted_sender]]\nname = \"Supplier B.V.\"\ncontact = \"billing@supplier.example\"\ndomain = \"supplier.example\"\n", "document_type = 7\n")).unwrap();
+    let (code, _, err) = cli(&cfg.path, &["reload"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("trustgate.toml:"),
+        "errors as FILE:LINE:COL: {err}"
+    );
+    assert!(err.contains("not reloaded"), "{err}");
+    // SIGHUP with the broken config: logged, refused, the daemon lives on.
+    let pid = daemon.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let reply = Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &invoice_mail(SUPPLIER));
+    assert!(reply.starts_with("250"), "still accepting: {reply}");
+    assert!(
+        rcpt(addr, NEW).starts_with("250"),
+        "still on the last good config"
+    );
+
+    // SIGHUP with a good config applies it (the new receiver gone again).
+    std::fs::write(
+        &cfg.path,
+        good.split(&format!("\n[[receiver]]\naddress = \"{NEW}\""))
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !rcpt(addr, NEW).starts_with("550 5.1.1") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP did not reload"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(daemon.terminate(), Some(0));
+}
+
+#[test]
+fn an_edit_from_the_cli_reaches_the_running_daemon() {
+    let cfg = TestConfig::new();
+    let daemon = Process::serve(&cfg.path);
+    let (code, out, err) = cli(
+        &cfg.path,
+        &[
+            "receiver",
+            "add",
+            "--organisation",
+            "acme",
+            "--document-type",
+            "purchase-invoice",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("the running daemon reloaded it"), "{err}");
+    let address = out.lines().last().unwrap().to_string();
+    // Known at once: RCPT is no longer "unknown address".
+    let reply = rcpt(daemon.addr, &address);
+    assert!(!reply.starts_with("550 5.1.1"), "{reply}");
+    let (code, _, err) = cli(&cfg.path, &["receiver", "remove", &address]);
+    assert_eq!(code, 0, "{err}");
+    assert!(rcpt(daemon.addr, &address).starts_with("550 5.1.1"));
+    assert_eq!(daemon.terminate(), Some(0));
+}
