@@ -75,6 +75,19 @@ pub struct Reloader {
 impl Reloader {
     /// Reads the config from the file the running one came from, and applies it.
     fn reload_from_disk(&self) -> Result<Vec<String>, Vec<String>> {
+        crate::systemd::reloading();
+        let result = self.load_and_apply();
+        match &result {
+            Ok(_) => crate::systemd::ready("accepting mail; config reloaded"),
+            Err(errors) => crate::systemd::ready(&format!(
+                "accepting mail on the previous config; reload refused: {}",
+                errors.first().map(String::as_str).unwrap_or("errors")
+            )),
+        }
+        result
+    }
+
+    fn load_and_apply(&self) -> Result<Vec<String>, Vec<String>> {
         let path = self.config.load().source.clone();
         match Config::load(&path) {
             Ok(config) => self.apply(config),

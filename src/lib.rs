@@ -32,5 +32,6 @@ pub mod policy;
 pub mod shutdown;
 pub mod smtp;
 pub mod spool;
+pub mod systemd;
 pub mod telemetry;
 pub mod text;

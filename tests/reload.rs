@@ -130,3 +130,98 @@ fn an_edit_from_the_cli_reaches_the_running_daemon() {
     assert!(rcpt(daemon.addr, &address).starts_with("550 5.1.1"));
     assert_eq!(daemon.terminate(), Some(0));
 }
+
+/// systemd's notify protocol on a socket named by NOTIFY_SOCKET, as systemd would give it:
+/// READY=1 with a status, RELOADING=1 with MONOTONIC_USEC then READY=1 on a reload, WATCHDOG=1
+/// while it runs under `WatchdogSec=`, STOPPING=1 at SIGTERM.
+#[test]
+fn systemd_hears_ready_reloading_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let cfg = TestConfig::new();
+    let socket_path = cfg.dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let daemon = Process::serve_with_env(
+        &cfg.path,
+        &[
+            ("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let mut seen = String::new();
+    let read_until = |want: &str, seen: &mut String| {
+        let mut buf = [0u8; 4096];
+        while !seen.contains(want) {
+            let n = socket
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("waiting for {want}: {e}; got {seen:?}"));
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            seen.push('\n');
+        }
+    };
+    read_until("READY=1", &mut seen);
+    assert!(
+        seen.contains("STATUS=accepting mail on 127.0.0.1:"),
+        "{seen}"
+    );
+    read_until("WATCHDOG=1", &mut seen);
+    seen.clear();
+    let (code, _, err) = cli(&cfg.path, &["reload"]);
+    assert_eq!(code, 0, "{err}");
+    read_until("READY=1", &mut seen);
+    assert!(seen.contains("RELOADING=1"), "{seen}");
+    assert!(seen.contains("MONOTONIC_USEC="), "{seen}");
+    seen.clear();
+    let pid = daemon.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    read_until("STOPPING=1", &mut seen);
+    assert_eq!(daemon.terminate(), Some(0));
+}
+
+/// The unit in `systemd/` passes `systemd-analyze verify`, with its binary path pointed at the
+/// built binary (the unit names the installed one). Skipped, saying so, where systemd-analyze
+/// is missing.
+#[test]
+fn the_systemd_unit_verifies() {
+    let Ok(probe) = std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+    else {
+        eprintln!("skipped: no systemd-analyze on this machine");
+        return;
+    };
+    assert!(probe.status.success());
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/systemd/trustgate.service"
+    ))
+    .unwrap();
+    assert!(unit.contains("Type=notify") && unit.contains("ExecReload="));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trustgate.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/trustgate", env!("CARGO_BIN_EXE_trustgate")),
+    )
+    .unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    // Only what concerns our unit: the verifier also comments on the host's own units.
+    let ours: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("trustgate.service"))
+        .collect();
+    assert!(out.status.success() && ours.is_empty(), "{text}");
+}

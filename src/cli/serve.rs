@@ -71,9 +71,33 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!(%warning, "config warning");
     }
     let daemon = Daemon::start(&config).await.context("cannot start")?;
+    crate::systemd::ready(&format!(
+        "accepting mail on {}",
+        daemon
+            .smtp_addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    // The watchdog is pinged from the runtime the sessions run on: a wedged runtime stops the
+    // pings and systemd restarts the daemon.
+    let watchdog = crate::systemd::watchdog_interval().map(|every| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                crate::systemd::watchdog();
+            }
+        })
+    });
     wait_for_signal(&daemon).await?;
+    crate::systemd::stopping();
     info!("shutting down: finishing sessions in progress");
     daemon.stop().await;
+    if let Some(watchdog) = watchdog {
+        watchdog.abort();
+    }
     info!("stopped");
     Ok(())
 }

@@ -298,6 +298,16 @@ impl Process {
         Process::start(command)
     }
 
+    /// As [`Process::serve`], with these environment variables set (e.g. `NOTIFY_SOCKET`).
+    pub fn serve_with_env(config: &Path, env: &[(&str, &str)]) -> Process {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_trustgate"));
+        command.args(["serve", "--config"]).arg(config);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        Process::start(command)
+    }
+
     /// As [`Process::serve`], with at most `files` open file descriptors (`ulimit -n` in a
     /// shell that then becomes the daemon).
     pub fn serve_with_nofile(config: &Path, files: u32) -> Process {
