@@ -28,6 +28,7 @@ pub mod gateway;
 pub mod intake;
 pub mod invoice;
 pub mod notify;
+pub mod observe;
 pub mod policy;
 pub mod shutdown;
 pub mod smtp;

@@ -129,10 +129,42 @@ async fn the_erp_polls_fetches_and_acks_and_sees_only_its_own() {
     }
     assert_eq!(api.json("/ready", &acme).await["ready"], true);
 
+    // Metrics: admin keys only; they move when mail flows.
+    assert_eq!(api.get("/metrics", Some(&acme)).await.status(), 403);
+    let before = api
+        .get("/metrics", Some(&admin))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let accepted = |text: &str| -> f64 {
+        text.lines()
+            .find(|l| {
+                l.starts_with("trustgate_messages_total{") && l.contains("outcome=\"accepted\"")
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .map_or(0.0, |v| v.parse().unwrap())
+    };
     let (m1, m2) = tokio::task::spawn_blocking(move || (send(addr, 1), send(addr, 2)))
         .await
         .unwrap();
     let (d1, d2) = (format!("{m1}-0"), format!("{m2}-0"));
+    let after = api
+        .get("/metrics", Some(&admin))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(accepted(&after) - accepted(&before), 2.0, "{after}");
+    for family in [
+        "trustgate_smtp_connections_total",
+        "trustgate_smtp_replies_total{code=\"250\",enhanced=\"2.0.0\"}",
+        "trustgate_documents_total{status=\"ready\"",
+        "trustgate_spool_commit_seconds_bucket",
+        "trustgate_spool_bytes",
+    ] {
+        assert!(after.contains(family), "{family} in\n{after}");
+    }
 
     // The batch job polls: both wait, oldest first.
     let list = api.json("/api/v1/documents?status=ready", &acme).await;

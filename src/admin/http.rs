@@ -68,6 +68,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
         .route("/api/v1/documents", get(list_documents))
         .route("/api/v1/documents/{id}", get(document_json))
         .route("/api/v1/documents/{id}/json", get(document_json))
@@ -258,6 +259,23 @@ async fn ready(_caller: Caller, State(state): State<ApiState>) -> Result<Respons
         StatusCode::SERVICE_UNAVAILABLE
     };
     Ok((status, Json(body)).into_response())
+}
+
+/// `GET /metrics` (admin keys): Prometheus text. Counts cover every organisation, so an
+/// organisation key may not read them.
+async fn metrics(caller: Caller, State(state): State<ApiState>) -> Result<Response, ApiError> {
+    caller.require_admin()?;
+    let spool = state.spool.clone();
+    let sinks: Vec<String> = state.config.sinks.iter().map(|s| s.name.clone()).collect();
+    let text = blocking(move || Ok(crate::observe::metrics().encode(&spool, &sinks)?)).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 /// A document id `<message id>-<index>`.

@@ -391,7 +391,7 @@ async fn attempt(shared: &Shared, mut job: Job, preparing: OwnedSemaphorePermit)
             tracing::info!(sink = %job.sink, reason = %error, "delivery deferred by the sink");
         }
     } else {
-        log_outcome(&job, &settlement, elapsed);
+        crate::observe::delivery_attempt(&job, &settlement, elapsed);
     }
     let key = (job.message.clone(), job.document);
     // Settle against the latest claim of this delivery in this process.
@@ -463,24 +463,5 @@ async fn load(shared: &Shared, job: &Job) -> Result<Item, Outcome> {
         Ok(Ok(None)) => Err(Outcome::permanent("the document is no longer in the spool")),
         Ok(Err(err)) => Err(Outcome::retry(format!("cannot read the spool: {err}"))),
         Err(err) => Err(Outcome::retry(format!("load task failed: {err}"))),
-    }
-}
-
-/// The one log line of an attempt.
-fn log_outcome(job: &Job, settlement: &Settlement, elapsed: Duration) {
-    let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    match settlement {
-        Settlement::Delivered { answer } => {
-            tracing::info!(sink = %job.sink, elapsed_ms, answer = %answer, "document delivered");
-        }
-        Settlement::Retry { error, next } => {
-            let wait = next
-                .duration_since(SystemTime::now())
-                .unwrap_or(Duration::ZERO);
-            tracing::warn!(sink = %job.sink, elapsed_ms, error = %error, retry_in = %humantime::format_duration(Duration::from_secs(wait.as_secs())), "delivery failed; will retry");
-        }
-        Settlement::Failed { error } => {
-            tracing::error!(sink = %job.sink, elapsed_ms, error = %error, "delivery failed for good; dead letter (trustgate spool retry re-offers it)");
-        }
     }
 }

@@ -281,7 +281,12 @@ impl Handler for Gateway {
         let (inspected, body) = match taken {
             Ok((Ok(inspected), body)) => (inspected, body),
             Ok((Err(refusal), _)) => {
-                info!(sid, reason = refusal.reason(), reply = %reply_for(&refusal), "message refused");
+                crate::observe::message_refused(
+                    sid,
+                    None,
+                    refusal.reason(),
+                    &reply_for(&refusal).to_string(),
+                );
                 return reply_for(&refusal);
             }
             Err(join_error) => {
@@ -581,7 +586,12 @@ impl Gateway {
     ) -> Reply {
         let sid = session.id;
         if let Verdict::Refuse(refusal) = &verdict {
-            info!(sid, reason = refusal.reason(), reply = %reply_for(refusal), "message refused");
+            crate::observe::message_refused(
+                sid,
+                None,
+                refusal.reason(),
+                &reply_for(refusal).to_string(),
+            );
             return reply_for(refusal);
         }
         let id = self.spool.new_id();
@@ -614,7 +624,7 @@ impl Gateway {
                 message.notice = notice;
                 match self.spool.commit_as(id, message).await {
                     Ok(id) => {
-                        info!(sid, mid = %id, documents, "message stored");
+                        crate::observe::message_accepted(sid, id.as_str(), documents);
                         reply.reply(&id.to_string())
                     }
                     Err(err) => {
@@ -640,9 +650,12 @@ impl Gateway {
                 // Kept for the admin ("why was my invoice refused?") and for notices; the
                 // refusal stands whether or not the record could be written.
                 match self.spool.commit_as(id, message).await {
-                    Ok(id) => {
-                        info!(sid, mid = %id, reason = refusal.reason(), reply = %reply_for(&refusal), "message refused and recorded")
-                    }
+                    Ok(id) => crate::observe::message_refused(
+                        sid,
+                        Some(id.as_str()),
+                        refusal.reason(),
+                        &reply_for(&refusal).to_string(),
+                    ),
                     Err(err) => {
                         warn!(sid, error = %err, reason = refusal.reason(), reply = %reply_for(&refusal), "message refused; recording it failed")
                     }

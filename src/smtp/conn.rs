@@ -105,6 +105,7 @@ where
     H: Handler,
 {
     let started = Instant::now();
+    crate::observe::connection();
     let ConnContext {
         sid,
         peer,
@@ -341,10 +342,14 @@ impl<H: Handler> Conn<H> {
                 match output {
                     Output::Reply(r) => {
                         debug!(reply = %r, "reply");
+                        crate::observe::reply(r.code, r.status);
                         self.wbuf.extend_from_slice(&r.to_wire());
                     }
                     Output::Lines(lines) => {
                         debug!(reply = lines.first().map(|r| r.code).unwrap_or(0), "reply");
+                        if let Some(first) = lines.first() {
+                            crate::observe::reply(first.code, first.status);
+                        }
                         self.wbuf.extend_from_slice(&reply::lines_to_wire(&lines));
                     }
                     Output::Mail {

@@ -929,7 +929,11 @@ impl Spool {
         let handle = self.clone();
         let task = tokio::spawn(tracing::Instrument::instrument(
             async move {
+                let started = std::time::Instant::now();
                 let result = writer::commit(shared, tx, id, msg, threshold, None).await;
+                if result.is_ok() {
+                    crate::observe::commit(started.elapsed());
+                }
                 drop(handle);
                 result
             },
@@ -1383,6 +1387,15 @@ impl Spool {
             return Ok(None);
         };
         Ok(apikeys::check(&record, secret).then(|| (id.to_owned(), record.scope)))
+    }
+
+    /// The deliveries pending or in flight for `sink`, and the earliest due time among them
+    /// (for the metrics).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn queue_stats(&self, sink: &str) -> Result<(u64, Option<SystemTime>), SpoolError> {
+        self.inner.shared.queue_stats(sink)
     }
 
     /// Whether message `id` is on hold.

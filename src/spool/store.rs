@@ -663,6 +663,32 @@ impl Shared {
         })
     }
 
+    /// The deliveries pending or in flight for `sink`, and the earliest due time among them.
+    pub(crate) fn queue_stats(&self, sink: &str) -> Result<(u64, Option<SystemTime>), SpoolError> {
+        self.with_read(|txn| {
+            let table = match txn.open_table(DUE) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok((0, None)),
+                Err(e) => return Err(self.db_error(e)),
+            };
+            let mut count = 0u64;
+            let mut oldest = None;
+            for entry in table
+                .range((sink, 0, "", 0)..=(sink, u64::MAX, "\u{10FFFF}", u32::MAX))
+                .map_err(|e| self.db_error(e))?
+            {
+                let (key, ()) = entry
+                    .map(|(k, v)| (k, v.value()))
+                    .map_err(|e| self.db_error(e))?;
+                if oldest.is_none() {
+                    oldest = Some(from_unix_millis(key.value().1));
+                }
+                count += 1;
+            }
+            Ok((count, oldest))
+        })
+    }
+
     /// Whether message `id` is on hold.
     pub(crate) fn is_held(&self, id: &str) -> Result<bool, SpoolError> {
         self.with_read(|txn| {

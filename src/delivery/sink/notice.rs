@@ -161,7 +161,13 @@ impl NoticeSink {
             to,
             &words,
         ) {
-            Ok(message) => self.relay.send_null_sender(to, &message.bytes).await,
+            Ok(message) => {
+                let kind = match notice.kind {
+                    NoticeKind::Refused => "refused",
+                    NoticeKind::Undeliverable => "undeliverable",
+                };
+                self.send(kind, to, &message.bytes).await
+            }
             Err(e) => Outcome::permanent(e),
         }
     }
@@ -182,13 +188,18 @@ impl NoticeSink {
             &record.to,
             &words,
         ) {
-            Ok(message) => {
-                self.relay
-                    .send_null_sender(&record.to, &message.bytes)
-                    .await
-            }
+            Ok(message) => self.send("invitation", &record.to, &message.bytes).await,
             Err(e) => Outcome::permanent(e),
         }
+    }
+
+    /// Sends `bytes` to `to` through the relay with `MAIL FROM:<>`, and counts what went out.
+    async fn send(&self, kind: &str, to: &str, bytes: &[u8]) -> Outcome {
+        let outcome = self.relay.send_null_sender(to, bytes).await;
+        if matches!(outcome, Outcome::Delivered { .. }) {
+            crate::observe::notice_sent(kind, to);
+        }
+        outcome
     }
 
     /// Sends `digest` to `to`: its Message-ID and the relay's answer, or the failed outcome.
@@ -201,7 +212,7 @@ impl NoticeSink {
         let message = self
             .compose(Purpose::Digest, None, "", to, &words)
             .map_err(Outcome::permanent)?;
-        match self.relay.send_null_sender(to, &message.bytes).await {
+        match self.send("digest", to, &message.bytes).await {
             Outcome::Delivered { answer } => Ok((message.message_id, answer)),
             other => Err(other),
         }
