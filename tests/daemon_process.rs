@@ -582,3 +582,40 @@ fn sighup_reloads_the_certificate_without_dropping_a_session() {
     assert_eq!(served_certificate(daemon.addr), second);
     assert_eq!(daemon.terminate(), Some(0));
 }
+
+/// `serve --log-format json`: every log line is one JSON object, for log shippers.
+#[test]
+fn json_logs_are_one_object_per_line() {
+    use std::io::BufRead as _;
+    let cfg = TestConfig::new();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trustgate"))
+        .args(["serve", "--log-format", "json", "--config"])
+        .arg(&cfg.path)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    let started = loop {
+        let line = lines.next().expect("the daemon ended").unwrap();
+        let value: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}"));
+        seen.push(value.clone());
+        if value["fields"]["message"] == "trustgate started" {
+            break value;
+        }
+    };
+    assert_eq!(started["level"], "INFO");
+    assert!(started["timestamp"].is_string());
+    assert!(
+        started["fields"]["listen"]
+            .as_str()
+            .is_some_and(|l| l.contains("127.0.0.1:")),
+        "{started}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -60,7 +60,11 @@ impl ConfigArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the SMTP gateway daemon.
-    Serve,
+    Serve {
+        /// `json`: one JSON object per log line, for log shippers [default: text].
+        #[arg(long, value_enum, value_name = "FORMAT")]
+        log_format: Option<crate::telemetry::LogFormat>,
+    },
     /// Validate the config: exit 0 when valid, else every error as FILE:LINE:COL, exit 1.
     CheckConfig,
     /// Inspect invoice files (XML, hybrid PDF, or a whole e-mail) as the gateway would; exit 1
@@ -129,7 +133,7 @@ pub enum Command {
 pub fn run() -> i32 {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve => serve::run(&cli.config.path()),
+        Command::Serve { log_format } => serve::run(&cli.config.path(), log_format),
         Command::CheckConfig => check_config::run(&cli.config.path()),
         Command::Inspect { files, json } => {
             match inspect::run(&files, json, &mut std::io::stdout().lock()) {

@@ -12,8 +12,8 @@ use crate::daemon::{Daemon, StartError};
 pub const EXIT_CONFIG: i32 = 78;
 
 /// Runs the daemon until a signal; returns the exit code.
-pub fn run(config_path: &Path) -> i32 {
-    crate::telemetry::init();
+pub fn run(config_path: &Path, log_format: Option<crate::telemetry::LogFormat>) -> i32 {
+    crate::telemetry::init_with(log_format.unwrap_or_default());
     let config = match Config::load(config_path) {
         Ok(c) => c,
         Err(errors) => {
