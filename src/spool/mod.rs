@@ -70,6 +70,7 @@ pub mod filter;
 mod id;
 pub mod pull;
 mod queue;
+pub mod retention;
 pub mod schema;
 pub mod senders;
 mod staging;
@@ -90,7 +91,7 @@ pub use queue::{AttemptRecord, DeliveryRecord, DeliveryState, Job, Reoffer, Sett
 pub use senders::{SenderChange, SenderKey, SenderRecord, SenderState};
 pub use staging::Staging;
 pub use store::Blob;
-pub use writer::{Manage, Managed};
+pub use writer::{Manage, Managed, Purged};
 
 use id::IdGen;
 use store::Shared;
@@ -1396,6 +1397,30 @@ impl Spool {
     /// Database errors.
     pub fn queue_stats(&self, sink: &str) -> Result<(u64, Option<SystemTime>), SpoolError> {
         self.inner.shared.queue_stats(sink)
+    }
+
+    /// One retention round: removes the messages whose last delivery or refusal ended before
+    /// `cutoff`, looking at most at `max_scan` records after `after` in one small transaction
+    /// (see [`Purged::next`] for the next round). Pending deliveries and documents waiting
+    /// for the pull API are never purged.
+    ///
+    /// # Errors
+    /// [`SpoolError::Closed`] after shutdown or on a read-only spool; database errors.
+    pub async fn purge(
+        &self,
+        cutoff: SystemTime,
+        after: Option<String>,
+        max_scan: usize,
+    ) -> Result<Purged, SpoolError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.queue_request(writer::QueueOp::Purge {
+            cutoff,
+            after,
+            max_scan,
+            reply,
+        })
+        .await?;
+        answer.await.unwrap_or(Err(SpoolError::Closed))
     }
 
     /// Whether message `id` is on hold.

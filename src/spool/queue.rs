@@ -628,6 +628,36 @@ pub(crate) fn release(
     Ok(Some(count))
 }
 
+/// Whether every delivery of message `mid` is finished (delivered or a dead letter) and the
+/// last of them ended before `cutoff`. A message without deliveries is finished.
+pub(crate) fn finished_before(
+    t: &Tables<'_>,
+    mid: &str,
+    cutoff: SystemTime,
+) -> Result<bool, redb::Error> {
+    if t.held.get(mid)?.is_some() {
+        return Ok(false);
+    }
+    for (doc, sink, record) in deliveries_of(t, mid)? {
+        match record.state {
+            DeliveryState::Delivered | DeliveryState::Failed => {}
+            DeliveryState::Pending | DeliveryState::InFlight | DeliveryState::Held => {
+                return Ok(false);
+            }
+        }
+        // The last attempt's time: the delivery's end.
+        if record.total_attempts > 0
+            && let Some(value) = t.attempts.get((mid, doc, sink.as_str(), record.total_attempts))?
+        {
+            let attempt: AttemptRecord = decode(value.value())?;
+            if attempt.at >= cutoff {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
 /// Removes every delivery of message `mid` (queued, in flight, dead letters, held), for a
 /// deleted or purged message; `attempts_too` also removes its attempt history. An attempt in
 /// flight settles into nothing. Returns how many deliveries were removed.

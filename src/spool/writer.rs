@@ -94,6 +94,13 @@ pub(crate) enum QueueOp {
         now: SystemTime,
         reply: oneshot::Sender<Result<bool, SpoolError>>,
     },
+    /// Purge messages past their retention (the retention task), in one small transaction.
+    Purge {
+        cutoff: SystemTime,
+        after: Option<String>,
+        max_scan: usize,
+        reply: oneshot::Sender<Result<Purged, SpoolError>>,
+    },
     /// Hold, release or delete a message (`trustgate spool hold|release|delete`).
     Manage {
         op: Manage,
@@ -654,6 +661,7 @@ impl QueueOp {
             QueueOp::Manage { reply, .. } => drop(reply.send(Err(err.duplicate()))),
             QueueOp::ApiKey { reply, .. } => drop(reply.send(Err(err.duplicate()))),
             QueueOp::Pull { reply, .. } => drop(reply.send(Err(err.duplicate()))),
+            QueueOp::Purge { reply, .. } => drop(reply.send(Err(err.duplicate()))),
         }
     }
 }
@@ -669,6 +677,7 @@ enum QueueAnswer {
     ),
     Managed(oneshot::Sender<Result<Managed, SpoolError>>, Managed),
     Key(oneshot::Sender<Result<bool, SpoolError>>, bool),
+    Purged(oneshot::Sender<Result<Purged, SpoolError>>, Purged),
     Pulled(
         oneshot::Sender<Result<super::pull::Acked, SpoolError>>,
         super::pull::Acked,
@@ -688,6 +697,7 @@ enum QueueFailed {
     ),
     Managed(oneshot::Sender<Result<Managed, SpoolError>>, SpoolError),
     Key(oneshot::Sender<Result<bool, SpoolError>>, SpoolError),
+    Purged(oneshot::Sender<Result<Purged, SpoolError>>, SpoolError),
     Pulled(
         oneshot::Sender<Result<super::pull::Acked, SpoolError>>,
         SpoolError,
@@ -704,6 +714,8 @@ impl QueueAnswer {
             QueueAnswer::Managed(reply, managed) => drop(reply.send(Ok(managed))),
             QueueAnswer::Key(reply, changed) => drop(reply.send(Ok(changed))),
             QueueAnswer::Pulled(reply, acked) => drop(reply.send(Ok(acked))),
+            QueueAnswer::Purged(reply, purged) => drop(reply.send(Ok(purged))),
+            QueueAnswer::Failed(QueueFailed::Purged(reply, e)) => drop(reply.send(Err(e))),
             QueueAnswer::Failed(QueueFailed::Pulled(reply, e)) => drop(reply.send(Err(e))),
             QueueAnswer::Failed(QueueFailed::Key(reply, e)) => drop(reply.send(Err(e))),
             QueueAnswer::Failed(QueueFailed::Managed(reply, e)) => drop(reply.send(Err(e))),
@@ -936,6 +948,41 @@ fn write_batch(
             }
         }
         for req in queue {
+            if let QueueOp::Purge {
+                cutoff,
+                after,
+                max_scan,
+                reply,
+            } = req
+            {
+                let mut stores = Stores {
+                    messages: &mut messages,
+                    bodies: &mut bodies,
+                    xml: &mut xml,
+                    pdf: &mut pdf,
+                    pull: &mut pull,
+                };
+                let answer = match purge(
+                    &mut tables,
+                    &mut stores,
+                    &mut indexes,
+                    &mut acks,
+                    cutoff,
+                    after.as_deref(),
+                    max_scan,
+                ) {
+                    Ok(purged) => {
+                        removed_files.extend(purged.files.iter().cloned());
+                        QueueAnswer::Purged(reply, purged)
+                    }
+                    Err(e) => QueueAnswer::Failed(QueueFailed::Purged(
+                        reply,
+                        SpoolError::Database(format!("retention: {e}")),
+                    )),
+                };
+                answers.push(answer);
+                continue;
+            }
             if let QueueOp::Pull { op, now, reply } = req {
                 let answer = match pull_op(&mut messages, &mut pull, &mut acks, &op, now) {
                     Ok(acked) => QueueAnswer::Pulled(reply, acked),
@@ -996,6 +1043,117 @@ fn write_batch(
         .collect();
     remove_files(&paths);
     Ok((answers, queue_changed))
+}
+
+/// What one retention round did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Messages removed.
+    pub messages: u64,
+    /// The last id looked at: the next round starts after it (`None`: start over, every
+    /// message old enough was looked at).
+    pub next: Option<String>,
+    /// Files removed after the commit.
+    pub(crate) files: Vec<String>,
+}
+
+/// Removes messages whose last delivery or refusal is older than `cutoff`, looking at most at
+/// `max_scan` records after `after`, oldest first (ids sort by time). A message with a
+/// delivery pending, in flight or held, or a document waiting for the pull API, is kept,
+/// whatever its age: only what is finished is purged. Purged with it: its body and documents,
+/// its deliveries and attempts, its acknowledgements, and the index entries that point at it
+/// (so the indexes stay as small as the spool).
+fn purge(
+    tables: &mut queue::Tables<'_>,
+    stores: &mut Stores<'_, '_>,
+    indexes: &mut Indexes<'_>,
+    acks: &mut super::pull::AckTable<'_>,
+    cutoff: SystemTime,
+    after: Option<&str>,
+    max_scan: usize,
+) -> Result<Purged, redb::Error> {
+    use std::ops::Bound;
+    // Received after the cutoff: nothing from here on can be due (ids sort by time; a quarter
+    // of an hour's margin for the id being taken after end of data).
+    let stop = super::id::first_id_at(cutoff + std::time::Duration::from_secs(15 * 60));
+    let lower = match after {
+        Some(a) => Bound::Excluded(a),
+        None => Bound::Unbounded,
+    };
+    let mut candidates: Vec<(String, MessageRecord)> = Vec::new();
+    let mut next = None;
+    for entry in stores.messages.range::<&str>((lower, Bound::Unbounded))? {
+        let (key, value) = entry?;
+        let id = key.value();
+        if id >= stop.as_str() {
+            break;
+        }
+        if candidates.len() >= max_scan {
+            break;
+        }
+        next = Some(id.to_owned());
+        let Ok(record) = serde_json::from_slice::<MessageRecord>(value.value()) else {
+            continue;
+        };
+        candidates.push((id.to_owned(), record));
+    }
+    let scanned_all = candidates.len() < max_scan;
+    let mut purged = Purged::default();
+    for (id, record) in candidates {
+        let mid = id.as_str();
+        if !queue::finished_before(tables, mid, cutoff)? || record.received_at >= cutoff {
+            continue;
+        }
+        if record
+            .documents
+            .iter()
+            .any(|d| stores.pull.get((d.organisation.as_str(), mid, d.index)).ok().flatten().is_some())
+        {
+            continue;
+        }
+        queue::forget(tables, mid, true)?;
+        if let Blob::File { name } = &record.body_store {
+            purged.files.push(name.clone());
+        }
+        stores.bodies.remove(mid)?;
+        for doc in &record.documents {
+            for blob in std::iter::once(&doc.xml_store).chain(doc.pdf_store.as_ref()) {
+                if let Blob::File { name } = blob {
+                    purged.files.push(name.clone());
+                }
+            }
+            stores.xml.remove((mid, doc.index))?;
+            stores.pdf.remove((mid, doc.index))?;
+            acks.remove((mid, doc.index))?;
+            if let Some(key) = &doc.duplicate_key {
+                let points_here = indexes
+                    .duplicates
+                    .get(key.as_str())?
+                    .is_some_and(|v| v.value().0 == mid);
+                if points_here {
+                    indexes.duplicates.remove(key.as_str())?;
+                }
+            }
+        }
+        if let Some(header_id) = &record.header_message_id {
+            let key = schema::resend_key(header_id, &record.sha256);
+            let points_here = indexes
+                .resends
+                .get(key.as_str())?
+                .is_some_and(|v| v.value() == mid);
+            if points_here {
+                indexes.resends.remove(key.as_str())?;
+            }
+        }
+        stores.messages.remove(mid)?;
+        purged.messages += 1;
+    }
+    if scanned_all {
+        purged.next = None;
+    } else {
+        purged.next = next;
+    }
+    Ok(purged)
 }
 
 /// What an ERP reports about a pulled document.
@@ -1303,6 +1461,10 @@ fn apply_queue_request(
             Err(e) => QueueAnswer::Failed(QueueFailed::Key(reply, err(e))),
         },
         // Handled by the batch with the message tables it needs (see `write_batch`).
+        QueueOp::Purge { reply, .. } => QueueAnswer::Failed(QueueFailed::Purged(
+            reply,
+            SpoolError::Database("a purge request reached the queue's dispatch".into()),
+        )),
         QueueOp::Pull { reply, .. } => QueueAnswer::Failed(QueueFailed::Pulled(
             reply,
             SpoolError::Database("a pull request reached the queue's dispatch".into()),

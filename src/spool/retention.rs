@@ -1,0 +1,61 @@
+//! The retention task (issue 12, section 3): every minute, the messages whose last delivery
+//! or refusal is older than `[spool] retention` are purged, in rounds of at most
+//! [`ROUND`] records, each its own small transaction through the writer, which serves
+//! acceptance first: purging never holds up a 250. A cursor carries over between rounds,
+//! so old messages that must stay (a delivery still pending, a document waiting for the pull
+//! API) are not scanned again and again before the rest.
+
+use std::time::{Duration, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use super::Spool;
+
+/// Records one round looks at.
+pub const ROUND: usize = 500;
+
+/// How often the task wakes.
+pub const EVERY: Duration = Duration::from_secs(60);
+
+/// Runs until `stop`: purges what is older than `retention`.
+pub async fn run(spool: Spool, retention: Duration, stop: CancellationToken) {
+    let mut cursor: Option<String> = None;
+    let mut tick = tokio::time::interval(EVERY);
+    loop {
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        // Rounds until the scan reaches the newest old-enough message, then wait.
+        loop {
+            if stop.is_cancelled() {
+                return;
+            }
+            let Some(cutoff) = SystemTime::now().checked_sub(retention) else {
+                break;
+            };
+            match spool.purge(cutoff, cursor.clone(), ROUND).await {
+                Ok(purged) => {
+                    if purged.messages > 0 {
+                        tracing::info!(
+                            messages = purged.messages,
+                            retention = %humantime::format_duration(retention),
+                            "retention: purged messages past their retention"
+                        );
+                    }
+                    cursor = purged.next;
+                    if cursor.is_none() {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "retention round failed; trying again later");
+                    break;
+                }
+            }
+            // Let the writer serve acceptance between rounds.
+            tokio::task::yield_now().await;
+        }
+    }
+}
