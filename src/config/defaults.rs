@@ -92,6 +92,8 @@ pub const LARGE_BODY_THRESHOLD_RANGE: RangeInclusive<u64> = 0..=64 * MIB;
 
 /// `spool.min_free_space`.
 pub const MIN_FREE_SPACE: u64 = 100 * MIB;
+/// Allowed `spool.min_free_space`: any size (0 keeps no reserve).
+pub const MIN_FREE_SPACE_RANGE: RangeInclusive<u64> = 0..=u64::MAX;
 
 /// Largest TLS certificate or key file read by the check (PEM files are a few KiB).
 pub const MAX_TLS_FILE_SIZE: u64 = MIB;
