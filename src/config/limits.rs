@@ -1,5 +1,5 @@
 //! `[limits]`: what one message may cost to take apart, whatever is inside it: the MIME
-//! pre-scan's caps and the PDF reader's. See docs/security.md.
+//! pre-scan's caps, the PDF reader's and the XML inspector's. See docs/security.md.
 //!
 //! The validated [`Limits`] and the check that builds it from [`raw::Limits`], called by
 //! [`super::validate`]: every key is a row of its `KEYS` table.
@@ -9,7 +9,7 @@ use super::raw;
 use super::validate::{Key, Validator, key};
 
 /// `[limits]`: what one message may cost to take apart, whatever is inside it: the MIME
-/// pre-scan's caps and the PDF reader's. See docs/security.md.
+/// pre-scan's caps, the PDF reader's and the XML inspector's. See docs/security.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest header block of any one MIME part (the message's own included), in bytes.
@@ -42,6 +42,15 @@ pub struct Limits {
     pub max_pdf_expansion: usize,
     /// Most messages taken apart (MIME, PDF, XML) at once; more wait at end of data. Inspection is CPU work, so more than a few per core only adds memory. 0: twice the number of cores.
     pub max_parallel_inspections: usize,
+    /// Largest invoice XML inspected, in bytes.
+    pub max_xml_bytes: u64,
+    /// Deepest element nesting of an invoice XML (the root is depth 1).
+    pub max_xml_depth: usize,
+    /// Most elements in one invoice XML.
+    pub max_xml_elements: usize,
+    /// Longest text kept from one XML element other than an embedded binary object; longer
+    /// text is cut.
+    pub max_xml_text_bytes: u64,
 }
 
 impl Default for Limits {
@@ -63,6 +72,23 @@ impl Default for Limits {
             max_pdf_embedded_files: defaults::MAX_PDF_EMBEDDED_FILES,
             max_pdf_expansion: defaults::MAX_PDF_EXPANSION,
             max_parallel_inspections: defaults::MAX_PARALLEL_INSPECTIONS,
+            max_xml_bytes: defaults::MAX_XML_BYTES,
+            max_xml_depth: defaults::MAX_XML_DEPTH,
+            max_xml_elements: defaults::MAX_XML_ELEMENTS,
+            max_xml_text_bytes: defaults::MAX_XML_TEXT_BYTES,
+        }
+    }
+}
+
+impl Limits {
+    /// The bounds on reading one invoice XML, for the inspector ([`crate::invoice::inspect_with`]).
+    pub fn xml(&self) -> crate::invoice::Limits {
+        let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        crate::invoice::Limits {
+            max_bytes: size(self.max_xml_bytes),
+            max_depth: self.max_xml_depth,
+            max_elements: self.max_xml_elements,
+            max_text_bytes: size(self.max_xml_text_bytes),
         }
     }
 }
@@ -84,6 +110,10 @@ const KEYS: &[Key<raw::Limits, Limits>] = &[
     key!(count max_pdf_embedded_files, defaults::MAX_PDF_EMBEDDED_FILES_RANGE),
     key!(count max_pdf_expansion, defaults::MAX_PDF_EXPANSION_RANGE),
     key!(count max_parallel_inspections, defaults::MAX_PARALLEL_INSPECTIONS_RANGE),
+    key!(size max_xml_bytes, defaults::MAX_XML_BYTES_RANGE),
+    key!(count max_xml_depth, defaults::MAX_XML_DEPTH_RANGE),
+    key!(count max_xml_elements, defaults::MAX_XML_ELEMENTS_RANGE),
+    key!(size max_xml_text_bytes, defaults::MAX_XML_TEXT_BYTES_RANGE),
 ];
 
 impl Validator<'_> {
@@ -111,7 +141,8 @@ mod tests {
              max_total_header_fields = 12\nmax_mime_parts = 13\nmax_mime_depth = 14\nmax_nested_messages = 0\n\
              max_pdf_bytes = \"5 MiB\"\nmax_pdf_objects = 1000\nmax_pdf_values = 2000\nmax_pdf_stream_bytes = \"1 MiB\"\n\
              max_pdf_decompressed_bytes = \"2 MiB\"\nmax_pdf_embedded_files = 15\nmax_pdf_expansion = 16\n\
-             max_parallel_inspections = 17\n"
+             max_parallel_inspections = 17\nmax_xml_bytes = \"3 MiB\"\nmax_xml_depth = 18\n\
+             max_xml_elements = 19000\nmax_xml_text_bytes = \"20 KiB\"\n"
         );
         assert_eq!(
             valid(&text).limits,
@@ -131,7 +162,35 @@ mod tests {
                 max_pdf_embedded_files: 15,
                 max_pdf_expansion: 16,
                 max_parallel_inspections: 17,
+                max_xml_bytes: 3 << 20,
+                max_xml_depth: 18,
+                max_xml_elements: 19_000,
+                max_xml_text_bytes: 20 << 10,
             }
+        );
+    }
+
+    #[test]
+    fn the_xml_keys_are_the_inspectors_limits() {
+        // The defaults are the inspector's own, so a config without them changes nothing.
+        assert_eq!(Limits::default().xml(), crate::invoice::Limits::default());
+        let text = format!(
+            "{HEAD}[limits]\nmax_xml_bytes = \"1 MiB\"\nmax_xml_depth = 20\nmax_xml_elements = 5000\nmax_xml_text_bytes = 2048\n"
+        );
+        assert_eq!(
+            valid(&text).limits.xml(),
+            crate::invoice::Limits {
+                max_bytes: 1 << 20,
+                max_depth: 20,
+                max_elements: 5000,
+                max_text_bytes: 2048,
+            }
+        );
+        let text = format!("{HEAD}[limits]\nmax_xml_depth = 8\n");
+        assert_one(
+            &text,
+            "7:17",
+            "limits.max_xml_depth 8 is out of range; use 16 to 4096",
         );
     }
 

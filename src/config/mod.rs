@@ -7,7 +7,8 @@
 //! One module per section holds its validated types and the checks that produce them:
 //! [`server`] (`[server]`, `[server.tls]`), [`spool`], [`directory`] (`[[organisation]]`,
 //! `[[receiver]]` and their trusted senders), [`delivery`] (`[delivery]`, `[relay]`,
-//! `[notices]`), [`sink`] (`[[sink]]` and `deliver` lists), [`limits`] and [`dns`].
+//! `[notices]`), [`sink`] (`[[sink]]` and `deliver` lists), [`limits`], [`dns`], [`admin`]
+//! and [`log`].
 //! [`validate`] drives them: includes, positions, error reporting, and the shared checker that
 //! reads every number, size and duration from a section's table of keys.
 //! [`defaults`] holds every default and range.
@@ -15,12 +16,14 @@
 //! [`Address`]: crate::address::Address
 //! [`Duration`]: std::time::Duration
 
+pub mod admin;
 pub mod defaults;
 pub mod delivery;
 pub mod directory;
 pub mod dns;
 pub mod edit;
 pub mod limits;
+pub mod log;
 pub mod raw;
 pub mod server;
 pub mod sink;
@@ -29,6 +32,7 @@ pub mod validate;
 
 use std::path::{Path, PathBuf};
 
+pub use admin::Admin;
 pub use delivery::{Delivery, Notices, Relay, RelayTls};
 pub use directory::{
     AuthPolicy, BuyerCheck, EndpointId, Language, Organisation, Receiver, SenderPattern, TrustKind,
@@ -36,6 +40,7 @@ pub use directory::{
 };
 pub use dns::Dns;
 pub use limits::Limits;
+pub use log::{Log, LogFormat};
 pub use server::{Server, Tls};
 pub use sink::{DirectoryLayout, Sink, SinkKind, SmtpMode, WebhookPayload};
 pub use spool::Spool;
@@ -67,6 +72,10 @@ pub struct Config {
     pub dns: Dns,
     /// `[notices]`: mail to supplier contacts about refused invoices; `None`: none is sent.
     pub notices: Option<Notices>,
+    /// `[admin]`: the admin HTTP API; `None` (the table absent): no HTTP API.
+    pub admin: Option<Admin>,
+    /// `[log]`: how log lines are written (defaults when absent).
+    pub log: Log,
     /// Valid settings that are unsafe in production, located (`check-config` prints them,
     /// `serve` logs them).
     pub warnings: Vec<validate::ConfigError>,

@@ -1,4 +1,5 @@
-//! `[server]` and `[server.tls]`: the SMTP listener, its limits, and its TLS files.
+//! `[server]` and `[server.tls]`: the SMTP listener, its limits, and its TLS files (whose check
+//! `[admin]` shares).
 //!
 //! The validated [`Server`] and [`Tls`], and the checks that build them from [`raw::Server`],
 //! called by [`super::validate`]; every number, size and duration is a row of its `KEYS` table.
@@ -52,7 +53,8 @@ pub struct Server {
     pub data_timeout: Duration,
     /// The whole session, whatever happens in it.
     pub session_timeout: Duration,
-    /// How long a SIGTERM waits for sessions to finish before closing them.
+    /// How long a SIGTERM waits for DATA in progress to be committed and for deliveries in
+    /// flight to finish (or go back to the queue) before the rest is closed.
     pub shutdown_timeout: Duration,
     /// STARTTLS certificate and key; STARTTLS is advertised only when set.
     pub tls: Option<Tls>,
@@ -288,9 +290,9 @@ impl Validator<'_> {
         }
     }
 
-    /// A TLS certificate chain and private key, both PEM files (`[server.tls]`). With
-    /// `check_tls_files`, both are read and must hold what they are named for; `cert_key` and
-    /// `key_key` name the keys in messages.
+    /// A TLS certificate chain and private key, both PEM files: `[server.tls]`, and `[admin]`'s
+    /// `tls_cert` and `tls_key`. With `check_tls_files`, both are read and must hold what they
+    /// are named for; `cert_key` and `key_key` name the keys in messages.
     pub(super) fn tls_files(
         &mut self,
         cert_value: &Spanned<String>,
@@ -375,7 +377,7 @@ mod tests {
                 "t.toml:5:20: max_message_size 0 bytes is out of range; use 1 bytes to 1 GiB",
                 "t.toml:6:19: max_line_length 100 is out of range (RFC 5321 4.5.3.1.4 requires at least 512); use 512 to 4096",
                 "t.toml:8:26: max_connections_per_ip (11) is larger than max_connections (10); lower it to at most 10",
-                "t.toml:9:20: shutdown_timeout 2h is out of range; use 0s to 1h",
+                "t.toml:9:20: shutdown_timeout 2h is out of range; use 1s to 10m",
                 "t.toml:10:19: command_timeout 0s is out of range; use 1s to 1h",
                 "t.toml:12:24: large_body_threshold 68157440 bytes is out of range; use 0 bytes to 64 MiB",
             ]
@@ -470,6 +472,33 @@ mod tests {
             "\n[server.tls]\ncertificate = \"a\"\nkey = \"b\"\n[spool]",
         );
         assert!(load_str(&text, &cfg, &no_io()).is_ok());
+    }
+
+    #[test]
+    fn shutdown_timeout_is_a_second_to_ten_minutes() {
+        let with = |value: &str| {
+            HEAD.replacen(
+                "[server]\n",
+                &format!("[server]\nshutdown_timeout = {value}\n"),
+                1,
+            )
+        };
+        assert_eq!(
+            valid(&with("\"10m\"")).server.shutdown_timeout,
+            Duration::from_secs(600)
+        );
+        assert_eq!(
+            valid(&with("\"1s\"")).server.shutdown_timeout,
+            Duration::from_secs(1)
+        );
+        // 0 would close a message being committed; more than 10 minutes holds up a stop.
+        for (written, shown) in [("\"0s\"", "0s"), ("\"11m\"", "11m")] {
+            assert_one(
+                &with(written),
+                "2:20",
+                &format!("shutdown_timeout {shown} is out of range; use 1s to 10m"),
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! [`super::validate`]. The directory is checked with `access(2)` only: nothing is created.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::defaults;
 use super::raw;
@@ -19,6 +20,12 @@ pub struct Spool {
     pub large_body_threshold: u64,
     /// Free disk space kept in reserve: below it, new messages get 452 4.3.1.
     pub min_free_space: u64,
+    /// How long a message (its record, raw message and documents) is kept after its last
+    /// delivery or its refusal, before the background purge removes it. A message with a
+    /// document still pending is never purged.
+    pub retention: Duration,
+    /// redb's page cache (read cache and write buffer together), in bytes.
+    pub cache_size: u64,
 }
 
 impl Default for Spool {
@@ -29,14 +36,18 @@ impl Default for Spool {
             path: PathBuf::new(),
             large_body_threshold: defaults::LARGE_BODY_THRESHOLD,
             min_free_space: defaults::MIN_FREE_SPACE,
+            retention: defaults::RETENTION,
+            cache_size: defaults::SPOOL_CACHE_SIZE,
         }
     }
 }
 
-/// `[spool]`'s sizes, checked by [`Validator::keys`].
+/// `[spool]`'s sizes and duration, checked by [`Validator::keys`].
 const KEYS: &[Key<raw::Spool, Spool>] = &[
     key!(size large_body_threshold, defaults::LARGE_BODY_THRESHOLD_RANGE),
     key!(size min_free_space, defaults::MIN_FREE_SPACE_RANGE),
+    key!(duration retention, defaults::RETENTION_RANGE),
+    key!(size cache_size, defaults::SPOOL_CACHE_SIZE_RANGE),
 ];
 
 impl Validator<'_> {
@@ -161,6 +172,50 @@ mod tests {
         let text = EXAMPLE.replace("path = \"spool\"", "path = \"f\"");
         let errs = load_str(&text, &dir.path().join("t.toml"), &Options::default()).unwrap_err();
         assert_eq!((errs.0[0].line, errs.0[0].column), (7, 8));
+    }
+
+    #[test]
+    fn retention_and_cache_size_round_trip_and_defaults() {
+        let c = valid(HEAD);
+        assert_eq!(c.spool.retention, Duration::from_secs(90 * 24 * 3600));
+        assert_eq!(c.spool.cache_size, 64 << 20);
+        let text = HEAD.replacen(
+            "[spool]\n",
+            "[spool]\nretention = \"30d\"\ncache_size = \"256 MiB\"\n",
+            1,
+        );
+        let c = valid(&text);
+        assert_eq!(
+            (c.spool.retention, c.spool.cache_size),
+            (Duration::from_secs(30 * 24 * 3600), 256 << 20)
+        );
+        // A duration needs its unit; the range is a day to ten years.
+        let text = HEAD.replacen(
+            "[spool]\n",
+            "[spool]\nretention = 90\ncache_size = \"1 KiB\"\n",
+            1,
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "t.toml:5:13: retention: 90 has no unit; write e.g. \"90s\" or \"5m\"",
+                "t.toml:6:14: cache_size 1024 bytes is out of range; use 1 MiB to 64 GiB",
+            ]
+        );
+        for (written, shown) in [("\"12h\"", "12h"), ("\"11y\"", "11years")] {
+            let text = HEAD.replacen("[spool]\n", &format!("[spool]\nretention = {written}\n"), 1);
+            assert_one(
+                &text,
+                "5:13",
+                &format!("retention {shown} is out of range; use 1day to 10years"),
+            );
+        }
+        // The largest retention is exactly "10y".
+        let text = HEAD.replacen("[spool]\n", "[spool]\nretention = \"10y\"\n", 1);
+        assert_eq!(
+            valid(&text).spool.retention,
+            defaults::RETENTION_RANGE.end().to_owned()
+        );
     }
 
     #[test]

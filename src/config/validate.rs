@@ -9,9 +9,9 @@
 //! starts, so every position is reported in its own file and line), parses, turns serde's
 //! errors into located fixes, and calls each section's checks, which live beside the section's
 //! types: [`super::server`], [`super::spool`], [`super::directory`], [`super::delivery`],
-//! [`super::sink`], [`super::limits`], [`super::dns`]. It also holds the shared checker: every
-//! number, size and duration of the schema is one row of its section's table of `Key`s, read
-//! and checked here with one set of sentences.
+//! [`super::sink`], [`super::limits`], [`super::dns`], [`super::admin`], [`super::log`]. It
+//! also holds the shared checker: every number, size and duration of the schema is one row of
+//! its section's table of `Key`s, read and checked here with one set of sentences.
 //!
 //! No check may change anything on disk: the spool directory is checked with `access(2)` (or,
 //! when it does not exist yet, its nearest existing ancestor, since `serve` creates it), and TLS
@@ -28,7 +28,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::raw::{self, Scalar};
-use super::{Config, Delivery, Dns, Limits, defaults};
+use super::{Config, Delivery, Dns, Limits, Log, defaults};
 
 pub(crate) use super::directory::{is_vat_id, parse_endpoint_id};
 
@@ -457,6 +457,17 @@ impl<'a> Validator<'a> {
             .notices
             .as_ref()
             .and_then(|n| self.notices(n.get_ref(), raw.relay.is_some()));
+        let smtp: Vec<_> = server
+            .listen
+            .iter()
+            .chain(&server.listen_tls)
+            .copied()
+            .collect();
+        let admin = raw.admin.as_ref().map(|a| self.admin(a.get_ref(), &smtp));
+        let log = raw
+            .log
+            .as_ref()
+            .map_or_else(Log::default, |l| self.log(l.get_ref()));
         let sinks = self.sinks(&raw.sink, raw.relay.is_some(), &spool.path);
         if raw.notices.is_some() {
             for sink in raw
@@ -508,6 +519,8 @@ impl<'a> Validator<'a> {
             limits,
             dns,
             notices,
+            admin,
+            log,
             warnings: Vec::new(),
         }
     }
