@@ -418,6 +418,15 @@ fn template_values_are_the_defaults() {
     assert_eq!(s.shutdown_timeout, defaults::SHUTDOWN_TIMEOUT);
     assert_eq!(c.spool.large_body_threshold, defaults::LARGE_BODY_THRESHOLD);
     assert_eq!(c.spool.min_free_space, defaults::MIN_FREE_SPACE);
+    assert_eq!(c.spool.retention, defaults::RETENTION);
+    assert_eq!(c.spool.cache_size, defaults::SPOOL_CACHE_SIZE);
+    assert_eq!(c.limits, trustgate::config::Limits::default());
+    assert_eq!(c.limits.xml(), trustgate::invoice::Limits::default());
+    // The template turns the admin API on, at its default address, without TLS.
+    let admin = c.admin.as_ref().unwrap();
+    assert_eq!(admin.listen, defaults::ADMIN_LISTEN);
+    assert!(admin.tls.is_none(), "the API's TLS files are commented out");
+    assert_eq!(c.log.format, defaults::LOG_FORMAT);
     assert!(s.tls.is_none(), "TLS is commented out in the template");
     let r = &c.receivers[0];
     assert_eq!(r.buyer_check, defaults::BUYER_CHECK);
@@ -484,6 +493,10 @@ fn template_values_are_the_defaults() {
     // The brief's numbers, so a change of default is a deliberate one.
     assert_eq!(defaults::MAX_MESSAGE_SIZE, 35 * 1024 * 1024);
     assert_eq!(defaults::COMMAND_TIMEOUT, Duration::from_secs(300));
+    assert_eq!(defaults::SHUTDOWN_TIMEOUT, Duration::from_secs(30));
+    assert_eq!(defaults::RETENTION, Duration::from_secs(90 * 24 * 3600));
+    assert_eq!(defaults::ADMIN_LISTEN.to_string(), "127.0.0.1:8025");
+    assert_eq!(defaults::LOG_FORMAT, trustgate::config::LogFormat::Text);
 }
 
 /// The keys a table accepts, read from the validator's own "unknown key" message.
@@ -525,6 +538,8 @@ fn all_schema_keys() -> Vec<(String, Vec<String>)> {
         "[limits]\n",
         "[dns]\n",
         "[notices]\n",
+        "[admin]\n",
+        "[log]\n",
     ] {
         let text = template.replacen("\n[spool]\n", tls, 1);
         let text = if header.is_empty() {
@@ -542,7 +557,7 @@ fn every_key_of_the_schema_is_in_the_template_and_the_docs() {
     let template = template_text();
     let docs = std::fs::read_to_string(repo("docs/config.md")).unwrap();
     let all = all_schema_keys();
-    assert_eq!(all.len(), 13);
+    assert_eq!(all.len(), 15);
     let mut seen = 0;
     for (header, keys) in all {
         assert!(!keys.is_empty(), "{header}");
@@ -571,8 +586,13 @@ fn every_key_of_the_schema_is_in_the_template_and_the_docs() {
             seen += 1;
         }
     }
-    // 10 sections, 23 + 2 + 3 + 8 + 13 + 9 + 4 + 7 + 14 + 15 + 3 + 5 keys.
-    assert_eq!(seen, 117);
+    // Top level: include and 12 sections; then [server] 23, [server.tls] 2, [spool] 5,
+    // [[organisation]] 8, [[receiver]] 13, [[receiver.trusted_sender]] 9, [delivery] 4,
+    // [relay] 7, [[sink]] 14, [limits] 19, [dns] 3, [notices] 5, [admin] 3, [log] 1.
+    assert_eq!(
+        seen,
+        13 + 23 + 2 + 5 + 8 + 13 + 9 + 4 + 7 + 14 + 19 + 3 + 5 + 3 + 1
+    );
 }
 
 #[test]
@@ -601,8 +621,8 @@ fn docs_defaults_match_the_template() {
         checked += 1;
     }
     assert_eq!(
-        checked, 55,
-        "every defaulted key of [server], [spool], [[receiver]], [delivery], [relay], [[sink]], [limits] and [dns] is checked"
+        checked, 63,
+        "every defaulted key of [server], [spool], [[receiver]], [delivery], [relay], [[sink]], [limits], [dns], [notices], [admin] and [log] is checked"
     );
 }
 

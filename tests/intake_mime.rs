@@ -147,9 +147,12 @@ fn a_paired_pdf_over_a_bound_cannot_escape_the_comparison() {
         bytes: bytes.to_vec(),
         location: None,
     };
-    let tight = trustgate::invoice::PdfLimits {
-        max_objects: 3,
-        ..trustgate::invoice::PdfLimits::default()
+    let tight = IntakeLimits {
+        pdf: trustgate::invoice::PdfLimits {
+            max_objects: 3,
+            ..trustgate::invoice::PdfLimits::default()
+        },
+        ..IntakeLimits::default()
     };
     let paired = intake::pair_with(
         vec![
@@ -165,4 +168,31 @@ fn a_paired_pdf_over_a_bound_cannot_escape_the_comparison() {
             .any(|f| f.rule_id == "TG-PDF-XML" && f.message.contains("cannot be checked")),
         "{findings:?}"
     );
+}
+
+#[test]
+fn an_invoice_xml_over_the_configured_xml_bounds_is_refused() {
+    // [limits] max_xml_* reach the inspector: the same invoice passes within the defaults and
+    // is refused, naming the bound, within a smaller element count.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invoices");
+    let xml = std::fs::read(root.join("si-ubl/SI-UBL-2.0_ok_minimal.xml")).unwrap();
+    let att = || intake::Attachment {
+        name: "INV-1.xml".into(),
+        content_type: "application/xml".into(),
+        bytes: xml.clone(),
+        location: None,
+    };
+    let paired = intake::pair_with(vec![att()], &IntakeLimits::default());
+    assert_eq!(paired.documents.len(), 1);
+    let tight = IntakeLimits {
+        xml: trustgate::invoice::Limits {
+            max_elements: 5,
+            ..trustgate::invoice::Limits::default()
+        },
+        ..IntakeLimits::default()
+    };
+    let paired = intake::pair_with(vec![att()], &tight);
+    assert!(paired.documents.is_empty(), "{:?}", paired.documents.len());
+    assert_eq!(paired.refused.len(), 1, "{paired:?}");
+    assert!(paired.refused[0].reason.contains("elements"), "{paired:?}");
 }

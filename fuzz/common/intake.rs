@@ -16,6 +16,7 @@ fn small() -> IntakeLimits {
         max_depth: 6,
         max_nested_messages: 4,
         pdf: Default::default(),
+        xml: Default::default(),
     }
 }
 

@@ -4,10 +4,11 @@
 //! (`tests/config_check.rs` checks that the template's values are these defaults and that the
 //! docs state the template's values). Nothing else may hard-code a default of a config key.
 
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use super::{BuyerCheck, DirectoryLayout, Language, RelayTls, SmtpMode, WebhookPayload};
+use super::{BuyerCheck, DirectoryLayout, Language, LogFormat, RelayTls, SmtpMode, WebhookPayload};
 
 /// 1 KiB in bytes.
 pub const KIB: u64 = 1024;
@@ -15,6 +16,12 @@ pub const KIB: u64 = 1024;
 pub const MIB: u64 = 1024 * KIB;
 /// 1 GiB in bytes.
 pub const GIB: u64 = 1024 * MIB;
+
+/// A day in seconds.
+const DAY: u64 = 24 * 60 * 60;
+/// A year in seconds, as humantime counts one (365.25 days), so `"10y"` is the largest
+/// `spool.retention`.
+const YEAR: u64 = 31_557_600;
 
 /// `server.max_message_size`: 35 MiB, what large mail providers accept, room for PDFs.
 pub const MAX_MESSAGE_SIZE: u64 = 35 * MIB;
@@ -79,11 +86,14 @@ pub const SESSION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 pub const SESSION_TIMEOUT_RANGE: RangeInclusive<Duration> =
     Duration::from_secs(1)..=Duration::from_secs(24 * 60 * 60);
 
-/// `server.shutdown_timeout`.
+/// `server.shutdown_timeout`: how long SIGTERM waits for DATA in progress and deliveries in
+/// flight. 30 seconds lets a large message finish arriving and a webhook answer (a sink's own
+/// `timeout` is 30 s too), and stays well inside systemd's default stop timeout of 90 s.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
-/// Allowed `server.shutdown_timeout` (0 closes open sessions at once).
+/// Allowed `server.shutdown_timeout`: at least a second, so a message being committed is
+/// never cut off; at most 10 minutes, so a stop or restart is never held up for long.
 pub const SHUTDOWN_TIMEOUT_RANGE: RangeInclusive<Duration> =
-    Duration::ZERO..=Duration::from_secs(60 * 60);
+    Duration::from_secs(1)..=Duration::from_secs(10 * 60);
 
 /// `spool.large_body_threshold`.
 pub const LARGE_BODY_THRESHOLD: u64 = MIB;
@@ -92,6 +102,25 @@ pub const LARGE_BODY_THRESHOLD_RANGE: RangeInclusive<u64> = 0..=64 * MIB;
 
 /// `spool.min_free_space`.
 pub const MIN_FREE_SPACE: u64 = 100 * MIB;
+/// Allowed `spool.min_free_space`: any size (0 keeps no reserve).
+pub const MIN_FREE_SPACE_RANGE: RangeInclusive<u64> = 0..=u64::MAX;
+
+/// `spool.retention`: how long a message's record, raw message and documents are kept after
+/// its last delivery or its refusal, then purged. 90 days covers a quarter's disputes and the
+/// ERP's reconciliation; the invoices themselves are archived by their receiver, not by the
+/// gateway.
+pub const RETENTION: Duration = Duration::from_secs(90 * DAY);
+/// Allowed `spool.retention`: a day (so a message is never purged while it is being looked
+/// at) to 10 years (longer than any bookkeeping law asks of a mail gateway).
+pub const RETENTION_RANGE: RangeInclusive<Duration> =
+    Duration::from_secs(DAY)..=Duration::from_secs(10 * YEAR);
+
+/// `spool.cache_size`: redb's page cache, instead of redb's default of 1 GiB. The spool's reads
+/// are index lookups whose pages stay hot; bodies and documents are written once and read back
+/// at most once, so a larger cache only holds pages that are not read again.
+pub const SPOOL_CACHE_SIZE: u64 = 64 * MIB;
+/// Allowed `spool.cache_size`.
+pub const SPOOL_CACHE_SIZE_RANGE: RangeInclusive<u64> = MIB..=64 * GIB;
 
 /// Largest TLS certificate or key file read by the check (PEM files are a few KiB).
 pub const MAX_TLS_FILE_SIZE: u64 = MIB;
@@ -316,3 +345,39 @@ pub const DNS_TIMEOUT_RANGE: RangeInclusive<Duration> =
 pub const DNS_CACHE_SIZE: usize = 4096;
 /// Allowed `dns.cache_size`.
 pub const DNS_CACHE_SIZE_RANGE: RangeInclusive<usize> = 0..=1_000_000;
+
+// ---- [limits]: one invoice XML, as the inspector reads it ----
+
+/// `limits.max_xml_bytes`. Largest invoice XML inspected: as large as the largest PDF searched,
+/// since an XML may embed its PDF visual in base64.
+pub const MAX_XML_BYTES: u64 = 64 * MIB;
+/// Allowed `limits.max_xml_bytes`.
+pub const MAX_XML_BYTES_RANGE: RangeInclusive<u64> = KIB..=GIB;
+
+/// `limits.max_xml_depth`. Deepest element nesting of an invoice XML (the root is depth 1):
+/// real invoices nest about 10 deep; 64 leaves room for extensions and signatures.
+pub const MAX_XML_DEPTH: usize = 64;
+/// Allowed `limits.max_xml_depth`: below 16 some real invoices would be refused.
+pub const MAX_XML_DEPTH_RANGE: RangeInclusive<usize> = 16..=4096;
+
+/// `limits.max_xml_elements`. Most elements in one invoice XML: an invoice of 10,000 lines has
+/// a few hundred thousand.
+pub const MAX_XML_ELEMENTS: usize = 2_000_000;
+/// Allowed `limits.max_xml_elements`.
+pub const MAX_XML_ELEMENTS_RANGE: RangeInclusive<usize> = 1_000..=100_000_000;
+
+/// `limits.max_xml_text_bytes`. Longest text kept from one element other than an embedded
+/// binary object; longer text is cut, not refused (identifiers and codes are short; only
+/// attachments are large).
+pub const MAX_XML_TEXT_BYTES: u64 = 64 * KIB;
+/// Allowed `limits.max_xml_text_bytes`.
+pub const MAX_XML_TEXT_BYTES_RANGE: RangeInclusive<u64> = KIB..=16 * MIB;
+
+// ---- [admin] and [log] ----
+
+/// `admin.listen`: this host only, so no API key or invoice crosses a network in the clear;
+/// port 8025 is SMTP's 25 in the 8000s, clear of the common web ports.
+pub const ADMIN_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8025));
+
+/// `log.format`: lines for people (`journalctl`); `json` is for log shippers.
+pub const LOG_FORMAT: LogFormat = LogFormat::Text;

@@ -48,6 +48,36 @@ pub struct Config {
     /// `[notices]`.
     #[serde(default)]
     pub notices: Option<Spanned<Notices>>,
+    /// `[admin]`.
+    #[serde(default)]
+    pub admin: Option<Spanned<Admin>>,
+    /// `[log]`.
+    #[serde(default)]
+    pub log: Option<Spanned<Log>>,
+}
+
+/// `[admin]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    /// `listen`: `IP:PORT`.
+    #[serde(default)]
+    pub listen: Option<Spanned<String>>,
+    /// `tls_cert`: path to the PEM certificate chain.
+    #[serde(default)]
+    pub tls_cert: Option<Spanned<String>>,
+    /// `tls_key`: path to the PEM private key.
+    #[serde(default)]
+    pub tls_key: Option<Spanned<String>>,
+}
+
+/// `[log]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    /// `format`: `text` or `json`.
+    #[serde(default)]
+    pub format: Option<Spanned<String>>,
 }
 
 /// `[notices]`.
@@ -180,6 +210,12 @@ pub struct Spool {
     /// `min_free_space`.
     #[serde(default)]
     pub min_free_space: Option<Spanned<Scalar>>,
+    /// `retention`: a duration.
+    #[serde(default)]
+    pub retention: Option<Spanned<Scalar>>,
+    /// `cache_size`: a size.
+    #[serde(default)]
+    pub cache_size: Option<Spanned<Scalar>>,
 }
 
 /// `[[organisation]]`.
@@ -351,6 +387,18 @@ pub struct Limits {
     /// `max_parallel_inspections`.
     #[serde(default)]
     pub max_parallel_inspections: Option<Spanned<i64>>,
+    /// `max_xml_bytes`.
+    #[serde(default)]
+    pub max_xml_bytes: Option<Spanned<Scalar>>,
+    /// `max_xml_depth`.
+    #[serde(default)]
+    pub max_xml_depth: Option<Spanned<i64>>,
+    /// `max_xml_elements`.
+    #[serde(default)]
+    pub max_xml_elements: Option<Spanned<i64>>,
+    /// `max_xml_text_bytes`.
+    #[serde(default)]
+    pub max_xml_text_bytes: Option<Spanned<Scalar>>,
 }
 
 /// `[relay]`.

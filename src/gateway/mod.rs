@@ -169,6 +169,7 @@ pub fn intake_limits(limits: &crate::config::Limits) -> IntakeLimits {
             max_embedded_files: limits.max_pdf_embedded_files,
             max_expansion: limits.max_pdf_expansion,
         },
+        xml: limits.xml(),
     }
 }
 

@@ -38,6 +38,8 @@ pub struct IntakeLimits {
     pub max_nested_messages: usize,
     /// Bounds on reading each PDF (hybrid invoices, and the visual paired with an XML).
     pub pdf: crate::invoice::PdfLimits,
+    /// Bounds on inspecting each invoice XML (attached, or embedded in a PDF).
+    pub xml: crate::invoice::Limits,
 }
 
 impl Default for IntakeLimits {
@@ -51,15 +53,16 @@ impl Default for IntakeLimits {
             max_depth: 32,
             max_nested_messages: 64,
             pdf: crate::invoice::PdfLimits::default(),
+            xml: crate::invoice::Limits::default(),
         }
     }
 }
 
 impl IntakeLimits {
-    /// No MIME bound at all (the PDF bounds are the defaults): what the pre-scan counts,
-    /// compared with what mail-parser builds, by the proptests and the intake fuzz target; and
-    /// the admin's reading of a document again from a message that passed the configured
-    /// bounds when it was accepted (`admin::control`).
+    /// No MIME bound at all (the PDF and XML bounds are the defaults): what the pre-scan
+    /// counts, compared with what mail-parser builds, by the proptests and the intake fuzz
+    /// target; and the admin's reading of a document again from a message that passed the
+    /// configured bounds when it was accepted (`admin::control`).
     pub fn unbounded() -> IntakeLimits {
         IntakeLimits {
             max_header_bytes: usize::MAX,
@@ -70,6 +73,7 @@ impl IntakeLimits {
             max_depth: usize::MAX,
             max_nested_messages: usize::MAX,
             pdf: crate::invoice::PdfLimits::default(),
+            xml: crate::invoice::Limits::default(),
         }
     }
 }

@@ -33,7 +33,7 @@ pub fn document_bytes(
     limits: &IntakeLimits,
 ) -> Result<(Vec<u8>, Option<Vec<u8>>), String> {
     let parsed = parse_message(raw, limits).map_err(|e| e.to_string())?;
-    let mut paired = pair_with(parsed.attachments, &limits.pdf);
+    let mut paired = pair_with(parsed.attachments, limits);
     let count = paired.documents.len();
     let index = usize::try_from(source).unwrap_or(usize::MAX);
     if index >= count {

@@ -13,9 +13,9 @@
 
 use std::collections::HashMap;
 
-use super::mime::{Attachment, Location};
+use super::mime::{Attachment, IntakeLimits, Location};
 use super::names;
-use crate::invoice::{self, Detection, Finding, Inspection, PdfError, PdfLimits, Severity};
+use crate::invoice::{self, Detection, Finding, Inspection, PdfError, Severity};
 
 /// Our rule id for a paired PDF whose own invoice XML is another invoice than the XML's.
 pub const PDF_MISMATCH: &str = "TG-PDF-XML";
@@ -105,16 +105,16 @@ fn kind(a: &Attachment) -> Kind {
 /// `ZUGFeRD-invoice.xml`). Errors say why the PDF is not a document.
 fn hybrid_invoice(
     pdf: &Attachment,
-    limits: &PdfLimits,
+    limits: &IntakeLimits,
 ) -> Result<(String, Vec<u8>, Box<Inspection>), String> {
     const ALONE: &str = "PDF without a same-named invoice XML";
-    let xmls = match invoice::invoice_xmls_in_pdf(&pdf.bytes, limits) {
+    let xmls = match invoice::invoice_xmls_in_pdf(&pdf.bytes, &limits.pdf) {
         Ok(xmls) => xmls,
         Err(err) => return Err(format!("{ALONE} ({err})")),
     };
     let mut refused = None;
     for xml in xmls {
-        match invoice::inspect(&xml.bytes) {
+        match invoice::inspect_with(&xml.bytes, &limits.xml) {
             Detection::Invoice(inspection) => {
                 return Ok((names::sanitise(&xml.name), xml.bytes, inspection));
             }
@@ -131,22 +131,22 @@ fn pairing_key(name: &str) -> String {
     names::split_extension(name).0.to_lowercase()
 }
 
-/// Inspects every XML attachment and pairs invoices with their PDFs, with the default PDF
-/// limits.
+/// Inspects every XML attachment and pairs invoices with their PDFs, within the default
+/// XML and PDF limits.
 pub fn pair(attachments: Vec<Attachment>) -> Paired {
-    pair_with(attachments, &PdfLimits::default())
+    pair_with(attachments, &IntakeLimits::default())
 }
 
-/// Inspects every XML attachment and pairs invoices with their PDFs; every PDF is read within
-/// `limits` (`[limits]` in the config).
-pub fn pair_with(attachments: Vec<Attachment>, limits: &PdfLimits) -> Paired {
+/// Inspects every XML attachment and pairs invoices with their PDFs; every XML is inspected
+/// within `limits.xml` and every PDF read within `limits.pdf` (`[limits]` in the config).
+pub fn pair_with(attachments: Vec<Attachment>, limits: &IntakeLimits) -> Paired {
     let mut paired = Paired::default();
     let mut pdfs: Vec<Option<Attachment>> = Vec::new();
     let mut pdf_by_key: HashMap<String, usize> = HashMap::new();
 
     for a in attachments {
         match kind(&a) {
-            Kind::Xml => match invoice::inspect(&a.bytes) {
+            Kind::Xml => match invoice::inspect_with(&a.bytes, &limits.xml) {
                 Detection::Invoice(inspection) => paired.documents.push(Document {
                     xml_name: a.name,
                     xml: a.bytes,
@@ -216,10 +216,10 @@ pub fn pair_with(attachments: Vec<Attachment>, limits: &PdfLimits) -> Paired {
 
 /// Compares the invoice inside the document's PDF visual (if it carries one) with the XML's,
 /// and adds a fatal [`PDF_MISMATCH`] finding naming each difference.
-fn check_pdf_invoice(doc: &mut Document, limits: &PdfLimits) {
+fn check_pdf_invoice(doc: &mut Document, limits: &IntakeLimits) {
     let Some(pdf) = &doc.pdf else { return };
     let pdf_name = doc.pdf_name.as_deref().unwrap_or("the PDF");
-    let xmls = match invoice::invoice_xmls_in_pdf(pdf, limits) {
+    let xmls = match invoice::invoice_xmls_in_pdf(pdf, &limits.pdf) {
         Ok(xmls) => xmls,
         // Over a bound: it cannot be searched for an embedded invoice, so it cannot be shown
         // to carry the same one. Refused, or a PDF made to exceed a bound would carry any
@@ -247,7 +247,7 @@ fn check_pdf_invoice(doc: &mut Document, limits: &PdfLimits) {
     let mut unreadable = None;
     let mut embedded = None;
     for xml in xmls {
-        match invoice::inspect(&xml.bytes) {
+        match invoice::inspect_with(&xml.bytes, &limits.xml) {
             Detection::Invoice(i) => {
                 embedded = Some(i);
                 break;

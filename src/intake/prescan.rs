@@ -766,6 +766,7 @@ Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{encode
                 max_depth: 4,
                 max_nested_messages: 3,
                 pdf: Default::default(),
+                xml: Default::default(),
             };
             let parsed = std::panic::catch_unwind(|| {
                 prescan(&raw, &limits).ok()?;
