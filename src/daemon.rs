@@ -54,6 +54,8 @@ pub enum StartError {
 pub struct Daemon {
     /// The SMTP addresses actually bound (port 0 resolved).
     pub smtp_addrs: Vec<SocketAddr>,
+    /// The admin HTTP API's address, when `[admin]` is set (port 0 resolved).
+    pub admin_addr: Option<SocketAddr>,
     /// The spool, for in-process inspection by tests and the CLI.
     pub spool: Spool,
     /// What a reload swaps.
@@ -333,6 +335,45 @@ impl Daemon {
                 tracing::error!(error = %err, "control socket failed; `trustgate spool` and `trustgate reload` cannot reach the daemon");
             }
         }
+        // The admin HTTP API, when `[admin]` is set: bound now, so a bad address fails the
+        // start instead of a later request.
+        let admin_addr = match &config.admin {
+            Some(admin) => {
+                let listener =
+                    tokio::net::TcpListener::bind(admin.listen)
+                        .await
+                        .map_err(|source| StartError::Bind {
+                            addrs: vec![admin.listen],
+                            source,
+                        })?;
+                let addr = listener.local_addr().ok();
+                let tls = match &admin.tls {
+                    Some(t) => Some(server::load_tls(t).map_err(StartError::Tls)?.0),
+                    None => None,
+                };
+                let state = crate::admin::http::ApiState {
+                    spool: spool.clone(),
+                    config: Arc::new(config.clone()),
+                };
+                let token = parts.control.token.clone();
+                parts.control.tracker.spawn(async move {
+                    if let Err(err) =
+                        crate::admin::tls::serve_maybe_tls(listener, tls, state, token).await
+                    {
+                        tracing::error!(error = %err, "admin API stopped");
+                    }
+                });
+                addr
+            }
+            None => None,
+        };
+        // Retention: finished messages older than `[spool] retention` are purged in the
+        // background, in small transactions behind acceptance.
+        parts.control.tracker.spawn(crate::spool::retention::run(
+            spool.clone(),
+            config.spool.retention,
+            parts.control.token.clone(),
+        ));
         let sink_names: Vec<String> = sinks.iter().map(|s| s.name.clone()).collect();
         // Delivery on a runtime of its own, at a lower priority than acceptance.
         let delivery_runtime = crate::delivery::worker::runtime(
@@ -385,9 +426,13 @@ impl Daemon {
             spool_for_task.shutdown().await;
         });
         info!(sinks = ?sink_names, "delivery started");
+        if let Some(addr) = admin_addr {
+            info!(admin = %addr, "admin API started");
+        }
         info!(listen = ?smtp_addrs, listen_tls = ?smtp_tls_addrs, spool = %config.spool.path.display(), "trustgate started");
         Ok(Daemon {
             smtp_addrs,
+            admin_addr,
             spool,
             reloader,
             shutdown,

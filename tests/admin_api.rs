@@ -387,3 +387,51 @@ async fn the_erp_polls_fetches_and_acks_and_sees_only_its_own() {
     server.await.unwrap().unwrap();
     daemon.stop().await;
 }
+
+/// `[admin]` starts the API with the daemon; with `tls_cert`/`tls_key` it speaks HTTPS only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_table_serves_https() {
+    trustgate::delivery::sink::install_crypto_provider();
+    let cfg = TestConfig::new();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = cfg.dir.path().join("admin-cert.pem");
+    let key_file = cfg.dir.path().join("admin-key.pem");
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key_file, ck.signing_key.serialize_pem()).unwrap();
+    let mut text = std::fs::read_to_string(&cfg.path).unwrap();
+    text.push_str(&format!(
+        "\n[admin]\nlisten = \"127.0.0.1:0\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        cert.display(),
+        key_file.display()
+    ));
+    std::fs::write(&cfg.path, text).unwrap();
+    let daemon = cfg.start().await;
+    let addr = daemon.admin_addr.expect("[admin] starts the API");
+    let admin = key(&daemon.spool, Scope::Admin).await;
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ck.cert.pem().as_bytes()).unwrap())
+        .resolve("localhost", addr)
+        .build()
+        .unwrap();
+    let health = https
+        .get(format!("https://localhost:{}/health", addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = https
+        .get(format!("https://localhost:{}/ready", addr.port()))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    // Plain HTTP gets no answer from a TLS listener.
+    let plain = reqwest::Client::new()
+        .get(format!("http://{addr}/health"))
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await;
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    daemon.stop().await;
+}

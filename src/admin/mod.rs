@@ -5,3 +5,4 @@
 
 pub mod control;
 pub mod http;
+pub mod tls;

@@ -13,8 +13,17 @@ pub const EXIT_CONFIG: i32 = 78;
 
 /// Runs the daemon until a signal; returns the exit code.
 pub fn run(config_path: &Path, log_format: Option<crate::telemetry::LogFormat>) -> i32 {
-    crate::telemetry::init_with(log_format.unwrap_or_default());
-    let config = match Config::load(config_path) {
+    let loaded = Config::load(config_path);
+    // `--log-format` wins over `[log] format`; a config that does not load logs as text.
+    let format = log_format.unwrap_or(match &loaded {
+        Ok(config) => match config.log.format {
+            crate::config::LogFormat::Json => crate::telemetry::LogFormat::Json,
+            crate::config::LogFormat::Text => crate::telemetry::LogFormat::Text,
+        },
+        Err(_) => crate::telemetry::LogFormat::Text,
+    });
+    crate::telemetry::init_with(format);
+    let config = match loaded {
         Ok(c) => c,
         Err(errors) => {
             eprint!("{errors}");

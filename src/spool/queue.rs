@@ -647,7 +647,9 @@ pub(crate) fn finished_before(
         }
         // The last attempt's time: the delivery's end.
         if record.total_attempts > 0
-            && let Some(value) = t.attempts.get((mid, doc, sink.as_str(), record.total_attempts))?
+            && let Some(value) = t
+                .attempts
+                .get((mid, doc, sink.as_str(), record.total_attempts))?
         {
             let attempt: AttemptRecord = decode(value.value())?;
             if attempt.at >= cutoff {

@@ -1904,3 +1904,63 @@ async fn only_ready_documents_without_a_sink_wait_for_the_pull_api() {
         Some(pull::AckStatus::Imported)
     );
 }
+
+#[tokio::test]
+async fn retention_purges_only_what_is_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    // Delivered: purged. Pending: kept. Waiting for the pull API: kept. Refused: purged.
+    let delivered = spool
+        .commit(message(&spool, b"a", vec![delivered_to(&["erp"])]))
+        .await
+        .unwrap();
+    let jobs = spool.claim("erp", 10, LEASE).await.unwrap();
+    spool
+        .settle(
+            jobs[0].clone(),
+            Settlement::Delivered {
+                answer: "HTTP 200".into(),
+            },
+            Duration::from_millis(1),
+        )
+        .await
+        .unwrap();
+    let pending = spool
+        .commit(message(&spool, b"b", vec![delivered_to(&["archive"])]))
+        .await
+        .unwrap();
+    let waiting = spool
+        .commit(message(&spool, b"c", vec![keyed("w")]))
+        .await
+        .unwrap();
+    let refused = spool
+        .commit(NewMessage {
+            status: rejected("invoice_invalid"),
+            ..message(&spool, b"d", vec![keyed("r")])
+        })
+        .await
+        .unwrap();
+    // Nothing is old enough yet.
+    let purged = spool
+        .purge(SystemTime::now() - Duration::from_secs(3600), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(purged.messages, 0);
+    // Everything is, an hour from now: only the finished ones go, with their bytes.
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    let purged = spool.purge(later, None, 100).await.unwrap();
+    assert_eq!((purged.messages, purged.next), (2, None));
+    assert!(spool.get(&delivered).unwrap().is_none());
+    assert!(spool.get(&refused).unwrap().is_none());
+    assert!(spool.deliveries(&delivered).unwrap().is_empty());
+    assert!(spool.attempts(&delivered).unwrap().is_empty());
+    assert!(spool.get(&pending).unwrap().is_some());
+    assert!(spool.get(&waiting).unwrap().is_some());
+    // A small round pages on with its cursor.
+    let first = spool.purge(later, None, 1).await.unwrap();
+    assert_eq!(first.next.as_deref(), Some(pending.as_str()));
+    // Bodies on disk go too: no file is left that no record names.
+    drop(spool);
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    assert_eq!(spool.stats().quarantined, 0);
+}

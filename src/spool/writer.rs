@@ -1104,11 +1104,14 @@ fn purge(
         if !queue::finished_before(tables, mid, cutoff)? || record.received_at >= cutoff {
             continue;
         }
-        if record
-            .documents
-            .iter()
-            .any(|d| stores.pull.get((d.organisation.as_str(), mid, d.index)).ok().flatten().is_some())
-        {
+        if record.documents.iter().any(|d| {
+            stores
+                .pull
+                .get((d.organisation.as_str(), mid, d.index))
+                .ok()
+                .flatten()
+                .is_some()
+        }) {
             continue;
         }
         queue::forget(tables, mid, true)?;
