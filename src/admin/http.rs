@@ -34,8 +34,8 @@ use crate::delivery::payload::DocumentMeta;
 use crate::delivery::stored::{self, Stored};
 use crate::intake::IntakeLimits;
 use crate::spool::apikeys::Scope;
-use crate::spool::{AttemptView, DeliveryView, Event};
 use crate::spool::pull::{AckRecord, AckStatus, Acked, Waiting};
+use crate::spool::{AttemptView, DeliveryView, Event};
 use crate::spool::{
     DocumentRecord, Filter, Manage, MessageId, MessageRecord, Reoffer, Spool, SpoolError,
     StatusFilter,
@@ -99,6 +99,24 @@ pub fn routes() -> OpenApiRouter<ApiState> {
 pub fn router(state: ApiState) -> Router {
     let (router, _document) = routes().split_for_parts();
     router.with_state(state)
+}
+
+/// A JSON answer, serialised through a `serde_json::Value`: its objects' keys come out sorted,
+/// as they did when the answers were built with `json!`, so typing them (for the OpenAPI
+/// schemas) changed no byte on the wire.
+pub struct Answer<T>(T);
+
+impl<T: Serialize> IntoResponse for Answer<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_value(&self.0) {
+            Ok(value) => Json(value).into_response(),
+            Err(err) => ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("encoding the answer: {err}"),
+            )
+            .into_response(),
+        }
+    }
 }
 
 /// The body of every error answer.
@@ -267,7 +285,6 @@ async fn health() -> Json<Health> {
 }
 
 /// The answer of `/ready`.
-// Fields in alphabetical order: the answer was a `json!` map, whose keys serde_json sorts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Ready {
     /// The config file the daemon loaded.
@@ -331,7 +348,7 @@ async fn ready(_caller: Caller, State(state): State<ApiState>) -> Result<Respons
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    Ok((status, Json(body)).into_response())
+    Ok((status, Answer(body)).into_response())
 }
 
 /// The content type of `/metrics`.
@@ -356,11 +373,7 @@ async fn metrics(caller: Caller, State(state): State<ApiState>) -> Result<Respon
     let spool = state.spool.clone();
     let sinks: Vec<String> = state.config.sinks.iter().map(|s| s.name.clone()).collect();
     let text = blocking(move || Ok(crate::observe::metrics().encode(&spool, &sinks)?)).await?;
-    Ok((
-        [(header::CONTENT_TYPE, OPENMETRICS)],
-        text,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response())
 }
 
 /// A document id `<message id>-<index>`.
@@ -451,7 +464,6 @@ pub struct DocumentItem {
 }
 
 /// A page of the documents that wait.
-// Fields in alphabetical order: the answer was a `json!` map, whose keys serde_json sorts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DocumentList {
     /// The documents, oldest first per organisation.
@@ -479,7 +491,7 @@ async fn list_documents(
     caller: Caller,
     State(state): State<ApiState>,
     Query(q): Query<DocumentQuery>,
-) -> Result<Json<DocumentList>, ApiError> {
+) -> Result<Answer<DocumentList>, ApiError> {
     if q.status.as_deref().is_some_and(|s| s != "ready") {
         return Err(ApiError::bad_request(
             "status: only \"ready\" is listed here (the documents that wait to be fetched); acknowledged ones are in each message's events",
@@ -523,7 +535,7 @@ async fn list_documents(
         Ok((items, next))
     })
     .await?;
-    Ok(Json(DocumentList {
+    Ok(Answer(DocumentList {
         documents: items,
         next: next.map(|w| encode_cursor(&w)),
     }))
@@ -576,7 +588,7 @@ async fn document(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Answer<DocumentView>, ApiError> {
     document_view(caller, state, id).await
 }
 
@@ -598,17 +610,16 @@ async fn document_json(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Answer<DocumentView>, ApiError> {
     document_view(caller, state, id).await
 }
 
-/// The [`DocumentView`] of a document the caller may see, as a JSON value (its keys sorted, as
-/// they always were).
+/// The [`DocumentView`] of a document the caller may see.
 async fn document_view(
     caller: Caller,
     state: ApiState,
     id: String,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Answer<DocumentView>, ApiError> {
     let spool = state.spool.clone();
     let gateway = state.config.server.hostname.clone();
     blocking(move || {
@@ -623,9 +634,7 @@ async fn document_view(
             status: doc.status.to_string(),
             ack: spool.ack_of(&message.id, index)?,
         };
-        let value = serde_json::to_value(&view)
-            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("encoding: {e}")))?;
-        Ok(Json(value))
+        Ok(Answer(view))
     })
     .await
 }
@@ -714,7 +723,6 @@ pub struct AckBody {
 }
 
 /// The answer of `ack`.
-// Fields in alphabetical order: the answer was a `json!` map, whose keys serde_json sorts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AckAnswer {
     /// The acknowledgement on record.
@@ -753,7 +761,7 @@ async fn ack(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     Json(body): Json<AckBody>,
-) -> Result<Json<AckAnswer>, ApiError> {
+) -> Result<Answer<AckAnswer>, ApiError> {
     if body.reason.as_ref().is_some_and(|r| r.len() > MAX_TEXT) {
         return Err(ApiError::bad_request(format!(
             "reason: at most {MAX_TEXT} bytes"
@@ -778,13 +786,13 @@ async fn ack(
     match acked {
         Acked::Recorded(record) => {
             tracing::info!(mid = %message.id, document = index, status = record.status.as_str(), key = %caller.client_id, "document acknowledged by the ERP");
-            Ok(Json(AckAnswer {
+            Ok(Answer(AckAnswer {
                 id,
                 changed: true,
                 ack: record,
             }))
         }
-        Acked::Again(record) => Ok(Json(AckAnswer {
+        Acked::Again(record) => Ok(Answer(AckAnswer {
             id,
             changed: false,
             ack: record,
@@ -816,7 +824,6 @@ pub struct StatusBody {
 }
 
 /// The answer of `status`.
-// Fields in alphabetical order: the answer was a `json!` map, whose keys serde_json sorts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatusAnswer {
     /// The document id.
@@ -849,7 +856,7 @@ async fn erp_status(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     Json(body): Json<StatusBody>,
-) -> Result<Json<StatusAnswer>, ApiError> {
+) -> Result<Answer<StatusAnswer>, ApiError> {
     let status = body.status.trim().to_string();
     if status.is_empty() || status.len() > MAX_TEXT {
         return Err(ApiError::bad_request(format!(
@@ -872,12 +879,11 @@ async fn erp_status(
                 safe(&id)
             ),
         )),
-        _ => Ok(Json(StatusAnswer { id, status })),
+        _ => Ok(Answer(StatusAnswer { id, status })),
     }
 }
 
 /// The answer of `reoffer`.
-// Fields in alphabetical order: the answer was a `json!` map, whose keys serde_json sorts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReofferAnswer {
     /// The document id.
@@ -903,7 +909,7 @@ async fn reoffer(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<ReofferAnswer>, ApiError> {
+) -> Result<Answer<ReofferAnswer>, ApiError> {
     let spool = state.spool.clone();
     let id2 = id.clone();
     let (message, index) = blocking(move || visible_document(&spool, &caller, &id2)).await?;
@@ -915,7 +921,7 @@ async fn reoffer(
             sink: None,
         })
         .await?;
-    Ok(Json(ReofferAnswer {
+    Ok(Answer(ReofferAnswer {
         id,
         reoffered: count,
     }))
@@ -954,7 +960,6 @@ struct MessageQuery {
 }
 
 /// A page of messages.
-// Fields in alphabetical order: the answer was a `json!` map, whose keys serde_json sorts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageList {
     /// The message records, as `trustgate spool list --json --full` prints them.
@@ -989,7 +994,7 @@ async fn list_messages(
     caller: Caller,
     State(state): State<ApiState>,
     Query(q): Query<MessageQuery>,
-) -> Result<Json<MessageList>, ApiError> {
+) -> Result<Answer<MessageList>, ApiError> {
     let organisation = match caller.organisation() {
         Some(own) => Some(own.to_string()),
         None => q.organisation,
@@ -1024,7 +1029,7 @@ async fn list_messages(
             .into_iter()
             .filter(|m| caller.sees_message(m))
             .collect();
-        Ok(Json(MessageList {
+        Ok(Answer(MessageList {
             messages: visible,
             next: next.map(|n| n.to_string()),
         }))
@@ -1044,7 +1049,6 @@ fn visible_message(spool: &Spool, caller: &Caller, id: &str) -> Result<MessageRe
 }
 
 /// One message with its deliveries and attempts.
-// Fields in alphabetical order: the answer was a `json!` map, whose keys serde_json sorts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageDetail {
     /// Every delivery attempt.
@@ -1075,13 +1079,13 @@ async fn message(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<MessageDetail>, ApiError> {
+) -> Result<Answer<MessageDetail>, ApiError> {
     let spool = state.spool.clone();
     blocking(move || {
         let message = visible_message(&spool, &caller, &id)?;
         let deliveries = spool.deliveries(&message.id)?;
         let attempts = spool.attempts(&message.id)?;
-        Ok(Json(MessageDetail {
+        Ok(Answer(MessageDetail {
             message,
             deliveries,
             attempts,
@@ -1120,7 +1124,6 @@ async fn message_raw(
 }
 
 /// A message's event log.
-// Fields in alphabetical order: the answer was a `json!` map, whose keys serde_json sorts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageEvents {
     /// What happened, oldest first.
@@ -1147,11 +1150,11 @@ async fn message_events(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<MessageEvents>, ApiError> {
+) -> Result<Answer<MessageEvents>, ApiError> {
     let spool = state.spool.clone();
     blocking(move || {
         let message = visible_message(&spool, &caller, &id)?;
-        Ok(Json(MessageEvents {
+        Ok(Answer(MessageEvents {
             id: message.id,
             events: message.events,
         }))
@@ -1160,7 +1163,6 @@ async fn message_events(
 }
 
 /// The answer of hold, release and delete.
-// Fields in alphabetical order: the answer was a `json!` map, whose keys serde_json sorts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ManageAnswer {
     /// False when there was nothing to do (held already, not held, deleted already).
@@ -1176,7 +1178,7 @@ async fn manage(
     state: ApiState,
     id: String,
     op: fn(MessageId) -> Manage,
-) -> Result<Json<ManageAnswer>, ApiError> {
+) -> Result<Answer<ManageAnswer>, ApiError> {
     caller.require_admin()?;
     let mid = MessageId::parse(&id)
         .ok_or_else(|| ApiError::not_found(format_args!("message {}", safe(&id))))?;
@@ -1184,7 +1186,7 @@ async fn manage(
     if !managed.found {
         return Err(ApiError::not_found(format_args!("message {}", safe(&id))));
     }
-    Ok(Json(ManageAnswer {
+    Ok(Answer(ManageAnswer {
         id,
         changed: managed.changed,
         deliveries: managed.deliveries,
@@ -1209,7 +1211,7 @@ async fn hold(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<ManageAnswer>, ApiError> {
+) -> Result<Answer<ManageAnswer>, ApiError> {
     manage(caller, state, id, Manage::Hold).await
 }
 
@@ -1231,7 +1233,7 @@ async fn release(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<ManageAnswer>, ApiError> {
+) -> Result<Answer<ManageAnswer>, ApiError> {
     manage(caller, state, id, Manage::Release).await
 }
 
@@ -1253,7 +1255,7 @@ async fn delete_message(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<ManageAnswer>, ApiError> {
+) -> Result<Answer<ManageAnswer>, ApiError> {
     manage(caller, state, id, Manage::Delete).await
 }
 
@@ -1278,6 +1280,28 @@ mod tests {
         assert_eq!(presented_key(&headers).as_deref(), Some("abc.def"));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Digest x"));
         assert_eq!(presented_key(&headers), None);
+    }
+
+    /// The typed answers went out as `json!` maps before; the bytes must not change.
+    #[tokio::test]
+    async fn typed_answers_keep_the_bytes_of_the_json_maps() {
+        let record = AckRecord {
+            status: AckStatus::Failed,
+            reason: Some("no such supplier".into()),
+            at: SystemTime::UNIX_EPOCH,
+            by: "c1".into(),
+        };
+        let before = serde_json::json!({ "id": "m-0", "changed": true, "ack": record.clone() });
+        let typed = Answer(AckAnswer {
+            id: "m-0".into(),
+            changed: true,
+            ack: record,
+        })
+        .into_response();
+        let bytes = axum::body::to_bytes(typed.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(bytes, serde_json::to_vec(&before).unwrap());
     }
 
     #[test]
