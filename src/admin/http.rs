@@ -8,6 +8,10 @@
 //! answered 404, as if it did not exist. Admin keys see everything and alone may hold, release
 //! or delete. JSON under `/api/v1`. Spool reads and writes run in `spawn_blocking` (redb is
 //! blocking); the writer's operations are the same ones the control socket uses.
+//!
+//! Each handler carries its `#[utoipa::path]`, and [`routes`] registers the handlers through
+//! utoipa-axum's `routes!`, which takes the method and path from that annotation: the router
+//! and the OpenAPI document (`super::openapi`, `docs/openapi.json`) are built from one list.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,10 +22,12 @@ use axum::Router;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::Config;
 use crate::delivery::payload::DocumentMeta;
@@ -29,6 +35,7 @@ use crate::delivery::stored::{self, Stored};
 use crate::intake::IntakeLimits;
 use crate::spool::apikeys::Scope;
 use crate::spool::pull::{AckRecord, AckStatus, Acked, Waiting};
+use crate::spool::{AttemptView, DeliveryView, Event};
 use crate::spool::{
     DocumentRecord, Filter, Manage, MessageId, MessageRecord, Reoffer, Spool, SpoolError,
     StatusFilter,
@@ -63,27 +70,60 @@ pub async fn serve(
     .await
 }
 
-/// The routes.
+/// The routes with their OpenAPI description. `routes!` reads each handler's method and path
+/// from its `#[utoipa::path]`, so what is served and what is documented are the same list.
+/// Register routes only here and only through `routes!` (one path per call): a plain
+/// `.route(...)` would be served but undocumented, and a test in `super::openapi` refuses it.
+pub fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(<super::openapi::ApiDoc as utoipa::OpenApi>::openapi())
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(metrics))
+        .routes(routes!(list_documents))
+        .routes(routes!(document))
+        .routes(routes!(document_json))
+        .routes(routes!(document_xml))
+        .routes(routes!(document_pdf))
+        .routes(routes!(ack))
+        .routes(routes!(erp_status))
+        .routes(routes!(reoffer))
+        .routes(routes!(list_messages))
+        .routes(routes!(message, delete_message))
+        .routes(routes!(message_raw))
+        .routes(routes!(message_events))
+        .routes(routes!(hold))
+        .routes(routes!(release))
+}
+
+/// The router that serves the API.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/documents", get(list_documents))
-        .route("/api/v1/documents/{id}", get(document_json))
-        .route("/api/v1/documents/{id}/json", get(document_json))
-        .route("/api/v1/documents/{id}/xml", get(document_xml))
-        .route("/api/v1/documents/{id}/pdf", get(document_pdf))
-        .route("/api/v1/documents/{id}/ack", post(ack))
-        .route("/api/v1/documents/{id}/status", post(erp_status))
-        .route("/api/v1/documents/{id}/reoffer", post(reoffer))
-        .route("/api/v1/messages", get(list_messages))
-        .route("/api/v1/messages/{id}", get(message).delete(delete_message))
-        .route("/api/v1/messages/{id}/raw", get(message_raw))
-        .route("/api/v1/messages/{id}/events", get(message_events))
-        .route("/api/v1/messages/{id}/hold", post(hold))
-        .route("/api/v1/messages/{id}/release", post(release))
-        .with_state(state)
+    let (router, _document) = routes().split_for_parts();
+    router.with_state(state)
+}
+
+/// A JSON answer, serialised through a `serde_json::Value`: its objects' keys come out sorted,
+/// as they did when the answers were built with `json!`, so typing them (for the OpenAPI
+/// schemas) changed no byte on the wire.
+pub struct Answer<T>(T);
+
+impl<T: Serialize> IntoResponse for Answer<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_value(&self.0) {
+            Ok(value) => Json(value).into_response(),
+            Err(err) => ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("encoding the answer: {err}"),
+            )
+            .into_response(),
+        }
+    }
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong and, where the caller can, what to do.
+    pub error: String,
 }
 
 /// An error answer: a status and a sentence, as `{"error": "..."}`.
@@ -112,7 +152,7 @@ impl From<SpoolError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response();
+        let mut response = (self.0, Json(ErrorBody { error: self.1 })).into_response();
         if self.0 == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -224,12 +264,62 @@ impl FromRequestParts<ApiState> for Caller {
     }
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
+/// The answer of `/health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`: the process answers.
+    #[schema(value_type = String, example = "ok")]
+    pub status: &'static str,
+}
+
+/// Liveness: the process answers. Needs no key.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    security(()),
+    responses((status = 200, description = "The daemon runs", body = Health))
+)]
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// The answer of `/ready`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    /// The config file the daemon loaded.
+    pub config: String,
+    /// Whether the spool is writable (not below `min_free_space`).
+    pub ready: bool,
+    /// Each sink's next due delivery.
+    pub sinks: Vec<SinkDue>,
+    /// `writable` or `not writable`.
+    #[schema(value_type = String, example = "writable")]
+    pub spool: &'static str,
+}
+
+/// One sink in `/ready`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SinkDue {
+    /// When its oldest due delivery is due (RFC 3339), or null when none waits.
+    #[schema(required = true)]
+    pub next_due: Option<String>,
+    /// The sink's name.
+    pub sink: String,
 }
 
 /// Readiness: the spool answers and is writable (not below its free-space reserve), the
 /// config is loaded, and each sink's oldest due delivery.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready: the spool is writable", body = Ready),
+        (status = 401, description = "No key, or a wrong, unknown or revoked one", body = ErrorBody),
+        (status = 503, description = "Not ready: the spool is not writable; or the spool cannot answer (then an ErrorBody)", body = Ready),
+    )
+)]
 async fn ready(_caller: Caller, State(state): State<ApiState>) -> Result<Response, ApiError> {
     let spool = state.spool.clone();
     let sinks: Vec<String> = state.config.sinks.iter().map(|s| s.name.clone()).collect();
@@ -238,44 +328,52 @@ async fn ready(_caller: Caller, State(state): State<ApiState>) -> Result<Respons
         let mut due = Vec::new();
         for sink in &sinks {
             let next = spool.next_due(sink)?;
-            due.push(serde_json::json!({
-                "sink": sink,
-                "next_due": next.map(crate::spool::format_time),
-            }));
+            due.push(SinkDue {
+                sink: sink.clone(),
+                next_due: next.map(crate::spool::format_time),
+            });
         }
         Ok((free, due))
     })
     .await?;
     let writable = free.is_ok();
-    let body = serde_json::json!({
-        "ready": writable,
-        "spool": if writable { "writable" } else { "not writable" },
-        "config": state.config.source.display().to_string(),
-        "sinks": due,
-    });
+    let body = Ready {
+        ready: writable,
+        spool: if writable { "writable" } else { "not writable" },
+        config: state.config.source.display().to_string(),
+        sinks: due,
+    };
     let status = if writable {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    Ok((status, Json(body)).into_response())
+    Ok((status, Answer(body)).into_response())
 }
+
+/// The content type of `/metrics`.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// `GET /metrics` (admin keys): Prometheus text. Counts cover every organisation, so an
 /// organisation key may not read them.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses(
+        (status = 200, description = "The metrics, in the OpenMetrics text format Prometheus scrapes", body = String,
+            content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        (status = 401, description = "No key, or a wrong, unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "An organisation key: this needs an admin key", body = ErrorBody),
+        (status = 503, description = "The spool cannot answer right now: retry", body = ErrorBody),
+    )
+)]
 async fn metrics(caller: Caller, State(state): State<ApiState>) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let spool = state.spool.clone();
     let sinks: Vec<String> = state.config.sinks.iter().map(|s| s.name.clone()).collect();
     let text = blocking(move || Ok(crate::observe::metrics().encode(&spool, &sinks)?)).await?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response())
 }
 
 /// A document id `<message id>-<index>`.
@@ -316,15 +414,19 @@ fn visible_document(
 }
 
 /// `?status=ready&after=…&limit=…`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DocumentQuery {
     /// Only `ready` (waiting for the pull API) is listed.
     #[serde(default)]
+    #[param(example = "ready")]
     status: Option<String>,
     /// The `next` of the previous page.
     #[serde(default)]
     after: Option<String>,
+    /// How many documents at most, 1 to 500 (default 100).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
     /// For admin keys: one organisation.
     #[serde(default)]
@@ -332,29 +434,64 @@ struct DocumentQuery {
 }
 
 /// One document in a list.
-#[derive(Debug, Serialize)]
-struct DocumentItem {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentItem {
+    /// The document id, `<message id>-<index>`.
     id: String,
+    /// The message that carried it.
     message: String,
+    /// Its position in the message, from 0.
     index: u32,
+    /// The organisation it belongs to.
     organisation: String,
+    /// The receiving address it came in on.
     receiver: String,
+    /// Detected format, e.g. `UBL Invoice`.
     format: String,
+    /// The specification's human name, e.g. `SI-UBL 2.0 (NLCIUS)`.
     specification: Option<String>,
+    /// The invoice number, where found.
     invoice_number: Option<String>,
+    /// The sanitised XML file name.
     xml_name: String,
+    /// The sanitised PDF file name, if a PDF was paired.
     pdf_name: Option<String>,
+    /// When the message was received, RFC 3339 UTC.
     received_at: String,
+    /// Always `ready` here.
+    #[schema(value_type = String, example = "ready")]
     status: &'static str,
+}
+
+/// A page of the documents that wait.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentList {
+    /// The documents, oldest first per organisation.
+    documents: Vec<DocumentItem>,
+    /// The cursor of the next page (`after=`), or null after the last.
+    #[schema(required = true)]
+    next: Option<String>,
 }
 
 /// `GET /api/v1/documents?status=ready`: the documents that wait for this key's organisation
 /// (an admin key: every organisation's, or `organisation=`), oldest first per organisation.
+#[utoipa::path(
+    get,
+    path = "/api/v1/documents",
+    tag = "pull",
+    params(DocumentQuery),
+    responses(
+        (status = 200, description = "A page of the documents that wait to be fetched", body = DocumentList),
+        (status = 400, description = "A bad parameter, named", body = ErrorBody),
+        (status = 401, description = "No key, or a wrong, unknown or revoked one", body = ErrorBody),
+        (status = 503, description = "The spool cannot answer right now: retry", body = ErrorBody),
+    )
+)]
 async fn list_documents(
     caller: Caller,
     State(state): State<ApiState>,
     Query(q): Query<DocumentQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Answer<DocumentList>, ApiError> {
     if q.status.as_deref().is_some_and(|s| s != "ready") {
         return Err(ApiError::bad_request(
             "status: only \"ready\" is listed here (the documents that wait to be fetched); acknowledged ones are in each message's events",
@@ -398,10 +535,10 @@ async fn list_documents(
         Ok((items, next))
     })
     .await?;
-    Ok(Json(serde_json::json!({
-        "documents": items,
-        "next": next.map(|w| encode_cursor(&w)),
-    })))
+    Ok(Answer(DocumentList {
+        documents: items,
+        next: next.map(|w| encode_cursor(&w)),
+    }))
 }
 
 /// The cursor of the document list: `<organisation>/<message id>-<index>`, as opaque text.
@@ -420,13 +557,69 @@ fn decode_cursor(cursor: &str) -> Result<Waiting, ApiError> {
     })
 }
 
-/// `GET /api/v1/documents/{id}` (and `/json`): the document's metadata and inspection report,
-/// as the sinks send it, with its acknowledgement if any.
+/// A document's JSON: the metadata the sinks send, its status and its acknowledgement.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentView {
+    /// What the sinks send.
+    #[serde(flatten)]
+    meta: DocumentMeta,
+    /// The document's state: `ready`, `duplicate`, `rejected` or `withheld`.
+    status: String,
+    /// The ERP's acknowledgement, or null before it.
+    #[schema(required = true)]
+    ack: Option<AckRecord>,
+}
+
+/// `GET /api/v1/documents/{id}`: the document's metadata and inspection report, as the sinks
+/// send it, with its acknowledgement if any (the same as `/json`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/documents/{id}",
+    tag = "pull",
+    params(("id" = String, Path, description = "The document: `<message id>-<index>`")),
+    responses(
+        (status = 200, description = "The document's metadata", body = DocumentView),
+        (status = 401, description = "No key, or a wrong, unknown or revoked one", body = ErrorBody),
+        (status = 404, description = "No such document, or not the key's organisation's", body = ErrorBody),
+        (status = 503, description = "The spool cannot answer right now: retry", body = ErrorBody),
+    )
+)]
+async fn document(
+    caller: Caller,
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Answer<DocumentView>, ApiError> {
+    document_view(caller, state, id).await
+}
+
+/// `GET /api/v1/documents/{id}/json`: the document's metadata and inspection report, as the
+/// sinks send it, with its acknowledgement if any.
+#[utoipa::path(
+    get,
+    path = "/api/v1/documents/{id}/json",
+    tag = "pull",
+    params(("id" = String, Path, description = "The document: `<message id>-<index>`")),
+    responses(
+        (status = 200, description = "The document's metadata", body = DocumentView),
+        (status = 401, description = "No key, or a wrong, unknown or revoked one", body = ErrorBody),
+        (status = 404, description = "No such document, or not the key's organisation's", body = ErrorBody),
+        (status = 503, description = "The spool cannot answer right now: retry", body = ErrorBody),
+    )
+)]
 async fn document_json(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Answer<DocumentView>, ApiError> {
+    document_view(caller, state, id).await
+}
+
+/// The [`DocumentView`] of a document the caller may see.
+async fn document_view(
+    caller: Caller,
+    state: ApiState,
+    id: String,
+) -> Result<Answer<DocumentView>, ApiError> {
     let spool = state.spool.clone();
     let gateway = state.config.server.hostname.clone();
     blocking(move || {
@@ -436,18 +629,12 @@ async fn document_json(
             .iter()
             .find(|d| d.index == index)
             .ok_or_else(|| ApiError::not_found("document"))?;
-        let meta = DocumentMeta::new(&gateway, &message, doc);
-        let mut value = serde_json::to_value(&meta)
-            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("encoding: {e}")))?;
-        let ack = spool.ack_of(&message.id, index)?;
-        if let Some(obj) = value.as_object_mut() {
-            obj.insert("status".into(), serde_json::json!(doc.status.to_string()));
-            obj.insert(
-                "ack".into(),
-                serde_json::to_value(ack).unwrap_or(serde_json::Value::Null),
-            );
-        }
-        Ok(Json(value))
+        let view = DocumentView {
+            meta: DocumentMeta::new(&gateway, &message, doc),
+            status: doc.status.to_string(),
+            ack: spool.ack_of(&message.id, index)?,
+        };
+        Ok(Answer(view))
     })
     .await
 }
@@ -478,6 +665,19 @@ async fn document_bytes(
 }
 
 /// `GET /api/v1/documents/{id}/xml`: the invoice XML as received.
+#[utoipa::path(
+    get,
+    path = "/api/v1/documents/{id}/xml",
+    tag = "pull",
+    params(("id" = String, Path, description = "The document: `<message id>-<index>`")),
+    responses(
+        (status = 200, description = "The invoice XML as received", body = String, content_type = "application/xml"),
+        (status = 401, description = "No key, or a wrong, unknown or revoked one", body = ErrorBody),
+        (status = 404, description = "No such document, or not the key's organisation's", body = ErrorBody),
+        (status = 500, description = "The stored bytes no longer match the record", body = ErrorBody),
+        (status = 503, description = "The spool cannot answer right now: retry", body = ErrorBody),
+    )
+)]
 async fn document_xml(
     caller: Caller,
     State(state): State<ApiState>,
@@ -488,6 +688,19 @@ async fn document_xml(
 }
 
 /// `GET /api/v1/documents/{id}/pdf`: its PDF, or 404 when it has none.
+#[utoipa::path(
+    get,
+    path = "/api/v1/documents/{id}/pdf",
+    tag = "pull",
+    params(("id" = String, Path, description = "The document: `<message id>-<index>`")),
+    responses(
+        (status = 200, description = "The PDF paired with the invoice", body = super::openapi::Binary, content_type = "application/pdf"),
+        (status = 401, description = "No key, or a wrong, unknown or revoked one", body = ErrorBody),
+        (status = 404, description = "No such document, not the key's organisation's, or it has no PDF", body = ErrorBody),
+        (status = 500, description = "The stored bytes no longer match the record", body = ErrorBody),
+        (status = 503, description = "The spool cannot answer right now: retry", body = ErrorBody),
+    )
+)]
 async fn document_pdf(
     caller: Caller,
     State(state): State<ApiState>,
@@ -499,11 +712,25 @@ async fn document_pdf(
 }
 
 /// The body of `ack`.
-#[derive(Debug, Deserialize)]
-struct AckBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AckBody {
+    /// What the ERP did with the document.
     status: AckStatus,
+    /// Why the import failed: required for `failed`, at most 1000 bytes.
     #[serde(default)]
+    #[schema(max_length = 1000)]
     reason: Option<String>,
+}
+
+/// The answer of `ack`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AckAnswer {
+    /// The acknowledgement on record.
+    ack: AckRecord,
+    /// False when the same answer was recorded before.
+    changed: bool,
+    /// The document id.
+    id: String,
 }
 
 /// The longest `reason` or status text kept (the event log is for people, not payloads).
@@ -512,12 +739,29 @@ const MAX_TEXT: usize = 1000;
 /// `POST /api/v1/documents/{id}/ack` `{"status":"imported"}` or
 /// `{"status":"failed","reason":"…"}`: the document leaves the ready list. Idempotent: the same
 /// answer again is 200 with `"changed": false`; a different one is 409.
+#[utoipa::path(
+    post,
+    path = "/api/v1/documents/{id}/ack",
+    tag = "pull",
+    params(("id" = String, Path, description = "The document: `<message id>-<index>`")),
+    request_body = AckBody,
+    responses(
+        (status = 200, description = "Recorded now, or the same answer before (`changed` false)", body = AckAnswer),
+        (status = 400, description = "A bad parameter or body, named", body = ErrorBody),
+        (status = 401, description = "No key, or a wrong, unknown or revoked one", body = ErrorBody),
+        (status = 404, description = "No such document, or not the key's organisation's", body = ErrorBody),
+        (status = 409, description = "Acknowledged otherwise before, or the document does not wait for the pull API", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`"),
+        (status = 422, description = "The body is not an acknowledgement"),
+        (status = 503, description = "The spool cannot answer right now: retry", body = ErrorBody),
+    )
+)]
 async fn ack(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
     Json(body): Json<AckBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Answer<AckAnswer>, ApiError> {
     if body.reason.as_ref().is_some_and(|r| r.len() > MAX_TEXT) {
         return Err(ApiError::bad_request(format!(
             "reason: at most {MAX_TEXT} bytes"
@@ -542,13 +786,17 @@ async fn ack(
     match acked {
         Acked::Recorded(record) => {
             tracing::info!(mid = %message.id, document = index, status = record.status.as_str(), key = %caller.client_id, "document acknowledged by the ERP");
-            Ok(Json(
-                serde_json::json!({ "id": id, "changed": true, "ack": record }),
-            ))
+            Ok(Answer(AckAnswer {
+                id,
+                changed: true,
+                ack: record,
+            }))
         }
-        Acked::Again(record) => Ok(Json(
-            serde_json::json!({ "id": id, "changed": false, "ack": record }),
-        )),
+        Acked::Again(record) => Ok(Answer(AckAnswer {
+            id,
+            changed: false,
+            ack: record,
+        })),
         Acked::Conflict(before) => Err(ApiError(
             StatusCode::CONFLICT,
             format!(
@@ -568,19 +816,47 @@ async fn ack(
 }
 
 /// The body of `status`.
-#[derive(Debug, Deserialize)]
-struct StatusBody {
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StatusBody {
+    /// The ERP's status, 1 to 1000 bytes: `booked`, `paid`, `disputed` …
+    #[schema(example = "booked", min_length = 1, max_length = 1000)]
+    status: String,
+}
+
+/// The answer of `status`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusAnswer {
+    /// The document id.
+    id: String,
+    /// The status kept in the event log (trimmed).
     status: String,
 }
 
 /// `POST /api/v1/documents/{id}/status` `{"status":"booked"}`: a later status from the ERP
 /// (booked, paid, disputed …), kept in the message's event log. Only after `ack`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/documents/{id}/status",
+    tag = "pull",
+    params(("id" = String, Path, description = "The document: `<message id>-<index>`")),
+    request_body = StatusBody,
+    responses(
+        (status = 200, description = "Kept in the message's event log", body = StatusAnswer),
+        (status = 400, description = "A bad parameter or body, named", body = ErrorBody),
+        (status = 401, description = "No key, or a wrong, unknown or revoked one", body = ErrorBody),
+        (status = 404, description = "No such document, or not the key's organisation's", body = ErrorBody),
+        (status = 409, description = "Not acknowledged yet: ack it first", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`"),
+        (status = 422, description = "The body is not a status"),
+        (status = 503, description = "The spool cannot answer right now: retry", body = ErrorBody),
+    )
+)]
 async fn erp_status(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
     Json(body): Json<StatusBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Answer<StatusAnswer>, ApiError> {
     let status = body.status.trim().to_string();
     if status.is_empty() || status.len() > MAX_TEXT {
         return Err(ApiError::bad_request(format!(
@@ -603,16 +879,37 @@ async fn erp_status(
                 safe(&id)
             ),
         )),
-        _ => Ok(Json(serde_json::json!({ "id": id, "status": status }))),
+        _ => Ok(Answer(StatusAnswer { id, status })),
     }
 }
 
+/// The answer of `reoffer`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReofferAnswer {
+    /// The document id.
+    id: String,
+    /// How many deliveries were made due again.
+    reoffered: u64,
+}
+
 /// `POST /api/v1/documents/{id}/reoffer`: as `trustgate spool retry <id>`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/documents/{id}/reoffer",
+    tag = "pull",
+    params(("id" = String, Path, description = "The document: `<message id>-<index>`")),
+    responses(
+        (status = 200, description = "Its deliveries are due again", body = ReofferAnswer),
+        (status = 401, description = "No key, or a wrong, unknown or revoked one", body = ErrorBody),
+        (status = 404, description = "No such document, or not the key's organisation's", body = ErrorBody),
+        (status = 503, description = "The spool cannot answer right now: retry", body = ErrorBody),
+    )
+)]
 async fn reoffer(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Answer<ReofferAnswer>, ApiError> {
     let spool = state.spool.clone();
     let id2 = id.clone();
     let (message, index) = blocking(move || visible_document(&spool, &caller, &id2)).await?;
@@ -624,28 +921,53 @@ async fn reoffer(
             sink: None,
         })
         .await?;
-    Ok(Json(serde_json::json!({ "id": id, "reoffered": count })))
+    Ok(Answer(ReofferAnswer {
+        id,
+        reoffered: count,
+    }))
 }
 
 /// `?status&organisation&receiver&sender&since&until&after&limit` of the message list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct MessageQuery {
+    /// The messages' state, as `trustgate spool list --status`.
     #[serde(default)]
+    #[param(value_type = Option<String>, pattern = "^(accepted|rejected|outgoing|deleted|held|pending|failed|delivered)$")]
     status: Option<StatusFilter>,
+    /// For admin keys: one organisation (an organisation key sees only its own).
     #[serde(default)]
     organisation: Option<String>,
+    /// A receiving address it was sent to (any case).
     #[serde(default)]
     receiver: Option<String>,
+    /// An address (envelope or header From) or a domain.
     #[serde(default)]
     sender: Option<String>,
+    /// Received at or after: `2026-11-01` or RFC 3339.
     #[serde(default)]
     since: Option<String>,
+    /// Received before: `2026-11-01` or RFC 3339.
     #[serde(default)]
     until: Option<String>,
+    /// The `next` of the previous page: a message id.
     #[serde(default)]
     after: Option<String>,
+    /// How many messages at most, 1 to 500 (default 100).
     #[serde(default)]
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
+}
+
+/// A page of messages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageList {
+    /// The message records, as `trustgate spool list --json --full` prints them.
+    #[schema(value_type = Vec<Object>)]
+    messages: Vec<MessageRecord>,
+    /// The id to pass as `after` for the next page, or null after the last.
+    #[schema(required = true)]
+    next: Option<String>,
 }
 
 fn parse_time(what: &str, s: &str) -> Result<SystemTime, ApiError> {
@@ -656,11 +978,23 @@ fn parse_time(what: &str, s: &str) -> Result<SystemTime, ApiError> {
 
 /// `GET /api/v1/messages`: messages with filters, oldest first, paged with `next`. An
 /// organisation key sees its own organisation's only.
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages",
+    tag = "messages",
+    params(MessageQuery),
+    responses(
+        (status = 200, description = "A page of messages, oldest first", body = MessageList),
+        (status = 400, description = "A bad parameter or body, named", body = ErrorBody),
+        (status = 401, description = "No key, or a wrong, unknown or revoked one", body = ErrorBody),
+        (status = 503, description = "The spool cannot answer right now: retry", body = ErrorBody),
+    )
+)]
 async fn list_messages(
     caller: Caller,
     State(state): State<ApiState>,
     Query(q): Query<MessageQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Answer<MessageList>, ApiError> {
     let organisation = match caller.organisation() {
         Some(own) => Some(own.to_string()),
         None => q.organisation,
@@ -691,12 +1025,14 @@ async fn list_messages(
     let spool = state.spool.clone();
     blocking(move || {
         let (messages, next) = spool.list_page(after.as_ref(), limit, &filter)?;
-        let visible: Vec<&MessageRecord> =
-            messages.iter().filter(|m| caller.sees_message(m)).collect();
-        Ok(Json(serde_json::json!({
-            "messages": visible,
-            "next": next.map(|n| n.to_string()),
-        })))
+        let visible: Vec<MessageRecord> = messages
+            .into_iter()
+            .filter(|m| caller.sees_message(m))
+            .collect();
+        Ok(Answer(MessageList {
+            messages: visible,
+            next: next.map(|n| n.to_string()),
+        }))
     })
     .await
 }
@@ -712,27 +1048,65 @@ fn visible_message(spool: &Spool, caller: &Caller, id: &str) -> Result<MessageRe
     Ok(message)
 }
 
+/// One message with its deliveries and attempts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageDetail {
+    /// Every delivery attempt.
+    #[schema(value_type = Vec<Object>)]
+    attempts: Vec<AttemptView>,
+    /// Its deliveries, one per document and sink.
+    #[schema(value_type = Vec<Object>)]
+    deliveries: Vec<DeliveryView>,
+    /// The message record, as `trustgate spool show --json` prints it.
+    #[schema(value_type = Object)]
+    message: MessageRecord,
+}
+
 /// `GET /api/v1/messages/{id}`: the record, its deliveries and every attempt.
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}",
+    tag = "messages",
+    params(("id" = String, Path, description = "The message id")),
+    responses(
+        (status = 200, description = "The message", body = MessageDetail),
+        (status = 401, description = "No key, or a wrong, unknown or revoked one", body = ErrorBody),
+        (status = 404, description = "No such message, or not the key's organisation's", body = ErrorBody),
+        (status = 503, description = "The spool cannot answer right now: retry", body = ErrorBody),
+    )
+)]
 async fn message(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Answer<MessageDetail>, ApiError> {
     let spool = state.spool.clone();
     blocking(move || {
         let message = visible_message(&spool, &caller, &id)?;
         let deliveries = spool.deliveries(&message.id)?;
         let attempts = spool.attempts(&message.id)?;
-        Ok(Json(serde_json::json!({
-            "message": message,
-            "deliveries": deliveries,
-            "attempts": attempts,
-        })))
+        Ok(Answer(MessageDetail {
+            message,
+            deliveries,
+            attempts,
+        }))
     })
     .await
 }
 
 /// `GET /api/v1/messages/{id}/raw`: the message as received (`message/rfc822`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}/raw",
+    tag = "messages",
+    params(("id" = String, Path, description = "The message id")),
+    responses(
+        (status = 200, description = "The message as received, with our trace fields", body = super::openapi::Binary, content_type = "message/rfc822"),
+        (status = 401, description = "No key, or a wrong, unknown or revoked one", body = ErrorBody),
+        (status = 404, description = "No such message, not the key's organisation's, or its body is gone", body = ErrorBody),
+        (status = 503, description = "The spool cannot answer right now: retry", body = ErrorBody),
+    )
+)]
 async fn message_raw(
     caller: Caller,
     State(state): State<ApiState>,
@@ -749,20 +1123,54 @@ async fn message_raw(
     Ok(([(header::CONTENT_TYPE, "message/rfc822")], raw).into_response())
 }
 
+/// A message's event log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageEvents {
+    /// What happened, oldest first.
+    events: Vec<Event>,
+    /// The message id.
+    #[schema(value_type = String)]
+    id: MessageId,
+}
+
 /// `GET /api/v1/messages/{id}/events`: what happened to the message, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}/events",
+    tag = "messages",
+    params(("id" = String, Path, description = "The message id")),
+    responses(
+        (status = 200, description = "The event log", body = MessageEvents),
+        (status = 401, description = "No key, or a wrong, unknown or revoked one", body = ErrorBody),
+        (status = 404, description = "No such message, or not the key's organisation's", body = ErrorBody),
+        (status = 503, description = "The spool cannot answer right now: retry", body = ErrorBody),
+    )
+)]
 async fn message_events(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Answer<MessageEvents>, ApiError> {
     let spool = state.spool.clone();
     blocking(move || {
         let message = visible_message(&spool, &caller, &id)?;
-        Ok(Json(
-            serde_json::json!({ "id": message.id, "events": message.events }),
-        ))
+        Ok(Answer(MessageEvents {
+            id: message.id,
+            events: message.events,
+        }))
     })
     .await
+}
+
+/// The answer of hold, release and delete.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ManageAnswer {
+    /// False when there was nothing to do (held already, not held, deleted already).
+    changed: bool,
+    /// How many deliveries were held, released or removed.
+    deliveries: u64,
+    /// The message id.
+    id: String,
 }
 
 async fn manage(
@@ -770,7 +1178,7 @@ async fn manage(
     state: ApiState,
     id: String,
     op: fn(MessageId) -> Manage,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Answer<ManageAnswer>, ApiError> {
     caller.require_admin()?;
     let mid = MessageId::parse(&id)
         .ok_or_else(|| ApiError::not_found(format_args!("message {}", safe(&id))))?;
@@ -778,37 +1186,76 @@ async fn manage(
     if !managed.found {
         return Err(ApiError::not_found(format_args!("message {}", safe(&id))));
     }
-    Ok(Json(serde_json::json!({
-        "id": id,
-        "changed": managed.changed,
-        "deliveries": managed.deliveries,
-    })))
+    Ok(Answer(ManageAnswer {
+        id,
+        changed: managed.changed,
+        deliveries: managed.deliveries,
+    }))
 }
 
 /// `POST /api/v1/messages/{id}/hold` (admin keys): as `trustgate spool hold`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages/{id}/hold",
+    tag = "messages",
+    params(("id" = String, Path, description = "The message id")),
+    responses(
+        (status = 200, description = "Held: its deliveries wait until released", body = ManageAnswer),
+        (status = 401, description = "No key, or a wrong, unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "An organisation key: this needs an admin key", body = ErrorBody),
+        (status = 404, description = "No such message", body = ErrorBody),
+        (status = 503, description = "The spool cannot answer right now: retry", body = ErrorBody),
+    )
+)]
 async fn hold(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Answer<ManageAnswer>, ApiError> {
     manage(caller, state, id, Manage::Hold).await
 }
 
 /// `POST /api/v1/messages/{id}/release` (admin keys): as `trustgate spool release`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages/{id}/release",
+    tag = "messages",
+    params(("id" = String, Path, description = "The message id")),
+    responses(
+        (status = 200, description = "Released: its deliveries are due again", body = ManageAnswer),
+        (status = 401, description = "No key, or a wrong, unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "An organisation key: this needs an admin key", body = ErrorBody),
+        (status = 404, description = "No such message", body = ErrorBody),
+        (status = 503, description = "The spool cannot answer right now: retry", body = ErrorBody),
+    )
+)]
 async fn release(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Answer<ManageAnswer>, ApiError> {
     manage(caller, state, id, Manage::Release).await
 }
 
 /// `DELETE /api/v1/messages/{id}` (admin keys): as `trustgate spool delete --force`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/messages/{id}",
+    tag = "messages",
+    params(("id" = String, Path, description = "The message id")),
+    responses(
+        (status = 200, description = "Deleted: body, documents and deliveries removed, the record kept with the event", body = ManageAnswer),
+        (status = 401, description = "No key, or a wrong, unknown or revoked one", body = ErrorBody),
+        (status = 403, description = "An organisation key: this needs an admin key", body = ErrorBody),
+        (status = 404, description = "No such message", body = ErrorBody),
+        (status = 503, description = "The spool cannot answer right now: retry", body = ErrorBody),
+    )
+)]
 async fn delete_message(
     caller: Caller,
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Answer<ManageAnswer>, ApiError> {
     manage(caller, state, id, Manage::Delete).await
 }
 
@@ -833,6 +1280,28 @@ mod tests {
         assert_eq!(presented_key(&headers).as_deref(), Some("abc.def"));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Digest x"));
         assert_eq!(presented_key(&headers), None);
+    }
+
+    /// The typed answers went out as `json!` maps before; the bytes must not change.
+    #[tokio::test]
+    async fn typed_answers_keep_the_bytes_of_the_json_maps() {
+        let record = AckRecord {
+            status: AckStatus::Failed,
+            reason: Some("no such supplier".into()),
+            at: SystemTime::UNIX_EPOCH,
+            by: "c1".into(),
+        };
+        let before = serde_json::json!({ "id": "m-0", "changed": true, "ack": record.clone() });
+        let typed = Answer(AckAnswer {
+            id: "m-0".into(),
+            changed: true,
+            ack: record,
+        })
+        .into_response();
+        let bytes = axum::body::to_bytes(typed.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(bytes, serde_json::to_vec(&before).unwrap());
     }
 
     #[test]

@@ -127,6 +127,9 @@ pub enum Command {
         #[command(subcommand)]
         command: organisation::OrganisationCommand,
     },
+    /// Print the OpenAPI 3.1 description of the admin HTTP API (docs/openapi.json) as JSON.
+    /// Needs no config.
+    Openapi,
 }
 
 /// Parses the command line, runs the subcommand and returns the process exit code.
@@ -170,6 +173,21 @@ pub fn run() -> i32 {
             &cli.config.path(),
             &mut std::io::stdout().lock(),
         )),
+        Command::Openapi => openapi(&mut std::io::stdout().lock()),
+    }
+}
+
+/// `trustgate openapi`: the document `docs/openapi.json` holds.
+fn openapi(out: &mut impl std::io::Write) -> i32 {
+    let written = crate::admin::openapi::to_json()
+        .map_err(std::io::Error::other)
+        .and_then(|text| out.write_all(text.as_bytes()));
+    match written {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("trustgate: cannot print the OpenAPI document: {err}");
+            1
+        }
     }
 }
 

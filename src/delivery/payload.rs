@@ -30,7 +30,7 @@ const INSPECTION_FIELDS: &[&str] = &[
 ];
 
 /// What is known about one document, for its receivers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DocumentMeta {
     /// The gateway that accepted it: its `[server] hostname`. Ids of messages and documents
     /// are unique per gateway; this name makes the delivery id unique across gateways.
@@ -57,9 +57,11 @@ pub struct DocumentMeta {
     /// How the sender was authenticated (SPF, DKIM, DMARC, ARC, and which proved it), when
     /// the checks ran.
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schema(value_type = Option<Object>)]
     pub auth: Option<crate::policy::auth::AuthRecord>,
     /// The notice about a refused message (for the `notices` sink only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schema(value_type = Option<Object>)]
     pub notice: Option<crate::spool::NoticeRecord>,
     /// When the message was received, RFC 3339 UTC.
     pub received_at: String,
@@ -71,6 +73,7 @@ pub struct DocumentMeta {
     pub invoice_number: Option<String>,
     /// The inspection: syntax, specification, number, type, dates, currency, seller, buyer,
     /// totals, findings with rule ids (see [`INSPECTION_FIELDS`]).
+    #[schema(value_type = Object)]
     pub inspection: serde_json::Value,
     /// The XML file.
     pub xml: FileMeta,
@@ -79,7 +82,7 @@ pub struct DocumentMeta {
 }
 
 /// One file of a document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FileMeta {
     /// The sanitised original file name (metadata only; never used as a path).
     pub name: String,

@@ -539,10 +539,11 @@ pub struct PartAt {
 }
 
 /// One line of a message's event log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Event {
     /// When it happened.
     #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: SystemTime,
     /// What happened, as a short sentence.
     pub what: String,

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::rfc3339;
 
 /// What the ERP says it did with a document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AckStatus {
     /// Imported into the ERP.
@@ -37,7 +37,7 @@ impl AckStatus {
 }
 
 /// The stored acknowledgement of a document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AckRecord {
     /// What the ERP did.
     pub status: AckStatus,
@@ -46,6 +46,7 @@ pub struct AckRecord {
     pub reason: Option<String>,
     /// When.
     #[serde(with = "rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: SystemTime,
     /// The API key's client id that acknowledged it.
     pub by: String,
