@@ -20,7 +20,8 @@ pub const EVERY: Duration = Duration::from_secs(60);
 /// Runs until `stop`: purges what is older than `retention`.
 pub async fn run(spool: Spool, retention: Duration, stop: CancellationToken) {
     let mut cursor: Option<String> = None;
-    let mut tick = tokio::time::interval(EVERY);
+    // The first round a minute after start, not during it.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + EVERY, EVERY);
     loop {
         tokio::select! {
             biased;

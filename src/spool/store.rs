@@ -292,6 +292,19 @@ impl Shared {
         Ok(())
     }
 
+    /// Reopens the database if it is still closed when the lock is taken (a reader and the
+    /// writer may both try; only one opens it).
+    pub(crate) fn reopen_if_closed(&self) -> Result<(), SpoolError> {
+        let mut slot = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_some() {
+            return Ok(());
+        }
+        let db = open_database(&self.dir, &self.db_path, self.faults.as_ref())?;
+        *slot = Some(Db::Rw(db));
+        tracing::info!("spool database reopened");
+        Ok(())
+    }
+
     /// Whether the database is closed (a reopen failed).
     pub(crate) fn is_closed(&self) -> bool {
         self.db
@@ -305,6 +318,11 @@ impl Shared {
         &self,
         f: impl FnOnce(&ReadTransaction) -> Result<T, SpoolError>,
     ) -> Result<T, SpoolError> {
+        if self.is_closed() {
+            // A failed commit closed it; a read must not wait for the next commit to reopen
+            // it (the verdict reads before the message's commit, so it might never come).
+            let _ = self.reopen_if_closed();
+        }
         let guard = self.db.read().unwrap_or_else(PoisonError::into_inner);
         let db = guard.as_ref().ok_or_else(|| {
             SpoolError::Database(
