@@ -237,6 +237,7 @@ impl Daemon {
             large_body_threshold: config.spool.large_body_threshold,
             min_free_space: config.spool.min_free_space,
             recovering: false,
+            cache_size: config.spool.cache_size,
         };
         let spool = Spool::open(&spool_opts).map_err(|source| StartError::Spool {
             path: config.spool.path.clone(),

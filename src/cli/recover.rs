@@ -44,6 +44,7 @@ pub fn run(config: &Config, out: &mut impl std::io::Write) -> anyhow::Result<i32
         large_body_threshold: config.spool.large_body_threshold,
         min_free_space: 0,
         recovering: true,
+        cache_size: config.spool.cache_size,
     };
     let spool = match Spool::open(&opts) {
         Ok(spool) => spool,

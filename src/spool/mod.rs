@@ -219,6 +219,8 @@ pub struct SpoolOptions {
     /// a new database beside stored files is not an error, and every file no record names is
     /// moved to `quarantine/`.
     pub recovering: bool,
+    /// redb's page cache in bytes (`[spool] cache_size`).
+    pub cache_size: u64,
 }
 
 impl SpoolOptions {
@@ -230,6 +232,7 @@ impl SpoolOptions {
             large_body_threshold: 1024 * 1024,
             min_free_space: 0,
             recovering: false,
+            cache_size: store::CACHE_SIZE as u64,
         }
     }
 }
@@ -807,7 +810,7 @@ impl Spool {
     }
 
     fn open_inner(opts: &SpoolOptions, faults: Option<FaultInjector>) -> Result<Spool, SpoolError> {
-        let (shared, last_id) = Shared::open(&opts.path, faults, opts.recovering)?;
+        let (shared, last_id) = Shared::open(&opts.path, faults, opts.recovering, opts.cache_size)?;
         let shared = Arc::new(shared);
         let (tx, rx) = mpsc::channel(COMMIT_QUEUE);
         let (queue_tx, queue_rx) = mpsc::channel(QUEUE_REQUESTS);

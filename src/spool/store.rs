@@ -104,6 +104,8 @@ pub(crate) struct Stats {
 pub(crate) const MAX_SCAN: usize = 20_000;
 
 pub(crate) struct Shared {
+    /// redb's cache (`[spool] cache_size`), kept for a reopen.
+    pub(crate) cache_size: usize,
     /// The spool directory.
     pub(crate) dir: PathBuf,
     /// `<spool>/bodies`.
@@ -140,7 +142,9 @@ impl Shared {
         dir: &Path,
         faults: Option<FaultInjector>,
         recovering: bool,
+        cache_size: u64,
     ) -> Result<(Shared, Option<String>), SpoolError> {
+        let cache_size = usize::try_from(cache_size).unwrap_or(usize::MAX);
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| SpoolError::Io { path, source }
@@ -153,8 +157,9 @@ impl Shared {
             .map_err(io(&bodies_dir))?;
         sync_dir(dir, faults.as_ref())?;
         let db_path = dir.join(schema::DATABASE_FILE);
-        let db = open_database(dir, &db_path, faults.as_ref())?;
+        let db = open_database(dir, &db_path, faults.as_ref(), cache_size)?;
         let shared = Shared {
+            cache_size,
             dir: dir.to_path_buf(),
             bodies_dir,
             db_path,
@@ -219,6 +224,7 @@ impl Shared {
     pub(crate) fn open_read_only(dir: &Path) -> Result<Shared, SpoolError> {
         let db_path = dir.join(schema::DATABASE_FILE);
         let shared = Shared {
+            cache_size: CACHE_SIZE,
             dir: dir.to_path_buf(),
             bodies_dir: dir.join(schema::BODIES_DIR),
             db_path,
@@ -231,7 +237,7 @@ impl Shared {
             at_gate: AtomicU64::new(0),
             queue_changed: tokio::sync::watch::Sender::new(0),
         };
-        let db = builder()
+        let db = builder(shared.cache_size)
             .open_read_only(&shared.db_path)
             .map_err(|e| shared.db_error(e))?;
         *shared.db.write().unwrap_or_else(PoisonError::into_inner) = Some(Db::Ro(db));
@@ -287,7 +293,12 @@ impl Shared {
         let mut slot = self.db.write().unwrap_or_else(PoisonError::into_inner);
         // The old handle must be gone (and its file lock released) before the new open.
         drop(slot.take());
-        let db = open_database(&self.dir, &self.db_path, self.faults.as_ref())?;
+        let db = open_database(
+            &self.dir,
+            &self.db_path,
+            self.faults.as_ref(),
+            self.cache_size,
+        )?;
         *slot = Some(Db::Rw(db));
         Ok(())
     }
@@ -299,7 +310,12 @@ impl Shared {
         if slot.is_some() {
             return Ok(());
         }
-        let db = open_database(&self.dir, &self.db_path, self.faults.as_ref())?;
+        let db = open_database(
+            &self.dir,
+            &self.db_path,
+            self.faults.as_ref(),
+            self.cache_size,
+        )?;
         *slot = Some(Db::Rw(db));
         tracing::info!("spool database reopened");
         Ok(())
@@ -934,12 +950,13 @@ impl Shared {
 /// with their documents, copy-on-write), far below the write buffer's share. With the default
 /// the daemon's memory grew with the spool to about 1 GiB under load, holding pages of bodies
 /// it will not read again.
-const CACHE_SIZE: usize = 64 * 1024 * 1024;
+pub(crate) const CACHE_SIZE: usize = 64 * 1024 * 1024;
 
-/// A redb builder with the spool's settings ([`CACHE_SIZE`]).
-fn builder() -> redb::Builder {
+/// A redb builder with the spool's settings: a cache of `cache_size` bytes (`[spool]
+/// cache_size`, default [`CACHE_SIZE`]).
+fn builder(cache_size: usize) -> redb::Builder {
     let mut builder = Database::builder();
-    builder.set_cache_size(CACHE_SIZE);
+    builder.set_cache_size(cache_size);
     builder
 }
 
@@ -948,6 +965,7 @@ fn open_database(
     dir: &Path,
     db_path: &Path,
     faults: Option<&FaultInjector>,
+    cache_size: usize,
 ) -> Result<Database, SpoolError> {
     // Created private (0600) before redb opens it; an existing file keeps its mode.
     OpenOptions::new()
@@ -961,7 +979,7 @@ fn open_database(
             source,
         })?;
     let result = match faults {
-        None => builder().create(db_path),
+        None => builder(cache_size).create(db_path),
         Some(faults) => {
             let file = OpenOptions::new()
                 .read(true)
@@ -973,7 +991,8 @@ fn open_database(
                     path: db_path.to_path_buf(),
                     source,
                 })?;
-            FaultyBackend::new(file, faults.clone()).and_then(|b| builder().create_with_backend(b))
+            FaultyBackend::new(file, faults.clone())
+                .and_then(|b| builder(cache_size).create_with_backend(b))
         }
     };
     result.map_err(|e| match redb::Error::from(e) {

@@ -15,6 +15,7 @@ fn options(dir: &Path) -> SpoolOptions {
         large_body_threshold: 1024,
         min_free_space: 0,
         recovering: false,
+        cache_size: 4 * 1024 * 1024,
     }
 }
 
