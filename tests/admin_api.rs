@@ -9,36 +9,14 @@ mod common;
 use std::time::SystemTime;
 
 use base64::Engine as _;
-use common::{INVOICE_XML, RECEIVER, SUPPLIER, Smtp, TestConfig, read_fixture};
+use common::{SUPPLIER, TestConfig};
 use trustgate::admin::http::{ApiState, serve};
 use trustgate::spool::Spool;
 use trustgate::spool::apikeys::{self, Scope};
 
 /// Sends invoice number `n` (with a PDF); returns the message id from the 250.
 fn send(addr: std::net::SocketAddr, n: usize) -> String {
-    let xml = String::from_utf8(read_fixture(INVOICE_XML))
-        .unwrap()
-        .replacen(
-            "<cbc:ID>12115118</cbc:ID>",
-            &format!("<cbc:ID>P-{n}</cbc:ID>"),
-            1,
-        );
-    let body = common::mail(
-        SUPPLIER,
-        RECEIVER,
-        &[
-            ("INV-1.xml", "application/xml", xml.as_bytes()),
-            ("INV-1.pdf", "application/pdf", b"%PDF-1.4\n%test\n"),
-        ],
-    );
-    let reply = Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &body);
-    assert!(reply.starts_with("250"), "{reply}");
-    reply
-        .split_whitespace()
-        .find(|w| w.contains('T') && w.contains('-') && w.len() >= 20)
-        .unwrap()
-        .trim_end_matches(':')
-        .to_string()
+    common::send_numbered_invoice(addr, SUPPLIER, &format!("P-{n}"))
 }
 
 async fn key(spool: &Spool, scope: Scope) -> String {

@@ -7,7 +7,7 @@
 mod common;
 
 use common::peers::{HttpAnswer, WebhookServer};
-use common::{INVOICE_XML, RECEIVER, SUPPLIER, Smtp, TestConfig, cli, ndjson, read_fixture};
+use common::{RECEIVER, SUPPLIER, TestConfig, cli, ndjson};
 
 fn config(hook: &WebhookServer) -> TestConfig {
     let cfg = TestConfig::with_extras("", "deliver = [\"erp\"]", "");
@@ -22,29 +22,7 @@ fn config(hook: &WebhookServer) -> TestConfig {
 
 /// Sends invoice number `n` from `from`; returns the id from the 250.
 fn send(addr: std::net::SocketAddr, from: &str, n: usize) -> String {
-    let xml = String::from_utf8(read_fixture(INVOICE_XML))
-        .unwrap()
-        .replacen(
-            "<cbc:ID>12115118</cbc:ID>",
-            &format!("<cbc:ID>Q-{n}</cbc:ID>"),
-            1,
-        );
-    let body = common::mail(
-        from,
-        RECEIVER,
-        &[
-            ("INV-1.xml", "application/xml", xml.as_bytes()),
-            ("INV-1.pdf", "application/pdf", b"%PDF-1.4\n%test\n"),
-        ],
-    );
-    let reply = Smtp::connect(addr).transaction(from, RECEIVER, &body);
-    assert!(reply.starts_with("250"), "{reply}");
-    reply
-        .split_whitespace()
-        .find(|w| w.contains('T') && w.contains('-') && w.len() >= 20)
-        .unwrap()
-        .trim_end_matches(':')
-        .to_string()
+    common::send_numbered_invoice(addr, from, &format!("Q-{n}"))
 }
 
 async fn run(cfg: &TestConfig, args: &[&str]) -> (i32, String, String) {

@@ -329,6 +329,20 @@ impl Shared {
             .is_none()
     }
 
+    /// Opens `table` in the read transaction `txn`; `None` when the table does not exist yet
+    /// (a store opened read-only from before the table was added): readers take it as empty.
+    fn open_optional<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &self,
+        txn: &ReadTransaction,
+        table: redb::TableDefinition<K, V>,
+    ) -> Result<Option<redb::ReadOnlyTable<K, V>>, SpoolError> {
+        match txn.open_table(table) {
+            Ok(table) => Ok(Some(table)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(self.db_error(e)),
+        }
+    }
+
     /// Runs `f` in a read transaction.
     pub(crate) fn with_read<T>(
         &self,
@@ -393,11 +407,7 @@ impl Shared {
         let page = self.with_read(|txn| {
             let table = txn.open_table(MESSAGES).map_err(|e| self.db_error(e))?;
             let held = if held_needed {
-                match txn.open_table(schema::HELD) {
-                    Ok(t) => Some(t),
-                    Err(redb::TableError::TableDoesNotExist(_)) => None,
-                    Err(e) => return Err(self.db_error(e)),
-                }
+                self.open_optional(txn, schema::HELD)?
             } else {
                 None
             };
@@ -455,10 +465,8 @@ impl Shared {
         txn: &ReadTransaction,
         id: &str,
     ) -> Result<Vec<DeliveryView>, SpoolError> {
-        let table = match txn.open_table(DELIVERIES) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(self.db_error(e)),
+        let Some(table) = self.open_optional(txn, DELIVERIES)? else {
+            return Ok(Vec::new());
         };
         let mut out = Vec::new();
         for entry in table
@@ -487,10 +495,8 @@ impl Shared {
     /// Every attempt at delivering message `id`'s documents.
     pub(crate) fn attempts(&self, id: &str) -> Result<Vec<AttemptView>, SpoolError> {
         self.with_read(|txn| {
-            let table = match txn.open_table(ATTEMPTS) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(self.db_error(e)),
+            let Some(table) = self.open_optional(txn, ATTEMPTS)? else {
+                return Ok(Vec::new());
             };
             let mut out = Vec::new();
             for entry in table
@@ -516,10 +522,8 @@ impl Shared {
     /// The earliest due time of `sink`'s queue.
     pub(crate) fn next_due(&self, sink: &str) -> Result<Option<SystemTime>, SpoolError> {
         self.with_read(|txn| {
-            let table = match txn.open_table(DUE) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(self.db_error(e)),
+            let Some(table) = self.open_optional(txn, DUE)? else {
+                return Ok(None);
             };
             let first = table
                 .range((sink, 0, "", 0)..=(sink, u64::MAX, "\u{10FFFF}", u32::MAX))
@@ -554,10 +558,8 @@ impl Shared {
     /// not exist yet (opened read-only, before a writable open created it) has none.
     pub(crate) fn find_duplicate(&self, key: &str) -> Result<Option<DuplicateOf>, SpoolError> {
         self.with_read(|txn| {
-            let table = match txn.open_table(DUPLICATES) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(self.db_error(e)),
+            let Some(table) = self.open_optional(txn, DUPLICATES)? else {
+                return Ok(None);
             };
             let Some(value) = table.get(key).map_err(|e| self.db_error(e))? else {
                 return Ok(None);
@@ -575,10 +577,8 @@ impl Shared {
     /// [`SELLERS`]), if one has.
     pub(crate) fn seller_sender(&self, seller: &str) -> Result<Option<String>, SpoolError> {
         self.with_read(|txn| {
-            let table = match txn.open_table(SELLERS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(self.db_error(e)),
+            let Some(table) = self.open_optional(txn, SELLERS)? else {
+                return Ok(None);
             };
             Ok(table
                 .get(seller)
@@ -596,10 +596,8 @@ impl Shared {
     ) -> Result<(Vec<super::pull::Waiting>, Option<super::pull::Waiting>), SpoolError> {
         use super::pull::Waiting;
         self.with_read(|txn| {
-            let table = match txn.open_table(schema::PULL) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok((Vec::new(), None)),
-                Err(e) => return Err(self.db_error(e)),
+            let Some(table) = self.open_optional(txn, schema::PULL)? else {
+                return Ok((Vec::new(), None));
             };
             let start = after.map(|w| (w.organisation.clone(), w.message.clone(), w.document));
             let lower: (&str, &str, u32) = match (&start, organisation) {
@@ -645,10 +643,8 @@ impl Shared {
         doc: u32,
     ) -> Result<Option<super::pull::AckRecord>, SpoolError> {
         self.with_read(|txn| {
-            let table = match txn.open_table(schema::ACKS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(self.db_error(e)),
+            let Some(table) = self.open_optional(txn, schema::ACKS)? else {
+                return Ok(None);
             };
             let value = table.get((mid, doc)).map_err(|e| self.db_error(e))?;
             value
@@ -663,10 +659,8 @@ impl Shared {
         id: &str,
     ) -> Result<Option<super::apikeys::ApiKeyRecord>, SpoolError> {
         self.with_read(|txn| {
-            let table = match txn.open_table(schema::API_KEYS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(self.db_error(e)),
+            let Some(table) = self.open_optional(txn, schema::API_KEYS)? else {
+                return Ok(None);
             };
             let value = table.get(id).map_err(|e| self.db_error(e))?;
             value
@@ -680,10 +674,8 @@ impl Shared {
         &self,
     ) -> Result<Vec<(String, super::apikeys::ApiKeyRecord)>, SpoolError> {
         self.with_read(|txn| {
-            let table = match txn.open_table(schema::API_KEYS) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(self.db_error(e)),
+            let Some(table) = self.open_optional(txn, schema::API_KEYS)? else {
+                return Ok(Vec::new());
             };
             let mut out = Vec::new();
             for entry in table.iter().map_err(|e| self.db_error(e))? {
@@ -700,10 +692,8 @@ impl Shared {
     /// The deliveries pending or in flight for `sink`, and the earliest due time among them.
     pub(crate) fn queue_stats(&self, sink: &str) -> Result<(u64, Option<SystemTime>), SpoolError> {
         self.with_read(|txn| {
-            let table = match txn.open_table(DUE) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok((0, None)),
-                Err(e) => return Err(self.db_error(e)),
+            let Some(table) = self.open_optional(txn, DUE)? else {
+                return Ok((0, None));
             };
             let mut count = 0u64;
             let mut oldest = None;
@@ -726,10 +716,8 @@ impl Shared {
     /// Whether message `id` is on hold.
     pub(crate) fn is_held(&self, id: &str) -> Result<bool, SpoolError> {
         self.with_read(|txn| {
-            let table = match txn.open_table(schema::HELD) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(false),
-                Err(e) => return Err(self.db_error(e)),
+            let Some(table) = self.open_optional(txn, schema::HELD)? else {
+                return Ok(false);
             };
             Ok(table.get(id).map_err(|e| self.db_error(e))?.is_some())
         })
@@ -741,10 +729,8 @@ impl Shared {
         key: &super::SenderKey,
     ) -> Result<Option<super::SenderRecord>, SpoolError> {
         self.with_read(|txn| {
-            let table = match txn.open_table(schema::SENDER_STATES) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => return Err(self.db_error(e)),
+            let Some(table) = self.open_optional(txn, schema::SENDER_STATES)? else {
+                return Ok(None);
             };
             let value = table
                 .get((key.receiver.as_str(), key.contact.as_str()))
@@ -760,10 +746,8 @@ impl Shared {
         &self,
     ) -> Result<Vec<(super::SenderKey, super::SenderRecord)>, SpoolError> {
         self.with_read(|txn| {
-            let table = match txn.open_table(schema::SENDER_STATES) {
-                Ok(table) => table,
-                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-                Err(e) => return Err(self.db_error(e)),
+            let Some(table) = self.open_optional(txn, schema::SENDER_STATES)? else {
+                return Ok(Vec::new());
             };
             let mut out = Vec::new();
             for entry in table.iter().map_err(|e| self.db_error(e))? {

@@ -399,6 +399,34 @@ fn parse_listen(line: &str) -> Option<SocketAddr> {
     rest[..end].parse().ok()
 }
 
+/// Sends the sample invoice, renumbered `number`, with a PDF, from `from` to RECEIVER; asserts
+/// the 250 and returns the message id it names.
+pub fn send_numbered_invoice(addr: SocketAddr, from: &str, number: &str) -> String {
+    let xml = String::from_utf8(read_fixture(INVOICE_XML))
+        .unwrap()
+        .replacen(
+            "<cbc:ID>12115118</cbc:ID>",
+            &format!("<cbc:ID>{number}</cbc:ID>"),
+            1,
+        );
+    let body = mail(
+        from,
+        RECEIVER,
+        &[
+            ("INV-1.xml", "application/xml", xml.as_bytes()),
+            ("INV-1.pdf", "application/pdf", b"%PDF-1.4\n%test\n"),
+        ],
+    );
+    let reply = Smtp::connect(addr).transaction(from, RECEIVER, &body);
+    assert!(reply.starts_with("250"), "{reply}");
+    reply
+        .split_whitespace()
+        .find(|w| w.contains('T') && w.contains('-') && w.len() >= 20)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string()
+}
+
 /// `spool list --json` output (one JSON object per line) as one JSON array.
 pub fn ndjson(out: &str) -> serde_json::Value {
     serde_json::Value::Array(
