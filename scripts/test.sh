@@ -11,6 +11,9 @@ need=()
 command -v swaks >/dev/null 2>&1 || need+=(swaks)
 command -v python3 >/dev/null 2>&1 || need+=(python3 python3-pip)
 command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
+# swaks speaks TLS (STARTTLS and implicit TLS tests) through these Perl modules, which a
+# package install without recommends leaves out.
+perl -MNet::SSLeay -MIO::Socket::SSL -e 1 >/dev/null 2>&1 || need+=(libnet-ssleay-perl libio-socket-ssl-perl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test.sh: installing ${need[*]}" >&2
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -69,7 +69,7 @@ pub struct Daemon {
 /// certificate (re-read in place). One reload at a time.
 pub struct Reloader {
     live: Arc<ArcSwap<Live<Gateway>>>,
-    config: ArcSwap<Config>,
+    config: Arc<ArcSwap<Config>>,
     certificate: Option<Arc<server::Certificate>>,
     lock: std::sync::Mutex<()>,
 }
@@ -306,7 +306,7 @@ impl Daemon {
         let live = Live::new(gateway, limits);
         let reloader = Arc::new(Reloader {
             live: Arc::clone(&live),
-            config: ArcSwap::from_pointee(config.clone()),
+            config: Arc::new(ArcSwap::from_pointee(config.clone())),
             certificate,
             lock: std::sync::Mutex::new(()),
         });
@@ -354,7 +354,7 @@ impl Daemon {
                 };
                 let state = crate::admin::http::ApiState {
                     spool: spool.clone(),
-                    config: Arc::new(config.clone()),
+                    config: Arc::clone(&reloader.config),
                 };
                 let token = parts.control.token.clone();
                 parts.control.tracker.spawn(async move {

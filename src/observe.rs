@@ -271,7 +271,7 @@ pub fn message_refused(sid: u64, mid: Option<&str>, reason: &str, reply: &str) {
         Some(mid) => {
             tracing::info!(sid, mid, reason, reply, "message refused and recorded");
         }
-        None => tracing::info!(sid, reason, reply, "message refused"),
+        None => tracing::info!(sid, reason, reply, "message refused; not stored"),
     }
     metrics()
         .messages
@@ -282,9 +282,36 @@ pub fn message_refused(sid: u64, mid: Option<&str>, reason: &str, reply: &str) {
         .inc();
 }
 
+/// A message the spool stored: the statuses it gave its documents are counted, and what only
+/// the spool's indexes know (a resend of an earlier message, a duplicate invoice) is logged
+/// with the message's id.
+pub fn message_committed(record: &crate::spool::MessageRecord) {
+    let mid = record.id.as_str();
+    if let Some(earlier) = &record.resend_of {
+        tracing::info!(
+            mid,
+            resend_of = earlier.as_str(),
+            "resend: the same message was received before; its invoices are not delivered again"
+        );
+    }
+    for d in &record.documents {
+        if let Some(first) = &d.duplicate_of {
+            tracing::info!(
+                mid,
+                doc = d.index,
+                duplicate_of = first.message.as_str(),
+                duplicate_of_doc = first.document,
+                invoice = d.invoice_number.as_deref().unwrap_or_default(),
+                "duplicate invoice: received before; not delivered again"
+            );
+        }
+    }
+    count_documents(&record.documents);
+}
+
 /// The documents of a message the spool stored, with the statuses it gave them (a duplicate
 /// is known only there).
-pub fn count_documents(documents: &[crate::spool::DocumentRecord]) {
+fn count_documents(documents: &[crate::spool::DocumentRecord]) {
     let m = metrics();
     for d in documents {
         m.documents
@@ -312,18 +339,18 @@ pub fn delivery_attempt(
     let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     let outcome = match settlement {
         Settlement::Delivered { answer } => {
-            tracing::info!(sink = %job.sink, elapsed_ms, answer = %answer, "document delivered");
+            tracing::info!(mid = %job.message, doc = job.document, sink = %job.sink, elapsed_ms, answer = %answer, "document delivered");
             "delivered"
         }
         Settlement::Retry { error, next } => {
             let wait = next
                 .duration_since(std::time::SystemTime::now())
                 .unwrap_or(Duration::ZERO);
-            tracing::warn!(sink = %job.sink, elapsed_ms, error = %error, retry_in = %humantime::format_duration(Duration::from_secs(wait.as_secs())), "delivery failed; will retry");
+            tracing::warn!(mid = %job.message, doc = job.document, sink = %job.sink, elapsed_ms, error = %error, retry_in = %humantime::format_duration(Duration::from_secs(wait.as_secs())), "delivery failed; will retry");
             "retry"
         }
         Settlement::Failed { error } => {
-            tracing::error!(sink = %job.sink, elapsed_ms, error = %error, "delivery failed for good; dead letter (trustgate spool retry re-offers it)");
+            tracing::error!(mid = %job.message, doc = job.document, sink = %job.sink, elapsed_ms, error = %error, "delivery failed for good; dead letter (trustgate spool retry re-offers it)");
             "failed"
         }
     };

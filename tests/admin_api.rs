@@ -77,7 +77,7 @@ async fn the_erp_polls_fetches_and_acks_and_sees_only_its_own() {
         listener,
         ApiState {
             spool: daemon.spool.clone(),
-            config: std::sync::Arc::new(cfg.load()),
+            config: std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(cfg.load())),
         },
         stop.clone(),
     ));

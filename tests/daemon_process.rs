@@ -619,3 +619,125 @@ fn json_logs_are_one_object_per_line() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// SIGTERM to the real process while a client is inside DATA: the message in progress is
+/// finished and committed (250, and it is in the spool after the exit), the next command gets
+/// 421 4.3.2, new connections are refused, and the daemon exits 0. Never silence, nothing lost.
+#[test]
+fn sigterm_during_data_finishes_the_message_and_exits_0() {
+    let cfg = TestConfig::with_server_extra("shutdown_timeout = \"20s\"");
+    let daemon = Process::serve(&cfg.path);
+    let mut s = Smtp::connect(daemon.addr);
+    s.cmd("EHLO client.supplier.example", "250");
+    s.cmd(&format!("MAIL FROM:<{SUPPLIER}>"), "250");
+    s.cmd(&format!("RCPT TO:<{RECEIVER}>"), "250");
+    s.cmd("DATA", "354");
+    let body = invoice_mail(SUPPLIER);
+    let (head, tail) = body.split_at(body.len() / 2);
+    s.send(head);
+    // The daemon stops listening at SIGTERM: wait for that, with the session still in DATA.
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &daemon.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        daemon
+            .wait_for_log(&["shutting down"], std::time::Duration::from_secs(10))
+            .is_some(),
+        "the daemon did not log its shutdown"
+    );
+    s.send(tail);
+    s.send(".\r\n");
+    let reply = s.reply();
+    assert!(reply.starts_with("250 2.0.0"), "{reply}");
+    let id = reply
+        .split_whitespace()
+        .find(|w| w.contains('T') && w.contains('-') && w.len() >= 20)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    // The session is told, not dropped: 421 4.3.2 right after the 250, then the end.
+    let next = s.reply();
+    assert!(next.starts_with("421 4.3.2"), "{next}");
+    assert!(s.is_closed());
+    assert_eq!(daemon.terminate(), Some(0));
+    // The acknowledged message is in the spool after the exit.
+    assert_eq!(spool_ids(&cfg), vec![id]);
+}
+
+/// SIGTERM while a client stalls inside DATA: the daemon waits at most `[server]
+/// shutdown_timeout`, answers 421 4.3.2 (a 4xx: the client keeps the message and retries),
+/// stores nothing half-received, and exits 0.
+#[test]
+fn sigterm_with_a_stalled_data_exits_within_the_shutdown_timeout() {
+    let cfg = TestConfig::with_server_extra("shutdown_timeout = \"2s\"");
+    let daemon = Process::serve(&cfg.path);
+    let mut s = Smtp::connect(daemon.addr);
+    s.cmd("EHLO client.supplier.example", "250");
+    s.cmd(&format!("MAIL FROM:<{SUPPLIER}>"), "250");
+    s.cmd(&format!("RCPT TO:<{RECEIVER}>"), "250");
+    s.cmd("DATA", "354");
+    let body = invoice_mail(SUPPLIER);
+    s.send(&body[..body.len() / 2]);
+    let started = std::time::Instant::now();
+    assert_eq!(daemon.terminate(), Some(0));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    // Whatever the client reads is a 4xx or the end of the connection: never a 250.
+    let mut line = String::new();
+    let _ = std::io::BufRead::read_line(&mut s.reader, &mut line);
+    assert!(
+        line.is_empty() || line.starts_with("421 4.3.2"),
+        "unexpected answer to a cut DATA: {line:?}"
+    );
+    assert!(spool_ids(&cfg).is_empty());
+}
+
+/// Every line about a message carries its queue id, Postfix's way: one grep of the id finds
+/// its arrival (client, HELO, envelope), its storage and its delivery. A duplicate is logged
+/// with its own id and the first one's.
+#[test]
+fn one_grep_of_the_queue_id_follows_a_message_from_arrival_to_delivery() {
+    let out = tempfile::tempdir().unwrap();
+    let cfg = TestConfig::with_extras("", "deliver = [\"folder\"]", "");
+    let mut text = std::fs::read_to_string(&cfg.path).unwrap();
+    text.push_str(&format!(
+        "\n[[sink]]\nname = \"folder\"\nkind = \"directory\"\npath = \"{}\"\n",
+        out.path().display()
+    ));
+    std::fs::write(&cfg.path, text).unwrap();
+    let daemon = Process::serve(&cfg.path);
+    let wait = std::time::Duration::from_secs(30);
+
+    let id = common::send_numbered_invoice(daemon.addr, SUPPLIER, "LOG-1");
+    let delivered = daemon.wait_for_log(&[&id, "document delivered"], wait);
+    assert!(delivered.is_some(), "no delivery line with {id}");
+    let arrival = daemon.log_lines(&[&id, "message received"]);
+    assert_eq!(arrival.len(), 1, "{arrival:?}");
+    assert!(
+        arrival[0].contains("client=127.0.0.1:")
+            && arrival[0].contains("helo=client.supplier.example")
+            && arrival[0].contains(SUPPLIER)
+            && arrival[0].contains(RECEIVER),
+        "{}",
+        arrival[0]
+    );
+    assert_eq!(daemon.log_lines(&[&id, "message stored"]).len(), 1);
+
+    // The same invoice again: stored under a new id, logged as a duplicate of the first.
+    let again = common::send_numbered_invoice(daemon.addr, SUPPLIER, "LOG-1");
+    assert_ne!(again, id);
+    let duplicate = daemon.log_lines(&[&again, "duplicate invoice", &id]);
+    assert_eq!(duplicate.len(), 1, "{:?}", daemon.log_lines(&[&again]));
+    assert!(
+        daemon.log_lines(&[&again, "document delivered"]).is_empty(),
+        "a duplicate was delivered"
+    );
+    assert_eq!(daemon.terminate(), Some(0));
+}

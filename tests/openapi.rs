@@ -72,7 +72,7 @@ async fn every_documented_operation_is_served_and_no_other_method() {
         listener,
         ApiState {
             spool: daemon.spool.clone(),
-            config: std::sync::Arc::new(cfg.load()),
+            config: std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(cfg.load())),
         },
         stop.clone(),
     ));

@@ -49,8 +49,9 @@ pub const MAX_PAGE: usize = 500;
 pub struct ApiState {
     /// The spool.
     pub spool: Spool,
-    /// The config the daemon runs on.
-    pub config: Arc<Config>,
+    /// The config the daemon runs on: the reloader's, so a reload (a new sink, a new hostname)
+    /// shows here too.
+    pub config: Arc<arc_swap::ArcSwap<Config>>,
 }
 
 /// Serves the API on `listener` until `stop` is cancelled.
@@ -322,7 +323,13 @@ pub struct SinkDue {
 )]
 async fn ready(_caller: Caller, State(state): State<ApiState>) -> Result<Response, ApiError> {
     let spool = state.spool.clone();
-    let sinks: Vec<String> = state.config.sinks.iter().map(|s| s.name.clone()).collect();
+    let sinks: Vec<String> = state
+        .config
+        .load()
+        .sinks
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
     let (free, due) = blocking(move || {
         let free = spool.free_space();
         let mut due = Vec::new();
@@ -340,7 +347,7 @@ async fn ready(_caller: Caller, State(state): State<ApiState>) -> Result<Respons
     let body = Ready {
         ready: writable,
         spool: if writable { "writable" } else { "not writable" },
-        config: state.config.source.display().to_string(),
+        config: state.config.load().source.display().to_string(),
         sinks: due,
     };
     let status = if writable {
@@ -371,7 +378,13 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 async fn metrics(caller: Caller, State(state): State<ApiState>) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let spool = state.spool.clone();
-    let sinks: Vec<String> = state.config.sinks.iter().map(|s| s.name.clone()).collect();
+    let sinks: Vec<String> = state
+        .config
+        .load()
+        .sinks
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
     let text = blocking(move || Ok(crate::observe::metrics().encode(&spool, &sinks)?)).await?;
     Ok(([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response())
 }
@@ -621,7 +634,7 @@ async fn document_view(
     id: String,
 ) -> Result<Answer<DocumentView>, ApiError> {
     let spool = state.spool.clone();
-    let gateway = state.config.server.hostname.clone();
+    let gateway = state.config.load().server.hostname.clone();
     blocking(move || {
         let (message, index) = visible_document(&spool, &caller, &id)?;
         let doc = message

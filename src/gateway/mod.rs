@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use tracing::{error, info, warn};
+use tracing::{Instrument, error, info, warn};
 
 pub mod authenticate;
 mod inspect;
@@ -257,7 +257,38 @@ impl Handler for Gateway {
     }
 
     async fn end_of_data(&self, session: &SessionInfo, envelope: Envelope, body: Body) -> Reply {
-        let body = body.0;
+        // The queue id, given as the message arrives (Postfix's way), so that every line about
+        // it carries it: this one ties it to the session (client, HELO, envelope); inspection,
+        // refusal, storage and each delivery follow. `grep ID` follows a message end to end.
+        // A message refused before it is stored leaves its id unused.
+        let id = self.spool.new_id();
+        let span = tracing::info_span!("message", mid = %id);
+        async {
+            info!(
+                sid = session.id,
+                client = %session.peer,
+                helo = %display_safe(&session.helo),
+                mail_from = %display_safe(&path_text(envelope.mail_from.as_ref())),
+                rcpt = %display_safe(&envelope.rcpt_to.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")),
+                size = body.0.len(),
+                "message received"
+            );
+            self.judge_and_record(session, envelope, body.0, id).await
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+impl Gateway {
+    /// End of data for message `id`: take it apart, authenticate, judge, record, answer.
+    async fn judge_and_record(
+        &self,
+        session: &SessionInfo,
+        envelope: Envelope,
+        body: Staging,
+        id: crate::spool::MessageId,
+    ) -> Reply {
         // Stage 1, under a permit: taking a message apart is CPU work, so more at once than
         // the cores can run only adds memory (the semaphore is never closed).
         let Ok(permit) = Arc::clone(&self.inspections).acquire_owned().await else {
@@ -265,7 +296,9 @@ impl Handler for Gateway {
         };
         let limits = self.intake_limits.clone();
         let sid = session.id;
+        let span = tracing::Span::current();
         let taken = tokio::task::spawn_blocking(move || {
+            let _message = span.enter();
             let inspected = match body.bytes() {
                 Ok(raw) => inspect::take_apart(&raw, &limits),
                 Err(err) => {
@@ -303,7 +336,7 @@ impl Handler for Gateway {
             .partition(|r| self.directory.is_postmaster(r));
         if rcpt_to.is_empty() && !postmaster.is_empty() {
             return self
-                .record_for_postmaster(session, &envelope, body, inspected, &postmaster)
+                .record_for_postmaster(session, &envelope, id, body, inspected, &postmaster)
                 .await;
         }
         // Stage 2: only when a trusted sender of an addressed receiver asks for it.
@@ -342,7 +375,9 @@ impl Handler for Gateway {
         let in_flight = Arc::clone(&self.in_flight);
         // The verdict judges the receivers; a postmaster among them gets the same message.
         let tls = session.tls;
+        let span = tracing::Span::current();
         let judged = tokio::task::spawn_blocking(move || {
+            let _message = span.enter();
             let mut precedents = SpoolPrecedents::new(&spool, &in_flight, sid);
             let verdict = verdict::verdict(
                 &directory,
@@ -376,19 +411,19 @@ impl Handler for Gateway {
                 results,
             }),
         };
-        let answer = self.record(session, &envelope, body, verdict, trace).await;
+        let answer = self
+            .record(session, &envelope, id, body, verdict, trace)
+            .await;
         drop(reserved);
         answer
     }
-}
-
-impl Gateway {
     /// Stores a message addressed only to `postmaster` (or `abuse`) addresses: no invoice
     /// inspection, no trusted-sender policy, kept for the admin (`trustgate spool list`).
     async fn record_for_postmaster(
         &self,
         session: &SessionInfo,
         envelope: &Envelope,
+        id: crate::spool::MessageId,
         body: Staging,
         inspected: inspect::Inspected,
         postmaster: &[Address],
@@ -397,7 +432,6 @@ impl Gateway {
             crate::intake::HeaderFrom::One(a) => Some(a),
             _ => None,
         };
-        let id = self.spool.new_id();
         let trace = Trace {
             auth_header: None,
             auth: None,
@@ -581,6 +615,7 @@ impl Gateway {
         &self,
         session: &SessionInfo,
         envelope: &Envelope,
+        id: crate::spool::MessageId,
         body: Staging,
         verdict: Verdict,
         trace: Trace,
@@ -595,7 +630,6 @@ impl Gateway {
             );
             return reply_for(refusal);
         }
-        let id = self.spool.new_id();
         let body = match self.stamp(session, envelope, &id, body, &trace).await {
             Ok(body) => body,
             Err(reply) => return reply,

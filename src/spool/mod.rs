@@ -1205,13 +1205,22 @@ impl Spool {
     /// [`SpoolError::Closed`] after shutdown or on a read-only spool; database errors.
     pub async fn reoffer(&self, selection: Reoffer) -> Result<u64, SpoolError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
+        let logged = match &selection {
+            Reoffer::Message { message, .. } => Some(message.clone()),
+            Reoffer::Failed { .. } | Reoffer::Organisation { .. } => None,
+        };
         self.queue_request(writer::QueueOp::Reoffer {
             selection,
             now: SystemTime::now(),
             reply,
         })
         .await?;
-        answer.await.unwrap_or(Err(SpoolError::Closed))
+        let offered = answer.await.unwrap_or(Err(SpoolError::Closed))?;
+        match logged {
+            Some(mid) => tracing::info!(mid = %mid, deliveries = offered, "deliveries re-offered"),
+            None => tracing::info!(deliveries = offered, "deliveries re-offered"),
+        }
+        Ok(offered)
     }
 
     /// Changes a trusted sender's lifecycle on its own (`Disable`, `Enable`), durably before
@@ -1244,13 +1253,22 @@ impl Spool {
     /// [`SpoolError::Closed`] after shutdown or on a read-only spool; database errors.
     pub async fn manage(&self, op: Manage) -> Result<Managed, SpoolError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
+        let (mid, what) = match &op {
+            Manage::Hold(id) => (id.clone(), "held"),
+            Manage::Release(id) => (id.clone(), "released"),
+            Manage::Delete(id) => (id.clone(), "deleted"),
+        };
         self.queue_request(writer::QueueOp::Manage {
             op,
             now: SystemTime::now(),
             reply,
         })
         .await?;
-        answer.await.unwrap_or(Err(SpoolError::Closed))
+        let managed = answer.await.unwrap_or(Err(SpoolError::Closed))?;
+        if managed.changed {
+            tracing::info!(mid = %mid, "message {what} by the admin");
+        }
+        Ok(managed)
     }
 
     /// Records an ERP's acknowledgement of document `document` of `message` (the pull API's

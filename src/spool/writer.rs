@@ -740,7 +740,7 @@ fn commit_batch(shared: &Shared, mut entries: Vec<CommitRequest>, queue: Vec<Que
                 tracing::debug!(messages = count, "spool transaction committed");
             }
             for req in entries {
-                crate::observe::count_documents(&req.prepared.record.documents);
+                crate::observe::message_committed(&req.prepared.record);
                 // A caller that went away still had its message stored; nothing to undo.
                 let _ = req.reply.send(Ok(req.prepared.record.id));
             }

@@ -206,7 +206,7 @@ pub fn invoice_mail(from: &str) -> String {
 
 /// A blocking line-oriented SMTP client over a real socket.
 pub struct Smtp {
-    reader: BufReader<TcpStream>,
+    pub reader: BufReader<TcpStream>,
     writer: TcpStream,
 }
 
@@ -286,6 +286,8 @@ impl Smtp {
 pub struct Process {
     pub child: Child,
     pub addr: SocketAddr,
+    /// Every line the daemon logged so far (also echoed to the test's stderr).
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// The first implicit-TLS address (`listen_tls`), if any.
     pub tls_addr: Option<SocketAddr>,
 }
@@ -332,6 +334,8 @@ impl Process {
             .unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = std::sync::Arc::clone(&log);
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -340,6 +344,7 @@ impl Process {
                     sent = true;
                 }
                 eprintln!("[daemon] {line}");
+                kept.lock().unwrap().push(line);
             }
         });
         let line = rx
@@ -352,7 +357,33 @@ impl Process {
         Process {
             child,
             addr,
+            log,
             tls_addr,
+        }
+    }
+
+    /// The log lines so far that contain every one of `needles`.
+    pub fn log_lines(&self, needles: &[&str]) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| needles.iter().all(|n| l.contains(n)))
+            .cloned()
+            .collect()
+    }
+
+    /// Waits up to `timeout` for a log line that contains every one of `needles`.
+    pub fn wait_for_log(&self, needles: &[&str], timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.log_lines(needles).into_iter().next() {
+                return Some(line);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
