@@ -377,6 +377,7 @@ impl Daemon {
         ));
         let sink_names: Vec<String> = sinks.iter().map(|s| s.name.clone()).collect();
         // Delivery on a runtime of its own, at a lower priority than acceptance.
+        let abort_deliveries = CancellationToken::new();
         let delivery_runtime = crate::delivery::worker::runtime(
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
         )
@@ -392,6 +393,7 @@ impl Daemon {
             },
             delivery_runtime.handle(),
             &parts.delivery.token,
+            &abort_deliveries,
             &parts.delivery.tracker,
         );
         // Clients quiet for a minute leave the message-rate state (the server does the same
@@ -414,11 +416,27 @@ impl Daemon {
             .spawn(server.run(live, conn_limits, tls, parts.smtp.token.clone()));
         let spool_for_task = spool.clone();
         let stop = shutdown.clone();
+        let grace = config.server.shutdown_timeout;
         let task = tokio::spawn(async move {
             stop.cancelled().await;
+            let deadline = tokio::time::Instant::now() + grace;
             // SMTP first: no new message, sessions in DATA finish their commit.
             parts.smtp.stop().await;
-            parts.delivery.stop().await;
+            // Then delivery: no new claim or attempt; attempts in flight finish and record
+            // their outcome until the same deadline, then are dropped (their leases bring them
+            // back at the next start). Deliveries keep running while SMTP drains.
+            parts.delivery.token.cancel();
+            parts.delivery.tracker.close();
+            if tokio::time::timeout_at(deadline, parts.delivery.tracker.wait())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "deliveries still in flight at the shutdown timeout: dropped; they are sent again after the restart"
+                );
+                abort_deliveries.cancel();
+                parts.delivery.tracker.wait().await;
+            }
             // Its tasks are done; the runtime (and what its sinks' pools left) goes off the
             // async threads, where dropping a runtime is allowed.
             let _ = tokio::task::spawn_blocking(move || drop(delivery_runtime)).await;

@@ -2,8 +2,9 @@
 //! the daemon, stopped one after the other by `daemon`.
 //!
 //! The order matters for "nothing lost": SMTP first (no new message; sessions in DATA finish
-//! their commit), then delivery (dispatchers stop claiming; attempts in flight are dropped and
-//! their leases released at the next start), then the control socket, and the spool writer
+//! their commit), then delivery (dispatchers stop claiming; attempts in flight finish until
+//! `[server] shutdown_timeout` from the signal, then are dropped and their leases released at
+//! the next start), then the control socket, and the spool writer
 //! last, after everything that may still write through it.
 
 use tokio_util::sync::CancellationToken;

@@ -741,3 +741,87 @@ fn one_grep_of_the_queue_id_follows_a_message_from_arrival_to_delivery() {
     );
     assert_eq!(daemon.terminate(), Some(0));
 }
+
+/// A webhook config: AD64SDE delivers to `erp`, answered by `hook`.
+fn webhook_config(hook: &common::peers::WebhookServer, server: &str) -> TestConfig {
+    let cfg = TestConfig::with_extras(server, "deliver = [\"erp\"]", "");
+    let mut text = std::fs::read_to_string(&cfg.path).unwrap();
+    text.push_str(&format!(
+        "\n[[sink]]\nname = \"erp\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\ntimeout = \"30s\"\n",
+        hook.url()
+    ));
+    std::fs::write(&cfg.path, text).unwrap();
+    cfg
+}
+
+/// The state of each delivery of message `id`, by `spool list --json --full`.
+fn delivery_states(cfg: &TestConfig, id: &str) -> Vec<String> {
+    let (code, out, err) = cli(&cfg.path, &["spool", "list", "--json", "--full"]);
+    assert_eq!(code, 0, "{err}");
+    let list = common::ndjson(&out);
+    let shown = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id)
+        .unwrap_or_else(|| panic!("no message {id} in {list}"))
+        .clone();
+    shown["deliveries"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no deliveries in {shown}"))
+        .iter()
+        .map(|d| d["state"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// SIGTERM while a delivery is in flight: the attempt is allowed to finish and its outcome is
+/// recorded (delivered, not sent again after a restart), within `[server] shutdown_timeout`.
+#[test]
+fn sigterm_lets_a_delivery_in_flight_finish_and_record_it() {
+    let hook = common::peers::WebhookServer::start();
+    hook.set_delay(std::time::Duration::from_millis(1500));
+    let cfg = webhook_config(&hook, "shutdown_timeout = \"20s\"");
+    let daemon = Process::serve(&cfg.path);
+    let id = common::send_numbered_invoice(daemon.addr, SUPPLIER, "TERM-1");
+    // The webhook has the request and is still answering when SIGTERM comes.
+    hook.wait_for(1, 30);
+    assert_eq!(daemon.terminate(), Some(0));
+    assert_eq!(delivery_states(&cfg, &id), vec!["delivered".to_string()]);
+    assert_eq!(hook.requests().len(), 1);
+}
+
+/// A delivery that does not finish within `[server] shutdown_timeout` is dropped, the daemon
+/// still exits 0 in time, and the delivery is pending again: sent after the restart.
+#[test]
+fn sigterm_returns_a_delivery_that_outlasts_the_timeout_to_the_queue() {
+    let hook = common::peers::WebhookServer::start();
+    hook.set_delay(std::time::Duration::from_secs(8));
+    let cfg = webhook_config(&hook, "shutdown_timeout = \"1s\"");
+    let daemon = Process::serve(&cfg.path);
+    let id = common::send_numbered_invoice(daemon.addr, SUPPLIER, "TERM-2");
+    hook.wait_for(1, 30);
+    let started = std::time::Instant::now();
+    assert_eq!(daemon.terminate(), Some(0));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(6),
+        "took {:?}",
+        started.elapsed()
+    );
+    let states = delivery_states(&cfg, &id);
+    assert_eq!(states.len(), 1);
+    assert_ne!(states[0], "delivered", "{states:?}");
+    // After the restart it is sent again (once its lease ran out) and delivered.
+    hook.set_delay(std::time::Duration::ZERO);
+    let daemon = Process::serve(&cfg.path);
+    hook.wait_for(2, 90);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while delivery_states(&cfg, &id) != vec!["delivered".to_string()] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            delivery_states(&cfg, &id)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(daemon.terminate(), Some(0));
+}

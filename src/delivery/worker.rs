@@ -124,7 +124,8 @@ pub fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 /// Starts one dispatcher per sink on `tracker`, on the runtime of `runtime` (see
-/// [`runtime`]); they stop at `shutdown` (attempts in flight are dropped: their leases are
+/// [`runtime`]). At `shutdown` they stop claiming and starting attempts; attempts in flight
+/// go on until they settle or `abort` is cancelled, when they are dropped (their leases are
 /// released at the next start, so they are sent again).
 pub fn start(
     spool: &Spool,
@@ -132,6 +133,7 @@ pub fn start(
     settings: &Settings,
     runtime: &tokio::runtime::Handle,
     shutdown: &CancellationToken,
+    abort: &CancellationToken,
     tracker: &TaskTracker,
 ) {
     let total = Arc::new(Semaphore::new(settings.workers.max(1)));
@@ -152,6 +154,7 @@ pub fn start(
                 runner,
             }),
             shutdown: shutdown.clone(),
+            abort: abort.clone(),
             tracker: tracker.clone(),
         };
         tracker.spawn_on(dispatcher.run().instrument(span), runtime);
@@ -183,7 +186,10 @@ struct Shared {
 /// The dispatcher of one sink.
 struct Dispatcher {
     shared: Arc<Shared>,
+    /// Stop claiming and starting attempts.
     shutdown: CancellationToken,
+    /// Drop the attempts still in flight.
+    abort: CancellationToken,
     tracker: TaskTracker,
 }
 
@@ -327,12 +333,13 @@ impl Dispatcher {
             doc = job.document,
             attempt = job.attempt
         );
-        let shutdown = self.shutdown.clone();
+        let abort = self.abort.clone();
         self.tracker.spawn(
             async move {
                 tokio::select! {
-                    // Dropped at shutdown: the lease is released at the next start.
-                    () = shutdown.cancelled() => {}
+                    // Dropped when the shutdown's grace is over: the lease is released at the
+                    // next start.
+                    () = abort.cancelled() => {}
                     () = attempt(&shared, job, preparing) => {}
                 }
             }
