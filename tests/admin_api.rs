@@ -361,6 +361,21 @@ async fn the_erp_polls_fetches_and_acks_and_sees_only_its_own() {
     );
     assert_eq!(api.get("/api/v1/messages", Some(&beta)).await.status(), 401);
 
+    // Without [notices] the gateway sends no mail: an invitation is refused, saying why.
+    let refused = api
+        .post(
+            "/api/v1/senders/invite",
+            &acme,
+            serde_json::json!({"receiver": common::RECEIVER, "contact": "billing@supplier.example"}),
+        )
+        .await;
+    assert_eq!(refused.status(), 409);
+    let why: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        why["error"].as_str().unwrap().contains("[notices]"),
+        "{why}"
+    );
+
     stop.cancel();
     server.await.unwrap().unwrap();
     daemon.stop().await;
@@ -411,5 +426,130 @@ async fn the_admin_table_serves_https() {
         .send()
         .await;
     assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    daemon.stop().await;
+}
+
+/// The senders routes: a list with lifecycle states that an organisation's key sees only for
+/// receivers that serve it, and invitations that go out through the relay and turn the sender
+/// `invited`; another organisation's key cannot invite for a receiver that is not its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn senders_are_listed_and_invited_within_the_organisation() {
+    let relay = common::peers::SmtpRelay::start();
+    let cfg = TestConfig::new();
+    let mut text = std::fs::read_to_string(&cfg.path).unwrap();
+    text.push_str(&format!(
+        "\n[relay]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\nmail_from = \"bounces@trust.example.test\"\n\n[notices]\nfrom = \"no-reply@trust.example.test\"\n",
+        relay.addr.port()
+    ));
+    std::fs::write(&cfg.path, text).unwrap();
+    let daemon = cfg.start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(serve(
+        listener,
+        ApiState {
+            spool: daemon.spool.clone(),
+            config: std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(cfg.load())),
+        },
+        stop.clone(),
+    ));
+    let api = Api {
+        base,
+        http: reqwest::Client::new(),
+    };
+    let acme = key(&daemon.spool, org("acme")).await;
+    let beta = key(&daemon.spool, org("beta")).await;
+    let admin = key(&daemon.spool, Scope::Admin).await;
+    let contacts = |list: &serde_json::Value| -> Vec<(String, String, String)> {
+        list["senders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["receiver"].as_str().unwrap().to_string(),
+                    s["contact"].as_str().unwrap().to_string(),
+                    s["state"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+
+    // The admin sees every sender, all pending; acme its own and the shared receiver's; beta
+    // only the shared receiver's.
+    let all = contacts(&api.json("/api/v1/senders", &admin).await);
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert!(all.iter().all(|(_, _, state)| state == "pending"));
+    let mine = contacts(&api.json("/api/v1/senders", &acme).await);
+    assert_eq!(mine.len(), 4, "{mine:?}");
+    let theirs = contacts(&api.json("/api/v1/senders", &beta).await);
+    assert_eq!(
+        theirs,
+        vec![(
+            common::SHARED.to_string(),
+            "billing@supplier.example".to_string(),
+            "pending".to_string()
+        )]
+    );
+    assert_eq!(
+        api.get("/api/v1/senders?state=asleep", Some(&acme))
+            .await
+            .status(),
+        400
+    );
+
+    // beta cannot invite for acme's own receiver: as if it did not exist.
+    let body =
+        serde_json::json!({"receiver": common::RECEIVER, "contact": "billing@supplier.example"});
+    assert_eq!(
+        api.post("/api/v1/senders/invite", &beta, body.clone())
+            .await
+            .status(),
+        404
+    );
+    let unknown =
+        serde_json::json!({"receiver": common::RECEIVER, "contact": "nobody@nowhere.example"});
+    assert_eq!(
+        api.post("/api/v1/senders/invite", &acme, unknown)
+            .await
+            .status(),
+        404
+    );
+    assert!(relay.wait_for(0, 1).is_empty());
+
+    // acme invites its supplier: queued, the sender is invited, the relay gets the mail.
+    let invited = api.post("/api/v1/senders/invite", &acme, body).await;
+    assert_eq!(invited.status(), 202);
+    let invited: serde_json::Value = invited.json().await.unwrap();
+    assert_eq!(invited["sender"]["state"], "invited", "{invited}");
+    assert_eq!(invited["sender"]["invited"]["count"], 1, "{invited}");
+    let queued = invited["queued"].as_str().unwrap().to_string();
+    let mail = relay.wait_for(1, 30);
+    assert_eq!(
+        mail[0].rcpt_to,
+        vec!["billing@supplier.example".to_string()]
+    );
+    let now = contacts(&api.json("/api/v1/senders?state=invited", &acme).await);
+    assert_eq!(
+        now,
+        vec![(
+            common::RECEIVER.to_string(),
+            "billing@supplier.example".to_string(),
+            "invited".to_string()
+        )]
+    );
+    // The invitation is a message of the spool the admin can follow.
+    let message = api
+        .json(&format!("/api/v1/messages/{queued}"), &admin)
+        .await;
+    assert_eq!(message["message"]["id"], queued.as_str(), "{message}");
+    assert_eq!(
+        message["message"]["notice"]["kind"], "invitation",
+        "{message}"
+    );
+
+    stop.cancel();
+    server.await.unwrap().unwrap();
     daemon.stop().await;
 }

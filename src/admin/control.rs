@@ -455,7 +455,11 @@ fn document(spool: &Spool, mid: &MessageId, index: u32) -> Result<Response, Spoo
 
 /// Stores an invitation as an outgoing message queued for the `notices` sink, and counts it
 /// in the sender's record, in one transaction.
-fn invite(spool: &Spool, notice: &NoticeRecord, key: &SenderKey) -> Result<Response, SpoolError> {
+pub fn invite(
+    spool: &Spool,
+    notice: &NoticeRecord,
+    key: &SenderKey,
+) -> Result<Response, SpoolError> {
     let mut notice = notice.clone();
     notice.kind = crate::spool::NoticeKind::Invitation;
     let mut body = spool.staging()?;

@@ -30,6 +30,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::config::Config;
+
+mod senders;
 use crate::delivery::payload::DocumentMeta;
 use crate::delivery::stored::{self, Stored};
 use crate::intake::IntakeLimits;
@@ -94,6 +96,8 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(message_events))
         .routes(routes!(hold))
         .routes(routes!(release))
+        .routes(routes!(senders::list_senders))
+        .routes(routes!(senders::invite))
 }
 
 /// The router that serves the API.

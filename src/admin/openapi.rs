@@ -29,6 +29,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         (name = "health", description = "Liveness, readiness and metrics"),
         (name = "pull", description = "The documents, and the pull API for ERP batch jobs: list the ready ones, fetch, acknowledge"),
         (name = "messages", description = "The messages of the spool and the queue operations of `trustgate spool`"),
+        (name = "senders", description = "The trusted senders with their lifecycle (pending, invited, active, disabled), and invitations"),
     )
 )]
 pub struct ApiDoc;

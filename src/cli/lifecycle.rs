@@ -10,10 +10,10 @@ use std::io::Write;
 
 use anyhow::{Context as _, bail};
 
-use crate::address::Address;
 use crate::admin::control::{Request, Response, SenderView};
-use crate::config::{Config, Receiver, TrustKind, TrustedSender};
-use crate::spool::{InvitationFacts, NoticeKind, NoticeRecord, SenderKey, SenderRecord};
+use crate::admin::senders;
+use crate::config::{Config, Receiver, TrustedSender};
+use crate::spool::{SenderKey, SenderRecord};
 
 use super::spool::{ask, clean};
 
@@ -30,42 +30,9 @@ pub fn invite(
 ) -> anyhow::Result<i32> {
     let (receiver, sender) = find(config, receiver, contact)?;
     if config.notices.is_none() {
-        bail!(
-            "invitations are mail sent through [relay] from [notices] from; add a [notices] table to {} (see docs/config.md)",
-            config.source.display()
-        );
+        bail!("{}", senders::no_notices(config));
     }
-    let (identity, identity_value) = match &sender.kind {
-        TrustKind::Domain(d) => ("domain", d.to_string()),
-        TrustKind::Address(a) => ("address", a.to_string()),
-        TrustKind::VerifiedUsers => ("verified-users", String::new()),
-    };
-    let organisation = config
-        .organisations
-        .get(receiver.organisation)
-        .map(|o| o.name.clone())
-        .unwrap_or_default();
-    let notice = NoticeRecord {
-        kind: NoticeKind::Invitation,
-        to: sender.contact.to_string(),
-        admin: None,
-        language: sender.language.as_str().to_string(),
-        receiver: receiver.address.to_string(),
-        organisation,
-        subject: None,
-        in_reply_to: None,
-        files: Vec::new(),
-        invoice_numbers: Vec::new(),
-        reply: String::new(),
-        rules: Vec::new(),
-        invitation: Some(InvitationFacts {
-            supplier: sender.name.clone(),
-            document_type: receiver.document_type.clone(),
-            identity: identity.to_string(),
-            identity_value,
-        }),
-    };
-    let key = SenderKey::new(&receiver.address.to_string(), &sender.contact.to_string());
+    let (notice, key) = senders::invitation(config, receiver, sender);
     match ask(
         &config.spool.path,
         &Request::Invite {
@@ -150,31 +117,7 @@ fn find<'a>(
     address: &str,
     contact: &str,
 ) -> anyhow::Result<(&'a Receiver, &'a TrustedSender)> {
-    let parsed = Address::parse(address)
-        .map_err(|e| anyhow::anyhow!("{:?} is not an address: {e}", clean(address)))?;
-    // Local parts in any case: receivers and contacts are matched as the directory does.
-    let same = |a: &Address, b: &Address| a.to_string().eq_ignore_ascii_case(&b.to_string());
-    let Some(receiver) = config.receivers.iter().find(|r| same(&r.address, &parsed)) else {
-        bail!(
-            "no receiver {} in {}; `trustgate receiver list` shows them",
-            clean(address),
-            config.source.display()
-        );
-    };
-    let contact_parsed = Address::parse(contact)
-        .map_err(|e| anyhow::anyhow!("{:?} is not an address: {e}", clean(contact)))?;
-    let Some(sender) = receiver
-        .trusted_senders
-        .iter()
-        .find(|s| same(&s.contact, &contact_parsed))
-    else {
-        bail!(
-            "receiver {} has no trusted sender with contact {}; `trustgate senders list` shows them",
-            receiver.address,
-            clean(contact)
-        );
-    };
-    Ok((receiver, sender))
+    senders::find(config, address, contact).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// The words `senders list` shows for a record beside its state.

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::address::{Address, Domain};
 use crate::config::edit::{self, ConfigFile, NewReceiver, NewSender, TakenAddresses, Trust};
-use crate::config::{Config, Language, TrustKind};
+use crate::config::{Config, Language};
 
 /// `trustgate receiver ...`.
 #[derive(Debug, clap::Subcommand)]
@@ -459,26 +459,6 @@ pub fn run_sender(cmd: SenderCommand, path: &Path) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// One line of `senders list --json`.
-#[derive(Debug, Serialize)]
-struct SenderRow {
-    receiver: String,
-    name: String,
-    contact: String,
-    /// `domain`, `address` or `verified_users`.
-    kind: &'static str,
-    /// The domain or address; `null` for verified users.
-    value: Option<String>,
-    language: &'static str,
-    /// The sender's own `auth`, `null` when it follows the receiver's.
-    auth: Option<String>,
-    /// `pending`, `invited`, `active` or `disabled` (kept in the spool).
-    state: crate::spool::SenderState,
-    /// What happened: `invited`, `active`, `disabled`, each when present.
-    #[serde(flatten)]
-    lifecycle: crate::spool::SenderRecord,
-}
-
 /// Runs `senders list`; returns the exit code.
 ///
 /// # Errors
@@ -488,32 +468,7 @@ pub fn run_senders(cmd: SendersCommand, path: &Path, out: &mut dyn Write) -> any
     let file = ConfigFile::open(path)?;
     let config = &file.config;
     let states = super::lifecycle::states(config)?;
-    let mut rows = Vec::new();
-    for r in &config.receivers {
-        for (j, s) in r.trusted_senders.iter().enumerate() {
-            let (kind, value) = match &s.kind {
-                TrustKind::Domain(d) => ("domain", Some(d.to_string())),
-                TrustKind::Address(a) => ("address", Some(a.to_string())),
-                TrustKind::VerifiedUsers => ("verified_users", None),
-            };
-            let key = crate::spool::SenderKey::new(&r.address.to_string(), &s.contact.to_string());
-            // Entries of a receiver that share a contact share its record.
-            let lifecycle = states.get(&key).cloned().unwrap_or_default();
-            // Only a sender's own `auth`; one that follows its receiver's shows none.
-            let auth = s.own_auth.then(|| s.auth.as_str().to_string());
-            rows.push(SenderRow {
-                receiver: r.address.to_string(),
-                name: s.name.clone(),
-                contact: s.contact.to_string(),
-                kind,
-                value,
-                language: r.sender_language(j).as_str(),
-                auth,
-                state: lifecycle.state(),
-                lifecycle,
-            });
-        }
-    }
+    let rows = crate::admin::senders::rows(config, &states);
     if json {
         serde_json::to_writer_pretty(&mut *out, &rows).context("writing the list")?;
         writeln!(out)?;
