@@ -93,6 +93,11 @@ struct Args {
     /// Runtime threads of this generator (1: a single-threaded runtime, the least noise).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Pace the load at this many messages per second in all (each session sends at its share
+    /// of the rate; a session that falls behind sends at once until it is on time again). By
+    /// default every session sends as fast as the server answers.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Print the result as one JSON object on stdout (the summary line goes to stderr).
     #[arg(long)]
     json: bool,
@@ -303,6 +308,15 @@ async fn session(index: u64, args: Arc<Args>, plan: Arc<Plan>, mut mail: Invoice
     let mail_from = format!("MAIL FROM:<{}> SIZE={}\r\n", args.from, mail.bytes.len());
     let mail_from_plain = format!("MAIL FROM:<{}>\r\n", args.from);
     let rcpt = format!("RCPT TO:<{}>\r\n", args.to);
+    // `--rate`: this session's interval between messages, its sessions spread over one interval.
+    let pace = args
+        .rate
+        .filter(|r| *r > 0.0)
+        .map(|r| Duration::from_secs_f64(args.sessions.max(1) as f64 / r));
+    let started = tokio::time::Instant::now()
+        + pace.map_or(Duration::ZERO, |p| {
+            p.mul_f64(index as f64 / args.sessions.max(1) as f64)
+        });
     'connection: while let Some(measured) = plan.next() {
         let (mut conn, caps) = match open(&args).await {
             Ok(c) => c,
@@ -315,6 +329,9 @@ async fn session(index: u64, args: Arc<Args>, plan: Arc<Plan>, mut mail: Invoice
         let mut measured = measured;
         loop {
             seq += 1;
+            if let Some(pace) = pace {
+                tokio::time::sleep_until(started + pace.mul_f64((seq - 1) as f64)).await;
+            }
             mail.set_id(index * 1_000_000_000_000 + seq);
             if args.unique_invoices {
                 // Unique within a run: the session in the high digits; across runs with

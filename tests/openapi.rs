@@ -76,6 +76,18 @@ async fn every_documented_operation_is_served_and_no_other_method() {
         },
         stop.clone(),
     ));
+    // A real key, whose client id is then sent with a wrong secret.
+    let known = trustgate::spool::apikeys::generate(
+        trustgate::spool::apikeys::Scope::Admin,
+        None,
+        std::time::SystemTime::now(),
+    );
+    daemon
+        .spool
+        .add_api_key(known.client_id.clone(), known.record)
+        .await
+        .unwrap();
+    let known = known.key;
     let http = reqwest::Client::new();
     let url = |path: &str| {
         format!(
@@ -99,6 +111,24 @@ async fn every_documented_operation_is_served_and_no_other_method() {
             expected,
             "{method} {path} is in docs/openapi.json but is not served as described"
         );
+        if *needs_key {
+            // A wrong key (unknown client id, and a known id with a wrong secret) and a
+            // malformed header are refused alike, on every route.
+            for auth in [
+                "Bearer tg_nobody.0000000000000000000000000000000000000000000",
+                &format!("Bearer {}.wrongsecret", known.split('.').next().unwrap()),
+                "Bearer",
+                "Basic !!!",
+            ] {
+                let response = http
+                    .request(method.clone(), url(path))
+                    .header("authorization", auth)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 401, "{method} {path} with {auth:?}");
+            }
+        }
     }
 
     // No other method is served on a documented path (an undocumented one would be).

@@ -64,6 +64,17 @@ impl Validator<'_> {
             ..Spool::default()
         };
         self.keys("", KEYS, &raw, &mut spool);
+        if let Some(written) = &raw.retention
+            && spool.retention < defaults::RETENTION_WARN_BELOW
+        {
+            self.warning(
+                written,
+                format!(
+                    "spool.retention {} is under a day: messages are purged while an admin or an ERP may still look for them; it is meant for tests and benchmarks, write e.g. \"90d\" in production",
+                    humantime::format_duration(spool.retention)
+                ),
+            );
+        }
         spool
     }
 }
@@ -202,14 +213,31 @@ mod tests {
                 "t.toml:6:14: cache_size 1024 bytes is out of range; use 1 MiB to 64 GiB",
             ]
         );
-        for (written, shown) in [("\"12h\"", "12h"), ("\"11y\"", "11years")] {
+        for (written, shown) in [("\"30s\"", "30s"), ("\"11y\"", "11years")] {
             let text = HEAD.replacen("[spool]\n", &format!("[spool]\nretention = {written}\n"), 1);
             assert_one(
                 &text,
                 "5:13",
-                &format!("retention {shown} is out of range; use 1day to 10years"),
+                &format!("retention {shown} is out of range; use 1m to 10years"),
             );
         }
+        // Under a day is valid (tests, benchmarks) and warned about, at the value.
+        let text = HEAD.replacen("[spool]\n", "[spool]\nretention = \"2m\"\n", 1);
+        let c = valid(&text);
+        assert_eq!(c.spool.retention, Duration::from_secs(120));
+        let warnings: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.starts_with("t.toml:5:13: spool.retention 2m is under a day")),
+            "{warnings:?}"
+        );
+        assert!(
+            valid(HEAD)
+                .warnings
+                .iter()
+                .all(|w| !w.message.contains("retention"))
+        );
         // The largest retention is exactly "10y".
         let text = HEAD.replacen("[spool]\n", "[spool]\nretention = \"10y\"\n", 1);
         assert_eq!(
