@@ -1,5 +1,6 @@
 //! The command line: `serve`, `check-config`, `inspect`, `spool ...`, and the config edits
-//! `receiver ...`, `sender ...`, `senders list`, `organisation import`.
+//! `receiver ...`, `sender ...`, `senders list`, `organisation import`; `man` and
+//! `completions` for packaging.
 //!
 //! clap types and dispatch only; each subcommand lives in its own file. This and `main.rs` are
 //! the only places that use `anyhow`. Exit codes: 0 ok, 1 failure (or invalid config for
@@ -7,6 +8,7 @@
 
 pub mod apikey;
 pub mod check_config;
+pub mod docs;
 pub mod inspect;
 pub mod lifecycle;
 pub mod organisation;
@@ -130,6 +132,20 @@ pub enum Command {
     /// Print the OpenAPI 3.1 description of the admin HTTP API (docs/openapi.json) as JSON.
     /// Needs no config.
     Openapi,
+    /// Write the man pages, trustgate.8 and one per subcommand (trustgate-spool-list.8, ...),
+    /// into DIR. Needs no config.
+    Man {
+        /// The directory to write into (created when missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Print the completion script for SHELL (bash, zsh, fish, elvish, powershell). Needs no
+    /// config.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Parses the command line, runs the subcommand and returns the process exit code.
@@ -174,6 +190,8 @@ pub fn run() -> i32 {
             &mut std::io::stdout().lock(),
         )),
         Command::Openapi => openapi(&mut std::io::stdout().lock()),
+        Command::Man { out } => docs::man(&out),
+        Command::Completions { shell } => docs::completions(shell, &mut std::io::stdout().lock()),
     }
 }
 
