@@ -112,9 +112,10 @@ for s in $(seq "$STEPS"); do
     kill -0 "$TG_PID" 2>/dev/null || die "trustgate exited: $(tail -3 "$WORK/trustgate.log")"
     accepted=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["accepted_total"])' "$WORK/results/step.$s.json")
     offset=$((offset + accepted + 1000))
-    disk=$(du -sb "$WORK/spool" | cut -f1)
+    # The purge removes body files while du walks the folder: what vanished is not counted.
+    disk=$({ du -sb "$WORK/spool" 2>/dev/null || true; } | tail -1 | cut -f1)
     # The retention task logs each round: "retention: purged messages ... messages=N".
-    purged=$(grep -o 'purged messages past their retention messages=[0-9]*' "$WORK/trustgate.log" \
+    purged=$({ grep -o 'purged messages past their retention messages=[0-9]*' "$WORK/trustgate.log" || true; } \
         | awk -F= '{ s += $2 } END { print s + 0 }')
     delivered=$(curl -s "http://127.0.0.1:$HOOK_PORT/stats" || echo '{}')
     printf '{"step": %s, "kind": "%s", "t_s": %s, "accepted": %s, "purged": %s, "disk_bytes": %s, "hook": %s}\n' \

@@ -1442,7 +1442,19 @@ impl Spool {
             reply,
         })
         .await?;
-        answer.await.unwrap_or(Err(SpoolError::Closed))
+        let purged = answer.await.unwrap_or(Err(SpoolError::Closed))?;
+        // Committed: the files are no record's now. Removed here, on a blocking thread, not on
+        // the writer's; a crash before leaves them to start-up's quarantine of unnamed files.
+        let paths: Vec<std::path::PathBuf> = purged
+            .files
+            .iter()
+            .filter(|name| schema::is_spool_file_name(name))
+            .map(|name| self.inner.shared.bodies_dir.join(name))
+            .collect();
+        if !paths.is_empty() {
+            let _ = tokio::task::spawn_blocking(move || store::remove_files(&paths)).await;
+        }
+        Ok(purged)
     }
 
     /// Whether message `id` is on hold.

@@ -11,8 +11,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::Spool;
 
-/// Records one round looks at.
-pub const ROUND: usize = 500;
+/// Records one round looks at. A round shares its transaction with the messages being
+/// accepted at that moment, so it is kept small: at 500, a purge of a busy minute's mail put
+/// 200 ms on the p99 of end of data (bench/retention.sh); at 100 with [`PAUSE`] it does not.
+pub const ROUND: usize = 100;
+
+/// The pause between two rounds, so that acceptance's commits run between them.
+pub const PAUSE: Duration = Duration::from_millis(20);
 
 /// How often the task wakes.
 pub const EVERY: Duration = Duration::from_secs(60);
@@ -56,7 +61,11 @@ pub async fn run(spool: Spool, retention: Duration, stop: CancellationToken) {
                 }
             }
             // Let the writer serve acceptance between rounds.
-            tokio::task::yield_now().await;
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(PAUSE) => {}
+            }
         }
     }
 }

@@ -971,10 +971,9 @@ fn write_batch(
                     after.as_deref(),
                     max_scan,
                 ) {
-                    Ok(purged) => {
-                        removed_files.extend(purged.files.iter().cloned());
-                        QueueAnswer::Purged(reply, purged)
-                    }
+                    // Its files are removed by the caller after the commit, off the writer
+                    // thread: hundreds of unlinks must not hold up the next acceptance.
+                    Ok(purged) => QueueAnswer::Purged(reply, purged),
                     Err(e) => QueueAnswer::Failed(QueueFailed::Purged(
                         reply,
                         SpoolError::Database(format!("retention: {e}")),
@@ -1053,7 +1052,7 @@ pub struct Purged {
     /// The last id looked at: the next round starts after it (`None`: start over, every
     /// message old enough was looked at).
     pub next: Option<String>,
-    /// Files removed after the commit.
+    /// Files no record names any more: [`super::Spool::purge`] removes them after the commit.
     pub(crate) files: Vec<String>,
 }
 
