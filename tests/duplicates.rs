@@ -27,17 +27,58 @@ fn invoice_from(from: &str, to: &str, xml: &[u8]) -> String {
     mail(from, to, &[("INV-1.xml", "application/xml", xml)])
 }
 
+/// Sends `xml` in a new message (a Message-ID of its own: the same invoice sent again, not
+/// the same message retransmitted).
 async fn send(
     addr: std::net::SocketAddr,
     from: &'static str,
     to: &'static str,
     xml: Vec<u8>,
 ) -> String {
-    tokio::task::spawn_blocking(move || {
-        Smtp::connect(addr).transaction(from, to, &invoice_from(from, to, &xml))
-    })
-    .await
-    .unwrap()
+    static MESSAGES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = MESSAGES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let body =
+        invoice_from(from, to, &xml).replacen("Message-ID: <", &format!("Message-ID: <m{n}."), 1);
+    tokio::task::spawn_blocking(move || Smtp::connect(addr).transaction(from, to, &body))
+        .await
+        .unwrap()
+}
+
+/// A client that never saw our 250 sends the very same message again (the same Message-ID,
+/// the same bytes): it gets 250 again, even with `duplicates = "refuse"`, and the copy is
+/// recorded as a resend whose invoice is a duplicate, not delivered again. The same invoice in
+/// a new message is still refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exact_retransmission_is_answered_250_whatever_duplicates_says() {
+    let cfg = TestConfig::with_extras("", "duplicates = \"refuse\"", "");
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    let body = invoice_from(SUPPLIER, RECEIVER, &read_fixture(INVOICE_XML));
+    let transmit = |body: String| {
+        tokio::task::spawn_blocking(move || {
+            Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &body)
+        })
+    };
+    let first = transmit(body.clone()).await.unwrap();
+    assert!(first.starts_with("250 2.0.0"), "{first}");
+    let again = transmit(body.clone()).await.unwrap();
+    assert!(again.starts_with("250 2.0.0"), "{again}");
+    assert!(again.contains("already received"), "{again}");
+    let recs = records(&daemon).await;
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[1].resend_of.as_ref(), Some(&recs[0].id));
+    assert!(matches!(
+        recs[1].documents[0].status,
+        DocumentStatus::Duplicate
+    ));
+    assert_eq!(ready(&recs), 1, "delivered once");
+    // The same invoice in a new message: the duplicate policy applies.
+    let new = send(addr, SUPPLIER, RECEIVER, read_fixture(INVOICE_XML)).await;
+    assert!(
+        new.starts_with("550") && new.contains("already received"),
+        "{new}"
+    );
+    daemon.stop().await;
 }
 
 fn ready(records: &[MessageRecord]) -> usize {
@@ -109,8 +150,11 @@ async fn concurrent_copies_get_one_250_and_the_answers_match_the_records() {
         let replies = tokio::task::spawn_blocking(move || {
             let barrier = Arc::new(Barrier::new(8));
             let threads: Vec<_> = (0..8)
-                .map(|_| {
-                    let (barrier, body) = (Arc::clone(&barrier), body.clone());
+                .map(|i| {
+                    // Eight messages carrying the same invoice (each its own Message-ID: an
+                    // exact retransmission of one message is another case, answered 250).
+                    let body = body.replacen("Message-ID: <", &format!("Message-ID: <copy{i}."), 1);
+                    let barrier = Arc::clone(&barrier);
                     std::thread::spawn(move || {
                         let (mut r, mut w) = session_before_dot(addr, &body);
                         // All eight end their DATA at the same moment.

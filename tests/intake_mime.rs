@@ -196,3 +196,152 @@ fn an_invoice_xml_over_the_configured_xml_bounds_is_refused() {
     assert_eq!(paired.refused.len(), 1, "{paired:?}");
     assert!(paired.refused[0].reason.contains("elements"), "{paired:?}");
 }
+
+/// The sample invoice XML renumbered `number`.
+fn invoice_numbered(number: &str) -> Vec<u8> {
+    let xml = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/invoices/si-ubl/SI-UBL-2.0_ok_minimal.xml"),
+    )
+    .unwrap();
+    String::from_utf8(xml)
+        .unwrap()
+        .replacen(
+            "<cbc:ID>12115118</cbc:ID>",
+            &format!("<cbc:ID>{number}</cbc:ID>"),
+            1,
+        )
+        .into_bytes()
+}
+
+fn attachment(name: &str, ct: &str, bytes: &[u8]) -> intake::Attachment {
+    intake::Attachment {
+        name: name.into(),
+        content_type: ct.into(),
+        bytes: bytes.to_vec(),
+        location: None,
+    }
+}
+
+/// (XML name, PDF name, rule) of every document.
+fn pairs(paired: &intake::Paired) -> Vec<(String, Option<String>, Option<&'static str>)> {
+    paired
+        .documents
+        .iter()
+        .map(|d| {
+            (
+                d.xml_name.clone(),
+                d.pdf_name.clone(),
+                d.paired_by.map(intake::PairedBy::as_str),
+            )
+        })
+        .collect()
+}
+
+const PDF: &[u8] = b"%PDF-1.4\n%visual\n";
+
+#[test]
+fn pairing_by_invoice_number_in_the_pdf_name() {
+    // The ERP names the XML after its export and the PDF after the invoice.
+    let paired = intake::pair(vec![
+        attachment("ubl_PZ-1.xml", "application/xml", &invoice_numbered("PZ-1")),
+        attachment("ubl_PZ-2.xml", "application/xml", &invoice_numbered("PZ-2")),
+        attachment("Factuur PZ-2.pdf", "application/pdf", PDF),
+        attachment("Factuur pz-1.pdf", "application/pdf", PDF),
+        attachment("Algemene voorwaarden.pdf", "application/pdf", PDF),
+    ]);
+    assert_eq!(
+        pairs(&paired),
+        [
+            (
+                "ubl_PZ-1.xml".to_string(),
+                Some("Factuur pz-1.pdf".to_string()),
+                Some("invoice-number")
+            ),
+            (
+                "ubl_PZ-2.xml".to_string(),
+                Some("Factuur PZ-2.pdf".to_string()),
+                Some("invoice-number")
+            ),
+        ]
+    );
+    let ignored: Vec<_> = paired.ignored.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(ignored, ["Algemene voorwaarden.pdf"]);
+
+    // The number must be a word of its own: invoice 1 is not in "Factuur 12.pdf", and with
+    // two XMLs left rule 4 does not apply either.
+    let paired = intake::pair(vec![
+        attachment("a.xml", "application/xml", &invoice_numbered("1")),
+        attachment("b.xml", "application/xml", &invoice_numbered("7")),
+        attachment("Factuur 12.pdf", "application/pdf", PDF),
+    ]);
+    assert!(
+        paired.documents.iter().all(|d| d.pdf.is_none()),
+        "{:?}",
+        pairs(&paired)
+    );
+
+    // Two PDFs naming the same number: which is the visual cannot be told.
+    let paired = intake::pair(vec![
+        attachment("x.xml", "application/xml", &invoice_numbered("PZ-9")),
+        attachment("PZ-9.scan.pdf", "application/pdf", PDF),
+        attachment("copy of PZ-9.pdf", "application/pdf", PDF),
+    ]);
+    assert_eq!(pairs(&paired), [("x.xml".to_string(), None, None)]);
+}
+
+#[test]
+fn the_only_xml_and_the_only_pdf_are_paired_and_two_xmls_are_not() {
+    let paired = intake::pair(vec![
+        attachment(
+            "export_20261204.xml",
+            "application/xml",
+            &invoice_numbered("A-1"),
+        ),
+        attachment("scan0001.pdf", "application/pdf", PDF),
+        attachment("logo.png", "image/png", b"png"),
+    ]);
+    assert_eq!(
+        pairs(&paired),
+        [(
+            "export_20261204.xml".to_string(),
+            Some("scan0001.pdf".to_string()),
+            Some("only-pair")
+        )]
+    );
+    // The same name still wins, and says so.
+    let paired = intake::pair(vec![
+        attachment("INV-1.xml", "application/xml", &invoice_numbered("A-1")),
+        attachment("inv-1.pdf", "application/pdf", PDF),
+    ]);
+    assert_eq!(
+        paired.documents[0].paired_by,
+        Some(intake::PairedBy::SameName)
+    );
+
+    // Two XMLs and one PDF with unrelated names: not paired.
+    let paired = intake::pair(vec![
+        attachment("one.xml", "application/xml", &invoice_numbered("A-1")),
+        attachment("two.xml", "application/xml", &invoice_numbered("A-2")),
+        attachment("document.pdf", "application/pdf", PDF),
+    ]);
+    assert!(paired.documents.iter().all(|d| d.pdf.is_none()));
+    assert_eq!(paired.ignored.len(), 1);
+    assert_eq!(paired.ignored[0].name, "document.pdf");
+
+    // The only PDF is a Factur-X of another invoice: it is a document of its own, not the
+    // XML's visual.
+    let facturx = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/invoices/facturx/invoice_EN16931.pdf"),
+    )
+    .unwrap();
+    let paired = intake::pair(vec![
+        attachment("ubl.xml", "application/xml", &invoice_numbered("A-1")),
+        attachment("factuur.pdf", "application/pdf", &facturx),
+    ]);
+    let got = pairs(&paired);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0], ("ubl.xml".to_string(), None, None));
+    assert_eq!(got[1].2, Some("hybrid-pdf"));
+}

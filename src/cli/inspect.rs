@@ -161,17 +161,21 @@ fn mail_report(name: &str, bytes: &[u8]) -> Report {
     for doc in &documents {
         let _ = writeln!(
             text,
-            "  document {} + {} [{}]",
+            "  document {} + {} [{}{}]",
             printable(&doc.xml_name),
             doc.pdf_name
                 .as_deref()
                 .map_or_else(|| "no PDF".to_string(), printable),
-            doc.origin.as_str()
+            doc.origin.as_str(),
+            doc.paired_by
+                .map(|p| format!(", paired by {}", p.as_str()))
+                .unwrap_or_default()
         );
         fatal |= !doc.inspection.is_valid();
         inspection_text(&doc.inspection, &mut text, "    ");
         docs.push(json!({
             "xml": doc.xml_name, "pdf": doc.pdf_name, "origin": doc.origin.as_str(),
+            "paired_by": doc.paired_by.map(|p| p.as_str()),
             "inspection": &*doc.inspection,
         }));
     }

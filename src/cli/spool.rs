@@ -993,9 +993,16 @@ fn print_message(out: &mut dyn Write, m: &MessageRecord) -> std::io::Result<()> 
             clean(&d.xml_name),
             d.xml_size
         )?;
+        let by = d
+            .paired_by
+            .as_deref()
+            .map(|p| format!(", paired by {}", clean(p)))
+            .unwrap_or_default();
         match (&d.pdf_name, d.pdf_size) {
-            (Some(name), Some(size)) => writeln!(out, "      pdf: {} ({size} bytes)", clean(name))?,
-            (Some(name), None) => writeln!(out, "      pdf: {}", clean(name))?,
+            (Some(name), Some(size)) => {
+                writeln!(out, "      pdf: {} ({size} bytes{by})", clean(name))?;
+            }
+            (Some(name), None) => writeln!(out, "      pdf: {}{by}", clean(name))?,
             _ => writeln!(out, "      pdf: none")?,
         }
         print_findings(out, d.report.as_ref())?;
@@ -1107,6 +1114,7 @@ mod tests {
                 source: None,
                 xml_at: None,
                 pdf_at: None,
+                paired_by: None,
                 status: None,
             }],
             ignored: vec![IgnoredAttachment {
@@ -1308,6 +1316,7 @@ mod tests {
                 source: None,
                 xml_at: None,
                 pdf_at: None,
+                paired_by: None,
                 status: doc_status,
             }],
             ignored: vec![],

@@ -376,9 +376,16 @@ impl Gateway {
         // The verdict judges the receivers; a postmaster among them gets the same message.
         let tls = session.tls;
         let span = tracing::Span::current();
+        let sha256 = body.sha256();
         let judged = tokio::task::spawn_blocking(move || {
             let _message = span.enter();
-            let mut precedents = SpoolPrecedents::new(&spool, &in_flight, sid);
+            let mut precedents = SpoolPrecedents::new(
+                &spool,
+                &in_flight,
+                sid,
+                inspected.message_id.as_deref(),
+                &sha256,
+            );
             let verdict = verdict::verdict(
                 &directory,
                 &rcpt_to,
@@ -831,7 +838,8 @@ pub fn recover(
     let (mut message, outcome) = match inspect::take_apart(raw, limits) {
         Err(refusal) => refused(refusal)?,
         Ok(inspected) => {
-            let mut precedents = SpoolPrecedents::new(spool, &in_flight, 0);
+            // Judged again as it was first judged, not as a retransmission of itself.
+            let mut precedents = SpoolPrecedents::new(spool, &in_flight, 0, None, &[0; 32]);
             let verdict = verdict::verdict(
                 directory,
                 &smtp_envelope.rcpt_to,

@@ -33,6 +33,13 @@ pub(crate) trait Precedents {
     fn seller_sender(&mut self, seller: &str) -> Option<String>;
     /// What happened to the trusted sender `key` so far (`None`: nothing, it is pending).
     fn sender(&mut self, key: &SenderKey) -> Result<Option<SenderRecord>, ()>;
+    /// The earlier message this one repeats exactly (the same Message-ID and the same bytes
+    /// as received), if one was stored: a client that never saw our 250 sending again. Its
+    /// invoices are duplicates of that message's, but it is answered 250 whatever the
+    /// receiver's `duplicates` says, so that a lost reply never bounces to the supplier.
+    fn retransmission_of(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Duplicate keys of messages between their end of data and their commit. Two sessions that
@@ -114,16 +121,35 @@ pub(crate) struct SpoolPrecedents<'a> {
     pub(crate) reserved: Reservation,
     /// Message id and session, for the log of a failed lookup.
     sid: u64,
+    /// See [`Precedents::retransmission_of`].
+    retransmission_of: Option<String>,
 }
 
 impl<'a> SpoolPrecedents<'a> {
-    /// Lookups for one message of session `sid`.
-    pub(crate) fn new(spool: &'a Spool, in_flight: &'a Arc<InFlight>, sid: u64) -> Self {
+    /// Lookups for one message of session `sid`, whose Message-ID header is `message_id` and
+    /// whose body as received hashes to `sha256`.
+    pub(crate) fn new(
+        spool: &'a Spool,
+        in_flight: &'a Arc<InFlight>,
+        sid: u64,
+        message_id: Option<&str>,
+        sha256: &[u8; 32],
+    ) -> Self {
+        // A failed lookup only loses the retransmission's leniency: the duplicate policy
+        // answers as for any other copy.
+        let retransmission_of = message_id.and_then(|m| match spool.find_resend(m, sha256) {
+            Ok(found) => found.map(|id| id.to_string()),
+            Err(err) => {
+                tracing::warn!(sid, error = %err, "resend lookup failed");
+                None
+            }
+        });
         SpoolPrecedents {
             spool,
             in_flight,
             reserved: Reservation::default(),
             sid,
+            retransmission_of,
         }
     }
 }
@@ -155,6 +181,10 @@ impl Precedents for SpoolPrecedents<'_> {
         self.spool.sender(key).map_err(|err| {
             tracing::error!(sid = self.sid, error = %err, "sender state lookup failed");
         })
+    }
+
+    fn retransmission_of(&self) -> Option<String> {
+        self.retransmission_of.clone()
     }
 }
 

@@ -410,6 +410,7 @@ fn judge_documents(
                 source: Some(source),
                 xml_at: doc.xml_at.map(part_at),
                 pdf_at: doc.pdf_at.map(part_at),
+                paired_by: doc.paired_by.map(|p| p.as_str().to_string()),
                 status,
             }
         };
@@ -446,7 +447,11 @@ fn judge_documents(
                     Ok(Precedent::None) => None,
                 };
                 if let Some(seen) = seen {
-                    if refuse_duplicates {
+                    // The same message again (its 250 was lost): answered 250, its invoices
+                    // duplicates, whatever `duplicates` says; the policy is for the same
+                    // invoice in a new message.
+                    let retransmission = precedents.retransmission_of();
+                    if refuse_duplicates && retransmission.is_none() {
                         out.refused.push(format!(
                             "{number} ({}): already received in {seen}",
                             doc.xml_name

@@ -18,7 +18,7 @@ pub use from::FromDefect;
 pub use mime::{
     Attachment, HeaderFrom, IntakeError, IntakeLimits, Location, ParsedMessage, parse_message,
 };
-pub use pairing::{Document, Ignored, Origin, Paired, pair, pair_with};
+pub use pairing::{Document, Ignored, Origin, Paired, PairedBy, pair, pair_with};
 
 /// The XML and PDF of document `source` of a raw message, found again the way the gateway
 /// found them at end of data (the same parse, the same pairing, the same order): how the

@@ -1,9 +1,18 @@
 //! Which attachments are invoice documents: each invoice XML, recognised by [`crate::invoice`],
-//! paired with the PDF of the same base name (case-insensitively: `INV-1.xml` with `inv-1.PDF`).
+//! paired with its PDF the way people name files ([`PairedBy`]), in this order:
+//! 1. the PDF of the same base name, case-insensitively (`INV-1.xml` with `inv-1.PDF`);
+//! 2. an XML with a PDF embedded in it (UBL's `AdditionalDocumentReference`) has that as its
+//!    visual, as before;
+//! 3. a PDF whose name contains the invoice number of exactly one XML still without a PDF, as a
+//!    word of its own (`Factuur PZ-1.pdf` with invoice `PZ-1`, not with invoice `1`), when no
+//!    other PDF names that number;
+//! 4. when exactly one XML and exactly one PDF are left unpaired, they are paired, unless that
+//!    PDF carries an invoice XML of its own for another invoice (a Factur-X of its own).
+//!
 //! A PDF left without an XML is searched for an embedded Factur-X/ZUGFeRD/XRechnung XML (a
-//! hybrid invoice: the XML is the document, the PDF its visual). An invoice XML left without a
-//! PDF takes the real PDF embedded in it, if any, as its visual. Everything else is listed as
-//! ignored with a reason; unsafe XML is listed as refused.
+//! hybrid invoice: the XML is the document, the PDF its visual). Everything else is listed as
+//! ignored with a reason; unsafe XML is listed as refused. Two XMLs and one PDF with unrelated
+//! names are not paired: which XML the PDF shows cannot be told.
 //!
 //! A PDF paired with an XML is opened too: when it carries an invoice XML of its own (a
 //! Factur-X/ZUGFeRD visual), that invoice must be the same one (number, seller, buyer, amount
@@ -39,6 +48,36 @@ pub struct Document {
     pub xml_at: Option<Location>,
     /// Where the PDF is in the raw message, when it is a part of its own there.
     pub pdf_at: Option<Location>,
+    /// How its XML and PDF were put together, when it has a PDF.
+    pub paired_by: Option<PairedBy>,
+}
+
+/// Which pairing rule gave a document its PDF (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairedBy {
+    /// The same base name as the XML.
+    SameName,
+    /// Embedded in the XML.
+    EmbeddedInXml,
+    /// The PDF's name contains the invoice number.
+    InvoiceNumber,
+    /// The only XML and the only PDF left.
+    OnlyPair,
+    /// A hybrid PDF: the XML came out of it.
+    Hybrid,
+}
+
+impl PairedBy {
+    /// The word records, `spool show` and `inspect` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PairedBy::SameName => "same-name",
+            PairedBy::EmbeddedInXml => "embedded-in-xml",
+            PairedBy::InvoiceNumber => "invoice-number",
+            PairedBy::OnlyPair => "only-pair",
+            PairedBy::Hybrid => "hybrid-pdf",
+        }
+    }
 }
 
 /// How a document was put together.
@@ -156,6 +195,7 @@ pub fn pair_with(attachments: Vec<Attachment>, limits: &IntakeLimits) -> Paired 
                     origin: Origin::Attachments,
                     xml_at: a.location,
                     pdf_at: None,
+                    paired_by: None,
                 }),
                 Detection::NotInvoice => paired.ignored.push(Ignored {
                     name: a.name,
@@ -181,15 +221,16 @@ pub fn pair_with(attachments: Vec<Attachment>, limits: &IntakeLimits) -> Paired 
         if let Some(&i) = pdf_by_key.get(&pairing_key(&doc.xml_name))
             && let Some(pdf) = pdfs[i].take()
         {
-            doc.pdf_name = Some(pdf.name);
-            doc.pdf = Some(pdf.bytes);
-            doc.pdf_at = pdf.location;
+            attach(doc, pdf, PairedBy::SameName);
         } else if let Some(embedded) = doc.inspection.embedded_pdf.take() {
             doc.pdf_name = Some(names::sanitise(&embedded.name));
             doc.pdf = Some(embedded.bytes);
             doc.origin = Origin::PdfEmbeddedInXml;
+            doc.paired_by = Some(PairedBy::EmbeddedInXml);
         }
     }
+    pair_by_invoice_number(&mut paired.documents, &mut pdfs);
+    pair_the_only_two(&mut paired.documents, &mut pdfs, limits);
     for doc in &mut paired.documents {
         check_pdf_invoice(doc, limits);
     }
@@ -204,6 +245,7 @@ pub fn pair_with(attachments: Vec<Attachment>, limits: &IntakeLimits) -> Paired 
                 origin: Origin::HybridPdf,
                 xml_at: None,
                 pdf_at: pdf.location,
+                paired_by: Some(PairedBy::Hybrid),
             }),
             Err(reason) => paired.ignored.push(Ignored {
                 name: pdf.name,
@@ -212,6 +254,90 @@ pub fn pair_with(attachments: Vec<Attachment>, limits: &IntakeLimits) -> Paired 
         }
     }
     paired
+}
+
+/// Gives `doc` the attachment `pdf` as its visual.
+fn attach(doc: &mut Document, pdf: Attachment, by: PairedBy) {
+    doc.pdf_name = Some(pdf.name);
+    doc.pdf = Some(pdf.bytes);
+    doc.pdf_at = pdf.location;
+    doc.paired_by = Some(by);
+}
+
+/// Rule 3: a PDF whose name holds, as a word of its own, the invoice number of exactly one XML
+/// still without a PDF, when no other unpaired PDF holds that number too.
+fn pair_by_invoice_number(documents: &mut [Document], pdfs: &mut [Option<Attachment>]) {
+    // For each unpaired PDF, the one unpaired document whose number its name holds, if one.
+    let mut claims: Vec<(usize, usize)> = Vec::new();
+    for (p, pdf) in pdfs.iter().enumerate() {
+        let Some(pdf) = pdf else { continue };
+        let stem = names::split_extension(&pdf.name).0.to_lowercase();
+        let mut matching = documents.iter().enumerate().filter(|(_, d)| {
+            d.pdf.is_none()
+                && d.inspection
+                    .invoice_number
+                    .as_deref()
+                    .is_some_and(|n| holds_word(&stem, &n.to_lowercase()))
+        });
+        if let (Some((d, _)), None) = (matching.next(), matching.next()) {
+            claims.push((p, d));
+        }
+    }
+    for &(p, d) in &claims {
+        // A document two PDFs claim is left alone: which one is its visual cannot be told.
+        if claims.iter().filter(|(_, other)| *other == d).count() == 1
+            && let Some(pdf) = pdfs[p].take()
+        {
+            attach(&mut documents[d], pdf, PairedBy::InvoiceNumber);
+        }
+    }
+}
+
+/// Whether `word` occurs in `text` with no letter or digit right before or after it.
+fn holds_word(text: &str, word: &str) -> bool {
+    if word.is_empty() {
+        return false;
+    }
+    let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric());
+    text.match_indices(word).any(|(at, _)| {
+        boundary(text[..at].chars().next_back()) && boundary(text[at + word.len()..].chars().next())
+    })
+}
+
+/// Rule 4: exactly one XML and exactly one PDF left unpaired are each other's, unless the PDF
+/// carries an invoice XML of its own for another invoice (then it is a hybrid invoice itself).
+fn pair_the_only_two(
+    documents: &mut [Document],
+    pdfs: &mut [Option<Attachment>],
+    limits: &IntakeLimits,
+) {
+    let mut lonely = documents
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.pdf.is_none());
+    let (Some((d, _)), None) = (lonely.next(), lonely.next()) else {
+        return;
+    };
+    let mut left = pdfs.iter().enumerate().filter(|(_, p)| p.is_some());
+    let (Some((p, _)), None) = (left.next(), left.next()) else {
+        return;
+    };
+    if let Some(pdf) = &pdfs[p]
+        && let Ok((_, _, own)) = hybrid_invoice(pdf, limits)
+        && squash(own.invoice_number.as_deref().unwrap_or_default())
+            != squash(
+                documents[d]
+                    .inspection
+                    .invoice_number
+                    .as_deref()
+                    .unwrap_or_default(),
+            )
+    {
+        return;
+    }
+    if let Some(pdf) = pdfs[p].take() {
+        attach(&mut documents[d], pdf, PairedBy::OnlyPair);
+    }
 }
 
 /// Compares the invoice inside the document's PDF visual (if it carries one) with the XML's,

@@ -366,6 +366,9 @@ pub struct NewDocument {
     pub xml_at: Option<PartAt>,
     /// Where the PDF is in the raw message, likewise.
     pub pdf_at: Option<PartAt>,
+    /// Which pairing rule gave the XML its PDF (`same-name`, `invoice-number`, `only-pair`,
+    /// `embedded-in-xml`, `hybrid-pdf`), when it has one.
+    pub paired_by: Option<String>,
     /// A status decided by the gateway (e.g. [`DocumentStatus::Rejected`]); `None` lets the
     /// spool decide between [`DocumentStatus::Ready`] and [`DocumentStatus::Duplicate`].
     pub status: Option<DocumentStatus>,
@@ -526,6 +529,9 @@ pub struct DocumentRecord {
     /// Where the PDF is in the raw message, when it is a part of its own there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pdf_at: Option<PartAt>,
+    /// Which pairing rule gave the XML its PDF, when it has one (see `intake::PairedBy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired_by: Option<String>,
 }
 
 /// Where a document's part is in the stored raw message: its body's byte range and whether
@@ -1032,6 +1038,22 @@ impl Spool {
     /// Database errors.
     pub fn find_duplicate(&self, key: &str) -> Result<Option<DuplicateOf>, SpoolError> {
         self.inner.shared.find_duplicate(key)
+    }
+
+    /// The message stored earlier with this Message-ID header and these bytes as received
+    /// (`sha256` of the body before our trace fields): a client sending again a message whose
+    /// 250 it never saw.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn find_resend(
+        &self,
+        header_message_id: &str,
+        sha256: &[u8; 32],
+    ) -> Result<Option<MessageId>, SpoolError> {
+        self.inner
+            .shared
+            .find_resend(&schema::resend_key(header_message_id, &hex(sha256)))
     }
 
     /// The trusted-sender entry that has sent for a seller so far (`seller`: the first part of

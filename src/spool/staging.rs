@@ -206,6 +206,12 @@ impl Staging {
         Ok(drop.len())
     }
 
+    /// The SHA-256 of the body as received so far (before any [`Staging::rewrite`] of ours):
+    /// what the resend index keys a message by.
+    pub fn sha256(&self) -> [u8; 32] {
+        self.hasher.clone().finalize().into()
+    }
+
     /// Hands the body to the commit; the staging file, if any, is the caller's from now on.
     pub(crate) fn finish(mut self) -> Finished {
         let sha256 = std::mem::take(&mut self.hasher).finalize().into();

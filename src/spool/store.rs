@@ -573,6 +573,20 @@ impl Shared {
         })
     }
 
+    /// The message stored under resend key `key` ([`super::schema::resend_key`]: the same
+    /// Message-ID and the same bytes), if one was.
+    pub(crate) fn find_resend(&self, key: &str) -> Result<Option<MessageId>, SpoolError> {
+        self.with_read(|txn| {
+            let Some(table) = self.open_optional(txn, super::schema::RESENDS)? else {
+                return Ok(None);
+            };
+            Ok(table
+                .get(key)
+                .map_err(|e| self.db_error(e))?
+                .map(|v| MessageId(v.value().to_owned())))
+        })
+    }
+
     /// The trusted-sender entry that sends for `seller` (organisation + seller identity, see
     /// [`SELLERS`]), if one has.
     pub(crate) fn seller_sender(&self, seller: &str) -> Result<Option<String>, SpoolError> {

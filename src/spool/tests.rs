@@ -69,6 +69,7 @@ fn document(xml: &[u8], pdf: Option<&[u8]>) -> NewDocument {
         source: None,
         xml_at: None,
         pdf_at: None,
+        paired_by: None,
         status: None,
     }
 }

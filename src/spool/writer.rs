@@ -321,6 +321,7 @@ impl Files<'_> {
                 xml_size,
                 xml_sha256,
                 pdf_name: doc.pdf_name,
+                paired_by: doc.paired_by,
                 pdf_size,
                 status: document_status(&status, doc.status),
                 xml_store,
