@@ -59,7 +59,7 @@ fn an_email_shows_its_pairing() {
     let (code, out) = inspect(&[path.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("document INV-1.xml + inv-1.PDF [attachments]"),
+        out.contains("document INV-1.xml + inv-1.PDF [attachments, paired by same-name]"),
         "{out}"
     );
     let (code, out) = inspect(&[fixture("mime/mikel-attachment_pdf.eml").to_str().unwrap()]);
