@@ -549,6 +549,38 @@ async fn senders_are_listed_and_invited_within_the_organisation() {
         "{message}"
     );
 
+    // An import the ERP reports failed tells the supplier's contact, with the ERP's reason,
+    // once however often it is acknowledged.
+    let addr = daemon.smtp_addrs[0];
+    let id = tokio::task::spawn_blocking(move || send(addr, 7))
+        .await
+        .unwrap();
+    let document = format!("{id}-0");
+    let failed =
+        serde_json::json!({"status": "failed", "reason": "supplier 4711 unknown in the ERP"});
+    for _ in 0..2 {
+        let acked = api
+            .post(
+                &format!("/api/v1/documents/{document}/ack"),
+                &acme,
+                failed.clone(),
+            )
+            .await;
+        assert_eq!(acked.status(), 200);
+    }
+    let mail = relay.wait_for(2, 30);
+    let notice = String::from_utf8_lossy(&mail[1].data).into_owned();
+    assert_eq!(
+        mail[1].rcpt_to,
+        vec!["billing@supplier.example".to_string()]
+    );
+    assert!(
+        notice.contains("supplier 4711 unknown in the ERP"),
+        "{notice}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(relay.wait_for(0, 1).len(), 2, "one notice only");
+
     stop.cancel();
     server.await.unwrap().unwrap();
     daemon.stop().await;

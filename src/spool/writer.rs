@@ -984,13 +984,17 @@ fn write_batch(
                 continue;
             }
             if let QueueOp::Pull { op, now, reply } = req {
-                let answer = match pull_op(&mut messages, &mut pull, &mut acks, &op, now) {
-                    Ok(acked) => QueueAnswer::Pulled(reply, acked),
-                    Err(e) => QueueAnswer::Failed(QueueFailed::Pulled(
-                        reply,
-                        SpoolError::Database(format!("pull: {e}")),
-                    )),
-                };
+                let answer =
+                    match pull_op(&mut messages, &mut pull, &mut acks, &mut tables, &op, now) {
+                        Ok((acked, noticed)) => {
+                            queue_changed |= noticed;
+                            QueueAnswer::Pulled(reply, acked)
+                        }
+                        Err(e) => QueueAnswer::Failed(QueueFailed::Pulled(
+                            reply,
+                            SpoolError::Database(format!("pull: {e}")),
+                        )),
+                    };
                 answers.push(answer);
                 continue;
             }
@@ -1179,13 +1183,19 @@ pub(crate) enum PullOp {
 
 /// Applies a [`PullOp`]: the acknowledgement (or the status) and an event in the message's
 /// log, in the batch's transaction.
+///
+/// A first `failed` acknowledgement queues the message's notice to the supplier's contact,
+/// when it has one (`[notices]` set, the message not sent automatically): the same notice a
+/// delivery that failed for good sends, with the ERP's reason as the receiver's answer. The
+/// second value says whether it was queued.
 fn pull_op(
     messages: &mut redb::Table<'_, &'static str, &'static [u8]>,
     pull: &mut super::pull::PullTable<'_>,
     acks: &mut super::pull::AckTable<'_>,
+    tables: &mut queue::Tables<'_>,
     op: &PullOp,
     now: SystemTime,
-) -> Result<super::pull::Acked, redb::Error> {
+) -> Result<(super::pull::Acked, bool), redb::Error> {
     use super::pull::Acked;
     let (mid, document) = match op {
         PullOp::Ack {
@@ -1196,20 +1206,20 @@ fn pull_op(
         } => (message.as_str(), *document),
     };
     let Some(value) = messages.get(mid)? else {
-        return Ok(Acked::NotPullable);
+        return Ok((Acked::NotPullable, false));
     };
     let mut record: MessageRecord = serde_json::from_slice(value.value())
         .map_err(|e| redb::Error::Corrupted(format!("message {mid}: {e}")))?;
     drop(value);
     let Some(doc) = record.documents.iter().find(|d| d.index == document) else {
-        return Ok(Acked::NotPullable);
+        return Ok((Acked::NotPullable, false));
     };
     let organisation = doc.organisation.clone();
     let (acked, what) = match op {
         PullOp::Ack { record: ack, .. } => {
             let acked = super::pull::ack(pull, acks, &organisation, mid, document, ack)?;
             if !matches!(acked, Acked::Recorded(_)) {
-                return Ok(acked);
+                return Ok((acked, false));
             }
             let why = ack
                 .reason
@@ -1228,7 +1238,7 @@ fn pull_op(
         PullOp::Status { status, by, .. } => {
             // Only for a document that was acknowledged (it reached the ERP).
             let Some(value) = acks.get((mid, document))? else {
-                return Ok(Acked::NotPullable);
+                return Ok((Acked::NotPullable, false));
             };
             let before = super::pull::decode(value.value())?;
             drop(value);
@@ -1242,9 +1252,33 @@ fn pull_op(
         }
     };
     record.events.push(Event { at: now, what });
+    let mut noticed = false;
+    if let PullOp::Ack { record: ack, .. } = op
+        && ack.status == super::pull::AckStatus::Failed
+        && let Some(notice) = record.notice.as_mut()
+        && notice.kind == super::NoticeKind::Undeliverable
+    {
+        notice.reply = format!(
+            "the receiver's accounts system could not import the invoice: {}",
+            crate::text::display_safe(ack.reason.as_deref().unwrap_or("no reason given"))
+        );
+        noticed = queue::enqueue(
+            tables,
+            mid,
+            super::WHOLE_MESSAGE,
+            crate::config::validate::NOTICES_SINK,
+            now,
+        )?;
+        if noticed {
+            record.events.push(Event {
+                at: now,
+                what: format!("notice to {} queued: the import failed", notice.to),
+            });
+        }
+    }
     let json = encode(&record).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
     messages.insert(mid, json.as_slice())?;
-    Ok(acked)
+    Ok((acked, noticed))
 }
 
 /// A change to the API keys.
