@@ -133,7 +133,9 @@ async fn the_erp_polls_fetches_and_acks_and_sees_only_its_own() {
         .text()
         .await
         .unwrap();
-    assert_eq!(accepted(&after) - accepted(&before), 2.0, "{after}");
+    // At least these two (the registry is the process's: another test of this binary may
+    // send at the same time).
+    assert!(accepted(&after) - accepted(&before) >= 2.0, "{after}");
     for family in [
         "trustgate_smtp_connections_total",
         "trustgate_smtp_replies_total{code=\"250\",enhanced=\"2.0.0\"}",
