@@ -425,12 +425,7 @@ impl Daemon {
             // Then delivery: no new claim or attempt; attempts in flight finish and record
             // their outcome until the same deadline, then are dropped (their leases bring them
             // back at the next start). Deliveries keep running while SMTP drains.
-            parts.delivery.token.cancel();
-            parts.delivery.tracker.close();
-            if tokio::time::timeout_at(deadline, parts.delivery.tracker.wait())
-                .await
-                .is_err()
-            {
+            if !parts.delivery.stop_by(deadline).await {
                 tracing::warn!(
                     "deliveries still in flight at the shutdown timeout: dropped; they are sent again after the restart"
                 );

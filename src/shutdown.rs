@@ -31,4 +31,15 @@ impl Subsystem {
         self.tracker.close();
         self.tracker.wait().await;
     }
+
+    /// Cancels the part and waits until its tasks have ended or `deadline` passed; returns
+    /// whether they all ended. Its tasks decide what cancellation means (delivery attempts in
+    /// flight go on to their outcome).
+    pub async fn stop_by(&self, deadline: tokio::time::Instant) -> bool {
+        self.token.cancel();
+        self.tracker.close();
+        tokio::time::timeout_at(deadline, self.tracker.wait())
+            .await
+            .is_ok()
+    }
 }

@@ -65,11 +65,16 @@ impl Api {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_erp_polls_fetches_and_acks_and_sees_only_its_own() {
-    let cfg = TestConfig::new();
-    let daemon = cfg.start().await;
-    let addr = daemon.smtp_addrs[0];
+/// The API on an ephemeral loopback port over `daemon`'s spool and `cfg`: the client, the
+/// token that stops it, and its task.
+async fn serve_api(
+    daemon: &trustgate::daemon::Daemon,
+    cfg: &TestConfig,
+) -> (
+    Api,
+    tokio_util::sync::CancellationToken,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let stop = tokio_util::sync::CancellationToken::new();
@@ -85,6 +90,15 @@ async fn the_erp_polls_fetches_and_acks_and_sees_only_its_own() {
         base,
         http: reqwest::Client::new(),
     };
+    (api, stop, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_erp_polls_fetches_and_acks_and_sees_only_its_own() {
+    let cfg = TestConfig::new();
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    let (api, stop, server) = serve_api(&daemon, &cfg).await;
     let acme = key(&daemon.spool, org("acme")).await;
     let beta = key(&daemon.spool, org("beta")).await;
     let admin = key(&daemon.spool, Scope::Admin).await;
@@ -445,21 +459,7 @@ async fn senders_are_listed_and_invited_within_the_organisation() {
     ));
     std::fs::write(&cfg.path, text).unwrap();
     let daemon = cfg.start().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = tokio_util::sync::CancellationToken::new();
-    let server = tokio::spawn(serve(
-        listener,
-        ApiState {
-            spool: daemon.spool.clone(),
-            config: std::sync::Arc::new(arc_swap::ArcSwap::from_pointee(cfg.load())),
-        },
-        stop.clone(),
-    ));
-    let api = Api {
-        base,
-        http: reqwest::Client::new(),
-    };
+    let (api, stop, server) = serve_api(&daemon, &cfg).await;
     let acme = key(&daemon.spool, org("acme")).await;
     let beta = key(&daemon.spool, org("beta")).await;
     let admin = key(&daemon.spool, Scope::Admin).await;

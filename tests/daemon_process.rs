@@ -66,10 +66,7 @@ fn kill9_in_the_middle_of_data_stores_nothing() {
     std::fs::write(&cfg.path, text).unwrap();
     let daemon = Process::serve(&cfg.path);
     let mut s = Smtp::connect(daemon.addr);
-    s.cmd("EHLO client.supplier.example", "250");
-    s.cmd(&format!("MAIL FROM:<{SUPPLIER}>"), "250");
-    s.cmd(&format!("RCPT TO:<{RECEIVER}>"), "250");
-    s.cmd("DATA", "354");
+    s.open_data(SUPPLIER, RECEIVER);
     let body = common::mail(
         SUPPLIER,
         RECEIVER,
@@ -628,10 +625,7 @@ fn sigterm_during_data_finishes_the_message_and_exits_0() {
     let cfg = TestConfig::with_server_extra("shutdown_timeout = \"20s\"");
     let daemon = Process::serve(&cfg.path);
     let mut s = Smtp::connect(daemon.addr);
-    s.cmd("EHLO client.supplier.example", "250");
-    s.cmd(&format!("MAIL FROM:<{SUPPLIER}>"), "250");
-    s.cmd(&format!("RCPT TO:<{RECEIVER}>"), "250");
-    s.cmd("DATA", "354");
+    s.open_data(SUPPLIER, RECEIVER);
     let body = invoice_mail(SUPPLIER);
     let (head, tail) = body.split_at(body.len() / 2);
     s.send(head);
@@ -653,12 +647,7 @@ fn sigterm_during_data_finishes_the_message_and_exits_0() {
     s.send(".\r\n");
     let reply = s.reply();
     assert!(reply.starts_with("250 2.0.0"), "{reply}");
-    let id = reply
-        .split_whitespace()
-        .find(|w| w.contains('T') && w.contains('-') && w.len() >= 20)
-        .unwrap()
-        .trim_end_matches(':')
-        .to_string();
+    let id = common::queued_id(&reply);
     // The session is told, not dropped: 421 4.3.2 right after the 250, then the end.
     let next = s.reply();
     assert!(next.starts_with("421 4.3.2"), "{next}");
@@ -676,10 +665,7 @@ fn sigterm_with_a_stalled_data_exits_within_the_shutdown_timeout() {
     let cfg = TestConfig::with_server_extra("shutdown_timeout = \"2s\"");
     let daemon = Process::serve(&cfg.path);
     let mut s = Smtp::connect(daemon.addr);
-    s.cmd("EHLO client.supplier.example", "250");
-    s.cmd(&format!("MAIL FROM:<{SUPPLIER}>"), "250");
-    s.cmd(&format!("RCPT TO:<{RECEIVER}>"), "250");
-    s.cmd("DATA", "354");
+    s.open_data(SUPPLIER, RECEIVER);
     let body = invoice_mail(SUPPLIER);
     s.send(&body[..body.len() / 2]);
     let started = std::time::Instant::now();

@@ -56,6 +56,18 @@ pub struct ApiState {
     pub config: Arc<arc_swap::ArcSwap<Config>>,
 }
 
+impl ApiState {
+    /// The names of the configured sinks, from the config running now.
+    fn sink_names(&self) -> Vec<String> {
+        self.config
+            .load()
+            .sinks
+            .iter()
+            .map(|s| s.name.clone())
+            .collect()
+    }
+}
+
 /// Serves the API on `listener` until `stop` is cancelled.
 ///
 /// # Errors
@@ -327,13 +339,7 @@ pub struct SinkDue {
 )]
 async fn ready(_caller: Caller, State(state): State<ApiState>) -> Result<Response, ApiError> {
     let spool = state.spool.clone();
-    let sinks: Vec<String> = state
-        .config
-        .load()
-        .sinks
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
+    let sinks = state.sink_names();
     let (free, due) = blocking(move || {
         let free = spool.free_space();
         let mut due = Vec::new();
@@ -382,13 +388,7 @@ const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=
 async fn metrics(caller: Caller, State(state): State<ApiState>) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let spool = state.spool.clone();
-    let sinks: Vec<String> = state
-        .config
-        .load()
-        .sinks
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
+    let sinks = state.sink_names();
     let text = blocking(move || Ok(crate::observe::metrics().encode(&spool, &sinks)?)).await?;
     Ok(([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response())
 }

@@ -48,37 +48,51 @@ pub struct SenderRow {
 /// holds for it (entries of a receiver that share a contact share its record; none is
 /// `pending`).
 pub fn rows(config: &Config, states: &HashMap<SenderKey, SenderRecord>) -> Vec<SenderRow> {
-    let mut rows = Vec::new();
-    for r in &config.receivers {
-        let organisations: Vec<String> = r
-            .organisations
-            .iter()
-            .filter_map(|&i| config.organisations.get(i).map(|o| o.id.clone()))
-            .collect();
-        for (j, s) in r.trusted_senders.iter().enumerate() {
-            let (kind, value) = match &s.kind {
-                TrustKind::Domain(d) => ("domain", Some(d.to_string())),
-                TrustKind::Address(a) => ("address", Some(a.to_string())),
-                TrustKind::VerifiedUsers => ("verified_users", None),
-            };
+    config
+        .receivers
+        .iter()
+        .flat_map(|r| r.trusted_senders.iter().map(move |s| (r, s)))
+        .map(|(r, s)| {
             let key = SenderKey::new(&r.address.to_string(), &s.contact.to_string());
-            let lifecycle = states.get(&key).cloned().unwrap_or_default();
-            rows.push(SenderRow {
-                receiver: r.address.to_string(),
-                organisations: organisations.clone(),
-                name: s.name.clone(),
-                contact: s.contact.to_string(),
-                kind,
-                value,
-                language: r.sender_language(j).as_str(),
-                // Only a sender's own `auth`; one that follows its receiver's shows none.
-                auth: s.own_auth.then(|| s.auth.as_str().to_string()),
-                state: lifecycle.state(),
-                lifecycle,
-            });
-        }
+            row(config, r, s, states.get(&key).cloned().unwrap_or_default())
+        })
+        .collect()
+}
+
+/// The row of trusted sender `sender` of `receiver`, with its record `lifecycle`.
+pub fn row(
+    config: &Config,
+    receiver: &Receiver,
+    sender: &TrustedSender,
+    lifecycle: SenderRecord,
+) -> SenderRow {
+    let (kind, value) = match &sender.kind {
+        TrustKind::Domain(d) => ("domain", Some(d.to_string())),
+        TrustKind::Address(a) => ("address", Some(a.to_string())),
+        TrustKind::VerifiedUsers => ("verified_users", None),
+    };
+    SenderRow {
+        receiver: receiver.address.to_string(),
+        organisations: organisation_ids(config, receiver),
+        name: sender.name.clone(),
+        contact: sender.contact.to_string(),
+        kind,
+        value,
+        language: sender.language.as_str(),
+        // Only a sender's own `auth`; one that follows its receiver's shows none.
+        auth: sender.own_auth.then(|| sender.auth.as_str().to_string()),
+        state: lifecycle.state(),
+        lifecycle,
     }
-    rows
+}
+
+/// The ids of the organisations `receiver` serves (one unless it is shared).
+pub fn organisation_ids(config: &Config, receiver: &Receiver) -> Vec<String> {
+    receiver
+        .organisations
+        .iter()
+        .filter_map(|&i| config.organisations.get(i).map(|o| o.id.clone()))
+        .collect()
 }
 
 /// Why a sender could not be found or invited, in a sentence for the admin.

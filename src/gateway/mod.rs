@@ -379,13 +379,9 @@ impl Gateway {
         let sha256 = body.sha256();
         let judged = tokio::task::spawn_blocking(move || {
             let _message = span.enter();
-            let mut precedents = SpoolPrecedents::new(
-                &spool,
-                &in_flight,
-                sid,
-                inspected.message_id.as_deref(),
-                &sha256,
-            );
+            let message_id = inspected.message_id.clone();
+            let mut precedents =
+                SpoolPrecedents::new(&spool, &in_flight, sid, message_id.as_deref(), sha256);
             let verdict = verdict::verdict(
                 &directory,
                 &rcpt_to,
@@ -839,7 +835,7 @@ pub fn recover(
         Err(refusal) => refused(refusal)?,
         Ok(inspected) => {
             // Judged again as it was first judged, not as a retransmission of itself.
-            let mut precedents = SpoolPrecedents::new(spool, &in_flight, 0, None, &[0; 32]);
+            let mut precedents = SpoolPrecedents::new(spool, &in_flight, 0, None, [0; 32]);
             let verdict = verdict::verdict(
                 directory,
                 &smtp_envelope.rcpt_to,

@@ -37,7 +37,7 @@ pub(crate) trait Precedents {
     /// as received), if one was stored: a client that never saw our 250 sending again. Its
     /// invoices are duplicates of that message's, but it is answered 250 whatever the
     /// receiver's `duplicates` says, so that a lost reply never bounces to the supplier.
-    fn retransmission_of(&self) -> Option<String> {
+    fn retransmission_of(&mut self) -> Option<String> {
         None
     }
 }
@@ -121,8 +121,9 @@ pub(crate) struct SpoolPrecedents<'a> {
     pub(crate) reserved: Reservation,
     /// Message id and session, for the log of a failed lookup.
     sid: u64,
-    /// See [`Precedents::retransmission_of`].
-    retransmission_of: Option<String>,
+    /// The message's Message-ID and the SHA-256 of its body as received, for
+    /// [`Precedents::retransmission_of`].
+    resend: Option<(&'a str, [u8; 32])>,
 }
 
 impl<'a> SpoolPrecedents<'a> {
@@ -132,24 +133,15 @@ impl<'a> SpoolPrecedents<'a> {
         spool: &'a Spool,
         in_flight: &'a Arc<InFlight>,
         sid: u64,
-        message_id: Option<&str>,
-        sha256: &[u8; 32],
+        message_id: Option<&'a str>,
+        sha256: [u8; 32],
     ) -> Self {
-        // A failed lookup only loses the retransmission's leniency: the duplicate policy
-        // answers as for any other copy.
-        let retransmission_of = message_id.and_then(|m| match spool.find_resend(m, sha256) {
-            Ok(found) => found.map(|id| id.to_string()),
-            Err(err) => {
-                tracing::warn!(sid, error = %err, "resend lookup failed");
-                None
-            }
-        });
         SpoolPrecedents {
             spool,
             in_flight,
             reserved: Reservation::default(),
             sid,
-            retransmission_of,
+            resend: message_id.map(|m| (m, sha256)),
         }
     }
 }
@@ -183,8 +175,17 @@ impl Precedents for SpoolPrecedents<'_> {
         })
     }
 
-    fn retransmission_of(&self) -> Option<String> {
-        self.retransmission_of.clone()
+    /// Looked up only when a duplicate would be refused: one read off the hot path of every
+    /// other message. A failed lookup only loses the retransmission's leniency.
+    fn retransmission_of(&mut self) -> Option<String> {
+        let (message_id, sha256) = self.resend?;
+        match self.spool.find_resend(message_id, &sha256) {
+            Ok(found) => found.map(|id| id.to_string()),
+            Err(err) => {
+                tracing::warn!(sid = self.sid, error = %err, "resend lookup failed");
+                None
+            }
+        }
     }
 }
 

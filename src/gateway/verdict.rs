@@ -450,8 +450,7 @@ fn judge_documents(
                     // The same message again (its 250 was lost): answered 250, its invoices
                     // duplicates, whatever `duplicates` says; the policy is for the same
                     // invoice in a new message.
-                    let retransmission = precedents.retransmission_of();
-                    if refuse_duplicates && retransmission.is_none() {
+                    if refuse_duplicates && precedents.retransmission_of().is_none() {
                         out.refused.push(format!(
                             "{number} ({}): already received in {seen}",
                             doc.xml_name

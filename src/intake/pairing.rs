@@ -230,9 +230,11 @@ pub fn pair_with(attachments: Vec<Attachment>, limits: &IntakeLimits) -> Paired 
         }
     }
     pair_by_invoice_number(&mut paired.documents, &mut pdfs);
-    pair_the_only_two(&mut paired.documents, &mut pdfs, limits);
+    pair_the_only_two(&mut paired.documents, &mut pdfs);
     for doc in &mut paired.documents {
-        check_pdf_invoice(doc, limits);
+        if let Some(pdf) = check_pdf_invoice(doc, limits) {
+            pdfs.push(Some(pdf));
+        }
     }
     for pdf in pdfs.into_iter().flatten() {
         match hybrid_invoice(&pdf, limits) {
@@ -304,13 +306,10 @@ fn holds_word(text: &str, word: &str) -> bool {
     })
 }
 
-/// Rule 4: exactly one XML and exactly one PDF left unpaired are each other's, unless the PDF
-/// carries an invoice XML of its own for another invoice (then it is a hybrid invoice itself).
-fn pair_the_only_two(
-    documents: &mut [Document],
-    pdfs: &mut [Option<Attachment>],
-    limits: &IntakeLimits,
-) {
+/// Rule 4: exactly one XML and exactly one PDF left unpaired are each other's. Only a guess:
+/// when that PDF turns out to carry another invoice of its own, [`check_pdf_invoice`] undoes
+/// it (the PDF is then a hybrid invoice itself), so the PDF is read once either way.
+fn pair_the_only_two(documents: &mut [Document], pdfs: &mut [Option<Attachment>]) {
     let mut lonely = documents
         .iter()
         .enumerate()
@@ -322,28 +321,31 @@ fn pair_the_only_two(
     let (Some((p, _)), None) = (left.next(), left.next()) else {
         return;
     };
-    if let Some(pdf) = &pdfs[p]
-        && let Ok((_, _, own)) = hybrid_invoice(pdf, limits)
-        && squash(own.invoice_number.as_deref().unwrap_or_default())
-            != squash(
-                documents[d]
-                    .inspection
-                    .invoice_number
-                    .as_deref()
-                    .unwrap_or_default(),
-            )
-    {
-        return;
-    }
     if let Some(pdf) = pdfs[p].take() {
         attach(&mut documents[d], pdf, PairedBy::OnlyPair);
     }
 }
 
+/// Takes back the PDF of a document that rule 4 guessed, as an attachment of its own again.
+fn undo_guess(doc: &mut Document) -> Option<Attachment> {
+    if doc.paired_by != Some(PairedBy::OnlyPair) {
+        return None;
+    }
+    doc.paired_by = None;
+    Some(Attachment {
+        name: doc.pdf_name.take()?,
+        content_type: "application/pdf".into(),
+        bytes: doc.pdf.take()?,
+        location: doc.pdf_at.take(),
+    })
+}
+
 /// Compares the invoice inside the document's PDF visual (if it carries one) with the XML's,
-/// and adds a fatal [`PDF_MISMATCH`] finding naming each difference.
-fn check_pdf_invoice(doc: &mut Document, limits: &IntakeLimits) {
-    let Some(pdf) = &doc.pdf else { return };
+/// and adds a fatal [`PDF_MISMATCH`] finding naming each difference. A PDF that rule 4 only
+/// guessed gets no finding: the guess is undone and the PDF returned, to be looked at on its
+/// own.
+fn check_pdf_invoice(doc: &mut Document, limits: &IntakeLimits) -> Option<Attachment> {
+    let Some(pdf) = &doc.pdf else { return None };
     let pdf_name = doc.pdf_name.as_deref().unwrap_or("the PDF");
     let xmls = match invoice::invoice_xmls_in_pdf(pdf, &limits.pdf) {
         Ok(xmls) => xmls,
@@ -360,15 +362,10 @@ fn check_pdf_invoice(doc: &mut Document, limits: &IntakeLimits) {
             let message = format!(
                 "[{PDF_MISMATCH}] {pdf_name} cannot be checked against the XML ({err}); send a PDF within the limits"
             );
-            doc.inspection.findings.push(Finding {
-                rule_id: PDF_MISMATCH,
-                severity: Severity::Fatal,
-                message,
-            });
-            return;
+            return mismatch(doc, message);
         }
         // Not a PDF we can read: a plain visual, nothing to compare.
-        Err(_) => return,
+        Err(_) => return None,
     };
     let mut unreadable = None;
     let mut embedded = None;
@@ -388,7 +385,7 @@ fn check_pdf_invoice(doc: &mut Document, limits: &IntakeLimits) {
         (Some(theirs), _) => {
             let differences = differences(&doc.inspection, &theirs);
             if differences.is_empty() {
-                return;
+                return None;
             }
             format!(
                 "[{PDF_MISMATCH}] {pdf_name} carries another invoice than the XML: {}; send the PDF of this invoice",
@@ -398,13 +395,23 @@ fn check_pdf_invoice(doc: &mut Document, limits: &IntakeLimits) {
         (None, Some(reason)) => format!(
             "[{PDF_MISMATCH}] {pdf_name} carries an invoice XML that cannot be compared with the XML ({reason}); send the PDF of this invoice"
         ),
-        (None, None) => return,
+        (None, None) => return None,
     };
+    mismatch(doc, message)
+}
+
+/// The fatal [`PDF_MISMATCH`] finding `message` on `doc`, unless its PDF was only guessed
+/// (rule 4): then the PDF is taken back instead.
+fn mismatch(doc: &mut Document, message: String) -> Option<Attachment> {
+    if let Some(pdf) = undo_guess(doc) {
+        return Some(pdf);
+    }
     doc.inspection.findings.push(Finding {
         rule_id: PDF_MISMATCH,
         severity: Severity::Fatal,
         message,
     });
+    None
 }
 
 /// Identifiers compared without spaces, dots, dashes and case (`NL11 BANK 1111111111`).

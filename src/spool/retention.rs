@@ -13,7 +13,8 @@ use super::Spool;
 
 /// Records one round looks at. A round shares its transaction with the messages being
 /// accepted at that moment, so it is kept small: at 500, a purge of a busy minute's mail put
-/// 200 ms on the p99 of end of data (bench/retention.sh); at 100 with [`PAUSE`] it does not.
+/// the p99 of end of data at up to 254 ms (bench/retention.sh); at 100 with [`PAUSE`], at up
+/// to 42 ms (BENCHMARKS.md, "Retention").
 pub const ROUND: usize = 100;
 
 /// The pause between two rounds, so that acceptance's commits run between them.

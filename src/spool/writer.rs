@@ -1258,10 +1258,8 @@ fn pull_op(
         && let Some(notice) = record.notice.as_mut()
         && notice.kind == super::NoticeKind::Undeliverable
     {
-        notice.reply = format!(
-            "the receiver's accounts system could not import the invoice: {}",
-            crate::text::display_safe(ack.reason.as_deref().unwrap_or("no reason given"))
-        );
+        // Once per message: a notice queued before (another document's failure, a dead
+        // letter) keeps the words it was queued with.
         noticed = queue::enqueue(
             tables,
             mid,
@@ -1270,6 +1268,10 @@ fn pull_op(
             now,
         )?;
         if noticed {
+            notice.reply = format!(
+                "the receiver's accounts system could not import the invoice: {}",
+                crate::text::display_safe(ack.reason.as_deref().unwrap_or("no reason given"))
+            );
             record.events.push(Event {
                 at: now,
                 what: format!("notice to {} queued: the import failed", notice.to),

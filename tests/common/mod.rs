@@ -264,12 +264,17 @@ impl Smtp {
         self.expect(prefix)
     }
 
-    /// EHLO, MAIL, RCPT, DATA, body, dot; returns the final reply line.
-    pub fn transaction(&mut self, from: &str, to: &str, body: &str) -> String {
+    /// EHLO, MAIL, RCPT and DATA, each accepted: the session is ready for the body.
+    pub fn open_data(&mut self, from: &str, to: &str) {
         self.cmd("EHLO client.supplier.example", "250");
         self.cmd(&format!("MAIL FROM:<{from}>"), "250");
         self.cmd(&format!("RCPT TO:<{to}>"), "250");
         self.cmd("DATA", "354");
+    }
+
+    /// EHLO, MAIL, RCPT, DATA, body, dot; returns the final reply line.
+    pub fn transaction(&mut self, from: &str, to: &str, body: &str) -> String {
+        self.open_data(from, to);
         self.send(body);
         self.send(".\r\n");
         self.reply()
@@ -450,10 +455,15 @@ pub fn send_numbered_invoice(addr: SocketAddr, from: &str, number: &str) -> Stri
     );
     let reply = Smtp::connect(addr).transaction(from, RECEIVER, &body);
     assert!(reply.starts_with("250"), "{reply}");
+    queued_id(&reply)
+}
+
+/// The message id a `250 2.0.0 queued as ID: ...` reply names.
+pub fn queued_id(reply: &str) -> String {
     reply
         .split_whitespace()
         .find(|w| w.contains('T') && w.contains('-') && w.len() >= 20)
-        .unwrap()
+        .unwrap_or_else(|| panic!("no message id in {reply:?}"))
         .trim_end_matches(':')
         .to_string()
 }

@@ -203,12 +203,7 @@ pub async fn invite(
     let config = state.config.load_full();
     let (receiver, sender) = senders::find(&config, &body.receiver, &body.contact)
         .map_err(|e| ApiError(StatusCode::NOT_FOUND, e.0))?;
-    let organisations: Vec<String> = receiver
-        .organisations
-        .iter()
-        .filter_map(|&i| config.organisations.get(i).map(|o| o.id.clone()))
-        .collect();
-    if !sees(&caller, &organisations) {
+    if !sees(&caller, &senders::organisation_ids(&config, receiver)) {
         return Err(ApiError::not_found(format_args!(
             "receiver {}",
             safe(&body.receiver)
@@ -232,15 +227,7 @@ pub async fn invite(
         ));
     };
     tracing::info!(mid = %id, to = %safe(&view.key.contact), receiver = %safe(&view.key.receiver), key = %caller.client_id, "invitation queued through the admin API");
-    let mut states = std::collections::HashMap::new();
-    states.insert(view.key.clone(), view.record.clone());
-    let row = senders::rows(&config, &states)
-        .into_iter()
-        .find(|r| {
-            r.receiver.eq_ignore_ascii_case(&view.key.receiver)
-                && r.contact.eq_ignore_ascii_case(&view.key.contact)
-        })
-        .ok_or_else(|| ApiError::not_found("sender"))?;
+    let row = senders::row(&config, receiver, sender, view.record);
     Ok((
         StatusCode::ACCEPTED,
         Answer(InviteAnswer {
