@@ -719,8 +719,15 @@ fn one_grep_of_the_queue_id_follows_a_message_from_arrival_to_delivery() {
     // The same invoice again: stored under a new id, logged as a duplicate of the first.
     let again = common::send_numbered_invoice(daemon.addr, SUPPLIER, "LOG-1");
     assert_ne!(again, id);
-    let duplicate = daemon.log_lines(&[&again, "duplicate invoice", &id]);
-    assert_eq!(duplicate.len(), 1, "{:?}", daemon.log_lines(&[&again]));
+    // The log is read through a pipe: wait for the line rather than race the reader thread.
+    let duplicate = daemon.wait_for_log(&[&again, "duplicate invoice", &id], wait);
+    assert!(duplicate.is_some(), "{:?}", daemon.log_lines(&[&again]));
+    assert_eq!(
+        daemon
+            .log_lines(&[&again, "duplicate invoice", &id])
+            .len(),
+        1
+    );
     assert!(
         daemon.log_lines(&[&again, "document delivered"]).is_empty(),
         "a duplicate was delivered"
