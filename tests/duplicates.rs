@@ -63,7 +63,13 @@ async fn an_exact_retransmission_is_answered_250_whatever_duplicates_says() {
     assert!(first.starts_with("250 2.0.0"), "{first}");
     let again = transmit(body.clone()).await.unwrap();
     assert!(again.starts_with("250 2.0.0"), "{again}");
-    assert!(again.contains("already received"), "{again}");
+    let first_id = common::queued_id(&first);
+    assert!(
+        again.contains(&format!(
+            ": 1 duplicate of 12115118 from message {first_id} of "
+        )) && again.ends_with(" (not delivered again)"),
+        "{again}"
+    );
     let recs = records(&daemon).await;
     assert_eq!(recs.len(), 2);
     assert_eq!(recs[1].resend_of.as_ref(), Some(&recs[0].id));
@@ -77,6 +83,56 @@ async fn an_exact_retransmission_is_answered_250_whatever_duplicates_says() {
     assert!(
         new.starts_with("550") && new.contains("already received"),
         "{new}"
+    );
+    daemon.stop().await;
+}
+
+/// The invoice fixture under another invoice number.
+fn numbered(number: &str) -> Vec<u8> {
+    String::from_utf8(read_fixture(INVOICE_XML))
+        .unwrap()
+        .replacen(
+            "<cbc:ID>12115118</cbc:ID>",
+            &format!("<cbc:ID>{number}</cbc:ID>"),
+            1,
+        )
+        .into_bytes()
+}
+
+/// The 250 says what happened to each document: the new invoice by its number, the duplicate
+/// by its number and the message it first came in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_250_names_each_new_invoice_and_each_duplicate() {
+    let cfg = TestConfig::new();
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    let first = send(addr, SUPPLIER, RECEIVER, numbered("DUP-A")).await;
+    assert!(
+        first.ends_with(&format!(": 1 invoice accepted (DUP-A) for {RECEIVER}")),
+        "{first}"
+    );
+    let first_id = common::queued_id(&first);
+    let body = mail(
+        SUPPLIER,
+        RECEIVER,
+        &[
+            ("DUP-A.xml", "application/xml", &numbered("DUP-A")),
+            ("DUP-B.xml", "application/xml", &numbered("DUP-B")),
+        ],
+    )
+    .replacen("Message-ID: <", "Message-ID: <two.", 1);
+    let r = tokio::task::spawn_blocking(move || {
+        Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &body)
+    })
+    .await
+    .unwrap();
+    let id = common::queued_id(&r);
+    let expected_head = format!(
+        "250 2.0.0 queued as {id}: 1 invoice accepted (DUP-B) for {RECEIVER}, 1 duplicate of DUP-A from message {first_id} of "
+    );
+    assert!(
+        r.starts_with(&expected_head) && r.ends_with(" (not delivered again)"),
+        "{r}"
     );
     daemon.stop().await;
 }
@@ -194,7 +250,11 @@ async fn concurrent_copies_get_one_250_and_the_answers_match_the_records() {
                 // Stored, not delivered again, and the 250 says so (or 451 while in flight).
                 let said_duplicate = replies
                     .iter()
-                    .filter(|r| r.starts_with("250") && r.contains("already received"))
+                    .filter(|r| {
+                        r.starts_with("250")
+                            && r.contains(" duplicate of ")
+                            && r.trim_end().ends_with("(not delivered again)")
+                    })
                     .count();
                 assert_eq!(said_duplicate, accepted - 1, "{replies:#?}");
                 let duplicates = recs
@@ -290,7 +350,7 @@ async fn the_250_counts_invoices_and_names_the_receivers() {
     .unwrap();
     assert!(r.starts_with("250 2.0.0"), "{r}");
     assert!(
-        r.contains(&format!("1 invoice accepted for {RECEIVER}, {SHARED}")),
+        r.contains("1 invoice accepted (") && r.ends_with(&format!(") for {RECEIVER}, {SHARED}")),
         "one invoice, both receivers: {r}"
     );
     // One record for the organisation, not one per receiver: nothing stored as a duplicate.

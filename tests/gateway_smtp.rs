@@ -210,32 +210,67 @@ async fn message_without_invoice_xml_is_refused_with_advice() {
     let cfg = TestConfig::new();
     let daemon = cfg.start().await;
     let addr = daemon.smtp_addrs[0];
+    const ADVICE: &str = "; attach the invoice as a UBL or CII XML file";
+    // A real PDF without an embedded invoice (the visual of the webhook tests).
+    let pdf: &'static [u8] = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/webhook/visual.pdf"
+    ))
+    .unwrap()
+    .leak();
+    // Every "no invoice" sentence: each names what was found instead.
+    // (attachments as (name, content type, bytes), the sentence)
+    type Attachments = Vec<(&'static str, &'static str, &'static [u8])>;
+    let cases: Vec<(Attachments, String)> = vec![
+        (
+            Vec::new(),
+            format!("no invoice found: the message has no attachment{ADVICE}"),
+        ),
+        (
+            vec![("invoice.pdf", "application/pdf", pdf)],
+            format!(
+                "no invoice found: invoice.pdf: a PDF with no invoice XML to pair it with, and no invoice XML embedded in it (not Factur-X or ZUGFeRD){ADVICE}"
+            ),
+        ),
+        (
+            vec![("broken.pdf", "application/pdf", b"%PDF-1.4\n")],
+            format!(
+                "no invoice found: broken.pdf: a PDF with no invoice XML to pair it with (the PDF cannot be read: no cross-reference data and no catalog found){ADVICE}"
+            ),
+        ),
+        (
+            vec![("order.xml", "application/xml", b"<Order xmlns=\"urn:x\"/>")],
+            format!(
+                "no invoice found: order.xml: XML, but not an invoice: its root element is Order, not a UBL Invoice or CreditNote or a CII CrossIndustryInvoice{ADVICE}"
+            ),
+        ),
+        (
+            vec![("notes.xml", "text/xml", b"plain words")],
+            format!("no invoice found: notes.xml: named or typed as XML, but not XML{ADVICE}"),
+        ),
+        (
+            vec![
+                ("logo.png", "image/png", b"\x89PNG"),
+                ("scan.pdf", "application/pdf", pdf),
+            ],
+            format!(
+                "no invoice found: logo.png: image/png, neither an invoice XML nor a PDF; scan.pdf: a PDF with no invoice XML to pair it with, and no invoice XML embedded in it (not Factur-X or ZUGFeRD){ADVICE}"
+            ),
+        ),
+    ];
+    let count = cases.len();
     client(move || {
-        let body = mail(
-            SUPPLIER,
-            RECEIVER,
-            &[("invoice.pdf", "application/pdf", b"%PDF-1.4\n")],
-        );
-        let r = Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &body);
-        assert!(r.starts_with("550 5.6.0"), "{r}");
-        assert!(
-            r.contains("no XML e-invoice found") && r.contains("a PDF alone is not accepted"),
-            "{r}"
-        );
-
-        let not_invoice = mail(
-            SUPPLIER,
-            RECEIVER,
-            &[("order.xml", "application/xml", b"<Order xmlns=\"urn:x\"/>")],
-        );
-        let r = Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &not_invoice);
-        assert!(r.starts_with("550 5.6.0"), "{r}");
+        for (attachments, sentence) in cases {
+            let body = mail(SUPPLIER, RECEIVER, &attachments);
+            let r = Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &body);
+            assert_eq!(r, format!("550 5.6.0 {sentence}"));
+        }
     })
     .await;
     assert_eq!(stored(&daemon).await, 0);
     assert_eq!(
         rejected(&daemon).await,
-        2,
+        count,
         "trusted senders' refused messages are recorded for the admin"
     );
     daemon.stop().await;

@@ -227,7 +227,7 @@ async fn several_invoices_some_bad_refuse_all_by_default_or_accept_the_good_ones
     )
     .await;
     assert!(
-        r.starts_with("250 2.0.0") && r.contains("1 invoice accepted for") && r.contains("BR-NL-1"),
+        r.starts_with("250 2.0.0") && r.contains("1 invoice accepted (") && r.contains("BR-NL-1"),
         "{r}"
     );
     let recs = records(&daemon).await;

@@ -124,7 +124,7 @@ impl Handler for TestHandler {
                 body: body.buf,
                 tls,
             });
-            reply::queued("T1", 1)
+            reply::queued_invoices(&["N-1".into()], &["a@gw.test".into()], &[], &[]).reply("T1")
         }
     }
 }

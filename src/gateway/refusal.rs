@@ -34,7 +34,7 @@ pub fn reply_for(refusal: &Refusal) -> Reply {
         RefusalKind::Unparsable(why) => reply::unparsable_message(why),
         RefusalKind::HeadersTooLarge => reply::HEADERS_TOO_LARGE,
         RefusalKind::UnsafeXml { file, why } => reply::invoice_refused(&format!("{file}: {why}")),
-        RefusalKind::NoInvoiceXml => reply::NO_INVOICE_XML,
+        RefusalKind::NoInvoiceXml { found } => reply::no_invoice(found),
         RefusalKind::InvoicesRefused {
             refused,
             total,
@@ -89,7 +89,11 @@ mod tests {
                 451,
                 "4.7.24",
             ),
-            (Refusal::new(RefusalKind::NoInvoiceXml), 550, "5.6.0"),
+            (
+                Refusal::new(RefusalKind::NoInvoiceXml { found: Vec::new() }),
+                550,
+                "5.6.0",
+            ),
             (
                 Refusal::new(RefusalKind::DuplicateInFlight { number: "1".into() }),
                 451,

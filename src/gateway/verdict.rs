@@ -174,7 +174,14 @@ fn judge(
     if paired.documents.is_empty() {
         return Ok(Verdict::Reject {
             content: content(Vec::new(), Vec::new()),
-            refusal: Refusal::new(RefusalKind::NoInvoiceXml).from_sender(&header_from),
+            refusal: Refusal::new(RefusalKind::NoInvoiceXml {
+                found: paired
+                    .ignored
+                    .iter()
+                    .map(|i| format!("{}: {}", i.name, i.reason))
+                    .collect(),
+            })
+            .from_sender(&header_from),
         });
     }
 
@@ -186,7 +193,7 @@ fn judge(
     let every_receiver_accepts_all = judged.documents.iter().all(|d| d.status.is_none());
     if judged.accepted_invoices > 0 && (every_receiver_accepts_all || judged.accept_partial) {
         let reply = reply::queued_invoices(
-            judged.accepted_invoices,
+            &judged.accepted_numbers,
             &judged.accepted_for,
             &judged.duplicates,
             &judged.refused,
@@ -311,9 +318,11 @@ struct JudgedDocuments {
     refused_invoices: usize,
     /// The receivers that accepted at least one invoice, for the reply.
     accepted_for: Vec<String>,
-    /// "number: duplicate of message M" for invoices stored but not delivered again
-    /// (`duplicates = "accept"`), for the reply.
-    duplicates: Vec<String>,
+    /// The numbers of the invoices accepted as new (to be delivered), for the reply.
+    accepted_numbers: Vec<String>,
+    /// (number, "message M of T" or "this same message") for invoices stored but not
+    /// delivered again (`duplicates = "accept"`, or a retransmission), for the reply.
+    duplicates: Vec<(String, String)>,
     /// Whether every receiver accepts the good documents of a partly bad message.
     accept_partial: bool,
     /// Warnings for the log (the documents carry them too).
@@ -338,6 +347,7 @@ fn judge_documents(
         accepted_invoices: 0,
         refused_invoices: 0,
         accepted_for: Vec::new(),
+        accepted_numbers: Vec::new(),
         duplicates: Vec::new(),
         accept_partial: receivers.iter().all(|r| r.accept_partial),
         notes: Vec::new(),
@@ -415,6 +425,8 @@ fn judge_documents(
             }
         };
         let mut stored_for_someone = false;
+        let mut new_for_someone = false;
+        let mut duplicate_of: Option<String> = None;
         for (organisation, group, refuse_duplicates) in accepted {
             let org = &directory.organisations()[organisation];
             // The sender's trusted-sender entry at the first receiver (every receiver trusts
@@ -463,10 +475,13 @@ fn judge_documents(
                             rules: vec![DUPLICATE.into()],
                         });
                     } else {
-                        out.duplicates
-                            .push(format!("{number} (a duplicate of {seen})"));
+                        duplicate_of = Some(seen);
                     }
+                } else {
+                    new_for_someone = true;
                 }
+            } else {
+                new_for_someone = true;
             }
             let mut deliver: Vec<String> = Vec::new();
             if status.is_none() {
@@ -534,6 +549,12 @@ fn judge_documents(
         }
         if stored_for_someone {
             out.accepted_invoices += 1;
+            // Accepted as new for one organisation and a duplicate for another: it is
+            // delivered, so the reply counts it as accepted.
+            match duplicate_of {
+                Some(seen) if !new_for_someone => out.duplicates.push((number.clone(), seen)),
+                _ => out.accepted_numbers.push(number.clone()),
+            }
         } else {
             out.refused_invoices += 1;
         }
@@ -890,7 +911,8 @@ domain = "supplier.example"
             Verdict::Accept { reply, .. } => {
                 let text = reply.reply("ID").to_string();
                 assert!(
-                    text.contains("already received, not delivered again"),
+                    text.contains("queued as ID: 1 duplicate of ")
+                        && text.ends_with(" from message M of T (not delivered again)"),
                     "{text}"
                 );
             }
@@ -926,9 +948,8 @@ domain = "supplier.example"
                 assert_eq!(content.documents.len(), 1);
                 let text = reply.reply("ID").to_string();
                 assert!(
-                    text.contains(
-                        "1 invoice accepted for A@trust.example.test, B@trust.example.test"
-                    ),
+                    text.contains("1 invoice accepted (")
+                        && text.ends_with(") for A@trust.example.test, B@trust.example.test"),
                     "{text}"
                 );
             }

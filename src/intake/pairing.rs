@@ -146,7 +146,7 @@ fn hybrid_invoice(
     pdf: &Attachment,
     limits: &IntakeLimits,
 ) -> Result<(String, Vec<u8>, Box<Inspection>), String> {
-    const ALONE: &str = "PDF without a same-named invoice XML";
+    const ALONE: &str = "a PDF with no invoice XML to pair it with";
     let xmls = match invoice::invoice_xmls_in_pdf(&pdf.bytes, &limits.pdf) {
         Ok(xmls) => xmls,
         Err(err) => return Err(format!("{ALONE} ({err})")),
@@ -163,7 +163,20 @@ fn hybrid_invoice(
             Detection::NotInvoice => {}
         }
     }
-    Err(refused.unwrap_or_else(|| format!("{ALONE} and without an embedded invoice XML")))
+    Err(refused.unwrap_or_else(|| {
+        format!("{ALONE}, and no invoice XML embedded in it (not Factur-X or ZUGFeRD)")
+    }))
+}
+
+/// What an XML attachment that is no invoice is instead, in words a supplier's admin can
+/// check against what their ERP sent.
+fn not_an_invoice(bytes: &[u8]) -> String {
+    match invoice::root_element(bytes) {
+        Some(root) => format!(
+            "XML, but not an invoice: its root element is {root}, not a UBL Invoice or CreditNote or a CII CrossIndustryInvoice"
+        ),
+        None => "named or typed as XML, but not XML".to_string(),
+    }
 }
 
 fn pairing_key(name: &str) -> String {
@@ -198,8 +211,8 @@ pub fn pair_with(attachments: Vec<Attachment>, limits: &IntakeLimits) -> Paired 
                     paired_by: None,
                 }),
                 Detection::NotInvoice => paired.ignored.push(Ignored {
+                    reason: not_an_invoice(&a.bytes),
                     name: a.name,
-                    reason: "XML but not a UBL or CII invoice".into(),
                 }),
                 Detection::Refused(reason) => paired.refused.push(Ignored {
                     name: a.name,
@@ -211,8 +224,8 @@ pub fn pair_with(attachments: Vec<Attachment>, limits: &IntakeLimits) -> Paired 
                 pdfs.push(Some(a));
             }
             Kind::Other => paired.ignored.push(Ignored {
+                reason: format!("{}, neither an invoice XML nor a PDF", a.content_type),
                 name: a.name,
-                reason: "neither an invoice XML nor its PDF".into(),
             }),
         }
     }

@@ -35,6 +35,7 @@ pub use facturx::{EmbeddedXml, PdfError, PdfLimits, extract_from_pdf, invoice_xm
 pub use fields::{Attachment, EmbeddedPdf, Identifier, Party, Totals};
 pub use rules::{Finding, Severity};
 pub use spec::{FacturXProfile, Specification, Zugferd1Profile};
+pub use xml::root_element;
 
 use model::{Doc, clean};
 use xml::{Family, Ns, Stop};

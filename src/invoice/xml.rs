@@ -356,6 +356,27 @@ impl Scope {
     }
 }
 
+/// The local name of the root element of `xml`, for saying what a file that is no invoice
+/// is instead ("its root element is Order"): `None` when no element starts within the first
+/// 256 events (not XML, or text first). Reads no further than the root's start tag; entities
+/// and DOCTYPEs are never expanded (quick-xml does not).
+pub fn root_element(xml: &[u8]) -> Option<String> {
+    let mut reader = Reader::from_reader(xml);
+    for _ in 0..256 {
+        match reader.read_event().ok()? {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let name = String::from_utf8_lossy(e.local_name().into_inner());
+                // A name is at most a line of a reply: cut very long ones.
+                return Some(name.chars().take(64).collect());
+            }
+            Event::Eof => return None,
+            Event::Text(ref t) if t.iter().any(|b| !b.is_ascii_whitespace()) => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
 const DOCTYPE_REFUSED: &str = "XML with a DOCTYPE is refused; send the invoice without a DTD";
 
 /// Reads up to the root element and recognises it. `xml` must be valid UTF-8 without BOM.
@@ -663,6 +684,22 @@ fn not_well_formed(position: u64, err: &quick_xml::Error) -> Stop {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_root_element_of_any_xml_and_none_of_text() {
+        use super::root_element;
+        assert_eq!(
+            root_element(
+                b"<?xml version=\"1.0\"?><!-- c --><o:Order xmlns:o=\"urn:x\"><a/></o:Order>"
+            )
+            .as_deref(),
+            Some("Order")
+        );
+        assert_eq!(root_element(b"<Empty/>").as_deref(), Some("Empty"));
+        assert_eq!(root_element(b"just text"), None);
+        assert_eq!(root_element(b""), None);
+        assert_eq!(root_element(b"%PDF-1.7"), None);
+    }
+
     use super::*;
 
     #[test]

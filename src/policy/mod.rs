@@ -72,8 +72,12 @@ pub enum RefusalKind {
         /// Why.
         why: String,
     },
-    /// No invoice XML in the message.
-    NoInvoiceXml,
+    /// No invoice XML in the message: what was found instead, one "name: what it is" per
+    /// attachment (none: the message has no attachment).
+    NoInvoiceXml {
+        /// The attachments, each with why it is no invoice.
+        found: Vec<String>,
+    },
     /// Invoices refused by the receivers' rules.
     InvoicesRefused {
         /// Invoices refused.
@@ -134,7 +138,7 @@ impl Refusal {
             RefusalKind::Unparsable(_) => "mime_limits",
             RefusalKind::HeadersTooLarge => "headers_too_large",
             RefusalKind::UnsafeXml { .. } => "unsafe_xml",
-            RefusalKind::NoInvoiceXml => "no_invoice_xml",
+            RefusalKind::NoInvoiceXml { .. } => "no_invoice_xml",
             RefusalKind::InvoicesRefused { .. } => "invoice_rules",
             RefusalKind::DuplicateInFlight { .. } => "duplicate_in_flight",
             RefusalKind::Internal(what) => what,

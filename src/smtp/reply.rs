@@ -194,12 +194,22 @@ pub fn bad_header_from(why: &str) -> Reply {
     )
 }
 
-/// No invoice XML in the message.
-pub const NO_INVOICE_XML: Reply = Reply::new(
-    550,
-    "5.6.0",
-    "no XML e-invoice found: attach the UBL or CII file; a PDF alone is not accepted",
-);
+/// No invoice XML in the message: says what was found instead (`found`, one "name: what it
+/// is" per attachment), so the supplier's admin sees which file their ERP sent and why it is
+/// not an e-invoice.
+pub fn no_invoice(found: &[String]) -> Reply {
+    const ADVICE: &str = "attach the invoice as a UBL or CII XML file";
+    let text = if found.is_empty() {
+        format!("no invoice found: the message has no attachment; {ADVICE}")
+    } else {
+        let head = "no invoice found: ";
+        // The advice is the actionable part: the list is shortened, never the advice.
+        let room = MAX_TEXT.saturating_sub(head.len() + ADVICE.len() + 2);
+        let list = crate::text::display_safe(&found.join("; ")).into_owned();
+        format!("{head}{}; {ADVICE}", shorten(&list, room))
+    };
+    Reply::dynamic(550, "5.6.0", text)
+}
 
 /// The message could not be parsed as MIME within our limits.
 pub fn unparsable_message(why: &str) -> Reply {
@@ -209,15 +219,6 @@ pub fn unparsable_message(why: &str) -> Reply {
 /// An invoice XML was refused (DOCTYPE, entities, not well-formed, ...).
 pub fn invoice_refused(why: &str) -> Reply {
     Reply::dynamic(550, "5.6.0", why.to_string())
-}
-
-/// The message was stored.
-pub fn queued(id: &str, documents: usize) -> Reply {
-    Reply::dynamic(
-        250,
-        "2.0.0",
-        format!("queued as {id}: {documents} invoice document(s) accepted"),
-    )
 }
 
 /// The spool commit failed or its outcome is unknown: the client must retry.
@@ -540,20 +541,6 @@ pub fn invoices_refused(refused: usize, total: usize, items: &[String]) -> Reply
     )
 }
 
-/// The same invoice was already received (duplicates refused by the receiver's config).
-pub fn duplicate_invoice(invoice: &str, earlier: &str, at: &str) -> Reply {
-    Reply::dynamic(
-        550,
-        "5.6.0",
-        shorten(
-            &format!(
-                "invoice {invoice} was already received (message {earlier} of {at}); do not send it again"
-            ),
-            MAX_TEXT,
-        ),
-    )
-}
-
 /// The 250 for a stored message, waiting for its id: what was accepted, counted in
 /// invoices (not invoices × receivers), for which receivers, and what was not.
 #[derive(Debug, Clone)]
@@ -572,38 +559,67 @@ impl Queued {
     }
 }
 
-/// What a 250 says: `invoices` accepted for `receivers`; `duplicates` stored but not
-/// delivered again (`duplicates = "accept"`); `refused` invoices (under `partial = "accept"`).
+/// What a 250 says, document by document: the invoices `accepted` as new (their numbers)
+/// for `receivers`; the `duplicates` stored but not delivered again, each with where it was
+/// received before (`duplicates = "accept"`, or a retransmission); the invoices `refused`
+/// (under `partial = "accept"`). For example `2 invoices accepted (INV-1, INV-2) for
+/// AD64SDE@trust.example.eu, 1 duplicate of INV-0 from message X of T (not delivered again)`.
 pub fn queued_invoices(
-    invoices: usize,
+    accepted: &[String],
     receivers: &[String],
-    duplicates: &[String],
+    duplicates: &[(String, String)],
     refused: &[String],
 ) -> Queued {
-    // A long list would push the rest of the answer past the line limit: three, then a count.
-    let named = if receivers.len() > 3 {
-        format!(
-            "{} and {} more",
-            receivers[..3].join(", "),
-            receivers.len() - 3
-        )
-    } else {
-        receivers.join(", ")
-    };
-    let mut text = format!(
-        "{invoices} invoice{} accepted for {named}",
-        if invoices == 1 { "" } else { "s" },
-    );
-    if !duplicates.is_empty() {
-        text.push_str(&format!(
-            "; already received, not delivered again: {}",
-            duplicates.join("; ")
+    let mut parts: Vec<String> = Vec::new();
+    if !accepted.is_empty() || duplicates.is_empty() {
+        parts.push(format!(
+            "{} invoice{} accepted ({}) for {}",
+            accepted.len(),
+            plural(accepted.len()),
+            at_most(accepted, 5),
+            at_most(receivers, 3)
         ));
     }
+    match duplicates {
+        [] => {}
+        [(number, seen)] => parts.push(format!(
+            "1 duplicate of {number} from {seen} (not delivered again)"
+        )),
+        many => {
+            let items: Vec<String> = many
+                .iter()
+                .map(|(number, seen)| format!("{number} from {seen}"))
+                .collect();
+            parts.push(format!(
+                "{} duplicates (not delivered again): {}",
+                many.len(),
+                at_most(&items, 3)
+            ));
+        }
+    }
+    let mut text = parts.join(", ");
     if !refused.is_empty() {
-        text.push_str(&format!("; refused: {}", refused.join("; ")));
+        text.push_str(&format!(
+            "; {} refused: {}",
+            refused.len(),
+            refused.join("; ")
+        ));
     }
     Queued { text }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The first `max` items joined, then how many more: a long list would push the rest of the
+/// answer past the line limit.
+fn at_most(items: &[String], max: usize) -> String {
+    if items.len() > max {
+        format!("{} and {} more", items[..max].join(", "), items.len() - max)
+    } else {
+        items.join(", ")
+    }
 }
 
 /// A message for the postmaster (or abuse) stored for the admin.
@@ -630,9 +646,227 @@ pub fn duplicate_in_flight(invoice: &str) -> Reply {
     )
 }
 
+/// Every reply this file builds, by the name of its constant or constructor, with the parts
+/// the mail or the moment fills in written as placeholders (`{address}`, `{ID}`). docs/replies.md
+/// shows each exactly as rendered here, and a test holds the two together: a reply added,
+/// changed or removed here without the docs fails it, and so does a reply in the docs that
+/// trustgate cannot send.
+#[doc(hidden)]
+pub fn catalogue() -> Vec<(&'static str, Reply)> {
+    // Numbers cannot be placeholders: built with a sentinel, then written as one.
+    fn numbered(reply: Reply, sentinel: &str, placeholder: &str) -> Reply {
+        let text = reply.text().replace(sentinel, placeholder);
+        Reply::dynamic(reply.code, reply.status, text)
+    }
+    let n = |s: &str| s.to_string();
+    let duplicate = (n("{number}"), n("message {ID} of {time}"));
+    vec![
+        ("unknown_recipient", unknown_recipient("{address}")),
+        ("RELAY_DENIED", RELAY_DENIED),
+        (
+            "sender_not_trusted",
+            sender_not_trusted("envelope sender (MAIL FROM)", "{sender}", "{address}"),
+        ),
+        (
+            "sender_not_trusted",
+            sender_not_trusted("header From", "{sender}", "{address}"),
+        ),
+        (
+            "sender_disabled",
+            sender_disabled("{sender}", "{address}", "{organisation}"),
+        ),
+        ("dmarc_failed", dmarc_failed("{what was found}")),
+        ("spf_failed", spf_failed("{what was found}")),
+        ("dkim_failed", dkim_failed("{what was found}")),
+        ("auth_temporary", auth_temporary("{lookup}")),
+        ("bad_header_from", bad_header_from("{defect}")),
+        ("no_invoice", no_invoice(&[])),
+        ("no_invoice", no_invoice(&[n("{file}: {what it is}")])),
+        ("unparsable_message", unparsable_message("{why}")),
+        ("invoice_refused", invoice_refused("{file}: {why}")),
+        ("LOCAL_ERROR", LOCAL_ERROR),
+        ("SPOOL_FULL", SPOOL_FULL),
+        ("HEADERS_TOO_LARGE", HEADERS_TOO_LARGE),
+        ("banner", banner("{hostname}")),
+        ("PREGREET", PREGREET),
+        ("greets", greets("{hostname}")),
+        ("ehlo_keyword", ehlo_keyword("{keyword}")),
+        ("OK", OK),
+        ("SENDER_OK", SENDER_OK),
+        ("RECIPIENT_OK", RECIPIENT_OK),
+        ("START_DATA", START_DATA),
+        ("BYE", BYE),
+        ("VRFY_CANNOT", VRFY_CANNOT),
+        ("EXPN_DISABLED", EXPN_DISABLED),
+        ("HELP", HELP),
+        ("READY_FOR_TLS", READY_FOR_TLS),
+        ("TLS_ALREADY_ACTIVE", TLS_ALREADY_ACTIVE),
+        ("TLS_NOT_AVAILABLE", TLS_NOT_AVAILABLE),
+        ("TRANSACTION_IN_PROGRESS", TRANSACTION_IN_PROGRESS),
+        ("NEED_HELO", NEED_HELO),
+        ("NESTED_MAIL", NESTED_MAIL),
+        ("NEED_MAIL", NEED_MAIL),
+        ("NEED_RCPT", NEED_RCPT),
+        ("UNKNOWN_COMMAND", UNKNOWN_COMMAND),
+        ("NOT_IMPLEMENTED", NOT_IMPLEMENTED),
+        ("BARE_LINE_ENDING", BARE_LINE_ENDING),
+        (
+            "line_too_long",
+            numbered(line_too_long(987_654_321), "987654321", "{max_line_length}"),
+        ),
+        ("syntax", syntax("{usage}")),
+        ("BAD_SENDER", BAD_SENDER),
+        ("BAD_RECIPIENT", BAD_RECIPIENT),
+        ("invalid_parameter", invalid_parameter("{parameter}")),
+        ("UNSUPPORTED_PARAMETER", UNSUPPORTED_PARAMETER),
+        (
+            "message_too_big",
+            numbered(
+                message_too_big(987_654_321),
+                "987654321",
+                "{max_message_size}",
+            ),
+        ),
+        ("TOO_MANY_RECIPIENTS", TOO_MANY_RECIPIENTS),
+        ("TOO_MANY_MESSAGES", TOO_MANY_MESSAGES),
+        ("TOO_MANY_ERRORS", TOO_MANY_ERRORS),
+        ("BARE_LF_IN_MESSAGE", BARE_LF_IN_MESSAGE),
+        ("PIPELINING_BEFORE_354", PIPELINING_BEFORE_354),
+        ("BDAT_NOT_SUPPORTED", BDAT_NOT_SUPPORTED),
+        ("TIMEOUT", TIMEOUT),
+        ("SHUTTING_DOWN", SHUTTING_DOWN),
+        ("CONNECTION_RATE", CONNECTION_RATE),
+        ("MESSAGE_RATE", MESSAGE_RATE),
+        ("TLS_REQUIRED", TLS_REQUIRED),
+        ("TOO_MANY_CONNECTIONS", TOO_MANY_CONNECTIONS),
+        (
+            "invoices_refused",
+            invoices_refused(1, 1, &[n("{number} ({file}): {reasons}")]),
+        ),
+        (
+            "invoices_refused",
+            numbered(
+                numbered(
+                    invoices_refused(
+                        987_654_321,
+                        123_456_789,
+                        &[n("{number} ({file}): {reasons}")],
+                    ),
+                    "987654321",
+                    "{refused}",
+                ),
+                "123456789",
+                "{total}",
+            ),
+        ),
+        (
+            "queued_invoices",
+            queued_invoices(&[n("{number}")], &[n("{address}")], &[], &[]).reply("{ID}"),
+        ),
+        (
+            "queued_invoices",
+            queued_invoices(
+                &[n("{number}"), n("{number}")],
+                &[n("{address}"), n("{address}")],
+                &[],
+                &[],
+            )
+            .reply("{ID}"),
+        ),
+        (
+            "queued_invoices",
+            queued_invoices(
+                &[n("{number}")],
+                &[n("{address}")],
+                std::slice::from_ref(&duplicate),
+                &[],
+            )
+            .reply("{ID}"),
+        ),
+        (
+            "queued_invoices",
+            queued_invoices(
+                &[],
+                &[n("{address}")],
+                std::slice::from_ref(&duplicate),
+                &[],
+            )
+            .reply("{ID}"),
+        ),
+        (
+            "queued_invoices",
+            queued_invoices(
+                &[n("{number}")],
+                &[n("{address}")],
+                &[],
+                &[n("{number} ({file}): {reasons}")],
+            )
+            .reply("{ID}"),
+        ),
+        ("queued_for_postmaster", queued_for_postmaster("{ID}")),
+        ("duplicate_in_flight", duplicate_in_flight("{number}")),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// docs/replies.md shows every reply as it is sent, and only replies trustgate sends.
+    #[test]
+    fn docs_replies_lists_every_reply_as_sent() {
+        const DOCS: &str = include_str!("../../docs/replies.md");
+        const SOURCE: &str = include_str!("reply.rs");
+        let catalogue = catalogue();
+        // Every reply constant and constructor of this file is in the catalogue.
+        for line in SOURCE.lines() {
+            let name = if let Some(rest) = line.strip_prefix("pub const ") {
+                rest.split_once(": Reply").map(|(name, _)| name)
+            } else if let Some(rest) = line.strip_prefix("pub fn ") {
+                let returns_reply = SOURCE[SOURCE.find(line).unwrap_or(0)..]
+                    .split_once('{')
+                    .is_some_and(|(signature, _)| {
+                        signature.contains("-> Reply") || signature.contains("-> Queued")
+                    });
+                rest.split_once('(')
+                    .map(|(name, _)| name)
+                    .filter(|_| returns_reply)
+            } else {
+                None
+            };
+            if let Some(name) = name {
+                assert!(
+                    catalogue.iter().any(|(n, _)| *n == name),
+                    "{name} is not in reply::catalogue() (nor, then, in docs/replies.md)"
+                );
+            }
+        }
+        // Every reply of the catalogue is in the docs, as sent.
+        let documented: Vec<&str> = DOCS
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|span| {
+                span.len() > 4
+                    && span.as_bytes()[..3].iter().all(u8::is_ascii_digit)
+                    && span.as_bytes()[3] == b' '
+            })
+            .collect();
+        for (name, reply) in &catalogue {
+            let sent = reply.to_string();
+            assert!(
+                documented.contains(&sent.as_str()),
+                "docs/replies.md does not show {name} as sent: `{sent}`"
+            );
+        }
+        // And every reply the docs show is one trustgate sends.
+        for span in documented {
+            assert!(
+                catalogue.iter().any(|(_, r)| r.to_string() == span),
+                "docs/replies.md shows `{span}`, which no reply in reply.rs sends"
+            );
+        }
+    }
 
     /// RFC 5321 4.5.3.1.5: 512 octets per reply line, CRLF included.
     fn assert_within_rfc(r: &Reply) {
@@ -653,17 +887,16 @@ mod tests {
         for text in [&huge, &hostile] {
             for r in [
                 invoice_refused(text),
+                no_invoice(std::slice::from_ref(text)),
                 unparsable_message(text),
                 bad_header_from(text),
                 unknown_recipient(text),
                 sender_not_trusted("header From", text, text),
-                queued(text, 1),
                 invoices_refused(1, 2, std::slice::from_ref(text)),
-                duplicate_invoice(text, text, text),
                 queued_invoices(
-                    1,
                     std::slice::from_ref(text),
                     std::slice::from_ref(text),
+                    &[(text.clone(), text.clone())],
                     std::slice::from_ref(text),
                 )
                 .reply(text),

@@ -762,7 +762,18 @@ mod tests {
                                 env.rcpt_to.iter().map(ToString::to_string).collect(),
                                 body,
                             ));
-                            s.resume(Answer::Reply(reply::queued("test", 1)), out);
+                            s.resume(
+                                Answer::Reply(
+                                    reply::queued_invoices(
+                                        &["T-1".into()],
+                                        &["a@b.test".into()],
+                                        &[],
+                                        &[],
+                                    )
+                                    .reply("test"),
+                                ),
+                                out,
+                            );
                         }
                         Output::DiscardBody => self.body = None,
                         Output::Transaction(_) => {}
