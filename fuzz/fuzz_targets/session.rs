@@ -56,7 +56,7 @@ fn act(session: &mut Session, out: &mut Vec<Output>, body: &mut u64, limits: &Li
                     assert!(*body <= limits.max_message_size);
                 }
                 Output::EndOfData(_) => {
-                    session.resume(Answer::Reply(reply::queued("fuzz", 1)), out)
+                    session.resume(Answer::Reply(reply::queued_invoices(&[], &[], &[], &[]).reply("fuzz")), out)
                 }
                 Output::StartTls => session.tls_started(),
                 Output::Reply(_)
