@@ -55,9 +55,10 @@ fn act(session: &mut Session, out: &mut Vec<Output>, body: &mut u64, limits: &Li
                     *body += chunk.len() as u64;
                     assert!(*body <= limits.max_message_size);
                 }
-                Output::EndOfData(_) => {
-                    session.resume(Answer::Reply(reply::queued_invoices(&[], &[], &[], &[]).reply("fuzz")), out)
-                }
+                Output::EndOfData(_) => session.resume(
+                    Answer::Reply(reply::queued_invoices(&[], &[], &[], &[]).reply("fuzz")),
+                    out,
+                ),
                 Output::StartTls => session.tls_started(),
                 Output::Reply(_)
                 | Output::Lines(_)
