@@ -68,7 +68,9 @@ async fn accepted_invoice_is_stored_with_its_pdf_paired() {
     let doc = &record.documents[0];
     assert_eq!(doc.xml_name, "INV-1.xml");
     assert_eq!(doc.pdf_name.as_deref(), Some("inv-1.PDF"));
-    assert!(doc.format.contains("UBL"), "{}", doc.format);
+    // The one vocabulary: the syntax and specification as the config and docs name them.
+    assert_eq!(doc.format, "ubl-invoice");
+    assert_eq!(doc.specification.as_deref(), Some("si-ubl-2.0"));
     assert!(doc.invoice_number.is_some());
     daemon.stop().await;
 }

@@ -38,6 +38,8 @@ fn valid_files_exit_0_and_json_carries_the_fields() {
     assert_eq!(code, 0, "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v[0]["result"]["valid"], true);
+    assert_eq!(v[0]["result"]["invoice"]["specification"], "si-ubl-2.0");
+    assert_eq!(v[0]["result"]["invoice"]["syntax"], "ubl-invoice");
     assert!(
         v[0]["result"]["invoice"]["invoice_number"].is_string(),
         "{out}"
@@ -59,10 +61,23 @@ fn an_email_shows_its_pairing() {
     let (code, out) = inspect(&[path.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("document INV-1.xml + inv-1.PDF [attachments, paired by same-name]"),
+        out.contains(
+            "invoice INV-1.xml, with the PDF inv-1.PDF (origin attachments, paired by same-name)"
+        ),
+        "{out}"
+    );
+    // Addresses in plain words, never Rust's debug output.
+    assert!(
+        out.contains(&format!("  from:           {}\n", common::SUPPLIER)),
+        "{out}"
+    );
+    assert!(!out.contains("One(") && !out.contains("Some("), "{out}");
+    // The one vocabulary: the config's value, the display name beside it.
+    assert!(
+        out.contains("specification:  si-ubl-2.0 (SI-UBL 2.0 (NLCIUS))"),
         "{out}"
     );
     let (code, out) = inspect(&[fixture("mime/mikel-attachment_pdf.eml").to_str().unwrap()]);
     assert_eq!(code, 1, "a PDF alone is no invoice: {out}");
-    assert!(out.contains("no invoice document"), "{out}");
+    assert!(out.contains("no invoice found"), "{out}");
 }

@@ -463,9 +463,9 @@ pub struct DocumentItem {
     organisation: String,
     /// The receiving address it came in on.
     receiver: String,
-    /// Detected format, e.g. `UBL Invoice`.
+    /// The syntax, e.g. `ubl-invoice` (`ubl-credit-note`, `cii`, `zugferd-1`).
     format: String,
-    /// The specification's human name, e.g. `SI-UBL 2.0 (NLCIUS)`.
+    /// The specification, e.g. `si-ubl-2.0`: the value `accept_specifications` uses.
     specification: Option<String>,
     /// The invoice number, where found.
     invoice_number: Option<String>,

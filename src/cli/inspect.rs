@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::intake::{self, IntakeLimits, Paired};
+use crate::intake::{self, HeaderFrom, IntakeLimits, Paired};
 use crate::invoice::{self, Detection, Inspection, Party, PdfLimits, Severity};
 
 /// What kind of file it is, judged by its first bytes (the extension only breaks ties).
@@ -150,7 +150,46 @@ fn mail_report(name: &str, bytes: &[u8]) -> Report {
             };
         }
     };
-    let _ = writeln!(text, "  header From: {:?}", parsed.header_from);
+    let (from, from_problem) = match &parsed.header_from {
+        HeaderFrom::One(address) => (Some(address.clone()), None),
+        HeaderFrom::Missing => (None, Some("the message has no From header".to_string())),
+        HeaderFrom::Multiple => (
+            None,
+            Some("the message has more than one From header".to_string()),
+        ),
+        HeaderFrom::Refused { field, defect } => (
+            None,
+            Some(format!("the From header \"{}\" {defect}", printable(field))),
+        ),
+    };
+    match (&from, &from_problem) {
+        (Some(address), _) => {
+            let _ = writeln!(text, "  from:           {}", printable(address));
+        }
+        (None, problem) => {
+            let _ = writeln!(
+                text,
+                "  from:           none usable: {} (the gateway answers 550 5.7.1)",
+                problem.as_deref().unwrap_or_default()
+            );
+        }
+    }
+    let _ = writeln!(
+        text,
+        "  subject:        {}",
+        parsed
+            .subject
+            .as_deref()
+            .map_or_else(|| "-".to_string(), printable)
+    );
+    let _ = writeln!(
+        text,
+        "  message-id:     {}",
+        parsed
+            .message_id
+            .as_deref()
+            .map_or_else(|| "-".to_string(), printable)
+    );
     let Paired {
         documents,
         ignored,
@@ -161,11 +200,12 @@ fn mail_report(name: &str, bytes: &[u8]) -> Report {
     for doc in &documents {
         let _ = writeln!(
             text,
-            "  document {} + {} [{}{}]",
+            "  invoice {}, {} (origin {}{})",
             printable(&doc.xml_name),
-            doc.pdf_name
-                .as_deref()
-                .map_or_else(|| "no PDF".to_string(), printable),
+            doc.pdf_name.as_deref().map_or_else(
+                || "without a PDF".to_string(),
+                |pdf| format!("with the PDF {}", printable(pdf))
+            ),
             doc.origin.as_str(),
             doc.paired_by
                 .map(|p| format!(", paired by {}", p.as_str()))
@@ -180,7 +220,7 @@ fn mail_report(name: &str, bytes: &[u8]) -> Report {
         }));
     }
     if documents.is_empty() {
-        text.push_str("  no invoice document: the gateway answers 550 5.6.0\n");
+        text.push_str("  no invoice found: the gateway answers 550 5.6.0\n");
     }
     for r in &refused {
         let _ = writeln!(text, "  refused {}: {}", printable(&r.name), r.reason);
@@ -190,6 +230,8 @@ fn mail_report(name: &str, bytes: &[u8]) -> Report {
     }
     let json = json!({
         "file": name, "kind": "mail",
+        "from": from, "from_problem": from_problem,
+        "subject": parsed.subject, "message_id": parsed.message_id,
         "documents": docs,
         "refused": refused.iter().map(|r| json!({"name": r.name, "reason": r.reason})).collect::<Vec<_>>(),
         "ignored": ignored.iter().map(|r| json!({"name": r.name, "reason": r.reason})).collect::<Vec<_>>(),
@@ -206,11 +248,16 @@ fn xml_report(bytes: &[u8], text: &mut String, indent: &str) -> (serde_json::Val
             (json!({ "invoice": &*inspection, "valid": !fatal }), fatal)
         }
         Detection::NotInvoice => {
+            let root = invoice::root_element(bytes);
             let _ = writeln!(
                 text,
-                "{indent}not an invoice: no UBL Invoice/CreditNote or CII root element"
+                "{indent}not an invoice: {}, not a UBL Invoice or CreditNote or a CII CrossIndustryInvoice",
+                root.as_deref().map_or_else(
+                    || "not XML".to_string(),
+                    |r| format!("its root element is {}", printable(r))
+                )
             );
-            (json!({ "not_invoice": true }), true)
+            (json!({ "not_invoice": true, "root_element": root }), true)
         }
         Detection::Refused(reason) => {
             let _ = writeln!(text, "{indent}refused: {reason}");
@@ -221,10 +268,16 @@ fn xml_report(bytes: &[u8], text: &mut String, indent: &str) -> (serde_json::Val
 
 fn inspection_text(i: &Inspection, text: &mut String, indent: &str) {
     let opt = |v: &Option<String>| v.as_deref().map_or_else(|| "-".to_string(), printable);
-    let _ = writeln!(text, "{indent}syntax:         {}", i.syntax.name());
     let _ = writeln!(
         text,
-        "{indent}specification:  {} [{}]",
+        "{indent}syntax:         {} ({})",
+        i.syntax.id(),
+        i.syntax.name()
+    );
+    let _ = writeln!(
+        text,
+        "{indent}specification:  {} ({}) [{}]",
+        i.specification.id(),
         i.specification.name(),
         opt(&i.customization_id)
     );

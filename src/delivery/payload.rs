@@ -65,9 +65,9 @@ pub struct DocumentMeta {
     pub notice: Option<crate::spool::NoticeRecord>,
     /// When the message was received, RFC 3339 UTC.
     pub received_at: String,
-    /// Detected format, e.g. `UBL Invoice`.
+    /// The syntax, e.g. `ubl-invoice` (`ubl-credit-note`, `cii`, `zugferd-1`).
     pub format: String,
-    /// The specification's human name, e.g. `SI-UBL 2.0 (NLCIUS)`.
+    /// The specification, e.g. `si-ubl-2.0`: the value `accept_specifications` uses.
     pub specification: Option<String>,
     /// The invoice number, where found.
     pub invoice_number: Option<String>,
@@ -130,13 +130,20 @@ impl DocumentMeta {
     /// The metadata of document `doc` of `message`, accepted by the gateway named `gateway`.
     pub fn new(gateway: &str, message: &MessageRecord, doc: &DocumentRecord) -> DocumentMeta {
         let inspection = match &doc.report {
-            Some(serde_json::Value::Object(report)) => serde_json::Value::Object(
-                report
+            Some(serde_json::Value::Object(report)) => {
+                let mut fields: serde_json::Map<String, serde_json::Value> = report
                     .iter()
                     .filter(|(k, _)| INSPECTION_FIELDS.contains(&k.as_str()))
                     .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            ),
+                    .collect();
+                // One vocabulary, also for reports an older version stored with other names:
+                // the record's fields are read as today's ids.
+                fields.insert("syntax".into(), doc.format.clone().into());
+                if let Some(spec) = &doc.specification {
+                    fields.insert("specification".into(), spec.clone().into());
+                }
+                serde_json::Value::Object(fields)
+            }
             _ => serde_json::Value::Null,
         };
         DocumentMeta {

@@ -108,7 +108,7 @@ mod tests {
         let doc = intake::pair(parsed.attachments).documents.remove(0);
         let at = |l: intake::Location| serde_json::json!({"start": l.start, "end": l.end, "base64": l.base64});
         serde_json::from_value(serde_json::json!({
-            "index": 0, "receiver": "r@x.test", "organisation": "acme", "format": "UBL Invoice",
+            "index": 0, "receiver": "r@x.test", "organisation": "acme", "format": "ubl-invoice",
             "invoice_number": null, "xml_name": doc.xml_name, "xml_size": doc.xml.len(),
             "xml_sha256": sha256_hex(&doc.xml), "pdf_name": doc.pdf_name,
             "pdf_size": doc.pdf.as_ref().map(Vec::len),

@@ -409,13 +409,13 @@ fn judge_documents(
                 xml,
                 pdf_name: doc.pdf_name.clone(),
                 pdf,
-                format: doc.inspection.syntax.name().to_string(),
+                format: doc.inspection.syntax.id().to_string(),
                 invoice_number: doc.inspection.invoice_number.clone(),
                 duplicate_key,
                 report: report
                     .take()
                     .or_else(|| serde_json::to_value(&*doc.inspection).ok()),
-                specification: Some(doc.inspection.specification.name()),
+                specification: Some(doc.inspection.specification.id()),
                 // Not stored apart: decoded again from the raw message for delivery.
                 source: Some(source),
                 xml_at: doc.xml_at.map(part_at),

@@ -54,8 +54,8 @@ pub enum Detection {
     Refused(String),
 }
 
-/// The syntax of an invoice, from its root element.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// The syntax of an invoice, from its root element. Serialised as its [`Syntax::id`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Syntax {
     /// UBL 2.x Invoice.
     UblInvoice,
@@ -67,7 +67,39 @@ pub enum Syntax {
     Zugferd1,
 }
 
+impl Serialize for Syntax {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.id())
+    }
+}
+
 impl Syntax {
+    const ALL: [Syntax; 4] = [
+        Syntax::UblInvoice,
+        Syntax::UblCreditNote,
+        Syntax::Cii,
+        Syntax::Zugferd1,
+    ];
+
+    /// The stable name in records, metadata and JSON, e.g. `ubl-invoice`, `cii`.
+    pub fn id(&self) -> &'static str {
+        match self {
+            Syntax::UblInvoice => "ubl-invoice",
+            Syntax::UblCreditNote => "ubl-credit-note",
+            Syntax::Cii => "cii",
+            Syntax::Zugferd1 => "zugferd-1",
+        }
+    }
+
+    /// The id of a syntax as an older trustgate stored it (its display name, `UBL Invoice`,
+    /// or its Rust name, `UblInvoice`), or `stored` itself when it is already an id.
+    pub fn id_of_stored(stored: &str) -> String {
+        Syntax::ALL
+            .iter()
+            .find(|s| s.name() == stored || format!("{s:?}") == stored)
+            .map_or_else(|| stored.to_string(), |s| s.id().to_string())
+    }
+
     /// Display name, e.g. `UBL Invoice`.
     pub fn name(&self) -> &'static str {
         match self {

@@ -6,9 +6,10 @@
 
 use serde::Serialize;
 
-/// The specification an invoice declares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+/// The specification an invoice declares. Serialised as its [`Specification::id`], the value
+/// the config's `accept_specifications` uses, so the config, `inspect`, the spool and the sinks
+/// share one name for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Specification {
     /// Plain EN 16931 (`urn:cen.eu:en16931:2017`); also the Factur-X/ZUGFeRD EN 16931 profile.
     En16931,
@@ -39,6 +40,12 @@ pub enum Specification {
     Other,
     /// No identifier at all (breaks BR-01 where EN 16931 applies).
     Missing,
+}
+
+impl Serialize for Specification {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.id())
+    }
 }
 
 /// Factur-X / ZUGFeRD 2.x profiles that are not plain EN 16931.
@@ -196,6 +203,50 @@ impl Specification {
         }
     }
 
+    /// The id of a specification as an older trustgate stored it (its display name, e.g.
+    /// `SI-UBL 2.0 (NLCIUS)`), or `stored` itself when it is already an id: records written
+    /// before the names were made one read with today's names.
+    pub fn id_of_stored(stored: &str) -> String {
+        let mut known = vec![
+            Specification::En16931,
+            Specification::PeppolBis3,
+            Specification::PeppolSelfBilling,
+            Specification::SiUbl2,
+            Specification::SiUbl2GAccount,
+            Specification::Ubl20,
+            Specification::Other,
+            Specification::Missing,
+        ];
+        for p in [
+            FacturXProfile::Minimum,
+            FacturXProfile::BasicWl,
+            FacturXProfile::Basic,
+            FacturXProfile::Extended,
+        ] {
+            known.push(Specification::FacturX(p));
+        }
+        for p in [
+            Zugferd1Profile::Basic,
+            Zugferd1Profile::Comfort,
+            Zugferd1Profile::Extended,
+            Zugferd1Profile::Other,
+        ] {
+            known.push(Specification::Zugferd1(p));
+        }
+        if let Some(found) = known.iter().find(|s| s.name() == stored) {
+            return found.id();
+        }
+        // `XRechnung 3.0` and `XRechnung 2.3 Extension`.
+        if let Some(rest) = stored.strip_prefix("XRechnung ") {
+            let (version, ext) = match rest.strip_suffix(" Extension") {
+                Some(v) => (v, "-extension"),
+                None => (rest, ""),
+            };
+            return format!("xrechnung-{version}{ext}");
+        }
+        stored.to_string()
+    }
+
     /// Whether the Dutch NLCIUS rules (BR-NL-*) apply: the SI-UBL schematron compares the whole
     /// normalised identifier with exactly these two strings.
     pub(crate) fn is_nlcius(&self) -> bool {
@@ -244,6 +295,37 @@ fn xrechnung(id: &str) -> Option<Specification> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn serialised_as_the_config_value_and_old_names_read_as_it() {
+        use super::*;
+        assert_eq!(
+            serde_json::to_value(Specification::SiUbl2).unwrap(),
+            serde_json::json!("si-ubl-2.0")
+        );
+        let x = Specification::XRechnung {
+            major: 2,
+            minor: 3,
+            extension: true,
+        };
+        assert_eq!(
+            serde_json::to_value(x).unwrap(),
+            serde_json::json!("xrechnung-2.3-extension")
+        );
+        assert_eq!(
+            Specification::id_of_stored(&x.name()),
+            "xrechnung-2.3-extension"
+        );
+        assert_eq!(
+            Specification::id_of_stored("SI-UBL 2.0 (NLCIUS)"),
+            "si-ubl-2.0"
+        );
+        assert_eq!(
+            Specification::id_of_stored("Factur-X BASIC WL"),
+            "factur-x-basic-wl"
+        );
+        assert_eq!(Specification::id_of_stored("peppol-bis-3"), "peppol-bis-3");
+    }
+
     use super::*;
 
     #[test]

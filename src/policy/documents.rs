@@ -125,7 +125,7 @@ pub fn decide(
     if !receiver.accepts_specification(&spec) {
         rules.push(rule::SPECIFICATION.to_string());
         reasons.push(format!(
-            "[{}] {} is not accepted at this address; send one of: {}",
+            "[{}] {spec} ({}) is not accepted at this address; send one of: {}",
             rule::SPECIFICATION,
             inspection.specification.name(),
             receiver.accept_specifications.join(", ")

@@ -343,7 +343,7 @@ pub struct NewDocument {
     pub pdf_name: Option<String>,
     /// The PDF bytes.
     pub pdf: Option<Vec<u8>>,
-    /// Detected format, e.g. `UBL Invoice`.
+    /// The syntax's id, e.g. `ubl-invoice` ([`crate::invoice::Syntax::id`]).
     pub format: String,
     /// Invoice number, where found.
     pub invoice_number: Option<String>,
@@ -354,7 +354,7 @@ pub struct NewDocument {
     /// The full inspection report (JSON), kept with the record so `spool show` can print the
     /// rule findings.
     pub report: Option<serde_json::Value>,
-    /// The specification's human name, e.g. `SI-UBL 2.0 (NLCIUS)`.
+    /// The specification's id, e.g. `si-ubl-2.0` ([`crate::invoice::Specification::id`]).
     pub specification: Option<String>,
     /// The document's position among the documents intake finds in the raw message. When set,
     /// the XML and PDF are not stored apart ([`Blob::InMessage`]): `xml` and `pdf` are used
@@ -474,6 +474,20 @@ pub struct DuplicateOf {
     pub received_at: SystemTime,
 }
 
+/// Reads a stored syntax as its id, whatever name the record was written with.
+fn stored_syntax<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let stored = String::deserialize(d)?;
+    Ok(crate::invoice::Syntax::id_of_stored(&stored))
+}
+
+/// Reads a stored specification as its id, whatever name the record was written with.
+fn stored_specification<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    let stored = Option::<String>::deserialize(d)?;
+    Ok(stored.map(|s| crate::invoice::Specification::id_of_stored(&s)))
+}
+
 /// One document of a stored message (its bytes: [`Spool::document`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocumentRecord {
@@ -483,7 +497,9 @@ pub struct DocumentRecord {
     pub receiver: String,
     /// The organisation id.
     pub organisation: String,
-    /// Detected format, e.g. `UBL Invoice`.
+    /// The syntax's id, e.g. `ubl-invoice` ([`crate::invoice::Syntax::id`]; a record written
+    /// with the display name reads as the id).
+    #[serde(deserialize_with = "stored_syntax")]
     pub format: String,
     /// Invoice number, where found.
     pub invoice_number: Option<String>,
@@ -503,8 +519,10 @@ pub struct DocumentRecord {
     pub xml_store: Blob,
     /// Where the PDF bytes are stored, if any.
     pub pdf_store: Option<Blob>,
-    /// The specification's human name, e.g. `SI-UBL 2.0 (NLCIUS)`.
-    #[serde(default)]
+    /// The specification's id, e.g. `si-ubl-2.0`, the value `accept_specifications` uses
+    /// ([`crate::invoice::Specification::id`]; a record written with the display name reads
+    /// as the id).
+    #[serde(default, deserialize_with = "stored_specification")]
     pub specification: Option<String>,
     /// The duplicate key the gateway built, if the invoice could be checked; kept so the
     /// index can be explained (and rebuilt) from the records.

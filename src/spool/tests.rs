@@ -61,7 +61,7 @@ fn document(xml: &[u8], pdf: Option<&[u8]>) -> NewDocument {
         xml: xml.to_vec(),
         pdf_name: pdf.map(|_| "INV-1.pdf".into()),
         pdf: pdf.map(<[u8]>::to_vec),
-        format: "UBL Invoice".into(),
+        format: "ubl-invoice".into(),
         invoice_number: Some("INV-1".into()),
         duplicate_key: None,
         report: None,
@@ -160,7 +160,7 @@ async fn a_committed_message_reads_back_whole() {
             doc.pdf_name.as_deref(),
             doc.format.as_str()
         ),
-        (0, "INV-1.xml", Some("INV-1.pdf"), "UBL Invoice")
+        (0, "INV-1.xml", Some("INV-1.pdf"), "ubl-invoice")
     );
     assert_eq!(
         (doc.invoice_number.as_deref(), &doc.status),
@@ -768,7 +768,7 @@ fn keyed(key: &str) -> NewDocument {
     NewDocument {
         deliver: Vec::new(),
         duplicate_key: Some(key.into()),
-        specification: Some("SI-UBL 2.0 (NLCIUS)".into()),
+        specification: Some("si-ubl-2.0".into()),
         ..document(b"<Invoice/>", None)
     }
 }
@@ -835,7 +835,7 @@ async fn a_duplicate_invoice_is_marked_across_commits_and_across_a_reopen() {
     );
     assert_eq!(
         first_record.documents[0].specification.as_deref(),
-        Some("SI-UBL 2.0 (NLCIUS)")
+        Some("si-ubl-2.0")
     );
     let second_record = spool.get(&second).unwrap().unwrap();
     assert_eq!(
@@ -1204,6 +1204,8 @@ fn an_old_record_without_the_new_fields_still_reads() {
     );
     let doc = &record.documents[0];
     assert_eq!(doc.status, DocumentStatus::Ready);
+    // Written with the display name; read with the one vocabulary's id.
+    assert_eq!(doc.format, "ubl-invoice");
     assert_eq!(
         (
             &doc.specification,

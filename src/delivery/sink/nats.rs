@@ -399,7 +399,7 @@ mod tests {
             notice: None,
             header_message_id: None,
             received_at: "2026-11-22T10:15:30.123Z".into(),
-            format: "UBL Invoice".into(),
+            format: "ubl-invoice".into(),
             specification: None,
             invoice_number: Some("INV\r\n1".into()),
             inspection: serde_json::json!({"seller": {"name": "a\nb"}}),
