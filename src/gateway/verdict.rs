@@ -412,6 +412,8 @@ fn judge_documents(
                 pdf_at: doc.pdf_at.map(part_at),
                 paired_by: doc.paired_by.map(|p| p.as_str().to_string()),
                 status,
+                xml_archive: doc.xml_archive.clone().map(archive_entry),
+                pdf_archive: doc.pdf_archive.clone().map(archive_entry),
             }
         };
         let mut stored_for_someone = false;
@@ -574,6 +576,13 @@ fn seller_claim_finding(
 }
 
 /// Intake's location of a part, as the spool records it.
+fn archive_entry(s: intake::ArchiveSource) -> crate::spool::ArchiveEntry {
+    crate::spool::ArchiveEntry {
+        archive: s.archive,
+        entry: s.entry,
+    }
+}
+
 fn part_at(l: intake::Location) -> crate::spool::PartAt {
     crate::spool::PartAt {
         start: l.start,
