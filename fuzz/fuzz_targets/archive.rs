@@ -1,7 +1,8 @@
 //! Fuzzes archive opening (`trustgate::intake::archive::expand`) with small limits taken from
 //! the input, so every bound is reached often: the entry count, the message total, the ratio.
 //! It must never panic, and whatever it yields stays within the limits: at most `max_entries`
-//! files, at most `max_total_bytes` inflated in all, every file marked with its archive. Seed
+//! files, at most `max_total_bytes` inflated in all, every file marked with its archive and
+//! named without a path; bytes that are no archive pass through unchanged. Seed
 //! with small zips and gzips (each prefixed with 8 bytes of limits; the first byte's low bit
 //! names the attachment `x.gz` instead of `x.zip`).
 //!
@@ -34,7 +35,14 @@ fuzz_target!(init: contain::install(), |data: &[u8]| {
         location: None,
         archive: None,
     };
+    let opens = bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"\x1f\x8b");
     let expanded = expand(vec![attachment], &limits);
+    if !opens {
+        // Not an archive by its bytes: passed through as it was.
+        assert_eq!(expanded.attachments.len(), 1);
+        assert_eq!(expanded.attachments[0].bytes, bytes);
+        return;
+    }
     let total: u64 = expanded
         .attachments
         .iter()

@@ -173,9 +173,11 @@ const ZIP_BASED_DOCUMENTS: &[&str] = &[
     "ipa", "xpi", "kmz", "3mf", "vsdx", "xps", "oxps",
 ];
 
-/// Whether `a` is an archive we open: its name or content type says zip or gzip, or its first
-/// bytes do (unless its name says it is an office document or a package built on zip). The
-/// bytes decide the format when they say one.
+/// Whether `a` is an archive we open, and which: its first bytes decide (`PK\x03\x04`, or
+/// `\x1f\x8b`). A file whose name says it is an office document or a package built on zip
+/// (`.docx`, `.odt`, ...) is opened only when its content type says zip too. A name or type
+/// that says archive over bytes that are not one is left an ordinary attachment (pairing lists
+/// it as neither an invoice nor its PDF), as it was before archives were opened.
 pub fn format_of(a: &Attachment) -> Option<Format> {
     let magic = if a.bytes.starts_with(b"PK\x03\x04") {
         Some(Format::Zip)
@@ -194,10 +196,8 @@ pub fn format_of(a: &Attachment) -> Option<Format> {
         _ => None,
     };
     match (magic, claimed) {
-        (Some(m), _) if claimed.is_some() || !ZIP_BASED_DOCUMENTS.contains(&ext.as_str()) => {
-            Some(m)
-        }
-        (_, Some(c)) => Some(c),
+        (Some(m), Some(_)) => Some(m),
+        (Some(m), None) if !ZIP_BASED_DOCUMENTS.contains(&ext.as_str()) => Some(m),
         _ => None,
     }
 }
@@ -753,8 +753,10 @@ mod tests {
         for cut in 0..gz.len() {
             let _ = expand_one("cut.xml.gz", gz[..cut].to_vec());
         }
+        // Named a zip, but not one: an ordinary attachment, as before archives were opened.
         let e = expand_one("x.zip", b"not a zip at all".to_vec());
-        assert!(e.report.notes[0].refuses);
+        assert_eq!(names_of(&e), ["x.zip"]);
+        assert!(e.report.notes.is_empty() && e.report.opened.is_empty());
     }
 
     #[test]
@@ -764,6 +766,11 @@ mod tests {
         assert_eq!(names_of(&e), ["offer.docx"]);
         assert!(e.report.opened.is_empty());
         // Unless typed as a zip, or carrying no name that says otherwise.
+        let typed = expand(
+            vec![attachment("offer.docx", "application/zip", docx.clone())],
+            &ArchiveLimits::default(),
+        );
+        assert_eq!(names_of(&typed), ["document.xml"]);
         assert_eq!(names_of(&expand_one("unnamed", docx)), ["document.xml"]);
     }
 
@@ -785,7 +792,14 @@ mod tests {
             let (name, magic): (&str, &[u8]) =
                 if gzip { ("x.gz", b"\x1f\x8b\x08\x00") } else { ("x.zip", b"PK\x03\x04") };
             for bytes in [body.clone(), [magic, &body].concat()] {
-                let e = expand(vec![attachment(name, "application/octet-stream", bytes)], &limits);
+                let opens = bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"\x1f\x8b");
+                let e = expand(vec![attachment(name, "application/octet-stream", bytes.clone())], &limits);
+                if !opens {
+                    // Not an archive: passed through as it was.
+                    proptest::prop_assert_eq!(e.attachments.len(), 1);
+                    proptest::prop_assert_eq!(&e.attachments[0].bytes, &bytes);
+                    continue;
+                }
                 let total: usize = e.attachments.iter().map(|a| a.bytes.len()).sum();
                 proptest::prop_assert!(total <= 8192);
                 proptest::prop_assert!(e.attachments.len() <= 3);
