@@ -723,7 +723,9 @@ fn one_grep_of_the_queue_id_follows_a_message_from_arrival_to_delivery() {
     let duplicate = daemon.wait_for_log(&[&again, "duplicate invoice", &id], wait);
     assert!(duplicate.is_some(), "{:?}", daemon.log_lines(&[&again]));
     assert_eq!(
-        daemon.log_lines(&[&again, "duplicate invoice", &id]).len(),
+        daemon
+            .log_lines(&[&again, "duplicate invoice", &id])
+            .len(),
         1
     );
     assert!(

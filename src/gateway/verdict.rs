@@ -575,7 +575,7 @@ fn seller_claim_finding(
     })
 }
 
-/// Intake's location of a part, as the spool records it.
+/// Intake's archive provenance of a file, as the spool records it.
 fn archive_entry(s: intake::ArchiveSource) -> crate::spool::ArchiveEntry {
     crate::spool::ArchiveEntry {
         archive: s.archive,
@@ -583,6 +583,7 @@ fn archive_entry(s: intake::ArchiveSource) -> crate::spool::ArchiveEntry {
     }
 }
 
+/// Intake's location of a part, as the spool records it.
 fn part_at(l: intake::Location) -> crate::spool::PartAt {
     crate::spool::PartAt {
         start: l.start,
