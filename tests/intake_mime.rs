@@ -76,6 +76,7 @@ fn pairing_matches_names_case_insensitively_and_lists_the_rest() {
         content_type: ct.into(),
         bytes: bytes.to_vec(),
         location: None,
+        archive: None,
     };
     let paired = intake::pair(vec![
         att("INV-1.xml", "application/xml", &xml),
@@ -98,6 +99,7 @@ fn hybrid_pdf_alone_is_a_document_and_fake_pdfs_are_not() {
         content_type: ct.into(),
         bytes,
         location: None,
+        archive: None,
     };
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invoices");
     let facturx = std::fs::read(fixtures.join("facturx/invoice_EN16931.pdf")).unwrap();
@@ -146,6 +148,7 @@ fn a_paired_pdf_over_a_bound_cannot_escape_the_comparison() {
         content_type: ct.into(),
         bytes: bytes.to_vec(),
         location: None,
+        archive: None,
     };
     let tight = IntakeLimits {
         pdf: trustgate::invoice::PdfLimits {
@@ -181,6 +184,7 @@ fn an_invoice_xml_over_the_configured_xml_bounds_is_refused() {
         content_type: "application/xml".into(),
         bytes: xml.clone(),
         location: None,
+        archive: None,
     };
     let paired = intake::pair_with(vec![att()], &IntakeLimits::default());
     assert_eq!(paired.documents.len(), 1);
@@ -220,6 +224,7 @@ fn attachment(name: &str, ct: &str, bytes: &[u8]) -> intake::Attachment {
         content_type: ct.into(),
         bytes: bytes.to_vec(),
         location: None,
+        archive: None,
     }
 }
 

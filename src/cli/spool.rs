@@ -987,10 +987,17 @@ fn print_message(out: &mut dyn Write, m: &MessageRecord) -> std::io::Result<()> 
             clean(&d.receiver),
             clean(&d.organisation)
         )?;
+        // A file taken from a zip or gzip attachment: `in INV-1.zip`.
+        let within = |a: &Option<crate::spool::ArchiveEntry>| {
+            a.as_ref()
+                .map(|a| format!(" in {}", clean(&a.archive)))
+                .unwrap_or_default()
+        };
         writeln!(
             out,
-            "      xml: {} ({} bytes)",
+            "      xml: {}{} ({} bytes)",
             clean(&d.xml_name),
+            within(&d.xml_archive),
             d.xml_size
         )?;
         let by = d
@@ -998,11 +1005,12 @@ fn print_message(out: &mut dyn Write, m: &MessageRecord) -> std::io::Result<()> 
             .as_deref()
             .map(|p| format!(", paired by {}", clean(p)))
             .unwrap_or_default();
+        let pdf_in = within(&d.pdf_archive);
         match (&d.pdf_name, d.pdf_size) {
             (Some(name), Some(size)) => {
-                writeln!(out, "      pdf: {} ({size} bytes{by})", clean(name))?;
+                writeln!(out, "      pdf: {}{pdf_in} ({size} bytes{by})", clean(name))?;
             }
-            (Some(name), None) => writeln!(out, "      pdf: {}{by}", clean(name))?,
+            (Some(name), None) => writeln!(out, "      pdf: {}{pdf_in}{by}", clean(name))?,
             _ => writeln!(out, "      pdf: none")?,
         }
         print_findings(out, d.report.as_ref())?;
@@ -1116,6 +1124,8 @@ mod tests {
                 pdf_at: None,
                 paired_by: None,
                 status: None,
+                xml_archive: None,
+                pdf_archive: None,
             }],
             ignored: vec![IgnoredAttachment {
                 name: "logo\u{1b}[31m.png".into(),
@@ -1318,6 +1328,8 @@ mod tests {
                 pdf_at: None,
                 paired_by: None,
                 status: doc_status,
+                xml_archive: None,
+                pdf_archive: None,
             }],
             ignored: vec![],
             body,

@@ -32,7 +32,7 @@ pub(crate) fn take_apart(raw: &[u8], limits: &IntakeLimits) -> Result<Inspected,
     Ok(Inspected {
         header_from: parsed.header_from,
         message_id: parsed.message_id,
-        paired: intake::pair_with(parsed.attachments, limits),
+        paired: intake::pair_parsed(parsed.attachments, &parsed.archives, limits),
         subject: parsed.subject,
         auto: parsed.auto,
     })

@@ -422,6 +422,8 @@ fn judge_documents(
                 pdf_at: doc.pdf_at.map(part_at),
                 paired_by: doc.paired_by.map(|p| p.as_str().to_string()),
                 status,
+                xml_archive: doc.xml_archive.clone().map(archive_entry),
+                pdf_archive: doc.pdf_archive.clone().map(archive_entry),
             }
         };
         let mut stored_for_someone = false;
@@ -592,6 +594,14 @@ fn seller_claim_finding(
             "[{SELLER_CLAIM}] invoice {number} names seller {who}, whose invoices have so far come from {first}, but it was sent by {sender}; confirm it with the seller before paying"
         ),
     })
+}
+
+/// Intake's archive provenance of a file, as the spool records it.
+fn archive_entry(s: intake::ArchiveSource) -> crate::spool::ArchiveEntry {
+    crate::spool::ArchiveEntry {
+        archive: s.archive,
+        entry: s.entry,
+    }
 }
 
 /// Intake's location of a part, as the spool records it.

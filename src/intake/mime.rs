@@ -12,6 +12,7 @@ use mail_parser::{
     Address as MpAddress, Encoding, HeaderName, Message, MessageParser, MimeHeaders, PartType,
 };
 
+use super::archive::{self, ArchiveLimits, ArchiveReport, ArchiveSource};
 use super::from::{self, FromDefect};
 use super::{names, prescan};
 
@@ -165,8 +166,12 @@ pub struct Attachment {
     pub bytes: Vec<u8>,
     /// Where the content is in the raw message, when it is a part of the message itself (not
     /// of a nested message) in base64 or no transfer encoding: lets delivery decode it again
-    /// without parsing the whole message ([`super::decode_at`]).
+    /// without parsing the whole message ([`super::decode_at`]). `None` for a file taken
+    /// from an archive.
     pub location: Option<Location>,
+    /// The archive it was taken from, when it is a file inside a zip or gzip attachment
+    /// ([`archive`]); `None` for a part of the message.
+    pub archive: Option<ArchiveSource>,
 }
 
 /// Where a part's content is in the raw message, and how it is encoded.
@@ -187,8 +192,11 @@ pub struct ParsedMessage {
     pub header_from: HeaderFrom,
     /// The Message-ID header, without angle brackets.
     pub message_id: Option<String>,
-    /// Every attachment, in message order, nested messages included.
+    /// Every attachment, in message order, nested messages included; a zip or gzip
+    /// attachment is replaced by the files inside it ([`archive::expand`]).
     pub attachments: Vec<Attachment>,
+    /// The archives opened, and the archives and entries that yielded nothing, with why.
+    pub archives: ArchiveReport,
     /// The Subject, decoded, if any.
     pub subject: Option<String>,
     /// The fields that say the message was sent automatically (RFC 3834).
@@ -215,7 +223,13 @@ pub fn parse_message(raw: &[u8], limits: &IntakeLimits) -> Result<ParsedMessage,
 
     let header_from = judge_header_from(raw, &message);
     let message_id = message.message_id().map(str::to_string);
-    let attachments = collect_attachments(&message, limits)?;
+    // Archives are opened here, before pairing, so that every reader of a message (the
+    // gateway, delivery's `document_bytes`, the admin's tools) sees the same attachments in
+    // the same order.
+    let expanded = archive::expand(
+        collect_attachments(&message, limits)?,
+        &ArchiveLimits::default(),
+    );
     let text = |name: &str| {
         message
             .header(name)
@@ -231,7 +245,8 @@ pub fn parse_message(raw: &[u8], limits: &IntakeLimits) -> Result<ParsedMessage,
     Ok(ParsedMessage {
         header_from,
         message_id,
-        attachments,
+        attachments: expanded.attachments,
+        archives: expanded.report,
         subject: message.subject().map(str::to_string),
         auto,
     })
@@ -370,6 +385,7 @@ fn collect_attachments(
                     content_type,
                     bytes: part.contents().to_vec(),
                     location,
+                    archive: None,
                 });
             }
         }

@@ -2,11 +2,13 @@
 //!
 //! Called by the [`crate::gateway`] at end of data, on a blocking thread, with a body whose size
 //! the SMTP session has already bounded. [`mime`] takes the attachments out of the MIME tree
-//! (mail-parser) within our own limits and checks the header From strictly; [`pairing`] asks
+//! (mail-parser) within our own limits and checks the header From strictly, and [`archive`]
+//! replaces each zip or gzip attachment by the files inside it, within bounds; [`pairing`] asks
 //! [`crate::invoice`] which XML files are invoices and pairs each with its same-named PDF.
 //! Pure functions over bytes: no sockets, no disk, no clock. Names taken from mail are
 //! sanitised here and are only ever metadata, never paths.
 
+pub mod archive;
 pub mod from;
 pub mod mime;
 pub mod names;
@@ -14,11 +16,54 @@ pub mod pairing;
 pub mod prescan;
 pub mod trace;
 
+pub use archive::{ArchiveLimits, ArchiveNote, ArchiveReport, ArchiveSource};
 pub use from::FromDefect;
 pub use mime::{
     Attachment, HeaderFrom, IntakeError, IntakeLimits, Location, ParsedMessage, parse_message,
 };
 pub use pairing::{Document, Ignored, Origin, Paired, PairedBy, pair, pair_with};
+
+/// Pairs the attachments of a parsed message ([`pair_with`]) and lists what its archives did
+/// not yield: each archive opened without giving a document (`the zip archive holds no
+/// invoice XML`), and each archive or entry that could not be read. The latter may have hidden
+/// the invoice (encrypted, over a bound, unreadable, an archive inside an archive): when the
+/// message has no document at all they are `refused`, so the reply quotes their sentence;
+/// otherwise they are only `ignored`, like the rest. The documents are [`pair_with`]'s, in
+/// its order: [`document_bytes`] finds them again without this step.
+pub fn pair_parsed(
+    attachments: Vec<Attachment>,
+    archives: &ArchiveReport,
+    limits: &IntakeLimits,
+) -> Paired {
+    let mut paired = pair_with(attachments, limits);
+    let no_documents = paired.documents.is_empty();
+    for note in &archives.notes {
+        let listed = Ignored {
+            name: note.name.clone(),
+            reason: note.reason.clone(),
+        };
+        if note.refuses && no_documents {
+            paired.refused.push(listed);
+        } else {
+            paired.ignored.push(listed);
+        }
+    }
+    for name in &archives.opened {
+        let yielded = paired.documents.iter().any(|d| {
+            [&d.xml_archive, &d.pdf_archive]
+                .into_iter()
+                .flatten()
+                .any(|s| s.archive == *name)
+        });
+        if !yielded {
+            paired.ignored.push(Ignored {
+                name: name.clone(),
+                reason: "the archive holds no invoice XML; attach the UBL or CII file".into(),
+            });
+        }
+    }
+    paired
+}
 
 /// The XML and PDF of document `source` of a raw message, found again the way the gateway
 /// found them at end of data (the same parse, the same pairing, the same order): how the

@@ -22,6 +22,7 @@
 
 use std::collections::HashMap;
 
+use super::archive::ArchiveSource;
 use super::mime::{Attachment, IntakeLimits, Location};
 use super::names;
 use crate::invoice::{self, Detection, Finding, Inspection, PdfError, Severity};
@@ -50,6 +51,10 @@ pub struct Document {
     pub pdf_at: Option<Location>,
     /// How its XML and PDF were put together, when it has a PDF.
     pub paired_by: Option<PairedBy>,
+    /// The archive the XML (for a hybrid PDF: the PDF) was taken from, if any.
+    pub xml_archive: Option<ArchiveSource>,
+    /// The archive the PDF was taken from, if any.
+    pub pdf_archive: Option<ArchiveSource>,
 }
 
 /// Which pairing rule gave a document its PDF (see the module's documentation).
@@ -209,6 +214,8 @@ pub fn pair_with(attachments: Vec<Attachment>, limits: &IntakeLimits) -> Paired 
                     xml_at: a.location,
                     pdf_at: None,
                     paired_by: None,
+                    xml_archive: a.archive,
+                    pdf_archive: None,
                 }),
                 Detection::NotInvoice => paired.ignored.push(Ignored {
                     reason: not_an_invoice(&a.bytes),
@@ -261,6 +268,8 @@ pub fn pair_with(attachments: Vec<Attachment>, limits: &IntakeLimits) -> Paired 
                 xml_at: None,
                 pdf_at: pdf.location,
                 paired_by: Some(PairedBy::Hybrid),
+                xml_archive: pdf.archive.clone(),
+                pdf_archive: pdf.archive,
             }),
             Err(reason) => paired.ignored.push(Ignored {
                 name: pdf.name,
@@ -276,6 +285,7 @@ fn attach(doc: &mut Document, pdf: Attachment, by: PairedBy) {
     doc.pdf_name = Some(pdf.name);
     doc.pdf = Some(pdf.bytes);
     doc.pdf_at = pdf.location;
+    doc.pdf_archive = pdf.archive;
     doc.paired_by = Some(by);
 }
 
@@ -350,6 +360,7 @@ fn undo_guess(doc: &mut Document) -> Option<Attachment> {
         content_type: "application/pdf".into(),
         bytes: doc.pdf.take()?,
         location: doc.pdf_at.take(),
+        archive: doc.pdf_archive.take(),
     })
 }
 

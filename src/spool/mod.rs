@@ -372,6 +372,20 @@ pub struct NewDocument {
     /// A status decided by the gateway (e.g. [`DocumentStatus::Rejected`]); `None` lets the
     /// spool decide between [`DocumentStatus::Ready`] and [`DocumentStatus::Duplicate`].
     pub status: Option<DocumentStatus>,
+    /// The zip or gzip attachment the XML was taken from, if any.
+    pub xml_archive: Option<ArchiveEntry>,
+    /// The zip or gzip attachment the PDF was taken from, if any.
+    pub pdf_archive: Option<ArchiveEntry>,
+}
+
+/// Where a document's file was in the message when it came inside an archive: the archive
+/// attachment's name and the file's name in it, both sanitised (metadata, never paths).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveEntry {
+    /// The archive's name, e.g. `INV-1.zip`.
+    pub archive: String,
+    /// The file's base name inside it, e.g. `INV-1.xml`.
+    pub entry: String,
 }
 
 /// An attachment kept only in the raw message.
@@ -550,6 +564,12 @@ pub struct DocumentRecord {
     /// Which pairing rule gave the XML its PDF, when it has one (see `intake::PairedBy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paired_by: Option<String>,
+    /// The archive the XML came in, when it was taken from a zip or gzip attachment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xml_archive: Option<ArchiveEntry>,
+    /// The archive the PDF came in, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdf_archive: Option<ArchiveEntry>,
 }
 
 /// Where a document's part is in the stored raw message: its body's byte range and whether

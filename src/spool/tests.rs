@@ -71,6 +71,8 @@ fn document(xml: &[u8], pdf: Option<&[u8]>) -> NewDocument {
         pdf_at: None,
         paired_by: None,
         status: None,
+        xml_archive: None,
+        pdf_archive: None,
     }
 }
 

@@ -334,6 +334,8 @@ impl Files<'_> {
                 pdf_sha256,
                 xml_at: doc.xml_at,
                 pdf_at: doc.pdf_at,
+                xml_archive: doc.xml_archive,
+                pdf_archive: doc.pdf_archive,
             });
         }
         // Whole-message deliveries (the postmaster's forward, a notice about a refused message)
