@@ -58,7 +58,7 @@ pub fn pair_parsed(
         if !yielded {
             paired.ignored.push(Ignored {
                 name: name.clone(),
-                reason: "the archive holds no invoice XML; attach the UBL or CII file".into(),
+                reason: "an archive with no invoice XML in it".into(),
             });
         }
     }
