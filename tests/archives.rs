@@ -44,7 +44,15 @@ fn records(cfg: &TestConfig) -> Vec<serde_json::Value> {
 
 #[test]
 fn a_zip_with_an_invoice_xml_and_its_pdf_is_accepted_and_records_the_archive() {
-    let cfg = TestConfig::new();
+    // Delivered to a directory sink, whose metadata names the archive too.
+    let out_dir = tempfile::tempdir().unwrap();
+    let cfg = TestConfig::with_extras("", "deliver = [\"folder\"]", "");
+    let mut text = std::fs::read_to_string(&cfg.path).unwrap();
+    text.push_str(&format!(
+        "\n[[sink]]\nname = \"folder\"\nkind = \"directory\"\npath = \"{}\"\n",
+        out_dir.path().display()
+    ));
+    std::fs::write(&cfg.path, text).unwrap();
     let daemon = Process::serve(&cfg.path);
     let xml = read_fixture(INVOICE_XML);
     let zip = zip_of(&[("INV-1.xml", &xml), ("INV-1.pdf", PDF)]);
@@ -74,6 +82,30 @@ fn a_zip_with_an_invoice_xml_and_its_pdf_is_accepted_and_records_the_archive() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("xml: INV-1.xml in INV-1.zip"), "{out}");
     assert!(out.contains("pdf: INV-1.pdf in INV-1.zip"), "{out}");
+
+    // The directory sink's metadata: each file with the archive it came out of.
+    // (in the folder itself or in the organisation's subfolder, as the layout says)
+    let name = format!("{id}-0.json");
+    let candidates = [
+        out_dir.path().join(&name),
+        out_dir.path().join("acme").join(&name),
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let meta_path = loop {
+        if let Some(found) = candidates.iter().find(|p| p.exists()) {
+            break found.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the directory sink wrote no {name}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta_path).unwrap()).unwrap();
+    assert_eq!(meta["xml"]["name"], "INV-1.xml");
+    assert_eq!(meta["xml"]["archive"], "INV-1.zip");
+    assert_eq!(meta["pdf"]["archive"], "INV-1.zip");
 
     // Read back for delivery: decoded again from the stored message, through the archive,
     // to the very bytes that were zipped.
@@ -233,8 +265,10 @@ fn an_archive_without_an_invoice_is_refused_and_listed_by_name() {
     let recs = records(&cfg);
     let ignored = recs[0]["ignored"].as_array().unwrap();
     assert!(
-        ignored.iter().any(|i| i["name"] == "docs.zip"
-            && i["reason"] == "an archive with no invoice XML in it"),
+        ignored
+            .iter()
+            .any(|i| i["name"] == "docs.zip"
+                && i["reason"] == "an archive with no invoice XML in it"),
         "{ignored:?}"
     );
 }

@@ -194,7 +194,11 @@ fn mail_report(name: &str, bytes: &[u8]) -> Report {
         documents,
         ignored,
         refused,
-    } = intake::pair_parsed(parsed.attachments, &parsed.archives, &IntakeLimits::default());
+    } = intake::pair_parsed(
+        parsed.attachments,
+        &parsed.archives,
+        &IntakeLimits::default(),
+    );
     let mut fatal = documents.is_empty() || !refused.is_empty();
     let mut docs = Vec::new();
     for doc in &documents {

@@ -93,6 +93,10 @@ pub struct FileMeta {
     pub sha256: Option<String>,
     /// `application/xml` or `application/pdf`.
     pub content_type: String,
+    /// The archive attachment the file came out of (e.g. `INV-1.zip`), when it came inside
+    /// one; the file's own name in it is `name`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub archive: Option<String>,
 }
 
 impl DocumentMeta {
@@ -122,6 +126,7 @@ impl DocumentMeta {
                 size: 0,
                 sha256: None,
                 content_type: "message/rfc822".into(),
+                archive: None,
             },
             pdf: None,
         }
@@ -169,12 +174,14 @@ impl DocumentMeta {
                 size: doc.xml_size,
                 sha256: Some(doc.xml_sha256.clone()),
                 content_type: "application/xml".into(),
+                archive: doc.xml_archive.as_ref().map(|a| a.archive.clone()),
             },
             pdf: doc.pdf_name.as_ref().map(|name| FileMeta {
                 name: name.clone(),
                 size: doc.pdf_size.unwrap_or(0),
                 sha256: None,
                 content_type: "application/pdf".into(),
+                archive: doc.pdf_archive.as_ref().map(|a| a.archive.clone()),
             }),
         }
     }

@@ -169,6 +169,7 @@ mod tests {
                     size: 5,
                     sha256: None,
                     content_type: "application/xml".into(),
+                    archive: None,
                 },
                 pdf: None,
             },

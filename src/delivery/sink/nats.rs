@@ -408,6 +408,7 @@ mod tests {
                 size: 1,
                 sha256: None,
                 content_type: "application/xml".into(),
+                archive: None,
             },
             pdf: None,
         };
