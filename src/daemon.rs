@@ -389,7 +389,7 @@ impl Daemon {
                 gateway: config.server.hostname.clone(),
                 policy: crate::delivery::queue::Policy::from_config(&config.delivery),
                 workers: config.delivery.workers,
-                intake_limits: crate::gateway::intake_limits(&config.limits),
+                intake_limits: crate::gateway::intake_limits(config),
             },
             delivery_runtime.handle(),
             &parts.delivery.token,

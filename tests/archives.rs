@@ -272,3 +272,13 @@ fn an_archive_without_an_invoice_is_refused_and_listed_by_name() {
         "{ignored:?}"
     );
 }
+
+/// What all archives of a message may inflate to is the configured message size limit, not a
+/// constant: a gateway that takes 1 MiB messages opens 1 MiB of archives.
+#[test]
+fn the_archive_budget_is_the_configured_message_size() {
+    let cfg = TestConfig::with_server_extra("max_message_size = \"1MiB\"");
+    let config = trustgate::config::Config::load(&cfg.path).unwrap();
+    let limits = trustgate::gateway::intake_limits(&config);
+    assert_eq!(limits.archive.max_total_bytes, 1 << 20);
+}

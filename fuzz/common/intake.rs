@@ -17,6 +17,7 @@ fn small() -> IntakeLimits {
         max_nested_messages: 4,
         pdf: Default::default(),
         xml: Default::default(),
+        archive: Default::default(),
     }
 }
 

@@ -57,7 +57,7 @@ pub fn run(config: &Config, out: &mut impl std::io::Write) -> anyhow::Result<i32
         }
     };
     let directory = Directory::new(config);
-    let limits = gateway::intake_limits(&config.limits);
+    let limits = gateway::intake_limits(config);
     let result = runtime.block_on(import(&spool, &directory, &limits, out));
     runtime.block_on(spool.shutdown());
     result

@@ -101,7 +101,7 @@ impl Gateway {
         Gateway {
             directory: Arc::new(directory),
             spool,
-            intake_limits: intake_limits(&config.limits),
+            intake_limits: intake_limits(config),
             min_free_space: config.spool.min_free_space,
             in_flight: Arc::new(InFlight::default()),
             inspections: Arc::new(tokio::sync::Semaphore::new(parallel_inspections)),
@@ -150,7 +150,8 @@ impl Gateway {
 }
 
 /// The config's `[limits]` as intake's bounds (MIME pre-scan and PDF reader).
-pub fn intake_limits(limits: &crate::config::Limits) -> IntakeLimits {
+pub fn intake_limits(config: &crate::config::Config) -> IntakeLimits {
+    let limits = &config.limits;
     let size = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
     IntakeLimits {
         max_header_bytes: size(limits.max_header_bytes),
@@ -170,6 +171,12 @@ pub fn intake_limits(limits: &crate::config::Limits) -> IntakeLimits {
             max_expansion: limits.max_pdf_expansion,
         },
         xml: limits.xml(),
+        // What all archives of a message may inflate to: no more than the message itself may
+        // be (issue 13).
+        archive: crate::intake::archive::ArchiveLimits {
+            max_total_bytes: config.server.max_message_size,
+            ..Default::default()
+        },
     }
 }
 

@@ -50,8 +50,9 @@ pub const RATIO_FLOOR: u64 = 64 * 1024;
 /// archive inside may add its own signatures, hence the slack).
 const SIGNATURES_PER_ENTRY: usize = 16;
 
-/// The bounds on opening archives. The defaults are fixed and documented above; they are not
-/// configuration keys (yet).
+/// The bounds on opening archives. The entry count and the ratio are fixed and documented
+/// above; the total is the configured `max_message_size` (`gateway::intake_limits`), 35 MiB
+/// by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArchiveLimits {
     /// Most entries in one zip archive ([`MAX_ENTRIES`]).

@@ -41,6 +41,9 @@ pub struct IntakeLimits {
     pub pdf: crate::invoice::PdfLimits,
     /// Bounds on inspecting each invoice XML (attached, or embedded in a PDF).
     pub xml: crate::invoice::Limits,
+    /// Bounds on opening zip and gzip attachments; the gateway sets their total to the
+    /// configured `max_message_size`.
+    pub archive: ArchiveLimits,
 }
 
 impl Default for IntakeLimits {
@@ -55,6 +58,7 @@ impl Default for IntakeLimits {
             max_nested_messages: 64,
             pdf: crate::invoice::PdfLimits::default(),
             xml: crate::invoice::Limits::default(),
+            archive: ArchiveLimits::default(),
         }
     }
 }
@@ -75,6 +79,7 @@ impl IntakeLimits {
             max_nested_messages: usize::MAX,
             pdf: crate::invoice::PdfLimits::default(),
             xml: crate::invoice::Limits::default(),
+            archive: ArchiveLimits::default(),
         }
     }
 }
@@ -226,10 +231,7 @@ pub fn parse_message(raw: &[u8], limits: &IntakeLimits) -> Result<ParsedMessage,
     // Archives are opened here, before pairing, so that every reader of a message (the
     // gateway, delivery's `document_bytes`, the admin's tools) sees the same attachments in
     // the same order.
-    let expanded = archive::expand(
-        collect_attachments(&message, limits)?,
-        &ArchiveLimits::default(),
-    );
+    let expanded = archive::expand(collect_attachments(&message, limits)?, &limits.archive);
     let text = |name: &str| {
         message
             .header(name)

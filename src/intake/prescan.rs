@@ -767,6 +767,7 @@ Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n{encode
                 max_nested_messages: 3,
                 pdf: Default::default(),
                 xml: Default::default(),
+                archive: Default::default(),
             };
             let parsed = std::panic::catch_unwind(|| {
                 prescan(&raw, &limits).ok()?;
