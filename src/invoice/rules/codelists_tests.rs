@@ -55,8 +55,15 @@ fn lookup_follows_the_official_test() {
     assert!(lookup(currency, " EUR\n"));
     assert!(lookup(currency, "\tEUR "));
     // Case matters, a space inside never matches, unknown codes and the empty value do not.
-    for bad in ["eur", "EU R", "EUR EUR", "XXX", "", "  "] {
+    for bad in ["eur", "EU R", "EUR EUR", "XYZ", "", "  "] {
         assert!(!lookup(currency, bad), "{bad:?}");
+    }
+    // XXX is ISO 4217's "no currency", so the official currency list has it; it is no country,
+    // VAT category or unit.
+    assert!(lookup(currency, "XXX"));
+    for id in ["BR-CL-14", "BR-CL-17", "BR-CL-23"] {
+        assert!(!lookup(list(UBL, id, ""), "XXX"), "{id}");
+        assert!(!lookup(list(CII, id, ""), "XXX"), "{id}");
     }
     // BR-CL-22 compares upper-case(.).
     let vatex = list(CII, "BR-CL-22", "");
