@@ -17,6 +17,7 @@
 mod amount;
 mod attachment;
 mod cii;
+mod codes;
 mod detect;
 mod facturx;
 mod fields;
@@ -218,7 +219,8 @@ fn run(xml: &[u8], limits: &Limits) -> Result<Inspection, Stop> {
         Family::Ubl => {
             let credit_note = root.ns == Ns::UblCreditNote;
             let mut handler = ubl::Ubl::new(credit_note);
-            xml::drive(opened, limits, &mut handler)?;
+            let codes = xml::drive(opened, limits, &mut handler)?;
+            handler.doc.set_codes(codes);
             let syntax = if credit_note {
                 Syntax::UblCreditNote
             } else {
@@ -229,7 +231,8 @@ fn run(xml: &[u8], limits: &Limits) -> Result<Inspection, Stop> {
         Family::Cii | Family::Zugferd1 => {
             let mut handler = cii::Cii::default();
             handler.zugferd1 = root.family == Family::Zugferd1;
-            xml::drive(opened, limits, &mut handler)?;
+            let codes = xml::drive(opened, limits, &mut handler)?;
+            handler.doc.set_codes(codes);
             let syntax = if root.family == Family::Cii {
                 Syntax::Cii
             } else {

@@ -208,6 +208,19 @@ pub(crate) struct Doc {
     pub(crate) bad_amounts: Vec<BadAmount>,
     /// Elements that may occur once and occurred again (at most [`MAX_NOTED`]).
     pub(crate) repeated: Vec<Repeated>,
+    /// Every distinct coded value the code list rules check, where it first occurs.
+    pub(crate) codes: Vec<super::codes::CodeUse>,
+    /// More distinct coded values than [`super::codes::MAX_CODES`]: the rest are unchecked.
+    pub(crate) codes_truncated: bool,
+}
+
+impl Doc {
+    /// Takes the coded values the streaming pass collected.
+    pub(crate) fn set_codes(&mut self, collector: super::codes::Collector) {
+        let (codes, truncated) = collector.finish();
+        self.codes = codes;
+        self.codes_truncated = truncated;
+    }
 }
 
 /// Most bad amounts and repeated elements noted per document: one is enough to refuse, a few

@@ -136,6 +136,12 @@ tags! {
     LineExtensionAmount, TaxExclusiveAmount, TaxInclusiveAmount, AllowanceTotalAmount,
     ChargeTotalAmount, PrepaidAmount, PayableRoundingAmount, PayableAmount, InvoiceLine,
     CreditNoteLine,
+    // UBL elements of the code list rules (`codes`)
+    BaseAmount, PriceAmount, TaxableAmount, InvoicePeriod, DescriptionCode, DocumentReference,
+    DocumentTypeCode, Note, CommodityClassification, ItemClassificationCode, OriginCountry,
+    TaxCategory, ClassifiedTaxCategory, AllowanceChargeReasonCode, StandardItemIdentification,
+    TaxExemptionReasonCode, InvoicedQuantity, BaseQuantity, CreditedQuantity, DeliveryLocation,
+    PayeeParty,
     // CII D16B (and ZUGFeRD 1.0 where the names are shared)
     ExchangedDocumentContext, GuidelineSpecifiedDocumentContextParameter,
     BusinessProcessSpecifiedDocumentContextParameter, ExchangedDocument, TypeCode,
@@ -152,6 +158,10 @@ tags! {
     DueDateDateTime, SpecifiedTradeSettlementHeaderMonetarySummation, TaxBasisTotalAmount,
     TaxTotalAmount, RoundingAmount, GrandTotalAmount, TotalPrepaidAmount, DuePayableAmount,
     InvoiceReferencedDocument, DefinedTradeContact,
+    // CII elements of the code list rules (`codes`)
+    DueDateTypeCode, ReferenceTypeCode, SubjectCode, SpecifiedTradeProduct, ShipToTradeParty,
+    ClassCode, OriginTradeCountry, CategoryTradeTax, ReasonCode, ExemptionReasonCode,
+    BasisQuantity, BilledQuantity, ApplicableHeaderTradeDelivery,
 }
 
 impl Tag {
@@ -432,12 +442,13 @@ pub(crate) fn open<'x>(xml: &'x [u8], limits: &Limits) -> Result<Opened<'x>, Sto
     }
 }
 
-/// Feeds everything below the root to `handler`, enforcing `limits`, until the end of input.
+/// Feeds everything below the root to `handler`, enforcing `limits`, until the end of input,
+/// and collects the document's coded values on the way (the code list rules' model).
 pub(crate) fn drive<H: Handler>(
     opened: Opened<'_>,
     limits: &Limits,
     handler: &mut H,
-) -> Result<(), Stop> {
+) -> Result<super::codes::Collector, Stop> {
     let Opened {
         mut reader,
         mut scope,
@@ -459,6 +470,7 @@ pub(crate) fn drive<H: Handler>(
     // The open amount element, if the innermost open element is one: (depth, local name,
     // its text so far, at most AMOUNT_TEXT_MAX + 1 bytes).
     let mut amount: Option<(usize, String, String)> = None;
+    let mut codes = super::codes::Collector::new(family);
     loop {
         let event = match reader.read_event() {
             Ok(event) => event,
@@ -508,6 +520,9 @@ pub(crate) fn drive<H: Handler>(
                     }
                 }
                 let wanted = handler.start(&path, &Attrs { start: e });
+                if in_family {
+                    codes.start(depth, &path, &Attrs { start: e });
+                }
                 // An element inside an amount makes it no amount (the schema refuses that too,
                 // through its type); only a leaf is checked.
                 amount = None;
@@ -523,6 +538,7 @@ pub(crate) fn drive<H: Handler>(
                     if let Some((field, _)) = wanted {
                         handler.end(field, "");
                     }
+                    codes.end(depth);
                     path.pop();
                     scope.exit(depth);
                     depth -= 1;
@@ -534,6 +550,7 @@ pub(crate) fn drive<H: Handler>(
                 }
             }
             Event::End(_) => {
+                codes.end(depth);
                 while seen.last().is_some_and(|(d, _)| *d > depth) {
                     seen.pop();
                 }
@@ -574,6 +591,10 @@ pub(crate) fn drive<H: Handler>(
                     let s = t.xml10_content().map_err(|_| refused(NOT_UTF8))?;
                     hold(held, &s);
                 }
+                if codes.wants_text(depth) {
+                    let s = t.xml10_content().map_err(|_| refused(NOT_UTF8))?;
+                    codes.text(depth, &s);
+                }
                 if let Some(capture) = capturing(&fields) {
                     let s = t.xml10_content().map_err(|_| refused(NOT_UTF8))?;
                     push(&mut text, &s, capture, limits);
@@ -588,6 +609,10 @@ pub(crate) fn drive<H: Handler>(
                 if let Some((_, _, held)) = &mut amount {
                     let s = t.xml10_content().map_err(|_| refused(NOT_UTF8))?;
                     hold(held, &s);
+                }
+                if codes.wants_text(depth) {
+                    let s = t.xml10_content().map_err(|_| refused(NOT_UTF8))?;
+                    codes.text(depth, &s);
                 }
                 if let Some(capture) = capturing(&fields) {
                     let s = t.xml10_content().map_err(|_| refused(NOT_UTF8))?;
@@ -625,6 +650,7 @@ pub(crate) fn drive<H: Handler>(
                 if let Some((_, _, held)) = &mut amount {
                     hold(held, ch.encode_utf8(&mut [0; 4]));
                 }
+                codes.text(depth, ch.encode_utf8(&mut [0; 4]));
                 if let Some(capture) = capturing(&fields) {
                     push(&mut text, ch.encode_utf8(&mut [0; 4]), capture, limits);
                 }
@@ -636,7 +662,7 @@ pub(crate) fn drive<H: Handler>(
                         "the XML ends before its root element is closed; send the complete invoice",
                     ));
                 }
-                return Ok(());
+                return Ok(codes);
             }
             Event::Comment(_) | Event::PI(_) | Event::Decl(_) => {}
         }

@@ -8,7 +8,10 @@
 //! Severity is the official schematron flag, except that Factur-X MINIMUM and BASIC WL, which are
 //! not EN 16931 invoices by design, get EN 16931 findings as warnings. Pure.
 
-// The generated EN 16931 code lists; the BR-CL rules that use them come next.
+mod code_list_rules;
+/// The EN 16931 code lists, generated from the official XSLTs (`scripts/codelists.py`).
+// Each list carries its official context and value expression as documentation, which no code
+// reads.
 #[allow(dead_code)]
 pub(crate) mod codelists;
 mod en16931;
@@ -63,6 +66,7 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
     let mut out = Vec::new();
     if applies_en16931(doc, syntax, spec) {
         en16931::check(doc, syntax, &mut out);
+        code_list_rules::check(doc, syntax, &mut out);
         if spec.below_en16931() {
             for f in &mut out {
                 f.severity = Severity::Warning;
