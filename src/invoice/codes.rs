@@ -19,6 +19,8 @@
 //!
 //! The lists themselves, and the check, are the rules' business (`rules::codelists`). Pure.
 
+use std::collections::{HashMap, HashSet};
+
 use super::xml::{Attrs, Family, Tag};
 use Tag as T;
 
@@ -318,9 +320,8 @@ struct Parent {
 #[derive(Debug)]
 struct Open {
     depth: usize,
-    /// The site and location it is read for; `None` for the indicator or type code its
-    /// parent waits for.
-    site: Option<(&'static Site, String)>,
+    /// The site it is read for; `None` for the indicator or type code its parent waits for.
+    site: Option<&'static Site>,
     text: String,
 }
 
@@ -331,7 +332,7 @@ pub(crate) struct Collector {
     family: Family,
     uses: Vec<CodeUse>,
     /// (rule, list, value) of each use kept: the same code of the same list is checked once.
-    seen: std::collections::HashSet<(&'static str, &'static str, String)>,
+    seen: HashMap<(&'static str, &'static str), HashSet<String>>,
     truncated: bool,
     parents: Vec<Parent>,
     open: Option<Open>,
@@ -359,7 +360,7 @@ impl Collector {
             sites,
             family,
             uses: Vec::new(),
-            seen: std::collections::HashSet::new(),
+            seen: HashMap::new(),
             truncated: false,
             parents: Vec::new(),
             open: None,
@@ -407,12 +408,11 @@ impl Collector {
         let Some(site) = self.sites.iter().find(|s| matches(s, path)) else {
             return;
         };
-        let location = location(path);
         match site.source {
             Source::Text | Source::NoteSubject => {
                 self.open = Some(Open {
                     depth,
-                    site: Some((site, location)),
+                    site: Some(site),
                     text: String::new(),
                 });
             }
@@ -433,7 +433,7 @@ impl Collector {
                 {
                     return;
                 }
-                self.found(site, value, format!("{location}@{name}"), depth);
+                self.found(site, value, path, Some(name), depth);
             }
         }
     }
@@ -453,7 +453,8 @@ impl Collector {
     }
 
     /// The element at `depth` ends.
-    pub(crate) fn end(&mut self, depth: usize) {
+    /// The element at `depth` ends; `path` still ends with it.
+    pub(crate) fn end(&mut self, depth: usize, path: &[Tag]) {
         if let Some(open) = self.open.take_if(|o| o.depth == depth) {
             match open.site {
                 None => {
@@ -461,7 +462,7 @@ impl Collector {
                         parent.decided_by.get_or_insert(open.text);
                     }
                 }
-                Some((site, location)) => match site.source {
+                Some(site) => match site.source {
                     Source::NoteSubject => {
                         // `#ABC#…`: the subject between the first two `#`, when it is three
                         // characters long.
@@ -473,10 +474,10 @@ impl Collector {
                         if let Some(subject) = subject
                             && subject.chars().count() == 3
                         {
-                            self.found(site, subject, location, depth);
+                            self.found(site, subject, path, None, depth);
                         }
                     }
-                    _ => self.found(site, open.text, location, depth),
+                    _ => self.found(site, open.text, path, None, depth),
                 },
             }
         }
@@ -516,20 +517,38 @@ impl Collector {
         }
     }
 
-    fn found(&mut self, site: &'static Site, value: String, location: String, depth: usize) {
+    /// A value of `site` at `path` (its attribute `attr`, or its text).
+    fn found(
+        &mut self,
+        site: &'static Site,
+        value: String,
+        path: &[Tag],
+        attr: Option<&str>,
+        depth: usize,
+    ) {
         if let When::Parent = site.when
             && let Some(parent) = self.parents.last_mut()
             && depth == parent.depth + 1
         {
-            parent.waiting.push((value, location));
+            parent.waiting.push((value, location(path, attr)));
+            return;
+        }
+        // Looked up before the location is written: most codes repeat (EUR, C62, S).
+        if self.is_seen(site.rule, site.list, &value) {
             return;
         }
         self.push(CodeUse {
             rule: site.rule,
             list: site.list,
             value,
-            location,
+            location: location(path, attr),
         });
+    }
+
+    fn is_seen(&self, rule: &'static str, list: &'static str, value: &str) -> bool {
+        self.seen
+            .get(&(rule, list))
+            .is_some_and(|values| values.contains(value))
     }
 
     fn decide(&mut self, parent: Parent) {
@@ -561,17 +580,17 @@ impl Collector {
 
     fn push(&mut self, code: CodeUse) {
         // The same code of the same list is checked once (its first place is reported).
-        if self
-            .seen
-            .contains(&(code.rule, code.list, code.value.clone()))
-        {
+        if self.is_seen(code.rule, code.list, &code.value) {
             return;
         }
         if self.uses.len() >= MAX_CODES {
             self.truncated = true;
             return;
         }
-        self.seen.insert((code.rule, code.list, code.value.clone()));
+        self.seen
+            .entry((code.rule, code.list))
+            .or_default()
+            .insert(code.value.clone());
         self.uses.push(code);
     }
 }
@@ -579,21 +598,29 @@ impl Collector {
 /// Whether `tag` ends a pattern of `family`'s sites: most elements are none, and are
 /// dismissed with one lookup.
 fn is_site_tag(family: Family, tag: Tag) -> bool {
-    static TABLES: std::sync::OnceLock<[Vec<Tag>; 2]> = std::sync::OnceLock::new();
+    // Indexed by the tag's discriminant: one load per element.
+    static TABLES: std::sync::OnceLock<[Vec<bool>; 2]> = std::sync::OnceLock::new();
     let tables = TABLES.get_or_init(|| {
-        let last = |sites: &[Site]| -> Vec<Tag> {
-            sites
+        let last = |sites: &[Site]| -> Vec<bool> {
+            let mut table = vec![false; 256];
+            for tag in sites
                 .iter()
                 .flat_map(|s| s.patterns.iter().filter_map(|p| p.last().copied()))
-                .collect()
+            {
+                if let Some(slot) = table.get_mut(tag as usize) {
+                    *slot = true;
+                }
+            }
+            table
         };
         [last(UBL), last(CII)]
     });
-    match family {
-        Family::Ubl => tables[0].contains(&tag),
-        Family::Cii => tables[1].contains(&tag),
-        Family::Zugferd1 => false,
-    }
+    let table = match family {
+        Family::Ubl => &tables[0],
+        Family::Cii => &tables[1],
+        Family::Zugferd1 => return false,
+    };
+    table.get(tag as usize).copied().unwrap_or(false)
 }
 
 fn matches(site: &Site, path: &[Tag]) -> bool {
@@ -610,9 +637,21 @@ pub(crate) fn normalize(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The element path below the root by local names, `?` for elements of other namespaces.
-fn location(path: &[Tag]) -> String {
-    path.iter().map(|t| t.name()).collect::<Vec<_>>().join("/")
+/// The element path below the root by local names, `?` for elements of other namespaces, and
+/// `@attr` when the code is an attribute.
+fn location(path: &[Tag], attr: Option<&str>) -> String {
+    let mut out = String::new();
+    for (i, tag) in path.iter().enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(tag.name());
+    }
+    if let Some(attr) = attr {
+        out.push('@');
+        out.push_str(attr);
+    }
+    out
 }
 
 #[cfg(test)]

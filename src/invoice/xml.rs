@@ -538,7 +538,7 @@ pub(crate) fn drive<H: Handler>(
                     if let Some((field, _)) = wanted {
                         handler.end(field, "");
                     }
-                    codes.end(depth);
+                    codes.end(depth, &path);
                     path.pop();
                     scope.exit(depth);
                     depth -= 1;
@@ -550,7 +550,7 @@ pub(crate) fn drive<H: Handler>(
                 }
             }
             Event::End(_) => {
-                codes.end(depth);
+                codes.end(depth, &path);
                 while seen.last().is_some_and(|(d, _)| *d > depth) {
                     seen.pop();
                 }
@@ -734,6 +734,8 @@ mod tests {
             assert!(name.len() < 64, "{name} does not fit the length table");
             assert_eq!(Tag::from_local(name.as_bytes()), *tag);
         }
+        // `codes` indexes a table of 256 by the tag's discriminant.
+        assert!(Tag::ALL.len() < 256);
         assert_eq!(Tag::from_local(b"Unknown"), Tag::Other);
         assert_eq!(Tag::from_local(b""), Tag::Other);
         assert_eq!(Tag::from_local(&[b'a'; 100]), Tag::Other);
