@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 seconds="${FUZZ_SECONDS:-20}"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(session intake inspect pdf config auth)
+[ ${#targets[@]} -gt 0 ] || targets=(session intake inspect pdf config auth archive)
 
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
   echo "fuzz-smoke.sh: installing cargo-fuzz" >&2
@@ -38,6 +38,21 @@ for f in tests/fixtures/invoices/facturx/*.pdf; do
   { printf '\377\377\377\377\377\377\377\377'; cat "$f"; } >"$seeds/pdf/large-$name"
   { printf '\020\000\100\000\010\000\020\000'; cat "$f"; } >"$seeds/pdf/small-$name"
 done
+
+# The archive target reads 8 bytes of limits before a zip or gzip (the first byte's low bit: gzip).
+mkdir -p "$seeds/archive"
+python3 - "$seeds/archive" <<'PY'
+import gzip, io, os, sys, zipfile
+out = sys.argv[1]
+xml = open("tests/fixtures/invoices/si-ubl/SI-UBL-2.0_ok_minimal.xml", "rb").read()
+knobs = bytes([0, 7, 255, 255, 15, 0, 16, 0])
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr("INV-1.xml", xml)
+    z.writestr("INV-1.pdf", b"%PDF-1.4\n")
+open(os.path.join(out, "zip"), "wb").write(knobs + buf.getvalue())
+open(os.path.join(out, "gz"), "wb").write(bytes([1]) + knobs[1:] + gzip.compress(xml))
+PY
 
 # One build for every target, then the runs. A smoke run is short and compiles from scratch on
 # a fresh machine, so it builds for compile time: no AddressSanitizer (the crate forbids unsafe
