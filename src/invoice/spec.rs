@@ -203,11 +203,10 @@ impl Specification {
         }
     }
 
-    /// The id of a specification as an older trustgate stored it (its display name, e.g.
-    /// `SI-UBL 2.0 (NLCIUS)`), or `stored` itself when it is already an id: records written
-    /// before the names were made one read with today's names.
-    pub fn id_of_stored(stored: &str) -> String {
-        let mut known = vec![
+    /// Every specification but XRechnung's, which has a version of its own: what a table of
+    /// names or ids walks.
+    pub fn every_unversioned() -> Vec<Specification> {
+        let mut all = vec![
             Specification::En16931,
             Specification::PeppolBis3,
             Specification::PeppolSelfBilling,
@@ -217,23 +216,35 @@ impl Specification {
             Specification::Other,
             Specification::Missing,
         ];
-        for p in [
-            FacturXProfile::Minimum,
-            FacturXProfile::BasicWl,
-            FacturXProfile::Basic,
-            FacturXProfile::Extended,
-        ] {
-            known.push(Specification::FacturX(p));
-        }
-        for p in [
-            Zugferd1Profile::Basic,
-            Zugferd1Profile::Comfort,
-            Zugferd1Profile::Extended,
-            Zugferd1Profile::Other,
-        ] {
-            known.push(Specification::Zugferd1(p));
-        }
-        if let Some(found) = known.iter().find(|s| s.name() == stored) {
+        all.extend(
+            [
+                FacturXProfile::Minimum,
+                FacturXProfile::BasicWl,
+                FacturXProfile::Basic,
+                FacturXProfile::Extended,
+            ]
+            .map(Specification::FacturX),
+        );
+        all.extend(
+            [
+                Zugferd1Profile::Basic,
+                Zugferd1Profile::Comfort,
+                Zugferd1Profile::Extended,
+                Zugferd1Profile::Other,
+            ]
+            .map(Specification::Zugferd1),
+        );
+        all
+    }
+
+    /// The id of a specification as an older trustgate stored it (its display name, e.g.
+    /// `SI-UBL 2.0 (NLCIUS)`), or `stored` itself when it is already an id: records written
+    /// before the names were made one read with today's names.
+    pub fn id_of_stored(stored: &str) -> String {
+        if let Some(found) = Specification::every_unversioned()
+            .iter()
+            .find(|s| s.name() == stored)
+        {
             return found.id();
         }
         // `XRechnung 3.0` and `XRechnung 2.3 Extension`.
