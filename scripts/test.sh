@@ -43,6 +43,9 @@ fi
 # One test holds 2000 idle SMTP sessions (both ends in one process).
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
+# A CI run builds once: incremental caches would only fill the disk.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
+
 # The tests start real servers on 127.0.0.1 only, with their own temporary spools.
 cargo test --locked --no-fail-fast --all-targets "$@"
 
