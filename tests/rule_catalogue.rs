@@ -1,0 +1,51 @@
+//! The generated rule catalogue against its source: `src/invoice/rules/catalogue.rs` must be
+//! exactly what `scripts/rule_catalogue.py` makes of the nine official XSLTs in
+//! `../shared/oracle/xslt`, so a hand edit of the table or a new release of an artefact fails
+//! here until the file is regenerated.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+const REGENERATE: &str = "python3 scripts/rule_catalogue.py";
+
+const XSLTS: [&str; 9] = [
+    "EN16931-UBL-validation.xslt",
+    "EN16931-CII-validation.xslt",
+    "PEPPOL-EN16931-UBL.xslt",
+    "PEPPOL-EN16931-UBL-SB.xslt",
+    "si-ubl-2.0.xsl",
+    "si-ubl-2.0-ext-gaccount.xsl",
+    "nlcius-cii-1.0.xsl",
+    "XRechnung-UBL-validation.xslt",
+    "XRechnung-CII-validation.xslt",
+];
+
+#[test]
+fn generated_rule_catalogue_matches_the_official_xslts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let xslt = root.join("../shared/oracle/xslt");
+    for file in XSLTS {
+        assert!(
+            xslt.join(file).is_file(),
+            "{} is missing: the rule catalogue is checked against the official XSLTs, which \
+             must be in ../shared/oracle/xslt beside the repository (see \
+             ../shared/oracle/README.md)",
+            xslt.join(file).display()
+        );
+    }
+    let out = Command::new("python3")
+        .arg("scripts/rule_catalogue.py")
+        .arg("--check")
+        .current_dir(root)
+        .output()
+        .expect("python3 must be installed to check the generated rule catalogue");
+    assert!(
+        out.status.success(),
+        "src/invoice/rules/catalogue.rs does not match the XSLTs ({}); regenerate with \
+         `{REGENERATE}`\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
