@@ -48,7 +48,9 @@ LAYERS = (
     Layer("EN16931-UBL", "EN16931-UBL-validation.xslt", "validation-1.3.16"),
     Layer("EN16931-CII", "EN16931-CII-validation.xslt", "validation-1.3.16"),
     Layer("PEPPOL-BIS3-UBL", "PEPPOL-EN16931-UBL.xslt", "OpenPeppol 2026.5 (BIS Billing 3.0.21)"),
-    Layer("PEPPOL-SB-UBL", "PEPPOL-EN16931-UBL-SB.xslt", "OpenPeppol 2026.5 (BIS Self-Billing 3.0.2)"),
+    Layer(
+        "PEPPOL-SB-UBL", "PEPPOL-EN16931-UBL-SB.xslt", "OpenPeppol 2026.5 (BIS Self-Billing 3.0.2)"
+    ),
     Layer("SI-UBL-2.0", "si-ubl-2.0.xsl", "SI-UBL 2.0.3.12"),
     Layer("SI-UBL-2.0-GACCOUNT", "si-ubl-2.0-ext-gaccount.xsl", "G-account extension 1.0.2.12"),
     Layer("NLCIUS-CII", "nlcius-cii-1.0.xsl", "NLCIUS-CII 1.0.3.12"),
@@ -227,7 +229,11 @@ def wrap_comment(text: str, prefix: str) -> list[str]:
 
 def render_entry(e: Entry) -> list[str]:
     ind = " " * 8
-    lines = ["    Official {", f"{ind}id: {rust_str(e.id)},", f"{ind}flag: Flag::{e.flag.capitalize()},"]
+    lines = [
+        "    Official {",
+        f"{ind}id: {rust_str(e.id)},",
+        f"{ind}flag: Flag::{e.flag.capitalize()},",
+    ]
     text = f"{ind}text: {rust_str(e.text)},"
     lines += [text] if len(text) <= WIDTH else [f"{ind}text:", f"{ind}    {rust_str(e.text)},"]
     names = [f"layer::{layer.const}" for n, layer in enumerate(LAYERS) if e.layers & (1 << n)]
@@ -435,7 +441,10 @@ def main() -> int:
         if args.verdicts.is_file():
             check_verdicts(args.verdicts)
         else:
-            print(f"rule_catalogue.py: {args.verdicts} not found, layer keys unchecked", file=sys.stderr)
+            print(
+                f"rule_catalogue.py: {args.verdicts} not found, layer keys unchecked",
+                file=sys.stderr,
+            )
         expected, entries, per_layer = generate(args.xslt_dir)
     except (SourceError, OSError) as err:
         print(f"rule_catalogue.py: {err}", file=sys.stderr)
