@@ -593,6 +593,8 @@ fn seller_claim_finding(
         message: format!(
             "[{SELLER_CLAIM}] invoice {number} names seller {who}, whose invoices have so far come from {first}, but it was sent by {sender}; confirm it with the seller before paying"
         ),
+        location: None,
+        official_text: None,
     })
 }
 

@@ -434,6 +434,8 @@ fn mismatch(doc: &mut Document, message: String) -> Option<Attachment> {
         rule_id: PDF_MISMATCH,
         severity: Severity::Fatal,
         message,
+        location: None,
+        official_text: None,
     });
     None
 }

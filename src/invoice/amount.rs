@@ -91,16 +91,54 @@ impl Amount {
     /// XPath `round(x * 100) div 100`: two decimals, halves rounded towards positive infinity
     /// (the rounding the EN 16931 schematron uses, e.g. `-2.345` becomes `-2.34`).
     pub fn round2(self) -> Option<Amount> {
-        if self.scale <= 2 {
+        self.round_to(2)
+    }
+
+    /// XPath `round(x)`: the nearest integer, halves towards positive infinity.
+    pub fn round0(self) -> Option<Amount> {
+        self.round_to(0)
+    }
+
+    /// `self * other`, exact, `None` on overflow.
+    pub fn checked_mul(self, other: Amount) -> Option<Amount> {
+        let scale = self.scale.checked_add(other.scale)?;
+        if scale > 2 * MAX_SCALE + 2 {
+            return None;
+        }
+        Some(Amount {
+            units: self.units.checked_mul(other.units)?,
+            scale,
+        })
+    }
+
+    /// `self div 100`, exact.
+    pub fn percent(self) -> Option<Amount> {
+        Some(Amount {
+            units: self.units,
+            scale: self.scale.checked_add(2)?,
+        })
+    }
+
+    /// XPath `abs(x)`.
+    pub fn abs(self) -> Option<Amount> {
+        Some(Amount {
+            units: self.units.checked_abs()?,
+            scale: self.scale,
+        })
+    }
+
+    /// `digits` decimals, halves rounded towards positive infinity.
+    fn round_to(self, digits: u32) -> Option<Amount> {
+        if self.scale <= digits {
             return Some(self);
         }
-        let d = 10i128.checked_pow(self.scale - 2)?;
+        let d = 10i128.checked_pow(self.scale - digits)?;
         // floor(units / d + 1/2) = floor((2 * units + d) / (2 * d))
         let num = self.units.checked_mul(2)?.checked_add(d)?;
         let den = d.checked_mul(2)?;
         Some(Amount {
             units: num.div_euclid(den),
-            scale: 2,
+            scale: digits,
         })
     }
 
@@ -190,6 +228,25 @@ mod tests {
         ] {
             assert!(!Amount::is_decimal_lexical(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn products_percentages_and_rounding_are_exact() {
+        let tax = a("908.91")
+            .abs()
+            .unwrap()
+            .checked_mul(a("21"))
+            .unwrap()
+            .percent()
+            .unwrap();
+        assert_eq!(tax, a("190.8711"));
+        assert_eq!(tax.round2().unwrap().to_string(), "190.87");
+        assert_eq!(a("2.5").round0().unwrap(), a("3"));
+        assert_eq!(a("-2.5").round0().unwrap(), a("-2"));
+        assert_eq!(a("-0.4").round0().unwrap(), Amount::ZERO);
+        assert_eq!(a("-3.25").abs().unwrap(), a("3.25"));
+        let huge = a(&"9".repeat(30));
+        assert!(huge.checked_mul(huge).is_none());
     }
 
     #[test]

@@ -7,11 +7,12 @@
 
 use super::attachment;
 use super::model::{
-    AddressData, AttachmentData, Doc, Ident, Num, PaymentMeansData, TaxTotalData, TotalsData,
-    set_first,
+    AddressData, AllowanceChargeData, AttachmentData, Doc, Ident, LineData, PaymentMeansData,
+    TaxCategoryData, TaxTotalData, TotalsData, VatBreakdownData, push_tax, set_first,
 };
 use super::ubl::{
-    AddressField, Role, TotalField, push_allowance_charge, set_address, set_line_amount, set_total,
+    AddressField, LineField, Role, TaxField, TotalField, open_line_tax, push_allowance_charge,
+    set_address, set_line_amount, set_line_field, set_tax, set_total,
 };
 use super::xml::{Attrs, Capture, Handler, Tag as T};
 
@@ -53,6 +54,12 @@ pub(crate) enum Field {
     AllowanceChargeAmount,
     Total(TotalField),
     TaxTotalAmount,
+    Line(LineField),
+    AllowanceChargeTax(TaxField),
+    BreakdownTaxable,
+    BreakdownTax(TaxField),
+    LineAllowanceTax(TaxField),
+    LineAllowanceTaxEnd,
 }
 
 /// The CII / ZUGFeRD 1.0 extractor.
@@ -67,6 +74,24 @@ pub(crate) struct Cii {
     filename: Option<String>,
     indicator: Option<String>,
     amount: Option<String>,
+    /// The reasons and VAT categories of the allowance/charge being read.
+    allowance_charge: AllowanceChargeData,
+    /// Its last `CategoryTradeTax` opened is kept (see [`push_tax`]).
+    allowance_charge_tax_kept: bool,
+    /// The last line `ApplicableTradeTax` opened is kept.
+    line_tax_kept: bool,
+    /// A `CategoryTradeTax` of an allowance/charge below a line, being read.
+    line_allowance_tax: TaxCategoryData,
+}
+
+/// `[TypeCode]`, `[CategoryCode]`, `[RateApplicablePercent]` below a CII trade tax.
+fn tax_field(rest: &[T]) -> Option<TaxField> {
+    Some(match rest {
+        [T::TypeCode] => TaxField::Scheme,
+        [T::CategoryCode] => TaxField::Code,
+        [T::RateApplicablePercent] => TaxField::Percent,
+        _ => return None,
+    })
 }
 
 impl Cii {
@@ -168,6 +193,54 @@ impl Cii {
         }
     }
 
+    /// Elements below `IncludedSupplyChainTradeLineItem`.
+    fn line(&mut self, rest: &[T], attrs: &Attrs<'_, '_>) -> Option<(Field, Capture)> {
+        let field = match rest {
+            [
+                T::SpecifiedLineTradeSettlement,
+                T::SpecifiedTradeSettlementLineMonetarySummation
+                | T::SpecifiedTradeSettlementHeaderMonetarySummation,
+                T::LineTotalAmount,
+            ] => Field::LineAmount,
+            [T::AssociatedDocumentLineDocument, T::LineID] => Field::Line(LineField::Id),
+            [T::SpecifiedLineTradeDelivery, T::BilledQuantity] => {
+                let unit_code = attrs.get(b"unitCode").is_some();
+                if let Some(line) = self.doc.lines.last_mut() {
+                    line.quantity = true;
+                    line.unit_code |= unit_code;
+                }
+                return None;
+            }
+            [T::SpecifiedTradeProduct, T::Name] => Field::Line(LineField::ItemName),
+            [
+                T::SpecifiedLineTradeAgreement,
+                T::NetPriceProductTradePrice,
+                T::ChargeAmount,
+            ] => Field::Line(LineField::Price),
+            [T::SpecifiedLineTradeSettlement, T::ApplicableTradeTax] => {
+                self.line_tax_kept = open_line_tax(&mut self.doc);
+                return None;
+            }
+            [
+                T::SpecifiedLineTradeSettlement,
+                T::ApplicableTradeTax,
+                rest @ ..,
+            ] if self.line_tax_kept => Field::Line(LineField::Tax(tax_field(rest)?)),
+            [.., T::SpecifiedTradeAllowanceCharge, T::CategoryTradeTax] => {
+                self.line_allowance_tax = TaxCategoryData::default();
+                return Some((Field::LineAllowanceTaxEnd, Capture::Nothing));
+            }
+            [
+                ..,
+                T::SpecifiedTradeAllowanceCharge,
+                T::CategoryTradeTax,
+                last,
+            ] => Field::LineAllowanceTax(tax_field(&[*last])?),
+            _ => return None,
+        };
+        Some((field, Capture::Text))
+    }
+
     fn agreement(&mut self, rest: &[T], attrs: &Attrs<'_, '_>) -> Option<(Field, Capture)> {
         let field = match rest {
             [T::BuyerReference] => Field::BuyerReference,
@@ -215,12 +288,48 @@ impl Cii {
                 T::PayeePartyCreditorFinancialAccount,
                 T::IBANID | T::ProprietaryID,
             ] => Field::PaymentAccount,
+            [T::ApplicableTradeTax] => {
+                self.doc.vat_breakdown.push(VatBreakdownData::default());
+                return None;
+            }
             [T::ApplicableTradeTax, T::CalculatedAmount] => Field::VatBreakdownAmount,
+            [T::ApplicableTradeTax, T::BasisAmount] => Field::BreakdownTaxable,
+            [T::ApplicableTradeTax, T::ExemptionReason] => {
+                if let Some(b) = self.doc.vat_breakdown.last_mut() {
+                    b.exemption_reason = true;
+                }
+                return None;
+            }
+            [T::ApplicableTradeTax, T::ExemptionReasonCode] => {
+                if let Some(b) = self.doc.vat_breakdown.last_mut() {
+                    b.exemption_code = true;
+                }
+                return None;
+            }
+            [T::ApplicableTradeTax, rest @ ..] => Field::BreakdownTax(tax_field(rest)?),
             [T::SpecifiedTradeAllowanceCharge] => {
                 self.indicator = None;
                 self.amount = None;
+                self.allowance_charge = AllowanceChargeData::default();
                 return Some((Field::AllowanceChargeEnd, Capture::Nothing));
             }
+            [T::SpecifiedTradeAllowanceCharge, T::Reason] => {
+                self.allowance_charge.reason = true;
+                return None;
+            }
+            [T::SpecifiedTradeAllowanceCharge, T::ReasonCode] => {
+                self.allowance_charge.reason_code = true;
+                return None;
+            }
+            [T::SpecifiedTradeAllowanceCharge, T::CategoryTradeTax] => {
+                self.allowance_charge_tax_kept = push_tax(&mut self.allowance_charge.taxes);
+                return None;
+            }
+            [
+                T::SpecifiedTradeAllowanceCharge,
+                T::CategoryTradeTax,
+                rest @ ..,
+            ] if self.allowance_charge_tax_kept => Field::AllowanceChargeTax(tax_field(rest)?),
             [
                 T::SpecifiedTradeAllowanceCharge,
                 T::ChargeIndicator,
@@ -429,6 +538,20 @@ impl Handler for Cii {
         }
     }
 
+    fn empty_element(&mut self, path: &[T], qname: &[u8]) {
+        let root = if self.zugferd1 {
+            "CrossIndustryDocument"
+        } else {
+            "CrossIndustryInvoice"
+        };
+        self.doc
+            .empty_elements
+            .note(|| super::xml::location(root, path, qname));
+        if qname != b"ram:ApplicableHeaderTradeDelivery" {
+            self.doc.empty_elements_but_delivery += 1;
+        }
+    }
+
     fn repeated(&mut self, path: &[T], rule: &'static str) {
         let root = if self.zugferd1 {
             "CrossIndustryDocument"
@@ -461,17 +584,14 @@ impl Handler for Cii {
                 T::SupplyChainTradeTransaction,
                 T::IncludedSupplyChainTradeLineItem,
             ] => {
-                self.doc.lines.push(Num::Absent);
+                self.doc.lines.push(LineData::default());
                 return None;
             }
             [
                 T::SupplyChainTradeTransaction,
                 T::IncludedSupplyChainTradeLineItem,
-                T::SpecifiedLineTradeSettlement,
-                T::SpecifiedTradeSettlementLineMonetarySummation
-                | T::SpecifiedTradeSettlementHeaderMonetarySummation,
-                T::LineTotalAmount,
-            ] => Field::LineAmount,
+                rest @ ..,
+            ] => return self.line(rest, attrs),
             [
                 T::SupplyChainTradeTransaction,
                 T::ApplicableHeaderTradeAgreement,
@@ -543,12 +663,48 @@ impl Handler for Cii {
             Field::VatBreakdownAmount => {
                 let n = doc.amount(text, |_| "a VAT category tax amount (BT-117)".into());
                 doc.vat_breakdown_amounts.push(n);
+                if let Some(b) = doc.vat_breakdown.last_mut()
+                    && !b.tax.present()
+                {
+                    b.tax = n;
+                }
+            }
+            Field::Line(f) => set_line_field(doc, f, text, "ChargeAmount"),
+            Field::LineAllowanceTax(f) => set_tax(&mut self.line_allowance_tax, f, text),
+            Field::LineAllowanceTaxEnd => {
+                let category = std::mem::take(&mut self.line_allowance_tax);
+                doc.note_line_allowance_category(category);
+            }
+            Field::AllowanceChargeTax(f) => {
+                if let Some(category) = self.allowance_charge.taxes.last_mut() {
+                    set_tax(category, f, text);
+                }
+            }
+            Field::BreakdownTaxable => {
+                if doc
+                    .vat_breakdown
+                    .last()
+                    .is_some_and(|b| !b.taxable.present())
+                {
+                    let n = doc.amount(text, |_| {
+                        "a VAT category taxable amount (BT-116, BasisAmount)".into()
+                    });
+                    if let Some(b) = doc.vat_breakdown.last_mut() {
+                        b.taxable = n;
+                    }
+                }
+            }
+            Field::BreakdownTax(f) => {
+                if let Some(b) = doc.vat_breakdown.last_mut() {
+                    set_tax(&mut b.category, f, text);
+                }
             }
             Field::ChargeIndicator => set_first(&mut self.indicator, text),
             Field::AllowanceChargeAmount => set_first(&mut self.amount, text),
             Field::AllowanceChargeEnd => {
                 let (indicator, amount) = (self.indicator.take(), self.amount.take());
-                push_allowance_charge(doc, indicator.as_deref(), amount.as_deref());
+                let detail = std::mem::take(&mut self.allowance_charge);
+                push_allowance_charge(doc, indicator.as_deref(), amount.as_deref(), detail);
             }
             Field::Total(f) => set_total(doc, f, text),
             Field::TaxTotalAmount => {

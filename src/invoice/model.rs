@@ -143,6 +143,149 @@ pub(crate) struct TaxTotalData {
     pub(crate) subtotal_amounts: Vec<Num>,
 }
 
+/// A VAT category as an invoice line (UBL `Item/ClassifiedTaxCategory`, CII line
+/// `ApplicableTradeTax`), a document level allowance or charge (UBL `TaxCategory`, CII
+/// `CategoryTradeTax`) or a VAT breakdown (UBL `TaxSubtotal/TaxCategory`, CII header
+/// `ApplicableTradeTax`) states it. Kept as written: the two syntaxes' rules compare them
+/// differently (UBL trims and upper-cases the scheme, CII compares the type code as is).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TaxCategoryData {
+    /// UBL `TaxScheme/ID`, CII `TypeCode`.
+    pub(crate) scheme: Option<String>,
+    /// UBL `ID`, CII `CategoryCode` (BT-95, BT-102, BT-118, BT-151).
+    pub(crate) code: Option<String>,
+    /// UBL `Percent`, CII `RateApplicablePercent` (BT-96, BT-103, BT-119, BT-152).
+    pub(crate) percent: Num,
+}
+
+impl TaxCategoryData {
+    /// The category belongs to the VAT scheme: UBL
+    /// `TaxScheme/normalize-space(upper-case(cbc:ID)) = 'VAT'`, CII `upper-case(ram:TypeCode) = 'VAT'`.
+    pub(crate) fn is_vat(&self, cii: bool) -> bool {
+        self.scheme.as_deref().is_some_and(|s| {
+            if cii {
+                s.eq_ignore_ascii_case("VAT")
+            } else {
+                normalize_space(s).eq_ignore_ascii_case("VAT")
+            }
+        })
+    }
+
+    /// The category code is `code`: UBL `normalize-space(cbc:ID) = code`, CII
+    /// `ram:CategoryCode = code`.
+    pub(crate) fn code_is(&self, code: &str, cii: bool) -> bool {
+        self.code.as_deref().is_some_and(|c| {
+            if cii {
+                c == code
+            } else {
+                normalize_space(c) == code
+            }
+        })
+    }
+}
+
+/// An invoice line (BG-25).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LineData {
+    /// BT-126 is given and not blank: UBL `cbc:ID`, CII `AssociatedDocumentLineDocument/LineID`.
+    /// (Lines keep flags, not text, where the rules only ask whether a term is there: a
+    /// document may have many thousands of lines.)
+    pub(crate) id: bool,
+    /// BT-129 exists: UBL `InvoicedQuantity`/`CreditedQuantity`, CII `BilledQuantity`.
+    pub(crate) quantity: bool,
+    /// BT-130 exists: the quantity's `unitCode` attribute.
+    pub(crate) unit_code: bool,
+    /// BT-131, `Absent` when the line has none.
+    pub(crate) net: Num,
+    /// BT-153 is given and not blank: UBL `Item/Name`, CII `SpecifiedTradeProduct/Name`.
+    pub(crate) item_name: bool,
+    /// BT-146: UBL `Price/PriceAmount`, CII `NetPriceProductTradePrice/ChargeAmount`.
+    pub(crate) price: Num,
+    /// BT-151 and BT-152: the first [`MAX_TAXES`] categories the line states (UBL allows one,
+    /// CII several).
+    pub(crate) taxes: Vec<TaxCategoryData>,
+    /// How many categories the line states (UBL-SR-48 wants exactly one).
+    pub(crate) tax_count: usize,
+}
+
+/// Most distinct line allowance/charge categories kept ([`Doc::line_allowance_categories`]).
+pub(crate) const MAX_OTHER_CATEGORIES: usize = 32;
+
+impl Doc {
+    /// Keeps a line allowance/charge category unless an equal one is kept already.
+    pub(crate) fn note_line_allowance_category(&mut self, category: TaxCategoryData) {
+        let seen = self.line_allowance_categories.iter().any(|c| {
+            c.scheme == category.scheme && c.code == category.code && c.percent == category.percent
+        });
+        if !seen && self.line_allowance_categories.len() < MAX_OTHER_CATEGORIES {
+            self.line_allowance_categories.push(category);
+        }
+    }
+}
+
+/// Most VAT categories kept per line or allowance/charge: the schemas allow one (UBL) or a
+/// few, and a hostile document must not make each line cost more than its bytes.
+pub(crate) const MAX_TAXES: usize = 4;
+
+/// Keeps a new VAT category of a line or allowance/charge, up to [`MAX_TAXES`]; returns
+/// whether it was kept (its fields are then filled into the last element).
+pub(crate) fn push_tax(taxes: &mut Vec<TaxCategoryData>) -> bool {
+    if taxes.len() < MAX_TAXES {
+        taxes.push(TaxCategoryData::default());
+        true
+    } else {
+        false
+    }
+}
+
+/// A document level allowance (BG-20) or charge (BG-21).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AllowanceChargeData {
+    /// `ChargeIndicator` (CII `ChargeIndicator/Indicator`) as written.
+    pub(crate) indicator: Option<String>,
+    /// BT-92 / BT-99.
+    pub(crate) amount: Num,
+    /// BT-97 / BT-104 exists.
+    pub(crate) reason: bool,
+    /// BT-98 / BT-105 exists.
+    pub(crate) reason_code: bool,
+    /// BT-95 / BT-102 and their rates.
+    pub(crate) taxes: Vec<TaxCategoryData>,
+}
+
+impl AllowanceChargeData {
+    /// The group is a charge (`Some(true)`) or an allowance (`Some(false)`), as each syntax's
+    /// rule contexts decide it: UBL compares the indicator with an `xs:boolean`
+    /// (`cbc:ChargeIndicator = false()`), CII compares its text with `'true'` or `'false'`.
+    pub(crate) fn is_charge(&self, cii: bool) -> Option<bool> {
+        let text = self.indicator.as_deref()?;
+        if cii {
+            match text {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => None,
+            }
+        } else {
+            parse_bool(text)
+        }
+    }
+}
+
+/// A VAT breakdown (BG-23): UBL `TaxTotal/TaxSubtotal`, CII header `ApplicableTradeTax`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct VatBreakdownData {
+    /// BT-116: UBL `TaxableAmount`, CII `BasisAmount`.
+    pub(crate) taxable: Num,
+    /// BT-117: UBL `TaxAmount`, CII `CalculatedAmount`.
+    pub(crate) tax: Num,
+    /// BT-118 and BT-119 (UBL `TaxCategory`; CII the group itself).
+    pub(crate) category: TaxCategoryData,
+    /// BT-120 exists: UBL `TaxCategory/TaxExemptionReason`, CII `ExemptionReason`.
+    pub(crate) exemption_reason: bool,
+    /// BT-121 exists: UBL `TaxCategory/TaxExemptionReasonCode`, CII `ExemptionReasonCode`.
+    pub(crate) exemption_code: bool,
+}
+
 /// A payment instruction.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PaymentMeansData {
@@ -192,8 +335,28 @@ pub(crate) struct Doc {
     pub(crate) tax_totals: Vec<TaxTotalData>,
     /// CII: each header `ApplicableTradeTax/CalculatedAmount`.
     pub(crate) vat_breakdown_amounts: Vec<Num>,
-    /// Each invoice line's net amount (BT-131), `Absent` when the line has none.
-    pub(crate) lines: Vec<Num>,
+    /// The invoice lines (BG-25) in document order.
+    pub(crate) lines: Vec<LineData>,
+    /// The document level allowances and charges (BG-20, BG-21) in document order.
+    pub(crate) allowance_charges: Vec<AllowanceChargeData>,
+    /// The VAT breakdown groups (BG-23) in document order (UBL: of every document level
+    /// `TaxTotal`).
+    pub(crate) vat_breakdown: Vec<VatBreakdownData>,
+    /// The distinct VAT categories of allowances and charges below the lines (UBL
+    /// `InvoiceLine//AllowanceCharge/TaxCategory`, CII line `CategoryTradeTax`), at most
+    /// [`MAX_OTHER_CATEGORIES`]: the VAT category rules count them with the others.
+    pub(crate) line_allowance_categories: Vec<TaxCategoryData>,
+    /// Elements with no child element and no text but whitespace, in any namespace: the
+    /// first [`MAX_NOTED`] locations, and how many there are.
+    pub(crate) empty_elements: Noted,
+    /// The same, without CII `ram:ApplicableHeaderTradeDelivery` (which XRechnung's copy of
+    /// PEPPOL-EN16931-R008 allows empty, when written with that prefix).
+    pub(crate) empty_elements_but_delivery: usize,
+    /// UBL amounts (but prices, and the amounts of a price's allowance) with more than two
+    /// decimals as written (UBL-DT-01).
+    pub(crate) long_amounts: Noted,
+    /// Binary objects (UBL `EmbeddedDocumentBinaryObject`) without a `filename` attribute.
+    pub(crate) binary_without_filename: bool,
     /// Document level allowance amounts (BT-92).
     pub(crate) allowances: Vec<Num>,
     /// Document level charge amounts (BT-99).
@@ -220,6 +383,23 @@ impl Doc {
         let (codes, truncated) = collector.finish();
         self.codes = codes;
         self.codes_truncated = truncated;
+    }
+}
+
+/// Places in a document that break one rule: the first [`MAX_NOTED`] and how many in all.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Noted {
+    pub(crate) first: Vec<String>,
+    pub(crate) count: usize,
+}
+
+impl Noted {
+    /// Counts a place; `location` is only called while fewer than [`MAX_NOTED`] are kept.
+    pub(crate) fn note(&mut self, location: impl FnOnce() -> String) {
+        self.count += 1;
+        if self.first.len() < MAX_NOTED {
+            self.first.push(location());
+        }
     }
 }
 

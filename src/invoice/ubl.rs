@@ -6,8 +6,9 @@
 
 use super::attachment;
 use super::model::{
-    AddressData, AttachmentData, Doc, Ident, Num, PartyData, PaymentMeansData, TaxTotalData,
-    TotalsData, parse_bool, set_first,
+    AddressData, AllowanceChargeData, AttachmentData, Doc, Ident, LineData, Num, PartyData,
+    PaymentMeansData, TaxCategoryData, TaxTotalData, TotalsData, VatBreakdownData, parse_bool,
+    push_tax, set_first,
 };
 use super::xml::{Attrs, Capture, Handler, Tag as T};
 
@@ -39,6 +40,92 @@ pub(crate) enum PartyField {
     TaxSchemeId,
     RegistrationName,
     LegalId,
+}
+
+/// A field of a VAT category (a line's, an allowance/charge's or a breakdown's).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TaxField {
+    /// UBL `TaxScheme/ID`, CII `TypeCode`.
+    Scheme,
+    /// UBL `ID`, CII `CategoryCode`.
+    Code,
+    /// UBL `Percent`, CII `RateApplicablePercent`.
+    Percent,
+}
+
+/// Stores one field of a VAT category (the first occurrence wins).
+pub(crate) fn set_tax(category: &mut TaxCategoryData, field: TaxField, text: &str) {
+    match field {
+        TaxField::Scheme => set_first(&mut category.scheme, text),
+        TaxField::Code => set_first(&mut category.code, text),
+        TaxField::Percent => {
+            if !category.percent.present() {
+                category.percent = Num::parse(text);
+            }
+        }
+    }
+}
+
+/// A field of an invoice line that is read as text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LineField {
+    /// BT-126.
+    Id,
+    /// BT-153.
+    ItemName,
+    /// BT-146.
+    Price,
+    /// BT-151 / BT-152 of the line's last kept category.
+    Tax(TaxField),
+}
+
+/// Stores a field of the last invoice line; `price_element` names the price element in
+/// messages (UBL `PriceAmount`, CII `ChargeAmount`).
+pub(crate) fn set_line_field(doc: &mut Doc, field: LineField, text: &str, price_element: &str) {
+    let index = doc.lines.len();
+    match field {
+        LineField::Price => {
+            if doc.lines.last().is_some_and(|l| !l.price.present()) {
+                let n = doc.amount(text, |_| {
+                    format!("the item net price (BT-146, {price_element}) of invoice line {index}")
+                });
+                if let Some(line) = doc.lines.last_mut() {
+                    line.price = n;
+                }
+            }
+        }
+        _ => {
+            let Some(line) = doc.lines.last_mut() else {
+                return;
+            };
+            match field {
+                LineField::Id => line.id |= not_blank(text),
+                LineField::ItemName => line.item_name |= not_blank(text),
+                LineField::Tax(f) => {
+                    if let Some(category) = line.taxes.last_mut() {
+                        set_tax(category, f, text);
+                    }
+                }
+                LineField::Price => {}
+            }
+        }
+    }
+}
+
+/// XPath `normalize-space(x) != ''`, without allocating.
+fn not_blank(text: &str) -> bool {
+    text.split([' ', '\t', '\n', '\r']).any(|w| !w.is_empty())
+}
+
+/// Opens a VAT category of the last line; returns whether its fields are kept.
+pub(crate) fn open_line_tax(doc: &mut Doc) -> bool {
+    match doc.lines.last_mut() {
+        Some(line) => {
+            line.tax_count += 1;
+            push_tax(&mut line.taxes)
+        }
+        None => false,
+    }
 }
 
 /// A document totals amount.
@@ -84,7 +171,7 @@ pub(crate) fn set_total(doc: &mut Doc, field: TotalField, text: &str) {
 
 /// Stores the net amount of the last invoice line (the first one given for it).
 pub(crate) fn set_line_amount(doc: &mut Doc, text: &str) {
-    if doc.lines.last().is_none_or(|l| l.present()) {
+    if doc.lines.last().is_none_or(|l| l.net.present()) {
         return;
     }
     let n = doc.amount(text, |d| {
@@ -94,7 +181,7 @@ pub(crate) fn set_line_amount(doc: &mut Doc, text: &str) {
         )
     });
     if let Some(line) = doc.lines.last_mut() {
-        *line = n;
+        line.net = n;
     }
 }
 
@@ -127,6 +214,12 @@ pub(crate) enum Field {
     TaxSubtotalAmount,
     Total(TotalField),
     LineAmount,
+    Line(LineField),
+    AllowanceChargeTax(TaxField),
+    BreakdownTaxable,
+    BreakdownTax(TaxField),
+    LineAllowanceTax(TaxField),
+    LineAllowanceTaxEnd,
 }
 
 /// A `PartyTaxScheme` being read: its `CompanyID` comes before `TaxScheme/ID`.
@@ -142,6 +235,10 @@ struct PendingTaxScheme {
 struct PendingAllowanceCharge {
     indicator: Option<String>,
     amount: Option<String>,
+    /// Reasons and VAT categories; the indicator and amount are filled in at its end.
+    detail: AllowanceChargeData,
+    /// The last `TaxCategory` opened is kept (see [`push_tax`]).
+    tax_kept: bool,
 }
 
 /// The UBL extractor.
@@ -154,6 +251,10 @@ pub(crate) struct Ubl {
     filename: Option<String>,
     tax_scheme: PendingTaxScheme,
     allowance_charge: PendingAllowanceCharge,
+    /// The last line `ClassifiedTaxCategory` opened is kept (see [`push_tax`]).
+    line_tax_kept: bool,
+    /// A `TaxCategory` of an allowance/charge below a line, being read.
+    line_allowance_tax: TaxCategoryData,
 }
 
 impl Ubl {
@@ -162,6 +263,14 @@ impl Ubl {
         let mut ubl = Ubl::default();
         ubl.doc.credit_note_root = credit_note;
         ubl
+    }
+
+    fn root_name(&self) -> &'static str {
+        if self.doc.credit_note_root {
+            "CreditNote"
+        } else {
+            "Invoice"
+        }
     }
 
     fn party(&mut self, role: Role, rest: &[T], attrs: &Attrs<'_, '_>) -> Option<(Field, Capture)> {
@@ -271,6 +380,16 @@ impl Ubl {
             }
         }
     }
+}
+
+/// `[ID]`, `[Percent]`, `[TaxScheme, ID]` below a UBL `TaxCategory`/`ClassifiedTaxCategory`.
+fn tax_field(rest: &[T]) -> Option<TaxField> {
+    Some(match rest {
+        [T::ID] => TaxField::Code,
+        [T::Percent] => TaxField::Percent,
+        [T::TaxScheme, T::ID] => TaxField::Scheme,
+        _ => return None,
+    })
 }
 
 /// `[StreetName]`, `[CityName]`, `[PostalZone]`, `[Country, IdentificationCode]`.
@@ -386,6 +505,34 @@ impl Handler for Ubl {
         once.then_some(XSD_ONCE)
     }
 
+    fn empty_element(&mut self, path: &[T], qname: &[u8]) {
+        let root = self.root_name();
+        self.doc
+            .empty_elements
+            .note(|| super::xml::location(root, path, qname));
+        self.doc.empty_elements_but_delivery += 1;
+    }
+
+    /// UBL-DT-01: an amount has at most two decimals as written
+    /// (`string-length(substring-after(., '.')) <= 2`), except prices and the amounts of a
+    /// price's allowance or charge.
+    fn amount_text(&mut self, path: &[T], text: &str) {
+        let decimals = text
+            .split_once('.')
+            .map_or(0, |(_, after)| after.chars().count());
+        if decimals <= 2 {
+            return;
+        }
+        let price = path.last() == Some(&T::PriceAmount)
+            || path.windows(2).any(|w| w == [T::Price, T::AllowanceCharge]);
+        if !price {
+            let root = self.root_name();
+            self.doc
+                .long_amounts
+                .note(|| super::xml::path_name(root, path));
+        }
+    }
+
     fn malformed_amount(&mut self, element: &str, text: &str) {
         let what = format!("the amount {element}");
         // An amount the model also reads is noted there already, under its business term.
@@ -396,11 +543,7 @@ impl Handler for Ubl {
     }
 
     fn repeated(&mut self, path: &[T], rule: &'static str) {
-        let root = if self.doc.credit_note_root {
-            "CreditNote"
-        } else {
-            "Invoice"
-        };
+        let root = self.root_name();
         self.doc
             .note_repeated(super::xml::path_name(root, path), rule);
     }
@@ -434,6 +577,7 @@ impl Handler for Ubl {
             ] => {
                 self.mime_code = attrs.get(b"mimeCode");
                 self.filename = attrs.get(b"filename");
+                self.doc.binary_without_filename |= self.filename.is_none();
                 return Some((Field::AttachmentObject, Capture::Binary));
             }
             [
@@ -470,6 +614,21 @@ impl Handler for Ubl {
             }
             [T::AllowanceCharge, T::ChargeIndicator] => Field::ChargeIndicator,
             [T::AllowanceCharge, T::Amount] => Field::AllowanceChargeAmount,
+            [T::AllowanceCharge, T::AllowanceChargeReason] => {
+                self.allowance_charge.detail.reason = true;
+                return None;
+            }
+            [T::AllowanceCharge, T::AllowanceChargeReasonCode] => {
+                self.allowance_charge.detail.reason_code = true;
+                return None;
+            }
+            [T::AllowanceCharge, T::TaxCategory] => {
+                self.allowance_charge.tax_kept = push_tax(&mut self.allowance_charge.detail.taxes);
+                return None;
+            }
+            [T::AllowanceCharge, T::TaxCategory, rest @ ..] if self.allowance_charge.tax_kept => {
+                Field::AllowanceChargeTax(tax_field(rest)?)
+            }
             [T::TaxTotal] => {
                 self.doc.tax_totals.push(TaxTotalData::default());
                 return None;
@@ -482,7 +641,34 @@ impl Handler for Ubl {
                 if let Some(t) = self.doc.tax_totals.last_mut() {
                     t.has_subtotals = true;
                 }
+                self.doc.vat_breakdown.push(VatBreakdownData::default());
                 return None;
+            }
+            [T::TaxTotal, T::TaxSubtotal, T::TaxableAmount] => Field::BreakdownTaxable,
+            [
+                T::TaxTotal,
+                T::TaxSubtotal,
+                T::TaxCategory,
+                T::TaxExemptionReason,
+            ] => {
+                if let Some(b) = self.doc.vat_breakdown.last_mut() {
+                    b.exemption_reason = true;
+                }
+                return None;
+            }
+            [
+                T::TaxTotal,
+                T::TaxSubtotal,
+                T::TaxCategory,
+                T::TaxExemptionReasonCode,
+            ] => {
+                if let Some(b) = self.doc.vat_breakdown.last_mut() {
+                    b.exemption_code = true;
+                }
+                return None;
+            }
+            [T::TaxTotal, T::TaxSubtotal, T::TaxCategory, rest @ ..] => {
+                Field::BreakdownTax(tax_field(rest)?)
             }
             [T::TaxTotal, T::TaxSubtotal, T::TaxAmount] => Field::TaxSubtotalAmount,
             [T::LegalMonetaryTotal] => {
@@ -501,10 +687,73 @@ impl Handler for Ubl {
                 _ => return None,
             }),
             [T::InvoiceLine | T::CreditNoteLine] => {
-                self.doc.lines.push(Num::Absent);
+                self.doc.lines.push(LineData::default());
                 return None;
             }
             [T::InvoiceLine | T::CreditNoteLine, T::LineExtensionAmount] => Field::LineAmount,
+            [T::InvoiceLine | T::CreditNoteLine, T::ID] => Field::Line(LineField::Id),
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::InvoicedQuantity | T::CreditedQuantity,
+            ] => {
+                let unit_code = attrs.get(b"unitCode").is_some();
+                if let Some(line) = self.doc.lines.last_mut() {
+                    line.quantity = true;
+                    line.unit_code |= unit_code;
+                }
+                return None;
+            }
+            [T::InvoiceLine | T::CreditNoteLine, T::Item, T::Name] => {
+                Field::Line(LineField::ItemName)
+            }
+            [T::InvoiceLine | T::CreditNoteLine, T::Price, T::PriceAmount] => {
+                Field::Line(LineField::Price)
+            }
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::Item,
+                T::ClassifiedTaxCategory,
+            ] => {
+                self.line_tax_kept = open_line_tax(&mut self.doc);
+                return None;
+            }
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::Item,
+                T::ClassifiedTaxCategory,
+                rest @ ..,
+            ] if self.line_tax_kept => Field::Line(LineField::Tax(tax_field(rest)?)),
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                ..,
+                T::AllowanceCharge,
+                T::TaxCategory,
+            ] => {
+                self.line_allowance_tax = TaxCategoryData::default();
+                return Some((Field::LineAllowanceTaxEnd, Capture::Nothing));
+            }
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                ..,
+                T::AllowanceCharge,
+                T::TaxCategory,
+                T::ID,
+            ] => Field::LineAllowanceTax(TaxField::Code),
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                ..,
+                T::AllowanceCharge,
+                T::TaxCategory,
+                T::Percent,
+            ] => Field::LineAllowanceTax(TaxField::Percent),
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                ..,
+                T::AllowanceCharge,
+                T::TaxCategory,
+                T::TaxScheme,
+                T::ID,
+            ] => Field::LineAllowanceTax(TaxField::Scheme),
             _ => return None,
         };
         Some((field, Capture::Text))
@@ -564,7 +813,42 @@ impl Handler for Ubl {
             Field::AllowanceChargeAmount => set_first(&mut self.allowance_charge.amount, text),
             Field::AllowanceChargeEnd => {
                 let pending = std::mem::take(&mut self.allowance_charge);
-                push_allowance_charge(doc, pending.indicator.as_deref(), pending.amount.as_deref());
+                push_allowance_charge(
+                    doc,
+                    pending.indicator.as_deref(),
+                    pending.amount.as_deref(),
+                    pending.detail,
+                );
+            }
+            Field::AllowanceChargeTax(f) => {
+                if let Some(category) = self.allowance_charge.detail.taxes.last_mut() {
+                    set_tax(category, f, text);
+                }
+            }
+            Field::Line(f) => set_line_field(doc, f, text, "PriceAmount"),
+            Field::LineAllowanceTax(f) => set_tax(&mut self.line_allowance_tax, f, text),
+            Field::LineAllowanceTaxEnd => {
+                let category = std::mem::take(&mut self.line_allowance_tax);
+                doc.note_line_allowance_category(category);
+            }
+            Field::BreakdownTaxable => {
+                if doc
+                    .vat_breakdown
+                    .last()
+                    .is_some_and(|b| !b.taxable.present())
+                {
+                    let n = doc.amount(text, |_| {
+                        "a VAT category taxable amount (BT-116, TaxableAmount)".into()
+                    });
+                    if let Some(b) = doc.vat_breakdown.last_mut() {
+                        b.taxable = n;
+                    }
+                }
+            }
+            Field::BreakdownTax(f) => {
+                if let Some(b) = doc.vat_breakdown.last_mut() {
+                    set_tax(&mut b.category, f, text);
+                }
             }
             Field::TaxTotalAmount => {
                 let currency = self.attr.take();
@@ -582,6 +866,11 @@ impl Handler for Ubl {
                     if let Some(t) = doc.tax_totals.last_mut() {
                         t.subtotal_amounts.push(n);
                     }
+                    if let Some(b) = doc.vat_breakdown.last_mut()
+                        && !b.tax.present()
+                    {
+                        b.tax = n;
+                    }
                 }
             }
             Field::Total(f) => set_total(doc, f, text),
@@ -592,7 +881,13 @@ impl Handler for Ubl {
 
 /// Files a document level allowance (indicator false) or charge (true); an element without a
 /// valid indicator is remembered so the allowance/charge sums are not checked.
-pub(crate) fn push_allowance_charge(doc: &mut Doc, indicator: Option<&str>, amount: Option<&str>) {
+pub(crate) fn push_allowance_charge(
+    doc: &mut Doc,
+    indicator: Option<&str>,
+    amount: Option<&str>,
+    mut detail: AllowanceChargeData,
+) {
+    detail.indicator = indicator.map(str::to_owned);
     let indicator = indicator.and_then(parse_bool);
     let amount = match amount {
         None => Num::Absent,
@@ -602,6 +897,8 @@ pub(crate) fn push_allowance_charge(doc: &mut Doc, indicator: Option<&str>, amou
             None => "a document level allowance or charge amount".into(),
         }),
     };
+    detail.amount = amount;
+    doc.allowance_charges.push(detail);
     match indicator {
         Some(true) => doc.charges.push(amount),
         Some(false) => doc.allowances.push(amount),

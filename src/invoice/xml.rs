@@ -162,6 +162,10 @@ tags! {
     DueDateTypeCode, ReferenceTypeCode, SubjectCode, SpecifiedTradeProduct, ShipToTradeParty,
     ClassCode, OriginTradeCountry, CategoryTradeTax, ReasonCode, ExemptionReasonCode,
     BasisQuantity, BilledQuantity, ApplicableHeaderTradeDelivery,
+    // The invoice lines, allowances/charges and VAT breakdown of the rules (UBL, then CII)
+    Item, Price, Percent, AllowanceChargeReason, TaxExemptionReason, AssociatedDocumentLineDocument,
+    LineID, SpecifiedLineTradeDelivery, SpecifiedLineTradeAgreement, NetPriceProductTradePrice,
+    ChargeAmount, RateApplicablePercent, Reason, ExemptionReason,
 }
 
 impl Tag {
@@ -243,6 +247,12 @@ pub(crate) trait Handler {
     /// a decimal, whether or not the model reads it: the schema refuses such a document, so
     /// every amount is checked, not only those the rules compute with.
     fn malformed_amount(&mut self, _element: &str, _text: &str) {}
+    /// Called at the end of every amount element of the syntax's namespaces (named `…Amount`)
+    /// that has no child element, with its text as written: the decimals rules read it.
+    fn amount_text(&mut self, _path: &[Tag], _text: &str) {}
+    /// Called for every element, in any namespace, that has no child element and no text but
+    /// XML whitespace (Peppol's "no empty elements"); `qname` is its name as written.
+    fn empty_element(&mut self, _path: &[Tag], _qname: &[u8]) {}
 }
 
 /// Appends `s` to an amount's text, up to one byte past [`AMOUNT_TEXT_MAX`] (enough to know it
@@ -272,6 +282,16 @@ pub(crate) fn path_name(root: &str, path: &[Tag]) -> String {
         out.push('/');
         out.push_str(t.name());
     }
+    out
+}
+
+/// [`path_name`] of an element whose own name is given as written (`qname`): elements of
+/// other namespaces show their name instead of `?`.
+pub(crate) fn location(root: &str, path: &[Tag], qname: &[u8]) -> String {
+    let parent = path.split_last().map_or(path, |(_, parent)| parent);
+    let mut out = path_name(root, parent);
+    out.push('/');
+    out.push_str(&String::from_utf8_lossy(qname));
     out
 }
 
@@ -471,6 +491,8 @@ pub(crate) fn drive<H: Handler>(
     // its text so far, at most AMOUNT_TEXT_MAX + 1 bytes).
     let mut amount: Option<(usize, String, String)> = None;
     let mut codes = super::codes::Collector::new(family);
+    // The innermost open element has, so far, no child element and no text but whitespace.
+    let mut blank = false;
     loop {
         let event = match reader.read_event() {
             Ok(event) => event,
@@ -534,7 +556,10 @@ pub(crate) fn drive<H: Handler>(
                         amount = Some((depth, name, String::new()));
                     }
                 }
+                blank = true;
                 if matches!(event, Event::Empty(_)) {
+                    handler.empty_element(&path, e.name().into_inner());
+                    blank = false;
                     if let Some((field, _)) = wanted {
                         handler.end(field, "");
                     }
@@ -549,7 +574,12 @@ pub(crate) fn drive<H: Handler>(
                     fields.push(wanted);
                 }
             }
-            Event::End(_) => {
+            Event::End(ref e) => {
+                if blank && depth > 1 {
+                    handler.empty_element(&path, e.name().into_inner());
+                }
+                // The parent now has a child element.
+                blank = false;
                 codes.end(depth, &path);
                 while seen.last().is_some_and(|(d, _)| *d > depth) {
                     seen.pop();
@@ -570,15 +600,20 @@ pub(crate) fn drive<H: Handler>(
                 }
                 // After the handler: an amount the model reads is noted there first, under
                 // its business term.
-                if let Some((_, name, held)) = closed_amount
-                    && (held.len() > AMOUNT_TEXT_MAX
-                        || !super::amount::Amount::is_decimal_lexical(held.trim()))
-                {
-                    handler.malformed_amount(&name, &held);
+                if let Some((_, name, held)) = closed_amount {
+                    if held.len() > AMOUNT_TEXT_MAX
+                        || !super::amount::Amount::is_decimal_lexical(held.trim())
+                    {
+                        handler.malformed_amount(&name, &held);
+                    }
+                    handler.amount_text(&path, &held);
                 }
                 path.pop();
             }
             Event::Text(t) => {
+                if blank && t.iter().any(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
+                    blank = false;
+                }
                 if depth == 0 {
                     if t.iter().any(|b| !b.is_ascii_whitespace()) {
                         return Err(refused(
@@ -601,6 +636,9 @@ pub(crate) fn drive<H: Handler>(
                 }
             }
             Event::CData(t) => {
+                if blank && t.iter().any(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
+                    blank = false;
+                }
                 if depth == 0 {
                     return Err(refused(
                         "the XML has content after its root element; send one invoice per file",
@@ -646,6 +684,9 @@ pub(crate) fn drive<H: Handler>(
                     return Err(refused(
                         "the XML has text after its root element; send one invoice per file",
                     ));
+                }
+                if !matches!(ch, ' ' | '\t' | '\n' | '\r') {
+                    blank = false;
                 }
                 if let Some((_, _, held)) = &mut amount {
                     hold(held, ch.encode_utf8(&mut [0; 4]));

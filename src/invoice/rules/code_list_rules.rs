@@ -24,6 +24,8 @@ pub(super) fn check(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
                 "[TG-CODES] the invoice has more than {} distinct coded values; only the first were checked against their code lists",
                 super::super::codes::MAX_CODES
             ),
+            location: None,
+            official_text: None,
         });
     }
     for code in &doc.codes {
@@ -46,6 +48,8 @@ pub(super) fn check(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
                     shown(&code.value),
                     code.location
                 ),
+                location: Some(code.location.clone()),
+                official_text: None,
             });
         }
     }

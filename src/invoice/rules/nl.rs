@@ -23,7 +23,7 @@ pub(super) fn check(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
         for_dutch_suppliers(doc, syntax, out);
     }
     if cii {
-        type_code_cii(doc, supplier_nl, out);
+        type_code_cii(doc, out);
     }
 }
 
@@ -154,9 +154,8 @@ fn for_dutch_suppliers(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
 
 const CORRECTIVE: &str = "a corrective invoice (type code 384) from a supplier in the Netherlands must reference the invoice it corrects (BT-25)";
 
-/// CII BR-NL-7 (any supplier) and BR-NL-9 (Dutch suppliers); the type code is compared as a
-/// number there.
-fn type_code_cii(doc: &Doc, supplier_nl: bool, out: &mut Vec<Finding>) {
+/// CII BR-NL-7 (any supplier); the type code is compared as a number there.
+fn type_code_cii(doc: &Doc, out: &mut Vec<Finding>) {
     let Some(code) = doc.type_code.as_deref() else {
         return;
     };
@@ -168,10 +167,11 @@ fn type_code_cii(doc: &Doc, supplier_nl: bool, out: &mut Vec<Finding>) {
             format!("the invoice type code is {code:?}; it must be 380, 381, 384 or 389"),
         ));
     }
-    // BR-NL-9: a corrective invoice (384) references the invoice it corrects.
-    if supplier_nl && number == Some(384.0) && !doc.preceding_invoice {
-        out.push(fatal("BR-NL-9", CORRECTIVE));
-    }
+    // BR-NL-9 is not checked for CII, because the official NLCIUS-CII artefact never fires it:
+    // its rule has the same context as BR-NL-7's (the type code) in the same pattern, and a
+    // schematron pattern runs only the first rule that matches a node. (Its XPath would also
+    // look for the reference below `ExchangedDocument`, where it never is.) Checked against
+    // the oracle: a 384 without a reference passes NLCIUS-CII 1.0.3.12.
 }
 
 /// `contains(concat(' ', string-join(@schemeID, ' '), ' '), ' 0106 ')` (or 0190).

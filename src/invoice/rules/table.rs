@@ -1,0 +1,193 @@
+//! The shape every table-driven rule has: its official id, the business terms it reads, and a
+//! check over the extracted model that names each place the invoice breaks it.
+//!
+//! A layer's file (`en16931`, `vat`, …) holds a `RULES` table of these; [`run`] turns what a
+//! check reports into [`Finding`]s with the rule's flag from the official artefact. The checks
+//! read the model only, never the XML: the streaming pass is the one parse.
+
+use super::super::model::Doc;
+use super::catalogue::{self, Flag};
+use super::{Finding, Severity};
+
+/// One rule of a layer.
+pub(crate) struct Rule {
+    /// The official id, e.g. `BR-21`.
+    pub(crate) id: &'static str,
+    /// The business terms and groups it reads (the tests hold them to the EN 16931 names).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) terms: &'static [&'static str],
+    /// Reports each place the invoice breaks the rule.
+    pub(crate) check: fn(&Input<'_>, &mut Vec<Broken>),
+}
+
+/// What a check reads.
+pub(crate) struct Input<'a> {
+    pub(crate) doc: &'a Doc,
+    /// The syntax is CII (its rules' XPaths compare some values differently from UBL's).
+    pub(crate) cii: bool,
+}
+
+impl Input<'_> {
+    /// The path of the document's root element, as a location's start.
+    pub(crate) fn root(&self) -> &'static str {
+        if self.cii {
+            "/rsm:CrossIndustryInvoice"
+        } else if self.doc.credit_note_root {
+            "/CreditNote"
+        } else {
+            "/Invoice"
+        }
+    }
+
+    /// The location of invoice line `index` (0-based).
+    pub(crate) fn line(&self, index: usize) -> String {
+        if self.cii {
+            format!(
+                "{}/rsm:SupplyChainTradeTransaction/ram:IncludedSupplyChainTradeLineItem[{}]",
+                self.root(),
+                index + 1
+            )
+        } else if self.doc.credit_note_root {
+            format!("/CreditNote/cac:CreditNoteLine[{}]", index + 1)
+        } else {
+            format!("/Invoice/cac:InvoiceLine[{}]", index + 1)
+        }
+    }
+
+    /// The location of document level allowance/charge `index` (0-based).
+    pub(crate) fn allowance_charge(&self, index: usize) -> String {
+        if self.cii {
+            format!(
+                "{}/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:SpecifiedTradeAllowanceCharge[{}]",
+                self.root(),
+                index + 1
+            )
+        } else {
+            format!("{}/cac:AllowanceCharge[{}]", self.root(), index + 1)
+        }
+    }
+
+    /// The location of VAT breakdown `index` (0-based).
+    pub(crate) fn breakdown(&self, index: usize) -> String {
+        if self.cii {
+            format!(
+                "{}/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax[{}]",
+                self.root(),
+                index + 1
+            )
+        } else {
+            format!(
+                "{}/cac:TaxTotal/cac:TaxSubtotal[{}]",
+                self.root(),
+                index + 1
+            )
+        }
+    }
+}
+
+/// One place a rule is broken.
+pub(crate) struct Broken {
+    /// What is wrong there, in words a supplier's clerk can act on.
+    pub(crate) detail: String,
+    /// Where: a path to the element, like the SVRL `location` of the official validators
+    /// (with the usual prefixes instead of their namespace tests).
+    pub(crate) location: String,
+}
+
+impl Broken {
+    pub(crate) fn at(location: String, detail: impl Into<String>) -> Broken {
+        Broken {
+            detail: detail.into(),
+            location,
+        }
+    }
+}
+
+/// Most places one rule reports: a document with 10 000 lines that all lack an item name needs
+/// one sentence that says so, not 10 000.
+pub(crate) const MAX_PER_RULE: usize = 3;
+
+/// Runs every rule of `rules` and adds what broke to `out`, with the flag and text that the
+/// artefact of `layer` ([`catalogue::layer`]) gives the rule.
+pub(crate) fn run(rules: &[Rule], input: &Input<'_>, layer: u16, out: &mut Vec<Finding>) {
+    let mut broken = Vec::new();
+    for rule in rules {
+        let official = catalogue::lookup(rule.id, layer);
+        let severity = match official.map(|o| o.flag) {
+            Some(Flag::Warning | Flag::Information) => Severity::Warning,
+            Some(Flag::Fatal) | None => Severity::Fatal,
+        };
+        broken.clear();
+        (rule.check)(input, &mut broken);
+        let total = broken.len();
+        for (i, b) in broken.drain(..).enumerate().take(MAX_PER_RULE) {
+            let more = if i + 1 == MAX_PER_RULE && total > MAX_PER_RULE {
+                format!(" ({} more places break this rule)", total - MAX_PER_RULE)
+            } else {
+                String::new()
+            };
+            out.push(Finding {
+                rule_id: rule.id,
+                severity,
+                message: format!("[{}] {}{more}", rule.id, b.detail),
+                location: Some(b.location),
+                official_text: official.map(|o| o.text),
+            });
+        }
+    }
+}
+
+/// Each index of `items` for which `broken` holds.
+pub(crate) fn each<T>(items: &[T], broken: impl Fn(&T) -> bool) -> impl Iterator<Item = usize> {
+    items
+        .iter()
+        .enumerate()
+        .filter(move |(_, item)| broken(item))
+        .map(|(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::catalogue::{self, layer};
+
+    /// Every table rule is an official rule of EN 16931 in at least one syntax, and names the
+    /// business terms it reads as `BT-n`/`BG-n`.
+    #[test]
+    fn every_table_rule_is_official_and_names_its_terms() {
+        for (file, rules) in super::super::tables() {
+            for rule in rules {
+                let official = catalogue::lookup(rule.id, layer::EN16931_UBL | layer::EN16931_CII);
+                assert!(
+                    official
+                        .is_some_and(|o| o.layers & (layer::EN16931_UBL | layer::EN16931_CII) != 0),
+                    "{file}: {} is not an EN 16931 rule of the official artefacts",
+                    rule.id
+                );
+                assert!(!rule.terms.is_empty(), "{file}: {} names no terms", rule.id);
+                for term in rule.terms {
+                    let number = term
+                        .strip_prefix("BT-")
+                        .or_else(|| term.strip_prefix("BG-"))
+                        .and_then(|n| n.parse::<u32>().ok());
+                    assert!(
+                        number.is_some(),
+                        "{file}: {}: {term:?} is no business term",
+                        rule.id
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_rule_id_is_in_two_tables() {
+        let mut ids: Vec<&str> = super::super::tables()
+            .iter()
+            .flat_map(|(_, t)| t.iter().map(|r| r.id))
+            .collect();
+        let all = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), all);
+    }
+}

@@ -1,0 +1,420 @@
+//! The VAT category rules (BR-S-*, BR-E-*, …) as a table (see [`super::table`]): which VAT
+//! breakdown a category needs, and what its taxable amount must add up to.
+//!
+//! Each follows the official XPath of its syntax, and they differ: UBL's BR-S-08 allows a
+//! difference of less than 1 between the breakdown and the unrounded sums, CII's wants the
+//! rounded sums exactly; UBL's BR-E-08 wants the unrounded sums exactly, CII's allows less
+//! than 1 around the rounded ones. UBL trims category codes before comparing, CII does not.
+//! A sum that cannot be computed (an amount that is not a number) fails closed.
+
+use super::super::amount::Amount;
+use super::super::model::{
+    AllowanceChargeData, LineData, Num, TaxCategoryData, VatBreakdownData, normalize_space,
+    parse_bool,
+};
+use super::table::{Broken, Input, Rule};
+
+pub(super) const RULES: &[Rule] = &[
+    Rule {
+        id: "BR-CO-17",
+        terms: &["BG-23", "BT-116", "BT-117", "BT-119"],
+        check: |i, out| tax_amounts(i, out),
+    },
+    Rule {
+        id: "BR-S-01",
+        terms: &["BG-23", "BT-118", "BT-151", "BT-95", "BT-102"],
+        check: |i, out| standard_rated_breakdown(i, out),
+    },
+    Rule {
+        id: "BR-S-09",
+        terms: &["BG-23", "BT-116", "BT-117", "BT-119"],
+        check: |i, out| standard_rated_tax(i, out),
+    },
+    Rule {
+        id: "BR-S-08",
+        terms: &["BG-23", "BT-116", "BT-119", "BT-131", "BT-92", "BT-99"],
+        check: |i, out| standard_rated_basis(i, out),
+    },
+    Rule {
+        id: "BR-E-01",
+        terms: &["BG-23", "BT-118", "BT-151", "BT-95", "BT-102"],
+        check: |i, out| one_breakdown(i, "E", "exempt from VAT", out),
+    },
+    Rule {
+        id: "BR-E-08",
+        terms: &["BG-23", "BT-116", "BT-131", "BT-92", "BT-99"],
+        check: |i, out| exempt_basis(i, out),
+    },
+];
+
+/// A line, allowance or charge is in category `code` (at `rate`, when one is given): any of
+/// its categories has the code and any has the rate, as the XPath predicates test them.
+fn in_category(taxes: &[TaxCategoryData], code: &str, rate: Option<Amount>, cii: bool) -> bool {
+    taxes.iter().any(|t| t.code_is(code, cii))
+        && rate.is_none_or(|r| taxes.iter().any(|t| t.percent.value() == Some(r)))
+}
+
+/// Σ of the amounts, or why it cannot be computed.
+fn total<'a>(amounts: impl Iterator<Item = (Num, String)> + 'a) -> Result<Amount, String> {
+    let mut sum = Amount::ZERO;
+    for (n, what) in amounts {
+        match n {
+            Num::Absent => {}
+            Num::Value(a) => {
+                sum = sum
+                    .checked_add(a)
+                    .ok_or("the amounts are too large to compute with exactly")?;
+            }
+            Num::Invalid => return Err(format!("{what} is not a decimal number")),
+            Num::TooLong => {
+                return Err(format!("{what} has more digits than can be computed with"));
+            }
+        }
+    }
+    Ok(sum)
+}
+
+/// What the taxable amount of category `code` (at `rate`) must be: Σ line net amounts +
+/// Σ document level charges − Σ document level allowances in it, each sum rounded to two
+/// decimals when `round`.
+fn basis(i: &Input<'_>, code: &str, rate: Option<Amount>, round: bool) -> Result<Amount, String> {
+    let cii = i.cii;
+    let lines = total(
+        i.doc
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l): &(usize, &LineData)| in_category(&l.taxes, code, rate, cii))
+            .map(|(n, l)| {
+                (
+                    l.net,
+                    format!("the net amount (BT-131) of invoice line {}", n + 1),
+                )
+            }),
+    )?;
+    let group = |charge: bool| {
+        total(
+            i.doc
+                .allowance_charges
+                .iter()
+                .filter(move |a: &&AllowanceChargeData| {
+                    // Both syntaxes compare the indicator with a boolean here.
+                    a.indicator.as_deref().and_then(parse_bool) == Some(charge)
+                        && in_category(&a.taxes, code, rate, cii)
+                })
+                .map(|a| {
+                    (
+                        a.amount,
+                        "a document level allowance or charge amount".to_owned(),
+                    )
+                }),
+        )
+    };
+    let (charges, allowances) = (group(true)?, group(false)?);
+    let (lines, charges, allowances) = if round {
+        let r = |a: Amount| {
+            a.round2()
+                .ok_or("the amounts are too large to compute with exactly")
+        };
+        (r(lines)?, r(charges)?, r(allowances)?)
+    } else {
+        (lines, charges, allowances)
+    };
+    lines
+        .checked_add(charges)
+        .and_then(|a| a.checked_sub(allowances))
+        .ok_or_else(|| "the amounts are too large to compute with exactly".to_owned())
+}
+
+/// `a - 1 < b < a + 1`.
+fn within_one(a: Amount, b: Amount) -> bool {
+    let one = Amount::parse("1").unwrap_or(Amount::ZERO);
+    match (a.checked_sub(one), a.checked_add(one)) {
+        (Some(low), Some(high)) => low < b && b < high,
+        _ => false,
+    }
+}
+
+/// BR-S-08: for each rate of a standard rated breakdown, its taxable amount equals the sum of
+/// the lines, charges and allowances at that rate.
+fn standard_rated_basis(i: &Input<'_>, out: &mut Vec<Broken>) {
+    let cii = i.cii;
+    for (n, b) in i.doc.vat_breakdown.iter().enumerate() {
+        // UBL's context also asks for the VAT scheme; CII's does not.
+        let c = &b.category;
+        if !c.code_is("S", cii) || (!cii && !c.is_vat(cii)) {
+            continue;
+        }
+        let rate = match c.percent {
+            // `every $rate in …` over no rate holds.
+            Num::Absent => continue,
+            Num::Value(rate) => rate,
+            Num::Invalid | Num::TooLong => {
+                out.push(Broken::at(
+                    i.breakdown(n),
+                    format!("the taxable amount of VAT breakdown {} cannot be checked because its VAT rate (BT-119) is not a usable number", n + 1),
+                ));
+                continue;
+            }
+        };
+        let expected = match basis(i, "S", Some(rate), cii) {
+            Ok(e) => e,
+            Err(why) => {
+                out.push(Broken::at(i.breakdown(n), format!("the taxable amount (BT-116) of the standard rated VAT breakdown at {rate} % cannot be checked because {why}")));
+                continue;
+            }
+        };
+        let ok = if cii {
+            b.taxable.value() == Some(expected)
+        } else {
+            let used = i
+                .doc
+                .lines
+                .iter()
+                .any(|l| in_category(&l.taxes, "S", Some(rate), cii))
+                || i.doc
+                    .allowance_charges
+                    .iter()
+                    .any(|a| in_category(&a.taxes, "S", Some(rate), cii));
+            used && b.taxable.value().is_some_and(|t| within_one(t, expected))
+        };
+        if !ok {
+            out.push(Broken::at(
+                i.breakdown(n),
+                format!(
+                    "the taxable amount (BT-116) of the standard rated VAT breakdown at {rate} % is {}, but the lines, charges and allowances at that rate add up to {expected}",
+                    shown(b.taxable)
+                ),
+            ));
+        }
+    }
+}
+
+/// BR-E-08: an exempt breakdown's taxable amount equals the sum of the exempt lines, charges
+/// and allowances.
+fn exempt_basis(i: &Input<'_>, out: &mut Vec<Broken>) {
+    let cii = i.cii;
+    for (n, b) in i.doc.vat_breakdown.iter().enumerate() {
+        let c = &b.category;
+        if !c.code_is("E", cii) || !c.is_vat(cii) {
+            continue;
+        }
+        let expected = match basis(i, "E", None, cii) {
+            Ok(e) => e,
+            Err(why) => {
+                out.push(Broken::at(i.breakdown(n), format!("the taxable amount (BT-116) of the VAT exempt breakdown cannot be checked because {why}")));
+                continue;
+            }
+        };
+        let ok = match b.taxable.value() {
+            None => false,
+            Some(t) if cii => within_one(t, expected),
+            // UBL also asks for at least one invoice line.
+            Some(t) => !i.doc.lines.is_empty() && t == expected,
+        };
+        if !ok {
+            out.push(Broken::at(
+                i.breakdown(n),
+                format!(
+                    "the taxable amount (BT-116) of the VAT exempt breakdown is {}, but the exempt lines, charges and allowances add up to {expected}",
+                    shown(b.taxable)
+                ),
+            ));
+        }
+    }
+}
+
+/// BR-x-01 for a category that needs exactly one breakdown: an invoice with a line,
+/// allowance or charge in category `code` has exactly one VAT breakdown in it.
+fn one_breakdown(i: &Input<'_>, code: &str, name: &str, out: &mut Vec<Broken>) {
+    let cii = i.cii;
+    let doc = i.doc;
+    // UBL counts only categories in the VAT scheme; CII counts every one.
+    let counts = |t: &TaxCategoryData| t.code_is(code, cii) && (cii || t.is_vat(cii));
+    let in_lines = doc.lines.iter().any(|l| l.taxes.iter().any(counts));
+    let in_groups = doc
+        .allowance_charges
+        .iter()
+        .any(|a| a.taxes.iter().any(counts))
+        || doc.line_allowance_categories.iter().any(counts);
+    let breakdowns = doc
+        .vat_breakdown
+        .iter()
+        .filter(|b| counts(&b.category))
+        .count();
+    let ok = if cii {
+        (breakdowns == 0 && !in_lines && !in_groups) || (breakdowns == 1 && (in_lines || in_groups))
+    } else {
+        // UBL's `//cac:TaxCategory` also finds the breakdowns' own categories.
+        let anywhere = in_lines || in_groups || breakdowns > 0;
+        !anywhere || breakdowns == 1
+    };
+    if !ok {
+        let detail = if breakdowns == 1 {
+            format!(
+                "the invoice has a VAT breakdown for category {code} ({name}) but no line, allowance or charge in it"
+            )
+        } else {
+            format!(
+                "the invoice has lines, allowances or charges in VAT category {code} ({name}) and {breakdowns} VAT breakdowns for it; give exactly one"
+            )
+        };
+        out.push(Broken::at(i.root().to_owned(), detail));
+    }
+}
+
+/// BR-S-01: an invoice with a line, allowance or charge in category S has a standard rated
+/// VAT breakdown, and one with such a breakdown has something in it. No scheme is asked for.
+fn standard_rated_breakdown(i: &Input<'_>, out: &mut Vec<Broken>) {
+    let cii = i.cii;
+    let doc = i.doc;
+    let is_s = |t: &TaxCategoryData| t.code_is("S", cii);
+    let breakdowns = doc
+        .vat_breakdown
+        .iter()
+        .filter(|b| is_s(&b.category))
+        .count();
+    let line_taxes = doc
+        .lines
+        .iter()
+        .map(|l| l.taxes.iter().filter(|t| is_s(t)).count())
+        .sum::<usize>();
+    let group_taxes = doc
+        .allowance_charges
+        .iter()
+        .map(|a| a.taxes.iter().filter(|t| is_s(t)).count())
+        .sum::<usize>()
+        + doc
+            .line_allowance_categories
+            .iter()
+            .filter(|t| is_s(t))
+            .count();
+    let ok = if cii {
+        // CII counts the categories with the breakdowns: two lines in S pass on their own.
+        (line_taxes + breakdowns >= 2 || line_taxes == 0)
+            && (group_taxes + breakdowns >= 2 || group_taxes == 0)
+    } else {
+        let users = line_taxes + group_taxes;
+        (users > 0 && breakdowns > 0) || (users == 0 && breakdowns == 0)
+    };
+    if !ok {
+        let detail = if breakdowns == 0 {
+            "the invoice has lines, allowances or charges in VAT category S (standard rated) but no VAT breakdown for S; give one per rate"
+        } else {
+            "the invoice has a VAT breakdown for category S (standard rated) but no line, allowance or charge in it"
+        };
+        out.push(Broken::at(i.root().to_owned(), detail));
+    }
+}
+
+/// The rate of a VAT breakdown as BR-CO-17 reads it: in the VAT scheme, which both syntaxes
+/// trim and upper-case here.
+fn vat_rate(b: &VatBreakdownData) -> Num {
+    let c = &b.category;
+    let vat = c
+        .scheme
+        .as_deref()
+        .is_some_and(|s| normalize_space(s).eq_ignore_ascii_case("VAT"));
+    if vat { c.percent } else { Num::Absent }
+}
+
+/// `round2(|taxable| × rate ÷ 100)`, or why not.
+fn expected_tax(taxable: Amount, rate: Amount) -> Option<Amount> {
+    taxable.abs()?.checked_mul(rate)?.percent()?.round2()
+}
+
+/// `|tax| − 1 < expected < |tax| + 1` (UBL) or with `≤` (CII's BR-CO-17).
+fn close(tax: Amount, expected: Amount, inclusive: bool) -> bool {
+    let Some(t) = tax.abs() else { return false };
+    let one = Amount::parse("1").unwrap_or(Amount::ZERO);
+    match (t.checked_sub(one), t.checked_add(one)) {
+        (Some(low), Some(high)) if inclusive => low <= expected && expected <= high,
+        (Some(low), Some(high)) => low < expected && expected < high,
+        _ => false,
+    }
+}
+
+/// BR-CO-17: a breakdown's tax amount is its taxable amount times its rate, within 1; a zero
+/// rate (or none) needs a tax amount that rounds to zero.
+fn tax_amounts(i: &Input<'_>, out: &mut Vec<Broken>) {
+    let cii = i.cii;
+    for (n, b) in i.doc.vat_breakdown.iter().enumerate() {
+        let rate = vat_rate(b);
+        if rate.unusable() || b.tax.unusable() || b.taxable.unusable() {
+            out.push(Broken::at(i.breakdown(n), format!("the VAT amount (BT-117) of VAT breakdown {} cannot be checked because one of its amounts or its rate is not a usable number", n + 1)));
+            continue;
+        }
+        let round0 = |n: Num| n.value().and_then(Amount::round0);
+        let tax_zero = round0(b.tax) == Some(Amount::ZERO);
+        let ok = match rate.value() {
+            None => tax_zero,
+            Some(r) if r.round0() == Some(Amount::ZERO) => tax_zero,
+            Some(r) => match (b.tax.value(), b.taxable.value()) {
+                (Some(tax), Some(taxable)) => {
+                    expected_tax(taxable, r).is_some_and(|e| close(tax, e, cii))
+                }
+                _ => false,
+            },
+        };
+        if !ok {
+            let expected = match (rate.value(), b.taxable.value()) {
+                (Some(r), Some(t)) => {
+                    expected_tax(t, r).map_or("unknown".into(), |e| e.to_string())
+                }
+                _ => "0".into(),
+            };
+            out.push(Broken::at(
+                i.breakdown(n),
+                format!(
+                    "the VAT amount (BT-117) of VAT breakdown {} is {}, but its taxable amount times its rate is {expected}",
+                    n + 1,
+                    shown(b.tax)
+                ),
+            ));
+        }
+    }
+}
+
+/// BR-S-09: a standard rated breakdown's tax amount is its taxable amount times its rate,
+/// within 1.
+fn standard_rated_tax(i: &Input<'_>, out: &mut Vec<Broken>) {
+    let cii = i.cii;
+    for (n, b) in i.doc.vat_breakdown.iter().enumerate() {
+        let c = &b.category;
+        if !c.code_is("S", cii) || (!cii && !c.is_vat(cii)) {
+            continue;
+        }
+        if c.percent.unusable() || b.tax.unusable() || b.taxable.unusable() {
+            out.push(Broken::at(i.breakdown(n), format!("the VAT amount (BT-117) of standard rated VAT breakdown {} cannot be checked because one of its amounts or its rate is not a usable number", n + 1)));
+            continue;
+        }
+        let expected = match (b.taxable.value(), c.percent.value()) {
+            (Some(t), Some(r)) => expected_tax(t, r),
+            _ => None,
+        };
+        let ok = match (b.tax.value(), expected) {
+            (Some(tax), Some(e)) => close(tax, e, false),
+            _ => false,
+        };
+        if !ok {
+            out.push(Broken::at(
+                i.breakdown(n),
+                format!(
+                    "the VAT amount (BT-117) of standard rated VAT breakdown {} is {}, but its taxable amount times its rate (BT-119) is {}",
+                    n + 1,
+                    shown(b.tax),
+                    expected.map_or("unknown (no rate or taxable amount)".into(), |e| e.to_string())
+                ),
+            ));
+        }
+    }
+}
+
+fn shown(n: Num) -> String {
+    match n {
+        Num::Value(a) => a.to_string(),
+        Num::Absent => "absent".into(),
+        Num::Invalid => "not a number".into(),
+        Num::TooLong => "too long to compute with".into(),
+    }
+}
