@@ -132,6 +132,17 @@ impl Specification {
         if let Some(x) = xrechnung(id) {
             return x;
         }
+        // An extension of NLCIUS, such as the Dutch energy sector's SEeF
+        // (`…nlcius:v1.0#conformant#urn:fdc:energie-efactuur.nl:invoice:v3.1`), is SI-UBL: the
+        // official SI-UBL artefact applies its rules to every identifier that contains the
+        // NLCIUS one (`contains($customizationID, '#compliant#urn:fdc:nen.nl:nlcius:v1.0')`).
+        if id.contains("#compliant#urn:fdc:nen.nl:nlcius:v1.0") {
+            return if id.contains("#conformant#urn:fdc:nen.nl:gaccount:v1.0") {
+                Specification::SiUbl2GAccount
+            } else {
+                Specification::SiUbl2
+            };
+        }
         Specification::Other
     }
 
@@ -338,6 +349,21 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn an_nlcius_extension_is_si_ubl() {
+        let seef = "urn:cen.eu:en16931:2017#compliant#urn:fdc:nen.nl:nlcius:v1.0#conformant#urn:fdc:energie-efactuur.nl:invoice:v3.1";
+        assert_eq!(Specification::from_id(Some(seef)), Specification::SiUbl2);
+        let gaccount_extension = "urn:cen.eu:en16931:2017#compliant#urn:fdc:nen.nl:nlcius:v1.0#conformant#urn:fdc:nen.nl:gaccount:v1.0#conformant#urn:example:more";
+        assert_eq!(
+            Specification::from_id(Some(gaccount_extension)),
+            Specification::SiUbl2GAccount
+        );
+        assert_eq!(
+            Specification::from_id(Some("urn:fdc:nen.nl:nlcius:v1.0")),
+            Specification::Other
+        );
+    }
 
     #[test]
     fn identifiers_from_the_corpus() {

@@ -24,6 +24,7 @@ mod code_list_rules;
 pub(crate) mod codelists;
 mod en16931;
 mod nl;
+mod peppol;
 pub(crate) mod syntax;
 pub(crate) mod table;
 mod vat;
@@ -120,12 +121,19 @@ const HAND_CODED: &[&str] = &[
     "BR-DE-2",
 ];
 
-/// Every rule table, by the layer file that holds it.
-pub(crate) fn tables() -> [(&'static str, &'static [table::Rule]); 3] {
+/// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
+/// rules it checks, and its rules.
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 6] {
+    use catalogue::layer::{
+        EN16931_CII, EN16931_UBL, PEPPOL_BIS3_UBL, XRECHNUNG_CII, XRECHNUNG_UBL,
+    };
     [
-        ("en16931", en16931::RULES),
-        ("vat", vat::RULES),
-        ("binding", binding::UBL_RULES),
+        ("en16931", EN16931_UBL | EN16931_CII, en16931::RULES),
+        ("vat", EN16931_UBL | EN16931_CII, vat::RULES),
+        ("binding", EN16931_UBL, binding::UBL_RULES),
+        ("peppol", PEPPOL_BIS3_UBL, peppol::BIS3_UBL),
+        ("peppol", XRECHNUNG_UBL, peppol::XRECHNUNG_UBL),
+        ("peppol", XRECHNUNG_CII, peppol::XRECHNUNG_CII),
     ]
 }
 
@@ -133,7 +141,7 @@ pub(crate) fn tables() -> [(&'static str, &'static [table::Rule]); 3] {
 /// verdicts (every rule listed here must be named wherever the artefacts fire it).
 pub fn implemented() -> Vec<&'static str> {
     let mut ids: Vec<&'static str> = HAND_CODED.to_vec();
-    ids.extend(tables().iter().flat_map(|(_, t)| t.iter().map(|r| r.id)));
+    ids.extend(tables().iter().flat_map(|(_, _, t)| t.iter().map(|r| r.id)));
     ids.extend(codelists::UBL.iter().chain(codelists::CII).map(|l| l.id));
     ids.sort_unstable();
     ids.dedup();
@@ -170,6 +178,35 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
     }
     if spec.is_nlcius() {
         nl::check(doc, syntax, &mut out);
+    }
+    let cii = syntax == Syntax::Cii;
+    let input = table::Input { doc, cii };
+    match spec {
+        Specification::PeppolBis3 if !cii && syntax != Syntax::Zugferd1 => {
+            table::run(
+                peppol::BIS3_UBL,
+                &input,
+                catalogue::layer::PEPPOL_BIS3_UBL,
+                &mut out,
+            );
+        }
+        Specification::XRechnung { .. } if cii => {
+            table::run(
+                peppol::XRECHNUNG_CII,
+                &input,
+                catalogue::layer::XRECHNUNG_CII,
+                &mut out,
+            );
+        }
+        Specification::XRechnung { .. } if syntax != Syntax::Zugferd1 => {
+            table::run(
+                peppol::XRECHNUNG_UBL,
+                &input,
+                catalogue::layer::XRECHNUNG_UBL,
+                &mut out,
+            );
+        }
+        _ => {}
     }
     if matches!(spec, Specification::XRechnung { .. }) && syntax != Syntax::Zugferd1 {
         xrechnung::check(doc, &mut out);

@@ -12,6 +12,18 @@ const OIN: &str = "0190";
 
 pub(super) fn check(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
     let cii = syntax == Syntax::Cii;
+    // NLCIUS-CII's rules need the identifier exactly (`$specificationID = '…'`, normalised);
+    // SI-UBL's (UBL) take any identifier that contains the NLCIUS one, such as SEeF's.
+    if cii {
+        let id = doc
+            .customization_id
+            .as_deref()
+            .map(normalize_space)
+            .unwrap_or_default();
+        if id != NLCIUS_CII && id != NLCIUS_CII_GACCOUNT {
+            return;
+        }
+    }
     // `$supplierCountry`: upper-cased, whitespace-normalised country of the supplier address.
     let supplier_nl = doc
         .seller
@@ -26,6 +38,9 @@ pub(super) fn check(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
         type_code_cii(doc, out);
     }
 }
+
+const NLCIUS_CII: &str = "urn:cen.eu:en16931:2017#compliant#urn:fdc:nen.nl:nlcius:v1.0";
+const NLCIUS_CII_GACCOUNT: &str = "urn:cen.eu:en16931:2017#compliant#urn:fdc:nen.nl:nlcius:v1.0#conformant#urn:fdc:nen.nl:gaccount:v1.0";
 
 fn for_dutch_suppliers(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
     let cii = syntax == Syntax::Cii;
