@@ -538,6 +538,17 @@ impl Handler for Cii {
         }
     }
 
+    /// The decimals rules (BR-DEC-*), as `invoice::decimals` places them.
+    fn amount_text(&mut self, path: &[T], text: &str) {
+        if super::decimals::fraction_digits(text) <= 2 {
+            return;
+        }
+        if let Some(rule) = super::decimals::rule(path, true) {
+            self.doc
+                .note_long_decimals(rule, || super::xml::path_name("CrossIndustryInvoice", path));
+        }
+    }
+
     fn empty_element(&mut self, path: &[T], qname: &[u8]) {
         let root = if self.zugferd1 {
             "CrossIndustryDocument"

@@ -18,6 +18,7 @@ mod amount;
 mod attachment;
 mod cii;
 mod codes;
+mod decimals;
 mod detect;
 mod facturx;
 mod fields;
@@ -497,8 +498,11 @@ mod tests {
         let tiny = line.replace(">200.00<", ">0.00000000000000000001<");
         let xml = MINIMAL.replace(&line, &format!("{big}{tiny}"));
         let i = invoice(inspect(xml.as_bytes()));
-        // The tiny amount's 20 decimals also break UBL-DT-01 (at most two decimals).
-        assert_eq!(i.fatal_rule_ids(), ["BR-CO-10", "BR-S-08", "UBL-DT-01"]);
+        // The tiny line amount's 20 decimals also break BR-DEC-23 and UBL-DT-01.
+        assert_eq!(
+            i.fatal_rule_ids(),
+            ["BR-CO-10", "BR-DEC-23", "BR-S-08", "UBL-DT-01"]
+        );
         assert!(
             i.findings[0].message.contains("too large"),
             "{}",

@@ -223,6 +223,19 @@ impl Doc {
     }
 }
 
+impl Doc {
+    /// Notes an amount a BR-DEC rule reads with more than two decimals.
+    pub(crate) fn note_long_decimals(
+        &mut self,
+        rule: &'static str,
+        location: impl FnOnce() -> String,
+    ) {
+        if self.long_decimals.len() < MAX_NOTED {
+            self.long_decimals.push((rule, location()));
+        }
+    }
+}
+
 /// Most VAT categories kept per line or allowance/charge: the schemas allow one (UBL) or a
 /// few, and a hostile document must not make each line cost more than its bytes.
 pub(crate) const MAX_TAXES: usize = 4;
@@ -355,6 +368,9 @@ pub(crate) struct Doc {
     /// UBL amounts (but prices, and the amounts of a price's allowance) with more than two
     /// decimals as written (UBL-DT-01).
     pub(crate) long_amounts: Noted,
+    /// Amounts a BR-DEC rule reads that have more than two decimals as written: (rule,
+    /// location), at most [`MAX_NOTED`] (`invoice::decimals`).
+    pub(crate) long_decimals: Vec<(&'static str, String)>,
     /// Binary objects (UBL `EmbeddedDocumentBinaryObject`) without a `filename` attribute.
     pub(crate) binary_without_filename: bool,
     /// Document level allowance amounts (BT-92).

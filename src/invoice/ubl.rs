@@ -517,11 +517,13 @@ impl Handler for Ubl {
     /// (`string-length(substring-after(., '.')) <= 2`), except prices and the amounts of a
     /// price's allowance or charge.
     fn amount_text(&mut self, path: &[T], text: &str) {
-        let decimals = text
-            .split_once('.')
-            .map_or(0, |(_, after)| after.chars().count());
-        if decimals <= 2 {
+        if super::decimals::fraction_digits(text) <= 2 {
             return;
+        }
+        if let Some(rule) = super::decimals::rule(path, false) {
+            let root = self.root_name();
+            self.doc
+                .note_long_decimals(rule, || super::xml::path_name(root, path));
         }
         let price = path.last() == Some(&T::PriceAmount)
             || path.windows(2).any(|w| w == [T::Price, T::AllowanceCharge]);

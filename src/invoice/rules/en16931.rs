@@ -564,7 +564,39 @@ fn amount_due(t: &TotalsData, cii: bool, out: &mut Vec<Finding>) {
 /// The EN 16931 core rules over invoice lines, document level allowances and charges, and the
 /// VAT breakdown, as a table (see [`super::table`]). Each follows its official XPath for UBL
 /// and for CII; where the two differ the check says so.
+/// A BR-DEC rule: the amount it reads has at most two decimals as written.
+macro_rules! decimals {
+    ($id:literal, $term:literal) => {
+        Rule {
+            id: $id,
+            terms: &[$term],
+            check: |i, out| {
+                for (_, location) in i.doc.long_decimals.iter().filter(|(r, _)| *r == $id) {
+                    out.push(Broken::at(
+                        location.clone(),
+                        format!(
+                            "{} ({location}) has more than two decimals; round it to cents",
+                            crate::invoice::decimals::term($id)
+                        ),
+                    ));
+                }
+            },
+        }
+    };
+}
+
 pub(super) const RULES: &[Rule] = &[
+    decimals!("BR-DEC-09", "BT-106"),
+    decimals!("BR-DEC-10", "BT-107"),
+    decimals!("BR-DEC-11", "BT-108"),
+    decimals!("BR-DEC-12", "BT-109"),
+    decimals!("BR-DEC-14", "BT-112"),
+    decimals!("BR-DEC-16", "BT-113"),
+    decimals!("BR-DEC-17", "BT-114"),
+    decimals!("BR-DEC-18", "BT-115"),
+    decimals!("BR-DEC-19", "BT-116"),
+    decimals!("BR-DEC-20", "BT-117"),
+    decimals!("BR-DEC-23", "BT-131"),
     Rule {
         id: "BR-21",
         terms: &["BG-25", "BT-126"],
