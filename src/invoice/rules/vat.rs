@@ -6,6 +6,16 @@
 //! rounded sums exactly; UBL's BR-E-08 wants the unrounded sums exactly, CII's allows less
 //! than 1 around the rounded ones. UBL trims category codes before comparing, CII does not.
 //! A sum that cannot be computed (an amount that is not a number) fails closed.
+//!
+//! The families share shapes, written once and parameterised by category: -01 one breakdown,
+//! -05 the line rate, -08 the taxable sum, -09 a zero tax amount, -10 the exemption reason.
+//! The particulars stay per syntax: CII's S and Z breakdown rules do not test the VAT scheme;
+//! CII's BR-O-08 wants the rounded sums exactly; UBL's BR-AF-05 allows a zero rate, CII's does
+//! not; CII's BR-O-01 lets lines in O go without a breakdown. CII's O, L and M breakdown rules
+//! match the breakdown element itself, which hides it from BR-CO-17's context there.
+//! Not here (the model cannot follow their XPaths yet): -02..-04 (seller or tax
+//! representative VAT identifier), -06/-07 (their contexts also match allowances and charges
+//! below the lines), BR-AF/AG-01, -08 and UBL's -09, and BR-IC-11/12, BR-O-11..14.
 
 use super::super::amount::Amount;
 use super::super::model::{
@@ -45,7 +55,349 @@ pub(super) const RULES: &[Rule] = &[
         terms: &["BG-23", "BT-116", "BT-131", "BT-92", "BT-99"],
         check: |i, out| exempt_basis(i, out),
     },
+    // The families below share shapes; each rule names its category and, where the two
+    // syntaxes differ, each one's particulars (see the module doc).
+    Rule {
+        id: "BR-S-05",
+        terms: &["BG-25", "BT-151", "BT-152"],
+        check: |i, out| line_rate(i, "S", Rate::Positive, out),
+    },
+    Rule {
+        id: "BR-S-10",
+        terms: &["BG-23", "BT-118", "BT-120", "BT-121"],
+        check: |i, out| exemption_reason(i, "S", ANY_SCHEME_IN_CII, false, out),
+    },
+    Rule {
+        id: "BR-Z-01",
+        terms: &["BG-23", "BT-118", "BT-151", "BT-95", "BT-102"],
+        check: |i, out| one_breakdown(i, "Z", "zero rated", out),
+    },
+    Rule {
+        id: "BR-Z-05",
+        terms: &["BG-25", "BT-151", "BT-152"],
+        check: |i, out| line_rate(i, "Z", Rate::Zero, out),
+    },
+    Rule {
+        id: "BR-Z-08",
+        terms: &["BG-23", "BT-116", "BT-131", "BT-92", "BT-99"],
+        check: |i, out| zero_basis(i, "Z", ANY_SCHEME_IN_CII, false, out),
+    },
+    Rule {
+        id: "BR-Z-09",
+        terms: &["BG-23", "BT-117", "BT-118"],
+        check: |i, out| zero_tax(i, "Z", ANY_SCHEME_IN_CII, out),
+    },
+    Rule {
+        id: "BR-Z-10",
+        terms: &["BG-23", "BT-118", "BT-120", "BT-121"],
+        check: |i, out| exemption_reason(i, "Z", ANY_SCHEME_IN_CII, false, out),
+    },
+    Rule {
+        id: "BR-E-05",
+        terms: &["BG-25", "BT-151", "BT-152"],
+        check: |i, out| line_rate(i, "E", Rate::Zero, out),
+    },
+    Rule {
+        id: "BR-E-09",
+        terms: &["BG-23", "BT-117", "BT-118"],
+        check: |i, out| zero_tax(i, "E", VAT_ONLY, out),
+    },
+    Rule {
+        id: "BR-E-10",
+        terms: &["BG-23", "BT-118", "BT-120", "BT-121"],
+        check: |i, out| exemption_reason(i, "E", VAT_ONLY, true, out),
+    },
+    Rule {
+        id: "BR-AE-01",
+        terms: &["BG-23", "BT-118", "BT-151", "BT-95", "BT-102"],
+        check: |i, out| one_breakdown(i, "AE", "reverse charge", out),
+    },
+    Rule {
+        id: "BR-AE-05",
+        terms: &["BG-25", "BT-151", "BT-152"],
+        check: |i, out| line_rate(i, "AE", Rate::Zero, out),
+    },
+    Rule {
+        id: "BR-AE-08",
+        terms: &["BG-23", "BT-116", "BT-131", "BT-92", "BT-99"],
+        check: |i, out| zero_basis(i, "AE", VAT_ONLY, false, out),
+    },
+    Rule {
+        id: "BR-AE-09",
+        terms: &["BG-23", "BT-117", "BT-118"],
+        check: |i, out| zero_tax(i, "AE", VAT_ONLY, out),
+    },
+    Rule {
+        id: "BR-AE-10",
+        terms: &["BG-23", "BT-118", "BT-120", "BT-121"],
+        check: |i, out| exemption_reason(i, "AE", VAT_ONLY, true, out),
+    },
+    Rule {
+        id: "BR-IC-01",
+        terms: &["BG-23", "BT-118", "BT-151", "BT-95", "BT-102"],
+        check: |i, out| one_breakdown(i, "K", "intra-community supply", out),
+    },
+    Rule {
+        id: "BR-IC-05",
+        terms: &["BG-25", "BT-151", "BT-152"],
+        check: |i, out| line_rate(i, "K", Rate::Zero, out),
+    },
+    Rule {
+        id: "BR-IC-08",
+        terms: &["BG-23", "BT-116", "BT-131", "BT-92", "BT-99"],
+        check: |i, out| zero_basis(i, "K", VAT_ONLY, false, out),
+    },
+    Rule {
+        id: "BR-IC-09",
+        terms: &["BG-23", "BT-117", "BT-118"],
+        check: |i, out| zero_tax(i, "K", VAT_ONLY, out),
+    },
+    Rule {
+        id: "BR-IC-10",
+        terms: &["BG-23", "BT-118", "BT-120", "BT-121"],
+        check: |i, out| exemption_reason(i, "K", VAT_ONLY, true, out),
+    },
+    Rule {
+        id: "BR-G-01",
+        terms: &["BG-23", "BT-118", "BT-151", "BT-95", "BT-102"],
+        check: |i, out| one_breakdown(i, "G", "export outside the EU", out),
+    },
+    Rule {
+        id: "BR-G-05",
+        terms: &["BG-25", "BT-151", "BT-152"],
+        check: |i, out| line_rate(i, "G", Rate::Zero, out),
+    },
+    Rule {
+        id: "BR-G-08",
+        terms: &["BG-23", "BT-116", "BT-131", "BT-92", "BT-99"],
+        check: |i, out| zero_basis(i, "G", VAT_ONLY, false, out),
+    },
+    Rule {
+        id: "BR-G-09",
+        terms: &["BG-23", "BT-117", "BT-118"],
+        check: |i, out| zero_tax(i, "G", VAT_ONLY, out),
+    },
+    Rule {
+        id: "BR-G-10",
+        terms: &["BG-23", "BT-118", "BT-120", "BT-121"],
+        check: |i, out| exemption_reason(i, "G", VAT_ONLY, true, out),
+    },
+    Rule {
+        id: "BR-O-01",
+        terms: &["BG-23", "BT-118", "BT-151", "BT-95", "BT-102"],
+        check: |i, out| {
+            if i.cii {
+                outside_scope_breakdown(i, out);
+            } else {
+                one_breakdown(i, "O", "not subject to VAT", out);
+            }
+        },
+    },
+    Rule {
+        id: "BR-O-05",
+        terms: &["BG-25", "BT-151", "BT-152"],
+        check: |i, out| line_rate(i, "O", Rate::Absent, out),
+    },
+    Rule {
+        id: "BR-O-08",
+        // CII's wants the rounded sums exactly; UBL's is shaped like BR-E-08.
+        terms: &["BG-23", "BT-116", "BT-131", "BT-92", "BT-99"],
+        check: |i, out| zero_basis(i, "O", VAT_ONLY, true, out),
+    },
+    Rule {
+        id: "BR-O-09",
+        terms: &["BG-23", "BT-117", "BT-118"],
+        check: |i, out| zero_tax(i, "O", VAT_ONLY, out),
+    },
+    Rule {
+        id: "BR-O-10",
+        terms: &["BG-23", "BT-118", "BT-120", "BT-121"],
+        check: |i, out| exemption_reason(i, "O", VAT_ONLY, true, out),
+    },
+    Rule {
+        id: "BR-AF-05",
+        // UBL asks for a rate of at least zero, CII for one above zero.
+        terms: &["BG-25", "BT-151", "BT-152"],
+        check: |i, out| {
+            let rate = if i.cii {
+                Rate::Positive
+            } else {
+                Rate::NonNegative
+            };
+            line_rate(i, "L", rate, out);
+        },
+    },
+    Rule {
+        id: "BR-AF-10",
+        terms: &["BG-23", "BT-118", "BT-120", "BT-121"],
+        check: |i, out| exemption_reason(i, "L", VAT_ONLY, false, out),
+    },
+    Rule {
+        id: "BR-AG-05",
+        terms: &["BG-25", "BT-151", "BT-152"],
+        check: |i, out| line_rate(i, "M", Rate::NonNegative, out),
+    },
+    Rule {
+        id: "BR-AG-10",
+        terms: &["BG-23", "BT-118", "BT-120", "BT-121"],
+        check: |i, out| exemption_reason(i, "M", VAT_ONLY, false, out),
+    },
 ];
+
+/// A breakdown-level rule's context tests the VAT scheme in both syntaxes.
+const VAT_ONLY: bool = false;
+/// A breakdown-level rule's context tests the VAT scheme in UBL only: CII's S and Z rules
+/// match `ApplicableTradeTax/CategoryCode[. = 'S']` without looking at `TypeCode`.
+const ANY_SCHEME_IN_CII: bool = true;
+
+/// The VAT breakdowns a breakdown-level rule of category `code` is asked of (its context):
+/// UBL `TaxSubtotal/TaxCategory[normalize-space(cbc:ID) = code][VAT scheme]`, CII header
+/// `ApplicableTradeTax` with `CategoryCode = code` (as written) and, unless
+/// `cii_any_scheme`, `upper-case(TypeCode) = 'VAT'`.
+fn breakdowns_in<'a>(
+    i: &'a Input<'_>,
+    code: &'a str,
+    cii_any_scheme: bool,
+) -> impl Iterator<Item = (usize, &'a VatBreakdownData)> + 'a {
+    let cii = i.cii;
+    i.doc
+        .vat_breakdown
+        .iter()
+        .enumerate()
+        .filter(move |(_, b)| {
+            let c = &b.category;
+            c.code_is(code, cii) && ((cii && cii_any_scheme) || c.is_vat(cii))
+        })
+}
+
+/// BR-x-09 for a category without VAT: the breakdown's VAT amount is zero (UBL
+/// `xs:decimal(TaxAmount) = 0`, CII `CalculatedAmount = 0`; both false when it is absent).
+fn zero_tax(i: &Input<'_>, code: &str, cii_any_scheme: bool, out: &mut Vec<Broken>) {
+    for (n, b) in breakdowns_in(i, code, cii_any_scheme) {
+        if b.tax.value() != Some(Amount::ZERO) {
+            out.push(Broken::at(
+                i.breakdown(n),
+                format!(
+                    "the VAT amount (BT-117) of the VAT breakdown for category {code} is {}; it must be 0",
+                    shown(b.tax)
+                ),
+            ));
+        }
+    }
+}
+
+/// BR-x-10: a breakdown in category `code` has (`needed`) or has not a VAT exemption reason
+/// text (BT-120) or code (BT-121); both syntaxes ask whether either element exists.
+fn exemption_reason(
+    i: &Input<'_>,
+    code: &str,
+    cii_any_scheme: bool,
+    needed: bool,
+    out: &mut Vec<Broken>,
+) {
+    for (n, b) in breakdowns_in(i, code, cii_any_scheme) {
+        let has = b.exemption_reason || b.exemption_code;
+        if has != needed {
+            let detail = if needed {
+                format!(
+                    "the VAT breakdown for category {code} has no VAT exemption reason (BT-120) or reason code (BT-121); give one"
+                )
+            } else {
+                format!(
+                    "the VAT breakdown for category {code} has a VAT exemption reason (BT-120) or reason code (BT-121); a breakdown in this category must have neither"
+                )
+            };
+            out.push(Broken::at(i.breakdown(n), detail));
+        }
+    }
+}
+
+/// What the rate of a category must be, as the rules' tests compare it (an absent rate fails
+/// every comparison; a rate that is not a number fails closed).
+#[derive(Clone, Copy)]
+enum Rate {
+    /// `Percent > 0`.
+    Positive,
+    /// `Percent >= 0`.
+    NonNegative,
+    /// `Percent = 0`.
+    Zero,
+    /// `not(Percent)`.
+    Absent,
+}
+
+impl Rate {
+    fn holds(self, percent: Num) -> bool {
+        let v = percent.value();
+        match self {
+            Rate::Positive => v.is_some_and(|r| r > Amount::ZERO),
+            Rate::NonNegative => v.is_some_and(|r| r >= Amount::ZERO),
+            Rate::Zero => v == Some(Amount::ZERO),
+            Rate::Absent => !percent.present(),
+        }
+    }
+
+    fn wanted(self) -> &'static str {
+        match self {
+            Rate::Positive => "must be greater than zero",
+            Rate::NonNegative => "must be zero or more",
+            Rate::Zero => "must be 0",
+            Rate::Absent => "must not be given",
+        }
+    }
+}
+
+/// BR-x-05: each invoice line VAT category in `code` and the VAT scheme (UBL
+/// `InvoiceLine/Item/ClassifiedTaxCategory`, CII line `ApplicableTradeTax` with
+/// `upper-case(TypeCode) = 'VAT'`) has a rate (BT-152) as `rate` says.
+fn line_rate(i: &Input<'_>, code: &str, rate: Rate, out: &mut Vec<Broken>) {
+    let cii = i.cii;
+    for (n, line) in i.doc.lines.iter().enumerate() {
+        let bad = line
+            .taxes
+            .iter()
+            .find(|t| t.code_is(code, cii) && t.is_vat(cii) && !rate.holds(t.percent));
+        if let Some(t) = bad {
+            out.push(Broken::at(
+                i.line(n),
+                format!(
+                    "invoice line {} is in VAT category {code} with a VAT rate (BT-152) of {}; in this category the rate {}",
+                    n + 1,
+                    shown(t.percent),
+                    rate.wanted()
+                ),
+            ));
+        }
+    }
+}
+
+/// CII's BR-O-01: a breakdown for category O is the only one, with a line, allowance or
+/// charge in O; unlike the other categories' -01, lines in O without a breakdown pass.
+fn outside_scope_breakdown(i: &Input<'_>, out: &mut Vec<Broken>) {
+    let doc = i.doc;
+    let is_o = |t: &TaxCategoryData| t.code_is("O", true);
+    let breakdowns = doc
+        .vat_breakdown
+        .iter()
+        .filter(|b| is_o(&b.category))
+        .count();
+    let used = doc.lines.iter().any(|l| l.taxes.iter().any(is_o))
+        || doc
+            .allowance_charges
+            .iter()
+            .any(|a| a.taxes.iter().any(is_o))
+        || doc.line_allowance_categories.iter().any(is_o);
+    if breakdowns > 0 && !(breakdowns == 1 && used) {
+        let detail = if breakdowns == 1 {
+            "the invoice has a VAT breakdown for category O (not subject to VAT) but no line, allowance or charge in it".to_owned()
+        } else {
+            format!(
+                "the invoice has {breakdowns} VAT breakdowns for category O (not subject to VAT); give exactly one"
+            )
+        };
+        out.push(Broken::at(i.root().to_owned(), detail));
+    }
+}
 
 /// A line, allowance or charge is in category `code` (at `rate`, when one is given): any of
 /// its categories has the code and any has the rate, as the XPath predicates test them.
@@ -193,21 +545,32 @@ fn standard_rated_basis(i: &Input<'_>, out: &mut Vec<Broken>) {
 /// BR-E-08: an exempt breakdown's taxable amount equals the sum of the exempt lines, charges
 /// and allowances.
 fn exempt_basis(i: &Input<'_>, out: &mut Vec<Broken>) {
+    zero_basis(i, "E", VAT_ONLY, false, out);
+}
+
+/// BR-x-08 of a category without a rate in the sums (E, Z, AE, K, G, O): the breakdown's
+/// taxable amount equals the sum of the lines, charges and allowances in `code`. UBL wants
+/// the unrounded sums exactly (and an invoice line); CII allows less than 1 around the rounded
+/// sums, or wants them exactly when `cii_exact` (BR-O-08).
+fn zero_basis(
+    i: &Input<'_>,
+    code: &str,
+    cii_any_scheme: bool,
+    cii_exact: bool,
+    out: &mut Vec<Broken>,
+) {
     let cii = i.cii;
-    for (n, b) in i.doc.vat_breakdown.iter().enumerate() {
-        let c = &b.category;
-        if !c.code_is("E", cii) || !c.is_vat(cii) {
-            continue;
-        }
-        let expected = match basis(i, "E", None, cii) {
+    for (n, b) in breakdowns_in(i, code, cii_any_scheme) {
+        let expected = match basis(i, code, None, cii) {
             Ok(e) => e,
             Err(why) => {
-                out.push(Broken::at(i.breakdown(n), format!("the taxable amount (BT-116) of the VAT exempt breakdown cannot be checked because {why}")));
+                out.push(Broken::at(i.breakdown(n), format!("the taxable amount (BT-116) of the VAT breakdown for category {code} cannot be checked because {why}")));
                 continue;
             }
         };
         let ok = match b.taxable.value() {
             None => false,
+            Some(t) if cii && cii_exact => t == expected,
             Some(t) if cii => within_one(t, expected),
             // UBL also asks for at least one invoice line.
             Some(t) => !i.doc.lines.is_empty() && t == expected,
@@ -216,7 +579,7 @@ fn exempt_basis(i: &Input<'_>, out: &mut Vec<Broken>) {
             out.push(Broken::at(
                 i.breakdown(n),
                 format!(
-                    "the taxable amount (BT-116) of the VAT exempt breakdown is {}, but the exempt lines, charges and allowances add up to {expected}",
+                    "the taxable amount (BT-116) of the VAT breakdown for category {code} is {}, but the lines, charges and allowances in it add up to {expected}",
                     shown(b.taxable)
                 ),
             ));
@@ -339,6 +702,12 @@ fn close(tax: Amount, expected: Amount, inclusive: bool) -> bool {
 fn tax_amounts(i: &Input<'_>, out: &mut Vec<Broken>) {
     let cii = i.cii;
     for (n, b) in i.doc.vat_breakdown.iter().enumerate() {
+        // CII's BR-O-*, BR-AF-* and BR-AG-* rules match the breakdown element itself (the
+        // others match its CategoryCode), so BR-CO-17's context there never sees it.
+        let c = &b.category;
+        if cii && ["O", "L", "M"].iter().any(|k| c.code_is(k, true)) && c.is_vat(true) {
+            continue;
+        }
         let rate = vat_rate(b);
         if rate.unusable() || b.tax.unusable() || b.taxable.unusable() {
             out.push(Broken::at(i.breakdown(n), format!("the VAT amount (BT-117) of VAT breakdown {} cannot be checked because one of its amounts or its rate is not a usable number", n + 1)));
