@@ -231,7 +231,11 @@ impl Doc {
         location: impl FnOnce() -> String,
     ) {
         if self.long_decimals.len() < MAX_NOTED {
-            self.long_decimals.push((rule, location()));
+            // BR-DEC-19/20 read a breakdown's amounts: the one being read.
+            let breakdown = matches!(rule, "BR-DEC-19" | "BR-DEC-20")
+                .then(|| self.vat_breakdown.len().checked_sub(1))
+                .flatten();
+            self.long_decimals.push((rule, location(), breakdown));
         }
     }
 }
@@ -297,6 +301,18 @@ pub(crate) struct VatBreakdownData {
     pub(crate) exemption_reason: bool,
     /// BT-121 exists: UBL `TaxCategory/TaxExemptionReasonCode`, CII `ExemptionReasonCode`.
     pub(crate) exemption_code: bool,
+}
+
+impl VatBreakdownData {
+    /// CII only: the breakdown is in category O, L or M of the VAT scheme. The official CII
+    /// artefact's rules for those categories match the breakdown element itself
+    /// (`ApplicableTradeTax[ram:CategoryCode = 'O'][upper-case(ram:TypeCode) = 'VAT']`), with a
+    /// higher priority than the generic breakdown rule, so BR-45..48, BR-CO-17 and BR-DEC-19/20
+    /// never run on such a breakdown there.
+    pub(crate) fn hidden_from_cii_breakdown_rules(&self, cii: bool) -> bool {
+        let c = &self.category;
+        cii && ["O", "L", "M"].iter().any(|k| c.code_is(k, true)) && c.is_vat(true)
+    }
 }
 
 /// A payment instruction.
@@ -370,7 +386,8 @@ pub(crate) struct Doc {
     pub(crate) long_amounts: Noted,
     /// Amounts a BR-DEC rule reads that have more than two decimals as written: (rule,
     /// location), at most [`MAX_NOTED`] (`invoice::decimals`).
-    pub(crate) long_decimals: Vec<(&'static str, String)>,
+    /// The third value is the VAT breakdown the amount belongs to, if it does.
+    pub(crate) long_decimals: Vec<(&'static str, String, Option<usize>)>,
     /// Binary objects (UBL `EmbeddedDocumentBinaryObject`) without a `filename` attribute.
     pub(crate) binary_without_filename: bool,
     /// Document level allowance amounts (BT-92).

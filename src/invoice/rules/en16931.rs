@@ -571,7 +571,16 @@ macro_rules! decimals {
             id: $id,
             terms: &[$term],
             check: |i, out| {
-                for (_, location) in i.doc.long_decimals.iter().filter(|(r, _)| *r == $id) {
+                let hidden = |b: &Option<usize>| {
+                    b.and_then(|n| i.doc.vat_breakdown.get(n))
+                        .is_some_and(|b| b.hidden_from_cii_breakdown_rules(i.cii))
+                };
+                for (_, location, _) in i
+                    .doc
+                    .long_decimals
+                    .iter()
+                    .filter(|(r, _, b)| *r == $id && !hidden(b))
+                {
                     out.push(Broken::at(
                         location.clone(),
                         format!(
@@ -829,7 +838,10 @@ pub(super) const RULES: &[Rule] = &[
         id: "BR-45",
         terms: &["BG-23", "BT-116"],
         check: |i, out| {
-            for n in each(&i.doc.vat_breakdown, |b| !b.taxable.present()) {
+            let cii = i.cii;
+            for n in each(&i.doc.vat_breakdown, |b| {
+                !b.hidden_from_cii_breakdown_rules(cii) && !b.taxable.present()
+            }) {
                 out.push(Broken::at(
                     i.breakdown(n),
                     format!("VAT breakdown {} has no taxable amount (BT-116)", n + 1),
@@ -841,7 +853,10 @@ pub(super) const RULES: &[Rule] = &[
         id: "BR-46",
         terms: &["BG-23", "BT-117"],
         check: |i, out| {
-            for n in each(&i.doc.vat_breakdown, |b| !b.tax.present()) {
+            let cii = i.cii;
+            for n in each(&i.doc.vat_breakdown, |b| {
+                !b.hidden_from_cii_breakdown_rules(cii) && !b.tax.present()
+            }) {
                 out.push(Broken::at(
                     i.breakdown(n),
                     format!("VAT breakdown {} has no VAT amount (BT-117)", n + 1),
@@ -855,7 +870,8 @@ pub(super) const RULES: &[Rule] = &[
         check: |i, out| {
             let cii = i.cii;
             for n in each(&i.doc.vat_breakdown, |b| {
-                !(b.category.is_vat(cii) && b.category.code.is_some())
+                let defined = b.category.is_vat(cii) && b.category.code.is_some();
+                !(b.hidden_from_cii_breakdown_rules(cii) || defined)
             }) {
                 out.push(Broken::at(
                     i.breakdown(n),
@@ -874,7 +890,8 @@ pub(super) const RULES: &[Rule] = &[
             let cii = i.cii;
             for n in each(&i.doc.vat_breakdown, |b| {
                 let c = &b.category;
-                !(c.is_vat(cii) && (c.percent.present() || c.code_is("O", cii)))
+                let rated = c.is_vat(cii) && (c.percent.present() || c.code_is("O", cii));
+                !(b.hidden_from_cii_breakdown_rules(cii) || rated)
             }) {
                 out.push(Broken::at(
                     i.breakdown(n),

@@ -704,8 +704,7 @@ fn tax_amounts(i: &Input<'_>, out: &mut Vec<Broken>) {
     for (n, b) in i.doc.vat_breakdown.iter().enumerate() {
         // CII's BR-O-*, BR-AF-* and BR-AG-* rules match the breakdown element itself (the
         // others match its CategoryCode), so BR-CO-17's context there never sees it.
-        let c = &b.category;
-        if cii && ["O", "L", "M"].iter().any(|k| c.code_is(k, true)) && c.is_vat(true) {
+        if b.hidden_from_cii_breakdown_rules(cii) {
             continue;
         }
         let rate = vat_rate(b);
