@@ -346,7 +346,8 @@ fn inspection_text(i: &Inspection, text: &mut String, indent: &str) {
             let _ = writeln!(text, "{indent}  {level} {}", printable(&f.message));
             // Where it failed, and the rule as the official artefact words it.
             if let Some(location) = f.location.as_deref().filter(|l| !f.message.contains(l)) {
-                let _ = writeln!(text, "{indent}            at {}", printable(location));
+                let line = f.line.map(|l| format!(" (line {l})")).unwrap_or_default();
+                let _ = writeln!(text, "{indent}            at {}{line}", printable(location));
             }
             if let Some(official) = f.official_text.filter(|t| !f.message.contains(t)) {
                 let _ = writeln!(text, "{indent}            rule: {}", printable(official));

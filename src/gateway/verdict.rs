@@ -595,6 +595,8 @@ fn seller_claim_finding(
         ),
         location: None,
         official_text: None,
+        line: None,
+        offset: None,
     })
 }
 

@@ -436,6 +436,8 @@ fn mismatch(doc: &mut Document, message: String) -> Option<Attachment> {
         message,
         location: None,
         official_text: None,
+        line: None,
+        offset: None,
     });
     None
 }

@@ -289,7 +289,10 @@ impl Cii {
                 T::IBANID | T::ProprietaryID,
             ] => Field::PaymentAccount,
             [T::ApplicableTradeTax] => {
-                self.doc.vat_breakdown.push(VatBreakdownData::default());
+                self.doc.vat_breakdown.push(VatBreakdownData {
+                    offset: attrs.offset(),
+                    ..VatBreakdownData::default()
+                });
                 return None;
             }
             [T::ApplicableTradeTax, T::CalculatedAmount] => Field::VatBreakdownAmount,
@@ -310,7 +313,10 @@ impl Cii {
             [T::SpecifiedTradeAllowanceCharge] => {
                 self.indicator = None;
                 self.amount = None;
-                self.allowance_charge = AllowanceChargeData::default();
+                self.allowance_charge = AllowanceChargeData {
+                    offset: attrs.offset(),
+                    ..AllowanceChargeData::default()
+                };
                 return Some((Field::AllowanceChargeEnd, Capture::Nothing));
             }
             [T::SpecifiedTradeAllowanceCharge, T::Reason] => {
@@ -595,7 +601,10 @@ impl Handler for Cii {
                 T::SupplyChainTradeTransaction,
                 T::IncludedSupplyChainTradeLineItem,
             ] => {
-                self.doc.lines.push(LineData::default());
+                self.doc.lines.push(LineData {
+                    offset: attrs.offset(),
+                    ..LineData::default()
+                });
                 return None;
             }
             [

@@ -242,12 +242,13 @@ fn run(xml: &[u8], limits: &Limits) -> Result<Inspection, Stop> {
             (syntax, handler.doc)
         }
     };
-    Ok(build(syntax, doc))
+    Ok(build(syntax, doc, &text))
 }
 
-fn build(syntax: Syntax, mut doc: Doc) -> Inspection {
+fn build(syntax: Syntax, mut doc: Doc, text: &[u8]) -> Inspection {
     let specification = Specification::from_id(doc.customization_id.as_deref());
-    let findings = rules::check(&doc, syntax, specification);
+    let mut findings = rules::check(&doc, syntax, specification);
+    rules::number_lines(&mut findings, text);
     let totals = fields::totals(&doc, syntax);
     let embedded_pdf = doc
         .embedded_pdf
@@ -459,6 +460,23 @@ mod tests {
         assert!(MINIMAL.contains(LINE_AMOUNT));
         let xml = MINIMAL.replace(LINE_AMOUNT, &LINE_AMOUNT.replace("200.00", value));
         invoice(inspect(xml.as_bytes()))
+    }
+
+    #[test]
+    fn a_finding_names_its_element_and_line() {
+        let xml = MINIMAL.replace("<cbc:Name>SimplerInvoicing test invoice</cbc:Name>", "");
+        let i = invoice(inspect(xml.as_bytes()));
+        let f = i.findings.iter().find(|f| f.rule_id == "BR-25").unwrap();
+        assert_eq!(f.location.as_deref(), Some("/Invoice/cac:InvoiceLine[1]"));
+        // The fixture's line starts on line 85.
+        assert_eq!(f.line, Some(85));
+        assert_eq!(
+            f.official_text,
+            Some("Each Invoice line (BG-25) shall contain the Item name (BT-153).")
+        );
+        let json = serde_json::to_value(f).unwrap();
+        assert_eq!(json["line"], 85);
+        assert_eq!(json["location"], "/Invoice/cac:InvoiceLine[1]");
     }
 
     #[test]

@@ -206,6 +206,8 @@ pub(crate) struct LineData {
     pub(crate) taxes: Vec<TaxCategoryData>,
     /// How many categories the line states (UBL-SR-48 wants exactly one).
     pub(crate) tax_count: usize,
+    /// Where the line starts in the document (bytes), for a finding's line number.
+    pub(crate) offset: usize,
 }
 
 /// Most distinct line allowance/charge categories kept ([`Doc::line_allowance_categories`]).
@@ -268,6 +270,8 @@ pub(crate) struct AllowanceChargeData {
     pub(crate) reason_code: bool,
     /// BT-95 / BT-102 and their rates.
     pub(crate) taxes: Vec<TaxCategoryData>,
+    /// Where the group starts in the document (bytes).
+    pub(crate) offset: usize,
 }
 
 impl AllowanceChargeData {
@@ -301,6 +305,8 @@ pub(crate) struct VatBreakdownData {
     pub(crate) exemption_reason: bool,
     /// BT-121 exists: UBL `TaxCategory/TaxExemptionReasonCode`, CII `ExemptionReasonCode`.
     pub(crate) exemption_code: bool,
+    /// Where the breakdown starts in the document (bytes).
+    pub(crate) offset: usize,
 }
 
 impl VatBreakdownData {

@@ -612,6 +612,7 @@ impl Handler for Ubl {
             [T::PaymentMeans, T::PaymentDueDate] => Field::PaymentDueDate,
             [T::AllowanceCharge] => {
                 self.allowance_charge = PendingAllowanceCharge::default();
+                self.allowance_charge.detail.offset = attrs.offset();
                 return Some((Field::AllowanceChargeEnd, Capture::Nothing));
             }
             [T::AllowanceCharge, T::ChargeIndicator] => Field::ChargeIndicator,
@@ -643,7 +644,10 @@ impl Handler for Ubl {
                 if let Some(t) = self.doc.tax_totals.last_mut() {
                     t.has_subtotals = true;
                 }
-                self.doc.vat_breakdown.push(VatBreakdownData::default());
+                self.doc.vat_breakdown.push(VatBreakdownData {
+                    offset: attrs.offset(),
+                    ..VatBreakdownData::default()
+                });
                 return None;
             }
             [T::TaxTotal, T::TaxSubtotal, T::TaxableAmount] => Field::BreakdownTaxable,
@@ -689,7 +693,10 @@ impl Handler for Ubl {
                 _ => return None,
             }),
             [T::InvoiceLine | T::CreditNoteLine] => {
-                self.doc.lines.push(LineData::default());
+                self.doc.lines.push(LineData {
+                    offset: attrs.offset(),
+                    ..LineData::default()
+                });
                 return None;
             }
             [T::InvoiceLine | T::CreditNoteLine, T::LineExtensionAmount] => Field::LineAmount,

@@ -208,9 +208,17 @@ pub(crate) enum Capture {
 /// Attribute access for the element being started.
 pub(crate) struct Attrs<'a, 'b> {
     start: &'a BytesStart<'b>,
+    /// Where the element's start tag ends, in bytes from the start of the document.
+    offset: usize,
 }
 
 impl Attrs<'_, '_> {
+    /// Where the element's start tag ends, in bytes from the start of the (decoded) document:
+    /// a finding's line number is counted from it.
+    pub(crate) fn offset(&self) -> usize {
+        self.offset
+    }
+
     /// The unprefixed attribute `name`, unescaped; `None` when absent or malformed.
     pub(crate) fn get(&self, name: &[u8]) -> Option<String> {
         for attr in self.start.attributes().with_checks(false) {
@@ -541,9 +549,13 @@ pub(crate) fn drive<H: Handler>(
                         seen.push((depth, tag));
                     }
                 }
-                let wanted = handler.start(&path, &Attrs { start: e });
+                let attrs = Attrs {
+                    start: e,
+                    offset: usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX),
+                };
+                let wanted = handler.start(&path, &attrs);
                 if in_family {
-                    codes.start(depth, &path, &Attrs { start: e });
+                    codes.start(depth, &path, &attrs);
                 }
                 // An element inside an amount makes it no amount (the schema refuses that too,
                 // through its type); only a leaf is checked.

@@ -26,6 +26,8 @@ pub(super) fn check(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
             ),
             location: None,
             official_text: None,
+            line: None,
+            offset: None,
         });
     }
     for code in &doc.codes {
@@ -50,6 +52,8 @@ pub(super) fn check(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
                 ),
                 location: Some(code.location.clone()),
                 official_text: None,
+                line: None,
+                offset: None,
             });
         }
     }

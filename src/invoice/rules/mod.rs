@@ -62,6 +62,33 @@ pub struct Finding {
     /// The rule's text in the official artefact that carries it, when it is an official rule.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub official_text: Option<&'static str>,
+    /// The line of the document where the element at `location` starts, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// Where that element starts, in bytes (turned into `line` once all rules ran).
+    #[serde(skip)]
+    pub(crate) offset: Option<usize>,
+}
+
+/// Fills each finding's `line` from its byte offset in `text` (the document as parsed), in
+/// one pass over the text however many findings there are.
+pub(crate) fn number_lines(findings: &mut [Finding], text: &[u8]) {
+    let mut wanted: Vec<(usize, usize)> = findings
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| f.offset.map(|o| (o.min(text.len()), i)))
+        .collect();
+    wanted.sort_unstable();
+    let (mut at, mut line) = (0usize, 1usize);
+    for (offset, index) in wanted {
+        line += text
+            .get(at..offset)
+            .map_or(0, |s| s.iter().filter(|&&b| b == b'\n').count());
+        at = offset;
+        if let Some(f) = findings.get_mut(index) {
+            f.line = Some(line);
+        }
+    }
 }
 
 impl std::fmt::Display for Finding {
@@ -78,6 +105,8 @@ pub(crate) fn fatal(rule_id: &'static str, message: impl std::fmt::Display) -> F
         message: format!("[{rule_id}] {message}"),
         location: None,
         official_text: None,
+        line: None,
+        offset: None,
     }
 }
 

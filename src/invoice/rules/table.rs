@@ -40,7 +40,12 @@ impl Input<'_> {
     }
 
     /// The location of invoice line `index` (0-based).
-    pub(crate) fn line(&self, index: usize) -> String {
+    pub(crate) fn line(&self, index: usize) -> Loc {
+        let offset = self.doc.lines.get(index).map(|l| l.offset);
+        Loc::new(self.line_path(index), offset)
+    }
+
+    fn line_path(&self, index: usize) -> String {
         if self.cii {
             format!(
                 "{}/rsm:SupplyChainTradeTransaction/ram:IncludedSupplyChainTradeLineItem[{}]",
@@ -55,7 +60,12 @@ impl Input<'_> {
     }
 
     /// The location of document level allowance/charge `index` (0-based).
-    pub(crate) fn allowance_charge(&self, index: usize) -> String {
+    pub(crate) fn allowance_charge(&self, index: usize) -> Loc {
+        let offset = self.doc.allowance_charges.get(index).map(|a| a.offset);
+        Loc::new(self.allowance_charge_path(index), offset)
+    }
+
+    fn allowance_charge_path(&self, index: usize) -> String {
         if self.cii {
             format!(
                 "{}/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:SpecifiedTradeAllowanceCharge[{}]",
@@ -68,7 +78,12 @@ impl Input<'_> {
     }
 
     /// The location of VAT breakdown `index` (0-based).
-    pub(crate) fn breakdown(&self, index: usize) -> String {
+    pub(crate) fn breakdown(&self, index: usize) -> Loc {
+        let offset = self.doc.vat_breakdown.get(index).map(|b| b.offset);
+        Loc::new(self.breakdown_path(index), offset)
+    }
+
+    fn breakdown_path(&self, index: usize) -> String {
         if self.cii {
             format!(
                 "{}/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax[{}]",
@@ -85,20 +100,45 @@ impl Input<'_> {
     }
 }
 
+/// Where a rule is broken: a path to the element, like the SVRL `location` of the official
+/// validators (with the usual prefixes instead of their namespace tests), and where the
+/// element starts in the document when the model knows it (for the line number).
+#[derive(Debug, Clone)]
+pub(crate) struct Loc {
+    pub(crate) path: String,
+    pub(crate) offset: Option<usize>,
+}
+
+impl Loc {
+    fn new(path: String, offset: Option<usize>) -> Loc {
+        Loc { path, offset }
+    }
+}
+
+impl From<String> for Loc {
+    fn from(path: String) -> Loc {
+        Loc { path, offset: None }
+    }
+}
+
+impl std::fmt::Display for Loc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.path)
+    }
+}
+
 /// One place a rule is broken.
 pub(crate) struct Broken {
     /// What is wrong there, in words a supplier's clerk can act on.
     pub(crate) detail: String,
-    /// Where: a path to the element, like the SVRL `location` of the official validators
-    /// (with the usual prefixes instead of their namespace tests).
-    pub(crate) location: String,
+    pub(crate) location: Loc,
 }
 
 impl Broken {
-    pub(crate) fn at(location: String, detail: impl Into<String>) -> Broken {
+    pub(crate) fn at(location: impl Into<Loc>, detail: impl Into<String>) -> Broken {
         Broken {
             detail: detail.into(),
-            location,
+            location: location.into(),
         }
     }
 }
@@ -130,8 +170,10 @@ pub(crate) fn run(rules: &[Rule], input: &Input<'_>, layer: u16, out: &mut Vec<F
                 rule_id: rule.id,
                 severity,
                 message: format!("[{}] {}{more}", rule.id, b.detail),
-                location: Some(b.location),
+                location: Some(b.location.path),
                 official_text: official.map(|o| o.text),
+                line: None,
+                offset: b.location.offset,
             });
         }
     }
