@@ -12,7 +12,9 @@
 //! The particulars stay per syntax: CII's S and Z breakdown rules do not test the VAT scheme;
 //! CII's BR-O-08 wants the rounded sums exactly; UBL's BR-AF-05 allows a zero rate, CII's does
 //! not; CII's BR-O-01 lets lines in O go without a breakdown. CII's O, L and M breakdown rules
-//! match the breakdown element itself, which hides it from BR-CO-17's context there.
+//! match the breakdown element itself, which hides it from the generic breakdown rules there
+//! (BR-CO-17 here, BR-45..48 and BR-DEC-19/20 in `en16931`; see
+//! `VatBreakdownData::hidden_from_cii_breakdown_rules`).
 //! Not here (the model cannot follow their XPaths yet): -02..-04 (seller or tax
 //! representative VAT identifier), -06/-07 (their contexts also match allowances and charges
 //! below the lines), BR-AF/AG-01, -08 and UBL's -09, and BR-IC-11/12, BR-O-11..14.
