@@ -142,6 +142,63 @@ fn a_gzipped_invoice_xml_is_accepted_under_its_name_without_gz() {
 }
 
 #[test]
+fn a_batch_zip_of_zipped_invoices_is_opened_one_level_deep() {
+    // An ERP's batch export: one zip per invoice (XML and PDF), the lot zipped again.
+    let cfg = TestConfig::new();
+    let daemon = Process::serve(&cfg.path);
+    let numbered = |n: &str| {
+        String::from_utf8(read_fixture(INVOICE_XML))
+            .unwrap()
+            .replacen(
+                "<cbc:ID>12115118</cbc:ID>",
+                &format!("<cbc:ID>{n}</cbc:ID>"),
+                1,
+            )
+            .into_bytes()
+    };
+    let one = zip_of(&[("INV-1.xml", &numbered("INV-1")), ("INV-1.pdf", PDF)]);
+    let two = zip_of(&[("INV-2.xml", &numbered("INV-2")), ("INV-2.pdf", PDF)]);
+    // A third level is not opened: listed, and the message still carries its two invoices.
+    let deeper = zip_of(&[("old.zip", &zip_of(&[("INV-3.xml", &numbered("INV-3"))]))]);
+    let batch = zip_of(&[
+        ("INV-1.zip", &one),
+        ("INV-2.zip", &two),
+        ("older.zip", &deeper),
+    ]);
+    let r = send(&daemon, &[("batch.zip", "application/zip", &batch)]);
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    assert!(r.contains("2 invoices accepted (INV-1, INV-2)"), "{r}");
+
+    let recs = records(&cfg);
+    let docs = recs[0]["documents"].as_array().unwrap();
+    assert_eq!(docs.len(), 2, "{docs:?}");
+    for (doc, n) in docs.iter().zip(["INV-1", "INV-2"]) {
+        assert_eq!(doc["paired_by"], "same-name");
+        assert_eq!(
+            doc["xml_archive"],
+            serde_json::json!({"archive": format!("batch.zip/{n}.zip"), "entry": format!("{n}.xml")})
+        );
+        assert_eq!(doc["pdf_archive"]["archive"], format!("batch.zip/{n}.zip"));
+    }
+    let id = recs[0]["id"].as_str().unwrap();
+    let (code, out, err) = cli(&cfg.path, &["spool", "show", id]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("xml: INV-1.xml in batch.zip/INV-1.zip"),
+        "{out}"
+    );
+
+    // Only the third level holds an invoice: refused with the sentence that says why.
+    let wrap = zip_of(&[("older.zip", &deeper)]);
+    let r = send(&daemon, &[("wrap.zip", "application/zip", &wrap)]);
+    assert!(r.starts_with("550 5.6.0"), "{r}");
+    assert!(
+        r.contains("old.zip: in the archive wrap.zip/older.zip: an archive inside an archive inside an archive is not opened"),
+        "{r}"
+    );
+}
+
+#[test]
 fn an_encrypted_zip_is_refused_550_with_a_sentence_that_says_so() {
     use zip::unstable::write::FileOptionsExt as _;
     let cfg = TestConfig::new();

@@ -5,14 +5,17 @@
 //! An archive is hostile input that multiplies: a few kilobytes can inflate to gigabytes (a zip
 //! bomb), and its entry names are paths chosen by the sender (`../../etc/passwd`, `/abs`,
 //! `C:\x`). So, per message and per archive ([`ArchiveLimits`]):
-//! - at most 100 entries, counted on the central directory before any entry is read (and the
-//!   central directory headers counted on the raw bytes first, so the zip crate never indexes
-//!   a huge one);
+//! - at most 100 entries in an archive, and in all archives of a message together, counted on
+//!   the central directory before any entry is read (and the central directory headers counted
+//!   on the raw bytes first, so the zip crate never indexes a huge one);
 //! - every byte inflated counts against one budget per message (the message size limit), and
 //!   each entry and each archive may inflate to at most 100 times its compressed size. Sizes
 //!   declared in the archive are never trusted: each entry is read through `Read::take` and
 //!   reading stops one byte past its allowance;
-//! - one level: an archive inside an archive is listed, not opened;
+//! - one level of nesting: an archive inside an attached archive is opened too (a batch export
+//!   of zipped invoices, an `.xml.gz` in a zip), against the same budget; an archive inside that
+//!   is listed, not opened. A file from a nested archive records both names
+//!   (`batch.zip/INV-1.zip`: a sanitised name never holds `/`);
 //! - encrypted entries refuse the whole archive; symbolic links are listed and not read;
 //!   directories are skipped; a second entry with the same name is listed and not read;
 //! - entry names are reduced to a sanitised base name ([`names::sanitise`]): metadata for
@@ -137,34 +140,77 @@ pub struct Expanded {
     pub report: ArchiveReport,
 }
 
-/// Replaces each zip or gzip attachment by its entries, within `limits` (the total over the
-/// whole message). Other attachments pass through unchanged, in order.
+/// How deep archives are opened: an archive attached to the mail is depth 0, an archive inside
+/// it depth 1 (the one level of nesting); an archive inside that is listed, not opened.
+const MAX_NESTING: usize = 1;
+
+/// Replaces each zip or gzip attachment by its entries, and an archive among those by its own
+/// entries, within `limits` (the total over the whole message). Other attachments pass through
+/// unchanged, in order.
 pub fn expand(attachments: Vec<Attachment>, limits: &ArchiveLimits) -> Expanded {
     let mut out = Expanded::default();
-    let mut budget = limits.max_total_bytes;
+    let mut budget = Budget {
+        bytes: limits.max_total_bytes,
+        entries: limits.max_entries,
+    };
+    expand_into(attachments, limits, &mut budget, 0, &mut out);
+    out
+}
+
+/// What is left of a message's allowance as its archives are opened: nested archives draw on
+/// the same, so nesting multiplies neither the bytes nor the files.
+struct Budget {
+    /// Bytes that may still be inflated.
+    bytes: u64,
+    /// Entries that may still be listed, over all archives of the message.
+    entries: usize,
+}
+
+fn expand_into(
+    attachments: Vec<Attachment>,
+    limits: &ArchiveLimits,
+    budget: &mut Budget,
+    depth: usize,
+    out: &mut Expanded,
+) {
     for a in attachments {
         let Some(format) = format_of(&a) else {
             out.attachments.push(a);
             continue;
         };
+        if depth > MAX_NESTING {
+            let parent = a.archive.as_ref().map_or("", |s| s.archive.as_str());
+            out.report
+                .notes
+                .push(entry_note(&a.name, parent, NESTED, true));
+            continue;
+        }
         let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            open(&a, format, limits, &mut budget)
+            open(&a, format, limits, budget)
         }))
         .unwrap_or_else(|_| Err(unreadable(format, "the reader failed")));
         match opened {
             Ok(opened) => {
-                out.report.opened.push(a.name.clone());
-                out.attachments.extend(opened.entries);
+                out.report.opened.push(label(&a));
                 out.report.notes.extend(opened.notes);
+                expand_into(opened.entries, limits, budget, depth + 1, out);
             }
             Err(reason) => out.report.notes.push(ArchiveNote {
-                name: a.name,
+                name: label(&a),
                 reason,
                 refuses: true,
             }),
         }
     }
-    out
+}
+
+/// How an archive is named in provenance and notes: its own name, after the archive it came
+/// out of when nested (`batch.zip/INV-1.zip`).
+fn label(a: &Attachment) -> String {
+    match &a.archive {
+        Some(source) => format!("{}/{}", source.archive, a.name),
+        None => a.name.clone(),
+    }
 }
 
 /// File name extensions of document formats that are zip archives inside but not archives
@@ -213,7 +259,7 @@ fn open(
     a: &Attachment,
     format: Format,
     limits: &ArchiveLimits,
-    budget: &mut u64,
+    budget: &mut Budget,
 ) -> Result<Opened, String> {
     match format {
         Format::Zip => open_zip(a, limits, budget),
@@ -261,6 +307,13 @@ fn read_bounded(
     *budget = budget.saturating_sub(n);
     read?;
     Ok(if n > limit { Err(bound) } else { Ok(bytes) })
+}
+
+fn too_many_in_message(limits: &ArchiveLimits) -> String {
+    format!(
+        "the archive is not opened: the message's archives hold more than {} files together; send at most {} files in one message",
+        limits.max_entries, limits.max_entries
+    )
 }
 
 fn unreadable(format: Format, why: impl std::fmt::Display) -> String {
@@ -317,15 +370,17 @@ fn entry_note(entry: &str, archive: &str, what: &str, refuses: bool) -> ArchiveN
     }
 }
 
-const NESTED: &str = "an archive inside an archive is not opened; send the files in one archive";
+const NESTED: &str =
+    "an archive inside an archive inside an archive is not opened; send the files in one archive";
 
-fn open_zip(a: &Attachment, limits: &ArchiveLimits, budget: &mut u64) -> Result<Opened, String> {
+fn open_zip(a: &Attachment, limits: &ArchiveLimits, budget: &mut Budget) -> Result<Opened, String> {
     let too_many = || {
         format!(
             "the zip archive holds more than {} files; send at most {} files in one archive",
             limits.max_entries, limits.max_entries
         )
     };
+    let archive = label(a);
     let signatures = memchr::memmem::find_iter(&a.bytes, b"PK\x01\x02").count();
     if signatures > limits.max_entries.saturating_mul(SIGNATURES_PER_ENTRY) {
         return Err(too_many());
@@ -335,6 +390,10 @@ fn open_zip(a: &Attachment, limits: &ArchiveLimits, budget: &mut u64) -> Result<
     if zip.len() > limits.max_entries {
         return Err(too_many());
     }
+    budget.entries = budget
+        .entries
+        .checked_sub(zip.len())
+        .ok_or_else(|| too_many_in_message(limits))?;
     // Encryption anywhere refuses the whole archive, before anything is inflated.
     for i in 0..zip.len() {
         let entry = zip
@@ -376,7 +435,7 @@ fn open_zip(a: &Attachment, limits: &ArchiveLimits, budget: &mut u64) -> Result<
         if is_symlink {
             opened.notes.push(entry_note(
                 &name,
-                &a.name,
+                &archive,
                 "a symbolic link, not a file; it is not followed",
                 false,
             ));
@@ -385,7 +444,7 @@ fn open_zip(a: &Attachment, limits: &ArchiveLimits, budget: &mut u64) -> Result<
         if !seen.insert(name.to_lowercase()) {
             opened.notes.push(entry_note(
                 &name,
-                &a.name,
+                &archive,
                 "a second file of this name; only the first is read",
                 false,
             ));
@@ -399,7 +458,7 @@ fn open_zip(a: &Attachment, limits: &ArchiveLimits, budget: &mut u64) -> Result<
             ) => {
                 opened.notes.push(entry_note(
                     &name,
-                    &a.name,
+                    &archive,
                     &format!("stored in a way we do not read ({e}); use plain deflate"),
                     true,
                 ));
@@ -407,20 +466,18 @@ fn open_zip(a: &Attachment, limits: &ArchiveLimits, budget: &mut u64) -> Result<
             }
             Err(e) => return Err(unreadable(Format::Zip, e)),
         };
-        let bytes = match read_bounded(file, allowance(compressed, limits), archive_left, budget) {
+        let bytes = match read_bounded(
+            file,
+            allowance(compressed, limits),
+            archive_left,
+            &mut budget.bytes,
+        ) {
             Ok(Ok(bytes)) => bytes,
             Ok(Err(bound)) => return Err(too_big(Format::Zip, bound, &name, limits)),
             Err(e) => return Err(unreadable(Format::Zip, e)),
         };
         archive_left = archive_left.saturating_sub(u64::try_from(bytes.len()).unwrap_or(u64::MAX));
-        let entry = entry_attachment(&a.name, name, bytes);
-        if format_of(&entry).is_some() {
-            opened
-                .notes
-                .push(entry_note(&entry.name, &a.name, NESTED, true));
-            continue;
-        }
-        opened.entries.push(entry);
+        opened.entries.push(entry_attachment(&archive, name, bytes));
     }
     Ok(opened)
 }
@@ -448,11 +505,19 @@ fn member_name(archive: &str, header_name: Option<&[u8]>) -> String {
     }
 }
 
-fn open_gzip(a: &Attachment, limits: &ArchiveLimits, budget: &mut u64) -> Result<Opened, String> {
+fn open_gzip(
+    a: &Attachment,
+    limits: &ArchiveLimits,
+    budget: &mut Budget,
+) -> Result<Opened, String> {
+    budget.entries = budget
+        .entries
+        .checked_sub(1)
+        .ok_or_else(|| too_many_in_message(limits))?;
     let size = u64::try_from(a.bytes.len()).unwrap_or(u64::MAX);
     let mut decoder = flate2::read::GzDecoder::new(a.bytes.as_slice());
     let ratio = allowance(size, limits);
-    let bytes = match read_bounded(&mut decoder, ratio, ratio, budget) {
+    let bytes = match read_bounded(&mut decoder, ratio, ratio, &mut budget.bytes) {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(bound)) => {
             let name = member_name(&a.name, None);
@@ -461,19 +526,10 @@ fn open_gzip(a: &Attachment, limits: &ArchiveLimits, budget: &mut u64) -> Result
         Err(e) => return Err(unreadable(Format::Gzip, e)),
     };
     let name = member_name(&a.name, decoder.header().and_then(|h| h.filename()));
-    let entry = entry_attachment(&a.name, name, bytes);
-    let mut opened = Opened {
-        entries: Vec::new(),
+    Ok(Opened {
+        entries: vec![entry_attachment(&label(a), name, bytes)],
         notes: Vec::new(),
-    };
-    if format_of(&entry).is_some() {
-        opened
-            .notes
-            .push(entry_note(&entry.name, &a.name, NESTED, true));
-    } else {
-        opened.entries.push(entry);
-    }
-    Ok(opened)
+    })
 }
 
 #[cfg(test)]
@@ -564,8 +620,9 @@ mod tests {
     }
 
     #[test]
-    fn an_archive_inside_an_archive_is_listed_not_opened() {
-        let inner = zip_of(&[("INV-1.xml", b"<Invoice/>")]);
+    fn one_level_of_nesting_is_opened_and_the_next_is_listed() {
+        let innermost = zip_of(&[("INV-3.xml", b"<Invoice/>")]);
+        let inner = zip_of(&[("INV-1.xml", b"<Invoice/>"), ("deeper.zip", &innermost)]);
         let gz = gzip_of(b"<Invoice/>", None);
         let zip = zip_of(&[
             ("inner.zip", &inner),
@@ -573,14 +630,57 @@ mod tests {
             ("a.xml", b"<a/>"),
         ]);
         let e = expand_one("outer.zip", zip);
-        assert_eq!(names_of(&e), ["a.xml"]);
-        let notes: Vec<_> = e.report.notes.iter().map(|n| n.name.as_str()).collect();
-        assert_eq!(notes, ["inner.zip", "INV-2.xml.gz"]);
+        assert_eq!(names_of(&e), ["INV-1.xml", "INV-2.xml", "a.xml"]);
+        assert_eq!(
+            e.report.opened,
+            ["outer.zip", "outer.zip/inner.zip", "outer.zip/INV-2.xml.gz"]
+        );
+        let from: Vec<_> = e
+            .attachments
+            .iter()
+            .map(|a| a.archive.as_ref().unwrap().archive.as_str())
+            .collect();
+        assert_eq!(
+            from,
+            ["outer.zip/inner.zip", "outer.zip/INV-2.xml.gz", "outer.zip"]
+        );
+        assert_eq!(e.report.notes.len(), 1, "{:?}", e.report.notes);
+        let note = &e.report.notes[0];
+        assert_eq!(note.name, "deeper.zip");
+        assert!(note.refuses);
+        assert_eq!(
+            note.reason,
+            format!("in the archive outer.zip/inner.zip: {NESTED}")
+        );
+    }
+
+    #[test]
+    fn nested_archives_share_the_message_budget() {
+        // Each inner archive inflates within its own ratio, but together they pass the total.
+        let mut seed = 1u32;
+        let big: Vec<u8> = (0..200 * 1024)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (seed >> 16) as u8
+            })
+            .collect();
+        let inner = zip_of(&[("a.xml", &big)]);
+        let zip = zip_of(&[("1.zip", &inner), ("2.zip", &inner), ("3.zip", &inner)]);
+        let limits = ArchiveLimits {
+            max_total_bytes: 500 * 1024,
+            ..ArchiveLimits::default()
+        };
+        let e = expand(
+            vec![attachment("outer.zip", "application/zip", zip)],
+            &limits,
+        );
         assert!(
             e.report
                 .notes
                 .iter()
-                .all(|n| n.refuses && n.reason.contains(NESTED))
+                .any(|n| n.refuses && n.reason.contains("archives inflate to more than")),
+            "{:?}",
+            e.report.notes
         );
     }
 

@@ -26,7 +26,7 @@ pub use pairing::{Document, Ignored, Origin, Paired, PairedBy, pair, pair_with};
 /// Pairs the attachments of a parsed message ([`pair_with`]) and lists what its archives did
 /// not yield: each archive opened without giving a document (`an archive with no invoice XML
 /// in it`), and each archive or entry that could not be read. The latter may have hidden
-/// the invoice (encrypted, over a bound, unreadable, an archive inside an archive): when the
+/// the invoice (encrypted, over a bound, unreadable, nested past the one level opened): when the
 /// message has no document at all they are `refused`, so the reply quotes their sentence;
 /// otherwise they are only `ignored`, like the rest. The documents are [`pair_with`]'s, in
 /// its order: [`document_bytes`] finds them again without this step.
