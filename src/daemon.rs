@@ -113,8 +113,9 @@ impl Reloader {
     /// Swaps in `config`: receivers, trusted senders, organisations, policies, `[limits]`, the
     /// message rates and the session limits take effect for sessions that start from now on.
     /// Settings bound at start-up (listeners, spool, sinks, relay, delivery, notices, DNS,
-    /// connection caps) are compared and named in the notes when they changed: they take a
-    /// restart.
+    /// connection caps, admin API, log format) are compared and named in the notes when they
+    /// changed: they take a restart, and keep their running values meanwhile
+    /// ([`with_running`]).
     fn apply(&self, config: Config) -> Result<Vec<String>, Vec<String>> {
         let _one = self
             .lock
@@ -124,9 +125,10 @@ impl Reloader {
             certificate.reload().map_err(|e| vec![e])?;
         }
         let old = self.config.load_full();
+        let notes = restart_only_changes(&old, &config);
+        let config = with_running(&old, config)?;
         let current = self.live.load_full();
         let gateway = current.handler.reconfigured(&config).map_err(|e| vec![e])?;
-        let notes = restart_only_changes(&old, &config);
         for warning in &config.warnings {
             tracing::warn!(%warning, "config warning");
         }
@@ -144,6 +146,67 @@ impl Reloader {
         );
         self.config.store(Arc::new(config));
         Ok(notes)
+    }
+}
+
+/// `new` with the settings bound at start-up put back to the running ones (`running`'s), so
+/// that what the reload stores is what runs: the admin API's `/ready` and `/metrics`, the
+/// invitations and the queue all see the sinks, relay, notices and spool that are really
+/// there until a restart. A `deliver` list that names a sink not running (added by this edit)
+/// refuses the reload: documents queued for it would wait for a worker that never comes.
+///
+/// # Errors
+/// One sentence per organisation or receiver that delivers to a sink that is not running.
+fn with_running(running: &Config, mut new: Config) -> Result<Config, Vec<String>> {
+    new.server.listen = running.server.listen.clone();
+    new.server.listen_tls = running.server.listen_tls.clone();
+    new.server.hostname = running.server.hostname.clone();
+    new.server.tls = running.server.tls.clone();
+    new.server.max_connections = running.server.max_connections;
+    new.server.max_connections_per_ip = running.server.max_connections_per_ip;
+    new.server.max_connections_per_minute = running.server.max_connections_per_minute;
+    new.server.max_connections_per_minute_per_network =
+        running.server.max_connections_per_minute_per_network;
+    new.server.shutdown_timeout = running.server.shutdown_timeout;
+    new.server.postmaster = running.server.postmaster.clone();
+    new.spool = running.spool.clone();
+    new.sinks = running.sinks.clone();
+    new.relay = running.relay.clone();
+    new.delivery = running.delivery.clone();
+    new.notices = running.notices.clone();
+    new.dns = running.dns.clone();
+    new.admin = running.admin.clone();
+    new.log = running.log.clone();
+    let running_sink = |name: &String| new.sinks.iter().any(|s| &s.name == name);
+    let file = new.source.display();
+    let mut errors = Vec::new();
+    for org in &new.organisations {
+        for name in org.deliver.iter().filter(|n| !running_sink(n)) {
+            errors.push(format!(
+                "{file}: organisation {} delivers to sink {name:?}, which is not running: a new \
+                 [[sink]] takes a restart (`systemctl restart trustgate`); the reload was not applied",
+                org.id
+            ));
+        }
+    }
+    for receiver in &new.receivers {
+        for name in receiver
+            .deliver
+            .iter()
+            .flatten()
+            .filter(|n| !running_sink(n))
+        {
+            errors.push(format!(
+                "{file}: receiver {} delivers to sink {name:?}, which is not running: a new \
+                 [[sink]] takes a restart (`systemctl restart trustgate`); the reload was not applied",
+                receiver.address
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(new)
+    } else {
+        Err(errors)
     }
 }
 
@@ -165,6 +228,11 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
         "[server] hostname",
         old.server.hostname.clone(),
         new.server.hostname.clone(),
+    );
+    check(
+        "[server] postmaster",
+        format!("{:?}", old.server.postmaster),
+        format!("{:?}", new.server.postmaster),
     );
     check(
         "[server] tls (certificate paths)",
@@ -216,6 +284,12 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<String> {
         format!("{:?}", new.notices),
     );
     check("[dns]", format!("{:?}", old.dns), format!("{:?}", new.dns));
+    check(
+        "[admin]",
+        format!("{:?}", old.admin),
+        format!("{:?}", new.admin),
+    );
+    check("[log]", format!("{:?}", old.log), format!("{:?}", new.log));
     notes
 }
 

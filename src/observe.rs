@@ -149,7 +149,7 @@ impl Metrics {
         let queue_oldest_seconds = Family::<SinkLabels, Gauge>::default();
         registry.register(
             "queue_oldest_pending_seconds",
-            "Age of the oldest pending delivery's due time, by sink (read at scrape time)",
+            "Seconds since the longest waiting delivery was queued or re-offered, by sink (read at scrape time)",
             queue_oldest_seconds.clone(),
         );
         let spool_bytes = Gauge::default();

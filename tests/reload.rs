@@ -61,6 +61,16 @@ fn reload_adds_a_receiver_refuses_a_broken_config_and_spares_sessions_in_progres
         "errors as FILE:LINE:COL: {err}"
     );
     assert!(err.contains("not reloaded"), "{err}");
+    // The daemon itself read and refused it, and says so in its log.
+    assert!(
+        daemon
+            .wait_for_log(
+                &["reload refused", "the config has errors"],
+                std::time::Duration::from_secs(5)
+            )
+            .is_some(),
+        "the daemon logged no refusal"
+    );
     // SIGHUP with the broken config: logged, refused, the daemon lives on.
     let pid = daemon.child.id().to_string();
     assert!(
@@ -101,6 +111,49 @@ fn reload_adds_a_receiver_refuses_a_broken_config_and_spares_sessions_in_progres
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
+    assert_eq!(daemon.terminate(), Some(0));
+}
+
+#[test]
+fn a_new_sink_takes_a_restart_and_a_deliver_list_naming_it_is_refused() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let cfg = TestConfig::new();
+    let daemon = Process::serve(&cfg.path);
+    let good = std::fs::read_to_string(&cfg.path).unwrap();
+    let sink = format!(
+        "\n[[sink]]\nname = \"folder\"\nkind = \"directory\"\npath = \"{}\"\n",
+        out_dir.path().display()
+    );
+
+    // A sink added alone: the reload applies the rest and says the sink needs a restart.
+    std::fs::write(&cfg.path, format!("{good}{sink}")).unwrap();
+    let (code, _, err) = cli(&cfg.path, &["reload"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("[[sink]] changed: restart trustgate to apply it"),
+        "{err}"
+    );
+
+    // A deliver list that names it: refused, as nothing would serve what it queues.
+    let routed = good.replacen(
+        "[[receiver]]\n",
+        "[[receiver]]\ndeliver = [\"folder\"]\n",
+        1,
+    );
+    assert_ne!(routed, good, "the test config has a [[receiver]] table");
+    std::fs::write(&cfg.path, format!("{routed}{sink}")).unwrap();
+    let (code, _, err) = cli(&cfg.path, &["reload"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("delivers to sink \"folder\", which is not running"),
+        "{err}"
+    );
+    assert!(err.contains("not reloaded"), "{err}");
+    // Mail still goes where it went: kept for the pull API, no file in the folder.
+    let reply = Smtp::connect(daemon.addr).transaction(SUPPLIER, RECEIVER, &invoice_mail(SUPPLIER));
+    assert!(reply.starts_with("250"), "{reply}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(std::fs::read_dir(out_dir.path()).unwrap().count(), 0);
     assert_eq!(daemon.terminate(), Some(0));
 }
 
@@ -239,4 +292,65 @@ fn the_systemd_unit_verifies() {
         .filter(|l| l.starts_with("trustgate.service"))
         .collect();
     assert!(out.status.success() && ours.is_empty(), "{text}");
+}
+
+/// A SIGHUP while the daemon starts (the config read, the spool opening, the listeners not yet
+/// bound) is kept and answered with a reload once it runs; it never kills the process, as
+/// the default action of SIGHUP would. The signal is sent as soon as the daemon logs its
+/// first line (its config warnings, written before the spool opens).
+#[test]
+fn a_sighup_while_starting_is_answered_once_started_and_never_kills() {
+    use std::io::BufRead as _;
+    let cfg = TestConfig::new();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trustgate"))
+        .args(["serve", "--config"])
+        .arg(&cfg.path)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(
+        !first.contains("trustgate started"),
+        "the test needs a line from before the start: {first}"
+    );
+    let pid = child.id().to_string();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    // The rest of the log read on a thread to the end, so the daemon never writes to a closed pipe.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = vec![first];
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        let reloaded = line.contains("signal received: reloading");
+        seen.push(line);
+        if reloaded {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.contains("trustgate started")),
+        "the daemon died or never started: {seen:#?}"
+    );
+    assert!(
+        seen.last().unwrap().contains("SIGHUP"),
+        "the SIGHUP was not answered: {seen:#?}"
+    );
+    assert!(child.try_wait().unwrap().is_none(), "the daemon is gone");
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
 }

@@ -209,19 +209,24 @@ fn openapi(out: &mut impl std::io::Write) -> i32 {
     }
 }
 
-/// `trustgate reload`: asks the daemon over its control socket. A config that does not load
-/// here is not sent: its errors are printed, as the daemon would refuse it.
+/// `trustgate reload`: asks the daemon over its control socket. The daemon reads the config
+/// itself and answers with what it applied or why it refused. A config with errors is sent too
+/// when its `[spool] path` can still be read, so the daemon logs the refusal (and systemd
+/// hears RELOADING=1) as for SIGHUP; its errors are printed here only when no daemon answers.
 fn reload(path: &std::path::Path) -> i32 {
     use crate::admin::control::{Request, Response};
-    let config = match crate::config::Config::load(path) {
-        Ok(c) => c,
-        Err(errors) => {
-            eprint!("{errors}");
-            eprintln!("trustgate: not reloaded: the daemon keeps running on its old config");
-            return 1;
-        }
+    let (spool, local_errors) = match crate::config::Config::load(path) {
+        Ok(c) => (c.spool.path, None),
+        Err(errors) => match crate::config::spool::path_in_file(path) {
+            Some(spool) => (spool, Some(errors)),
+            None => {
+                eprint!("{errors}");
+                eprintln!("trustgate: not reloaded: the daemon keeps running on its old config");
+                return 1;
+            }
+        },
     };
-    let socket = crate::spool::control_socket_path(&config.spool.path);
+    let socket = crate::spool::control_socket_path(&spool);
     match crate::admin::control::request(&socket, &Request::Reload) {
         Ok(Response::Reloaded { notes }) => {
             for note in &notes {
@@ -242,6 +247,10 @@ fn reload(path: &std::path::Path) -> i32 {
             1
         }
         Err(err) => {
+            if let Some(errors) = local_errors {
+                eprint!("{errors}");
+                eprintln!("trustgate: not reloaded: the config has errors");
+            }
             eprintln!(
                 "trustgate: no daemon answers on {} ({err}): nothing to reload",
                 socket.display()

@@ -13,6 +13,29 @@ pub const EXIT_CONFIG: i32 = 78;
 
 /// Runs the daemon until a signal; returns the exit code.
 pub fn run(config_path: &Path, log_format: Option<crate::telemetry::LogFormat>) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("trustgate: cannot start the async runtime: {err}");
+            return 1;
+        }
+    };
+    // Listened for before anything else: a SIGHUP from `systemctl reload` or a log rotation
+    // while the config loads or the spool opens must not kill the daemon (the default
+    // action), and a SIGTERM then stops it cleanly once started. Each is kept until read.
+    let signals = {
+        let _in_runtime = runtime.enter();
+        match Signals::listen() {
+            Ok(signals) => signals,
+            Err(err) => {
+                eprintln!("trustgate: {err:#}");
+                return 1;
+            }
+        }
+    };
     let loaded = Config::load(config_path);
     // `--log-format` wins over `[log] format`; a config that does not load logs as text.
     let format = log_format.unwrap_or(match &loaded {
@@ -34,17 +57,7 @@ pub fn run(config_path: &Path, log_format: Option<crate::telemetry::LogFormat>) 
             return EXIT_CONFIG;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(err) => {
-            eprintln!("trustgate: cannot start the async runtime: {err}");
-            return 1;
-        }
-    };
-    match runtime.block_on(serve(config)) {
+    match runtime.block_on(serve(config, signals)) {
         Ok(()) => 0,
         Err(err) => {
             error!(
@@ -75,7 +88,7 @@ fn exit_code(err: &anyhow::Error) -> i32 {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, signals: Signals) -> anyhow::Result<()> {
     for warning in &config.warnings {
         tracing::warn!(%warning, "config warning");
     }
@@ -100,7 +113,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             }
         })
     });
-    wait_for_signal(&daemon).await?;
+    signals.wait(&daemon).await;
     crate::systemd::stopping();
     info!("shutting down: finishing sessions in progress");
     daemon.stop().await;
@@ -111,29 +124,44 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for SIGTERM or SIGINT; SIGHUP reloads the config and the TLS certificate meanwhile
-/// (a broken config is refused and logged; the daemon keeps running on the old one).
-async fn wait_for_signal(daemon: &Daemon) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    let mut hup = signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?;
-    loop {
-        tokio::select! {
-            _ = term.recv() => {
-                info!(signal = "SIGTERM", "signal received");
-                return Ok(());
-            }
-            _ = int.recv() => {
-                info!(signal = "SIGINT", "signal received");
-                return Ok(());
-            }
-            _ = hup.recv() => {
-                info!(signal = "SIGHUP", "signal received: reloading");
-                // Reads files: off the async threads' duty, on this one.
-                if let Err(errors) = tokio::task::block_in_place(|| daemon.reload()) {
-                    for error in &errors {
-                        tracing::warn!(signal = "SIGHUP", %error, "reload refused; still running on the old config");
+/// The signals the daemon answers, listened for from the start.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+            hup: signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?,
+        })
+    }
+
+    /// Waits for SIGTERM or SIGINT; SIGHUP reloads the config and the TLS certificate
+    /// meanwhile (a broken config is refused and logged; the daemon keeps running on the old
+    /// one).
+    async fn wait(mut self, daemon: &Daemon) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => {
+                    info!(signal = "SIGTERM", "signal received");
+                    return;
+                }
+                _ = self.int.recv() => {
+                    info!(signal = "SIGINT", "signal received");
+                    return;
+                }
+                _ = self.hup.recv() => {
+                    info!(signal = "SIGHUP", "signal received: reloading");
+                    // Reads files: off the async threads' duty, on this one.
+                    if let Err(errors) = tokio::task::block_in_place(|| daemon.reload()) {
+                        for error in &errors {
+                            tracing::warn!(signal = "SIGHUP", %error, "reload refused; still running on the old config");
+                        }
                     }
                 }
             }

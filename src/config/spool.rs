@@ -79,6 +79,24 @@ impl Validator<'_> {
     }
 }
 
+/// The spool directory `file` names in `[spool] path`, read leniently: the TOML need only
+/// parse, and nothing else in it is checked. `trustgate reload` uses it to find the running
+/// daemon's control socket when the edited config has errors, so that the daemon, not only the
+/// CLI, refuses the edit and logs why. `None` when the file cannot be read or parsed, or names
+/// no path.
+pub fn path_in_file(file: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let table: toml::Table = toml::from_str(&text).ok()?;
+    let path = table.get("spool")?.get("path")?.as_str()?.trim();
+    if path.is_empty() {
+        return None;
+    }
+    Some(super::validate::resolve(
+        &super::validate::base_dir(file),
+        Path::new(path),
+    ))
+}
+
 /// Checks, without changing anything, that `path` is a directory trustgate could write in, or
 /// does not exist yet and could be created (its nearest existing ancestor is a writable
 /// directory). Uses `access(2)`, so it answers for the user running the check.

@@ -29,6 +29,9 @@ use super::{
     AttemptView, DeliveryView, DuplicateOf, MessageId, MessageRecord, SpoolError, from_unix_millis,
 };
 
+/// How many of a sink's queued deliveries a metrics scrape reads to find the longest waiting.
+const STATS_SCAN: u64 = 20_000;
+
 /// Where a body or document's bytes are stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "in", rename_all = "snake_case")]
@@ -703,14 +706,18 @@ impl Shared {
         })
     }
 
-    /// The deliveries pending or in flight for `sink`, and the earliest due time among them.
+    /// The deliveries pending or in flight for `sink`, and when the longest waiting of them was
+    /// queued or last re-offered (its `offered_at`: a delivery in back-off counts from there,
+    /// not from its next attempt, so a stuck sink shows). The first [`STATS_SCAN`] are read
+    /// for that; a longer queue is counted in full and its age taken from those.
     pub(crate) fn queue_stats(&self, sink: &str) -> Result<(u64, Option<SystemTime>), SpoolError> {
         self.with_read(|txn| {
             let Some(table) = self.open_optional(txn, DUE)? else {
                 return Ok((0, None));
             };
+            let deliveries = self.open_optional(txn, schema::DELIVERIES)?;
             let mut count = 0u64;
-            let mut oldest = None;
+            let mut oldest: Option<SystemTime> = None;
             for entry in table
                 .range((sink, 0, "", 0)..=(sink, u64::MAX, "\u{10FFFF}", u32::MAX))
                 .map_err(|e| self.db_error(e))?
@@ -718,10 +725,20 @@ impl Shared {
                 let (key, ()) = entry
                     .map(|(k, v)| (k, v.value()))
                     .map_err(|e| self.db_error(e))?;
-                if oldest.is_none() {
-                    oldest = Some(from_unix_millis(key.value().1));
-                }
                 count += 1;
+                let (_, due_ms, message, doc) = key.value();
+                let offered = match &deliveries {
+                    Some(d) if count <= STATS_SCAN => d
+                        .get((message, doc, sink))
+                        .map_err(|e| self.db_error(e))?
+                        .and_then(|v| {
+                            serde_json::from_slice::<super::queue::DeliveryRecord>(v.value()).ok()
+                        })
+                        .map(|r| r.offered_at),
+                    _ => None,
+                };
+                let since = offered.unwrap_or_else(|| from_unix_millis(due_ms));
+                oldest = Some(oldest.map_or(since, |o| o.min(since)));
             }
             Ok((count, oldest))
         })

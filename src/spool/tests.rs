@@ -1396,6 +1396,37 @@ async fn deliveries_are_queued_with_the_message_and_walk_their_states() {
 }
 
 #[tokio::test]
+async fn queue_stats_count_a_delivery_in_back_off_from_when_it_was_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(&options(dir.path())).unwrap();
+    assert_eq!(spool.queue_stats("erp").unwrap(), (0, None));
+    let id = spool
+        .commit(message(&spool, b"x", vec![delivered_to(&["erp"])]))
+        .await
+        .unwrap();
+    let queued = state_of(&spool, &id, "erp").unwrap().offered_at;
+    let job = spool.claim("erp", 1, LEASE).await.unwrap().remove(0);
+    // Its next attempt an hour away: the metric still counts from when it was queued, so a
+    // sink that fails every attempt shows a growing age, not zero.
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    spool
+        .settle(
+            job,
+            Settlement::Retry {
+                error: "HTTP 503".into(),
+                next: later,
+            },
+            Duration::from_millis(5),
+        )
+        .await
+        .unwrap();
+    let (depth, oldest) = spool.queue_stats("erp").unwrap();
+    assert_eq!(depth, 1);
+    assert_eq!(oldest, Some(queued));
+    assert_eq!(spool.queue_stats("archive").unwrap(), (0, None));
+}
+
+#[tokio::test]
 async fn duplicates_and_rejected_documents_are_never_queued() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::open(&options(dir.path())).unwrap();
