@@ -26,7 +26,7 @@ pub struct ReplyLabels {
 /// A message's outcome and why.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MessageLabels {
-    /// `accepted` or `refused`.
+    /// `accepted`, `refused`, or `postmaster` (mail for postmaster@ or abuse@, forwarded).
     pub outcome: String,
     /// The refusal's reason code (`policy::Refusal::reason`), `none` when accepted.
     pub reason: String,
@@ -59,6 +59,13 @@ pub struct SinkLabels {
     pub sink: String,
 }
 
+/// A connection refused before its session started.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabels {
+    /// `too_many_connections` (421 4.7.0) or `connection_rate` (451 4.7.1).
+    pub reason: String,
+}
+
 /// A notice sent.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct NoticeLabels {
@@ -70,6 +77,7 @@ pub struct NoticeLabels {
 pub struct Metrics {
     registry: Registry,
     connections: Counter,
+    connections_refused: Family<RefusedLabels, Counter>,
     replies: Family<ReplyLabels, Counter>,
     messages: Family<MessageLabels, Counter>,
     documents: Family<DocumentLabels, Counter>,
@@ -95,6 +103,12 @@ impl Metrics {
             "smtp_connections",
             "SMTP connections accepted",
             connections.clone(),
+        );
+        let connections_refused = Family::<RefusedLabels, Counter>::default();
+        registry.register(
+            "smtp_connections_refused",
+            "SMTP connections refused before the session (caps and connection rates), by reason",
+            connections_refused.clone(),
         );
         let replies = Family::<ReplyLabels, Counter>::default();
         registry.register(
@@ -161,6 +175,7 @@ impl Metrics {
         Metrics {
             registry,
             connections,
+            connections_refused,
             replies,
             messages,
             documents,
@@ -198,9 +213,17 @@ impl Metrics {
         }
         self.spool_bytes
             .set(i64::try_from(dir_bytes(spool.path())).unwrap_or(i64::MAX));
+        self.text()
+            .map_err(|e| crate::spool::SpoolError::Database(format!("metrics: {e}")))
+    }
+
+    /// The text exposition as it stands, the gauges read at the last [`Metrics::encode`].
+    ///
+    /// # Errors
+    /// Formatting failed.
+    pub fn text(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .map_err(|e| crate::spool::SpoolError::Database(format!("metrics: {e}")))?;
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
         Ok(out)
     }
 }
@@ -239,6 +262,33 @@ pub fn metrics() -> &'static Metrics {
 /// A connection was accepted.
 pub fn connection() {
     metrics().connections.inc();
+}
+
+/// A connection from `peer` refused before its session with `reply` (`"421 4.7.0"`) for
+/// `reason` (`too_many_connections`, `connection_rate`): logged and counted here, its reply
+/// too.
+pub fn connection_refused(sid: u64, peer: std::net::SocketAddr, reason: &str, reply: (u16, &str)) {
+    tracing::info!(sid, peer = %peer, reply = %format!("{} {}", reply.0, reply.1), reason, "connection refused");
+    metrics()
+        .connections_refused
+        .get_or_create(&RefusedLabels {
+            reason: reason.into(),
+        })
+        .inc();
+    self::reply(reply.0, reply.1);
+}
+
+/// A message for the postmaster (`rcpts`) stored as `mid`, to be forwarded: logged and counted
+/// here (`trustgate_messages_total{outcome="postmaster"}`).
+pub fn postmaster_stored(sid: u64, mid: &str, rcpts: &str) {
+    tracing::info!(sid, mid, rcpt = rcpts, "message for the postmaster stored");
+    metrics()
+        .messages
+        .get_or_create(&MessageLabels {
+            outcome: "postmaster".into(),
+            reason: "none".into(),
+        })
+        .inc();
 }
 
 /// An SMTP reply was sent.

@@ -636,9 +636,20 @@ async fn lettre_delivers_over_starttls() {
     srv.stop().await;
 }
 
+/// The value of the counter sample `series` (`name{labels}`) in the process's metrics.
+fn counter(series: &str) -> u64 {
+    let text = trustgate::observe::metrics().text().unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// SMTP-HARDENING 18.
 #[tokio::test]
 async fn per_ip_connection_cap_is_421() {
+    let refused = r#"trustgate_smtp_connections_refused_total{reason="too_many_connections"}"#;
+    let replies = r#"trustgate_smtp_replies_total{code="421",enhanced="4.7.0"}"#;
+    let (refused_before, replies_before) = (counter(refused), counter(replies));
     let srv = start(
         limits(),
         ConnectionLimits {
@@ -653,6 +664,9 @@ async fn per_ip_connection_cap_is_421() {
     let mut c3 = Client::connect(srv.addr).await;
     c3.expect("421 4.7.0").await;
     c3.expect_eof().await;
+    // Counted where it is logged, its reply too (other tests may add to both meanwhile).
+    assert!(counter(refused) > refused_before);
+    assert!(counter(replies) > replies_before);
     // A freed slot is usable again (the slot is released when the first session's task ends).
     c1.send("QUIT\r\n").await;
     c1.expect("221").await;

@@ -463,7 +463,11 @@ impl Gateway {
         match self.spool.commit_as(id, message).await {
             Ok(id) => {
                 let rcpts: Vec<String> = postmaster.iter().map(ToString::to_string).collect();
-                info!(sid = session.id, mid = %id, rcpt = %display_safe(&rcpts.join(", ")), "message for the postmaster stored");
+                crate::observe::postmaster_stored(
+                    session.id,
+                    id.as_str(),
+                    &display_safe(&rcpts.join(", ")),
+                );
                 reply::queued_for_postmaster(&id.to_string())
             }
             Err(err) => {
@@ -702,7 +706,13 @@ impl Gateway {
                         &reply_for(&refusal).to_string(),
                     ),
                     Err(err) => {
-                        warn!(sid, error = %err, reason = refusal.reason(), reply = %reply_for(&refusal), "message refused; recording it failed")
+                        warn!(sid, error = %err, "recording a refused message failed");
+                        crate::observe::message_refused(
+                            sid,
+                            None,
+                            refusal.reason(),
+                            &reply_for(&refusal).to_string(),
+                        );
                     }
                 }
                 reply_for(&refusal)

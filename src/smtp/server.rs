@@ -318,14 +318,28 @@ fn start_session<H: Handler>(
 ) {
     let sid = shared.next_sid.fetch_add(1, Ordering::Relaxed);
     if let Err(exceeded) = shared.connection_rate.check(peer.ip()) {
-        info!(sid, peer = %peer, reply = "451 4.7.1", reason = "connection_rate", over = ?exceeded, "connection refused");
+        tracing::debug!(sid, over = ?exceeded, "connection rate exceeded");
+        crate::observe::connection_refused(
+            sid,
+            peer,
+            "connection_rate",
+            (reply::CONNECTION_RATE.code, reply::CONNECTION_RATE.status),
+        );
         shared
             .tracker
             .spawn(refuse_with(stream, reply::CONNECTION_RATE));
         return;
     }
     let Some(slot) = shared.admit(peer.ip()) else {
-        info!(sid, peer = %peer, reply = "421 4.7.0", reason = "too_many_connections", "connection refused");
+        crate::observe::connection_refused(
+            sid,
+            peer,
+            "too_many_connections",
+            (
+                reply::TOO_MANY_CONNECTIONS.code,
+                reply::TOO_MANY_CONNECTIONS.status,
+            ),
+        );
         shared.tracker.spawn(refuse(stream));
         return;
     };
