@@ -1996,6 +1996,32 @@ async fn retention_purges_only_what_is_finished() {
     // A small round pages on with its cursor.
     let first = spool.purge(later, None, 1).await.unwrap();
     assert_eq!(first.next.as_deref(), Some(pending.as_str()));
+    // Fetched and acknowledged by the ERP: retention counts from the acknowledgement, so a
+    // cutoff after the message arrived but before the ack keeps it; a later one purges it.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let before_ack = SystemTime::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    spool
+        .ack(
+            waiting.clone(),
+            0,
+            pull::AckRecord {
+                status: pull::AckStatus::Imported,
+                reason: None,
+                at: SystemTime::now(),
+                by: "erp-job".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        spool.purge(before_ack, None, 100).await.unwrap().messages,
+        0
+    );
+    assert!(spool.get(&waiting).unwrap().is_some());
+    let purged = spool.purge(later, None, 100).await.unwrap();
+    assert_eq!(purged.messages, 1);
+    assert!(spool.get(&waiting).unwrap().is_none());
     // Bodies on disk go too: no file is left that no record names.
     drop(spool);
     let spool = Spool::open(&options(dir.path())).unwrap();

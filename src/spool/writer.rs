@@ -1063,7 +1063,7 @@ pub struct Purged {
     pub(crate) files: Vec<String>,
 }
 
-/// Removes messages whose last delivery or refusal is older than `cutoff`, looking at most at
+/// Removes messages whose last delivery, acknowledgement or refusal is older than `cutoff`, looking at most at
 /// `max_scan` records after `after`, oldest first (ids sort by time). A message with a
 /// delivery pending, in flight or held, or a document waiting for the pull API, is kept,
 /// whatever its age: only what is finished is purged. Purged with it: its body and documents,
@@ -1118,6 +1118,18 @@ fn purge(
                 .flatten()
                 .is_some()
         }) {
+            continue;
+        }
+        // A document fetched by the pull API counts as delivered when the ERP acknowledged
+        // it: an acknowledgement after the cutoff keeps the message its retention period.
+        let acked_lately = record.documents.iter().any(|d| {
+            acks.get((mid, d.index))
+                .ok()
+                .flatten()
+                .and_then(|v| serde_json::from_slice::<super::pull::AckRecord>(v.value()).ok())
+                .is_some_and(|ack| ack.at >= cutoff)
+        });
+        if acked_lately {
             continue;
         }
         queue::forget(tables, mid, true)?;
