@@ -583,10 +583,19 @@ fn sighup_reloads_the_certificate_without_dropping_a_session() {
 /// `serve --log-format json`: every log line is one JSON object, for log shippers.
 #[test]
 fn json_logs_are_one_object_per_line() {
+    // Asked for on the command line, and by `[log] format` in the config.
+    json_logs_from(&["serve", "--log-format", "json"], "");
+    json_logs_from(&["serve"], "\n[log]\nformat = \"json\"\n");
+}
+
+fn json_logs_from(args: &[&str], config_tail: &str) {
     use std::io::BufRead as _;
     let cfg = TestConfig::new();
+    let text = std::fs::read_to_string(&cfg.path).unwrap();
+    std::fs::write(&cfg.path, format!("{text}{config_tail}")).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trustgate"))
-        .args(["serve", "--log-format", "json", "--config"])
+        .args(args)
+        .arg("--config")
         .arg(&cfg.path)
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::null())
@@ -730,6 +739,15 @@ fn one_grep_of_the_queue_id_follows_a_message_from_arrival_to_delivery() {
         daemon.log_lines(&[&again, "document delivered"]).is_empty(),
         "a duplicate was delivered"
     );
+
+    // The very same message retransmitted (a client that never saw our 250): logged as a
+    // resend of the first under its own id.
+    let body = common::invoice_mail(SUPPLIER);
+    let first = Smtp::connect(daemon.addr).transaction(SUPPLIER, RECEIVER, &body);
+    let resent = Smtp::connect(daemon.addr).transaction(SUPPLIER, RECEIVER, &body);
+    let (first, resent) = (common::queued_id(&first), common::queued_id(&resent));
+    let line = daemon.wait_for_log(&[&resent, "resend", &first], wait);
+    assert!(line.is_some(), "{:?}", daemon.log_lines(&[&resent]));
     assert_eq!(daemon.terminate(), Some(0));
 }
 
