@@ -587,3 +587,142 @@ async fn senders_are_listed_and_invited_within_the_organisation() {
     server.await.unwrap().unwrap();
     daemon.stop().await;
 }
+
+/// The ids of a document list answer.
+fn document_ids(list: &serde_json::Value) -> Vec<String> {
+    list["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The document list takes the message list's filters (receiver, sender, since, until, and
+/// organisation for admin keys), pages through a filtered list with its cursor, and refuses
+/// a status other than `ready`, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_list_takes_the_message_lists_filters() {
+    let cfg = TestConfig::new();
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    let (api, stop, server) = serve_api(&daemon, &cfg).await;
+    let acme = key(&daemon.spool, org("acme")).await;
+    let beta = key(&daemon.spool, org("beta")).await;
+    let admin = key(&daemon.spool, Scope::Admin).await;
+    let other = "billing@other-supplier.example";
+    let (m1, m2, m3, m4) = tokio::task::spawn_blocking(move || {
+        (
+            send(addr, 1),
+            common::send_numbered_invoice(addr, other, "P-2"),
+            common::send_numbered_invoice_to(addr, SUPPLIER, common::SHARED, "P-3"),
+            send(addr, 4),
+        )
+    })
+    .await
+    .unwrap();
+    let [d1, d2, d3, d4] = [&m1, &m2, &m3, &m4].map(|m| format!("{m}-0"));
+    let list = |query: String| {
+        let (api, acme) = (&api, &acme);
+        async move { document_ids(&api.json(&format!("/api/v1/documents?{query}"), acme).await) }
+    };
+
+    assert_eq!(
+        list(String::new()).await,
+        [d1.as_str(), d2.as_str(), d3.as_str(), d4.as_str()]
+    );
+    assert_eq!(
+        list(format!(
+            "status=ready&receiver={}",
+            common::SHARED.to_lowercase()
+        ))
+        .await,
+        [d3.as_str()]
+    );
+    assert_eq!(
+        list(format!("receiver=<{}>", common::RECEIVER)).await,
+        [d1.as_str(), d2.as_str(), d4.as_str()]
+    );
+    assert_eq!(
+        list("sender=other-supplier.example".into()).await,
+        [d2.as_str()]
+    );
+    assert_eq!(
+        list(format!("sender={SUPPLIER}")).await,
+        [d1.as_str(), d3.as_str(), d4.as_str()]
+    );
+    assert_eq!(list("since=2000-01-01".into()).await.len(), 4);
+    assert!(list("until=2000-01-01".into()).await.is_empty());
+    assert!(list("since=2999-01-01T00:00:00Z".into()).await.is_empty());
+
+    // A filtered list pages with its cursor, without loss or repetition.
+    let mut paged = Vec::new();
+    let mut query = format!("sender={SUPPLIER}&limit=1");
+    loop {
+        let page = api.json(&format!("/api/v1/documents?{query}"), &acme).await;
+        paged.extend(document_ids(&page));
+        let Some(next) = page["next"].as_str() else {
+            break;
+        };
+        query = format!("sender={SUPPLIER}&limit=1&after={next}");
+        assert!(paged.len() <= 3, "the cursor never ends: {paged:?}");
+    }
+    assert_eq!(paged, [d1.as_str(), d3.as_str(), d4.as_str()]);
+
+    // The organisation: an admin key's choice; an organisation key's own, whatever it asks.
+    assert_eq!(
+        document_ids(
+            &api.json(
+                "/api/v1/documents?organisation=acme&sender=supplier.example",
+                &admin
+            )
+            .await
+        ),
+        [d1.as_str(), d3.as_str(), d4.as_str()]
+    );
+    assert!(
+        document_ids(
+            &api.json("/api/v1/documents?organisation=beta", &admin)
+                .await
+        )
+        .is_empty()
+    );
+    assert!(
+        document_ids(
+            &api.json(
+                &format!(
+                    "/api/v1/documents?organisation=acme&receiver={}",
+                    common::SHARED
+                ),
+                &beta
+            )
+            .await
+        )
+        .is_empty()
+    );
+
+    // Other statuses are refused in JSON that names the one allowed; so is a bad date.
+    for query in ["status=delivered", "status=imported", "status=READY"] {
+        let refused = api
+            .get(&format!("/api/v1/documents?{query}"), Some(&acme))
+            .await;
+        assert_eq!(refused.status(), 400, "{query}");
+        let body: serde_json::Value = refused.json().await.unwrap();
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains("\"ready\""), "{query}: {error}");
+    }
+    let refused = api
+        .get("/api/v1/documents?since=yesterday", Some(&acme))
+        .await;
+    assert_eq!(refused.status(), 400);
+    assert!(
+        refused.json::<serde_json::Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("since:")
+    );
+
+    stop.cancel();
+    server.await.unwrap().unwrap();
+    daemon.stop().await;
+}
