@@ -726,3 +726,115 @@ async fn the_document_list_takes_the_message_lists_filters() {
     server.await.unwrap().unwrap();
     daemon.stop().await;
 }
+
+/// The names and bytes of the files of a zip.
+fn unzip(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..archive.len())
+        .map(|i| {
+            let mut entry = archive.by_index(i).unwrap();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+            (entry.name().unwrap().into_owned(), data)
+        })
+        .collect()
+}
+
+/// `GET /api/v1/messages/{id}/export` zips the same files, under the same names and with the
+/// same bytes, as `trustgate spool export` writes; another organisation's key gets 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_export_route_zips_what_spool_export_writes() {
+    let cfg = TestConfig::new();
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    let (api, stop, server) = serve_api(&daemon, &cfg).await;
+    let acme = key(&daemon.spool, org("acme")).await;
+    let beta = key(&daemon.spool, org("beta")).await;
+    let admin = key(&daemon.spool, Scope::Admin).await;
+    let mid = tokio::task::spawn_blocking(move || send(addr, 1))
+        .await
+        .unwrap();
+    let path = format!("/api/v1/messages/{mid}/export");
+
+    let response = api.get(&path, Some(&acme)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    assert_eq!(
+        response.headers()["content-disposition"],
+        format!("attachment; filename=\"{mid}.zip\"").as_str()
+    );
+    let zipped = unzip(&response.bytes().await.unwrap());
+
+    // The CLI, asking this daemon over its control socket, writes the same files.
+    let dir = cfg.dir.path().join("export");
+    let (config, out_dir, id) = (cfg.path.clone(), dir.clone(), mid.clone());
+    let (code, _, err) = tokio::task::spawn_blocking(move || {
+        common::cli(
+            &config,
+            &["spool", "export", &id, "--out", out_dir.to_str().unwrap()],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    let written: std::collections::BTreeMap<String, Vec<u8>> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().into_string().unwrap(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    let names: Vec<&String> = zipped.keys().collect();
+    assert_eq!(
+        names,
+        [
+            &format!("{mid}-0.json"),
+            &format!("{mid}-0.pdf"),
+            &format!("{mid}-0.xml"),
+            &format!("{mid}.eml"),
+        ]
+    );
+    assert_eq!(zipped, written, "the zip and `spool export` differ");
+    assert_eq!(zipped[&format!("{mid}-0.pdf")], b"%PDF-1.4\n%test\n");
+    let raw = api
+        .get(&format!("/api/v1/messages/{mid}/raw"), Some(&acme))
+        .await;
+    assert_eq!(
+        raw.bytes().await.unwrap().as_ref(),
+        zipped[&format!("{mid}.eml")].as_slice()
+    );
+
+    // The admin may export it too; another organisation's key gets what an unknown id gets.
+    assert_eq!(api.get(&path, Some(&admin)).await.status(), 200);
+    let theirs = api.get(&path, Some(&beta)).await;
+    assert_eq!(theirs.status(), 404);
+    assert_eq!(
+        theirs.json::<serde_json::Value>().await.unwrap()["error"],
+        format!("no message {mid}")
+    );
+    let unknown = api
+        .get(
+            "/api/v1/messages/20990101T000000Z-000001/export",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(unknown.status(), 404);
+
+    // A deleted message has nothing left to export.
+    let deleted = api
+        .http
+        .delete(format!("{}/api/v1/messages/{mid}", api.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    assert_eq!(api.get(&path, Some(&admin)).await.status(), 404);
+
+    stop.cancel();
+    server.await.unwrap().unwrap();
+    daemon.stop().await;
+}

@@ -31,6 +31,7 @@ use utoipa_axum::routes;
 
 use crate::config::Config;
 
+pub mod export;
 mod senders;
 use crate::delivery::payload::DocumentMeta;
 use crate::delivery::stored::{self, Stored};
@@ -105,6 +106,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(list_messages))
         .routes(routes!(message, delete_message))
         .routes(routes!(message_raw))
+        .routes(routes!(export::export))
         .routes(routes!(message_events))
         .routes(routes!(hold))
         .routes(routes!(release))
