@@ -56,7 +56,9 @@ pub enum SpoolCommand {
         #[arg(long, value_name = "ID")]
         after: Option<String>,
         /// Print one page of at most this many messages (default: every message, fetched
-        /// page by page).
+        /// page by page), and the cursor of the next if there is one: after the table,
+        /// `more: trustgate spool list --after ID`; with `--json`, `more: --after ID` on
+        /// stderr, so stdout stays NDJSON.
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
     },
@@ -431,12 +433,19 @@ fn list(
         }
         Format::Table => {
             print_table(out, &messages, &deliveries)?;
-            if let Some(next) = next {
+            if let Some(next) = &next {
                 writeln!(out, "more: trustgate spool list --after {next}")?;
             }
         }
     }
     out.flush()?;
+    if format != Format::Table
+        && let Some(next) = next
+    {
+        // Stdout stays pure NDJSON, one record a line, for `jq` and scripts; the cursor of
+        // the next page goes to stderr, where a script that pages can still read it.
+        eprintln!("more: --after {next}");
+    }
     Ok(0)
 }
 
