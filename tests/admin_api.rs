@@ -838,3 +838,166 @@ async fn the_export_route_zips_what_spool_export_writes() {
     server.await.unwrap().unwrap();
     daemon.stop().await;
 }
+
+/// Asserts `response` is the 404 of an unknown document `id`: the same status and sentence.
+async fn is_unknown_document(response: reqwest::Response, id: &str) {
+    assert_eq!(response.status(), 404, "{id}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({ "error": format!("no document {id}") })
+    );
+}
+
+/// Polls `path` with `key` until `done` holds for its JSON (30 s at most).
+async fn wait_until(
+    api: &Api,
+    path: &str,
+    key: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let value = api.json(path, key).await;
+        if done(&value) {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "{path}: {value}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Another organisation's key gets the 404 of an unknown id from a document's metadata, its
+/// ERP status and its re-offer, and changes nothing; an admin key re-offers a delivered
+/// document, which is delivered again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_organisations_key_changes_no_document_and_an_admin_reoffers() {
+    let hook = common::peers::WebhookServer::start();
+    // AD64SDE delivers to the webhook; SHARED1 leaves its documents to the pull API.
+    let cfg = TestConfig::with_extras("", "deliver = [\"erp\"]", "");
+    let mut text = std::fs::read_to_string(&cfg.path).unwrap();
+    text.push_str(&format!(
+        "\n[[sink]]\nname = \"erp\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\ntimeout = \"5s\"\n",
+        hook.url()
+    ));
+    std::fs::write(&cfg.path, text).unwrap();
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    let (api, stop, server) = serve_api(&daemon, &cfg).await;
+    let acme = key(&daemon.spool, org("acme")).await;
+    let beta = key(&daemon.spool, org("beta")).await;
+    let admin = key(&daemon.spool, Scope::Admin).await;
+    let (delivered, pulled) = tokio::task::spawn_blocking(move || {
+        (
+            send(addr, 1),
+            common::send_numbered_invoice_to(addr, SUPPLIER, common::SHARED, "P-2"),
+        )
+    })
+    .await
+    .unwrap();
+    let (d1, d2) = (format!("{delivered}-0"), format!("{pulled}-0"));
+    let message = format!("/api/v1/messages/{delivered}");
+    let before = wait_until(&api, &message, &admin, |m| {
+        m["deliveries"][0]["state"] == "delivered"
+    })
+    .await;
+    let acked = api
+        .post(
+            &format!("/api/v1/documents/{d2}/ack"),
+            &acme,
+            serde_json::json!({"status": "imported"}),
+        )
+        .await;
+    assert_eq!(acked.status(), 200);
+    let events_before = api
+        .json(&format!("/api/v1/messages/{pulled}/events"), &acme)
+        .await;
+
+    // The metadata: as for an unknown id.
+    for d in [&d1, &d2] {
+        is_unknown_document(
+            api.get(&format!("/api/v1/documents/{d}"), Some(&beta))
+                .await,
+            d,
+        )
+        .await;
+    }
+    let unknown = format!("{pulled}-7");
+    is_unknown_document(
+        api.get(&format!("/api/v1/documents/{unknown}"), Some(&acme))
+            .await,
+        &unknown,
+    )
+    .await;
+
+    // The ERP status: as for an unknown id, and not in the event log.
+    let paid = serde_json::json!({"status": "paid"});
+    is_unknown_document(
+        api.post(
+            &format!("/api/v1/documents/{d2}/status"),
+            &beta,
+            paid.clone(),
+        )
+        .await,
+        &d2,
+    )
+    .await;
+    is_unknown_document(
+        api.post(&format!("/api/v1/documents/{unknown}/status"), &acme, paid)
+            .await,
+        &unknown,
+    )
+    .await;
+    assert_eq!(
+        api.json(&format!("/api/v1/messages/{pulled}/events"), &acme)
+            .await,
+        events_before
+    );
+    assert_eq!(
+        api.json(&format!("/api/v1/documents/{d2}"), &acme).await["ack"]["status"],
+        "imported"
+    );
+
+    // The re-offer: as for an unknown id, and the delivery untouched.
+    for d in [&d1, &d2] {
+        is_unknown_document(
+            api.post(
+                &format!("/api/v1/documents/{d}/reoffer"),
+                &beta,
+                serde_json::json!({}),
+            )
+            .await,
+            d,
+        )
+        .await;
+    }
+    let after = api.json(&message, &admin).await;
+    assert_eq!(after["deliveries"], before["deliveries"]);
+    assert_eq!(after["attempts"], before["attempts"]);
+    assert_eq!(hook.requests().len(), 1);
+
+    // An admin key re-offers it: queued again, and the webhook gets it a second time.
+    let reoffer = api
+        .post(
+            &format!("/api/v1/documents/{d1}/reoffer"),
+            &admin,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(reoffer.status(), 200);
+    let answer: serde_json::Value = reoffer.json().await.unwrap();
+    assert_eq!(answer, serde_json::json!({"id": d1, "reoffered": 1}));
+    let again = wait_until(&api, &message, &admin, |m| {
+        m["attempts"].as_array().unwrap().len() == 2 && m["deliveries"][0]["state"] == "delivered"
+    })
+    .await;
+    assert_eq!(again["deliveries"].as_array().unwrap().len(), 1);
+    let requests = hook.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].json()["data"]["document_id"], d1.as_str());
+    assert_eq!(requests[1].json()["data"]["document_id"], d1.as_str());
+
+    stop.cancel();
+    server.await.unwrap().unwrap();
+    daemon.stop().await;
+}
