@@ -587,3 +587,417 @@ async fn senders_are_listed_and_invited_within_the_organisation() {
     server.await.unwrap().unwrap();
     daemon.stop().await;
 }
+
+/// The ids of a document list answer.
+fn document_ids(list: &serde_json::Value) -> Vec<String> {
+    list["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The document list takes the message list's filters (receiver, sender, since, until, and
+/// organisation for admin keys), pages through a filtered list with its cursor, and refuses
+/// a status other than `ready`, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_document_list_takes_the_message_lists_filters() {
+    let cfg = TestConfig::new();
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    let (api, stop, server) = serve_api(&daemon, &cfg).await;
+    let acme = key(&daemon.spool, org("acme")).await;
+    let beta = key(&daemon.spool, org("beta")).await;
+    let admin = key(&daemon.spool, Scope::Admin).await;
+    let other = "billing@other-supplier.example";
+    let (m1, m2, m3, m4) = tokio::task::spawn_blocking(move || {
+        (
+            send(addr, 1),
+            common::send_numbered_invoice(addr, other, "P-2"),
+            common::send_numbered_invoice_to(addr, SUPPLIER, common::SHARED, "P-3"),
+            send(addr, 4),
+        )
+    })
+    .await
+    .unwrap();
+    let [d1, d2, d3, d4] = [&m1, &m2, &m3, &m4].map(|m| format!("{m}-0"));
+    let list = |query: String| {
+        let (api, acme) = (&api, &acme);
+        async move { document_ids(&api.json(&format!("/api/v1/documents?{query}"), acme).await) }
+    };
+
+    assert_eq!(
+        list(String::new()).await,
+        [d1.as_str(), d2.as_str(), d3.as_str(), d4.as_str()]
+    );
+    assert_eq!(
+        list(format!(
+            "status=ready&receiver={}",
+            common::SHARED.to_lowercase()
+        ))
+        .await,
+        [d3.as_str()]
+    );
+    assert_eq!(
+        list(format!("receiver=<{}>", common::RECEIVER)).await,
+        [d1.as_str(), d2.as_str(), d4.as_str()]
+    );
+    assert_eq!(
+        list("sender=other-supplier.example".into()).await,
+        [d2.as_str()]
+    );
+    assert_eq!(
+        list(format!("sender={SUPPLIER}")).await,
+        [d1.as_str(), d3.as_str(), d4.as_str()]
+    );
+    assert_eq!(list("since=2000-01-01".into()).await.len(), 4);
+    assert!(list("until=2000-01-01".into()).await.is_empty());
+    assert!(list("since=2999-01-01T00:00:00Z".into()).await.is_empty());
+
+    // A filtered list pages with its cursor, without loss or repetition.
+    let mut paged = Vec::new();
+    let mut query = format!("sender={SUPPLIER}&limit=1");
+    loop {
+        let page = api.json(&format!("/api/v1/documents?{query}"), &acme).await;
+        paged.extend(document_ids(&page));
+        let Some(next) = page["next"].as_str() else {
+            break;
+        };
+        query = format!("sender={SUPPLIER}&limit=1&after={next}");
+        assert!(paged.len() <= 3, "the cursor never ends: {paged:?}");
+    }
+    assert_eq!(paged, [d1.as_str(), d3.as_str(), d4.as_str()]);
+
+    // The organisation: an admin key's choice; an organisation key's own, whatever it asks.
+    assert_eq!(
+        document_ids(
+            &api.json(
+                "/api/v1/documents?organisation=acme&sender=supplier.example",
+                &admin
+            )
+            .await
+        ),
+        [d1.as_str(), d3.as_str(), d4.as_str()]
+    );
+    assert!(
+        document_ids(
+            &api.json("/api/v1/documents?organisation=beta", &admin)
+                .await
+        )
+        .is_empty()
+    );
+    assert!(
+        document_ids(
+            &api.json(
+                &format!(
+                    "/api/v1/documents?organisation=acme&receiver={}",
+                    common::SHARED
+                ),
+                &beta
+            )
+            .await
+        )
+        .is_empty()
+    );
+
+    // Other statuses are refused in JSON that names the one allowed; so is a bad date.
+    for query in ["status=delivered", "status=imported", "status=READY"] {
+        let refused = api
+            .get(&format!("/api/v1/documents?{query}"), Some(&acme))
+            .await;
+        assert_eq!(refused.status(), 400, "{query}");
+        let body: serde_json::Value = refused.json().await.unwrap();
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains("\"ready\""), "{query}: {error}");
+    }
+    let refused = api
+        .get("/api/v1/documents?since=yesterday", Some(&acme))
+        .await;
+    assert_eq!(refused.status(), 400);
+    assert!(
+        refused.json::<serde_json::Value>().await.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("since:")
+    );
+
+    stop.cancel();
+    server.await.unwrap().unwrap();
+    daemon.stop().await;
+}
+
+/// The names and bytes of the files of a zip.
+fn unzip(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..archive.len())
+        .map(|i| {
+            let mut entry = archive.by_index(i).unwrap();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+            (entry.name().unwrap().into_owned(), data)
+        })
+        .collect()
+}
+
+/// `GET /api/v1/messages/{id}/export` zips the same files, under the same names and with the
+/// same bytes, as `trustgate spool export` writes; another organisation's key gets 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_export_route_zips_what_spool_export_writes() {
+    let cfg = TestConfig::new();
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    let (api, stop, server) = serve_api(&daemon, &cfg).await;
+    let acme = key(&daemon.spool, org("acme")).await;
+    let beta = key(&daemon.spool, org("beta")).await;
+    let admin = key(&daemon.spool, Scope::Admin).await;
+    let mid = tokio::task::spawn_blocking(move || send(addr, 1))
+        .await
+        .unwrap();
+    let path = format!("/api/v1/messages/{mid}/export");
+
+    let response = api.get(&path, Some(&acme)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    assert_eq!(
+        response.headers()["content-disposition"],
+        format!("attachment; filename=\"{mid}.zip\"").as_str()
+    );
+    let zipped = unzip(&response.bytes().await.unwrap());
+
+    // The CLI, asking this daemon over its control socket, writes the same files.
+    let dir = cfg.dir.path().join("export");
+    let (config, out_dir, id) = (cfg.path.clone(), dir.clone(), mid.clone());
+    let (code, _, err) = tokio::task::spawn_blocking(move || {
+        common::cli(
+            &config,
+            &["spool", "export", &id, "--out", out_dir.to_str().unwrap()],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    let written: std::collections::BTreeMap<String, Vec<u8>> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().into_string().unwrap(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    let names: Vec<&String> = zipped.keys().collect();
+    assert_eq!(
+        names,
+        [
+            &format!("{mid}-0.json"),
+            &format!("{mid}-0.pdf"),
+            &format!("{mid}-0.xml"),
+            &format!("{mid}.eml"),
+        ]
+    );
+    assert_eq!(zipped, written, "the zip and `spool export` differ");
+    assert_eq!(zipped[&format!("{mid}-0.pdf")], b"%PDF-1.4\n%test\n");
+    let raw = api
+        .get(&format!("/api/v1/messages/{mid}/raw"), Some(&acme))
+        .await;
+    assert_eq!(
+        raw.bytes().await.unwrap().as_ref(),
+        zipped[&format!("{mid}.eml")].as_slice()
+    );
+
+    // The admin may export it too; another organisation's key gets what an unknown id gets.
+    assert_eq!(api.get(&path, Some(&admin)).await.status(), 200);
+    let theirs = api.get(&path, Some(&beta)).await;
+    assert_eq!(theirs.status(), 404);
+    assert_eq!(
+        theirs.json::<serde_json::Value>().await.unwrap()["error"],
+        format!("no message {mid}")
+    );
+    let unknown = api
+        .get(
+            "/api/v1/messages/20990101T000000Z-000001/export",
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(unknown.status(), 404);
+
+    // A deleted message has nothing left to export.
+    let deleted = api
+        .http
+        .delete(format!("{}/api/v1/messages/{mid}", api.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    assert_eq!(api.get(&path, Some(&admin)).await.status(), 404);
+
+    stop.cancel();
+    server.await.unwrap().unwrap();
+    daemon.stop().await;
+}
+
+/// Asserts `response` is the 404 of an unknown document `id`: the same status and sentence.
+async fn is_unknown_document(response: reqwest::Response, id: &str) {
+    assert_eq!(response.status(), 404, "{id}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({ "error": format!("no document {id}") })
+    );
+}
+
+/// Polls `path` with `key` until `done` holds for its JSON (30 s at most).
+async fn wait_until(
+    api: &Api,
+    path: &str,
+    key: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let value = api.json(path, key).await;
+        if done(&value) {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "{path}: {value}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Another organisation's key gets the 404 of an unknown id from a document's metadata, its
+/// ERP status and its re-offer, and changes nothing; an admin key re-offers a delivered
+/// document, which is delivered again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_organisations_key_changes_no_document_and_an_admin_reoffers() {
+    let hook = common::peers::WebhookServer::start();
+    // AD64SDE delivers to the webhook; SHARED1 leaves its documents to the pull API.
+    let cfg = TestConfig::with_extras("", "deliver = [\"erp\"]", "");
+    let mut text = std::fs::read_to_string(&cfg.path).unwrap();
+    text.push_str(&format!(
+        "\n[[sink]]\nname = \"erp\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\ntimeout = \"5s\"\n",
+        hook.url()
+    ));
+    std::fs::write(&cfg.path, text).unwrap();
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    let (api, stop, server) = serve_api(&daemon, &cfg).await;
+    let acme = key(&daemon.spool, org("acme")).await;
+    let beta = key(&daemon.spool, org("beta")).await;
+    let admin = key(&daemon.spool, Scope::Admin).await;
+    let (delivered, pulled) = tokio::task::spawn_blocking(move || {
+        (
+            send(addr, 1),
+            common::send_numbered_invoice_to(addr, SUPPLIER, common::SHARED, "P-2"),
+        )
+    })
+    .await
+    .unwrap();
+    let (d1, d2) = (format!("{delivered}-0"), format!("{pulled}-0"));
+    let message = format!("/api/v1/messages/{delivered}");
+    let before = wait_until(&api, &message, &admin, |m| {
+        m["deliveries"][0]["state"] == "delivered"
+    })
+    .await;
+    let acked = api
+        .post(
+            &format!("/api/v1/documents/{d2}/ack"),
+            &acme,
+            serde_json::json!({"status": "imported"}),
+        )
+        .await;
+    assert_eq!(acked.status(), 200);
+    let events_before = api
+        .json(&format!("/api/v1/messages/{pulled}/events"), &acme)
+        .await;
+
+    // The metadata: as for an unknown id.
+    for d in [&d1, &d2] {
+        is_unknown_document(
+            api.get(&format!("/api/v1/documents/{d}"), Some(&beta))
+                .await,
+            d,
+        )
+        .await;
+    }
+    let unknown = format!("{pulled}-7");
+    is_unknown_document(
+        api.get(&format!("/api/v1/documents/{unknown}"), Some(&acme))
+            .await,
+        &unknown,
+    )
+    .await;
+
+    // The ERP status: as for an unknown id, and not in the event log.
+    let paid = serde_json::json!({"status": "paid"});
+    is_unknown_document(
+        api.post(
+            &format!("/api/v1/documents/{d2}/status"),
+            &beta,
+            paid.clone(),
+        )
+        .await,
+        &d2,
+    )
+    .await;
+    is_unknown_document(
+        api.post(&format!("/api/v1/documents/{unknown}/status"), &acme, paid)
+            .await,
+        &unknown,
+    )
+    .await;
+    assert_eq!(
+        api.json(&format!("/api/v1/messages/{pulled}/events"), &acme)
+            .await,
+        events_before
+    );
+    assert_eq!(
+        api.json(&format!("/api/v1/documents/{d2}"), &acme).await["ack"]["status"],
+        "imported"
+    );
+
+    // The re-offer: as for an unknown id, and the delivery untouched.
+    for d in [&d1, &d2] {
+        is_unknown_document(
+            api.post(
+                &format!("/api/v1/documents/{d}/reoffer"),
+                &beta,
+                serde_json::json!({}),
+            )
+            .await,
+            d,
+        )
+        .await;
+    }
+    let after = api.json(&message, &admin).await;
+    assert_eq!(after["deliveries"], before["deliveries"]);
+    assert_eq!(after["attempts"], before["attempts"]);
+    assert_eq!(hook.requests().len(), 1);
+
+    // An admin key re-offers it: queued again, and the webhook gets it a second time.
+    let reoffer = api
+        .post(
+            &format!("/api/v1/documents/{d1}/reoffer"),
+            &admin,
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(reoffer.status(), 200);
+    let answer: serde_json::Value = reoffer.json().await.unwrap();
+    assert_eq!(answer, serde_json::json!({"id": d1, "reoffered": 1}));
+    let again = wait_until(&api, &message, &admin, |m| {
+        m["attempts"].as_array().unwrap().len() == 2 && m["deliveries"][0]["state"] == "delivered"
+    })
+    .await;
+    assert_eq!(again["deliveries"].as_array().unwrap().len(), 1);
+    let requests = hook.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].json()["data"]["document_id"], d1.as_str());
+    assert_eq!(requests[1].json()["data"]["document_id"], d1.as_str());
+
+    stop.cancel();
+    server.await.unwrap().unwrap();
+    daemon.stop().await;
+}

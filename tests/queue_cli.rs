@@ -212,3 +212,105 @@ async fn filters_hold_release_delete_and_export() {
     assert!(err.contains("no message"), "{err}");
     daemon.stop().await;
 }
+
+/// One page of `spool list` with `args`: the ids it lists and the cursor it gives, from the
+/// table's last line, or with `--json` from stderr (stdout must stay pure NDJSON).
+async fn page(cfg: &TestConfig, args: &[&str]) -> (Vec<String>, Option<String>) {
+    let mut all = vec!["spool", "list"];
+    all.extend_from_slice(args);
+    let (code, out, err) = run(cfg, &all).await;
+    assert_eq!(code, 0, "{err}");
+    if args.contains(&"--json") {
+        // Every line a record: `ndjson` panics on anything else.
+        let ids = ndjson(&out)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect();
+        let cursor = err
+            .lines()
+            .find_map(|l| l.strip_prefix("more: --after "))
+            .map(str::to_string);
+        return (ids, cursor);
+    }
+    let mut lines: Vec<&str> = out.lines().skip(1).collect();
+    let cursor = match lines
+        .last()
+        .and_then(|l| l.strip_prefix("more: trustgate spool list --after "))
+    {
+        Some(next) => {
+            let next = next.to_string();
+            lines.pop();
+            Some(next)
+        }
+        None => None,
+    };
+    // The rows, then a line of counts.
+    let counts = lines.pop().unwrap();
+    assert!(counts.contains(" message(s): "), "{out}");
+    let ids = lines
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    (ids, cursor)
+}
+
+/// Every id, page by page with `--limit N` and `--after`, in the table or with `extra`.
+async fn every_page(cfg: &TestConfig, limit: usize, extra: &[&str]) -> Vec<Vec<String>> {
+    let limit = limit.to_string();
+    let mut pages = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut args = vec!["--limit", limit.as_str()];
+        args.extend_from_slice(extra);
+        if let Some(a) = &after {
+            args.extend(["--after", a.as_str()]);
+        }
+        let (ids, next) = page(cfg, &args).await;
+        pages.push(ids);
+        assert!(pages.len() <= 10, "the cursor never ends: {pages:?}");
+        match next {
+            Some(next) => after = Some(next),
+            None => return pages,
+        }
+    }
+}
+
+/// `spool list --limit N` pages through every message with `--after`, without loss or
+/// repetition, in the table and in NDJSON; with `--json` the cursor goes to stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_and_after_page_through_every_message_in_both_formats() {
+    let cfg = TestConfig::new();
+    let daemon = cfg.start().await;
+    let addr = daemon.smtp_addrs[0];
+    let sent = tokio::task::spawn_blocking(move || {
+        (1..=5).map(|n| send(addr, SUPPLIER, n)).collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    assert_eq!(ids(&cfg, &[]).await, sent);
+
+    for (limit, extra) in [
+        (2, &[][..]),
+        (1, &[][..]),
+        (2, &["--json"][..]),
+        (3, &["--json", "--full"][..]),
+    ] {
+        let pages = every_page(&cfg, limit, extra).await;
+        assert!(
+            pages.iter().all(|p| p.len() <= limit && !p.is_empty()),
+            "{limit} {extra:?}: {pages:?}"
+        );
+        assert_eq!(pages.concat(), sent, "{limit} {extra:?}: {pages:?}");
+    }
+    // A page that holds the rest gives no cursor; without --limit there is none either.
+    assert_eq!(
+        page(&cfg, &["--limit", "5", "--json"]).await,
+        (sent.clone(), None)
+    );
+    let (code, _, err) = run(&cfg, &["spool", "list", "--json"]).await;
+    assert_eq!(code, 0);
+    assert!(!err.contains("more:"), "{err}");
+    daemon.stop().await;
+}

@@ -31,6 +31,7 @@ use utoipa_axum::routes;
 
 use crate::config::Config;
 
+pub mod export;
 mod senders;
 use crate::delivery::payload::DocumentMeta;
 use crate::delivery::stored::{self, Stored};
@@ -105,6 +106,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(list_messages))
         .routes(routes!(message, delete_message))
         .routes(routes!(message_raw))
+        .routes(routes!(export::export))
         .routes(routes!(message_events))
         .routes(routes!(hold))
         .routes(routes!(release))
@@ -430,13 +432,67 @@ fn visible_document(
     Ok((message, index))
 }
 
-/// `?status=ready&after=…&limit=…`
+/// `?organisation&receiver&sender&since&until`: the filters the message and the document
+/// lists share, read from the same query string as each list's own parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ListFilter {
+    /// For admin keys: one organisation (an organisation key sees only its own).
+    #[serde(default)]
+    organisation: Option<String>,
+    /// A receiving address (any case): one a message was sent to; the one a document came in
+    /// on.
+    #[serde(default)]
+    receiver: Option<String>,
+    /// An address (envelope or header From) or a domain.
+    #[serde(default)]
+    sender: Option<String>,
+    /// Received at or after: `2026-11-01` or RFC 3339.
+    #[serde(default)]
+    since: Option<String>,
+    /// Received before: `2026-11-01` or RFC 3339.
+    #[serde(default)]
+    until: Option<String>,
+}
+
+impl ListFilter {
+    /// The spool's filter for `caller`: an organisation key is held to its own organisation,
+    /// whatever `organisation` says, so asking by name never widens it.
+    fn for_caller(self, caller: &Caller, status: Option<StatusFilter>) -> Result<Filter, ApiError> {
+        let organisation = match caller.organisation() {
+            Some(own) => Some(own.to_string()),
+            None => self.organisation,
+        };
+        Ok(Filter {
+            status,
+            organisation,
+            receiver: self.receiver,
+            sender: self.sender,
+            since: self
+                .since
+                .as_deref()
+                .map(|s| parse_time("since", s))
+                .transpose()?,
+            until: self
+                .until
+                .as_deref()
+                .map(|s| parse_time("until", s))
+                .transpose()?,
+        })
+    }
+}
+
+/// The one `status` the document list takes: the pull queue.
+const READY: &str = "ready";
+
+/// `?status=ready&after=…&limit=…`, with the filters of [`ListFilter`].
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct DocumentQuery {
-    /// Only `ready` (waiting for the pull API) is listed.
+    /// `ready` (the default): the documents that wait to be fetched. The only value: the
+    /// documents' other states are in the messages list (`/api/v1/messages?status=`).
     #[serde(default)]
-    #[param(example = "ready")]
+    #[param(value_type = Option<String>, pattern = "^ready$", example = "ready")]
     status: Option<String>,
     /// The `next` of the previous page.
     #[serde(default)]
@@ -445,9 +501,6 @@ struct DocumentQuery {
     #[serde(default)]
     #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
-    /// For admin keys: one organisation.
-    #[serde(default)]
-    organisation: Option<String>,
 }
 
 /// One document in a list.
@@ -491,15 +544,17 @@ pub struct DocumentList {
 }
 
 /// `GET /api/v1/documents?status=ready`: the documents that wait for this key's organisation
-/// (an admin key: every organisation's, or `organisation=`), oldest first per organisation.
+/// (an admin key: every organisation's, or `organisation=`), oldest first per organisation,
+/// narrowed by receiver, sender and time as the message list is. A filtered page may hold
+/// fewer than `limit` and still have a `next` (a page scans a bounded part of the queue).
 #[utoipa::path(
     get,
     path = "/api/v1/documents",
     tag = "pull",
-    params(DocumentQuery),
+    params(DocumentQuery, ListFilter),
     responses(
         (status = 200, description = "A page of the documents that wait to be fetched", body = DocumentList),
-        (status = 400, description = "A bad parameter, named", body = ErrorBody),
+        (status = 400, description = "A bad parameter, named (a status other than `ready`, a bad date or cursor)", body = ErrorBody),
         (status = 401, description = "No key, or a wrong, unknown or revoked one", body = ErrorBody),
         (status = 503, description = "The spool cannot answer right now: retry", body = ErrorBody),
     )
@@ -508,16 +563,17 @@ async fn list_documents(
     caller: Caller,
     State(state): State<ApiState>,
     Query(q): Query<DocumentQuery>,
+    Query(f): Query<ListFilter>,
 ) -> Result<Answer<DocumentList>, ApiError> {
-    if q.status.as_deref().is_some_and(|s| s != "ready") {
-        return Err(ApiError::bad_request(
-            "status: only \"ready\" is listed here (the documents that wait to be fetched); acknowledged ones are in each message's events",
-        ));
+    if let Some(status) = q.status.as_deref()
+        && status != READY
+    {
+        return Err(ApiError::bad_request(format!(
+            "status: {:?} is not listed here; the allowed value is \"{READY}\" (the documents that wait to be fetched, also without status=). A message's documents in any other state: GET /api/v1/messages?status=…",
+            safe(status)
+        )));
     }
-    let organisation = match (caller.organisation(), q.organisation) {
-        (Some(own), _) => Some(own.to_string()),
-        (None, other) => other,
-    };
+    let filter = f.for_caller(&caller, None)?;
     let after = match &q.after {
         Some(cursor) => Some(decode_cursor(cursor)?),
         None => None,
@@ -525,7 +581,7 @@ async fn list_documents(
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_PAGE);
     let spool = state.spool.clone();
     let (items, next) = blocking(move || {
-        let (waiting, next) = spool.waiting(organisation.as_deref(), after.as_ref(), limit)?;
+        let (waiting, next) = spool.waiting_matching(&filter, after.as_ref(), limit)?;
         let mut items = Vec::with_capacity(waiting.len());
         for w in waiting {
             let Some(message) = spool.get(&MessageId(w.message.clone()))? else {
@@ -546,7 +602,7 @@ async fn list_documents(
                 xml_name: doc.xml_name.clone(),
                 pdf_name: doc.pdf_name.clone(),
                 received_at: crate::spool::format_time(message.received_at),
-                status: "ready",
+                status: READY,
             });
         }
         Ok((items, next))
@@ -944,7 +1000,7 @@ async fn reoffer(
     }))
 }
 
-/// `?status&organisation&receiver&sender&since&until&after&limit` of the message list.
+/// `?status&after&limit` of the message list, with the filters of [`ListFilter`].
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct MessageQuery {
@@ -952,21 +1008,6 @@ struct MessageQuery {
     #[serde(default)]
     #[param(value_type = Option<String>, pattern = "^(accepted|rejected|outgoing|deleted|held|pending|failed|delivered)$")]
     status: Option<StatusFilter>,
-    /// For admin keys: one organisation (an organisation key sees only its own).
-    #[serde(default)]
-    organisation: Option<String>,
-    /// A receiving address it was sent to (any case).
-    #[serde(default)]
-    receiver: Option<String>,
-    /// An address (envelope or header From) or a domain.
-    #[serde(default)]
-    sender: Option<String>,
-    /// Received at or after: `2026-11-01` or RFC 3339.
-    #[serde(default)]
-    since: Option<String>,
-    /// Received before: `2026-11-01` or RFC 3339.
-    #[serde(default)]
-    until: Option<String>,
     /// The `next` of the previous page: a message id.
     #[serde(default)]
     after: Option<String>,
@@ -999,7 +1040,7 @@ fn parse_time(what: &str, s: &str) -> Result<SystemTime, ApiError> {
     get,
     path = "/api/v1/messages",
     tag = "messages",
-    params(MessageQuery),
+    params(MessageQuery, ListFilter),
     responses(
         (status = 200, description = "A page of messages, oldest first", body = MessageList),
         (status = 400, description = "A bad parameter or body, named", body = ErrorBody),
@@ -1011,27 +1052,9 @@ async fn list_messages(
     caller: Caller,
     State(state): State<ApiState>,
     Query(q): Query<MessageQuery>,
+    Query(f): Query<ListFilter>,
 ) -> Result<Answer<MessageList>, ApiError> {
-    let organisation = match caller.organisation() {
-        Some(own) => Some(own.to_string()),
-        None => q.organisation,
-    };
-    let filter = Filter {
-        status: q.status,
-        organisation,
-        receiver: q.receiver,
-        sender: q.sender,
-        since: q
-            .since
-            .as_deref()
-            .map(|s| parse_time("since", s))
-            .transpose()?,
-        until: q
-            .until
-            .as_deref()
-            .map(|s| parse_time("until", s))
-            .transpose()?,
-    };
+    let filter = f.for_caller(&caller, q.status)?;
     let after = match q.after.as_deref() {
         Some(a) => Some(
             MessageId::parse(a).ok_or_else(|| ApiError::bad_request("after: not a message id"))?,

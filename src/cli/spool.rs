@@ -14,6 +14,7 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 
 use crate::admin::control::{self, ManageAction, Request, Response};
+use crate::admin::http::export;
 use crate::spool::{
     AttemptView, DeliveryState, DeliveryView, DocumentRecord, DocumentStatus, Filter, MessageId,
     MessageRecord, MessageStatus, Reoffer, Spool, SpoolError, SpoolOptions, StatusFilter,
@@ -55,7 +56,9 @@ pub enum SpoolCommand {
         #[arg(long, value_name = "ID")]
         after: Option<String>,
         /// Print one page of at most this many messages (default: every message, fetched
-        /// page by page).
+        /// page by page), and the cursor of the next if there is one: after the table,
+        /// `more: trustgate spool list --after ID`; with `--json`, `more: --after ID` on
+        /// stderr, so stdout stays NDJSON.
         #[arg(long, value_name = "N")]
         limit: Option<usize>,
     },
@@ -430,12 +433,19 @@ fn list(
         }
         Format::Table => {
             print_table(out, &messages, &deliveries)?;
-            if let Some(next) = next {
+            if let Some(next) = &next {
                 writeln!(out, "more: trustgate spool list --after {next}")?;
             }
         }
     }
     out.flush()?;
+    if format != Format::Table
+        && let Some(next) = next
+    {
+        // Stdout stays pure NDJSON, one record a line, for `jq` and scripts; the cursor of
+        // the next page goes to stderr, where a script that pages can still read it.
+        eprintln!("more: --after {next}");
+    }
     Ok(0)
 }
 
@@ -461,48 +471,35 @@ fn export(spool_dir: &Path, id: &str, dir: &Path, out: &mut dyn Write) -> anyhow
     if MessageId::parse(mid).is_none() {
         bail!("the spool answered with a bad id");
     }
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    for doc in &message.documents {
-        match ask(
+    // The same files under the same names as the admin API's export.
+    let files = export::files(
+        &message,
+        |index| match ask(
             spool_dir,
             &Request::Document {
                 id: mid.to_string(),
-                index: doc.index,
+                index,
             },
         )? {
-            Response::Document { xml, pdf } => {
-                files.push((format!("{mid}-{}.xml", doc.index), xml));
-                if let Some(pdf) = pdf {
-                    files.push((format!("{mid}-{}.pdf", doc.index), pdf));
-                }
-            }
+            Response::Document { xml, pdf } => Ok((xml, pdf)),
             Response::Error { message } => {
                 bail!("the spool answered with an error: {}", clean(&message))
             }
             other => bail!("unexpected answer from the spool: {other:?}"),
-        }
-        let meta = serde_json::json!({
-            "message": mid,
-            "document": doc.index,
-            "record": doc,
-        });
-        files.push((
-            format!("{mid}-{}.json", doc.index),
-            serde_json::to_vec_pretty(&meta)?,
-        ));
-    }
-    match ask(
-        spool_dir,
-        &Request::Raw {
-            id: mid.to_string(),
         },
-    )? {
-        Response::Raw { data, .. } => files.push((format!("{mid}.eml"), data)),
-        Response::Error { message } => {
-            bail!("the spool answered with an error: {}", clean(&message))
-        }
-        other => bail!("unexpected answer from the spool: {other:?}"),
-    }
+        || match ask(
+            spool_dir,
+            &Request::Raw {
+                id: mid.to_string(),
+            },
+        )? {
+            Response::Raw { data, .. } => Ok(data),
+            Response::Error { message } => {
+                bail!("the spool answered with an error: {}", clean(&message))
+            }
+            other => bail!("unexpected answer from the spool: {other:?}"),
+        },
+    )?;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     for (name, _) in &files {
         if dir.join(name).exists() {

@@ -1,13 +1,16 @@
 //! Which messages a listing shows (`trustgate spool list --status … --organisation …`, and the
-//! admin API's message list): a [`Filter`] over a record, its deliveries and its hold. Pure;
-//! the store applies it while it pages through the messages (`Shared::list_page`), so a
-//! filtered page costs at most a bounded scan, never the whole spool.
+//! admin API's message list): a [`Filter`] over a record, its deliveries and its hold; and
+//! which documents the admin API's document list shows, by the same fields. Pure; the store
+//! applies it while it pages through the messages (`Shared::list_page`) or the pull queue
+//! (`Shared::waiting`), so a filtered page costs at most a bounded scan, never the whole spool.
 
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use super::{DeliveryState, DeliveryView, MessageRecord, MessageStatus, rfc3339_opt};
+use super::{
+    DeliveryState, DeliveryView, DocumentRecord, MessageRecord, MessageStatus, rfc3339_opt,
+};
 
 /// What the messages listed must match; every field that is set must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,8 +72,38 @@ impl Filter {
         )
     }
 
-    /// Whether `record`, with `deliveries` and on hold or not, is listed.
-    pub fn matches(&self, record: &MessageRecord, deliveries: &[DeliveryView], held: bool) -> bool {
+    /// Whether a document listing must read each document's message record to decide (the
+    /// organisation alone is in the pull queue's key).
+    pub fn needs_record(&self) -> bool {
+        self.receiver.is_some()
+            || self.sender.is_some()
+            || self.since.is_some()
+            || self.until.is_some()
+    }
+
+    /// Whether document `doc` of `record` is listed (the admin API's document list): the time
+    /// and sender are the message's, the organisation and receiver the document's own, since a
+    /// message may carry documents for several. The status is not looked at: a document
+    /// listing chooses its documents by status itself.
+    pub fn matches_document(&self, record: &MessageRecord, doc: &DocumentRecord) -> bool {
+        if !self.matches_time_and_sender(record) {
+            return false;
+        }
+        if self
+            .organisation
+            .as_ref()
+            .is_some_and(|org| &doc.organisation != org)
+        {
+            return false;
+        }
+        self.receiver.as_deref().is_none_or(|rcpt| {
+            doc.receiver
+                .eq_ignore_ascii_case(rcpt.trim_matches(['<', '>']))
+        })
+    }
+
+    /// Whether `record` was received within `since..until` and from `sender`.
+    fn matches_time_and_sender(&self, record: &MessageRecord) -> bool {
         if let Some(since) = self.since
             && record.received_at < since
         {
@@ -79,6 +112,16 @@ impl Filter {
         if let Some(until) = self.until
             && record.received_at >= until
         {
+            return false;
+        }
+        self.sender
+            .as_deref()
+            .is_none_or(|sender| sender_matches(sender, record))
+    }
+
+    /// Whether `record`, with `deliveries` and on hold or not, is listed.
+    pub fn matches(&self, record: &MessageRecord, deliveries: &[DeliveryView], held: bool) -> bool {
+        if !self.matches_time_and_sender(record) {
             return false;
         }
         if let Some(org) = &self.organisation
@@ -96,11 +139,6 @@ impl Filter {
             if !named {
                 return false;
             }
-        }
-        if let Some(sender) = &self.sender
-            && !sender_matches(sender, record)
-        {
-            return false;
         }
         let Some(status) = self.status else {
             return true;
@@ -240,6 +278,52 @@ mod tests {
             until: Some(r.received_at),
             ..Filter::default()
         }));
+    }
+
+    fn document(organisation: &str, receiver: &str) -> DocumentRecord {
+        serde_json::from_value(serde_json::json!({
+            "index": 0, "receiver": receiver, "organisation": organisation,
+            "format": "ubl-invoice", "invoice_number": null, "xml_name": "a.xml",
+            "xml_size": 1, "xml_sha256": "", "pdf_name": null, "pdf_size": null,
+            "status": "ready", "xml_store": {"in": "database"}, "pdf_store": null,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn documents_match_by_their_own_organisation_and_receiver_and_their_messages_time_and_sender() {
+        let mut r = record();
+        r.rcpt_to.push("shared@trust.example".into());
+        let acme = document("acme", "AD64SDE@trust.example");
+        let beta = document("beta", "shared@trust.example");
+        r.documents = vec![acme.clone(), beta.clone()];
+        let organisation = Filter {
+            organisation: Some("acme".into()),
+            ..Filter::default()
+        };
+        assert!(organisation.matches_document(&r, &acme));
+        assert!(!organisation.matches_document(&r, &beta));
+        // The message was sent to both receivers; each document came in on one.
+        let receiver = Filter {
+            receiver: Some("<ad64sde@trust.example>".into()),
+            ..Filter::default()
+        };
+        assert!(receiver.matches_document(&r, &acme));
+        assert!(!receiver.matches_document(&r, &beta));
+        let sender = |s: &str| Filter {
+            sender: Some(s.into()),
+            ..Filter::default()
+        };
+        assert!(sender("supplier.example").matches_document(&r, &beta));
+        assert!(!sender("other.example").matches_document(&r, &beta));
+        let until = Filter {
+            until: Some(r.received_at),
+            ..Filter::default()
+        };
+        assert!(!until.matches_document(&r, &acme));
+        assert!(!Filter::default().needs_record());
+        assert!(!organisation.needs_record());
+        assert!(receiver.needs_record() && until.needs_record());
     }
 
     #[test]

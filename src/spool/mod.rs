@@ -1396,7 +1396,28 @@ impl Spool {
         after: Option<&pull::Waiting>,
         limit: usize,
     ) -> Result<(Vec<pull::Waiting>, Option<pull::Waiting>), SpoolError> {
-        self.inner.shared.waiting(organisation, after, limit)
+        let filter = Filter {
+            organisation: organisation.map(str::to_owned),
+            ..Filter::default()
+        };
+        self.waiting_matching(&filter, after, limit)
+    }
+
+    /// [`Spool::waiting`] narrowed by `filter` (the admin API's document list): its
+    /// organisation as there; its receiver, sender and time range checked against each
+    /// document and its message ([`Filter::matches_document`]); its status ignored. A page
+    /// scans a bounded number of entries, so a filtered one may hold fewer than `limit` and
+    /// still return a cursor.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn waiting_matching(
+        &self,
+        filter: &Filter,
+        after: Option<&pull::Waiting>,
+        limit: usize,
+    ) -> Result<(Vec<pull::Waiting>, Option<pull::Waiting>), SpoolError> {
+        self.inner.shared.waiting(filter, after, limit)
     }
 
     /// The ERP's acknowledgement of a document, if any.

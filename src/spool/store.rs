@@ -604,17 +604,26 @@ impl Shared {
         })
     }
 
-    /// Documents waiting for the pull API (see `Spool::waiting`).
+    /// Documents waiting for the pull API that match `filter` (see `Spool::waiting_matching`).
+    /// The organisation bounds the scan (it leads the key); the other fields are checked
+    /// against each document's message record, for at most [`MAX_SCAN`] entries a page, so a
+    /// filtered page may come back short with a cursor: the last entry scanned.
     pub(crate) fn waiting(
         &self,
-        organisation: Option<&str>,
+        filter: &super::Filter,
         after: Option<&super::pull::Waiting>,
         limit: usize,
     ) -> Result<(Vec<super::pull::Waiting>, Option<super::pull::Waiting>), SpoolError> {
         use super::pull::Waiting;
+        let organisation = filter.organisation.as_deref();
         self.with_read(|txn| {
             let Some(table) = self.open_optional(txn, schema::PULL)? else {
                 return Ok((Vec::new(), None));
+            };
+            let messages = if filter.needs_record() {
+                Some(txn.open_table(MESSAGES).map_err(|e| self.db_error(e))?)
+            } else {
+                None
             };
             let start = after.map(|w| (w.organisation.clone(), w.message.clone(), w.document));
             let lower: (&str, &str, u32) = match (&start, organisation) {
@@ -628,9 +637,11 @@ impl Shared {
                 Bound::Included(lower)
             };
             let mut out = Vec::new();
-            for entry in table
+            let mut scanned_last: Option<Waiting> = None;
+            for (scanned, entry) in table
                 .range::<(&str, &str, u32)>((lower_bound, Bound::Unbounded))
                 .map_err(|e| self.db_error(e))?
+                .enumerate()
             {
                 let (key, ()) = entry
                     .map(|(k, v)| (k, v.value()))
@@ -639,18 +650,46 @@ impl Shared {
                 if organisation.is_some_and(|want| want != org) {
                     break;
                 }
-                if out.len() >= limit.max(1) {
-                    let last: Option<Waiting> = out.last().cloned();
-                    return Ok((out, last));
+                if out.len() >= limit.max(1) || scanned >= MAX_SCAN {
+                    return Ok((out, scanned_last));
                 }
-                out.push(Waiting {
+                let waiting = Waiting {
                     organisation: org.to_owned(),
                     message: mid.to_owned(),
                     document: doc,
-                });
+                };
+                scanned_last = Some(waiting.clone());
+                if let Some(messages) = &messages
+                    && !self.waiting_matches(messages, filter, mid, doc)?
+                {
+                    continue;
+                }
+                out.push(waiting);
             }
             Ok((out, None))
         })
+    }
+
+    /// Whether document `doc` of message `mid` matches `filter`; a record that is gone or
+    /// cannot be decoded does not (the listing would skip it anyway).
+    fn waiting_matches(
+        &self,
+        messages: &redb::ReadOnlyTable<&'static str, &'static [u8]>,
+        filter: &super::Filter,
+        mid: &str,
+        doc: u32,
+    ) -> Result<bool, SpoolError> {
+        let Some(value) = messages.get(mid).map_err(|e| self.db_error(e))? else {
+            return Ok(false);
+        };
+        let Ok(record) = serde_json::from_slice::<MessageRecord>(value.value()) else {
+            return Ok(false);
+        };
+        Ok(record
+            .documents
+            .iter()
+            .find(|d| d.index == doc)
+            .is_some_and(|d| filter.matches_document(&record, d)))
     }
 
     /// A document's acknowledgement.

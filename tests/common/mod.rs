@@ -492,3 +492,25 @@ pub fn cli(config: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// As [`send_numbered_invoice`], to `to` (e.g. [`SHARED`]).
+pub fn send_numbered_invoice_to(addr: SocketAddr, from: &str, to: &str, number: &str) -> String {
+    let xml = String::from_utf8(read_fixture(INVOICE_XML))
+        .unwrap()
+        .replacen(
+            "<cbc:ID>12115118</cbc:ID>",
+            &format!("<cbc:ID>{number}</cbc:ID>"),
+            1,
+        );
+    let body = mail(
+        from,
+        to,
+        &[
+            ("INV-1.xml", "application/xml", xml.as_bytes()),
+            ("INV-1.pdf", "application/pdf", b"%PDF-1.4\n%test\n"),
+        ],
+    );
+    let reply = Smtp::connect(addr).transaction(from, to, &body);
+    assert!(reply.starts_with("250"), "{reply}");
+    queued_id(&reply)
+}
