@@ -172,11 +172,11 @@ fn with_running(running: &Config, mut new: Config) -> Result<Config, Vec<String>
     new.spool = running.spool.clone();
     new.sinks = running.sinks.clone();
     new.relay = running.relay.clone();
-    new.delivery = running.delivery.clone();
+    new.delivery = running.delivery;
     new.notices = running.notices.clone();
     new.dns = running.dns.clone();
     new.admin = running.admin.clone();
-    new.log = running.log.clone();
+    new.log = running.log;
     let running_sink = |name: &String| new.sinks.iter().any(|s| &s.name == name);
     let file = new.source.display();
     let mut errors = Vec::new();

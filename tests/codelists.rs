@@ -1,7 +1,8 @@
-//! The generated code lists against their source (issue 14): `src/invoice/rules/codelists.rs`
-//! must be exactly what `scripts/codelists.py` makes of the official EN 16931 XSLTs in
-//! `../shared/oracle/xslt`, so a hand edit of the table or a new release of the artefacts fails
-//! here until the file is regenerated.
+//! The tables generated from the official EN 16931 XSLTs against their source (issue 14):
+//! `src/invoice/rules/codelists.rs` must be exactly what `scripts/codelists.py` makes of the
+//! XSLTs in `../shared/oracle/xslt`, and `src/invoice/rules/binding_tables.rs` what
+//! `scripts/binding_rules.py` makes of them, so a hand edit of a table or a new release of the
+//! artefacts fails here until the file is regenerated.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
@@ -31,6 +32,25 @@ fn generated_code_lists_match_the_official_xslts() {
         out.status.success(),
         "src/invoice/rules/codelists.rs does not match the XSLTs ({}); regenerate with \
          `{REGENERATE}`\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn generated_binding_rules_match_the_official_xslts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .arg("scripts/binding_rules.py")
+        .arg("--check")
+        .current_dir(root)
+        .output()
+        .expect("python3 must be installed to check the generated binding rules");
+    assert!(
+        out.status.success(),
+        "src/invoice/rules/binding_tables.rs does not match the XSLTs ({}); regenerate with \
+         `python3 scripts/binding_rules.py`\nstdout:\n{}\nstderr:\n{}",
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)

@@ -663,12 +663,12 @@ mod tests {
     fn codes_of(text: &str) -> Vec<(&'static str, &'static str, String)> {
         let prepared = detect::prepare(text.as_bytes()).unwrap();
         let opened = detect::open(&prepared, &Limits::default()).unwrap();
-        let collector = match opened.root.family {
+        let collected = match opened.root.family {
             Family::Ubl => xml::drive(opened, &Limits::default(), &mut ubl::Ubl::new(false)),
             _ => xml::drive(opened, &Limits::default(), &mut cii::Cii::default()),
         }
         .unwrap();
-        let (uses, truncated) = collector.finish();
+        let (uses, truncated) = collected.codes.finish();
         assert!(!truncated);
         uses.into_iter()
             .map(|u| (u.rule, u.list, u.value))

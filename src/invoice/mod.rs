@@ -16,6 +16,7 @@
 
 mod amount;
 mod attachment;
+mod bindings;
 mod cii;
 mod codes;
 mod decimals;
@@ -220,8 +221,8 @@ fn run(xml: &[u8], limits: &Limits) -> Result<Inspection, Stop> {
         Family::Ubl => {
             let credit_note = root.ns == Ns::UblCreditNote;
             let mut handler = ubl::Ubl::new(credit_note);
-            let codes = xml::drive(opened, limits, &mut handler)?;
-            handler.doc.set_codes(codes);
+            let collected = xml::drive(opened, limits, &mut handler)?;
+            handler.doc.set_collected(collected);
             let syntax = if credit_note {
                 Syntax::UblCreditNote
             } else {
@@ -232,8 +233,8 @@ fn run(xml: &[u8], limits: &Limits) -> Result<Inspection, Stop> {
         Family::Cii | Family::Zugferd1 => {
             let mut handler = cii::Cii::default();
             handler.zugferd1 = root.family == Family::Zugferd1;
-            let codes = xml::drive(opened, limits, &mut handler)?;
-            handler.doc.set_codes(codes);
+            let collected = xml::drive(opened, limits, &mut handler)?;
+            handler.doc.set_collected(collected);
             let syntax = if root.family == Family::Cii {
                 Syntax::Cii
             } else {

@@ -414,14 +414,18 @@ pub(crate) struct Doc {
     pub(crate) codes: Vec<super::codes::CodeUse>,
     /// More distinct coded values than [`super::codes::MAX_CODES`]: the rest are unchecked.
     pub(crate) codes_truncated: bool,
+    /// The syntax binding rules the document breaks, where (at most
+    /// [`super::bindings::MAX_HITS`]).
+    pub(crate) bindings: Vec<super::bindings::Hit>,
 }
 
 impl Doc {
-    /// Takes the coded values the streaming pass collected.
-    pub(crate) fn set_codes(&mut self, collector: super::codes::Collector) {
-        let (codes, truncated) = collector.finish();
+    /// Takes the coded values and binding rule breaks the streaming pass collected.
+    pub(crate) fn set_collected(&mut self, collected: super::xml::Collected) {
+        let (codes, truncated) = collected.codes.finish();
         self.codes = codes;
         self.codes_truncated = truncated;
+        self.bindings = collected.bindings;
     }
 }
 

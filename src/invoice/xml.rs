@@ -35,6 +35,8 @@ pub(crate) enum Ns {
     UblCreditNote,
     UblCbc,
     UblCac,
+    /// UBL's extension components (`ext:UBLExtensions`), which only the binding rules name.
+    UblExt,
     CiiRsm,
     CiiRam,
     CiiUdt,
@@ -47,11 +49,12 @@ pub(crate) enum Ns {
 impl Ns {
     /// Classifies a namespace URI (checked once per declaration, not per element).
     fn of(uri: &[u8]) -> Ns {
-        const TABLE: [(&[u8], Ns); 11] = [
+        const TABLE: [(&[u8], Ns); 12] = [
             (b"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2", Ns::UblInvoice),
             (b"urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2", Ns::UblCreditNote),
             (b"urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2", Ns::UblCbc),
             (b"urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2", Ns::UblCac),
+            (b"urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2", Ns::UblExt),
             (b"urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100", Ns::CiiRsm),
             (
                 b"urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100",
@@ -217,6 +220,19 @@ impl Attrs<'_, '_> {
     /// a finding's line number is counted from it.
     pub(crate) fn offset(&self) -> usize {
         self.offset
+    }
+
+    /// Whether the element has the unprefixed attribute `name`.
+    pub(crate) fn has(&self, name: &[u8]) -> bool {
+        self.start
+            .attributes()
+            .with_checks(false)
+            .any(|a| a.is_ok_and(|a| a.key.as_ref() == name))
+    }
+
+    /// Whether the element has any attribute (namespace declarations included).
+    pub(crate) fn any(&self) -> bool {
+        !self.start.attributes_raw().trim_ascii().is_empty()
     }
 
     /// The unprefixed attribute `name`, unescaped; `None` when absent or malformed.
@@ -470,13 +486,21 @@ pub(crate) fn open<'x>(xml: &'x [u8], limits: &Limits) -> Result<Opened<'x>, Sto
     }
 }
 
+/// What the pass collects for the rules besides the handler's model.
+pub(crate) struct Collected {
+    /// The coded values (the code list rules' model).
+    pub(crate) codes: super::codes::Collector,
+    /// The syntax binding rules broken (`bindings`).
+    pub(crate) bindings: Vec<super::bindings::Hit>,
+}
+
 /// Feeds everything below the root to `handler`, enforcing `limits`, until the end of input,
-/// and collects the document's coded values on the way (the code list rules' model).
+/// and collects the document's coded values and binding rule breaks on the way.
 pub(crate) fn drive<H: Handler>(
     opened: Opened<'_>,
     limits: &Limits,
     handler: &mut H,
-) -> Result<super::codes::Collector, Stop> {
+) -> Result<Collected, Stop> {
     let Opened {
         mut reader,
         mut scope,
@@ -499,6 +523,16 @@ pub(crate) fn drive<H: Handler>(
     // its text so far, at most AMOUNT_TEXT_MAX + 1 bytes).
     let mut amount: Option<(usize, String, String)> = None;
     let mut codes = super::codes::Collector::new(family);
+    let (root_local, root_shown): (&[u8], &'static str) = match root.ns {
+        Ns::UblInvoice => (b"Invoice", "/Invoice"),
+        Ns::UblCreditNote => (b"CreditNote", "/CreditNote"),
+        Ns::CiiRsm => (b"CrossIndustryInvoice", "/rsm:CrossIndustryInvoice"),
+        _ => (b"", ""),
+    };
+    let mut bindings = super::bindings::Tracker::new(family, root_shown);
+    if !root_empty {
+        bindings.root(root.ns, root_local);
+    }
     // The innermost open element has, so far, no child element and no text but whitespace.
     let mut blank = false;
     loop {
@@ -554,6 +588,7 @@ pub(crate) fn drive<H: Handler>(
                     offset: usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX),
                 };
                 let wanted = handler.start(&path, &attrs);
+                bindings.element(depth, ns, e.local_name().into_inner(), &attrs);
                 if in_family {
                     codes.start(depth, &path, &attrs);
                 }
@@ -576,6 +611,7 @@ pub(crate) fn drive<H: Handler>(
                         handler.end(field, "");
                     }
                     codes.end(depth, &path);
+                    bindings.end(depth);
                     path.pop();
                     scope.exit(depth);
                     depth -= 1;
@@ -597,6 +633,7 @@ pub(crate) fn drive<H: Handler>(
                     seen.pop();
                 }
                 let closed_amount = amount.take_if(|(at, ..)| *at == depth);
+                bindings.end(depth);
                 scope.exit(depth);
                 depth = depth.saturating_sub(1);
                 if depth == 0 {
@@ -715,7 +752,10 @@ pub(crate) fn drive<H: Handler>(
                         "the XML ends before its root element is closed; send the complete invoice",
                     ));
                 }
-                return Ok(codes);
+                return Ok(Collected {
+                    codes,
+                    bindings: bindings.finish(),
+                });
             }
             Event::Comment(_) | Event::PI(_) | Event::Decl(_) => {}
         }

@@ -1,7 +1,43 @@
-//! The EN 16931 syntax binding rules that are not cardinalities of the streaming pass
-//! (those are in `syntax`): UBL-SR-* and UBL-DT-* over the model, as a table.
+//! The EN 16931 syntax binding rules: those that read the model, as a table (UBL-SR-* and
+//! UBL-DT-* over amounts, lines and attachments), and the presence and count constraints
+//! (UBL-CR-*, most UBL-SR-*, UBL-DT-*, CII-SR-*, CII-DT-*), which the streaming pass
+//! evaluates from the generated [`binding_tables`](super::binding_tables) and [`generated`]
+//! reports. The cardinalities of the elements the model reads are in `syntax`.
 
+use super::super::model::Doc;
+use super::catalogue::{self, Flag};
 use super::table::{Broken, Input, Rule, each};
+use super::{Finding, Severity};
+
+/// Reports what the streaming pass found against the generated binding rules, with the flag
+/// and text the artefact of `layer` gives each rule.
+pub(super) fn generated(doc: &Doc, layer: u16, out: &mut Vec<Finding>) {
+    for hit in &doc.bindings {
+        let official = catalogue::lookup(hit.id, layer);
+        let severity = match official.map(|o| o.flag) {
+            Some(Flag::Warning | Flag::Information) => Severity::Warning,
+            Some(Flag::Fatal) | None => Severity::Fatal,
+        };
+        let text = official.map_or("", |o| o.text);
+        out.push(Finding {
+            rule_id: hit.id,
+            severity,
+            message: format!("[{}] {} (in {})", hit.id, text, hit.location),
+            location: Some(hit.location.clone()),
+            official_text: official.map(|o| o.text),
+            line: None,
+            offset: Some(hit.offset),
+        });
+    }
+}
+
+/// The ids of the generated rules, for [`super::implemented`].
+pub(super) fn generated_ids() -> impl Iterator<Item = &'static str> {
+    [&super::binding_tables::UBL, &super::binding_tables::CII]
+        .into_iter()
+        .flat_map(|b| b.templates.iter())
+        .flat_map(|t| t.asserts.iter().map(|a| a.id))
+}
 
 pub(super) const UBL_RULES: &[Rule] = &[
     Rule {

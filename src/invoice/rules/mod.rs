@@ -9,6 +9,9 @@
 //! not EN 16931 invoices by design, get EN 16931 findings as warnings. Pure.
 
 mod binding;
+/// The presence and count binding rules, generated from the official XSLTs
+/// (`scripts/binding_rules.py`).
+pub(crate) mod binding_tables;
 /// The official rule catalogue (id, flag, text, layers), generated from the nine XSLTs
 /// (`scripts/rule_catalogue.py`).
 // Its layer constants and per-layer listing serve the docs and the tests.
@@ -172,6 +175,7 @@ pub fn implemented() -> Vec<&'static str> {
     let mut ids: Vec<&'static str> = HAND_CODED.to_vec();
     ids.extend(tables().iter().flat_map(|(_, _, t)| t.iter().map(|r| r.id)));
     ids.extend(codelists::UBL.iter().chain(codelists::CII).map(|l| l.id));
+    ids.extend(binding::generated_ids());
     ids.sort_unstable();
     ids.dedup();
     ids
@@ -194,6 +198,7 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
         if !cii {
             table::run(binding::UBL_RULES, &input, layer, &mut out);
         }
+        binding::generated(doc, layer, &mut out);
         code_list_rules::check(doc, syntax, &mut out);
         if spec.below_en16931() {
             for f in &mut out {
