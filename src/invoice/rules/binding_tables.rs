@@ -340,6015 +340,978 @@ pub(crate) static UBL: Binding = Binding {
         (Ns::UblCbc, "LineID"),
     ],
     templates: &[
-        Template {
-            priority: 1015,
-            fires: true,
-            patterns: &[
-                Pattern {
-                    anchored: false,
-                    steps: &[Step::Name(1)],
-                },
-                Pattern {
-                    anchored: false,
-                    steps: &[Step::Name(2)],
-                },
-            ],
-            asserts: &[Assert {
-                id: "UBL-SR-51",
-                check: Check::AtMost(&[3], 1),
-            }],
-        },
-        Template {
-            priority: 1014,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Name(4), Step::Name(5)],
-            }],
-            asserts: &[Assert {
-                id: "UBL-SR-42",
-                check: Check::AtMost(&[6], 2),
-            }],
-        },
-        Template {
-            priority: 1013,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Name(7)],
-            }],
-            asserts: &[Assert {
-                id: "UBL-SR-33",
-                check: Check::AtMost(&[8], 1),
-            }],
-        },
-        Template {
-            priority: 1012,
-            fires: false,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::AnySuffix("Amount")],
-            }],
-            asserts: &[],
-        },
-        Template {
-            priority: 1011,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::AnySuffix("BinaryObject")],
-            }],
-            asserts: &[],
-        },
-        Template {
-            priority: 1010,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Name(9)],
-            }],
-            asserts: &[Assert {
-                id: "UBL-SR-25",
-                check: Check::AtMost(&[10, 11, 12], 1),
-            }],
-        },
-        Template {
-            priority: 1009,
-            fires: false,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Name(13)],
-            }],
-            asserts: &[],
-        },
-        Template {
-            priority: 1008,
-            fires: false,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Name(13)],
-            }],
-            asserts: &[],
-        },
-        Template {
-            priority: 1007,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Name(6)],
-            }],
-            asserts: &[],
-        },
-        Template {
-            priority: 1006,
-            fires: true,
-            patterns: &[
-                Pattern {
-                    anchored: true,
-                    steps: &[Step::Name(14)],
-                },
-                Pattern {
-                    anchored: true,
-                    steps: &[Step::Name(15)],
-                },
-            ],
-            asserts: &[
-                Assert {
-                    id: "UBL-CR-001",
-                    check: Check::Absent(Rel {
-                        path: &[16],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-003",
-                    check: Check::Absent(Rel {
-                        path: &[17],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-004",
-                    check: Check::Absent(Rel {
-                        path: &[18],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-005",
-                    check: Check::Absent(Rel {
-                        path: &[19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-006",
-                    check: Check::Absent(Rel {
-                        path: &[20],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-007",
-                    check: Check::Absent(Rel {
-                        path: &[21],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-008",
-                    check: Check::Absent(Rel {
-                        path: &[22],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-009",
-                    check: Check::Absent(Rel {
-                        path: &[23],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-010",
-                    check: Check::Absent(Rel {
-                        path: &[24],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-011",
-                    check: Check::Absent(Rel {
-                        path: &[25],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-012",
-                    check: Check::Absent(Rel {
-                        path: &[26, 27],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-013",
-                    check: Check::Absent(Rel {
-                        path: &[26, 28],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-014",
-                    check: Check::Absent(Rel {
-                        path: &[26, 29],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-015",
-                    check: Check::Absent(Rel {
-                        path: &[26, 30],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-016",
-                    check: Check::Absent(Rel {
-                        path: &[31, 18],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-017",
-                    check: Check::Absent(Rel {
-                        path: &[31, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-018",
-                    check: Check::Absent(Rel {
-                        path: &[31, 32],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-019",
-                    check: Check::Absent(Rel {
-                        path: &[31, 20],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-020",
-                    check: Check::Absent(Rel {
-                        path: &[31, 33],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-021",
-                    check: Check::Absent(Rel {
-                        path: &[31, 34],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-022",
-                    check: Check::Absent(Rel {
-                        path: &[31, 35],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-023",
-                    check: Check::Absent(Rel {
-                        path: &[36, 37, 18],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-024",
-                    check: Check::Absent(Rel {
-                        path: &[36, 37, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-025",
-                    check: Check::Absent(Rel {
-                        path: &[36, 37, 20],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-026",
-                    check: Check::Absent(Rel {
-                        path: &[36, 37, 38],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-027",
-                    check: Check::Absent(Rel {
-                        path: &[36, 37, 39],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-028",
-                    check: Check::Absent(Rel {
-                        path: &[36, 37, 40],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-029",
-                    check: Check::Absent(Rel {
-                        path: &[36, 37, 41],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-030",
-                    check: Check::Absent(Rel {
-                        path: &[36, 37, 42],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-031",
-                    check: Check::Absent(Rel {
-                        path: &[36, 37, 43],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-032",
-                    check: Check::Absent(Rel {
-                        path: &[36, 37, 44],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-033",
-                    check: Check::Absent(Rel {
-                        path: &[36, 37, 8],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-034",
-                    check: Check::Absent(Rel {
-                        path: &[36, 37, 45],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-035",
-                    check: Check::Absent(Rel {
-                        path: &[36, 37, 46],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-036",
-                    check: Check::Absent(Rel {
-                        path: &[36, 37, 47],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-037",
-                    check: Check::Absent(Rel {
-                        path: &[36, 37, 48],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-038",
-                    check: Check::Absent(Rel {
-                        path: &[36, 49],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-039",
-                    check: Check::Absent(Rel {
-                        path: &[36, 50],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-040",
-                    check: Check::Absent(Rel {
-                        path: &[36, 51],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-041",
-                    check: Check::Absent(Rel {
-                        path: &[36, 52],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-042",
-                    check: Check::Absent(Rel {
-                        path: &[36, 53],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-043",
-                    check: Check::Absent(Rel {
-                        path: &[36, 7],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-044",
-                    check: Check::Absent(Rel {
-                        path: &[36, 54],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-045",
-                    check: Check::Absent(Rel {
-                        path: &[55, 18],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-046",
-                    check: Check::Absent(Rel {
-                        path: &[55, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-047",
-                    check: Check::Absent(Rel {
-                        path: &[55, 32],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-048",
-                    check: Check::Absent(Rel {
-                        path: &[55, 20],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-049",
-                    check: Check::Absent(Rel {
-                        path: &[55, 38],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-050",
-                    check: Check::Absent(Rel {
-                        path: &[55, 39],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-051",
-                    check: Check::Absent(Rel {
-                        path: &[55, 40],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-052",
-                    check: Check::Absent(Rel {
-                        path: &[55, 41],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-053",
-                    check: Check::Absent(Rel {
-                        path: &[55, 42],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-054",
-                    check: Check::Absent(Rel {
-                        path: &[55, 43],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-055",
-                    check: Check::Absent(Rel {
-                        path: &[55, 44],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-056",
-                    check: Check::Absent(Rel {
-                        path: &[55, 8],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-057",
-                    check: Check::Absent(Rel {
-                        path: &[55, 45],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-058",
-                    check: Check::Absent(Rel {
-                        path: &[55, 46],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-059",
-                    check: Check::Absent(Rel {
-                        path: &[55, 47],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-060",
-                    check: Check::Absent(Rel {
-                        path: &[55, 48],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-061",
-                    check: Check::Absent(Rel {
-                        path: &[56, 18],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-062",
-                    check: Check::Absent(Rel {
-                        path: &[56, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-063",
-                    check: Check::Absent(Rel {
-                        path: &[56, 32],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-064",
-                    check: Check::Absent(Rel {
-                        path: &[56, 20],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-065",
-                    check: Check::Absent(Rel {
-                        path: &[56, 38],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-066",
-                    check: Check::Absent(Rel {
-                        path: &[56, 39],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-067",
-                    check: Check::Absent(Rel {
-                        path: &[56, 40],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-068",
-                    check: Check::Absent(Rel {
-                        path: &[56, 41],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-069",
-                    check: Check::Absent(Rel {
-                        path: &[56, 42],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-070",
-                    check: Check::Absent(Rel {
-                        path: &[56, 43],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-071",
-                    check: Check::Absent(Rel {
-                        path: &[56, 44],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-072",
-                    check: Check::Absent(Rel {
-                        path: &[56, 8],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-073",
-                    check: Check::Absent(Rel {
-                        path: &[56, 45],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-074",
-                    check: Check::Absent(Rel {
-                        path: &[56, 46],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-075",
-                    check: Check::Absent(Rel {
-                        path: &[56, 47],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-076",
-                    check: Check::Absent(Rel {
-                        path: &[56, 48],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-077",
-                    check: Check::Absent(Rel {
-                        path: &[57],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-078",
-                    check: Check::Absent(Rel {
-                        path: &[58, 18],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-079",
-                    check: Check::Absent(Rel {
-                        path: &[58, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-080",
-                    check: Check::Absent(Rel {
-                        path: &[58, 32],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-081",
-                    check: Check::Absent(Rel {
-                        path: &[58, 20],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-082",
-                    check: Check::Absent(Rel {
-                        path: &[58, 38],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-083",
-                    check: Check::Absent(Rel {
-                        path: &[58, 39],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-084",
-                    check: Check::Absent(Rel {
-                        path: &[58, 40],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-085",
-                    check: Check::Absent(Rel {
-                        path: &[58, 41],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-086",
-                    check: Check::Absent(Rel {
-                        path: &[58, 42],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-087",
-                    check: Check::Absent(Rel {
-                        path: &[58, 43],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-088",
-                    check: Check::Absent(Rel {
-                        path: &[58, 44],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-089",
-                    check: Check::Absent(Rel {
-                        path: &[58, 8],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-090",
-                    check: Check::Absent(Rel {
-                        path: &[58, 45],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-091",
-                    check: Check::Absent(Rel {
-                        path: &[58, 46],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-092",
-                    check: Check::Absent(Rel {
-                        path: &[58, 47],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-093",
-                    check: Check::Absent(Rel {
-                        path: &[58, 48],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-094",
-                    check: Check::Absent(Rel {
-                        path: &[59, 18],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-095",
-                    check: Check::Absent(Rel {
-                        path: &[59, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-096",
-                    check: Check::Absent(Rel {
-                        path: &[59, 32],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-097",
-                    check: Check::Absent(Rel {
-                        path: &[59, 20],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-098",
-                    check: Check::Absent(Rel {
-                        path: &[59, 38],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-099",
-                    check: Check::Absent(Rel {
-                        path: &[59, 39],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-100",
-                    check: Check::Absent(Rel {
-                        path: &[59, 40],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-101",
-                    check: Check::Absent(Rel {
-                        path: &[59, 41],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-102",
-                    check: Check::Absent(Rel {
-                        path: &[59, 42],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-103",
-                    check: Check::Absent(Rel {
-                        path: &[59, 43],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-104",
-                    check: Check::Absent(Rel {
-                        path: &[59, 44],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-105",
-                    check: Check::Absent(Rel {
-                        path: &[59, 8],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-106",
-                    check: Check::Absent(Rel {
-                        path: &[59, 45],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-107",
-                    check: Check::Absent(Rel {
-                        path: &[59, 46],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-108",
-                    check: Check::Absent(Rel {
-                        path: &[59, 47],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-109",
-                    check: Check::Absent(Rel {
-                        path: &[59, 48],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-110",
-                    check: Check::Absent(Rel {
-                        path: &[7, 18],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-111",
-                    check: Check::Absent(Rel {
-                        path: &[7, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-112",
-                    check: Check::Absent(Rel {
-                        path: &[7, 32],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-113",
-                    check: Check::Absent(Rel {
-                        path: &[7, 20],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-114",
-                    check: Check::Absent(Rel {
-                        path: &[7, 39],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-115",
-                    check: Check::Absent(Rel {
-                        path: &[7, 40],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-116",
-                    check: Check::Absent(Rel {
-                        path: &[7, 41],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-117",
-                    check: Check::Absent(Rel {
-                        path: &[7, 42],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-118",
-                    check: Check::Absent(Rel {
-                        path: &[7, 43],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-119",
-                    check: Check::Absent(Rel {
-                        path: &[7, 44],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-121",
-                    check: Check::Absent(Rel {
-                        path: &[7, 45, 60, 61],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-122",
-                    check: Check::Absent(Rel {
-                        path: &[7, 45, 60, 62],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-123",
-                    check: Check::Absent(Rel {
-                        path: &[7, 45, 60, 63],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-124",
-                    check: Check::Absent(Rel {
-                        path: &[7, 45, 60, 64],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-125",
-                    check: Check::Absent(Rel {
-                        path: &[7, 45, 60, 65],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-126",
-                    check: Check::Absent(Rel {
-                        path: &[7, 45, 60, 66],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-127",
-                    check: Check::Absent(Rel {
-                        path: &[7, 45, 60, 67],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-128",
-                    check: Check::Absent(Rel {
-                        path: &[7, 45, 60, 68],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-129",
-                    check: Check::Absent(Rel {
-                        path: &[7, 45, 60, 69],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-130",
-                    check: Check::Absent(Rel {
-                        path: &[7, 45, 60, 30],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-131",
-                    check: Check::Absent(Rel {
-                        path: &[7, 46],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-132",
-                    check: Check::Absent(Rel {
-                        path: &[7, 47],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-133",
-                    check: Check::Absent(Rel {
-                        path: &[7, 48],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-134",
-                    check: Check::Absent(Rel {
-                        path: &[70, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-135",
-                    check: Check::Absent(Rel {
-                        path: &[70, 32],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-136",
-                    check: Check::Absent(Rel {
-                        path: &[70, 71],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-137",
-                    check: Check::Absent(Rel {
-                        path: &[72],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-138",
-                    check: Check::Absent(Rel {
-                        path: &[4, 73],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-139",
-                    check: Check::Absent(Rel {
-                        path: &[4, 74],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-140",
-                    check: Check::Absent(Rel {
-                        path: &[4, 75],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-141",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 76],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-142",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 77],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-143",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 78],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-144",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 79],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-145",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 80],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-146",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 81],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-147",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 82],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-148",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 83],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-149",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 84],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-150",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 85],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-151",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 86],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-152",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 87],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-153",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 88],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-154",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 89],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-155",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 90],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-156",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 91],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-157",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 92],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-158",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 93],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-159",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 94],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-160",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 95],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-161",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 96],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-162",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 97],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-163",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 98],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-164",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 99],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-165",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 100],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-166",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 101, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-167",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 1, 102],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-168",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 103],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-169",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 6, 104],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-170",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 6, 105],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-171",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 6, 106],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-172",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 6, 107],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-173",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 6, 108],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-174",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 6, 109, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-175",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 6, 109, 110],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-176",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 6, 109, 111],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-177",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 6, 109, 112],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-178",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 113, 114],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-179",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 113, 115],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-180",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 113, 116],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-181",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 113, 117],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-182",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 113, 118],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-183",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 113, 119],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-184",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 113, 120],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-185",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 113, 108],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-186",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 113, 121],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-187",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 113, 122],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-188",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 113, 123],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-189",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 124, 82],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-190",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 124, 125],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-191",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 124, 126],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-192",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 124, 127],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-193",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 128],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-194",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 129],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-195",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 130],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-196",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 131],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-197",
-                    check: Check::Absent(Rel {
-                        path: &[4, 5, 132],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-198",
-                    check: Check::Absent(Rel {
-                        path: &[4, 133],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-199",
-                    check: Check::Absent(Rel {
-                        path: &[4, 134],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-200",
-                    check: Check::Absent(Rel {
-                        path: &[4, 135],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-201",
-                    check: Check::Absent(Rel {
-                        path: &[136, 73],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-202",
-                    check: Check::Absent(Rel {
-                        path: &[136, 137],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-203",
-                    check: Check::Absent(Rel {
-                        path: &[136, 74],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-204",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 76],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-205",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 77],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-206",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 78],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-207",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 79],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-208",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 80],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-209",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 81],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-210",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 82],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-211",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 83],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-212",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 84],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-213",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 85],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-214",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 86],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-215",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 87],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-216",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 88],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-217",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 89],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-218",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 90],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-219",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 91],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-220",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 92],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-221",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 93],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-222",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 94],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-223",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 95],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-224",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 96],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-225",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 97],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-226",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 98],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-227",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 99],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-228",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 100],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-229",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 101, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-230",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 1, 102],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-231",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 103],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-232",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 6, 104],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-233",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 6, 105],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-234",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 6, 106],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-235",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 6, 107],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-236",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 6, 108],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-237",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 6, 109, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-238",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 6, 109, 110],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-239",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 6, 109, 111],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-240",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 6, 109, 112],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-241",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 113, 114],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-242",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 113, 115],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-243",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 113, 116],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-244",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 113, 138],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-245",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 113, 117],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-246",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 113, 118],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-247",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 113, 119],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-248",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 113, 120],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-249",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 113, 108],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-250",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 113, 121],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-251",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 113, 122],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-252",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 113, 123],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-253",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 124, 82],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-254",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 124, 125],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-255",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 124, 126],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-256",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 124, 127],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-257",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 128],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-258",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 129],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-259",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 130],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-260",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 131],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-261",
-                    check: Check::Absent(Rel {
-                        path: &[136, 5, 132],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-262",
-                    check: Check::Absent(Rel {
-                        path: &[136, 139],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-263",
-                    check: Check::Absent(Rel {
-                        path: &[136, 134],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-264",
-                    check: Check::Absent(Rel {
-                        path: &[136, 140],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-265",
-                    check: Check::Absent(Rel {
-                        path: &[141, 76],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-266",
-                    check: Check::Absent(Rel {
-                        path: &[141, 77],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-267",
-                    check: Check::Absent(Rel {
-                        path: &[141, 78],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-268",
-                    check: Check::Absent(Rel {
-                        path: &[141, 79],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-269",
-                    check: Check::Absent(Rel {
-                        path: &[141, 142],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-270",
-                    check: Check::Absent(Rel {
-                        path: &[141, 80],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-271",
-                    check: Check::Absent(Rel {
-                        path: &[141, 81],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-272",
-                    check: Check::Absent(Rel {
-                        path: &[141, 1],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-273",
-                    check: Check::Absent(Rel {
-                        path: &[141, 103],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-274",
-                    check: Check::Absent(Rel {
-                        path: &[141, 6],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-275",
-                    check: Check::Absent(Rel {
-                        path: &[141, 113, 104],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-276",
-                    check: Check::Absent(Rel {
-                        path: &[141, 113, 114],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-277",
-                    check: Check::Absent(Rel {
-                        path: &[141, 113, 115],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-278",
-                    check: Check::Absent(Rel {
-                        path: &[141, 113, 116],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-279",
-                    check: Check::Absent(Rel {
-                        path: &[141, 113, 138],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-280",
-                    check: Check::Absent(Rel {
-                        path: &[141, 113, 117],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-281",
-                    check: Check::Absent(Rel {
-                        path: &[141, 113, 118],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-282",
-                    check: Check::Absent(Rel {
-                        path: &[141, 113, 119],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-283",
-                    check: Check::Absent(Rel {
-                        path: &[141, 113, 120],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-284",
-                    check: Check::Absent(Rel {
-                        path: &[141, 113, 108],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-285",
-                    check: Check::Absent(Rel {
-                        path: &[141, 113, 121],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-286",
-                    check: Check::Absent(Rel {
-                        path: &[141, 113, 122],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-287",
-                    check: Check::Absent(Rel {
-                        path: &[141, 113, 123],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-288",
-                    check: Check::Absent(Rel {
-                        path: &[141, 124],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-289",
-                    check: Check::Absent(Rel {
-                        path: &[141, 128],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-290",
-                    check: Check::Absent(Rel {
-                        path: &[141, 129],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-291",
-                    check: Check::Absent(Rel {
-                        path: &[141, 130],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-292",
-                    check: Check::Absent(Rel {
-                        path: &[141, 131],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-293",
-                    check: Check::Absent(Rel {
-                        path: &[141, 132],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-294",
-                    check: Check::Absent(Rel {
-                        path: &[143],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-295",
-                    check: Check::Absent(Rel {
-                        path: &[144],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-296",
-                    check: Check::Absent(Rel {
-                        path: &[145, 76],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-297",
-                    check: Check::Absent(Rel {
-                        path: &[145, 77],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-298",
-                    check: Check::Absent(Rel {
-                        path: &[145, 78],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-299",
-                    check: Check::Absent(Rel {
-                        path: &[145, 79],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-300",
-                    check: Check::Absent(Rel {
-                        path: &[145, 142],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-301",
-                    check: Check::Absent(Rel {
-                        path: &[145, 80],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-302",
-                    check: Check::Absent(Rel {
-                        path: &[145, 146],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-303",
-                    check: Check::Absent(Rel {
-                        path: &[145, 81],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-304",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 82],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-305",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 83],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-306",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 84],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-307",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 85],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-308",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 86],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-309",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 87],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-310",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 88],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-311",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 89],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-312",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 90],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-313",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 91],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-314",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 92],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-315",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 93],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-316",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 94],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-317",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 95],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-318",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 96],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-319",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 97],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-320",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 98],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-321",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 99],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-322",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 100],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-323",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 101, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-324",
-                    check: Check::Absent(Rel {
-                        path: &[145, 1, 102],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-325",
-                    check: Check::Absent(Rel {
-                        path: &[145, 103],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-326",
-                    check: Check::Absent(Rel {
-                        path: &[145, 6, 104],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-327",
-                    check: Check::Absent(Rel {
-                        path: &[145, 6, 105],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-328",
-                    check: Check::Absent(Rel {
-                        path: &[145, 6, 106],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-329",
-                    check: Check::Absent(Rel {
-                        path: &[145, 6, 107],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-330",
-                    check: Check::Absent(Rel {
-                        path: &[145, 6, 108],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-331",
-                    check: Check::Absent(Rel {
-                        path: &[145, 6, 109, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-332",
-                    check: Check::Absent(Rel {
-                        path: &[145, 6, 109, 110],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-333",
-                    check: Check::Absent(Rel {
-                        path: &[145, 6, 109, 111],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-334",
-                    check: Check::Absent(Rel {
-                        path: &[145, 6, 109, 112],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-335",
-                    check: Check::Absent(Rel {
-                        path: &[145, 113],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-336",
-                    check: Check::Absent(Rel {
-                        path: &[145, 124],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-337",
-                    check: Check::Absent(Rel {
-                        path: &[145, 128],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-338",
-                    check: Check::Absent(Rel {
-                        path: &[145, 129],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-339",
-                    check: Check::Absent(Rel {
-                        path: &[145, 130],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-340",
-                    check: Check::Absent(Rel {
-                        path: &[145, 131],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-341",
-                    check: Check::Absent(Rel {
-                        path: &[145, 132],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-342",
-                    check: Check::Absent(Rel {
-                        path: &[9, 82],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-343",
-                    check: Check::Absent(Rel {
-                        path: &[9, 147],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-344",
-                    check: Check::Absent(Rel {
-                        path: &[9, 148],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-345",
-                    check: Check::Absent(Rel {
-                        path: &[9, 149],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-346",
-                    check: Check::Absent(Rel {
-                        path: &[9, 150],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-347",
-                    check: Check::Absent(Rel {
-                        path: &[9, 151],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-348",
-                    check: Check::Absent(Rel {
-                        path: &[9, 152],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-349",
-                    check: Check::Absent(Rel {
-                        path: &[9, 153],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-350",
-                    check: Check::Absent(Rel {
-                        path: &[9, 154],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-351",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 30],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-352",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 156],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-353",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 157],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-354",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 97],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-355",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 158],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-356",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 159],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-357",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-358",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 46],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-359",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 82],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-360",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 83],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-361",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 84],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-362",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 85],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-363",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 86],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-364",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 87],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-365",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 88],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-366",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 89],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-367",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 90],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-368",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 91],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-369",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 92],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-370",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 93],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-371",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 94],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-372",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 95],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-373",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 96],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-374",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 97],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-375",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 98],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-376",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 99],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-377",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 100],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-378",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 101, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-379",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 2, 102],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-380",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 160],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-381",
-                    check: Check::Absent(Rel {
-                        path: &[9, 155, 102],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-382",
-                    check: Check::Absent(Rel {
-                        path: &[9, 161],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-383",
-                    check: Check::Absent(Rel {
-                        path: &[9, 162],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-384",
-                    check: Check::Absent(Rel {
-                        path: &[9, 163],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-385",
-                    check: Check::Absent(Rel {
-                        path: &[9, 164],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-386",
-                    check: Check::Absent(Rel {
-                        path: &[9, 10, 76],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-387",
-                    check: Check::Absent(Rel {
-                        path: &[9, 10, 77],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-388",
-                    check: Check::Absent(Rel {
-                        path: &[9, 10, 78],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-389",
-                    check: Check::Absent(Rel {
-                        path: &[9, 10, 79],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-390",
-                    check: Check::Absent(Rel {
-                        path: &[9, 10, 142],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-391",
-                    check: Check::Absent(Rel {
-                        path: &[9, 10, 80],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-392",
-                    check: Check::Absent(Rel {
-                        path: &[9, 10, 146],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-393",
-                    check: Check::Absent(Rel {
-                        path: &[9, 10, 81],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-394",
-                    check: Check::Absent(Rel {
-                        path: &[9, 10, 1],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-395",
-                    check: Check::Absent(Rel {
-                        path: &[9, 10, 103],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-396",
-                    check: Check::Absent(Rel {
-                        path: &[9, 10, 6],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-397",
-                    check: Check::Absent(Rel {
-                        path: &[9, 10, 113],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-398",
-                    check: Check::Absent(Rel {
-                        path: &[9, 10, 124],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-399",
-                    check: Check::Absent(Rel {
-                        path: &[9, 10, 128],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-400",
-                    check: Check::Absent(Rel {
-                        path: &[9, 10, 129],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-401",
-                    check: Check::Absent(Rel {
-                        path: &[9, 10, 130],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-402",
-                    check: Check::Absent(Rel {
-                        path: &[9, 10, 131],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-403",
-                    check: Check::Absent(Rel {
-                        path: &[9, 10, 132],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-404",
-                    check: Check::Absent(Rel {
-                        path: &[9, 165],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-405",
-                    check: Check::Absent(Rel {
-                        path: &[9, 166],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-406",
-                    check: Check::Absent(Rel {
-                        path: &[9, 167],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-407",
-                    check: Check::Absent(Rel {
-                        path: &[9, 168],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-408",
-                    check: Check::Absent(Rel {
-                        path: &[9, 169],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-409",
-                    check: Check::Absent(Rel {
-                        path: &[9, 170],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-410",
-                    check: Check::Absent(Rel {
-                        path: &[167],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-411",
-                    check: Check::Absent(Rel {
-                        path: &[171, 82],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-413",
-                    check: Check::Absent(Rel {
-                        path: &[171, 172],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-414",
-                    check: Check::Absent(Rel {
-                        path: &[171, 173],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-415",
-                    check: Check::Absent(Rel {
-                        path: &[171, 174, 175],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-416",
-                    check: Check::Absent(Rel {
-                        path: &[171, 174, 176],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-417",
-                    check: Check::Absent(Rel {
-                        path: &[171, 174, 63],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-418",
-                    check: Check::Absent(Rel {
-                        path: &[171, 174, 177],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-419",
-                    check: Check::Absent(Rel {
-                        path: &[171, 174, 178],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-420",
-                    check: Check::Absent(Rel {
-                        path: &[171, 174, 179],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-421",
-                    check: Check::Absent(Rel {
-                        path: &[171, 174, 180],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-422",
-                    check: Check::Absent(Rel {
-                        path: &[171, 174, 181],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-424",
-                    check: Check::Absent(Rel {
-                        path: &[171, 182, 183],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-425",
-                    check: Check::Absent(Rel {
-                        path: &[171, 182, 184],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-426",
-                    check: Check::Absent(Rel {
-                        path: &[171, 182, 185],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-427",
-                    check: Check::Absent(Rel {
-                        path: &[171, 182, 111],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-428",
-                    check: Check::Absent(Rel {
-                        path: &[171, 182, 186],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-429",
-                    check: Check::Absent(Rel {
-                        path: &[171, 182, 187, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-430",
-                    check: Check::Absent(Rel {
-                        path: &[171, 182, 187, 188, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-431",
-                    check: Check::Absent(Rel {
-                        path: &[171, 182, 187, 188, 2],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-432",
-                    check: Check::Absent(Rel {
-                        path: &[171, 182, 187, 2],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-433",
-                    check: Check::Absent(Rel {
-                        path: &[171, 182, 101],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-434",
-                    check: Check::Absent(Rel {
-                        path: &[171, 189],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-435",
-                    check: Check::Absent(Rel {
-                        path: &[171, 190, 191],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-436",
-                    check: Check::Absent(Rel {
-                        path: &[171, 190, 192],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-437",
-                    check: Check::Absent(Rel {
-                        path: &[171, 190, 193],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-438",
-                    check: Check::Absent(Rel {
-                        path: &[171, 190, 194],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-439",
-                    check: Check::Absent(Rel {
-                        path: &[171, 190, 195],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-440",
-                    check: Check::Absent(Rel {
-                        path: &[171, 190, 196, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-441",
-                    check: Check::Absent(Rel {
-                        path: &[171, 190, 196, 183],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-442",
-                    check: Check::Absent(Rel {
-                        path: &[171, 190, 196, 184],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-443",
-                    check: Check::Absent(Rel {
-                        path: &[171, 190, 196, 185],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-444",
-                    check: Check::Absent(Rel {
-                        path: &[171, 190, 196, 111],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-445",
-                    check: Check::Absent(Rel {
-                        path: &[171, 190, 196, 186],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-446",
-                    check: Check::Absent(Rel {
-                        path: &[171, 190, 196, 187],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-447",
-                    check: Check::Absent(Rel {
-                        path: &[171, 190, 196, 101],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-448",
-                    check: Check::Absent(Rel {
-                        path: &[171, 190, 46],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-449",
-                    check: Check::Absent(Rel {
-                        path: &[171, 190, 197],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-450",
-                    check: Check::Absent(Rel {
-                        path: &[171, 190, 198],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-451",
-                    check: Check::Absent(Rel {
-                        path: &[171, 199],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-452",
-                    check: Check::Absent(Rel {
-                        path: &[200, 82],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-453",
-                    check: Check::Absent(Rel {
-                        path: &[200, 201],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-454",
-                    check: Check::Absent(Rel {
-                        path: &[200, 202],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-455",
-                    check: Check::Absent(Rel {
-                        path: &[200, 203],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-456",
-                    check: Check::Absent(Rel {
-                        path: &[200, 204],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-457",
-                    check: Check::Absent(Rel {
-                        path: &[200, 205],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-458",
-                    check: Check::Absent(Rel {
-                        path: &[200, 206],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-459",
-                    check: Check::Absent(Rel {
-                        path: &[200, 207],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-460",
-                    check: Check::Absent(Rel {
-                        path: &[200, 208],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-461",
-                    check: Check::Absent(Rel {
-                        path: &[200, 209],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-462",
-                    check: Check::Absent(Rel {
-                        path: &[200, 210],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-463",
-                    check: Check::Absent(Rel {
-                        path: &[200, 211],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-464",
-                    check: Check::Absent(Rel {
-                        path: &[200, 212],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-465",
-                    check: Check::Absent(Rel {
-                        path: &[200, 213],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-466",
-                    check: Check::Absent(Rel {
-                        path: &[200, 214],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-467",
-                    check: Check::Absent(Rel {
-                        path: &[200, 215],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-468",
-                    check: Check::Absent(Rel {
-                        path: &[200, 216],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-469",
-                    check: Check::Absent(Rel {
-                        path: &[200, 46],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-470",
-                    check: Check::Absent(Rel {
-                        path: &[217],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-471",
-                    check: Check::Absent(Rel {
-                        path: &[13, 82],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-472",
-                    check: Check::Absent(Rel {
-                        path: &[13, 218],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-473",
-                    check: Check::Absent(Rel {
-                        path: &[13, 219],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-474",
-                    check: Check::Absent(Rel {
-                        path: &[13, 24],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-475",
-                    check: Check::Absent(Rel {
-                        path: &[13, 220],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-476",
-                    check: Check::Absent(Rel {
-                        path: &[13, 221],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-477",
-                    check: Check::Absent(Rel {
-                        path: &[13, 222, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-478",
-                    check: Check::Absent(Rel {
-                        path: &[13, 222, 223],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-479",
-                    check: Check::Absent(Rel {
-                        path: &[13, 222, 221],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-480",
-                    check: Check::Absent(Rel {
-                        path: &[13, 222, 224],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-481",
-                    check: Check::Absent(Rel {
-                        path: &[13, 222, 225],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-482",
-                    check: Check::Absent(Rel {
-                        path: &[13, 222, 226],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-483",
-                    check: Check::Absent(Rel {
-                        path: &[13, 222, 227],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-484",
-                    check: Check::Absent(Rel {
-                        path: &[13, 222, 109, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-485",
-                    check: Check::Absent(Rel {
-                        path: &[13, 222, 109, 110],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-486",
-                    check: Check::Absent(Rel {
-                        path: &[13, 222, 109, 111],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-487",
-                    check: Check::Absent(Rel {
-                        path: &[13, 222, 109, 112],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-488",
-                    check: Check::Absent(Rel {
-                        path: &[13, 228],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-489",
-                    check: Check::Absent(Rel {
-                        path: &[13, 171],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-490",
-                    check: Check::Absent(Rel {
-                        path: &[229],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-491",
-                    check: Check::Absent(Rel {
-                        path: &[230],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-492",
-                    check: Check::Absent(Rel {
-                        path: &[231],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-493",
-                    check: Check::Absent(Rel {
-                        path: &[232],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-494",
-                    check: Check::Absent(Rel {
-                        path: &[228, 233],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-495",
-                    check: Check::Absent(Rel {
-                        path: &[228, 234],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-496",
-                    check: Check::Absent(Rel {
-                        path: &[228, 235],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-497",
-                    check: Check::Absent(Rel {
-                        path: &[228, 236, 237],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-498",
-                    check: Check::Absent(Rel {
-                        path: &[228, 236, 238],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-499",
-                    check: Check::Absent(Rel {
-                        path: &[228, 236, 239],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-500",
-                    check: Check::Absent(Rel {
-                        path: &[228, 236, 223],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-501",
-                    check: Check::Absent(Rel {
-                        path: &[228, 236, 221],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-502",
-                    check: Check::Absent(Rel {
-                        path: &[228, 236, 226],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-503",
-                    check: Check::Absent(Rel {
-                        path: &[228, 236, 227],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-504",
-                    check: Check::Absent(Rel {
-                        path: &[228, 236, 222, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-505",
-                    check: Check::Absent(Rel {
-                        path: &[228, 236, 222, 223],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-506",
-                    check: Check::Absent(Rel {
-                        path: &[228, 236, 222, 221],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-507",
-                    check: Check::Absent(Rel {
-                        path: &[228, 236, 222, 226],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-508",
-                    check: Check::Absent(Rel {
-                        path: &[228, 236, 222, 227],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-509",
-                    check: Check::Absent(Rel {
-                        path: &[228, 236, 222, 109, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-510",
-                    check: Check::Absent(Rel {
-                        path: &[228, 236, 222, 109, 110],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-511",
-                    check: Check::Absent(Rel {
-                        path: &[228, 236, 222, 109, 111],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-512",
-                    check: Check::Absent(Rel {
-                        path: &[228, 236, 222, 109, 112],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-513",
-                    check: Check::Absent(Rel {
-                        path: &[240],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-514",
-                    check: Check::Absent(Rel {
-                        path: &[241, 242],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-515",
-                    check: Check::Absent(Rel {
-                        path: &[243, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-515",
-                    check: Check::Absent(Rel {
-                        path: &[244, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-516",
-                    check: Check::Absent(Rel {
-                        path: &[243, 245],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-516",
-                    check: Check::Absent(Rel {
-                        path: &[244, 245],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-517",
-                    check: Check::Absent(Rel {
-                        path: &[243, 24],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-517",
-                    check: Check::Absent(Rel {
-                        path: &[244, 24],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-518",
-                    check: Check::Absent(Rel {
-                        path: &[243, 246],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-518",
-                    check: Check::Absent(Rel {
-                        path: &[244, 246],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-519",
-                    check: Check::Absent(Rel {
-                        path: &[243, 247],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-519",
-                    check: Check::Absent(Rel {
-                        path: &[244, 247],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-520",
-                    check: Check::Absent(Rel {
-                        path: &[243, 26, 27],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-520",
-                    check: Check::Absent(Rel {
-                        path: &[244, 26, 27],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-521",
-                    check: Check::Absent(Rel {
-                        path: &[243, 26, 28],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-521",
-                    check: Check::Absent(Rel {
-                        path: &[244, 26, 28],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-522",
-                    check: Check::Absent(Rel {
-                        path: &[243, 26, 29],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-522",
-                    check: Check::Absent(Rel {
-                        path: &[244, 26, 29],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-523",
-                    check: Check::Absent(Rel {
-                        path: &[243, 26, 248],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-523",
-                    check: Check::Absent(Rel {
-                        path: &[244, 26, 248],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-524",
-                    check: Check::Absent(Rel {
-                        path: &[243, 26, 30],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-524",
-                    check: Check::Absent(Rel {
-                        path: &[244, 26, 30],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-525",
-                    check: Check::Absent(Rel {
-                        path: &[243, 249, 250],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-525",
-                    check: Check::Absent(Rel {
-                        path: &[244, 249, 250],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-526",
-                    check: Check::Absent(Rel {
-                        path: &[243, 249, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-526",
-                    check: Check::Absent(Rel {
-                        path: &[244, 249, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-527",
-                    check: Check::Absent(Rel {
-                        path: &[243, 249, 251],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-527",
-                    check: Check::Absent(Rel {
-                        path: &[244, 249, 251],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-528",
-                    check: Check::Absent(Rel {
-                        path: &[243, 249, 31],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-528",
-                    check: Check::Absent(Rel {
-                        path: &[244, 249, 31],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-529",
-                    check: Check::Absent(Rel {
-                        path: &[243, 252],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-529",
-                    check: Check::Absent(Rel {
-                        path: &[244, 252],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-530",
-                    check: Check::Absent(Rel {
-                        path: &[243, 253],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-530",
-                    check: Check::Absent(Rel {
-                        path: &[244, 253],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-531",
-                    check: Check::Absent(Rel {
-                        path: &[243, 36],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-531",
-                    check: Check::Absent(Rel {
-                        path: &[244, 36],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-532",
-                    check: Check::Absent(Rel {
-                        path: &[243, 35, 18],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-532",
-                    check: Check::Absent(Rel {
-                        path: &[244, 35, 18],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-533",
-                    check: Check::Absent(Rel {
-                        path: &[243, 35, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-533",
-                    check: Check::Absent(Rel {
-                        path: &[244, 35, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-534",
-                    check: Check::Absent(Rel {
-                        path: &[243, 35, 32],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-534",
-                    check: Check::Absent(Rel {
-                        path: &[244, 35, 32],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-535",
-                    check: Check::Absent(Rel {
-                        path: &[243, 35, 20],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-535",
-                    check: Check::Absent(Rel {
-                        path: &[244, 35, 20],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-537",
-                    check: Check::Absent(Rel {
-                        path: &[243, 35, 39],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-537",
-                    check: Check::Absent(Rel {
-                        path: &[244, 35, 39],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-538",
-                    check: Check::Absent(Rel {
-                        path: &[243, 35, 40],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-538",
-                    check: Check::Absent(Rel {
-                        path: &[244, 35, 40],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-539",
-                    check: Check::Absent(Rel {
-                        path: &[243, 35, 41],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-539",
-                    check: Check::Absent(Rel {
-                        path: &[244, 35, 41],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-540",
-                    check: Check::Absent(Rel {
-                        path: &[243, 35, 42],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-540",
-                    check: Check::Absent(Rel {
-                        path: &[244, 35, 42],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-541",
-                    check: Check::Absent(Rel {
-                        path: &[243, 35, 43],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-541",
-                    check: Check::Absent(Rel {
-                        path: &[244, 35, 43],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-542",
-                    check: Check::Absent(Rel {
-                        path: &[243, 35, 44],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-542",
-                    check: Check::Absent(Rel {
-                        path: &[244, 35, 44],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-543",
-                    check: Check::Absent(Rel {
-                        path: &[243, 35, 8],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-543",
-                    check: Check::Absent(Rel {
-                        path: &[244, 35, 8],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-544",
-                    check: Check::Absent(Rel {
-                        path: &[243, 35, 45],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-544",
-                    check: Check::Absent(Rel {
-                        path: &[244, 35, 45],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-545",
-                    check: Check::Absent(Rel {
-                        path: &[243, 35, 46],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-545",
-                    check: Check::Absent(Rel {
-                        path: &[244, 35, 46],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-546",
-                    check: Check::Absent(Rel {
-                        path: &[243, 35, 47],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-546",
-                    check: Check::Absent(Rel {
-                        path: &[244, 35, 47],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-547",
-                    check: Check::Absent(Rel {
-                        path: &[243, 35, 48],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-547",
-                    check: Check::Absent(Rel {
-                        path: &[244, 35, 48],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-548",
-                    check: Check::Absent(Rel {
-                        path: &[243, 254],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-548",
-                    check: Check::Absent(Rel {
-                        path: &[244, 254],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-549",
-                    check: Check::Absent(Rel {
-                        path: &[243, 255],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-549",
-                    check: Check::Absent(Rel {
-                        path: &[244, 255],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-550",
-                    check: Check::Absent(Rel {
-                        path: &[243, 9],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-550",
-                    check: Check::Absent(Rel {
-                        path: &[244, 9],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-551",
-                    check: Check::Absent(Rel {
-                        path: &[243, 200],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-551",
-                    check: Check::Absent(Rel {
-                        path: &[244, 200],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-552",
-                    check: Check::Absent(Rel {
-                        path: &[243, 13, 82],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-552",
-                    check: Check::Absent(Rel {
-                        path: &[244, 13, 82],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-553",
-                    check: Check::Absent(Rel {
-                        path: &[243, 13, 218],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-553",
-                    check: Check::Absent(Rel {
-                        path: &[244, 13, 218],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-554",
-                    check: Check::Absent(Rel {
-                        path: &[243, 13, 219],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-554",
-                    check: Check::Absent(Rel {
-                        path: &[244, 13, 219],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-555",
-                    check: Check::Absent(Rel {
-                        path: &[243, 13, 24],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-555",
-                    check: Check::Absent(Rel {
-                        path: &[244, 13, 24],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-556",
-                    check: Check::Absent(Rel {
-                        path: &[243, 13, 220],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-556",
-                    check: Check::Absent(Rel {
-                        path: &[244, 13, 220],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-557",
-                    check: Check::Absent(Rel {
-                        path: &[243, 13, 221],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-557",
-                    check: Check::Absent(Rel {
-                        path: &[244, 13, 221],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-558",
-                    check: Check::Absent(Rel {
-                        path: &[243, 13, 222],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-558",
-                    check: Check::Absent(Rel {
-                        path: &[244, 13, 222],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-559",
-                    check: Check::Absent(Rel {
-                        path: &[243, 13, 228],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-559",
-                    check: Check::Absent(Rel {
-                        path: &[244, 13, 228],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-560",
-                    check: Check::Absent(Rel {
-                        path: &[243, 13, 171],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-560",
-                    check: Check::Absent(Rel {
-                        path: &[244, 13, 171],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-561",
-                    check: Check::Absent(Rel {
-                        path: &[243, 228],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-561",
-                    check: Check::Absent(Rel {
-                        path: &[244, 228],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-562",
-                    check: Check::Absent(Rel {
-                        path: &[243, 240],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-562",
-                    check: Check::Absent(Rel {
-                        path: &[244, 240],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-563",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 257],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-563",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 257],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-564",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 258],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-564",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 258],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-565",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 259],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-565",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 259],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-566",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 260],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-566",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 260],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-567",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 261],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-567",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 261],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-568",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 262],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-568",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 262],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-569",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 263],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-569",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 263],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-570",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 264],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-570",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 264],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-571",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 265, 266],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-571",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 265, 266],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-572",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 265, 267],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-572",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 265, 267],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-573",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 265, 268],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-573",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 265, 268],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-574",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 265, 269],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-574",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 265, 269],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-575",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 265, 47],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-575",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 265, 47],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-576",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 270, 266],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-576",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 270, 266],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-577",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 270, 267],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-577",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 270, 267],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-578",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 270, 268],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-578",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 270, 268],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-579",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 270, 269],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-579",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 270, 269],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-580",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 270, 47],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-580",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 270, 47],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-581",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 271],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-581",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 271],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-582",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 272, 266],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-582",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 272, 266],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-583",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 272, 267],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-583",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 272, 267],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-584",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 272, 268],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-584",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 272, 268],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-585",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 272, 269],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-585",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 272, 269],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-586",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 272, 47],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-586",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 272, 47],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-587",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 273],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-587",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 273],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-588",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 274],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-588",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 274],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-589",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 275],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-589",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 275],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-590",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 276],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-590",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 276],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-591",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 277, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-591",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 277, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-592",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 278, 279],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-592",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 278, 279],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-593",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 278, 280],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-593",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 278, 280],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-594",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 278, 281],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-594",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 278, 281],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-595",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 282],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-595",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 282],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-596",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 283],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-596",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 283],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-597",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 284, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-597",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 284, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-598",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 284, 223],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-598",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 284, 223],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-599",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 284, 221],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-599",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 284, 221],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-600",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 284, 224],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-600",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 284, 224],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-601",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 284, 225],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-601",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 284, 225],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-602",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 284, 226],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-602",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 284, 226],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-603",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 284, 227],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-603",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 284, 227],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-604",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 284, 109, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-604",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 284, 109, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-605",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 284, 109, 110],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-605",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 284, 109, 110],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-606",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 284, 109, 111],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-606",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 284, 109, 111],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-607",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 284, 109, 112],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-607",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 284, 109, 112],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-608",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 285, 82],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-608",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 285, 82],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-609",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 285, 286],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-609",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 285, 286],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-610",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 285, 287],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-610",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 285, 287],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-611",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 285, 288],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-611",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 285, 288],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-612",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 285, 289],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-612",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 285, 289],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-613",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 285, 290],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-613",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 285, 290],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-614",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 285, 291],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-614",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 285, 291],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-615",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 285, 292],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-615",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 285, 292],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-616",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 285, 293],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-616",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 285, 293],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-617",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 285, 294],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-617",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 285, 294],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-618",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 285, 295],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-618",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 285, 295],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-619",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 296],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-619",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 296],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-620",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 297],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-620",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 297],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-621",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 298],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-621",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 298],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-622",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 299],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-622",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 299],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-623",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 300],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-623",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 300],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-624",
-                    check: Check::Absent(Rel {
-                        path: &[243, 256, 301],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-624",
-                    check: Check::Absent(Rel {
-                        path: &[244, 256, 301],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-625",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 303],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-625",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 303],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-626",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 304],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-626",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 304],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-627",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 305],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-627",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 305],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-628",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 306],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-628",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 306],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-629",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 307],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-629",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 307],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-630",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 308],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-630",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 308],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-632",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 13, 82],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-632",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 13, 82],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-633",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 13, 309],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-633",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 13, 309],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-634",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 13, 310],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-634",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 13, 310],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-635",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 13, 311],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-635",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 13, 311],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-636",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 13, 218],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-636",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 13, 218],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-637",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 13, 219],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-637",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 13, 219],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-638",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 13, 24],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-638",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 13, 24],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-639",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 13, 220],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-639",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 13, 220],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-640",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 13, 221],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-640",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 13, 221],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-641",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 13, 222],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-641",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 13, 222],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-642",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 13, 228],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-642",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 13, 228],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-643",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 13, 171],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-643",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 13, 171],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-644",
-                    check: Check::Absent(Rel {
-                        path: &[243, 302, 230],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-644",
-                    check: Check::Absent(Rel {
-                        path: &[244, 302, 230],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-645",
-                    check: Check::Absent(Rel {
-                        path: &[243, 167],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-645",
-                    check: Check::Absent(Rel {
-                        path: &[244, 167],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-646",
-                    check: Check::Absent(Rel {
-                        path: &[243, 312],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-646",
-                    check: Check::Absent(Rel {
-                        path: &[244, 312],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-647",
-                    check: Check::Absent(Rel {
-                        path: &[243, 313],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-647",
-                    check: Check::Absent(Rel {
-                        path: &[244, 313],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-648",
-                    check: Check::Absent(Rel {
-                        path: &[314],
-                        attr: Some("schemeID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-649",
-                    check: Check::Absent(Rel {
-                        path: &[315],
-                        attr: Some("schemeID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-650",
-                    check: Check::Absent(Rel {
-                        path: &[82],
-                        attr: Some("schemeID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-651",
-                    check: Check::Absent(Rel {
-                        path: &[316],
-                        attr: Some("schemeID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-652",
-                    check: Check::AbsentAnywhere(Rel {
-                        path: &[6, 317],
-                        attr: Some("schemeID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-653",
-                    check: Check::Absent(Rel {
-                        path: &[171, 318],
-                        attr: Some("schemeID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-654",
-                    check: Check::Absent(Rel {
-                        path: &[171, 182, 82],
-                        attr: Some("schemeID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-655",
-                    check: Check::Absent(Rel {
-                        path: &[171, 182, 187, 82],
-                        attr: Some("schemeID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-656",
-                    check: Check::Absent(Rel {
-                        path: &[319],
-                        attr: Some("listID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-657",
-                    check: Check::Absent(Rel {
-                        path: &[320],
-                        attr: Some("listID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-658",
-                    check: Check::Absent(Rel {
-                        path: &[321],
-                        attr: Some("listID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-659",
-                    check: Check::Absent(Rel {
-                        path: &[7, 38],
-                        attr: Some("listID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-660",
-                    check: Check::AbsentAnywhere(Rel {
-                        path: &[101, 322],
-                        attr: Some("listID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-661",
-                    check: Check::Absent(Rel {
-                        path: &[171, 323],
-                        attr: Some("listID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-662",
-                    check: Check::AbsentAnywhere(Rel {
-                        path: &[309],
-                        attr: Some("listID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-663",
-                    check: Check::AttrAnywhere("unitCodeListID"),
-                },
-                Assert {
-                    id: "UBL-CR-664",
-                    check: Check::AbsentAnywhere(Rel {
-                        path: &[188],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-667",
-                    check: Check::AbsentAnywhere(Rel {
-                        path: &[265, 82],
-                        attr: Some("schemeID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-668",
-                    check: Check::AbsentAnywhere(Rel {
-                        path: &[270, 82],
-                        attr: Some("schemeID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-669",
-                    check: Check::AbsentAnywhere(Rel {
-                        path: &[302, 13, 309],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-670",
-                    check: Check::AbsentAnywhere(Rel {
-                        path: &[302, 13, 310],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-671",
-                    check: Check::AbsentAnywhere(Rel {
-                        path: &[302, 13, 311],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-672",
-                    check: Check::Absent(Rel {
-                        path: &[324],
-                        attr: Some("listID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-674",
-                    check: Check::AbsentAnywhere(Rel {
-                        path: &[325],
-                        attr: Some("schemeID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-675",
-                    check: Check::AbsentAnywhere(Rel {
-                        path: &[174, 326],
-                        attr: Some("schemeID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-676",
-                    check: Check::AbsentAnywhere(Rel {
-                        path: &[190, 82],
-                        attr: Some("schemeID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-677",
-                    check: Check::AbsentAnywhere(Rel {
-                        path: &[190, 196, 82],
-                        attr: Some("schemeID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-678",
-                    check: Check::AbsentAnywhere(Rel {
-                        path: &[222, 82],
-                        attr: Some("schemeID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-679",
-                    check: Check::AbsentAnywhere(Rel {
-                        path: &[284, 82],
-                        attr: Some("schemeID"),
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-680",
-                    check: Check::AbsentAnywhere(Rel {
-                        path: &[171, 196],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-681",
-                    check: Check::Absent(Rel {
-                        path: &[171, 327],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-CR-682",
-                    check: Check::Absent(Rel {
-                        path: &[9, 328],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "UBL-DT-08",
-                    check: Check::AttrAnywhere("schemeName"),
-                },
-                Assert {
-                    id: "UBL-DT-09",
-                    check: Check::AttrAnywhere("schemeAgencyName"),
-                },
-                Assert {
-                    id: "UBL-DT-10",
-                    check: Check::AttrAnywhere("schemeDataURI"),
-                },
-                Assert {
-                    id: "UBL-DT-11",
-                    check: Check::AttrAnywhere("schemeURI"),
-                },
-                Assert {
-                    id: "UBL-DT-12",
-                    check: Check::AttrAnywhere("format"),
-                },
-                Assert {
-                    id: "UBL-DT-13",
-                    check: Check::AttrAnywhere("unitCodeListIdentifier"),
-                },
-                Assert {
-                    id: "UBL-DT-14",
-                    check: Check::AttrAnywhere("unitCodeListAgencyIdentifier"),
-                },
-                Assert {
-                    id: "UBL-DT-15",
-                    check: Check::AttrAnywhere("unitCodeListAgencyName"),
-                },
-                Assert {
-                    id: "UBL-DT-16",
-                    check: Check::AttrAnywhere("listAgencyName"),
-                },
-                Assert {
-                    id: "UBL-DT-17",
-                    check: Check::AttrAnywhere("listName"),
-                },
-                Assert {
-                    id: "UBL-DT-19",
-                    check: Check::AttrAnywhere("languageID"),
-                },
-                Assert {
-                    id: "UBL-DT-20",
-                    check: Check::AttrAnywhere("listURI"),
-                },
-                Assert {
-                    id: "UBL-DT-21",
-                    check: Check::AttrAnywhere("listSchemeURI"),
-                },
-                Assert {
-                    id: "UBL-DT-22",
-                    check: Check::AttrAnywhere("languageLocaleID"),
-                },
-                Assert {
-                    id: "UBL-DT-23",
-                    check: Check::AttrAnywhere("uri"),
-                },
-                Assert {
-                    id: "UBL-DT-24",
-                    check: Check::AttrAnywhere("currencyCodeListVersionID"),
-                },
-                Assert {
-                    id: "UBL-DT-25",
-                    check: Check::AttrAnywhere("characterSetCode"),
-                },
-                Assert {
-                    id: "UBL-DT-26",
-                    check: Check::AttrAnywhere("encodingCode"),
-                },
-                Assert {
-                    id: "UBL-DT-27",
-                    check: Check::AttrAnywhere("schemeAgencyID"),
-                },
-                Assert {
-                    id: "UBL-DT-28",
-                    check: Check::AttrAnywhere("listAgencyID"),
-                },
-                Assert {
-                    id: "UBL-SR-01",
-                    check: Check::AtMost(&[59, 82], 1),
-                },
-                Assert {
-                    id: "UBL-SR-02",
-                    check: Check::AtMost(&[56, 82], 1),
-                },
-                Assert {
-                    id: "UBL-SR-03",
-                    check: Check::AtMost(&[55, 82], 1),
-                },
-                Assert {
-                    id: "UBL-SR-05",
-                    check: Check::AtMost(&[200, 126], 1),
-                },
-                Assert {
-                    id: "UBL-SR-08",
-                    check: Check::AtMost(&[26], 1),
-                },
-                Assert {
-                    id: "UBL-SR-09",
-                    check: Check::AtMost(&[4, 5, 113, 104], 1),
-                },
-                Assert {
-                    id: "UBL-SR-10",
-                    check: Check::AtMost(&[4, 5, 11, 12], 1),
-                },
-                Assert {
-                    id: "UBL-SR-14",
-                    check: Check::AtMost(&[4, 5, 113, 138], 1),
-                },
-                Assert {
-                    id: "UBL-SR-15",
-                    check: Check::AtMost(&[136, 5, 113, 104], 1),
-                },
-                Assert {
-                    id: "UBL-SR-16",
-                    check: Check::AtMost(&[136, 5, 146, 82], 1),
-                },
-                Assert {
-                    id: "UBL-SR-17",
-                    check: Check::AtMost(&[136, 5, 113, 317], 1),
-                },
-                Assert {
-                    id: "UBL-SR-24",
-                    check: Check::AtMost(&[9], 1),
-                },
-                Assert {
-                    id: "UBL-SR-39",
-                    check: Check::AtMost(&[70, 82], 1),
-                },
-                Assert {
-                    id: "UBL-SR-40",
-                    check: Check::AtMost(&[136, 5, 11, 12], 1),
-                },
-                Assert {
-                    id: "UBL-SR-45",
-                    check: Check::AtMost(&[171, 211], 1),
-                },
-                Assert {
-                    id: "UBL-SR-49",
-                    check: Check::AtMost(&[26, 248], 1),
-                },
-                Assert {
-                    id: "UBL-SR-54",
-                    check: Check::AtMost(&[171, 174], 1),
-                },
-                Assert {
-                    id: "UBL-SR-55",
-                    check: Check::AtMost(&[171, 190], 1),
-                },
-                Assert {
-                    id: "UBL-SR-56",
-                    check: Check::AtMost(&[58, 82], 1),
-                },
-            ],
-        },
-        Template {
-            priority: 1005,
-            fires: true,
-            patterns: &[
-                Pattern {
-                    anchored: false,
-                    steps: &[Step::Name(243)],
-                },
-                Pattern {
-                    anchored: false,
-                    steps: &[Step::Name(244)],
-                },
-            ],
-            asserts: &[
-                Assert {
-                    id: "UBL-SR-34",
-                    check: Check::AtMost(&[126], 1),
-                },
-                Assert {
-                    id: "UBL-SR-35",
-                    check: Check::AtMost(&[249, 329], 1),
-                },
-                Assert {
-                    id: "UBL-SR-36",
-                    check: Check::AtMost(&[26], 1),
-                },
-                Assert {
-                    id: "UBL-SR-37",
-                    check: Check::AtMost(&[302, 13, 207], 1),
-                },
-                Assert {
-                    id: "UBL-SR-50",
-                    check: Check::AtMost(&[256, 30], 1),
-                },
-                Assert {
-                    id: "UBL-SR-52",
-                    check: Check::AtMost(&[35], 1),
-                },
-            ],
-        },
-        Template {
-            priority: 1004,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Name(141)],
-            }],
-            asserts: &[],
-        },
-        Template {
-            priority: 1003,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Name(171)],
-            }],
-            asserts: &[
-                Assert {
-                    id: "UBL-SR-26",
-                    check: Check::AtMost(&[318], 1),
-                },
-                Assert {
-                    id: "UBL-SR-27",
-                    check: Check::AtMost(&[323], 1),
-                },
-                Assert {
-                    id: "UBL-SR-28",
-                    check: Check::AtMost(&[190, 82], 1),
-                },
-            ],
-        },
-        Template {
-            priority: 1002,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Name(36)],
-            }],
-            asserts: &[Assert {
-                id: "UBL-SR-06",
-                check: Check::AtMost(&[37], 1),
-            }],
-        },
-        Template {
-            priority: 1001,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Name(145)],
-            }],
-            asserts: &[
-                Assert {
-                    id: "UBL-SR-22",
-                    check: Check::AtMost(&[11, 12], 1),
-                },
-                Assert {
-                    id: "UBL-SR-23",
-                    check: Check::AtMost(&[6, 317], 1),
-                },
-            ],
-        },
-        Template {
-            priority: 1000,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Name(236)],
-            }],
-            asserts: &[Assert {
-                id: "UBL-SR-32",
-                check: Check::AtMost(&[222, 225], 1),
-            }],
-        },
+    Template {
+        priority: 1015,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(1)] }, Pattern { anchored: false, steps: &[Step::Name(2)] }],
+        asserts: &[
+            Assert { id: "UBL-SR-51", check: Check::AtMost(&[3], 1) },
+        ],
+    },
+    Template {
+        priority: 1014,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(4), Step::Name(5)] }],
+        asserts: &[
+            Assert { id: "UBL-SR-42", check: Check::AtMost(&[6], 2) },
+        ],
+    },
+    Template {
+        priority: 1013,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(7)] }],
+        asserts: &[
+            Assert { id: "UBL-SR-33", check: Check::AtMost(&[8], 1) },
+        ],
+    },
+    Template {
+        priority: 1012,
+        fires: false,
+        patterns: &[Pattern { anchored: false, steps: &[Step::AnySuffix("Amount")] }],
+        asserts: &[
+        ],
+    },
+    Template {
+        priority: 1011,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::AnySuffix("BinaryObject")] }],
+        asserts: &[
+        ],
+    },
+    Template {
+        priority: 1010,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(9)] }],
+        asserts: &[
+            Assert { id: "UBL-SR-25", check: Check::AtMost(&[10, 11, 12], 1) },
+        ],
+    },
+    Template {
+        priority: 1009,
+        fires: false,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(13)] }],
+        asserts: &[
+        ],
+    },
+    Template {
+        priority: 1008,
+        fires: false,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(13)] }],
+        asserts: &[
+        ],
+    },
+    Template {
+        priority: 1007,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(6)] }],
+        asserts: &[
+        ],
+    },
+    Template {
+        priority: 1006,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(14)] }, Pattern { anchored: true, steps: &[Step::Name(15)] }],
+        asserts: &[
+            Assert { id: "UBL-CR-001", check: Check::Absent(Rel { path: &[16], attr: None }) },
+            Assert { id: "UBL-CR-003", check: Check::Absent(Rel { path: &[17], attr: None }) },
+            Assert { id: "UBL-CR-004", check: Check::Absent(Rel { path: &[18], attr: None }) },
+            Assert { id: "UBL-CR-005", check: Check::Absent(Rel { path: &[19], attr: None }) },
+            Assert { id: "UBL-CR-006", check: Check::Absent(Rel { path: &[20], attr: None }) },
+            Assert { id: "UBL-CR-007", check: Check::Absent(Rel { path: &[21], attr: None }) },
+            Assert { id: "UBL-CR-008", check: Check::Absent(Rel { path: &[22], attr: None }) },
+            Assert { id: "UBL-CR-009", check: Check::Absent(Rel { path: &[23], attr: None }) },
+            Assert { id: "UBL-CR-010", check: Check::Absent(Rel { path: &[24], attr: None }) },
+            Assert { id: "UBL-CR-011", check: Check::Absent(Rel { path: &[25], attr: None }) },
+            Assert { id: "UBL-CR-012", check: Check::Absent(Rel { path: &[26, 27], attr: None }) },
+            Assert { id: "UBL-CR-013", check: Check::Absent(Rel { path: &[26, 28], attr: None }) },
+            Assert { id: "UBL-CR-014", check: Check::Absent(Rel { path: &[26, 29], attr: None }) },
+            Assert { id: "UBL-CR-015", check: Check::Absent(Rel { path: &[26, 30], attr: None }) },
+            Assert { id: "UBL-CR-016", check: Check::Absent(Rel { path: &[31, 18], attr: None }) },
+            Assert { id: "UBL-CR-017", check: Check::Absent(Rel { path: &[31, 19], attr: None }) },
+            Assert { id: "UBL-CR-018", check: Check::Absent(Rel { path: &[31, 32], attr: None }) },
+            Assert { id: "UBL-CR-019", check: Check::Absent(Rel { path: &[31, 20], attr: None }) },
+            Assert { id: "UBL-CR-020", check: Check::Absent(Rel { path: &[31, 33], attr: None }) },
+            Assert { id: "UBL-CR-021", check: Check::Absent(Rel { path: &[31, 34], attr: None }) },
+            Assert { id: "UBL-CR-022", check: Check::Absent(Rel { path: &[31, 35], attr: None }) },
+            Assert { id: "UBL-CR-023", check: Check::Absent(Rel { path: &[36, 37, 18], attr: None }) },
+            Assert { id: "UBL-CR-024", check: Check::Absent(Rel { path: &[36, 37, 19], attr: None }) },
+            Assert { id: "UBL-CR-025", check: Check::Absent(Rel { path: &[36, 37, 20], attr: None }) },
+            Assert { id: "UBL-CR-026", check: Check::Absent(Rel { path: &[36, 37, 38], attr: None }) },
+            Assert { id: "UBL-CR-027", check: Check::Absent(Rel { path: &[36, 37, 39], attr: None }) },
+            Assert { id: "UBL-CR-028", check: Check::Absent(Rel { path: &[36, 37, 40], attr: None }) },
+            Assert { id: "UBL-CR-029", check: Check::Absent(Rel { path: &[36, 37, 41], attr: None }) },
+            Assert { id: "UBL-CR-030", check: Check::Absent(Rel { path: &[36, 37, 42], attr: None }) },
+            Assert { id: "UBL-CR-031", check: Check::Absent(Rel { path: &[36, 37, 43], attr: None }) },
+            Assert { id: "UBL-CR-032", check: Check::Absent(Rel { path: &[36, 37, 44], attr: None }) },
+            Assert { id: "UBL-CR-033", check: Check::Absent(Rel { path: &[36, 37, 8], attr: None }) },
+            Assert { id: "UBL-CR-034", check: Check::Absent(Rel { path: &[36, 37, 45], attr: None }) },
+            Assert { id: "UBL-CR-035", check: Check::Absent(Rel { path: &[36, 37, 46], attr: None }) },
+            Assert { id: "UBL-CR-036", check: Check::Absent(Rel { path: &[36, 37, 47], attr: None }) },
+            Assert { id: "UBL-CR-037", check: Check::Absent(Rel { path: &[36, 37, 48], attr: None }) },
+            Assert { id: "UBL-CR-038", check: Check::Absent(Rel { path: &[36, 49], attr: None }) },
+            Assert { id: "UBL-CR-039", check: Check::Absent(Rel { path: &[36, 50], attr: None }) },
+            Assert { id: "UBL-CR-040", check: Check::Absent(Rel { path: &[36, 51], attr: None }) },
+            Assert { id: "UBL-CR-041", check: Check::Absent(Rel { path: &[36, 52], attr: None }) },
+            Assert { id: "UBL-CR-042", check: Check::Absent(Rel { path: &[36, 53], attr: None }) },
+            Assert { id: "UBL-CR-043", check: Check::Absent(Rel { path: &[36, 7], attr: None }) },
+            Assert { id: "UBL-CR-044", check: Check::Absent(Rel { path: &[36, 54], attr: None }) },
+            Assert { id: "UBL-CR-045", check: Check::Absent(Rel { path: &[55, 18], attr: None }) },
+            Assert { id: "UBL-CR-046", check: Check::Absent(Rel { path: &[55, 19], attr: None }) },
+            Assert { id: "UBL-CR-047", check: Check::Absent(Rel { path: &[55, 32], attr: None }) },
+            Assert { id: "UBL-CR-048", check: Check::Absent(Rel { path: &[55, 20], attr: None }) },
+            Assert { id: "UBL-CR-049", check: Check::Absent(Rel { path: &[55, 38], attr: None }) },
+            Assert { id: "UBL-CR-050", check: Check::Absent(Rel { path: &[55, 39], attr: None }) },
+            Assert { id: "UBL-CR-051", check: Check::Absent(Rel { path: &[55, 40], attr: None }) },
+            Assert { id: "UBL-CR-052", check: Check::Absent(Rel { path: &[55, 41], attr: None }) },
+            Assert { id: "UBL-CR-053", check: Check::Absent(Rel { path: &[55, 42], attr: None }) },
+            Assert { id: "UBL-CR-054", check: Check::Absent(Rel { path: &[55, 43], attr: None }) },
+            Assert { id: "UBL-CR-055", check: Check::Absent(Rel { path: &[55, 44], attr: None }) },
+            Assert { id: "UBL-CR-056", check: Check::Absent(Rel { path: &[55, 8], attr: None }) },
+            Assert { id: "UBL-CR-057", check: Check::Absent(Rel { path: &[55, 45], attr: None }) },
+            Assert { id: "UBL-CR-058", check: Check::Absent(Rel { path: &[55, 46], attr: None }) },
+            Assert { id: "UBL-CR-059", check: Check::Absent(Rel { path: &[55, 47], attr: None }) },
+            Assert { id: "UBL-CR-060", check: Check::Absent(Rel { path: &[55, 48], attr: None }) },
+            Assert { id: "UBL-CR-061", check: Check::Absent(Rel { path: &[56, 18], attr: None }) },
+            Assert { id: "UBL-CR-062", check: Check::Absent(Rel { path: &[56, 19], attr: None }) },
+            Assert { id: "UBL-CR-063", check: Check::Absent(Rel { path: &[56, 32], attr: None }) },
+            Assert { id: "UBL-CR-064", check: Check::Absent(Rel { path: &[56, 20], attr: None }) },
+            Assert { id: "UBL-CR-065", check: Check::Absent(Rel { path: &[56, 38], attr: None }) },
+            Assert { id: "UBL-CR-066", check: Check::Absent(Rel { path: &[56, 39], attr: None }) },
+            Assert { id: "UBL-CR-067", check: Check::Absent(Rel { path: &[56, 40], attr: None }) },
+            Assert { id: "UBL-CR-068", check: Check::Absent(Rel { path: &[56, 41], attr: None }) },
+            Assert { id: "UBL-CR-069", check: Check::Absent(Rel { path: &[56, 42], attr: None }) },
+            Assert { id: "UBL-CR-070", check: Check::Absent(Rel { path: &[56, 43], attr: None }) },
+            Assert { id: "UBL-CR-071", check: Check::Absent(Rel { path: &[56, 44], attr: None }) },
+            Assert { id: "UBL-CR-072", check: Check::Absent(Rel { path: &[56, 8], attr: None }) },
+            Assert { id: "UBL-CR-073", check: Check::Absent(Rel { path: &[56, 45], attr: None }) },
+            Assert { id: "UBL-CR-074", check: Check::Absent(Rel { path: &[56, 46], attr: None }) },
+            Assert { id: "UBL-CR-075", check: Check::Absent(Rel { path: &[56, 47], attr: None }) },
+            Assert { id: "UBL-CR-076", check: Check::Absent(Rel { path: &[56, 48], attr: None }) },
+            Assert { id: "UBL-CR-077", check: Check::Absent(Rel { path: &[57], attr: None }) },
+            Assert { id: "UBL-CR-078", check: Check::Absent(Rel { path: &[58, 18], attr: None }) },
+            Assert { id: "UBL-CR-079", check: Check::Absent(Rel { path: &[58, 19], attr: None }) },
+            Assert { id: "UBL-CR-080", check: Check::Absent(Rel { path: &[58, 32], attr: None }) },
+            Assert { id: "UBL-CR-081", check: Check::Absent(Rel { path: &[58, 20], attr: None }) },
+            Assert { id: "UBL-CR-082", check: Check::Absent(Rel { path: &[58, 38], attr: None }) },
+            Assert { id: "UBL-CR-083", check: Check::Absent(Rel { path: &[58, 39], attr: None }) },
+            Assert { id: "UBL-CR-084", check: Check::Absent(Rel { path: &[58, 40], attr: None }) },
+            Assert { id: "UBL-CR-085", check: Check::Absent(Rel { path: &[58, 41], attr: None }) },
+            Assert { id: "UBL-CR-086", check: Check::Absent(Rel { path: &[58, 42], attr: None }) },
+            Assert { id: "UBL-CR-087", check: Check::Absent(Rel { path: &[58, 43], attr: None }) },
+            Assert { id: "UBL-CR-088", check: Check::Absent(Rel { path: &[58, 44], attr: None }) },
+            Assert { id: "UBL-CR-089", check: Check::Absent(Rel { path: &[58, 8], attr: None }) },
+            Assert { id: "UBL-CR-090", check: Check::Absent(Rel { path: &[58, 45], attr: None }) },
+            Assert { id: "UBL-CR-091", check: Check::Absent(Rel { path: &[58, 46], attr: None }) },
+            Assert { id: "UBL-CR-092", check: Check::Absent(Rel { path: &[58, 47], attr: None }) },
+            Assert { id: "UBL-CR-093", check: Check::Absent(Rel { path: &[58, 48], attr: None }) },
+            Assert { id: "UBL-CR-094", check: Check::Absent(Rel { path: &[59, 18], attr: None }) },
+            Assert { id: "UBL-CR-095", check: Check::Absent(Rel { path: &[59, 19], attr: None }) },
+            Assert { id: "UBL-CR-096", check: Check::Absent(Rel { path: &[59, 32], attr: None }) },
+            Assert { id: "UBL-CR-097", check: Check::Absent(Rel { path: &[59, 20], attr: None }) },
+            Assert { id: "UBL-CR-098", check: Check::Absent(Rel { path: &[59, 38], attr: None }) },
+            Assert { id: "UBL-CR-099", check: Check::Absent(Rel { path: &[59, 39], attr: None }) },
+            Assert { id: "UBL-CR-100", check: Check::Absent(Rel { path: &[59, 40], attr: None }) },
+            Assert { id: "UBL-CR-101", check: Check::Absent(Rel { path: &[59, 41], attr: None }) },
+            Assert { id: "UBL-CR-102", check: Check::Absent(Rel { path: &[59, 42], attr: None }) },
+            Assert { id: "UBL-CR-103", check: Check::Absent(Rel { path: &[59, 43], attr: None }) },
+            Assert { id: "UBL-CR-104", check: Check::Absent(Rel { path: &[59, 44], attr: None }) },
+            Assert { id: "UBL-CR-105", check: Check::Absent(Rel { path: &[59, 8], attr: None }) },
+            Assert { id: "UBL-CR-106", check: Check::Absent(Rel { path: &[59, 45], attr: None }) },
+            Assert { id: "UBL-CR-107", check: Check::Absent(Rel { path: &[59, 46], attr: None }) },
+            Assert { id: "UBL-CR-108", check: Check::Absent(Rel { path: &[59, 47], attr: None }) },
+            Assert { id: "UBL-CR-109", check: Check::Absent(Rel { path: &[59, 48], attr: None }) },
+            Assert { id: "UBL-CR-110", check: Check::Absent(Rel { path: &[7, 18], attr: None }) },
+            Assert { id: "UBL-CR-111", check: Check::Absent(Rel { path: &[7, 19], attr: None }) },
+            Assert { id: "UBL-CR-112", check: Check::Absent(Rel { path: &[7, 32], attr: None }) },
+            Assert { id: "UBL-CR-113", check: Check::Absent(Rel { path: &[7, 20], attr: None }) },
+            Assert { id: "UBL-CR-114", check: Check::Absent(Rel { path: &[7, 39], attr: None }) },
+            Assert { id: "UBL-CR-115", check: Check::Absent(Rel { path: &[7, 40], attr: None }) },
+            Assert { id: "UBL-CR-116", check: Check::Absent(Rel { path: &[7, 41], attr: None }) },
+            Assert { id: "UBL-CR-117", check: Check::Absent(Rel { path: &[7, 42], attr: None }) },
+            Assert { id: "UBL-CR-118", check: Check::Absent(Rel { path: &[7, 43], attr: None }) },
+            Assert { id: "UBL-CR-119", check: Check::Absent(Rel { path: &[7, 44], attr: None }) },
+            Assert { id: "UBL-CR-121", check: Check::Absent(Rel { path: &[7, 45, 60, 61], attr: None }) },
+            Assert { id: "UBL-CR-122", check: Check::Absent(Rel { path: &[7, 45, 60, 62], attr: None }) },
+            Assert { id: "UBL-CR-123", check: Check::Absent(Rel { path: &[7, 45, 60, 63], attr: None }) },
+            Assert { id: "UBL-CR-124", check: Check::Absent(Rel { path: &[7, 45, 60, 64], attr: None }) },
+            Assert { id: "UBL-CR-125", check: Check::Absent(Rel { path: &[7, 45, 60, 65], attr: None }) },
+            Assert { id: "UBL-CR-126", check: Check::Absent(Rel { path: &[7, 45, 60, 66], attr: None }) },
+            Assert { id: "UBL-CR-127", check: Check::Absent(Rel { path: &[7, 45, 60, 67], attr: None }) },
+            Assert { id: "UBL-CR-128", check: Check::Absent(Rel { path: &[7, 45, 60, 68], attr: None }) },
+            Assert { id: "UBL-CR-129", check: Check::Absent(Rel { path: &[7, 45, 60, 69], attr: None }) },
+            Assert { id: "UBL-CR-130", check: Check::Absent(Rel { path: &[7, 45, 60, 30], attr: None }) },
+            Assert { id: "UBL-CR-131", check: Check::Absent(Rel { path: &[7, 46], attr: None }) },
+            Assert { id: "UBL-CR-132", check: Check::Absent(Rel { path: &[7, 47], attr: None }) },
+            Assert { id: "UBL-CR-133", check: Check::Absent(Rel { path: &[7, 48], attr: None }) },
+            Assert { id: "UBL-CR-134", check: Check::Absent(Rel { path: &[70, 19], attr: None }) },
+            Assert { id: "UBL-CR-135", check: Check::Absent(Rel { path: &[70, 32], attr: None }) },
+            Assert { id: "UBL-CR-136", check: Check::Absent(Rel { path: &[70, 71], attr: None }) },
+            Assert { id: "UBL-CR-137", check: Check::Absent(Rel { path: &[72], attr: None }) },
+            Assert { id: "UBL-CR-138", check: Check::Absent(Rel { path: &[4, 73], attr: None }) },
+            Assert { id: "UBL-CR-139", check: Check::Absent(Rel { path: &[4, 74], attr: None }) },
+            Assert { id: "UBL-CR-140", check: Check::Absent(Rel { path: &[4, 75], attr: None }) },
+            Assert { id: "UBL-CR-141", check: Check::Absent(Rel { path: &[4, 5, 76], attr: None }) },
+            Assert { id: "UBL-CR-142", check: Check::Absent(Rel { path: &[4, 5, 77], attr: None }) },
+            Assert { id: "UBL-CR-143", check: Check::Absent(Rel { path: &[4, 5, 78], attr: None }) },
+            Assert { id: "UBL-CR-144", check: Check::Absent(Rel { path: &[4, 5, 79], attr: None }) },
+            Assert { id: "UBL-CR-145", check: Check::Absent(Rel { path: &[4, 5, 80], attr: None }) },
+            Assert { id: "UBL-CR-146", check: Check::Absent(Rel { path: &[4, 5, 81], attr: None }) },
+            Assert { id: "UBL-CR-147", check: Check::Absent(Rel { path: &[4, 5, 1, 82], attr: None }) },
+            Assert { id: "UBL-CR-148", check: Check::Absent(Rel { path: &[4, 5, 1, 83], attr: None }) },
+            Assert { id: "UBL-CR-149", check: Check::Absent(Rel { path: &[4, 5, 1, 84], attr: None }) },
+            Assert { id: "UBL-CR-150", check: Check::Absent(Rel { path: &[4, 5, 1, 85], attr: None }) },
+            Assert { id: "UBL-CR-151", check: Check::Absent(Rel { path: &[4, 5, 1, 86], attr: None }) },
+            Assert { id: "UBL-CR-152", check: Check::Absent(Rel { path: &[4, 5, 1, 87], attr: None }) },
+            Assert { id: "UBL-CR-153", check: Check::Absent(Rel { path: &[4, 5, 1, 88], attr: None }) },
+            Assert { id: "UBL-CR-154", check: Check::Absent(Rel { path: &[4, 5, 1, 89], attr: None }) },
+            Assert { id: "UBL-CR-155", check: Check::Absent(Rel { path: &[4, 5, 1, 90], attr: None }) },
+            Assert { id: "UBL-CR-156", check: Check::Absent(Rel { path: &[4, 5, 1, 91], attr: None }) },
+            Assert { id: "UBL-CR-157", check: Check::Absent(Rel { path: &[4, 5, 1, 92], attr: None }) },
+            Assert { id: "UBL-CR-158", check: Check::Absent(Rel { path: &[4, 5, 1, 93], attr: None }) },
+            Assert { id: "UBL-CR-159", check: Check::Absent(Rel { path: &[4, 5, 1, 94], attr: None }) },
+            Assert { id: "UBL-CR-160", check: Check::Absent(Rel { path: &[4, 5, 1, 95], attr: None }) },
+            Assert { id: "UBL-CR-161", check: Check::Absent(Rel { path: &[4, 5, 1, 96], attr: None }) },
+            Assert { id: "UBL-CR-162", check: Check::Absent(Rel { path: &[4, 5, 1, 97], attr: None }) },
+            Assert { id: "UBL-CR-163", check: Check::Absent(Rel { path: &[4, 5, 1, 98], attr: None }) },
+            Assert { id: "UBL-CR-164", check: Check::Absent(Rel { path: &[4, 5, 1, 99], attr: None }) },
+            Assert { id: "UBL-CR-165", check: Check::Absent(Rel { path: &[4, 5, 1, 100], attr: None }) },
+            Assert { id: "UBL-CR-166", check: Check::Absent(Rel { path: &[4, 5, 1, 101, 12], attr: None }) },
+            Assert { id: "UBL-CR-167", check: Check::Absent(Rel { path: &[4, 5, 1, 102], attr: None }) },
+            Assert { id: "UBL-CR-168", check: Check::Absent(Rel { path: &[4, 5, 103], attr: None }) },
+            Assert { id: "UBL-CR-169", check: Check::Absent(Rel { path: &[4, 5, 6, 104], attr: None }) },
+            Assert { id: "UBL-CR-170", check: Check::Absent(Rel { path: &[4, 5, 6, 105], attr: None }) },
+            Assert { id: "UBL-CR-171", check: Check::Absent(Rel { path: &[4, 5, 6, 106], attr: None }) },
+            Assert { id: "UBL-CR-172", check: Check::Absent(Rel { path: &[4, 5, 6, 107], attr: None }) },
+            Assert { id: "UBL-CR-173", check: Check::Absent(Rel { path: &[4, 5, 6, 108], attr: None }) },
+            Assert { id: "UBL-CR-174", check: Check::Absent(Rel { path: &[4, 5, 6, 109, 12], attr: None }) },
+            Assert { id: "UBL-CR-175", check: Check::Absent(Rel { path: &[4, 5, 6, 109, 110], attr: None }) },
+            Assert { id: "UBL-CR-176", check: Check::Absent(Rel { path: &[4, 5, 6, 109, 111], attr: None }) },
+            Assert { id: "UBL-CR-177", check: Check::Absent(Rel { path: &[4, 5, 6, 109, 112], attr: None }) },
+            Assert { id: "UBL-CR-178", check: Check::Absent(Rel { path: &[4, 5, 113, 114], attr: None }) },
+            Assert { id: "UBL-CR-179", check: Check::Absent(Rel { path: &[4, 5, 113, 115], attr: None }) },
+            Assert { id: "UBL-CR-180", check: Check::Absent(Rel { path: &[4, 5, 113, 116], attr: None }) },
+            Assert { id: "UBL-CR-181", check: Check::Absent(Rel { path: &[4, 5, 113, 117], attr: None }) },
+            Assert { id: "UBL-CR-182", check: Check::Absent(Rel { path: &[4, 5, 113, 118], attr: None }) },
+            Assert { id: "UBL-CR-183", check: Check::Absent(Rel { path: &[4, 5, 113, 119], attr: None }) },
+            Assert { id: "UBL-CR-184", check: Check::Absent(Rel { path: &[4, 5, 113, 120], attr: None }) },
+            Assert { id: "UBL-CR-185", check: Check::Absent(Rel { path: &[4, 5, 113, 108], attr: None }) },
+            Assert { id: "UBL-CR-186", check: Check::Absent(Rel { path: &[4, 5, 113, 121], attr: None }) },
+            Assert { id: "UBL-CR-187", check: Check::Absent(Rel { path: &[4, 5, 113, 122], attr: None }) },
+            Assert { id: "UBL-CR-188", check: Check::Absent(Rel { path: &[4, 5, 113, 123], attr: None }) },
+            Assert { id: "UBL-CR-189", check: Check::Absent(Rel { path: &[4, 5, 124, 82], attr: None }) },
+            Assert { id: "UBL-CR-190", check: Check::Absent(Rel { path: &[4, 5, 124, 125], attr: None }) },
+            Assert { id: "UBL-CR-191", check: Check::Absent(Rel { path: &[4, 5, 124, 126], attr: None }) },
+            Assert { id: "UBL-CR-192", check: Check::Absent(Rel { path: &[4, 5, 124, 127], attr: None }) },
+            Assert { id: "UBL-CR-193", check: Check::Absent(Rel { path: &[4, 5, 128], attr: None }) },
+            Assert { id: "UBL-CR-194", check: Check::Absent(Rel { path: &[4, 5, 129], attr: None }) },
+            Assert { id: "UBL-CR-195", check: Check::Absent(Rel { path: &[4, 5, 130], attr: None }) },
+            Assert { id: "UBL-CR-196", check: Check::Absent(Rel { path: &[4, 5, 131], attr: None }) },
+            Assert { id: "UBL-CR-197", check: Check::Absent(Rel { path: &[4, 5, 132], attr: None }) },
+            Assert { id: "UBL-CR-198", check: Check::Absent(Rel { path: &[4, 133], attr: None }) },
+            Assert { id: "UBL-CR-199", check: Check::Absent(Rel { path: &[4, 134], attr: None }) },
+            Assert { id: "UBL-CR-200", check: Check::Absent(Rel { path: &[4, 135], attr: None }) },
+            Assert { id: "UBL-CR-201", check: Check::Absent(Rel { path: &[136, 73], attr: None }) },
+            Assert { id: "UBL-CR-202", check: Check::Absent(Rel { path: &[136, 137], attr: None }) },
+            Assert { id: "UBL-CR-203", check: Check::Absent(Rel { path: &[136, 74], attr: None }) },
+            Assert { id: "UBL-CR-204", check: Check::Absent(Rel { path: &[136, 5, 76], attr: None }) },
+            Assert { id: "UBL-CR-205", check: Check::Absent(Rel { path: &[136, 5, 77], attr: None }) },
+            Assert { id: "UBL-CR-206", check: Check::Absent(Rel { path: &[136, 5, 78], attr: None }) },
+            Assert { id: "UBL-CR-207", check: Check::Absent(Rel { path: &[136, 5, 79], attr: None }) },
+            Assert { id: "UBL-CR-208", check: Check::Absent(Rel { path: &[136, 5, 80], attr: None }) },
+            Assert { id: "UBL-CR-209", check: Check::Absent(Rel { path: &[136, 5, 81], attr: None }) },
+            Assert { id: "UBL-CR-210", check: Check::Absent(Rel { path: &[136, 5, 1, 82], attr: None }) },
+            Assert { id: "UBL-CR-211", check: Check::Absent(Rel { path: &[136, 5, 1, 83], attr: None }) },
+            Assert { id: "UBL-CR-212", check: Check::Absent(Rel { path: &[136, 5, 1, 84], attr: None }) },
+            Assert { id: "UBL-CR-213", check: Check::Absent(Rel { path: &[136, 5, 1, 85], attr: None }) },
+            Assert { id: "UBL-CR-214", check: Check::Absent(Rel { path: &[136, 5, 1, 86], attr: None }) },
+            Assert { id: "UBL-CR-215", check: Check::Absent(Rel { path: &[136, 5, 1, 87], attr: None }) },
+            Assert { id: "UBL-CR-216", check: Check::Absent(Rel { path: &[136, 5, 1, 88], attr: None }) },
+            Assert { id: "UBL-CR-217", check: Check::Absent(Rel { path: &[136, 5, 1, 89], attr: None }) },
+            Assert { id: "UBL-CR-218", check: Check::Absent(Rel { path: &[136, 5, 1, 90], attr: None }) },
+            Assert { id: "UBL-CR-219", check: Check::Absent(Rel { path: &[136, 5, 1, 91], attr: None }) },
+            Assert { id: "UBL-CR-220", check: Check::Absent(Rel { path: &[136, 5, 1, 92], attr: None }) },
+            Assert { id: "UBL-CR-221", check: Check::Absent(Rel { path: &[136, 5, 1, 93], attr: None }) },
+            Assert { id: "UBL-CR-222", check: Check::Absent(Rel { path: &[136, 5, 1, 94], attr: None }) },
+            Assert { id: "UBL-CR-223", check: Check::Absent(Rel { path: &[136, 5, 1, 95], attr: None }) },
+            Assert { id: "UBL-CR-224", check: Check::Absent(Rel { path: &[136, 5, 1, 96], attr: None }) },
+            Assert { id: "UBL-CR-225", check: Check::Absent(Rel { path: &[136, 5, 1, 97], attr: None }) },
+            Assert { id: "UBL-CR-226", check: Check::Absent(Rel { path: &[136, 5, 1, 98], attr: None }) },
+            Assert { id: "UBL-CR-227", check: Check::Absent(Rel { path: &[136, 5, 1, 99], attr: None }) },
+            Assert { id: "UBL-CR-228", check: Check::Absent(Rel { path: &[136, 5, 1, 100], attr: None }) },
+            Assert { id: "UBL-CR-229", check: Check::Absent(Rel { path: &[136, 5, 1, 101, 12], attr: None }) },
+            Assert { id: "UBL-CR-230", check: Check::Absent(Rel { path: &[136, 5, 1, 102], attr: None }) },
+            Assert { id: "UBL-CR-231", check: Check::Absent(Rel { path: &[136, 5, 103], attr: None }) },
+            Assert { id: "UBL-CR-232", check: Check::Absent(Rel { path: &[136, 5, 6, 104], attr: None }) },
+            Assert { id: "UBL-CR-233", check: Check::Absent(Rel { path: &[136, 5, 6, 105], attr: None }) },
+            Assert { id: "UBL-CR-234", check: Check::Absent(Rel { path: &[136, 5, 6, 106], attr: None }) },
+            Assert { id: "UBL-CR-235", check: Check::Absent(Rel { path: &[136, 5, 6, 107], attr: None }) },
+            Assert { id: "UBL-CR-236", check: Check::Absent(Rel { path: &[136, 5, 6, 108], attr: None }) },
+            Assert { id: "UBL-CR-237", check: Check::Absent(Rel { path: &[136, 5, 6, 109, 12], attr: None }) },
+            Assert { id: "UBL-CR-238", check: Check::Absent(Rel { path: &[136, 5, 6, 109, 110], attr: None }) },
+            Assert { id: "UBL-CR-239", check: Check::Absent(Rel { path: &[136, 5, 6, 109, 111], attr: None }) },
+            Assert { id: "UBL-CR-240", check: Check::Absent(Rel { path: &[136, 5, 6, 109, 112], attr: None }) },
+            Assert { id: "UBL-CR-241", check: Check::Absent(Rel { path: &[136, 5, 113, 114], attr: None }) },
+            Assert { id: "UBL-CR-242", check: Check::Absent(Rel { path: &[136, 5, 113, 115], attr: None }) },
+            Assert { id: "UBL-CR-243", check: Check::Absent(Rel { path: &[136, 5, 113, 116], attr: None }) },
+            Assert { id: "UBL-CR-244", check: Check::Absent(Rel { path: &[136, 5, 113, 138], attr: None }) },
+            Assert { id: "UBL-CR-245", check: Check::Absent(Rel { path: &[136, 5, 113, 117], attr: None }) },
+            Assert { id: "UBL-CR-246", check: Check::Absent(Rel { path: &[136, 5, 113, 118], attr: None }) },
+            Assert { id: "UBL-CR-247", check: Check::Absent(Rel { path: &[136, 5, 113, 119], attr: None }) },
+            Assert { id: "UBL-CR-248", check: Check::Absent(Rel { path: &[136, 5, 113, 120], attr: None }) },
+            Assert { id: "UBL-CR-249", check: Check::Absent(Rel { path: &[136, 5, 113, 108], attr: None }) },
+            Assert { id: "UBL-CR-250", check: Check::Absent(Rel { path: &[136, 5, 113, 121], attr: None }) },
+            Assert { id: "UBL-CR-251", check: Check::Absent(Rel { path: &[136, 5, 113, 122], attr: None }) },
+            Assert { id: "UBL-CR-252", check: Check::Absent(Rel { path: &[136, 5, 113, 123], attr: None }) },
+            Assert { id: "UBL-CR-253", check: Check::Absent(Rel { path: &[136, 5, 124, 82], attr: None }) },
+            Assert { id: "UBL-CR-254", check: Check::Absent(Rel { path: &[136, 5, 124, 125], attr: None }) },
+            Assert { id: "UBL-CR-255", check: Check::Absent(Rel { path: &[136, 5, 124, 126], attr: None }) },
+            Assert { id: "UBL-CR-256", check: Check::Absent(Rel { path: &[136, 5, 124, 127], attr: None }) },
+            Assert { id: "UBL-CR-257", check: Check::Absent(Rel { path: &[136, 5, 128], attr: None }) },
+            Assert { id: "UBL-CR-258", check: Check::Absent(Rel { path: &[136, 5, 129], attr: None }) },
+            Assert { id: "UBL-CR-259", check: Check::Absent(Rel { path: &[136, 5, 130], attr: None }) },
+            Assert { id: "UBL-CR-260", check: Check::Absent(Rel { path: &[136, 5, 131], attr: None }) },
+            Assert { id: "UBL-CR-261", check: Check::Absent(Rel { path: &[136, 5, 132], attr: None }) },
+            Assert { id: "UBL-CR-262", check: Check::Absent(Rel { path: &[136, 139], attr: None }) },
+            Assert { id: "UBL-CR-263", check: Check::Absent(Rel { path: &[136, 134], attr: None }) },
+            Assert { id: "UBL-CR-264", check: Check::Absent(Rel { path: &[136, 140], attr: None }) },
+            Assert { id: "UBL-CR-265", check: Check::Absent(Rel { path: &[141, 76], attr: None }) },
+            Assert { id: "UBL-CR-266", check: Check::Absent(Rel { path: &[141, 77], attr: None }) },
+            Assert { id: "UBL-CR-267", check: Check::Absent(Rel { path: &[141, 78], attr: None }) },
+            Assert { id: "UBL-CR-268", check: Check::Absent(Rel { path: &[141, 79], attr: None }) },
+            Assert { id: "UBL-CR-269", check: Check::Absent(Rel { path: &[141, 142], attr: None }) },
+            Assert { id: "UBL-CR-270", check: Check::Absent(Rel { path: &[141, 80], attr: None }) },
+            Assert { id: "UBL-CR-271", check: Check::Absent(Rel { path: &[141, 81], attr: None }) },
+            Assert { id: "UBL-CR-272", check: Check::Absent(Rel { path: &[141, 1], attr: None }) },
+            Assert { id: "UBL-CR-273", check: Check::Absent(Rel { path: &[141, 103], attr: None }) },
+            Assert { id: "UBL-CR-274", check: Check::Absent(Rel { path: &[141, 6], attr: None }) },
+            Assert { id: "UBL-CR-275", check: Check::Absent(Rel { path: &[141, 113, 104], attr: None }) },
+            Assert { id: "UBL-CR-276", check: Check::Absent(Rel { path: &[141, 113, 114], attr: None }) },
+            Assert { id: "UBL-CR-277", check: Check::Absent(Rel { path: &[141, 113, 115], attr: None }) },
+            Assert { id: "UBL-CR-278", check: Check::Absent(Rel { path: &[141, 113, 116], attr: None }) },
+            Assert { id: "UBL-CR-279", check: Check::Absent(Rel { path: &[141, 113, 138], attr: None }) },
+            Assert { id: "UBL-CR-280", check: Check::Absent(Rel { path: &[141, 113, 117], attr: None }) },
+            Assert { id: "UBL-CR-281", check: Check::Absent(Rel { path: &[141, 113, 118], attr: None }) },
+            Assert { id: "UBL-CR-282", check: Check::Absent(Rel { path: &[141, 113, 119], attr: None }) },
+            Assert { id: "UBL-CR-283", check: Check::Absent(Rel { path: &[141, 113, 120], attr: None }) },
+            Assert { id: "UBL-CR-284", check: Check::Absent(Rel { path: &[141, 113, 108], attr: None }) },
+            Assert { id: "UBL-CR-285", check: Check::Absent(Rel { path: &[141, 113, 121], attr: None }) },
+            Assert { id: "UBL-CR-286", check: Check::Absent(Rel { path: &[141, 113, 122], attr: None }) },
+            Assert { id: "UBL-CR-287", check: Check::Absent(Rel { path: &[141, 113, 123], attr: None }) },
+            Assert { id: "UBL-CR-288", check: Check::Absent(Rel { path: &[141, 124], attr: None }) },
+            Assert { id: "UBL-CR-289", check: Check::Absent(Rel { path: &[141, 128], attr: None }) },
+            Assert { id: "UBL-CR-290", check: Check::Absent(Rel { path: &[141, 129], attr: None }) },
+            Assert { id: "UBL-CR-291", check: Check::Absent(Rel { path: &[141, 130], attr: None }) },
+            Assert { id: "UBL-CR-292", check: Check::Absent(Rel { path: &[141, 131], attr: None }) },
+            Assert { id: "UBL-CR-293", check: Check::Absent(Rel { path: &[141, 132], attr: None }) },
+            Assert { id: "UBL-CR-294", check: Check::Absent(Rel { path: &[143], attr: None }) },
+            Assert { id: "UBL-CR-295", check: Check::Absent(Rel { path: &[144], attr: None }) },
+            Assert { id: "UBL-CR-296", check: Check::Absent(Rel { path: &[145, 76], attr: None }) },
+            Assert { id: "UBL-CR-297", check: Check::Absent(Rel { path: &[145, 77], attr: None }) },
+            Assert { id: "UBL-CR-298", check: Check::Absent(Rel { path: &[145, 78], attr: None }) },
+            Assert { id: "UBL-CR-299", check: Check::Absent(Rel { path: &[145, 79], attr: None }) },
+            Assert { id: "UBL-CR-300", check: Check::Absent(Rel { path: &[145, 142], attr: None }) },
+            Assert { id: "UBL-CR-301", check: Check::Absent(Rel { path: &[145, 80], attr: None }) },
+            Assert { id: "UBL-CR-302", check: Check::Absent(Rel { path: &[145, 146], attr: None }) },
+            Assert { id: "UBL-CR-303", check: Check::Absent(Rel { path: &[145, 81], attr: None }) },
+            Assert { id: "UBL-CR-304", check: Check::Absent(Rel { path: &[145, 1, 82], attr: None }) },
+            Assert { id: "UBL-CR-305", check: Check::Absent(Rel { path: &[145, 1, 83], attr: None }) },
+            Assert { id: "UBL-CR-306", check: Check::Absent(Rel { path: &[145, 1, 84], attr: None }) },
+            Assert { id: "UBL-CR-307", check: Check::Absent(Rel { path: &[145, 1, 85], attr: None }) },
+            Assert { id: "UBL-CR-308", check: Check::Absent(Rel { path: &[145, 1, 86], attr: None }) },
+            Assert { id: "UBL-CR-309", check: Check::Absent(Rel { path: &[145, 1, 87], attr: None }) },
+            Assert { id: "UBL-CR-310", check: Check::Absent(Rel { path: &[145, 1, 88], attr: None }) },
+            Assert { id: "UBL-CR-311", check: Check::Absent(Rel { path: &[145, 1, 89], attr: None }) },
+            Assert { id: "UBL-CR-312", check: Check::Absent(Rel { path: &[145, 1, 90], attr: None }) },
+            Assert { id: "UBL-CR-313", check: Check::Absent(Rel { path: &[145, 1, 91], attr: None }) },
+            Assert { id: "UBL-CR-314", check: Check::Absent(Rel { path: &[145, 1, 92], attr: None }) },
+            Assert { id: "UBL-CR-315", check: Check::Absent(Rel { path: &[145, 1, 93], attr: None }) },
+            Assert { id: "UBL-CR-316", check: Check::Absent(Rel { path: &[145, 1, 94], attr: None }) },
+            Assert { id: "UBL-CR-317", check: Check::Absent(Rel { path: &[145, 1, 95], attr: None }) },
+            Assert { id: "UBL-CR-318", check: Check::Absent(Rel { path: &[145, 1, 96], attr: None }) },
+            Assert { id: "UBL-CR-319", check: Check::Absent(Rel { path: &[145, 1, 97], attr: None }) },
+            Assert { id: "UBL-CR-320", check: Check::Absent(Rel { path: &[145, 1, 98], attr: None }) },
+            Assert { id: "UBL-CR-321", check: Check::Absent(Rel { path: &[145, 1, 99], attr: None }) },
+            Assert { id: "UBL-CR-322", check: Check::Absent(Rel { path: &[145, 1, 100], attr: None }) },
+            Assert { id: "UBL-CR-323", check: Check::Absent(Rel { path: &[145, 1, 101, 12], attr: None }) },
+            Assert { id: "UBL-CR-324", check: Check::Absent(Rel { path: &[145, 1, 102], attr: None }) },
+            Assert { id: "UBL-CR-325", check: Check::Absent(Rel { path: &[145, 103], attr: None }) },
+            Assert { id: "UBL-CR-326", check: Check::Absent(Rel { path: &[145, 6, 104], attr: None }) },
+            Assert { id: "UBL-CR-327", check: Check::Absent(Rel { path: &[145, 6, 105], attr: None }) },
+            Assert { id: "UBL-CR-328", check: Check::Absent(Rel { path: &[145, 6, 106], attr: None }) },
+            Assert { id: "UBL-CR-329", check: Check::Absent(Rel { path: &[145, 6, 107], attr: None }) },
+            Assert { id: "UBL-CR-330", check: Check::Absent(Rel { path: &[145, 6, 108], attr: None }) },
+            Assert { id: "UBL-CR-331", check: Check::Absent(Rel { path: &[145, 6, 109, 12], attr: None }) },
+            Assert { id: "UBL-CR-332", check: Check::Absent(Rel { path: &[145, 6, 109, 110], attr: None }) },
+            Assert { id: "UBL-CR-333", check: Check::Absent(Rel { path: &[145, 6, 109, 111], attr: None }) },
+            Assert { id: "UBL-CR-334", check: Check::Absent(Rel { path: &[145, 6, 109, 112], attr: None }) },
+            Assert { id: "UBL-CR-335", check: Check::Absent(Rel { path: &[145, 113], attr: None }) },
+            Assert { id: "UBL-CR-336", check: Check::Absent(Rel { path: &[145, 124], attr: None }) },
+            Assert { id: "UBL-CR-337", check: Check::Absent(Rel { path: &[145, 128], attr: None }) },
+            Assert { id: "UBL-CR-338", check: Check::Absent(Rel { path: &[145, 129], attr: None }) },
+            Assert { id: "UBL-CR-339", check: Check::Absent(Rel { path: &[145, 130], attr: None }) },
+            Assert { id: "UBL-CR-340", check: Check::Absent(Rel { path: &[145, 131], attr: None }) },
+            Assert { id: "UBL-CR-341", check: Check::Absent(Rel { path: &[145, 132], attr: None }) },
+            Assert { id: "UBL-CR-342", check: Check::Absent(Rel { path: &[9, 82], attr: None }) },
+            Assert { id: "UBL-CR-343", check: Check::Absent(Rel { path: &[9, 147], attr: None }) },
+            Assert { id: "UBL-CR-344", check: Check::Absent(Rel { path: &[9, 148], attr: None }) },
+            Assert { id: "UBL-CR-345", check: Check::Absent(Rel { path: &[9, 149], attr: None }) },
+            Assert { id: "UBL-CR-346", check: Check::Absent(Rel { path: &[9, 150], attr: None }) },
+            Assert { id: "UBL-CR-347", check: Check::Absent(Rel { path: &[9, 151], attr: None }) },
+            Assert { id: "UBL-CR-348", check: Check::Absent(Rel { path: &[9, 152], attr: None }) },
+            Assert { id: "UBL-CR-349", check: Check::Absent(Rel { path: &[9, 153], attr: None }) },
+            Assert { id: "UBL-CR-350", check: Check::Absent(Rel { path: &[9, 154], attr: None }) },
+            Assert { id: "UBL-CR-351", check: Check::Absent(Rel { path: &[9, 155, 30], attr: None }) },
+            Assert { id: "UBL-CR-352", check: Check::Absent(Rel { path: &[9, 155, 156], attr: None }) },
+            Assert { id: "UBL-CR-353", check: Check::Absent(Rel { path: &[9, 155, 157], attr: None }) },
+            Assert { id: "UBL-CR-354", check: Check::Absent(Rel { path: &[9, 155, 97], attr: None }) },
+            Assert { id: "UBL-CR-355", check: Check::Absent(Rel { path: &[9, 155, 158], attr: None }) },
+            Assert { id: "UBL-CR-356", check: Check::Absent(Rel { path: &[9, 155, 159], attr: None }) },
+            Assert { id: "UBL-CR-357", check: Check::Absent(Rel { path: &[9, 155, 12], attr: None }) },
+            Assert { id: "UBL-CR-358", check: Check::Absent(Rel { path: &[9, 155, 46], attr: None }) },
+            Assert { id: "UBL-CR-359", check: Check::Absent(Rel { path: &[9, 155, 2, 82], attr: None }) },
+            Assert { id: "UBL-CR-360", check: Check::Absent(Rel { path: &[9, 155, 2, 83], attr: None }) },
+            Assert { id: "UBL-CR-361", check: Check::Absent(Rel { path: &[9, 155, 2, 84], attr: None }) },
+            Assert { id: "UBL-CR-362", check: Check::Absent(Rel { path: &[9, 155, 2, 85], attr: None }) },
+            Assert { id: "UBL-CR-363", check: Check::Absent(Rel { path: &[9, 155, 2, 86], attr: None }) },
+            Assert { id: "UBL-CR-364", check: Check::Absent(Rel { path: &[9, 155, 2, 87], attr: None }) },
+            Assert { id: "UBL-CR-365", check: Check::Absent(Rel { path: &[9, 155, 2, 88], attr: None }) },
+            Assert { id: "UBL-CR-366", check: Check::Absent(Rel { path: &[9, 155, 2, 89], attr: None }) },
+            Assert { id: "UBL-CR-367", check: Check::Absent(Rel { path: &[9, 155, 2, 90], attr: None }) },
+            Assert { id: "UBL-CR-368", check: Check::Absent(Rel { path: &[9, 155, 2, 91], attr: None }) },
+            Assert { id: "UBL-CR-369", check: Check::Absent(Rel { path: &[9, 155, 2, 92], attr: None }) },
+            Assert { id: "UBL-CR-370", check: Check::Absent(Rel { path: &[9, 155, 2, 93], attr: None }) },
+            Assert { id: "UBL-CR-371", check: Check::Absent(Rel { path: &[9, 155, 2, 94], attr: None }) },
+            Assert { id: "UBL-CR-372", check: Check::Absent(Rel { path: &[9, 155, 2, 95], attr: None }) },
+            Assert { id: "UBL-CR-373", check: Check::Absent(Rel { path: &[9, 155, 2, 96], attr: None }) },
+            Assert { id: "UBL-CR-374", check: Check::Absent(Rel { path: &[9, 155, 2, 97], attr: None }) },
+            Assert { id: "UBL-CR-375", check: Check::Absent(Rel { path: &[9, 155, 2, 98], attr: None }) },
+            Assert { id: "UBL-CR-376", check: Check::Absent(Rel { path: &[9, 155, 2, 99], attr: None }) },
+            Assert { id: "UBL-CR-377", check: Check::Absent(Rel { path: &[9, 155, 2, 100], attr: None }) },
+            Assert { id: "UBL-CR-378", check: Check::Absent(Rel { path: &[9, 155, 2, 101, 12], attr: None }) },
+            Assert { id: "UBL-CR-379", check: Check::Absent(Rel { path: &[9, 155, 2, 102], attr: None }) },
+            Assert { id: "UBL-CR-380", check: Check::Absent(Rel { path: &[9, 155, 160], attr: None }) },
+            Assert { id: "UBL-CR-381", check: Check::Absent(Rel { path: &[9, 155, 102], attr: None }) },
+            Assert { id: "UBL-CR-382", check: Check::Absent(Rel { path: &[9, 161], attr: None }) },
+            Assert { id: "UBL-CR-383", check: Check::Absent(Rel { path: &[9, 162], attr: None }) },
+            Assert { id: "UBL-CR-384", check: Check::Absent(Rel { path: &[9, 163], attr: None }) },
+            Assert { id: "UBL-CR-385", check: Check::Absent(Rel { path: &[9, 164], attr: None }) },
+            Assert { id: "UBL-CR-386", check: Check::Absent(Rel { path: &[9, 10, 76], attr: None }) },
+            Assert { id: "UBL-CR-387", check: Check::Absent(Rel { path: &[9, 10, 77], attr: None }) },
+            Assert { id: "UBL-CR-388", check: Check::Absent(Rel { path: &[9, 10, 78], attr: None }) },
+            Assert { id: "UBL-CR-389", check: Check::Absent(Rel { path: &[9, 10, 79], attr: None }) },
+            Assert { id: "UBL-CR-390", check: Check::Absent(Rel { path: &[9, 10, 142], attr: None }) },
+            Assert { id: "UBL-CR-391", check: Check::Absent(Rel { path: &[9, 10, 80], attr: None }) },
+            Assert { id: "UBL-CR-392", check: Check::Absent(Rel { path: &[9, 10, 146], attr: None }) },
+            Assert { id: "UBL-CR-393", check: Check::Absent(Rel { path: &[9, 10, 81], attr: None }) },
+            Assert { id: "UBL-CR-394", check: Check::Absent(Rel { path: &[9, 10, 1], attr: None }) },
+            Assert { id: "UBL-CR-395", check: Check::Absent(Rel { path: &[9, 10, 103], attr: None }) },
+            Assert { id: "UBL-CR-396", check: Check::Absent(Rel { path: &[9, 10, 6], attr: None }) },
+            Assert { id: "UBL-CR-397", check: Check::Absent(Rel { path: &[9, 10, 113], attr: None }) },
+            Assert { id: "UBL-CR-398", check: Check::Absent(Rel { path: &[9, 10, 124], attr: None }) },
+            Assert { id: "UBL-CR-399", check: Check::Absent(Rel { path: &[9, 10, 128], attr: None }) },
+            Assert { id: "UBL-CR-400", check: Check::Absent(Rel { path: &[9, 10, 129], attr: None }) },
+            Assert { id: "UBL-CR-401", check: Check::Absent(Rel { path: &[9, 10, 130], attr: None }) },
+            Assert { id: "UBL-CR-402", check: Check::Absent(Rel { path: &[9, 10, 131], attr: None }) },
+            Assert { id: "UBL-CR-403", check: Check::Absent(Rel { path: &[9, 10, 132], attr: None }) },
+            Assert { id: "UBL-CR-404", check: Check::Absent(Rel { path: &[9, 165], attr: None }) },
+            Assert { id: "UBL-CR-405", check: Check::Absent(Rel { path: &[9, 166], attr: None }) },
+            Assert { id: "UBL-CR-406", check: Check::Absent(Rel { path: &[9, 167], attr: None }) },
+            Assert { id: "UBL-CR-407", check: Check::Absent(Rel { path: &[9, 168], attr: None }) },
+            Assert { id: "UBL-CR-408", check: Check::Absent(Rel { path: &[9, 169], attr: None }) },
+            Assert { id: "UBL-CR-409", check: Check::Absent(Rel { path: &[9, 170], attr: None }) },
+            Assert { id: "UBL-CR-410", check: Check::Absent(Rel { path: &[167], attr: None }) },
+            Assert { id: "UBL-CR-411", check: Check::Absent(Rel { path: &[171, 82], attr: None }) },
+            Assert { id: "UBL-CR-413", check: Check::Absent(Rel { path: &[171, 172], attr: None }) },
+            Assert { id: "UBL-CR-414", check: Check::Absent(Rel { path: &[171, 173], attr: None }) },
+            Assert { id: "UBL-CR-415", check: Check::Absent(Rel { path: &[171, 174, 175], attr: None }) },
+            Assert { id: "UBL-CR-416", check: Check::Absent(Rel { path: &[171, 174, 176], attr: None }) },
+            Assert { id: "UBL-CR-417", check: Check::Absent(Rel { path: &[171, 174, 63], attr: None }) },
+            Assert { id: "UBL-CR-418", check: Check::Absent(Rel { path: &[171, 174, 177], attr: None }) },
+            Assert { id: "UBL-CR-419", check: Check::Absent(Rel { path: &[171, 174, 178], attr: None }) },
+            Assert { id: "UBL-CR-420", check: Check::Absent(Rel { path: &[171, 174, 179], attr: None }) },
+            Assert { id: "UBL-CR-421", check: Check::Absent(Rel { path: &[171, 174, 180], attr: None }) },
+            Assert { id: "UBL-CR-422", check: Check::Absent(Rel { path: &[171, 174, 181], attr: None }) },
+            Assert { id: "UBL-CR-424", check: Check::Absent(Rel { path: &[171, 182, 183], attr: None }) },
+            Assert { id: "UBL-CR-425", check: Check::Absent(Rel { path: &[171, 182, 184], attr: None }) },
+            Assert { id: "UBL-CR-426", check: Check::Absent(Rel { path: &[171, 182, 185], attr: None }) },
+            Assert { id: "UBL-CR-427", check: Check::Absent(Rel { path: &[171, 182, 111], attr: None }) },
+            Assert { id: "UBL-CR-428", check: Check::Absent(Rel { path: &[171, 182, 186], attr: None }) },
+            Assert { id: "UBL-CR-429", check: Check::Absent(Rel { path: &[171, 182, 187, 12], attr: None }) },
+            Assert { id: "UBL-CR-430", check: Check::Absent(Rel { path: &[171, 182, 187, 188, 12], attr: None }) },
+            Assert { id: "UBL-CR-431", check: Check::Absent(Rel { path: &[171, 182, 187, 188, 2], attr: None }) },
+            Assert { id: "UBL-CR-432", check: Check::Absent(Rel { path: &[171, 182, 187, 2], attr: None }) },
+            Assert { id: "UBL-CR-433", check: Check::Absent(Rel { path: &[171, 182, 101], attr: None }) },
+            Assert { id: "UBL-CR-434", check: Check::Absent(Rel { path: &[171, 189], attr: None }) },
+            Assert { id: "UBL-CR-435", check: Check::Absent(Rel { path: &[171, 190, 191], attr: None }) },
+            Assert { id: "UBL-CR-436", check: Check::Absent(Rel { path: &[171, 190, 192], attr: None }) },
+            Assert { id: "UBL-CR-437", check: Check::Absent(Rel { path: &[171, 190, 193], attr: None }) },
+            Assert { id: "UBL-CR-438", check: Check::Absent(Rel { path: &[171, 190, 194], attr: None }) },
+            Assert { id: "UBL-CR-439", check: Check::Absent(Rel { path: &[171, 190, 195], attr: None }) },
+            Assert { id: "UBL-CR-440", check: Check::Absent(Rel { path: &[171, 190, 196, 12], attr: None }) },
+            Assert { id: "UBL-CR-441", check: Check::Absent(Rel { path: &[171, 190, 196, 183], attr: None }) },
+            Assert { id: "UBL-CR-442", check: Check::Absent(Rel { path: &[171, 190, 196, 184], attr: None }) },
+            Assert { id: "UBL-CR-443", check: Check::Absent(Rel { path: &[171, 190, 196, 185], attr: None }) },
+            Assert { id: "UBL-CR-444", check: Check::Absent(Rel { path: &[171, 190, 196, 111], attr: None }) },
+            Assert { id: "UBL-CR-445", check: Check::Absent(Rel { path: &[171, 190, 196, 186], attr: None }) },
+            Assert { id: "UBL-CR-446", check: Check::Absent(Rel { path: &[171, 190, 196, 187], attr: None }) },
+            Assert { id: "UBL-CR-447", check: Check::Absent(Rel { path: &[171, 190, 196, 101], attr: None }) },
+            Assert { id: "UBL-CR-448", check: Check::Absent(Rel { path: &[171, 190, 46], attr: None }) },
+            Assert { id: "UBL-CR-449", check: Check::Absent(Rel { path: &[171, 190, 197], attr: None }) },
+            Assert { id: "UBL-CR-450", check: Check::Absent(Rel { path: &[171, 190, 198], attr: None }) },
+            Assert { id: "UBL-CR-451", check: Check::Absent(Rel { path: &[171, 199], attr: None }) },
+            Assert { id: "UBL-CR-452", check: Check::Absent(Rel { path: &[200, 82], attr: None }) },
+            Assert { id: "UBL-CR-453", check: Check::Absent(Rel { path: &[200, 201], attr: None }) },
+            Assert { id: "UBL-CR-454", check: Check::Absent(Rel { path: &[200, 202], attr: None }) },
+            Assert { id: "UBL-CR-455", check: Check::Absent(Rel { path: &[200, 203], attr: None }) },
+            Assert { id: "UBL-CR-456", check: Check::Absent(Rel { path: &[200, 204], attr: None }) },
+            Assert { id: "UBL-CR-457", check: Check::Absent(Rel { path: &[200, 205], attr: None }) },
+            Assert { id: "UBL-CR-458", check: Check::Absent(Rel { path: &[200, 206], attr: None }) },
+            Assert { id: "UBL-CR-459", check: Check::Absent(Rel { path: &[200, 207], attr: None }) },
+            Assert { id: "UBL-CR-460", check: Check::Absent(Rel { path: &[200, 208], attr: None }) },
+            Assert { id: "UBL-CR-461", check: Check::Absent(Rel { path: &[200, 209], attr: None }) },
+            Assert { id: "UBL-CR-462", check: Check::Absent(Rel { path: &[200, 210], attr: None }) },
+            Assert { id: "UBL-CR-463", check: Check::Absent(Rel { path: &[200, 211], attr: None }) },
+            Assert { id: "UBL-CR-464", check: Check::Absent(Rel { path: &[200, 212], attr: None }) },
+            Assert { id: "UBL-CR-465", check: Check::Absent(Rel { path: &[200, 213], attr: None }) },
+            Assert { id: "UBL-CR-466", check: Check::Absent(Rel { path: &[200, 214], attr: None }) },
+            Assert { id: "UBL-CR-467", check: Check::Absent(Rel { path: &[200, 215], attr: None }) },
+            Assert { id: "UBL-CR-468", check: Check::Absent(Rel { path: &[200, 216], attr: None }) },
+            Assert { id: "UBL-CR-469", check: Check::Absent(Rel { path: &[200, 46], attr: None }) },
+            Assert { id: "UBL-CR-470", check: Check::Absent(Rel { path: &[217], attr: None }) },
+            Assert { id: "UBL-CR-471", check: Check::Absent(Rel { path: &[13, 82], attr: None }) },
+            Assert { id: "UBL-CR-472", check: Check::Absent(Rel { path: &[13, 218], attr: None }) },
+            Assert { id: "UBL-CR-473", check: Check::Absent(Rel { path: &[13, 219], attr: None }) },
+            Assert { id: "UBL-CR-474", check: Check::Absent(Rel { path: &[13, 24], attr: None }) },
+            Assert { id: "UBL-CR-475", check: Check::Absent(Rel { path: &[13, 220], attr: None }) },
+            Assert { id: "UBL-CR-476", check: Check::Absent(Rel { path: &[13, 221], attr: None }) },
+            Assert { id: "UBL-CR-477", check: Check::Absent(Rel { path: &[13, 222, 12], attr: None }) },
+            Assert { id: "UBL-CR-478", check: Check::Absent(Rel { path: &[13, 222, 223], attr: None }) },
+            Assert { id: "UBL-CR-479", check: Check::Absent(Rel { path: &[13, 222, 221], attr: None }) },
+            Assert { id: "UBL-CR-480", check: Check::Absent(Rel { path: &[13, 222, 224], attr: None }) },
+            Assert { id: "UBL-CR-481", check: Check::Absent(Rel { path: &[13, 222, 225], attr: None }) },
+            Assert { id: "UBL-CR-482", check: Check::Absent(Rel { path: &[13, 222, 226], attr: None }) },
+            Assert { id: "UBL-CR-483", check: Check::Absent(Rel { path: &[13, 222, 227], attr: None }) },
+            Assert { id: "UBL-CR-484", check: Check::Absent(Rel { path: &[13, 222, 109, 12], attr: None }) },
+            Assert { id: "UBL-CR-485", check: Check::Absent(Rel { path: &[13, 222, 109, 110], attr: None }) },
+            Assert { id: "UBL-CR-486", check: Check::Absent(Rel { path: &[13, 222, 109, 111], attr: None }) },
+            Assert { id: "UBL-CR-487", check: Check::Absent(Rel { path: &[13, 222, 109, 112], attr: None }) },
+            Assert { id: "UBL-CR-488", check: Check::Absent(Rel { path: &[13, 228], attr: None }) },
+            Assert { id: "UBL-CR-489", check: Check::Absent(Rel { path: &[13, 171], attr: None }) },
+            Assert { id: "UBL-CR-490", check: Check::Absent(Rel { path: &[229], attr: None }) },
+            Assert { id: "UBL-CR-491", check: Check::Absent(Rel { path: &[230], attr: None }) },
+            Assert { id: "UBL-CR-492", check: Check::Absent(Rel { path: &[231], attr: None }) },
+            Assert { id: "UBL-CR-493", check: Check::Absent(Rel { path: &[232], attr: None }) },
+            Assert { id: "UBL-CR-494", check: Check::Absent(Rel { path: &[228, 233], attr: None }) },
+            Assert { id: "UBL-CR-495", check: Check::Absent(Rel { path: &[228, 234], attr: None }) },
+            Assert { id: "UBL-CR-496", check: Check::Absent(Rel { path: &[228, 235], attr: None }) },
+            Assert { id: "UBL-CR-497", check: Check::Absent(Rel { path: &[228, 236, 237], attr: None }) },
+            Assert { id: "UBL-CR-498", check: Check::Absent(Rel { path: &[228, 236, 238], attr: None }) },
+            Assert { id: "UBL-CR-499", check: Check::Absent(Rel { path: &[228, 236, 239], attr: None }) },
+            Assert { id: "UBL-CR-500", check: Check::Absent(Rel { path: &[228, 236, 223], attr: None }) },
+            Assert { id: "UBL-CR-501", check: Check::Absent(Rel { path: &[228, 236, 221], attr: None }) },
+            Assert { id: "UBL-CR-502", check: Check::Absent(Rel { path: &[228, 236, 226], attr: None }) },
+            Assert { id: "UBL-CR-503", check: Check::Absent(Rel { path: &[228, 236, 227], attr: None }) },
+            Assert { id: "UBL-CR-504", check: Check::Absent(Rel { path: &[228, 236, 222, 12], attr: None }) },
+            Assert { id: "UBL-CR-505", check: Check::Absent(Rel { path: &[228, 236, 222, 223], attr: None }) },
+            Assert { id: "UBL-CR-506", check: Check::Absent(Rel { path: &[228, 236, 222, 221], attr: None }) },
+            Assert { id: "UBL-CR-507", check: Check::Absent(Rel { path: &[228, 236, 222, 226], attr: None }) },
+            Assert { id: "UBL-CR-508", check: Check::Absent(Rel { path: &[228, 236, 222, 227], attr: None }) },
+            Assert { id: "UBL-CR-509", check: Check::Absent(Rel { path: &[228, 236, 222, 109, 12], attr: None }) },
+            Assert { id: "UBL-CR-510", check: Check::Absent(Rel { path: &[228, 236, 222, 109, 110], attr: None }) },
+            Assert { id: "UBL-CR-511", check: Check::Absent(Rel { path: &[228, 236, 222, 109, 111], attr: None }) },
+            Assert { id: "UBL-CR-512", check: Check::Absent(Rel { path: &[228, 236, 222, 109, 112], attr: None }) },
+            Assert { id: "UBL-CR-513", check: Check::Absent(Rel { path: &[240], attr: None }) },
+            Assert { id: "UBL-CR-514", check: Check::Absent(Rel { path: &[241, 242], attr: None }) },
+            Assert { id: "UBL-CR-515", check: Check::Absent(Rel { path: &[243, 19], attr: None }) },
+            Assert { id: "UBL-CR-515", check: Check::Absent(Rel { path: &[244, 19], attr: None }) },
+            Assert { id: "UBL-CR-516", check: Check::Absent(Rel { path: &[243, 245], attr: None }) },
+            Assert { id: "UBL-CR-516", check: Check::Absent(Rel { path: &[244, 245], attr: None }) },
+            Assert { id: "UBL-CR-517", check: Check::Absent(Rel { path: &[243, 24], attr: None }) },
+            Assert { id: "UBL-CR-517", check: Check::Absent(Rel { path: &[244, 24], attr: None }) },
+            Assert { id: "UBL-CR-518", check: Check::Absent(Rel { path: &[243, 246], attr: None }) },
+            Assert { id: "UBL-CR-518", check: Check::Absent(Rel { path: &[244, 246], attr: None }) },
+            Assert { id: "UBL-CR-519", check: Check::Absent(Rel { path: &[243, 247], attr: None }) },
+            Assert { id: "UBL-CR-519", check: Check::Absent(Rel { path: &[244, 247], attr: None }) },
+            Assert { id: "UBL-CR-520", check: Check::Absent(Rel { path: &[243, 26, 27], attr: None }) },
+            Assert { id: "UBL-CR-520", check: Check::Absent(Rel { path: &[244, 26, 27], attr: None }) },
+            Assert { id: "UBL-CR-521", check: Check::Absent(Rel { path: &[243, 26, 28], attr: None }) },
+            Assert { id: "UBL-CR-521", check: Check::Absent(Rel { path: &[244, 26, 28], attr: None }) },
+            Assert { id: "UBL-CR-522", check: Check::Absent(Rel { path: &[243, 26, 29], attr: None }) },
+            Assert { id: "UBL-CR-522", check: Check::Absent(Rel { path: &[244, 26, 29], attr: None }) },
+            Assert { id: "UBL-CR-523", check: Check::Absent(Rel { path: &[243, 26, 248], attr: None }) },
+            Assert { id: "UBL-CR-523", check: Check::Absent(Rel { path: &[244, 26, 248], attr: None }) },
+            Assert { id: "UBL-CR-524", check: Check::Absent(Rel { path: &[243, 26, 30], attr: None }) },
+            Assert { id: "UBL-CR-524", check: Check::Absent(Rel { path: &[244, 26, 30], attr: None }) },
+            Assert { id: "UBL-CR-525", check: Check::Absent(Rel { path: &[243, 249, 250], attr: None }) },
+            Assert { id: "UBL-CR-525", check: Check::Absent(Rel { path: &[244, 249, 250], attr: None }) },
+            Assert { id: "UBL-CR-526", check: Check::Absent(Rel { path: &[243, 249, 19], attr: None }) },
+            Assert { id: "UBL-CR-526", check: Check::Absent(Rel { path: &[244, 249, 19], attr: None }) },
+            Assert { id: "UBL-CR-527", check: Check::Absent(Rel { path: &[243, 249, 251], attr: None }) },
+            Assert { id: "UBL-CR-527", check: Check::Absent(Rel { path: &[244, 249, 251], attr: None }) },
+            Assert { id: "UBL-CR-528", check: Check::Absent(Rel { path: &[243, 249, 31], attr: None }) },
+            Assert { id: "UBL-CR-528", check: Check::Absent(Rel { path: &[244, 249, 31], attr: None }) },
+            Assert { id: "UBL-CR-529", check: Check::Absent(Rel { path: &[243, 252], attr: None }) },
+            Assert { id: "UBL-CR-529", check: Check::Absent(Rel { path: &[244, 252], attr: None }) },
+            Assert { id: "UBL-CR-530", check: Check::Absent(Rel { path: &[243, 253], attr: None }) },
+            Assert { id: "UBL-CR-530", check: Check::Absent(Rel { path: &[244, 253], attr: None }) },
+            Assert { id: "UBL-CR-531", check: Check::Absent(Rel { path: &[243, 36], attr: None }) },
+            Assert { id: "UBL-CR-531", check: Check::Absent(Rel { path: &[244, 36], attr: None }) },
+            Assert { id: "UBL-CR-532", check: Check::Absent(Rel { path: &[243, 35, 18], attr: None }) },
+            Assert { id: "UBL-CR-532", check: Check::Absent(Rel { path: &[244, 35, 18], attr: None }) },
+            Assert { id: "UBL-CR-533", check: Check::Absent(Rel { path: &[243, 35, 19], attr: None }) },
+            Assert { id: "UBL-CR-533", check: Check::Absent(Rel { path: &[244, 35, 19], attr: None }) },
+            Assert { id: "UBL-CR-534", check: Check::Absent(Rel { path: &[243, 35, 32], attr: None }) },
+            Assert { id: "UBL-CR-534", check: Check::Absent(Rel { path: &[244, 35, 32], attr: None }) },
+            Assert { id: "UBL-CR-535", check: Check::Absent(Rel { path: &[243, 35, 20], attr: None }) },
+            Assert { id: "UBL-CR-535", check: Check::Absent(Rel { path: &[244, 35, 20], attr: None }) },
+            Assert { id: "UBL-CR-537", check: Check::Absent(Rel { path: &[243, 35, 39], attr: None }) },
+            Assert { id: "UBL-CR-537", check: Check::Absent(Rel { path: &[244, 35, 39], attr: None }) },
+            Assert { id: "UBL-CR-538", check: Check::Absent(Rel { path: &[243, 35, 40], attr: None }) },
+            Assert { id: "UBL-CR-538", check: Check::Absent(Rel { path: &[244, 35, 40], attr: None }) },
+            Assert { id: "UBL-CR-539", check: Check::Absent(Rel { path: &[243, 35, 41], attr: None }) },
+            Assert { id: "UBL-CR-539", check: Check::Absent(Rel { path: &[244, 35, 41], attr: None }) },
+            Assert { id: "UBL-CR-540", check: Check::Absent(Rel { path: &[243, 35, 42], attr: None }) },
+            Assert { id: "UBL-CR-540", check: Check::Absent(Rel { path: &[244, 35, 42], attr: None }) },
+            Assert { id: "UBL-CR-541", check: Check::Absent(Rel { path: &[243, 35, 43], attr: None }) },
+            Assert { id: "UBL-CR-541", check: Check::Absent(Rel { path: &[244, 35, 43], attr: None }) },
+            Assert { id: "UBL-CR-542", check: Check::Absent(Rel { path: &[243, 35, 44], attr: None }) },
+            Assert { id: "UBL-CR-542", check: Check::Absent(Rel { path: &[244, 35, 44], attr: None }) },
+            Assert { id: "UBL-CR-543", check: Check::Absent(Rel { path: &[243, 35, 8], attr: None }) },
+            Assert { id: "UBL-CR-543", check: Check::Absent(Rel { path: &[244, 35, 8], attr: None }) },
+            Assert { id: "UBL-CR-544", check: Check::Absent(Rel { path: &[243, 35, 45], attr: None }) },
+            Assert { id: "UBL-CR-544", check: Check::Absent(Rel { path: &[244, 35, 45], attr: None }) },
+            Assert { id: "UBL-CR-545", check: Check::Absent(Rel { path: &[243, 35, 46], attr: None }) },
+            Assert { id: "UBL-CR-545", check: Check::Absent(Rel { path: &[244, 35, 46], attr: None }) },
+            Assert { id: "UBL-CR-546", check: Check::Absent(Rel { path: &[243, 35, 47], attr: None }) },
+            Assert { id: "UBL-CR-546", check: Check::Absent(Rel { path: &[244, 35, 47], attr: None }) },
+            Assert { id: "UBL-CR-547", check: Check::Absent(Rel { path: &[243, 35, 48], attr: None }) },
+            Assert { id: "UBL-CR-547", check: Check::Absent(Rel { path: &[244, 35, 48], attr: None }) },
+            Assert { id: "UBL-CR-548", check: Check::Absent(Rel { path: &[243, 254], attr: None }) },
+            Assert { id: "UBL-CR-548", check: Check::Absent(Rel { path: &[244, 254], attr: None }) },
+            Assert { id: "UBL-CR-549", check: Check::Absent(Rel { path: &[243, 255], attr: None }) },
+            Assert { id: "UBL-CR-549", check: Check::Absent(Rel { path: &[244, 255], attr: None }) },
+            Assert { id: "UBL-CR-550", check: Check::Absent(Rel { path: &[243, 9], attr: None }) },
+            Assert { id: "UBL-CR-550", check: Check::Absent(Rel { path: &[244, 9], attr: None }) },
+            Assert { id: "UBL-CR-551", check: Check::Absent(Rel { path: &[243, 200], attr: None }) },
+            Assert { id: "UBL-CR-551", check: Check::Absent(Rel { path: &[244, 200], attr: None }) },
+            Assert { id: "UBL-CR-552", check: Check::Absent(Rel { path: &[243, 13, 82], attr: None }) },
+            Assert { id: "UBL-CR-552", check: Check::Absent(Rel { path: &[244, 13, 82], attr: None }) },
+            Assert { id: "UBL-CR-553", check: Check::Absent(Rel { path: &[243, 13, 218], attr: None }) },
+            Assert { id: "UBL-CR-553", check: Check::Absent(Rel { path: &[244, 13, 218], attr: None }) },
+            Assert { id: "UBL-CR-554", check: Check::Absent(Rel { path: &[243, 13, 219], attr: None }) },
+            Assert { id: "UBL-CR-554", check: Check::Absent(Rel { path: &[244, 13, 219], attr: None }) },
+            Assert { id: "UBL-CR-555", check: Check::Absent(Rel { path: &[243, 13, 24], attr: None }) },
+            Assert { id: "UBL-CR-555", check: Check::Absent(Rel { path: &[244, 13, 24], attr: None }) },
+            Assert { id: "UBL-CR-556", check: Check::Absent(Rel { path: &[243, 13, 220], attr: None }) },
+            Assert { id: "UBL-CR-556", check: Check::Absent(Rel { path: &[244, 13, 220], attr: None }) },
+            Assert { id: "UBL-CR-557", check: Check::Absent(Rel { path: &[243, 13, 221], attr: None }) },
+            Assert { id: "UBL-CR-557", check: Check::Absent(Rel { path: &[244, 13, 221], attr: None }) },
+            Assert { id: "UBL-CR-558", check: Check::Absent(Rel { path: &[243, 13, 222], attr: None }) },
+            Assert { id: "UBL-CR-558", check: Check::Absent(Rel { path: &[244, 13, 222], attr: None }) },
+            Assert { id: "UBL-CR-559", check: Check::Absent(Rel { path: &[243, 13, 228], attr: None }) },
+            Assert { id: "UBL-CR-559", check: Check::Absent(Rel { path: &[244, 13, 228], attr: None }) },
+            Assert { id: "UBL-CR-560", check: Check::Absent(Rel { path: &[243, 13, 171], attr: None }) },
+            Assert { id: "UBL-CR-560", check: Check::Absent(Rel { path: &[244, 13, 171], attr: None }) },
+            Assert { id: "UBL-CR-561", check: Check::Absent(Rel { path: &[243, 228], attr: None }) },
+            Assert { id: "UBL-CR-561", check: Check::Absent(Rel { path: &[244, 228], attr: None }) },
+            Assert { id: "UBL-CR-562", check: Check::Absent(Rel { path: &[243, 240], attr: None }) },
+            Assert { id: "UBL-CR-562", check: Check::Absent(Rel { path: &[244, 240], attr: None }) },
+            Assert { id: "UBL-CR-563", check: Check::Absent(Rel { path: &[243, 256, 257], attr: None }) },
+            Assert { id: "UBL-CR-563", check: Check::Absent(Rel { path: &[244, 256, 257], attr: None }) },
+            Assert { id: "UBL-CR-564", check: Check::Absent(Rel { path: &[243, 256, 258], attr: None }) },
+            Assert { id: "UBL-CR-564", check: Check::Absent(Rel { path: &[244, 256, 258], attr: None }) },
+            Assert { id: "UBL-CR-565", check: Check::Absent(Rel { path: &[243, 256, 259], attr: None }) },
+            Assert { id: "UBL-CR-565", check: Check::Absent(Rel { path: &[244, 256, 259], attr: None }) },
+            Assert { id: "UBL-CR-566", check: Check::Absent(Rel { path: &[243, 256, 260], attr: None }) },
+            Assert { id: "UBL-CR-566", check: Check::Absent(Rel { path: &[244, 256, 260], attr: None }) },
+            Assert { id: "UBL-CR-567", check: Check::Absent(Rel { path: &[243, 256, 261], attr: None }) },
+            Assert { id: "UBL-CR-567", check: Check::Absent(Rel { path: &[244, 256, 261], attr: None }) },
+            Assert { id: "UBL-CR-568", check: Check::Absent(Rel { path: &[243, 256, 262], attr: None }) },
+            Assert { id: "UBL-CR-568", check: Check::Absent(Rel { path: &[244, 256, 262], attr: None }) },
+            Assert { id: "UBL-CR-569", check: Check::Absent(Rel { path: &[243, 256, 263], attr: None }) },
+            Assert { id: "UBL-CR-569", check: Check::Absent(Rel { path: &[244, 256, 263], attr: None }) },
+            Assert { id: "UBL-CR-570", check: Check::Absent(Rel { path: &[243, 256, 264], attr: None }) },
+            Assert { id: "UBL-CR-570", check: Check::Absent(Rel { path: &[244, 256, 264], attr: None }) },
+            Assert { id: "UBL-CR-571", check: Check::Absent(Rel { path: &[243, 256, 265, 266], attr: None }) },
+            Assert { id: "UBL-CR-571", check: Check::Absent(Rel { path: &[244, 256, 265, 266], attr: None }) },
+            Assert { id: "UBL-CR-572", check: Check::Absent(Rel { path: &[243, 256, 265, 267], attr: None }) },
+            Assert { id: "UBL-CR-572", check: Check::Absent(Rel { path: &[244, 256, 265, 267], attr: None }) },
+            Assert { id: "UBL-CR-573", check: Check::Absent(Rel { path: &[243, 256, 265, 268], attr: None }) },
+            Assert { id: "UBL-CR-573", check: Check::Absent(Rel { path: &[244, 256, 265, 268], attr: None }) },
+            Assert { id: "UBL-CR-574", check: Check::Absent(Rel { path: &[243, 256, 265, 269], attr: None }) },
+            Assert { id: "UBL-CR-574", check: Check::Absent(Rel { path: &[244, 256, 265, 269], attr: None }) },
+            Assert { id: "UBL-CR-575", check: Check::Absent(Rel { path: &[243, 256, 265, 47], attr: None }) },
+            Assert { id: "UBL-CR-575", check: Check::Absent(Rel { path: &[244, 256, 265, 47], attr: None }) },
+            Assert { id: "UBL-CR-576", check: Check::Absent(Rel { path: &[243, 256, 270, 266], attr: None }) },
+            Assert { id: "UBL-CR-576", check: Check::Absent(Rel { path: &[244, 256, 270, 266], attr: None }) },
+            Assert { id: "UBL-CR-577", check: Check::Absent(Rel { path: &[243, 256, 270, 267], attr: None }) },
+            Assert { id: "UBL-CR-577", check: Check::Absent(Rel { path: &[244, 256, 270, 267], attr: None }) },
+            Assert { id: "UBL-CR-578", check: Check::Absent(Rel { path: &[243, 256, 270, 268], attr: None }) },
+            Assert { id: "UBL-CR-578", check: Check::Absent(Rel { path: &[244, 256, 270, 268], attr: None }) },
+            Assert { id: "UBL-CR-579", check: Check::Absent(Rel { path: &[243, 256, 270, 269], attr: None }) },
+            Assert { id: "UBL-CR-579", check: Check::Absent(Rel { path: &[244, 256, 270, 269], attr: None }) },
+            Assert { id: "UBL-CR-580", check: Check::Absent(Rel { path: &[243, 256, 270, 47], attr: None }) },
+            Assert { id: "UBL-CR-580", check: Check::Absent(Rel { path: &[244, 256, 270, 47], attr: None }) },
+            Assert { id: "UBL-CR-581", check: Check::Absent(Rel { path: &[243, 256, 271], attr: None }) },
+            Assert { id: "UBL-CR-581", check: Check::Absent(Rel { path: &[244, 256, 271], attr: None }) },
+            Assert { id: "UBL-CR-582", check: Check::Absent(Rel { path: &[243, 256, 272, 266], attr: None }) },
+            Assert { id: "UBL-CR-582", check: Check::Absent(Rel { path: &[244, 256, 272, 266], attr: None }) },
+            Assert { id: "UBL-CR-583", check: Check::Absent(Rel { path: &[243, 256, 272, 267], attr: None }) },
+            Assert { id: "UBL-CR-583", check: Check::Absent(Rel { path: &[244, 256, 272, 267], attr: None }) },
+            Assert { id: "UBL-CR-584", check: Check::Absent(Rel { path: &[243, 256, 272, 268], attr: None }) },
+            Assert { id: "UBL-CR-584", check: Check::Absent(Rel { path: &[244, 256, 272, 268], attr: None }) },
+            Assert { id: "UBL-CR-585", check: Check::Absent(Rel { path: &[243, 256, 272, 269], attr: None }) },
+            Assert { id: "UBL-CR-585", check: Check::Absent(Rel { path: &[244, 256, 272, 269], attr: None }) },
+            Assert { id: "UBL-CR-586", check: Check::Absent(Rel { path: &[243, 256, 272, 47], attr: None }) },
+            Assert { id: "UBL-CR-586", check: Check::Absent(Rel { path: &[244, 256, 272, 47], attr: None }) },
+            Assert { id: "UBL-CR-587", check: Check::Absent(Rel { path: &[243, 256, 273], attr: None }) },
+            Assert { id: "UBL-CR-587", check: Check::Absent(Rel { path: &[244, 256, 273], attr: None }) },
+            Assert { id: "UBL-CR-588", check: Check::Absent(Rel { path: &[243, 256, 274], attr: None }) },
+            Assert { id: "UBL-CR-588", check: Check::Absent(Rel { path: &[244, 256, 274], attr: None }) },
+            Assert { id: "UBL-CR-589", check: Check::Absent(Rel { path: &[243, 256, 275], attr: None }) },
+            Assert { id: "UBL-CR-589", check: Check::Absent(Rel { path: &[244, 256, 275], attr: None }) },
+            Assert { id: "UBL-CR-590", check: Check::Absent(Rel { path: &[243, 256, 276], attr: None }) },
+            Assert { id: "UBL-CR-590", check: Check::Absent(Rel { path: &[244, 256, 276], attr: None }) },
+            Assert { id: "UBL-CR-591", check: Check::Absent(Rel { path: &[243, 256, 277, 12], attr: None }) },
+            Assert { id: "UBL-CR-591", check: Check::Absent(Rel { path: &[244, 256, 277, 12], attr: None }) },
+            Assert { id: "UBL-CR-592", check: Check::Absent(Rel { path: &[243, 256, 278, 279], attr: None }) },
+            Assert { id: "UBL-CR-592", check: Check::Absent(Rel { path: &[244, 256, 278, 279], attr: None }) },
+            Assert { id: "UBL-CR-593", check: Check::Absent(Rel { path: &[243, 256, 278, 280], attr: None }) },
+            Assert { id: "UBL-CR-593", check: Check::Absent(Rel { path: &[244, 256, 278, 280], attr: None }) },
+            Assert { id: "UBL-CR-594", check: Check::Absent(Rel { path: &[243, 256, 278, 281], attr: None }) },
+            Assert { id: "UBL-CR-594", check: Check::Absent(Rel { path: &[244, 256, 278, 281], attr: None }) },
+            Assert { id: "UBL-CR-595", check: Check::Absent(Rel { path: &[243, 256, 282], attr: None }) },
+            Assert { id: "UBL-CR-595", check: Check::Absent(Rel { path: &[244, 256, 282], attr: None }) },
+            Assert { id: "UBL-CR-596", check: Check::Absent(Rel { path: &[243, 256, 283], attr: None }) },
+            Assert { id: "UBL-CR-596", check: Check::Absent(Rel { path: &[244, 256, 283], attr: None }) },
+            Assert { id: "UBL-CR-597", check: Check::Absent(Rel { path: &[243, 256, 284, 12], attr: None }) },
+            Assert { id: "UBL-CR-597", check: Check::Absent(Rel { path: &[244, 256, 284, 12], attr: None }) },
+            Assert { id: "UBL-CR-598", check: Check::Absent(Rel { path: &[243, 256, 284, 223], attr: None }) },
+            Assert { id: "UBL-CR-598", check: Check::Absent(Rel { path: &[244, 256, 284, 223], attr: None }) },
+            Assert { id: "UBL-CR-599", check: Check::Absent(Rel { path: &[243, 256, 284, 221], attr: None }) },
+            Assert { id: "UBL-CR-599", check: Check::Absent(Rel { path: &[244, 256, 284, 221], attr: None }) },
+            Assert { id: "UBL-CR-600", check: Check::Absent(Rel { path: &[243, 256, 284, 224], attr: None }) },
+            Assert { id: "UBL-CR-600", check: Check::Absent(Rel { path: &[244, 256, 284, 224], attr: None }) },
+            Assert { id: "UBL-CR-601", check: Check::Absent(Rel { path: &[243, 256, 284, 225], attr: None }) },
+            Assert { id: "UBL-CR-601", check: Check::Absent(Rel { path: &[244, 256, 284, 225], attr: None }) },
+            Assert { id: "UBL-CR-602", check: Check::Absent(Rel { path: &[243, 256, 284, 226], attr: None }) },
+            Assert { id: "UBL-CR-602", check: Check::Absent(Rel { path: &[244, 256, 284, 226], attr: None }) },
+            Assert { id: "UBL-CR-603", check: Check::Absent(Rel { path: &[243, 256, 284, 227], attr: None }) },
+            Assert { id: "UBL-CR-603", check: Check::Absent(Rel { path: &[244, 256, 284, 227], attr: None }) },
+            Assert { id: "UBL-CR-604", check: Check::Absent(Rel { path: &[243, 256, 284, 109, 12], attr: None }) },
+            Assert { id: "UBL-CR-604", check: Check::Absent(Rel { path: &[244, 256, 284, 109, 12], attr: None }) },
+            Assert { id: "UBL-CR-605", check: Check::Absent(Rel { path: &[243, 256, 284, 109, 110], attr: None }) },
+            Assert { id: "UBL-CR-605", check: Check::Absent(Rel { path: &[244, 256, 284, 109, 110], attr: None }) },
+            Assert { id: "UBL-CR-606", check: Check::Absent(Rel { path: &[243, 256, 284, 109, 111], attr: None }) },
+            Assert { id: "UBL-CR-606", check: Check::Absent(Rel { path: &[244, 256, 284, 109, 111], attr: None }) },
+            Assert { id: "UBL-CR-607", check: Check::Absent(Rel { path: &[243, 256, 284, 109, 112], attr: None }) },
+            Assert { id: "UBL-CR-607", check: Check::Absent(Rel { path: &[244, 256, 284, 109, 112], attr: None }) },
+            Assert { id: "UBL-CR-608", check: Check::Absent(Rel { path: &[243, 256, 285, 82], attr: None }) },
+            Assert { id: "UBL-CR-608", check: Check::Absent(Rel { path: &[244, 256, 285, 82], attr: None }) },
+            Assert { id: "UBL-CR-609", check: Check::Absent(Rel { path: &[243, 256, 285, 286], attr: None }) },
+            Assert { id: "UBL-CR-609", check: Check::Absent(Rel { path: &[244, 256, 285, 286], attr: None }) },
+            Assert { id: "UBL-CR-610", check: Check::Absent(Rel { path: &[243, 256, 285, 287], attr: None }) },
+            Assert { id: "UBL-CR-610", check: Check::Absent(Rel { path: &[244, 256, 285, 287], attr: None }) },
+            Assert { id: "UBL-CR-611", check: Check::Absent(Rel { path: &[243, 256, 285, 288], attr: None }) },
+            Assert { id: "UBL-CR-611", check: Check::Absent(Rel { path: &[244, 256, 285, 288], attr: None }) },
+            Assert { id: "UBL-CR-612", check: Check::Absent(Rel { path: &[243, 256, 285, 289], attr: None }) },
+            Assert { id: "UBL-CR-612", check: Check::Absent(Rel { path: &[244, 256, 285, 289], attr: None }) },
+            Assert { id: "UBL-CR-613", check: Check::Absent(Rel { path: &[243, 256, 285, 290], attr: None }) },
+            Assert { id: "UBL-CR-613", check: Check::Absent(Rel { path: &[244, 256, 285, 290], attr: None }) },
+            Assert { id: "UBL-CR-614", check: Check::Absent(Rel { path: &[243, 256, 285, 291], attr: None }) },
+            Assert { id: "UBL-CR-614", check: Check::Absent(Rel { path: &[244, 256, 285, 291], attr: None }) },
+            Assert { id: "UBL-CR-615", check: Check::Absent(Rel { path: &[243, 256, 285, 292], attr: None }) },
+            Assert { id: "UBL-CR-615", check: Check::Absent(Rel { path: &[244, 256, 285, 292], attr: None }) },
+            Assert { id: "UBL-CR-616", check: Check::Absent(Rel { path: &[243, 256, 285, 293], attr: None }) },
+            Assert { id: "UBL-CR-616", check: Check::Absent(Rel { path: &[244, 256, 285, 293], attr: None }) },
+            Assert { id: "UBL-CR-617", check: Check::Absent(Rel { path: &[243, 256, 285, 294], attr: None }) },
+            Assert { id: "UBL-CR-617", check: Check::Absent(Rel { path: &[244, 256, 285, 294], attr: None }) },
+            Assert { id: "UBL-CR-618", check: Check::Absent(Rel { path: &[243, 256, 285, 295], attr: None }) },
+            Assert { id: "UBL-CR-618", check: Check::Absent(Rel { path: &[244, 256, 285, 295], attr: None }) },
+            Assert { id: "UBL-CR-619", check: Check::Absent(Rel { path: &[243, 256, 296], attr: None }) },
+            Assert { id: "UBL-CR-619", check: Check::Absent(Rel { path: &[244, 256, 296], attr: None }) },
+            Assert { id: "UBL-CR-620", check: Check::Absent(Rel { path: &[243, 256, 297], attr: None }) },
+            Assert { id: "UBL-CR-620", check: Check::Absent(Rel { path: &[244, 256, 297], attr: None }) },
+            Assert { id: "UBL-CR-621", check: Check::Absent(Rel { path: &[243, 256, 298], attr: None }) },
+            Assert { id: "UBL-CR-621", check: Check::Absent(Rel { path: &[244, 256, 298], attr: None }) },
+            Assert { id: "UBL-CR-622", check: Check::Absent(Rel { path: &[243, 256, 299], attr: None }) },
+            Assert { id: "UBL-CR-622", check: Check::Absent(Rel { path: &[244, 256, 299], attr: None }) },
+            Assert { id: "UBL-CR-623", check: Check::Absent(Rel { path: &[243, 256, 300], attr: None }) },
+            Assert { id: "UBL-CR-623", check: Check::Absent(Rel { path: &[244, 256, 300], attr: None }) },
+            Assert { id: "UBL-CR-624", check: Check::Absent(Rel { path: &[243, 256, 301], attr: None }) },
+            Assert { id: "UBL-CR-624", check: Check::Absent(Rel { path: &[244, 256, 301], attr: None }) },
+            Assert { id: "UBL-CR-625", check: Check::Absent(Rel { path: &[243, 302, 303], attr: None }) },
+            Assert { id: "UBL-CR-625", check: Check::Absent(Rel { path: &[244, 302, 303], attr: None }) },
+            Assert { id: "UBL-CR-626", check: Check::Absent(Rel { path: &[243, 302, 304], attr: None }) },
+            Assert { id: "UBL-CR-626", check: Check::Absent(Rel { path: &[244, 302, 304], attr: None }) },
+            Assert { id: "UBL-CR-627", check: Check::Absent(Rel { path: &[243, 302, 305], attr: None }) },
+            Assert { id: "UBL-CR-627", check: Check::Absent(Rel { path: &[244, 302, 305], attr: None }) },
+            Assert { id: "UBL-CR-628", check: Check::Absent(Rel { path: &[243, 302, 306], attr: None }) },
+            Assert { id: "UBL-CR-628", check: Check::Absent(Rel { path: &[244, 302, 306], attr: None }) },
+            Assert { id: "UBL-CR-629", check: Check::Absent(Rel { path: &[243, 302, 307], attr: None }) },
+            Assert { id: "UBL-CR-629", check: Check::Absent(Rel { path: &[244, 302, 307], attr: None }) },
+            Assert { id: "UBL-CR-630", check: Check::Absent(Rel { path: &[243, 302, 308], attr: None }) },
+            Assert { id: "UBL-CR-630", check: Check::Absent(Rel { path: &[244, 302, 308], attr: None }) },
+            Assert { id: "UBL-CR-632", check: Check::Absent(Rel { path: &[243, 302, 13, 82], attr: None }) },
+            Assert { id: "UBL-CR-632", check: Check::Absent(Rel { path: &[244, 302, 13, 82], attr: None }) },
+            Assert { id: "UBL-CR-633", check: Check::Absent(Rel { path: &[243, 302, 13, 309], attr: None }) },
+            Assert { id: "UBL-CR-633", check: Check::Absent(Rel { path: &[244, 302, 13, 309], attr: None }) },
+            Assert { id: "UBL-CR-634", check: Check::Absent(Rel { path: &[243, 302, 13, 310], attr: None }) },
+            Assert { id: "UBL-CR-634", check: Check::Absent(Rel { path: &[244, 302, 13, 310], attr: None }) },
+            Assert { id: "UBL-CR-635", check: Check::Absent(Rel { path: &[243, 302, 13, 311], attr: None }) },
+            Assert { id: "UBL-CR-635", check: Check::Absent(Rel { path: &[244, 302, 13, 311], attr: None }) },
+            Assert { id: "UBL-CR-636", check: Check::Absent(Rel { path: &[243, 302, 13, 218], attr: None }) },
+            Assert { id: "UBL-CR-636", check: Check::Absent(Rel { path: &[244, 302, 13, 218], attr: None }) },
+            Assert { id: "UBL-CR-637", check: Check::Absent(Rel { path: &[243, 302, 13, 219], attr: None }) },
+            Assert { id: "UBL-CR-637", check: Check::Absent(Rel { path: &[244, 302, 13, 219], attr: None }) },
+            Assert { id: "UBL-CR-638", check: Check::Absent(Rel { path: &[243, 302, 13, 24], attr: None }) },
+            Assert { id: "UBL-CR-638", check: Check::Absent(Rel { path: &[244, 302, 13, 24], attr: None }) },
+            Assert { id: "UBL-CR-639", check: Check::Absent(Rel { path: &[243, 302, 13, 220], attr: None }) },
+            Assert { id: "UBL-CR-639", check: Check::Absent(Rel { path: &[244, 302, 13, 220], attr: None }) },
+            Assert { id: "UBL-CR-640", check: Check::Absent(Rel { path: &[243, 302, 13, 221], attr: None }) },
+            Assert { id: "UBL-CR-640", check: Check::Absent(Rel { path: &[244, 302, 13, 221], attr: None }) },
+            Assert { id: "UBL-CR-641", check: Check::Absent(Rel { path: &[243, 302, 13, 222], attr: None }) },
+            Assert { id: "UBL-CR-641", check: Check::Absent(Rel { path: &[244, 302, 13, 222], attr: None }) },
+            Assert { id: "UBL-CR-642", check: Check::Absent(Rel { path: &[243, 302, 13, 228], attr: None }) },
+            Assert { id: "UBL-CR-642", check: Check::Absent(Rel { path: &[244, 302, 13, 228], attr: None }) },
+            Assert { id: "UBL-CR-643", check: Check::Absent(Rel { path: &[243, 302, 13, 171], attr: None }) },
+            Assert { id: "UBL-CR-643", check: Check::Absent(Rel { path: &[244, 302, 13, 171], attr: None }) },
+            Assert { id: "UBL-CR-644", check: Check::Absent(Rel { path: &[243, 302, 230], attr: None }) },
+            Assert { id: "UBL-CR-644", check: Check::Absent(Rel { path: &[244, 302, 230], attr: None }) },
+            Assert { id: "UBL-CR-645", check: Check::Absent(Rel { path: &[243, 167], attr: None }) },
+            Assert { id: "UBL-CR-645", check: Check::Absent(Rel { path: &[244, 167], attr: None }) },
+            Assert { id: "UBL-CR-646", check: Check::Absent(Rel { path: &[243, 312], attr: None }) },
+            Assert { id: "UBL-CR-646", check: Check::Absent(Rel { path: &[244, 312], attr: None }) },
+            Assert { id: "UBL-CR-647", check: Check::Absent(Rel { path: &[243, 313], attr: None }) },
+            Assert { id: "UBL-CR-647", check: Check::Absent(Rel { path: &[244, 313], attr: None }) },
+            Assert { id: "UBL-CR-648", check: Check::Absent(Rel { path: &[314], attr: Some("schemeID") }) },
+            Assert { id: "UBL-CR-649", check: Check::Absent(Rel { path: &[315], attr: Some("schemeID") }) },
+            Assert { id: "UBL-CR-650", check: Check::Absent(Rel { path: &[82], attr: Some("schemeID") }) },
+            Assert { id: "UBL-CR-651", check: Check::Absent(Rel { path: &[316], attr: Some("schemeID") }) },
+            Assert { id: "UBL-CR-652", check: Check::AbsentAnywhere(Rel { path: &[6, 317], attr: Some("schemeID") }) },
+            Assert { id: "UBL-CR-653", check: Check::Absent(Rel { path: &[171, 318], attr: Some("schemeID") }) },
+            Assert { id: "UBL-CR-654", check: Check::Absent(Rel { path: &[171, 182, 82], attr: Some("schemeID") }) },
+            Assert { id: "UBL-CR-655", check: Check::Absent(Rel { path: &[171, 182, 187, 82], attr: Some("schemeID") }) },
+            Assert { id: "UBL-CR-656", check: Check::Absent(Rel { path: &[319], attr: Some("listID") }) },
+            Assert { id: "UBL-CR-657", check: Check::Absent(Rel { path: &[320], attr: Some("listID") }) },
+            Assert { id: "UBL-CR-658", check: Check::Absent(Rel { path: &[321], attr: Some("listID") }) },
+            Assert { id: "UBL-CR-659", check: Check::Absent(Rel { path: &[7, 38], attr: Some("listID") }) },
+            Assert { id: "UBL-CR-660", check: Check::AbsentAnywhere(Rel { path: &[101, 322], attr: Some("listID") }) },
+            Assert { id: "UBL-CR-661", check: Check::Absent(Rel { path: &[171, 323], attr: Some("listID") }) },
+            Assert { id: "UBL-CR-662", check: Check::AbsentAnywhere(Rel { path: &[309], attr: Some("listID") }) },
+            Assert { id: "UBL-CR-663", check: Check::AttrAnywhere("unitCodeListID") },
+            Assert { id: "UBL-CR-664", check: Check::AbsentAnywhere(Rel { path: &[188], attr: None }) },
+            Assert { id: "UBL-CR-667", check: Check::AbsentAnywhere(Rel { path: &[265, 82], attr: Some("schemeID") }) },
+            Assert { id: "UBL-CR-668", check: Check::AbsentAnywhere(Rel { path: &[270, 82], attr: Some("schemeID") }) },
+            Assert { id: "UBL-CR-669", check: Check::AbsentAnywhere(Rel { path: &[302, 13, 309], attr: None }) },
+            Assert { id: "UBL-CR-670", check: Check::AbsentAnywhere(Rel { path: &[302, 13, 310], attr: None }) },
+            Assert { id: "UBL-CR-671", check: Check::AbsentAnywhere(Rel { path: &[302, 13, 311], attr: None }) },
+            Assert { id: "UBL-CR-672", check: Check::Absent(Rel { path: &[324], attr: Some("listID") }) },
+            Assert { id: "UBL-CR-674", check: Check::AbsentAnywhere(Rel { path: &[325], attr: Some("schemeID") }) },
+            Assert { id: "UBL-CR-675", check: Check::AbsentAnywhere(Rel { path: &[174, 326], attr: Some("schemeID") }) },
+            Assert { id: "UBL-CR-676", check: Check::AbsentAnywhere(Rel { path: &[190, 82], attr: Some("schemeID") }) },
+            Assert { id: "UBL-CR-677", check: Check::AbsentAnywhere(Rel { path: &[190, 196, 82], attr: Some("schemeID") }) },
+            Assert { id: "UBL-CR-678", check: Check::AbsentAnywhere(Rel { path: &[222, 82], attr: Some("schemeID") }) },
+            Assert { id: "UBL-CR-679", check: Check::AbsentAnywhere(Rel { path: &[284, 82], attr: Some("schemeID") }) },
+            Assert { id: "UBL-CR-680", check: Check::AbsentAnywhere(Rel { path: &[171, 196], attr: None }) },
+            Assert { id: "UBL-CR-681", check: Check::Absent(Rel { path: &[171, 327], attr: None }) },
+            Assert { id: "UBL-CR-682", check: Check::Absent(Rel { path: &[9, 328], attr: None }) },
+            Assert { id: "UBL-DT-08", check: Check::AttrAnywhere("schemeName") },
+            Assert { id: "UBL-DT-09", check: Check::AttrAnywhere("schemeAgencyName") },
+            Assert { id: "UBL-DT-10", check: Check::AttrAnywhere("schemeDataURI") },
+            Assert { id: "UBL-DT-11", check: Check::AttrAnywhere("schemeURI") },
+            Assert { id: "UBL-DT-12", check: Check::AttrAnywhere("format") },
+            Assert { id: "UBL-DT-13", check: Check::AttrAnywhere("unitCodeListIdentifier") },
+            Assert { id: "UBL-DT-14", check: Check::AttrAnywhere("unitCodeListAgencyIdentifier") },
+            Assert { id: "UBL-DT-15", check: Check::AttrAnywhere("unitCodeListAgencyName") },
+            Assert { id: "UBL-DT-16", check: Check::AttrAnywhere("listAgencyName") },
+            Assert { id: "UBL-DT-17", check: Check::AttrAnywhere("listName") },
+            Assert { id: "UBL-DT-19", check: Check::AttrAnywhere("languageID") },
+            Assert { id: "UBL-DT-20", check: Check::AttrAnywhere("listURI") },
+            Assert { id: "UBL-DT-21", check: Check::AttrAnywhere("listSchemeURI") },
+            Assert { id: "UBL-DT-22", check: Check::AttrAnywhere("languageLocaleID") },
+            Assert { id: "UBL-DT-23", check: Check::AttrAnywhere("uri") },
+            Assert { id: "UBL-DT-24", check: Check::AttrAnywhere("currencyCodeListVersionID") },
+            Assert { id: "UBL-DT-25", check: Check::AttrAnywhere("characterSetCode") },
+            Assert { id: "UBL-DT-26", check: Check::AttrAnywhere("encodingCode") },
+            Assert { id: "UBL-DT-27", check: Check::AttrAnywhere("schemeAgencyID") },
+            Assert { id: "UBL-DT-28", check: Check::AttrAnywhere("listAgencyID") },
+            Assert { id: "UBL-SR-01", check: Check::AtMost(&[59, 82], 1) },
+            Assert { id: "UBL-SR-02", check: Check::AtMost(&[56, 82], 1) },
+            Assert { id: "UBL-SR-03", check: Check::AtMost(&[55, 82], 1) },
+            Assert { id: "UBL-SR-05", check: Check::AtMost(&[200, 126], 1) },
+            Assert { id: "UBL-SR-08", check: Check::AtMost(&[26], 1) },
+            Assert { id: "UBL-SR-09", check: Check::AtMost(&[4, 5, 113, 104], 1) },
+            Assert { id: "UBL-SR-10", check: Check::AtMost(&[4, 5, 11, 12], 1) },
+            Assert { id: "UBL-SR-14", check: Check::AtMost(&[4, 5, 113, 138], 1) },
+            Assert { id: "UBL-SR-15", check: Check::AtMost(&[136, 5, 113, 104], 1) },
+            Assert { id: "UBL-SR-16", check: Check::AtMost(&[136, 5, 146, 82], 1) },
+            Assert { id: "UBL-SR-17", check: Check::AtMost(&[136, 5, 113, 317], 1) },
+            Assert { id: "UBL-SR-24", check: Check::AtMost(&[9], 1) },
+            Assert { id: "UBL-SR-39", check: Check::AtMost(&[70, 82], 1) },
+            Assert { id: "UBL-SR-40", check: Check::AtMost(&[136, 5, 11, 12], 1) },
+            Assert { id: "UBL-SR-45", check: Check::AtMost(&[171, 211], 1) },
+            Assert { id: "UBL-SR-49", check: Check::AtMost(&[26, 248], 1) },
+            Assert { id: "UBL-SR-54", check: Check::AtMost(&[171, 174], 1) },
+            Assert { id: "UBL-SR-55", check: Check::AtMost(&[171, 190], 1) },
+            Assert { id: "UBL-SR-56", check: Check::AtMost(&[58, 82], 1) },
+        ],
+    },
+    Template {
+        priority: 1005,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(243)] }, Pattern { anchored: false, steps: &[Step::Name(244)] }],
+        asserts: &[
+            Assert { id: "UBL-SR-34", check: Check::AtMost(&[126], 1) },
+            Assert { id: "UBL-SR-35", check: Check::AtMost(&[249, 329], 1) },
+            Assert { id: "UBL-SR-36", check: Check::AtMost(&[26], 1) },
+            Assert { id: "UBL-SR-37", check: Check::AtMost(&[302, 13, 207], 1) },
+            Assert { id: "UBL-SR-50", check: Check::AtMost(&[256, 30], 1) },
+            Assert { id: "UBL-SR-52", check: Check::AtMost(&[35], 1) },
+        ],
+    },
+    Template {
+        priority: 1004,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(141)] }],
+        asserts: &[
+        ],
+    },
+    Template {
+        priority: 1003,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(171)] }],
+        asserts: &[
+            Assert { id: "UBL-SR-26", check: Check::AtMost(&[318], 1) },
+            Assert { id: "UBL-SR-27", check: Check::AtMost(&[323], 1) },
+            Assert { id: "UBL-SR-28", check: Check::AtMost(&[190, 82], 1) },
+        ],
+    },
+    Template {
+        priority: 1002,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(36)] }],
+        asserts: &[
+            Assert { id: "UBL-SR-06", check: Check::AtMost(&[37], 1) },
+        ],
+    },
+    Template {
+        priority: 1001,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(145)] }],
+        asserts: &[
+            Assert { id: "UBL-SR-22", check: Check::AtMost(&[11, 12], 1) },
+            Assert { id: "UBL-SR-23", check: Check::AtMost(&[6, 317], 1) },
+        ],
+    },
+    Template {
+        priority: 1000,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(236)] }],
+        asserts: &[
+            Assert { id: "UBL-SR-32", check: Check::AtMost(&[222, 225], 1) },
+        ],
+    },
     ],
 };
 
@@ -6361,20 +1324,14 @@ pub(crate) static CII: Binding = Binding {
         (Ns::CiiRsm, "ExchangedDocumentContext"),
         (Ns::CiiRam, "SpecifiedTransactionID"),
         (Ns::CiiRam, "TestIndicator"),
-        (
-            Ns::CiiRam,
-            "BusinessProcessSpecifiedDocumentContextParameter",
-        ),
+        (Ns::CiiRam, "BusinessProcessSpecifiedDocumentContextParameter"),
         (Ns::CiiRam, "BIMSpecifiedDocumentContextParameter"),
         (Ns::CiiRam, "ScenarioSpecifiedDocumentContextParameter"),
         (Ns::CiiRam, "ApplicationSpecifiedDocumentContextParameter"),
         (Ns::CiiRam, "GuidelineSpecifiedDocumentContextParameter"),
         (Ns::CiiRam, "ID"),
         (Ns::CiiRam, "SubsetSpecifiedDocumentContextParameter"),
-        (
-            Ns::CiiRam,
-            "MessageStandardSpecifiedDocumentContextParameter",
-        ),
+        (Ns::CiiRam, "MessageStandardSpecifiedDocumentContextParameter"),
         (Ns::CiiRsm, "ExchangedDocument"),
         (Ns::CiiRam, "Name"),
         (Ns::CiiRam, "TypeCode"),
@@ -6443,10 +1400,7 @@ pub(crate) static CII: Binding = Binding {
         (Ns::CiiRam, "SubClassCode"),
         (Ns::CiiRam, "ClassProductCharacteristic"),
         (Ns::CiiRam, "IndividualTradeProductInstance"),
-        (
-            Ns::CiiRam,
-            "CertificationEvidenceReferenceReferencedDocument",
-        ),
+        (Ns::CiiRam, "CertificationEvidenceReferenceReferencedDocument"),
         (Ns::CiiRam, "InspectionReferenceReferencedDocument"),
         (Ns::CiiRam, "OriginTradeCountry"),
         (Ns::CiiRam, "SubordinateTradeCountrySubDivision"),
@@ -6668,17 +1622,11 @@ pub(crate) static CII: Binding = Binding {
         (Ns::CiiRam, "SpecifiedAdvancePayment"),
         (Ns::CiiRam, "UltimatePayeeTradeParty"),
         (Ns::CiiRam, "TaxPointDate"),
-        (
-            Ns::CiiRam,
-            "SpecifiedTradeSettlementHeaderMonetarySummation",
-        ),
+        (Ns::CiiRam, "SpecifiedTradeSettlementHeaderMonetarySummation"),
         (Ns::CiiRam, "TotalDiscountAmount"),
         (Ns::CiiRam, "RetailValueExcludingTaxInformationAmount"),
         (Ns::CiiRam, "TotalDepositFeeInformationAmount"),
-        (
-            Ns::CiiRam,
-            "ProductValueExcludingTobaccoTaxInformationAmount",
-        ),
+        (Ns::CiiRam, "ProductValueExcludingTobaccoTaxInformationAmount"),
         (Ns::CiiRam, "ValuationBreakdownStatement"),
         (Ns::CiiRam, "SpecifiedDocumentVersion"),
         (Ns::CiiRam, "SellerAssignedID"),
@@ -6698,26 +1646,11 @@ pub(crate) static CII: Binding = Binding {
         (Ns::CiiRam, "CategoryName"),
         (Ns::CiiRam, "SpecifiedTradeAccountingAccount"),
         (Ns::CiiRam, "ServiceSupplyTradeCountry"),
-        (
-            Ns::CiiRam,
-            "BuyerRepayableTaxSpecifiedTradeAccountingAccount",
-        ),
-        (
-            Ns::CiiRam,
-            "SellerPayableTaxSpecifiedTradeAccountingAccount",
-        ),
-        (
-            Ns::CiiRam,
-            "SellerRefundableTaxSpecifiedTradeAccountingAccount",
-        ),
-        (
-            Ns::CiiRam,
-            "BuyerDeductibleTaxSpecifiedTradeAccountingAccount",
-        ),
-        (
-            Ns::CiiRam,
-            "BuyerNonDeductibleTaxSpecifiedTradeAccountingAccount",
-        ),
+        (Ns::CiiRam, "BuyerRepayableTaxSpecifiedTradeAccountingAccount"),
+        (Ns::CiiRam, "SellerPayableTaxSpecifiedTradeAccountingAccount"),
+        (Ns::CiiRam, "SellerRefundableTaxSpecifiedTradeAccountingAccount"),
+        (Ns::CiiRam, "BuyerDeductibleTaxSpecifiedTradeAccountingAccount"),
+        (Ns::CiiRam, "BuyerNonDeductibleTaxSpecifiedTradeAccountingAccount"),
         (Ns::CiiRam, "PlaceApplicableTradeLocation"),
         (Ns::CiiRam, "BillingSpecifiedPeriod"),
         (Ns::CiiRam, "StartDateTime"),
@@ -6745,4037 +1678,757 @@ pub(crate) static CII: Binding = Binding {
         (Ns::CiiUdt, "DateTimeString"),
     ],
     templates: &[
-        Template {
-            priority: 1030,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Name(1)],
-            }],
-            asserts: &[Assert {
-                id: "CII-SR-464",
-                check: Check::Absent(Rel {
-                    path: &[2],
-                    attr: None,
-                }),
-            }],
-        },
-        Template {
-            priority: 1029,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: true,
-                steps: &[Step::Name(3), Step::Name(4)],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-SR-001",
-                    check: Check::Absent(Rel {
-                        path: &[5],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-002",
-                    check: Check::Absent(Rel {
-                        path: &[6],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-003",
-                    check: Check::AtMost(&[7], 1),
-                },
-                Assert {
-                    id: "CII-SR-006",
-                    check: Check::Absent(Rel {
-                        path: &[8],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-007",
-                    check: Check::Absent(Rel {
-                        path: &[9],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-008",
-                    check: Check::Absent(Rel {
-                        path: &[10],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-009",
-                    check: Check::Exactly(&[11], 1),
-                },
-                Assert {
-                    id: "CII-SR-010",
-                    check: Check::Exactly(&[11, 12], 1),
-                },
-                Assert {
-                    id: "CII-SR-011",
-                    check: Check::Absent(Rel {
-                        path: &[13],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-012",
-                    check: Check::Absent(Rel {
-                        path: &[14],
-                        attr: None,
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1028,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: true,
-                steps: &[Step::Name(3), Step::Name(15)],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-SR-013",
-                    check: Check::Absent(Rel {
-                        path: &[16],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-014",
-                    check: Check::Exactly(&[17], 1),
-                },
-                Assert {
-                    id: "CII-SR-015",
-                    check: Check::Absent(Rel {
-                        path: &[18, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-016",
-                    check: Check::Absent(Rel {
-                        path: &[20],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-017",
-                    check: Check::Absent(Rel {
-                        path: &[21],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-018",
-                    check: Check::Absent(Rel {
-                        path: &[22],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-019",
-                    check: Check::Absent(Rel {
-                        path: &[23],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-020",
-                    check: Check::Absent(Rel {
-                        path: &[24],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-021",
-                    check: Check::Absent(Rel {
-                        path: &[25],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-022",
-                    check: Check::Absent(Rel {
-                        path: &[26],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-023",
-                    check: Check::Absent(Rel {
-                        path: &[27],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-024",
-                    check: Check::Absent(Rel {
-                        path: &[28],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-025",
-                    check: Check::Absent(Rel {
-                        path: &[29],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-026",
-                    check: Check::Absent(Rel {
-                        path: &[30],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-027",
-                    check: Check::Absent(Rel {
-                        path: &[31, 32],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-028",
-                    check: Check::Absent(Rel {
-                        path: &[31, 33],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-032",
-                    check: Check::Absent(Rel {
-                        path: &[31, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-033",
-                    check: Check::Absent(Rel {
-                        path: &[34],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-034",
-                    check: Check::Absent(Rel {
-                        path: &[35],
-                        attr: None,
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1027,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: true,
-                steps: &[Step::Name(3), Step::Name(15), Step::Name(31)],
-            }],
-            asserts: &[Assert {
-                id: "CII-SR-030",
-                check: Check::AtMost(&[36], 1),
-            }],
-        },
-        Template {
-            priority: 1026,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: true,
-                steps: &[Step::Name(3), Step::Name(37), Step::Name(38)],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-SR-035",
-                    check: Check::Absent(Rel {
-                        path: &[39],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-036",
-                    check: Check::Absent(Rel {
-                        path: &[40],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-037",
-                    check: Check::Absent(Rel {
-                        path: &[41],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-038",
-                    check: Check::Absent(Rel {
-                        path: &[42],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-221",
-                    check: Check::Absent(Rel {
-                        path: &[43],
-                        attr: None,
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1025,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: true,
-                steps: &[
-                    Step::Name(3),
-                    Step::Name(37),
-                    Step::Name(38),
-                    Step::Name(44),
-                ],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-SR-039",
-                    check: Check::AtMost(&[31], 1),
-                },
-                Assert {
-                    id: "CII-SR-040",
-                    check: Check::AtMost(&[31, 36], 1),
-                },
-                Assert {
-                    id: "CII-SR-041",
-                    check: Check::Absent(Rel {
-                        path: &[31, 45],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-042",
-                    check: Check::Absent(Rel {
-                        path: &[31, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-043",
-                    check: Check::Absent(Rel {
-                        path: &[31, 32],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-044",
-                    check: Check::Absent(Rel {
-                        path: &[31, 33],
-                        attr: None,
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1024,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: true,
-                steps: &[
-                    Step::Name(3),
-                    Step::Name(37),
-                    Step::Name(38),
-                    Step::Name(46),
-                ],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-SR-045",
-                    check: Check::Absent(Rel {
-                        path: &[12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-048",
-                    check: Check::Absent(Rel {
-                        path: &[47],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-049",
-                    check: Check::Absent(Rel {
-                        path: &[48],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-050",
-                    check: Check::Absent(Rel {
-                        path: &[17],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-051",
-                    check: Check::Absent(Rel {
-                        path: &[49],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-052",
-                    check: Check::Absent(Rel {
-                        path: &[50],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-053",
-                    check: Check::Absent(Rel {
-                        path: &[51],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-054",
-                    check: Check::Absent(Rel {
-                        path: &[52],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-055",
-                    check: Check::Absent(Rel {
-                        path: &[53],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-056",
-                    check: Check::Absent(Rel {
-                        path: &[54],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-057",
-                    check: Check::Absent(Rel {
-                        path: &[55],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-058",
-                    check: Check::Absent(Rel {
-                        path: &[56],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-059",
-                    check: Check::Absent(Rel {
-                        path: &[57],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-060",
-                    check: Check::Absent(Rel {
-                        path: &[58],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-061",
-                    check: Check::Absent(Rel {
-                        path: &[59],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-062",
-                    check: Check::Absent(Rel {
-                        path: &[60],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-063",
-                    check: Check::Absent(Rel {
-                        path: &[61],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-064",
-                    check: Check::Absent(Rel {
-                        path: &[62],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-065",
-                    check: Check::Absent(Rel {
-                        path: &[63],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-066",
-                    check: Check::Absent(Rel {
-                        path: &[64],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-067",
-                    check: Check::Absent(Rel {
-                        path: &[65, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-068",
-                    check: Check::Absent(Rel {
-                        path: &[65, 17],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-070",
-                    check: Check::Absent(Rel {
-                        path: &[65, 66],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-071",
-                    check: Check::Absent(Rel {
-                        path: &[65, 67],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-073",
-                    check: Check::Absent(Rel {
-                        path: &[65, 68],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-074",
-                    check: Check::Absent(Rel {
-                        path: &[65, 69],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-075",
-                    check: Check::Absent(Rel {
-                        path: &[65, 70],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-076",
-                    check: Check::Absent(Rel {
-                        path: &[65, 71],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-077",
-                    check: Check::Absent(Rel {
-                        path: &[65, 72],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-078",
-                    check: Check::Absent(Rel {
-                        path: &[65, 73],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-079",
-                    check: Check::Absent(Rel {
-                        path: &[65, 74],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-080",
-                    check: Check::Absent(Rel {
-                        path: &[75],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-081",
-                    check: Check::Absent(Rel {
-                        path: &[76, 77],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-082",
-                    check: Check::Absent(Rel {
-                        path: &[76, 78],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-083",
-                    check: Check::Absent(Rel {
-                        path: &[76, 79],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-084",
-                    check: Check::Absent(Rel {
-                        path: &[76, 80],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-085",
-                    check: Check::Absent(Rel {
-                        path: &[76, 81],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-086",
-                    check: Check::Absent(Rel {
-                        path: &[76, 74],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-087",
-                    check: Check::Absent(Rel {
-                        path: &[82],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-088",
-                    check: Check::Absent(Rel {
-                        path: &[83],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-089",
-                    check: Check::Absent(Rel {
-                        path: &[84],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-091",
-                    check: Check::Absent(Rel {
-                        path: &[85, 16],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-092",
-                    check: Check::Absent(Rel {
-                        path: &[85, 86],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-093",
-                    check: Check::Absent(Rel {
-                        path: &[87],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-094",
-                    check: Check::Absent(Rel {
-                        path: &[88],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-095",
-                    check: Check::Absent(Rel {
-                        path: &[89],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-096",
-                    check: Check::Absent(Rel {
-                        path: &[90],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-097",
-                    check: Check::Absent(Rel {
-                        path: &[91],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-098",
-                    check: Check::Absent(Rel {
-                        path: &[92],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-099",
-                    check: Check::Absent(Rel {
-                        path: &[93],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-100",
-                    check: Check::Absent(Rel {
-                        path: &[94],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-101",
-                    check: Check::Absent(Rel {
-                        path: &[95],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-102",
-                    check: Check::Absent(Rel {
-                        path: &[96],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-103",
-                    check: Check::Absent(Rel {
-                        path: &[97],
-                        attr: None,
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1023,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: true,
-                steps: &[
-                    Step::Name(3),
-                    Step::Name(37),
-                    Step::Name(38),
-                    Step::Name(46),
-                    Step::Name(65),
-                ],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-SR-069",
-                    check: Check::Exactly(&[98], 1),
-                },
-                Assert {
-                    id: "CII-SR-072",
-                    check: Check::Exactly(&[99], 1),
-                },
-            ],
-        },
-        Template {
-            priority: 1022,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: true,
-                steps: &[
-                    Step::Name(3),
-                    Step::Name(37),
-                    Step::Name(38),
-                    Step::Name(100),
-                ],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-SR-104",
-                    check: Check::Absent(Rel {
-                        path: &[101],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-105",
-                    check: Check::Absent(Rel {
-                        path: &[102],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-106",
-                    check: Check::Absent(Rel {
-                        path: &[103],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-107",
-                    check: Check::Absent(Rel {
-                        path: &[104],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-108",
-                    check: Check::Absent(Rel {
-                        path: &[105, 106],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-109",
-                    check: Check::Absent(Rel {
-                        path: &[107],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-110",
-                    check: Check::Absent(Rel {
-                        path: &[108],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-111",
-                    check: Check::Absent(Rel {
-                        path: &[109],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-112",
-                    check: Check::Absent(Rel {
-                        path: &[110],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-113",
-                    check: Check::Absent(Rel {
-                        path: &[111],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-114",
-                    check: Check::Absent(Rel {
-                        path: &[112, 17],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-115",
-                    check: Check::Absent(Rel {
-                        path: &[112, 113],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-116",
-                    check: Check::Absent(Rel {
-                        path: &[112, 114],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-117",
-                    check: Check::Absent(Rel {
-                        path: &[112, 115],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-118",
-                    check: Check::Absent(Rel {
-                        path: &[112, 116],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-439",
-                    check: Check::Exactly(&[117, 118], 1),
-                },
-                Assert {
-                    id: "CII-SR-120",
-                    check: Check::Absent(Rel {
-                        path: &[112, 119, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-121",
-                    check: Check::Absent(Rel {
-                        path: &[112, 119, 120],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-122",
-                    check: Check::Absent(Rel {
-                        path: &[112, 119, 121],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-123",
-                    check: Check::Absent(Rel {
-                        path: &[112, 119, 122],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-124",
-                    check: Check::Absent(Rel {
-                        path: &[112, 119, 123],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-125",
-                    check: Check::Absent(Rel {
-                        path: &[112, 119, 124],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-126",
-                    check: Check::Absent(Rel {
-                        path: &[112, 119, 125],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-127",
-                    check: Check::Absent(Rel {
-                        path: &[112, 119, 126],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-128",
-                    check: Check::Absent(Rel {
-                        path: &[112, 119, 127],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-129",
-                    check: Check::Absent(Rel {
-                        path: &[112, 119, 17],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-130",
-                    check: Check::Absent(Rel {
-                        path: &[112, 119, 128],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-131",
-                    check: Check::Absent(Rel {
-                        path: &[112, 119, 129],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-445",
-                    check: Check::Absent(Rel {
-                        path: &[112, 130],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-132",
-                    check: Check::Absent(Rel {
-                        path: &[112, 131],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-133",
-                    check: Check::Absent(Rel {
-                        path: &[112, 132],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-134",
-                    check: Check::Absent(Rel {
-                        path: &[112, 133],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-135",
-                    check: Check::Absent(Rel {
-                        path: &[112, 134],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-136",
-                    check: Check::Absent(Rel {
-                        path: &[117, 17],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-138",
-                    check: Check::Absent(Rel {
-                        path: &[117, 113],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-139",
-                    check: Check::Absent(Rel {
-                        path: &[117, 114],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-140",
-                    check: Check::Absent(Rel {
-                        path: &[117, 115],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-141",
-                    check: Check::Absent(Rel {
-                        path: &[117, 116],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-142",
-                    check: Check::Absent(Rel {
-                        path: &[117, 119],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-446",
-                    check: Check::Absent(Rel {
-                        path: &[117, 130],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-143",
-                    check: Check::Absent(Rel {
-                        path: &[117, 131],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-144",
-                    check: Check::Absent(Rel {
-                        path: &[117, 132],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-145",
-                    check: Check::Absent(Rel {
-                        path: &[117, 133],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-146",
-                    check: Check::Absent(Rel {
-                        path: &[117, 134],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-441",
-                    check: Check::AtMost(&[117, 118], 1),
-                },
-                Assert {
-                    id: "CII-SR-147",
-                    check: Check::Absent(Rel {
-                        path: &[135],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-148",
-                    check: Check::Absent(Rel {
-                        path: &[136],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-149",
-                    check: Check::Absent(Rel {
-                        path: &[137],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-150",
-                    check: Check::Absent(Rel {
-                        path: &[138],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-447",
-                    check: Check::Absent(Rel {
-                        path: &[139],
-                        attr: None,
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1021,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Name(140)],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-SR-471",
-                    check: Check::AtMost(&[141], 1),
-                },
-                Assert {
-                    id: "CII-SR-472",
-                    check: Check::AtMost(&[128], 1),
-                },
-            ],
-        },
-        Template {
-            priority: 1020,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Name(112), Step::Name(119)],
-            }],
-            asserts: &[Assert {
-                id: "CII-SR-440",
-                check: Check::AtMost(&[142], 1),
-            }],
-        },
-        Template {
-            priority: 1019,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: true,
-                steps: &[
-                    Step::Name(3),
-                    Step::Name(37),
-                    Step::Name(38),
-                    Step::Name(143),
-                ],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-SR-151",
-                    check: Check::Absent(Rel {
-                        path: &[144],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-152",
-                    check: Check::Absent(Rel {
-                        path: &[145],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-153",
-                    check: Check::Absent(Rel {
-                        path: &[146],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-154",
-                    check: Check::Absent(Rel {
-                        path: &[147],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-155",
-                    check: Check::Absent(Rel {
-                        path: &[148],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-156",
-                    check: Check::Absent(Rel {
-                        path: &[149],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-157",
-                    check: Check::Absent(Rel {
-                        path: &[49],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-158",
-                    check: Check::Absent(Rel {
-                        path: &[50],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-159",
-                    check: Check::Absent(Rel {
-                        path: &[150],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-160",
-                    check: Check::Absent(Rel {
-                        path: &[151],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-161",
-                    check: Check::Absent(Rel {
-                        path: &[152],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-162",
-                    check: Check::Absent(Rel {
-                        path: &[153],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-163",
-                    check: Check::Absent(Rel {
-                        path: &[154],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-164",
-                    check: Check::Absent(Rel {
-                        path: &[155],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-165",
-                    check: Check::Absent(Rel {
-                        path: &[156],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-166",
-                    check: Check::Absent(Rel {
-                        path: &[157],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-167",
-                    check: Check::Absent(Rel {
-                        path: &[158],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-168",
-                    check: Check::Absent(Rel {
-                        path: &[159],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-169",
-                    check: Check::Absent(Rel {
-                        path: &[160],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-170",
-                    check: Check::Absent(Rel {
-                        path: &[161],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-171",
-                    check: Check::Absent(Rel {
-                        path: &[162],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-172",
-                    check: Check::Absent(Rel {
-                        path: &[111],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-173",
-                    check: Check::Absent(Rel {
-                        path: &[163],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-174",
-                    check: Check::Absent(Rel {
-                        path: &[164],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-175",
-                    check: Check::Absent(Rel {
-                        path: &[165],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-176",
-                    check: Check::Absent(Rel {
-                        path: &[166],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-177",
-                    check: Check::Absent(Rel {
-                        path: &[167],
-                        attr: None,
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1018,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: true,
-                steps: &[
-                    Step::Name(3),
-                    Step::Name(37),
-                    Step::Name(38),
-                    Step::Name(168),
-                ],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-SR-178",
-                    check: Check::Absent(Rel {
-                        path: &[169],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-179",
-                    check: Check::Absent(Rel {
-                        path: &[170],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-180",
-                    check: Check::Absent(Rel {
-                        path: &[171],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-181",
-                    check: Check::Absent(Rel {
-                        path: &[172],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-182",
-                    check: Check::Absent(Rel {
-                        path: &[173, 174],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-183",
-                    check: Check::Absent(Rel {
-                        path: &[140, 175, 176],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-184",
-                    check: Check::Absent(Rel {
-                        path: &[140, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-185",
-                    check: Check::Absent(Rel {
-                        path: &[140, 120],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-186",
-                    check: Check::Absent(Rel {
-                        path: &[140, 121],
-                        attr: Some("format"),
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-187",
-                    check: Check::Absent(Rel {
-                        path: &[140, 123],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-188",
-                    check: Check::Absent(Rel {
-                        path: &[140, 124],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-189",
-                    check: Check::Absent(Rel {
-                        path: &[140, 125],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-190",
-                    check: Check::Absent(Rel {
-                        path: &[140, 17],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-191",
-                    check: Check::Absent(Rel {
-                        path: &[140, 128],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-192",
-                    check: Check::Absent(Rel {
-                        path: &[140, 129],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-193",
-                    check: Check::Absent(Rel {
-                        path: &[140, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-194",
-                    check: Check::Absent(Rel {
-                        path: &[177],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-195",
-                    check: Check::Absent(Rel {
-                        path: &[178],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-196",
-                    check: Check::Absent(Rel {
-                        path: &[179],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-197",
-                    check: Check::Absent(Rel {
-                        path: &[180, 181],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-198",
-                    check: Check::Absent(Rel {
-                        path: &[180, 182],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-199",
-                    check: Check::Absent(Rel {
-                        path: &[180, 183],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-200",
-                    check: Check::Absent(Rel {
-                        path: &[180, 184],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-201",
-                    check: Check::Absent(Rel {
-                        path: &[180, 185],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-202",
-                    check: Check::Absent(Rel {
-                        path: &[180, 186],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-203",
-                    check: Check::Absent(Rel {
-                        path: &[180, 187],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-204",
-                    check: Check::Absent(Rel {
-                        path: &[180, 188],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-205",
-                    check: Check::Absent(Rel {
-                        path: &[180, 189],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-206",
-                    check: Check::Absent(Rel {
-                        path: &[180, 190],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-207",
-                    check: Check::Absent(Rel {
-                        path: &[180, 191],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-208",
-                    check: Check::Absent(Rel {
-                        path: &[180, 192],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-209",
-                    check: Check::Absent(Rel {
-                        path: &[193],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-210",
-                    check: Check::Absent(Rel {
-                        path: &[194],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-212",
-                    check: Check::Absent(Rel {
-                        path: &[195],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-213",
-                    check: Check::Absent(Rel {
-                        path: &[196, 197],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-214",
-                    check: Check::Absent(Rel {
-                        path: &[196, 17],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-215",
-                    check: Check::Absent(Rel {
-                        path: &[196, 198],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-216",
-                    check: Check::Absent(Rel {
-                        path: &[196, 16],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-217",
-                    check: Check::Absent(Rel {
-                        path: &[196, 199],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-218",
-                    check: Check::Absent(Rel {
-                        path: &[200],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-219",
-                    check: Check::Absent(Rel {
-                        path: &[201],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-220",
-                    check: Check::Absent(Rel {
-                        path: &[202],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-454",
-                    check: Check::Exactly(&[173], 1),
-                },
-            ],
-        },
-        Template {
-            priority: 1017,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: true,
-                steps: &[Step::Name(3), Step::Name(37), Step::Name(203)],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-SR-442",
-                    check: Check::Absent(Rel {
-                        path: &[204],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-222",
-                    check: Check::Absent(Rel {
-                        path: &[205, 206],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-223",
-                    check: Check::Absent(Rel {
-                        path: &[205, 207, 208],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-224",
-                    check: Check::Absent(Rel {
-                        path: &[205, 207, 16],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-225",
-                    check: Check::Absent(Rel {
-                        path: &[205, 207, 209],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-226",
-                    check: Check::Absent(Rel {
-                        path: &[205, 207, 210],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-227",
-                    check: Check::Absent(Rel {
-                        path: &[205, 211, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-228",
-                    check: Check::Absent(Rel {
-                        path: &[205, 211, 17],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-229",
-                    check: Check::Absent(Rel {
-                        path: &[205, 211, 212],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-230",
-                    check: Check::Absent(Rel {
-                        path: &[205, 211, 213],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-231",
-                    check: Check::Absent(Rel {
-                        path: &[205, 211, 214],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-232",
-                    check: Check::Absent(Rel {
-                        path: &[205, 211, 215, 216],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-233",
-                    check: Check::Absent(Rel {
-                        path: &[205, 211, 215, 217],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-234",
-                    check: Check::Absent(Rel {
-                        path: &[205, 211, 218],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-235",
-                    check: Check::Absent(Rel {
-                        path: &[205, 211, 219],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-236",
-                    check: Check::Absent(Rel {
-                        path: &[205, 211, 220],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-237",
-                    check: Check::Absent(Rel {
-                        path: &[205, 211, 221, 217],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-238",
-                    check: Check::Absent(Rel {
-                        path: &[205, 211, 221, 222],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-239",
-                    check: Check::Absent(Rel {
-                        path: &[205, 211, 223],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-240",
-                    check: Check::Absent(Rel {
-                        path: &[205, 211, 224],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-241",
-                    check: Check::Absent(Rel {
-                        path: &[205, 211, 225],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-242",
-                    check: Check::Absent(Rel {
-                        path: &[205, 211, 226],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-243",
-                    check: Check::Absent(Rel {
-                        path: &[205, 211, 227],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-244",
-                    check: Check::Absent(Rel {
-                        path: &[205, 228, 217],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-245",
-                    check: Check::Absent(Rel {
-                        path: &[205, 228, 222],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-246",
-                    check: Check::Absent(Rel {
-                        path: &[205, 229, 230],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-247",
-                    check: Check::Absent(Rel {
-                        path: &[205, 231],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-248",
-                    check: Check::Absent(Rel {
-                        path: &[205, 232],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-249",
-                    check: Check::Absent(Rel {
-                        path: &[233, 206],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-250",
-                    check: Check::Absent(Rel {
-                        path: &[233, 98],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-251",
-                    check: Check::Absent(Rel {
-                        path: &[233, 207, 208],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-252",
-                    check: Check::Absent(Rel {
-                        path: &[233, 207, 16],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-254",
-                    check: Check::Absent(Rel {
-                        path: &[233, 207, 209],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-255",
-                    check: Check::Absent(Rel {
-                        path: &[233, 207, 210],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-256",
-                    check: Check::Absent(Rel {
-                        path: &[233, 211, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-257",
-                    check: Check::Absent(Rel {
-                        path: &[233, 211, 17],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-258",
-                    check: Check::Absent(Rel {
-                        path: &[233, 211, 212],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-259",
-                    check: Check::Absent(Rel {
-                        path: &[233, 211, 213],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-260",
-                    check: Check::Absent(Rel {
-                        path: &[233, 211, 214],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-261",
-                    check: Check::Absent(Rel {
-                        path: &[233, 211, 215, 216],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-262",
-                    check: Check::Absent(Rel {
-                        path: &[233, 211, 215, 217],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-263",
-                    check: Check::Absent(Rel {
-                        path: &[233, 211, 218],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-264",
-                    check: Check::Absent(Rel {
-                        path: &[233, 211, 219],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-265",
-                    check: Check::Absent(Rel {
-                        path: &[233, 211, 220],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-266",
-                    check: Check::Absent(Rel {
-                        path: &[233, 211, 221, 217],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-267",
-                    check: Check::Absent(Rel {
-                        path: &[233, 211, 221, 222],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-268",
-                    check: Check::Absent(Rel {
-                        path: &[233, 211, 223],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-269",
-                    check: Check::Absent(Rel {
-                        path: &[233, 211, 224],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-270",
-                    check: Check::Absent(Rel {
-                        path: &[233, 211, 225],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-271",
-                    check: Check::Absent(Rel {
-                        path: &[233, 211, 226],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-272",
-                    check: Check::Absent(Rel {
-                        path: &[233, 211, 227],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-273",
-                    check: Check::Absent(Rel {
-                        path: &[233, 228, 217],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-274",
-                    check: Check::Absent(Rel {
-                        path: &[233, 228, 222],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-275",
-                    check: Check::Absent(Rel {
-                        path: &[233, 229, 230],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-276",
-                    check: Check::Absent(Rel {
-                        path: &[233, 231],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-277",
-                    check: Check::Absent(Rel {
-                        path: &[233, 232],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-278",
-                    check: Check::Absent(Rel {
-                        path: &[234],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-279",
-                    check: Check::Absent(Rel {
-                        path: &[102],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-280",
-                    check: Check::Absent(Rel {
-                        path: &[235],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-281",
-                    check: Check::Absent(Rel {
-                        path: &[236],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-282",
-                    check: Check::Absent(Rel {
-                        path: &[237, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-283",
-                    check: Check::Absent(Rel {
-                        path: &[237, 27],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-284",
-                    check: Check::Absent(Rel {
-                        path: &[237, 206],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-285",
-                    check: Check::Absent(Rel {
-                        path: &[237, 98],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-286",
-                    check: Check::Absent(Rel {
-                        path: &[237, 207],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-287",
-                    check: Check::Absent(Rel {
-                        path: &[237, 211],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-288",
-                    check: Check::Absent(Rel {
-                        path: &[237, 228],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-289",
-                    check: Check::Absent(Rel {
-                        path: &[237, 229, 230],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-290",
-                    check: Check::Absent(Rel {
-                        path: &[237, 231],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-291",
-                    check: Check::Absent(Rel {
-                        path: &[237, 232],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-292",
-                    check: Check::Absent(Rel {
-                        path: &[238],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-293",
-                    check: Check::Absent(Rel {
-                        path: &[103],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-294",
-                    check: Check::Absent(Rel {
-                        path: &[104, 239],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-295",
-                    check: Check::Absent(Rel {
-                        path: &[105, 239],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-296",
-                    check: Check::Absent(Rel {
-                        path: &[107],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-297",
-                    check: Check::Absent(Rel {
-                        path: &[240],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-298",
-                    check: Check::Absent(Rel {
-                        path: &[108, 239],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-299",
-                    check: Check::Absent(Rel {
-                        path: &[109],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-300",
-                    check: Check::Absent(Rel {
-                        path: &[241],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-301",
-                    check: Check::Absent(Rel {
-                        path: &[110],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-302",
-                    check: Check::Absent(Rel {
-                        path: &[242],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-303",
-                    check: Check::Absent(Rel {
-                        path: &[111, 239],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-304",
-                    check: Check::Absent(Rel {
-                        path: &[135],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-305",
-                    check: Check::Absent(Rel {
-                        path: &[243],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-306",
-                    check: Check::Absent(Rel {
-                        path: &[244],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-307",
-                    check: Check::Absent(Rel {
-                        path: &[245, 98],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-448",
-                    check: Check::Absent(Rel {
-                        path: &[139],
-                        attr: None,
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1016,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: true,
-                steps: &[Step::Name(3), Step::Name(37), Step::Name(246)],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-SR-308",
-                    check: Check::Absent(Rel {
-                        path: &[154],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-309",
-                    check: Check::Absent(Rel {
-                        path: &[155, 206],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-310",
-                    check: Check::Absent(Rel {
-                        path: &[155, 98],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-311",
-                    check: Check::Absent(Rel {
-                        path: &[155, 207],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-312",
-                    check: Check::Absent(Rel {
-                        path: &[155, 211],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-313",
-                    check: Check::Absent(Rel {
-                        path: &[155, 228],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-314",
-                    check: Check::Absent(Rel {
-                        path: &[155, 229],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-315",
-                    check: Check::Absent(Rel {
-                        path: &[155, 231],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-316",
-                    check: Check::Absent(Rel {
-                        path: &[155, 232],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-317",
-                    check: Check::Absent(Rel {
-                        path: &[156],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-318",
-                    check: Check::Absent(Rel {
-                        path: &[157],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-319",
-                    check: Check::Absent(Rel {
-                        path: &[158],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-320",
-                    check: Check::Absent(Rel {
-                        path: &[159],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-321",
-                    check: Check::Absent(Rel {
-                        path: &[161, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-322",
-                    check: Check::Absent(Rel {
-                        path: &[161, 247, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-323",
-                    check: Check::Absent(Rel {
-                        path: &[161, 17],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-324",
-                    check: Check::Absent(Rel {
-                        path: &[161, 98],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-325",
-                    check: Check::Absent(Rel {
-                        path: &[161, 248],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-326",
-                    check: Check::Absent(Rel {
-                        path: &[161, 249],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-327",
-                    check: Check::Absent(Rel {
-                        path: &[161, 250],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-328",
-                    check: Check::Absent(Rel {
-                        path: &[161, 251],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-329",
-                    check: Check::Absent(Rel {
-                        path: &[161, 252],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-330",
-                    check: Check::Absent(Rel {
-                        path: &[161, 253],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-331",
-                    check: Check::Absent(Rel {
-                        path: &[162],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-332",
-                    check: Check::Absent(Rel {
-                        path: &[111],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-333",
-                    check: Check::Absent(Rel {
-                        path: &[163, 239],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-334",
-                    check: Check::Absent(Rel {
-                        path: &[163, 239],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-335",
-                    check: Check::Absent(Rel {
-                        path: &[165],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-336",
-                    check: Check::Absent(Rel {
-                        path: &[166],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-337",
-                    check: Check::Absent(Rel {
-                        path: &[254],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-338",
-                    check: Check::Absent(Rel {
-                        path: &[167],
-                        attr: None,
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1015,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: true,
-                steps: &[Step::Name(3), Step::Name(37), Step::Name(255)],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-SR-339",
-                    check: Check::Absent(Rel {
-                        path: &[256],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-340",
-                    check: Check::Absent(Rel {
-                        path: &[257],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-341",
-                    check: Check::Absent(Rel {
-                        path: &[258],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-342",
-                    check: Check::Absent(Rel {
-                        path: &[259],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-344",
-                    check: Check::Absent(Rel {
-                        path: &[260],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-345",
-                    check: Check::Absent(Rel {
-                        path: &[170],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-346",
-                    check: Check::Absent(Rel {
-                        path: &[261],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-347",
-                    check: Check::Absent(Rel {
-                        path: &[262],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-348",
-                    check: Check::Absent(Rel {
-                        path: &[263],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-349",
-                    check: Check::Absent(Rel {
-                        path: &[264],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-350",
-                    check: Check::Absent(Rel {
-                        path: &[265],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-351",
-                    check: Check::Absent(Rel {
-                        path: &[266],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-352",
-                    check: Check::Absent(Rel {
-                        path: &[267, 206],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-353",
-                    check: Check::Absent(Rel {
-                        path: &[267, 98],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-354",
-                    check: Check::Absent(Rel {
-                        path: &[267, 207, 208],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-355",
-                    check: Check::Absent(Rel {
-                        path: &[267, 207, 16],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-356",
-                    check: Check::Absent(Rel {
-                        path: &[267, 207, 268],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-357",
-                    check: Check::Absent(Rel {
-                        path: &[267, 207, 209],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-358",
-                    check: Check::Absent(Rel {
-                        path: &[267, 207, 210],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-359",
-                    check: Check::Absent(Rel {
-                        path: &[267, 211],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-360",
-                    check: Check::Absent(Rel {
-                        path: &[267, 209],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-361",
-                    check: Check::Absent(Rel {
-                        path: &[267, 228],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-362",
-                    check: Check::Absent(Rel {
-                        path: &[267, 229],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-363",
-                    check: Check::Absent(Rel {
-                        path: &[267, 231],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-364",
-                    check: Check::Absent(Rel {
-                        path: &[267, 232],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-365",
-                    check: Check::Absent(Rel {
-                        path: &[269],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-366",
-                    check: Check::Absent(Rel {
-                        path: &[270],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-367",
-                    check: Check::Absent(Rel {
-                        path: &[271],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-368",
-                    check: Check::Absent(Rel {
-                        path: &[272],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-369",
-                    check: Check::Absent(Rel {
-                        path: &[1, 273],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-370",
-                    check: Check::Absent(Rel {
-                        path: &[1, 274],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-371",
-                    check: Check::Absent(Rel {
-                        path: &[1, 275],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-443",
-                    check: Check::Absent(Rel {
-                        path: &[1, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-372",
-                    check: Check::Absent(Rel {
-                        path: &[1, 276, 277],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-373",
-                    check: Check::Absent(Rel {
-                        path: &[1, 276, 17],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-375",
-                    check: Check::Absent(Rel {
-                        path: &[1, 276, 278],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-376",
-                    check: Check::Absent(Rel {
-                        path: &[1, 276, 279],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-377",
-                    check: Check::Absent(Rel {
-                        path: &[1, 276, 280],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-378",
-                    check: Check::Absent(Rel {
-                        path: &[1, 276, 281],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-379",
-                    check: Check::Absent(Rel {
-                        path: &[1, 276, 282],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-380",
-                    check: Check::Absent(Rel {
-                        path: &[1, 276, 283],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-381",
-                    check: Check::Absent(Rel {
-                        path: &[1, 276, 98],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-382",
-                    check: Check::Absent(Rel {
-                        path: &[1, 284, 285],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-444",
-                    check: Check::Absent(Rel {
-                        path: &[1, 284, 286],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-384",
-                    check: Check::Absent(Rel {
-                        path: &[1, 2, 287],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-385",
-                    check: Check::Absent(Rel {
-                        path: &[1, 2, 16],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-386",
-                    check: Check::Absent(Rel {
-                        path: &[1, 2, 288],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-388",
-                    check: Check::Absent(Rel {
-                        path: &[140, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-389",
-                    check: Check::Absent(Rel {
-                        path: &[140, 120],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-390",
-                    check: Check::Absent(Rel {
-                        path: &[140, 123],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-391",
-                    check: Check::Absent(Rel {
-                        path: &[140, 124],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-392",
-                    check: Check::Absent(Rel {
-                        path: &[140, 125],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-393",
-                    check: Check::Absent(Rel {
-                        path: &[140, 17],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-394",
-                    check: Check::Absent(Rel {
-                        path: &[140, 129],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-395",
-                    check: Check::Absent(Rel {
-                        path: &[177],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-396",
-                    check: Check::Absent(Rel {
-                        path: &[178],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-397",
-                    check: Check::Absent(Rel {
-                        path: &[179, 12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-398",
-                    check: Check::Absent(Rel {
-                        path: &[179, 289],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-399",
-                    check: Check::Absent(Rel {
-                        path: &[179, 290],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-400",
-                    check: Check::Absent(Rel {
-                        path: &[179, 291, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-401",
-                    check: Check::Absent(Rel {
-                        path: &[179, 17],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-402",
-                    check: Check::Absent(Rel {
-                        path: &[179, 292],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-404",
-                    check: Check::Absent(Rel {
-                        path: &[179, 293],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-405",
-                    check: Check::Absent(Rel {
-                        path: &[179, 294],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-406",
-                    check: Check::Absent(Rel {
-                        path: &[179, 295],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-407",
-                    check: Check::Absent(Rel {
-                        path: &[179, 296],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-408",
-                    check: Check::Absent(Rel {
-                        path: &[179, 297],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-409",
-                    check: Check::Absent(Rel {
-                        path: &[179, 267],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-421",
-                    check: Check::Absent(Rel {
-                        path: &[193],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-422",
-                    check: Check::Absent(Rel {
-                        path: &[194, 239],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-423",
-                    check: Check::Absent(Rel {
-                        path: &[298],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-424",
-                    check: Check::Absent(Rel {
-                        path: &[299],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-425",
-                    check: Check::Absent(Rel {
-                        path: &[300],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-426",
-                    check: Check::Absent(Rel {
-                        path: &[301],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-427",
-                    check: Check::Absent(Rel {
-                        path: &[195],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-428",
-                    check: Check::Absent(Rel {
-                        path: &[196, 197],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-429",
-                    check: Check::Absent(Rel {
-                        path: &[196, 17],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-430",
-                    check: Check::Absent(Rel {
-                        path: &[196, 198],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-431",
-                    check: Check::Absent(Rel {
-                        path: &[196, 16],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-432",
-                    check: Check::Absent(Rel {
-                        path: &[196, 199],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-433",
-                    check: Check::Absent(Rel {
-                        path: &[200],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-434",
-                    check: Check::Absent(Rel {
-                        path: &[201],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-435",
-                    check: Check::Absent(Rel {
-                        path: &[202],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-436",
-                    check: Check::Absent(Rel {
-                        path: &[302],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-437",
-                    check: Check::Absent(Rel {
-                        path: &[303],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-452",
-                    check: Check::AtMost(&[179], 1),
-                },
-                Assert {
-                    id: "CII-SR-453",
-                    check: Check::AtMost(&[179, 98], 1),
-                },
-                Assert {
-                    id: "CII-SR-461",
-                    check: Check::AtMost(&[173, 304], 1),
-                },
-            ],
-        },
-        Template {
-            priority: 1014,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: true,
-                steps: &[
-                    Step::Name(3),
-                    Step::Name(37),
-                    Step::Name(255),
-                    Step::Name(305),
-                ],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-SR-411",
-                    check: Check::Absent(Rel {
-                        path: &[186],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-412",
-                    check: Check::Absent(Rel {
-                        path: &[306],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-413",
-                    check: Check::Absent(Rel {
-                        path: &[187],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-414",
-                    check: Check::Absent(Rel {
-                        path: &[307],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-415",
-                    check: Check::Absent(Rel {
-                        path: &[308],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-416",
-                    check: Check::Absent(Rel {
-                        path: &[309],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-417",
-                    check: Check::Absent(Rel {
-                        path: &[188],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-418",
-                    check: Check::Absent(Rel {
-                        path: &[189],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-419",
-                    check: Check::Absent(Rel {
-                        path: &[190],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-420",
-                    check: Check::Absent(Rel {
-                        path: &[191],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-483",
-                    check: Check::AtMost(&[186], 1),
-                },
-                Assert {
-                    id: "CII-SR-485",
-                    check: Check::AtMost(&[306], 1),
-                },
-                Assert {
-                    id: "CII-SR-486",
-                    check: Check::AtMost(&[187], 1),
-                },
-                Assert {
-                    id: "CII-SR-488",
-                    check: Check::AtMost(&[307], 1),
-                },
-                Assert {
-                    id: "CII-SR-489",
-                    check: Check::AtMost(&[308], 1),
-                },
-                Assert {
-                    id: "CII-SR-490",
-                    check: Check::AtMost(&[309], 1),
-                },
-                Assert {
-                    id: "CII-SR-491",
-                    check: Check::AtMost(&[188], 1),
-                },
-                Assert {
-                    id: "CII-SR-492",
-                    check: Check::AtMost(&[189], 1),
-                },
-                Assert {
-                    id: "CII-SR-493",
-                    check: Check::AtMost(&[190], 1),
-                },
-                Assert {
-                    id: "CII-SR-494",
-                    check: Check::AtMost(&[191], 1),
-                },
-            ],
-        },
-        Template {
-            priority: 1013,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: true,
-                steps: &[Step::Name(3)],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-DT-013",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("languageID"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-014",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("languageLocaleID"),
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-438",
-                    check: Check::Absent(Rel {
-                        path: &[310],
-                        attr: None,
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1012,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::AnySuffix("DocumentContextParameter")],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-SR-04",
-                    check: Check::Absent(Rel {
-                        path: &[99],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-SR-05",
-                    check: Check::Absent(Rel {
-                        path: &[311],
-                        attr: None,
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1011,
-            fires: true,
-            patterns: &[
-                Pattern {
-                    anchored: true,
-                    steps: &[Step::Name(3), Step::Name(4), Step::Name(11), Step::Name(12)],
-                },
-                Pattern {
-                    anchored: true,
-                    steps: &[Step::Name(3), Step::Name(15), Step::Name(12)],
-                },
-                Pattern {
-                    anchored: true,
-                    steps: &[
-                        Step::Name(3),
-                        Step::Name(37),
-                        Step::Name(38),
-                        Step::Name(44),
-                        Step::Name(239),
-                    ],
-                },
-                Pattern {
-                    anchored: true,
-                    steps: &[
-                        Step::Name(3),
-                        Step::Name(37),
-                        Step::Name(38),
-                        Step::Name(46),
-                        Step::Name(312),
-                    ],
-                },
-            ],
-            asserts: &[
-                Assert {
-                    id: "CII-DT-001",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("schemeName"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-002",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("schemeAgencyName"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-003",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("schemeDataURI"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-004",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("schemeURI"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-005",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("schemeID"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-006",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("schemeAgencyID"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-007",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("schemeVersionID"),
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1010,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Suffix(Ns::CiiRam, "ID")],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-DT-101",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("schemeName"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-102",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("schemeAgencyName"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-103",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("schemeDataURI"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-104",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("schemeURI"),
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1009,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Name(17)],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-DT-008",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("name"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-009",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("listURI"),
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1008,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: true,
-                steps: &[Step::Name(3), Step::Name(15), Step::Name(17)],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-DT-010",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("listID"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-011",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("listAgencyID"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-012",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("listVersionID"),
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1007,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: true,
-                steps: &[
-                    Step::Name(3),
-                    Step::Name(37),
-                    Step::Name(38),
-                    Step::Name(168),
-                    Step::Name(173),
-                    Step::Name(30),
-                ],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-DT-045",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("listID"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-046",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("listAgencyID"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-047",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("listVersionID"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-048",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("listURI"),
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1006,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Suffix(Ns::CiiRam, "ReferencedDocument")],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-DT-016",
-                    check: Check::Absent(Rel {
-                        path: &[313],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-017",
-                    check: Check::Absent(Rel {
-                        path: &[20],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-019",
-                    check: Check::Absent(Rel {
-                        path: &[27],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-020",
-                    check: Check::Absent(Rel {
-                        path: &[28],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-023",
-                    check: Check::Absent(Rel {
-                        path: &[314],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-025",
-                    check: Check::Absent(Rel {
-                        path: &[315],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-026",
-                    check: Check::Absent(Rel {
-                        path: &[29],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-028",
-                    check: Check::Absent(Rel {
-                        path: &[34],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-029",
-                    check: Check::Absent(Rel {
-                        path: &[35],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-030",
-                    check: Check::Absent(Rel {
-                        path: &[316],
-                        attr: None,
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1005,
-            fires: false,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Suffix(Ns::CiiRam, "Amount")],
-            }],
-            asserts: &[],
-        },
-        Template {
-            priority: 1004,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Suffix(Ns::CiiRam, "Quantity")],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-DT-034",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("unitCodeListID"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-035",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("unitCodeListAgencyID"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-036",
-                    check: Check::Absent(Rel {
-                        path: &[],
-                        attr: Some("unitCodeListAgencyName"),
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1003,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Suffix(Ns::CiiRam, "TradeTax")],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-DT-038",
-                    check: Check::Absent(Rel {
-                        path: &[317],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-039",
-                    check: Check::Absent(Rel {
-                        path: &[318],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-040",
-                    check: Check::Absent(Rel {
-                        path: &[123],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-042",
-                    check: Check::Absent(Rel {
-                        path: &[125],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-043",
-                    check: Check::Absent(Rel {
-                        path: &[319],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-044",
-                    check: Check::Absent(Rel {
-                        path: &[320],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-049",
-                    check: Check::Absent(Rel {
-                        path: &[321],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-050",
-                    check: Check::Absent(Rel {
-                        path: &[322],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-051",
-                    check: Check::Absent(Rel {
-                        path: &[323],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-053",
-                    check: Check::Absent(Rel {
-                        path: &[324],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-055",
-                    check: Check::Absent(Rel {
-                        path: &[325],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-056",
-                    check: Check::Absent(Rel {
-                        path: &[186],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-057",
-                    check: Check::Absent(Rel {
-                        path: &[326],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-059",
-                    check: Check::Absent(Rel {
-                        path: &[141],
-                        attr: Some("format"),
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-060",
-                    check: Check::Absent(Rel {
-                        path: &[327],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-061",
-                    check: Check::Absent(Rel {
-                        path: &[328],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-062",
-                    check: Check::Absent(Rel {
-                        path: &[329],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-063",
-                    check: Check::Absent(Rel {
-                        path: &[330],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-064",
-                    check: Check::Absent(Rel {
-                        path: &[331],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-065",
-                    check: Check::Absent(Rel {
-                        path: &[332],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-066",
-                    check: Check::Absent(Rel {
-                        path: &[333],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-067",
-                    check: Check::Absent(Rel {
-                        path: &[334],
-                        attr: None,
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1002,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Name(335)],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-DT-068",
-                    check: Check::Absent(Rel {
-                        path: &[336, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-069",
-                    check: Check::Absent(Rel {
-                        path: &[337],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-070",
-                    check: Check::Absent(Rel {
-                        path: &[338],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-071",
-                    check: Check::Absent(Rel {
-                        path: &[98],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-072",
-                    check: Check::Absent(Rel {
-                        path: &[339, 19],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-073",
-                    check: Check::Absent(Rel {
-                        path: &[340],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-074",
-                    check: Check::Absent(Rel {
-                        path: &[341],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-075",
-                    check: Check::Absent(Rel {
-                        path: &[342],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-076",
-                    check: Check::Absent(Rel {
-                        path: &[12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-077",
-                    check: Check::Absent(Rel {
-                        path: &[16],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-078",
-                    check: Check::Absent(Rel {
-                        path: &[120],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-079",
-                    check: Check::Absent(Rel {
-                        path: &[343],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-080",
-                    check: Check::Absent(Rel {
-                        path: &[344],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-081",
-                    check: Check::Absent(Rel {
-                        path: &[24],
-                        attr: None,
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1001,
-            fires: true,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Name(209)],
-            }],
-            asserts: &[
-                Assert {
-                    id: "CII-DT-082",
-                    check: Check::Absent(Rel {
-                        path: &[12],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-083",
-                    check: Check::Absent(Rel {
-                        path: &[345],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-084",
-                    check: Check::Absent(Rel {
-                        path: &[346],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-086",
-                    check: Check::Absent(Rel {
-                        path: &[347],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-087",
-                    check: Check::Absent(Rel {
-                        path: &[348],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-088",
-                    check: Check::Absent(Rel {
-                        path: &[349],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-089",
-                    check: Check::Absent(Rel {
-                        path: &[350],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-090",
-                    check: Check::Absent(Rel {
-                        path: &[351],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-091",
-                    check: Check::Absent(Rel {
-                        path: &[352],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-092",
-                    check: Check::Absent(Rel {
-                        path: &[353],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-093",
-                    check: Check::Absent(Rel {
-                        path: &[354],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-094",
-                    check: Check::Absent(Rel {
-                        path: &[355],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-095",
-                    check: Check::Absent(Rel {
-                        path: &[356],
-                        attr: None,
-                    }),
-                },
-                Assert {
-                    id: "CII-DT-096",
-                    check: Check::Absent(Rel {
-                        path: &[357],
-                        attr: None,
-                    }),
-                },
-            ],
-        },
-        Template {
-            priority: 1000,
-            fires: false,
-            patterns: &[Pattern {
-                anchored: false,
-                steps: &[Step::Name(358)],
-            }],
-            asserts: &[],
-        },
+    Template {
+        priority: 1030,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(1)] }],
+        asserts: &[
+            Assert { id: "CII-SR-464", check: Check::Absent(Rel { path: &[2], attr: None }) },
+        ],
+    },
+    Template {
+        priority: 1029,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(4)] }],
+        asserts: &[
+            Assert { id: "CII-SR-001", check: Check::Absent(Rel { path: &[5], attr: None }) },
+            Assert { id: "CII-SR-002", check: Check::Absent(Rel { path: &[6], attr: None }) },
+            Assert { id: "CII-SR-003", check: Check::AtMost(&[7], 1) },
+            Assert { id: "CII-SR-006", check: Check::Absent(Rel { path: &[8], attr: None }) },
+            Assert { id: "CII-SR-007", check: Check::Absent(Rel { path: &[9], attr: None }) },
+            Assert { id: "CII-SR-008", check: Check::Absent(Rel { path: &[10], attr: None }) },
+            Assert { id: "CII-SR-009", check: Check::Exactly(&[11], 1) },
+            Assert { id: "CII-SR-010", check: Check::Exactly(&[11, 12], 1) },
+            Assert { id: "CII-SR-011", check: Check::Absent(Rel { path: &[13], attr: None }) },
+            Assert { id: "CII-SR-012", check: Check::Absent(Rel { path: &[14], attr: None }) },
+        ],
+    },
+    Template {
+        priority: 1028,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(15)] }],
+        asserts: &[
+            Assert { id: "CII-SR-013", check: Check::Absent(Rel { path: &[16], attr: None }) },
+            Assert { id: "CII-SR-014", check: Check::Exactly(&[17], 1) },
+            Assert { id: "CII-SR-015", check: Check::Absent(Rel { path: &[18, 19], attr: None }) },
+            Assert { id: "CII-SR-016", check: Check::Absent(Rel { path: &[20], attr: None }) },
+            Assert { id: "CII-SR-017", check: Check::Absent(Rel { path: &[21], attr: None }) },
+            Assert { id: "CII-SR-018", check: Check::Absent(Rel { path: &[22], attr: None }) },
+            Assert { id: "CII-SR-019", check: Check::Absent(Rel { path: &[23], attr: None }) },
+            Assert { id: "CII-SR-020", check: Check::Absent(Rel { path: &[24], attr: None }) },
+            Assert { id: "CII-SR-021", check: Check::Absent(Rel { path: &[25], attr: None }) },
+            Assert { id: "CII-SR-022", check: Check::Absent(Rel { path: &[26], attr: None }) },
+            Assert { id: "CII-SR-023", check: Check::Absent(Rel { path: &[27], attr: None }) },
+            Assert { id: "CII-SR-024", check: Check::Absent(Rel { path: &[28], attr: None }) },
+            Assert { id: "CII-SR-025", check: Check::Absent(Rel { path: &[29], attr: None }) },
+            Assert { id: "CII-SR-026", check: Check::Absent(Rel { path: &[30], attr: None }) },
+            Assert { id: "CII-SR-027", check: Check::Absent(Rel { path: &[31, 32], attr: None }) },
+            Assert { id: "CII-SR-028", check: Check::Absent(Rel { path: &[31, 33], attr: None }) },
+            Assert { id: "CII-SR-032", check: Check::Absent(Rel { path: &[31, 12], attr: None }) },
+            Assert { id: "CII-SR-033", check: Check::Absent(Rel { path: &[34], attr: None }) },
+            Assert { id: "CII-SR-034", check: Check::Absent(Rel { path: &[35], attr: None }) },
+        ],
+    },
+    Template {
+        priority: 1027,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(15), Step::Name(31)] }],
+        asserts: &[
+            Assert { id: "CII-SR-030", check: Check::AtMost(&[36], 1) },
+        ],
+    },
+    Template {
+        priority: 1026,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(37), Step::Name(38)] }],
+        asserts: &[
+            Assert { id: "CII-SR-035", check: Check::Absent(Rel { path: &[39], attr: None }) },
+            Assert { id: "CII-SR-036", check: Check::Absent(Rel { path: &[40], attr: None }) },
+            Assert { id: "CII-SR-037", check: Check::Absent(Rel { path: &[41], attr: None }) },
+            Assert { id: "CII-SR-038", check: Check::Absent(Rel { path: &[42], attr: None }) },
+            Assert { id: "CII-SR-221", check: Check::Absent(Rel { path: &[43], attr: None }) },
+        ],
+    },
+    Template {
+        priority: 1025,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(37), Step::Name(38), Step::Name(44)] }],
+        asserts: &[
+            Assert { id: "CII-SR-039", check: Check::AtMost(&[31], 1) },
+            Assert { id: "CII-SR-040", check: Check::AtMost(&[31, 36], 1) },
+            Assert { id: "CII-SR-041", check: Check::Absent(Rel { path: &[31, 45], attr: None }) },
+            Assert { id: "CII-SR-042", check: Check::Absent(Rel { path: &[31, 12], attr: None }) },
+            Assert { id: "CII-SR-043", check: Check::Absent(Rel { path: &[31, 32], attr: None }) },
+            Assert { id: "CII-SR-044", check: Check::Absent(Rel { path: &[31, 33], attr: None }) },
+        ],
+    },
+    Template {
+        priority: 1024,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(37), Step::Name(38), Step::Name(46)] }],
+        asserts: &[
+            Assert { id: "CII-SR-045", check: Check::Absent(Rel { path: &[12], attr: None }) },
+            Assert { id: "CII-SR-048", check: Check::Absent(Rel { path: &[47], attr: None }) },
+            Assert { id: "CII-SR-049", check: Check::Absent(Rel { path: &[48], attr: None }) },
+            Assert { id: "CII-SR-050", check: Check::Absent(Rel { path: &[17], attr: None }) },
+            Assert { id: "CII-SR-051", check: Check::Absent(Rel { path: &[49], attr: None }) },
+            Assert { id: "CII-SR-052", check: Check::Absent(Rel { path: &[50], attr: None }) },
+            Assert { id: "CII-SR-053", check: Check::Absent(Rel { path: &[51], attr: None }) },
+            Assert { id: "CII-SR-054", check: Check::Absent(Rel { path: &[52], attr: None }) },
+            Assert { id: "CII-SR-055", check: Check::Absent(Rel { path: &[53], attr: None }) },
+            Assert { id: "CII-SR-056", check: Check::Absent(Rel { path: &[54], attr: None }) },
+            Assert { id: "CII-SR-057", check: Check::Absent(Rel { path: &[55], attr: None }) },
+            Assert { id: "CII-SR-058", check: Check::Absent(Rel { path: &[56], attr: None }) },
+            Assert { id: "CII-SR-059", check: Check::Absent(Rel { path: &[57], attr: None }) },
+            Assert { id: "CII-SR-060", check: Check::Absent(Rel { path: &[58], attr: None }) },
+            Assert { id: "CII-SR-061", check: Check::Absent(Rel { path: &[59], attr: None }) },
+            Assert { id: "CII-SR-062", check: Check::Absent(Rel { path: &[60], attr: None }) },
+            Assert { id: "CII-SR-063", check: Check::Absent(Rel { path: &[61], attr: None }) },
+            Assert { id: "CII-SR-064", check: Check::Absent(Rel { path: &[62], attr: None }) },
+            Assert { id: "CII-SR-065", check: Check::Absent(Rel { path: &[63], attr: None }) },
+            Assert { id: "CII-SR-066", check: Check::Absent(Rel { path: &[64], attr: None }) },
+            Assert { id: "CII-SR-067", check: Check::Absent(Rel { path: &[65, 12], attr: None }) },
+            Assert { id: "CII-SR-068", check: Check::Absent(Rel { path: &[65, 17], attr: None }) },
+            Assert { id: "CII-SR-070", check: Check::Absent(Rel { path: &[65, 66], attr: None }) },
+            Assert { id: "CII-SR-071", check: Check::Absent(Rel { path: &[65, 67], attr: None }) },
+            Assert { id: "CII-SR-073", check: Check::Absent(Rel { path: &[65, 68], attr: None }) },
+            Assert { id: "CII-SR-074", check: Check::Absent(Rel { path: &[65, 69], attr: None }) },
+            Assert { id: "CII-SR-075", check: Check::Absent(Rel { path: &[65, 70], attr: None }) },
+            Assert { id: "CII-SR-076", check: Check::Absent(Rel { path: &[65, 71], attr: None }) },
+            Assert { id: "CII-SR-077", check: Check::Absent(Rel { path: &[65, 72], attr: None }) },
+            Assert { id: "CII-SR-078", check: Check::Absent(Rel { path: &[65, 73], attr: None }) },
+            Assert { id: "CII-SR-079", check: Check::Absent(Rel { path: &[65, 74], attr: None }) },
+            Assert { id: "CII-SR-080", check: Check::Absent(Rel { path: &[75], attr: None }) },
+            Assert { id: "CII-SR-081", check: Check::Absent(Rel { path: &[76, 77], attr: None }) },
+            Assert { id: "CII-SR-082", check: Check::Absent(Rel { path: &[76, 78], attr: None }) },
+            Assert { id: "CII-SR-083", check: Check::Absent(Rel { path: &[76, 79], attr: None }) },
+            Assert { id: "CII-SR-084", check: Check::Absent(Rel { path: &[76, 80], attr: None }) },
+            Assert { id: "CII-SR-085", check: Check::Absent(Rel { path: &[76, 81], attr: None }) },
+            Assert { id: "CII-SR-086", check: Check::Absent(Rel { path: &[76, 74], attr: None }) },
+            Assert { id: "CII-SR-087", check: Check::Absent(Rel { path: &[82], attr: None }) },
+            Assert { id: "CII-SR-088", check: Check::Absent(Rel { path: &[83], attr: None }) },
+            Assert { id: "CII-SR-089", check: Check::Absent(Rel { path: &[84], attr: None }) },
+            Assert { id: "CII-SR-091", check: Check::Absent(Rel { path: &[85, 16], attr: None }) },
+            Assert { id: "CII-SR-092", check: Check::Absent(Rel { path: &[85, 86], attr: None }) },
+            Assert { id: "CII-SR-093", check: Check::Absent(Rel { path: &[87], attr: None }) },
+            Assert { id: "CII-SR-094", check: Check::Absent(Rel { path: &[88], attr: None }) },
+            Assert { id: "CII-SR-095", check: Check::Absent(Rel { path: &[89], attr: None }) },
+            Assert { id: "CII-SR-096", check: Check::Absent(Rel { path: &[90], attr: None }) },
+            Assert { id: "CII-SR-097", check: Check::Absent(Rel { path: &[91], attr: None }) },
+            Assert { id: "CII-SR-098", check: Check::Absent(Rel { path: &[92], attr: None }) },
+            Assert { id: "CII-SR-099", check: Check::Absent(Rel { path: &[93], attr: None }) },
+            Assert { id: "CII-SR-100", check: Check::Absent(Rel { path: &[94], attr: None }) },
+            Assert { id: "CII-SR-101", check: Check::Absent(Rel { path: &[95], attr: None }) },
+            Assert { id: "CII-SR-102", check: Check::Absent(Rel { path: &[96], attr: None }) },
+            Assert { id: "CII-SR-103", check: Check::Absent(Rel { path: &[97], attr: None }) },
+        ],
+    },
+    Template {
+        priority: 1023,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(37), Step::Name(38), Step::Name(46), Step::Name(65)] }],
+        asserts: &[
+            Assert { id: "CII-SR-069", check: Check::Exactly(&[98], 1) },
+            Assert { id: "CII-SR-072", check: Check::Exactly(&[99], 1) },
+        ],
+    },
+    Template {
+        priority: 1022,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(37), Step::Name(38), Step::Name(100)] }],
+        asserts: &[
+            Assert { id: "CII-SR-104", check: Check::Absent(Rel { path: &[101], attr: None }) },
+            Assert { id: "CII-SR-105", check: Check::Absent(Rel { path: &[102], attr: None }) },
+            Assert { id: "CII-SR-106", check: Check::Absent(Rel { path: &[103], attr: None }) },
+            Assert { id: "CII-SR-107", check: Check::Absent(Rel { path: &[104], attr: None }) },
+            Assert { id: "CII-SR-108", check: Check::Absent(Rel { path: &[105, 106], attr: None }) },
+            Assert { id: "CII-SR-109", check: Check::Absent(Rel { path: &[107], attr: None }) },
+            Assert { id: "CII-SR-110", check: Check::Absent(Rel { path: &[108], attr: None }) },
+            Assert { id: "CII-SR-111", check: Check::Absent(Rel { path: &[109], attr: None }) },
+            Assert { id: "CII-SR-112", check: Check::Absent(Rel { path: &[110], attr: None }) },
+            Assert { id: "CII-SR-113", check: Check::Absent(Rel { path: &[111], attr: None }) },
+            Assert { id: "CII-SR-114", check: Check::Absent(Rel { path: &[112, 17], attr: None }) },
+            Assert { id: "CII-SR-115", check: Check::Absent(Rel { path: &[112, 113], attr: None }) },
+            Assert { id: "CII-SR-116", check: Check::Absent(Rel { path: &[112, 114], attr: None }) },
+            Assert { id: "CII-SR-117", check: Check::Absent(Rel { path: &[112, 115], attr: None }) },
+            Assert { id: "CII-SR-118", check: Check::Absent(Rel { path: &[112, 116], attr: None }) },
+            Assert { id: "CII-SR-439", check: Check::Exactly(&[117, 118], 1) },
+            Assert { id: "CII-SR-120", check: Check::Absent(Rel { path: &[112, 119, 12], attr: None }) },
+            Assert { id: "CII-SR-121", check: Check::Absent(Rel { path: &[112, 119, 120], attr: None }) },
+            Assert { id: "CII-SR-122", check: Check::Absent(Rel { path: &[112, 119, 121], attr: None }) },
+            Assert { id: "CII-SR-123", check: Check::Absent(Rel { path: &[112, 119, 122], attr: None }) },
+            Assert { id: "CII-SR-124", check: Check::Absent(Rel { path: &[112, 119, 123], attr: None }) },
+            Assert { id: "CII-SR-125", check: Check::Absent(Rel { path: &[112, 119, 124], attr: None }) },
+            Assert { id: "CII-SR-126", check: Check::Absent(Rel { path: &[112, 119, 125], attr: None }) },
+            Assert { id: "CII-SR-127", check: Check::Absent(Rel { path: &[112, 119, 126], attr: None }) },
+            Assert { id: "CII-SR-128", check: Check::Absent(Rel { path: &[112, 119, 127], attr: None }) },
+            Assert { id: "CII-SR-129", check: Check::Absent(Rel { path: &[112, 119, 17], attr: None }) },
+            Assert { id: "CII-SR-130", check: Check::Absent(Rel { path: &[112, 119, 128], attr: None }) },
+            Assert { id: "CII-SR-131", check: Check::Absent(Rel { path: &[112, 119, 129], attr: None }) },
+            Assert { id: "CII-SR-445", check: Check::Absent(Rel { path: &[112, 130], attr: None }) },
+            Assert { id: "CII-SR-132", check: Check::Absent(Rel { path: &[112, 131], attr: None }) },
+            Assert { id: "CII-SR-133", check: Check::Absent(Rel { path: &[112, 132], attr: None }) },
+            Assert { id: "CII-SR-134", check: Check::Absent(Rel { path: &[112, 133], attr: None }) },
+            Assert { id: "CII-SR-135", check: Check::Absent(Rel { path: &[112, 134], attr: None }) },
+            Assert { id: "CII-SR-136", check: Check::Absent(Rel { path: &[117, 17], attr: None }) },
+            Assert { id: "CII-SR-138", check: Check::Absent(Rel { path: &[117, 113], attr: None }) },
+            Assert { id: "CII-SR-139", check: Check::Absent(Rel { path: &[117, 114], attr: None }) },
+            Assert { id: "CII-SR-140", check: Check::Absent(Rel { path: &[117, 115], attr: None }) },
+            Assert { id: "CII-SR-141", check: Check::Absent(Rel { path: &[117, 116], attr: None }) },
+            Assert { id: "CII-SR-142", check: Check::Absent(Rel { path: &[117, 119], attr: None }) },
+            Assert { id: "CII-SR-446", check: Check::Absent(Rel { path: &[117, 130], attr: None }) },
+            Assert { id: "CII-SR-143", check: Check::Absent(Rel { path: &[117, 131], attr: None }) },
+            Assert { id: "CII-SR-144", check: Check::Absent(Rel { path: &[117, 132], attr: None }) },
+            Assert { id: "CII-SR-145", check: Check::Absent(Rel { path: &[117, 133], attr: None }) },
+            Assert { id: "CII-SR-146", check: Check::Absent(Rel { path: &[117, 134], attr: None }) },
+            Assert { id: "CII-SR-441", check: Check::AtMost(&[117, 118], 1) },
+            Assert { id: "CII-SR-147", check: Check::Absent(Rel { path: &[135], attr: None }) },
+            Assert { id: "CII-SR-148", check: Check::Absent(Rel { path: &[136], attr: None }) },
+            Assert { id: "CII-SR-149", check: Check::Absent(Rel { path: &[137], attr: None }) },
+            Assert { id: "CII-SR-150", check: Check::Absent(Rel { path: &[138], attr: None }) },
+            Assert { id: "CII-SR-447", check: Check::Absent(Rel { path: &[139], attr: None }) },
+        ],
+    },
+    Template {
+        priority: 1021,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(140)] }],
+        asserts: &[
+            Assert { id: "CII-SR-471", check: Check::AtMost(&[141], 1) },
+            Assert { id: "CII-SR-472", check: Check::AtMost(&[128], 1) },
+        ],
+    },
+    Template {
+        priority: 1020,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(112), Step::Name(119)] }],
+        asserts: &[
+            Assert { id: "CII-SR-440", check: Check::AtMost(&[142], 1) },
+        ],
+    },
+    Template {
+        priority: 1019,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(37), Step::Name(38), Step::Name(143)] }],
+        asserts: &[
+            Assert { id: "CII-SR-151", check: Check::Absent(Rel { path: &[144], attr: None }) },
+            Assert { id: "CII-SR-152", check: Check::Absent(Rel { path: &[145], attr: None }) },
+            Assert { id: "CII-SR-153", check: Check::Absent(Rel { path: &[146], attr: None }) },
+            Assert { id: "CII-SR-154", check: Check::Absent(Rel { path: &[147], attr: None }) },
+            Assert { id: "CII-SR-155", check: Check::Absent(Rel { path: &[148], attr: None }) },
+            Assert { id: "CII-SR-156", check: Check::Absent(Rel { path: &[149], attr: None }) },
+            Assert { id: "CII-SR-157", check: Check::Absent(Rel { path: &[49], attr: None }) },
+            Assert { id: "CII-SR-158", check: Check::Absent(Rel { path: &[50], attr: None }) },
+            Assert { id: "CII-SR-159", check: Check::Absent(Rel { path: &[150], attr: None }) },
+            Assert { id: "CII-SR-160", check: Check::Absent(Rel { path: &[151], attr: None }) },
+            Assert { id: "CII-SR-161", check: Check::Absent(Rel { path: &[152], attr: None }) },
+            Assert { id: "CII-SR-162", check: Check::Absent(Rel { path: &[153], attr: None }) },
+            Assert { id: "CII-SR-163", check: Check::Absent(Rel { path: &[154], attr: None }) },
+            Assert { id: "CII-SR-164", check: Check::Absent(Rel { path: &[155], attr: None }) },
+            Assert { id: "CII-SR-165", check: Check::Absent(Rel { path: &[156], attr: None }) },
+            Assert { id: "CII-SR-166", check: Check::Absent(Rel { path: &[157], attr: None }) },
+            Assert { id: "CII-SR-167", check: Check::Absent(Rel { path: &[158], attr: None }) },
+            Assert { id: "CII-SR-168", check: Check::Absent(Rel { path: &[159], attr: None }) },
+            Assert { id: "CII-SR-169", check: Check::Absent(Rel { path: &[160], attr: None }) },
+            Assert { id: "CII-SR-170", check: Check::Absent(Rel { path: &[161], attr: None }) },
+            Assert { id: "CII-SR-171", check: Check::Absent(Rel { path: &[162], attr: None }) },
+            Assert { id: "CII-SR-172", check: Check::Absent(Rel { path: &[111], attr: None }) },
+            Assert { id: "CII-SR-173", check: Check::Absent(Rel { path: &[163], attr: None }) },
+            Assert { id: "CII-SR-174", check: Check::Absent(Rel { path: &[164], attr: None }) },
+            Assert { id: "CII-SR-175", check: Check::Absent(Rel { path: &[165], attr: None }) },
+            Assert { id: "CII-SR-176", check: Check::Absent(Rel { path: &[166], attr: None }) },
+            Assert { id: "CII-SR-177", check: Check::Absent(Rel { path: &[167], attr: None }) },
+        ],
+    },
+    Template {
+        priority: 1018,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(37), Step::Name(38), Step::Name(168)] }],
+        asserts: &[
+            Assert { id: "CII-SR-178", check: Check::Absent(Rel { path: &[169], attr: None }) },
+            Assert { id: "CII-SR-179", check: Check::Absent(Rel { path: &[170], attr: None }) },
+            Assert { id: "CII-SR-180", check: Check::Absent(Rel { path: &[171], attr: None }) },
+            Assert { id: "CII-SR-181", check: Check::Absent(Rel { path: &[172], attr: None }) },
+            Assert { id: "CII-SR-182", check: Check::Absent(Rel { path: &[173, 174], attr: None }) },
+            Assert { id: "CII-SR-183", check: Check::Absent(Rel { path: &[140, 175, 176], attr: None }) },
+            Assert { id: "CII-SR-184", check: Check::Absent(Rel { path: &[140, 12], attr: None }) },
+            Assert { id: "CII-SR-185", check: Check::Absent(Rel { path: &[140, 120], attr: None }) },
+            Assert { id: "CII-SR-186", check: Check::Absent(Rel { path: &[140, 121], attr: Some("format") }) },
+            Assert { id: "CII-SR-187", check: Check::Absent(Rel { path: &[140, 123], attr: None }) },
+            Assert { id: "CII-SR-188", check: Check::Absent(Rel { path: &[140, 124], attr: None }) },
+            Assert { id: "CII-SR-189", check: Check::Absent(Rel { path: &[140, 125], attr: None }) },
+            Assert { id: "CII-SR-190", check: Check::Absent(Rel { path: &[140, 17], attr: None }) },
+            Assert { id: "CII-SR-191", check: Check::Absent(Rel { path: &[140, 128], attr: None }) },
+            Assert { id: "CII-SR-192", check: Check::Absent(Rel { path: &[140, 129], attr: None }) },
+            Assert { id: "CII-SR-193", check: Check::Absent(Rel { path: &[140, 12], attr: None }) },
+            Assert { id: "CII-SR-194", check: Check::Absent(Rel { path: &[177], attr: None }) },
+            Assert { id: "CII-SR-195", check: Check::Absent(Rel { path: &[178], attr: None }) },
+            Assert { id: "CII-SR-196", check: Check::Absent(Rel { path: &[179], attr: None }) },
+            Assert { id: "CII-SR-197", check: Check::Absent(Rel { path: &[180, 181], attr: None }) },
+            Assert { id: "CII-SR-198", check: Check::Absent(Rel { path: &[180, 182], attr: None }) },
+            Assert { id: "CII-SR-199", check: Check::Absent(Rel { path: &[180, 183], attr: None }) },
+            Assert { id: "CII-SR-200", check: Check::Absent(Rel { path: &[180, 184], attr: None }) },
+            Assert { id: "CII-SR-201", check: Check::Absent(Rel { path: &[180, 185], attr: None }) },
+            Assert { id: "CII-SR-202", check: Check::Absent(Rel { path: &[180, 186], attr: None }) },
+            Assert { id: "CII-SR-203", check: Check::Absent(Rel { path: &[180, 187], attr: None }) },
+            Assert { id: "CII-SR-204", check: Check::Absent(Rel { path: &[180, 188], attr: None }) },
+            Assert { id: "CII-SR-205", check: Check::Absent(Rel { path: &[180, 189], attr: None }) },
+            Assert { id: "CII-SR-206", check: Check::Absent(Rel { path: &[180, 190], attr: None }) },
+            Assert { id: "CII-SR-207", check: Check::Absent(Rel { path: &[180, 191], attr: None }) },
+            Assert { id: "CII-SR-208", check: Check::Absent(Rel { path: &[180, 192], attr: None }) },
+            Assert { id: "CII-SR-209", check: Check::Absent(Rel { path: &[193], attr: None }) },
+            Assert { id: "CII-SR-210", check: Check::Absent(Rel { path: &[194], attr: None }) },
+            Assert { id: "CII-SR-212", check: Check::Absent(Rel { path: &[195], attr: None }) },
+            Assert { id: "CII-SR-213", check: Check::Absent(Rel { path: &[196, 197], attr: None }) },
+            Assert { id: "CII-SR-214", check: Check::Absent(Rel { path: &[196, 17], attr: None }) },
+            Assert { id: "CII-SR-215", check: Check::Absent(Rel { path: &[196, 198], attr: None }) },
+            Assert { id: "CII-SR-216", check: Check::Absent(Rel { path: &[196, 16], attr: None }) },
+            Assert { id: "CII-SR-217", check: Check::Absent(Rel { path: &[196, 199], attr: None }) },
+            Assert { id: "CII-SR-218", check: Check::Absent(Rel { path: &[200], attr: None }) },
+            Assert { id: "CII-SR-219", check: Check::Absent(Rel { path: &[201], attr: None }) },
+            Assert { id: "CII-SR-220", check: Check::Absent(Rel { path: &[202], attr: None }) },
+            Assert { id: "CII-SR-454", check: Check::Exactly(&[173], 1) },
+        ],
+    },
+    Template {
+        priority: 1017,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(37), Step::Name(203)] }],
+        asserts: &[
+            Assert { id: "CII-SR-442", check: Check::Absent(Rel { path: &[204], attr: None }) },
+            Assert { id: "CII-SR-222", check: Check::Absent(Rel { path: &[205, 206], attr: None }) },
+            Assert { id: "CII-SR-223", check: Check::Absent(Rel { path: &[205, 207, 208], attr: None }) },
+            Assert { id: "CII-SR-224", check: Check::Absent(Rel { path: &[205, 207, 16], attr: None }) },
+            Assert { id: "CII-SR-225", check: Check::Absent(Rel { path: &[205, 207, 209], attr: None }) },
+            Assert { id: "CII-SR-226", check: Check::Absent(Rel { path: &[205, 207, 210], attr: None }) },
+            Assert { id: "CII-SR-227", check: Check::Absent(Rel { path: &[205, 211, 12], attr: None }) },
+            Assert { id: "CII-SR-228", check: Check::Absent(Rel { path: &[205, 211, 17], attr: None }) },
+            Assert { id: "CII-SR-229", check: Check::Absent(Rel { path: &[205, 211, 212], attr: None }) },
+            Assert { id: "CII-SR-230", check: Check::Absent(Rel { path: &[205, 211, 213], attr: None }) },
+            Assert { id: "CII-SR-231", check: Check::Absent(Rel { path: &[205, 211, 214], attr: None }) },
+            Assert { id: "CII-SR-232", check: Check::Absent(Rel { path: &[205, 211, 215, 216], attr: None }) },
+            Assert { id: "CII-SR-233", check: Check::Absent(Rel { path: &[205, 211, 215, 217], attr: None }) },
+            Assert { id: "CII-SR-234", check: Check::Absent(Rel { path: &[205, 211, 218], attr: None }) },
+            Assert { id: "CII-SR-235", check: Check::Absent(Rel { path: &[205, 211, 219], attr: None }) },
+            Assert { id: "CII-SR-236", check: Check::Absent(Rel { path: &[205, 211, 220], attr: None }) },
+            Assert { id: "CII-SR-237", check: Check::Absent(Rel { path: &[205, 211, 221, 217], attr: None }) },
+            Assert { id: "CII-SR-238", check: Check::Absent(Rel { path: &[205, 211, 221, 222], attr: None }) },
+            Assert { id: "CII-SR-239", check: Check::Absent(Rel { path: &[205, 211, 223], attr: None }) },
+            Assert { id: "CII-SR-240", check: Check::Absent(Rel { path: &[205, 211, 224], attr: None }) },
+            Assert { id: "CII-SR-241", check: Check::Absent(Rel { path: &[205, 211, 225], attr: None }) },
+            Assert { id: "CII-SR-242", check: Check::Absent(Rel { path: &[205, 211, 226], attr: None }) },
+            Assert { id: "CII-SR-243", check: Check::Absent(Rel { path: &[205, 211, 227], attr: None }) },
+            Assert { id: "CII-SR-244", check: Check::Absent(Rel { path: &[205, 228, 217], attr: None }) },
+            Assert { id: "CII-SR-245", check: Check::Absent(Rel { path: &[205, 228, 222], attr: None }) },
+            Assert { id: "CII-SR-246", check: Check::Absent(Rel { path: &[205, 229, 230], attr: None }) },
+            Assert { id: "CII-SR-247", check: Check::Absent(Rel { path: &[205, 231], attr: None }) },
+            Assert { id: "CII-SR-248", check: Check::Absent(Rel { path: &[205, 232], attr: None }) },
+            Assert { id: "CII-SR-249", check: Check::Absent(Rel { path: &[233, 206], attr: None }) },
+            Assert { id: "CII-SR-250", check: Check::Absent(Rel { path: &[233, 98], attr: None }) },
+            Assert { id: "CII-SR-251", check: Check::Absent(Rel { path: &[233, 207, 208], attr: None }) },
+            Assert { id: "CII-SR-252", check: Check::Absent(Rel { path: &[233, 207, 16], attr: None }) },
+            Assert { id: "CII-SR-254", check: Check::Absent(Rel { path: &[233, 207, 209], attr: None }) },
+            Assert { id: "CII-SR-255", check: Check::Absent(Rel { path: &[233, 207, 210], attr: None }) },
+            Assert { id: "CII-SR-256", check: Check::Absent(Rel { path: &[233, 211, 12], attr: None }) },
+            Assert { id: "CII-SR-257", check: Check::Absent(Rel { path: &[233, 211, 17], attr: None }) },
+            Assert { id: "CII-SR-258", check: Check::Absent(Rel { path: &[233, 211, 212], attr: None }) },
+            Assert { id: "CII-SR-259", check: Check::Absent(Rel { path: &[233, 211, 213], attr: None }) },
+            Assert { id: "CII-SR-260", check: Check::Absent(Rel { path: &[233, 211, 214], attr: None }) },
+            Assert { id: "CII-SR-261", check: Check::Absent(Rel { path: &[233, 211, 215, 216], attr: None }) },
+            Assert { id: "CII-SR-262", check: Check::Absent(Rel { path: &[233, 211, 215, 217], attr: None }) },
+            Assert { id: "CII-SR-263", check: Check::Absent(Rel { path: &[233, 211, 218], attr: None }) },
+            Assert { id: "CII-SR-264", check: Check::Absent(Rel { path: &[233, 211, 219], attr: None }) },
+            Assert { id: "CII-SR-265", check: Check::Absent(Rel { path: &[233, 211, 220], attr: None }) },
+            Assert { id: "CII-SR-266", check: Check::Absent(Rel { path: &[233, 211, 221, 217], attr: None }) },
+            Assert { id: "CII-SR-267", check: Check::Absent(Rel { path: &[233, 211, 221, 222], attr: None }) },
+            Assert { id: "CII-SR-268", check: Check::Absent(Rel { path: &[233, 211, 223], attr: None }) },
+            Assert { id: "CII-SR-269", check: Check::Absent(Rel { path: &[233, 211, 224], attr: None }) },
+            Assert { id: "CII-SR-270", check: Check::Absent(Rel { path: &[233, 211, 225], attr: None }) },
+            Assert { id: "CII-SR-271", check: Check::Absent(Rel { path: &[233, 211, 226], attr: None }) },
+            Assert { id: "CII-SR-272", check: Check::Absent(Rel { path: &[233, 211, 227], attr: None }) },
+            Assert { id: "CII-SR-273", check: Check::Absent(Rel { path: &[233, 228, 217], attr: None }) },
+            Assert { id: "CII-SR-274", check: Check::Absent(Rel { path: &[233, 228, 222], attr: None }) },
+            Assert { id: "CII-SR-275", check: Check::Absent(Rel { path: &[233, 229, 230], attr: None }) },
+            Assert { id: "CII-SR-276", check: Check::Absent(Rel { path: &[233, 231], attr: None }) },
+            Assert { id: "CII-SR-277", check: Check::Absent(Rel { path: &[233, 232], attr: None }) },
+            Assert { id: "CII-SR-278", check: Check::Absent(Rel { path: &[234], attr: None }) },
+            Assert { id: "CII-SR-279", check: Check::Absent(Rel { path: &[102], attr: None }) },
+            Assert { id: "CII-SR-280", check: Check::Absent(Rel { path: &[235], attr: None }) },
+            Assert { id: "CII-SR-281", check: Check::Absent(Rel { path: &[236], attr: None }) },
+            Assert { id: "CII-SR-282", check: Check::Absent(Rel { path: &[237, 12], attr: None }) },
+            Assert { id: "CII-SR-283", check: Check::Absent(Rel { path: &[237, 27], attr: None }) },
+            Assert { id: "CII-SR-284", check: Check::Absent(Rel { path: &[237, 206], attr: None }) },
+            Assert { id: "CII-SR-285", check: Check::Absent(Rel { path: &[237, 98], attr: None }) },
+            Assert { id: "CII-SR-286", check: Check::Absent(Rel { path: &[237, 207], attr: None }) },
+            Assert { id: "CII-SR-287", check: Check::Absent(Rel { path: &[237, 211], attr: None }) },
+            Assert { id: "CII-SR-288", check: Check::Absent(Rel { path: &[237, 228], attr: None }) },
+            Assert { id: "CII-SR-289", check: Check::Absent(Rel { path: &[237, 229, 230], attr: None }) },
+            Assert { id: "CII-SR-290", check: Check::Absent(Rel { path: &[237, 231], attr: None }) },
+            Assert { id: "CII-SR-291", check: Check::Absent(Rel { path: &[237, 232], attr: None }) },
+            Assert { id: "CII-SR-292", check: Check::Absent(Rel { path: &[238], attr: None }) },
+            Assert { id: "CII-SR-293", check: Check::Absent(Rel { path: &[103], attr: None }) },
+            Assert { id: "CII-SR-294", check: Check::Absent(Rel { path: &[104, 239], attr: None }) },
+            Assert { id: "CII-SR-295", check: Check::Absent(Rel { path: &[105, 239], attr: None }) },
+            Assert { id: "CII-SR-296", check: Check::Absent(Rel { path: &[107], attr: None }) },
+            Assert { id: "CII-SR-297", check: Check::Absent(Rel { path: &[240], attr: None }) },
+            Assert { id: "CII-SR-298", check: Check::Absent(Rel { path: &[108, 239], attr: None }) },
+            Assert { id: "CII-SR-299", check: Check::Absent(Rel { path: &[109], attr: None }) },
+            Assert { id: "CII-SR-300", check: Check::Absent(Rel { path: &[241], attr: None }) },
+            Assert { id: "CII-SR-301", check: Check::Absent(Rel { path: &[110], attr: None }) },
+            Assert { id: "CII-SR-302", check: Check::Absent(Rel { path: &[242], attr: None }) },
+            Assert { id: "CII-SR-303", check: Check::Absent(Rel { path: &[111, 239], attr: None }) },
+            Assert { id: "CII-SR-304", check: Check::Absent(Rel { path: &[135], attr: None }) },
+            Assert { id: "CII-SR-305", check: Check::Absent(Rel { path: &[243], attr: None }) },
+            Assert { id: "CII-SR-306", check: Check::Absent(Rel { path: &[244], attr: None }) },
+            Assert { id: "CII-SR-307", check: Check::Absent(Rel { path: &[245, 98], attr: None }) },
+            Assert { id: "CII-SR-448", check: Check::Absent(Rel { path: &[139], attr: None }) },
+        ],
+    },
+    Template {
+        priority: 1016,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(37), Step::Name(246)] }],
+        asserts: &[
+            Assert { id: "CII-SR-308", check: Check::Absent(Rel { path: &[154], attr: None }) },
+            Assert { id: "CII-SR-309", check: Check::Absent(Rel { path: &[155, 206], attr: None }) },
+            Assert { id: "CII-SR-310", check: Check::Absent(Rel { path: &[155, 98], attr: None }) },
+            Assert { id: "CII-SR-311", check: Check::Absent(Rel { path: &[155, 207], attr: None }) },
+            Assert { id: "CII-SR-312", check: Check::Absent(Rel { path: &[155, 211], attr: None }) },
+            Assert { id: "CII-SR-313", check: Check::Absent(Rel { path: &[155, 228], attr: None }) },
+            Assert { id: "CII-SR-314", check: Check::Absent(Rel { path: &[155, 229], attr: None }) },
+            Assert { id: "CII-SR-315", check: Check::Absent(Rel { path: &[155, 231], attr: None }) },
+            Assert { id: "CII-SR-316", check: Check::Absent(Rel { path: &[155, 232], attr: None }) },
+            Assert { id: "CII-SR-317", check: Check::Absent(Rel { path: &[156], attr: None }) },
+            Assert { id: "CII-SR-318", check: Check::Absent(Rel { path: &[157], attr: None }) },
+            Assert { id: "CII-SR-319", check: Check::Absent(Rel { path: &[158], attr: None }) },
+            Assert { id: "CII-SR-320", check: Check::Absent(Rel { path: &[159], attr: None }) },
+            Assert { id: "CII-SR-321", check: Check::Absent(Rel { path: &[161, 12], attr: None }) },
+            Assert { id: "CII-SR-322", check: Check::Absent(Rel { path: &[161, 247, 19], attr: None }) },
+            Assert { id: "CII-SR-323", check: Check::Absent(Rel { path: &[161, 17], attr: None }) },
+            Assert { id: "CII-SR-324", check: Check::Absent(Rel { path: &[161, 98], attr: None }) },
+            Assert { id: "CII-SR-325", check: Check::Absent(Rel { path: &[161, 248], attr: None }) },
+            Assert { id: "CII-SR-326", check: Check::Absent(Rel { path: &[161, 249], attr: None }) },
+            Assert { id: "CII-SR-327", check: Check::Absent(Rel { path: &[161, 250], attr: None }) },
+            Assert { id: "CII-SR-328", check: Check::Absent(Rel { path: &[161, 251], attr: None }) },
+            Assert { id: "CII-SR-329", check: Check::Absent(Rel { path: &[161, 252], attr: None }) },
+            Assert { id: "CII-SR-330", check: Check::Absent(Rel { path: &[161, 253], attr: None }) },
+            Assert { id: "CII-SR-331", check: Check::Absent(Rel { path: &[162], attr: None }) },
+            Assert { id: "CII-SR-332", check: Check::Absent(Rel { path: &[111], attr: None }) },
+            Assert { id: "CII-SR-333", check: Check::Absent(Rel { path: &[163, 239], attr: None }) },
+            Assert { id: "CII-SR-334", check: Check::Absent(Rel { path: &[163, 239], attr: None }) },
+            Assert { id: "CII-SR-335", check: Check::Absent(Rel { path: &[165], attr: None }) },
+            Assert { id: "CII-SR-336", check: Check::Absent(Rel { path: &[166], attr: None }) },
+            Assert { id: "CII-SR-337", check: Check::Absent(Rel { path: &[254], attr: None }) },
+            Assert { id: "CII-SR-338", check: Check::Absent(Rel { path: &[167], attr: None }) },
+        ],
+    },
+    Template {
+        priority: 1015,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(37), Step::Name(255)] }],
+        asserts: &[
+            Assert { id: "CII-SR-339", check: Check::Absent(Rel { path: &[256], attr: None }) },
+            Assert { id: "CII-SR-340", check: Check::Absent(Rel { path: &[257], attr: None }) },
+            Assert { id: "CII-SR-341", check: Check::Absent(Rel { path: &[258], attr: None }) },
+            Assert { id: "CII-SR-342", check: Check::Absent(Rel { path: &[259], attr: None }) },
+            Assert { id: "CII-SR-344", check: Check::Absent(Rel { path: &[260], attr: None }) },
+            Assert { id: "CII-SR-345", check: Check::Absent(Rel { path: &[170], attr: None }) },
+            Assert { id: "CII-SR-346", check: Check::Absent(Rel { path: &[261], attr: None }) },
+            Assert { id: "CII-SR-347", check: Check::Absent(Rel { path: &[262], attr: None }) },
+            Assert { id: "CII-SR-348", check: Check::Absent(Rel { path: &[263], attr: None }) },
+            Assert { id: "CII-SR-349", check: Check::Absent(Rel { path: &[264], attr: None }) },
+            Assert { id: "CII-SR-350", check: Check::Absent(Rel { path: &[265], attr: None }) },
+            Assert { id: "CII-SR-351", check: Check::Absent(Rel { path: &[266], attr: None }) },
+            Assert { id: "CII-SR-352", check: Check::Absent(Rel { path: &[267, 206], attr: None }) },
+            Assert { id: "CII-SR-353", check: Check::Absent(Rel { path: &[267, 98], attr: None }) },
+            Assert { id: "CII-SR-354", check: Check::Absent(Rel { path: &[267, 207, 208], attr: None }) },
+            Assert { id: "CII-SR-355", check: Check::Absent(Rel { path: &[267, 207, 16], attr: None }) },
+            Assert { id: "CII-SR-356", check: Check::Absent(Rel { path: &[267, 207, 268], attr: None }) },
+            Assert { id: "CII-SR-357", check: Check::Absent(Rel { path: &[267, 207, 209], attr: None }) },
+            Assert { id: "CII-SR-358", check: Check::Absent(Rel { path: &[267, 207, 210], attr: None }) },
+            Assert { id: "CII-SR-359", check: Check::Absent(Rel { path: &[267, 211], attr: None }) },
+            Assert { id: "CII-SR-360", check: Check::Absent(Rel { path: &[267, 209], attr: None }) },
+            Assert { id: "CII-SR-361", check: Check::Absent(Rel { path: &[267, 228], attr: None }) },
+            Assert { id: "CII-SR-362", check: Check::Absent(Rel { path: &[267, 229], attr: None }) },
+            Assert { id: "CII-SR-363", check: Check::Absent(Rel { path: &[267, 231], attr: None }) },
+            Assert { id: "CII-SR-364", check: Check::Absent(Rel { path: &[267, 232], attr: None }) },
+            Assert { id: "CII-SR-365", check: Check::Absent(Rel { path: &[269], attr: None }) },
+            Assert { id: "CII-SR-366", check: Check::Absent(Rel { path: &[270], attr: None }) },
+            Assert { id: "CII-SR-367", check: Check::Absent(Rel { path: &[271], attr: None }) },
+            Assert { id: "CII-SR-368", check: Check::Absent(Rel { path: &[272], attr: None }) },
+            Assert { id: "CII-SR-369", check: Check::Absent(Rel { path: &[1, 273], attr: None }) },
+            Assert { id: "CII-SR-370", check: Check::Absent(Rel { path: &[1, 274], attr: None }) },
+            Assert { id: "CII-SR-371", check: Check::Absent(Rel { path: &[1, 275], attr: None }) },
+            Assert { id: "CII-SR-443", check: Check::Absent(Rel { path: &[1, 12], attr: None }) },
+            Assert { id: "CII-SR-372", check: Check::Absent(Rel { path: &[1, 276, 277], attr: None }) },
+            Assert { id: "CII-SR-373", check: Check::Absent(Rel { path: &[1, 276, 17], attr: None }) },
+            Assert { id: "CII-SR-375", check: Check::Absent(Rel { path: &[1, 276, 278], attr: None }) },
+            Assert { id: "CII-SR-376", check: Check::Absent(Rel { path: &[1, 276, 279], attr: None }) },
+            Assert { id: "CII-SR-377", check: Check::Absent(Rel { path: &[1, 276, 280], attr: None }) },
+            Assert { id: "CII-SR-378", check: Check::Absent(Rel { path: &[1, 276, 281], attr: None }) },
+            Assert { id: "CII-SR-379", check: Check::Absent(Rel { path: &[1, 276, 282], attr: None }) },
+            Assert { id: "CII-SR-380", check: Check::Absent(Rel { path: &[1, 276, 283], attr: None }) },
+            Assert { id: "CII-SR-381", check: Check::Absent(Rel { path: &[1, 276, 98], attr: None }) },
+            Assert { id: "CII-SR-382", check: Check::Absent(Rel { path: &[1, 284, 285], attr: None }) },
+            Assert { id: "CII-SR-444", check: Check::Absent(Rel { path: &[1, 284, 286], attr: None }) },
+            Assert { id: "CII-SR-384", check: Check::Absent(Rel { path: &[1, 2, 287], attr: None }) },
+            Assert { id: "CII-SR-385", check: Check::Absent(Rel { path: &[1, 2, 16], attr: None }) },
+            Assert { id: "CII-SR-386", check: Check::Absent(Rel { path: &[1, 2, 288], attr: None }) },
+            Assert { id: "CII-SR-388", check: Check::Absent(Rel { path: &[140, 12], attr: None }) },
+            Assert { id: "CII-SR-389", check: Check::Absent(Rel { path: &[140, 120], attr: None }) },
+            Assert { id: "CII-SR-390", check: Check::Absent(Rel { path: &[140, 123], attr: None }) },
+            Assert { id: "CII-SR-391", check: Check::Absent(Rel { path: &[140, 124], attr: None }) },
+            Assert { id: "CII-SR-392", check: Check::Absent(Rel { path: &[140, 125], attr: None }) },
+            Assert { id: "CII-SR-393", check: Check::Absent(Rel { path: &[140, 17], attr: None }) },
+            Assert { id: "CII-SR-394", check: Check::Absent(Rel { path: &[140, 129], attr: None }) },
+            Assert { id: "CII-SR-395", check: Check::Absent(Rel { path: &[177], attr: None }) },
+            Assert { id: "CII-SR-396", check: Check::Absent(Rel { path: &[178], attr: None }) },
+            Assert { id: "CII-SR-397", check: Check::Absent(Rel { path: &[179, 12], attr: None }) },
+            Assert { id: "CII-SR-398", check: Check::Absent(Rel { path: &[179, 289], attr: None }) },
+            Assert { id: "CII-SR-399", check: Check::Absent(Rel { path: &[179, 290], attr: None }) },
+            Assert { id: "CII-SR-400", check: Check::Absent(Rel { path: &[179, 291, 19], attr: None }) },
+            Assert { id: "CII-SR-401", check: Check::Absent(Rel { path: &[179, 17], attr: None }) },
+            Assert { id: "CII-SR-402", check: Check::Absent(Rel { path: &[179, 292], attr: None }) },
+            Assert { id: "CII-SR-404", check: Check::Absent(Rel { path: &[179, 293], attr: None }) },
+            Assert { id: "CII-SR-405", check: Check::Absent(Rel { path: &[179, 294], attr: None }) },
+            Assert { id: "CII-SR-406", check: Check::Absent(Rel { path: &[179, 295], attr: None }) },
+            Assert { id: "CII-SR-407", check: Check::Absent(Rel { path: &[179, 296], attr: None }) },
+            Assert { id: "CII-SR-408", check: Check::Absent(Rel { path: &[179, 297], attr: None }) },
+            Assert { id: "CII-SR-409", check: Check::Absent(Rel { path: &[179, 267], attr: None }) },
+            Assert { id: "CII-SR-421", check: Check::Absent(Rel { path: &[193], attr: None }) },
+            Assert { id: "CII-SR-422", check: Check::Absent(Rel { path: &[194, 239], attr: None }) },
+            Assert { id: "CII-SR-423", check: Check::Absent(Rel { path: &[298], attr: None }) },
+            Assert { id: "CII-SR-424", check: Check::Absent(Rel { path: &[299], attr: None }) },
+            Assert { id: "CII-SR-425", check: Check::Absent(Rel { path: &[300], attr: None }) },
+            Assert { id: "CII-SR-426", check: Check::Absent(Rel { path: &[301], attr: None }) },
+            Assert { id: "CII-SR-427", check: Check::Absent(Rel { path: &[195], attr: None }) },
+            Assert { id: "CII-SR-428", check: Check::Absent(Rel { path: &[196, 197], attr: None }) },
+            Assert { id: "CII-SR-429", check: Check::Absent(Rel { path: &[196, 17], attr: None }) },
+            Assert { id: "CII-SR-430", check: Check::Absent(Rel { path: &[196, 198], attr: None }) },
+            Assert { id: "CII-SR-431", check: Check::Absent(Rel { path: &[196, 16], attr: None }) },
+            Assert { id: "CII-SR-432", check: Check::Absent(Rel { path: &[196, 199], attr: None }) },
+            Assert { id: "CII-SR-433", check: Check::Absent(Rel { path: &[200], attr: None }) },
+            Assert { id: "CII-SR-434", check: Check::Absent(Rel { path: &[201], attr: None }) },
+            Assert { id: "CII-SR-435", check: Check::Absent(Rel { path: &[202], attr: None }) },
+            Assert { id: "CII-SR-436", check: Check::Absent(Rel { path: &[302], attr: None }) },
+            Assert { id: "CII-SR-437", check: Check::Absent(Rel { path: &[303], attr: None }) },
+            Assert { id: "CII-SR-452", check: Check::AtMost(&[179], 1) },
+            Assert { id: "CII-SR-453", check: Check::AtMost(&[179, 98], 1) },
+            Assert { id: "CII-SR-461", check: Check::AtMost(&[173, 304], 1) },
+        ],
+    },
+    Template {
+        priority: 1014,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(37), Step::Name(255), Step::Name(305)] }],
+        asserts: &[
+            Assert { id: "CII-SR-411", check: Check::Absent(Rel { path: &[186], attr: None }) },
+            Assert { id: "CII-SR-412", check: Check::Absent(Rel { path: &[306], attr: None }) },
+            Assert { id: "CII-SR-413", check: Check::Absent(Rel { path: &[187], attr: None }) },
+            Assert { id: "CII-SR-414", check: Check::Absent(Rel { path: &[307], attr: None }) },
+            Assert { id: "CII-SR-415", check: Check::Absent(Rel { path: &[308], attr: None }) },
+            Assert { id: "CII-SR-416", check: Check::Absent(Rel { path: &[309], attr: None }) },
+            Assert { id: "CII-SR-417", check: Check::Absent(Rel { path: &[188], attr: None }) },
+            Assert { id: "CII-SR-418", check: Check::Absent(Rel { path: &[189], attr: None }) },
+            Assert { id: "CII-SR-419", check: Check::Absent(Rel { path: &[190], attr: None }) },
+            Assert { id: "CII-SR-420", check: Check::Absent(Rel { path: &[191], attr: None }) },
+            Assert { id: "CII-SR-483", check: Check::AtMost(&[186], 1) },
+            Assert { id: "CII-SR-485", check: Check::AtMost(&[306], 1) },
+            Assert { id: "CII-SR-486", check: Check::AtMost(&[187], 1) },
+            Assert { id: "CII-SR-488", check: Check::AtMost(&[307], 1) },
+            Assert { id: "CII-SR-489", check: Check::AtMost(&[308], 1) },
+            Assert { id: "CII-SR-490", check: Check::AtMost(&[309], 1) },
+            Assert { id: "CII-SR-491", check: Check::AtMost(&[188], 1) },
+            Assert { id: "CII-SR-492", check: Check::AtMost(&[189], 1) },
+            Assert { id: "CII-SR-493", check: Check::AtMost(&[190], 1) },
+            Assert { id: "CII-SR-494", check: Check::AtMost(&[191], 1) },
+        ],
+    },
+    Template {
+        priority: 1013,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(3)] }],
+        asserts: &[
+            Assert { id: "CII-DT-013", check: Check::Absent(Rel { path: &[], attr: Some("languageID") }) },
+            Assert { id: "CII-DT-014", check: Check::Absent(Rel { path: &[], attr: Some("languageLocaleID") }) },
+            Assert { id: "CII-SR-438", check: Check::Absent(Rel { path: &[310], attr: None }) },
+        ],
+    },
+    Template {
+        priority: 1012,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::AnySuffix("DocumentContextParameter")] }],
+        asserts: &[
+            Assert { id: "CII-SR-04", check: Check::Absent(Rel { path: &[99], attr: None }) },
+            Assert { id: "CII-SR-05", check: Check::Absent(Rel { path: &[311], attr: None }) },
+        ],
+    },
+    Template {
+        priority: 1011,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(4), Step::Name(11), Step::Name(12)] }, Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(15), Step::Name(12)] }, Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(37), Step::Name(38), Step::Name(44), Step::Name(239)] }, Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(37), Step::Name(38), Step::Name(46), Step::Name(312)] }],
+        asserts: &[
+            Assert { id: "CII-DT-001", check: Check::Absent(Rel { path: &[], attr: Some("schemeName") }) },
+            Assert { id: "CII-DT-002", check: Check::Absent(Rel { path: &[], attr: Some("schemeAgencyName") }) },
+            Assert { id: "CII-DT-003", check: Check::Absent(Rel { path: &[], attr: Some("schemeDataURI") }) },
+            Assert { id: "CII-DT-004", check: Check::Absent(Rel { path: &[], attr: Some("schemeURI") }) },
+            Assert { id: "CII-DT-005", check: Check::Absent(Rel { path: &[], attr: Some("schemeID") }) },
+            Assert { id: "CII-DT-006", check: Check::Absent(Rel { path: &[], attr: Some("schemeAgencyID") }) },
+            Assert { id: "CII-DT-007", check: Check::Absent(Rel { path: &[], attr: Some("schemeVersionID") }) },
+        ],
+    },
+    Template {
+        priority: 1010,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Suffix(Ns::CiiRam, "ID")] }],
+        asserts: &[
+            Assert { id: "CII-DT-101", check: Check::Absent(Rel { path: &[], attr: Some("schemeName") }) },
+            Assert { id: "CII-DT-102", check: Check::Absent(Rel { path: &[], attr: Some("schemeAgencyName") }) },
+            Assert { id: "CII-DT-103", check: Check::Absent(Rel { path: &[], attr: Some("schemeDataURI") }) },
+            Assert { id: "CII-DT-104", check: Check::Absent(Rel { path: &[], attr: Some("schemeURI") }) },
+        ],
+    },
+    Template {
+        priority: 1009,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(17)] }],
+        asserts: &[
+            Assert { id: "CII-DT-008", check: Check::Absent(Rel { path: &[], attr: Some("name") }) },
+            Assert { id: "CII-DT-009", check: Check::Absent(Rel { path: &[], attr: Some("listURI") }) },
+        ],
+    },
+    Template {
+        priority: 1008,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(15), Step::Name(17)] }],
+        asserts: &[
+            Assert { id: "CII-DT-010", check: Check::Absent(Rel { path: &[], attr: Some("listID") }) },
+            Assert { id: "CII-DT-011", check: Check::Absent(Rel { path: &[], attr: Some("listAgencyID") }) },
+            Assert { id: "CII-DT-012", check: Check::Absent(Rel { path: &[], attr: Some("listVersionID") }) },
+        ],
+    },
+    Template {
+        priority: 1007,
+        fires: true,
+        patterns: &[Pattern { anchored: true, steps: &[Step::Name(3), Step::Name(37), Step::Name(38), Step::Name(168), Step::Name(173), Step::Name(30)] }],
+        asserts: &[
+            Assert { id: "CII-DT-045", check: Check::Absent(Rel { path: &[], attr: Some("listID") }) },
+            Assert { id: "CII-DT-046", check: Check::Absent(Rel { path: &[], attr: Some("listAgencyID") }) },
+            Assert { id: "CII-DT-047", check: Check::Absent(Rel { path: &[], attr: Some("listVersionID") }) },
+            Assert { id: "CII-DT-048", check: Check::Absent(Rel { path: &[], attr: Some("listURI") }) },
+        ],
+    },
+    Template {
+        priority: 1006,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Suffix(Ns::CiiRam, "ReferencedDocument")] }],
+        asserts: &[
+            Assert { id: "CII-DT-016", check: Check::Absent(Rel { path: &[313], attr: None }) },
+            Assert { id: "CII-DT-017", check: Check::Absent(Rel { path: &[20], attr: None }) },
+            Assert { id: "CII-DT-019", check: Check::Absent(Rel { path: &[27], attr: None }) },
+            Assert { id: "CII-DT-020", check: Check::Absent(Rel { path: &[28], attr: None }) },
+            Assert { id: "CII-DT-023", check: Check::Absent(Rel { path: &[314], attr: None }) },
+            Assert { id: "CII-DT-025", check: Check::Absent(Rel { path: &[315], attr: None }) },
+            Assert { id: "CII-DT-026", check: Check::Absent(Rel { path: &[29], attr: None }) },
+            Assert { id: "CII-DT-028", check: Check::Absent(Rel { path: &[34], attr: None }) },
+            Assert { id: "CII-DT-029", check: Check::Absent(Rel { path: &[35], attr: None }) },
+            Assert { id: "CII-DT-030", check: Check::Absent(Rel { path: &[316], attr: None }) },
+        ],
+    },
+    Template {
+        priority: 1005,
+        fires: false,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Suffix(Ns::CiiRam, "Amount")] }],
+        asserts: &[
+        ],
+    },
+    Template {
+        priority: 1004,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Suffix(Ns::CiiRam, "Quantity")] }],
+        asserts: &[
+            Assert { id: "CII-DT-034", check: Check::Absent(Rel { path: &[], attr: Some("unitCodeListID") }) },
+            Assert { id: "CII-DT-035", check: Check::Absent(Rel { path: &[], attr: Some("unitCodeListAgencyID") }) },
+            Assert { id: "CII-DT-036", check: Check::Absent(Rel { path: &[], attr: Some("unitCodeListAgencyName") }) },
+        ],
+    },
+    Template {
+        priority: 1003,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Suffix(Ns::CiiRam, "TradeTax")] }],
+        asserts: &[
+            Assert { id: "CII-DT-038", check: Check::Absent(Rel { path: &[317], attr: None }) },
+            Assert { id: "CII-DT-039", check: Check::Absent(Rel { path: &[318], attr: None }) },
+            Assert { id: "CII-DT-040", check: Check::Absent(Rel { path: &[123], attr: None }) },
+            Assert { id: "CII-DT-042", check: Check::Absent(Rel { path: &[125], attr: None }) },
+            Assert { id: "CII-DT-043", check: Check::Absent(Rel { path: &[319], attr: None }) },
+            Assert { id: "CII-DT-044", check: Check::Absent(Rel { path: &[320], attr: None }) },
+            Assert { id: "CII-DT-049", check: Check::Absent(Rel { path: &[321], attr: None }) },
+            Assert { id: "CII-DT-050", check: Check::Absent(Rel { path: &[322], attr: None }) },
+            Assert { id: "CII-DT-051", check: Check::Absent(Rel { path: &[323], attr: None }) },
+            Assert { id: "CII-DT-053", check: Check::Absent(Rel { path: &[324], attr: None }) },
+            Assert { id: "CII-DT-055", check: Check::Absent(Rel { path: &[325], attr: None }) },
+            Assert { id: "CII-DT-056", check: Check::Absent(Rel { path: &[186], attr: None }) },
+            Assert { id: "CII-DT-057", check: Check::Absent(Rel { path: &[326], attr: None }) },
+            Assert { id: "CII-DT-059", check: Check::Absent(Rel { path: &[141], attr: Some("format") }) },
+            Assert { id: "CII-DT-060", check: Check::Absent(Rel { path: &[327], attr: None }) },
+            Assert { id: "CII-DT-061", check: Check::Absent(Rel { path: &[328], attr: None }) },
+            Assert { id: "CII-DT-062", check: Check::Absent(Rel { path: &[329], attr: None }) },
+            Assert { id: "CII-DT-063", check: Check::Absent(Rel { path: &[330], attr: None }) },
+            Assert { id: "CII-DT-064", check: Check::Absent(Rel { path: &[331], attr: None }) },
+            Assert { id: "CII-DT-065", check: Check::Absent(Rel { path: &[332], attr: None }) },
+            Assert { id: "CII-DT-066", check: Check::Absent(Rel { path: &[333], attr: None }) },
+            Assert { id: "CII-DT-067", check: Check::Absent(Rel { path: &[334], attr: None }) },
+        ],
+    },
+    Template {
+        priority: 1002,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(335)] }],
+        asserts: &[
+            Assert { id: "CII-DT-068", check: Check::Absent(Rel { path: &[336, 19], attr: None }) },
+            Assert { id: "CII-DT-069", check: Check::Absent(Rel { path: &[337], attr: None }) },
+            Assert { id: "CII-DT-070", check: Check::Absent(Rel { path: &[338], attr: None }) },
+            Assert { id: "CII-DT-071", check: Check::Absent(Rel { path: &[98], attr: None }) },
+            Assert { id: "CII-DT-072", check: Check::Absent(Rel { path: &[339, 19], attr: None }) },
+            Assert { id: "CII-DT-073", check: Check::Absent(Rel { path: &[340], attr: None }) },
+            Assert { id: "CII-DT-074", check: Check::Absent(Rel { path: &[341], attr: None }) },
+            Assert { id: "CII-DT-075", check: Check::Absent(Rel { path: &[342], attr: None }) },
+            Assert { id: "CII-DT-076", check: Check::Absent(Rel { path: &[12], attr: None }) },
+            Assert { id: "CII-DT-077", check: Check::Absent(Rel { path: &[16], attr: None }) },
+            Assert { id: "CII-DT-078", check: Check::Absent(Rel { path: &[120], attr: None }) },
+            Assert { id: "CII-DT-079", check: Check::Absent(Rel { path: &[343], attr: None }) },
+            Assert { id: "CII-DT-080", check: Check::Absent(Rel { path: &[344], attr: None }) },
+            Assert { id: "CII-DT-081", check: Check::Absent(Rel { path: &[24], attr: None }) },
+        ],
+    },
+    Template {
+        priority: 1001,
+        fires: true,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(209)] }],
+        asserts: &[
+            Assert { id: "CII-DT-082", check: Check::Absent(Rel { path: &[12], attr: None }) },
+            Assert { id: "CII-DT-083", check: Check::Absent(Rel { path: &[345], attr: None }) },
+            Assert { id: "CII-DT-084", check: Check::Absent(Rel { path: &[346], attr: None }) },
+            Assert { id: "CII-DT-086", check: Check::Absent(Rel { path: &[347], attr: None }) },
+            Assert { id: "CII-DT-087", check: Check::Absent(Rel { path: &[348], attr: None }) },
+            Assert { id: "CII-DT-088", check: Check::Absent(Rel { path: &[349], attr: None }) },
+            Assert { id: "CII-DT-089", check: Check::Absent(Rel { path: &[350], attr: None }) },
+            Assert { id: "CII-DT-090", check: Check::Absent(Rel { path: &[351], attr: None }) },
+            Assert { id: "CII-DT-091", check: Check::Absent(Rel { path: &[352], attr: None }) },
+            Assert { id: "CII-DT-092", check: Check::Absent(Rel { path: &[353], attr: None }) },
+            Assert { id: "CII-DT-093", check: Check::Absent(Rel { path: &[354], attr: None }) },
+            Assert { id: "CII-DT-094", check: Check::Absent(Rel { path: &[355], attr: None }) },
+            Assert { id: "CII-DT-095", check: Check::Absent(Rel { path: &[356], attr: None }) },
+            Assert { id: "CII-DT-096", check: Check::Absent(Rel { path: &[357], attr: None }) },
+        ],
+    },
+    Template {
+        priority: 1000,
+        fires: false,
+        patterns: &[Pattern { anchored: false, steps: &[Step::Name(358)] }],
+        asserts: &[
+        ],
+    },
     ],
 };
