@@ -18,10 +18,37 @@
 //! [`Hit`] (rule id, the context's path as an SVRL location gives it, its offset), once per
 //! context instance and rule, at most [`MAX_HITS`] per document. Pure.
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use super::xml::{Attrs, Family, Ns};
+
+/// FNV-1a: the maps here are keyed by short names and small ids, looked up for every element;
+/// SipHash's resistance to chosen keys buys nothing for a table built from the artefacts.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<Fnv>>;
 
 /// Most hits kept per document: far more than an invoice breaks, and a bound on a hostile one.
 pub(crate) const MAX_HITS: usize = 256;
@@ -101,8 +128,46 @@ pub(crate) struct Hit {
 
 const DEAD: u32 = u32::MAX;
 
-fn has(attrs: Option<&Attrs<'_, '_>>, name: &str) -> bool {
-    attrs.is_some_and(|a| a.has(name.as_bytes()))
+/// The attribute names of the element being started, read once: an element is asked about
+/// several attributes, and each [`Attrs::has`] would parse its attribute list again.
+struct AttrNames<'a> {
+    names: [&'a [u8]; 16],
+    len: usize,
+    /// More than 16: asked of the element itself.
+    all: Option<&'a Attrs<'a, 'a>>,
+}
+
+impl<'a> AttrNames<'a> {
+    fn of(attrs: Option<&'a Attrs<'a, 'a>>) -> AttrNames<'a> {
+        let mut out = AttrNames {
+            names: [&[]; 16],
+            len: 0,
+            all: None,
+        };
+        let Some(a) = attrs.filter(|a| a.any()) else {
+            return out;
+        };
+        for key in a.keys() {
+            if out.len == out.names.len() {
+                out.all = Some(a);
+                break;
+            }
+            out.names[out.len] = key;
+            out.len += 1;
+        }
+        out
+    }
+
+    fn any(&self) -> bool {
+        self.len > 0
+    }
+}
+
+fn has(attrs: &AttrNames<'_>, name: &str) -> bool {
+    match attrs.all {
+        Some(a) => a.has(name.as_bytes()),
+        None => attrs.names[..attrs.len].contains(&name.as_bytes()),
+    }
 }
 
 /// A trie node over one template's relative paths.
@@ -157,17 +222,17 @@ fn prefix(ns: Ns) -> &'static str {
 
 impl Compiled {
     fn new(binding: &'static Binding) -> Compiled {
-        let mut by_local: HashMap<&'static [u8], Vec<(Ns, u16)>> = HashMap::new();
+        let mut by_local: HashMap<&'static [u8], Vec<(Ns, u16)>> = HashMap::default();
         for (i, (ns, local)) in binding.names.iter().enumerate() {
             by_local
                 .entry(local.as_bytes())
                 .or_default()
                 .push((*ns, u16::try_from(i + 1).unwrap_or(u16::MAX)));
         }
-        let mut by_last: HashMap<u16, Vec<(u16, u16)>> = HashMap::new();
+        let mut by_last: HashMap<u16, Vec<(u16, u16)>> = HashMap::default();
         let mut wild = Vec::new();
         let mut prepared = Vec::new();
-        let mut anywhere: HashMap<u16, Vec<(u16, u16)>> = HashMap::new();
+        let mut anywhere: HashMap<u16, Vec<(u16, u16)>> = HashMap::default();
         let mut attr_anywhere = Vec::new();
         let mut root_template = None;
         for (t, template) in binding.templates.iter().enumerate() {
@@ -329,6 +394,8 @@ impl Tracker {
     }
 
     fn start(&mut self, depth: usize, ns: Ns, local: &[u8], attrs: Option<&Attrs<'_, '_>>) {
+        let offset = attrs.map_or(0, Attrs::offset);
+        let attrs = &AttrNames::of(attrs);
         let Some(rules) = self.rules else {
             return;
         };
@@ -364,7 +431,7 @@ impl Tracker {
         });
         self.descend(rules, id, attrs);
         self.anywhere(rules, id, attrs);
-        self.context(rules, depth, attrs);
+        self.context(rules, depth, offset, attrs);
     }
 
     /// The element at `depth` ends.
@@ -403,7 +470,7 @@ impl Tracker {
     }
 
     /// Moves every open context one element down its trie.
-    fn descend(&mut self, rules: &'static Compiled, id: u16, attrs: Option<&Attrs<'_, '_>>) {
+    fn descend(&mut self, rules: &'static Compiled, id: u16, attrs: &AttrNames<'_>) {
         let mut found: Vec<(usize, u16)> = Vec::new();
         for (f, frame) in self.frames.iter_mut().enumerate() {
             let parent = frame.nodes.last().copied().unwrap_or(DEAD);
@@ -441,7 +508,7 @@ impl Tracker {
     }
 
     /// The asserts about a path or attribute anywhere in the document.
-    fn anywhere(&mut self, rules: &'static Compiled, id: u16, attrs: Option<&Attrs<'_, '_>>) {
+    fn anywhere(&mut self, rules: &'static Compiled, id: u16, attrs: &AttrNames<'_>) {
         let Some(root) = rules.root_template else {
             return;
         };
@@ -460,7 +527,7 @@ impl Tracker {
                 }
             }
         }
-        if attrs.is_some_and(Attrs::any) {
+        if attrs.any() {
             for &(template, assert, name) in &rules.attr_anywhere {
                 if template == root && has(attrs, name) {
                     found.push(assert);
@@ -493,7 +560,13 @@ impl Tracker {
 
     /// Starts a context when the element is one: the highest-priority template that may
     /// match it decides.
-    fn context(&mut self, rules: &'static Compiled, depth: usize, attrs: Option<&Attrs<'_, '_>>) {
+    fn context(
+        &mut self,
+        rules: &'static Compiled,
+        depth: usize,
+        offset: usize,
+        attrs: &AttrNames<'_>,
+    ) {
         let id = self.open.last().map_or(0, |o| o.id);
         let mut best: Option<(u32, u16)> = None;
         let mut consider = |t: u16, p: u16, this: &Tracker| {
@@ -529,7 +602,7 @@ impl Tracker {
             nodes: vec![0],
             counts: vec![0; prepared.counts.len()],
             reported: Vec::new(),
-            offset: attrs.map_or(0, Attrs::offset),
+            offset,
         });
         let f = self.frames.len() - 1;
         let found: Vec<u16> = prepared.nodes[0]

@@ -230,6 +230,14 @@ impl Attrs<'_, '_> {
             .any(|a| a.is_ok_and(|a| a.key.as_ref() == name))
     }
 
+    /// The names of the element's attributes, as written (namespace declarations included),
+    /// until a malformed one.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &[u8]> {
+        let mut attributes = self.start.attributes();
+        attributes.with_checks(false);
+        attributes.map_while(Result::ok).map(|a| a.key.into_inner())
+    }
+
     /// Whether the element has any attribute (namespace declarations included).
     pub(crate) fn any(&self) -> bool {
         !self.start.attributes_raw().trim_ascii().is_empty()
