@@ -7,26 +7,14 @@
 mod common;
 
 use base64::Engine as _;
-use common::{TestConfig, cli};
-
-/// Runs the CLI off the runtime (it asks this process's daemon over the control socket).
-async fn run(cfg: &TestConfig, args: &[&str]) -> (i32, String, String) {
-    let path = cfg.path.clone();
-    let args: Vec<String> = args.iter().map(ToString::to_string).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        cli(&path, &args)
-    })
-    .await
-    .unwrap()
-}
+use common::{TestConfig, cli_off_runtime};
 
 /// `apikey create` with `scope`: the key on the last line, checked to be there once.
 async fn create(cfg: &TestConfig, scope: &[&str]) -> String {
     let mut args = vec!["apikey", "create"];
     args.extend_from_slice(scope);
     args.extend(["--name", "ECI import job"]);
-    let (code, out, err) = run(cfg, &args).await;
+    let (code, out, err) = cli_off_runtime(cfg, &args).await;
     assert_eq!(code, 0, "{err}");
     let key = out.lines().last().unwrap().to_string();
     let (id, secret) = key.split_once('.').expect("<client id>.<secret>");
@@ -74,10 +62,11 @@ async fn created_keys_open_the_api_are_listed_without_secrets_and_revoked_ones_a
     let acme = create(&cfg, &["--organisation", "acme"]).await;
     let admin = create(&cfg, &["--admin"]).await;
     assert_ne!(acme, admin);
-    let (code, _, err) = run(&cfg, &["apikey", "create", "--organisation", "nobody"]).await;
+    let (code, _, err) =
+        cli_off_runtime(&cfg, &["apikey", "create", "--organisation", "nobody"]).await;
     assert_ne!(code, 0);
     assert!(err.contains("no organisation"), "{err}");
-    let (code, _, _) = run(&cfg, &["apikey", "create"]).await;
+    let (code, _, _) = cli_off_runtime(&cfg, &["apikey", "create"]).await;
     assert_eq!(code, 2, "a scope is required");
 
     // Both forms open the API; the scope is the one asked for.
@@ -96,9 +85,9 @@ async fn created_keys_open_the_api_are_listed_without_secrets_and_revoked_ones_a
     // The list names each key and its scope, never a secret, in both formats.
     let (acme_id, acme_secret) = acme.split_once('.').unwrap();
     let (admin_id, admin_secret) = admin.split_once('.').unwrap();
-    let (code, table, err) = run(&cfg, &["apikey", "list"]).await;
+    let (code, table, err) = cli_off_runtime(&cfg, &["apikey", "list"]).await;
     assert_eq!(code, 0, "{err}");
-    let (code, json, err) = run(&cfg, &["apikey", "list", "--json"]).await;
+    let (code, json, err) = cli_off_runtime(&cfg, &["apikey", "list", "--json"]).await;
     assert_eq!(code, 0, "{err}");
     for out in [&table, &json] {
         assert!(out.contains(acme_id) && out.contains(admin_id), "{out}");
@@ -124,7 +113,7 @@ async fn created_keys_open_the_api_are_listed_without_secrets_and_revoked_ones_a
     assert!(row(acme_id)["revoked_at"].is_null(), "{json}");
 
     // Revoked: refused in both forms, from the next request on; the other key still works.
-    let (code, _, err) = run(&cfg, &["apikey", "revoke", acme_id]).await;
+    let (code, _, err) = cli_off_runtime(&cfg, &["apikey", "revoke", acme_id]).await;
     assert_eq!(code, 0, "{err}");
     for auth in [bearer(&acme), basic(&acme)] {
         assert_eq!(
@@ -137,7 +126,7 @@ async fn created_keys_open_the_api_are_listed_without_secrets_and_revoked_ones_a
         status(&base, "/api/v1/messages", &bearer(&admin)).await,
         200
     );
-    let (_, json, _) = run(&cfg, &["apikey", "list", "--json"]).await;
+    let (_, json, _) = cli_off_runtime(&cfg, &["apikey", "list", "--json"]).await;
     assert!(
         common::ndjson(&json)
             .as_array()
@@ -147,7 +136,7 @@ async fn created_keys_open_the_api_are_listed_without_secrets_and_revoked_ones_a
         "{json}"
     );
     // Revoking again says there is nothing to revoke.
-    let (code, _, err) = run(&cfg, &["apikey", "revoke", acme_id]).await;
+    let (code, _, err) = cli_off_runtime(&cfg, &["apikey", "revoke", acme_id]).await;
     assert_eq!(code, 1);
     assert!(err.contains("no key"), "{err}");
 

@@ -146,16 +146,7 @@ fn a_batch_zip_of_zipped_invoices_is_opened_one_level_deep() {
     // An ERP's batch export: one zip per invoice (XML and PDF), the lot zipped again.
     let cfg = TestConfig::new();
     let daemon = Process::serve(&cfg.path);
-    let numbered = |n: &str| {
-        String::from_utf8(read_fixture(INVOICE_XML))
-            .unwrap()
-            .replacen(
-                "<cbc:ID>12115118</cbc:ID>",
-                &format!("<cbc:ID>{n}</cbc:ID>"),
-                1,
-            )
-            .into_bytes()
-    };
+    let numbered = common::numbered_invoice_xml;
     let one = zip_of(&[("INV-1.xml", &numbered("INV-1")), ("INV-1.pdf", PDF)]);
     let two = zip_of(&[("INV-2.xml", &numbered("INV-2")), ("INV-2.pdf", PDF)]);
     // A third level is not opened: listed, and the message still carries its two invoices.

@@ -7,7 +7,7 @@
 mod common;
 
 use common::peers::SmtpRelay;
-use common::{RECEIVER, Smtp, TestConfig, cli, invoice_mail};
+use common::{RECEIVER, Smtp, TestConfig, cli, cli_off_runtime, invoice_mail};
 
 const CONTACT: &str = "billing@supplier.example";
 
@@ -40,17 +40,6 @@ async fn send(addr: std::net::SocketAddr, from: &'static str) -> String {
     .unwrap()
 }
 
-async fn run(cfg: &TestConfig, args: &[&str]) -> (i32, String, String) {
-    let path = cfg.path.clone();
-    let args: Vec<String> = args.iter().map(ToString::to_string).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        cli(&path, &args)
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_invited_active_then_disabled_and_enabled() {
     let relay = SmtpRelay::start();
@@ -63,7 +52,7 @@ async fn pending_invited_active_then_disabled_and_enabled() {
     let addr = daemon.smtp_addrs[0];
 
     // Invited: the CLI asks the running daemon, which queues the invitation.
-    let (code, out, err) = run(&cfg, &["invite", RECEIVER, "--sender", CONTACT]).await;
+    let (code, out, err) = cli_off_runtime(&cfg, &["invite", RECEIVER, "--sender", CONTACT]).await;
     assert_eq!(code, 0, "{err}");
     let invitation = out.trim().to_string();
     assert!(!invitation.is_empty(), "prints the invitation's id");
@@ -96,7 +85,7 @@ async fn pending_invited_active_then_disabled_and_enabled() {
     // (The relay has it; the settlement follows within moments.)
     let mut show = String::new();
     for _ in 0..100 {
-        let (code, out, _) = run(&cfg, &["spool", "show", &invitation]).await;
+        let (code, out, _) = cli_off_runtime(&cfg, &["spool", "show", &invitation]).await;
         assert_eq!(code, 0);
         show = out;
         if show.contains("delivered") {
@@ -111,7 +100,8 @@ async fn pending_invited_active_then_disabled_and_enabled() {
     );
 
     // An unknown contact is refused by name.
-    let (code, _, err) = run(&cfg, &["invite", RECEIVER, "--sender", "nobody@x.example"]).await;
+    let (code, _, err) =
+        cli_off_runtime(&cfg, &["invite", RECEIVER, "--sender", "nobody@x.example"]).await;
     assert_eq!(code, 1);
     assert!(err.contains("no trusted sender with contact"), "{err}");
 
@@ -133,7 +123,8 @@ async fn pending_invited_active_then_disabled_and_enabled() {
     assert_eq!(row["active"]["message"], first.as_str(), "{row}");
 
     // Disabled: refused in the session, saying by whom.
-    let (code, _, err) = run(&cfg, &["sender", "disable", RECEIVER, "--contact", CONTACT]).await;
+    let (code, _, err) =
+        cli_off_runtime(&cfg, &["sender", "disable", RECEIVER, "--contact", CONTACT]).await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(state_of(&cfg)["state"], "disabled");
     let reply = send(addr, "ap@supplier.example").await;
@@ -148,7 +139,8 @@ async fn pending_invited_active_then_disabled_and_enabled() {
     );
 
     // Enabled again: back to active, and accepted.
-    let (code, _, err) = run(&cfg, &["sender", "enable", RECEIVER, "--contact", CONTACT]).await;
+    let (code, _, err) =
+        cli_off_runtime(&cfg, &["sender", "enable", RECEIVER, "--contact", CONTACT]).await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(state_of(&cfg)["state"], "active");
     assert!(send(addr, "ap@supplier.example").await.starts_with("250"));

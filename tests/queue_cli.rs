@@ -7,7 +7,7 @@
 mod common;
 
 use common::peers::{HttpAnswer, WebhookServer};
-use common::{RECEIVER, SUPPLIER, TestConfig, cli, ndjson};
+use common::{RECEIVER, SUPPLIER, TestConfig, cli_off_runtime, ndjson};
 
 fn config(hook: &WebhookServer) -> TestConfig {
     let cfg = TestConfig::with_extras("", "deliver = [\"erp\"]", "");
@@ -25,22 +25,11 @@ fn send(addr: std::net::SocketAddr, from: &str, n: usize) -> String {
     common::send_numbered_invoice(addr, from, &format!("Q-{n}"))
 }
 
-async fn run(cfg: &TestConfig, args: &[&str]) -> (i32, String, String) {
-    let path = cfg.path.clone();
-    let args: Vec<String> = args.iter().map(ToString::to_string).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        cli(&path, &args)
-    })
-    .await
-    .unwrap()
-}
-
 /// The ids `spool list --json` prints with `args` as filters.
 async fn ids(cfg: &TestConfig, args: &[&str]) -> Vec<String> {
     let mut all = vec!["spool", "list", "--json"];
     all.extend_from_slice(args);
-    let (code, out, err) = run(cfg, &all).await;
+    let (code, out, err) = cli_off_runtime(cfg, &all).await;
     assert_eq!(code, 0, "{err}");
     ndjson(&out)
         .as_array()
@@ -83,17 +72,17 @@ async fn filters_hold_release_delete_and_export() {
     assert!(ids(&cfg, &["--until", "2000-01-01"]).await.is_empty());
     assert_eq!(ids(&cfg, &["--since", "2000-01-01"]).await.len(), 2);
     assert_eq!(ids(&cfg, &["--status", "pending"]).await.len(), 2);
-    let (_, out, _) = run(&cfg, &["spool", "list", "--json"]).await;
+    let (_, out, _) = cli_off_runtime(&cfg, &["spool", "list", "--json"]).await;
     let first = &ndjson(&out)[0];
     assert_eq!(first["status"], "accepted");
     assert_eq!(first["invoice_numbers"][0], "Q-1");
     assert_eq!(first["deliveries"][0]["sink"], "erp");
     assert!(first.get("events").is_none(), "a summary, not the record");
-    let (_, full, _) = run(&cfg, &["spool", "list", "--json", "--full"]).await;
+    let (_, full, _) = cli_off_runtime(&cfg, &["spool", "list", "--json", "--full"]).await;
     assert!(ndjson(&full)[0].get("events").is_some());
 
     // Hold: no attempt while held, whatever the ERP says.
-    let (code, out, err) = run(&cfg, &["spool", "hold", &a]).await;
+    let (code, out, err) = cli_off_runtime(&cfg, &["spool", "hold", &a]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("held"), "{out}");
     assert_eq!(ids(&cfg, &["--status", "held"]).await, vec![a.clone()]);
@@ -129,12 +118,12 @@ async fn filters_hold_release_delete_and_export() {
     .unwrap();
     let for_a_while_held = count_a();
     assert_eq!(for_a_while_held, at_hold, "no attempt while held");
-    let (_, before, _) = run(&cfg, &["spool", "show", &a]).await;
+    let (_, before, _) = cli_off_runtime(&cfg, &["spool", "show", &a]).await;
     assert!(before.contains("held"), "{before}");
     assert_eq!(ids(&cfg, &["--status", "delivered"]).await, vec![b.clone()]);
 
     // Release: delivered now.
-    let (code, out, _) = run(&cfg, &["spool", "release", &a]).await;
+    let (code, out, _) = cli_off_runtime(&cfg, &["spool", "release", &a]).await;
     assert_eq!(code, 0);
     assert!(out.starts_with("released"), "{out}");
     let requests = hook.requests.clone();
@@ -162,7 +151,7 @@ async fn filters_hold_release_delete_and_export() {
 
     // Export: our names only, the documents, their records and the raw message.
     let out_dir = cfg.dir.path().join("export");
-    let (code, out, err) = run(
+    let (code, out, err) = cli_off_runtime(
         &cfg,
         &["spool", "export", &a, "--out", out_dir.to_str().unwrap()],
     )
@@ -186,7 +175,7 @@ async fn filters_hold_release_delete_and_export() {
     let xml = std::fs::read_to_string(out_dir.join(format!("{a}-0.xml"))).unwrap();
     assert!(xml.contains("Q-1"));
     // A second export into the same directory overwrites nothing.
-    let (code, _, err) = run(
+    let (code, _, err) = cli_off_runtime(
         &cfg,
         &["spool", "export", &a, "--out", out_dir.to_str().unwrap()],
     )
@@ -195,19 +184,19 @@ async fn filters_hold_release_delete_and_export() {
     assert!(err.contains("exists already"), "{err}");
 
     // Delete needs --force; then the record stays with the event, the bytes are gone.
-    let (code, _, err) = run(&cfg, &["spool", "delete", &b]).await;
+    let (code, _, err) = cli_off_runtime(&cfg, &["spool", "delete", &b]).await;
     assert_eq!(code, 1);
     assert!(err.contains("--force"), "{err}");
-    let (code, out, err) = run(&cfg, &["spool", "delete", &b, "--force"]).await;
+    let (code, out, err) = cli_off_runtime(&cfg, &["spool", "delete", &b, "--force"]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("deleted"), "{out}");
-    let (_, show, _) = run(&cfg, &["spool", "show", &b]).await;
+    let (_, show, _) = cli_off_runtime(&cfg, &["spool", "show", &b]).await;
     assert!(show.contains("deleted by an admin"), "{show}");
-    let (code, _, _) = run(&cfg, &["spool", "show", &b, "--raw"]).await;
+    let (code, _, _) = cli_off_runtime(&cfg, &["spool", "show", &b, "--raw"]).await;
     assert_eq!(code, 1, "no raw message any more");
     assert_eq!(ids(&cfg, &["--status", "deleted"]).await, vec![b.clone()]);
     assert_eq!(ids(&cfg, &["--status", "accepted"]).await, vec![a.clone()]);
-    let (code, _, err) = run(&cfg, &["spool", "hold", "20990101T000000Z-000001"]).await;
+    let (code, _, err) = cli_off_runtime(&cfg, &["spool", "hold", "20990101T000000Z-000001"]).await;
     assert_eq!(code, 1);
     assert!(err.contains("no message"), "{err}");
     daemon.stop().await;
@@ -218,7 +207,7 @@ async fn filters_hold_release_delete_and_export() {
 async fn page(cfg: &TestConfig, args: &[&str]) -> (Vec<String>, Option<String>) {
     let mut all = vec!["spool", "list"];
     all.extend_from_slice(args);
-    let (code, out, err) = run(cfg, &all).await;
+    let (code, out, err) = cli_off_runtime(cfg, &all).await;
     assert_eq!(code, 0, "{err}");
     if args.contains(&"--json") {
         // Every line a record: `ndjson` panics on anything else.
@@ -309,7 +298,7 @@ async fn limit_and_after_page_through_every_message_in_both_formats() {
         page(&cfg, &["--limit", "5", "--json"]).await,
         (sent.clone(), None)
     );
-    let (code, _, err) = run(&cfg, &["spool", "list", "--json"]).await;
+    let (code, _, err) = cli_off_runtime(&cfg, &["spool", "list", "--json"]).await;
     assert_eq!(code, 0);
     assert!(!err.contains("more:"), "{err}");
     daemon.stop().await;

@@ -203,10 +203,9 @@ struct Compiled {
     attr_anywhere: Vec<(u16, u16, &'static str)>,
     /// The template whose context is the root, where the anywhere asserts report.
     root_template: Option<u16>,
-    /// Display prefix per namespace, for locations.
-    prefixes: fn(Ns) -> &'static str,
 }
 
+/// The prefix a location shows for a namespace (the artefacts' own).
 fn prefix(ns: Ns) -> &'static str {
     match ns {
         Ns::UblCbc => "cbc:",
@@ -282,7 +281,6 @@ impl Compiled {
             anywhere,
             attr_anywhere,
             root_template,
-            prefixes: prefix,
         }
     }
 
@@ -664,7 +662,7 @@ impl Tracker {
             return;
         }
         let id = rules.binding.templates[template as usize].asserts[assert as usize].id;
-        let location = self.location(rules, depth);
+        let location = self.location(depth);
         self.hits.push(Hit {
             id,
             location,
@@ -675,11 +673,11 @@ impl Tracker {
     /// The path of the open element at `depth`, as an SVRL location shows it: the root as
     /// [`Tracker::new`] was given it, then each element with its position among its
     /// same-named siblings.
-    fn location(&self, rules: &Compiled, depth: usize) -> String {
+    fn location(&self, depth: usize) -> String {
         let mut out = self.root.to_string();
         for open in self.open.iter().take(depth).skip(1) {
             out.push('/');
-            out.push_str((rules.prefixes)(open.ns));
+            out.push_str(prefix(open.ns));
             out.push_str(&String::from_utf8_lossy(&self.locals[open.local.clone()]));
             if open.index > 0 {
                 out.push_str(&format!("[{}]", open.index));
@@ -691,19 +689,12 @@ impl Tracker {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Limits, cii, detect, ubl, xml};
+    use super::super::xml;
     use super::*;
 
     /// The binding rules `text` breaks, as (id, location).
     fn hits(text: &str) -> Vec<(&'static str, String)> {
-        let prepared = detect::prepare(text.as_bytes()).unwrap();
-        let opened = detect::open(&prepared, &Limits::default()).unwrap();
-        let collected = match opened.root.family {
-            Family::Ubl => xml::drive(opened, &Limits::default(), &mut ubl::Ubl::new(false)),
-            _ => xml::drive(opened, &Limits::default(), &mut cii::Cii::default()),
-        }
-        .unwrap();
-        collected
+        xml::drive_text(text)
             .bindings
             .into_iter()
             .map(|h| (h.id, h.location))

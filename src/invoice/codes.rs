@@ -656,19 +656,11 @@ fn location(path: &[Tag], attr: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Limits, cii, detect, ubl, xml};
-    use super::*;
+    use super::super::xml;
 
     /// The coded values of `text`, as (rule, list, value), in document order.
     fn codes_of(text: &str) -> Vec<(&'static str, &'static str, String)> {
-        let prepared = detect::prepare(text.as_bytes()).unwrap();
-        let opened = detect::open(&prepared, &Limits::default()).unwrap();
-        let collected = match opened.root.family {
-            Family::Ubl => xml::drive(opened, &Limits::default(), &mut ubl::Ubl::new(false)),
-            _ => xml::drive(opened, &Limits::default(), &mut cii::Cii::default()),
-        }
-        .unwrap();
-        let (uses, truncated) = collected.codes.finish();
+        let (uses, truncated) = xml::drive_text(text).codes.finish();
         assert!(!truncated);
         uses.into_iter()
             .map(|u| (u.rule, u.list, u.value))

@@ -502,6 +502,18 @@ pub(crate) struct Collected {
     pub(crate) bindings: Vec<super::bindings::Hit>,
 }
 
+/// The whole pass over `text` with its syntax's handler, for the tests of what it collects.
+#[cfg(test)]
+pub(crate) fn drive_text(text: &str) -> Collected {
+    let prepared = super::detect::prepare(text.as_bytes()).expect("prepared");
+    let opened = super::detect::open(&prepared, &Limits::default()).expect("opened");
+    match opened.root.family {
+        Family::Ubl => drive(opened, &Limits::default(), &mut super::ubl::Ubl::new(false)),
+        _ => drive(opened, &Limits::default(), &mut super::cii::Cii::default()),
+    }
+    .expect("driven")
+}
+
 /// Feeds everything below the root to `handler`, enforcing `limits`, until the end of input,
 /// and collects the document's coded values and binding rule breaks on the way.
 pub(crate) fn drive<H: Handler>(

@@ -435,27 +435,22 @@ fn parse_listen(line: &str) -> Option<SocketAddr> {
     rest[..end].parse().ok()
 }
 
-/// Sends the sample invoice, renumbered `number`, with a PDF, from `from` to RECEIVER; asserts
-/// the 250 and returns the message id it names.
-pub fn send_numbered_invoice(addr: SocketAddr, from: &str, number: &str) -> String {
-    let xml = String::from_utf8(read_fixture(INVOICE_XML))
+/// The sample SI-UBL invoice with invoice number `number`.
+pub fn numbered_invoice_xml(number: &str) -> Vec<u8> {
+    String::from_utf8(read_fixture(INVOICE_XML))
         .unwrap()
         .replacen(
             "<cbc:ID>12115118</cbc:ID>",
             &format!("<cbc:ID>{number}</cbc:ID>"),
             1,
-        );
-    let body = mail(
-        from,
-        RECEIVER,
-        &[
-            ("INV-1.xml", "application/xml", xml.as_bytes()),
-            ("INV-1.pdf", "application/pdf", b"%PDF-1.4\n%test\n"),
-        ],
-    );
-    let reply = Smtp::connect(addr).transaction(from, RECEIVER, &body);
-    assert!(reply.starts_with("250"), "{reply}");
-    queued_id(&reply)
+        )
+        .into_bytes()
+}
+
+/// Sends the sample invoice, renumbered `number`, with a PDF, from `from` to RECEIVER; asserts
+/// the 250 and returns the message id it names.
+pub fn send_numbered_invoice(addr: SocketAddr, from: &str, number: &str) -> String {
+    send_numbered_invoice_to(addr, from, RECEIVER, number)
 }
 
 /// The message id a `250 2.0.0 queued as ID: ...` reply names.
@@ -495,22 +490,29 @@ pub fn cli(config: &Path, args: &[&str]) -> (i32, String, String) {
 
 /// As [`send_numbered_invoice`], to `to` (e.g. [`SHARED`]).
 pub fn send_numbered_invoice_to(addr: SocketAddr, from: &str, to: &str, number: &str) -> String {
-    let xml = String::from_utf8(read_fixture(INVOICE_XML))
-        .unwrap()
-        .replacen(
-            "<cbc:ID>12115118</cbc:ID>",
-            &format!("<cbc:ID>{number}</cbc:ID>"),
-            1,
-        );
+    let xml = numbered_invoice_xml(number);
     let body = mail(
         from,
         to,
         &[
-            ("INV-1.xml", "application/xml", xml.as_bytes()),
+            ("INV-1.xml", "application/xml", &xml),
             ("INV-1.pdf", "application/pdf", b"%PDF-1.4\n%test\n"),
         ],
     );
     let reply = Smtp::connect(addr).transaction(from, to, &body);
     assert!(reply.starts_with("250"), "{reply}");
     queued_id(&reply)
+}
+
+/// Runs the CLI as [`cli`] does, off the async runtime (it may ask this process's daemon over
+/// the control socket, which the runtime serves).
+pub async fn cli_off_runtime(cfg: &TestConfig, args: &[&str]) -> (i32, String, String) {
+    let path = cfg.path.clone();
+    let args: Vec<String> = args.iter().map(ToString::to_string).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cli(&path, &args)
+    })
+    .await
+    .unwrap()
 }
