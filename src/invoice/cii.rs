@@ -11,8 +11,9 @@ use super::model::{
     TaxCategoryData, TaxTotalData, TotalsData, VatBreakdownData, push_tax, set_first,
 };
 use super::ubl::{
-    AddressField, LineField, Role, TaxField, TotalField, open_line_tax, push_allowance_charge,
-    set_address, set_line_amount, set_line_field, set_tax, set_total,
+    AddressField, LineField, Role, TaxField, TotalField, end_line_allowance_tax,
+    open_line_allowance_charge, open_line_tax, push_allowance_charge, set_address,
+    set_line_allowance_indicator, set_line_amount, set_line_field, set_tax, set_total,
 };
 use super::xml::{Attrs, Capture, Handler, Tag as T};
 
@@ -39,7 +40,6 @@ pub(crate) enum Field {
     LineAmount,
     BuyerReference,
     Party(Role, PartyField),
-    TaxRepresentativeAddress(AddressField),
     OrderReference,
     AttachmentId,
     AttachmentObject,
@@ -59,7 +59,9 @@ pub(crate) enum Field {
     BreakdownTaxable,
     BreakdownTax(TaxField),
     LineAllowanceTax(TaxField),
-    LineAllowanceTaxEnd,
+    /// See `ubl::Field::LineAllowanceTaxEnd`.
+    LineAllowanceTaxEnd(bool),
+    LineAllowanceIndicator,
 }
 
 /// The CII / ZUGFeRD 1.0 extractor.
@@ -96,10 +98,7 @@ fn tax_field(rest: &[T]) -> Option<TaxField> {
 
 impl Cii {
     fn party(&mut self, role: Role, rest: &[T], attrs: &Attrs<'_, '_>) -> Option<(Field, Capture)> {
-        let party = match role {
-            Role::Seller => &mut self.doc.seller,
-            Role::Buyer => &mut self.doc.buyer,
-        };
+        let party = self.doc.party_mut(role);
         let field = match rest {
             [] => {
                 party.present = true;
@@ -146,10 +145,7 @@ impl Cii {
 
     fn end_party(&mut self, role: Role, field: PartyField, text: &str) {
         let attr = self.attr.take();
-        let party = match role {
-            Role::Seller => &mut self.doc.seller,
-            Role::Buyer => &mut self.doc.buyer,
-        };
+        let party = self.doc.party_mut(role);
         match field {
             PartyField::Identifier => {
                 party.identifiers.push(Ident {
@@ -181,7 +177,8 @@ impl Cii {
                 }
             }
             PartyField::TaxRegistration => {
-                if attr.as_deref().is_some_and(|s| s.trim() == "VA") {
+                // `ram:ID[@schemeID = 'VA']`: the attribute as written.
+                if attr.as_deref() == Some("VA") {
                     party.vat_ids.push(text.to_owned());
                 } else {
                     party.tax_registrations.push(Ident {
@@ -226,9 +223,37 @@ impl Cii {
                 T::ApplicableTradeTax,
                 rest @ ..,
             ] if self.line_tax_kept => Field::Line(LineField::Tax(tax_field(rest)?)),
+            [
+                T::SpecifiedLineTradeSettlement,
+                T::SpecifiedTradeAllowanceCharge,
+            ] => {
+                open_line_allowance_charge(&mut self.doc, attrs.offset());
+                return None;
+            }
+            [
+                T::SpecifiedLineTradeSettlement,
+                T::SpecifiedTradeAllowanceCharge,
+                T::ChargeIndicator,
+                T::Indicator,
+            ] => Field::LineAllowanceIndicator,
+            [
+                T::SpecifiedLineTradeSettlement,
+                T::SpecifiedTradeAllowanceCharge,
+                flag @ (T::ActualAmount | T::Reason | T::ReasonCode),
+            ] => {
+                if let Some(a) = self.doc.line_allowance_charges.last_mut() {
+                    match flag {
+                        T::ActualAmount => a.amount = true,
+                        T::Reason => a.reason = true,
+                        _ => a.reason_code = true,
+                    }
+                }
+                return None;
+            }
             [.., T::SpecifiedTradeAllowanceCharge, T::CategoryTradeTax] => {
                 self.line_allowance_tax = TaxCategoryData::default();
-                return Some((Field::LineAllowanceTaxEnd, Capture::Nothing));
+                let own = matches!(rest, [T::SpecifiedLineTradeSettlement, _, _]);
+                return Some((Field::LineAllowanceTaxEnd(own), Capture::Nothing));
             }
             [
                 ..,
@@ -246,17 +271,9 @@ impl Cii {
             [T::BuyerReference] => Field::BuyerReference,
             [T::SellerTradeParty, rest @ ..] => return self.party(Role::Seller, rest, attrs),
             [T::BuyerTradeParty, rest @ ..] => return self.party(Role::Buyer, rest, attrs),
-            [T::SellerTaxRepresentativeTradeParty, T::PostalTradeAddress] => {
-                self.doc
-                    .tax_representative_addresses
-                    .push(AddressData::default());
-                return None;
+            [T::SellerTaxRepresentativeTradeParty, rest @ ..] => {
+                return self.party(Role::TaxRepresentative, rest, attrs);
             }
-            [
-                T::SellerTaxRepresentativeTradeParty,
-                T::PostalTradeAddress,
-                rest @ ..,
-            ] => Field::TaxRepresentativeAddress(address_field(rest)?),
             [T::BuyerOrderReferencedDocument, T::IssuerAssignedID | T::ID] => Field::OrderReference,
             [T::AdditionalReferencedDocument] => {
                 self.doc.attachments.push(AttachmentData::default());
@@ -648,11 +665,6 @@ impl Handler for Cii {
             Field::LineAmount => set_line_amount(doc, text),
             Field::BuyerReference => set_first(&mut doc.buyer_reference, text),
             Field::Party(role, f) => self.end_party(role, f, text),
-            Field::TaxRepresentativeAddress(f) => {
-                if let Some(a) = doc.tax_representative_addresses.last_mut() {
-                    set_address(a, f, text);
-                }
-            }
             Field::OrderReference => set_first(&mut doc.order_reference, text),
             Field::AttachmentId => {
                 if let Some(a) = doc.attachments.last_mut() {
@@ -691,10 +703,11 @@ impl Handler for Cii {
             }
             Field::Line(f) => set_line_field(doc, f, text, "ChargeAmount"),
             Field::LineAllowanceTax(f) => set_tax(&mut self.line_allowance_tax, f, text),
-            Field::LineAllowanceTaxEnd => {
+            Field::LineAllowanceTaxEnd(own) => {
                 let category = std::mem::take(&mut self.line_allowance_tax);
-                doc.note_line_allowance_category(category);
+                end_line_allowance_tax(doc, category, own);
             }
+            Field::LineAllowanceIndicator => set_line_allowance_indicator(doc, text),
             Field::AllowanceChargeTax(f) => {
                 if let Some(category) = self.allowance_charge.taxes.last_mut() {
                     set_tax(category, f, text);

@@ -279,16 +279,63 @@ impl AllowanceChargeData {
     /// rule contexts decide it: UBL compares the indicator with an `xs:boolean`
     /// (`cbc:ChargeIndicator = false()`), CII compares its text with `'true'` or `'false'`.
     pub(crate) fn is_charge(&self, cii: bool) -> Option<bool> {
-        let text = self.indicator.as_deref()?;
-        if cii {
-            match text {
-                "true" => Some(true),
-                "false" => Some(false),
-                _ => None,
-            }
-        } else {
-            parse_bool(text)
+        is_charge(self.indicator.as_deref(), cii)
+    }
+
+    /// The indicator cast to `xs:boolean`: the contexts of the VAT category rules
+    /// (`ChargeIndicator = false()`, CII `udt:Indicator = false()`) compare it so in both
+    /// syntaxes.
+    pub(crate) fn charge_as_boolean(&self) -> Option<bool> {
+        self.indicator.as_deref().and_then(parse_bool)
+    }
+}
+
+/// UBL compares a charge indicator with an `xs:boolean`, CII's core rules compare its text with
+/// `'true'` or `'false'`.
+fn is_charge(indicator: Option<&str>, cii: bool) -> Option<bool> {
+    let text = indicator?;
+    if cii {
+        match text {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
         }
+    } else {
+        parse_bool(text)
+    }
+}
+
+/// An allowance (BG-27) or charge (BG-28) of an invoice line. Flags, not text: a document may
+/// have many thousands of lines.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LineAllowanceChargeData {
+    /// The line it belongs to (0-based index into [`Doc::lines`]).
+    pub(crate) line: usize,
+    /// `ChargeIndicator` (CII `ChargeIndicator/Indicator`) as written, the first one.
+    pub(crate) indicator: Option<String>,
+    /// BT-136 / BT-141 exists: UBL `Amount`, CII `ActualAmount`.
+    pub(crate) amount: bool,
+    /// BT-139 / BT-144 exists.
+    pub(crate) reason: bool,
+    /// BT-140 / BT-145 exists.
+    pub(crate) reason_code: bool,
+    /// The VAT categories it states (UBL `TaxCategory`, CII `CategoryTradeTax`), at most
+    /// [`MAX_TAXES`].
+    pub(crate) taxes: Vec<TaxCategoryData>,
+    /// Where the group starts in the document (bytes).
+    pub(crate) offset: usize,
+}
+
+impl LineAllowanceChargeData {
+    /// The group is a charge (`Some(true)`) or an allowance (`Some(false)`) by its text, as
+    /// [`AllowanceChargeData::is_charge`] decides it.
+    pub(crate) fn is_charge(&self, cii: bool) -> Option<bool> {
+        is_charge(self.indicator.as_deref(), cii)
+    }
+
+    /// The indicator cast to `xs:boolean` (`ChargeIndicator = true()` in either syntax).
+    pub(crate) fn charge_as_boolean(&self) -> Option<bool> {
+        self.indicator.as_deref().and_then(parse_bool)
     }
 }
 
@@ -341,6 +388,18 @@ pub(crate) struct AttachmentData {
     pub(crate) uri: Option<String>,
 }
 
+impl Doc {
+    /// The party a field belongs to.
+    pub(crate) fn party_mut(&mut self, role: super::ubl::Role) -> &mut PartyData {
+        use super::ubl::Role;
+        match role {
+            Role::Seller => &mut self.seller,
+            Role::Buyer => &mut self.buyer,
+            Role::TaxRepresentative => &mut self.tax_representative,
+        }
+    }
+}
+
 /// Everything the extractors found.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Doc {
@@ -364,7 +423,9 @@ pub(crate) struct Doc {
     pub(crate) preceding_invoice: bool,
     pub(crate) seller: PartyData,
     pub(crate) buyer: PartyData,
-    pub(crate) tax_representative_addresses: Vec<AddressData>,
+    /// The seller's tax representative (BG-11): UBL `TaxRepresentativeParty`, CII
+    /// `SellerTaxRepresentativeTradeParty`.
+    pub(crate) tax_representative: PartyData,
     /// The first document totals group, if any.
     pub(crate) totals: Option<TotalsData>,
     pub(crate) tax_totals: Vec<TaxTotalData>,
@@ -372,6 +433,9 @@ pub(crate) struct Doc {
     pub(crate) vat_breakdown_amounts: Vec<Num>,
     /// The invoice lines (BG-25) in document order.
     pub(crate) lines: Vec<LineData>,
+    /// The allowances and charges of the invoice lines (BG-27, BG-28) in document order: UBL
+    /// `InvoiceLine/AllowanceCharge`, CII `SpecifiedLineTradeSettlement/SpecifiedTradeAllowanceCharge`.
+    pub(crate) line_allowance_charges: Vec<LineAllowanceChargeData>,
     /// The document level allowances and charges (BG-20, BG-21) in document order.
     pub(crate) allowance_charges: Vec<AllowanceChargeData>,
     /// The VAT breakdown groups (BG-23) in document order (UBL: of every document level

@@ -6,9 +6,9 @@
 
 use super::attachment;
 use super::model::{
-    AddressData, AllowanceChargeData, AttachmentData, Doc, Ident, LineData, Num, PartyData,
-    PaymentMeansData, TaxCategoryData, TaxTotalData, TotalsData, VatBreakdownData, parse_bool,
-    push_tax, set_first,
+    AddressData, AllowanceChargeData, AttachmentData, Doc, Ident, LineAllowanceChargeData,
+    LineData, Num, PartyData, PaymentMeansData, TaxCategoryData, TaxTotalData, TotalsData,
+    VatBreakdownData, parse_bool, push_tax, set_first,
 };
 use super::xml::{Attrs, Capture, Handler, Tag as T};
 
@@ -17,6 +17,8 @@ use super::xml::{Attrs, Capture, Handler, Tag as T};
 pub(crate) enum Role {
     Seller,
     Buyer,
+    /// The seller's tax representative (BG-11).
+    TaxRepresentative,
 }
 
 /// A field of a postal address.
@@ -203,7 +205,6 @@ pub(crate) enum Field {
     AttachmentObject,
     AttachmentUri,
     Party(Role, PartyField),
-    TaxRepresentativeAddress(AddressField),
     PaymentMeansCode,
     PaymentAccount,
     PaymentDueDate,
@@ -219,7 +220,10 @@ pub(crate) enum Field {
     BreakdownTaxable,
     BreakdownTax(TaxField),
     LineAllowanceTax(TaxField),
-    LineAllowanceTaxEnd,
+    /// The end of a line allowance/charge `TaxCategory`; `true` when the group is the line's
+    /// own (not its price's).
+    LineAllowanceTaxEnd(bool),
+    LineAllowanceIndicator,
 }
 
 /// A `PartyTaxScheme` being read: its `CompanyID` comes before `TaxScheme/ID`.
@@ -275,10 +279,7 @@ impl Ubl {
 
     fn party(&mut self, role: Role, rest: &[T], attrs: &Attrs<'_, '_>) -> Option<(Field, Capture)> {
         use PartyField as P;
-        let party = match role {
-            Role::Seller => &mut self.doc.seller,
-            Role::Buyer => &mut self.doc.buyer,
-        };
+        let party = self.doc.party_mut(role);
         let field = match rest {
             [] => {
                 party.present = true;
@@ -327,10 +328,7 @@ impl Ubl {
 
     fn end_party(&mut self, role: Role, field: PartyField, text: &str) {
         let attr = self.attr.take();
-        let party: &mut PartyData = match role {
-            Role::Seller => &mut self.doc.seller,
-            Role::Buyer => &mut self.doc.buyer,
-        };
+        let party: &mut PartyData = self.doc.party_mut(role);
         match field {
             PartyField::Endpoint => {
                 if party.endpoint.is_none() {
@@ -594,14 +592,8 @@ impl Handler for Ubl {
             [T::AccountingCustomerParty, T::Party, rest @ ..] => {
                 return self.party(Role::Buyer, rest, attrs);
             }
-            [T::TaxRepresentativeParty, T::PostalAddress] => {
-                self.doc
-                    .tax_representative_addresses
-                    .push(AddressData::default());
-                return None;
-            }
-            [T::TaxRepresentativeParty, T::PostalAddress, rest @ ..] => {
-                Field::TaxRepresentativeAddress(address_field(rest)?)
+            [T::TaxRepresentativeParty, rest @ ..] => {
+                return self.party(Role::TaxRepresentative, rest, attrs);
             }
             [T::PaymentMeans] => {
                 self.doc.payment_means.push(PaymentMeansData::default());
@@ -732,6 +724,29 @@ impl Handler for Ubl {
                 T::ClassifiedTaxCategory,
                 rest @ ..,
             ] if self.line_tax_kept => Field::Line(LineField::Tax(tax_field(rest)?)),
+            [T::InvoiceLine | T::CreditNoteLine, T::AllowanceCharge] => {
+                open_line_allowance_charge(&mut self.doc, attrs.offset());
+                return None;
+            }
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::AllowanceCharge,
+                T::ChargeIndicator,
+            ] => Field::LineAllowanceIndicator,
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::AllowanceCharge,
+                flag @ (T::Amount | T::AllowanceChargeReason | T::AllowanceChargeReasonCode),
+            ] => {
+                if let Some(a) = self.doc.line_allowance_charges.last_mut() {
+                    match flag {
+                        T::Amount => a.amount = true,
+                        T::AllowanceChargeReason => a.reason = true,
+                        _ => a.reason_code = true,
+                    }
+                }
+                return None;
+            }
             [
                 T::InvoiceLine | T::CreditNoteLine,
                 ..,
@@ -739,7 +754,9 @@ impl Handler for Ubl {
                 T::TaxCategory,
             ] => {
                 self.line_allowance_tax = TaxCategoryData::default();
-                return Some((Field::LineAllowanceTaxEnd, Capture::Nothing));
+                // A line's own allowance or charge, not its price's (`Price/AllowanceCharge`).
+                let own = path.len() == 3;
+                return Some((Field::LineAllowanceTaxEnd(own), Capture::Nothing));
             }
             [
                 T::InvoiceLine | T::CreditNoteLine,
@@ -797,11 +814,6 @@ impl Handler for Ubl {
                 }
             }
             Field::Party(role, f) => self.end_party(role, f, text),
-            Field::TaxRepresentativeAddress(f) => {
-                if let Some(a) = doc.tax_representative_addresses.last_mut() {
-                    set_address(a, f, text);
-                }
-            }
             Field::PaymentMeansCode => {
                 if let Some(p) = doc.payment_means.last_mut() {
                     set_first(&mut p.code, text);
@@ -836,10 +848,11 @@ impl Handler for Ubl {
             }
             Field::Line(f) => set_line_field(doc, f, text, "PriceAmount"),
             Field::LineAllowanceTax(f) => set_tax(&mut self.line_allowance_tax, f, text),
-            Field::LineAllowanceTaxEnd => {
+            Field::LineAllowanceTaxEnd(own) => {
                 let category = std::mem::take(&mut self.line_allowance_tax);
-                doc.note_line_allowance_category(category);
+                end_line_allowance_tax(doc, category, own);
             }
+            Field::LineAllowanceIndicator => set_line_allowance_indicator(doc, text),
             Field::BreakdownTaxable => {
                 if doc
                     .vat_breakdown
@@ -886,6 +899,36 @@ impl Handler for Ubl {
             Field::LineAmount => set_line_amount(doc, text),
         }
     }
+}
+
+/// Opens an allowance or charge of the last invoice line.
+pub(crate) fn open_line_allowance_charge(doc: &mut Doc, offset: usize) {
+    let line = doc.lines.len().saturating_sub(1);
+    doc.line_allowance_charges.push(LineAllowanceChargeData {
+        line,
+        offset,
+        ..LineAllowanceChargeData::default()
+    });
+}
+
+/// Stores the charge indicator of the line allowance/charge being read (the first one).
+pub(crate) fn set_line_allowance_indicator(doc: &mut Doc, text: &str) {
+    if let Some(a) = doc.line_allowance_charges.last_mut() {
+        set_first(&mut a.indicator, text);
+    }
+}
+
+/// Files the VAT category of an allowance/charge below a line: among the distinct ones the
+/// VAT category rules count, and, for the line's own group (`own`), with that group.
+pub(crate) fn end_line_allowance_tax(doc: &mut Doc, category: TaxCategoryData, own: bool) {
+    if own
+        && let Some(a) = doc.line_allowance_charges.last_mut()
+        && push_tax(&mut a.taxes)
+        && let Some(slot) = a.taxes.last_mut()
+    {
+        *slot = category.clone();
+    }
+    doc.note_line_allowance_category(category);
 }
 
 /// Files a document level allowance (indicator false) or charge (true); an element without a

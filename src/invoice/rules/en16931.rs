@@ -14,7 +14,9 @@
 
 use super::super::Syntax;
 use super::super::amount::Amount;
-use super::super::model::{AllowanceChargeData, Doc, Num, TotalsData, nonblank};
+use super::super::model::{
+    AllowanceChargeData, Doc, LineAllowanceChargeData, Num, TotalsData, nonblank,
+};
 use super::table::{Broken, Input, Rule, each};
 use super::{Finding, fatal};
 
@@ -903,6 +905,131 @@ pub(super) const RULES: &[Rule] = &[
             }
         },
     },
+    // BG-11, the seller's tax representative: each rule's context is the party, so an invoice
+    // without one passes.
+    Rule {
+        id: "BR-18",
+        terms: &["BG-11", "BT-62"],
+        check: |i, out| {
+            let rep = &i.doc.tax_representative;
+            if rep.present && !nonblank(&rep.trading_name) {
+                out.push(Broken::at(
+                    tax_representative(i),
+                    "the seller's tax representative (BG-11) has no name (BT-62)",
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "BR-19",
+        terms: &["BG-11", "BG-12"],
+        check: |i, out| {
+            let rep = &i.doc.tax_representative;
+            if rep.present && rep.addresses.is_empty() {
+                out.push(Broken::at(
+                    tax_representative(i),
+                    "the seller's tax representative (BG-11) has no postal address (BG-12)",
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "BR-20",
+        // UBL asks it of each address, CII of the party (so a missing address breaks it too).
+        terms: &["BG-12", "BT-69"],
+        check: |i, out| {
+            let rep = &i.doc.tax_representative;
+            if rep.present && country_missing(&rep.addresses, i.cii) {
+                out.push(Broken::at(
+                    tax_representative(i),
+                    "the postal address of the seller's tax representative (BG-12) has no country code (BT-69)",
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "BR-56",
+        // UBL: a VAT `PartyTaxScheme/CompanyID` exists; CII: a `schemeID` VA one is not blank.
+        terms: &["BG-11", "BT-63"],
+        check: |i, out| {
+            let rep = &i.doc.tax_representative;
+            let has = if i.cii {
+                rep.vat_ids.iter().any(|v| !v.trim().is_empty())
+            } else {
+                !rep.vat_ids.is_empty()
+            };
+            if rep.present && !has {
+                out.push(Broken::at(
+                    tax_representative(i),
+                    "the seller's tax representative (BG-11) has no VAT identifier (BT-63)",
+                ));
+            }
+        },
+    },
+    // BG-27 and BG-28, a line's allowances and charges.
+    Rule {
+        id: "BR-41",
+        terms: &["BG-27", "BT-136"],
+        check: |i, out| line_group_lacks(i, false, |a| !a.amount, "an amount (BT-136)", out),
+    },
+    Rule {
+        id: "BR-42",
+        terms: &["BG-27", "BT-139", "BT-140"],
+        check: |i, out| {
+            line_group_lacks(
+                i,
+                false,
+                |a| !a.reason && !a.reason_code,
+                "a reason (BT-139) or a reason code (BT-140)",
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "BR-43",
+        terms: &["BG-28", "BT-141"],
+        check: |i, out| line_group_lacks(i, true, |a| !a.amount, "an amount (BT-141)", out),
+    },
+    Rule {
+        id: "BR-44",
+        terms: &["BG-28", "BT-144", "BT-145"],
+        check: |i, out| {
+            line_group_lacks(
+                i,
+                true,
+                |a| !a.reason && !a.reason_code,
+                "a reason (BT-144) or a reason code (BT-145)",
+                out,
+            );
+        },
+    },
+    // BR-CO-23 and BR-CO-24 ask the same as BR-42 and BR-44; the official artefacts fire both.
+    Rule {
+        id: "BR-CO-23",
+        terms: &["BG-27", "BT-139", "BT-140"],
+        check: |i, out| {
+            line_group_lacks(
+                i,
+                false,
+                |a| !a.reason && !a.reason_code,
+                "a reason (BT-139) or a reason code (BT-140)",
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "BR-CO-24",
+        terms: &["BG-28", "BT-144", "BT-145"],
+        check: |i, out| {
+            line_group_lacks(
+                i,
+                true,
+                |a| !a.reason && !a.reason_code,
+                "a reason (BT-144) or a reason code (BT-145)",
+                out,
+            );
+        },
+    },
 ];
 
 /// A document level allowance (`charge` false) or charge (true) has a VAT category code in the
@@ -929,6 +1056,39 @@ fn allowance_charge_lacks(
                     "document level {kind} {} has no {what}",
                     ordinal(i, n, charge)
                 ),
+            ));
+        }
+    }
+}
+
+/// The location of the seller's tax representative.
+fn tax_representative(i: &Input<'_>) -> String {
+    if i.cii {
+        format!(
+            "{}/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:SellerTaxRepresentativeTradeParty",
+            i.root()
+        )
+    } else {
+        format!("{}/cac:TaxRepresentativeParty", i.root())
+    }
+}
+
+/// Reports each allowance (`charge` false) or charge (true) of an invoice line for which
+/// `lacks` holds; which is which follows each syntax's rule context (UBL
+/// `AllowanceCharge[ChargeIndicator = false()]`, CII `ChargeIndicator[udt:Indicator = 'false']`).
+fn line_group_lacks(
+    i: &Input<'_>,
+    charge: bool,
+    lacks: impl Fn(&LineAllowanceChargeData) -> bool,
+    what: &str,
+    out: &mut Vec<Broken>,
+) {
+    let kind = if charge { "charge" } else { "allowance" };
+    for (n, a) in i.doc.line_allowance_charges.iter().enumerate() {
+        if a.is_charge(i.cii) == Some(charge) && lacks(a) {
+            out.push(Broken::at(
+                i.line_allowance_charge(n),
+                format!("a {kind} of invoice line {} has no {what}", a.line + 1),
             ));
         }
     }

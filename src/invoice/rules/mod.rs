@@ -32,6 +32,7 @@ mod peppol;
 pub(crate) mod syntax;
 pub(crate) mod table;
 mod vat;
+mod vat_ids;
 mod xrechnung;
 
 use serde::Serialize;
@@ -156,13 +157,14 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 6] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 7] {
     use catalogue::layer::{
         EN16931_CII, EN16931_UBL, PEPPOL_BIS3_UBL, XRECHNUNG_CII, XRECHNUNG_UBL,
     };
     [
         ("en16931", EN16931_UBL | EN16931_CII, en16931::RULES),
         ("vat", EN16931_UBL | EN16931_CII, vat::RULES),
+        ("vat_ids", EN16931_UBL | EN16931_CII, vat_ids::RULES),
         ("binding", EN16931_UBL, binding::UBL_RULES),
         ("peppol", PEPPOL_BIS3_UBL, peppol::BIS3_UBL),
         ("peppol", XRECHNUNG_UBL, peppol::XRECHNUNG_UBL),
@@ -196,6 +198,7 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
         };
         table::run(en16931::RULES, &input, layer, &mut out);
         table::run(vat::RULES, &input, layer, &mut out);
+        table::run(vat_ids::RULES, &input, layer, &mut out);
         if !cii {
             table::run(binding::UBL_RULES, &input, layer, &mut out);
         }

@@ -100,7 +100,8 @@ fn for_dutch_suppliers(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
 
     // BR-NL-5: a tax representative in the Netherlands has street, city and postal code.
     if doc
-        .tax_representative_addresses
+        .tax_representative
+        .addresses
         .iter()
         .any(|a| !(not_nl(a) || complete(a)))
     {

@@ -77,6 +77,30 @@ impl Input<'_> {
         }
     }
 
+    /// The location of invoice line allowance/charge `index` (0-based, into
+    /// [`Doc::line_allowance_charges`]): its position among its line's groups.
+    pub(crate) fn line_allowance_charge(&self, index: usize) -> Loc {
+        let all = &self.doc.line_allowance_charges;
+        let Some(group) = all.get(index) else {
+            return Loc::from(self.root().to_owned());
+        };
+        // A line's groups are next to each other in document order.
+        let nth = all[..=index]
+            .iter()
+            .rev()
+            .take_while(|a| a.line == group.line)
+            .count();
+        let element = if self.cii {
+            "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeAllowanceCharge"
+        } else {
+            "cac:AllowanceCharge"
+        };
+        Loc::new(
+            format!("{}/{element}[{nth}]", self.line_path(group.line)),
+            Some(group.offset),
+        )
+    }
+
     /// The location of VAT breakdown `index` (0-based).
     pub(crate) fn breakdown(&self, index: usize) -> Loc {
         let offset = self.doc.vat_breakdown.get(index).map(|b| b.offset);

@@ -15,9 +15,10 @@
 //! match the breakdown element itself, which hides it from the generic breakdown rules there
 //! (BR-CO-17 here, BR-45..48 and BR-DEC-19/20 in `en16931`; see
 //! `VatBreakdownData::hidden_from_cii_breakdown_rules`).
-//! Not here (the model cannot follow their XPaths yet): -02..-04 (seller or tax
-//! representative VAT identifier), -06/-07 (their contexts also match allowances and charges
-//! below the lines), BR-AF/AG-01, -08 and UBL's -09, and BR-IC-11/12, BR-O-11..14.
+//! -06/-07 ask the rate of an allowance's or charge's category, at document level and on the
+//! lines. -02..-04 (who has a VAT identifier) are in `vat_ids`.
+//! Not here (the model cannot follow their XPaths yet): BR-AF/AG-01, -08 and UBL's -09, and
+//! BR-IC-11/12, BR-O-11..14.
 
 use super::super::amount::Amount;
 use super::super::model::{
@@ -230,6 +231,31 @@ pub(super) const RULES: &[Rule] = &[
         },
     },
     Rule {
+        id: "BR-AF-06",
+        // Like BR-AF-05: UBL asks for a rate of at least zero, CII for one above zero.
+        terms: &["BG-20", "BT-95", "BT-96"],
+        check: |i, out| {
+            let rate = if i.cii {
+                Rate::Positive
+            } else {
+                Rate::NonNegative
+            };
+            group_rate(i, "L", false, rate, out);
+        },
+    },
+    Rule {
+        id: "BR-AF-07",
+        terms: &["BG-21", "BT-102", "BT-103"],
+        check: |i, out| {
+            let rate = if i.cii {
+                Rate::Positive
+            } else {
+                Rate::NonNegative
+            };
+            group_rate(i, "L", true, rate, out);
+        },
+    },
+    Rule {
         id: "BR-AF-10",
         terms: &["BG-23", "BT-118", "BT-120", "BT-121"],
         check: |i, out| exemption_reason(i, "L", VAT_ONLY, false, out),
@@ -243,6 +269,86 @@ pub(super) const RULES: &[Rule] = &[
         id: "BR-AG-10",
         terms: &["BG-23", "BT-118", "BT-120", "BT-121"],
         check: |i, out| exemption_reason(i, "M", VAT_ONLY, false, out),
+    },
+    Rule {
+        id: "BR-S-06",
+        terms: &["BG-20", "BT-95", "BT-96"],
+        check: |i, out| group_rate(i, "S", false, Rate::Positive, out),
+    },
+    Rule {
+        id: "BR-S-07",
+        terms: &["BG-21", "BT-102", "BT-103"],
+        check: |i, out| group_rate(i, "S", true, Rate::Positive, out),
+    },
+    Rule {
+        id: "BR-Z-06",
+        terms: &["BG-20", "BT-95", "BT-96"],
+        check: |i, out| group_rate(i, "Z", false, Rate::Zero, out),
+    },
+    Rule {
+        id: "BR-Z-07",
+        terms: &["BG-21", "BT-102", "BT-103"],
+        check: |i, out| group_rate(i, "Z", true, Rate::Zero, out),
+    },
+    Rule {
+        id: "BR-E-06",
+        terms: &["BG-20", "BT-95", "BT-96"],
+        check: |i, out| group_rate(i, "E", false, Rate::Zero, out),
+    },
+    Rule {
+        id: "BR-E-07",
+        terms: &["BG-21", "BT-102", "BT-103"],
+        check: |i, out| group_rate(i, "E", true, Rate::Zero, out),
+    },
+    Rule {
+        id: "BR-AE-06",
+        terms: &["BG-20", "BT-95", "BT-96"],
+        check: |i, out| group_rate(i, "AE", false, Rate::Zero, out),
+    },
+    Rule {
+        id: "BR-AE-07",
+        terms: &["BG-21", "BT-102", "BT-103"],
+        check: |i, out| group_rate(i, "AE", true, Rate::Zero, out),
+    },
+    Rule {
+        id: "BR-IC-06",
+        terms: &["BG-20", "BT-95", "BT-96"],
+        check: |i, out| group_rate(i, "K", false, Rate::Zero, out),
+    },
+    Rule {
+        id: "BR-IC-07",
+        terms: &["BG-21", "BT-102", "BT-103"],
+        check: |i, out| group_rate(i, "K", true, Rate::Zero, out),
+    },
+    Rule {
+        id: "BR-G-06",
+        terms: &["BG-20", "BT-95", "BT-96"],
+        check: |i, out| group_rate(i, "G", false, Rate::Zero, out),
+    },
+    Rule {
+        id: "BR-G-07",
+        terms: &["BG-21", "BT-102", "BT-103"],
+        check: |i, out| group_rate(i, "G", true, Rate::Zero, out),
+    },
+    Rule {
+        id: "BR-O-06",
+        terms: &["BG-20", "BT-95", "BT-96"],
+        check: |i, out| group_rate(i, "O", false, Rate::Absent, out),
+    },
+    Rule {
+        id: "BR-O-07",
+        terms: &["BG-21", "BT-102", "BT-103"],
+        check: |i, out| group_rate(i, "O", true, Rate::Absent, out),
+    },
+    Rule {
+        id: "BR-AG-06",
+        terms: &["BG-20", "BT-95", "BT-96"],
+        check: |i, out| group_rate(i, "M", false, Rate::NonNegative, out),
+    },
+    Rule {
+        id: "BR-AG-07",
+        terms: &["BG-21", "BT-102", "BT-103"],
+        check: |i, out| group_rate(i, "M", true, Rate::NonNegative, out),
     },
 ];
 
@@ -368,6 +474,48 @@ fn line_rate(i: &Input<'_>, code: &str, rate: Rate, out: &mut Vec<Broken>) {
                     shown(t.percent),
                     rate.wanted()
                 ),
+            ));
+        }
+    }
+}
+
+/// BR-x-06/07: each VAT category in `code` and the VAT scheme of a document level allowance
+/// (`charge` false) or charge, or of a line's own, has a rate (BT-96, BT-103) as `rate` says.
+/// The contexts (UBL `AllowanceCharge[ChargeIndicator = false()]/TaxCategory[…]`, CII
+/// `SpecifiedTradeAllowanceCharge[ChargeIndicator/Indicator = false()]/CategoryTradeTax[…]`)
+/// match at any depth and take the indicator as an `xs:boolean`.
+fn group_rate(i: &Input<'_>, code: &str, charge: bool, rate: Rate, out: &mut Vec<Broken>) {
+    let cii = i.cii;
+    let kind = if charge { "charge" } else { "allowance" };
+    let bad = |taxes: &[TaxCategoryData]| {
+        taxes
+            .iter()
+            .find(|t| t.code_is(code, cii) && t.is_vat(cii) && !rate.holds(t.percent))
+            .map(|t| t.percent)
+    };
+    let detail = |what: String, percent: Num| {
+        format!(
+            "{what} is in VAT category {code} with a VAT rate of {}; in this category the rate {}",
+            shown(percent),
+            rate.wanted()
+        )
+    };
+    for (n, a) in i.doc.allowance_charges.iter().enumerate() {
+        if a.charge_as_boolean() == Some(charge)
+            && let Some(percent) = bad(&a.taxes)
+        {
+            let what = format!("document level {kind} {}", n + 1);
+            out.push(Broken::at(i.allowance_charge(n), detail(what, percent)));
+        }
+    }
+    for (n, a) in i.doc.line_allowance_charges.iter().enumerate() {
+        if a.charge_as_boolean() == Some(charge)
+            && let Some(percent) = bad(&a.taxes)
+        {
+            let what = format!("a {kind} of invoice line {}", a.line + 1);
+            out.push(Broken::at(
+                i.line_allowance_charge(n),
+                detail(what, percent),
             ));
         }
     }
