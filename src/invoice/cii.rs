@@ -8,12 +8,13 @@
 use super::attachment;
 use super::model::{
     AddressData, AllowanceChargeData, AttachmentData, Doc, Ident, LineData, PaymentMeansData,
-    TaxCategoryData, TaxTotalData, TotalsData, VatBreakdownData, push_tax, set_first,
+    PeriodData, TaxCategoryData, TaxTotalData, TotalsData, VatBreakdownData, push_tax, set_first,
 };
 use super::ubl::{
-    AddressField, LineField, Role, TaxField, TotalField, end_line_allowance_tax,
-    open_line_allowance_charge, open_line_tax, push_allowance_charge, set_address,
-    set_line_allowance_indicator, set_line_amount, set_line_field, set_tax, set_total,
+    AddressField, LineField, Role, TaxField, TotalField, add_card_number, end_line_allowance_tax,
+    open_line_allowance_charge, open_line_tax, push_allowance_charge, set_address, set_gross_price,
+    set_line_allowance_indicator, set_line_amount, set_line_field, set_period_date, set_tax,
+    set_total,
 };
 use super::xml::{Attrs, Capture, Handler, Tag as T};
 
@@ -21,6 +22,8 @@ use super::xml::{Attrs, Capture, Handler, Tag as T};
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum PartyField {
     Identifier,
+    /// `ID` (not `GlobalID`).
+    LocalIdentifier,
     Name,
     LegalId,
     Address(AddressField),
@@ -62,6 +65,18 @@ pub(crate) enum Field {
     /// See `ubl::Field::LineAllowanceTaxEnd`.
     LineAllowanceTaxEnd(bool),
     LineAllowanceIndicator,
+    /// See `ubl::Field::PeriodDate`; CII's is a `DateTimeString`, kept with format 102 only.
+    PeriodDate {
+        line: bool,
+        end: bool,
+    },
+    ActualDeliveryDate,
+    DeliveryAddress(AddressField),
+    CardNumber,
+    GrossPrice,
+    BillingReferenceId,
+    /// The end of an item attribute (`ApplicableProductCharacteristic`).
+    PropertyEnd,
 }
 
 /// The CII / ZUGFeRD 1.0 extractor.
@@ -84,6 +99,8 @@ pub(crate) struct Cii {
     line_tax_kept: bool,
     /// A `CategoryTradeTax` of an allowance/charge below a line, being read.
     line_allowance_tax: TaxCategoryData,
+    /// The item attribute being read has a description (its name), a value.
+    property: (bool, bool),
 }
 
 /// `[TypeCode]`, `[CategoryCode]`, `[RateApplicablePercent]` below a CII trade tax.
@@ -106,7 +123,7 @@ impl Cii {
             }
             [T::ID] => {
                 self.attr = None;
-                PartyField::Identifier
+                PartyField::LocalIdentifier
             }
             [T::GlobalID] => {
                 self.attr = attrs.get(b"schemeID");
@@ -126,6 +143,10 @@ impl Cii {
                 return None;
             }
             [T::PostalTradeAddress, rest @ ..] => PartyField::Address(address_field(rest)?),
+            [T::URIUniversalCommunication] => {
+                party.endpoint_element = true;
+                return None;
+            }
             [T::URIUniversalCommunication, T::URIID] => {
                 self.attr = attrs.get(b"schemeID");
                 PartyField::Endpoint
@@ -147,6 +168,13 @@ impl Cii {
         let attr = self.attr.take();
         let party = self.doc.party_mut(role);
         match field {
+            PartyField::LocalIdentifier => {
+                party.local_ids.push(text.to_owned());
+                party.identifiers.push(Ident {
+                    value: text.to_owned(),
+                    scheme: attr,
+                });
+            }
             PartyField::Identifier => {
                 party.identifiers.push(Ident {
                     value: text.to_owned(),
@@ -209,6 +237,61 @@ impl Cii {
                 return None;
             }
             [T::SpecifiedTradeProduct, T::Name] => Field::Line(LineField::ItemName),
+            [T::SpecifiedTradeProduct, T::GlobalID] => {
+                let scheme = attrs.get(b"schemeID");
+                let unschemed = scheme.as_deref().is_none_or(|s| s.trim().is_empty());
+                if let Some(line) = self.doc.lines.last_mut() {
+                    line.standard_id_without_scheme |= unschemed;
+                }
+                return None;
+            }
+            [
+                T::SpecifiedTradeProduct,
+                T::DesignatedProductClassification,
+                T::ClassCode,
+            ] => {
+                let list = attrs.get(b"listID");
+                let unlisted = list.as_deref().is_none_or(|s| s.trim().is_empty());
+                if let Some(line) = self.doc.lines.last_mut() {
+                    line.classification_without_list |= unlisted;
+                }
+                return None;
+            }
+            [T::SpecifiedTradeProduct, T::ApplicableProductCharacteristic] => {
+                self.property = (false, false);
+                return Some((Field::PropertyEnd, Capture::Nothing));
+            }
+            [
+                T::SpecifiedTradeProduct,
+                T::ApplicableProductCharacteristic,
+                part @ (T::Description | T::Value),
+            ] => {
+                if *part == T::Description {
+                    self.property.0 = true;
+                } else {
+                    self.property.1 = true;
+                }
+                return None;
+            }
+            [
+                T::SpecifiedLineTradeAgreement,
+                T::GrossPriceProductTradePrice,
+                T::ChargeAmount,
+            ] => Field::GrossPrice,
+            [T::SpecifiedLineTradeSettlement, T::BillingSpecifiedPeriod] => {
+                let line = self.doc.lines.len().saturating_sub(1);
+                self.doc.line_periods.push(PeriodData {
+                    line,
+                    offset: attrs.offset(),
+                    ..PeriodData::default()
+                });
+                return None;
+            }
+            [
+                T::SpecifiedLineTradeSettlement,
+                T::BillingSpecifiedPeriod,
+                rest @ ..,
+            ] => return self.period(true, rest, attrs),
             [
                 T::SpecifiedLineTradeAgreement,
                 T::NetPriceProductTradePrice,
@@ -266,6 +349,36 @@ impl Cii {
         Some((field, Capture::Text))
     }
 
+    /// Below a `BillingSpecifiedPeriod` (the last line's, or the document's).
+    fn period(
+        &mut self,
+        line: bool,
+        rest: &[T],
+        attrs: &Attrs<'_, '_>,
+    ) -> Option<(Field, Capture)> {
+        let doc = &mut self.doc;
+        let period = if line {
+            doc.line_periods.last_mut()
+        } else {
+            doc.periods.last_mut()
+        }?;
+        period.any_child = true;
+        match rest {
+            [T::StartDateTime] => period.has_start = true,
+            [T::EndDateTime] => period.has_end = true,
+            // `DateTimeString[@format = '102']`: the attribute as written.
+            [
+                edge @ (T::StartDateTime | T::EndDateTime),
+                T::DateTimeString,
+            ] if attrs.get(b"format").as_deref() == Some("102") => {
+                let end = *edge == T::EndDateTime;
+                return Some((Field::PeriodDate { line, end }, Capture::Text));
+            }
+            _ => {}
+        }
+        None
+    }
+
     fn agreement(&mut self, rest: &[T], attrs: &Attrs<'_, '_>) -> Option<(Field, Capture)> {
         let field = match rest {
             [T::BuyerReference] => Field::BuyerReference,
@@ -296,7 +409,45 @@ impl Cii {
             [T::InvoiceCurrencyCode] => Field::Currency,
             [T::TaxCurrencyCode] => Field::TaxCurrency,
             [T::SpecifiedTradeSettlementPaymentMeans] => {
-                self.doc.payment_means.push(PaymentMeansData::default());
+                self.doc.payment_means.push(PaymentMeansData {
+                    offset: attrs.offset(),
+                    ..PaymentMeansData::default()
+                });
+                return None;
+            }
+            [
+                T::SpecifiedTradeSettlementPaymentMeans,
+                T::PayeePartyCreditorFinancialAccount,
+            ] => {
+                if let Some(p) = self.doc.payment_means.last_mut() {
+                    p.account_element = true;
+                }
+                return None;
+            }
+            [
+                T::SpecifiedTradeSettlementPaymentMeans,
+                T::ApplicableTradeSettlementFinancialCard,
+                T::ID,
+            ] => Field::CardNumber,
+            [T::PayeeTradeParty, rest @ ..] => return self.party(Role::Payee, rest, attrs),
+            [T::BillingSpecifiedPeriod] => {
+                self.doc.periods.push(PeriodData {
+                    offset: attrs.offset(),
+                    ..PeriodData::default()
+                });
+                return None;
+            }
+            [T::BillingSpecifiedPeriod, rest @ ..] => return self.period(false, rest, attrs),
+            [T::ApplicableTradeTax, T::TaxPointDate] => {
+                self.doc.tax_point_date = true;
+                return None;
+            }
+            [T::ApplicableTradeTax, T::DueDateTypeCode] => {
+                self.doc.due_date_type_code = true;
+                return None;
+            }
+            [T::InvoiceReferencedDocument] => {
+                self.doc.billing_references.push(false);
                 return None;
             }
             [T::SpecifiedTradeSettlementPaymentMeans, T::TypeCode] => Field::PaymentMeansCode,
@@ -388,7 +539,7 @@ impl Cii {
             }),
             [T::InvoiceReferencedDocument, T::IssuerAssignedID] => {
                 self.doc.preceding_invoice = true;
-                return None;
+                Field::BillingReferenceId
             }
             _ => return None,
         };
@@ -643,6 +794,29 @@ impl Handler for Cii {
             ] => {
                 return self.settlement(rest, attrs);
             }
+            [
+                T::SupplyChainTradeTransaction,
+                T::ApplicableHeaderTradeDelivery,
+                T::ShipToTradeParty,
+                T::PostalTradeAddress,
+            ] => {
+                self.doc.delivery_addresses.push(AddressData::default());
+                return None;
+            }
+            [
+                T::SupplyChainTradeTransaction,
+                T::ApplicableHeaderTradeDelivery,
+                T::ShipToTradeParty,
+                T::PostalTradeAddress,
+                rest @ ..,
+            ] => Field::DeliveryAddress(address_field(rest)?),
+            [
+                T::SupplyChainTradeTransaction,
+                T::ApplicableHeaderTradeDelivery,
+                T::ActualDeliverySupplyChainEvent,
+                T::OccurrenceDateTime,
+                T::DateTimeString,
+            ] => Field::ActualDeliveryDate,
             _ => return None,
         };
         Some((field, Capture::Text))
@@ -708,6 +882,26 @@ impl Handler for Cii {
                 end_line_allowance_tax(doc, category, own);
             }
             Field::LineAllowanceIndicator => set_line_allowance_indicator(doc, text),
+            Field::PeriodDate { line, end } => set_period_date(doc, line, end, text),
+            Field::ActualDeliveryDate => set_first(&mut doc.actual_delivery_date, text),
+            Field::DeliveryAddress(f) => {
+                if let Some(a) = doc.delivery_addresses.last_mut() {
+                    set_address(a, f, text);
+                }
+            }
+            Field::CardNumber => add_card_number(doc, text),
+            Field::GrossPrice => set_gross_price(doc, text),
+            Field::BillingReferenceId => {
+                if let Some(has_id) = doc.billing_references.last_mut() {
+                    *has_id |= !text.trim().is_empty();
+                }
+            }
+            Field::PropertyEnd => {
+                let (name, value) = std::mem::take(&mut self.property);
+                if let Some(line) = doc.lines.last_mut() {
+                    line.property_incomplete |= !(name && value);
+                }
+            }
             Field::AllowanceChargeTax(f) => {
                 if let Some(category) = self.allowance_charge.taxes.last_mut() {
                     set_tax(category, f, text);

@@ -95,6 +95,12 @@ pub(crate) struct PartyData {
     pub(crate) identifiers: Vec<Ident>,
     /// Electronic address (UBL `EndpointID`, CII `URIUniversalCommunication/URIID`).
     pub(crate) endpoint: Option<Ident>,
+    /// The element holding the electronic address exists (UBL `EndpointID`, CII
+    /// `URIUniversalCommunication`), with or without its id.
+    pub(crate) endpoint_element: bool,
+    /// Party identifiers other than CII's `GlobalID` (UBL `PartyIdentification/ID`, CII `ID`):
+    /// BR-17 compares them.
+    pub(crate) local_ids: Vec<String>,
     /// Postal addresses in document order (normally one).
     pub(crate) addresses: Vec<AddressData>,
     /// A contact group is present (UBL `Contact`, CII `DefinedTradeContact`).
@@ -208,6 +214,17 @@ pub(crate) struct LineData {
     pub(crate) tax_count: usize,
     /// Where the line starts in the document (bytes), for a finding's line number.
     pub(crate) offset: usize,
+    /// BT-148, the item gross price: UBL `Price/AllowanceCharge/BaseAmount`, CII
+    /// `GrossPriceProductTradePrice/ChargeAmount`.
+    pub(crate) gross_price: Num,
+    /// An item standard identifier (BT-157) has no scheme: UBL
+    /// `StandardItemIdentification/ID` without `schemeID`, CII `GlobalID` with a blank one.
+    pub(crate) standard_id_without_scheme: bool,
+    /// An item classification (BT-158) has no list: UBL `ItemClassificationCode` without
+    /// `listID`, CII `DesignatedProductClassification/ClassCode` with a blank one.
+    pub(crate) classification_without_list: bool,
+    /// An item attribute (BG-32) lacks its name (BT-160) or value (BT-161).
+    pub(crate) property_incomplete: bool,
 }
 
 /// Most distinct line allowance/charge categories kept ([`Doc::line_allowance_categories`]).
@@ -372,7 +389,35 @@ impl VatBreakdownData {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PaymentMeansData {
     pub(crate) code: Option<String>,
+    /// The payment account ids: UBL `PayeeFinancialAccount/ID`, CII `IBANID` and `ProprietaryID`.
     pub(crate) accounts: Vec<String>,
+    /// The payment account group exists (UBL `PayeeFinancialAccount`, CII
+    /// `PayeePartyCreditorFinancialAccount`).
+    pub(crate) account_element: bool,
+    /// Payment card primary account numbers (BT-87): UBL `CardAccount/PrimaryAccountNumberID`,
+    /// CII `ApplicableTradeSettlementFinancialCard/ID`.
+    pub(crate) card_numbers: Vec<String>,
+    /// Where the group starts in the document (bytes).
+    pub(crate) offset: usize,
+}
+
+/// An invoicing period: the document's (BG-14) or a line's (BG-26).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PeriodData {
+    /// The line it belongs to (a line's period).
+    pub(crate) line: usize,
+    /// The start date element exists (UBL `StartDate`, CII `StartDateTime`).
+    pub(crate) has_start: bool,
+    pub(crate) has_end: bool,
+    /// The dates as written: UBL `StartDate`, CII `StartDateTime/DateTimeString[@format = '102']`.
+    pub(crate) start: Option<String>,
+    pub(crate) end: Option<String>,
+    /// UBL `DescriptionCode` exists (BT-8).
+    pub(crate) description_code: bool,
+    /// It has a child element (UBL's BR-IC-11 asks `InvoicePeriod/*`).
+    pub(crate) any_child: bool,
+    /// Where the group starts in the document (bytes).
+    pub(crate) offset: usize,
 }
 
 /// An additional supporting document.
@@ -396,6 +441,7 @@ impl Doc {
             Role::Seller => &mut self.seller,
             Role::Buyer => &mut self.buyer,
             Role::TaxRepresentative => &mut self.tax_representative,
+            Role::Payee => &mut self.payee,
         }
     }
 }
@@ -468,6 +514,26 @@ pub(crate) struct Doc {
     pub(crate) bad_charge_indicator: bool,
     pub(crate) payment_means: Vec<PaymentMeansData>,
     pub(crate) attachments: Vec<AttachmentData>,
+    /// The payee (BG-10): UBL `PayeeParty`, CII `PayeeTradeParty`.
+    pub(crate) payee: PartyData,
+    /// The invoicing periods (BG-14): UBL `InvoicePeriod`, CII header `BillingSpecifiedPeriod`.
+    pub(crate) periods: Vec<PeriodData>,
+    /// The invoice line periods (BG-26), in document order.
+    pub(crate) line_periods: Vec<PeriodData>,
+    /// UBL `TaxPointDate`, CII `ApplicableTradeTax/TaxPointDate` exists (BT-7).
+    pub(crate) tax_point_date: bool,
+    /// CII `ApplicableTradeTax/DueDateTypeCode` exists (BT-8).
+    pub(crate) due_date_type_code: bool,
+    /// The preceding invoice references (BG-3), each with whether it has its id (UBL
+    /// `BillingReference` with `InvoiceDocumentReference/ID`, CII header
+    /// `InvoiceReferencedDocument` with a non-blank `IssuerAssignedID`).
+    pub(crate) billing_references: Vec<bool>,
+    /// The deliver-to addresses (BG-15): UBL `Delivery/DeliveryLocation/Address`, CII
+    /// `ShipToTradeParty/PostalTradeAddress`.
+    pub(crate) delivery_addresses: Vec<AddressData>,
+    /// BT-72, the actual delivery date: UBL `Delivery/ActualDeliveryDate`, CII
+    /// `ActualDeliverySupplyChainEvent/OccurrenceDateTime/DateTimeString`.
+    pub(crate) actual_delivery_date: Option<String>,
     /// The first embedded object that really is a PDF: (name, bytes).
     pub(crate) embedded_pdf: Option<(String, Vec<u8>)>,
     /// Amounts that are not usable numbers, in document order (at most [`MAX_NOTED`]).

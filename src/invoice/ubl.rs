@@ -7,8 +7,8 @@
 use super::attachment;
 use super::model::{
     AddressData, AllowanceChargeData, AttachmentData, Doc, Ident, LineAllowanceChargeData,
-    LineData, Num, PartyData, PaymentMeansData, TaxCategoryData, TaxTotalData, TotalsData,
-    VatBreakdownData, parse_bool, push_tax, set_first,
+    LineData, Num, PartyData, PaymentMeansData, PeriodData, TaxCategoryData, TaxTotalData,
+    TotalsData, VatBreakdownData, parse_bool, push_tax, set_first,
 };
 use super::xml::{Attrs, Capture, Handler, Tag as T};
 
@@ -19,6 +19,8 @@ pub(crate) enum Role {
     Buyer,
     /// The seller's tax representative (BG-11).
     TaxRepresentative,
+    /// The payee (BG-10).
+    Payee,
 }
 
 /// A field of a postal address.
@@ -224,6 +226,18 @@ pub(crate) enum Field {
     /// own (not its price's).
     LineAllowanceTaxEnd(bool),
     LineAllowanceIndicator,
+    /// A date of an invoicing period: the line's (`line`) or the document's, its end (`end`)
+    /// or start.
+    PeriodDate {
+        line: bool,
+        end: bool,
+    },
+    ActualDeliveryDate,
+    DeliveryAddress(AddressField),
+    CardNumber,
+    GrossPrice,
+    /// The end of an item attribute (`AdditionalItemProperty`).
+    PropertyEnd,
 }
 
 /// A `PartyTaxScheme` being read: its `CompanyID` comes before `TaxScheme/ID`.
@@ -259,6 +273,8 @@ pub(crate) struct Ubl {
     line_tax_kept: bool,
     /// A `TaxCategory` of an allowance/charge below a line, being read.
     line_allowance_tax: TaxCategoryData,
+    /// The item attribute being read has a name, a value.
+    property: (bool, bool),
 }
 
 impl Ubl {
@@ -286,6 +302,7 @@ impl Ubl {
                 return None;
             }
             [T::EndpointID] => {
+                party.endpoint_element = true;
                 self.attr = attrs.get(b"schemeID");
                 P::Endpoint
             }
@@ -339,6 +356,7 @@ impl Ubl {
                 }
             }
             PartyField::Identifier => {
+                party.local_ids.push(text.to_owned());
                 party.identifiers.push(Ident {
                     value: text.to_owned(),
                     scheme: attr,
@@ -563,6 +581,9 @@ impl Handler for Ubl {
             [T::OrderReference, T::ID] => Field::OrderReference,
             [T::BillingReference, T::InvoiceDocumentReference, T::ID] => {
                 self.doc.preceding_invoice = true;
+                if let Some(has_id) = self.doc.billing_references.last_mut() {
+                    *has_id = true;
+                }
                 return None;
             }
             [T::AdditionalDocumentReference] => {
@@ -586,6 +607,101 @@ impl Handler for Ubl {
                 T::ExternalReference,
                 T::URI,
             ] => Field::AttachmentUri,
+            [T::TaxPointDate] => {
+                self.doc.tax_point_date = true;
+                return None;
+            }
+            [T::InvoicePeriod] => {
+                self.doc.periods.push(PeriodData {
+                    offset: attrs.offset(),
+                    ..PeriodData::default()
+                });
+                return None;
+            }
+            [T::InvoicePeriod, child] => return period_child(&mut self.doc, false, *child),
+            [T::BillingReference] => {
+                self.doc.billing_references.push(false);
+                return None;
+            }
+            [T::Delivery, T::ActualDeliveryDate] => Field::ActualDeliveryDate,
+            [T::Delivery, T::DeliveryLocation, T::Address] => {
+                self.doc.delivery_addresses.push(AddressData::default());
+                return None;
+            }
+            [T::Delivery, T::DeliveryLocation, T::Address, rest @ ..] => {
+                Field::DeliveryAddress(address_field(rest)?)
+            }
+            [T::PayeeParty, rest @ ..] => return self.party(Role::Payee, rest, attrs),
+            [T::PaymentMeans, T::PayeeFinancialAccount] => {
+                if let Some(p) = self.doc.payment_means.last_mut() {
+                    p.account_element = true;
+                }
+                return None;
+            }
+            [T::PaymentMeans, T::CardAccount, T::PrimaryAccountNumberID] => Field::CardNumber,
+            [T::InvoiceLine | T::CreditNoteLine, T::InvoicePeriod] => {
+                let line = self.doc.lines.len().saturating_sub(1);
+                self.doc.line_periods.push(PeriodData {
+                    line,
+                    offset: attrs.offset(),
+                    ..PeriodData::default()
+                });
+                return None;
+            }
+            [T::InvoiceLine | T::CreditNoteLine, T::InvoicePeriod, child] => {
+                return period_child(&mut self.doc, true, *child);
+            }
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::Item,
+                T::StandardItemIdentification,
+                T::ID,
+            ] => {
+                let unschemed = !attrs.has(b"schemeID");
+                if let Some(line) = self.doc.lines.last_mut() {
+                    line.standard_id_without_scheme |= unschemed;
+                }
+                return None;
+            }
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::Item,
+                T::CommodityClassification,
+                T::ItemClassificationCode,
+            ] => {
+                let unlisted = !attrs.has(b"listID");
+                if let Some(line) = self.doc.lines.last_mut() {
+                    line.classification_without_list |= unlisted;
+                }
+                return None;
+            }
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::Item,
+                T::AdditionalItemProperty,
+            ] => {
+                self.property = (false, false);
+                return Some((Field::PropertyEnd, Capture::Nothing));
+            }
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::Item,
+                T::AdditionalItemProperty,
+                part @ (T::Name | T::Value),
+            ] => {
+                if *part == T::Name {
+                    self.property.0 = true;
+                } else {
+                    self.property.1 = true;
+                }
+                return None;
+            }
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::Price,
+                T::AllowanceCharge,
+                T::BaseAmount,
+            ] => Field::GrossPrice,
             [T::AccountingSupplierParty, T::Party, rest @ ..] => {
                 return self.party(Role::Seller, rest, attrs);
             }
@@ -596,7 +712,10 @@ impl Handler for Ubl {
                 return self.party(Role::TaxRepresentative, rest, attrs);
             }
             [T::PaymentMeans] => {
-                self.doc.payment_means.push(PaymentMeansData::default());
+                self.doc.payment_means.push(PaymentMeansData {
+                    offset: attrs.offset(),
+                    ..PaymentMeansData::default()
+                });
                 return None;
             }
             [T::PaymentMeans, T::PaymentMeansCode] => Field::PaymentMeansCode,
@@ -853,6 +972,21 @@ impl Handler for Ubl {
                 end_line_allowance_tax(doc, category, own);
             }
             Field::LineAllowanceIndicator => set_line_allowance_indicator(doc, text),
+            Field::PeriodDate { line, end } => set_period_date(doc, line, end, text),
+            Field::ActualDeliveryDate => set_first(&mut doc.actual_delivery_date, text),
+            Field::DeliveryAddress(f) => {
+                if let Some(a) = doc.delivery_addresses.last_mut() {
+                    set_address(a, f, text);
+                }
+            }
+            Field::CardNumber => add_card_number(doc, text),
+            Field::GrossPrice => set_gross_price(doc, text),
+            Field::PropertyEnd => {
+                let (name, value) = std::mem::take(&mut self.property);
+                if let Some(line) = doc.lines.last_mut() {
+                    line.property_incomplete |= !(name && value);
+                }
+            }
             Field::BreakdownTaxable => {
                 if doc
                     .vat_breakdown
@@ -898,6 +1032,67 @@ impl Handler for Ubl {
             Field::Total(f) => set_total(doc, f, text),
             Field::LineAmount => set_line_amount(doc, text),
         }
+    }
+}
+
+/// A child of an invoicing period (the last line's, or the document's): UBL `StartDate`,
+/// `EndDate`, `DescriptionCode`.
+fn period_child(doc: &mut Doc, line: bool, child: T) -> Option<(Field, Capture)> {
+    let period = if line {
+        doc.line_periods.last_mut()
+    } else {
+        doc.periods.last_mut()
+    }?;
+    period.any_child = true;
+    let end = match child {
+        T::StartDate => false,
+        T::EndDate => true,
+        T::DescriptionCode => {
+            period.description_code = true;
+            return None;
+        }
+        _ => return None,
+    };
+    if end {
+        period.has_end = true;
+    } else {
+        period.has_start = true;
+    }
+    Some((Field::PeriodDate { line, end }, Capture::Text))
+}
+
+/// Stores a date of the last period (the line's or the document's), the first one given.
+pub(crate) fn set_period_date(doc: &mut Doc, line: bool, end: bool, text: &str) {
+    let period = if line {
+        doc.line_periods.last_mut()
+    } else {
+        doc.periods.last_mut()
+    };
+    if let Some(p) = period {
+        set_first(if end { &mut p.end } else { &mut p.start }, text);
+    }
+}
+
+/// Notes a payment card number of the last payment instruction.
+pub(crate) fn add_card_number(doc: &mut Doc, text: &str) {
+    if let Some(p) = doc.payment_means.last_mut() {
+        p.card_numbers.push(text.to_owned());
+    }
+}
+
+/// Stores the item gross price (BT-148) of the last line, the first one given.
+pub(crate) fn set_gross_price(doc: &mut Doc, text: &str) {
+    if doc.lines.last().is_none_or(|l| l.gross_price.present()) {
+        return;
+    }
+    let n = doc.amount(text, |d| {
+        format!(
+            "the item gross price (BT-148) of invoice line {}",
+            d.lines.len()
+        )
+    });
+    if let Some(line) = doc.lines.last_mut() {
+        line.gross_price = n;
     }
 }
 

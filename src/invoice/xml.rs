@@ -169,6 +169,12 @@ tags! {
     Item, Price, Percent, AllowanceChargeReason, TaxExemptionReason, AssociatedDocumentLineDocument,
     LineID, SpecifiedLineTradeDelivery, SpecifiedLineTradeAgreement, NetPriceProductTradePrice,
     ChargeAmount, RateApplicablePercent, Reason, ExemptionReason,
+    // Periods, delivery, payee, payment cards and item details of the core rules (UBL, then CII)
+    StartDate, EndDate, TaxPointDate, Delivery, ActualDeliveryDate, Address, CardAccount,
+    PrimaryAccountNumberID, AdditionalItemProperty, Value, BillingSpecifiedPeriod,
+    StartDateTime, EndDateTime, ActualDeliverySupplyChainEvent, OccurrenceDateTime,
+    PayeeTradeParty, ApplicableTradeSettlementFinancialCard, DesignatedProductClassification,
+    ApplicableProductCharacteristic, Description, GrossPriceProductTradePrice,
 }
 
 impl Tag {

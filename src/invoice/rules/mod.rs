@@ -27,6 +27,7 @@ mod code_list_rules;
 #[allow(dead_code)]
 pub(crate) mod codelists;
 mod en16931;
+mod en16931_parts;
 mod nl;
 mod peppol;
 pub(crate) mod syntax;
@@ -157,12 +158,17 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 7] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 8] {
     use catalogue::layer::{
         EN16931_CII, EN16931_UBL, PEPPOL_BIS3_UBL, XRECHNUNG_CII, XRECHNUNG_UBL,
     };
     [
         ("en16931", EN16931_UBL | EN16931_CII, en16931::RULES),
+        (
+            "en16931_parts",
+            EN16931_UBL | EN16931_CII,
+            en16931_parts::RULES,
+        ),
         ("vat", EN16931_UBL | EN16931_CII, vat::RULES),
         ("vat_ids", EN16931_UBL | EN16931_CII, vat_ids::RULES),
         ("binding", EN16931_UBL, binding::UBL_RULES),
@@ -197,6 +203,7 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
             catalogue::layer::EN16931_UBL
         };
         table::run(en16931::RULES, &input, layer, &mut out);
+        table::run(en16931_parts::RULES, &input, layer, &mut out);
         table::run(vat::RULES, &input, layer, &mut out);
         table::run(vat_ids::RULES, &input, layer, &mut out);
         if !cii {
