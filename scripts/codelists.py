@@ -317,6 +317,44 @@ def render_table(name: str, syntax: str, entries: list[CodeList]) -> list[str]:
     return lines
 
 
+VAT_PREFIX_ID = "BR-CO-09"
+
+
+def vat_prefixes(path: Path) -> list[str]:
+    """The country prefixes BR-CO-09 accepts at the start of a VAT identifier, from its
+    `contains(' 1A AD … ', …)` test."""
+    text = path.read_text(encoding="utf-8")
+    at = text.find(f'<xsl:attribute name="id">{VAT_PREFIX_ID}</xsl:attribute>')
+    tests = list(TEST_RE.finditer(text, 0, at)) if at >= 0 else []
+    if not tests:
+        raise SourceError(f"{path.name}: no {VAT_PREFIX_ID} assert")
+    found = CONTAINS_RE.search(html.unescape(tests[-1].group(1)))
+    if not found:
+        raise SourceError(f"{path.name}: {VAT_PREFIX_ID} is not a contains() list")
+    return codes_of(found.group(1), f"{path.name} {VAT_PREFIX_ID}")
+
+
+def render_prefixes(syntax: str, codes: list[str]) -> list[str]:
+    lines = [
+        "",
+        f"/// The country prefixes {VAT_PREFIX_ID} of EN16931-{syntax}-validation.xslt accepts at the",
+        "/// start of a VAT identifier.",
+        "#[rustfmt::skip]",
+        f"pub(crate) static VAT_PREFIXES_{syntax}: &[&str] = &[",
+    ]
+    cur = "   "
+    for code in codes:
+        item = " " + rust_str(code) + ","
+        if len(cur) + len(item) > WIDTH and cur.strip():
+            lines.append(cur)
+            cur = "   "
+        cur += item
+    if cur.strip():
+        lines.append(cur)
+    lines.append("];")
+    return lines
+
+
 def generate(xslt_dir: Path) -> tuple[str, dict[str, str]]:
     """The Rust file, and each entry's text by key (to say which list differs)."""
     files = " and ".join(f for _, f in SOURCES)
@@ -330,6 +368,10 @@ def generate(xslt_dir: Path) -> tuple[str, dict[str, str]]:
         for e in entries:
             blocks[e.key] = "\n".join(render_entry(e))
         lines += render_table(syntax, syntax, entries)
+    for syntax, name in SOURCES:
+        codes = vat_prefixes(xslt_dir / name)
+        lines += render_prefixes(syntax, codes)
+        blocks[f"{syntax} {VAT_PREFIX_ID}"] = " ".join(codes)
     return "\n".join(lines) + "\n", blocks
 
 

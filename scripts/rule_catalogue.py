@@ -8,7 +8,9 @@ and ../shared/corpus/VERDICTS.md) and writes one table of (id, flag, text, layer
 With --check it regenerates in memory and exits 1, naming the first differences, when the file in
 the repository is not exactly what the XSLTs give; tests/rule_catalogue.rs runs that check.
 With --stats it prints, per layer, how many distinct rule ids there are and how many of them are
-fatal, warning or information.
+fatal, warning or information; with --implemented FILE (one id per line, `-` for stdin, as
+`cargo run -q --example implemented_rules` prints them) also how many of them trustgate checks,
+and which fatal ones it does not.
 
 Python 3 standard library only.
 """
@@ -414,16 +416,27 @@ def check(expected: str, count: int) -> int:
     return 1
 
 
-def stats(per_layer: dict[str, set[Assert]]) -> None:
-    print(f"{'layer':<22}{'ids':>6}{'fatal':>7}{'warning':>9}{'information':>13}")
+def stats(per_layer: dict[str, set[Assert]], implemented: set[str] | None) -> None:
+    head = f"{'layer':<22}{'ids':>6}{'fatal':>7}{'warning':>9}{'information':>13}"
+    if implemented is not None:
+        head += f"{'checked':>9}{'checked fatal':>15}"
+    print(head)
+    missing: dict[str, list[str]] = {}
     for layer in LAYERS:
         found = per_layer[layer.key]
         ids = {a.id for a in found}
         by = [len({a.id for a in found if a.flag == f}) for f in FLAGS]
-        print(f"{layer.key:<22}{len(ids):>6}{by[0]:>7}{by[1]:>9}{by[2]:>13}")
+        row = f"{layer.key:<22}{len(ids):>6}{by[0]:>7}{by[1]:>9}{by[2]:>13}"
+        if implemented is not None:
+            fatal = {a.id for a in found if a.flag == FLAGS[0]}
+            row += f"{len(ids & implemented):>9}{len(fatal & implemented):>15}"
+            missing[layer.key] = sorted(fatal - implemented)
+        print(row)
         both = sorted(i for i in ids if len({a.flag for a in found if a.id == i}) > 1)
         if both:
             print(f"  ids with more than one flag in {layer.key}: {', '.join(both)}")
+    for key, ids in missing.items():
+        print(f"fatal ids of {key} not checked ({len(ids)}): {' '.join(ids)}")
 
 
 def main() -> int:
@@ -436,6 +449,10 @@ def main() -> int:
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="compare, do not write; exit 1 on drift")
     mode.add_argument("--stats", action="store_true", help="print the rules per layer and flag")
+    ap.add_argument(
+        "--implemented", type=Path,
+        help="with --stats: a file of the ids trustgate checks (- for stdin)",
+    )
     args = ap.parse_args()
     try:
         if args.verdicts.is_file():
@@ -450,7 +467,11 @@ def main() -> int:
         print(f"rule_catalogue.py: {err}", file=sys.stderr)
         return 2
     if args.stats:
-        stats(per_layer)
+        implemented = None
+        if args.implemented is not None:
+            text = sys.stdin.read() if str(args.implemented) == "-" else args.implemented.read_text()
+            implemented = {line.strip() for line in text.splitlines() if line.strip()}
+        stats(per_layer, implemented)
         return 0
     if args.check:
         return check(expected, len(entries))

@@ -714,7 +714,32 @@ impl Handler for Cii {
 
     /// The decimals rules (BR-DEC-*), as `invoice::decimals` places them.
     fn amount_text(&mut self, path: &[T], text: &str) {
-        if super::decimals::fraction_digits(text) <= 2 {
+        let digits = super::decimals::fraction_digits(text);
+        // BR-DEC-01/02/05/06 and 24/25/27/28: decided with the group's indicator, later.
+        match path {
+            [
+                T::SupplyChainTradeTransaction,
+                T::ApplicableHeaderTradeSettlement,
+                T::SpecifiedTradeAllowanceCharge,
+                t @ (T::ActualAmount | T::BasisAmount),
+            ] => {
+                let base = *t == T::BasisAmount;
+                self.allowance_charge.decimals.note(base, digits);
+            }
+            [
+                T::SupplyChainTradeTransaction,
+                T::IncludedSupplyChainTradeLineItem,
+                T::SpecifiedLineTradeSettlement,
+                T::SpecifiedTradeAllowanceCharge,
+                t @ (T::ActualAmount | T::BasisAmount),
+            ] => {
+                if let Some(a) = self.doc.line_allowance_charges.last_mut() {
+                    a.decimals.note(*t == T::BasisAmount, digits);
+                }
+            }
+            _ => {}
+        }
+        if digits <= 2 {
             return;
         }
         if let Some(rule) = super::decimals::rule(path, true) {

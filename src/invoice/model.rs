@@ -289,6 +289,29 @@ pub(crate) struct AllowanceChargeData {
     pub(crate) taxes: Vec<TaxCategoryData>,
     /// Where the group starts in the document (bytes).
     pub(crate) offset: usize,
+    /// How its amounts are written, for the decimals rules.
+    pub(crate) decimals: GroupDecimals,
+}
+
+/// Whether an allowance's or charge's amount and base amount, as written, have more than two
+/// decimals (`string-length(substring-after(Amount, '.')) > 2`): `None` until the first one
+/// is read, which decides (CII reads `ActualAmount[1]`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct GroupDecimals {
+    pub(crate) amount: Option<bool>,
+    pub(crate) base: Option<bool>,
+}
+
+impl GroupDecimals {
+    /// Notes an amount (`base` false) or base amount written with `digits` decimals.
+    pub(crate) fn note(&mut self, base: bool, digits: usize) {
+        let slot = if base {
+            &mut self.base
+        } else {
+            &mut self.amount
+        };
+        slot.get_or_insert(digits > 2);
+    }
 }
 
 impl AllowanceChargeData {
@@ -341,6 +364,8 @@ pub(crate) struct LineAllowanceChargeData {
     pub(crate) taxes: Vec<TaxCategoryData>,
     /// Where the group starts in the document (bytes).
     pub(crate) offset: usize,
+    /// How its amounts are written, for the decimals rules.
+    pub(crate) decimals: GroupDecimals,
 }
 
 impl LineAllowanceChargeData {
@@ -531,6 +556,9 @@ pub(crate) struct Doc {
     /// The deliver-to addresses (BG-15): UBL `Delivery/DeliveryLocation/Address`, CII
     /// `ShipToTradeParty/PostalTradeAddress`.
     pub(crate) delivery_addresses: Vec<AddressData>,
+    /// UBL: the currencies of the `TaxTotal/TaxAmount`s below the root's children (a line's),
+    /// distinct; BR-53 looks for the VAT accounting currency anywhere.
+    pub(crate) nested_tax_currencies: Vec<String>,
     /// BT-72, the actual delivery date: UBL `Delivery/ActualDeliveryDate`, CII
     /// `ActualDeliverySupplyChainEvent/OccurrenceDateTime/DateTimeString`.
     pub(crate) actual_delivery_date: Option<String>,

@@ -7,8 +7,8 @@
 use super::attachment;
 use super::model::{
     AddressData, AllowanceChargeData, AttachmentData, Doc, Ident, LineAllowanceChargeData,
-    LineData, Num, PartyData, PaymentMeansData, PeriodData, TaxCategoryData, TaxTotalData,
-    TotalsData, VatBreakdownData, parse_bool, push_tax, set_first,
+    LineData, MAX_OTHER_CATEGORIES, Num, PartyData, PaymentMeansData, PeriodData, TaxCategoryData,
+    TaxTotalData, TotalsData, VatBreakdownData, parse_bool, push_tax, set_first,
 };
 use super::xml::{Attrs, Capture, Handler, Tag as T};
 
@@ -533,7 +533,25 @@ impl Handler for Ubl {
     /// (`string-length(substring-after(., '.')) <= 2`), except prices and the amounts of a
     /// price's allowance or charge.
     fn amount_text(&mut self, path: &[T], text: &str) {
-        if super::decimals::fraction_digits(text) <= 2 {
+        let digits = super::decimals::fraction_digits(text);
+        // BR-DEC-01/02/05/06 and 24/25/27/28: decided with the group's indicator, later.
+        match path {
+            [T::AllowanceCharge, t @ (T::Amount | T::BaseAmount)] => {
+                let base = *t == T::BaseAmount;
+                self.allowance_charge.detail.decimals.note(base, digits);
+            }
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::AllowanceCharge,
+                t @ (T::Amount | T::BaseAmount),
+            ] => {
+                if let Some(a) = self.doc.line_allowance_charges.last_mut() {
+                    a.decimals.note(*t == T::BaseAmount, digits);
+                }
+            }
+            _ => {}
+        }
+        if digits <= 2 {
             return;
         }
         if let Some(rule) = super::decimals::rule(path, false) {
@@ -750,6 +768,15 @@ impl Handler for Ubl {
             [T::TaxTotal, T::TaxAmount] => {
                 self.attr = attrs.get(b"currencyID");
                 Field::TaxTotalAmount
+            }
+            [_, .., T::TaxTotal, T::TaxAmount] => {
+                if let Some(currency) = attrs.get(b"currencyID")
+                    && !self.doc.nested_tax_currencies.contains(&currency)
+                    && self.doc.nested_tax_currencies.len() < MAX_OTHER_CATEGORIES
+                {
+                    self.doc.nested_tax_currencies.push(currency);
+                }
+                return None;
             }
             [T::TaxTotal, T::TaxSubtotal] => {
                 if let Some(t) = self.doc.tax_totals.last_mut() {

@@ -596,6 +596,69 @@ macro_rules! decimals {
     };
 }
 
+/// Whose allowances and charges a decimals rule reads.
+#[derive(Clone, Copy)]
+enum Group {
+    Document,
+    Line,
+}
+
+/// A BR-DEC rule over an allowance's or charge's amount (`base` false) or base amount: it has at
+/// most two decimals as written. The context is the group with the indicator as each syntax's
+/// core rules compare it ([`AllowanceChargeData::is_charge`]).
+macro_rules! group_decimals {
+    ($id:literal, $term:literal, $group:expr, $charge:expr, $base:expr) => {
+        Rule {
+            id: $id,
+            terms: &[$term],
+            check: |i, out| long_group_decimals(i, $group, $charge, $base, $term, out),
+        }
+    };
+}
+
+fn long_group_decimals(
+    i: &Input<'_>,
+    group: Group,
+    charge: bool,
+    base: bool,
+    term: &str,
+    out: &mut Vec<Broken>,
+) {
+    let kind = if charge { "charge" } else { "allowance" };
+    let what = if base { "base amount" } else { "amount" };
+    let long = |d: super::super::model::GroupDecimals| {
+        (if base { d.base } else { d.amount }) == Some(true)
+    };
+    match group {
+        Group::Document => {
+            for (n, a) in i.doc.allowance_charges.iter().enumerate() {
+                if a.is_charge(i.cii) == Some(charge) && long(a.decimals) {
+                    out.push(Broken::at(
+                        i.allowance_charge(n),
+                        format!(
+                            "the {what} ({term}) of document level {kind} {} has more than two decimals; round it to cents",
+                            ordinal(i, n, charge)
+                        ),
+                    ));
+                }
+            }
+        }
+        Group::Line => {
+            for (n, a) in i.doc.line_allowance_charges.iter().enumerate() {
+                if a.is_charge(i.cii) == Some(charge) && long(a.decimals) {
+                    out.push(Broken::at(
+                        i.line_allowance_charge(n),
+                        format!(
+                            "the {what} ({term}) of a {kind} of invoice line {} has more than two decimals; round it to cents",
+                            a.line + 1
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+}
+
 pub(super) const RULES: &[Rule] = &[
     decimals!("BR-DEC-09", "BT-106"),
     decimals!("BR-DEC-10", "BT-107"),
@@ -608,6 +671,14 @@ pub(super) const RULES: &[Rule] = &[
     decimals!("BR-DEC-19", "BT-116"),
     decimals!("BR-DEC-20", "BT-117"),
     decimals!("BR-DEC-23", "BT-131"),
+    group_decimals!("BR-DEC-01", "BT-92", Group::Document, false, false),
+    group_decimals!("BR-DEC-02", "BT-93", Group::Document, false, true),
+    group_decimals!("BR-DEC-05", "BT-99", Group::Document, true, false),
+    group_decimals!("BR-DEC-06", "BT-100", Group::Document, true, true),
+    group_decimals!("BR-DEC-24", "BT-136", Group::Line, false, false),
+    group_decimals!("BR-DEC-25", "BT-137", Group::Line, false, true),
+    group_decimals!("BR-DEC-27", "BT-141", Group::Line, true, false),
+    group_decimals!("BR-DEC-28", "BT-142", Group::Line, true, true),
     Rule {
         id: "BR-21",
         terms: &["BG-25", "BT-126"],

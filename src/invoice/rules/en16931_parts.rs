@@ -196,7 +196,100 @@ fn country_blank(a: &AddressData) -> bool {
     !nonblank(&a.country)
 }
 
+/// XPath's `. = round(. * 100) div 100` on an amount as a double (CII's BR-DEC-13/15): `None`
+/// when it is not a number (the official XSLT stops with a type error there).
+fn whole_cents(n: Num) -> Option<bool> {
+    let v: f64 = n.value()?.to_string().parse().ok()?;
+    Some(((v * 100.0) + 0.5).floor() / 100.0 == v)
+}
+
+/// CII's BR-DEC-13 and BR-DEC-15: among the VAT totals (`TaxTotalAmount`) one passes, and one
+/// passes when it is in `currency` with whole cents, or (BR-DEC-13 only, `other_passes`) when
+/// it is in another currency. UBL's versions compare the `currencyID` with a child of the
+/// amount that cannot exist, so they never fire there.
+fn tax_total_cents(i: &Input<'_>, currency: Option<&str>, other_passes: bool) -> Option<String> {
+    let doc = i.doc;
+    if !i.cii || doc.totals.is_none() || doc.tax_totals.is_empty() {
+        return None;
+    }
+    let passes = doc.tax_totals.iter().any(|t| {
+        let same = currency.is_some() && t.currency.as_deref() == currency;
+        (same && whole_cents(t.amount) == Some(true)) || (other_passes && !same)
+    });
+    (!passes).then(|| {
+        let shown: Vec<String> = doc
+            .tax_totals
+            .iter()
+            .map(|t| {
+                format!(
+                    "{} {}",
+                    t.amount
+                        .value()
+                        .map_or_else(|| "(not a number)".into(), |a| a.to_string()),
+                    t.currency.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        format!(
+            "the invoice total VAT amount in {} ({}) has more than two decimals; round it to cents",
+            currency.unwrap_or("the currency"),
+            shown.join(", ")
+        )
+    })
+}
+
 pub(super) const RULES: &[Rule] = &[
+    Rule {
+        id: "BR-53",
+        // UBL: every VAT accounting currency has a TaxTotal/TaxAmount in it, anywhere. CII: a
+        // TaxTotalAmount in it, and it is not the invoice currency.
+        terms: &["BT-6", "BT-111"],
+        check: |i, out| {
+            let doc = i.doc;
+            let Some(tax_currency) = doc.tax_currency.as_deref() else {
+                return;
+            };
+            let in_it = doc
+                .tax_totals
+                .iter()
+                .any(|t| t.currency.as_deref() == Some(tax_currency));
+            let ok = if i.cii {
+                doc.totals.is_none() || (in_it && doc.currency.as_deref() != Some(tax_currency))
+            } else {
+                in_it || doc.nested_tax_currencies.iter().any(|c| c == tax_currency)
+            };
+            if !ok {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!(
+                        "the invoice names a VAT accounting currency (BT-6) {tax_currency} but has no total VAT amount in it (BT-111){}",
+                        if i.cii { ", or it is the invoice currency" } else { "" }
+                    ),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "BR-DEC-13",
+        terms: &["BT-110"],
+        check: |i, out| {
+            if let Some(detail) = tax_total_cents(i, i.doc.currency.as_deref(), true) {
+                out.push(Broken::at(i.root().to_owned(), detail));
+            }
+        },
+    },
+    Rule {
+        id: "BR-DEC-15",
+        terms: &["BT-111"],
+        check: |i, out| {
+            let Some(currency) = i.doc.tax_currency.as_deref() else {
+                return;
+            };
+            if let Some(detail) = tax_total_cents(i, Some(currency), false) {
+                out.push(Broken::at(i.root().to_owned(), detail));
+            }
+        },
+    },
     Rule {
         id: "BR-17",
         terms: &["BG-10", "BT-59"],

@@ -17,8 +17,9 @@
 //! `VatBreakdownData::hidden_from_cii_breakdown_rules`).
 //! -06/-07 ask the rate of an allowance's or charge's category, at document level and on the
 //! lines. -02..-04 (who has a VAT identifier) are in `vat_ids`.
-//! Not here (the model cannot follow their XPaths yet): BR-AF/AG-01, -08 and UBL's -09, and
-//! BR-IC-11/12, BR-O-11..14.
+//! BR-O-11..14 forbid other categories beside O; BR-IC-11/12 ask an intra-community supply for
+//! its delivery date or period and country.
+//! Not here (the model cannot follow their XPaths yet): BR-AF/AG-01, -08 and UBL's -09.
 
 use super::super::amount::Amount;
 use super::super::model::{
@@ -350,7 +351,159 @@ pub(super) const RULES: &[Rule] = &[
         terms: &["BG-21", "BT-102", "BT-103"],
         check: |i, out| group_rate(i, "M", true, Rate::NonNegative, out),
     },
+    Rule {
+        id: "BR-O-11",
+        terms: &["BG-23", "BT-118"],
+        check: |i, out| outside_scope_alone(i, Others::Breakdowns, out),
+    },
+    Rule {
+        id: "BR-O-12",
+        terms: &["BG-23", "BT-118", "BT-151"],
+        check: |i, out| outside_scope_alone(i, Others::Lines, out),
+    },
+    Rule {
+        id: "BR-O-13",
+        terms: &["BG-23", "BT-118", "BT-95"],
+        check: |i, out| outside_scope_alone(i, Others::Groups(false), out),
+    },
+    Rule {
+        id: "BR-O-14",
+        terms: &["BG-23", "BT-118", "BT-102"],
+        check: |i, out| outside_scope_alone(i, Others::Groups(true), out),
+    },
+    Rule {
+        id: "BR-IC-11",
+        terms: &["BG-23", "BT-118", "BT-72", "BG-14"],
+        check: |i, out| {
+            let doc = i.doc;
+            let given = if i.cii {
+                doc.actual_delivery_date.is_some()
+                    || doc.periods.iter().any(|p| p.has_start || p.has_end)
+            } else {
+                doc.actual_delivery_date
+                    .as_deref()
+                    .is_some_and(|d| d.chars().count() > 1)
+                    || doc.periods.first().is_some_and(|p| p.any_child)
+            };
+            if intra_community(i) && !given {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "the invoice is an intra-community supply (VAT category K) without an actual delivery date (BT-72) or invoicing period (BG-14)",
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "BR-IC-12",
+        terms: &["BG-23", "BT-118", "BT-80"],
+        check: |i, out| {
+            let addresses = &i.doc.delivery_addresses;
+            let given = if i.cii {
+                addresses.iter().any(|a| a.country.is_some())
+            } else {
+                addresses
+                    .first()
+                    .and_then(|a| a.country.as_deref())
+                    .is_some_and(|c| c.chars().count() > 1)
+            };
+            if intra_community(i) && !given {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "the invoice is an intra-community supply (VAT category K) without the deliver to country code (BT-80)",
+                ));
+            }
+        },
+    },
 ];
+
+/// The invoice has a VAT breakdown in category K of the VAT scheme (UBL: the code trimmed; CII:
+/// `CategoryCode[. = 'K']` as written).
+fn intra_community(i: &Input<'_>) -> bool {
+    i.doc
+        .vat_breakdown
+        .iter()
+        .any(|b| b.category.code_is("K", i.cii) && b.category.is_vat(i.cii))
+}
+
+/// What BR-O-11..14 forbid beside a breakdown in category O.
+#[derive(Clone, Copy)]
+enum Others {
+    Breakdowns,
+    Lines,
+    /// Allowances (`false`) or charges (`true`).
+    Groups(bool),
+}
+
+/// BR-O-11..14: an invoice with a VAT breakdown in category O (not subject to VAT) has no other
+/// VAT category. UBL asks it of the invoice, per kind: other breakdown categories (-11), line
+/// categories (-12), allowance (-13) or charge (-14) categories of the VAT scheme, where a
+/// category without an id counts as another (`normalize-space(cbc:ID) != 'O'`). CII asks it of
+/// each breakdown in O: -11 and -12 both forbid any `ApplicableTradeTax` (breakdown or line)
+/// with another code, -13 and -14 any `CategoryTradeTax` with another code.
+fn outside_scope_alone(i: &Input<'_>, others: Others, out: &mut Vec<Broken>) {
+    let doc = i.doc;
+    let cii = i.cii;
+    let Some(first_o) = doc
+        .vat_breakdown
+        .iter()
+        .position(|b| b.category.code_is("O", cii) && b.category.is_vat(cii))
+    else {
+        return;
+    };
+    let other = |t: &TaxCategoryData| {
+        if cii {
+            t.code.as_deref().is_some_and(|c| c != "O")
+        } else {
+            t.is_vat(false) && !t.code_is("O", false)
+        }
+    };
+    let breakdowns = || doc.vat_breakdown.iter().any(|b| other(&b.category));
+    let lines = || doc.lines.iter().any(|l| l.taxes.iter().any(other));
+    let groups = |charge: Option<bool>| {
+        doc.allowance_charges
+            .iter()
+            .filter(|a| charge.is_none_or(|c| a.charge_as_boolean() == Some(c)))
+            .any(|a| a.taxes.iter().any(other))
+            || if cii {
+                doc.line_allowance_categories.iter().any(other)
+            } else {
+                doc.line_allowance_charges
+                    .iter()
+                    .filter(|a| charge.is_none_or(|c| a.charge_as_boolean() == Some(c)))
+                    .any(|a| a.taxes.iter().any(other))
+            }
+    };
+    let (found, what) = match (others, cii) {
+        (Others::Breakdowns | Others::Lines, true) => (
+            breakdowns() || lines(),
+            "a VAT breakdown or line in another category",
+        ),
+        (Others::Breakdowns, false) => (breakdowns(), "a VAT breakdown in another category"),
+        (Others::Lines, false) => (lines(), "an invoice line in another category"),
+        (Others::Groups(_), true) => (groups(None), "an allowance or charge in another category"),
+        (Others::Groups(charge), false) => (
+            groups(Some(charge)),
+            if charge {
+                "a charge in another category"
+            } else {
+                "an allowance in another category"
+            },
+        ),
+    };
+    if found {
+        let at = if cii {
+            i.breakdown(first_o)
+        } else {
+            i.root().to_owned().into()
+        };
+        out.push(Broken::at(
+            at,
+            format!(
+                "the invoice has a VAT breakdown in category O (not subject to VAT) and {what}; an invoice not subject to VAT has no other category"
+            ),
+        ));
+    }
+}
 
 /// A breakdown-level rule's context tests the VAT scheme in both syntaxes.
 const VAT_ONLY: bool = false;

@@ -2,7 +2,8 @@
 //! document allowances, -04 for the charges, of categories S, Z, E, AE, K, G, O, L and M): a
 //! line, allowance or charge in a taxed category needs the seller's tax registration or its
 //! tax representative's VAT identifier; reverse charge and intra-community supply need the
-//! buyer's identifier too; "not subject to VAT" forbids every VAT identifier.
+//! buyer's identifier too; "not subject to VAT" forbids every VAT identifier. BR-CO-09 asks
+//! each VAT identifier for its country prefix (the lists are generated, `codelists.rs`).
 //!
 //! Each follows its syntax's XPath, and they differ:
 //! - UBL asks once per invoice (`exists(//cac:ClassifiedTaxCategory[…]) and …`); CII asks of
@@ -18,7 +19,7 @@
 //! `udt:Indicator = false()`). Not followed: the allowance or charge of a line's price (UBL
 //! `Price/AllowanceCharge/TaxCategory`), which EN 16931 does not give a VAT category.
 
-use super::super::model::{Doc, TaxCategoryData};
+use super::super::model::{Doc, PartyData, TaxCategoryData};
 use super::table::{Broken, Input, Loc, Rule};
 
 /// What the rule is asked of.
@@ -410,4 +411,89 @@ pub(super) const RULES: &[Rule] = &[
         Needs::SellerTaxId,
         ["BG-21", "BT-102", "BT-31", "BT-32", "BT-63"]
     ),
+    Rule {
+        id: "BR-CO-09",
+        terms: &["BT-31", "BT-48", "BT-63"],
+        check: |i, out| {
+            for (party, what, path) in vat_id_holders(i) {
+                for id in party.vat_ids.iter().filter(|v| !prefix_known(v, i.cii)) {
+                    let shown: String = id.chars().take(40).collect();
+                    out.push(Broken::at(
+                        path.clone(),
+                        format!(
+                            "{what} {shown:?} does not start with a country code (ISO 3166-1 alpha-2; EL for Greece)"
+                        ),
+                    ));
+                }
+            }
+        },
+    },
 ];
+
+/// BR-CO-09: a VAT identifier starts with a country prefix. UBL tests
+/// `contains(' 1A AD … ', substring(CompanyID, 1, 2))` without padding, so an empty or
+/// one-character identifier passes, and so do two characters that span a code and a space;
+/// CII pads the prefix (`concat(' ', substring(., 1, 2), ' ')`), so it must be a code.
+pub(super) fn prefix_known(id: &str, cii: bool) -> bool {
+    let prefix: String = id.chars().take(2).collect();
+    if cii {
+        return super::codelists::VAT_PREFIXES_CII.contains(&prefix.as_str());
+    }
+    let codes = super::codelists::VAT_PREFIXES_UBL;
+    let mut chars = prefix.chars();
+    match (chars.next(), chars.next()) {
+        (None, _) => true,
+        (Some(c), None) => c == ' ' || codes.iter().any(|code| code.contains(c)),
+        (Some(a), Some(b)) => {
+            codes.contains(&prefix.as_str())
+                || (a == ' ' && codes.iter().any(|code| code.starts_with(b)))
+                || (b == ' ' && codes.iter().any(|code| code.ends_with(a)))
+        }
+    }
+}
+
+/// The parties whose VAT identifiers BR-CO-09 reads, with words and a location for each.
+fn vat_id_holders<'a>(i: &'a Input<'_>) -> [(&'a PartyData, &'static str, String); 4] {
+    let d = i.doc;
+    let at = |ubl: &str, cii: &str| {
+        if i.cii {
+            format!("{}/rsm:SupplyChainTradeTransaction/{cii}", i.root())
+        } else {
+            format!("{}/{ubl}", i.root())
+        }
+    };
+    [
+        (
+            &d.seller,
+            "the seller's VAT identifier (BT-31)",
+            at(
+                "cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme",
+                "ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty/ram:SpecifiedTaxRegistration",
+            ),
+        ),
+        (
+            &d.buyer,
+            "the buyer's VAT identifier (BT-48)",
+            at(
+                "cac:AccountingCustomerParty/cac:Party/cac:PartyTaxScheme",
+                "ram:ApplicableHeaderTradeAgreement/ram:BuyerTradeParty/ram:SpecifiedTaxRegistration",
+            ),
+        ),
+        (
+            &d.tax_representative,
+            "the tax representative's VAT identifier (BT-63)",
+            at(
+                "cac:TaxRepresentativeParty/cac:PartyTaxScheme",
+                "ram:ApplicableHeaderTradeAgreement/ram:SellerTaxRepresentativeTradeParty/ram:SpecifiedTaxRegistration",
+            ),
+        ),
+        (
+            &d.payee,
+            "the payee's VAT identifier",
+            at(
+                "cac:PayeeParty/cac:PartyTaxScheme",
+                "ram:ApplicableHeaderTradeSettlement/ram:PayeeTradeParty/ram:SpecifiedTaxRegistration",
+            ),
+        ),
+    ]
+}
