@@ -176,13 +176,17 @@ pub(crate) const MAX_PER_RULE: usize = 3;
 pub(crate) fn run(rules: &[Rule], input: &Input<'_>, layer: u16, out: &mut Vec<Finding>) {
     let mut broken = Vec::new();
     for rule in rules {
+        broken.clear();
+        (rule.check)(input, &mut broken);
+        if broken.is_empty() {
+            // Most rules hold; the catalogue is looked up only for those that do not.
+            continue;
+        }
         let official = catalogue::lookup(rule.id, layer);
         let severity = match official.map(|o| o.flag) {
             Some(Flag::Warning | Flag::Information) => Severity::Warning,
             Some(Flag::Fatal) | None => Severity::Fatal,
         };
-        broken.clear();
-        (rule.check)(input, &mut broken);
         let total = broken.len();
         for (i, b) in broken.drain(..).enumerate().take(MAX_PER_RULE) {
             let more = if i + 1 == MAX_PER_RULE && total > MAX_PER_RULE {
