@@ -392,7 +392,12 @@ fn mutations_get_the_official_verdicts() {
         };
         let ours: BTreeSet<&str> = ids(&i, Severity::Fatal).into_iter().collect();
         let warned: BTreeSet<&str> = ids(&i, Severity::Warning).into_iter().collect();
-        for extra in ours.difference(&theirs) {
+        // The oracle runs the schematron only; trustgate's XML Schema findings (`cvc-*`, a
+        // missing ChargeIndicator for one) are the official pipelines' step before it.
+        for extra in ours
+            .difference(&theirs)
+            .filter(|id| !id.starts_with("cvc-"))
+        {
             problems.push(format!("{name}: false fatal {extra}: {:#?}", i.findings));
         }
         for missed in theirs.iter().filter(|r| implemented(r)) {

@@ -242,6 +242,7 @@ impl Cii {
                 let unschemed = scheme.as_deref().is_none_or(|s| s.trim().is_empty());
                 if let Some(line) = self.doc.lines.last_mut() {
                     line.standard_id_without_scheme |= unschemed;
+                    line.global_id_without_scheme_attribute |= scheme.is_none();
                 }
                 return None;
             }
@@ -319,6 +320,16 @@ impl Cii {
                 T::ChargeIndicator,
                 T::Indicator,
             ] => Field::LineAllowanceIndicator,
+            [
+                T::SpecifiedLineTradeSettlement,
+                T::SpecifiedTradeAllowanceCharge,
+                T::ChargeIndicator,
+            ] => {
+                if let Some(a) = self.doc.line_allowance_charges.last_mut() {
+                    a.indicator_element = true;
+                }
+                return None;
+            }
             [
                 T::SpecifiedLineTradeSettlement,
                 T::SpecifiedTradeAllowanceCharge,
@@ -489,6 +500,11 @@ impl Cii {
             }
             [T::SpecifiedTradeAllowanceCharge, T::Reason] => {
                 self.allowance_charge.reason = true;
+                self.allowance_charge.reasons += 1;
+                return None;
+            }
+            [T::SpecifiedTradeAllowanceCharge, T::ChargeIndicator] => {
+                self.allowance_charge.indicator_element = true;
                 return None;
             }
             [T::SpecifiedTradeAllowanceCharge, T::ReasonCode] => {
@@ -623,6 +639,8 @@ impl Cii {
                 | T::TaxCurrencyCode
                 | T::SpecifiedTradeSettlementHeaderMonetarySummation,
             ] => Some(XSD_ONCE),
+            // D16B lets it repeat; the EN 16931 binding does not.
+            [T::PaymentReference] => en16931("CII-SR-469"),
             [
                 T::SpecifiedTradeSettlementPaymentMeans,
                 T::TypeCode | T::PayeePartyCreditorFinancialAccount,

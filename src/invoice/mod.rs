@@ -588,16 +588,22 @@ mod tests {
     }
 
     #[test]
-    fn an_allowance_without_a_valid_indicator_fails_both_sums() {
-        let xml = MINIMAL.replace(
+    fn an_allowance_without_a_valid_indicator_is_refused_and_in_neither_sum() {
+        // As in the official contexts (`AllowanceCharge[ChargeIndicator = false()]`), such a
+        // group is in neither sum, so the sums agree; the schema step refuses it.
+        let bad = MINIMAL.replace(
             "<cac:TaxTotal>",
             r#"<cac:AllowanceCharge><cbc:ChargeIndicator>maybe</cbc:ChargeIndicator><cbc:Amount currencyID="EUR">10</cbc:Amount></cac:AllowanceCharge><cac:TaxTotal>"#,
         );
-        let ids = invoice(inspect(xml.as_bytes())).fatal_rule_ids().join(" ");
-        assert!(
-            ids.contains("BR-CO-11") && ids.contains("BR-CO-12"),
-            "{ids}"
+        let ids = invoice(inspect(bad.as_bytes())).fatal_rule_ids().join(" ");
+        assert!(ids.contains("cvc-datatype-valid.1.2.1"), "{ids}");
+        assert!(!ids.contains("BR-CO-11") && !ids.contains("BR-CO-12"), "{ids}");
+        let missing = MINIMAL.replace(
+            "<cac:TaxTotal>",
+            r#"<cac:AllowanceCharge><cbc:Amount currencyID="EUR">10</cbc:Amount></cac:AllowanceCharge><cac:TaxTotal>"#,
         );
+        let ids = invoice(inspect(missing.as_bytes())).fatal_rule_ids().join(" ");
+        assert!(ids.contains("cvc-complex-type.2.4.b"), "{ids}");
     }
 
     #[test]

@@ -98,6 +98,8 @@ pub(crate) struct PartyData {
     /// The element holding the electronic address exists (UBL `EndpointID`, CII
     /// `URIUniversalCommunication`), with or without its id.
     pub(crate) endpoint_element: bool,
+    /// UBL: how many `PartyName/Name`s it has (UBL-SR-19 allows the payee one).
+    pub(crate) names: usize,
     /// Party identifiers other than CII's `GlobalID` (UBL `PartyIdentification/ID`, CII `ID`):
     /// BR-17 compares them.
     pub(crate) local_ids: Vec<String>,
@@ -225,6 +227,8 @@ pub(crate) struct LineData {
     pub(crate) classification_without_list: bool,
     /// An item attribute (BG-32) lacks its name (BT-160) or value (BT-161).
     pub(crate) property_incomplete: bool,
+    /// CII: a `GlobalID` has no `schemeID` attribute at all (CII-SR-046).
+    pub(crate) global_id_without_scheme_attribute: bool,
 }
 
 /// Most distinct line allowance/charge categories kept ([`Doc::line_allowance_categories`]).
@@ -283,6 +287,10 @@ pub(crate) struct AllowanceChargeData {
     pub(crate) amount: Num,
     /// BT-97 / BT-104 exists.
     pub(crate) reason: bool,
+    /// How many reasons it has (UBL-SR-30/31 allow one).
+    pub(crate) reasons: usize,
+    /// CII: the `ChargeIndicator` element exists (CII-SR-463), with or without its `Indicator`.
+    pub(crate) indicator_element: bool,
     /// BT-98 / BT-105 exists.
     pub(crate) reason_code: bool,
     /// BT-95 / BT-102 and their rates.
@@ -357,6 +365,10 @@ pub(crate) struct LineAllowanceChargeData {
     pub(crate) amount: bool,
     /// BT-139 / BT-144 exists.
     pub(crate) reason: bool,
+    /// How many reasons it has (UBL-SR-30/31 allow one).
+    pub(crate) reasons: usize,
+    /// CII: the `ChargeIndicator` element exists (CII-SR-463).
+    pub(crate) indicator_element: bool,
     /// BT-140 / BT-145 exists.
     pub(crate) reason_code: bool,
     /// The VAT categories it states (UBL `TaxCategory`, CII `CategoryTradeTax`), at most
@@ -424,6 +436,8 @@ pub(crate) struct PaymentMeansData {
     pub(crate) card_numbers: Vec<String>,
     /// Where the group starts in the document (bytes).
     pub(crate) offset: usize,
+    /// UBL: the `PaymentMeansCode` has a `name` attribute (UBL-SR-46).
+    pub(crate) code_named: bool,
 }
 
 /// An invoicing period: the document's (BG-14) or a line's (BG-26).
@@ -456,6 +470,14 @@ pub(crate) struct AttachmentData {
     /// The embedded object decodes to bytes starting with `%PDF`.
     pub(crate) is_pdf: bool,
     pub(crate) uri: Option<String>,
+    /// UBL `DocumentTypeCode` (`130`: an invoiced object identifier, not an attachment).
+    pub(crate) type_code: Option<String>,
+    /// UBL: the `ID` has a `schemeID` attribute.
+    pub(crate) id_scheme: bool,
+    /// UBL: it has an `Attachment` group.
+    pub(crate) attachment_element: bool,
+    /// UBL: it has a `DocumentDescription`.
+    pub(crate) description: bool,
 }
 
 impl Doc {
@@ -535,8 +557,6 @@ pub(crate) struct Doc {
     pub(crate) allowances: Vec<Num>,
     /// Document level charge amounts (BT-99).
     pub(crate) charges: Vec<Num>,
-    /// A document level allowance/charge had no valid `ChargeIndicator`.
-    pub(crate) bad_charge_indicator: bool,
     pub(crate) payment_means: Vec<PaymentMeansData>,
     pub(crate) attachments: Vec<AttachmentData>,
     /// The payee (BG-10): UBL `PayeeParty`, CII `PayeeTradeParty`.
@@ -556,6 +576,11 @@ pub(crate) struct Doc {
     /// The deliver-to addresses (BG-15): UBL `Delivery/DeliveryLocation/Address`, CII
     /// `ShipToTradeParty/PostalTradeAddress`.
     pub(crate) delivery_addresses: Vec<AddressData>,
+    /// UBL: the distinct `PaymentMeans/PaymentID` values, at most [`MAX_OTHER_CATEGORIES`]
+    /// (UBL-SR-44 allows one).
+    pub(crate) payment_ids: Vec<String>,
+    /// UBL: a `PartyTaxScheme` lacks its `CompanyID` or `TaxScheme/ID` (UBL-SR-53).
+    pub(crate) party_tax_scheme_incomplete: bool,
     /// UBL: the currencies of the `TaxTotal/TaxAmount`s below the root's children (a line's),
     /// distinct; BR-53 looks for the VAT accounting currency anywhere.
     pub(crate) nested_tax_currencies: Vec<String>,

@@ -236,6 +236,8 @@ pub(crate) enum Field {
     DeliveryAddress(AddressField),
     CardNumber,
     GrossPrice,
+    AttachmentTypeCode,
+    PaymentId,
     /// The end of an item attribute (`AdditionalItemProperty`).
     PropertyEnd,
 }
@@ -310,7 +312,10 @@ impl Ubl {
                 self.attr = attrs.get(b"schemeID");
                 P::Identifier
             }
-            [T::PartyName, T::Name] => P::TradingName,
+            [T::PartyName, T::Name] => {
+                party.names += 1;
+                P::TradingName
+            }
             [T::PostalAddress] => {
                 party.addresses.push(AddressData::default());
                 return None;
@@ -372,6 +377,9 @@ impl Ubl {
             PartyField::TaxSchemeId => set_first(&mut self.tax_scheme.tax_scheme, text),
             PartyField::TaxSchemeEnd => {
                 let pending = std::mem::take(&mut self.tax_scheme);
+                self.doc.party_tax_scheme_incomplete |=
+                    pending.company_id.is_none() || pending.tax_scheme.is_none();
+                let party: &mut PartyData = self.doc.party_mut(role);
                 if let Some(company_id) = pending.company_id {
                     let is_vat = pending
                         .tax_scheme
@@ -608,7 +616,27 @@ impl Handler for Ubl {
                 self.doc.attachments.push(AttachmentData::default());
                 return None;
             }
-            [T::AdditionalDocumentReference, T::ID] => Field::AttachmentId,
+            [T::AdditionalDocumentReference, T::ID] => {
+                let scheme = attrs.has(b"schemeID");
+                if let Some(a) = self.doc.attachments.last_mut() {
+                    a.id_scheme |= scheme;
+                }
+                Field::AttachmentId
+            }
+            [T::AdditionalDocumentReference, T::DocumentTypeCode] => Field::AttachmentTypeCode,
+            [
+                T::AdditionalDocumentReference,
+                flag @ (T::Attachment | T::DocumentDescription),
+            ] => {
+                if let Some(a) = self.doc.attachments.last_mut() {
+                    if *flag == T::Attachment {
+                        a.attachment_element = true;
+                    } else {
+                        a.description = true;
+                    }
+                }
+                return None;
+            }
             [
                 T::AdditionalDocumentReference,
                 T::Attachment,
@@ -736,7 +764,14 @@ impl Handler for Ubl {
                 });
                 return None;
             }
-            [T::PaymentMeans, T::PaymentMeansCode] => Field::PaymentMeansCode,
+            [T::PaymentMeans, T::PaymentMeansCode] => {
+                let named = attrs.has(b"name");
+                if let Some(p) = self.doc.payment_means.last_mut() {
+                    p.code_named |= named;
+                }
+                Field::PaymentMeansCode
+            }
+            [T::PaymentMeans, T::PaymentID] => Field::PaymentId,
             [T::PaymentMeans, T::PayeeFinancialAccount, T::ID] => Field::PaymentAccount,
             [T::PaymentMeans, T::PaymentDueDate] => Field::PaymentDueDate,
             [T::AllowanceCharge] => {
@@ -748,6 +783,7 @@ impl Handler for Ubl {
             [T::AllowanceCharge, T::Amount] => Field::AllowanceChargeAmount,
             [T::AllowanceCharge, T::AllowanceChargeReason] => {
                 self.allowance_charge.detail.reason = true;
+                self.allowance_charge.detail.reasons += 1;
                 return None;
             }
             [T::AllowanceCharge, T::AllowanceChargeReasonCode] => {
@@ -887,7 +923,10 @@ impl Handler for Ubl {
                 if let Some(a) = self.doc.line_allowance_charges.last_mut() {
                     match flag {
                         T::Amount => a.amount = true,
-                        T::AllowanceChargeReason => a.reason = true,
+                        T::AllowanceChargeReason => {
+                            a.reason = true;
+                            a.reasons += 1;
+                        }
                         _ => a.reason_code = true,
                     }
                 }
@@ -1008,6 +1047,18 @@ impl Handler for Ubl {
             }
             Field::CardNumber => add_card_number(doc, text),
             Field::GrossPrice => set_gross_price(doc, text),
+            Field::AttachmentTypeCode => {
+                if let Some(a) = doc.attachments.last_mut() {
+                    set_first(&mut a.type_code, text);
+                }
+            }
+            Field::PaymentId => {
+                if !doc.payment_ids.iter().any(|p| p == text)
+                    && doc.payment_ids.len() < MAX_OTHER_CATEGORIES
+                {
+                    doc.payment_ids.push(text.to_owned());
+                }
+            }
             Field::PropertyEnd => {
                 let (name, value) = std::mem::take(&mut self.property);
                 if let Some(line) = doc.lines.last_mut() {
@@ -1176,6 +1227,7 @@ pub(crate) fn push_allowance_charge(
     match indicator {
         Some(true) => doc.charges.push(amount),
         Some(false) => doc.allowances.push(amount),
-        None => doc.bad_charge_indicator = true,
+        // In neither sum, as in the official contexts; `rules::syntax` refuses it.
+        None => {}
     }
 }

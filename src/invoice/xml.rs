@@ -175,6 +175,8 @@ tags! {
     StartDateTime, EndDateTime, ActualDeliverySupplyChainEvent, OccurrenceDateTime,
     PayeeTradeParty, ApplicableTradeSettlementFinancialCard, DesignatedProductClassification,
     ApplicableProductCharacteristic, Description, GrossPriceProductTradePrice,
+    // Syntax binding rules over references and payment (UBL, then CII)
+    DocumentDescription, PaymentID, PaymentReference,
 }
 
 impl Tag {

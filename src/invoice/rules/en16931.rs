@@ -296,18 +296,9 @@ fn allowance_charge_totals(doc: &Doc, t: &TotalsData, out: &mut Vec<Finding>) {
         ),
     ];
     for (total, items, id, what, bt_total, bt_item) in groups {
+        // An allowance or charge without a valid indicator is in neither sum, as in the
+        // official contexts (`[ChargeIndicator = false()]`); `syntax` refuses it.
         let label = format!("the sum of {what} on document level ({bt_total})");
-        if doc.bad_charge_indicator {
-            // Which list an allowance/charge without a valid indicator belongs to is unknown,
-            // so neither sum can be checked.
-            uncomputable(
-                out,
-                id,
-                &label,
-                "an allowance or charge on document level has no ChargeIndicator of true or false",
-            );
-            continue;
-        }
         let checked = || -> Result<(Num, Amount), Uncomputable> {
             let total = usable(total, &label)?;
             let item = format!("the document level {what} amount ({bt_item}) no.");
