@@ -237,6 +237,14 @@ impl Cii {
                 return None;
             }
             [T::SpecifiedTradeProduct, T::Name] => Field::Line(LineField::ItemName),
+            [
+                T::SpecifiedLineTradeAgreement,
+                T::BuyerOrderReferencedDocument,
+                T::LineID,
+            ] => {
+                self.doc.order_line_reference = true;
+                return None;
+            }
             [T::SpecifiedTradeProduct, T::GlobalID] => {
                 let scheme = attrs.get(b"schemeID");
                 let unschemed = scheme.as_deref().is_none_or(|s| s.trim().is_empty());
@@ -465,8 +473,25 @@ impl Cii {
             [
                 T::SpecifiedTradeSettlementPaymentMeans,
                 T::PayeePartyCreditorFinancialAccount,
-                T::IBANID | T::ProprietaryID,
-            ] => Field::PaymentAccount,
+                id @ (T::IBANID | T::ProprietaryID),
+            ] => {
+                if let Some(p) = self.doc.payment_means.last_mut() {
+                    if *id == T::IBANID {
+                        p.iban = true;
+                    } else {
+                        p.proprietary = true;
+                    }
+                }
+                Field::PaymentAccount
+            }
+            [T::SpecifiedTradePaymentTerms, T::Description] => {
+                self.doc.payment_terms_note = true;
+                return None;
+            }
+            [T::SpecifiedTradePaymentTerms, T::DueDateDateTime] => {
+                self.doc.due_date_element = true;
+                return None;
+            }
             [T::ApplicableTradeTax] => {
                 self.doc.vat_breakdown.push(VatBreakdownData {
                     offset: attrs.offset(),

@@ -597,12 +597,17 @@ mod tests {
         );
         let ids = invoice(inspect(bad.as_bytes())).fatal_rule_ids().join(" ");
         assert!(ids.contains("cvc-datatype-valid.1.2.1"), "{ids}");
-        assert!(!ids.contains("BR-CO-11") && !ids.contains("BR-CO-12"), "{ids}");
+        assert!(
+            !ids.contains("BR-CO-11") && !ids.contains("BR-CO-12"),
+            "{ids}"
+        );
         let missing = MINIMAL.replace(
             "<cac:TaxTotal>",
             r#"<cac:AllowanceCharge><cbc:Amount currencyID="EUR">10</cbc:Amount></cac:AllowanceCharge><cac:TaxTotal>"#,
         );
-        let ids = invoice(inspect(missing.as_bytes())).fatal_rule_ids().join(" ");
+        let ids = invoice(inspect(missing.as_bytes()))
+            .fatal_rule_ids()
+            .join(" ");
         assert!(ids.contains("cvc-complex-type.2.4.b"), "{ids}");
     }
 

@@ -438,6 +438,9 @@ pub(crate) struct PaymentMeansData {
     pub(crate) offset: usize,
     /// UBL: the `PaymentMeansCode` has a `name` attribute (UBL-SR-46).
     pub(crate) code_named: bool,
+    /// CII: the account has an `IBANID`, a `ProprietaryID` (BR-CO-27 of NLCIUS-CII).
+    pub(crate) iban: bool,
+    pub(crate) proprietary: bool,
 }
 
 /// An invoicing period: the document's (BG-14) or a line's (BG-26).
@@ -576,6 +579,14 @@ pub(crate) struct Doc {
     /// The deliver-to addresses (BG-15): UBL `Delivery/DeliveryLocation/Address`, CII
     /// `ShipToTradeParty/PostalTradeAddress`.
     pub(crate) delivery_addresses: Vec<AddressData>,
+    /// A line refers to a purchase order line (BT-132: UBL `OrderLineReference/LineID`, CII
+    /// `SpecifiedLineTradeAgreement/BuyerOrderReferencedDocument/LineID`).
+    pub(crate) order_line_reference: bool,
+    /// The payment terms (BT-20) are given: UBL `PaymentTerms/Note`, CII
+    /// `SpecifiedTradePaymentTerms/Description`.
+    pub(crate) payment_terms_note: bool,
+    /// CII: a `SpecifiedTradePaymentTerms/DueDateDateTime` exists (BT-9).
+    pub(crate) due_date_element: bool,
     /// UBL: the distinct `PaymentMeans/PaymentID` values, at most [`MAX_OTHER_CATEGORIES`]
     /// (UBL-SR-44 allows one).
     pub(crate) payment_ids: Vec<String>,

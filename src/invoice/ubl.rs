@@ -772,6 +772,18 @@ impl Handler for Ubl {
                 Field::PaymentMeansCode
             }
             [T::PaymentMeans, T::PaymentID] => Field::PaymentId,
+            [T::PaymentTerms, T::Note] => {
+                self.doc.payment_terms_note = true;
+                return None;
+            }
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::OrderLineReference,
+                T::LineID,
+            ] => {
+                self.doc.order_line_reference = true;
+                return None;
+            }
             [T::PaymentMeans, T::PayeeFinancialAccount, T::ID] => Field::PaymentAccount,
             [T::PaymentMeans, T::PaymentDueDate] => Field::PaymentDueDate,
             [T::AllowanceCharge] => {

@@ -177,6 +177,8 @@ tags! {
     ApplicableProductCharacteristic, Description, GrossPriceProductTradePrice,
     // Syntax binding rules over references and payment (UBL, then CII)
     DocumentDescription, PaymentID, PaymentReference,
+    // The Dutch rules (UBL)
+    OrderLineReference, PaymentTerms,
 }
 
 impl Tag {

@@ -174,9 +174,10 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 9] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 10] {
     use catalogue::layer::{
-        EN16931_CII, EN16931_UBL, PEPPOL_BIS3_UBL, XRECHNUNG_CII, XRECHNUNG_UBL,
+        EN16931_CII, EN16931_UBL, NLCIUS_CII, PEPPOL_BIS3_UBL, SI_UBL_2_0, SI_UBL_2_0_GACCOUNT,
+        XRECHNUNG_CII, XRECHNUNG_UBL,
     };
     [
         ("en16931", EN16931_UBL | EN16931_CII, en16931::RULES),
@@ -189,6 +190,11 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 9] {
         ("vat_ids", EN16931_UBL | EN16931_CII, vat_ids::RULES),
         ("binding", EN16931_UBL, binding::UBL_RULES),
         ("binding", EN16931_CII, binding::CII_RULES),
+        (
+            "nl",
+            SI_UBL_2_0 | SI_UBL_2_0_GACCOUNT | NLCIUS_CII,
+            nl::RULES,
+        ),
         ("peppol", PEPPOL_BIS3_UBL, peppol::BIS3_UBL),
         ("peppol", XRECHNUNG_UBL, peppol::XRECHNUNG_UBL),
         ("peppol", XRECHNUNG_CII, peppol::XRECHNUNG_CII),

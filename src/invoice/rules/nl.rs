@@ -4,7 +4,10 @@
 //! is `NL`. All are fatal. BR-NL-6 does not exist; BR-NL-8 is UBL only.
 
 use super::super::Syntax;
+use super::super::amount::Amount;
 use super::super::model::{AddressData, Doc, Ident, normalize_space};
+use super::catalogue::layer;
+use super::table::{self, Broken, Input, Rule};
 use super::{Finding, fatal};
 
 const KVK: &str = "0106";
@@ -24,20 +27,150 @@ pub(super) fn check(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
             return;
         }
     }
-    // `$supplierCountry`: upper-cased, whitespace-normalised country of the supplier address.
-    let supplier_nl = doc
-        .seller
-        .addresses
-        .first()
-        .and_then(|a| a.country.as_deref())
-        .is_some_and(|c| normalize_space(c).to_uppercase() == "NL");
-    if supplier_nl {
+    let layer = if cii {
+        layer::NLCIUS_CII
+    } else {
+        layer::SI_UBL_2_0 | layer::SI_UBL_2_0_GACCOUNT
+    };
+    table::run(RULES, &Input { doc, cii }, layer, out);
+    if supplier_nl(doc) {
         for_dutch_suppliers(doc, syntax, out);
     }
     if cii {
         type_code_cii(doc, out);
     }
 }
+
+/// `$s` without the specification test (done before): upper-cased, whitespace-normalised
+/// `$supplierCountry` is `NL`.
+fn supplier_nl(doc: &Doc) -> bool {
+    doc.seller
+        .addresses
+        .first()
+        .and_then(|a| a.country.as_deref())
+        .is_some_and(|c| normalize_space(c).to_uppercase() == "NL")
+}
+
+/// A value the CII rules compare with a number (`ram:TypeCode = 30`): cast to a double.
+fn as_number(text: Option<&str>) -> Option<f64> {
+    text?.trim().parse().ok()
+}
+
+/// The amount due is not above zero (`xs:decimal(PayableAmount) <= 0`); false when it is absent
+/// or not a number.
+fn nothing_due(doc: &Doc) -> bool {
+    doc.totals
+        .as_ref()
+        .and_then(|t| t.payable.value())
+        .is_some_and(|p| p <= Amount::ZERO)
+}
+
+/// The NLCIUS rules written as a table (the others are hand code above): when an invoice must
+/// say how to pay, which payment means, the order a line refers to, and the payment terms.
+/// `$s` (a supplier in the Netherlands) is tested per rule, as the artefacts do.
+///
+/// NLCIUS-CII's BR-CO-27 (a direct debit names its account one way) never fires: its context
+/// (`SpecifiedTradeSettlementPaymentMeans[TypeCode 49 or 59]`) has a lower priority than
+/// BR-49's (`SpecifiedTradeSettlementPaymentMeans`) in the same mode, and a node takes only its
+/// highest-priority template. Checked against the oracle; trustgate does not report it either.
+pub(super) const RULES: &[Rule] = &[
+    Rule {
+        id: "BR-NL-11",
+        // UBL: an Invoice (not a CreditNote); CII: any but a credit note (381).
+        terms: &["BT-115", "BG-16"],
+        check: |i, out| {
+            let doc = i.doc;
+            let applies = supplier_nl(doc)
+                && doc.totals.is_some()
+                && if i.cii {
+                    as_number(doc.type_code.as_deref()) != Some(381.0)
+                } else {
+                    !doc.credit_note_root
+                };
+            let instructed = if i.cii {
+                doc.payment_means.iter().any(|p| p.code.is_some())
+            } else {
+                !doc.payment_means.is_empty()
+            };
+            if applies && !nothing_due(doc) && !instructed {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "an invoice with an amount due from a supplier in the Netherlands must give payment instructions (BG-16)",
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "BR-NL-12",
+        // UBL compares the trimmed code as text, CII as a number.
+        terms: &["BG-16", "BT-81"],
+        check: |i, out| {
+            if !supplier_nl(i.doc) {
+                return;
+            }
+            for (n, p) in i.doc.payment_means.iter().enumerate() {
+                let ok = if i.cii {
+                    as_number(p.code.as_deref())
+                        .is_some_and(|c| [30.0, 48.0, 49.0, 57.0, 58.0, 59.0].contains(&c))
+                } else {
+                    matches!(
+                        p.code.as_deref().map(normalize_space).as_deref(),
+                        Some("30" | "48" | "49" | "57" | "58" | "59")
+                    )
+                };
+                if !ok {
+                    out.push(Broken::at(
+                        i.root().to_owned(),
+                        format!(
+                            "payment instruction {} has payment means code {:?}; a supplier in the Netherlands uses 30, 48, 49, 57, 58 or 59",
+                            n + 1,
+                            p.code.as_deref().unwrap_or("")
+                        ),
+                    ));
+                }
+            }
+        },
+    },
+    Rule {
+        id: "BR-NL-13",
+        // `$si` only: any supplier.
+        terms: &["BT-132", "BT-13"],
+        check: |i, out| {
+            if i.doc.order_line_reference && i.doc.order_reference.is_none() {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "an invoice line refers to a purchase order line (BT-132), but the invoice has no purchase order reference (BT-13)",
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "BR-CO-25",
+        // The NLCIUS artefacts' own copy, for any supplier. UBL: an Invoice's amount due above
+        // zero needs a due date (`//cbc:DueDate`) or payment terms; CII: a `DueDateDateTime`
+        // or a `Description` in the payment terms.
+        terms: &["BT-115", "BT-9", "BT-20"],
+        check: |i, out| {
+            let doc = i.doc;
+            if !i.cii && doc.credit_note_root {
+                return;
+            }
+            let due = doc.totals.as_ref().and_then(|t| t.payable.value());
+            let when = doc.payment_terms_note
+                || if i.cii {
+                    doc.due_date_element
+                } else {
+                    doc.due_date.is_some()
+                };
+            if due.is_some_and(|d| d > Amount::ZERO) && !when {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "the invoice has an amount due (BT-115) but neither a payment due date (BT-9) nor payment terms (BT-20)",
+                ));
+            }
+        },
+    },
+];
 
 const NLCIUS_CII: &str = "urn:cen.eu:en16931:2017#compliant#urn:fdc:nen.nl:nlcius:v1.0";
 const NLCIUS_CII_GACCOUNT: &str = "urn:cen.eu:en16931:2017#compliant#urn:fdc:nen.nl:nlcius:v1.0#conformant#urn:fdc:nen.nl:gaccount:v1.0";
