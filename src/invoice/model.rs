@@ -229,6 +229,12 @@ pub(crate) struct LineData {
     pub(crate) property_incomplete: bool,
     /// CII: a `GlobalID` has no `schemeID` attribute at all (CII-SR-046).
     pub(crate) global_id_without_scheme_attribute: bool,
+    /// UBL: how many `DocumentReference`s the line has, and whether one has type code `130`
+    /// (Peppol allows one invoiced object identifier, BT-128).
+    pub(crate) document_references: usize,
+    pub(crate) object_reference: bool,
+    /// BT-149, the item price base quantity (UBL `Price/BaseQuantity`).
+    pub(crate) base_quantity: Num,
 }
 
 /// Most distinct line allowance/charge categories kept ([`Doc::line_allowance_categories`]).
@@ -291,6 +297,8 @@ pub(crate) struct AllowanceChargeData {
     pub(crate) reasons: usize,
     /// CII: the `ChargeIndicator` element exists (CII-SR-463), with or without its `Indicator`.
     pub(crate) indicator_element: bool,
+    /// UBL: a `MultiplierFactorNumeric` exists (BT-94 / BT-101).
+    pub(crate) multiplier: bool,
     /// BT-98 / BT-105 exists.
     pub(crate) reason_code: bool,
     /// BT-95 / BT-102 and their rates.
@@ -369,6 +377,8 @@ pub(crate) struct LineAllowanceChargeData {
     pub(crate) reasons: usize,
     /// CII: the `ChargeIndicator` element exists (CII-SR-463).
     pub(crate) indicator_element: bool,
+    /// UBL: a `MultiplierFactorNumeric` exists (BT-138 / BT-143).
+    pub(crate) multiplier: bool,
     /// BT-140 / BT-145 exists.
     pub(crate) reason_code: bool,
     /// The VAT categories it states (UBL `TaxCategory`, CII `CategoryTradeTax`), at most
@@ -438,6 +448,8 @@ pub(crate) struct PaymentMeansData {
     pub(crate) offset: usize,
     /// UBL: the `PaymentMeansCode` has a `name` attribute (UBL-SR-46).
     pub(crate) code_named: bool,
+    /// UBL: a `PaymentMandate/ID` exists (BT-89).
+    pub(crate) mandate: bool,
     /// CII: the account has an `IBANID`, a `ProprietaryID` (BR-CO-27 of NLCIUS-CII).
     pub(crate) iban: bool,
     pub(crate) proprietary: bool,
@@ -579,6 +591,8 @@ pub(crate) struct Doc {
     /// The deliver-to addresses (BG-15): UBL `Delivery/DeliveryLocation/Address`, CII
     /// `ShipToTradeParty/PostalTradeAddress`.
     pub(crate) delivery_addresses: Vec<AddressData>,
+    /// UBL: how many invoice notes (BT-22, root `Note`) there are.
+    pub(crate) notes: usize,
     /// A line refers to a purchase order line (BT-132: UBL `OrderLineReference/LineID`, CII
     /// `SpecifiedLineTradeAgreement/BuyerOrderReferencedDocument/LineID`).
     pub(crate) order_line_reference: bool,

@@ -143,6 +143,15 @@ impl Specification {
                 Specification::SiUbl2
             };
         }
+        // An identifier that extends Peppol BIS 3's (or carries it with a suffix) gets the Peppol
+        // artefact, as the answer key chooses it (`'peppol.eu:2017:poacc:billing:3.0' in id`);
+        // PEPPOL-EN16931-R004 then says what is wrong with it.
+        if id.contains("peppol.eu:2017:poacc:selfbilling:3.0") {
+            return Specification::PeppolSelfBilling;
+        }
+        if id.contains("peppol.eu:2017:poacc:billing:3.0") {
+            return Specification::PeppolBis3;
+        }
         Specification::Other
     }
 

@@ -238,6 +238,8 @@ pub(crate) enum Field {
     GrossPrice,
     AttachmentTypeCode,
     PaymentId,
+    LineReferenceType,
+    BaseQuantity,
     /// The end of an item attribute (`AdditionalItemProperty`).
     PropertyEnd,
 }
@@ -772,6 +774,46 @@ impl Handler for Ubl {
                 Field::PaymentMeansCode
             }
             [T::PaymentMeans, T::PaymentID] => Field::PaymentId,
+            [T::Note] => {
+                self.doc.notes += 1;
+                return None;
+            }
+            [T::PaymentMeans, T::PaymentMandate, T::ID] => {
+                if let Some(p) = self.doc.payment_means.last_mut() {
+                    p.mandate = true;
+                }
+                return None;
+            }
+            [T::AllowanceCharge, T::MultiplierFactorNumeric] => {
+                self.allowance_charge.detail.multiplier = true;
+                return None;
+            }
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::AllowanceCharge,
+                T::MultiplierFactorNumeric,
+            ] => {
+                if let Some(a) = self.doc.line_allowance_charges.last_mut() {
+                    a.multiplier = true;
+                }
+                return None;
+            }
+            [T::InvoiceLine | T::CreditNoteLine, T::DocumentReference] => {
+                if let Some(line) = self.doc.lines.last_mut() {
+                    line.document_references += 1;
+                }
+                return None;
+            }
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::DocumentReference,
+                T::DocumentTypeCode,
+            ] => Field::LineReferenceType,
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::Price,
+                T::BaseQuantity,
+            ] => Field::BaseQuantity,
             [T::PaymentTerms, T::Note] => {
                 self.doc.payment_terms_note = true;
                 return None;
@@ -1062,6 +1104,18 @@ impl Handler for Ubl {
             Field::AttachmentTypeCode => {
                 if let Some(a) = doc.attachments.last_mut() {
                     set_first(&mut a.type_code, text);
+                }
+            }
+            Field::LineReferenceType => {
+                if let Some(line) = doc.lines.last_mut() {
+                    line.object_reference |= text == "130";
+                }
+            }
+            Field::BaseQuantity => {
+                if let Some(line) = doc.lines.last_mut()
+                    && !line.base_quantity.present()
+                {
+                    line.base_quantity = Num::parse(text);
                 }
             }
             Field::PaymentId => {

@@ -179,6 +179,8 @@ tags! {
     DocumentDescription, PaymentID, PaymentReference,
     // The Dutch rules (UBL)
     OrderLineReference, PaymentTerms,
+    // Peppol BIS 3 (UBL)
+    MultiplierFactorNumeric, PaymentMandate,
 }
 
 impl Tag {

@@ -70,7 +70,7 @@ fn payment_means_at(i: &Input<'_>, n: usize) -> Loc {
 
 /// `xs:date` from text (`[-]YYYY-MM-DD`, an optional time zone ignored), as a comparable
 /// tuple; `None` when it is not a date (the official XSLT then stops with a type error).
-fn xs_date(text: &str) -> Option<(i64, u32, u32)> {
+pub(super) fn xs_date(text: &str) -> Option<(i64, u32, u32)> {
     let t = text.trim_matches([' ', '\t', '\n', '\r']);
     let (negative, t) = match t.strip_prefix('-') {
         Some(rest) => (true, rest),

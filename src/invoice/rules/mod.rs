@@ -30,6 +30,7 @@ mod en16931;
 mod en16931_parts;
 mod nl;
 mod peppol;
+mod peppol_bis3;
 pub(crate) mod syntax;
 pub(crate) mod table;
 mod vat;
@@ -174,7 +175,7 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 10] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 11] {
     use catalogue::layer::{
         EN16931_CII, EN16931_UBL, NLCIUS_CII, PEPPOL_BIS3_UBL, SI_UBL_2_0, SI_UBL_2_0_GACCOUNT,
         XRECHNUNG_CII, XRECHNUNG_UBL,
@@ -196,6 +197,7 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 10] {
             nl::RULES,
         ),
         ("peppol", PEPPOL_BIS3_UBL, peppol::BIS3_UBL),
+        ("peppol_bis3", PEPPOL_BIS3_UBL, peppol_bis3::RULES),
         ("peppol", XRECHNUNG_UBL, peppol::XRECHNUNG_UBL),
         ("peppol", XRECHNUNG_CII, peppol::XRECHNUNG_CII),
     ]
@@ -256,6 +258,12 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
         Specification::PeppolBis3 if !cii && syntax != Syntax::Zugferd1 => {
             table::run(
                 peppol::BIS3_UBL,
+                &input,
+                catalogue::layer::PEPPOL_BIS3_UBL,
+                &mut out,
+            );
+            table::run(
+                peppol_bis3::RULES,
                 &input,
                 catalogue::layer::PEPPOL_BIS3_UBL,
                 &mut out,

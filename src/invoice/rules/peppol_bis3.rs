@@ -1,0 +1,526 @@
+//! More of Peppol BIS Billing 3.0 (UBL), as a table: the document's notes, specification,
+//! VAT totals and accounting currency (PEPPOL-EN16931-R002/R004/R005/R053/R054), allowances and
+//! charges (R041..R043), the direct debit mandate (R061), the lines' document references, base
+//! quantity and periods (R100/R101/R121, R110/R111), and the identifier check digits of
+//! PEPPOL-COMMON-R040..R053 (GLN, Norwegian, Danish, Belgian and Australian numbers).
+//!
+//! The artefact's mode for these runs one template per node, highest priority first: R041 and
+//! R042 take the allowances and charges with a multiplier and no base amount (or the other way
+//! round) before R043's generic context sees them, so R043 is asked only of the others.
+
+use super::super::model::{Doc, Ident, PartyData, normalize_space};
+use super::en16931_parts::xs_date;
+use super::table::{Broken, Input, Rule, each};
+
+/// The specification identifier Peppol BIS Billing 3.0 starts with.
+const BIS3: &str = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0";
+
+/// `upper-case(normalize-space(…/PostalAddress/Country/IdentificationCode)) = 'DE'`.
+fn in_germany(party: &PartyData) -> bool {
+    party
+        .addresses
+        .first()
+        .and_then(|a| a.country.as_deref())
+        .is_some_and(|c| normalize_space(c).to_uppercase() == "DE")
+}
+
+/// What R041..R043 see of an allowance or charge, document level or a line's own.
+struct Group<'a> {
+    what: String,
+    indicator: Option<&'a str>,
+    multiplier: bool,
+    base: bool,
+}
+
+fn groups(doc: &Doc) -> impl Iterator<Item = Group<'_>> {
+    let document = doc
+        .allowance_charges
+        .iter()
+        .enumerate()
+        .map(|(n, a)| Group {
+            what: format!("document level allowance or charge {}", n + 1),
+            indicator: a.indicator.as_deref(),
+            multiplier: a.multiplier,
+            base: a.decimals.base.is_some(),
+        });
+    let lines = doc.line_allowance_charges.iter().map(|a| Group {
+        what: format!("an allowance or charge of invoice line {}", a.line + 1),
+        indicator: a.indicator.as_deref(),
+        multiplier: a.multiplier,
+        base: a.decimals.base.is_some(),
+    });
+    document.chain(lines)
+}
+
+/// An identifier of the seller, buyer, payee or tax representative (UBL `EndpointID`,
+/// `PartyIdentification/ID`, `PartyLegalEntity/CompanyID`, `PartyTaxScheme/CompanyID` of a
+/// scheme other than VAT) in `scheme` (the attribute as written), normalized.
+fn identifiers_in<'a>(doc: &'a Doc, scheme: &'a str) -> impl Iterator<Item = String> + 'a {
+    [&doc.seller, &doc.buyer, &doc.payee, &doc.tax_representative]
+        .into_iter()
+        .flat_map(|p| {
+            p.endpoint
+                .iter()
+                .chain(&p.identifiers)
+                .chain(&p.legal_ids)
+                .chain(&p.tax_registrations)
+        })
+        .filter(move |id: &&Ident| id.scheme.as_deref() == Some(scheme))
+        .map(|id| normalize_space(&id.value))
+}
+
+fn digits(s: &str) -> Option<Vec<u32>> {
+    s.chars().map(|c| c.to_digit(10)).collect()
+}
+
+/// `u:gln`: the last digit is the GS1 check digit of the others (weights 3, 1 from the right).
+fn gln(value: &str) -> bool {
+    let Some(d) = digits(value).filter(|d| !d.is_empty()) else {
+        return false;
+    };
+    let (body, check) = d.split_at(d.len() - 1);
+    let sum: u32 = body
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, v)| v * if i % 2 == 0 { 3 } else { 1 })
+        .sum();
+    (10 - sum % 10) % 10 == check[0]
+}
+
+/// `u:mod11` (Norwegian organisation number, nine digits): weights 2..7 from the right.
+fn mod11(value: &str) -> bool {
+    let Some(d) = digits(value).filter(|d| d.len() == 9) else {
+        return false;
+    };
+    let (body, check) = d.split_at(8);
+    let sum: u32 = body
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, v)| v * ((i as u32 % 6) + 2))
+        .sum();
+    value.parse::<u64>().is_ok_and(|n| n > 0) && (11 - sum % 11) % 11 == check[0]
+}
+
+/// `u:mod97-0208` (Belgian enterprise number, ten digits): 97 - (first eight mod 97).
+fn mod97_0208(value: &str) -> bool {
+    let parse = |s: Option<&str>| s.and_then(|s| s.parse::<u64>().ok());
+    let (Some(body), Some(check)) = (parse(value.get(..8)), parse(value.get(8..))) else {
+        return false;
+    };
+    97 - body % 97 == check
+}
+
+/// `u:abn` (Australian Business Number, eleven digits): weighted sum mod 89, the first digit
+/// less one.
+fn abn(value: &str) -> bool {
+    let Some(d) = digits(value).filter(|d| d.len() == 11) else {
+        return false;
+    };
+    let weights = [10, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19];
+    let first = i64::from(d[0]) - 1;
+    let sum: i64 = std::iter::once(first * 10)
+        .chain(
+            d.iter()
+                .zip(weights)
+                .skip(1)
+                .map(|(v, w)| i64::from(*v) * w),
+        )
+        .sum();
+    sum.rem_euclid(89) == 0
+}
+
+/// Ten characters, `DK` and eight digits (Danish SE number, R042's first form and R053).
+fn dk_prefixed(value: &str) -> bool {
+    value.len() == 10
+        && value
+            .strip_prefix("DK")
+            .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn all_digits(value: &str, n: usize) -> bool {
+    value.len() == n && value.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// PEPPOL-COMMON-R040..R053: each identifier in `scheme` passes `valid` (on the identifier
+/// normalized; R042, R052 and R053 read it as written, which the model keeps normalized, so a
+/// value with spaces around it passes here where the artefact would refuse it).
+fn check_digits(
+    i: &Input<'_>,
+    scheme: &'static str,
+    name: &str,
+    valid: fn(&str) -> bool,
+    out: &mut Vec<Broken>,
+) {
+    for value in identifiers_in(i.doc, scheme).filter(|v| !valid(v)) {
+        out.push(Broken::at(
+            i.root().to_owned(),
+            format!(
+                "the identifier {:?} with scheme {scheme} is not a valid {name}",
+                value.chars().take(40).collect::<String>()
+            ),
+        ));
+    }
+}
+
+pub(super) const RULES: &[Rule] = &[
+    Rule {
+        id: "PEPPOL-EN16931-R002",
+        terms: &["BT-22"],
+        check: |i, out| {
+            let d = i.doc;
+            if d.notes > 1 && !(in_germany(&d.seller) && in_germany(&d.buyer)) {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!(
+                        "the invoice has {} notes (BT-22); Peppol allows one",
+                        d.notes
+                    ),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R004",
+        terms: &["BT-24"],
+        check: |i, out| {
+            let id = i
+                .doc
+                .customization_id
+                .as_deref()
+                .map(normalize_space)
+                .unwrap_or_default();
+            if !id.starts_with(BIS3) || id.contains("::") {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!("the specification identifier (BT-24) {id:?} is not Peppol BIS Billing 3.0's; write {BIS3}"),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R005",
+        terms: &["BT-5", "BT-6"],
+        check: |i, out| {
+            let d = i.doc;
+            if let Some(tax) = d.tax_currency.as_deref()
+                && normalize_space(tax)
+                    == d.currency
+                        .as_deref()
+                        .map(normalize_space)
+                        .unwrap_or_default()
+            {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "the VAT accounting currency (BT-6) is the invoice currency (BT-5); leave it out",
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R053",
+        terms: &["BT-110"],
+        check: |i, out| {
+            let n = i.doc.tax_totals.iter().filter(|t| t.has_subtotals).count();
+            if n != 1 {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!("the invoice has {n} VAT totals with a VAT breakdown (TaxTotal with TaxSubtotal); Peppol wants exactly one"),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R054",
+        terms: &["BT-6", "BT-111"],
+        check: |i, out| {
+            let d = i.doc;
+            let n = d.tax_totals.iter().filter(|t| !t.has_subtotals).count();
+            let wanted = usize::from(d.tax_currency.is_some());
+            if n != wanted {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!("the invoice has {n} VAT totals without a breakdown; Peppol wants one when a VAT accounting currency (BT-6) is given, else none"),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R041",
+        terms: &["BT-93", "BT-94", "BT-100", "BT-101"],
+        check: |i, out| {
+            for g in groups(i.doc).filter(|g| g.multiplier && !g.base) {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!("{} has a percentage (MultiplierFactorNumeric) but no base amount; give both or neither", g.what),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R042",
+        terms: &["BT-93", "BT-94", "BT-100", "BT-101"],
+        check: |i, out| {
+            for g in groups(i.doc).filter(|g| !g.multiplier && g.base) {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!("{} has a base amount but no percentage (MultiplierFactorNumeric); give both or neither", g.what),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R043",
+        // Asked only of the groups R041 and R042 do not take (see the module doc).
+        terms: &["BG-20", "BG-21", "BG-27", "BG-28"],
+        check: |i, out| {
+            for g in groups(i.doc).filter(|g| g.multiplier == g.base) {
+                let text = g.indicator.map(normalize_space).unwrap_or_default();
+                if text != "true" && text != "false" {
+                    out.push(Broken::at(
+                        i.root().to_owned(),
+                        format!(
+                            "{} has the ChargeIndicator {text:?}; Peppol wants true or false",
+                            g.what
+                        ),
+                    ));
+                }
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R061",
+        terms: &["BG-19", "BT-89"],
+        check: |i, out| {
+            for n in each(&i.doc.payment_means, |p| {
+                let code = p.code.as_deref().map(normalize_space);
+                matches!(code.as_deref(), Some("49" | "59")) && !p.mandate
+            }) {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!("payment instruction {} is a direct debit without the mandate reference (BT-89, PaymentMandate/ID)", n + 1),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R100",
+        terms: &["BG-25", "BT-128"],
+        check: |i, out| {
+            for n in each(&i.doc.lines, |l| l.document_references > 1) {
+                out.push(Broken::at(
+                    i.line(n),
+                    format!(
+                        "invoice line {} has more than one document reference; Peppol allows one",
+                        n + 1
+                    ),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R101",
+        terms: &["BG-25", "BT-128"],
+        check: |i, out| {
+            for n in each(&i.doc.lines, |l| {
+                l.document_references > 0 && !l.object_reference
+            }) {
+                out.push(Broken::at(
+                    i.line(n),
+                    format!("the document reference of invoice line {} has no DocumentTypeCode 130 (an invoiced object identifier)", n + 1),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R110",
+        terms: &["BG-14", "BG-26", "BT-73", "BT-134"],
+        check: |i, out| line_period_within(i, false, out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R111",
+        terms: &["BG-14", "BG-26", "BT-74", "BT-135"],
+        check: |i, out| line_period_within(i, true, out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R121",
+        terms: &["BG-25", "BT-149"],
+        check: |i, out| {
+            use super::super::model::Num;
+            for n in each(&i.doc.lines, |l| match l.base_quantity {
+                Num::Absent => false,
+                Num::Value(q) => q <= super::super::amount::Amount::ZERO,
+                Num::Invalid | Num::TooLong => true,
+            }) {
+                out.push(Broken::at(
+                    i.line(n),
+                    format!(
+                        "the price base quantity (BT-149) of invoice line {} is not above zero",
+                        n + 1
+                    ),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R040",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0088",
+                "GLN (digits with a GS1 check digit)",
+                |v| v.bytes().all(|b| b.is_ascii_digit()) && gln(v),
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R041",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0192",
+                "Norwegian organisation number (nine digits, mod 11)",
+                |v| all_digits(v, 9) && mod11(v),
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R042",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0184",
+                "Danish CVR number (DK and eight digits, or eight digits)",
+                |v| dk_prefixed(v) || all_digits(v, 8),
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R043",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0208",
+                "Belgian enterprise number (ten digits, mod 97)",
+                |v| all_digits(v, 10) && mod97_0208(v),
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R050",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0151",
+                "Australian Business Number (eleven digits)",
+                |v| all_digits(v, 11) && abn(v),
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R052",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0096",
+                "Danish P number (ten digits)",
+                |v| all_digits(v, 10),
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R053",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0198",
+                "Danish SE number (DK and eight digits)",
+                dk_prefixed,
+                out,
+            );
+        },
+    },
+];
+
+/// R110/R111: with an invoicing period start (end) date, each line period's start (end) date is
+/// on or after (before) it, compared as `xs:date`s.
+fn line_period_within(i: &Input<'_>, end: bool, out: &mut Vec<Broken>) {
+    let doc = i.doc;
+    let bound = doc.periods.first().and_then(|p| {
+        if end {
+            p.end.as_deref()
+        } else {
+            p.start.as_deref()
+        }
+    });
+    let Some(bound) = bound else {
+        return;
+    };
+    for p in &doc.line_periods {
+        let Some(date) = (if end {
+            p.end.as_deref()
+        } else {
+            p.start.as_deref()
+        }) else {
+            continue;
+        };
+        let ok = match (xs_date(date), xs_date(bound)) {
+            (Some(d), Some(b)) => {
+                if end {
+                    d <= b
+                } else {
+                    d >= b
+                }
+            }
+            _ => false,
+        };
+        if !ok {
+            let (edge, side) = if end {
+                ("ends", "after the invoicing period ends")
+            } else {
+                ("starts", "before the invoicing period starts")
+            };
+            out.push(Broken::at(
+                i.line(p.line),
+                format!(
+                    "the period of invoice line {} {edge} on {}, {side} ({})",
+                    p.line + 1,
+                    date.trim(),
+                    bound.trim()
+                ),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_digits_follow_the_artefact() {
+        assert!(gln("5790000436101"));
+        assert!(!gln("5790000436102"));
+        assert!(mod11("910667831"));
+        assert!(!mod11("910667832"));
+        assert!(mod97_0208("0203430576"));
+        assert!(!mod97_0208("0203430577"));
+        assert!(abn("51824753556"));
+        assert!(!abn("51824753557"));
+        assert!(dk_prefixed("DK12345678") && !dk_prefixed("DK1234567X"));
+    }
+}
