@@ -10,7 +10,7 @@ the repository is not exactly what the XSLTs give; tests/rule_catalogue.rs runs 
 With --stats it prints, per layer, how many distinct rule ids there are and how many of them are
 fatal, warning or information; with --implemented FILE (one id per line, `-` for stdin, as
 `cargo run -q --example implemented_rules` prints them) also how many of them trustgate checks,
-and which fatal ones it does not.
+and which fatal ones it does not (a line `ID KEY,KEY` counts the id only for those layers).
 
 Python 3 standard library only.
 """
@@ -416,7 +416,7 @@ def check(expected: str, count: int) -> int:
     return 1
 
 
-def stats(per_layer: dict[str, set[Assert]], implemented: set[str] | None) -> None:
+def stats(per_layer: dict[str, set[Assert]], implemented: dict[str, set[str] | None] | None) -> None:
     head = f"{'layer':<22}{'ids':>6}{'fatal':>7}{'warning':>9}{'information':>13}"
     if implemented is not None:
         head += f"{'checked':>9}{'checked fatal':>15}"
@@ -428,9 +428,10 @@ def stats(per_layer: dict[str, set[Assert]], implemented: set[str] | None) -> No
         by = [len({a.id for a in found if a.flag == f}) for f in FLAGS]
         row = f"{layer.key:<22}{len(ids):>6}{by[0]:>7}{by[1]:>9}{by[2]:>13}"
         if implemented is not None:
+            here = {i for i, keys in implemented.items() if keys is None or layer.key in keys}
             fatal = {a.id for a in found if a.flag == FLAGS[0]}
-            row += f"{len(ids & implemented):>9}{len(fatal & implemented):>15}"
-            missing[layer.key] = sorted(fatal - implemented)
+            row += f"{len(ids & here):>9}{len(fatal & here):>15}"
+            missing[layer.key] = sorted(fatal - here)
         print(row)
         both = sorted(i for i in ids if len({a.flag for a in found if a.id == i}) > 1)
         if both:
@@ -470,7 +471,12 @@ def main() -> int:
         implemented = None
         if args.implemented is not None:
             text = sys.stdin.read() if str(args.implemented) == "-" else args.implemented.read_text()
-            implemented = {line.strip() for line in text.splitlines() if line.strip()}
+            # `ID` (checked for every artefact) or `ID KEY,KEY` (for those artefacts' documents).
+            implemented = {}
+            for line in text.splitlines():
+                parts = line.split()
+                if parts:
+                    implemented[parts[0]] = set(parts[1].split(",")) if len(parts) > 1 else None
         stats(per_layer, implemented)
         return 0
     if args.check:

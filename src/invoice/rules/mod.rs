@@ -215,6 +215,86 @@ pub fn implemented() -> Vec<&'static str> {
     ids
 }
 
+/// Each rule id trustgate checks with the artefacts whose documents it checks it for, by the
+/// artefacts' keys (`EN16931-UBL`, `SI-UBL-2.0`, …): the Dutch artefacts carry the EN 16931
+/// rules, and trustgate runs those for their documents too. For docs/rules.md's table
+/// (`cargo run --example implemented_rules`).
+pub fn implemented_in() -> Vec<(&'static str, Vec<&'static str>)> {
+    use catalogue::layer::*;
+    const KEYS: [(u16, &str); 9] = [
+        (EN16931_UBL, "EN16931-UBL"),
+        (EN16931_CII, "EN16931-CII"),
+        (PEPPOL_BIS3_UBL, "PEPPOL-BIS3-UBL"),
+        (PEPPOL_SB_UBL, "PEPPOL-SB-UBL"),
+        (SI_UBL_2_0, "SI-UBL-2.0"),
+        (SI_UBL_2_0_GACCOUNT, "SI-UBL-2.0-GACCOUNT"),
+        (NLCIUS_CII, "NLCIUS-CII"),
+        (XRECHNUNG_UBL, "XRECHNUNG-UBL"),
+        (XRECHNUNG_CII, "XRECHNUNG-CII"),
+    ];
+    // The EN 16931 rules run for the Dutch artefacts' documents too.
+    let with_dutch = |mask: u16| {
+        let mut m = mask;
+        if mask & EN16931_UBL != 0 {
+            m |= SI_UBL_2_0 | SI_UBL_2_0_GACCOUNT;
+        }
+        if mask & EN16931_CII != 0 {
+            m |= NLCIUS_CII;
+        }
+        m
+    };
+    let mut pairs: Vec<(&'static str, u16)> = Vec::new();
+    for id in HAND_CODED {
+        let mask = if id.starts_with("BR-NL-") {
+            SI_UBL_2_0 | SI_UBL_2_0_GACCOUNT | NLCIUS_CII
+        } else if id.starts_with("BR-DE-") {
+            XRECHNUNG_UBL | XRECHNUNG_CII
+        } else if id.starts_with("CII-") {
+            with_dutch(EN16931_CII)
+        } else if id.starts_with("UBL-") {
+            with_dutch(EN16931_UBL)
+        } else {
+            with_dutch(EN16931_UBL | EN16931_CII)
+        };
+        pairs.push((id, mask));
+    }
+    for (_, mask, rules) in tables() {
+        pairs.extend(rules.iter().map(|r| (r.id, with_dutch(mask))));
+    }
+    pairs.extend(
+        codelists::UBL
+            .iter()
+            .map(|l| (l.id, with_dutch(EN16931_UBL))),
+    );
+    pairs.extend(
+        codelists::CII
+            .iter()
+            .map(|l| (l.id, with_dutch(EN16931_CII))),
+    );
+    pairs.extend(binding::generated_ids().map(|id| {
+        let syntax = if id.starts_with("CII-") {
+            EN16931_CII
+        } else {
+            EN16931_UBL
+        };
+        (id, with_dutch(syntax))
+    }));
+    let mut by_id: std::collections::BTreeMap<&'static str, u16> = Default::default();
+    for (id, mask) in pairs {
+        *by_id.entry(id).or_default() |= mask;
+    }
+    by_id
+        .into_iter()
+        .map(|(id, mask)| {
+            let keys = KEYS
+                .iter()
+                .filter(|(bit, _)| mask & bit != 0)
+                .map(|(_, k)| *k);
+            (id, keys.collect())
+        })
+        .collect()
+}
+
 /// Runs every rule set that applies to this document.
 pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Finding> {
     let mut out = Vec::new();
