@@ -174,7 +174,9 @@ impl TaxCategoryData {
             if cii {
                 s.eq_ignore_ascii_case("VAT")
             } else {
-                normalize_space(s).eq_ignore_ascii_case("VAT")
+                // `normalize-space(…) = 'VAT'` without allocating: a value with a space inside
+                // is never `VAT`.
+                xml_trim(s).eq_ignore_ascii_case("VAT")
             }
         })
     }
@@ -186,7 +188,8 @@ impl TaxCategoryData {
             if cii {
                 c == code
             } else {
-                normalize_space(c) == code
+                // Category codes have no spaces, so trimming is normalize-space here.
+                xml_trim(c) == code
             }
         })
     }
@@ -719,6 +722,11 @@ pub(crate) fn nonblank(s: &Option<String>) -> bool {
 /// Trimmed, non-empty copy.
 pub(crate) fn clean(s: &Option<String>) -> Option<String> {
     s.as_deref().map(normalize_space).filter(|s| !s.is_empty())
+}
+
+/// Trims XML whitespace (space, tab, CR, LF) from both ends.
+pub(crate) fn xml_trim(s: &str) -> &str {
+    s.trim_matches([' ', '\t', '\n', '\r'])
 }
 
 /// XPath `normalize-space`: trims and collapses XML whitespace runs to one space.

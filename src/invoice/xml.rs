@@ -103,26 +103,40 @@ macro_rules! tags {
             /// Every tag with its local name.
             const ALL: &'static [(&'static str, Tag)] = &[$((stringify!($name), Tag::$name)),*];
 
-            /// Looks a local name up in a table bucketed by length (built once), so an element
-            /// costs one or two comparisons of equal-length names instead of a scan of all.
+            /// Looks a local name up in a table bucketed by length and middle byte (built
+            /// once), so an element costs about one comparison of an equal-length name instead
+            /// of a scan of all.
             fn from_local(local: &[u8]) -> Tag {
-                static BY_LEN: OnceLock<Vec<Vec<(&'static [u8], Tag)>>> = OnceLock::new();
-                let table = BY_LEN.get_or_init(|| {
-                    let mut table = vec![Vec::new(); 64];
+                static BUCKETS: OnceLock<Vec<Vec<(&'static [u8], Tag)>>> = OnceLock::new();
+                let table = BUCKETS.get_or_init(|| {
+                    let mut table = vec![Vec::new(); 64 * 32];
                     for (name, tag) in Tag::ALL {
-                        if let Some(bucket) = table.get_mut(name.len()) {
+                        if let Some(bucket) = table.get_mut(bucket_of(name.as_bytes())) {
                             bucket.push((name.as_bytes(), *tag));
                         }
                     }
                     table
                 });
                 table
-                    .get(local.len())
+                    .get(bucket_of(local))
                     .and_then(|bucket| bucket.iter().find(|(name, _)| same(name, local)))
                     .map_or(Tag::Other, |(_, tag)| *tag)
             }
         }
     };
+}
+
+/// The bucket of a local name: its length (names are shorter than 64 bytes) and 5 bits of its
+/// middle byte (an index past the table for a longer name, which is no tag).
+fn bucket_of(local: &[u8]) -> usize {
+    let middle = local
+        .get(local.len() / 2)
+        .map_or(0, |b| usize::from(b & 0x1f));
+    if local.len() < 64 {
+        local.len() * 32 + middle
+    } else {
+        usize::MAX
+    }
 }
 
 tags! {

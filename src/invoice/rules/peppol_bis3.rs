@@ -26,10 +26,21 @@ fn in_germany(party: &PartyData) -> bool {
 
 /// What R041..R043 see of an allowance or charge, document level or a line's own.
 struct Group<'a> {
-    what: String,
+    /// The document level group `n` (`Err(line)`: a group of that line).
+    at: Result<usize, usize>,
     indicator: Option<&'a str>,
     multiplier: bool,
     base: bool,
+}
+
+impl Group<'_> {
+    /// Words for messages (built only for a group that breaks a rule).
+    fn what(&self) -> String {
+        match self.at {
+            Ok(n) => format!("document level allowance or charge {}", n + 1),
+            Err(line) => format!("an allowance or charge of invoice line {}", line + 1),
+        }
+    }
 }
 
 fn groups(doc: &Doc) -> impl Iterator<Item = Group<'_>> {
@@ -38,13 +49,13 @@ fn groups(doc: &Doc) -> impl Iterator<Item = Group<'_>> {
         .iter()
         .enumerate()
         .map(|(n, a)| Group {
-            what: format!("document level allowance or charge {}", n + 1),
+            at: Ok(n),
             indicator: a.indicator.as_deref(),
             multiplier: a.multiplier,
             base: a.decimals.base.is_some(),
         });
     let lines = doc.line_allowance_charges.iter().map(|a| Group {
-        what: format!("an allowance or charge of invoice line {}", a.line + 1),
+        at: Err(a.line),
         indicator: a.indicator.as_deref(),
         multiplier: a.multiplier,
         base: a.decimals.base.is_some(),
@@ -253,7 +264,7 @@ pub(super) const RULES: &[Rule] = &[
             for g in groups(i.doc).filter(|g| g.multiplier && !g.base) {
                 out.push(Broken::at(
                     i.root().to_owned(),
-                    format!("{} has a percentage (MultiplierFactorNumeric) but no base amount; give both or neither", g.what),
+                    format!("{} has a percentage (MultiplierFactorNumeric) but no base amount; give both or neither", g.what()),
                 ));
             }
         },
@@ -265,7 +276,7 @@ pub(super) const RULES: &[Rule] = &[
             for g in groups(i.doc).filter(|g| !g.multiplier && g.base) {
                 out.push(Broken::at(
                     i.root().to_owned(),
-                    format!("{} has a base amount but no percentage (MultiplierFactorNumeric); give both or neither", g.what),
+                    format!("{} has a base amount but no percentage (MultiplierFactorNumeric); give both or neither", g.what()),
                 ));
             }
         },
@@ -282,7 +293,7 @@ pub(super) const RULES: &[Rule] = &[
                         i.root().to_owned(),
                         format!(
                             "{} has the ChargeIndicator {text:?}; Peppol wants true or false",
-                            g.what
+                            g.what()
                         ),
                     ));
                 }
