@@ -238,6 +238,14 @@ pub(crate) struct LineData {
     pub(crate) object_reference: bool,
     /// BT-149, the item price base quantity (UBL `Price/BaseQuantity`).
     pub(crate) base_quantity: Num,
+    /// UBL: BT-129 as a number (`InvoicedQuantity` of an Invoice, `CreditedQuantity` of a
+    /// CreditNote).
+    pub(crate) quantity_value: Num,
+    /// UBL: the price has an allowance (`Price/AllowanceCharge`), with its indicator as written
+    /// and its amount (BT-147, the price discount).
+    pub(crate) price_allowance: bool,
+    pub(crate) price_allowance_indicator: Option<String>,
+    pub(crate) price_discount: Num,
 }
 
 /// Most distinct line allowance/charge categories kept ([`Doc::line_allowance_categories`]).
@@ -302,6 +310,9 @@ pub(crate) struct AllowanceChargeData {
     pub(crate) indicator_element: bool,
     /// UBL: a `MultiplierFactorNumeric` exists (BT-94 / BT-101).
     pub(crate) multiplier: bool,
+    /// UBL: the percentage (BT-94 / BT-101) and base amount (BT-93 / BT-100) as numbers.
+    pub(crate) multiplier_value: Num,
+    pub(crate) base_value: Num,
     /// BT-98 / BT-105 exists.
     pub(crate) reason_code: bool,
     /// BT-95 / BT-102 and their rates.
@@ -382,6 +393,10 @@ pub(crate) struct LineAllowanceChargeData {
     pub(crate) indicator_element: bool,
     /// UBL: a `MultiplierFactorNumeric` exists (BT-138 / BT-143).
     pub(crate) multiplier: bool,
+    /// UBL: the amount (BT-136 / BT-141), base amount and percentage as numbers.
+    pub(crate) amount_value: Num,
+    pub(crate) base_value: Num,
+    pub(crate) multiplier_value: Num,
     /// BT-140 / BT-145 exists.
     pub(crate) reason_code: bool,
     /// The VAT categories it states (UBL `TaxCategory`, CII `CategoryTradeTax`), at most

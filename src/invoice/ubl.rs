@@ -240,8 +240,24 @@ pub(crate) enum Field {
     PaymentId,
     LineReferenceType,
     BaseQuantity,
+    /// BT-129 of a line; `true` for `CreditedQuantity`.
+    Quantity(bool),
+    /// The price allowance's amount (`true`) or indicator.
+    PriceAllowance(bool),
+    /// A number of the document level allowance/charge being read.
+    GroupValue(GroupValue),
+    /// A number of the last line allowance/charge.
+    LineGroupValue(GroupValue),
     /// The end of an item attribute (`AdditionalItemProperty`).
     PropertyEnd,
+}
+
+/// A number of an allowance or charge (UBL).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum GroupValue {
+    Amount,
+    Base,
+    Multiplier,
 }
 
 /// A `PartyTaxScheme` being read: its `CompanyID` comes before `TaxScheme/ID`.
@@ -786,8 +802,9 @@ impl Handler for Ubl {
             }
             [T::AllowanceCharge, T::MultiplierFactorNumeric] => {
                 self.allowance_charge.detail.multiplier = true;
-                return None;
+                Field::GroupValue(GroupValue::Multiplier)
             }
+            [T::AllowanceCharge, T::BaseAmount] => Field::GroupValue(GroupValue::Base),
             [
                 T::InvoiceLine | T::CreditNoteLine,
                 T::AllowanceCharge,
@@ -796,7 +813,7 @@ impl Handler for Ubl {
                 if let Some(a) = self.doc.line_allowance_charges.last_mut() {
                     a.multiplier = true;
                 }
-                return None;
+                Field::LineGroupValue(GroupValue::Multiplier)
             }
             [T::InvoiceLine | T::CreditNoteLine, T::DocumentReference] => {
                 if let Some(line) = self.doc.lines.last_mut() {
@@ -938,8 +955,25 @@ impl Handler for Ubl {
                     line.quantity = true;
                     line.unit_code |= unit_code;
                 }
+                let credited = path.get(1) == Some(&T::CreditedQuantity);
+                Field::Quantity(credited)
+            }
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::Price,
+                T::AllowanceCharge,
+            ] => {
+                if let Some(line) = self.doc.lines.last_mut() {
+                    line.price_allowance = true;
+                }
                 return None;
             }
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::Price,
+                T::AllowanceCharge,
+                part @ (T::ChargeIndicator | T::Amount),
+            ] => Field::PriceAllowance(*part == T::Amount),
             [T::InvoiceLine | T::CreditNoteLine, T::Item, T::Name] => {
                 Field::Line(LineField::ItemName)
             }
@@ -984,8 +1018,17 @@ impl Handler for Ubl {
                         _ => a.reason_code = true,
                     }
                 }
-                return None;
+                if *flag == T::Amount {
+                    Field::LineGroupValue(GroupValue::Amount)
+                } else {
+                    return None;
+                }
             }
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::AllowanceCharge,
+                T::BaseAmount,
+            ] => Field::LineGroupValue(GroupValue::Base),
             [
                 T::InvoiceLine | T::CreditNoteLine,
                 ..,
@@ -1104,6 +1147,49 @@ impl Handler for Ubl {
             Field::AttachmentTypeCode => {
                 if let Some(a) = doc.attachments.last_mut() {
                     set_first(&mut a.type_code, text);
+                }
+            }
+            Field::Quantity(credited) => {
+                if let Some(line) = doc.lines.last_mut()
+                    && credited == doc.credit_note_root
+                    && !line.quantity_value.present()
+                {
+                    line.quantity_value = Num::parse(text);
+                }
+            }
+            Field::PriceAllowance(amount) => {
+                if let Some(line) = doc.lines.last_mut() {
+                    if amount {
+                        if !line.price_discount.present() {
+                            line.price_discount = Num::parse(text);
+                        }
+                    } else {
+                        set_first(&mut line.price_allowance_indicator, text);
+                    }
+                }
+            }
+            Field::GroupValue(v) => {
+                let detail = &mut self.allowance_charge.detail;
+                // (The document level amount is read as `AllowanceChargeAmount`.)
+                let slot = match v {
+                    GroupValue::Base => &mut detail.base_value,
+                    GroupValue::Multiplier => &mut detail.multiplier_value,
+                    GroupValue::Amount => return,
+                };
+                if !slot.present() {
+                    *slot = Num::parse(text);
+                }
+            }
+            Field::LineGroupValue(v) => {
+                if let Some(a) = doc.line_allowance_charges.last_mut() {
+                    let slot = match v {
+                        GroupValue::Amount => &mut a.amount_value,
+                        GroupValue::Base => &mut a.base_value,
+                        GroupValue::Multiplier => &mut a.multiplier_value,
+                    };
+                    if !slot.present() {
+                        *slot = Num::parse(text);
+                    }
                 }
             }
             Field::LineReferenceType => {

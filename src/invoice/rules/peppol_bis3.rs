@@ -1,14 +1,16 @@
 //! More of Peppol BIS Billing 3.0 (UBL), as a table: the document's notes, specification,
 //! VAT totals and accounting currency (PEPPOL-EN16931-R002/R004/R005/R053/R054), allowances and
-//! charges (R041..R043), the direct debit mandate (R061), the lines' document references, base
-//! quantity and periods (R100/R101/R121, R110/R111), and the identifier check digits of
+//! charges (R040..R043), the direct debit mandate (R061), the lines' arithmetic (R120), price
+//! discount (R044/R046), document references, base quantity and periods (R100/R101/R121,
+//! R110/R111), and the identifier check digits of
 //! PEPPOL-COMMON-R040..R053 (GLN, Norwegian, Danish, Belgian and Australian numbers).
 //!
 //! The artefact's mode for these runs one template per node, highest priority first: R041 and
 //! R042 take the allowances and charges with a multiplier and no base amount (or the other way
 //! round) before R043's generic context sees them, so R043 is asked only of the others.
 
-use super::super::model::{Doc, Ident, PartyData, normalize_space};
+use super::super::amount::Amount;
+use super::super::model::{Doc, Ident, Num, PartyData, normalize_space};
 use super::en16931_parts::xs_date;
 use super::table::{Broken, Input, Rule, each};
 
@@ -355,6 +357,117 @@ pub(super) const RULES: &[Rule] = &[
         check: |i, out| line_period_within(i, true, out),
     },
     Rule {
+        id: "PEPPOL-EN16931-R120",
+        terms: &[
+            "BG-25", "BT-131", "BT-129", "BT-146", "BT-149", "BT-136", "BT-141",
+        ],
+        check: |i, out| {
+            for n in 0..i.doc.lines.len() {
+                match line_arithmetic(i.doc, n) {
+                    Some(true) => {}
+                    Some(false) => out.push(Broken::at(
+                        i.line(n),
+                        format!("the net amount (BT-131) of invoice line {} is not its quantity times its net price (divided by the base quantity), plus its charges, minus its allowances (to within 0.02)", n + 1),
+                    )),
+                    None => out.push(Broken::at(
+                        i.line(n),
+                        format!("the net amount of invoice line {} could not be checked: its quantity, price, base quantity or an allowance amount is not a number", n + 1),
+                    )),
+                }
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R040",
+        terms: &["BT-92", "BT-93", "BT-94", "BT-99", "BT-100", "BT-101"],
+        // Amount = base amount × percentage ÷ 100, within 0.02, where both are given.
+        check: |i, out| {
+            let doc = i.doc;
+            let document = doc.allowance_charges.iter().enumerate().map(|(n, a)| {
+                (
+                    Ok(n),
+                    a.multiplier && a.decimals.base.is_some(),
+                    a.amount,
+                    a.base_value,
+                    a.multiplier_value,
+                )
+            });
+            let lines = doc.line_allowance_charges.iter().map(|a| {
+                (
+                    Err(a.line),
+                    a.multiplier && a.decimals.base.is_some(),
+                    a.amount_value,
+                    a.base_value,
+                    a.multiplier_value,
+                )
+            });
+            for (at, both, amount, base, percent) in document.chain(lines) {
+                if !both {
+                    continue;
+                }
+                let ok = (|| {
+                    let amount = decimal_or(amount, Amount::ZERO)?;
+                    let product = base.value()?.checked_mul(percent.value()?)?;
+                    within_cents(amount, product, Amount::parse("100")?)
+                })();
+                if ok != Some(true) {
+                    let group = Group {
+                        at,
+                        indicator: None,
+                        multiplier: true,
+                        base: true,
+                    };
+                    out.push(Broken::at(
+                        i.root().to_owned(),
+                        format!("the amount of {} is not its base amount times its percentage (to within 0.02)", group.what()),
+                    ));
+                }
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R044",
+        terms: &["BG-29", "BT-147"],
+        check: |i, out| {
+            for n in each(&i.doc.lines, |l| {
+                l.price_allowance
+                    && l.price_allowance_indicator
+                        .as_deref()
+                        .map(normalize_space)
+                        .as_deref()
+                        != Some("false")
+            }) {
+                out.push(Broken::at(
+                    i.line(n),
+                    format!("the price allowance of invoice line {} has a ChargeIndicator other than false; a price can only have a discount", n + 1),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R046",
+        terms: &["BT-146", "BT-147", "BT-148"],
+        // Net price = gross price − price discount, exactly, where the gross price is given.
+        check: |i, out| {
+            for n in each(&i.doc.lines, |l| {
+                if !l.price_allowance || !l.gross_price.present() {
+                    return false;
+                }
+                let net = l
+                    .gross_price
+                    .value()
+                    .zip(l.price_discount.value())
+                    .and_then(|(g, d)| g.checked_sub(d));
+                !matches!((net, l.price), (Some(net), Num::Value(p)) if net == p)
+            }) {
+                out.push(Broken::at(
+                    i.line(n),
+                    format!("the net price (BT-146) of invoice line {} is not its gross price (BT-148) minus its price discount (BT-147)", n + 1),
+                ));
+            }
+        },
+    },
+    Rule {
         id: "PEPPOL-EN16931-R121",
         terms: &["BG-25", "BT-149"],
         check: |i, out| {
@@ -466,6 +579,59 @@ pub(super) const RULES: &[Rule] = &[
         },
     },
 ];
+
+/// `u:slack(expected, value, 0.02)`: the two differ by at most 0.02 (`expected` and `value` as
+/// `numerator / divisor`, compared multiplied out so no division rounds).
+fn within_cents(expected: Amount, numerator: Amount, divisor: Amount) -> Option<bool> {
+    let slack = Amount::parse("0.02")?;
+    let scaled = expected.checked_mul(divisor)?;
+    let diff = scaled.checked_sub(numerator)?.abs()?;
+    Some(diff <= slack.checked_mul(divisor.abs()?)?)
+}
+
+/// A value the artefact casts with `xs:decimal`: absent gives `default`, a non-number `None`
+/// (the XSLT stops there; the rule fails closed).
+fn decimal_or(n: Num, default: Amount) -> Option<Amount> {
+    match n {
+        Num::Absent => Some(default),
+        Num::Value(a) => Some(a),
+        Num::Invalid | Num::TooLong => None,
+    }
+}
+
+/// PEPPOL-EN16931-R120: line net amount = quantity × (price ÷ base quantity) + charges −
+/// allowances, within 0.02; the sums of the line's charges and allowances (indicator written
+/// `true` / `false`) rounded to cents. `None` when a term is not a number.
+fn line_arithmetic(doc: &Doc, n: usize) -> Option<bool> {
+    let line = doc.lines.get(n)?;
+    let one = Amount::parse("1")?;
+    let net = decimal_or(line.net, Amount::ZERO)?;
+    let quantity = decimal_or(line.quantity_value, one)?;
+    let price = decimal_or(line.price, Amount::ZERO)?;
+    let base = match line.base_quantity {
+        Num::Value(b) if b != Amount::ZERO => b,
+        Num::Invalid | Num::TooLong => return None,
+        _ => one,
+    };
+    let mut sums = [Amount::ZERO, Amount::ZERO];
+    for a in doc.line_allowance_charges.iter().filter(|a| a.line == n) {
+        let slot = match a.indicator.as_deref().map(normalize_space).as_deref() {
+            Some("true") => 0,
+            Some("false") => 1,
+            _ => continue,
+        };
+        if let Some(v) = decimal_or(a.amount_value, Amount::ZERO) {
+            sums[slot] = sums[slot].checked_add(v)?;
+        } else {
+            return None;
+        }
+    }
+    let adjust = sums[0].round2()?.checked_sub(sums[1].round2()?)?;
+    let numerator = quantity
+        .checked_mul(price)?
+        .checked_add(adjust.checked_mul(base)?)?;
+    within_cents(net, numerator, base)
+}
 
 /// R110/R111: with an invoicing period start (end) date, each line period's start (end) date is
 /// on or after (before) it, compared as `xs:date`s.
