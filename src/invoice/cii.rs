@@ -12,15 +12,17 @@ use super::model::{
 };
 use super::ubl::{
     AddressField, LineField, Role, TaxField, TotalField, add_card_number, end_line_allowance_tax,
-    open_line_allowance_charge, open_line_tax, push_allowance_charge, set_address, set_gross_price,
-    set_line_allowance_indicator, set_line_amount, set_line_field, set_period_date, set_tax,
-    set_total,
+    open_line_allowance_charge, open_line_tax, push_allowance_charge, set_address, set_contact,
+    set_gross_price, set_line_allowance_indicator, set_line_amount, set_line_field,
+    set_period_date, set_tax, set_total,
 };
 use super::xml::{Attrs, Capture, Handler, Tag as T};
 
 /// A field of a CII trade party.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum PartyField {
+    /// See `ubl::PartyField::Contact`.
+    Contact(u8),
     Identifier,
     /// `ID` (not `GlobalID`).
     LocalIdentifier,
@@ -159,6 +161,17 @@ impl Cii {
                 party.contact = true;
                 return None;
             }
+            [T::DefinedTradeContact, T::PersonName | T::DepartmentName] => PartyField::Contact(0),
+            [
+                T::DefinedTradeContact,
+                T::TelephoneUniversalCommunication,
+                T::CompleteNumber,
+            ] => PartyField::Contact(1),
+            [
+                T::DefinedTradeContact,
+                T::EmailURIUniversalCommunication,
+                T::URIID,
+            ] => PartyField::Contact(2),
             _ => return None,
         };
         Some((Field::Party(role, field), Capture::Text))
@@ -168,6 +181,7 @@ impl Cii {
         let attr = self.attr.take();
         let party = self.doc.party_mut(role);
         match field {
+            PartyField::Contact(part) => set_contact(party, part, text),
             PartyField::LocalIdentifier => {
                 party.local_ids.push(text.to_owned());
                 party.identifiers.push(Ident {
@@ -448,6 +462,15 @@ impl Cii {
                 T::ApplicableTradeSettlementFinancialCard,
                 T::ID,
             ] => Field::CardNumber,
+            [
+                T::SpecifiedTradeSettlementPaymentMeans,
+                T::ApplicableTradeSettlementFinancialCard,
+            ] => {
+                if let Some(p) = self.doc.payment_means.last_mut() {
+                    p.card_element = true;
+                }
+                return None;
+            }
             [T::PayeeTradeParty, rest @ ..] => return self.party(Role::Payee, rest, attrs),
             [T::BillingSpecifiedPeriod] => {
                 self.doc.periods.push(PeriodData {

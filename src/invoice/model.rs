@@ -107,6 +107,11 @@ pub(crate) struct PartyData {
     pub(crate) addresses: Vec<AddressData>,
     /// A contact group is present (UBL `Contact`, CII `DefinedTradeContact`).
     pub(crate) contact: bool,
+    /// The contact's name (BT-41: UBL `Name`, CII `PersonName` or `DepartmentName`), telephone
+    /// (BT-42) and e-mail (BT-43) are given and not blank.
+    pub(crate) contact_name: bool,
+    pub(crate) contact_phone: bool,
+    pub(crate) contact_email: bool,
 }
 
 /// UBL `LegalMonetaryTotal` / CII `SpecifiedTradeSettlementHeaderMonetarySummation`.
@@ -468,6 +473,8 @@ pub(crate) struct PaymentMeansData {
     pub(crate) code_named: bool,
     /// UBL: a `PaymentMandate/ID` exists (BT-89).
     pub(crate) mandate: bool,
+    /// A payment card group exists (UBL `CardAccount`, CII `ApplicableTradeSettlementFinancialCard`).
+    pub(crate) card_element: bool,
     /// CII: the account has an `IBANID`, a `ProprietaryID` (BR-CO-27 of NLCIUS-CII).
     pub(crate) iban: bool,
     pub(crate) proprietary: bool,

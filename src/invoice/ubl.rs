@@ -44,6 +44,8 @@ pub(crate) enum PartyField {
     TaxSchemeId,
     RegistrationName,
     LegalId,
+    /// The contact's name, telephone or e-mail (0, 1, 2): whether it is not blank.
+    Contact(u8),
 }
 
 /// A field of a VAT category (a line's, an allowance/charge's or a breakdown's).
@@ -357,6 +359,14 @@ impl Ubl {
                 self.attr = attrs.get(b"schemeID");
                 P::LegalId
             }
+            [
+                T::Contact,
+                part @ (T::Name | T::Telephone | T::ElectronicMail),
+            ] => P::Contact(match part {
+                T::Name => 0,
+                T::Telephone => 1,
+                _ => 2,
+            }),
             [T::Contact] => {
                 party.contact = true;
                 return None;
@@ -414,6 +424,7 @@ impl Ubl {
                 }
             }
             PartyField::RegistrationName => set_first(&mut party.registration_name, text),
+            PartyField::Contact(part) => set_contact(party, part, text),
             PartyField::LegalId => {
                 party.legal_ids.push(Ident {
                     value: text.to_owned(),
@@ -422,6 +433,17 @@ impl Ubl {
             }
         }
     }
+}
+
+/// Notes a contact's name (0), telephone (1) or e-mail (2) when it is not blank.
+pub(crate) fn set_contact(party: &mut PartyData, part: u8, text: &str) {
+    let given = !text.trim_matches([' ', '\t', '\n', '\r']).is_empty();
+    let slot = match part {
+        0 => &mut party.contact_name,
+        1 => &mut party.contact_phone,
+        _ => &mut party.contact_email,
+    };
+    *slot |= given;
 }
 
 /// `[ID]`, `[Percent]`, `[TaxScheme, ID]` below a UBL `TaxCategory`/`ClassifiedTaxCategory`.
@@ -703,6 +725,12 @@ impl Handler for Ubl {
                 return None;
             }
             [T::PaymentMeans, T::CardAccount, T::PrimaryAccountNumberID] => Field::CardNumber,
+            [T::PaymentMeans, T::CardAccount] => {
+                if let Some(p) = self.doc.payment_means.last_mut() {
+                    p.card_element = true;
+                }
+                return None;
+            }
             [T::InvoiceLine | T::CreditNoteLine, T::InvoicePeriod] => {
                 let line = self.doc.lines.len().saturating_sub(1);
                 self.doc.line_periods.push(PeriodData {

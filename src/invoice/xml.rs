@@ -195,6 +195,9 @@ tags! {
     OrderLineReference, PaymentTerms,
     // Peppol BIS 3 (UBL)
     MultiplierFactorNumeric, PaymentMandate,
+    // XRechnung: the seller contact (UBL, then CII)
+    Telephone, ElectronicMail, PersonName, DepartmentName, TelephoneUniversalCommunication,
+    CompleteNumber, EmailURIUniversalCommunication,
 }
 
 impl Tag {

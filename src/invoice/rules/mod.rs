@@ -175,7 +175,7 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 11] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 12] {
     use catalogue::layer::{
         EN16931_CII, EN16931_UBL, NLCIUS_CII, PEPPOL_BIS3_UBL, SI_UBL_2_0, SI_UBL_2_0_GACCOUNT,
         XRECHNUNG_CII, XRECHNUNG_UBL,
@@ -198,6 +198,7 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 11] {
         ),
         ("peppol", PEPPOL_BIS3_UBL, peppol::BIS3_UBL),
         ("peppol_bis3", PEPPOL_BIS3_UBL, peppol_bis3::RULES),
+        ("xrechnung", XRECHNUNG_UBL | XRECHNUNG_CII, xrechnung::RULES),
         ("peppol", XRECHNUNG_UBL, peppol::XRECHNUNG_UBL),
         ("peppol", XRECHNUNG_CII, peppol::XRECHNUNG_CII),
     ]
@@ -369,6 +370,12 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
     }
     if matches!(spec, Specification::XRechnung { .. }) && syntax != Syntax::Zugferd1 {
         xrechnung::check(doc, &mut out);
+        let layer = if cii {
+            catalogue::layer::XRECHNUNG_CII
+        } else {
+            catalogue::layer::XRECHNUNG_UBL
+        };
+        table::run(xrechnung::RULES, &input, layer, &mut out);
     }
     // Schema errors come first, as the official pipelines check the XSD before any rule, and
     // are fatal for every specification.
