@@ -475,9 +475,19 @@ pub(crate) struct PaymentMeansData {
     pub(crate) mandate: bool,
     /// A payment card group exists (UBL `CardAccount`, CII `ApplicableTradeSettlementFinancialCard`).
     pub(crate) card_element: bool,
+    /// UBL: its `ID`s as written (the G-account rules name the instructions by them).
+    pub(crate) ids: Vec<String>,
     /// CII: the account has an `IBANID`, a `ProprietaryID` (BR-CO-27 of NLCIUS-CII).
     pub(crate) iban: bool,
     pub(crate) proprietary: bool,
+}
+
+/// UBL `PaymentTerms`, as the G-account rules read it: which payment instruction it refers to
+/// (`PaymentMeansID`s as written) and its amount.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PaymentTermsData {
+    pub(crate) means_ids: Vec<String>,
+    pub(crate) amount: Num,
 }
 
 /// An invoicing period: the document's (BG-14) or a line's (BG-26).
@@ -616,6 +626,8 @@ pub(crate) struct Doc {
     /// The deliver-to addresses (BG-15): UBL `Delivery/DeliveryLocation/Address`, CII
     /// `ShipToTradeParty/PostalTradeAddress`.
     pub(crate) delivery_addresses: Vec<AddressData>,
+    /// UBL: the payment terms groups (`PaymentTerms`), for the G-account rules.
+    pub(crate) payment_terms: Vec<PaymentTermsData>,
     /// UBL: how many invoice notes (BT-22, root `Note`) there are.
     pub(crate) notes: usize,
     /// A line refers to a purchase order line (BT-132: UBL `OrderLineReference/LineID`, CII

@@ -7,8 +7,8 @@
 use super::attachment;
 use super::model::{
     AddressData, AllowanceChargeData, AttachmentData, Doc, Ident, LineAllowanceChargeData,
-    LineData, MAX_OTHER_CATEGORIES, Num, PartyData, PaymentMeansData, PeriodData, TaxCategoryData,
-    TaxTotalData, TotalsData, VatBreakdownData, parse_bool, push_tax, set_first,
+    LineData, MAX_OTHER_CATEGORIES, Num, PartyData, PaymentMeansData, PaymentTermsData, PeriodData,
+    TaxCategoryData, TaxTotalData, TotalsData, VatBreakdownData, parse_bool, push_tax, set_first,
 };
 use super::xml::{Attrs, Capture, Handler, Tag as T};
 
@@ -242,6 +242,9 @@ pub(crate) enum Field {
     PaymentId,
     LineReferenceType,
     BaseQuantity,
+    PaymentTermsMeansId,
+    PaymentTermsAmount,
+    PaymentMeansId,
     /// BT-129 of a line; `true` for `CreditedQuantity`.
     Quantity(bool),
     /// The price allowance's amount (`true`) or indicator.
@@ -859,6 +862,13 @@ impl Handler for Ubl {
                 T::Price,
                 T::BaseQuantity,
             ] => Field::BaseQuantity,
+            [T::PaymentTerms] => {
+                self.doc.payment_terms.push(PaymentTermsData::default());
+                return None;
+            }
+            [T::PaymentTerms, T::PaymentMeansID] => Field::PaymentTermsMeansId,
+            [T::PaymentTerms, T::Amount] => Field::PaymentTermsAmount,
+            [T::PaymentMeans, T::ID] => Field::PaymentMeansId,
             [T::PaymentTerms, T::Note] => {
                 self.doc.payment_terms_note = true;
                 return None;
@@ -1175,6 +1185,23 @@ impl Handler for Ubl {
             Field::AttachmentTypeCode => {
                 if let Some(a) = doc.attachments.last_mut() {
                     set_first(&mut a.type_code, text);
+                }
+            }
+            Field::PaymentTermsMeansId => {
+                if let Some(t) = doc.payment_terms.last_mut() {
+                    t.means_ids.push(text.to_owned());
+                }
+            }
+            Field::PaymentTermsAmount => {
+                if let Some(t) = doc.payment_terms.last_mut()
+                    && !t.amount.present()
+                {
+                    t.amount = Num::parse(text);
+                }
+            }
+            Field::PaymentMeansId => {
+                if let Some(p) = doc.payment_means.last_mut() {
+                    p.ids.push(text.to_owned());
                 }
             }
             Field::Quantity(credited) => {

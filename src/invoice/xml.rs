@@ -198,6 +198,8 @@ tags! {
     // XRechnung: the seller contact (UBL, then CII)
     Telephone, ElectronicMail, PersonName, DepartmentName, TelephoneUniversalCommunication,
     CompleteNumber, EmailURIUniversalCommunication,
+    // The G-account extension (UBL)
+    PaymentMeansID,
 }
 
 impl Tag {

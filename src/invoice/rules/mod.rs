@@ -175,7 +175,7 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 12] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 13] {
     use catalogue::layer::{
         EN16931_CII, EN16931_UBL, NLCIUS_CII, PEPPOL_BIS3_UBL, SI_UBL_2_0, SI_UBL_2_0_GACCOUNT,
         XRECHNUNG_CII, XRECHNUNG_UBL,
@@ -199,6 +199,7 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 12] {
         ("peppol", PEPPOL_BIS3_UBL, peppol::BIS3_UBL),
         ("peppol_bis3", PEPPOL_BIS3_UBL, peppol_bis3::RULES),
         ("xrechnung", XRECHNUNG_UBL | XRECHNUNG_CII, xrechnung::RULES),
+        ("nl", SI_UBL_2_0_GACCOUNT, nl::GACCOUNT),
         ("peppol", XRECHNUNG_UBL, peppol::XRECHNUNG_UBL),
         ("peppol", XRECHNUNG_CII, peppol::XRECHNUNG_CII),
     ]
@@ -332,6 +333,13 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
     }
     if spec.is_nlcius() {
         nl::check(doc, syntax, &mut out);
+    }
+    if spec == Specification::SiUbl2GAccount
+        && matches!(syntax, Syntax::UblInvoice | Syntax::UblCreditNote)
+    {
+        let input = table::Input { doc, cii: false };
+        let layer = catalogue::layer::SI_UBL_2_0_GACCOUNT;
+        table::run(nl::GACCOUNT, &input, layer, &mut out);
     }
     let cii = syntax == Syntax::Cii;
     let input = table::Input { doc, cii };

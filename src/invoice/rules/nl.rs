@@ -172,6 +172,137 @@ pub(super) const RULES: &[Rule] = &[
     },
 ];
 
+/// The G-account extension of SI-UBL 2.0 (BR-GA-1..7): an Invoice (not a CreditNote) splits the
+/// amount due over two payment instructions, the seller's account and the G-account, each named
+/// by an id that two payment terms refer to. BR-GA-0 (the identifier names the extension) holds
+/// for every document this layer is chosen for.
+pub(super) const GACCOUNT: &[Rule] = &[
+    Rule {
+        id: "BR-GA-1",
+        terms: &["BT-20"],
+        check: |i, out| {
+            let n = i.doc.payment_terms.len();
+            if !i.doc.credit_note_root && n != 2 {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!("a G-account invoice has two payment terms (PaymentTerms), one per account; this one has {n}"),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "BR-GA-2",
+        terms: &["BG-16"],
+        check: |i, out| {
+            let n = i.doc.payment_means.len();
+            if !i.doc.credit_note_root && n != 2 {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!("a G-account invoice has two payment instructions (PaymentMeans), the seller's account and the G-account; this one has {n}"),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "BR-GA-3",
+        // `xs:decimal(PayableAmount) = sum(PaymentTerms/xs:decimal(Amount))`.
+        terms: &["BT-115"],
+        check: |i, out| {
+            let doc = i.doc;
+            if doc.credit_note_root {
+                return;
+            }
+            let sum = doc
+                .payment_terms
+                .iter()
+                .try_fold(Amount::ZERO, |acc, t| match t.amount {
+                    super::super::model::Num::Absent => Some(acc),
+                    super::super::model::Num::Value(a) => acc.checked_add(a),
+                    _ => None,
+                });
+            let payable = doc.totals.as_ref().and_then(|t| t.payable.value());
+            if payable.zip(sum).is_none_or(|(p, s)| p != s) {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "the amounts of the payment terms do not add up to the amount due (BT-115)",
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "BR-GA-4",
+        terms: &["BT-20"],
+        check: |i, out| {
+            if i.doc.credit_note_root {
+                return;
+            }
+            for (n, t) in i.doc.payment_terms.iter().enumerate() {
+                if t.means_ids.len() != 1 {
+                    out.push(Broken::at(
+                        i.root().to_owned(),
+                        format!("payment terms {} must name exactly one payment instruction (PaymentMeansID)", n + 1),
+                    ));
+                }
+            }
+        },
+    },
+    Rule {
+        id: "BR-GA-5",
+        terms: &["BG-16"],
+        check: |i, out| {
+            if i.doc.credit_note_root {
+                return;
+            }
+            for (n, p) in i.doc.payment_means.iter().enumerate() {
+                if p.ids.len() != 1 {
+                    out.push(Broken::at(
+                        i.root().to_owned(),
+                        format!("payment instruction {} must have exactly one ID", n + 1),
+                    ));
+                }
+            }
+        },
+    },
+    Rule {
+        id: "BR-GA-6",
+        terms: &["BT-20", "BG-16"],
+        check: |i, out| {
+            let doc = i.doc;
+            if doc.credit_note_root {
+                return;
+            }
+            let known = |id: &String| doc.payment_means.iter().any(|p| p.ids.contains(id));
+            for id in doc.payment_terms.iter().flat_map(|t| &t.means_ids) {
+                if !known(id) {
+                    out.push(Broken::at(
+                        i.root().to_owned(),
+                        format!("payment terms refer to the payment instruction {id:?}, which the invoice does not have"),
+                    ));
+                }
+            }
+        },
+    },
+    Rule {
+        id: "BR-GA-7",
+        terms: &["BG-16"],
+        check: |i, out| {
+            let doc = i.doc;
+            let n = doc
+                .payment_means
+                .iter()
+                .flat_map(|p| &p.ids)
+                .filter(|id| id.as_str() == "GACCOUNT")
+                .count();
+            if !doc.credit_note_root && n != 1 {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!("a G-account invoice has one payment instruction with ID GACCOUNT; this one has {n}"),
+                ));
+            }
+        },
+    },
+];
+
 const NLCIUS_CII: &str = "urn:cen.eu:en16931:2017#compliant#urn:fdc:nen.nl:nlcius:v1.0";
 const NLCIUS_CII_GACCOUNT: &str = "urn:cen.eu:en16931:2017#compliant#urn:fdc:nen.nl:nlcius:v1.0#conformant#urn:fdc:nen.nl:gaccount:v1.0";
 
