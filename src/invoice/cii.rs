@@ -11,10 +11,10 @@ use super::model::{
     PeriodData, TaxCategoryData, TaxTotalData, TotalsData, VatBreakdownData, push_tax, set_first,
 };
 use super::ubl::{
-    AddressField, LineField, Role, TaxField, TotalField, add_card_number, end_line_allowance_tax,
-    open_line_allowance_charge, open_line_tax, push_allowance_charge, set_address, set_contact,
-    set_gross_price, set_line_allowance_indicator, set_line_amount, set_line_field,
-    set_period_date, set_tax, set_total,
+    AddressField, GroupValue, LineField, Role, TaxField, TotalField, add_card_number,
+    end_item_property, end_line_allowance_tax, open_line_allowance_charge, open_line_tax,
+    push_allowance_charge, set_address, set_contact, set_gross_price, set_line_allowance_indicator,
+    set_line_amount, set_line_field, set_line_group_value, set_period_date, set_tax, set_total,
 };
 use super::xml::{Attrs, Capture, Handler, Tag as T};
 
@@ -79,6 +79,8 @@ pub(crate) enum Field {
     BillingReferenceId,
     /// The end of an item attribute (`ApplicableProductCharacteristic`).
     PropertyEnd,
+    /// A line allowance/charge's `ActualAmount`.
+    LineAllowanceAmount,
 }
 
 /// The CII / ZUGFeRD 1.0 extractor.
@@ -355,13 +357,18 @@ impl Cii {
             [
                 T::SpecifiedLineTradeSettlement,
                 T::SpecifiedTradeAllowanceCharge,
-                flag @ (T::ActualAmount | T::Reason | T::ReasonCode),
+                T::ActualAmount,
+            ] => Field::LineAllowanceAmount,
+            [
+                T::SpecifiedLineTradeSettlement,
+                T::SpecifiedTradeAllowanceCharge,
+                flag @ (T::Reason | T::ReasonCode),
             ] => {
                 if let Some(a) = self.doc.line_allowance_charges.last_mut() {
-                    match flag {
-                        T::ActualAmount => a.amount = true,
-                        T::Reason => a.reason = true,
-                        _ => a.reason_code = true,
+                    if *flag == T::Reason {
+                        a.reason = true;
+                    } else {
+                        a.reason_code = true;
                     }
                 }
                 return None;
@@ -987,12 +994,8 @@ impl Handler for Cii {
                     *has_id |= !text.trim().is_empty();
                 }
             }
-            Field::PropertyEnd => {
-                let (name, value) = std::mem::take(&mut self.property);
-                if let Some(line) = doc.lines.last_mut() {
-                    line.property_incomplete |= !(name && value);
-                }
-            }
+            Field::PropertyEnd => end_item_property(doc, std::mem::take(&mut self.property)),
+            Field::LineAllowanceAmount => set_line_group_value(doc, GroupValue::Amount, text),
             Field::AllowanceChargeTax(f) => {
                 if let Some(category) = self.allowance_charge.taxes.last_mut() {
                     set_tax(category, f, text);

@@ -313,9 +313,8 @@ pub(crate) struct AllowanceChargeData {
     pub(crate) reasons: usize,
     /// CII: the `ChargeIndicator` element exists (CII-SR-463), with or without its `Indicator`.
     pub(crate) indicator_element: bool,
-    /// UBL: a `MultiplierFactorNumeric` exists (BT-94 / BT-101).
-    pub(crate) multiplier: bool,
-    /// UBL: the percentage (BT-94 / BT-101) and base amount (BT-93 / BT-100) as numbers.
+    /// UBL: the percentage (BT-94 / BT-101, `MultiplierFactorNumeric`; present when the
+    /// element is, whatever its text) and base amount (BT-93 / BT-100) as numbers.
     pub(crate) multiplier_value: Num,
     pub(crate) base_value: Num,
     /// BT-98 / BT-105 exists.
@@ -388,17 +387,15 @@ pub(crate) struct LineAllowanceChargeData {
     pub(crate) line: usize,
     /// `ChargeIndicator` (CII `ChargeIndicator/Indicator`) as written, the first one.
     pub(crate) indicator: Option<String>,
-    /// BT-136 / BT-141 exists: UBL `Amount`, CII `ActualAmount`.
-    pub(crate) amount: bool,
     /// BT-139 / BT-144 exists.
     pub(crate) reason: bool,
     /// How many reasons it has (UBL-SR-30/31 allow one).
     pub(crate) reasons: usize,
     /// CII: the `ChargeIndicator` element exists (CII-SR-463).
     pub(crate) indicator_element: bool,
-    /// UBL: a `MultiplierFactorNumeric` exists (BT-138 / BT-143).
-    pub(crate) multiplier: bool,
-    /// UBL: the amount (BT-136 / BT-141), base amount and percentage as numbers.
+    /// The amount (BT-136 / BT-141: UBL `Amount`, CII `ActualAmount`), and UBL's base amount
+    /// and percentage (`MultiplierFactorNumeric`), as numbers; each present when its element
+    /// is, whatever its text.
     pub(crate) amount_value: Num,
     pub(crate) base_value: Num,
     pub(crate) multiplier_value: Num,

@@ -832,7 +832,6 @@ impl Handler for Ubl {
                 return None;
             }
             [T::AllowanceCharge, T::MultiplierFactorNumeric] => {
-                self.allowance_charge.detail.multiplier = true;
                 Field::GroupValue(GroupValue::Multiplier)
             }
             [T::AllowanceCharge, T::BaseAmount] => Field::GroupValue(GroupValue::Base),
@@ -840,12 +839,7 @@ impl Handler for Ubl {
                 T::InvoiceLine | T::CreditNoteLine,
                 T::AllowanceCharge,
                 T::MultiplierFactorNumeric,
-            ] => {
-                if let Some(a) = self.doc.line_allowance_charges.last_mut() {
-                    a.multiplier = true;
-                }
-                Field::LineGroupValue(GroupValue::Multiplier)
-            }
+            ] => Field::LineGroupValue(GroupValue::Multiplier),
             [T::InvoiceLine | T::CreditNoteLine, T::DocumentReference] => {
                 if let Some(line) = self.doc.lines.last_mut() {
                     line.document_references += 1;
@@ -1046,19 +1040,17 @@ impl Handler for Ubl {
                 T::AllowanceCharge,
                 flag @ (T::Amount | T::AllowanceChargeReason | T::AllowanceChargeReasonCode),
             ] => {
-                if let Some(a) = self.doc.line_allowance_charges.last_mut() {
-                    match flag {
-                        T::Amount => a.amount = true,
-                        T::AllowanceChargeReason => {
-                            a.reason = true;
-                            a.reasons += 1;
-                        }
-                        _ => a.reason_code = true,
-                    }
-                }
                 if *flag == T::Amount {
                     Field::LineGroupValue(GroupValue::Amount)
                 } else {
+                    if let Some(a) = self.doc.line_allowance_charges.last_mut() {
+                        if *flag == T::AllowanceChargeReason {
+                            a.reason = true;
+                            a.reasons += 1;
+                        } else {
+                            a.reason_code = true;
+                        }
+                    }
                     return None;
                 }
             }
@@ -1235,18 +1227,7 @@ impl Handler for Ubl {
                     *slot = Num::parse(text);
                 }
             }
-            Field::LineGroupValue(v) => {
-                if let Some(a) = doc.line_allowance_charges.last_mut() {
-                    let slot = match v {
-                        GroupValue::Amount => &mut a.amount_value,
-                        GroupValue::Base => &mut a.base_value,
-                        GroupValue::Multiplier => &mut a.multiplier_value,
-                    };
-                    if !slot.present() {
-                        *slot = Num::parse(text);
-                    }
-                }
-            }
+            Field::LineGroupValue(v) => set_line_group_value(doc, v, text),
             Field::LineReferenceType => {
                 if let Some(line) = doc.lines.last_mut() {
                     line.object_reference |= text == "130";
@@ -1266,12 +1247,7 @@ impl Handler for Ubl {
                     doc.payment_ids.push(text.to_owned());
                 }
             }
-            Field::PropertyEnd => {
-                let (name, value) = std::mem::take(&mut self.property);
-                if let Some(line) = doc.lines.last_mut() {
-                    line.property_incomplete |= !(name && value);
-                }
-            }
+            Field::PropertyEnd => end_item_property(doc, std::mem::take(&mut self.property)),
             Field::BreakdownTaxable => {
                 if doc
                     .vat_breakdown
@@ -1378,6 +1354,27 @@ pub(crate) fn set_gross_price(doc: &mut Doc, text: &str) {
     });
     if let Some(line) = doc.lines.last_mut() {
         line.gross_price = n;
+    }
+}
+
+/// Stores a number of the last line allowance/charge (the first one given).
+pub(crate) fn set_line_group_value(doc: &mut Doc, value: GroupValue, text: &str) {
+    if let Some(a) = doc.line_allowance_charges.last_mut() {
+        let slot = match value {
+            GroupValue::Amount => &mut a.amount_value,
+            GroupValue::Base => &mut a.base_value,
+            GroupValue::Multiplier => &mut a.multiplier_value,
+        };
+        if !slot.present() {
+            *slot = Num::parse(text);
+        }
+    }
+}
+
+/// Files an item attribute (`name`, `value`: whether each was given) on the last line.
+pub(crate) fn end_item_property(doc: &mut Doc, (name, value): (bool, bool)) {
+    if let Some(line) = doc.lines.last_mut() {
+        line.property_incomplete |= !(name && value);
     }
 }
 

@@ -814,15 +814,7 @@ pub(super) const RULES: &[Rule] = &[
     Rule {
         id: "BR-33",
         terms: &["BG-20", "BT-97", "BT-98"],
-        check: |i, out| {
-            allowance_charge_lacks(
-                i,
-                false,
-                |a| !a.reason && !a.reason_code,
-                "a reason (BT-97) or a reason code (BT-98)",
-                out,
-            );
-        },
+        check: |i, out| document_reason(i, false, out),
     },
     Rule {
         id: "BR-36",
@@ -847,43 +839,19 @@ pub(super) const RULES: &[Rule] = &[
     Rule {
         id: "BR-38",
         terms: &["BG-21", "BT-104", "BT-105"],
-        check: |i, out| {
-            allowance_charge_lacks(
-                i,
-                true,
-                |a| !a.reason && !a.reason_code,
-                "a reason (BT-104) or a reason code (BT-105)",
-                out,
-            );
-        },
+        check: |i, out| document_reason(i, true, out),
     },
     // BR-CO-21 and BR-CO-22 ask the same of the same groups as BR-33 and BR-38; the official
     // artefacts fire both, so trustgate names both.
     Rule {
         id: "BR-CO-21",
         terms: &["BG-20", "BT-97", "BT-98"],
-        check: |i, out| {
-            allowance_charge_lacks(
-                i,
-                false,
-                |a| !a.reason && !a.reason_code,
-                "a reason (BT-97) or a reason code (BT-98)",
-                out,
-            );
-        },
+        check: |i, out| document_reason(i, false, out),
     },
     Rule {
         id: "BR-CO-22",
         terms: &["BG-21", "BT-104", "BT-105"],
-        check: |i, out| {
-            allowance_charge_lacks(
-                i,
-                true,
-                |a| !a.reason && !a.reason_code,
-                "a reason (BT-104) or a reason code (BT-105)",
-                out,
-            );
-        },
+        check: |i, out| document_reason(i, true, out),
     },
     Rule {
         id: "BR-CO-18",
@@ -1032,65 +1000,49 @@ pub(super) const RULES: &[Rule] = &[
     Rule {
         id: "BR-41",
         terms: &["BG-27", "BT-136"],
-        check: |i, out| line_group_lacks(i, false, |a| !a.amount, "an amount (BT-136)", out),
-    },
-    Rule {
-        id: "BR-42",
-        terms: &["BG-27", "BT-139", "BT-140"],
         check: |i, out| {
             line_group_lacks(
                 i,
                 false,
-                |a| !a.reason && !a.reason_code,
-                "a reason (BT-139) or a reason code (BT-140)",
+                |a| !a.amount_value.present(),
+                "an amount (BT-136)",
                 out,
-            );
+            )
         },
+    },
+    Rule {
+        id: "BR-42",
+        terms: &["BG-27", "BT-139", "BT-140"],
+        check: |i, out| line_reason(i, false, out),
     },
     Rule {
         id: "BR-43",
         terms: &["BG-28", "BT-141"],
-        check: |i, out| line_group_lacks(i, true, |a| !a.amount, "an amount (BT-141)", out),
-    },
-    Rule {
-        id: "BR-44",
-        terms: &["BG-28", "BT-144", "BT-145"],
         check: |i, out| {
             line_group_lacks(
                 i,
                 true,
-                |a| !a.reason && !a.reason_code,
-                "a reason (BT-144) or a reason code (BT-145)",
+                |a| !a.amount_value.present(),
+                "an amount (BT-141)",
                 out,
-            );
+            )
         },
+    },
+    Rule {
+        id: "BR-44",
+        terms: &["BG-28", "BT-144", "BT-145"],
+        check: |i, out| line_reason(i, true, out),
     },
     // BR-CO-23 and BR-CO-24 ask the same as BR-42 and BR-44; the official artefacts fire both.
     Rule {
         id: "BR-CO-23",
         terms: &["BG-27", "BT-139", "BT-140"],
-        check: |i, out| {
-            line_group_lacks(
-                i,
-                false,
-                |a| !a.reason && !a.reason_code,
-                "a reason (BT-139) or a reason code (BT-140)",
-                out,
-            );
-        },
+        check: |i, out| line_reason(i, false, out),
     },
     Rule {
         id: "BR-CO-24",
         terms: &["BG-28", "BT-144", "BT-145"],
-        check: |i, out| {
-            line_group_lacks(
-                i,
-                true,
-                |a| !a.reason && !a.reason_code,
-                "a reason (BT-144) or a reason code (BT-145)",
-                out,
-            );
-        },
+        check: |i, out| line_reason(i, true, out),
     },
 ];
 
@@ -1123,16 +1075,34 @@ fn allowance_charge_lacks(
     }
 }
 
+/// BR-33/38 and BR-CO-21/22 (the same test, both fired): a document level allowance
+/// (`charge` false) or charge has a reason or a reason code.
+fn document_reason(i: &Input<'_>, charge: bool, out: &mut Vec<Broken>) {
+    let what = if charge {
+        "a reason (BT-104) or a reason code (BT-105)"
+    } else {
+        "a reason (BT-97) or a reason code (BT-98)"
+    };
+    allowance_charge_lacks(i, charge, |a| !a.reason && !a.reason_code, what, out);
+}
+
+/// BR-42/44 and BR-CO-23/24 (the same test, both fired): a line's allowance or charge has a
+/// reason or a reason code.
+fn line_reason(i: &Input<'_>, charge: bool, out: &mut Vec<Broken>) {
+    let what = if charge {
+        "a reason (BT-144) or a reason code (BT-145)"
+    } else {
+        "a reason (BT-139) or a reason code (BT-140)"
+    };
+    line_group_lacks(i, charge, |a| !a.reason && !a.reason_code, what, out);
+}
+
 /// The location of the seller's tax representative.
 fn tax_representative(i: &Input<'_>) -> String {
-    if i.cii {
-        format!(
-            "{}/rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:SellerTaxRepresentativeTradeParty",
-            i.root()
-        )
-    } else {
-        format!("{}/cac:TaxRepresentativeParty", i.root())
-    }
+    i.below(
+        "cac:TaxRepresentativeParty",
+        "ram:ApplicableHeaderTradeAgreement/ram:SellerTaxRepresentativeTradeParty",
+    )
 }
 
 /// Reports each allowance (`charge` false) or charge (true) of an invoice line for which

@@ -13,19 +13,9 @@ use super::super::amount::Amount;
 use super::super::model::{AddressData, Doc, Num, PartyData, PeriodData, nonblank};
 use super::table::{Broken, Input, Loc, Rule, each};
 
-/// A path below the root of the document.
-fn below(i: &Input<'_>, ubl: &str, cii: &str) -> String {
-    if i.cii {
-        format!("{}/rsm:SupplyChainTradeTransaction/{cii}", i.root())
-    } else {
-        format!("{}/{ubl}", i.root())
-    }
-}
-
 /// The location of document level period `n`.
 fn period_at(i: &Input<'_>, n: usize) -> Loc {
-    let path = below(
-        i,
+    let path = i.below(
         &format!("cac:InvoicePeriod[{}]", n + 1),
         &format!(
             "ram:ApplicableHeaderTradeSettlement/ram:BillingSpecifiedPeriod[{}]",
@@ -54,8 +44,7 @@ fn line_period_at(i: &Input<'_>, p: &PeriodData) -> Loc {
 
 /// The location of payment instruction `n`.
 fn payment_means_at(i: &Input<'_>, n: usize) -> Loc {
-    let path = below(
-        i,
+    let path = i.below(
         &format!("cac:PaymentMeans[{}]", n + 1),
         &format!(
             "ram:ApplicableHeaderTradeSettlement/ram:SpecifiedTradeSettlementPaymentMeans[{}]",
@@ -295,8 +284,7 @@ pub(super) const RULES: &[Rule] = &[
         terms: &["BG-10", "BT-59"],
         check: |i, out| {
             if let Some(detail) = payee_problem(i.doc, i.cii) {
-                let path = below(
-                    i,
+                let path = i.below(
                     "cac:PayeeParty",
                     "ram:ApplicableHeaderTradeSettlement/ram:PayeeTradeParty",
                 );
@@ -497,8 +485,7 @@ pub(super) const RULES: &[Rule] = &[
         terms: &["BG-24", "BT-122"],
         check: |i, out| {
             for n in each(&i.doc.attachments, |a| !nonblank(&a.id)) {
-                let path = below(
-                    i,
+                let path = i.below(
                     &format!("cac:AdditionalDocumentReference[{}]", n + 1),
                     &format!(
                         "ram:ApplicableHeaderTradeAgreement/ram:AdditionalReferencedDocument[{}]",
@@ -520,8 +507,7 @@ pub(super) const RULES: &[Rule] = &[
         terms: &["BG-3", "BT-25"],
         check: |i, out| {
             for n in each(&i.doc.billing_references, |has_id| !has_id) {
-                let path = below(
-                    i,
+                let path = i.below(
                     &format!("cac:BillingReference[{}]", n + 1),
                     &format!(
                         "ram:ApplicableHeaderTradeSettlement/ram:InvoiceReferencedDocument[{}]",
@@ -550,8 +536,7 @@ pub(super) const RULES: &[Rule] = &[
                 addresses.iter().any(|a| a.country.is_none())
             };
             if missing {
-                let path = below(
-                    i,
+                let path = i.below(
                     "cac:Delivery/cac:DeliveryLocation/cac:Address",
                     "ram:ApplicableHeaderTradeDelivery/ram:ShipToTradeParty/ram:PostalTradeAddress",
                 );

@@ -53,13 +53,13 @@ fn groups(doc: &Doc) -> impl Iterator<Item = Group<'_>> {
         .map(|(n, a)| Group {
             at: Ok(n),
             indicator: a.indicator.as_deref(),
-            multiplier: a.multiplier,
+            multiplier: a.multiplier_value.present(),
             base: a.decimals.base.is_some(),
         });
     let lines = doc.line_allowance_charges.iter().map(|a| Group {
         at: Err(a.line),
         indicator: a.indicator.as_deref(),
-        multiplier: a.multiplier,
+        multiplier: a.multiplier_value.present(),
         base: a.decimals.base.is_some(),
     });
     document.chain(lines)
@@ -386,7 +386,7 @@ pub(super) const RULES: &[Rule] = &[
             let document = doc.allowance_charges.iter().enumerate().map(|(n, a)| {
                 (
                     Ok(n),
-                    a.multiplier && a.decimals.base.is_some(),
+                    a.multiplier_value.present() && a.decimals.base.is_some(),
                     a.amount,
                     a.base_value,
                     a.multiplier_value,
@@ -395,7 +395,7 @@ pub(super) const RULES: &[Rule] = &[
             let lines = doc.line_allowance_charges.iter().map(|a| {
                 (
                     Err(a.line),
-                    a.multiplier && a.decimals.base.is_some(),
+                    a.multiplier_value.present() && a.decimals.base.is_some(),
                     a.amount_value,
                     a.base_value,
                     a.multiplier_value,

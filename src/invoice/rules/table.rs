@@ -39,6 +39,16 @@ impl Input<'_> {
         }
     }
 
+    /// A path below the root: `ubl` below a UBL root, `cii` below a CII root's
+    /// `rsm:SupplyChainTradeTransaction`.
+    pub(crate) fn below(&self, ubl: &str, cii: &str) -> String {
+        if self.cii {
+            format!("{}/rsm:SupplyChainTradeTransaction/{cii}", self.root())
+        } else {
+            format!("{}/{ubl}", self.root())
+        }
+    }
+
     /// The location of invoice line `index` (0-based).
     pub(crate) fn line(&self, index: usize) -> Loc {
         let offset = self.doc.lines.get(index).map(|l| l.offset);

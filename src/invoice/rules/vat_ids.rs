@@ -455,13 +455,7 @@ pub(super) fn prefix_known(id: &str, cii: bool) -> bool {
 /// The parties whose VAT identifiers BR-CO-09 reads, with words and a location for each.
 fn vat_id_holders<'a>(i: &'a Input<'_>) -> [(&'a PartyData, &'static str, String); 4] {
     let d = i.doc;
-    let at = |ubl: &str, cii: &str| {
-        if i.cii {
-            format!("{}/rsm:SupplyChainTradeTransaction/{cii}", i.root())
-        } else {
-            format!("{}/{ubl}", i.root())
-        }
-    };
+    let at = |ubl: &str, cii: &str| i.below(ubl, cii);
     [
         (
             &d.seller,
