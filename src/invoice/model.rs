@@ -243,6 +243,11 @@ pub(crate) struct LineData {
     pub(crate) object_reference: bool,
     /// BT-149, the item price base quantity (UBL `Price/BaseQuantity`).
     pub(crate) base_quantity: Num,
+    /// UBL: the `unitCode` of the price base quantity (BT-150) and of the line's quantity
+    /// (BT-130, of `InvoicedQuantity` in an Invoice, `CreditedQuantity` in a CreditNote), as
+    /// written; PEPPOL-EN16931-R130 wants them equal.
+    pub(crate) base_quantity_unit: Option<String>,
+    pub(crate) quantity_unit: Option<String>,
     /// UBL: BT-129 as a number (`InvoicedQuantity` of an Invoice, `CreditedQuantity` of a
     /// CreditNote).
     pub(crate) quantity_value: Num,

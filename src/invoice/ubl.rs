@@ -855,7 +855,14 @@ impl Handler for Ubl {
                 T::InvoiceLine | T::CreditNoteLine,
                 T::Price,
                 T::BaseQuantity,
-            ] => Field::BaseQuantity,
+            ] => {
+                if let Some(line) = self.doc.lines.last_mut()
+                    && line.base_quantity_unit.is_none()
+                {
+                    line.base_quantity_unit = attrs.get(b"unitCode");
+                }
+                Field::BaseQuantity
+            }
             [T::PaymentTerms] => {
                 self.doc.payment_terms.push(PaymentTermsData::default());
                 return None;
@@ -982,12 +989,16 @@ impl Handler for Ubl {
                 T::InvoiceLine | T::CreditNoteLine,
                 T::InvoicedQuantity | T::CreditedQuantity,
             ] => {
-                let unit_code = attrs.get(b"unitCode").is_some();
+                let unit_code = attrs.get(b"unitCode");
+                let credited = path.get(1) == Some(&T::CreditedQuantity);
+                let own = credited == self.doc.credit_note_root;
                 if let Some(line) = self.doc.lines.last_mut() {
                     line.quantity = true;
-                    line.unit_code |= unit_code;
+                    line.unit_code |= unit_code.is_some();
+                    if own && line.quantity_unit.is_none() {
+                        line.quantity_unit = unit_code;
+                    }
                 }
-                let credited = path.get(1) == Some(&T::CreditedQuantity);
                 Field::Quantity(credited)
             }
             [

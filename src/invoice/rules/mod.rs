@@ -175,7 +175,7 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 13] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 15] {
     use catalogue::layer::{
         EN16931_CII, EN16931_UBL, NLCIUS_CII, PEPPOL_BIS3_UBL, SI_UBL_2_0, SI_UBL_2_0_GACCOUNT,
         XRECHNUNG_CII, XRECHNUNG_UBL,
@@ -198,6 +198,12 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 13] {
         ),
         ("peppol", PEPPOL_BIS3_UBL, peppol::BIS3_UBL),
         ("peppol_bis3", PEPPOL_BIS3_UBL, peppol_bis3::RULES),
+        (
+            "peppol_bis3",
+            PEPPOL_BIS3_UBL | XRECHNUNG_UBL,
+            peppol_bis3::SHARED_UBL,
+        ),
+        ("peppol_bis3", XRECHNUNG_UBL, peppol_bis3::XRECHNUNG_UBL),
         ("xrechnung", XRECHNUNG_UBL | XRECHNUNG_CII, xrechnung::RULES),
         ("nl", SI_UBL_2_0_GACCOUNT, nl::GACCOUNT),
         ("peppol", XRECHNUNG_UBL, peppol::XRECHNUNG_UBL),
@@ -357,6 +363,12 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
                 catalogue::layer::PEPPOL_BIS3_UBL,
                 &mut out,
             );
+            table::run(
+                peppol_bis3::SHARED_UBL,
+                &input,
+                catalogue::layer::PEPPOL_BIS3_UBL,
+                &mut out,
+            );
         }
         Specification::XRechnung { .. } if cii => {
             table::run(
@@ -367,12 +379,13 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
             );
         }
         Specification::XRechnung { .. } if syntax != Syntax::Zugferd1 => {
-            table::run(
+            for rules in [
                 peppol::XRECHNUNG_UBL,
-                &input,
-                catalogue::layer::XRECHNUNG_UBL,
-                &mut out,
-            );
+                peppol_bis3::SHARED_UBL,
+                peppol_bis3::XRECHNUNG_UBL,
+            ] {
+                table::run(rules, &input, catalogue::layer::XRECHNUNG_UBL, &mut out);
+            }
         }
         _ => {}
     }

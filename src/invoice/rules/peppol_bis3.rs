@@ -213,6 +213,162 @@ pub(super) const RULES: &[Rule] = &[
         },
     },
     Rule {
+        id: "PEPPOL-EN16931-R100",
+        terms: &["BG-25", "BT-128"],
+        check: |i, out| {
+            for n in each(&i.doc.lines, |l| l.document_references > 1) {
+                out.push(Broken::at(
+                    i.line(n),
+                    format!(
+                        "invoice line {} has more than one document reference; Peppol allows one",
+                        n + 1
+                    ),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R120",
+        terms: &[
+            "BG-25", "BT-131", "BT-129", "BT-146", "BT-149", "BT-136", "BT-141",
+        ],
+        check: |i, out| {
+            for n in 0..i.doc.lines.len() {
+                match line_arithmetic(i.doc, n) {
+                    Some(true) => {}
+                    Some(false) => out.push(Broken::at(
+                        i.line(n),
+                        format!("the net amount (BT-131) of invoice line {} is not its quantity times its net price (divided by the base quantity), plus its charges, minus its allowances (to within 0.02)", n + 1),
+                    )),
+                    None => out.push(Broken::at(
+                        i.line(n),
+                        format!("the net amount of invoice line {} could not be checked: its quantity, price, base quantity or an allowance amount is not a number", n + 1),
+                    )),
+                }
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R040",
+        terms: &["BT-92", "BT-93", "BT-94", "BT-99", "BT-100", "BT-101"],
+        check: |i, out| percentages(i, CENTS, out),
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R040",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0088",
+                "GLN (digits with a GS1 check digit)",
+                |v| v.bytes().all(|b| b.is_ascii_digit()) && gln(v),
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R041",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0192",
+                "Norwegian organisation number (nine digits, mod 11)",
+                |v| all_digits(v, 9) && mod11(v),
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R042",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0184",
+                "Danish CVR number (DK and eight digits, or eight digits)",
+                |v| dk_prefixed(v) || all_digits(v, 8),
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R043",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0208",
+                "Belgian enterprise number (ten digits, mod 97)",
+                |v| all_digits(v, 10) && mod97_0208(v),
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R050",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0151",
+                "Australian Business Number (eleven digits)",
+                |v| all_digits(v, 11) && abn(v),
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R052",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0096",
+                "Danish P number (ten digits)",
+                |v| all_digits(v, 10),
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R053",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0198",
+                "Danish SE number (DK and eight digits)",
+                dk_prefixed,
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R080",
+        terms: &["BT-11"],
+        // (The artefact asks it of credit notes only.)
+        check: |i, out| {
+            let d = i.doc;
+            let projects = d
+                .attachments
+                .iter()
+                .filter(|a| a.type_code.as_deref() == Some("50"))
+                .count();
+            if d.credit_note_root && projects > 1 {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!("the credit note has {projects} project references (AdditionalDocumentReference with DocumentTypeCode 50); Peppol allows one"),
+                ));
+            }
+        },
+    },
+];
+
+/// The Peppol rules XRechnung's UBL artefact carries too, with the same context and test (its
+/// R040 differs: [`XRECHNUNG_UBL`]).
+pub(super) const SHARED_UBL: &[Rule] = &[
+    Rule {
         id: "PEPPOL-EN16931-R005",
         terms: &["BT-5", "BT-6"],
         check: |i, out| {
@@ -318,21 +474,6 @@ pub(super) const RULES: &[Rule] = &[
         },
     },
     Rule {
-        id: "PEPPOL-EN16931-R100",
-        terms: &["BG-25", "BT-128"],
-        check: |i, out| {
-            for n in each(&i.doc.lines, |l| l.document_references > 1) {
-                out.push(Broken::at(
-                    i.line(n),
-                    format!(
-                        "invoice line {} has more than one document reference; Peppol allows one",
-                        n + 1
-                    ),
-                ));
-            }
-        },
-    },
-    Rule {
         id: "PEPPOL-EN16931-R101",
         terms: &["BG-25", "BT-128"],
         check: |i, out| {
@@ -355,75 +496,6 @@ pub(super) const RULES: &[Rule] = &[
         id: "PEPPOL-EN16931-R111",
         terms: &["BG-14", "BG-26", "BT-74", "BT-135"],
         check: |i, out| line_period_within(i, true, out),
-    },
-    Rule {
-        id: "PEPPOL-EN16931-R120",
-        terms: &[
-            "BG-25", "BT-131", "BT-129", "BT-146", "BT-149", "BT-136", "BT-141",
-        ],
-        check: |i, out| {
-            for n in 0..i.doc.lines.len() {
-                match line_arithmetic(i.doc, n) {
-                    Some(true) => {}
-                    Some(false) => out.push(Broken::at(
-                        i.line(n),
-                        format!("the net amount (BT-131) of invoice line {} is not its quantity times its net price (divided by the base quantity), plus its charges, minus its allowances (to within 0.02)", n + 1),
-                    )),
-                    None => out.push(Broken::at(
-                        i.line(n),
-                        format!("the net amount of invoice line {} could not be checked: its quantity, price, base quantity or an allowance amount is not a number", n + 1),
-                    )),
-                }
-            }
-        },
-    },
-    Rule {
-        id: "PEPPOL-EN16931-R040",
-        terms: &["BT-92", "BT-93", "BT-94", "BT-99", "BT-100", "BT-101"],
-        // Amount = base amount × percentage ÷ 100, within 0.02, where both are given.
-        check: |i, out| {
-            let doc = i.doc;
-            let document = doc.allowance_charges.iter().enumerate().map(|(n, a)| {
-                (
-                    Ok(n),
-                    a.multiplier_value.present() && a.decimals.base.is_some(),
-                    a.amount,
-                    a.base_value,
-                    a.multiplier_value,
-                )
-            });
-            let lines = doc.line_allowance_charges.iter().map(|a| {
-                (
-                    Err(a.line),
-                    a.multiplier_value.present() && a.decimals.base.is_some(),
-                    a.amount_value,
-                    a.base_value,
-                    a.multiplier_value,
-                )
-            });
-            for (at, both, amount, base, percent) in document.chain(lines) {
-                if !both {
-                    continue;
-                }
-                let ok = (|| {
-                    let amount = decimal_or(amount, Amount::ZERO)?;
-                    let product = base.value()?.checked_mul(percent.value()?)?;
-                    within_cents(amount, product, Amount::parse("100")?)
-                })();
-                if ok != Some(true) {
-                    let group = Group {
-                        at,
-                        indicator: None,
-                        multiplier: true,
-                        base: true,
-                    };
-                    out.push(Broken::at(
-                        i.root().to_owned(),
-                        format!("the amount of {} is not its base amount times its percentage (to within 0.02)", group.what()),
-                    ));
-                }
-            }
-        },
     },
     Rule {
         id: "PEPPOL-EN16931-R044",
@@ -488,102 +560,130 @@ pub(super) const RULES: &[Rule] = &[
         },
     },
     Rule {
-        id: "PEPPOL-COMMON-R040",
-        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        id: "PEPPOL-EN16931-R055",
+        terms: &["BT-110", "BT-111"],
+        // With a VAT accounting currency, the VAT total in it and the one in the document
+        // currency have the same sign (XPath's general comparisons: some total of each currency
+        // is <= 0, or some of each is >= 0).
         check: |i, out| {
-            check_digits(
-                i,
-                "0088",
-                "GLN (digits with a GS1 check digit)",
-                |v| v.bytes().all(|b| b.is_ascii_digit()) && gln(v),
-                out,
-            );
+            let d = i.doc;
+            let Some(tax_currency) = d.tax_currency.as_deref() else {
+                return;
+            };
+            let tax_currency = normalize_space(tax_currency);
+            let currency = d.currency.as_deref().map(normalize_space);
+            let some = |code: Option<&str>, below: bool| {
+                d.tax_totals.iter().any(|t| {
+                    t.currency.as_deref() == code
+                        && code.is_some()
+                        && t.amount.value().is_some_and(|a| {
+                            if below {
+                                a <= Amount::ZERO
+                            } else {
+                                a >= Amount::ZERO
+                            }
+                        })
+                })
+            };
+            let (tc, dc) = (Some(tax_currency.as_str()), currency.as_deref());
+            if !(some(tc, true) && some(dc, true)) && !(some(tc, false) && some(dc, false)) {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "the VAT total in the VAT accounting currency (BT-111) and the one in the invoice currency (BT-110) do not have the same sign".to_owned(),
+                ));
+            }
         },
     },
     Rule {
-        id: "PEPPOL-COMMON-R041",
-        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        id: "PEPPOL-EN16931-R130",
+        terms: &["BT-130", "BT-150"],
         check: |i, out| {
-            check_digits(
-                i,
-                "0192",
-                "Norwegian organisation number (nine digits, mod 11)",
-                |v| all_digits(v, 9) && mod11(v),
-                out,
-            );
-        },
-    },
-    Rule {
-        id: "PEPPOL-COMMON-R042",
-        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
-        check: |i, out| {
-            check_digits(
-                i,
-                "0184",
-                "Danish CVR number (DK and eight digits, or eight digits)",
-                |v| dk_prefixed(v) || all_digits(v, 8),
-                out,
-            );
-        },
-    },
-    Rule {
-        id: "PEPPOL-COMMON-R043",
-        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
-        check: |i, out| {
-            check_digits(
-                i,
-                "0208",
-                "Belgian enterprise number (ten digits, mod 97)",
-                |v| all_digits(v, 10) && mod97_0208(v),
-                out,
-            );
-        },
-    },
-    Rule {
-        id: "PEPPOL-COMMON-R050",
-        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
-        check: |i, out| {
-            check_digits(
-                i,
-                "0151",
-                "Australian Business Number (eleven digits)",
-                |v| all_digits(v, 11) && abn(v),
-                out,
-            );
-        },
-    },
-    Rule {
-        id: "PEPPOL-COMMON-R052",
-        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
-        check: |i, out| {
-            check_digits(
-                i,
-                "0096",
-                "Danish P number (ten digits)",
-                |v| all_digits(v, 10),
-                out,
-            );
-        },
-    },
-    Rule {
-        id: "PEPPOL-COMMON-R053",
-        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
-        check: |i, out| {
-            check_digits(
-                i,
-                "0198",
-                "Danish SE number (DK and eight digits)",
-                dk_prefixed,
-                out,
-            );
+            for n in each(&i.doc.lines, |l| {
+                l.quantity
+                    && l.base_quantity_unit.is_some()
+                    && l.quantity_unit != l.base_quantity_unit
+            }) {
+                out.push(Broken::at(
+                    i.line(n),
+                    format!("the unit of the price base quantity (BT-150) of invoice line {} is not the unit of its quantity (BT-130)", n + 1),
+                ));
+            }
         },
     },
 ];
 
+/// R040: amount = base amount × percentage ÷ 100, within `slack`, where both are given.
+fn percentages(i: &Input<'_>, slack: &str, out: &mut Vec<Broken>) {
+    let doc = i.doc;
+    let document = doc.allowance_charges.iter().enumerate().map(|(n, a)| {
+        (
+            Ok(n),
+            a.multiplier_value.present() && a.decimals.base.is_some(),
+            a.amount,
+            a.base_value,
+            a.multiplier_value,
+        )
+    });
+    let lines = doc.line_allowance_charges.iter().map(|a| {
+        (
+            Err(a.line),
+            a.multiplier_value.present() && a.decimals.base.is_some(),
+            a.amount_value,
+            a.base_value,
+            a.multiplier_value,
+        )
+    });
+    for (at, both, amount, base, percent) in document.chain(lines) {
+        if !both {
+            continue;
+        }
+        let ok = (|| {
+            let amount = decimal_or(amount, Amount::ZERO)?;
+            let product = base.value()?.checked_mul(percent.value()?)?;
+            within(amount, product, Amount::parse("100")?, slack)
+        })();
+        if ok != Some(true) {
+            let group = Group {
+                at,
+                indicator: None,
+                multiplier: true,
+                base: true,
+            };
+            out.push(Broken::at(
+                        i.root().to_owned(),
+                        format!("the amount of {} is not its base amount times its percentage (to within {slack})", group.what()),
+                    ));
+        }
+    }
+}
+
+/// XRechnung's copy of PEPPOL-EN16931-R040: its margin is 0.5 for an invoice in forints
+/// (`$slackValue`).
+pub(super) const XRECHNUNG_UBL: &[Rule] = &[Rule {
+    id: "PEPPOL-EN16931-R040",
+    terms: &["BT-92", "BT-93", "BT-94", "BT-99", "BT-100", "BT-101"],
+    check: |i, out| {
+        let slack = if i.doc.currency.as_deref() == Some("HUF") {
+            "0.5"
+        } else {
+            CENTS
+        };
+        percentages(i, slack, out)
+    },
+}];
+
+/// Peppol's `u:slack` margin.
+const CENTS: &str = "0.02";
+
 /// `u:slack(expected, value, 0.02)`: the two differ by at most 0.02 (`expected` and `value` as
 /// `numerator / divisor`, compared multiplied out so no division rounds).
 fn within_cents(expected: Amount, numerator: Amount, divisor: Amount) -> Option<bool> {
-    let slack = Amount::parse("0.02")?;
+    within(expected, numerator, divisor, CENTS)
+}
+
+/// `u:slack(expected, value, slack)`, as [`within_cents`] with another margin.
+fn within(expected: Amount, numerator: Amount, divisor: Amount, slack: &str) -> Option<bool> {
+    let slack = Amount::parse(slack)?;
     let scaled = expected.checked_mul(divisor)?;
     let diff = scaled.checked_sub(numerator)?.abs()?;
     Some(diff <= slack.checked_mul(divisor.abs()?)?)
