@@ -586,7 +586,8 @@ pub(super) const SHARED_UBL: &[Rule] = &[
                 })
             };
             let (tc, dc) = (Some(tax_currency.as_str()), currency.as_deref());
-            if !(some(tc, true) && some(dc, true)) && !(some(tc, false) && some(dc, false)) {
+            let same_sign = some(tc, true) && some(dc, true) || some(tc, false) && some(dc, false);
+            if !same_sign {
                 out.push(Broken::at(
                     i.root().to_owned(),
                     "the VAT total in the VAT accounting currency (BT-111) and the one in the invoice currency (BT-110) do not have the same sign".to_owned(),
