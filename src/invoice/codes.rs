@@ -43,6 +43,17 @@ pub(crate) struct CodeUse {
     pub(crate) location: String,
 }
 
+/// The rule ids Peppol's reason code lists are collected under (UBL only; see `decide`).
+pub(crate) const PEPPOL_ALLOWANCE_REASON: &str = "PEPPOL-EN16931-CL002";
+pub(crate) const PEPPOL_CHARGE_REASON: &str = "PEPPOL-EN16931-CL003";
+/// Peppol's date format rule: UBL dates are collected under it.
+pub(crate) const PEPPOL_DATE: &str = "PEPPOL-EN16931-F001";
+/// Peppol's amount currency rule: the `currencyID`s of UBL amounts other than a `TaxTotal`'s
+/// own `TaxAmount` (which the model keeps, with whether the total has a breakdown).
+pub(crate) const PEPPOL_AMOUNT_CURRENCY: &str = "PEPPOL-EN16931-R051";
+/// Most distinct currencies collected for [`PEPPOL_AMOUNT_CURRENCY`].
+const MAX_CURRENCIES: usize = 8;
+
 /// Where a site's value is.
 #[derive(Debug, Clone, Copy)]
 enum Source {
@@ -213,6 +224,19 @@ static UBL: &[Site] = &[
         &[&[T::DeliveryLocation, T::ID]],
         Source::Attr("schemeID"),
     ),
+    // Peppol's format rule: every date, wherever it is (PEPPOL-EN16931-F001).
+    site(
+        PEPPOL_DATE,
+        &[
+            &[T::IssueDate],
+            &[T::DueDate],
+            &[T::TaxPointDate],
+            &[T::StartDate],
+            &[T::EndDate],
+            &[T::ActualDeliveryDate],
+        ],
+        Source::Text,
+    ),
     // Another mode of the schematron: the document's notes.
     Site {
         when: When::AtTop,
@@ -336,6 +360,8 @@ pub(crate) struct Collector {
     truncated: bool,
     parents: Vec<Parent>,
     open: Option<Open>,
+    /// The distinct amount currencies met ([`PEPPOL_AMOUNT_CURRENCY`]).
+    currencies: Vec<String>,
 }
 
 impl std::fmt::Debug for Site {
@@ -364,6 +390,7 @@ impl Collector {
             truncated: false,
             parents: Vec::new(),
             open: None,
+            currencies: Vec::new(),
         }
     }
 
@@ -526,6 +553,22 @@ impl Collector {
         attr: Option<&str>,
         depth: usize,
     ) {
+        if site.rule == "BR-CL-03"
+            && self.family == Family::Ubl
+            && !path.ends_with(&[T::TaxTotal, T::TaxAmount])
+            && !self.currencies.contains(&value)
+            && self.currencies.len() < MAX_CURRENCIES
+        {
+            // A short list scanned, not a set: an invoice has one or two currencies, and this
+            // runs for every amount.
+            self.currencies.push(value.clone());
+            self.push(CodeUse {
+                rule: PEPPOL_AMOUNT_CURRENCY,
+                list: "",
+                value: value.clone(),
+                location: location(path, attr),
+            });
+        }
         if let When::Parent = site.when
             && let Some(parent) = self.parents.last_mut()
             && depth == parent.depth + 1
@@ -552,29 +595,40 @@ impl Collector {
     }
 
     fn decide(&mut self, parent: Parent) {
-        let rule = match parent.kind {
+        // Peppol's CL002/CL003 compare the indicator as written (`cbc:ChargeIndicator =
+        // 'false'`), EN 16931's as a boolean (`= false()`, so `0` and padded values count too).
+        let mut rules: [Option<&'static str>; 2] = [None, None];
+        match parent.kind {
             ParentKind::AllowanceCharge => {
-                match parent.decided_by.as_deref().map(normalize).as_deref() {
-                    Some("false" | "0") => "BR-CL-19",
-                    Some("true" | "1") => "BR-CL-20",
-                    _ => return,
+                rules[0] = match parent.decided_by.as_deref().map(normalize).as_deref() {
+                    Some("false" | "0") => Some("BR-CL-19"),
+                    Some("true" | "1") => Some("BR-CL-20"),
+                    _ => None,
+                };
+                if self.family == Family::Ubl {
+                    rules[1] = match parent.decided_by.as_deref() {
+                        Some("false") => Some(PEPPOL_ALLOWANCE_REASON),
+                        Some("true") => Some(PEPPOL_CHARGE_REASON),
+                        _ => None,
+                    };
                 }
             }
             ParentKind::DocumentType130 => {
                 // `cbc:DocumentTypeCode = '130'`: a string comparison, as written.
-                if parent.decided_by.as_deref() != Some("130") {
-                    return;
+                if parent.decided_by.as_deref() == Some("130") {
+                    rules[0] = Some("BR-CL-07");
                 }
-                "BR-CL-07"
             }
-        };
-        for (value, location) in parent.waiting {
-            self.push(CodeUse {
-                rule,
-                list: "",
-                value,
-                location,
-            });
+        }
+        for rule in rules.into_iter().flatten() {
+            for (value, location) in &parent.waiting {
+                self.push(CodeUse {
+                    rule,
+                    list: "",
+                    value: value.clone(),
+                    location: location.clone(),
+                });
+            }
         }
     }
 

@@ -169,6 +169,9 @@ pub(crate) struct TaxCategoryData {
     pub(crate) code: Option<String>,
     /// UBL `Percent`, CII `RateApplicablePercent` (BT-96, BT-103, BT-119, BT-152).
     pub(crate) percent: Num,
+    /// UBL `TaxExemptionReasonCode` (BT-121) of a `TaxCategory`, as written (Peppol's
+    /// P0104..P0111 match it to the category code).
+    pub(crate) exemption_code: Option<String>,
 }
 
 impl TaxCategoryData {

@@ -57,6 +57,8 @@ pub(crate) enum TaxField {
     Code,
     /// UBL `Percent`, CII `RateApplicablePercent`.
     Percent,
+    /// UBL `TaxExemptionReasonCode` (kept for `TaxCategory`s only).
+    ExemptionCode,
 }
 
 /// Stores one field of a VAT category (the first occurrence wins).
@@ -64,6 +66,7 @@ pub(crate) fn set_tax(category: &mut TaxCategoryData, field: TaxField, text: &st
     match field {
         TaxField::Scheme => set_first(&mut category.scheme, text),
         TaxField::Code => set_first(&mut category.code, text),
+        TaxField::ExemptionCode => set_first(&mut category.exemption_code, text),
         TaxField::Percent => {
             if !category.percent.present() {
                 category.percent = Num::parse(text);
@@ -904,6 +907,13 @@ impl Handler for Ubl {
                 self.allowance_charge.tax_kept = push_tax(&mut self.allowance_charge.detail.taxes);
                 return None;
             }
+            [
+                T::AllowanceCharge,
+                T::TaxCategory,
+                T::TaxExemptionReasonCode,
+            ] if self.allowance_charge.tax_kept => {
+                Field::AllowanceChargeTax(TaxField::ExemptionCode)
+            }
             [T::AllowanceCharge, T::TaxCategory, rest @ ..] if self.allowance_charge.tax_kept => {
                 Field::AllowanceChargeTax(tax_field(rest)?)
             }
@@ -955,7 +965,7 @@ impl Handler for Ubl {
                 if let Some(b) = self.doc.vat_breakdown.last_mut() {
                     b.exemption_code = true;
                 }
-                return None;
+                Field::BreakdownTax(TaxField::ExemptionCode)
             }
             [T::TaxTotal, T::TaxSubtotal, T::TaxCategory, rest @ ..] => {
                 Field::BreakdownTax(tax_field(rest)?)
@@ -1095,6 +1105,13 @@ impl Handler for Ubl {
                 T::TaxCategory,
                 T::Percent,
             ] => Field::LineAllowanceTax(TaxField::Percent),
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                ..,
+                T::AllowanceCharge,
+                T::TaxCategory,
+                T::TaxExemptionReasonCode,
+            ] => Field::LineAllowanceTax(TaxField::ExemptionCode),
             [
                 T::InvoiceLine | T::CreditNoteLine,
                 ..,

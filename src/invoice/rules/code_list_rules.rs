@@ -2,8 +2,12 @@
 //! collected ([`Doc::codes`], placed by `invoice::codes` where the official schematron looks)
 //! is looked up in the list the official artefact carries ([`codelists`], generated from it).
 //! Severity and text are the artefact's; the finding adds the value and where it is.
+//!
+//! Peppol BIS 3 looks the same places up in its own lists (PEPPOL-EN16931-CL001..CL008,
+//! [`codelists::PEPPOL`]): [`peppol`] reads the uses the EN 16931 rules collected.
 
 use super::super::Syntax;
+use super::super::codes::{CodeUse, PEPPOL_ALLOWANCE_REASON, PEPPOL_CHARGE_REASON};
 use super::super::model::Doc;
 use super::codelists::{self, CodeList};
 use super::{Finding, Severity};
@@ -40,22 +44,57 @@ pub(super) fn check(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
             continue;
         };
         if !codelists::lookup(list, &code.value) {
-            out.push(Finding {
-                rule_id: list.id,
-                severity: list.flag,
-                message: format!(
-                    "[{}] {}: \"{}\" at {}",
-                    list.id,
-                    list.text,
-                    shown(&code.value),
-                    code.location
-                ),
-                location: Some(code.location.clone()),
-                official_text: None,
-                line: None,
-                offset: None,
-            });
+            out.push(refused(list, code));
         }
+    }
+}
+
+/// Which EN 16931 code uses each Peppol list checks: the same elements, as the artefacts'
+/// contexts name them (the reason codes are collected under the Peppol ids themselves, as
+/// Peppol reads the indicator differently).
+const PEPPOL_READS: &[(&str, &str)] = &[
+    ("PEPPOL-EN16931-CL001", "BR-CL-24"),
+    (PEPPOL_ALLOWANCE_REASON, PEPPOL_ALLOWANCE_REASON),
+    (PEPPOL_CHARGE_REASON, PEPPOL_CHARGE_REASON),
+    ("PEPPOL-EN16931-CL006", "BR-CL-06"),
+    ("PEPPOL-EN16931-CL007", "BR-CL-03"),
+    ("PEPPOL-EN16931-CL008", "BR-CL-25"),
+];
+
+/// Peppol BIS Billing 3.0's code lists (UBL).
+pub(super) fn peppol(doc: &Doc, out: &mut Vec<Finding>) {
+    for code in &doc.codes {
+        for (id, _) in PEPPOL_READS.iter().filter(|(_, en)| *en == code.rule) {
+            let Some(list) = codelists::PEPPOL.iter().find(|l| l.id == *id) else {
+                continue;
+            };
+            if !codelists::lookup(list, &code.value) {
+                out.push(refused(list, code));
+            }
+        }
+    }
+}
+
+/// The ids of [`peppol`]'s rules.
+pub(super) fn peppol_ids() -> impl Iterator<Item = &'static str> {
+    PEPPOL_READS.iter().map(|(id, _)| *id)
+}
+
+fn refused(list: &CodeList, code: &CodeUse) -> Finding {
+    Finding {
+        rule_id: list.id,
+        severity: list.flag,
+        message: format!(
+            "[{}] {}: \"{}\" at {}",
+            list.id,
+            list.text,
+            shown(&code.value),
+            code.location
+        ),
+        location: Some(code.location.clone()),
+        official_text: None,
+        line: None,
+        offset: None,
     }
 }
 

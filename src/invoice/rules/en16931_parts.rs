@@ -85,7 +85,15 @@ pub(super) fn xs_date(text: &str) -> Option<(i64, u32, u32)> {
         month.parse::<u32>().ok()?,
         day.parse::<u32>().ok()?,
     );
-    if !zone_ok || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+    // The day exists in its month (xs:date refuses 2023-02-29 and 2023-04-31).
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if !zone_ok || !(1..=12).contains(&m) || !(1..=days).contains(&d) {
         return None;
     }
     Some((if negative { -y } else { y }, m, d))
@@ -629,6 +637,8 @@ mod tests {
         assert!(xs_date("2024-1-31").is_none());
         assert!(xs_date("20240131").is_none());
         assert!(xs_date("2024-13-01").is_none());
+        assert!(xs_date("2023-02-29").is_none() && xs_date("2024-02-29").is_some());
+        assert!(xs_date("2024-04-31").is_none());
         assert!(xs_date("2024-01-31T10:00").is_none());
     }
 }

@@ -218,6 +218,7 @@ pub fn implemented() -> Vec<&'static str> {
     ids.extend(tables().iter().flat_map(|(_, _, t)| t.iter().map(|r| r.id)));
     ids.extend(codelists::UBL.iter().chain(codelists::CII).map(|l| l.id));
     ids.extend(binding::generated_ids());
+    ids.extend(code_list_rules::peppol_ids());
     ids.sort_unstable();
     ids.dedup();
     ids
@@ -279,6 +280,7 @@ pub fn implemented_in() -> Vec<(&'static str, Vec<&'static str>)> {
             .iter()
             .map(|l| (l.id, with_dutch(EN16931_CII))),
     );
+    pairs.extend(code_list_rules::peppol_ids().map(|id| (id, PEPPOL_BIS3_UBL)));
     pairs.extend(binding::generated_ids().map(|id| {
         let syntax = if id.starts_with("CII-") {
             EN16931_CII
@@ -369,6 +371,7 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
                 catalogue::layer::PEPPOL_BIS3_UBL,
                 &mut out,
             );
+            code_list_rules::peppol(doc, &mut out);
         }
         Specification::XRechnung { .. } if cii => {
             table::run(

@@ -10,6 +10,7 @@
 //! round) before R043's generic context sees them, so R043 is asked only of the others.
 
 use super::super::amount::Amount;
+use super::super::codes::{PEPPOL_AMOUNT_CURRENCY, PEPPOL_DATE};
 use super::super::model::{Doc, Ident, Num, PartyData, normalize_space};
 use super::en16931_parts::xs_date;
 use super::table::{Broken, Input, Rule, each};
@@ -363,6 +364,122 @@ pub(super) const RULES: &[Rule] = &[
             }
         },
     },
+    Rule {
+        id: "PEPPOL-EN16931-F001",
+        terms: &["BT-2", "BT-9", "BT-7", "BT-73", "BT-74", "BT-72"],
+        check: |i, out| {
+            for code in i.doc.codes.iter().filter(|c| c.rule == PEPPOL_DATE) {
+                if !is_peppol_date(&code.value) {
+                    out.push(Broken::at(
+                        code.location.clone(),
+                        format!(
+                            "the date {:?} at {} is not written YYYY-MM-DD",
+                            code.value.chars().take(40).collect::<String>(),
+                            code.location
+                        ),
+                    ));
+                }
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R051",
+        terms: &["BT-5"],
+        // `@currencyID = $documentCurrencyCode`: as written, the element's own text.
+        check: |i, out| {
+            let d = i.doc;
+            let currency = d.currency.as_deref();
+            let other = |c: Option<&str>| c.is_none() || c != currency;
+            for code in d.codes.iter().filter(|c| c.rule == PEPPOL_AMOUNT_CURRENCY) {
+                let written = Some(code.value.as_str()).filter(|v| !v.is_empty());
+                if other(written) {
+                    out.push(Broken::at(
+                        code.location.clone(),
+                        format!(
+                            "the amount at {} is in {:?}, not in the invoice currency (BT-5)",
+                            code.location,
+                            code.value.chars().take(10).collect::<String>()
+                        ),
+                    ));
+                }
+            }
+            for n in each(&d.tax_totals, |t| {
+                t.has_subtotals && other(t.currency.as_deref())
+            }) {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!("the VAT total {} (with a VAT breakdown) is not in the invoice currency (BT-5)", n + 1),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-P0100",
+        terms: &["BT-3"],
+        check: |i, out| type_code_in(i, false, INVOICE_TYPES, out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-P0101",
+        terms: &["BT-3"],
+        check: |i, out| type_code_in(i, true, CREDIT_NOTE_TYPES, out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-P0112",
+        terms: &["BT-3"],
+        check: |i, out| {
+            let d = i.doc;
+            let code = d.type_code.as_deref().map(normalize_space);
+            if !d.credit_note_root
+                && matches!(code.as_deref(), Some("326" | "384"))
+                && !(in_germany(&d.seller) && in_germany(&d.buyer))
+            {
+                out.push(Broken::at(
+                    i.below("cbc:InvoiceTypeCode", ""),
+                    "invoice type code 326 (partial invoice) or 384 (corrected invoice) is only allowed between a German seller and buyer".to_owned(),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-P0104",
+        terms: &["BT-121", "BT-118"],
+        check: |i, out| exemption_category(i, "VATEX-EU-G", "G", out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-P0105",
+        terms: &["BT-121", "BT-118"],
+        check: |i, out| exemption_category(i, "VATEX-EU-O", "O", out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-P0106",
+        terms: &["BT-121", "BT-118"],
+        check: |i, out| exemption_category(i, "VATEX-EU-IC", "K", out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-P0107",
+        terms: &["BT-121", "BT-118"],
+        check: |i, out| exemption_category(i, "VATEX-EU-AE", "AE", out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-P0108",
+        terms: &["BT-121", "BT-118"],
+        check: |i, out| exemption_category(i, "VATEX-EU-D", "E", out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-P0109",
+        terms: &["BT-121", "BT-118"],
+        check: |i, out| exemption_category(i, "VATEX-EU-F", "E", out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-P0110",
+        terms: &["BT-121", "BT-118"],
+        check: |i, out| exemption_category(i, "VATEX-EU-I", "E", out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-P0111",
+        terms: &["BT-121", "BT-118"],
+        check: |i, out| exemption_category(i, "VATEX-EU-J", "E", out),
+    },
 ];
 
 /// The Peppol rules XRechnung's UBL artefact carries too, with the same context and test (its
@@ -672,6 +789,85 @@ pub(super) const XRECHNUNG_UBL: &[Rule] = &[Rule {
         percentages(i, slack, out)
     },
 }];
+
+/// The invoice type codes Peppol's billing profiles allow (P0100), as the artefact lists them.
+const INVOICE_TYPES: &[&str] = &[
+    "71", "80", "82", "84", "102", "218", "219", "326", "331", "380", "382", "383", "384", "386",
+    "388", "393", "395", "553", "575", "623", "780", "817", "870", "875", "876", "877",
+];
+/// The credit note type codes they allow (P0101).
+const CREDIT_NOTE_TYPES: &[&str] = &["381", "396", "81", "83", "532"];
+
+/// `$profile = ('01','02')`: the business process is Peppol's billing (or billing with
+/// response), whose type codes P0100/P0101 restrict.
+fn billing_profile(doc: &Doc) -> bool {
+    doc.profile_id
+        .as_deref()
+        .map(normalize_space)
+        .is_some_and(|p| {
+            matches!(
+                p.as_str(),
+                "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+                    | "urn:peppol:france:billing:regulated"
+                    | "urn:peppol:france:billing:non-regulated"
+                    | "urn:peppol:bis:billing_with_response"
+            )
+        })
+}
+
+/// P0100/P0101: in a billing profile, the type code (of the root's kind) is one of `allowed`.
+fn type_code_in(i: &Input<'_>, credit_note: bool, allowed: &[&str], out: &mut Vec<Broken>) {
+    let d = i.doc;
+    if d.credit_note_root != credit_note || !billing_profile(d) {
+        return;
+    }
+    let Some(code) = d.type_code.as_deref() else {
+        return;
+    };
+    let code = normalize_space(code);
+    if !allowed.contains(&code.as_str()) {
+        let element = if credit_note {
+            "cbc:CreditNoteTypeCode"
+        } else {
+            "cbc:InvoiceTypeCode"
+        };
+        out.push(Broken::at(
+            i.below(element, ""),
+            format!(
+                "type code {:?} is not one Peppol's billing process allows",
+                code.chars().take(10).collect::<String>()
+            ),
+        ));
+    }
+}
+
+/// P0104..P0111: a `TaxCategory` (of the VAT breakdown or of an allowance or charge) with
+/// exemption reason code `vatex` (upper-cased) has category code `category`.
+fn exemption_category(i: &Input<'_>, vatex: &str, category: &str, out: &mut Vec<Broken>) {
+    let d = i.doc;
+    let breakdown = d.vat_breakdown.iter().map(|b| &b.category);
+    let groups = d.allowance_charges.iter().flat_map(|a| &a.taxes);
+    let line_groups = d.line_allowance_charges.iter().flat_map(|a| &a.taxes);
+    for tax in breakdown.chain(groups).chain(line_groups) {
+        let Some(code) = tax.exemption_code.as_deref() else {
+            continue;
+        };
+        if code.to_uppercase() == vatex && !tax.code_is(category, false) {
+            out.push(Broken::at(
+                i.root().to_owned(),
+                format!(
+                    "a VAT category with exemption reason code {vatex} has category code {:?}, not {category}",
+                    tax.code.as_deref().unwrap_or("").chars().take(10).collect::<String>()
+                ),
+            ));
+        }
+    }
+}
+
+/// F001: `string-length(text()) = 10 and (string(.) castable as xs:date)`.
+fn is_peppol_date(value: &str) -> bool {
+    value.chars().count() == 10 && xs_date(value).is_some()
+}
 
 /// Peppol's `u:slack` margin.
 const CENTS: &str = "0.02";
