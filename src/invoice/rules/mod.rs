@@ -31,6 +31,7 @@ mod en16931_parts;
 mod nl;
 mod peppol;
 mod peppol_bis3;
+mod peppol_national;
 pub(crate) mod syntax;
 pub(crate) mod table;
 mod vat;
@@ -175,7 +176,7 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 15] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 16] {
     use catalogue::layer::{
         EN16931_CII, EN16931_UBL, NLCIUS_CII, PEPPOL_BIS3_UBL, SI_UBL_2_0, SI_UBL_2_0_GACCOUNT,
         XRECHNUNG_CII, XRECHNUNG_UBL,
@@ -204,6 +205,7 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 15] {
             peppol_bis3::SHARED_UBL,
         ),
         ("peppol_bis3", XRECHNUNG_UBL, peppol_bis3::XRECHNUNG_UBL),
+        ("peppol_national", PEPPOL_BIS3_UBL, peppol_national::RULES),
         ("xrechnung", XRECHNUNG_UBL | XRECHNUNG_CII, xrechnung::RULES),
         ("nl", SI_UBL_2_0_GACCOUNT, nl::GACCOUNT),
         ("peppol", XRECHNUNG_UBL, peppol::XRECHNUNG_UBL),
@@ -372,6 +374,12 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
                 &mut out,
             );
             code_list_rules::peppol(doc, &mut out);
+            table::run(
+                peppol_national::RULES,
+                &input,
+                catalogue::layer::PEPPOL_BIS3_UBL,
+                &mut out,
+            );
         }
         Specification::XRechnung { .. } if cii => {
             table::run(

@@ -455,7 +455,7 @@ fn type_code_cii(doc: &Doc, out: &mut Vec<Finding>) {
 }
 
 /// `contains(concat(' ', string-join(@schemeID, ' '), ' '), ' 0106 ')` (or 0190).
-fn has_scheme(ids: &[Ident]) -> bool {
+pub(super) fn has_scheme(ids: &[Ident]) -> bool {
     ids.iter()
         .filter_map(|i| i.scheme.as_deref())
         .flat_map(|s| s.split(' '))
@@ -468,7 +468,7 @@ fn not_nl(a: &AddressData) -> bool {
 }
 
 /// Street, city and postal code elements exist.
-fn complete(a: &AddressData) -> bool {
+pub(super) fn complete(a: &AddressData) -> bool {
     a.street.is_some() && a.city.is_some() && a.postal_zone.is_some()
 }
 

@@ -13,6 +13,7 @@ use super::super::amount::Amount;
 use super::super::codes::{PEPPOL_AMOUNT_CURRENCY, PEPPOL_DATE};
 use super::super::model::{Doc, Ident, Num, PartyData, normalize_space};
 use super::en16931_parts::xs_date;
+use super::peppol_national::in_country;
 use super::table::{Broken, Input, Rule, each};
 
 /// The specification identifier Peppol BIS Billing 3.0 starts with.
@@ -20,11 +21,7 @@ const BIS3: &str = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poa
 
 /// `upper-case(normalize-space(…/PostalAddress/Country/IdentificationCode)) = 'DE'`.
 fn in_germany(party: &PartyData) -> bool {
-    party
-        .addresses
-        .first()
-        .and_then(|a| a.country.as_deref())
-        .is_some_and(|c| normalize_space(c).to_uppercase() == "DE")
+    in_country(party, "DE")
 }
 
 /// What R041..R043 see of an allowance or charge, document level or a line's own.
@@ -103,7 +100,7 @@ fn gln(value: &str) -> bool {
 }
 
 /// `u:mod11` (Norwegian organisation number, nine digits): weights 2..7 from the right.
-fn mod11(value: &str) -> bool {
+pub(super) fn mod11(value: &str) -> bool {
     let Some(d) = digits(value).filter(|d| d.len() == 9) else {
         return false;
     };

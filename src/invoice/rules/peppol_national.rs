@@ -1,0 +1,238 @@
+//! The national rules Peppol BIS Billing 3.0's artefact carries, as a table: the Netherlands
+//! (NL-R-001..NL-R-009) and Norway (NO-R-001). Each applies by the country the artefact reads:
+//! `$supplierCountryIsNL` and the like are the upper-cased, normalized country code of the
+//! party's postal address; Norway's `$supplierCountry` prefers the VAT identifier's prefix.
+//!
+//! The Dutch rules restate BR-NL-1..BR-NL-10 of SI-UBL 2.0 for Peppol documents, with their
+//! own contexts: NL-R-003 and NL-R-005 ask each legal identifier for its scheme, where BR-NL-1
+//! asks the party for one.
+
+use super::super::model::{AddressData, Doc, Ident, PartyData, normalize_space};
+use super::nl::{complete, has_scheme};
+use super::peppol_bis3::mod11;
+use super::table::{Broken, Input, Rule, each};
+
+/// `upper-case(normalize-space(<party>/cac:PostalAddress/cac:Country/cbc:IdentificationCode))
+/// = code` (the first address: the artefact's `normalize-space` takes one).
+pub(super) fn in_country(party: &PartyData, code: &str) -> bool {
+    party
+        .addresses
+        .first()
+        .and_then(|a| a.country.as_deref())
+        .is_some_and(|c| normalize_space(c).to_uppercase() == code)
+}
+
+fn supplier_nl(doc: &Doc) -> bool {
+    in_country(&doc.seller, "NL")
+}
+
+fn both_nl(doc: &Doc) -> bool {
+    supplier_nl(doc) && in_country(&doc.buyer, "NL")
+}
+
+/// NL-R-002/004/006: each postal address of `party` has street, city and postal code.
+fn addresses(i: &Input<'_>, addresses: &[AddressData], whose: &str, out: &mut Vec<Broken>) {
+    for n in each(addresses, |a| !complete(a)) {
+        out.push(Broken::at(
+            i.root().to_owned(),
+            format!(
+                "the {whose} address {} lacks a street (BT-35), city (BT-37) or postal code (BT-38)",
+                n + 1
+            ),
+        ));
+    }
+}
+
+/// NL-R-003/005: each legal identifier has scheme 0106 (KvK) or 0190 (OIN) and a value.
+fn legal_ids(i: &Input<'_>, ids: &[Ident], whose: &str, out: &mut Vec<Broken>) {
+    for id in ids {
+        if !(has_scheme(std::slice::from_ref(id)) && !id.value.trim().is_empty()) {
+            out.push(Broken::at(
+                i.root().to_owned(),
+                format!(
+                    "the {whose}'s legal registration identifier {:?} (scheme {:?}) is not a KvK (0106) or OIN (0190) number",
+                    id.value.chars().take(40).collect::<String>(),
+                    id.scheme.as_deref().unwrap_or("")
+                ),
+            ));
+        }
+    }
+}
+
+/// `u:mod11` of the artefact, the nine digits of a Norwegian organisation number.
+fn norwegian_vat(id: &str) -> bool {
+    // `substring(CompanyID, 1, 2) = 'NO'` was tested by the caller.
+    let rest: String = id.chars().skip(2).collect();
+    let digits: String = rest.chars().take(9).collect();
+    rest.len() == 12
+        && rest.ends_with("MVA")
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && mod11(&digits)
+}
+
+/// `$supplierCountry`: the seller's VAT identifier prefix, else the tax representative's, else
+/// the seller's address country, upper-cased.
+fn supplier_country(doc: &Doc) -> Option<String> {
+    // `if (…/substring(cbc:CompanyID, 1, 2))`: an empty prefix counts as none.
+    let prefix = |p: &PartyData| {
+        p.vat_ids
+            .first()
+            .map(|v| v.chars().take(2).collect::<String>())
+            .filter(|v| !v.is_empty())
+    };
+    prefix(&doc.seller)
+        .or_else(|| prefix(&doc.tax_representative))
+        .or_else(|| doc.seller.addresses.first().and_then(|a| a.country.clone()))
+        .map(|c| normalize_space(&c).to_uppercase())
+}
+
+pub(super) const RULES: &[Rule] = &[
+    Rule {
+        id: "NL-R-001",
+        terms: &["BT-3", "BT-25"],
+        check: |i, out| {
+            let d = i.doc;
+            if d.credit_note_root && d.type_code.is_some() && supplier_nl(d) && !d.preceding_invoice
+            {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "a credit note from a supplier in the Netherlands must reference the invoice it credits (BT-25)".to_owned(),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "NL-R-002",
+        terms: &["BG-5"],
+        check: |i, out| {
+            if supplier_nl(i.doc) {
+                addresses(i, &i.doc.seller.addresses, "supplier", out);
+            }
+        },
+    },
+    Rule {
+        id: "NL-R-003",
+        terms: &["BT-30"],
+        check: |i, out| {
+            if supplier_nl(i.doc) {
+                legal_ids(i, &i.doc.seller.legal_ids, "supplier", out);
+            }
+        },
+    },
+    Rule {
+        id: "NL-R-004",
+        terms: &["BG-8"],
+        check: |i, out| {
+            if both_nl(i.doc) {
+                addresses(i, &i.doc.buyer.addresses, "customer", out);
+            }
+        },
+    },
+    Rule {
+        id: "NL-R-005",
+        terms: &["BT-47"],
+        check: |i, out| {
+            if both_nl(i.doc) {
+                legal_ids(i, &i.doc.buyer.legal_ids, "customer", out);
+            }
+        },
+    },
+    Rule {
+        id: "NL-R-006",
+        terms: &["BG-12"],
+        check: |i, out| {
+            let d = i.doc;
+            if supplier_nl(d) && in_country(&d.tax_representative, "NL") {
+                addresses(
+                    i,
+                    &d.tax_representative.addresses,
+                    "tax representative",
+                    out,
+                );
+            }
+        },
+    },
+    Rule {
+        id: "NL-R-007",
+        terms: &["BT-115", "BG-16"],
+        check: |i, out| {
+            let d = i.doc;
+            let Some(totals) = d.totals.as_ref() else {
+                return;
+            };
+            if !supplier_nl(d) || !d.payment_means.is_empty() {
+                return;
+            }
+            use super::super::amount::Amount;
+            let nothing_due = totals.payable.value().is_some_and(|p| {
+                if d.credit_note_root {
+                    p >= Amount::ZERO
+                } else {
+                    p <= Amount::ZERO
+                }
+            });
+            if !nothing_due {
+                out.push(Broken::at(
+                    i.below("cac:LegalMonetaryTotal", ""),
+                    "a supplier in the Netherlands must say how to pay (BG-16, PaymentMeans) when an amount is due".to_owned(),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "NL-R-008",
+        terms: &["BT-81"],
+        check: |i, out| {
+            let d = i.doc;
+            if !both_nl(d) {
+                return;
+            }
+            for n in each(&d.payment_means, |p| {
+                let code = p.code.as_deref().map(normalize_space);
+                !matches!(
+                    code.as_deref(),
+                    Some("30" | "48" | "49" | "57" | "58" | "59")
+                )
+            }) {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!("payment instruction {} has a payment means code other than 30, 48, 49, 57, 58 or 59", n + 1),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "NL-R-009",
+        terms: &["BT-132", "BT-13"],
+        check: |i, out| {
+            let d = i.doc;
+            if supplier_nl(d) && d.order_line_reference && d.order_reference.is_none() {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "a line refers to a purchase order line (BT-132), so the invoice must give the purchase order reference (BT-13)".to_owned(),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "NO-R-001",
+        terms: &["BT-31"],
+        check: |i, out| {
+            let d = i.doc;
+            if !d.seller.present || supplier_country(d).as_deref() != Some("NO") {
+                return;
+            }
+            for id in d.seller.vat_ids.iter().filter(|v| v.starts_with("NO")) {
+                if !norwegian_vat(id) {
+                    out.push(Broken::at(
+                        i.root().to_owned(),
+                        format!(
+                            "the Norwegian VAT identifier {:?} is not NO, nine digits of a valid organisation number and MVA",
+                            id.chars().take(20).collect::<String>()
+                        ),
+                    ));
+                }
+            }
+        },
+    },
+];
