@@ -478,6 +478,9 @@ pub(crate) struct PaymentMeansData {
     pub(crate) code_named: bool,
     /// UBL: a `PaymentMandate/ID` exists (BT-89).
     pub(crate) mandate: bool,
+    /// UBL: a `PaymentMandate` exists (BG-19), and its `PayerFinancialAccount/ID` (BT-91).
+    pub(crate) mandate_element: bool,
+    pub(crate) payer_account: bool,
     /// A payment card group exists (UBL `CardAccount`, CII `ApplicableTradeSettlementFinancialCard`).
     pub(crate) card_element: bool,
     /// UBL: its `ID`s as written (the G-account rules name the instructions by them).

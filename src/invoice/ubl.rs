@@ -828,6 +828,23 @@ impl Handler for Ubl {
                 self.doc.notes += 1;
                 return None;
             }
+            [T::PaymentMeans, T::PaymentMandate] => {
+                if let Some(p) = self.doc.payment_means.last_mut() {
+                    p.mandate_element = true;
+                }
+                return None;
+            }
+            [
+                T::PaymentMeans,
+                T::PaymentMandate,
+                T::PayerFinancialAccount,
+                T::ID,
+            ] => {
+                if let Some(p) = self.doc.payment_means.last_mut() {
+                    p.payer_account = true;
+                }
+                return None;
+            }
             [T::PaymentMeans, T::PaymentMandate, T::ID] => {
                 if let Some(p) = self.doc.payment_means.last_mut() {
                     p.mandate = true;

@@ -194,7 +194,7 @@ tags! {
     // The Dutch rules (UBL)
     OrderLineReference, PaymentTerms,
     // Peppol BIS 3 (UBL)
-    MultiplierFactorNumeric, PaymentMandate,
+    MultiplierFactorNumeric, PaymentMandate, PayerFinancialAccount,
     // XRechnung: the seller contact (UBL, then CII)
     Telephone, ElectronicMail, PersonName, DepartmentName, TelephoneUniversalCommunication,
     CompleteNumber, EmailURIUniversalCommunication,

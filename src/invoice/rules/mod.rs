@@ -176,7 +176,7 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 16] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 18] {
     use catalogue::layer::{
         EN16931_CII, EN16931_UBL, NLCIUS_CII, PEPPOL_BIS3_UBL, SI_UBL_2_0, SI_UBL_2_0_GACCOUNT,
         XRECHNUNG_CII, XRECHNUNG_UBL,
@@ -206,6 +206,8 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 16] {
         ),
         ("peppol_bis3", XRECHNUNG_UBL, peppol_bis3::XRECHNUNG_UBL),
         ("peppol_national", PEPPOL_BIS3_UBL, peppol_national::RULES),
+        ("peppol_national", PEPPOL_BIS3_UBL, peppol_national::GERMAN),
+        ("xrechnung", XRECHNUNG_UBL, xrechnung::UBL_RULES),
         ("xrechnung", XRECHNUNG_UBL | XRECHNUNG_CII, xrechnung::RULES),
         ("nl", SI_UBL_2_0_GACCOUNT, nl::GACCOUNT),
         ("peppol", XRECHNUNG_UBL, peppol::XRECHNUNG_UBL),
@@ -374,12 +376,9 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
                 &mut out,
             );
             code_list_rules::peppol(doc, &mut out);
-            table::run(
-                peppol_national::RULES,
-                &input,
-                catalogue::layer::PEPPOL_BIS3_UBL,
-                &mut out,
-            );
+            for rules in [peppol_national::RULES, peppol_national::GERMAN] {
+                table::run(rules, &input, catalogue::layer::PEPPOL_BIS3_UBL, &mut out);
+            }
         }
         Specification::XRechnung { .. } if cii => {
             table::run(
@@ -394,6 +393,7 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
                 peppol::XRECHNUNG_UBL,
                 peppol_bis3::SHARED_UBL,
                 peppol_bis3::XRECHNUNG_UBL,
+                xrechnung::UBL_RULES,
             ] {
                 table::run(rules, &input, catalogue::layer::XRECHNUNG_UBL, &mut out);
             }

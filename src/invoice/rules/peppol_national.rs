@@ -1,5 +1,6 @@
-//! The national rules Peppol BIS Billing 3.0's artefact carries, as a table: the Netherlands
-//! (NL-R-001..NL-R-009) and Norway (NO-R-001). Each applies by the country the artefact reads:
+//! The national rules Peppol BIS Billing 3.0's artefact carries, as tables: the Netherlands
+//! (NL-R-001..NL-R-009), Norway (NO-R-001) and Germany ([`GERMAN`]: DE-R-*, XRechnung's rules
+//! for a German seller and buyer). Each applies by the country the artefact reads:
 //! `$supplierCountryIsNL` and the like are the upper-cased, normalized country code of the
 //! party's postal address; Norway's `$supplierCountry` prefers the VAT identifier's prefix.
 //!
@@ -11,6 +12,7 @@ use super::super::model::{AddressData, Doc, Ident, PartyData, normalize_space};
 use super::nl::{complete, has_scheme};
 use super::peppol_bis3::mod11;
 use super::table::{Broken, Input, Rule, each};
+use super::xrechnung;
 
 /// `upper-case(normalize-space(<party>/cac:PostalAddress/cac:Country/cbc:IdentificationCode))
 /// = code` (the first address: the artefact's `normalize-space` takes one).
@@ -46,7 +48,8 @@ fn addresses(i: &Input<'_>, addresses: &[AddressData], whose: &str, out: &mut Ve
 /// NL-R-003/005: each legal identifier has scheme 0106 (KvK) or 0190 (OIN) and a value.
 fn legal_ids(i: &Input<'_>, ids: &[Ident], whose: &str, out: &mut Vec<Broken>) {
     for id in ids {
-        if !(has_scheme(std::slice::from_ref(id)) && !id.value.trim().is_empty()) {
+        let kvk_or_oin = has_scheme(std::slice::from_ref(id)) && !id.value.trim().is_empty();
+        if !kvk_or_oin {
             out.push(Broken::at(
                 i.root().to_owned(),
                 format!(
@@ -234,5 +237,144 @@ pub(super) const RULES: &[Rule] = &[
                 }
             }
         },
+    },
+];
+
+/// `$supplierCountryIsDE and $customerCountryIsDE`.
+fn both_de(doc: &Doc) -> bool {
+    in_country(&doc.seller, "DE") && in_country(&doc.buyer, "DE")
+}
+
+/// A German rule: XRechnung's rule `twin`, for a German seller and buyer (the artefact carries
+/// it with the same context and test).
+fn german(i: &Input<'_>, twin: &str, out: &mut Vec<Broken>) {
+    if !both_de(i.doc) {
+        return;
+    }
+    if let Some(rule) = xrechnung::rule(twin) {
+        (rule.check)(i, out);
+    }
+}
+
+/// Peppol's German rules (DE-R-*), each XRechnung's BR-DE rule of the same number; DE-R-002
+/// is BR-DE-2, which XRechnung checks by hand.
+pub(super) const GERMAN: &[Rule] = &[
+    Rule {
+        id: "DE-R-002",
+        terms: &["BG-6"],
+        check: |i, out| {
+            if both_de(i.doc) && !i.doc.seller.contact {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "a German seller invoicing a German buyer must give the seller contact (BG-6)"
+                        .to_owned(),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "DE-R-001",
+        terms: &["BG-16"],
+        check: |i, out| german(i, "BR-DE-1", out),
+    },
+    Rule {
+        id: "DE-R-003",
+        terms: &["BG-5", "BT-37"],
+        check: |i, out| german(i, "BR-DE-3", out),
+    },
+    Rule {
+        id: "DE-R-004",
+        terms: &["BG-5", "BT-38"],
+        check: |i, out| german(i, "BR-DE-4", out),
+    },
+    Rule {
+        id: "DE-R-005",
+        terms: &["BG-6", "BT-41"],
+        check: |i, out| german(i, "BR-DE-5", out),
+    },
+    Rule {
+        id: "DE-R-006",
+        terms: &["BG-6", "BT-42"],
+        check: |i, out| german(i, "BR-DE-6", out),
+    },
+    Rule {
+        id: "DE-R-007",
+        terms: &["BG-6", "BT-43"],
+        check: |i, out| german(i, "BR-DE-7", out),
+    },
+    Rule {
+        id: "DE-R-008",
+        terms: &["BG-8", "BT-52"],
+        check: |i, out| german(i, "BR-DE-8", out),
+    },
+    Rule {
+        id: "DE-R-009",
+        terms: &["BG-8", "BT-53"],
+        check: |i, out| german(i, "BR-DE-9", out),
+    },
+    Rule {
+        id: "DE-R-010",
+        terms: &["BG-15", "BT-77"],
+        check: |i, out| german(i, "BR-DE-10", out),
+    },
+    Rule {
+        id: "DE-R-011",
+        terms: &["BG-15", "BT-78"],
+        check: |i, out| german(i, "BR-DE-11", out),
+    },
+    Rule {
+        id: "DE-R-014",
+        terms: &["BG-23", "BT-119"],
+        check: |i, out| german(i, "BR-DE-14", out),
+    },
+    Rule {
+        id: "DE-R-015",
+        terms: &["BT-10"],
+        check: |i, out| german(i, "BR-DE-15", out),
+    },
+    Rule {
+        id: "DE-R-022",
+        terms: &["BG-24", "BT-125"],
+        check: |i, out| german(i, "BR-DE-22", out),
+    },
+    Rule {
+        id: "DE-R-023-1",
+        terms: &["BG-16", "BG-17"],
+        check: |i, out| german(i, "BR-DE-23-a", out),
+    },
+    Rule {
+        id: "DE-R-023-2",
+        terms: &["BG-16", "BG-18", "BG-19"],
+        check: |i, out| german(i, "BR-DE-23-b", out),
+    },
+    Rule {
+        id: "DE-R-024-1",
+        terms: &["BG-16", "BG-18"],
+        check: |i, out| german(i, "BR-DE-24-a", out),
+    },
+    Rule {
+        id: "DE-R-024-2",
+        terms: &["BG-16", "BG-17", "BG-19"],
+        check: |i, out| german(i, "BR-DE-24-b", out),
+    },
+    Rule {
+        id: "DE-R-025-1",
+        terms: &["BG-16", "BG-19"],
+        check: |i, out| german(i, "BR-DE-25-a", out),
+    },
+    Rule {
+        id: "DE-R-025-2",
+        terms: &["BG-16", "BG-17", "BG-18"],
+        check: |i, out| german(i, "BR-DE-25-b", out),
+    },
+    Rule {
+        id: "DE-R-030",
+        terms: &["BG-19", "BT-90"],
+        check: |i, out| german(i, "BR-DE-30", out),
+    },
+    Rule {
+        id: "DE-R-031",
+        terms: &["BG-19", "BT-91"],
+        check: |i, out| german(i, "BR-DE-31", out),
     },
 ];

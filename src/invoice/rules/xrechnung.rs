@@ -1,8 +1,12 @@
 //! XRechnung (KoSIT) rules: BR-DE-2 as hand code, and a table of the rules over the seller
 //! contact, the addresses, the payment instructions, the VAT breakdown and the buyer reference
-//! (BR-DE-1, 3..11, 14, 15, 22, 23-a, 24-a). The others (the Skonto syntax BR-DE-18, the VAT
-//! category codes BR-DE-16, the payment means structure BR-DE-23-b..25, the SEPA mandate
-//! BR-DE-30/31, the extension's BR-DEX-* and the CVD rules) are not implemented yet.
+//! (BR-DE-1, 3..11, 14, 15, 22, 23-a, 24-a), with the UBL-only payment means structure and SEPA
+//! mandate (BR-DE-23-b, 24-b, 25-a, 25-b, 30, 31: [`UBL_RULES`]). The others (the Skonto syntax
+//! BR-DE-18, the VAT category codes BR-DE-16, the CII payment means rules, the extension's
+//! BR-DEX-* and the CVD rules) are not implemented yet.
+//!
+//! Peppol's German rules (DE-R-*) are these rules for a German seller and buyer
+//! (`peppol_national`).
 
 use super::super::model::{AddressData, Doc, nonblank};
 use super::table::{Broken, Input, Rule, each};
@@ -216,3 +220,117 @@ pub(super) const RULES: &[Rule] = &[
         },
     },
 ];
+
+/// Reports each payment instruction with one of `codes` for which `wrong` holds.
+fn means_breaking(
+    i: &Input<'_>,
+    codes: &[&str],
+    wrong: fn(&super::super::model::PaymentMeansData) -> bool,
+    what: &str,
+    out: &mut Vec<Broken>,
+) {
+    for (n, _) in means_with(i.doc, codes).filter(|(_, p)| wrong(p)) {
+        out.push(Broken::at(
+            i.root().to_owned(),
+            format!("payment instruction {} {what}", n + 1),
+        ));
+    }
+}
+
+/// A SEPA direct debit mandate (`PaymentMeans/PaymentMandate`) exists.
+fn has_mandate(doc: &Doc) -> bool {
+    doc.payment_means.iter().any(|p| p.mandate_element)
+}
+
+/// XRechnung's UBL rules on the structure of the payment instructions.
+pub(super) const UBL_RULES: &[Rule] = &[
+    Rule {
+        id: "BR-DE-23-b",
+        terms: &["BG-16", "BG-18", "BG-19"],
+        check: |i, out| {
+            means_breaking(
+                i,
+                &["30", "58"],
+                |p| p.card_element || p.mandate_element,
+                "is a credit transfer with card (BG-18) or direct debit (BG-19) information",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-DE-24-b",
+        terms: &["BG-16", "BG-17", "BG-19"],
+        check: |i, out| {
+            means_breaking(
+                i,
+                &["48", "54", "55"],
+                |p| p.account_element || p.mandate_element,
+                "is a card payment with credit transfer (BG-17) or direct debit (BG-19) information",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-DE-25-a",
+        terms: &["BG-16", "BG-19"],
+        check: |i, out| {
+            means_breaking(
+                i,
+                &["59"],
+                |p| !p.mandate_element,
+                "is a direct debit without the mandate (BG-19)",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-DE-25-b",
+        terms: &["BG-16", "BG-17", "BG-18"],
+        check: |i, out| {
+            means_breaking(
+                i,
+                &["59"],
+                |p| p.account_element || p.card_element,
+                "is a direct debit with credit transfer (BG-17) or card (BG-18) information",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-DE-30",
+        terms: &["BG-19", "BT-90"],
+        // The creditor identifier is a seller or payee party identifier with scheme `SEPA`.
+        check: |i, out| {
+            let d = i.doc;
+            let sepa = [&d.seller, &d.payee].into_iter().any(|p| {
+                p.identifiers
+                    .iter()
+                    .any(|id| id.scheme.as_deref() == Some("SEPA"))
+            });
+            if has_mandate(d) && !sepa {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "a direct debit needs the bank assigned creditor identifier (BT-90: a seller or payee identifier with schemeID SEPA)",
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "BR-DE-31",
+        terms: &["BG-19", "BT-91"],
+        check: |i, out| {
+            let d = i.doc;
+            if has_mandate(d) && !d.payment_means.iter().any(|p| p.payer_account) {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "a direct debit needs the debited account identifier (BT-91, PaymentMandate/PayerFinancialAccount/ID)",
+                ));
+            }
+        },
+    },
+];
+
+/// The XRechnung rule `id` (of [`RULES`] or [`UBL_RULES`]), for Peppol's German twins.
+pub(super) fn rule(id: &str) -> Option<&'static Rule> {
+    RULES.iter().chain(UBL_RULES).find(|r| r.id == id)
+}
