@@ -51,6 +51,8 @@ pub(crate) const PEPPOL_DATE: &str = "PEPPOL-EN16931-F001";
 /// Peppol's amount currency rule: the `currencyID`s of UBL amounts other than a `TaxTotal`'s
 /// own `TaxAmount` (which the model keeps, with whether the total has a breakdown).
 pub(crate) const PEPPOL_AMOUNT_CURRENCY: &str = "PEPPOL-EN16931-R051";
+/// The list of [`PEPPOL_AMOUNT_CURRENCY`] uses at a VAT breakdown's `TaxAmount`.
+pub(crate) const PEPPOL_SUBTOTAL_AMOUNT: &str = "cac:TaxSubtotal/cbc:TaxAmount";
 /// Most distinct currencies collected for [`PEPPOL_AMOUNT_CURRENCY`].
 const MAX_CURRENCIES: usize = 8;
 
@@ -360,8 +362,8 @@ pub(crate) struct Collector {
     truncated: bool,
     parents: Vec<Parent>,
     open: Option<Open>,
-    /// The distinct amount currencies met ([`PEPPOL_AMOUNT_CURRENCY`]).
-    currencies: Vec<String>,
+    /// The distinct amount currencies met, by list ([`PEPPOL_AMOUNT_CURRENCY`]).
+    currencies: Vec<(String, &'static str)>,
 }
 
 impl std::fmt::Debug for Site {
@@ -556,18 +558,29 @@ impl Collector {
         if site.rule == "BR-CL-03"
             && self.family == Family::Ubl
             && !path.ends_with(&[T::TaxTotal, T::TaxAmount])
-            && !self.currencies.contains(&value)
-            && self.currencies.len() < MAX_CURRENCIES
         {
+            // Self-billing's R051 leaves the breakdown's VAT amounts out: they are told apart.
+            let list = if path.ends_with(&[T::TaxSubtotal, T::TaxAmount]) {
+                PEPPOL_SUBTOTAL_AMOUNT
+            } else {
+                ""
+            };
             // A short list scanned, not a set: an invoice has one or two currencies, and this
             // runs for every amount.
-            self.currencies.push(value.clone());
-            self.push(CodeUse {
-                rule: PEPPOL_AMOUNT_CURRENCY,
-                list: "",
-                value: value.clone(),
-                location: location(path, attr),
-            });
+            if !self
+                .currencies
+                .iter()
+                .any(|(v, l)| *v == value && *l == list)
+                && self.currencies.len() < MAX_CURRENCIES
+            {
+                self.currencies.push((value.clone(), list));
+                self.push(CodeUse {
+                    rule: PEPPOL_AMOUNT_CURRENCY,
+                    list,
+                    value: value.clone(),
+                    location: location(path, attr),
+                });
+            }
         }
         if let When::Parent = site.when
             && let Some(parent) = self.parents.last_mut()

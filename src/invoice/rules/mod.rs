@@ -176,10 +176,10 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 18] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 20] {
     use catalogue::layer::{
-        EN16931_CII, EN16931_UBL, NLCIUS_CII, PEPPOL_BIS3_UBL, SI_UBL_2_0, SI_UBL_2_0_GACCOUNT,
-        XRECHNUNG_CII, XRECHNUNG_UBL,
+        EN16931_CII, EN16931_UBL, NLCIUS_CII, PEPPOL_BIS3_UBL, PEPPOL_SB_UBL, SI_UBL_2_0,
+        SI_UBL_2_0_GACCOUNT, XRECHNUNG_CII, XRECHNUNG_UBL,
     };
     [
         ("en16931", EN16931_UBL | EN16931_CII, en16931::RULES),
@@ -197,13 +197,19 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 18] {
             SI_UBL_2_0 | SI_UBL_2_0_GACCOUNT | NLCIUS_CII,
             nl::RULES,
         ),
-        ("peppol", PEPPOL_BIS3_UBL, peppol::BIS3_UBL),
-        ("peppol_bis3", PEPPOL_BIS3_UBL, peppol_bis3::RULES),
+        ("peppol", PEPPOL_BIS3_UBL | PEPPOL_SB_UBL, peppol::BIS3_UBL),
         (
             "peppol_bis3",
-            PEPPOL_BIS3_UBL | XRECHNUNG_UBL,
+            PEPPOL_BIS3_UBL | PEPPOL_SB_UBL,
+            peppol_bis3::RULES,
+        ),
+        (
+            "peppol_bis3",
+            PEPPOL_BIS3_UBL | PEPPOL_SB_UBL | XRECHNUNG_UBL,
             peppol_bis3::SHARED_UBL,
         ),
+        ("peppol_bis3", PEPPOL_BIS3_UBL, peppol_bis3::BILLING),
+        ("peppol_bis3", PEPPOL_SB_UBL, peppol_bis3::SELF_BILLING),
         ("peppol_bis3", XRECHNUNG_UBL, peppol_bis3::XRECHNUNG_UBL),
         ("peppol_national", PEPPOL_BIS3_UBL, peppol_national::RULES),
         ("peppol_national", PEPPOL_BIS3_UBL, peppol_national::GERMAN),
@@ -284,7 +290,7 @@ pub fn implemented_in() -> Vec<(&'static str, Vec<&'static str>)> {
             .iter()
             .map(|l| (l.id, with_dutch(EN16931_CII))),
     );
-    pairs.extend(code_list_rules::peppol_ids().map(|id| (id, PEPPOL_BIS3_UBL)));
+    pairs.extend(code_list_rules::peppol_ids().map(|id| (id, PEPPOL_BIS3_UBL | PEPPOL_SB_UBL)));
     pairs.extend(binding::generated_ids().map(|id| {
         let syntax = if id.starts_with("CII-") {
             EN16931_CII
@@ -356,28 +362,30 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
     let cii = syntax == Syntax::Cii;
     let input = table::Input { doc, cii };
     match spec {
-        Specification::PeppolBis3 if !cii && syntax != Syntax::Zugferd1 => {
-            table::run(
+        Specification::PeppolBis3 | Specification::PeppolSelfBilling
+            if !cii && syntax != Syntax::Zugferd1 =>
+        {
+            // Self-billing carries the billing artefact's rules but the national ones and
+            // P0112, with its own identifier, type codes and R051.
+            let billing = spec == Specification::PeppolBis3;
+            let (layer, own) = if billing {
+                (catalogue::layer::PEPPOL_BIS3_UBL, peppol_bis3::BILLING)
+            } else {
+                (catalogue::layer::PEPPOL_SB_UBL, peppol_bis3::SELF_BILLING)
+            };
+            for rules in [
                 peppol::BIS3_UBL,
-                &input,
-                catalogue::layer::PEPPOL_BIS3_UBL,
-                &mut out,
-            );
-            table::run(
                 peppol_bis3::RULES,
-                &input,
-                catalogue::layer::PEPPOL_BIS3_UBL,
-                &mut out,
-            );
-            table::run(
                 peppol_bis3::SHARED_UBL,
-                &input,
-                catalogue::layer::PEPPOL_BIS3_UBL,
-                &mut out,
-            );
+                own,
+            ] {
+                table::run(rules, &input, layer, &mut out);
+            }
             code_list_rules::peppol(doc, &mut out);
-            for rules in [peppol_national::RULES, peppol_national::GERMAN] {
-                table::run(rules, &input, catalogue::layer::PEPPOL_BIS3_UBL, &mut out);
+            if billing {
+                for rules in [peppol_national::RULES, peppol_national::GERMAN] {
+                    table::run(rules, &input, layer, &mut out);
+                }
             }
         }
         Specification::XRechnung { .. } if cii => {

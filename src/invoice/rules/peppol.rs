@@ -1,45 +1,19 @@
-//! The Peppol layer: the rules of the OpenPeppol BIS Billing 3.0 artefact (`PEPPOL-EN16931-R*`,
-//! `PEPPOL-COMMON-R*` and the national rules it carries), and the Peppol rules the XRechnung
-//! artefacts copy. A first slice: the business process, the buyer reference, the electronic
-//! addresses, no empty elements, and the Swedish organisation number; each follows its XPath
-//! in the artefact that carries it.
+//! The Peppol layer's first slice: the business process's presence, the buyer reference, the
+//! electronic addresses and no empty elements (PEPPOL-EN16931-R001/R003/R008/R010/R020,
+//! PEPPOL-COMMON-R049), for Peppol BIS Billing 3.0 and Self-Billing 3.0 alike, and the Peppol
+//! rules the XRechnung artefacts copy; each follows its XPath in the artefact that carries it.
+//! The rest of Peppol is in `peppol_bis3` and `peppol_national` (which uses the Swedish
+//! organisation number check here, SE-R-013).
 
 use super::super::model::{Doc, Ident, PartyData, normalize_space};
 use super::table::{Broken, Input, Rule};
 
-/// OpenPeppol BIS Billing 3.0, UBL.
+/// OpenPeppol BIS Billing 3.0 and Self-Billing 3.0, UBL.
 pub(super) const BIS3_UBL: &[Rule] = &[
     Rule {
         id: "PEPPOL-EN16931-R001",
         terms: &["BT-23"],
         check: business_process,
-    },
-    Rule {
-        id: "PEPPOL-EN16931-R007",
-        terms: &["BT-23"],
-        // `$profile`: the business process, normalised, is one the artefact knows.
-        check: |i, out| {
-            let known = i
-                .doc
-                .profile_id
-                .as_deref()
-                .map(normalize_space)
-                .is_some_and(|p| {
-                    [
-                        "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0",
-                        "urn:peppol:france:billing:regulated",
-                        "urn:peppol:france:billing:non-regulated",
-                        "urn:peppol:bis:billing_with_response",
-                    ]
-                    .contains(&p.as_str())
-                });
-            if !known {
-                out.push(Broken::at(
-                    i.root().to_owned(),
-                    "the business process (BT-23, ProfileID) is not one Peppol BIS Billing 3.0 knows; give urn:fdc:peppol.eu:2017:poacc:billing:01:1.0",
-                ));
-            }
-        },
     },
     Rule {
         id: "PEPPOL-EN16931-R003",
@@ -73,11 +47,6 @@ pub(super) const BIS3_UBL: &[Rule] = &[
         id: "PEPPOL-COMMON-R049",
         terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
         check: swedish_organisation_numbers,
-    },
-    Rule {
-        id: "SE-R-013",
-        terms: &["BT-30", "BT-40"],
-        check: swedish_seller_legal_id,
     },
 ];
 
@@ -215,7 +184,7 @@ fn swedish_organisation_numbers(i: &Input<'_>, out: &mut Vec<Broken>) {
 
 /// SE-R-013: a seller in Sweden (any of its addresses with country `SE`) with a legal
 /// registration identifier gives a valid Swedish organisation number there.
-fn swedish_seller_legal_id(i: &Input<'_>, out: &mut Vec<Broken>) {
+pub(super) fn swedish_seller_legal_id(i: &Input<'_>, out: &mut Vec<Broken>) {
     let seller = &i.doc.seller;
     let in_sweden = seller
         .addresses

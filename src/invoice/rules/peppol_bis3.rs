@@ -1,9 +1,15 @@
-//! More of Peppol BIS Billing 3.0 (UBL), as a table: the document's notes, specification,
-//! VAT totals and accounting currency (PEPPOL-EN16931-R002/R004/R005/R053/R054), allowances and
-//! charges (R040..R043), the direct debit mandate (R061), the lines' arithmetic (R120), price
-//! discount (R044/R046), document references, base quantity and periods (R100/R101/R121,
-//! R110/R111), and the identifier check digits of
-//! PEPPOL-COMMON-R040..R053 (GLN, Norwegian, Danish, Belgian and Australian numbers).
+//! More of Peppol BIS Billing 3.0 (UBL), as tables: the document's notes, VAT totals and
+//! accounting currency (PEPPOL-EN16931-R002/R005/R053..R055), allowances and charges
+//! (R040..R043), the direct debit mandate (R061), the lines' arithmetic (R120), price discount
+//! (R044/R046), document references, base quantity and periods (R080, R100/R101/R121/R130,
+//! R110/R111), dates (F001), exemption reasons (P0104..P0111), and the identifier check digits
+//! of PEPPOL-COMMON-R040..R053 (GLN, Norwegian, Danish, Belgian and Australian numbers).
+//!
+//! [`RULES`] and [`SHARED_UBL`] hold for Peppol BIS Self-Billing 3.0 as well (its artefact is
+//! the billing one without the national rules); [`BILLING`] and [`SELF_BILLING`] are the rules
+//! each words its own way: the specification identifier (R004), the business process (R007),
+//! the type codes (P0100/P0101, and P0112 for billing) and the amount currencies (R051).
+//! [`SHARED_UBL`] is also what XRechnung's UBL artefact copies.
 //!
 //! The artefact's mode for these runs one template per node, highest priority first: R041 and
 //! R042 take the allowances and charges with a multiplier and no base amount (or the other way
@@ -193,24 +199,6 @@ pub(super) const RULES: &[Rule] = &[
         },
     },
     Rule {
-        id: "PEPPOL-EN16931-R004",
-        terms: &["BT-24"],
-        check: |i, out| {
-            let id = i
-                .doc
-                .customization_id
-                .as_deref()
-                .map(normalize_space)
-                .unwrap_or_default();
-            if !id.starts_with(BIS3) || id.contains("::") {
-                out.push(Broken::at(
-                    i.root().to_owned(),
-                    format!("the specification identifier (BT-24) {id:?} is not Peppol BIS Billing 3.0's; write {BIS3}"),
-                ));
-            }
-        },
-    },
-    Rule {
         id: "PEPPOL-EN16931-R100",
         terms: &["BG-25", "BT-128"],
         check: |i, out| {
@@ -380,64 +368,6 @@ pub(super) const RULES: &[Rule] = &[
         },
     },
     Rule {
-        id: "PEPPOL-EN16931-R051",
-        terms: &["BT-5"],
-        // `@currencyID = $documentCurrencyCode`: as written, the element's own text.
-        check: |i, out| {
-            let d = i.doc;
-            let currency = d.currency.as_deref();
-            let other = |c: Option<&str>| c.is_none() || c != currency;
-            for code in d.codes.iter().filter(|c| c.rule == PEPPOL_AMOUNT_CURRENCY) {
-                let written = Some(code.value.as_str()).filter(|v| !v.is_empty());
-                if other(written) {
-                    out.push(Broken::at(
-                        code.location.clone(),
-                        format!(
-                            "the amount at {} is in {:?}, not in the invoice currency (BT-5)",
-                            code.location,
-                            code.value.chars().take(10).collect::<String>()
-                        ),
-                    ));
-                }
-            }
-            for n in each(&d.tax_totals, |t| {
-                t.has_subtotals && other(t.currency.as_deref())
-            }) {
-                out.push(Broken::at(
-                    i.root().to_owned(),
-                    format!("the VAT total {} (with a VAT breakdown) is not in the invoice currency (BT-5)", n + 1),
-                ));
-            }
-        },
-    },
-    Rule {
-        id: "PEPPOL-EN16931-P0100",
-        terms: &["BT-3"],
-        check: |i, out| type_code_in(i, false, INVOICE_TYPES, out),
-    },
-    Rule {
-        id: "PEPPOL-EN16931-P0101",
-        terms: &["BT-3"],
-        check: |i, out| type_code_in(i, true, CREDIT_NOTE_TYPES, out),
-    },
-    Rule {
-        id: "PEPPOL-EN16931-P0112",
-        terms: &["BT-3"],
-        check: |i, out| {
-            let d = i.doc;
-            let code = d.type_code.as_deref().map(normalize_space);
-            if !d.credit_note_root
-                && matches!(code.as_deref(), Some("326" | "384"))
-                && !(in_germany(&d.seller) && in_germany(&d.buyer))
-            {
-                out.push(Broken::at(
-                    i.below("cbc:InvoiceTypeCode", ""),
-                    "invoice type code 326 (partial invoice) or 384 (corrected invoice) is only allowed between a German seller and buyer".to_owned(),
-                ));
-            }
-        },
-    },
-    Rule {
         id: "PEPPOL-EN16931-P0104",
         terms: &["BT-121", "BT-118"],
         check: |i, out| exemption_category(i, "VATEX-EU-G", "G", out),
@@ -478,6 +408,159 @@ pub(super) const RULES: &[Rule] = &[
         check: |i, out| exemption_category(i, "VATEX-EU-J", "E", out),
     },
 ];
+
+/// The rules of Peppol BIS Billing 3.0 that its self-billing twin words differently (and
+/// P0112, which it lacks).
+pub(super) const BILLING: &[Rule] = &[
+    Rule {
+        id: "PEPPOL-EN16931-R007",
+        terms: &["BT-23"],
+        check: |i, out| known_profile(i, BILLING_PROFILES, out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R004",
+        terms: &["BT-24"],
+        check: |i, out| specification(i, BIS3, "Peppol BIS Billing 3.0", out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R051",
+        terms: &["BT-5"],
+        check: |i, out| amount_currencies(i, true, out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-P0100",
+        terms: &["BT-3"],
+        check: |i, out| type_code_in(i, false, INVOICE_TYPES, BILLING_PROFILES, out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-P0101",
+        terms: &["BT-3"],
+        check: |i, out| type_code_in(i, true, CREDIT_NOTE_TYPES, BILLING_PROFILES, out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-P0112",
+        terms: &["BT-3"],
+        check: |i, out| {
+            let d = i.doc;
+            let code = d.type_code.as_deref().map(normalize_space);
+            if !d.credit_note_root
+                && matches!(code.as_deref(), Some("326" | "384"))
+                && !(in_germany(&d.seller) && in_germany(&d.buyer))
+            {
+                out.push(Broken::at(
+                    i.below("cbc:InvoiceTypeCode", ""),
+                    "invoice type code 326 (partial invoice) or 384 (corrected invoice) is only allowed between a German seller and buyer".to_owned(),
+                ));
+            }
+        },
+    },
+];
+
+/// Peppol BIS Self-Billing 3.0's own wording of those rules: its specification identifier,
+/// its type codes (389 self-billed invoice, 527 self-billed debit note, 261 self-billed credit
+/// note) and R051 without the VAT breakdown's amounts.
+pub(super) const SELF_BILLING: &[Rule] = &[
+    Rule {
+        id: "PEPPOL-EN16931-R007",
+        terms: &["BT-23"],
+        check: |i, out| {
+            let with_response = i.doc.profile_id.as_deref().map(normalize_space);
+            if with_response.as_deref() != Some(WITH_RESPONSE) {
+                known_profile(i, SELF_BILLING_PROFILES, out)
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R004",
+        terms: &["BT-24"],
+        check: |i, out| specification(i, SELF_BILLING_ID, "Peppol BIS Self-Billing 3.0", out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R051",
+        terms: &["BT-5"],
+        check: |i, out| amount_currencies(i, false, out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-P0100",
+        terms: &["BT-3"],
+        check: |i, out| type_code_in(i, false, &["389", "527"], SELF_BILLING_PROFILES, out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-P0101",
+        terms: &["BT-3"],
+        check: |i, out| type_code_in(i, true, &["261"], SELF_BILLING_PROFILES, out),
+    },
+];
+
+/// The specification identifier Peppol BIS Self-Billing 3.0 starts with.
+const SELF_BILLING_ID: &str =
+    "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:selfbilling:3.0";
+
+/// R007: `$profile != 'Unknown'`: the business process, normalized, is one of `known`.
+fn known_profile(i: &Input<'_>, known: &[&str], out: &mut Vec<Broken>) {
+    let profile = i.doc.profile_id.as_deref().map(normalize_space);
+    if !profile.is_some_and(|p| known.contains(&p.as_str())) {
+        out.push(Broken::at(
+            i.root().to_owned(),
+            format!(
+                "the business process (BT-23, ProfileID) is not one this Peppol specification knows; give {}",
+                known[0]
+            ),
+        ));
+    }
+}
+
+/// R004: the specification identifier starts with `prefix` and has no `::`.
+fn specification(i: &Input<'_>, prefix: &str, name: &str, out: &mut Vec<Broken>) {
+    let id = i
+        .doc
+        .customization_id
+        .as_deref()
+        .map(normalize_space)
+        .unwrap_or_default();
+    if !id.starts_with(prefix) || id.contains("::") {
+        out.push(Broken::at(
+            i.root().to_owned(),
+            format!("the specification identifier (BT-24) {id:?} is not {name}'s; write {prefix}"),
+        ));
+    }
+}
+
+/// R051: `@currencyID = $documentCurrencyCode`, as written, for every amount but a VAT total
+/// without breakdown (and, unless `subtotals`, the breakdown's VAT amounts).
+fn amount_currencies(i: &Input<'_>, subtotals: bool, out: &mut Vec<Broken>) {
+    let d = i.doc;
+    let currency = d.currency.as_deref();
+    let other = |c: Option<&str>| c.is_none() || c != currency;
+    let uses = d
+        .codes
+        .iter()
+        .filter(|c| c.rule == PEPPOL_AMOUNT_CURRENCY && (subtotals || c.list.is_empty()));
+    for code in uses {
+        let written = Some(code.value.as_str()).filter(|v| !v.is_empty());
+        if other(written) {
+            out.push(Broken::at(
+                code.location.clone(),
+                format!(
+                    "the amount at {} is in {:?}, not in the invoice currency (BT-5)",
+                    code.location,
+                    code.value.chars().take(10).collect::<String>()
+                ),
+            ));
+        }
+    }
+    for n in each(&d.tax_totals, |t| {
+        t.has_subtotals && other(t.currency.as_deref())
+    }) {
+        out.push(Broken::at(
+            i.root().to_owned(),
+            format!(
+                "the VAT total {} (with a VAT breakdown) is not in the invoice currency (BT-5)",
+                n + 1
+            ),
+        ));
+    }
+}
 
 /// The Peppol rules XRechnung's UBL artefact carries too, with the same context and test (its
 /// R040 differs: [`XRECHNUNG_UBL`]).
@@ -795,27 +878,35 @@ const INVOICE_TYPES: &[&str] = &[
 /// The credit note type codes they allow (P0101).
 const CREDIT_NOTE_TYPES: &[&str] = &["381", "396", "81", "83", "532"];
 
-/// `$profile = ('01','02')`: the business process is Peppol's billing (or billing with
-/// response), whose type codes P0100/P0101 restrict.
-fn billing_profile(doc: &Doc) -> bool {
-    doc.profile_id
-        .as_deref()
-        .map(normalize_space)
-        .is_some_and(|p| {
-            matches!(
-                p.as_str(),
-                "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
-                    | "urn:peppol:france:billing:regulated"
-                    | "urn:peppol:france:billing:non-regulated"
-                    | "urn:peppol:bis:billing_with_response"
-            )
-        })
-}
+/// The business processes whose type codes P0100/P0101 restrict: `$profile = ('01','02')` of
+/// Peppol BIS Billing 3.0 (billing, and billing with response).
+const BILLING_PROFILES: &[&str] = &[
+    "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0",
+    "urn:peppol:france:billing:regulated",
+    "urn:peppol:france:billing:non-regulated",
+    WITH_RESPONSE,
+];
+/// Billing with response, `$profile = '02'` of both artefacts.
+const WITH_RESPONSE: &str = "urn:peppol:bis:billing_with_response";
+/// Self-billing's `$profile = '01'`.
+const SELF_BILLING_PROFILES: &[&str] = &[
+    "urn:fdc:peppol.eu:2017:poacc:selfbilling:01:1.0",
+    "urn:peppol:france:billing:regulated",
+    "urn:peppol:france:billing:non-regulated",
+];
 
 /// P0100/P0101: in a billing profile, the type code (of the root's kind) is one of `allowed`.
-fn type_code_in(i: &Input<'_>, credit_note: bool, allowed: &[&str], out: &mut Vec<Broken>) {
+fn type_code_in(
+    i: &Input<'_>,
+    credit_note: bool,
+    allowed: &[&str],
+    profiles: &[&str],
+    out: &mut Vec<Broken>,
+) {
     let d = i.doc;
-    if d.credit_note_root != credit_note || !billing_profile(d) {
+    let profile = d.profile_id.as_deref().map(normalize_space);
+    let restricted = profile.is_some_and(|p| profiles.contains(&p.as_str()));
+    if d.credit_note_root != credit_note || !restricted {
         return;
     }
     let Some(code) = d.type_code.as_deref() else {
@@ -831,7 +922,7 @@ fn type_code_in(i: &Input<'_>, credit_note: bool, allowed: &[&str], out: &mut Ve
         out.push(Broken::at(
             i.below(element, ""),
             format!(
-                "type code {:?} is not one Peppol's billing process allows",
+                "type code {:?} is not one this Peppol business process allows",
                 code.chars().take(10).collect::<String>()
             ),
         ));

@@ -218,6 +218,11 @@ pub(super) const RULES: &[Rule] = &[
         },
     },
     Rule {
+        id: "SE-R-013",
+        terms: &["BT-30", "BT-40"],
+        check: super::peppol::swedish_seller_legal_id,
+    },
+    Rule {
         id: "NO-R-001",
         terms: &["BT-31"],
         check: |i, out| {
