@@ -19,11 +19,13 @@
 //! lines. -02..-04 (who has a VAT identifier) are in `vat_ids`.
 //! BR-O-11..14 forbid other categories beside O; BR-IC-11/12 ask an intra-community supply for
 //! its delivery date or period and country.
-//! Not here (the model cannot follow their XPaths yet): BR-AF/AG-01, -08 and UBL's -09.
+//! BR-AF/AG-01, -08 and -09 (IGIC, IPSI) follow their own XPaths: UBL's -01 counts only
+//! categories of the VAT scheme; CII's -08 and -09 always hold (the official -08 reads its rate
+//! one level too high, -09 is `true()`), so only UBL's are checked.
 
 use super::super::amount::Amount;
 use super::super::model::{
-    AllowanceChargeData, LineData, Num, TaxCategoryData, VatBreakdownData, normalize_space,
+    AllowanceChargeData, Doc, LineData, Num, TaxCategoryData, VatBreakdownData, normalize_space,
     parse_bool,
 };
 use super::table::{Broken, Input, Rule};
@@ -217,6 +219,44 @@ pub(super) const RULES: &[Rule] = &[
         id: "BR-O-10",
         terms: &["BG-23", "BT-118", "BT-120", "BT-121"],
         check: |i, out| exemption_reason(i, "O", VAT_ONLY, true, out),
+    },
+    Rule {
+        id: "BR-AF-01",
+        terms: &["BG-23", "BT-118", "BT-151", "BT-95", "BT-102"],
+        check: |i, out| needs_breakdown(i, "L", false, "IGIC", out),
+    },
+    Rule {
+        id: "BR-AF-08",
+        terms: &["BG-23", "BT-116", "BT-119", "BT-131", "BT-92", "BT-99"],
+        check: |i, out| rated_basis(i, "L", "IGIC", out),
+    },
+    Rule {
+        id: "BR-AF-09",
+        terms: &["BG-23", "BT-116", "BT-117", "BT-119"],
+        check: |i, out| {
+            if !i.cii {
+                rated_tax(i, "L", "IGIC", out);
+            }
+        },
+    },
+    Rule {
+        id: "BR-AG-01",
+        terms: &["BG-23", "BT-118", "BT-151", "BT-95", "BT-102"],
+        check: |i, out| needs_breakdown(i, "M", true, "IPSI", out),
+    },
+    Rule {
+        id: "BR-AG-08",
+        terms: &["BG-23", "BT-116", "BT-119", "BT-131", "BT-92", "BT-99"],
+        check: |i, out| rated_basis(i, "M", "IPSI", out),
+    },
+    Rule {
+        id: "BR-AG-09",
+        terms: &["BG-23", "BT-116", "BT-117", "BT-119"],
+        check: |i, out| {
+            if !i.cii {
+                rated_tax(i, "M", "IPSI", out);
+            }
+        },
     },
     Rule {
         id: "BR-AF-05",
@@ -956,9 +996,7 @@ fn standard_rated_breakdown(i: &Input<'_>, out: &mut Vec<Broken>) {
             .filter(|t| is_s(t))
             .count();
     let ok = if cii {
-        // CII counts the categories with the breakdowns: two lines in S pass on their own.
-        (line_taxes + breakdowns >= 2 || line_taxes == 0)
-            && (group_taxes + breakdowns >= 2 || group_taxes == 0)
+        cii_pairing(doc, "S")
     } else {
         let users = line_taxes + group_taxes;
         (users > 0 && breakdowns > 0) || (users == 0 && breakdowns == 0)
@@ -970,6 +1008,125 @@ fn standard_rated_breakdown(i: &Input<'_>, out: &mut Vec<Broken>) {
             "the invoice has a VAT breakdown for category S (standard rated) but no line, allowance or charge in it"
         };
         out.push(Broken::at(i.root().to_owned(), detail));
+    }
+}
+
+/// CII's BR-x-01 (S, L, M): a category the lines (or the allowances and charges) use is counted
+/// with its breakdowns, and the two together must be at least two: two lines in S pass on
+/// their own.
+fn cii_pairing(doc: &Doc, code: &str) -> bool {
+    let is = |t: &TaxCategoryData| t.code_is(code, true);
+    let breakdowns = doc.vat_breakdown.iter().filter(|b| is(&b.category)).count();
+    let line_taxes: usize = doc
+        .lines
+        .iter()
+        .map(|l| l.taxes.iter().filter(|t| is(t)).count())
+        .sum();
+    let group_taxes = doc
+        .allowance_charges
+        .iter()
+        .map(|a| a.taxes.iter().filter(|t| is(t)).count())
+        .sum::<usize>()
+        + doc
+            .line_allowance_categories
+            .iter()
+            .filter(|t| is(t))
+            .count();
+    (line_taxes + breakdowns >= 2 || line_taxes == 0)
+        && (group_taxes + breakdowns >= 2 || group_taxes == 0)
+}
+
+/// BR-AF-01 (L, IGIC) and BR-AG-01 (M, IPSI): lines, allowances or charges in the category
+/// and a VAT breakdown for it go together. UBL counts only categories of the VAT scheme, and
+/// its first test counts breakdowns whose code is exactly `code` (BR-AG-01 also asks those
+/// for the VAT scheme: `vat_first`).
+fn needs_breakdown(i: &Input<'_>, code: &str, vat_first: bool, name: &str, out: &mut Vec<Broken>) {
+    let doc = i.doc;
+    let ok = if i.cii {
+        cii_pairing(doc, code)
+    } else {
+        let of_vat = |t: &TaxCategoryData| t.code_is(code, false) && t.is_vat(false);
+        let users = doc
+            .lines
+            .iter()
+            .flat_map(|l| &l.taxes)
+            .filter(|t| of_vat(t))
+            .count()
+            + doc
+                .allowance_charges
+                .iter()
+                .flat_map(|a| &a.taxes)
+                .filter(|t| of_vat(t))
+                .count()
+            + doc
+                .line_allowance_categories
+                .iter()
+                .filter(|t| of_vat(t))
+                .count();
+        let first = doc
+            .vat_breakdown
+            .iter()
+            .filter(|b| {
+                b.category.code.as_deref() == Some(code) && (!vat_first || b.category.is_vat(false))
+            })
+            .count();
+        let second = doc
+            .vat_breakdown
+            .iter()
+            .filter(|b| of_vat(&b.category))
+            .count();
+        (users > 0 && first > 0) || (users == 0 && second == 0)
+    };
+    if !ok {
+        out.push(Broken::at(
+            i.root().to_owned(),
+            format!("the lines, allowances or charges in VAT category {code} ({name}) and the VAT breakdown for {code} do not go together: one needs the other"),
+        ));
+    }
+}
+
+/// UBL's BR-AF-08/BR-AG-08: the taxable amount of a breakdown in `code` at a rate is the sum of
+/// the lines, charges and allowances in it at that rate, to within 1, and the invoice has
+/// lines. (CII's copies read the rate and taxable amount one level too high, so they always
+/// hold, and are not checked.)
+fn rated_basis(i: &Input<'_>, code: &str, name: &str, out: &mut Vec<Broken>) {
+    if i.cii {
+        return;
+    }
+    for (n, b) in i.doc.vat_breakdown.iter().enumerate() {
+        let c = &b.category;
+        if !c.code_is(code, false) || !c.is_vat(false) {
+            continue;
+        }
+        let rate = match c.percent {
+            Num::Absent => continue,
+            Num::Value(rate) => rate,
+            Num::Invalid | Num::TooLong => {
+                out.push(Broken::at(
+                    i.breakdown(n),
+                    format!("the taxable amount of VAT breakdown {} cannot be checked because its VAT rate (BT-119) is not a usable number", n + 1),
+                ));
+                continue;
+            }
+        };
+        let expected = match basis(i, code, Some(rate), false) {
+            Ok(e) => e,
+            Err(why) => {
+                out.push(Broken::at(i.breakdown(n), format!("the taxable amount (BT-116) of the {name} VAT breakdown at {rate} % cannot be checked because {why}")));
+                continue;
+            }
+        };
+        let ok =
+            !i.doc.lines.is_empty() && b.taxable.value().is_some_and(|t| within_one(t, expected));
+        if !ok {
+            out.push(Broken::at(
+                i.breakdown(n),
+                format!(
+                    "the taxable amount (BT-116) of the {name} VAT breakdown at {rate} % is {}, but the lines, charges and allowances at that rate add up to {expected}",
+                    shown(b.taxable)
+                ),
+            ));
+        }
     }
 }
 
@@ -1049,14 +1206,20 @@ fn tax_amounts(i: &Input<'_>, out: &mut Vec<Broken>) {
 /// BR-S-09: a standard rated breakdown's tax amount is its taxable amount times its rate,
 /// within 1.
 fn standard_rated_tax(i: &Input<'_>, out: &mut Vec<Broken>) {
+    rated_tax(i, "S", "standard rated", out);
+}
+
+/// BR-S-09, and UBL's BR-AF-09/BR-AG-09 (L, M): a breakdown's VAT amount is its taxable
+/// amount times its rate, to within 1.
+fn rated_tax(i: &Input<'_>, code: &str, name: &str, out: &mut Vec<Broken>) {
     let cii = i.cii;
     for (n, b) in i.doc.vat_breakdown.iter().enumerate() {
         let c = &b.category;
-        if !c.code_is("S", cii) || (!cii && !c.is_vat(cii)) {
+        if !c.code_is(code, cii) || (!cii && !c.is_vat(cii)) {
             continue;
         }
         if c.percent.unusable() || b.tax.unusable() || b.taxable.unusable() {
-            out.push(Broken::at(i.breakdown(n), format!("the VAT amount (BT-117) of standard rated VAT breakdown {} cannot be checked because one of its amounts or its rate is not a usable number", n + 1)));
+            out.push(Broken::at(i.breakdown(n), format!("the VAT amount (BT-117) of {name} VAT breakdown {} cannot be checked because one of its amounts or its rate is not a usable number", n + 1)));
             continue;
         }
         let expected = match (b.taxable.value(), c.percent.value()) {
@@ -1071,7 +1234,7 @@ fn standard_rated_tax(i: &Input<'_>, out: &mut Vec<Broken>) {
             out.push(Broken::at(
                 i.breakdown(n),
                 format!(
-                    "the VAT amount (BT-117) of standard rated VAT breakdown {} is {}, but its taxable amount times its rate (BT-119) is {}",
+                    "the VAT amount (BT-117) of {name} VAT breakdown {} is {}, but its taxable amount times its rate (BT-119) is {}",
                     n + 1,
                     shown(b.tax),
                     expected.map_or("unknown (no rate or taxable amount)".into(), |e| e.to_string())
