@@ -86,6 +86,11 @@ pub(crate) struct PartyData {
     pub(crate) vat_ids: Vec<String>,
     /// Other tax registrations.
     pub(crate) tax_registrations: Vec<Ident>,
+    /// UBL: tax registrations whose scheme, upper-cased as written (not trimmed), is `VAT`
+    /// and is not (UBL-SR-12 and UBL-SR-13:
+    /// `PartyTaxScheme[cac:TaxScheme/upper-case(cbc:ID)='VAT']/cbc:CompanyID` and `!=`).
+    pub(crate) vat_tax_ids: usize,
+    pub(crate) non_vat_tax_ids: usize,
     /// Number of UBL `PartyLegalEntity` / CII `SpecifiedLegalOrganization` elements.
     pub(crate) legal_entities: usize,
     /// Legal registration identifiers (UBL `PartyLegalEntity/CompanyID`, CII
@@ -609,6 +614,8 @@ pub(crate) struct Doc {
     /// location), at most [`MAX_NOTED`] (`invoice::decimals`).
     /// The third value is the VAT breakdown the amount belongs to, if it does.
     pub(crate) long_decimals: Vec<(&'static str, String, Option<usize>)>,
+    /// UBL: an attached binary object has no `mimeCode` (UBL-DT-06).
+    pub(crate) binary_without_mime: bool,
     /// Binary objects (UBL `EmbeddedDocumentBinaryObject`) without a `filename` attribute.
     pub(crate) binary_without_filename: bool,
     /// Document level allowance amounts (BT-92).

@@ -414,6 +414,13 @@ impl Ubl {
                 self.doc.party_tax_scheme_incomplete |=
                     pending.company_id.is_none() || pending.tax_scheme.is_none();
                 let party: &mut PartyData = self.doc.party_mut(role);
+                if let (Some(scheme), Some(_)) = (&pending.tax_scheme, &pending.company_id) {
+                    if scheme.to_uppercase() == "VAT" {
+                        party.vat_tax_ids += 1;
+                    } else {
+                        party.non_vat_tax_ids += 1;
+                    }
+                }
                 if let Some(company_id) = pending.company_id {
                     let is_vat = pending
                         .tax_scheme
@@ -689,6 +696,7 @@ impl Handler for Ubl {
                 T::EmbeddedDocumentBinaryObject,
             ] => {
                 self.mime_code = attrs.get(b"mimeCode");
+                self.doc.binary_without_mime |= self.mime_code.is_none();
                 self.filename = attrs.get(b"filename");
                 self.doc.binary_without_filename |= self.filename.is_none();
                 return Some((Field::AttachmentObject, Capture::Binary));

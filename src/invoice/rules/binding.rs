@@ -108,6 +108,31 @@ fn too_many_reasons(i: &Input<'_>, charge: bool, out: &mut Vec<Broken>) {
 
 pub(super) const UBL_RULES: &[Rule] = &[
     Rule {
+        id: "UBL-SR-13",
+        terms: &["BT-32"],
+        check: |i, out| {
+            let n = i.doc.seller.non_vat_tax_ids;
+            if n > 1 {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!("the seller has {n} tax registration identifiers (BT-32) other than its VAT identifier; give at most one"),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "UBL-DT-06",
+        terms: &["BT-125"],
+        check: |i, out| {
+            if i.doc.binary_without_mime {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "an attached document (EmbeddedDocumentBinaryObject) has no mimeCode",
+                ));
+            }
+        },
+    },
+    Rule {
         id: "UBL-SR-48",
         terms: &["BG-25", "BT-151"],
         check: |i, out| {
@@ -176,13 +201,12 @@ pub(super) const UBL_RULES: &[Rule] = &[
     },
     Rule {
         id: "UBL-SR-12",
-        // `upper-case(cbc:ID) = 'VAT'` (the model trims the scheme, as BR-CO-26 and the rest
-        // read it).
+        // `upper-case(cbc:ID) = 'VAT'`, as written: ` VAT` is not counted here.
         terms: &["BT-31"],
         check: |i, out| {
             more_than_one(
                 i,
-                i.doc.seller.vat_ids.len(),
+                i.doc.seller.vat_tax_ids,
                 "seller VAT identifiers (BT-31)",
                 out,
             )

@@ -221,6 +221,42 @@ pub(super) const RULES: &[Rule] = &[
         check: |i, out| exemption_reason(i, "O", VAT_ONLY, true, out),
     },
     Rule {
+        id: "BR-B-01",
+        terms: &["BT-118", "BT-151", "BT-95", "BT-102", "BT-40", "BT-55"],
+        // Split payment (B) is Italian: with a category B anywhere, every country code in the
+        // invoice is IT (as written).
+        check: |i, out| {
+            if !split_payment(i, true) {
+                return;
+            }
+            let countries = i
+                .doc
+                .codes
+                .iter()
+                .filter(|c| c.rule == "BR-CL-14" || (!i.cii && c.rule == "BR-CL-15"));
+            if let Some(other) = countries.map(|c| &c.value).find(|v| *v != "IT") {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!("the invoice uses VAT category B (split payment), which is for Italy only, but names the country {:?}", other.chars().take(10).collect::<String>()),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "BR-B-02",
+        terms: &["BT-118", "BT-151", "BT-95", "BT-102"],
+        check: |i, out| {
+            if split_payment(i, false)
+                && categories(i, false).any(|c| c.code.as_deref() == Some("S"))
+            {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "the invoice uses VAT category B (split payment) beside S (standard rated); they cannot be combined",
+                ));
+            }
+        },
+    },
+    Rule {
         id: "BR-AF-01",
         terms: &["BG-23", "BT-118", "BT-151", "BT-95", "BT-102"],
         check: |i, out| needs_breakdown(i, "L", false, "IGIC", out),
@@ -1009,6 +1045,29 @@ fn standard_rated_breakdown(i: &Input<'_>, out: &mut Vec<Broken>) {
         };
         out.push(Broken::at(i.root().to_owned(), detail));
     }
+}
+
+/// The VAT categories BR-B-01/02 read, with their codes as written: the breakdown, the
+/// document level allowances and charges, the lines, and (`line_groups`, UBL BR-B-01's
+/// `//cac:TaxCategory`, and every CII `CategoryCode`) the lines' allowances and charges.
+fn categories<'a>(i: &Input<'a>, line_groups: bool) -> impl Iterator<Item = &'a TaxCategoryData> {
+    let doc = i.doc;
+    let line_groups = line_groups || i.cii;
+    doc.vat_breakdown
+        .iter()
+        .map(|b| &b.category)
+        .chain(doc.allowance_charges.iter().flat_map(|a| &a.taxes))
+        .chain(doc.lines.iter().flat_map(|l| &l.taxes))
+        .chain(
+            doc.line_allowance_categories
+                .iter()
+                .filter(move |_| line_groups),
+        )
+}
+
+/// Some category is B (split payment), as written.
+fn split_payment(i: &Input<'_>, line_groups: bool) -> bool {
+    categories(i, line_groups).any(|c| c.code.as_deref() == Some("B"))
 }
 
 /// CII's BR-x-01 (S, L, M): a category the lines (or the allowances and charges) use is counted
