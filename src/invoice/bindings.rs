@@ -22,6 +22,7 @@ use std::collections::HashMap as StdHashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
+use super::cii_values::{CiiValues, Element};
 use super::xml::{Attrs, Family, Ns};
 
 /// FNV-1a: the maps here are keyed by short names and small ids, looked up for every element;
@@ -353,6 +354,8 @@ struct Frame {
 /// Follows the elements of one document and notes what breaks a binding rule.
 pub(crate) struct Tracker {
     rules: Option<&'static Compiled>,
+    /// CII's rules over values (`cii_values`), beside the generated ones.
+    values: Option<CiiValues>,
     root: &'static str,
     open: Vec<Open>,
     locals: Vec<u8>,
@@ -370,6 +373,7 @@ impl Tracker {
     pub(crate) fn new(family: Family, root: &'static str) -> Tracker {
         Tracker {
             rules: compiled(family),
+            values: (family == Family::Cii).then(CiiValues::default),
             root,
             open: Vec::new(),
             locals: Vec::new(),
@@ -393,6 +397,7 @@ impl Tracker {
 
     fn start(&mut self, depth: usize, ns: Ns, local: &[u8], attrs: Option<&Attrs<'_, '_>>) {
         let offset = attrs.map_or(0, Attrs::offset);
+        let all = attrs;
         let attrs = &AttrNames::of(attrs);
         let Some(rules) = self.rules else {
             return;
@@ -430,6 +435,29 @@ impl Tracker {
         self.descend(rules, id, attrs);
         self.anywhere(rules, id, attrs);
         self.context(rules, depth, offset, attrs);
+        if let Some(values) = &mut self.values {
+            let here = Here {
+                root: self.root,
+                open: &self.open,
+                locals: &self.locals,
+                attrs,
+                all,
+                offset,
+            };
+            values.start(depth, ns, local, &here);
+        }
+    }
+
+    /// Whether the text of the element at `depth` is read.
+    pub(crate) fn wants_text(&self, depth: usize) -> bool {
+        self.values.as_ref().is_some_and(|v| v.wants_text(depth))
+    }
+
+    /// Text of the element at `depth`.
+    pub(crate) fn text(&mut self, depth: usize, s: &str) {
+        if let Some(values) = &mut self.values {
+            values.text(depth, s);
+        }
     }
 
     /// The element at `depth` ends.
@@ -437,6 +465,18 @@ impl Tracker {
         let Some(rules) = self.rules else {
             return;
         };
+        if let Some(values) = &mut self.values {
+            let no_attrs = AttrNames::of(None);
+            let here = Here {
+                root: self.root,
+                open: &self.open,
+                locals: &self.locals,
+                attrs: &no_attrs,
+                all: None,
+                offset: 0,
+            };
+            values.end(depth, &here);
+        }
         if self.frames.last().is_some_and(|f| f.depth == depth)
             && let Some(frame) = self.frames.pop()
         {
@@ -463,7 +503,12 @@ impl Tracker {
     }
 
     /// What was found.
-    pub(crate) fn finish(self) -> Vec<Hit> {
+    pub(crate) fn finish(mut self) -> Vec<Hit> {
+        if let Some(values) = self.values.take() {
+            let room = MAX_HITS.saturating_sub(self.hits.len());
+            self.hits
+                .extend(values.finish(self.root).into_iter().take(room));
+        }
         self.hits
     }
 
@@ -674,16 +719,61 @@ impl Tracker {
     /// [`Tracker::new`] was given it, then each element with its position among its
     /// same-named siblings.
     fn location(&self, depth: usize) -> String {
-        let mut out = self.root.to_string();
-        for open in self.open.iter().take(depth).skip(1) {
-            out.push('/');
-            out.push_str(prefix(open.ns));
-            out.push_str(&String::from_utf8_lossy(&self.locals[open.local.clone()]));
-            if open.index > 0 {
-                out.push_str(&format!("[{}]", open.index));
-            }
+        location(self.root, &self.open, &self.locals, depth)
+    }
+}
+
+/// The path of the open element at `depth` (see [`Tracker::location`]).
+fn location(root: &str, open: &[Open], locals: &[u8], depth: usize) -> String {
+    let mut out = root.to_string();
+    for open in open.iter().take(depth).skip(1) {
+        out.push('/');
+        out.push_str(prefix(open.ns));
+        out.push_str(&String::from_utf8_lossy(&locals[open.local.clone()]));
+        if open.index > 0 {
+            out.push_str(&format!("[{}]", open.index));
         }
-        out
+    }
+    out
+}
+
+/// The element being started or ended, for [`CiiValues`].
+struct Here<'a> {
+    root: &'a str,
+    /// The open elements, the element itself last.
+    open: &'a [Open],
+    locals: &'a [u8],
+    attrs: &'a AttrNames<'a>,
+    all: Option<&'a Attrs<'a, 'a>>,
+    offset: usize,
+}
+
+impl Element for Here<'_> {
+    fn ancestors(&self) -> usize {
+        self.open.len().saturating_sub(1)
+    }
+
+    fn ancestor(&self, i: usize) -> &[u8] {
+        self.open
+            .get(i)
+            .and_then(|o| self.locals.get(o.local.clone()))
+            .unwrap_or(&[])
+    }
+
+    fn has_attr(&self, name: &str) -> bool {
+        has(self.attrs, name)
+    }
+
+    fn attr(&self, name: &[u8]) -> Option<String> {
+        self.all.and_then(|a| a.get(name))
+    }
+
+    fn offset(&self) -> usize {
+        self.offset
+    }
+
+    fn location(&self) -> String {
+        location(self.root, self.open, self.locals, self.open.len())
     }
 }
 

@@ -18,6 +18,7 @@ mod amount;
 mod attachment;
 mod bindings;
 mod cii;
+mod cii_values;
 mod codes;
 mod decimals;
 mod detect;

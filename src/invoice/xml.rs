@@ -726,9 +726,10 @@ pub(crate) fn drive<H: Handler>(
                     let s = t.xml10_content().map_err(|_| refused(NOT_UTF8))?;
                     hold(held, &s);
                 }
-                if codes.wants_text(depth) {
+                if codes.wants_text(depth) || bindings.wants_text(depth) {
                     let s = t.xml10_content().map_err(|_| refused(NOT_UTF8))?;
                     codes.text(depth, &s);
+                    bindings.text(depth, &s);
                 }
                 if let Some(capture) = capturing(&fields) {
                     let s = t.xml10_content().map_err(|_| refused(NOT_UTF8))?;
@@ -748,9 +749,10 @@ pub(crate) fn drive<H: Handler>(
                     let s = t.xml10_content().map_err(|_| refused(NOT_UTF8))?;
                     hold(held, &s);
                 }
-                if codes.wants_text(depth) {
+                if codes.wants_text(depth) || bindings.wants_text(depth) {
                     let s = t.xml10_content().map_err(|_| refused(NOT_UTF8))?;
                     codes.text(depth, &s);
+                    bindings.text(depth, &s);
                 }
                 if let Some(capture) = capturing(&fields) {
                     let s = t.xml10_content().map_err(|_| refused(NOT_UTF8))?;
@@ -792,6 +794,7 @@ pub(crate) fn drive<H: Handler>(
                     hold(held, ch.encode_utf8(&mut [0; 4]));
                 }
                 codes.text(depth, ch.encode_utf8(&mut [0; 4]));
+                bindings.text(depth, ch.encode_utf8(&mut [0; 4]));
                 if let Some(capture) = capturing(&fields) {
                     push(&mut text, ch.encode_utf8(&mut [0; 4]), capture, limits);
                 }

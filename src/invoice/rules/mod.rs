@@ -229,6 +229,7 @@ pub fn implemented() -> Vec<&'static str> {
     ids.extend(codelists::UBL.iter().chain(codelists::CII).map(|l| l.id));
     ids.extend(binding::generated_ids());
     ids.extend(code_list_rules::peppol_ids());
+    ids.extend(super::cii_values::IDS);
     ids.sort_unstable();
     ids.dedup();
     ids
@@ -289,6 +290,11 @@ pub fn implemented_in() -> Vec<(&'static str, Vec<&'static str>)> {
         codelists::CII
             .iter()
             .map(|l| (l.id, with_dutch(EN16931_CII))),
+    );
+    pairs.extend(
+        super::cii_values::IDS
+            .iter()
+            .map(|id| (*id, with_dutch(EN16931_CII))),
     );
     pairs.extend(code_list_rules::peppol_ids().map(|id| (id, PEPPOL_BIS3_UBL | PEPPOL_SB_UBL)));
     pairs.extend(binding::generated_ids().map(|id| {
