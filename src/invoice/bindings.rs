@@ -28,7 +28,7 @@ use super::xml::{Attrs, Family, Ns};
 /// FNV-1a: the maps here are keyed by short names and small ids, looked up for every element;
 /// SipHash's resistance to chosen keys buys nothing for a table built from the artefacts.
 #[derive(Default)]
-struct Fnv(u64);
+pub(crate) struct Fnv(u64);
 
 impl Hasher for Fnv {
     fn finish(&self) -> u64 {
@@ -50,6 +50,10 @@ impl Hasher for Fnv {
 }
 
 type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<Fnv>>;
+/// A set hashed with [`Fnv`].
+pub(crate) type FnvSet<T> = std::collections::HashSet<T, BuildHasherDefault<Fnv>>;
+/// A map hashed with [`Fnv`].
+pub(crate) type FnvMap<K, V> = HashMap<K, V>;
 
 /// Most hits kept per document: far more than an invoice breaks, and a bound on a hostile one.
 pub(crate) const MAX_HITS: usize = 256;

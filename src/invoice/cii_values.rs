@@ -139,7 +139,9 @@ impl CiiValues {
                 b"AttachmentBinaryObject" => r.binary = true,
                 b"ReferenceTypeCode" => r.reference_type = true,
                 b"FormattedIssueDateTime" => r.issue_date = true,
-                b"TypeCode" => self.reading = Some((depth, Reading::ReferenceType, String::new(), offset)),
+                b"TypeCode" => {
+                    self.reading = Some((depth, Reading::ReferenceType, String::new(), offset))
+                }
                 _ => {}
             }
         }
@@ -283,14 +285,7 @@ impl CiiValues {
         self.hits
     }
 
-    fn read(
-        &mut self,
-        what: Reading,
-        text: String,
-        depth: usize,
-        offset: usize,
-        at: &dyn Element,
-    ) {
+    fn read(&mut self, what: Reading, text: String, depth: usize, offset: usize, at: &dyn Element) {
         match what {
             Reading::ReferenceType => {
                 if let Some(r) = self.references.last_mut()
@@ -338,7 +333,10 @@ impl CiiValues {
             ),
             ("CII-DT-021", r.name && !attached),
             ("CII-DT-022", r.binary && !attached),
-            ("CII-DT-024", r.reference_type && !(r.additional && typed("130"))),
+            (
+                "CII-DT-024",
+                r.reference_type && !(r.additional && typed("130")),
+            ),
             ("CII-DT-027", r.issue_date && !r.invoice),
         ];
         for (id, _) in broken.iter().filter(|(_, b)| *b) {

@@ -19,7 +19,9 @@
 //!
 //! The lists themselves, and the check, are the rules' business (`rules::codelists`). Pure.
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
+
+use super::bindings::{FnvMap, FnvSet};
 
 use super::xml::{Attrs, Family, Tag};
 use Tag as T;
@@ -97,6 +99,8 @@ struct Site {
     patterns: &'static [&'static [Tag]],
     source: Source,
     when: When,
+    /// UBL's amounts (BR-CL-03), whose currencies Peppol's R051 reads too.
+    amount: bool,
 }
 
 const fn site(rule: &'static str, patterns: &'static [&'static [Tag]], source: Source) -> Site {
@@ -106,6 +110,7 @@ const fn site(rule: &'static str, patterns: &'static [&'static [Tag]], source: S
         patterns,
         source,
         when: When::Always,
+        amount: false,
     }
 }
 
@@ -119,25 +124,28 @@ static UBL: &[Site] = &[
         list: "cbc:CreditNoteTypeCode",
         ..site("BR-CL-01", &[&[T::CreditNoteTypeCode]], Source::Text)
     },
-    site(
-        "BR-CL-03",
-        &[
-            &[T::Amount],
-            &[T::BaseAmount],
-            &[T::PriceAmount],
-            &[T::TaxAmount],
-            &[T::TaxableAmount],
-            &[T::LineExtensionAmount],
-            &[T::TaxExclusiveAmount],
-            &[T::TaxInclusiveAmount],
-            &[T::AllowanceTotalAmount],
-            &[T::ChargeTotalAmount],
-            &[T::PrepaidAmount],
-            &[T::PayableRoundingAmount],
-            &[T::PayableAmount],
-        ],
-        Source::AttrOrEmpty("currencyID"),
-    ),
+    Site {
+        amount: true,
+        ..site(
+            "BR-CL-03",
+            &[
+                &[T::Amount],
+                &[T::BaseAmount],
+                &[T::PriceAmount],
+                &[T::TaxAmount],
+                &[T::TaxableAmount],
+                &[T::LineExtensionAmount],
+                &[T::TaxExclusiveAmount],
+                &[T::TaxInclusiveAmount],
+                &[T::AllowanceTotalAmount],
+                &[T::ChargeTotalAmount],
+                &[T::PrepaidAmount],
+                &[T::PayableRoundingAmount],
+                &[T::PayableAmount],
+            ],
+            Source::AttrOrEmpty("currencyID"),
+        )
+    },
     site("BR-CL-04", &[&[T::DocumentCurrencyCode]], Source::Text),
     site("BR-CL-05", &[&[T::TaxCurrencyCode]], Source::Text),
     site(
@@ -358,12 +366,13 @@ pub(crate) struct Collector {
     family: Family,
     uses: Vec<CodeUse>,
     /// (rule, list, value) of each use kept: the same code of the same list is checked once.
-    seen: HashMap<(&'static str, &'static str), HashSet<String>>,
+    seen: FnvMap<(&'static str, &'static str), FnvSet<String>>,
     truncated: bool,
     parents: Vec<Parent>,
     open: Option<Open>,
-    /// The distinct amount currencies met, by list ([`PEPPOL_AMOUNT_CURRENCY`]).
-    currencies: Vec<(String, &'static str)>,
+    /// The distinct amount currencies met, and whether at a breakdown's VAT amount
+    /// ([`PEPPOL_AMOUNT_CURRENCY`]).
+    currencies: Vec<(String, bool)>,
 }
 
 impl std::fmt::Debug for Site {
@@ -388,7 +397,7 @@ impl Collector {
             sites,
             family,
             uses: Vec::new(),
-            seen: HashMap::new(),
+            seen: FnvMap::default(),
             truncated: false,
             parents: Vec::new(),
             open: None,
@@ -446,9 +455,10 @@ impl Collector {
                 });
             }
             Source::Attr(name) | Source::AttrOrEmpty(name) => {
-                let value = match (attrs.get(name.as_bytes()), site.source) {
+                // Borrowed: most codes repeat, and only a new one is kept.
+                let value = match (attrs.get_cow(name.as_bytes()), site.source) {
                     (Some(v), _) => v,
-                    (None, Source::AttrOrEmpty(_)) => String::new(),
+                    (None, Source::AttrOrEmpty(_)) => Cow::Borrowed(""),
                     (None, _) => return,
                 };
                 // UBL: a SEPA creditor identifier is a party identifier of the seller or the
@@ -503,10 +513,10 @@ impl Collector {
                         if let Some(subject) = subject
                             && subject.chars().count() == 3
                         {
-                            self.found(site, subject, path, None, depth);
+                            self.found(site, Cow::Owned(subject), path, None, depth);
                         }
                     }
-                    _ => self.found(site, open.text, path, None, depth),
+                    _ => self.found(site, Cow::Owned(open.text), path, None, depth),
                 },
             }
         }
@@ -550,34 +560,28 @@ impl Collector {
     fn found(
         &mut self,
         site: &'static Site,
-        value: String,
+        value: Cow<'_, str>,
         path: &[Tag],
         attr: Option<&str>,
         depth: usize,
     ) {
-        if site.rule == "BR-CL-03"
-            && self.family == Family::Ubl
-            && !path.ends_with(&[T::TaxTotal, T::TaxAmount])
-        {
+        if site.amount && !path.ends_with(&[T::TaxTotal, T::TaxAmount]) {
             // Self-billing's R051 leaves the breakdown's VAT amounts out: they are told apart.
-            let list = if path.ends_with(&[T::TaxSubtotal, T::TaxAmount]) {
-                PEPPOL_SUBTOTAL_AMOUNT
-            } else {
-                ""
-            };
+            let subtotal = path.ends_with(&[T::TaxSubtotal, T::TaxAmount]);
+            let list = if subtotal { PEPPOL_SUBTOTAL_AMOUNT } else { "" };
             // A short list scanned, not a set: an invoice has one or two currencies, and this
             // runs for every amount.
             if !self
                 .currencies
                 .iter()
-                .any(|(v, l)| *v == value && *l == list)
+                .any(|(v, s)| *s == subtotal && *v == *value)
                 && self.currencies.len() < MAX_CURRENCIES
             {
-                self.currencies.push((value.clone(), list));
+                self.currencies.push((value.to_string(), subtotal));
                 self.push(CodeUse {
                     rule: PEPPOL_AMOUNT_CURRENCY,
                     list,
-                    value: value.clone(),
+                    value: value.to_string(),
                     location: location(path, attr),
                 });
             }
@@ -586,7 +590,9 @@ impl Collector {
             && let Some(parent) = self.parents.last_mut()
             && depth == parent.depth + 1
         {
-            parent.waiting.push((value, location(path, attr)));
+            parent
+                .waiting
+                .push((value.into_owned(), location(path, attr)));
             return;
         }
         // Looked up before the location is written: most codes repeat (EUR, C62, S).
@@ -596,7 +602,7 @@ impl Collector {
         self.push(CodeUse {
             rule: site.rule,
             list: site.list,
-            value,
+            value: value.into_owned(),
             location: location(path, attr),
         });
     }

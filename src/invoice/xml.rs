@@ -274,6 +274,28 @@ impl Attrs<'_, '_> {
         !self.start.attributes_raw().trim_ascii().is_empty()
     }
 
+    /// The unprefixed attribute `name`, unescaped, borrowed from the document when it needs
+    /// no unescaping; `None` when absent or malformed.
+    pub(crate) fn get_cow(&self, name: &[u8]) -> Option<std::borrow::Cow<'_, str>> {
+        for attr in self.start.attributes().with_checks(false) {
+            let attr = attr.ok()?;
+            if attr.key.as_ref() == name {
+                return match attr.value {
+                    std::borrow::Cow::Borrowed(raw) => {
+                        let unescaped =
+                            quick_xml::escape::unescape(std::str::from_utf8(raw).ok()?).ok()?;
+                        Some(unescaped)
+                    }
+                    std::borrow::Cow::Owned(_) => attr
+                        .unescape_value()
+                        .ok()
+                        .map(|v| std::borrow::Cow::Owned(v.into_owned())),
+                };
+            }
+        }
+        None
+    }
+
     /// The unprefixed attribute `name`, unescaped; `None` when absent or malformed.
     pub(crate) fn get(&self, name: &[u8]) -> Option<String> {
         for attr in self.start.attributes().with_checks(false) {
