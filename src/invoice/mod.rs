@@ -356,6 +356,22 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_or_malformed_attribute_is_refused() {
+        let repeated =
+            format!(r#"{UBL_HEAD}<cbc:ID schemeID="0088" schemeID="0106">1</cbc:ID></Invoice>"#);
+        assert!(
+            matches!(inspect(repeated.as_bytes()), Detection::Refused(r) if r.contains("repeated attribute"))
+        );
+        let unquoted = format!("{UBL_HEAD}<cbc:ID schemeID=0088>1</cbc:ID></Invoice>");
+        assert!(matches!(
+            inspect(unquoted.as_bytes()),
+            Detection::Refused(_)
+        ));
+        let fine = format!(r#"{UBL_HEAD}<cbc:ID schemeID="0088">1</cbc:ID></Invoice>"#);
+        assert!(matches!(inspect(fine.as_bytes()), Detection::Invoice(_)));
+    }
+
+    #[test]
     fn unknown_entity_is_refused() {
         let xml = format!("{UBL_HEAD}<cbc:ID>&x;</cbc:ID></Invoice>");
         assert!(matches!(inspect(xml.as_bytes()), Detection::Refused(r) if r.contains("&x;")));

@@ -423,11 +423,14 @@ impl Scope {
     /// Records the `xmlns` declarations of an element opened at `depth`, then resolves its name.
     fn enter(&mut self, e: &BytesStart<'_>, depth: usize) -> Result<Ns, Stop> {
         let raw = e.attributes_raw();
-        if raw.windows(5).any(|w| w == b"xmlns") {
-            for attr in e.attributes().with_checks(false) {
+        if !raw.trim_ascii().is_empty() {
+            // Every attribute list is read once with quick-xml's checks, which refuse a
+            // malformed or repeated attribute: such a document is not well-formed, and the
+            // official validators refuse it too.
+            for attr in e.attributes() {
                 let attr = attr.map_err(|err| {
                     Stop::Refused(format!(
-                        "the XML has a malformed attribute ({err}); send a well-formed invoice"
+                        "the XML has a malformed or repeated attribute ({err}); send a well-formed invoice"
                     ))
                 })?;
                 let key = attr.key.as_ref();
