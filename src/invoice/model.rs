@@ -73,6 +73,9 @@ pub(crate) struct Ident {
     pub(crate) scheme: Option<String>,
 }
 
+/// Most `PartyTaxScheme`s kept per party ([`PartyData::tax_schemes`]).
+pub(crate) const MAX_TAX_SCHEMES: usize = 8;
+
 /// A seller or buyer party.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PartyData {
@@ -91,6 +94,10 @@ pub(crate) struct PartyData {
     /// `PartyTaxScheme[cac:TaxScheme/upper-case(cbc:ID)='VAT']/cbc:CompanyID` and `!=`).
     pub(crate) vat_tax_ids: usize,
     pub(crate) non_vat_tax_ids: usize,
+    /// UBL: each `PartyTaxScheme` as written, (`TaxScheme/ID`, `CompanyID`), for the rules
+    /// that compare the scheme their own way (Peppol's national rules); at most
+    /// [`MAX_TAX_SCHEMES`].
+    pub(crate) tax_schemes: Vec<(Option<String>, Option<String>)>,
     /// Number of UBL `PartyLegalEntity` / CII `SpecifiedLegalOrganization` elements.
     pub(crate) legal_entities: usize,
     /// Legal registration identifiers (UBL `PartyLegalEntity/CompanyID`, CII

@@ -7,8 +7,9 @@
 use super::attachment;
 use super::model::{
     AddressData, AllowanceChargeData, AttachmentData, Doc, Ident, LineAllowanceChargeData,
-    LineData, MAX_OTHER_CATEGORIES, Num, PartyData, PaymentMeansData, PaymentTermsData, PeriodData,
-    TaxCategoryData, TaxTotalData, TotalsData, VatBreakdownData, parse_bool, push_tax, set_first,
+    LineData, MAX_OTHER_CATEGORIES, MAX_TAX_SCHEMES, Num, PartyData, PaymentMeansData,
+    PaymentTermsData, PeriodData, TaxCategoryData, TaxTotalData, TotalsData, VatBreakdownData,
+    parse_bool, push_tax, set_first,
 };
 use super::xml::{Attrs, Capture, Handler, Tag as T};
 
@@ -414,6 +415,11 @@ impl Ubl {
                 self.doc.party_tax_scheme_incomplete |=
                     pending.company_id.is_none() || pending.tax_scheme.is_none();
                 let party: &mut PartyData = self.doc.party_mut(role);
+                if party.tax_schemes.len() < MAX_TAX_SCHEMES {
+                    party
+                        .tax_schemes
+                        .push((pending.tax_scheme.clone(), pending.company_id.clone()));
+                }
                 if let (Some(scheme), Some(_)) = (&pending.tax_scheme, &pending.company_id) {
                     if scheme.to_uppercase() == "VAT" {
                         party.vat_tax_ids += 1;

@@ -1,5 +1,6 @@
 //! The national rules Peppol BIS Billing 3.0's artefact carries, as tables: the Netherlands
-//! (NL-R-001..NL-R-009), Norway (NO-R-001) and Germany ([`GERMAN`]: DE-R-*, XRechnung's rules
+//! (NL-R-001..NL-R-009), Norway (NO-R-001), Sweden (SE-R-001..006, 013), Italy
+//! (IT-R-001..004) and Germany ([`GERMAN`]: DE-R-*, XRechnung's rules
 //! for a German seller and buyer). Each applies by the country the artefact reads:
 //! `$supplierCountryIsNL` and the like are the upper-cased, normalized country code of the
 //! party's postal address; Norway's `$supplierCountry` prefers the VAT identifier's prefix.
@@ -8,6 +9,7 @@
 //! own contexts: NL-R-003 and NL-R-005 ask each legal identifier for its scheme, where BR-NL-1
 //! asks the party for one.
 
+use super::super::amount::Amount;
 use super::super::model::{AddressData, Doc, Ident, PartyData, normalize_space};
 use super::nl::{complete, has_scheme};
 use super::peppol_bis3::mod11;
@@ -73,13 +75,14 @@ fn norwegian_vat(id: &str) -> bool {
         && mod11(&digits)
 }
 
-/// `$supplierCountry`: the seller's VAT identifier prefix, else the tax representative's, else
-/// the seller's address country, upper-cased.
+/// `$supplierCountry`: the seller's VAT identifier prefix (of a `PartyTaxScheme` whose
+/// `TaxScheme/ID` is `VAT` as written), else the tax representative's, else the seller's
+/// address country, upper-cased and normalized.
 fn supplier_country(doc: &Doc) -> Option<String> {
     // `if (…/substring(cbc:CompanyID, 1, 2))`: an empty prefix counts as none.
     let prefix = |p: &PartyData| {
-        p.vat_ids
-            .first()
+        vat_company_ids(p)
+            .next()
             .map(|v| v.chars().take(2).collect::<String>())
             .filter(|v| !v.is_empty())
     };
@@ -87,6 +90,55 @@ fn supplier_country(doc: &Doc) -> Option<String> {
         .or_else(|| prefix(&doc.tax_representative))
         .or_else(|| doc.seller.addresses.first().and_then(|a| a.country.clone()))
         .map(|c| normalize_space(&c).to_uppercase())
+}
+
+/// `cac:PartyTaxScheme[cac:TaxScheme/cbc:ID = 'VAT']/cbc:CompanyID`, as written.
+fn vat_company_ids(p: &PartyData) -> impl Iterator<Item = &str> {
+    p.tax_schemes
+        .iter()
+        .filter(|(scheme, _)| scheme.as_deref() == Some("VAT"))
+        .filter_map(|(_, id)| id.as_deref())
+}
+
+/// The Swedish rules' seller: an address in `SE` (as written) and a VAT identifier starting
+/// with `SE`.
+fn swedish_vat_seller(doc: &Doc) -> bool {
+    doc.seller.present
+        && doc
+            .seller
+            .addresses
+            .iter()
+            .any(|a| a.country.as_deref() == Some("SE"))
+        && vat_company_ids(&doc.seller).any(|v| v.starts_with("SE"))
+}
+
+/// `string(number(x)) != 'NaN'`: `x`, trimmed, is an `xs:double` (`INF` included).
+fn is_number(x: &str) -> bool {
+    let t = x.trim_matches([' ', '\t', '\n', '\r']);
+    let t = t.strip_prefix(['+', '-']).unwrap_or(t);
+    if t == "INF" {
+        return true;
+    }
+    let (mantissa, exponent) = match t.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e)),
+        None => (t, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((a, b)) => {
+            (digits(a) || a.is_empty())
+                && (digits(b) || b.is_empty())
+                && !(a.is_empty() && b.is_empty())
+        }
+        None => digits(mantissa),
+    };
+    let exponent_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['+', '-']).unwrap_or(e)));
+    mantissa_ok && exponent_ok
+}
+
+/// Reports a seller identifier for the Swedish rules.
+fn swedish(i: &Input<'_>, what: String, out: &mut Vec<Broken>) {
+    out.push(Broken::at(i.root().to_owned(), what));
 }
 
 pub(super) const RULES: &[Rule] = &[
@@ -218,6 +270,163 @@ pub(super) const RULES: &[Rule] = &[
         },
     },
     Rule {
+        id: "SE-R-001",
+        terms: &["BT-31"],
+        check: |i, out| {
+            let d = i.doc;
+            if let Some(vat) = vat_company_ids(&d.seller).next()
+                && swedish_vat_seller(d)
+                && normalize_space(vat).chars().count() != 14
+            {
+                swedish(
+                    i,
+                    format!(
+                        "the Swedish VAT identifier {:?} is not 14 characters (SE, ten digits, 01)",
+                        vat.chars().take(20).collect::<String>()
+                    ),
+                    out,
+                );
+            }
+        },
+    },
+    Rule {
+        id: "SE-R-002",
+        terms: &["BT-31"],
+        check: |i, out| {
+            let d = i.doc;
+            if let Some(vat) = vat_company_ids(&d.seller).next()
+                && swedish_vat_seller(d)
+                && !is_number(&vat.chars().skip(2).take(12).collect::<String>())
+            {
+                swedish(
+                    i,
+                    format!(
+                        "the Swedish VAT identifier {:?} does not have digits after SE",
+                        vat.chars().take(20).collect::<String>()
+                    ),
+                    out,
+                );
+            }
+        },
+    },
+    Rule {
+        id: "SE-R-003",
+        terms: &["BT-30"],
+        check: |i, out| swedish_legal_ids(i, |id| is_number(id), "is not a number", out),
+    },
+    Rule {
+        id: "SE-R-004",
+        terms: &["BT-30"],
+        check: |i, out| {
+            swedish_legal_ids(
+                i,
+                |id| normalize_space(id).chars().count() == 10,
+                "is not ten characters",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "SE-R-005",
+        terms: &["BT-32"],
+        check: |i, out| {
+            let s = &i.doc.seller;
+            let in_sweden = s
+                .addresses
+                .iter()
+                .any(|a| a.country.as_deref() == Some("SE"));
+            if !(s.present && in_sweden && !s.legal_ids.is_empty()) {
+                return;
+            }
+            let others = s.tax_schemes.iter().filter(|(scheme, _)| {
+                normalize_space(&scheme.as_deref().unwrap_or("").to_uppercase()) != "VAT"
+            });
+            for (_, id) in others {
+                let Some(id) = id else { continue };
+                if normalize_space(&id.to_uppercase()) != "GODKÄND FÖR F-SKATT" {
+                    swedish(
+                        i,
+                        format!(
+                            "the seller's tax registration {:?} is not \"Godkänd för F-skatt\"",
+                            id.chars().take(40).collect::<String>()
+                        ),
+                        out,
+                    );
+                }
+            }
+        },
+    },
+    Rule {
+        id: "SE-R-006",
+        terms: &["BT-96", "BT-103", "BT-119", "BT-152"],
+        check: |i, out| {
+            let d = i.doc;
+            if !swedish_vat_seller(d) {
+                return;
+            }
+            let categories = d
+                .vat_breakdown
+                .iter()
+                .map(|b| &b.category)
+                .chain(d.allowance_charges.iter().flat_map(|a| &a.taxes))
+                .chain(&d.line_allowance_categories)
+                .chain(d.lines.iter().flat_map(|l| &l.taxes));
+            let allowed = ["25", "12", "6"].map(|r| Amount::parse(r));
+            for c in categories.filter(|c| c.code.as_deref() == Some("S")) {
+                let ok = c
+                    .percent
+                    .value()
+                    .is_some_and(|p| allowed.contains(&Some(p)));
+                if !ok {
+                    swedish(i, "a standard rated VAT category of a Swedish seller has a rate other than 25, 12 or 6 %".to_owned(), out);
+                    return;
+                }
+            }
+        },
+    },
+    Rule {
+        id: "IT-R-001",
+        terms: &["BT-32"],
+        check: |i, out| {
+            let s = &i.doc.seller;
+            if !s.present || supplier_country(i.doc).as_deref() != Some("IT") {
+                return;
+            }
+            let others = s
+                .tax_schemes
+                .iter()
+                .filter(|(scheme, _)| normalize_space(scheme.as_deref().unwrap_or("")) != "VAT");
+            for (_, id) in others {
+                let id = normalize_space(id.as_deref().unwrap_or(""));
+                let ok = (11..=16).contains(&id.len())
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+                if !ok {
+                    out.push(Broken::at(
+                        i.root().to_owned(),
+                        format!("the Italian seller's tax registration {:?} is not 11 to 16 capital letters and digits (the codice fiscale)", id.chars().take(20).collect::<String>()),
+                    ));
+                }
+            }
+        },
+    },
+    Rule {
+        id: "IT-R-002",
+        terms: &["BT-35"],
+        check: |i, out| italian_address(i, |a| a.street.is_some(), "street (BT-35)", out),
+    },
+    Rule {
+        id: "IT-R-003",
+        terms: &["BT-37"],
+        check: |i, out| italian_address(i, |a| a.city.is_some(), "city (BT-37)", out),
+    },
+    Rule {
+        id: "IT-R-004",
+        terms: &["BT-38"],
+        check: |i, out| italian_address(i, |a| a.postal_zone.is_some(), "postal code (BT-38)", out),
+    },
+    Rule {
         id: "SE-R-013",
         terms: &["BT-30", "BT-40"],
         check: super::peppol::swedish_seller_legal_id,
@@ -230,7 +439,7 @@ pub(super) const RULES: &[Rule] = &[
             if !d.seller.present || supplier_country(d).as_deref() != Some("NO") {
                 return;
             }
-            for id in d.seller.vat_ids.iter().filter(|v| v.starts_with("NO")) {
+            for id in vat_company_ids(&d.seller).filter(|v| v.starts_with("NO")) {
                 if !norwegian_vat(id) {
                     out.push(Broken::at(
                         i.root().to_owned(),
@@ -383,3 +592,42 @@ pub(super) const GERMAN: &[Rule] = &[
         check: |i, out| german(i, "BR-DE-31", out),
     },
 ];
+
+/// SE-R-003/004: each legal identifier of a seller with an address in `SE` passes `ok`.
+fn swedish_legal_ids(i: &Input<'_>, ok: fn(&str) -> bool, what: &str, out: &mut Vec<Broken>) {
+    let s = &i.doc.seller;
+    if !s
+        .addresses
+        .iter()
+        .any(|a| a.country.as_deref() == Some("SE"))
+    {
+        return;
+    }
+    for id in s.legal_ids.iter().filter(|id| !ok(&id.value)) {
+        swedish(
+            i,
+            format!(
+                "the Swedish seller's legal registration identifier {:?} {what}",
+                id.value.chars().take(20).collect::<String>()
+            ),
+            out,
+        );
+    }
+}
+
+/// IT-R-002..004: an Italian seller's address has the element `has` looks for.
+fn italian_address(
+    i: &Input<'_>,
+    has: fn(&AddressData) -> bool,
+    what: &str,
+    out: &mut Vec<Broken>,
+) {
+    let s = &i.doc.seller;
+    if s.present && supplier_country(i.doc).as_deref() == Some("IT") && !s.addresses.iter().any(has)
+    {
+        out.push(Broken::at(
+            i.root().to_owned(),
+            format!("an Italian seller's address must give the {what}"),
+        ));
+    }
+}
