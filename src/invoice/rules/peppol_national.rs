@@ -312,7 +312,7 @@ pub(super) const RULES: &[Rule] = &[
     Rule {
         id: "SE-R-003",
         terms: &["BT-30"],
-        check: |i, out| swedish_legal_ids(i, |id| is_number(id), "is not a number", out),
+        check: |i, out| swedish_legal_ids(i, is_number, "is not a number", out),
     },
     Rule {
         id: "SE-R-004",
@@ -371,7 +371,7 @@ pub(super) const RULES: &[Rule] = &[
                 .chain(d.allowance_charges.iter().flat_map(|a| &a.taxes))
                 .chain(&d.line_allowance_categories)
                 .chain(d.lines.iter().flat_map(|l| &l.taxes));
-            let allowed = ["25", "12", "6"].map(|r| Amount::parse(r));
+            let allowed = ["25", "12", "6"].map(Amount::parse);
             for c in categories.filter(|c| c.code.as_deref() == Some("S")) {
                 let ok = c
                     .percent
