@@ -548,6 +548,9 @@ pub(crate) struct AttachmentData {
     pub(crate) attachment_element: bool,
     /// UBL: it has a `DocumentDescription`.
     pub(crate) description: bool,
+    /// UBL: a `DocumentDescription` is `EINDAGI` (as written): the reference's id is the
+    /// Icelandic final due date (IS-R-008..010).
+    pub(crate) due_date_marker: bool,
 }
 
 impl Doc {

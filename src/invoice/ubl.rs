@@ -243,6 +243,8 @@ pub(crate) enum Field {
     CardNumber,
     GrossPrice,
     AttachmentTypeCode,
+    /// An additional document's `DocumentDescription` (Iceland's `EINDAGI` marker).
+    AttachmentDescription,
     PaymentId,
     LineReferenceType,
     BaseQuantity,
@@ -687,14 +689,18 @@ impl Handler for Ubl {
                 T::AdditionalDocumentReference,
                 flag @ (T::Attachment | T::DocumentDescription),
             ] => {
+                let description = *flag == T::DocumentDescription;
                 if let Some(a) = self.doc.attachments.last_mut() {
-                    if *flag == T::Attachment {
-                        a.attachment_element = true;
-                    } else {
+                    if description {
                         a.description = true;
+                    } else {
+                        a.attachment_element = true;
                     }
                 }
-                return None;
+                if !description {
+                    return None;
+                }
+                Field::AttachmentDescription
             }
             [
                 T::AdditionalDocumentReference,
@@ -1173,6 +1179,11 @@ impl Handler for Ubl {
             Field::AttachmentId => {
                 if let Some(a) = doc.attachments.last_mut() {
                     set_first(&mut a.id, text);
+                }
+            }
+            Field::AttachmentDescription => {
+                if let Some(a) = doc.attachments.last_mut() {
+                    a.due_date_marker |= text == "EINDAGI";
                 }
             }
             Field::AttachmentObject => {

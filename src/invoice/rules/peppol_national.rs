@@ -1,6 +1,6 @@
 //! The national rules Peppol BIS Billing 3.0's artefact carries, as tables: the Netherlands
 //! (NL-R-001..NL-R-009), Norway (NO-R-001), Sweden (SE-R-001..006, 013), Italy
-//! (IT-R-001..004), Denmark (DK-R-002, 005, 013, 014, 016, 017; the payment identifier,
+//! (IT-R-001..004), Iceland (IS-R-002..010), Denmark (DK-R-002, 005, 013, 014, 016, 017; the payment identifier,
 //! classification and reason rules need model parts not there yet) and Germany ([`GERMAN`]: DE-R-*, XRechnung's rules
 //! for a German seller and buyer). Each applies by the country the artefact reads:
 //! `$supplierCountryIsNL` and the like are the upper-cased, normalized country code of the
@@ -532,6 +532,107 @@ pub(super) const RULES: &[Rule] = &[
         },
     },
     Rule {
+        id: "IS-R-002",
+        terms: &["BT-30"],
+        check: |i, out| {
+            if icelandic(i.doc, false) && !has_kennitala(&i.doc.seller) {
+                out.push(Broken::at(i.root().to_owned(), "an Icelandic seller must give its kennitala as legal registration identifier (BT-30) with schemeID 0196".to_owned()));
+            }
+        },
+    },
+    Rule {
+        id: "IS-R-003",
+        terms: &["BT-35", "BT-38"],
+        check: |i, out| {
+            if icelandic(i.doc, false) && !street_and_postcode(&i.doc.seller) {
+                out.push(Broken::at(i.root().to_owned(), "an Icelandic seller's address must give the street (BT-35) and postal code (BT-38)".to_owned()));
+            }
+        },
+    },
+    Rule {
+        id: "IS-R-004",
+        terms: &["BT-47"],
+        check: |i, out| {
+            let d = i.doc;
+            if d.buyer.present && icelandic(d, true) && !has_kennitala(&d.buyer) {
+                out.push(Broken::at(i.root().to_owned(), "an Icelandic buyer must give its kennitala as legal registration identifier (BT-47) with schemeID 0196".to_owned()));
+            }
+        },
+    },
+    Rule {
+        id: "IS-R-005",
+        terms: &["BT-50", "BT-53"],
+        check: |i, out| {
+            let d = i.doc;
+            if d.buyer.present && icelandic(d, true) && !street_and_postcode(&d.buyer) {
+                out.push(Broken::at(i.root().to_owned(), "an Icelandic buyer's address must give the street (BT-50) and postal code (BT-53)".to_owned()));
+            }
+        },
+    },
+    Rule {
+        id: "IS-R-006",
+        terms: &["BT-84"],
+        check: |i, out| icelandic_account(i, "9", out),
+    },
+    Rule {
+        id: "IS-R-007",
+        terms: &["BT-84"],
+        check: |i, out| icelandic_account(i, "42", out),
+    },
+    Rule {
+        id: "IS-R-008",
+        terms: &["BT-122"],
+        check: |i, out| {
+            let d = i.doc;
+            let Some(marker) = d.attachments.iter().find(|a| a.due_date_marker) else {
+                return;
+            };
+            let id = marker.id.as_deref().unwrap_or("");
+            if icelandic(d, false)
+                && !(id.chars().count() == 10 && super::en16931_parts::xs_date(id).is_some())
+            {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!(
+                        "the final due date (EINDAGI) {:?} is not a date written YYYY-MM-DD",
+                        id.chars().take(20).collect::<String>()
+                    ),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "IS-R-009",
+        terms: &["BT-9"],
+        check: |i, out| {
+            let d = i.doc;
+            if icelandic(d, false)
+                && d.attachments.iter().any(|a| a.due_date_marker)
+                && d.due_date.is_none()
+            {
+                out.push(Broken::at(i.root().to_owned(), "an Icelandic invoice with a final due date (EINDAGI) must give the due date (BT-9)".to_owned()));
+            }
+        },
+    },
+    Rule {
+        id: "IS-R-010",
+        terms: &["BT-9"],
+        // `(cbc:DueDate) <= (…[EINDAGI]/cbc:ID)`: two untyped values compare as strings.
+        check: |i, out| {
+            let d = i.doc;
+            let Some(marker) = d.attachments.iter().find(|a| a.due_date_marker) else {
+                return;
+            };
+            let ok = match (d.due_date.as_deref(), marker.id.as_deref()) {
+                (Some(due), Some(last)) => due <= last,
+                _ => false,
+            };
+            if icelandic(d, false) && !ok {
+                out.push(Broken::at(i.root().to_owned(), "the due date (BT-9) of an Icelandic invoice is after its final due date (EINDAGI)".to_owned()));
+            }
+        },
+    },
+    Rule {
         id: "SE-R-013",
         terms: &["BT-30", "BT-40"],
         check: super::peppol::swedish_seller_legal_id,
@@ -755,4 +856,53 @@ fn not_cvr(p: &PartyData) -> bool {
     p.legal_ids
         .first()
         .is_some_and(|id| normalize_space(id.scheme.as_deref().unwrap_or("")) != "0184")
+}
+
+/// `$SupplierCountry = 'IS'` (and `$CustomerCountry`, when `both`), read as Denmark's are.
+fn icelandic(doc: &Doc, both: bool) -> bool {
+    let country = |p: &PartyData| {
+        p.addresses
+            .iter()
+            .filter_map(|a| a.country.as_deref())
+            .collect::<String>()
+    };
+    country(&doc.seller) == "IS" && (!both || country(&doc.buyer) == "IS")
+}
+
+/// IS-R-002/004: a legal registration identifier with schemeID `0196` (as written).
+fn has_kennitala(p: &PartyData) -> bool {
+    p.legal_ids
+        .iter()
+        .any(|id| id.scheme.as_deref() == Some("0196"))
+}
+
+/// IS-R-003/005: some address has a street and some a postal code.
+fn street_and_postcode(p: &PartyData) -> bool {
+    p.addresses.iter().any(|a| a.street.is_some())
+        && p.addresses.iter().any(|a| a.postal_zone.is_some())
+}
+
+/// IS-R-006/007: with a payment instruction of type `code` (as written), its account id is 12
+/// characters.
+fn icelandic_account(i: &Input<'_>, code: &str, out: &mut Vec<Broken>) {
+    let d = i.doc;
+    if !icelandic(d, false) {
+        return;
+    }
+    let of_code: Vec<_> = d
+        .payment_means
+        .iter()
+        .filter(|p| p.code.as_deref() == Some(code))
+        .collect();
+    if of_code.is_empty() {
+        return;
+    }
+    let accounts: Vec<&String> = of_code.iter().flat_map(|p| &p.accounts).collect();
+    let ok = accounts.len() == 1 && normalize_space(accounts[0]).chars().count() == 12;
+    if !ok {
+        out.push(Broken::at(
+            i.root().to_owned(),
+            format!("an Icelandic payment instruction of type {code} needs one account id (BT-84) of 12 characters"),
+        ));
+    }
 }
