@@ -5,6 +5,7 @@
 //! The rest of Peppol is in `peppol_bis3` and `peppol_national` (which uses the Swedish
 //! organisation number check here, SE-R-013).
 
+use super::super::amount::Amount;
 use super::super::model::{Doc, Ident, PartyData, normalize_space};
 use super::table::{Broken, Input, Rule};
 
@@ -97,7 +98,94 @@ pub(super) const XRECHNUNG_CII: &[Rule] = &[
         terms: &["BT-34"],
         check: |i, out| endpoint(i, &i.doc.seller, "seller", "BT-34", out),
     },
+    Rule {
+        id: "PEPPOL-EN16931-R005",
+        terms: &["BT-5", "BT-6"],
+        check: |i, out| {
+            let d = i.doc;
+            let currency = d.currency.as_deref().map(normalize_space);
+            if let Some(tax) = d.tax_currency.as_deref()
+                && normalize_space(tax) == currency.unwrap_or_default()
+            {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "the VAT accounting currency (BT-6) is the invoice currency (BT-5); leave it out",
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R053",
+        terms: &["BT-110"],
+        check: |i, out| {
+            let n = cii_totals_in(i.doc, i.doc.currency.as_deref()).count();
+            if n > 1 {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!("the invoice has {n} VAT totals (TaxTotalAmount) in the invoice currency; give one"),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R054",
+        terms: &["BT-111"],
+        check: |i, out| {
+            let d = i.doc;
+            // `@currencyID != $documentCurrencyCode`: neither side may be missing.
+            let n = d
+                .tax_totals
+                .iter()
+                .filter(|t| matches!((t.currency.as_deref(), d.currency.as_deref()), (Some(c), Some(doc)) if c != doc))
+                .count();
+            let wanted = usize::from(d.tax_currency.is_some());
+            if n != wanted {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!("the invoice has {n} VAT totals in another currency than the invoice's; it needs one exactly when it gives a VAT accounting currency (BT-6)"),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R055",
+        terms: &["BT-110", "BT-111"],
+        check: |i, out| {
+            let d = i.doc;
+            let in_doc = || cii_totals_in(d, d.currency.as_deref());
+            let in_tax = || cii_totals_in(d, d.tax_currency.as_deref());
+            if d.tax_currency.is_none() || in_doc().next().is_none() {
+                return;
+            }
+            let sign = |below: bool| {
+                move |a: Amount| {
+                    if below {
+                        a < Amount::ZERO
+                    } else {
+                        a >= Amount::ZERO
+                    }
+                }
+            };
+            let negative = in_tax().any(sign(true)) && in_doc().any(sign(true));
+            let positive = in_tax().any(sign(false)) && in_doc().any(sign(false));
+            if !(negative || positive) {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "the VAT total in the VAT accounting currency (BT-111) and the one in the invoice currency (BT-110) do not have the same sign".to_owned(),
+                ));
+            }
+        },
+    },
 ];
+
+/// CII: the VAT totals (`TaxTotalAmount`) whose `currencyID` is `currency` (as written), as
+/// numbers.
+fn cii_totals_in<'a>(doc: &'a Doc, currency: Option<&'a str>) -> impl Iterator<Item = Amount> + 'a {
+    doc.tax_totals
+        .iter()
+        .filter(move |t| currency.is_some() && t.currency.as_deref() == currency)
+        .filter_map(|t| t.amount.value())
+}
 
 /// R001: the business process (BT-23: UBL `cbc:ProfileID`, CII
 /// `BusinessProcessSpecifiedDocumentContextParameter/ID`) is given. CII asks it of
