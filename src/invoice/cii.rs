@@ -36,6 +36,8 @@ pub(crate) enum PartyField {
 /// What an element recognised by [`Cii::start`] fills in at its end.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Field {
+    /// The payment terms' text (BT-20), for XRechnung's Skonto syntax (BR-DE-18).
+    PaymentTermsText,
     CustomizationId,
     ProfileId,
     Number,
@@ -516,7 +518,7 @@ impl Cii {
             }
             [T::SpecifiedTradePaymentTerms, T::Description] => {
                 self.doc.payment_terms_note = true;
-                return None;
+                Field::PaymentTermsText
             }
             [T::SpecifiedTradePaymentTerms, T::DueDateDateTime] => {
                 self.doc.due_date_element = true;
@@ -1028,6 +1030,7 @@ impl Handler for Cii {
                 push_allowance_charge(doc, indicator.as_deref(), amount.as_deref(), detail);
             }
             Field::Total(f) => set_total(doc, f, text),
+            Field::PaymentTermsText => set_first(&mut doc.payment_terms_text, text),
             Field::TaxTotalAmount => {
                 let currency = self.attr.take();
                 let amount = doc.amount(text, |_| "the invoice total VAT amount (BT-110)".into());

@@ -661,6 +661,9 @@ pub(crate) struct Doc {
     /// The payment terms (BT-20) are given: UBL `PaymentTerms/Note`, CII
     /// `SpecifiedTradePaymentTerms/Description`.
     pub(crate) payment_terms_note: bool,
+    /// The first payment terms text as written (UBL `PaymentTerms/Note`, CII
+    /// `SpecifiedTradePaymentTerms/Description`).
+    pub(crate) payment_terms_text: Option<String>,
     /// CII: a `SpecifiedTradePaymentTerms/DueDateDateTime` exists (BT-9).
     pub(crate) due_date_element: bool,
     /// UBL: the distinct `PaymentMeans/PaymentID` values, at most [`MAX_OTHER_CATEGORIES`]

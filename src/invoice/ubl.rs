@@ -198,6 +198,8 @@ pub(crate) fn set_line_amount(doc: &mut Doc, text: &str) {
 /// What an element recognised by [`Ubl::start`] fills in at its end.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Field {
+    /// The payment terms' text (BT-20), for XRechnung's Skonto syntax (BR-DE-18).
+    PaymentTermsText,
     UblVersion,
     CustomizationId,
     ProfileId,
@@ -912,7 +914,7 @@ impl Handler for Ubl {
             [T::PaymentMeans, T::ID] => Field::PaymentMeansId,
             [T::PaymentTerms, T::Note] => {
                 self.doc.payment_terms_note = true;
-                return None;
+                Field::PaymentTermsText
             }
             [
                 T::InvoiceLine | T::CreditNoteLine,
@@ -1176,6 +1178,7 @@ impl Handler for Ubl {
             Field::TaxCurrency => set_first(&mut doc.tax_currency, text),
             Field::BuyerReference => set_first(&mut doc.buyer_reference, text),
             Field::OrderReference => set_first(&mut doc.order_reference, text),
+            Field::PaymentTermsText => set_first(&mut doc.payment_terms_text, text),
             Field::AttachmentId => {
                 if let Some(a) = doc.attachments.last_mut() {
                     set_first(&mut a.id, text);

@@ -797,6 +797,16 @@ pub(super) const GERMAN: &[Rule] = &[
         terms: &["BG-19", "BT-91"],
         check: |i, out| german(i, "BR-DE-31", out),
     },
+    Rule {
+        id: "DE-R-016",
+        terms: &["BT-31", "BT-32", "BG-11"],
+        check: |i, out| german(i, "BR-DE-16", out),
+    },
+    Rule {
+        id: "DE-R-018",
+        terms: &["BT-20"],
+        check: |i, out| german(i, "BR-DE-18", out),
+    },
 ];
 
 /// SE-R-003/004: each legal identifier of a seller with an address in `SE` passes `ok`.

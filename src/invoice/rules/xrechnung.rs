@@ -1,14 +1,14 @@
 //! XRechnung (KoSIT) rules: BR-DE-2 as hand code, and a table of the rules over the seller
 //! contact, the addresses, the payment instructions, the VAT breakdown and the buyer reference
-//! (BR-DE-1, 3..11, 14, 15, 22, 23-a, 24-a), with the UBL-only payment means structure and SEPA
-//! mandate (BR-DE-23-b, 24-b, 25-a, 25-b, 30, 31: [`UBL_RULES`]). The others (the Skonto syntax
-//! BR-DE-18, the VAT category codes BR-DE-16, the CII payment means rules, the extension's
-//! BR-DEX-* and the CVD rules) are not implemented yet.
+//! (BR-DE-1, 3..11, 14, 15, 22, 23-a, 24-a) and the Skonto syntax of the payment terms
+//! (BR-DE-18), with the UBL-only payment means structure, SEPA mandate and VAT registration
+//! (BR-DE-16, 23-b, 24-b, 25-a, 25-b, 30, 31: [`UBL_RULES`]). The others (CII's BR-DE-16 and
+//! payment means rules, the extension's BR-DEX-* and the CVD rules) are not implemented yet.
 //!
 //! Peppol's German rules (DE-R-*) are these rules for a German seller and buyer
 //! (`peppol_national`).
 
-use super::super::model::{AddressData, Doc, nonblank};
+use super::super::model::{AddressData, Doc, nonblank, normalize_space};
 use super::table::{Broken, Input, Rule, each};
 use super::{Finding, fatal};
 
@@ -219,6 +219,20 @@ pub(super) const RULES: &[Rule] = &[
             }
         },
     },
+    Rule {
+        id: "BR-DE-18",
+        terms: &["BT-20"],
+        check: |i, out| {
+            if let Some(text) = i.doc.payment_terms_text.as_deref()
+                && !skonto_ok(text)
+            {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "the payment terms (BT-20) have a line starting with # that is not #SKONTO#TAGE=n#PROZENT=n.nn#(BASISBETRAG=n.nn#), or the last such line does not end with a line break",
+                ));
+            }
+        },
+    },
 ];
 
 /// Reports each payment instruction with one of `codes` for which `wrong` holds.
@@ -328,9 +342,126 @@ pub(super) const UBL_RULES: &[Rule] = &[
             }
         },
     },
+    Rule {
+        id: "BR-DE-16",
+        terms: &["BT-31", "BT-32", "BG-11"],
+        // A category of VAT (S, Z, E, AE, K, G, L, M, as written) on a document level
+        // allowance or charge (indicator `false`/`true` as written) or on a line needs the
+        // seller's VAT or tax registration identifier, or a tax representative.
+        check: |i, out| {
+            let d = i.doc;
+            const SUPPORTED: &[&str] = &["S", "Z", "E", "AE", "K", "G", "L", "M"];
+            let supported = |t: &super::super::model::TaxCategoryData| {
+                t.code.as_deref().is_some_and(|c| SUPPORTED.contains(&c))
+            };
+            let groups = d
+                .allowance_charges
+                .iter()
+                .filter(|a| matches!(a.indicator.as_deref(), Some("true" | "false")))
+                .flat_map(|a| &a.taxes);
+            let lines = d.lines.iter().flat_map(|l| &l.taxes);
+            let registered = d.tax_representative.present
+                || d.seller
+                    .tax_schemes
+                    .iter()
+                    .any(|(_, id)| id.as_deref().is_some_and(|id| !id.trim().is_empty()));
+            if groups.chain(lines).any(supported) && !registered {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "the invoice has VAT categories but the seller gives no VAT identifier (BT-31) or tax registration (BT-32) and there is no tax representative (BG-11)",
+                ));
+            }
+        },
+    },
 ];
 
 /// The XRechnung rule `id` (of [`RULES`] or [`UBL_RULES`]), for Peppol's German twins.
 pub(super) fn rule(id: &str) -> Option<&'static Rule> {
     RULES.iter().chain(UBL_RULES).find(|r| r.id == id)
+}
+
+/// BR-DE-18: every line of the payment terms that starts with `#` (after normalize-space) is
+/// `#SKONTO#TAGE=n#PROZENT=n.nn#` with an optional `BASISBETRAG=[-]n.nn#`, and (when there is
+/// such a line) the text after the last `#…#` starts with white space holding a line break.
+fn skonto_ok(text: &str) -> bool {
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(normalize_space)
+        .filter(|l| l.starts_with('#'))
+        .collect();
+    if lines.is_empty() {
+        return true;
+    }
+    lines.iter().all(|l| skonto_line(l)) && ends_with_break(text)
+}
+
+/// `^#SKONTO#TAGE=[0-9]+#PROZENT=[0-9]+\.[0-9]{2}(#BASISBETRAG=-?[0-9]+\.[0-9]{2})?#$`.
+fn skonto_line(line: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let cents = |s: &str| {
+        s.split_once('.')
+            .is_some_and(|(a, b)| digits(a) && b.len() == 2 && digits(b))
+    };
+    let Some(rest) = line
+        .strip_prefix("#SKONTO#TAGE=")
+        .and_then(|r| r.strip_suffix('#'))
+    else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('#').collect();
+    let days_percent = |days: &str, percent: &str| {
+        digits(days) && percent.strip_prefix("PROZENT=").is_some_and(cents)
+    };
+    match parts.as_slice() {
+        [days, percent] => days_percent(days, percent),
+        [days, percent, base] => {
+            days_percent(days, percent)
+                && base
+                    .strip_prefix("BASISBETRAG=")
+                    .map(|b| b.strip_prefix('-').unwrap_or(b))
+                    .is_some_and(cents)
+        }
+        _ => false,
+    }
+}
+
+/// `matches(tokenize(., '#.+#')[last()], '^\s*\n')`: the text after the last line holding two
+/// `#` (after its last `#`), or the whole text, begins with white space that holds a line
+/// break (`.` matches neither `\n` nor `\r`).
+fn ends_with_break(text: &str) -> bool {
+    let mut end = None;
+    let mut start = 0;
+    for segment in text.split(['\n', '\r']) {
+        // A match is a `#`, at least one character, and a later `#` on the segment; greedy,
+        // so the last one ends at the segment's last `#`.
+        if let (Some(first), Some(last)) = (segment.find('#'), segment.rfind('#'))
+            && last > first + 1
+        {
+            end = Some(start + last + 1);
+        }
+        start += segment.len() + 1;
+    }
+    let tail = end.map_or(text, |e| &text[e..]);
+    let rest = tail.trim_start_matches([' ', '\t', '\r', '\n']);
+    tail[..tail.len() - rest.len()].contains('\n')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::skonto_ok;
+
+    #[test]
+    fn skonto_lines_follow_the_official_syntax() {
+        assert!(skonto_ok("Zahlbar sofort ohne Abzug."));
+        assert!(skonto_ok("#SKONTO#TAGE=7#PROZENT=2.00#\n"));
+        assert!(skonto_ok(
+            "#SKONTO#TAGE=7#PROZENT=2.00#BASISBETRAG=-12.50#\r\n"
+        ));
+        assert!(
+            !skonto_ok("#SKONTO#TAGE=7#PROZENT=2.00#"),
+            "no line break after it"
+        );
+        assert!(!skonto_ok("#SKONTO#TAGE=7#PROZENT=2#\n"));
+        assert!(!skonto_ok("#SKONTO#TAGE=7#PROZENT=2.00\n"));
+    }
 }
