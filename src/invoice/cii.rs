@@ -450,6 +450,34 @@ impl Cii {
         let field = match rest {
             [T::InvoiceCurrencyCode] => Field::Currency,
             [T::TaxCurrencyCode] => Field::TaxCurrency,
+            [T::SpecifiedTradePaymentTerms, T::DirectDebitMandateID] => {
+                self.doc.direct_debit.mandate = true;
+                return None;
+            }
+            [T::CreditorReferenceID] => {
+                self.doc.direct_debit.creditor = true;
+                return None;
+            }
+            [
+                T::SpecifiedTradeSettlementPaymentMeans,
+                T::PayerPartyDebtorFinancialAccount,
+                T::IBANID,
+            ] => {
+                if let Some(p) = self.doc.payment_means.last_mut() {
+                    p.payer_account = true;
+                }
+                return None;
+            }
+            [
+                T::SpecifiedTradeSettlementPaymentMeans,
+                T::PayeeSpecifiedCreditorFinancialInstitution
+                | T::PayerSpecifiedDebtorFinancialInstitution,
+            ] => {
+                if let Some(p) = self.doc.payment_means.last_mut() {
+                    p.institution = true;
+                }
+                return None;
+            }
             [T::SpecifiedTradeSettlementPaymentMeans] => {
                 self.doc.payment_means.push(PaymentMeansData {
                     offset: attrs.offset(),

@@ -472,6 +472,15 @@ impl VatBreakdownData {
     }
 }
 
+/// CII's direct debit references at the header: the mandate
+/// (`SpecifiedTradePaymentTerms/DirectDebitMandateID`, BT-89) and the creditor identifier
+/// (`CreditorReferenceID`, BT-90).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DirectDebitData {
+    pub(crate) mandate: bool,
+    pub(crate) creditor: bool,
+}
+
 /// A payment instruction.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PaymentMeansData {
@@ -490,9 +499,13 @@ pub(crate) struct PaymentMeansData {
     pub(crate) code_named: bool,
     /// UBL: a `PaymentMandate/ID` exists (BT-89).
     pub(crate) mandate: bool,
-    /// UBL: a `PaymentMandate` exists (BG-19), and its `PayerFinancialAccount/ID` (BT-91).
+    /// UBL: a `PaymentMandate` exists (BG-19), and its `PayerFinancialAccount/ID` (BT-91; CII:
+    /// `PayerPartyDebtorFinancialAccount/IBANID`).
     pub(crate) mandate_element: bool,
     pub(crate) payer_account: bool,
+    /// CII: a `PayeeSpecifiedCreditorFinancialInstitution` or
+    /// `PayerSpecifiedDebtorFinancialInstitution` exists.
+    pub(crate) institution: bool,
     /// A payment card group exists (UBL `CardAccount`, CII `ApplicableTradeSettlementFinancialCard`).
     pub(crate) card_element: bool,
     /// UBL: its `ID`s as written (the G-account rules name the instructions by them).
@@ -661,6 +674,8 @@ pub(crate) struct Doc {
     /// The payment terms (BT-20) are given: UBL `PaymentTerms/Note`, CII
     /// `SpecifiedTradePaymentTerms/Description`.
     pub(crate) payment_terms_note: bool,
+    /// CII: the header direct debit references exist (XRechnung's BR-DE-23-b..31).
+    pub(crate) direct_debit: DirectDebitData,
     /// The first payment terms text as written (UBL `PaymentTerms/Note`, CII
     /// `SpecifiedTradePaymentTerms/Description`).
     pub(crate) payment_terms_text: Option<String>,

@@ -195,6 +195,9 @@ tags! {
     OrderLineReference, PaymentTerms,
     // Peppol BIS 3 (UBL)
     MultiplierFactorNumeric, PaymentMandate, PayerFinancialAccount,
+    // XRechnung's CII direct debit (BG-19)
+    DirectDebitMandateID, CreditorReferenceID, PayerPartyDebtorFinancialAccount,
+    PayeeSpecifiedCreditorFinancialInstitution, PayerSpecifiedDebtorFinancialInstitution,
     // XRechnung: the seller contact (UBL, then CII)
     Telephone, ElectronicMail, PersonName, DepartmentName, TelephoneUniversalCommunication,
     CompleteNumber, EmailURIUniversalCommunication,

@@ -176,7 +176,7 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 20] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 21] {
     use catalogue::layer::{
         EN16931_CII, EN16931_UBL, NLCIUS_CII, PEPPOL_BIS3_UBL, PEPPOL_SB_UBL, SI_UBL_2_0,
         SI_UBL_2_0_GACCOUNT, XRECHNUNG_CII, XRECHNUNG_UBL,
@@ -214,6 +214,7 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 20] {
         ("peppol_national", PEPPOL_BIS3_UBL, peppol_national::RULES),
         ("peppol_national", PEPPOL_BIS3_UBL, peppol_national::GERMAN),
         ("xrechnung", XRECHNUNG_UBL, xrechnung::UBL_RULES),
+        ("xrechnung", XRECHNUNG_CII, xrechnung::CII_RULES),
         ("xrechnung", XRECHNUNG_UBL | XRECHNUNG_CII, xrechnung::RULES),
         ("nl", SI_UBL_2_0_GACCOUNT, nl::GACCOUNT),
         ("peppol", XRECHNUNG_UBL, peppol::XRECHNUNG_UBL),
@@ -395,12 +396,9 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
             }
         }
         Specification::XRechnung { .. } if cii => {
-            table::run(
-                peppol::XRECHNUNG_CII,
-                &input,
-                catalogue::layer::XRECHNUNG_CII,
-                &mut out,
-            );
+            for rules in [peppol::XRECHNUNG_CII, xrechnung::CII_RULES] {
+                table::run(rules, &input, catalogue::layer::XRECHNUNG_CII, &mut out);
+            }
         }
         Specification::XRechnung { .. } if syntax != Syntax::Zugferd1 => {
             for rules in [

@@ -115,6 +115,23 @@ pub(super) const XRECHNUNG_CII: &[Rule] = &[
         },
     },
     Rule {
+        id: "PEPPOL-EN16931-R061",
+        terms: &["BG-19", "BT-89"],
+        // `../ram:SpecifiedTradePaymentTerms/ram:DirectDebitMandateID` of a direct debit.
+        check: |i, out| {
+            let d = i.doc;
+            for (n, p) in d.payment_means.iter().enumerate() {
+                let code = p.code.as_deref().map(normalize_space);
+                if matches!(code.as_deref(), Some("49" | "59")) && !d.direct_debit.mandate {
+                    out.push(Broken::at(
+                        i.root().to_owned(),
+                        format!("payment instruction {} is a direct debit without the mandate reference (BT-89, DirectDebitMandateID)", n + 1),
+                    ));
+                }
+            }
+        },
+    },
+    Rule {
         id: "PEPPOL-EN16931-R053",
         terms: &["BT-110"],
         check: |i, out| {

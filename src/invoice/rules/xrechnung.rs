@@ -2,8 +2,9 @@
 //! contact, the addresses, the payment instructions, the VAT breakdown and the buyer reference
 //! (BR-DE-1, 3..11, 14, 15, 22, 23-a, 24-a) and the Skonto syntax of the payment terms
 //! (BR-DE-18), with the UBL-only payment means structure, SEPA mandate and VAT registration
-//! (BR-DE-16, 23-b, 24-b, 25-a, 25-b, 30, 31: [`UBL_RULES`]). The others (CII's BR-DE-16 and
-//! payment means rules, the extension's BR-DEX-* and the CVD rules) are not implemented yet.
+//! (BR-DE-16, 23-b, 24-b, 25-a, 25-b, 30, 31: [`UBL_RULES`]; CII's own wording of the payment
+//! and direct debit ones: [`CII_RULES`]). The others (CII's BR-DE-16, the extension's
+//! BR-DEX-* and the CVD rules) are not implemented yet.
 //!
 //! Peppol's German rules (DE-R-*) are these rules for a German seller and buyer
 //! (`peppol_national`).
@@ -370,6 +371,83 @@ pub(super) const UBL_RULES: &[Rule] = &[
                     i.root().to_owned(),
                     "the invoice has VAT categories but the seller gives no VAT identifier (BT-31) or tax registration (BT-32) and there is no tax representative (BG-11)",
                 ));
+            }
+        },
+    },
+];
+
+/// A direct debit reference of CII: the mandate, the creditor identifier, or a debited
+/// account (`$BT-89-path`, `$BT-90-path`, `$BT-91-path`).
+fn cii_debit(doc: &Doc) -> (bool, bool, bool) {
+    let dd = &doc.direct_debit;
+    let account = doc.payment_means.iter().any(|p| p.payer_account);
+    (dd.mandate, dd.creditor, account)
+}
+
+/// XRechnung's CII rules on the payment instructions and the direct debit.
+pub(super) const CII_RULES: &[Rule] = &[
+    Rule {
+        id: "BR-DE-23-b",
+        terms: &["BG-16", "BG-18", "BG-19"],
+        check: |i, out| {
+            let (m, c, _) = cii_debit(i.doc);
+            for (n, _) in means_with(i.doc, &["30", "58"])
+                .filter(|(_, p)| p.card_element || m || c || p.payer_account)
+            {
+                out.push(Broken::at(i.root().to_owned(), format!("payment instruction {} is a credit transfer with card (BG-18) or direct debit (BG-19) information", n + 1)));
+            }
+        },
+    },
+    Rule {
+        id: "BR-DE-24-b",
+        terms: &["BG-16", "BG-17", "BG-19"],
+        check: |i, out| {
+            let (m, c, _) = cii_debit(i.doc);
+            for (n, _) in means_with(i.doc, &["48", "54", "55"])
+                .filter(|(_, p)| p.account_element || m || c || p.payer_account)
+            {
+                out.push(Broken::at(i.root().to_owned(), format!("payment instruction {} is a card payment with credit transfer (BG-17) or direct debit (BG-19) information", n + 1)));
+            }
+        },
+    },
+    Rule {
+        id: "BR-DE-25-a",
+        terms: &["BG-16", "BG-19"],
+        check: |i, out| {
+            let (m, c, _) = cii_debit(i.doc);
+            for (n, _) in means_with(i.doc, &["59"]).filter(|(_, p)| !(m || c || p.payer_account)) {
+                out.push(Broken::at(i.root().to_owned(), format!("payment instruction {} is a direct debit without the mandate, creditor identifier or debited account (BG-19)", n + 1)));
+            }
+        },
+    },
+    Rule {
+        id: "BR-DE-25-b",
+        terms: &["BG-16", "BG-17", "BG-18"],
+        check: |i, out| {
+            for (n, _) in means_with(i.doc, &["59"])
+                .filter(|(_, p)| p.account_element || p.institution || p.card_element)
+            {
+                out.push(Broken::at(i.root().to_owned(), format!("payment instruction {} is a direct debit with credit transfer (BG-17) or card (BG-18) information", n + 1)));
+            }
+        },
+    },
+    Rule {
+        id: "BR-DE-30",
+        terms: &["BG-19", "BT-90"],
+        check: |i, out| {
+            let (m, c, a) = cii_debit(i.doc);
+            if (m || c || a) && !((m || a) && c) {
+                out.push(Broken::at(i.root().to_owned(), "a direct debit needs the bank assigned creditor identifier (BT-90, CreditorReferenceID)"));
+            }
+        },
+    },
+    Rule {
+        id: "BR-DE-31",
+        terms: &["BG-19", "BT-91"],
+        check: |i, out| {
+            let (m, c, a) = cii_debit(i.doc);
+            if (m || c || a) && !((m || c) && a) {
+                out.push(Broken::at(i.root().to_owned(), "a direct debit needs the debited account identifier (BT-91, PayerPartyDebtorFinancialAccount/IBANID)"));
             }
         },
     },
