@@ -115,6 +115,16 @@ pub(super) const XRECHNUNG_CII: &[Rule] = &[
         },
     },
     Rule {
+        id: "PEPPOL-EN16931-R110",
+        terms: &["BG-14", "BG-26", "BT-73", "BT-134"],
+        check: |i, out| cii_line_periods(i, false, out),
+    },
+    Rule {
+        id: "PEPPOL-EN16931-R111",
+        terms: &["BG-14", "BG-26", "BT-74", "BT-135"],
+        check: |i, out| cii_line_periods(i, true, out),
+    },
+    Rule {
         id: "PEPPOL-EN16931-R061",
         terms: &["BG-19", "BT-89"],
         // `../ram:SpecifiedTradePaymentTerms/ram:DirectDebitMandateID` of a direct debit.
@@ -194,6 +204,38 @@ pub(super) const XRECHNUNG_CII: &[Rule] = &[
         },
     },
 ];
+
+/// CII's R110/R111: with an invoicing period start (end) date, each line period's start (end)
+/// date is not before (after) it. The artefact compares the `DateTimeString`s as strings; a
+/// date the model does not keep (not format 102) is not compared, so this never refuses where
+/// the artefact would not.
+fn cii_line_periods(i: &Input<'_>, end: bool, out: &mut Vec<Broken>) {
+    let d = i.doc;
+    fn pick(p: &super::super::model::PeriodData, end: bool) -> Option<&str> {
+        if end {
+            p.end.as_deref()
+        } else {
+            p.start.as_deref()
+        }
+    }
+    let Some(bound) = d.periods.first().and_then(|p| pick(p, end)) else {
+        return;
+    };
+    for p in &d.line_periods {
+        let Some(date) = pick(p, end) else { continue };
+        let within = if end { date <= bound } else { date >= bound };
+        if !within {
+            out.push(Broken::at(
+                i.line(p.line),
+                format!(
+                    "the period of invoice line {} {} on {date}, outside the invoicing period ({bound})",
+                    p.line + 1,
+                    if end { "ends" } else { "starts" }
+                ),
+            ));
+        }
+    }
+}
 
 /// CII: the VAT totals (`TaxTotalAmount`) whose `currencyID` is `currency` (as written), as
 /// numbers.
