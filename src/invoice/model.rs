@@ -561,9 +561,9 @@ pub(crate) struct AttachmentData {
     pub(crate) attachment_element: bool,
     /// UBL: it has a `DocumentDescription`.
     pub(crate) description: bool,
-    /// UBL: a `DocumentDescription` is `EINDAGI` (as written): the reference's id is the
-    /// Icelandic final due date (IS-R-008..010).
-    pub(crate) due_date_marker: bool,
+    /// UBL: its first `DocumentDescription`, as written (Iceland's `EINDAGI`, Greece's
+    /// `##M.AR.K##` and `##INVOICE|URL##` markers).
+    pub(crate) description_text: Option<String>,
 }
 
 impl Doc {

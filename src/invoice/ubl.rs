@@ -1186,7 +1186,7 @@ impl Handler for Ubl {
             }
             Field::AttachmentDescription => {
                 if let Some(a) = doc.attachments.last_mut() {
-                    a.due_date_marker |= text == "EINDAGI";
+                    set_first(&mut a.description_text, text);
                 }
             }
             Field::AttachmentObject => {

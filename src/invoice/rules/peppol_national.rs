@@ -584,7 +584,7 @@ pub(super) const RULES: &[Rule] = &[
         terms: &["BT-122"],
         check: |i, out| {
             let d = i.doc;
-            let Some(marker) = d.attachments.iter().find(|a| a.due_date_marker) else {
+            let Some(marker) = d.attachments.iter().find(|a| is_eindagi(a)) else {
                 return;
             };
             let id = marker.id.as_deref().unwrap_or("");
@@ -606,10 +606,7 @@ pub(super) const RULES: &[Rule] = &[
         terms: &["BT-9"],
         check: |i, out| {
             let d = i.doc;
-            if icelandic(d, false)
-                && d.attachments.iter().any(|a| a.due_date_marker)
-                && d.due_date.is_none()
-            {
+            if icelandic(d, false) && d.attachments.iter().any(is_eindagi) && d.due_date.is_none() {
                 out.push(Broken::at(i.root().to_owned(), "an Icelandic invoice with a final due date (EINDAGI) must give the due date (BT-9)".to_owned()));
             }
         },
@@ -620,7 +617,7 @@ pub(super) const RULES: &[Rule] = &[
         // `(cbc:DueDate) <= (…[EINDAGI]/cbc:ID)`: two untyped values compare as strings.
         check: |i, out| {
             let d = i.doc;
-            let Some(marker) = d.attachments.iter().find(|a| a.due_date_marker) else {
+            let Some(marker) = d.attachments.iter().find(|a| is_eindagi(a)) else {
                 return;
             };
             let ok = match (d.due_date.as_deref(), marker.id.as_deref()) {
@@ -866,6 +863,11 @@ fn not_cvr(p: &PartyData) -> bool {
     p.legal_ids
         .first()
         .is_some_and(|id| normalize_space(id.scheme.as_deref().unwrap_or("")) != "0184")
+}
+
+/// An additional document described `EINDAGI`: its id is the Icelandic final due date.
+fn is_eindagi(a: &super::super::model::AttachmentData) -> bool {
+    a.description_text.as_deref() == Some("EINDAGI")
 }
 
 /// `$SupplierCountry = 'IS'` (and `$CustomerCountry`, when `both`), read as Denmark's are.
