@@ -301,13 +301,7 @@ impl Attrs<'_, '_> {
 
     /// The unprefixed attribute `name`, unescaped; `None` when absent or malformed.
     pub(crate) fn get(&self, name: &[u8]) -> Option<String> {
-        for attr in self.start.attributes().with_checks(false) {
-            let attr = attr.ok()?;
-            if attr.key.as_ref() == name {
-                return attr.unescape_value().ok().map(|v| v.into_owned());
-            }
-        }
-        None
+        self.get_cow(name).map(std::borrow::Cow::into_owned)
     }
 }
 

@@ -44,11 +44,7 @@ pub(super) fn check(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
 /// `$s` without the specification test (done before): upper-cased, whitespace-normalised
 /// `$supplierCountry` is `NL`.
 fn supplier_nl(doc: &Doc) -> bool {
-    doc.seller
-        .addresses
-        .first()
-        .and_then(|a| a.country.as_deref())
-        .is_some_and(|c| normalize_space(c).to_uppercase() == "NL")
+    super::peppol_national::in_country(&doc.seller, "NL")
 }
 
 /// A value the CII rules compare with a number (`ram:TypeCode = 30`): cast to a double.

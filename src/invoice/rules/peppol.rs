@@ -101,18 +101,7 @@ pub(super) const XRECHNUNG_CII: &[Rule] = &[
     Rule {
         id: "PEPPOL-EN16931-R005",
         terms: &["BT-5", "BT-6"],
-        check: |i, out| {
-            let d = i.doc;
-            let currency = d.currency.as_deref().map(normalize_space);
-            if let Some(tax) = d.tax_currency.as_deref()
-                && normalize_space(tax) == currency.unwrap_or_default()
-            {
-                out.push(Broken::at(
-                    i.root().to_owned(),
-                    "the VAT accounting currency (BT-6) is the invoice currency (BT-5); leave it out",
-                ));
-            }
-        },
+        check: super::peppol_bis3::tax_currency_not_invoice_currency,
     },
     Rule {
         id: "PEPPOL-EN16931-R110",

@@ -568,21 +568,7 @@ pub(super) const SHARED_UBL: &[Rule] = &[
     Rule {
         id: "PEPPOL-EN16931-R005",
         terms: &["BT-5", "BT-6"],
-        check: |i, out| {
-            let d = i.doc;
-            if let Some(tax) = d.tax_currency.as_deref()
-                && normalize_space(tax)
-                    == d.currency
-                        .as_deref()
-                        .map(normalize_space)
-                        .unwrap_or_default()
-            {
-                out.push(Broken::at(
-                    i.root().to_owned(),
-                    "the VAT accounting currency (BT-6) is the invoice currency (BT-5); leave it out",
-                ));
-            }
-        },
+        check: tax_currency_not_invoice_currency,
     },
     Rule {
         id: "PEPPOL-EN16931-R053",
@@ -955,6 +941,24 @@ fn exemption_category(i: &Input<'_>, vatex: &str, category: &str, out: &mut Vec<
 /// F001: `string-length(text()) = 10 and (string(.) castable as xs:date)`.
 fn is_peppol_date(value: &str) -> bool {
     value.chars().count() == 10 && xs_date(value).is_some()
+}
+
+/// R005 (UBL, and XRechnung's CII copy): a VAT accounting currency is not the invoice
+/// currency, both normalized.
+pub(super) fn tax_currency_not_invoice_currency(i: &Input<'_>, out: &mut Vec<Broken>) {
+    let d = i.doc;
+    if let Some(tax) = d.tax_currency.as_deref()
+        && normalize_space(tax)
+            == d.currency
+                .as_deref()
+                .map(normalize_space)
+                .unwrap_or_default()
+    {
+        out.push(Broken::at(
+            i.root().to_owned(),
+            "the VAT accounting currency (BT-6) is the invoice currency (BT-5); leave it out",
+        ));
+    }
 }
 
 /// Peppol's `u:slack` margin.

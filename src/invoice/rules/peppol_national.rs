@@ -219,7 +219,6 @@ pub(super) const RULES: &[Rule] = &[
             if !supplier_nl(d) || !d.payment_means.is_empty() {
                 return;
             }
-            use super::super::amount::Amount;
             let nothing_due = totals.payable.value().is_some_and(|p| {
                 if d.credit_note_root {
                     p >= Amount::ZERO
@@ -845,16 +844,21 @@ fn italian_address(
     }
 }
 
-/// `$DKSupplierCountry = 'DK'` (and `$DKCustomerCountry`, when `both`): the party's address
-/// country codes, as written and concatenated, are `DK`.
+/// `$DKSupplierCountry = 'DK'` (and `$DKCustomerCountry`, when `both`).
 fn danish(doc: &Doc, both: bool) -> bool {
+    countries_are(doc, "DK", both)
+}
+
+/// Denmark's and Iceland's `$…SupplierCountry` (and `$…CustomerCountry`, when `both`): the
+/// party's address country codes, as written and concatenated, are `code`.
+fn countries_are(doc: &Doc, code: &str, both: bool) -> bool {
     let country = |p: &PartyData| {
         p.addresses
             .iter()
             .filter_map(|a| a.country.as_deref())
             .collect::<String>()
     };
-    country(&doc.seller) == "DK" && (!both || country(&doc.buyer) == "DK")
+    country(&doc.seller) == code && (!both || country(&doc.buyer) == code)
 }
 
 /// DK-R-014/017: a legal registration identifier exists, and the (first's) scheme, normalized,
@@ -872,13 +876,7 @@ fn is_eindagi(a: &super::super::model::AttachmentData) -> bool {
 
 /// `$SupplierCountry = 'IS'` (and `$CustomerCountry`, when `both`), read as Denmark's are.
 fn icelandic(doc: &Doc, both: bool) -> bool {
-    let country = |p: &PartyData| {
-        p.addresses
-            .iter()
-            .filter_map(|a| a.country.as_deref())
-            .collect::<String>()
-    };
-    country(&doc.seller) == "IS" && (!both || country(&doc.buyer) == "IS")
+    countries_are(doc, "IS", both)
 }
 
 /// IS-R-002/004: a legal registration identifier with schemeID `0196` (as written).
