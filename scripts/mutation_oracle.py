@@ -32,7 +32,10 @@ ORACLE = REPO.parent / "shared" / "oracle"
 
 
 def mutate(m: dict) -> str:
-    text = (FIXTURES / m["fixture"]).read_text(encoding="utf-8")
+    # Bytes as the Rust test reads them: no newline translation (some fixtures end lines
+    # with CRLF).
+    with open(FIXTURES / m["fixture"], encoding="utf-8", newline="") as f:
+        text = f.read()
     for old, new in m["edits"]:
         count = text.count(old)
         if count != 1:
@@ -46,7 +49,8 @@ def score(mutations: list[dict], xslt_dir: Path) -> dict:
         root = Path(tmp)
         (root / "invoices").mkdir()
         for m in mutations:
-            (root / "invoices" / f"{m['name']}.xml").write_text(mutate(m), encoding="utf-8")
+            with open(root / "invoices" / f"{m['name']}.xml", "w", encoding="utf-8", newline="") as f:
+                f.write(mutate(m))
         out = root / "verdicts.json"
         subprocess.run(
             [sys.executable, str(ORACLE / "run_oracle.py"), "--xslt-dir", str(xslt_dir),

@@ -31,6 +31,7 @@ mod en16931_parts;
 mod nl;
 mod peppol;
 mod peppol_bis3;
+mod peppol_greek;
 mod peppol_national;
 pub(crate) mod syntax;
 pub(crate) mod table;
@@ -176,7 +177,7 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 21] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 22] {
     use catalogue::layer::{
         EN16931_CII, EN16931_UBL, NLCIUS_CII, PEPPOL_BIS3_UBL, PEPPOL_SB_UBL, SI_UBL_2_0,
         SI_UBL_2_0_GACCOUNT, XRECHNUNG_CII, XRECHNUNG_UBL,
@@ -213,6 +214,7 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 21] {
         ("peppol_bis3", XRECHNUNG_UBL, peppol_bis3::XRECHNUNG_UBL),
         ("peppol_national", PEPPOL_BIS3_UBL, peppol_national::RULES),
         ("peppol_national", PEPPOL_BIS3_UBL, peppol_national::GERMAN),
+        ("peppol_greek", PEPPOL_BIS3_UBL, peppol_greek::RULES),
         ("xrechnung", XRECHNUNG_UBL, xrechnung::UBL_RULES),
         ("xrechnung", XRECHNUNG_CII, xrechnung::CII_RULES),
         ("xrechnung", XRECHNUNG_UBL | XRECHNUNG_CII, xrechnung::RULES),
@@ -390,7 +392,11 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
             }
             code_list_rules::peppol(doc, &mut out);
             if billing {
-                for rules in [peppol_national::RULES, peppol_national::GERMAN] {
+                for rules in [
+                    peppol_national::RULES,
+                    peppol_national::GERMAN,
+                    peppol_greek::RULES,
+                ] {
                     table::run(rules, &input, layer, &mut out);
                 }
             }

@@ -79,7 +79,7 @@ fn norwegian_vat(id: &str) -> bool {
 /// `$supplierCountry`: the seller's VAT identifier prefix (of a `PartyTaxScheme` whose
 /// `TaxScheme/ID` is `VAT` as written), else the tax representative's, else the seller's
 /// address country, upper-cased and normalized.
-fn supplier_country(doc: &Doc) -> Option<String> {
+pub(super) fn supplier_country(doc: &Doc) -> Option<String> {
     // `if (…/substring(cbc:CompanyID, 1, 2))`: an empty prefix counts as none.
     let prefix = |p: &PartyData| {
         vat_company_ids(p)
@@ -94,7 +94,7 @@ fn supplier_country(doc: &Doc) -> Option<String> {
 }
 
 /// `cac:PartyTaxScheme[cac:TaxScheme/cbc:ID = 'VAT']/cbc:CompanyID`, as written.
-fn vat_company_ids(p: &PartyData) -> impl Iterator<Item = &str> {
+pub(super) fn vat_company_ids(p: &PartyData) -> impl Iterator<Item = &str> {
     p.tax_schemes
         .iter()
         .filter(|(scheme, _)| scheme.as_deref() == Some("VAT"))
