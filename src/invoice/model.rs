@@ -248,6 +248,9 @@ pub(crate) struct LineData {
     /// An item classification (BT-158) has no list: UBL `ItemClassificationCode` without
     /// `listID`, CII `DesignatedProductClassification/ClassCode` with a blank one.
     pub(crate) classification_without_list: bool,
+    /// UBL: the item classifications' (`ItemClassificationCode`) `listID` and `listVersionID`
+    /// attributes as written, at most [`MAX_OTHER_CATEGORIES`] (Denmark's DK-R-003).
+    pub(crate) classification_lists: Vec<(Option<String>, Option<String>)>,
     /// An item attribute (BG-32) lacks its name (BT-160) or value (BT-161).
     pub(crate) property_incomplete: bool,
     /// CII: a `GlobalID` has no `schemeID` attribute at all (CII-SR-046).
@@ -513,6 +516,13 @@ pub(crate) struct PaymentMeansData {
     /// CII: the account has an `IBANID`, a `ProprietaryID` (BR-CO-27 of NLCIUS-CII).
     pub(crate) iban: bool,
     pub(crate) proprietary: bool,
+    /// UBL, each first as written: the remittance information (BT-83, `PaymentID`), the
+    /// account's `FinancialInstitutionBranch/ID` (BT-86), the mandate reference (BT-89,
+    /// `PaymentMandate/ID`) and the debited account (BT-91): Denmark's rules read them.
+    pub(crate) payment_id: Option<String>,
+    pub(crate) branch: Option<String>,
+    pub(crate) mandate_id: Option<String>,
+    pub(crate) payer_account_id: Option<String>,
 }
 
 /// UBL `PaymentTerms`, as the G-account rules read it: which payment instruction it refers to
@@ -540,6 +550,13 @@ pub(crate) struct PeriodData {
     pub(crate) any_child: bool,
     /// Where the group starts in the document (bytes).
     pub(crate) offset: usize,
+}
+
+/// An allowance's or charge's reason code (BT-98/BT-105) and reason (BT-97/BT-104), as written.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReasonTexts {
+    pub(crate) code: Option<String>,
+    pub(crate) text: Option<String>,
 }
 
 /// An additional supporting document.
@@ -684,6 +701,10 @@ pub(crate) struct Doc {
     /// UBL: the distinct `PaymentMeans/PaymentID` values, at most [`MAX_OTHER_CATEGORIES`]
     /// (UBL-SR-44 allows one).
     pub(crate) payment_ids: Vec<String>,
+    /// UBL: the reason code and reason (first each, as written) of every `AllowanceCharge`
+    /// (the document's, the lines' and the prices'), in document order: Denmark's DK-R-004
+    /// reads them wherever they are.
+    pub(crate) allowance_reasons: Vec<ReasonTexts>,
     /// UBL: a `PartyTaxScheme` lacks its `CompanyID` or `TaxScheme/ID` (UBL-SR-53).
     pub(crate) party_tax_scheme_incomplete: bool,
     /// UBL: the currencies of the `TaxTotal/TaxAmount`s below the root's children (a line's),

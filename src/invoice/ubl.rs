@@ -8,8 +8,8 @@ use super::attachment;
 use super::model::{
     AddressData, AllowanceChargeData, AttachmentData, Doc, Ident, LineAllowanceChargeData,
     LineData, MAX_OTHER_CATEGORIES, MAX_TAX_SCHEMES, Num, PartyData, PaymentMeansData,
-    PaymentTermsData, PeriodData, TaxCategoryData, TaxTotalData, TotalsData, VatBreakdownData,
-    parse_bool, push_tax, set_first,
+    PaymentTermsData, PeriodData, ReasonTexts, TaxCategoryData, TaxTotalData, TotalsData,
+    VatBreakdownData, parse_bool, push_tax, set_first,
 };
 use super::xml::{Attrs, Capture, Handler, Tag as T};
 
@@ -218,6 +218,13 @@ pub(crate) enum Field {
     PaymentMeansCode,
     PaymentAccount,
     PaymentDueDate,
+    /// `PayeeFinancialAccount/FinancialInstitutionBranch/ID`, `PaymentMandate/ID` and
+    /// `PaymentMandate/PayerFinancialAccount/ID` of the payment means being read.
+    PaymentBranch,
+    MandateId,
+    PayerAccount,
+    /// An `AllowanceCharge`'s reason code (`true`) or reason, at any level.
+    AllowanceReason(bool),
     AllowanceChargeEnd,
     ChargeIndicator,
     AllowanceChargeAmount,
@@ -792,6 +799,10 @@ impl Handler for Ubl {
                 let unlisted = !attrs.has(b"listID");
                 if let Some(line) = self.doc.lines.last_mut() {
                     line.classification_without_list |= unlisted;
+                    if line.classification_lists.len() < MAX_OTHER_CATEGORIES {
+                        line.classification_lists
+                            .push((attrs.get(b"listID"), attrs.get(b"listVersionID")));
+                    }
                 }
                 return None;
             }
@@ -865,14 +876,20 @@ impl Handler for Ubl {
                 if let Some(p) = self.doc.payment_means.last_mut() {
                     p.payer_account = true;
                 }
-                return None;
+                Field::PayerAccount
             }
             [T::PaymentMeans, T::PaymentMandate, T::ID] => {
                 if let Some(p) = self.doc.payment_means.last_mut() {
                     p.mandate = true;
                 }
-                return None;
+                Field::MandateId
             }
+            [
+                T::PaymentMeans,
+                T::PayeeFinancialAccount,
+                T::FinancialInstitutionBranch,
+                T::ID,
+            ] => Field::PaymentBranch,
             [T::AllowanceCharge, T::MultiplierFactorNumeric] => {
                 Field::GroupValue(GroupValue::Multiplier)
             }
@@ -927,6 +944,7 @@ impl Handler for Ubl {
             [T::PaymentMeans, T::PayeeFinancialAccount, T::ID] => Field::PaymentAccount,
             [T::PaymentMeans, T::PaymentDueDate] => Field::PaymentDueDate,
             [T::AllowanceCharge] => {
+                self.doc.allowance_reasons.push(ReasonTexts::default());
                 self.allowance_charge = PendingAllowanceCharge::default();
                 self.allowance_charge.detail.offset = attrs.offset();
                 return Some((Field::AllowanceChargeEnd, Capture::Nothing));
@@ -936,11 +954,11 @@ impl Handler for Ubl {
             [T::AllowanceCharge, T::AllowanceChargeReason] => {
                 self.allowance_charge.detail.reason = true;
                 self.allowance_charge.detail.reasons += 1;
-                return None;
+                Field::AllowanceReason(false)
             }
             [T::AllowanceCharge, T::AllowanceChargeReasonCode] => {
                 self.allowance_charge.detail.reason_code = true;
-                return None;
+                Field::AllowanceReason(true)
             }
             [T::AllowanceCharge, T::TaxCategory] => {
                 self.allowance_charge.tax_kept = push_tax(&mut self.allowance_charge.detail.taxes);
@@ -1055,11 +1073,18 @@ impl Handler for Ubl {
                 T::Price,
                 T::AllowanceCharge,
             ] => {
+                self.doc.allowance_reasons.push(ReasonTexts::default());
                 if let Some(line) = self.doc.lines.last_mut() {
                     line.price_allowance = true;
                 }
                 return None;
             }
+            [
+                T::InvoiceLine | T::CreditNoteLine,
+                T::Price,
+                T::AllowanceCharge,
+                flag @ (T::AllowanceChargeReason | T::AllowanceChargeReasonCode),
+            ] => Field::AllowanceReason(*flag == T::AllowanceChargeReasonCode),
             [
                 T::InvoiceLine | T::CreditNoteLine,
                 T::Price,
@@ -1087,6 +1112,7 @@ impl Handler for Ubl {
                 rest @ ..,
             ] if self.line_tax_kept => Field::Line(LineField::Tax(tax_field(rest)?)),
             [T::InvoiceLine | T::CreditNoteLine, T::AllowanceCharge] => {
+                self.doc.allowance_reasons.push(ReasonTexts::default());
                 open_line_allowance_charge(&mut self.doc, attrs.offset());
                 return None;
             }
@@ -1103,15 +1129,16 @@ impl Handler for Ubl {
                 if *flag == T::Amount {
                     Field::LineGroupValue(GroupValue::Amount)
                 } else {
+                    let code = *flag == T::AllowanceChargeReasonCode;
                     if let Some(a) = self.doc.line_allowance_charges.last_mut() {
-                        if *flag == T::AllowanceChargeReason {
+                        if code {
+                            a.reason_code = true;
+                        } else {
                             a.reason = true;
                             a.reasons += 1;
-                        } else {
-                            a.reason_code = true;
                         }
                     }
-                    return None;
+                    Field::AllowanceReason(code)
                 }
             }
             [
@@ -1202,6 +1229,21 @@ impl Handler for Ubl {
             Field::PaymentMeansCode => {
                 if let Some(p) = doc.payment_means.last_mut() {
                     set_first(&mut p.code, text);
+                }
+            }
+            Field::PaymentBranch | Field::MandateId | Field::PayerAccount => {
+                if let Some(p) = doc.payment_means.last_mut() {
+                    let slot = match field {
+                        Field::PaymentBranch => &mut p.branch,
+                        Field::MandateId => &mut p.mandate_id,
+                        _ => &mut p.payer_account_id,
+                    };
+                    set_first(slot, text);
+                }
+            }
+            Field::AllowanceReason(code) => {
+                if let Some(r) = doc.allowance_reasons.last_mut() {
+                    set_first(if code { &mut r.code } else { &mut r.text }, text);
                 }
             }
             Field::PaymentAccount => {
@@ -1314,6 +1356,9 @@ impl Handler for Ubl {
                 }
             }
             Field::PaymentId => {
+                if let Some(p) = doc.payment_means.last_mut() {
+                    set_first(&mut p.payment_id, text);
+                }
                 if !doc.payment_ids.iter().any(|p| p == text)
                     && doc.payment_ids.len() < MAX_OTHER_CATEGORIES
                 {

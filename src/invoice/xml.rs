@@ -194,7 +194,7 @@ tags! {
     // The Dutch rules (UBL)
     OrderLineReference, PaymentTerms,
     // Peppol BIS 3 (UBL)
-    MultiplierFactorNumeric, PaymentMandate, PayerFinancialAccount,
+    MultiplierFactorNumeric, PaymentMandate, PayerFinancialAccount, FinancialInstitutionBranch,
     // XRechnung's CII direct debit (BG-19)
     DirectDebitMandateID, CreditorReferenceID, PayerPartyDebtorFinancialAccount,
     PayeeSpecifiedCreditorFinancialInstitution, PayerSpecifiedDebtorFinancialInstitution,

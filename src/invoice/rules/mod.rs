@@ -31,6 +31,7 @@ mod en16931_parts;
 mod nl;
 mod peppol;
 mod peppol_bis3;
+mod peppol_danish;
 mod peppol_greek;
 mod peppol_national;
 pub(crate) mod syntax;
@@ -177,7 +178,7 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 22] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 23] {
     use catalogue::layer::{
         EN16931_CII, EN16931_UBL, NLCIUS_CII, PEPPOL_BIS3_UBL, PEPPOL_SB_UBL, SI_UBL_2_0,
         SI_UBL_2_0_GACCOUNT, XRECHNUNG_CII, XRECHNUNG_UBL,
@@ -215,6 +216,7 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 22] {
         ("peppol_national", PEPPOL_BIS3_UBL, peppol_national::RULES),
         ("peppol_national", PEPPOL_BIS3_UBL, peppol_national::GERMAN),
         ("peppol_greek", PEPPOL_BIS3_UBL, peppol_greek::RULES),
+        ("peppol_danish", PEPPOL_BIS3_UBL, peppol_danish::RULES),
         ("xrechnung", XRECHNUNG_UBL, xrechnung::UBL_RULES),
         ("xrechnung", XRECHNUNG_CII, xrechnung::CII_RULES),
         ("xrechnung", XRECHNUNG_UBL | XRECHNUNG_CII, xrechnung::RULES),
@@ -396,6 +398,7 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
                     peppol_national::RULES,
                     peppol_national::GERMAN,
                     peppol_greek::RULES,
+                    peppol_danish::RULES,
                 ] {
                     table::run(rules, &input, layer, &mut out);
                 }

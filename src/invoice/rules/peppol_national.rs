@@ -1,8 +1,8 @@
 //! The national rules Peppol BIS Billing 3.0's artefact carries, as tables: the Netherlands
 //! (NL-R-001..NL-R-009), Norway (NO-R-001), Sweden (SE-R-001..006, 013), Italy
-//! (IT-R-001..004), Iceland (IS-R-002..010), Denmark (DK-R-002, 005, 013, 014, 016, 017; the payment identifier,
-//! classification and reason rules need model parts not there yet) and Germany ([`GERMAN`]: DE-R-*, XRechnung's rules
-//! for a German seller and buyer). Each applies by the country the artefact reads:
+//! (IT-R-001..004), Iceland (IS-R-002..010) and Germany ([`GERMAN`]: DE-R-*, XRechnung's
+//! rules for a German seller and buyer); Denmark's are in `peppol_danish` and Greece's in
+//! `peppol_greek`. Each applies by the country the artefact reads:
 //! `$supplierCountryIsNL` and the like are the upper-cased, normalized country code of the
 //! party's postal address; Norway's `$supplierCountry` prefers the VAT identifier's prefix.
 //!
@@ -114,7 +114,7 @@ fn swedish_vat_seller(doc: &Doc) -> bool {
 }
 
 /// `string(number(x)) != 'NaN'`: `x`, trimmed, is an `xs:double` (`INF` included).
-fn is_number(x: &str) -> bool {
+pub(super) fn is_number(x: &str) -> bool {
     let t = x.trim_matches([' ', '\t', '\n', '\r']);
     let t = t.strip_prefix(['+', '-']).unwrap_or(t);
     if t == "INF" {
@@ -425,110 +425,6 @@ pub(super) const RULES: &[Rule] = &[
         id: "IT-R-004",
         terms: &["BT-38"],
         check: |i, out| italian_address(i, |a| a.postal_zone.is_some(), "postal code (BT-38)", out),
-    },
-    Rule {
-        id: "DK-R-002",
-        terms: &["BT-30"],
-        check: |i, out| {
-            let d = i.doc;
-            let id = d
-                .seller
-                .legal_ids
-                .first()
-                .map(|id| normalize_space(&id.value));
-            if danish(d, false) && id.unwrap_or_default().is_empty() {
-                out.push(Broken::at(
-                    i.root().to_owned(),
-                    "a Danish seller must give its legal registration identifier (BT-30, the CVR number)".to_owned(),
-                ));
-            }
-        },
-    },
-    Rule {
-        id: "DK-R-005",
-        terms: &["BT-81"],
-        check: |i, out| {
-            let d = i.doc;
-            if d.credit_note_root || !danish(d, true) {
-                return;
-            }
-            // `contains(' 1 10 … ', concat(' ', cbc:PaymentMeansCode, ' '))`, as written.
-            const CODES: &str = " 1 10 31 42 48 49 50 58 59 93 97 ";
-            for n in each(&d.payment_means, |p| {
-                !CODES.contains(&format!(" {} ", p.code.as_deref().unwrap_or("")))
-            }) {
-                out.push(Broken::at(
-                    i.root().to_owned(),
-                    format!("payment instruction {} has a payment means code Danish invoicing does not use", n + 1),
-                ));
-            }
-        },
-    },
-    Rule {
-        id: "DK-R-013",
-        terms: &["BT-29", "BT-46"],
-        check: |i, out| {
-            let d = i.doc;
-            if !danish(d, true) {
-                return;
-            }
-            let unschemed = [&d.seller, &d.buyer].into_iter().any(|p| {
-                p.identifiers
-                    .iter()
-                    .any(|id| normalize_space(id.scheme.as_deref().unwrap_or("")).is_empty())
-            });
-            if unschemed {
-                out.push(Broken::at(
-                    i.root().to_owned(),
-                    "a party identifier (BT-29, BT-46) of a Danish seller or buyer has no schemeID"
-                        .to_owned(),
-                ));
-            }
-        },
-    },
-    Rule {
-        id: "DK-R-014",
-        terms: &["BT-30"],
-        check: |i, out| {
-            let d = i.doc;
-            if danish(d, false) && not_cvr(&d.seller) {
-                out.push(Broken::at(
-                    i.root().to_owned(),
-                    "a Danish seller's legal registration identifier (BT-30) must have schemeID 0184 (CVR)".to_owned(),
-                ));
-            }
-        },
-    },
-    Rule {
-        id: "DK-R-016",
-        terms: &["BT-115"],
-        check: |i, out| {
-            let d = i.doc;
-            let negative = d
-                .totals
-                .as_ref()
-                .and_then(|t| t.payable.value())
-                .is_some_and(|p| p < Amount::ZERO);
-            if d.credit_note_root && danish(d, true) && negative {
-                out.push(Broken::at(
-                    i.root().to_owned(),
-                    "a Danish credit note must not have a negative amount due (BT-115)".to_owned(),
-                ));
-            }
-        },
-    },
-    Rule {
-        id: "DK-R-017",
-        terms: &["BT-47"],
-        check: |i, out| {
-            let d = i.doc;
-            if d.buyer.present && danish(d, true) && not_cvr(&d.buyer) {
-                out.push(Broken::at(
-                    i.root().to_owned(),
-                    "a Danish buyer's legal registration identifier (BT-47) must have schemeID 0184 (CVR)".to_owned(),
-                ));
-            }
-        },
     },
     Rule {
         id: "IS-R-002",
@@ -844,14 +740,9 @@ fn italian_address(
     }
 }
 
-/// `$DKSupplierCountry = 'DK'` (and `$DKCustomerCountry`, when `both`).
-fn danish(doc: &Doc, both: bool) -> bool {
-    countries_are(doc, "DK", both)
-}
-
 /// Denmark's and Iceland's `$…SupplierCountry` (and `$…CustomerCountry`, when `both`): the
 /// party's address country codes, as written and concatenated, are `code`.
-fn countries_are(doc: &Doc, code: &str, both: bool) -> bool {
+pub(super) fn countries_are(doc: &Doc, code: &str, both: bool) -> bool {
     let country = |p: &PartyData| {
         p.addresses
             .iter()
@@ -859,14 +750,6 @@ fn countries_are(doc: &Doc, code: &str, both: bool) -> bool {
             .collect::<String>()
     };
     country(&doc.seller) == code && (!both || country(&doc.buyer) == code)
-}
-
-/// DK-R-014/017: a legal registration identifier exists, and the (first's) scheme, normalized,
-/// is not `0184`.
-fn not_cvr(p: &PartyData) -> bool {
-    p.legal_ids
-        .first()
-        .is_some_and(|id| normalize_space(id.scheme.as_deref().unwrap_or("")) != "0184")
 }
 
 /// An additional document described `EINDAGI`: its id is the Icelandic final due date.
