@@ -7,14 +7,15 @@
 
 use super::attachment;
 use super::model::{
-    AddressData, AllowanceChargeData, AttachmentData, Doc, Ident, LineData, PaymentMeansData,
+    AddressData, AllowanceChargeData, AttachmentData, Doc, Ident, LineData, Num, PaymentMeansData,
     PeriodData, TaxCategoryData, TaxTotalData, TotalsData, VatBreakdownData, push_tax, set_first,
 };
 use super::ubl::{
     AddressField, GroupValue, LineField, Role, TaxField, TotalField, add_card_number,
     end_item_property, end_line_allowance_tax, open_line_allowance_charge, open_line_tax,
     push_allowance_charge, set_address, set_contact, set_gross_price, set_line_allowance_indicator,
-    set_line_amount, set_line_field, set_line_group_value, set_period_date, set_tax, set_total,
+    set_line_amount, set_line_field, set_line_group_value, set_period_date, set_price_allowance,
+    set_tax, set_total,
 };
 use super::xml::{Attrs, Capture, Handler, Tag as T};
 
@@ -83,6 +84,17 @@ pub(crate) enum Field {
     PropertyEnd,
     /// A line allowance/charge's `ActualAmount`.
     LineAllowanceAmount,
+    /// A document level allowance/charge's `BasisAmount` or `CalculationPercent`.
+    GroupValue(GroupValue),
+    /// A line allowance/charge's `BasisAmount` or `CalculationPercent`.
+    LineGroupValue(GroupValue),
+    /// The gross price's `AppliedTradeAllowanceCharge`: its `ActualAmount` (`true`, BT-147)
+    /// or its indicator.
+    PriceAllowance(bool),
+    /// A price's `BasisQuantity` (BT-149): the gross price's (`true`) or the net price's.
+    BasisQuantity(bool),
+    /// A line document reference's `TypeCode`.
+    LineReferenceType,
 }
 
 /// The CII / ZUGFeRD 1.0 extractor.
@@ -247,13 +259,81 @@ impl Cii {
             ] => Field::LineAmount,
             [T::AssociatedDocumentLineDocument, T::LineID] => Field::Line(LineField::Id),
             [T::SpecifiedLineTradeDelivery, T::BilledQuantity] => {
-                let unit_code = attrs.get(b"unitCode").is_some();
+                let unit_code = attrs.get(b"unitCode");
                 if let Some(line) = self.doc.lines.last_mut() {
                     line.quantity = true;
-                    line.unit_code |= unit_code;
+                    line.unit_code |= unit_code.is_some();
+                    if line.quantity_unit.is_none() {
+                        line.quantity_unit = unit_code;
+                    }
                 }
                 return None;
             }
+            [
+                T::SpecifiedLineTradeAgreement,
+                price @ (T::GrossPriceProductTradePrice | T::NetPriceProductTradePrice),
+                T::BasisQuantity,
+            ] => {
+                let gross = *price == T::GrossPriceProductTradePrice;
+                let unit = attrs.get(b"unitCode");
+                if let Some(line) = self.doc.lines.last_mut() {
+                    let slot = if gross {
+                        &mut line.gross_base_quantity_unit
+                    } else {
+                        &mut line.base_quantity_unit
+                    };
+                    if slot.is_none() {
+                        *slot = unit;
+                    }
+                }
+                Field::BasisQuantity(gross)
+            }
+            [
+                T::SpecifiedLineTradeAgreement,
+                T::GrossPriceProductTradePrice,
+                T::AppliedTradeAllowanceCharge,
+            ] => {
+                if let Some(line) = self.doc.lines.last_mut() {
+                    line.price_allowance = true;
+                }
+                return None;
+            }
+            [
+                T::SpecifiedLineTradeAgreement,
+                T::GrossPriceProductTradePrice,
+                T::AppliedTradeAllowanceCharge,
+                T::ActualAmount,
+            ] => Field::PriceAllowance(true),
+            [
+                T::SpecifiedLineTradeAgreement,
+                T::GrossPriceProductTradePrice,
+                T::AppliedTradeAllowanceCharge,
+                T::ChargeIndicator,
+                T::Indicator,
+            ] => Field::PriceAllowance(false),
+            [
+                T::SpecifiedLineTradeSettlement,
+                T::AdditionalReferencedDocument,
+            ] => {
+                if let Some(line) = self.doc.lines.last_mut() {
+                    line.document_references += 1;
+                }
+                return None;
+            }
+            [
+                T::SpecifiedLineTradeSettlement,
+                T::AdditionalReferencedDocument,
+                T::TypeCode,
+            ] => Field::LineReferenceType,
+            [
+                T::SpecifiedLineTradeSettlement,
+                T::SpecifiedTradeAllowanceCharge,
+                part @ (T::CalculationPercent | T::BasisAmount),
+            ] => Field::LineGroupValue(if *part == T::BasisAmount {
+                GroupValue::Base
+            } else {
+                GroupValue::Multiplier
+            }),
             [T::SpecifiedTradeProduct, T::Name] => Field::Line(LineField::ItemName),
             [
                 T::SpecifiedLineTradeAgreement,
@@ -611,6 +691,14 @@ impl Cii {
                 T::Indicator,
             ] => Field::ChargeIndicator,
             [T::SpecifiedTradeAllowanceCharge, T::ActualAmount] => Field::AllowanceChargeAmount,
+            [
+                T::SpecifiedTradeAllowanceCharge,
+                part @ (T::CalculationPercent | T::BasisAmount),
+            ] => Field::GroupValue(if *part == T::BasisAmount {
+                GroupValue::Base
+            } else {
+                GroupValue::Multiplier
+            }),
             [
                 T::SpecifiedTradePaymentTerms,
                 T::DueDateDateTime,
@@ -1026,6 +1114,36 @@ impl Handler for Cii {
             }
             Field::PropertyEnd => end_item_property(doc, std::mem::take(&mut self.property)),
             Field::LineAllowanceAmount => set_line_group_value(doc, GroupValue::Amount, text),
+            Field::LineGroupValue(v) => set_line_group_value(doc, v, text),
+            Field::GroupValue(v) => {
+                let slot = match v {
+                    GroupValue::Base => &mut self.allowance_charge.base_value,
+                    GroupValue::Multiplier => &mut self.allowance_charge.multiplier_value,
+                    // (The amount is read as `AllowanceChargeAmount`.)
+                    GroupValue::Amount => return,
+                };
+                if !slot.present() {
+                    *slot = Num::parse(text);
+                }
+            }
+            Field::PriceAllowance(amount) => set_price_allowance(doc, amount, text),
+            Field::LineReferenceType => {
+                if let Some(line) = doc.lines.last_mut() {
+                    line.object_reference |= text == "130";
+                }
+            }
+            Field::BasisQuantity(gross) => {
+                if let Some(line) = doc.lines.last_mut() {
+                    let slot = if gross {
+                        &mut line.gross_base_quantity
+                    } else {
+                        &mut line.base_quantity
+                    };
+                    if !slot.present() {
+                        *slot = Num::parse(text);
+                    }
+                }
+            }
             Field::AllowanceChargeTax(f) => {
                 if let Some(category) = self.allowance_charge.taxes.last_mut() {
                     set_tax(category, f, text);

@@ -255,22 +255,29 @@ pub(crate) struct LineData {
     pub(crate) property_incomplete: bool,
     /// CII: a `GlobalID` has no `schemeID` attribute at all (CII-SR-046).
     pub(crate) global_id_without_scheme_attribute: bool,
-    /// UBL: how many `DocumentReference`s the line has, and whether one has type code `130`
-    /// (Peppol allows one invoiced object identifier, BT-128).
+    /// How many document references the line has (UBL `DocumentReference`, CII
+    /// `SpecifiedLineTradeSettlement/AdditionalReferencedDocument`), and whether one has type
+    /// code `130` as written (Peppol allows one invoiced object identifier, BT-128).
     pub(crate) document_references: usize,
     pub(crate) object_reference: bool,
-    /// BT-149, the item price base quantity (UBL `Price/BaseQuantity`).
+    /// BT-149, the item price base quantity (UBL `Price/BaseQuantity`, CII
+    /// `NetPriceProductTradePrice/BasisQuantity`).
     pub(crate) base_quantity: Num,
-    /// UBL: the `unitCode` of the price base quantity (BT-150) and of the line's quantity
-    /// (BT-130, of `InvoicedQuantity` in an Invoice, `CreditedQuantity` in a CreditNote), as
-    /// written; PEPPOL-EN16931-R130 wants them equal.
+    /// The `unitCode` of the price base quantity (BT-150) and of the line's quantity (BT-130:
+    /// UBL `InvoicedQuantity` in an Invoice, `CreditedQuantity` in a CreditNote, CII
+    /// `BilledQuantity`), as written; PEPPOL-EN16931-R130 wants them equal.
     pub(crate) base_quantity_unit: Option<String>,
     pub(crate) quantity_unit: Option<String>,
+    /// CII: the gross price's `BasisQuantity` and its `unitCode` (Peppol's R121 and R130, as
+    /// XRechnung copies them, ask both prices).
+    pub(crate) gross_base_quantity: Num,
+    pub(crate) gross_base_quantity_unit: Option<String>,
     /// UBL: BT-129 as a number (`InvoicedQuantity` of an Invoice, `CreditedQuantity` of a
     /// CreditNote).
     pub(crate) quantity_value: Num,
-    /// UBL: the price has an allowance (`Price/AllowanceCharge`), with its indicator as written
-    /// and its amount (BT-147, the price discount).
+    /// The price has an allowance (UBL `Price/AllowanceCharge`, CII
+    /// `GrossPriceProductTradePrice/AppliedTradeAllowanceCharge`), with its indicator as
+    /// written and its amount (BT-147, the price discount).
     pub(crate) price_allowance: bool,
     pub(crate) price_allowance_indicator: Option<String>,
     pub(crate) price_discount: Num,

@@ -1319,17 +1319,7 @@ impl Handler for Ubl {
                     line.quantity_value = Num::parse(text);
                 }
             }
-            Field::PriceAllowance(amount) => {
-                if let Some(line) = doc.lines.last_mut() {
-                    if amount {
-                        if !line.price_discount.present() {
-                            line.price_discount = Num::parse(text);
-                        }
-                    } else {
-                        set_first(&mut line.price_allowance_indicator, text);
-                    }
-                }
-            }
+            Field::PriceAllowance(amount) => set_price_allowance(doc, amount, text),
             Field::GroupValue(v) => {
                 let detail = &mut self.allowance_charge.detail;
                 // (The document level amount is read as `AllowanceChargeAmount`.)
@@ -1493,6 +1483,20 @@ pub(crate) fn set_line_group_value(doc: &mut Doc, value: GroupValue, text: &str)
 pub(crate) fn end_item_property(doc: &mut Doc, (name, value): (bool, bool)) {
     if let Some(line) = doc.lines.last_mut() {
         line.property_incomplete |= !(name && value);
+    }
+}
+
+/// Stores the price discount (`amount`, BT-147) or the indicator of the last line's price
+/// allowance (the first of each).
+pub(crate) fn set_price_allowance(doc: &mut Doc, amount: bool, text: &str) {
+    if let Some(line) = doc.lines.last_mut() {
+        if amount {
+            if !line.price_discount.present() {
+                line.price_discount = Num::parse(text);
+            }
+        } else {
+            set_first(&mut line.price_allowance_indicator, text);
+        }
     }
 }
 

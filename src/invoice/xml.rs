@@ -179,6 +179,8 @@ tags! {
     DueDateTypeCode, ReferenceTypeCode, SubjectCode, SpecifiedTradeProduct, ShipToTradeParty,
     ClassCode, OriginTradeCountry, CategoryTradeTax, ReasonCode, ExemptionReasonCode,
     BasisQuantity, BilledQuantity, ApplicableHeaderTradeDelivery,
+    // Peppol's allowance and price rules as XRechnung's CII artefact copies them
+    CalculationPercent, AppliedTradeAllowanceCharge,
     // The invoice lines, allowances/charges and VAT breakdown of the rules (UBL, then CII)
     Item, Price, Percent, AllowanceChargeReason, TaxExemptionReason, AssociatedDocumentLineDocument,
     LineID, SpecifiedLineTradeDelivery, SpecifiedLineTradeAgreement, NetPriceProductTradePrice,

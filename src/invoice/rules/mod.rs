@@ -31,6 +31,7 @@ mod en16931_parts;
 mod nl;
 mod peppol;
 mod peppol_bis3;
+mod peppol_cii;
 mod peppol_danish;
 mod peppol_greek;
 mod peppol_national;
@@ -222,7 +223,7 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 23] {
         ("xrechnung", XRECHNUNG_UBL | XRECHNUNG_CII, xrechnung::RULES),
         ("nl", SI_UBL_2_0_GACCOUNT, nl::GACCOUNT),
         ("peppol", XRECHNUNG_UBL, peppol::XRECHNUNG_UBL),
-        ("peppol", XRECHNUNG_CII, peppol::XRECHNUNG_CII),
+        ("peppol_cii", XRECHNUNG_CII, peppol_cii::XRECHNUNG_CII),
     ]
 }
 
@@ -405,7 +406,7 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
             }
         }
         Specification::XRechnung { .. } if cii => {
-            for rules in [peppol::XRECHNUNG_CII, xrechnung::CII_RULES] {
+            for rules in [peppol_cii::XRECHNUNG_CII, xrechnung::CII_RULES] {
                 table::run(rules, &input, catalogue::layer::XRECHNUNG_CII, &mut out);
             }
         }

@@ -2,10 +2,10 @@
 //! electronic addresses and no empty elements (PEPPOL-EN16931-R001/R003/R008/R010/R020,
 //! PEPPOL-COMMON-R049), for Peppol BIS Billing 3.0 and Self-Billing 3.0 alike, and the Peppol
 //! rules the XRechnung artefacts copy; each follows its XPath in the artefact that carries it.
-//! The rest of Peppol is in `peppol_bis3` and `peppol_national` (which uses the Swedish
-//! organisation number check here, SE-R-013).
+//! The rest of Peppol is in `peppol_bis3`, `peppol_national` (which uses the Swedish
+//! organisation number check here, SE-R-013), `peppol_danish`, `peppol_greek`, and
+//! `peppol_cii` (the rules XRechnung's CII artefact copies).
 
-use super::super::amount::Amount;
 use super::super::model::{Doc, Ident, PartyData, normalize_space};
 use super::table::{Broken, Input, Rule};
 
@@ -75,170 +75,10 @@ pub(super) const XRECHNUNG_UBL: &[Rule] = &[
     },
 ];
 
-/// The Peppol rules XRechnung's CII artefact carries (its R008 allows an empty
-/// `ram:ApplicableHeaderTradeDelivery`).
-pub(super) const XRECHNUNG_CII: &[Rule] = &[
-    Rule {
-        id: "PEPPOL-EN16931-R001",
-        terms: &["BT-23"],
-        check: business_process,
-    },
-    Rule {
-        id: "PEPPOL-EN16931-R008",
-        terms: &["BT-1"],
-        check: |i, out| empty_elements(i, true, out),
-    },
-    Rule {
-        id: "PEPPOL-EN16931-R010",
-        terms: &["BT-49"],
-        check: |i, out| endpoint(i, &i.doc.buyer, "buyer", "BT-49", out),
-    },
-    Rule {
-        id: "PEPPOL-EN16931-R020",
-        terms: &["BT-34"],
-        check: |i, out| endpoint(i, &i.doc.seller, "seller", "BT-34", out),
-    },
-    Rule {
-        id: "PEPPOL-EN16931-R005",
-        terms: &["BT-5", "BT-6"],
-        check: super::peppol_bis3::tax_currency_not_invoice_currency,
-    },
-    Rule {
-        id: "PEPPOL-EN16931-R110",
-        terms: &["BG-14", "BG-26", "BT-73", "BT-134"],
-        check: |i, out| cii_line_periods(i, false, out),
-    },
-    Rule {
-        id: "PEPPOL-EN16931-R111",
-        terms: &["BG-14", "BG-26", "BT-74", "BT-135"],
-        check: |i, out| cii_line_periods(i, true, out),
-    },
-    Rule {
-        id: "PEPPOL-EN16931-R061",
-        terms: &["BG-19", "BT-89"],
-        // `../ram:SpecifiedTradePaymentTerms/ram:DirectDebitMandateID` of a direct debit.
-        check: |i, out| {
-            let d = i.doc;
-            for (n, p) in d.payment_means.iter().enumerate() {
-                let code = p.code.as_deref().map(normalize_space);
-                if matches!(code.as_deref(), Some("49" | "59")) && !d.direct_debit.mandate {
-                    out.push(Broken::at(
-                        i.root().to_owned(),
-                        format!("payment instruction {} is a direct debit without the mandate reference (BT-89, DirectDebitMandateID)", n + 1),
-                    ));
-                }
-            }
-        },
-    },
-    Rule {
-        id: "PEPPOL-EN16931-R053",
-        terms: &["BT-110"],
-        check: |i, out| {
-            let n = cii_totals_in(i.doc, i.doc.currency.as_deref()).count();
-            if n > 1 {
-                out.push(Broken::at(
-                    i.root().to_owned(),
-                    format!("the invoice has {n} VAT totals (TaxTotalAmount) in the invoice currency; give one"),
-                ));
-            }
-        },
-    },
-    Rule {
-        id: "PEPPOL-EN16931-R054",
-        terms: &["BT-111"],
-        check: |i, out| {
-            let d = i.doc;
-            // `@currencyID != $documentCurrencyCode`: neither side may be missing.
-            let n = d
-                .tax_totals
-                .iter()
-                .filter(|t| matches!((t.currency.as_deref(), d.currency.as_deref()), (Some(c), Some(doc)) if c != doc))
-                .count();
-            let wanted = usize::from(d.tax_currency.is_some());
-            if n != wanted {
-                out.push(Broken::at(
-                    i.root().to_owned(),
-                    format!("the invoice has {n} VAT totals in another currency than the invoice's; it needs one exactly when it gives a VAT accounting currency (BT-6)"),
-                ));
-            }
-        },
-    },
-    Rule {
-        id: "PEPPOL-EN16931-R055",
-        terms: &["BT-110", "BT-111"],
-        check: |i, out| {
-            let d = i.doc;
-            let in_doc = || cii_totals_in(d, d.currency.as_deref());
-            let in_tax = || cii_totals_in(d, d.tax_currency.as_deref());
-            if d.tax_currency.is_none() || in_doc().next().is_none() {
-                return;
-            }
-            let sign = |below: bool| {
-                move |a: Amount| {
-                    if below {
-                        a < Amount::ZERO
-                    } else {
-                        a >= Amount::ZERO
-                    }
-                }
-            };
-            let negative = in_tax().any(sign(true)) && in_doc().any(sign(true));
-            let positive = in_tax().any(sign(false)) && in_doc().any(sign(false));
-            if !(negative || positive) {
-                out.push(Broken::at(
-                    i.root().to_owned(),
-                    "the VAT total in the VAT accounting currency (BT-111) and the one in the invoice currency (BT-110) do not have the same sign".to_owned(),
-                ));
-            }
-        },
-    },
-];
-
-/// CII's R110/R111: with an invoicing period start (end) date, each line period's start (end)
-/// date is not before (after) it. The artefact compares the `DateTimeString`s as strings; a
-/// date the model does not keep (not format 102) is not compared, so this never refuses where
-/// the artefact would not.
-fn cii_line_periods(i: &Input<'_>, end: bool, out: &mut Vec<Broken>) {
-    let d = i.doc;
-    fn pick(p: &super::super::model::PeriodData, end: bool) -> Option<&str> {
-        if end {
-            p.end.as_deref()
-        } else {
-            p.start.as_deref()
-        }
-    }
-    let Some(bound) = d.periods.first().and_then(|p| pick(p, end)) else {
-        return;
-    };
-    for p in &d.line_periods {
-        let Some(date) = pick(p, end) else { continue };
-        let within = if end { date <= bound } else { date >= bound };
-        if !within {
-            out.push(Broken::at(
-                i.line(p.line),
-                format!(
-                    "the period of invoice line {} {} on {date}, outside the invoicing period ({bound})",
-                    p.line + 1,
-                    if end { "ends" } else { "starts" }
-                ),
-            ));
-        }
-    }
-}
-
-/// CII: the VAT totals (`TaxTotalAmount`) whose `currencyID` is `currency` (as written), as
-/// numbers.
-fn cii_totals_in<'a>(doc: &'a Doc, currency: Option<&'a str>) -> impl Iterator<Item = Amount> + 'a {
-    doc.tax_totals
-        .iter()
-        .filter(move |t| currency.is_some() && t.currency.as_deref() == currency)
-        .filter_map(|t| t.amount.value())
-}
-
 /// R001: the business process (BT-23: UBL `cbc:ProfileID`, CII
 /// `BusinessProcessSpecifiedDocumentContextParameter/ID`) is given. CII asks it of
 /// `ExchangedDocumentContext`, which is there when the specification identifier is.
-fn business_process(i: &Input<'_>, out: &mut Vec<Broken>) {
+pub(super) fn business_process(i: &Input<'_>, out: &mut Vec<Broken>) {
     let d = i.doc;
     let context = !i.cii || d.customization_id.is_some();
     if context && d.profile_id.is_none() {
@@ -251,7 +91,7 @@ fn business_process(i: &Input<'_>, out: &mut Vec<Broken>) {
 
 /// R008: no element without child elements and text (XRechnung's CII copy allows
 /// `ram:ApplicableHeaderTradeDelivery`).
-fn empty_elements(i: &Input<'_>, but_delivery: bool, out: &mut Vec<Broken>) {
+pub(super) fn empty_elements(i: &Input<'_>, but_delivery: bool, out: &mut Vec<Broken>) {
     let d = i.doc;
     let count = if but_delivery {
         d.empty_elements_but_delivery
@@ -278,7 +118,13 @@ fn empty_elements(i: &Input<'_>, but_delivery: bool, out: &mut Vec<Broken>) {
 
 /// R010/R020: the party has an electronic address (UBL `cbc:EndpointID`, CII
 /// `URIUniversalCommunication/URIID`).
-fn endpoint(i: &Input<'_>, party: &PartyData, who: &str, term: &str, out: &mut Vec<Broken>) {
+pub(super) fn endpoint(
+    i: &Input<'_>,
+    party: &PartyData,
+    who: &str,
+    term: &str,
+    out: &mut Vec<Broken>,
+) {
     if party.present && party.endpoint.is_none() {
         out.push(Broken::at(
             i.root().to_owned(),

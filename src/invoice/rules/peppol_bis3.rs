@@ -601,45 +601,17 @@ pub(super) const SHARED_UBL: &[Rule] = &[
     Rule {
         id: "PEPPOL-EN16931-R041",
         terms: &["BT-93", "BT-94", "BT-100", "BT-101"],
-        check: |i, out| {
-            for g in groups(i.doc).filter(|g| g.multiplier && !g.base) {
-                out.push(Broken::at(
-                    i.root().to_owned(),
-                    format!("{} has a percentage (MultiplierFactorNumeric) but no base amount; give both or neither", g.what()),
-                ));
-            }
-        },
+        check: percent_without_base,
     },
     Rule {
         id: "PEPPOL-EN16931-R042",
         terms: &["BT-93", "BT-94", "BT-100", "BT-101"],
-        check: |i, out| {
-            for g in groups(i.doc).filter(|g| !g.multiplier && g.base) {
-                out.push(Broken::at(
-                    i.root().to_owned(),
-                    format!("{} has a base amount but no percentage (MultiplierFactorNumeric); give both or neither", g.what()),
-                ));
-            }
-        },
+        check: base_without_percent,
     },
     Rule {
         id: "PEPPOL-EN16931-R043",
-        // Asked only of the groups R041 and R042 do not take (see the module doc).
         terms: &["BG-20", "BG-21", "BG-27", "BG-28"],
-        check: |i, out| {
-            for g in groups(i.doc).filter(|g| g.multiplier == g.base) {
-                let text = g.indicator.map(normalize_space).unwrap_or_default();
-                if text != "true" && text != "false" {
-                    out.push(Broken::at(
-                        i.root().to_owned(),
-                        format!(
-                            "{} has the ChargeIndicator {text:?}; Peppol wants true or false",
-                            g.what()
-                        ),
-                    ));
-                }
-            }
-        },
+        check: indicator_not_boolean,
     },
     Rule {
         id: "PEPPOL-EN16931-R061",
@@ -796,6 +768,50 @@ pub(super) const SHARED_UBL: &[Rule] = &[
     },
 ];
 
+/// R041: an allowance or charge (the document's or a line's) with a percentage (UBL
+/// `MultiplierFactorNumeric`, CII `CalculationPercent`) has a base amount.
+pub(super) fn percent_without_base(i: &Input<'_>, out: &mut Vec<Broken>) {
+    for g in groups(i.doc).filter(|g| g.multiplier && !g.base) {
+        out.push(Broken::at(
+            i.root().to_owned(),
+            format!(
+                "{} has a percentage but no base amount; give both or neither",
+                g.what()
+            ),
+        ));
+    }
+}
+
+/// R042: one with a base amount has a percentage.
+pub(super) fn base_without_percent(i: &Input<'_>, out: &mut Vec<Broken>) {
+    for g in groups(i.doc).filter(|g| !g.multiplier && g.base) {
+        out.push(Broken::at(
+            i.root().to_owned(),
+            format!(
+                "{} has a base amount but no percentage; give both or neither",
+                g.what()
+            ),
+        ));
+    }
+}
+
+/// R043 (CII: R043-1): the charge indicator, normalized, is `true` or `false`; asked only of
+/// the groups R041 and R042 do not take (see the module doc).
+pub(super) fn indicator_not_boolean(i: &Input<'_>, out: &mut Vec<Broken>) {
+    for g in groups(i.doc).filter(|g| g.multiplier == g.base) {
+        let text = g.indicator.map(normalize_space).unwrap_or_default();
+        if text != "true" && text != "false" {
+            out.push(Broken::at(
+                i.root().to_owned(),
+                format!(
+                    "{} has the ChargeIndicator {text:?}; Peppol wants true or false",
+                    g.what()
+                ),
+            ));
+        }
+    }
+}
+
 /// R040: amount = base amount × percentage ÷ 100, within `slack`, where both are given.
 fn percentages(i: &Input<'_>, slack: &str, out: &mut Vec<Broken>) {
     let doc = i.doc;
@@ -846,15 +862,18 @@ fn percentages(i: &Input<'_>, slack: &str, out: &mut Vec<Broken>) {
 pub(super) const XRECHNUNG_UBL: &[Rule] = &[Rule {
     id: "PEPPOL-EN16931-R040",
     terms: &["BT-92", "BT-93", "BT-94", "BT-99", "BT-100", "BT-101"],
-    check: |i, out| {
-        let slack = if i.doc.currency.as_deref() == Some("HUF") {
-            "0.5"
-        } else {
-            CENTS
-        };
-        percentages(i, slack, out)
-    },
+    check: xrechnung_percentages,
 }];
+
+/// R040 with XRechnung's `$slackValue`: 0.5 for an invoice in forints, else a cent.
+pub(super) fn xrechnung_percentages(i: &Input<'_>, out: &mut Vec<Broken>) {
+    let slack = if i.doc.currency.as_deref() == Some("HUF") {
+        "0.5"
+    } else {
+        CENTS
+    };
+    percentages(i, slack, out)
+}
 
 /// The invoice type codes Peppol's billing profiles allow (P0100), as the artefact lists them.
 const INVOICE_TYPES: &[&str] = &[

@@ -387,6 +387,41 @@ fn cii_debit(doc: &Doc) -> (bool, bool, bool) {
 /// XRechnung's CII rules on the payment instructions and the direct debit.
 pub(super) const CII_RULES: &[Rule] = &[
     Rule {
+        id: "BR-DE-16",
+        terms: &["BT-31", "BT-32", "BG-11"],
+        // Some line's `ApplicableTradeTax/TypeCode` is `VAT` and some line's `CategoryCode` is
+        // S, Z, E, AE, K, G, L or M (two general comparisons, as written); then the seller has
+        // a non-blank `SpecifiedTaxRegistration/ID` with schemeID VA or FC (normalized), or
+        // there is a tax representative. (The artefact's third test, a document level
+        // allowance whose whole `CategoryTradeTax` reads `VAT`, cannot hold together with its
+        // category code; it is left out.)
+        check: |i, out| {
+            let d = i.doc;
+            const SUPPORTED: &[&str] = &["S", "Z", "E", "AE", "K", "G", "L", "M"];
+            let taxes = || d.lines.iter().flat_map(|l| &l.taxes);
+            let vat = taxes().any(|t| t.scheme.as_deref() == Some("VAT"));
+            let category =
+                taxes().any(|t| t.code.as_deref().is_some_and(|c| SUPPORTED.contains(&c)));
+            let registered = d.tax_representative.present
+                || d.seller
+                    .vat_ids
+                    .iter()
+                    .any(|v| !normalize_space(v).is_empty())
+                || d.seller.tax_registrations.iter().any(|t| {
+                    matches!(
+                        normalize_space(t.scheme.as_deref().unwrap_or("")).as_str(),
+                        "VA" | "FC"
+                    ) && !normalize_space(&t.value).is_empty()
+                });
+            if vat && category && !registered {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "the invoice has VAT categories but the seller gives no VAT identifier (BT-31) or tax registration (BT-32) and there is no tax representative (BG-11)",
+                ));
+            }
+        },
+    },
+    Rule {
         id: "BR-DE-23-b",
         terms: &["BG-16", "BG-18", "BG-19"],
         check: |i, out| {
