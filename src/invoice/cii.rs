@@ -1134,6 +1134,7 @@ impl Handler for Cii {
             }
             Field::BasisQuantity(gross) => {
                 if let Some(line) = doc.lines.last_mut() {
+                    set_first(&mut line.base_quantity_texts[usize::from(gross)], text);
                     let slot = if gross {
                         &mut line.gross_base_quantity
                     } else {

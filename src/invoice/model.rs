@@ -272,6 +272,9 @@ pub(crate) struct LineData {
     /// XRechnung copies them, ask both prices).
     pub(crate) gross_base_quantity: Num,
     pub(crate) gross_base_quantity_unit: Option<String>,
+    /// CII: the two prices' `BasisQuantity` as written, net then gross (XRechnung's BR-TMP-3
+    /// compares them as strings).
+    pub(crate) base_quantity_texts: [Option<String>; 2],
     /// UBL: BT-129 as a number (`InvoicedQuantity` of an Invoice, `CreditedQuantity` of a
     /// CreditNote).
     pub(crate) quantity_value: Num,

@@ -387,6 +387,30 @@ fn cii_debit(doc: &Doc) -> (bool, bool, bool) {
 /// XRechnung's CII rules on the payment instructions and the direct debit.
 pub(super) const CII_RULES: &[Rule] = &[
     Rule {
+        id: "BR-TMP-3",
+        terms: &["BT-149", "BT-150"],
+        // With a base quantity on both prices, they are equal as written, and so are their
+        // units where both have one (untyped values compare as strings).
+        check: |i, out| {
+            for n in each(&i.doc.lines, |l| {
+                let [net, gross] = &l.base_quantity_texts;
+                let (Some(net), Some(gross)) = (net, gross) else {
+                    return false;
+                };
+                let units = match (&l.base_quantity_unit, &l.gross_base_quantity_unit) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => true,
+                };
+                !(net == gross && units)
+            }) {
+                out.push(Broken::at(
+                    i.line(n),
+                    format!("the gross and net prices of invoice line {} have different base quantities (BT-149) or units (BT-150)", n + 1),
+                ));
+            }
+        },
+    },
+    Rule {
         id: "BR-DE-16",
         terms: &["BT-31", "BT-32", "BG-11"],
         // Some line's `ApplicableTradeTax/TypeCode` is `VAT` and some line's `CategoryCode` is
