@@ -33,6 +33,19 @@ SOURCES = (
 PEPPOL_SOURCE = "PEPPOL-EN16931-UBL.xslt"
 PEPPOL_SB_SOURCE = "PEPPOL-EN16931-UBL-SB.xslt"
 PEPPOL_RELEASE = "OpenPeppol 2026.5 (BIS Billing 3.0.21)"
+# XRechnung's own lists for its extension and Clean Vehicles Directive rules (BR-DEX-04..08,
+# BR-TMP-CVD-01): each is a variable of its artefacts, the UBL one read, the CII one held equal.
+XRECHNUNG_SOURCES = ("XRechnung-UBL-validation.xslt", "XRechnung-CII-validation.xslt")
+# (Rust static, the variables concatenated into it, what it is).
+XRECHNUNG_LISTS = (
+    ("XRECHNUNG_ICD_EXT", ("DIGA-CODES", "ISO-6523-ICD-CODES"),
+     "The ISO 6523 ICD schemes XRechnung's extension accepts (`$ISO-6523-ICD-EXT-CODES`)."),
+    ("XRECHNUNG_EAS_EXT", ("DIGA-CODES", "CEF-EAS-CODES"),
+     "The electronic address schemes XRechnung's extension accepts (`$CEF-EAS-EXT-CODES`)."),
+    ("XRECHNUNG_7143_CVD", ("CVD-CODE", "UNTDID-7143-CODES"),
+     "The item classification lists XRechnung's CVD profile accepts (`$UNTDID-7143-CVD-CODES`)."),
+)
+XR_VARIABLE_RE = re.compile(r'<xsl:variable name="([\w-]+)" select="\'([^\']*)\'" />')
 # Rust column limit the packed code lines stay under (rustfmt's default max_width).
 WIDTH = 100
 
@@ -423,6 +436,45 @@ def render_prefixes(syntax: str, codes: list[str]) -> list[str]:
     return lines
 
 
+def xrechnung_variables(path: Path) -> dict[str, str]:
+    """The string variables (`select="' A B '"`) of an XRechnung artefact."""
+    text = path.read_text(encoding="utf-8")
+    return {m.group(1): m.group(2) for m in XR_VARIABLE_RE.finditer(text)}
+
+
+def xrechnung_lists(xslt_dir: Path) -> list[tuple[str, str, list[str]]]:
+    ubl, cii = (xrechnung_variables(xslt_dir / name) for name in XRECHNUNG_SOURCES)
+    out = []
+    for static, names, doc in XRECHNUNG_LISTS:
+        for name in names:
+            if name not in ubl:
+                raise SourceError(f"{XRECHNUNG_SOURCES[0]}: no variable {name}")
+            if cii.get(name) != ubl[name]:
+                raise SourceError(f"{XRECHNUNG_SOURCES[1]} and {XRECHNUNG_SOURCES[0]} differ on ${name}")
+        joined = "".join(ubl[n] for n in names)
+        # Where two lists meet the artefact's concatenation has a double space, so an empty
+        # value is found too: the table then holds "".
+        codes = sorted(set(joined.split()) | ({""} if "  " in joined else set()))
+        out.append((static, doc, codes))
+    return out
+
+
+def render_xrechnung(static: str, doc: str, codes: list[str]) -> list[str]:
+    lines = ["", f"/// {doc}", "#[rustfmt::skip]", f"pub(crate) static {static}: &[&str] = &[",
+             f"    // XRECHNUNG {static}"]
+    cur = "   "
+    for code in codes:
+        item = " " + rust_str(code) + ","
+        if len(cur) + len(item) > WIDTH and cur.strip():
+            lines.append(cur)
+            cur = "   "
+        cur += item
+    if cur.strip():
+        lines.append(cur)
+    lines.append("];")
+    return lines
+
+
 def generate(xslt_dir: Path) -> tuple[str, dict[str, str]]:
     """The Rust file, and each entry's text by key (to say which list differs)."""
     files = " and ".join(f for _, f in SOURCES)
@@ -451,6 +503,10 @@ def generate(xslt_dir: Path) -> tuple[str, dict[str, str]]:
         codes = vat_prefixes(xslt_dir / name)
         lines += render_prefixes(syntax, codes)
         blocks[f"{syntax} {VAT_PREFIX_ID}"] = " ".join(codes)
+    for static, doc, codes in xrechnung_lists(xslt_dir):
+        rendered = render_xrechnung(static, doc, codes)
+        lines += rendered
+        blocks[f"XRECHNUNG {static}"] = "\n".join(rendered[5:-1])
     return "\n".join(lines) + "\n", blocks
 
 
@@ -459,7 +515,9 @@ def blocks_of(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     key, cur = None, []
     for line in text.splitlines():
-        m = re.match(r"    // ((?:UBL|CII) BR-CL-\d\d.*|PEPPOL PEPPOL-EN16931-CL\d+.*)$", line)
+        m = re.match(
+            r"    // ((?:UBL|CII) BR-CL-\d\d.*|PEPPOL PEPPOL-EN16931-CL\d+.*|XRECHNUNG \w+)$", line
+        )
         if m:
             if key:
                 out[key] = "\n".join(cur)

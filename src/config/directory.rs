@@ -968,7 +968,10 @@ fn is_specification(s: &str) -> bool {
     let Some(version) = s.strip_prefix("xrechnung-") else {
         return false;
     };
-    let version = version.strip_suffix("-extension").unwrap_or(version);
+    let version = version
+        .strip_suffix("-extension")
+        .or_else(|| version.strip_suffix("-cvd"))
+        .unwrap_or(version);
     let number = |n: &str| n.bytes().all(|b| b.is_ascii_digit()) && n.parse::<u8>().is_ok();
     matches!(version.split_once('.'), Some((major, minor)) if number(major) && number(minor))
 }
@@ -1601,12 +1604,13 @@ verified_users = true
     fn every_specification_id_of_the_inspector_is_allowed() {
         use crate::invoice::Specification;
         let mut all = Specification::every_unversioned();
-        for (major, minor, extension) in [(3, 0, false), (3, 0, true), (2, 3, false), (1, 2, false)]
+        use crate::invoice::XRechnungFlavour::{Cius, Cvd, Extension};
+        for (major, minor, flavour) in [(3, 0, Cius), (3, 0, Extension), (3, 0, Cvd), (2, 3, Cius)]
         {
             all.push(Specification::XRechnung {
                 major,
                 minor,
-                extension,
+                flavour,
             });
         }
         let mut fixed: Vec<String> = Vec::new();

@@ -11,9 +11,10 @@ use super::model::{
     PeriodData, TaxCategoryData, TaxTotalData, TotalsData, VatBreakdownData, push_tax, set_first,
 };
 use super::ubl::{
-    AddressField, GroupValue, LineField, Role, TaxField, TotalField, add_card_number,
-    end_item_property, end_line_allowance_tax, open_line_allowance_charge, open_line_tax,
-    push_allowance_charge, set_address, set_contact, set_gross_price, set_line_allowance_indicator,
+    AddressField, GroupValue, LineField, PendingProperty, Role, TaxField, TotalField,
+    add_card_number, end_item_property, end_line_allowance_tax, open_classification,
+    open_line_allowance_charge, open_line_tax, push_allowance_charge, set_address,
+    set_classification, set_contact, set_gross_price, set_line_allowance_indicator,
     set_line_amount, set_line_field, set_line_group_value, set_period_date, set_price_allowance,
     set_tax, set_total,
 };
@@ -95,6 +96,14 @@ pub(crate) enum Field {
     BasisQuantity(bool),
     /// A line document reference's `TypeCode`.
     LineReferenceType,
+    /// See `ubl::Field::PropertyPart` (CII: `Description` or `Value`).
+    PropertyPart(bool),
+    /// A `ClassCode`.
+    Classification,
+    /// `ContractReferencedDocument/IssuerAssignedID` (BT-12).
+    ContractReference,
+    /// A header additional document's `TypeCode`.
+    AttachmentType,
 }
 
 /// The CII / ZUGFeRD 1.0 extractor.
@@ -118,7 +127,7 @@ pub(crate) struct Cii {
     /// A `CategoryTradeTax` of an allowance/charge below a line, being read.
     line_allowance_tax: TaxCategoryData,
     /// The item attribute being read has a description (its name), a value.
-    property: (bool, bool),
+    property: PendingProperty,
 }
 
 /// `[TypeCode]`, `[CategoryCode]`, `[RateApplicablePercent]` below a CII trade tax.
@@ -361,25 +370,19 @@ impl Cii {
                 let unlisted = list.as_deref().is_none_or(|s| s.trim().is_empty());
                 if let Some(line) = self.doc.lines.last_mut() {
                     line.classification_without_list |= unlisted;
+                    open_classification(line, list, attrs.get(b"listVersionID"));
                 }
-                return None;
+                Field::Classification
             }
             [T::SpecifiedTradeProduct, T::ApplicableProductCharacteristic] => {
-                self.property = (false, false);
+                self.property = PendingProperty::default();
                 return Some((Field::PropertyEnd, Capture::Nothing));
             }
             [
                 T::SpecifiedTradeProduct,
                 T::ApplicableProductCharacteristic,
                 part @ (T::Description | T::Value),
-            ] => {
-                if *part == T::Description {
-                    self.property.0 = true;
-                } else {
-                    self.property.1 = true;
-                }
-                return None;
-            }
+            ] => Field::PropertyPart(*part == T::Description),
             [
                 T::SpecifiedLineTradeAgreement,
                 T::GrossPriceProductTradePrice,
@@ -516,8 +519,11 @@ impl Cii {
             }
             [T::AdditionalReferencedDocument, T::IssuerAssignedID] => Field::AttachmentId,
             [T::AdditionalReferencedDocument, T::URIID] => Field::AttachmentUri,
+            [T::AdditionalReferencedDocument, T::TypeCode] => Field::AttachmentType,
+            [T::ContractReferencedDocument, T::IssuerAssignedID] => Field::ContractReference,
             [T::AdditionalReferencedDocument, T::AttachmentBinaryObject] => {
                 self.mime_code = attrs.get(b"mimeCode");
+                self.doc.binary_without_mime |= self.mime_code.is_none();
                 self.filename = attrs.get(b"filename");
                 return Some((Field::AttachmentObject, Capture::Binary));
             }
@@ -1113,6 +1119,14 @@ impl Handler for Cii {
                 }
             }
             Field::PropertyEnd => end_item_property(doc, std::mem::take(&mut self.property)),
+            Field::PropertyPart(name) => self.property.note(name, text),
+            Field::Classification => set_classification(doc, text),
+            Field::ContractReference => doc.contract_reference |= !text.trim().is_empty(),
+            Field::AttachmentType => {
+                if let Some(a) = doc.attachments.last_mut() {
+                    set_first(&mut a.type_code, text);
+                }
+            }
             Field::LineAllowanceAmount => set_line_group_value(doc, GroupValue::Amount, text),
             Field::LineGroupValue(v) => set_line_group_value(doc, v, text),
             Field::GroupValue(v) => {

@@ -38,7 +38,7 @@ pub use amount::Amount;
 pub use facturx::{EmbeddedXml, PdfError, PdfLimits, extract_from_pdf, invoice_xmls_in_pdf};
 pub use fields::{Attachment, EmbeddedPdf, Identifier, Party, Totals};
 pub use rules::{Finding, Severity, implemented as implemented_rules, implemented_in};
-pub use spec::{FacturXProfile, Specification, Zugferd1Profile};
+pub use spec::{FacturXProfile, Specification, XRechnungFlavour, Zugferd1Profile};
 pub use xml::root_element;
 
 use model::{Doc, clean};

@@ -248,9 +248,14 @@ pub(crate) struct LineData {
     /// An item classification (BT-158) has no list: UBL `ItemClassificationCode` without
     /// `listID`, CII `DesignatedProductClassification/ClassCode` with a blank one.
     pub(crate) classification_without_list: bool,
-    /// UBL: the item classifications' (`ItemClassificationCode`) `listID` and `listVersionID`
-    /// attributes as written, at most [`MAX_OTHER_CATEGORIES`] (Denmark's DK-R-003).
-    pub(crate) classification_lists: Vec<(Option<String>, Option<String>)>,
+    /// The item classifications (BT-158: UBL `ItemClassificationCode`, CII
+    /// `DesignatedProductClassification/ClassCode`) as written, at most
+    /// [`MAX_OTHER_CATEGORIES`] (Denmark's DK-R-003, XRechnung's CVD rules).
+    pub(crate) classifications: Vec<ClassificationData>,
+    /// The item attributes (BG-32: UBL `AdditionalItemProperty`, CII
+    /// `ApplicableProductCharacteristic`), (name, value) as written, at most
+    /// [`MAX_OTHER_CATEGORIES`] (XRechnung's CVD rules).
+    pub(crate) properties: Vec<(Option<String>, Option<String>)>,
     /// An item attribute (BG-32) lacks its name (BT-160) or value (BT-161).
     pub(crate) property_incomplete: bool,
     /// CII: a `GlobalID` has no `schemeID` attribute at all (CII-SR-046).
@@ -562,6 +567,16 @@ pub(crate) struct PeriodData {
     pub(crate) offset: usize,
 }
 
+/// An item classification (BT-158) with its list attributes, as written.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClassificationData {
+    pub(crate) code: String,
+    /// `listID` (BT-158-1).
+    pub(crate) list: Option<String>,
+    /// `listVersionID` (BT-158-2).
+    pub(crate) version: Option<String>,
+}
+
 /// An allowance's or charge's reason code (BT-98/BT-105) and reason (BT-97/BT-104), as written.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ReasonTexts {
@@ -580,7 +595,8 @@ pub(crate) struct AttachmentData {
     /// The embedded object decodes to bytes starting with `%PDF`.
     pub(crate) is_pdf: bool,
     pub(crate) uri: Option<String>,
-    /// UBL `DocumentTypeCode` (`130`: an invoiced object identifier, not an attachment).
+    /// UBL `DocumentTypeCode`, CII `TypeCode` (`130`: an invoiced object identifier, not an
+    /// attachment; `50`: a tender or lot reference).
     pub(crate) type_code: Option<String>,
     /// UBL: the `ID` has a `schemeID` attribute.
     pub(crate) id_scheme: bool,
@@ -664,7 +680,7 @@ pub(crate) struct Doc {
     /// location), at most [`MAX_NOTED`] (`invoice::decimals`).
     /// The third value is the VAT breakdown the amount belongs to, if it does.
     pub(crate) long_decimals: Vec<(&'static str, String, Option<usize>)>,
-    /// UBL: an attached binary object has no `mimeCode` (UBL-DT-06).
+    /// An attached binary object has no `mimeCode` (UBL-DT-06; XRechnung's BR-DEX-01).
     pub(crate) binary_without_mime: bool,
     /// Binary objects (UBL `EmbeddedDocumentBinaryObject`) without a `filename` attribute.
     pub(crate) binary_without_filename: bool,
@@ -701,6 +717,12 @@ pub(crate) struct Doc {
     /// The payment terms (BT-20) are given: UBL `PaymentTerms/Note`, CII
     /// `SpecifiedTradePaymentTerms/Description`.
     pub(crate) payment_terms_note: bool,
+    /// BT-12, the contract reference, is given and not blank (UBL
+    /// `ContractDocumentReference/ID`, CII `ContractReferencedDocument/IssuerAssignedID`).
+    pub(crate) contract_reference: bool,
+    /// UBL: BT-17, the tender or lot reference, is given and not blank
+    /// (`OriginatorDocumentReference/ID`; CII gives it as an additional document of type 50).
+    pub(crate) originator_reference: bool,
     /// CII: the header direct debit references exist (XRechnung's BR-DE-23-b..31).
     pub(crate) direct_debit: DirectDebitData,
     /// The first payment terms text as written (UBL `PaymentTerms/Note`, CII

@@ -27,8 +27,8 @@ pub enum Specification {
         major: u8,
         /// Minor version, e.g. 0 for `xrechnung_3.0`.
         minor: u8,
-        /// Whether it is the XRechnung extension.
-        extension: bool,
+        /// The CIUS itself, its extension or its Clean Vehicles Directive profile.
+        flavour: XRechnungFlavour,
     },
     /// A Factur-X (or ZUGFeRD 2.x) profile other than EN 16931.
     FacturX(FacturXProfile),
@@ -45,6 +45,31 @@ pub enum Specification {
 impl Serialize for Specification {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.id())
+    }
+}
+
+/// What an XRechnung identifier adds to the CIUS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum XRechnungFlavour {
+    /// `…xrechnung_3.0`: the CIUS alone.
+    Cius,
+    /// `…#conformant#urn:xeinkauf.de:kosit:extension:xrechnung_3.0`: the XRechnung
+    /// extension (its BR-DEX rules: more attachment types, third-party prepayments, sub-lines).
+    Extension,
+    /// `…#compliant#urn:xeinkauf.de:kosit:xrechnung:cvd_0.9`: the Clean Vehicles Directive
+    /// profile (its BR-DE-CVD rules: the vehicle category and clean vehicle attribute).
+    Cvd,
+}
+
+impl XRechnungFlavour {
+    /// The suffix of the config id (`-extension`, `-cvd`) and of the name (` Extension`,
+    /// ` CVD`).
+    fn suffixes(self) -> (&'static str, &'static str) {
+        match self {
+            XRechnungFlavour::Cius => ("", ""),
+            XRechnungFlavour::Extension => ("-extension", " Extension"),
+            XRechnungFlavour::Cvd => ("-cvd", " CVD"),
+        }
     }
 }
 
@@ -166,11 +191,8 @@ impl Specification {
             Specification::XRechnung {
                 major,
                 minor,
-                extension,
-            } => {
-                let ext = if *extension { "-extension" } else { "" };
-                format!("xrechnung-{major}.{minor}{ext}")
-            }
+                flavour,
+            } => format!("xrechnung-{major}.{minor}{}", flavour.suffixes().0),
             Specification::FacturX(p) => match p {
                 FacturXProfile::Minimum => "factur-x-minimum".into(),
                 FacturXProfile::BasicWl => "factur-x-basic-wl".into(),
@@ -200,11 +222,8 @@ impl Specification {
             Specification::XRechnung {
                 major,
                 minor,
-                extension,
-            } => {
-                let ext = if *extension { " Extension" } else { "" };
-                format!("XRechnung {major}.{minor}{ext}")
-            }
+                flavour,
+            } => format!("XRechnung {major}.{minor}{}", flavour.suffixes().1),
             Specification::FacturX(p) => match p {
                 FacturXProfile::Minimum => "Factur-X MINIMUM".into(),
                 FacturXProfile::BasicWl => "Factur-X BASIC WL".into(),
@@ -267,13 +286,15 @@ impl Specification {
         {
             return found.id();
         }
-        // `XRechnung 3.0` and `XRechnung 2.3 Extension`.
+        // `XRechnung 3.0`, `XRechnung 2.3 Extension`, `XRechnung 3.0 CVD`.
         if let Some(rest) = stored.strip_prefix("XRechnung ") {
-            let (version, ext) = match rest.strip_suffix(" Extension") {
-                Some(v) => (v, "-extension"),
-                None => (rest, ""),
-            };
-            return format!("xrechnung-{version}{ext}");
+            for flavour in [XRechnungFlavour::Extension, XRechnungFlavour::Cvd] {
+                let (id, name) = flavour.suffixes();
+                if let Some(version) = rest.strip_suffix(name) {
+                    return format!("xrechnung-{version}{id}");
+                }
+            }
+            return format!("xrechnung-{rest}");
         }
         stored.to_string()
     }
@@ -295,11 +316,17 @@ impl Specification {
 }
 
 /// `...xrechnung_3.0`, `...xrechnung_2.3`, `...:kosit:standard:xrechnung_1.2`, with an optional
-/// `#conformant#urn:xeinkauf.de:kosit:extension:xrechnung_3.0` suffix.
+/// `#conformant#urn:xeinkauf.de:kosit:extension:xrechnung_3.0` (extension) or
+/// `#compliant#urn:xeinkauf.de:kosit:xrechnung:cvd_0.9` (Clean Vehicles Directive) suffix.
 fn xrechnung(id: &str) -> Option<Specification> {
+    const CVD: &str = "#compliant#urn:xeinkauf.de:kosit:xrechnung:cvd_";
     let (core, ext) = match id.split_once("#conformant#") {
         Some((core, ext)) => (core, Some(ext)),
         None => (id, None),
+    };
+    let (core, cvd) = match core.split_once(CVD) {
+        Some((core, _version)) if ext.is_none() => (core, true),
+        _ => (core, false),
     };
     let core_ok = core
         .starts_with("urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_")
@@ -312,15 +339,16 @@ fn xrechnung(id: &str) -> Option<Specification> {
     let (major, minor) = version.split_once('.')?;
     let major: u8 = major.parse().ok()?;
     let minor: u8 = minor.parse().ok()?;
-    let extension = match ext {
-        None => false,
-        Some(e) if e.contains("kosit:extension:xrechnung_") => true,
+    let flavour = match ext {
+        None if cvd => XRechnungFlavour::Cvd,
+        None => XRechnungFlavour::Cius,
+        Some(e) if e.contains("kosit:extension:xrechnung_") => XRechnungFlavour::Extension,
         Some(_) => return None,
     };
     Some(Specification::XRechnung {
         major,
         minor,
-        extension,
+        flavour,
     })
 }
 
@@ -336,7 +364,7 @@ mod tests {
         let x = Specification::XRechnung {
             major: 2,
             minor: 3,
-            extension: true,
+            flavour: XRechnungFlavour::Extension,
         };
         assert_eq!(
             serde_json::to_value(x).unwrap(),
@@ -396,7 +424,7 @@ mod tests {
                 Specification::XRechnung {
                     major: 3,
                     minor: 0,
-                    extension: false,
+                    flavour: XRechnungFlavour::Cius,
                 },
             ),
             (
@@ -404,7 +432,15 @@ mod tests {
                 Specification::XRechnung {
                     major: 3,
                     minor: 0,
-                    extension: true,
+                    flavour: XRechnungFlavour::Extension,
+                },
+            ),
+            (
+                "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0#compliant#urn:xeinkauf.de:kosit:xrechnung:cvd_0.9",
+                Specification::XRechnung {
+                    major: 3,
+                    minor: 0,
+                    flavour: XRechnungFlavour::Cvd,
                 },
             ),
             (
@@ -412,7 +448,7 @@ mod tests {
                 Specification::XRechnung {
                     major: 1,
                     minor: 2,
-                    extension: false,
+                    flavour: XRechnungFlavour::Cius,
                 },
             ),
             (
@@ -457,7 +493,7 @@ mod tests {
             Specification::XRechnung {
                 major: 3,
                 minor: 0,
-                extension: true
+                flavour: XRechnungFlavour::Extension
             }
             .id(),
             "xrechnung-3.0-extension"

@@ -6,10 +6,10 @@
 
 use super::attachment;
 use super::model::{
-    AddressData, AllowanceChargeData, AttachmentData, Doc, Ident, LineAllowanceChargeData,
-    LineData, MAX_OTHER_CATEGORIES, MAX_TAX_SCHEMES, Num, PartyData, PaymentMeansData,
-    PaymentTermsData, PeriodData, ReasonTexts, TaxCategoryData, TaxTotalData, TotalsData,
-    VatBreakdownData, parse_bool, push_tax, set_first,
+    AddressData, AllowanceChargeData, AttachmentData, ClassificationData, Doc, Ident,
+    LineAllowanceChargeData, LineData, MAX_OTHER_CATEGORIES, MAX_TAX_SCHEMES, Num, PartyData,
+    PaymentMeansData, PaymentTermsData, PeriodData, ReasonTexts, TaxCategoryData, TaxTotalData,
+    TotalsData, VatBreakdownData, parse_bool, push_tax, set_first,
 };
 use super::xml::{Attrs, Capture, Handler, Tag as T};
 
@@ -225,6 +225,13 @@ pub(crate) enum Field {
     PayerAccount,
     /// An `AllowanceCharge`'s reason code (`true`) or reason, at any level.
     AllowanceReason(bool),
+    /// An item attribute's `Name` (`true`) or `Value`.
+    PropertyPart(bool),
+    /// An item classification's code.
+    Classification,
+    /// BT-12 and BT-17 (`ContractDocumentReference/ID`, `OriginatorDocumentReference/ID`).
+    ContractReference,
+    OriginatorReference,
     AllowanceChargeEnd,
     ChargeIndicator,
     AllowanceChargeAmount,
@@ -313,8 +320,8 @@ pub(crate) struct Ubl {
     line_tax_kept: bool,
     /// A `TaxCategory` of an allowance/charge below a line, being read.
     line_allowance_tax: TaxCategoryData,
-    /// The item attribute being read has a name, a value.
-    property: (bool, bool),
+    /// The item attribute being read.
+    property: PendingProperty,
 }
 
 impl Ubl {
@@ -799,19 +806,16 @@ impl Handler for Ubl {
                 let unlisted = !attrs.has(b"listID");
                 if let Some(line) = self.doc.lines.last_mut() {
                     line.classification_without_list |= unlisted;
-                    if line.classification_lists.len() < MAX_OTHER_CATEGORIES {
-                        line.classification_lists
-                            .push((attrs.get(b"listID"), attrs.get(b"listVersionID")));
-                    }
+                    open_classification(line, attrs.get(b"listID"), attrs.get(b"listVersionID"));
                 }
-                return None;
+                Field::Classification
             }
             [
                 T::InvoiceLine | T::CreditNoteLine,
                 T::Item,
                 T::AdditionalItemProperty,
             ] => {
-                self.property = (false, false);
+                self.property = PendingProperty::default();
                 return Some((Field::PropertyEnd, Capture::Nothing));
             }
             [
@@ -819,14 +823,7 @@ impl Handler for Ubl {
                 T::Item,
                 T::AdditionalItemProperty,
                 part @ (T::Name | T::Value),
-            ] => {
-                if *part == T::Name {
-                    self.property.0 = true;
-                } else {
-                    self.property.1 = true;
-                }
-                return None;
-            }
+            ] => Field::PropertyPart(*part == T::Name),
             [
                 T::InvoiceLine | T::CreditNoteLine,
                 T::Price,
@@ -857,6 +854,8 @@ impl Handler for Ubl {
                 Field::PaymentMeansCode
             }
             [T::PaymentMeans, T::PaymentID] => Field::PaymentId,
+            [T::ContractDocumentReference, T::ID] => Field::ContractReference,
+            [T::OriginatorDocumentReference, T::ID] => Field::OriginatorReference,
             [T::Note] => {
                 self.doc.notes += 1;
                 return None;
@@ -1231,6 +1230,8 @@ impl Handler for Ubl {
                     set_first(&mut p.code, text);
                 }
             }
+            Field::ContractReference => doc.contract_reference |= not_blank(text),
+            Field::OriginatorReference => doc.originator_reference |= not_blank(text),
             Field::PaymentBranch | Field::MandateId | Field::PayerAccount => {
                 if let Some(p) = doc.payment_means.last_mut() {
                     let slot = match field {
@@ -1356,6 +1357,8 @@ impl Handler for Ubl {
                 }
             }
             Field::PropertyEnd => end_item_property(doc, std::mem::take(&mut self.property)),
+            Field::PropertyPart(name) => self.property.note(name, text),
+            Field::Classification => set_classification(doc, text),
             Field::BreakdownTaxable => {
                 if doc
                     .vat_breakdown
@@ -1479,10 +1482,61 @@ pub(crate) fn set_line_group_value(doc: &mut Doc, value: GroupValue, text: &str)
     }
 }
 
-/// Files an item attribute (`name`, `value`: whether each was given) on the last line.
-pub(crate) fn end_item_property(doc: &mut Doc, (name, value): (bool, bool)) {
+/// An item attribute being read: its name (UBL `Name`, CII `Description`) and value, as
+/// written, with whether each element was there.
+#[derive(Debug, Default)]
+pub(crate) struct PendingProperty {
+    name: Option<String>,
+    value: Option<String>,
+}
+
+impl PendingProperty {
+    /// Keeps the first name (`name`) or value.
+    pub(crate) fn note(&mut self, name: bool, text: &str) {
+        set_first(
+            if name {
+                &mut self.name
+            } else {
+                &mut self.value
+            },
+            text,
+        );
+    }
+}
+
+/// Files an item attribute on the last line.
+pub(crate) fn end_item_property(doc: &mut Doc, property: PendingProperty) {
     if let Some(line) = doc.lines.last_mut() {
-        line.property_incomplete |= !(name && value);
+        line.property_incomplete |= !(property.name.is_some() && property.value.is_some());
+        if line.properties.len() < MAX_OTHER_CATEGORIES {
+            line.properties.push((property.name, property.value));
+        }
+    }
+}
+
+/// Opens an item classification of `line` (its code follows as text).
+pub(crate) fn open_classification(
+    line: &mut LineData,
+    list: Option<String>,
+    version: Option<String>,
+) {
+    if line.classifications.len() < MAX_OTHER_CATEGORIES {
+        line.classifications.push(ClassificationData {
+            code: String::new(),
+            list,
+            version,
+        });
+    }
+}
+
+/// The code of the last line's classification being read (the first text wins: past
+/// [`MAX_OTHER_CATEGORIES`] classifications none is kept).
+pub(crate) fn set_classification(doc: &mut Doc, text: &str) {
+    if let Some(line) = doc.lines.last_mut()
+        && let Some(c) = line.classifications.last_mut()
+        && c.code.is_empty()
+    {
+        c.code = text.to_owned();
     }
 }
 

@@ -181,6 +181,8 @@ tags! {
     BasisQuantity, BilledQuantity, ApplicableHeaderTradeDelivery,
     // Peppol's allowance and price rules as XRechnung's CII artefact copies them
     CalculationPercent, AppliedTradeAllowanceCharge,
+    // XRechnung's Clean Vehicles Directive profile: the contract and tender references
+    ContractDocumentReference, OriginatorDocumentReference, ContractReferencedDocument,
     // The invoice lines, allowances/charges and VAT breakdown of the rules (UBL, then CII)
     Item, Price, Percent, AllowanceChargeReason, TaxExemptionReason, AssociatedDocumentLineDocument,
     LineID, SpecifiedLineTradeDelivery, SpecifiedLineTradeAgreement, NetPriceProductTradePrice,

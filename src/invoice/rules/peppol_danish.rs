@@ -202,11 +202,13 @@ pub(super) const RULES: &[Rule] = &[
                 return;
             }
             for n in each(&d.lines, |l| {
-                let lists = &l.classification_lists;
-                lists.iter().any(|(id, _)| id.as_deref() == Some("TST"))
-                    && !lists
-                        .iter()
-                        .any(|(_, v)| v.as_deref().is_some_and(|v| TST_VERSIONS.contains(&v)))
+                let lists = &l.classifications;
+                lists.iter().any(|c| c.list.as_deref() == Some("TST"))
+                    && !lists.iter().any(|c| {
+                        c.version
+                            .as_deref()
+                            .is_some_and(|v| TST_VERSIONS.contains(&v))
+                    })
             }) {
                 out.push(Broken::at(
                     i.line(n),
