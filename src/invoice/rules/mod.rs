@@ -40,12 +40,13 @@ pub(crate) mod table;
 mod vat;
 mod vat_ids;
 mod xrechnung;
+mod xrechnung_cvd;
 
 use serde::Serialize;
 
 use super::Syntax;
 use super::model::Doc;
-use super::spec::Specification;
+use super::spec::{Specification, XRechnungFlavour};
 
 /// How serious a finding is, as flagged in the official schematron.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -179,7 +180,7 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 23] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 24] {
     use catalogue::layer::{
         EN16931_CII, EN16931_UBL, NLCIUS_CII, PEPPOL_BIS3_UBL, PEPPOL_SB_UBL, SI_UBL_2_0,
         SI_UBL_2_0_GACCOUNT, XRECHNUNG_CII, XRECHNUNG_UBL,
@@ -221,6 +222,11 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 23] {
         ("xrechnung", XRECHNUNG_UBL, xrechnung::UBL_RULES),
         ("xrechnung", XRECHNUNG_CII, xrechnung::CII_RULES),
         ("xrechnung", XRECHNUNG_UBL | XRECHNUNG_CII, xrechnung::RULES),
+        (
+            "xrechnung_cvd",
+            XRECHNUNG_UBL | XRECHNUNG_CII,
+            xrechnung_cvd::RULES,
+        ),
         ("nl", SI_UBL_2_0_GACCOUNT, nl::GACCOUNT),
         ("peppol", XRECHNUNG_UBL, peppol::XRECHNUNG_UBL),
         ("peppol_cii", XRECHNUNG_CII, peppol_cii::XRECHNUNG_CII),
@@ -430,6 +436,15 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
             catalogue::layer::XRECHNUNG_UBL
         };
         table::run(xrechnung::RULES, &input, layer, &mut out);
+        if matches!(
+            spec,
+            Specification::XRechnung {
+                flavour: XRechnungFlavour::Cvd,
+                ..
+            }
+        ) {
+            table::run(xrechnung_cvd::RULES, &input, layer, &mut out);
+        }
     }
     // Schema errors come first, as the official pipelines check the XSD before any rule, and
     // are fatal for every specification.
