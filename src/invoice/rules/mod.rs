@@ -41,6 +41,7 @@ mod vat;
 mod vat_ids;
 mod xrechnung;
 mod xrechnung_cvd;
+mod xrechnung_extension;
 
 use serde::Serialize;
 
@@ -180,7 +181,7 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 24] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 25] {
     use catalogue::layer::{
         EN16931_CII, EN16931_UBL, NLCIUS_CII, PEPPOL_BIS3_UBL, PEPPOL_SB_UBL, SI_UBL_2_0,
         SI_UBL_2_0_GACCOUNT, XRECHNUNG_CII, XRECHNUNG_UBL,
@@ -226,6 +227,11 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 24] {
             "xrechnung_cvd",
             XRECHNUNG_UBL | XRECHNUNG_CII,
             xrechnung_cvd::RULES,
+        ),
+        (
+            "xrechnung_extension",
+            XRECHNUNG_UBL | XRECHNUNG_CII,
+            xrechnung_extension::RULES,
         ),
         ("nl", SI_UBL_2_0_GACCOUNT, nl::GACCOUNT),
         ("peppol", XRECHNUNG_UBL, peppol::XRECHNUNG_UBL),
@@ -444,6 +450,15 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
             }
         ) {
             table::run(xrechnung_cvd::RULES, &input, layer, &mut out);
+        }
+        if matches!(
+            spec,
+            Specification::XRechnung {
+                flavour: XRechnungFlavour::Extension,
+                ..
+            }
+        ) {
+            table::run(xrechnung_extension::RULES, &input, layer, &mut out);
         }
     }
     // Schema errors come first, as the official pipelines check the XSD before any rule, and
