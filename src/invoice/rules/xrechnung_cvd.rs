@@ -144,7 +144,7 @@ pub(super) const RULES: &[Rule] = &[
     },
     Rule {
         id: "BR-TMP-CVD-01",
-        terms: &["BT-158-1"],
+        terms: &["BT-158"],
         // The list id, normalized and without inner spaces, is CVD or one of UNTDID 7143.
         check: |i, out| {
             for n in each(&i.doc.lines, |l| {
