@@ -423,7 +423,12 @@ def render_prefixes(syntax: str, codes: list[str]) -> list[str]:
         "#[rustfmt::skip]",
         f"pub(crate) static VAT_PREFIXES_{syntax}: &[&str] = &[",
     ]
-    cur = "   "
+    return lines + packed(codes) + ["];"]
+
+
+def packed(codes: list[str]) -> list[str]:
+    """The codes as Rust string literals, as many per line as fit in WIDTH."""
+    lines, cur = [], "   "
     for code in codes:
         item = " " + rust_str(code) + ","
         if len(cur) + len(item) > WIDTH and cur.strip():
@@ -432,7 +437,6 @@ def render_prefixes(syntax: str, codes: list[str]) -> list[str]:
         cur += item
     if cur.strip():
         lines.append(cur)
-    lines.append("];")
     return lines
 
 
@@ -462,17 +466,7 @@ def xrechnung_lists(xslt_dir: Path) -> list[tuple[str, str, list[str]]]:
 def render_xrechnung(static: str, doc: str, codes: list[str]) -> list[str]:
     lines = ["", f"/// {doc}", "#[rustfmt::skip]", f"pub(crate) static {static}: &[&str] = &[",
              f"    // XRECHNUNG {static}"]
-    cur = "   "
-    for code in codes:
-        item = " " + rust_str(code) + ","
-        if len(cur) + len(item) > WIDTH and cur.strip():
-            lines.append(cur)
-            cur = "   "
-        cur += item
-    if cur.strip():
-        lines.append(cur)
-    lines.append("];")
-    return lines
+    return lines + packed(codes) + ["];"]
 
 
 def generate(xslt_dir: Path) -> tuple[str, dict[str, str]]:

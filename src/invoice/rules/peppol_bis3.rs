@@ -631,16 +631,7 @@ pub(super) const SHARED_UBL: &[Rule] = &[
     Rule {
         id: "PEPPOL-EN16931-R101",
         terms: &["BG-25", "BT-128"],
-        check: |i, out| {
-            for n in each(&i.doc.lines, |l| {
-                l.document_references > 0 && !l.object_reference
-            }) {
-                out.push(Broken::at(
-                    i.line(n),
-                    format!("the document reference of invoice line {} has no DocumentTypeCode 130 (an invoiced object identifier)", n + 1),
-                ));
-            }
-        },
+        check: line_reference_not_object,
     },
     Rule {
         id: "PEPPOL-EN16931-R110",
@@ -767,6 +758,24 @@ pub(super) const SHARED_UBL: &[Rule] = &[
         },
     },
 ];
+
+/// R101: a line's document reference is an invoiced object identifier (type code 130: UBL
+/// `DocumentTypeCode`, CII `TypeCode`).
+pub(super) fn line_reference_not_object(i: &Input<'_>, out: &mut Vec<Broken>) {
+    let element = if i.cii {
+        "TypeCode"
+    } else {
+        "DocumentTypeCode"
+    };
+    for n in each(&i.doc.lines, |l| {
+        l.document_references > 0 && !l.object_reference
+    }) {
+        out.push(Broken::at(
+            i.line(n),
+            format!("the document reference of invoice line {} has no {element} 130 (an invoiced object identifier)", n + 1),
+        ));
+    }
+}
 
 /// R041: an allowance or charge (the document's or a line's) with a percentage (UBL
 /// `MultiplierFactorNumeric`, CII `CalculationPercent`) has a base amount.

@@ -11,7 +11,8 @@ use super::super::amount::Amount;
 use super::super::model::{Doc, LineData, Num, normalize_space};
 use super::peppol::{business_process, empty_elements, endpoint};
 use super::peppol_bis3::{
-    base_without_percent, indicator_not_boolean, percent_without_base, xrechnung_percentages,
+    base_without_percent, indicator_not_boolean, line_reference_not_object, percent_without_base,
+    xrechnung_percentages,
 };
 use super::table::{Broken, Input, Rule, each};
 
@@ -213,16 +214,7 @@ pub(super) const XRECHNUNG_CII: &[Rule] = &[
     Rule {
         id: "PEPPOL-EN16931-R101",
         terms: &["BG-25", "BT-128"],
-        check: |i, out| {
-            for n in each(&i.doc.lines, |l| {
-                l.document_references > 0 && !l.object_reference
-            }) {
-                out.push(Broken::at(
-                    i.line(n),
-                    format!("the document reference of invoice line {} has no TypeCode 130 (an invoiced object identifier)", n + 1),
-                ));
-            }
-        },
+        check: line_reference_not_object,
     },
     Rule {
         id: "PEPPOL-EN16931-R121",

@@ -11,21 +11,20 @@
 //! same way without a representative) and `$accountingSupplierCountry` (the seller's alone).
 
 use super::super::model::{AttachmentData, Doc, PartyData, normalize_space};
-use super::peppol_national::{supplier_country, vat_company_ids};
+use super::peppol_national::{supplier_country, vat_company_ids, vat_prefix};
 use super::table::{Broken, Input, Rule};
 
 /// `u:TinVerification`: the ninth character is the check digit of the first eight, weighted
-/// 256, 128, …, 2, the sum modulo 11 and then modulo 10. A character that is not a digit
-/// makes the artefact's `number()` NaN, and the test false; characters past the ninth are not
-/// read.
+/// 256, 128, …, 2, the sum modulo 11 and then modulo 10. A character that is not an ASCII
+/// digit (all `to_digit(10)` takes) makes the artefact's `number()` NaN, and the test false;
+/// characters past the ninth are not read.
 pub(super) fn tin(value: &str) -> bool {
     let digits: Vec<u32> = value
         .chars()
         .take(9)
         .map_while(|c| c.to_digit(10))
         .collect();
-    let chars_are_ascii = value.chars().take(9).all(|c| c.is_ascii_digit());
-    if digits.len() != 9 || !chars_are_ascii {
+    if digits.len() != 9 {
         return false;
     }
     let sum: u32 = digits[..8]
@@ -36,13 +35,10 @@ pub(super) fn tin(value: &str) -> bool {
     sum % 11 % 10 == digits[8]
 }
 
-/// The artefact's `$…Country` of a party: the prefix of its first VAT identifier, else
-/// (`fallback`) the country code of its address, upper-cased and normalized.
+/// The artefact's `$…Country` of a party: the prefix of its first VAT identifier, else the
+/// country code of its address, upper-cased and normalized.
 fn country_of(p: &PartyData) -> Option<String> {
-    vat_company_ids(p)
-        .next()
-        .map(|v| v.chars().take(2).collect::<String>())
-        .filter(|v| !v.is_empty())
+    vat_prefix(p)
         .or_else(|| p.addresses.first().and_then(|a| a.country.clone()))
         .map(|c| normalize_space(&c).to_uppercase())
 }

@@ -80,17 +80,19 @@ fn norwegian_vat(id: &str) -> bool {
 /// `TaxScheme/ID` is `VAT` as written), else the tax representative's, else the seller's
 /// address country, upper-cased and normalized.
 pub(super) fn supplier_country(doc: &Doc) -> Option<String> {
-    // `if (…/substring(cbc:CompanyID, 1, 2))`: an empty prefix counts as none.
-    let prefix = |p: &PartyData| {
-        vat_company_ids(p)
-            .next()
-            .map(|v| v.chars().take(2).collect::<String>())
-            .filter(|v| !v.is_empty())
-    };
-    prefix(&doc.seller)
-        .or_else(|| prefix(&doc.tax_representative))
+    vat_prefix(&doc.seller)
+        .or_else(|| vat_prefix(&doc.tax_representative))
         .or_else(|| doc.seller.addresses.first().and_then(|a| a.country.clone()))
         .map(|c| normalize_space(&c).to_uppercase())
+}
+
+/// The first two characters of the party's first VAT identifier, as written
+/// (`if (…/substring(cbc:CompanyID, 1, 2))`: an empty prefix counts as none).
+pub(super) fn vat_prefix(p: &PartyData) -> Option<String> {
+    vat_company_ids(p)
+        .next()
+        .map(|v| v.chars().take(2).collect::<String>())
+        .filter(|v| !v.is_empty())
 }
 
 /// `cac:PartyTaxScheme[cac:TaxScheme/cbc:ID = 'VAT']/cbc:CompanyID`, as written.

@@ -351,9 +351,10 @@ pub(super) const UBL_RULES: &[Rule] = &[
         // seller's VAT or tax registration identifier, or a tax representative.
         check: |i, out| {
             let d = i.doc;
-            const SUPPORTED: &[&str] = &["S", "Z", "E", "AE", "K", "G", "L", "M"];
             let supported = |t: &super::super::model::TaxCategoryData| {
-                t.code.as_deref().is_some_and(|c| SUPPORTED.contains(&c))
+                t.code
+                    .as_deref()
+                    .is_some_and(|c| VAT_CATEGORIES.contains(&c))
             };
             let groups = d
                 .allowance_charges
@@ -385,6 +386,9 @@ fn cii_debit(doc: &Doc) -> (bool, bool, bool) {
 }
 
 /// XRechnung's CII rules on the payment instructions and the direct debit.
+/// The VAT categories BR-DE-16 asks a VAT identifier for, as written (UBL and CII).
+const VAT_CATEGORIES: &[&str] = &["S", "Z", "E", "AE", "K", "G", "L", "M"];
+
 pub(super) const CII_RULES: &[Rule] = &[
     Rule {
         id: "BR-TMP-3",
@@ -421,11 +425,13 @@ pub(super) const CII_RULES: &[Rule] = &[
         // category code; it is left out.)
         check: |i, out| {
             let d = i.doc;
-            const SUPPORTED: &[&str] = &["S", "Z", "E", "AE", "K", "G", "L", "M"];
             let taxes = || d.lines.iter().flat_map(|l| &l.taxes);
             let vat = taxes().any(|t| t.scheme.as_deref() == Some("VAT"));
-            let category =
-                taxes().any(|t| t.code.as_deref().is_some_and(|c| SUPPORTED.contains(&c)));
+            let category = taxes().any(|t| {
+                t.code
+                    .as_deref()
+                    .is_some_and(|c| VAT_CATEGORIES.contains(&c))
+            });
             let registered = d.tax_representative.present
                 || d.seller
                     .vat_ids
