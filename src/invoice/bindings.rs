@@ -19,41 +19,20 @@
 //! context instance and rule, at most [`MAX_HITS`] per document. Pure.
 
 use std::collections::HashMap as StdHashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::OnceLock;
 
 use super::cii_values::{CiiValues, Element};
-use super::xml::{Attrs, Family, Ns};
+use super::xml::{Attrs, Family, Ns, Tag};
 
-/// FNV-1a: the maps here are keyed by short names and small ids, looked up for every element;
-/// SipHash's resistance to chosen keys buys nothing for a table built from the artefacts.
-#[derive(Default)]
-pub(crate) struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-type HashMap<K, V> = StdHashMap<K, V, BuildHasherDefault<Fnv>>;
-/// A set hashed with [`Fnv`].
-pub(crate) type FnvSet<T> = std::collections::HashSet<T, BuildHasherDefault<Fnv>>;
-/// A map hashed with [`Fnv`].
-pub(crate) type FnvMap<K, V> = HashMap<K, V>;
+/// foldhash's fast hasher: the maps here are keyed by short names and small ids, looked up for
+/// every element, and SipHash costs several times as much. Seeded per process, so a document's
+/// codes cannot be chosen to collide.
+type Hash = foldhash::fast::RandomState;
+type HashMap<K, V> = StdHashMap<K, V, Hash>;
+/// A set hashed with foldhash.
+pub(crate) type FastSet<T> = std::collections::HashSet<T, Hash>;
+/// A map hashed with foldhash.
+pub(crate) type FastMap<K, V> = HashMap<K, V>;
 
 /// Most hits kept per document: far more than an invoice breaks, and a bound on a hostile one.
 pub(crate) const MAX_HITS: usize = 256;
@@ -178,6 +157,7 @@ fn has(attrs: &AttrNames<'_>, name: &str) -> bool {
 /// A trie node over one template's relative paths.
 #[derive(Default)]
 struct Node {
+    /// (name id, node), sorted by name id once the trie is built.
     children: Vec<(u16, u32)>,
     /// Asserts that an element here (attribute `None`) or its attribute breaks.
     absent: Vec<(u16, Option<&'static str>)>,
@@ -197,6 +177,9 @@ struct Compiled {
     binding: &'static Binding,
     /// Local name → (namespace, id) for every name the rules use.
     by_local: HashMap<&'static [u8], Vec<(Ns, u16)>>,
+    /// The same for the names the pass interns as a [`Tag`], by its discriminant: most
+    /// elements are one, and skip the hash.
+    by_tag: Vec<Vec<(Ns, u16)>>,
     /// Name id → (template, pattern) whose last step is that name.
     by_last: HashMap<u16, Vec<(u16, u16)>>,
     /// (template, pattern) whose last step is a wildcard.
@@ -232,6 +215,14 @@ impl Compiled {
                 .entry(local.as_bytes())
                 .or_default()
                 .push((*ns, u16::try_from(i + 1).unwrap_or(u16::MAX)));
+        }
+        let mut by_tag = vec![Vec::new(); Tag::COUNT];
+        for (name, tag) in Tag::ALL {
+            if let (Some(slot), Some(ids)) =
+                (by_tag.get_mut(*tag as usize), by_local.get(name.as_bytes()))
+            {
+                slot.clone_from(ids);
+            }
         }
         let mut by_last: HashMap<u16, Vec<(u16, u16)>> = HashMap::default();
         let mut wild = Vec::new();
@@ -275,11 +266,17 @@ impl Compiled {
                     }
                 }
             }
+            // Sorted for a binary search: the root context's node has hundreds of children
+            // (every `not(cac:…)` of UBL-CR), stepped through for every element.
+            for node in &mut nodes {
+                node.children.sort_unstable_by_key(|(c, _)| *c);
+            }
             prepared.push(Prepared { nodes, counts });
         }
         Compiled {
             binding,
             by_local,
+            by_tag,
             by_last,
             wild,
             prepared,
@@ -289,10 +286,14 @@ impl Compiled {
         }
     }
 
-    fn id(&self, ns: Ns, local: &[u8]) -> u16 {
-        self.by_local
-            .get(local)
-            .and_then(|v| v.iter().find(|(n, _)| *n == ns))
+    /// The id of the element `ns:local`, interned by the pass as `tag`.
+    fn id(&self, ns: Ns, tag: Tag, local: &[u8]) -> u16 {
+        let ids = if tag == Tag::Other {
+            self.by_local.get(local)
+        } else {
+            self.by_tag.get(tag as usize)
+        };
+        ids.and_then(|v| v.iter().find(|(n, _)| *n == ns))
             .map_or(0, |(_, id)| *id)
     }
 }
@@ -391,22 +392,37 @@ impl Tracker {
     /// The root element, opened before the pass (its attributes are not looked at: no binding
     /// rule reads them).
     pub(crate) fn root(&mut self, ns: Ns, local: &[u8]) {
-        self.start(1, ns, local, None);
+        self.start(1, ns, Tag::Other, local, None);
     }
 
-    /// An element starts at `depth` (the root is 1).
-    pub(crate) fn element(&mut self, depth: usize, ns: Ns, local: &[u8], attrs: &Attrs<'_, '_>) {
-        self.start(depth, ns, local, Some(attrs));
+    /// An element starts at `depth` (the root is 1); the pass interned its name as `tag`
+    /// ([`Tag::Other`] for a name it does not know, or of another namespace).
+    pub(crate) fn element(
+        &mut self,
+        depth: usize,
+        ns: Ns,
+        tag: Tag,
+        local: &[u8],
+        attrs: &Attrs<'_, '_>,
+    ) {
+        self.start(depth, ns, tag, local, Some(attrs));
     }
 
-    fn start(&mut self, depth: usize, ns: Ns, local: &[u8], attrs: Option<&Attrs<'_, '_>>) {
+    fn start(
+        &mut self,
+        depth: usize,
+        ns: Ns,
+        tag: Tag,
+        local: &[u8],
+        attrs: Option<&Attrs<'_, '_>>,
+    ) {
         let offset = attrs.map_or(0, Attrs::offset);
         let all = attrs;
         let attrs = &AttrNames::of(attrs);
         let Some(rules) = self.rules else {
             return;
         };
-        let id = rules.id(ns, local);
+        let id = rules.id(ns, tag, local);
         let index = if id == 0 {
             0
         } else {
@@ -524,11 +540,11 @@ impl Tracker {
             let child = if parent == DEAD || id == 0 {
                 DEAD
             } else {
-                rules.prepared[frame.template as usize].nodes[parent as usize]
-                    .children
-                    .iter()
-                    .find(|(c, _)| *c == id)
-                    .map_or(DEAD, |(_, n)| *n)
+                let children =
+                    &rules.prepared[frame.template as usize].nodes[parent as usize].children;
+                children
+                    .binary_search_by_key(&id, |(c, _)| *c)
+                    .map_or(DEAD, |at| children[at].1)
             };
             frame.nodes.push(child);
             if child == DEAD {

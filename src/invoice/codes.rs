@@ -21,7 +21,7 @@
 
 use std::borrow::Cow;
 
-use super::bindings::{FnvMap, FnvSet};
+use super::bindings::{FastMap, FastSet};
 
 use super::xml::{Attrs, Family, Tag};
 use Tag as T;
@@ -354,8 +354,9 @@ struct Parent {
 #[derive(Debug)]
 struct Open {
     depth: usize,
-    /// The site it is read for; `None` for the indicator or type code its parent waits for.
-    site: Option<&'static Site>,
+    /// The site it is read for, by index; `None` for the indicator or type code its parent
+    /// waits for.
+    site: Option<u16>,
     text: String,
 }
 
@@ -365,8 +366,9 @@ pub(crate) struct Collector {
     sites: &'static [Site],
     family: Family,
     uses: Vec<CodeUse>,
-    /// (rule, list, value) of each use kept: the same code of the same list is checked once.
-    seen: FnvMap<(&'static str, &'static str), FnvSet<String>>,
+    /// The values kept, by the number of their (rule, list) ([`Lists`]): the same code of the
+    /// same list is checked once.
+    seen: FastMap<u16, FastSet<String>>,
     truncated: bool,
     parents: Vec<Parent>,
     open: Option<Open>,
@@ -397,7 +399,7 @@ impl Collector {
             sites,
             family,
             uses: Vec::new(),
-            seen: FnvMap::default(),
+            seen: FastMap::default(),
             truncated: false,
             parents: Vec::new(),
             open: None,
@@ -440,17 +442,19 @@ impl Collector {
             });
             return;
         }
-        if !is_site_tag(self.family, tag) {
-            return;
-        }
-        let Some(site) = self.sites.iter().find(|s| matches(s, path)) else {
+        let sites = self.sites;
+        let Some((at, site)) = candidates(self.family, tag)
+            .iter()
+            .map(|&i| (i, &sites[usize::from(i)]))
+            .find(|(_, s)| matches(s, path))
+        else {
             return;
         };
         match site.source {
             Source::Text | Source::NoteSubject => {
                 self.open = Some(Open {
                     depth,
-                    site: Some(site),
+                    site: Some(at),
                     text: String::new(),
                 });
             }
@@ -472,7 +476,7 @@ impl Collector {
                 {
                     return;
                 }
-                self.found(site, value, path, Some(name), depth);
+                self.found(at, value, path, Some(name), depth);
             }
         }
     }
@@ -501,7 +505,7 @@ impl Collector {
                         parent.decided_by.get_or_insert(open.text);
                     }
                 }
-                Some(site) => match site.source {
+                Some(at) => match self.sites[usize::from(at)].source {
                     Source::NoteSubject => {
                         // `#ABC#…`: the subject between the first two `#`, when it is three
                         // characters long.
@@ -513,10 +517,10 @@ impl Collector {
                         if let Some(subject) = subject
                             && subject.chars().count() == 3
                         {
-                            self.found(site, Cow::Owned(subject), path, None, depth);
+                            self.found(at, Cow::Owned(subject), path, None, depth);
                         }
                     }
-                    _ => self.found(site, Cow::Owned(open.text), path, None, depth),
+                    _ => self.found(at, Cow::Owned(open.text), path, None, depth),
                 },
             }
         }
@@ -556,15 +560,16 @@ impl Collector {
         }
     }
 
-    /// A value of `site` at `path` (its attribute `attr`, or its text).
+    /// A value of the site numbered `at` at `path` (its attribute `attr`, or its text).
     fn found(
         &mut self,
-        site: &'static Site,
+        at: u16,
         value: Cow<'_, str>,
         path: &[Tag],
         attr: Option<&str>,
         depth: usize,
     ) {
+        let site = &self.sites[usize::from(at)];
         if site.amount && !path.ends_with(&[T::TaxTotal, T::TaxAmount]) {
             // Self-billing's R051 leaves the breakdown's VAT amounts out: they are told apart.
             let subtotal = path.ends_with(&[T::TaxSubtotal, T::TaxAmount]);
@@ -578,12 +583,15 @@ impl Collector {
                 && self.currencies.len() < MAX_CURRENCIES
             {
                 self.currencies.push((value.to_string(), subtotal));
-                self.push(CodeUse {
-                    rule: PEPPOL_AMOUNT_CURRENCY,
-                    list,
-                    value: value.to_string(),
-                    location: location(path, attr),
-                });
+                self.push(
+                    lists().number(PEPPOL_AMOUNT_CURRENCY, list),
+                    CodeUse {
+                        rule: PEPPOL_AMOUNT_CURRENCY,
+                        list,
+                        value: value.to_string(),
+                        location: location(path, attr),
+                    },
+                );
             }
         }
         if let When::Parent = site.when
@@ -596,21 +604,27 @@ impl Collector {
             return;
         }
         // Looked up before the location is written: most codes repeat (EUR, C62, S).
-        if self.is_seen(site.rule, site.list, &value) {
+        let number = lists().of_site(self.family, at);
+        if self.is_seen(number, &value) {
             return;
         }
-        self.push(CodeUse {
-            rule: site.rule,
-            list: site.list,
-            value: value.into_owned(),
-            location: location(path, attr),
-        });
+        self.push(
+            number,
+            CodeUse {
+                rule: site.rule,
+                list: site.list,
+                value: value.into_owned(),
+                location: location(path, attr),
+            },
+        );
     }
 
-    fn is_seen(&self, rule: &'static str, list: &'static str, value: &str) -> bool {
-        self.seen
-            .get(&(rule, list))
-            .is_some_and(|values| values.contains(value))
+    fn is_seen(&self, number: Option<u16>, value: &str) -> bool {
+        number.is_some_and(|n| {
+            self.seen
+                .get(&n)
+                .is_some_and(|values| values.contains(value))
+        })
     }
 
     fn decide(&mut self, parent: Parent) {
@@ -640,60 +654,125 @@ impl Collector {
             }
         }
         for rule in rules.into_iter().flatten() {
+            let number = lists().number(rule, "");
             for (value, location) in &parent.waiting {
-                self.push(CodeUse {
-                    rule,
-                    list: "",
-                    value: value.clone(),
-                    location: location.clone(),
-                });
+                self.push(
+                    number,
+                    CodeUse {
+                        rule,
+                        list: "",
+                        value: value.clone(),
+                        location: location.clone(),
+                    },
+                );
             }
         }
     }
 
-    fn push(&mut self, code: CodeUse) {
+    /// Keeps `code`, of the list numbered `number` (`None`: a list [`Lists`] does not know,
+    /// kept without deduplication).
+    fn push(&mut self, number: Option<u16>, code: CodeUse) {
         // The same code of the same list is checked once (its first place is reported).
-        if self.is_seen(code.rule, code.list, &code.value) {
+        if self.is_seen(number, &code.value) {
             return;
         }
         if self.uses.len() >= MAX_CODES {
             self.truncated = true;
             return;
         }
-        self.seen
-            .entry((code.rule, code.list))
-            .or_default()
-            .insert(code.value.clone());
+        if let Some(n) = number {
+            self.seen.entry(n).or_default().insert(code.value.clone());
+        }
         self.uses.push(code);
     }
 }
 
-/// Whether `tag` ends a pattern of `family`'s sites: most elements are none, and are
-/// dismissed with one lookup.
-fn is_site_tag(family: Family, tag: Tag) -> bool {
-    // Indexed by the tag's discriminant: one load per element.
-    static TABLES: std::sync::OnceLock<[Vec<bool>; 2]> = std::sync::OnceLock::new();
-    let tables = TABLES.get_or_init(|| {
-        let last = |sites: &[Site]| -> Vec<bool> {
-            let mut table = vec![false; 256];
-            for tag in sites
+/// Every (rule, list) a code is kept under, numbered once per process: a document's codes are
+/// told apart by number instead of by comparing rule and list names for every code.
+struct Lists {
+    pairs: Vec<(&'static str, &'static str)>,
+    /// The number of each site's list: UBL's, then CII's, by site index.
+    of_site: [Vec<u16>; 2],
+}
+
+impl Lists {
+    /// The number of `rule`'s `list` (a short scan: only for the rarer codes decided at a
+    /// parent's end and the Peppol currencies).
+    fn number(&self, rule: &str, list: &str) -> Option<u16> {
+        let at = self.pairs.iter().position(|p| *p == (rule, list))?;
+        u16::try_from(at).ok()
+    }
+
+    fn of_site(&self, family: Family, at: u16) -> Option<u16> {
+        let sites = match family {
+            Family::Ubl => &self.of_site[0],
+            Family::Cii => &self.of_site[1],
+            Family::Zugferd1 => return None,
+        };
+        sites.get(usize::from(at)).copied()
+    }
+}
+
+fn lists() -> &'static Lists {
+    static LISTS: std::sync::OnceLock<Lists> = std::sync::OnceLock::new();
+    LISTS.get_or_init(|| {
+        let mut pairs: Vec<(&'static str, &'static str)> = Vec::new();
+        let mut number = |pair: (&'static str, &'static str)| -> u16 {
+            let at = pairs.iter().position(|p| *p == pair).unwrap_or_else(|| {
+                pairs.push(pair);
+                pairs.len() - 1
+            });
+            u16::try_from(at).unwrap_or(u16::MAX)
+        };
+        let of_site = [UBL, CII].map(|sites| {
+            sites
                 .iter()
-                .flat_map(|s| s.patterns.iter().filter_map(|p| p.last().copied()))
-            {
-                if let Some(slot) = table.get_mut(tag as usize) {
-                    *slot = true;
+                .map(|s| number((s.rule, s.list)))
+                .collect::<Vec<_>>()
+        });
+        for pair in [
+            ("BR-CL-07", ""),
+            ("BR-CL-19", ""),
+            ("BR-CL-20", ""),
+            (PEPPOL_ALLOWANCE_REASON, ""),
+            (PEPPOL_CHARGE_REASON, ""),
+            (PEPPOL_AMOUNT_CURRENCY, ""),
+            (PEPPOL_AMOUNT_CURRENCY, PEPPOL_SUBTOTAL_AMOUNT),
+        ] {
+            number(pair);
+        }
+        Lists { pairs, of_site }
+    })
+}
+
+/// The sites of `family` a pattern of which ends with `tag`, by index in priority order: most
+/// elements have none, and the rest are matched against a few sites instead of all.
+fn candidates(family: Family, tag: Tag) -> &'static [u16] {
+    // Indexed by the tag's discriminant: one load per element.
+    static TABLES: std::sync::OnceLock<[Vec<Vec<u16>>; 2]> = std::sync::OnceLock::new();
+    let tables = TABLES.get_or_init(|| {
+        let by_last = |sites: &[Site]| -> Vec<Vec<u16>> {
+            let mut table = vec![Vec::new(); Tag::COUNT];
+            for (i, site) in sites.iter().enumerate() {
+                for tag in site.patterns.iter().filter_map(|p| p.last().copied()) {
+                    if let Some(slot) = table.get_mut(tag as usize)
+                        && let Ok(i) = u16::try_from(i)
+                        && !slot.contains(&i)
+                    {
+                        slot.push(i);
+                    }
                 }
             }
             table
         };
-        [last(UBL), last(CII)]
+        [by_last(UBL), by_last(CII)]
     });
     let table = match family {
         Family::Ubl => &tables[0],
         Family::Cii => &tables[1],
-        Family::Zugferd1 => return false,
+        Family::Zugferd1 => return &[],
     };
-    table.get(tag as usize).copied().unwrap_or(false)
+    table.get(tag as usize).map_or(&[], Vec::as_slice)
 }
 
 fn matches(site: &Site, path: &[Tag]) -> bool {

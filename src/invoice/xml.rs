@@ -100,8 +100,12 @@ macro_rules! tags {
                 }
             }
 
+            /// How many tags there are, [`Tag::Other`] included: tables indexed by a tag's
+            /// discriminant have this length.
+            pub(crate) const COUNT: usize = Tag::ALL.len() + 1;
+
             /// Every tag with its local name.
-            const ALL: &'static [(&'static str, Tag)] = &[$((stringify!($name), Tag::$name)),*];
+            pub(crate) const ALL: &'static [(&'static str, Tag)] = &[$((stringify!($name), Tag::$name)),*];
 
             /// Looks a local name up in a table bucketed by length and middle byte (built
             /// once), so an element costs about one comparison of an equal-length name instead
@@ -665,7 +669,7 @@ pub(crate) fn drive<H: Handler>(
                     offset: usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX),
                 };
                 let wanted = handler.start(&path, &attrs);
-                bindings.element(depth, ns, e.local_name().into_inner(), &attrs);
+                bindings.element(depth, ns, tag, e.local_name().into_inner(), &attrs);
                 if in_family {
                     codes.start(depth, &path, &attrs);
                 }
