@@ -158,6 +158,21 @@ impl TotalsData {
 }
 
 /// UBL `TaxTotal` (with its subtotals) or CII `TaxTotalAmount`.
+/// A UBL `cac:PrepaidPayment` (XRechnung's extension calls it a third-party payment, BG-DEX-09).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PrepaidPaymentData {
+    /// A `cbc:ID` (BT-DEX-001) that is not blank.
+    pub(crate) id: bool,
+    /// A `cbc:InstructionID` (BT-DEX-003) that is not blank.
+    pub(crate) instruction_id: bool,
+    /// Each `cbc:PaidAmount` (BT-DEX-002): its text as written and its `currencyID`; at most
+    /// [`MAX_PAID_AMOUNTS`] (the schema allows one).
+    pub(crate) paid_amounts: Vec<(String, Option<String>)>,
+}
+
+/// Most `cbc:PaidAmount`s kept per third-party payment.
+pub(crate) const MAX_PAID_AMOUNTS: usize = 4;
+
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TaxTotalData {
     pub(crate) amount: Num,
@@ -723,6 +738,12 @@ pub(crate) struct Doc {
     /// UBL: BT-17, the tender or lot reference, is given and not blank
     /// (`OriginatorDocumentReference/ID`; CII gives it as an additional document of type 50).
     pub(crate) originator_reference: bool,
+    /// UBL: how many `cac:Item`s of sub-lines (`cac:SubInvoiceLine/cac:Item`, at any depth)
+    /// have not exactly one `cac:ClassifiedTaxCategory` (XRechnung's extension, BR-DEX-03).
+    pub(crate) sub_line_items_without_one_category: u32,
+    /// UBL: the third-party payments (`cac:PrepaidPayment` below the root; XRechnung's
+    /// extension, BR-DEX-09..14), in document order.
+    pub(crate) prepaid_payments: Vec<PrepaidPaymentData>,
     /// CII: the header direct debit references exist (XRechnung's BR-DE-23-b..31).
     pub(crate) direct_debit: DirectDebitData,
     /// The first payment terms text as written (UBL `PaymentTerms/Note`, CII

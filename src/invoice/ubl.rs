@@ -7,9 +7,10 @@
 use super::attachment;
 use super::model::{
     AddressData, AllowanceChargeData, AttachmentData, ClassificationData, Doc, Ident,
-    LineAllowanceChargeData, LineData, MAX_OTHER_CATEGORIES, MAX_TAX_SCHEMES, Num, PartyData,
-    PaymentMeansData, PaymentTermsData, PeriodData, ReasonTexts, TaxCategoryData, TaxTotalData,
-    TotalsData, VatBreakdownData, parse_bool, push_tax, set_first,
+    LineAllowanceChargeData, LineData, MAX_OTHER_CATEGORIES, MAX_PAID_AMOUNTS, MAX_TAX_SCHEMES,
+    Num, PartyData, PaymentMeansData, PaymentTermsData, PeriodData, PrepaidPaymentData,
+    ReasonTexts, TaxCategoryData, TaxTotalData, TotalsData, VatBreakdownData, parse_bool, push_tax,
+    set_first,
 };
 use super::xml::{Attrs, Capture, Handler, Tag as T};
 
@@ -232,6 +233,12 @@ pub(crate) enum Field {
     /// BT-12 and BT-17 (`ContractDocumentReference/ID`, `OriginatorDocumentReference/ID`).
     ContractReference,
     OriginatorReference,
+    /// The end of a sub-line's `cac:Item` (BR-DEX-03).
+    SubLineItemEnd,
+    /// A third-party payment's `cbc:ID`, `cbc:InstructionID`, `cbc:PaidAmount`.
+    PrepaidPaymentId,
+    PrepaidPaymentInstruction,
+    PrepaidPaidAmount,
     AllowanceChargeEnd,
     ChargeIndicator,
     AllowanceChargeAmount,
@@ -322,6 +329,8 @@ pub(crate) struct Ubl {
     line_allowance_tax: TaxCategoryData,
     /// The item attribute being read.
     property: PendingProperty,
+    /// The `ClassifiedTaxCategory`s of the sub-line item being read (BR-DEX-03).
+    sub_item_categories: u32,
 }
 
 impl Ubl {
@@ -671,6 +680,34 @@ impl Handler for Ubl {
 
     fn start(&mut self, path: &[T], attrs: &Attrs<'_, '_>) -> Option<(Field, Capture)> {
         let field = match path {
+            // XRechnung's extension: sub-lines nest, and their items are told apart from the
+            // line's own by the path.
+            [T::InvoiceLine, .., T::SubInvoiceLine, T::Item] => {
+                self.sub_item_categories = 0;
+                return Some((Field::SubLineItemEnd, Capture::Nothing));
+            }
+            [
+                T::InvoiceLine,
+                ..,
+                T::SubInvoiceLine,
+                T::Item,
+                T::ClassifiedTaxCategory,
+            ] => {
+                self.sub_item_categories = self.sub_item_categories.saturating_add(1);
+                return None;
+            }
+            [T::PrepaidPayment] => {
+                self.doc
+                    .prepaid_payments
+                    .push(PrepaidPaymentData::default());
+                return None;
+            }
+            [T::PrepaidPayment, T::ID] => Field::PrepaidPaymentId,
+            [T::PrepaidPayment, T::InstructionID] => Field::PrepaidPaymentInstruction,
+            [T::PrepaidPayment, T::PaidAmount] => {
+                self.attr = attrs.get(b"currencyID");
+                Field::PrepaidPaidAmount
+            }
             [T::UBLVersionID] => Field::UblVersion,
             [T::CustomizationID] => Field::CustomizationId,
             [T::ProfileID] => Field::ProfileId,
@@ -1357,6 +1394,30 @@ impl Handler for Ubl {
                 }
             }
             Field::PropertyEnd => end_item_property(doc, std::mem::take(&mut self.property)),
+            Field::SubLineItemEnd => {
+                if self.sub_item_categories != 1 {
+                    doc.sub_line_items_without_one_category =
+                        doc.sub_line_items_without_one_category.saturating_add(1);
+                }
+            }
+            Field::PrepaidPaymentId => {
+                if let Some(p) = doc.prepaid_payments.last_mut() {
+                    p.id |= !text.trim().is_empty();
+                }
+            }
+            Field::PrepaidPaymentInstruction => {
+                if let Some(p) = doc.prepaid_payments.last_mut() {
+                    p.instruction_id |= !text.trim().is_empty();
+                }
+            }
+            Field::PrepaidPaidAmount => {
+                let currency = self.attr.take();
+                if let Some(p) = doc.prepaid_payments.last_mut()
+                    && p.paid_amounts.len() < MAX_PAID_AMOUNTS
+                {
+                    p.paid_amounts.push((text.to_owned(), currency));
+                }
+            }
             Field::PropertyPart(name) => self.property.note(name, text),
             Field::Classification => set_classification(doc, text),
             Field::BreakdownTaxable => {

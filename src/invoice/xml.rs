@@ -157,6 +157,8 @@ tags! {
     LineExtensionAmount, TaxExclusiveAmount, TaxInclusiveAmount, AllowanceTotalAmount,
     ChargeTotalAmount, PrepaidAmount, PayableRoundingAmount, PayableAmount, InvoiceLine,
     CreditNoteLine,
+    // UBL elements of XRechnung's extension (sub-lines, third-party payments)
+    SubInvoiceLine, PrepaidPayment, PaidAmount, InstructionID,
     // UBL elements of the code list rules (`codes`)
     BaseAmount, PriceAmount, TaxableAmount, InvoicePeriod, DescriptionCode, DocumentReference,
     DocumentTypeCode, Note, CommodityClassification, ItemClassificationCode, OriginCountry,

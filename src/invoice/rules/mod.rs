@@ -181,7 +181,7 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 25] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 26] {
     use catalogue::layer::{
         EN16931_CII, EN16931_UBL, NLCIUS_CII, PEPPOL_BIS3_UBL, PEPPOL_SB_UBL, SI_UBL_2_0,
         SI_UBL_2_0_GACCOUNT, XRECHNUNG_CII, XRECHNUNG_UBL,
@@ -232,6 +232,11 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 25] {
             "xrechnung_extension",
             XRECHNUNG_UBL | XRECHNUNG_CII,
             xrechnung_extension::RULES,
+        ),
+        (
+            "xrechnung_extension",
+            XRECHNUNG_UBL,
+            xrechnung_extension::UBL_RULES,
         ),
         ("nl", SI_UBL_2_0_GACCOUNT, nl::GACCOUNT),
         ("peppol", XRECHNUNG_UBL, peppol::XRECHNUNG_UBL),
@@ -459,6 +464,9 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
             }
         ) {
             table::run(xrechnung_extension::RULES, &input, layer, &mut out);
+            if !cii {
+                table::run(xrechnung_extension::UBL_RULES, &input, layer, &mut out);
+            }
         }
     }
     // Schema errors come first, as the official pipelines check the XSD before any rule, and
