@@ -5,7 +5,8 @@ tests/fixtures/invoices/mutations.json lists edits of valid corpus invoices, eac
 (or on purpose not to break) a rule: a mandatory term removed, a wrong code, an amount changed
 by a cent, a second occurrence. This script applies each edit, runs the official compiled
 schematron on the results (../shared/oracle/run_oracle.py, SaxonC-HE from PyPI), and writes what
-fired to tests/fixtures/invoices/mutation_verdicts.json, with the oracle's version. The Rust
+fired (fatal and warning rules) to tests/fixtures/invoices/mutation_verdicts.json, with the
+oracle's version. The Rust
 test (tests/invoice_corpus.rs) compares trustgate with that file without needing Python.
 
   python3 scripts/mutation_oracle.py            # rewrite mutation_verdicts.json
@@ -59,12 +60,18 @@ def score(mutations: list[dict], xslt_dir: Path) -> dict:
         )
         raw = json.loads(out.read_text(encoding="utf-8"))
     verdicts = {}
+    warnings = {}
     for m in mutations:
         entry = raw.get(f"invoices/{m['name']}.xml")
         if entry is None:
             sys.exit(f"{m['name']}: the oracle gave no verdict")
         verdicts[m["name"]] = {
             layer: sorted(result.get("fatal", []))
+            for layer, result in sorted(entry.get("layers", {}).items())
+            if "fatal" in result
+        }
+        warnings[m["name"]] = {
+            layer: sorted(result.get("warning", []))
             for layer, result in sorted(entry.get("layers", {}).items())
             if "fatal" in result
         }
@@ -77,6 +84,7 @@ def score(mutations: list[dict], xslt_dir: Path) -> dict:
                          "XRechnung 3.0.2)",
         },
         "fatal": verdicts,
+        "warning": warnings,
     }
 
 
@@ -93,10 +101,11 @@ def main() -> int:
     text = json.dumps(result, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
     if args.check:
         kept = json.loads(VERDICTS.read_text(encoding="utf-8")) if VERDICTS.exists() else {}
-        if kept.get("fatal") != result["fatal"]:
+        if kept.get("fatal") != result["fatal"] or kept.get("warning") != result["warning"]:
             differ = sorted(
-                n for n in set(kept.get("fatal", {})) | set(result["fatal"])
-                if kept.get("fatal", {}).get(n) != result["fatal"].get(n)
+                n for key in ("fatal", "warning")
+                for n in set(kept.get(key, {})) | set(result[key])
+                if kept.get(key, {}).get(n) != result[key].get(n)
             )
             print(f"{VERDICTS.name} differs from the oracle for: {', '.join(differ)}; "
                   f"regenerate with `python3 scripts/mutation_oracle.py`")

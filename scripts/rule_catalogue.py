@@ -422,6 +422,7 @@ def stats(per_layer: dict[str, set[Assert]], implemented: dict[str, set[str] | N
         head += f"{'checked':>9}{'checked fatal':>15}"
     print(head)
     missing: dict[str, list[str]] = {}
+    missing_warnings: dict[str, list[str]] = {}
     for layer in LAYERS:
         found = per_layer[layer.key]
         ids = {a.id for a in found}
@@ -432,12 +433,16 @@ def stats(per_layer: dict[str, set[Assert]], implemented: dict[str, set[str] | N
             fatal = {a.id for a in found if a.flag == FLAGS[0]}
             row += f"{len(ids & here):>9}{len(fatal & here):>15}"
             missing[layer.key] = sorted(fatal - here)
+            warning = {a.id for a in found if a.flag == FLAGS[1]}
+            missing_warnings[layer.key] = sorted(warning - here - fatal)
         print(row)
         both = sorted(i for i in ids if len({a.flag for a in found if a.id == i}) > 1)
         if both:
             print(f"  ids with more than one flag in {layer.key}: {', '.join(both)}")
     for key, ids in missing.items():
         print(f"fatal ids of {key} not checked ({len(ids)}): {' '.join(ids)}")
+    for key, ids in missing_warnings.items():
+        print(f"warning ids of {key} not checked ({len(ids)}): {' '.join(ids)}")
 
 
 def main() -> int:

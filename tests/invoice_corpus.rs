@@ -431,6 +431,29 @@ fn mutations_get_the_official_verdicts() {
                 problems.push(format!("{name}: missed {missed}"));
             }
         }
+        // Warnings: every implemented one the oracle raised is named, and none it did not.
+        let their_warnings: BTreeSet<(&str, &str)> = verdicts["warning"][name]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .flat_map(|(layer, ids)| {
+                ids.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(move |i| (layer.as_str(), i.as_str().unwrap_or("")))
+            })
+            .collect();
+        let their_warning_ids: BTreeSet<&str> = their_warnings.iter().map(|(_, i)| *i).collect();
+        for (layer, id) in &their_warnings {
+            if implemented(id, layer) && !warned.contains(id) && !ours.contains(id) {
+                problems.push(format!("{name}: missed warning {id} ({layer})"));
+            }
+        }
+        for extra in warned.difference(&their_warning_ids) {
+            if !theirs.contains(extra) {
+                problems.push(format!("{name}: false warning {extra}"));
+            }
+        }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert!(

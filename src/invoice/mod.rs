@@ -22,6 +22,7 @@ mod cii_values;
 mod codes;
 mod decimals;
 mod detect;
+mod discouraged;
 mod facturx;
 mod fields;
 pub mod identity;

@@ -679,6 +679,11 @@ impl Handler for Ubl {
     }
 
     fn start(&mut self, path: &[T], attrs: &Attrs<'_, '_>) -> Option<(Field, Capture)> {
+        if let Some(d) = super::discouraged::check(path, attrs)
+            && self.doc.discouraged.len() < super::discouraged::MAX_NOTED
+        {
+            self.doc.discouraged.push(d);
+        }
         let field = match path {
             // XRechnung's extension: sub-lines nest, and their items are told apart from the
             // line's own by the path.

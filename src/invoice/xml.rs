@@ -159,6 +159,8 @@ tags! {
     CreditNoteLine,
     // UBL elements of XRechnung's extension (sub-lines, third-party payments)
     SubInvoiceLine, PrepaidPayment, PaidAmount, InstructionID,
+    // UBL elements SI-UBL 2.0 advises against (`discouraged`)
+    CompanyLegalForm, AddressLine, Line, CountrySubentity,
     // UBL elements of the code list rules (`codes`)
     BaseAmount, PriceAmount, TaxableAmount, InvoicePeriod, DescriptionCode, DocumentReference,
     DocumentTypeCode, Note, CommodityClassification, ItemClassificationCode, OriginCountry,

@@ -181,7 +181,7 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 26] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 27] {
     use catalogue::layer::{
         EN16931_CII, EN16931_UBL, NLCIUS_CII, PEPPOL_BIS3_UBL, PEPPOL_SB_UBL, SI_UBL_2_0,
         SI_UBL_2_0_GACCOUNT, XRECHNUNG_CII, XRECHNUNG_UBL,
@@ -202,6 +202,7 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 26] {
             SI_UBL_2_0 | SI_UBL_2_0_GACCOUNT | NLCIUS_CII,
             nl::RULES,
         ),
+        ("nl", SI_UBL_2_0 | SI_UBL_2_0_GACCOUNT, nl::UBL_WARNINGS),
         ("peppol", PEPPOL_BIS3_UBL | PEPPOL_SB_UBL, peppol::BIS3_UBL),
         (
             "peppol_bis3",

@@ -1,13 +1,14 @@
-//! Dutch NLCIUS rules BR-NL-1 to BR-NL-10 (SI-UBL 2.0 for UBL, NLCIUS-CII for CII), as in the
-//! peppolautoriteit-nl schematron: they apply when the specification identifier is exactly
-//! NLCIUS (or NLCIUS with G-account), and most of them only when the supplier's country code
-//! is `NL`. All are fatal. BR-NL-6 does not exist; BR-NL-8 is UBL only.
+//! Dutch NLCIUS rules (SI-UBL 2.0 for UBL, NLCIUS-CII for CII), as in the peppolautoriteit-nl
+//! schematron: they apply when the specification identifier is exactly NLCIUS (or NLCIUS with
+//! G-account), and most of them only when the supplier's country code is `NL`. BR-NL-1..13 are
+//! fatal (BR-NL-6 does not exist; BR-NL-8 is UBL only); SI-UBL's BR-NL-19..35 are warnings
+//! ([`UBL_WARNINGS`]) about what a Dutch supplier should not send.
 
 use super::super::Syntax;
 use super::super::amount::Amount;
 use super::super::model::{AddressData, Doc, Ident, normalize_space};
 use super::catalogue::layer;
-use super::table::{self, Broken, Input, Rule};
+use super::table::{self, Broken, Input, Loc, Rule};
 use super::{Finding, fatal};
 
 const KVK: &str = "0106";
@@ -33,6 +34,9 @@ pub(super) fn check(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
         layer::SI_UBL_2_0 | layer::SI_UBL_2_0_GACCOUNT
     };
     table::run(RULES, &Input { doc, cii }, layer, out);
+    if !cii {
+        table::run(UBL_WARNINGS, &Input { doc, cii }, layer, out);
+    }
     if supplier_nl(doc) {
         for_dutch_suppliers(doc, syntax, out);
     }
@@ -165,6 +169,179 @@ pub(super) const RULES: &[Rule] = &[
                 ));
             }
         },
+    },
+];
+
+/// Reports each place of `rule` among the elements SI-UBL advises against
+/// ([`Doc::discouraged`]), when the supplier is Dutch.
+fn discouraged(i: &Input<'_>, rule: &str, out: &mut Vec<Broken>) {
+    if i.cii || !supplier_nl(i.doc) {
+        return;
+    }
+    for d in i.doc.discouraged.iter().filter(|d| d.rule == rule) {
+        out.push(Broken::at(
+            Loc::new(format!("//{}", d.context), Some(d.offset)),
+            format!("{} is given; SI-UBL 2.0 advises against it", d.context),
+        ));
+    }
+}
+
+/// SI-UBL 2.0's warnings (BR-NL-19..35, UBL): what a Dutch supplier is advised not to send.
+/// Most are about an element's mere presence, noted by the streaming pass
+/// (`invoice::discouraged`); BR-NL-25, 31 and 33 read the model. BR-NL-22, 23 and 34 exist only
+/// in NLCIUS-CII; BR-NL-32-2 and 32-3 never fire (see `invoice::discouraged`).
+pub(super) const UBL_WARNINGS: &[Rule] = &[
+    Rule {
+        id: "BR-NL-19",
+        terms: &["BT-6"],
+        check: |i, out| discouraged(i, "BR-NL-19", out),
+    },
+    Rule {
+        id: "BR-NL-20",
+        terms: &["BT-7"],
+        check: |i, out| discouraged(i, "BR-NL-20", out),
+    },
+    Rule {
+        id: "BR-NL-21",
+        terms: &["BT-8"],
+        check: |i, out| discouraged(i, "BR-NL-21", out),
+    },
+    Rule {
+        id: "BR-NL-24",
+        terms: &["BT-26"],
+        check: |i, out| discouraged(i, "BR-NL-24", out),
+    },
+    Rule {
+        id: "BR-NL-25",
+        terms: &["BT-32"],
+        check: |i, out| {
+            if i.cii || !supplier_nl(i.doc) {
+                return;
+            }
+            // `not(cbc:CompanyID) or cac:TaxScheme/cbc:ID = 'VAT'`, as written.
+            for (scheme, company) in &i.doc.seller.tax_schemes {
+                if company.is_some() && scheme.as_deref() != Some("VAT") {
+                    out.push(Broken::at(
+                        i.below(
+                            "cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme",
+                            "",
+                        ),
+                        "the seller has a tax registration (PartyTaxScheme/CompanyID) whose scheme is not VAT",
+                    ));
+                }
+            }
+        },
+    },
+    Rule {
+        id: "BR-NL-26",
+        terms: &["BT-33"],
+        check: |i, out| discouraged(i, "BR-NL-26", out),
+    },
+    Rule {
+        id: "BR-NL-27-1",
+        terms: &["BT-162"],
+        check: |i, out| discouraged(i, "BR-NL-27-1", out),
+    },
+    Rule {
+        id: "BR-NL-27-2",
+        terms: &["BT-163"],
+        check: |i, out| discouraged(i, "BR-NL-27-2", out),
+    },
+    Rule {
+        id: "BR-NL-27-3",
+        terms: &["BT-164"],
+        check: |i, out| discouraged(i, "BR-NL-27-3", out),
+    },
+    Rule {
+        id: "BR-NL-27-4",
+        terms: &["BT-165"],
+        check: |i, out| discouraged(i, "BR-NL-27-4", out),
+    },
+    Rule {
+        id: "BR-NL-28-1",
+        terms: &["BT-39"],
+        check: |i, out| discouraged(i, "BR-NL-28-1", out),
+    },
+    Rule {
+        id: "BR-NL-28-2",
+        terms: &["BT-54"],
+        check: |i, out| discouraged(i, "BR-NL-28-2", out),
+    },
+    Rule {
+        id: "BR-NL-28-3",
+        terms: &["BT-68"],
+        check: |i, out| discouraged(i, "BR-NL-28-3", out),
+    },
+    Rule {
+        id: "BR-NL-28-4",
+        terms: &["BT-79"],
+        check: |i, out| discouraged(i, "BR-NL-28-4", out),
+    },
+    Rule {
+        id: "BR-NL-29",
+        terms: &["BT-82"],
+        check: |i, out| discouraged(i, "BR-NL-29", out),
+    },
+    Rule {
+        id: "BR-NL-30",
+        terms: &["BT-85"],
+        check: |i, out| discouraged(i, "BR-NL-30", out),
+    },
+    Rule {
+        id: "BR-NL-31",
+        terms: &["BT-81", "BT-86"],
+        check: |i, out| {
+            if i.cii || !supplier_nl(i.doc) {
+                return;
+            }
+            for (n, p) in i.doc.payment_means.iter().enumerate() {
+                let code = p.code.as_deref().map(normalize_space);
+                if matches!(code.as_deref(), Some("58" | "59")) && p.branch.is_some() {
+                    out.push(Broken::at(
+                        Loc::new(
+                            format!("{}/cac:PaymentMeans[{}]", i.root(), n + 1),
+                            Some(p.offset),
+                        ),
+                        "a SEPA payment (code 58 or 59) names a payment service provider (FinancialInstitutionBranch/ID)",
+                    ));
+                }
+            }
+        },
+    },
+    Rule {
+        id: "BR-NL-32-1",
+        terms: &["BT-98", "BT-140"],
+        check: |i, out| discouraged(i, "BR-NL-32-1", out),
+    },
+    Rule {
+        id: "BR-NL-33",
+        terms: &["BT-5", "BT-111"],
+        check: |i, out| {
+            if i.cii || !supplier_nl(i.doc) {
+                return;
+            }
+            // `@currencyID = //cbc:DocumentCurrencyCode`, as written, for the document's VAT
+            // totals and those below it (a line's).
+            let currency = i.doc.currency.as_deref();
+            let other = i
+                .doc
+                .tax_totals
+                .iter()
+                .map(|t| t.currency.as_deref())
+                .chain(i.doc.nested_tax_currencies.iter().map(|c| Some(c.as_str())))
+                .any(|c| c.is_none() || c != currency);
+            if other {
+                out.push(Broken::at(
+                    i.below("cac:TaxTotal/cbc:TaxAmount", ""),
+                    "a VAT total (TaxTotal/TaxAmount) is not in the invoice currency (BT-5)",
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "BR-NL-35",
+        terms: &["BT-121"],
+        check: |i, out| discouraged(i, "BR-NL-35", out),
     },
 ];
 

@@ -144,7 +144,7 @@ pub(crate) struct Loc {
 }
 
 impl Loc {
-    fn new(path: String, offset: Option<usize>) -> Loc {
+    pub(crate) fn new(path: String, offset: Option<usize>) -> Loc {
         Loc { path, offset }
     }
 }

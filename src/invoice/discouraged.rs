@@ -1,0 +1,236 @@
+//! The UBL elements SI-UBL 2.0 (NLCIUS) advises against: its warnings BR-NL-19..30, 32 and 35
+//! fire on an element's mere presence (`test="false"`, or `not(@name)`), so the streaming pass
+//! notes where each stands, and `rules::nl` reports them when the supplier is Dutch (`$s`, known
+//! only once the supplier's address has been read).
+//!
+//! The sites follow the templates of the artefact's mode (`si-ubl-2.0.xsl`, M14) in their
+//! priority order, and an element takes the first site that matches it, as a node takes only
+//! its highest-priority template. So a line's or a price's allowance reason code is BR-NL-32-1's
+//! (`cac:AllowanceCharge/cbc:AllowanceChargeReasonCode` matches it first), and BR-NL-32-2 and
+//! 32-3 never fire, in the artefact or here. The templates of higher priority in that mode
+//! (BR-NL-1..13) match none of these elements. Pure.
+
+use super::xml::{Attrs, Tag};
+use Tag as T;
+
+/// Most places noted per document: a warning names a few, and a hostile document with
+/// thousands of address lines is kept to a bounded model.
+pub(crate) const MAX_NOTED: usize = 64;
+
+/// One element that a rule advises against, where it was met.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Discouraged {
+    /// The official rule id, e.g. `BR-NL-19`.
+    pub(crate) rule: &'static str,
+    /// The artefact's context, e.g. `cbc:TaxCurrencyCode`.
+    pub(crate) context: &'static str,
+    /// Where the element's start tag ends, in bytes.
+    pub(crate) offset: usize,
+}
+
+/// One template: a path suffix, and the attribute the element must carry to break it.
+struct Site {
+    rule: &'static str,
+    context: &'static str,
+    pattern: &'static [Tag],
+    attr: Option<&'static str>,
+}
+
+const fn site(rule: &'static str, context: &'static str, pattern: &'static [Tag]) -> Site {
+    Site {
+        rule,
+        context,
+        pattern,
+        attr: None,
+    }
+}
+
+/// In the artefact's priority order.
+static SITES: &[Site] = &[
+    site("BR-NL-19", "cbc:TaxCurrencyCode", &[T::TaxCurrencyCode]),
+    site("BR-NL-20", "cbc:TaxPointDate", &[T::TaxPointDate]),
+    site(
+        "BR-NL-21",
+        "cac:InvoicePeriod/cbc:DescriptionCode",
+        &[T::InvoicePeriod, T::DescriptionCode],
+    ),
+    site(
+        "BR-NL-24",
+        "cac:BillingReference/cac:InvoiceDocumentReference/cbc:IssueDate",
+        &[
+            T::BillingReference,
+            T::InvoiceDocumentReference,
+            T::IssueDate,
+        ],
+    ),
+    site(
+        "BR-NL-26",
+        "cac:AccountingSupplierParty/cac:Party/cac:PartyLegalEntity/cbc:CompanyLegalForm",
+        &[
+            T::AccountingSupplierParty,
+            T::Party,
+            T::PartyLegalEntity,
+            T::CompanyLegalForm,
+        ],
+    ),
+    site(
+        "BR-NL-27-1",
+        "cac:AccountingSupplierParty/cac:Party/cac:PostalAddress/cac:AddressLine/cbc:Line",
+        &[
+            T::AccountingSupplierParty,
+            T::Party,
+            T::PostalAddress,
+            T::AddressLine,
+            T::Line,
+        ],
+    ),
+    site(
+        "BR-NL-27-2",
+        "cac:AccountingCustomerParty/cac:Party/cac:PostalAddress/cac:AddressLine/cbc:Line",
+        &[
+            T::AccountingCustomerParty,
+            T::Party,
+            T::PostalAddress,
+            T::AddressLine,
+            T::Line,
+        ],
+    ),
+    site(
+        "BR-NL-27-3",
+        "cac:TaxRepresentativeParty/cac:PostalAddress/cac:AddressLine/cbc:Line",
+        &[
+            T::TaxRepresentativeParty,
+            T::PostalAddress,
+            T::AddressLine,
+            T::Line,
+        ],
+    ),
+    site(
+        "BR-NL-27-4",
+        "cac:Delivery/cac:DeliveryLocation/cac:Address/cac:AddressLine/cbc:Line",
+        &[
+            T::Delivery,
+            T::DeliveryLocation,
+            T::Address,
+            T::AddressLine,
+            T::Line,
+        ],
+    ),
+    site(
+        "BR-NL-28-1",
+        "cac:AccountingSupplierParty/cac:Party/cac:PostalAddress/cbc:CountrySubentity",
+        &[
+            T::AccountingSupplierParty,
+            T::Party,
+            T::PostalAddress,
+            T::CountrySubentity,
+        ],
+    ),
+    site(
+        "BR-NL-28-2",
+        "cac:AccountingCustomerParty/cac:Party/cac:PostalAddress/cbc:CountrySubentity",
+        &[
+            T::AccountingCustomerParty,
+            T::Party,
+            T::PostalAddress,
+            T::CountrySubentity,
+        ],
+    ),
+    site(
+        "BR-NL-28-3",
+        "cac:TaxRepresentativeParty/cac:PostalAddress/cbc:CountrySubentity",
+        &[
+            T::TaxRepresentativeParty,
+            T::PostalAddress,
+            T::CountrySubentity,
+        ],
+    ),
+    site(
+        "BR-NL-28-4",
+        "cac:Delivery/cac:DeliveryLocation/cac:Address/cbc:CountrySubentity",
+        &[
+            T::Delivery,
+            T::DeliveryLocation,
+            T::Address,
+            T::CountrySubentity,
+        ],
+    ),
+    Site {
+        attr: Some("name"),
+        ..site(
+            "BR-NL-29",
+            "cac:PaymentMeans/cbc:PaymentMeansCode",
+            &[T::PaymentMeans, T::PaymentMeansCode],
+        )
+    },
+    site(
+        "BR-NL-30",
+        "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:Name",
+        &[T::PaymentMeans, T::PayeeFinancialAccount, T::Name],
+    ),
+    site(
+        "BR-NL-32-1",
+        "cac:AllowanceCharge/cbc:AllowanceChargeReasonCode",
+        &[T::AllowanceCharge, T::AllowanceChargeReasonCode],
+    ),
+    site(
+        "BR-NL-35",
+        "cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory/cbc:TaxExemptionReasonCode",
+        &[
+            T::TaxTotal,
+            T::TaxSubtotal,
+            T::TaxCategory,
+            T::TaxExemptionReasonCode,
+        ],
+    ),
+];
+
+/// Whether `tag` may end a site: most elements do not, and are dismissed with one match.
+fn may_end_a_site(tag: Tag) -> bool {
+    matches!(
+        tag,
+        T::TaxCurrencyCode
+            | T::TaxPointDate
+            | T::DescriptionCode
+            | T::IssueDate
+            | T::CompanyLegalForm
+            | T::Line
+            | T::CountrySubentity
+            | T::PaymentMeansCode
+            | T::Name
+            | T::AllowanceChargeReasonCode
+            | T::TaxExemptionReasonCode
+    )
+}
+
+/// The element at `path` (below the root, ending with it) starts: what it breaks, if anything.
+pub(crate) fn check(path: &[Tag], attrs: &Attrs<'_, '_>) -> Option<Discouraged> {
+    let &tag = path.last()?;
+    if !may_end_a_site(tag) {
+        return None;
+    }
+    // The first site whose pattern matches takes the element, whether or not it then breaks
+    // its rule (BR-NL-29 holds for a code without `@name`).
+    let site = SITES.iter().find(|s| path.ends_with(s.pattern))?;
+    if site.attr.is_some_and(|a| !attrs.has(a.as_bytes())) {
+        return None;
+    }
+    Some(Discouraged {
+        rule: site.rule,
+        context: site.context,
+        offset: attrs.offset(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SITES;
+
+    #[test]
+    fn every_site_ends_with_a_tag_the_quick_test_admits() {
+        for site in SITES {
+            let last = site.pattern.last().copied().unwrap_or(super::Tag::Other);
+            assert!(super::may_end_a_site(last), "{}", site.rule);
+        }
+    }
+}
