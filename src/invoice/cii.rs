@@ -970,6 +970,11 @@ impl Handler for Cii {
     }
 
     fn start(&mut self, path: &[T], attrs: &Attrs<'_, '_>) -> Option<(Field, Capture)> {
+        if let Some(d) = super::discouraged::check(super::xml::Family::Cii, path, attrs)
+            && self.doc.discouraged.len() < super::discouraged::MAX_NOTED
+        {
+            self.doc.discouraged.push(d);
+        }
         let field = match path {
             [
                 T::ExchangedDocumentContext,

@@ -1,16 +1,16 @@
-//! The UBL elements SI-UBL 2.0 (NLCIUS) advises against: its warnings BR-NL-19..30, 32 and 35
-//! fire on an element's mere presence (`test="false"`, or `not(@name)`), so the streaming pass
-//! notes where each stands, and `rules::nl` reports them when the supplier is Dutch (`$s`, known
-//! only once the supplier's address has been read).
+//! The elements NLCIUS advises against: most of its warnings BR-NL-19..35 (SI-UBL 2.0 for UBL,
+//! NLCIUS-CII for CII) fire on an element's mere presence (`test="false"`, or `not(@name)`), so
+//! the streaming pass notes where each stands, and `rules::nl` reports them when the supplier is
+//! Dutch (`$s`, known only once the supplier's address has been read).
 //!
-//! The sites follow the templates of the artefact's mode (`si-ubl-2.0.xsl`, M14) in their
-//! priority order, and an element takes the first site that matches it, as a node takes only
-//! its highest-priority template. So a line's or a price's allowance reason code is BR-NL-32-1's
-//! (`cac:AllowanceCharge/cbc:AllowanceChargeReasonCode` matches it first), and BR-NL-32-2 and
-//! 32-3 never fire, in the artefact or here. The templates of higher priority in that mode
-//! (BR-NL-1..13) match none of these elements. Pure.
+//! The sites follow the templates of each artefact's mode (`si-ubl-2.0.xsl` M14,
+//! `nlcius-cii-1.0.xsl` M10) in their priority order, and an element takes the first site that
+//! matches it, as a node takes only its highest-priority template. So a UBL line's or price's
+//! allowance reason code is BR-NL-32-1's (`cac:AllowanceCharge/cbc:AllowanceChargeReasonCode`
+//! matches it first), and BR-NL-32-2 and 32-3 never fire, in the artefact or here. The
+//! templates of higher priority in those modes (BR-NL-1..13) match none of these elements. Pure.
 
-use super::xml::{Attrs, Tag};
+use super::xml::{Attrs, Family, Tag};
 use Tag as T;
 
 /// Most places noted per document: a warning names a few, and a hostile document with
@@ -45,8 +45,8 @@ const fn site(rule: &'static str, context: &'static str, pattern: &'static [Tag]
     }
 }
 
-/// In the artefact's priority order.
-static SITES: &[Site] = &[
+/// SI-UBL 2.0's, in the artefact's priority order.
+static UBL: &[Site] = &[
     site("BR-NL-19", "cbc:TaxCurrencyCode", &[T::TaxCurrencyCode]),
     site("BR-NL-20", "cbc:TaxPointDate", &[T::TaxPointDate]),
     site(
@@ -185,6 +185,117 @@ static SITES: &[Site] = &[
     ),
 ];
 
+/// NLCIUS-CII's, in the artefact's priority order.
+static CII: &[Site] = &[
+    site("BR-NL-19", "ram:TaxCurrencyCode", &[T::TaxCurrencyCode]),
+    site(
+        "BR-NL-20",
+        "ram:TaxPointDate/udt:DateString",
+        &[T::TaxPointDate, T::DateString],
+    ),
+    site("BR-NL-21", "ram:DueDateTypeCode", &[T::DueDateTypeCode]),
+    site("BR-NL-22", "ram:SubjectCode", &[T::SubjectCode]),
+    site(
+        "BR-NL-23",
+        "ram:BusinessProcessSpecifiedDocumentContextParameter/ram:ID",
+        &[T::BusinessProcessSpecifiedDocumentContextParameter, T::ID],
+    ),
+    site(
+        "BR-NL-24",
+        "ram:InvoiceReferencedDocument/ram:FormattedIssueDateTime/qdt:DateTimeString",
+        &[
+            T::InvoiceReferencedDocument,
+            T::FormattedIssueDateTime,
+            T::DateTimeString,
+        ],
+    ),
+    site(
+        "BR-NL-26",
+        "ram:SellerTradeParty/ram:Description",
+        &[T::SellerTradeParty, T::Description],
+    ),
+    site(
+        "BR-NL-27-1",
+        "ram:SellerTradeParty/ram:PostalTradeAddress/ram:LineThree",
+        &[T::SellerTradeParty, T::PostalTradeAddress, T::LineThree],
+    ),
+    site(
+        "BR-NL-27-2",
+        "ram:BuyerTradeParty/ram:PostalTradeAddress/ram:LineThree",
+        &[T::BuyerTradeParty, T::PostalTradeAddress, T::LineThree],
+    ),
+    site(
+        "BR-NL-27-3",
+        "ram:SellerTaxRepresentativeTradeParty/ram:PostalTradeAddress/ram:LineThree",
+        &[
+            T::SellerTaxRepresentativeTradeParty,
+            T::PostalTradeAddress,
+            T::LineThree,
+        ],
+    ),
+    site(
+        "BR-NL-27-4",
+        "ram:ShipToTradeParty/ram:PostalTradeAddress/ram:LineThree",
+        &[T::ShipToTradeParty, T::PostalTradeAddress, T::LineThree],
+    ),
+    site(
+        "BR-NL-28-1",
+        "ram:SellerTradeParty/ram:PostalTradeAddress/ram:CountrySubDivisionName",
+        &[
+            T::SellerTradeParty,
+            T::PostalTradeAddress,
+            T::CountrySubDivisionName,
+        ],
+    ),
+    site(
+        "BR-NL-28-2",
+        "ram:BuyerTradeParty/ram:PostalTradeAddress/ram:CountrySubDivisionName",
+        &[
+            T::BuyerTradeParty,
+            T::PostalTradeAddress,
+            T::CountrySubDivisionName,
+        ],
+    ),
+    site(
+        "BR-NL-28-3",
+        "ram:SellerTaxRepresentativeTradeParty/ram:PostalTradeAddress/ram:CountrySubDivisionName",
+        &[
+            T::SellerTaxRepresentativeTradeParty,
+            T::PostalTradeAddress,
+            T::CountrySubDivisionName,
+        ],
+    ),
+    site(
+        "BR-NL-28-4",
+        "ram:ShipToTradeParty/ram:PostalTradeAddress/ram:CountrySubDivisionName",
+        &[
+            T::ShipToTradeParty,
+            T::PostalTradeAddress,
+            T::CountrySubDivisionName,
+        ],
+    ),
+    site(
+        "BR-NL-29",
+        "ram:SpecifiedTradeSettlementPaymentMeans/ram:Information",
+        &[T::SpecifiedTradeSettlementPaymentMeans, T::Information],
+    ),
+    site(
+        "BR-NL-30",
+        "ram:PayeePartyCreditorFinancialAccount/ram:AccountName",
+        &[T::PayeePartyCreditorFinancialAccount, T::AccountName],
+    ),
+    site(
+        "BR-NL-32-and-34",
+        "ram:SpecifiedTradeAllowanceCharge/ram:ReasonCode",
+        &[T::SpecifiedTradeAllowanceCharge, T::ReasonCode],
+    ),
+    site(
+        "BR-NL-35",
+        "ram:ApplicableTradeTax/ram:ExemptionReasonCode",
+        &[T::ApplicableTradeTax, T::ExemptionReasonCode],
+    ),
+];
+
 /// Whether `tag` may end a site: most elements do not, and are dismissed with one match.
 fn may_end_a_site(tag: Tag) -> bool {
     matches!(
@@ -200,18 +311,36 @@ fn may_end_a_site(tag: Tag) -> bool {
             | T::Name
             | T::AllowanceChargeReasonCode
             | T::TaxExemptionReasonCode
+            | T::DateString
+            | T::DueDateTypeCode
+            | T::SubjectCode
+            | T::ID
+            | T::DateTimeString
+            | T::Description
+            | T::LineThree
+            | T::CountrySubDivisionName
+            | T::Information
+            | T::AccountName
+            | T::ReasonCode
+            | T::ExemptionReasonCode
     )
 }
 
-/// The element at `path` (below the root, ending with it) starts: what it breaks, if anything.
-pub(crate) fn check(path: &[Tag], attrs: &Attrs<'_, '_>) -> Option<Discouraged> {
+/// The element at `path` (below the root, ending with it) of a `family` document starts: what
+/// it breaks, if anything.
+pub(crate) fn check(family: Family, path: &[Tag], attrs: &Attrs<'_, '_>) -> Option<Discouraged> {
     let &tag = path.last()?;
     if !may_end_a_site(tag) {
         return None;
     }
+    let sites = match family {
+        Family::Ubl => UBL,
+        Family::Cii => CII,
+        Family::Zugferd1 => return None,
+    };
     // The first site whose pattern matches takes the element, whether or not it then breaks
     // its rule (BR-NL-29 holds for a code without `@name`).
-    let site = SITES.iter().find(|s| path.ends_with(s.pattern))?;
+    let site = sites.iter().find(|s| path.ends_with(s.pattern))?;
     if site.attr.is_some_and(|a| !attrs.has(a.as_bytes())) {
         return None;
     }
@@ -224,11 +353,9 @@ pub(crate) fn check(path: &[Tag], attrs: &Attrs<'_, '_>) -> Option<Discouraged> 
 
 #[cfg(test)]
 mod tests {
-    use super::SITES;
-
     #[test]
     fn every_site_ends_with_a_tag_the_quick_test_admits() {
-        for site in SITES {
+        for site in super::UBL.iter().chain(super::CII) {
             let last = site.pattern.last().copied().unwrap_or(super::Tag::Other);
             assert!(super::may_end_a_site(last), "{}", site.rule);
         }

@@ -744,7 +744,7 @@ pub(crate) struct Doc {
     /// UBL: the third-party payments (`cac:PrepaidPayment` below the root; XRechnung's
     /// extension, BR-DEX-09..14), in document order.
     pub(crate) prepaid_payments: Vec<PrepaidPaymentData>,
-    /// UBL: the elements SI-UBL 2.0 advises against, where they stand (BR-NL-19..35), at most
+    /// The elements NLCIUS advises against, where they stand (BR-NL-19..35), at most
     /// [`super::discouraged::MAX_NOTED`].
     pub(crate) discouraged: Vec<super::discouraged::Discouraged>,
     /// CII: the header direct debit references exist (XRechnung's BR-DE-23-b..31).

@@ -679,7 +679,7 @@ impl Handler for Ubl {
     }
 
     fn start(&mut self, path: &[T], attrs: &Attrs<'_, '_>) -> Option<(Field, Capture)> {
-        if let Some(d) = super::discouraged::check(path, attrs)
+        if let Some(d) = super::discouraged::check(super::xml::Family::Ubl, path, attrs)
             && self.doc.discouraged.len() < super::discouraged::MAX_NOTED
         {
             self.doc.discouraged.push(d);

@@ -161,6 +161,9 @@ tags! {
     SubInvoiceLine, PrepaidPayment, PaidAmount, InstructionID,
     // UBL elements SI-UBL 2.0 advises against (`discouraged`)
     CompanyLegalForm, AddressLine, Line, CountrySubentity,
+    // CII elements NLCIUS-CII advises against (`discouraged`)
+    DateString, FormattedIssueDateTime, LineThree, CountrySubDivisionName, Information,
+    AccountName,
     // UBL elements of the code list rules (`codes`)
     BaseAmount, PriceAmount, TaxableAmount, InvoicePeriod, DescriptionCode, DocumentReference,
     DocumentTypeCode, Note, CommodityClassification, ItemClassificationCode, OriginCountry,

@@ -202,7 +202,11 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 27] {
             SI_UBL_2_0 | SI_UBL_2_0_GACCOUNT | NLCIUS_CII,
             nl::RULES,
         ),
-        ("nl", SI_UBL_2_0 | SI_UBL_2_0_GACCOUNT, nl::UBL_WARNINGS),
+        (
+            "nl",
+            SI_UBL_2_0 | SI_UBL_2_0_GACCOUNT | NLCIUS_CII,
+            nl::WARNINGS,
+        ),
         ("peppol", PEPPOL_BIS3_UBL | PEPPOL_SB_UBL, peppol::BIS3_UBL),
         (
             "peppol_bis3",

@@ -34,9 +34,7 @@ pub(super) fn check(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
         layer::SI_UBL_2_0 | layer::SI_UBL_2_0_GACCOUNT
     };
     table::run(RULES, &Input { doc, cii }, layer, out);
-    if !cii {
-        table::run(UBL_WARNINGS, &Input { doc, cii }, layer, out);
-    }
+    table::run(WARNINGS, &Input { doc, cii }, layer, out);
     if supplier_nl(doc) {
         for_dutch_suppliers(doc, syntax, out);
     }
@@ -175,7 +173,7 @@ pub(super) const RULES: &[Rule] = &[
 /// Reports each place of `rule` among the elements SI-UBL advises against
 /// ([`Doc::discouraged`]), when the supplier is Dutch.
 fn discouraged(i: &Input<'_>, rule: &str, out: &mut Vec<Broken>) {
-    if i.cii || !supplier_nl(i.doc) {
+    if !supplier_nl(i.doc) {
         return;
     }
     for d in i.doc.discouraged.iter().filter(|d| d.rule == rule) {
@@ -186,11 +184,13 @@ fn discouraged(i: &Input<'_>, rule: &str, out: &mut Vec<Broken>) {
     }
 }
 
-/// SI-UBL 2.0's warnings (BR-NL-19..35, UBL): what a Dutch supplier is advised not to send.
-/// Most are about an element's mere presence, noted by the streaming pass
-/// (`invoice::discouraged`); BR-NL-25, 31 and 33 read the model. BR-NL-22, 23 and 34 exist only
-/// in NLCIUS-CII; BR-NL-32-2 and 32-3 never fire (see `invoice::discouraged`).
-pub(super) const UBL_WARNINGS: &[Rule] = &[
+/// NLCIUS's warnings (BR-NL-19..35, SI-UBL 2.0 and NLCIUS-CII): what a Dutch supplier is
+/// advised not to send. Most are about an element's mere presence, noted by the streaming pass
+/// (`invoice::discouraged`); BR-NL-25, 31 and 33 read the model. BR-NL-22, 23 and
+/// 32-and-34 are NLCIUS-CII's only; SI-UBL's BR-NL-32-2 and 32-3 never fire (see
+/// `invoice::discouraged`), nor does NLCIUS-CII's BR-NL-31 (its template has the same match as
+/// BR-NL-12's and a lower priority, so it never takes a node).
+pub(super) const WARNINGS: &[Rule] = &[
     Rule {
         id: "BR-NL-19",
         terms: &["BT-6"],
@@ -207,6 +207,16 @@ pub(super) const UBL_WARNINGS: &[Rule] = &[
         check: |i, out| discouraged(i, "BR-NL-21", out),
     },
     Rule {
+        id: "BR-NL-22",
+        terms: &["BT-21"],
+        check: |i, out| discouraged(i, "BR-NL-22", out),
+    },
+    Rule {
+        id: "BR-NL-23",
+        terms: &["BT-23"],
+        check: |i, out| discouraged(i, "BR-NL-23", out),
+    },
+    Rule {
         id: "BR-NL-24",
         terms: &["BT-26"],
         check: |i, out| discouraged(i, "BR-NL-24", out),
@@ -215,7 +225,21 @@ pub(super) const UBL_WARNINGS: &[Rule] = &[
         id: "BR-NL-25",
         terms: &["BT-32"],
         check: |i, out| {
-            if i.cii || !supplier_nl(i.doc) {
+            if !supplier_nl(i.doc) {
+                return;
+            }
+            if i.cii {
+                // `not(ram:ID) or ram:ID/@schemeID = 'VA'`: the registrations not VA are kept
+                // apart by the pass.
+                for _ in &i.doc.seller.tax_registrations {
+                    out.push(Broken::at(
+                        i.below(
+                            "",
+                            "ram:ApplicableHeaderTradeAgreement/ram:SellerTradeParty/ram:SpecifiedTaxRegistration",
+                        ),
+                        "the seller has a tax registration (SpecifiedTaxRegistration/ID) whose scheme is not VA",
+                    ));
+                }
                 return;
             }
             // `not(cbc:CompanyID) or cac:TaxScheme/cbc:ID = 'VAT'`, as written.
@@ -314,14 +338,20 @@ pub(super) const UBL_WARNINGS: &[Rule] = &[
         check: |i, out| discouraged(i, "BR-NL-32-1", out),
     },
     Rule {
+        id: "BR-NL-32-and-34",
+        terms: &["BT-98", "BT-105"],
+        check: |i, out| discouraged(i, "BR-NL-32-and-34", out),
+    },
+    Rule {
         id: "BR-NL-33",
         terms: &["BT-5", "BT-111"],
         check: |i, out| {
-            if i.cii || !supplier_nl(i.doc) {
+            if !supplier_nl(i.doc) {
                 return;
             }
-            // `@currencyID = //cbc:DocumentCurrencyCode`, as written, for the document's VAT
-            // totals and those below it (a line's).
+            // UBL: `@currencyID = //cbc:DocumentCurrencyCode`, as written, for the document's
+            // VAT totals and those below it (a line's); CII: the header's `TaxTotalAmount`s
+            // against `InvoiceCurrencyCode`.
             let currency = i.doc.currency.as_deref();
             let other = i
                 .doc
@@ -332,7 +362,10 @@ pub(super) const UBL_WARNINGS: &[Rule] = &[
                 .any(|c| c.is_none() || c != currency);
             if other {
                 out.push(Broken::at(
-                    i.below("cac:TaxTotal/cbc:TaxAmount", ""),
+                    i.below(
+                        "cac:TaxTotal/cbc:TaxAmount",
+                        "ram:ApplicableHeaderTradeSettlement/ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:TaxTotalAmount",
+                    ),
                     "a VAT total (TaxTotal/TaxAmount) is not in the invoice currency (BT-5)",
                 ));
             }
