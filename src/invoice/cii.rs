@@ -954,6 +954,11 @@ impl Handler for Cii {
         self.doc
             .empty_elements
             .note(|| super::xml::location(root, path, qname));
+        super::ubl::note_nlcius_empty(
+            &mut self.doc,
+            super::discouraged::taken_when_empty(super::xml::Family::Cii, false, path),
+            || super::xml::location(root, path, qname),
+        );
         if qname != b"ram:ApplicableHeaderTradeDelivery" {
             self.doc.empty_elements_but_delivery += 1;
         }

@@ -351,6 +351,81 @@ pub(crate) fn check(family: Family, path: &[Tag], attrs: &Attrs<'_, '_>) -> Opti
     })
 }
 
+/// Which templates of NLCIUS's mode may take an empty element before its empty-element warning
+/// (SI-UBL-2, NLCIUS-CII's empty-element-check, the lowest priority of the mode) can.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Taken {
+    /// None: the warning takes it.
+    Never,
+    /// One of the `[$s]` templates: taken when the supplier is Dutch.
+    IfDutch,
+    /// One of the `[$si]` templates (the type code, an order line reference), always taken.
+    Always,
+}
+
+/// The contexts of BR-NL-1..13, 25, 31 and 33 (`[$s]`) that can be an element without
+/// children: the sites above are the others.
+const UBL_DUTCH: &[&[Tag]] = &[
+    &[T::AccountingSupplierParty, T::Party],
+    &[T::AccountingSupplierParty, T::Party, T::PostalAddress],
+    &[T::AccountingCustomerParty, T::Party, T::PostalAddress],
+    &[T::TaxRepresentativeParty, T::PostalAddress],
+    &[T::InvoiceTypeCode],
+    &[T::CreditNoteTypeCode],
+    &[T::AccountingCustomerParty, T::Party, T::PartyLegalEntity],
+    &[T::PaymentMeans],
+    &[T::AccountingSupplierParty, T::Party, T::PartyTaxScheme],
+    &[T::TaxTotal, T::TaxAmount],
+];
+
+const CII_DUTCH: &[&[Tag]] = &[
+    &[T::SellerTradeParty, T::SpecifiedLegalOrganization],
+    &[T::ApplicableHeaderTradeAgreement],
+    &[T::SellerTradeParty, T::PostalTradeAddress],
+    &[T::BuyerTradeParty, T::PostalTradeAddress],
+    &[T::SellerTaxRepresentativeTradeParty, T::PostalTradeAddress],
+    &[T::BuyerTradeParty],
+    &[T::SpecifiedTradeSettlementHeaderMonetarySummation],
+    &[T::SpecifiedTradeSettlementPaymentMeans],
+    &[T::SellerTradeParty, T::SpecifiedTaxRegistration],
+    &[
+        T::SpecifiedTradeSettlementHeaderMonetarySummation,
+        T::TaxTotalAmount,
+    ],
+];
+
+/// Which NLCIUS templates may take the empty element at `path` (below the root) of a `family`
+/// document whose root is `Invoice` (UBL) or not.
+pub(crate) fn taken_when_empty(family: Family, invoice_root: bool, path: &[Tag]) -> Taken {
+    let (sites, dutch) = match family {
+        Family::Ubl => {
+            if path.ends_with(&[T::OrderLineReference, T::LineID]) {
+                return Taken::Always;
+            }
+            // `/ubl:Invoice/cac:LegalMonetaryTotal[$s]` (BR-NL-11) is anchored.
+            if invoice_root && path == [T::LegalMonetaryTotal] {
+                return Taken::IfDutch;
+            }
+            (UBL, UBL_DUTCH)
+        }
+        Family::Cii => {
+            if path == [T::ExchangedDocument, T::TypeCode]
+                || path.ends_with(&[T::BuyerOrderReferencedDocument, T::LineID])
+            {
+                return Taken::Always;
+            }
+            (CII, CII_DUTCH)
+        }
+        Family::Zugferd1 => return Taken::Never,
+    };
+    // A site's template matches whatever its test then says (BR-NL-29's `@name`).
+    if sites.iter().any(|s| path.ends_with(s.pattern)) || dutch.iter().any(|p| path.ends_with(p)) {
+        Taken::IfDutch
+    } else {
+        Taken::Never
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -685,6 +685,10 @@ pub(crate) struct Doc {
     /// Elements with no child element and no text but whitespace, in any namespace: the
     /// first [`MAX_NOTED`] locations, and how many there are.
     pub(crate) empty_elements: Noted,
+    /// The same, less those a template of NLCIUS's mode with a higher priority than its
+    /// empty-element warning takes (SI-UBL-2, NLCIUS-CII's empty-element-check): `[0]` for a
+    /// supplier outside the Netherlands, `[1]` for a Dutch one (more templates then match).
+    pub(crate) nlcius_empty: [Noted; 2],
     /// The same, without CII `ram:ApplicableHeaderTradeDelivery` (which XRechnung's copy of
     /// PEPPOL-EN16931-R008 allows empty, when written with that prefix).
     pub(crate) empty_elements_but_delivery: usize,

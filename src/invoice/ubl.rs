@@ -620,6 +620,12 @@ impl Handler for Ubl {
         self.doc
             .empty_elements
             .note(|| super::xml::location(root, path, qname));
+        let invoice = !self.doc.credit_note_root;
+        note_nlcius_empty(
+            &mut self.doc,
+            super::discouraged::taken_when_empty(super::xml::Family::Ubl, invoice, path),
+            || super::xml::location(root, path, qname),
+        );
         self.doc.empty_elements_but_delivery += 1;
     }
 
@@ -1515,6 +1521,22 @@ pub(crate) fn set_period_date(doc: &mut Doc, line: bool, end: bool, text: &str) 
 pub(crate) fn add_card_number(doc: &mut Doc, text: &str) {
     if let Some(p) = doc.payment_means.last_mut() {
         p.card_numbers.push(text.to_owned());
+    }
+}
+
+/// Notes an empty element for NLCIUS's empty-element warning, for the suppliers it is not
+/// taken from by a template of higher priority ([`super::discouraged::Taken`]).
+pub(crate) fn note_nlcius_empty(
+    doc: &mut Doc,
+    taken: super::discouraged::Taken,
+    location: impl Fn() -> String,
+) {
+    use super::discouraged::Taken;
+    if taken != Taken::Always {
+        doc.nlcius_empty[0].note(&location);
+    }
+    if taken == Taken::Never {
+        doc.nlcius_empty[1].note(&location);
     }
 }
 

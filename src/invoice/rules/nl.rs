@@ -376,7 +376,47 @@ pub(super) const WARNINGS: &[Rule] = &[
         terms: &["BT-121"],
         check: |i, out| discouraged(i, "BR-NL-35", out),
     },
+    Rule {
+        id: "SI-UBL-2",
+        terms: &["BT-1"],
+        check: |i, out| {
+            if !i.cii {
+                empty(i, out);
+            }
+        },
+    },
+    Rule {
+        id: "empty-element-check",
+        terms: &["BT-1"],
+        check: |i, out| {
+            if i.cii {
+                empty(i, out);
+            }
+        },
+    },
 ];
+
+/// NLCIUS's empty-element warning: the empty elements no template of higher priority took
+/// (for a Dutch supplier more of them match, see `invoice::discouraged::Taken`).
+fn empty(i: &Input<'_>, out: &mut Vec<Broken>) {
+    let noted = &i.doc.nlcius_empty[usize::from(supplier_nl(i.doc))];
+    if noted.count == 0 {
+        return;
+    }
+    let location = noted
+        .first
+        .first()
+        .cloned()
+        .unwrap_or_else(|| i.root().to_owned());
+    out.push(Broken::at(
+        location.clone(),
+        format!(
+            "the invoice has {} empty element{} (no value and no child), the first at {location}; leave out elements that have no value",
+            noted.count,
+            if noted.count == 1 { "" } else { "s" }
+        ),
+    ));
+}
 
 /// The G-account extension of SI-UBL 2.0 (BR-GA-1..7): an Invoice (not a CreditNote) splits the
 /// amount due over two payment instructions, the seller's account and the G-account, each named
