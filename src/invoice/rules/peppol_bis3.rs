@@ -156,11 +156,21 @@ fn dk_prefixed(value: &str) -> bool {
             .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// `^NL[0-9]{9}B[0-9]{2}$`: a Dutch VAT number.
+fn dutch_vat(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.len() == 14
+        && b.starts_with(b"NL")
+        && b[2..11].iter().all(u8::is_ascii_digit)
+        && b[11] == b'B'
+        && b[12..].iter().all(u8::is_ascii_digit)
+}
+
 fn all_digits(value: &str, n: usize) -> bool {
     value.len() == n && value.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// PEPPOL-COMMON-R040..R053: each identifier in `scheme` passes `valid` (on the identifier
+/// PEPPOL-COMMON-R040..R057 (R054..R057, the Dutch formats, are warnings): each identifier in `scheme` passes `valid` (on the identifier
 /// normalized; R042, R052 and R053 read it as written, which the model keeps normalized, so a
 /// value with spaces around it passes here where the artefact would refuse it).
 fn check_digits(
@@ -326,6 +336,58 @@ pub(super) const RULES: &[Rule] = &[
                 "0198",
                 "Danish SE number (DK and eight digits)",
                 dk_prefixed,
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R054",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0106",
+                "Dutch Chamber of Commerce (KvK) number (eight digits)",
+                |v| all_digits(v, 8),
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R055",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0190",
+                "Dutch organisation identification number (OIN, twenty digits)",
+                |v| all_digits(v, 20),
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R056-1",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "9944",
+                "Dutch VAT number (NL, nine digits, B, two digits)",
+                dutch_vat,
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R057",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0217",
+                "Dutch Chamber of Commerce establishment number (twelve digits)",
+                |v| all_digits(v, 12),
                 out,
             );
         },
