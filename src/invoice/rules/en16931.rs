@@ -195,10 +195,10 @@ fn country_missing(addresses: &[super::super::model::AddressData], cii: bool) ->
 /// Why a rule could not be computed; the rule then fires with this reason.
 type Uncomputable = String;
 
-const OVERFLOW: &str = "the amounts are too large to compute with exactly";
+pub(super) const OVERFLOW: &str = "the amounts are too large to compute with exactly";
 
 /// An amount a rule computes with: absent or a value, else why it cannot be used.
-fn usable(n: Num, what: &str) -> Result<Num, Uncomputable> {
+pub(super) fn usable(n: Num, what: &str) -> Result<Num, Uncomputable> {
     match n {
         Num::Absent | Num::Value(_) => Ok(n),
         Num::Invalid => Err(format!("{what} is not a decimal number")),

@@ -15,6 +15,7 @@
 use super::super::amount::Amount;
 use super::super::model::{Num, PrepaidPaymentData, TotalsData, normalize_space};
 use super::codelists::{XRECHNUNG_EAS_EXT, XRECHNUNG_ICD_EXT};
+use super::en16931::{OVERFLOW, usable};
 use super::table::{Broken, Input, Rule};
 
 /// The MIME codes BR-DEX-01 allows, compared as written.
@@ -106,15 +107,8 @@ enum Due {
 
 /// BR-DEX-09's sides for the totals `t`, or why they cannot be computed.
 fn amount_due(i: &Input<'_>, t: &TotalsData) -> Result<Due, String> {
-    const OVERFLOW: &str = "the amounts are too large to compute with";
-    let value = |n: Num, what: &str| -> Result<Option<Amount>, String> {
-        match n {
-            Num::Absent => Ok(None),
-            Num::Value(a) => Ok(Some(a)),
-            Num::Invalid => Err(format!("{what} is not a decimal number")),
-            Num::TooLong => Err(format!("{what} has more digits than can be computed with")),
-        }
-    };
+    // EN 16931's fail-closed reading of an amount (BR-CO-16 reads the same terms).
+    let value = |n: Num, what: &str| usable(n, what).map(Num::value);
     // `exists(cbc:PaidAmount[normalize-space()])`: only then is the sum taken, of them all.
     let paid = || i.doc.prepaid_payments.iter().flat_map(|p| &p.paid_amounts);
     let mut third_party = Amount::ZERO;
