@@ -6,6 +6,9 @@ CII-SR-*, CII-DT-*) are mostly of three shapes, evaluated in a context element:
   not(PATH)               PATH (an element, or an attribute) must not be present
   count(PATH) <= N        at most N of them
   count(PATH) = N         exactly N
+and a few more: `not(PATH) or self::X` / `ancestor::X` / (from the root) `../X` (absent unless the
+context passes the guard), `not(A and B)` (not both), `count(//@a) - count(//X/@a) <= 0` (the
+attribute nowhere but on X).
 This script reads every template of the binding pattern (its `match`, mode and priority) and
 every assert of those families in it, and writes the ones of these shapes as data, so
 `invoice::bindings` evaluates them in the one streaming pass. Templates whose context this
@@ -193,6 +196,38 @@ def parse_test(test: str, names: Names, root_context: bool) -> list[str]:
     t = unescape(test).strip()
     while t.startswith("(") and t.endswith(")") and split_top(t[1:-1], "|") and balanced(t[1:-1]):
         t = t[1:-1].strip()
+    # `not(PATH) or GUARD`, a guard the context element decides: its own name (`self::x`, and
+    # from the root `../x`, the root itself) or an ancestor's.
+    m = re.fullmatch(r"not\(([^()]*)\)\s+or\s+\(?\s*(self::|\.\./|ancestor::)(" + QNAME + r")\s*\)?", t)
+    if m:
+        axis, guard = m.group(2), names.id(m.group(3))
+        if axis == "../" and not root_context:
+            raise Unsupported("../ outside the root context")
+        unless = f"Unless::Ancestor({guard})" if axis == "ancestor::" else f"Unless::SelfIs({guard})"
+        return [f"Check::AbsentUnless({rel_rust(ids, attr)}, {unless})"
+                for ids, attr in parse_rel(m.group(1), names)]
+    # `not(A and B)`, and its spelled-out form `(not(A) and B) or (A and not(B)) or (not(A)
+    # and not(B))`: not both present.
+    m = re.fullmatch(r"not\(([^()]*)\s+and\s+([^()]*)\)", t)
+    spelled = re.fullmatch(
+        r"\(not\s*\(([^()]*)\)\s+and\s+([^()]*)\)\s+or\s+\(([^()]*)\s+and\s+not\s*\(([^()]*)\)\)"
+        r"\s+or\s+\(not\s*\(([^()]*)\)\s+and\s+not\s*\(([^()]*)\)\)", t)
+    if spelled:
+        a, b = spelled.group(1).strip(), spelled.group(2).strip()
+        if [g.strip() for g in spelled.groups()] == [a, b, a, b, a, b]:
+            m = spelled
+    if m:
+        pair = [parse_rel(m.group(i), names) for i in (1, 2)]
+        if any(len(x) != 1 or x[0][1] is not None for x in pair):
+            raise Unsupported("not both of a union or an attribute")
+        a, b = (", ".join(map(str, x[0][0])) for x in pair)
+        return [f"Check::NotBoth(&[{a}], &[{b}])"]
+    # `count(//@a) - count(//X/@a) <= 0`: the attribute nowhere but on X.
+    m = re.fullmatch(r"count\(//@(" + NAME + r")\)\s*-\s*count\(//(" + QNAME + r")/@(" + NAME + r")\)\s*<=\s*0", t)
+    if m and m.group(1) == m.group(3):
+        if not root_context:
+            raise Unsupported("//@ outside the root context")
+        return [f'Check::AttrAnywhereExcept("{m.group(1)}", {names.id(m.group(2))})']
     m = re.fullmatch(r"not\((.*)\)", t)
     if m and balanced(m.group(1)):
         inner = m.group(1).strip()
@@ -323,7 +358,7 @@ def generate(stats: bool) -> str:
         "// (../shared/oracle/xslt, validation 1.3.16); do not edit by hand.\n"
         "//! The EN 16931 syntax binding rules that are presence and count constraints, as data\n"
         "//! for `invoice::bindings` (see `scripts/binding_rules.py`).\n\n"
-        "use super::super::bindings::{Assert, Binding, Check, Pattern, Rel, Step, Template};\n"
+        "use super::super::bindings::{Assert, Binding, Check, Pattern, Rel, Step, Template, Unless};\n"
         "use super::super::xml::Ns;\n\n" + "\n".join(parts)
     )
 

@@ -6,7 +6,9 @@
 //! by `scripts/binding_rules.py`): a template is a context pattern (`/ubl:Invoice`,
 //! `//ram:*[ends-with(name(), 'TradeTax')]`) with a priority, and asserts of three shapes
 //! relative to the context: a path that must be absent, a path that may occur at most N times,
-//! or exactly N times (and, from the document's root, a path or attribute absent anywhere).
+//! or exactly N times (and, from the document's root, a path or attribute absent anywhere);
+//! besides, an absence the context element may be exempt from by its name or an ancestor's
+//! (decided when it starts), and two paths that may not both be present.
 //! As in XSLT, an element takes only the highest-priority template of the pattern that
 //! matches it; templates the generator could not turn into data still take part as "may
 //! match" patterns, so a rule is never reported where the official artefact would have run
@@ -92,6 +94,23 @@ pub(crate) enum Check {
     AttrAnywhere(&'static str),
     /// `not(//path)` from the root: no element (or attribute) anywhere whose path ends so.
     AbsentAnywhere(Rel),
+    /// `not(path) or guard`: absent, unless the context element passes the guard.
+    AbsentUnless(Rel, Unless),
+    /// `not(a and b)`: not both paths present.
+    NotBoth(&'static [u16], &'static [u16]),
+    /// `count(//@name) - count(//x/@name) <= 0` from the root: the attribute on no element but
+    /// those named by the id.
+    AttrAnywhereExcept(&'static str, u16),
+}
+
+/// What exempts a context element from an [`Check::AbsentUnless`] assert, decided when it
+/// starts.
+#[derive(Clone, Copy)]
+pub(crate) enum Unless {
+    /// It is this element (`self::x`; from the root, `../x` names the root itself).
+    SelfIs(u16),
+    /// It has an ancestor of this name (`ancestor::x`).
+    Ancestor(u16),
 }
 
 /// A path below the context: element name ids, then an attribute of the last one.
@@ -161,15 +180,28 @@ struct Node {
     children: Vec<(u16, u32)>,
     /// Asserts that an element here (attribute `None`) or its attribute breaks.
     absent: Vec<(u16, Option<&'static str>)>,
-    /// Count asserts that count the elements here.
+    /// Count slots ([`Prepared::counts`]) that count the elements here.
     counted: Vec<u16>,
+}
+
+/// What a count slot's total must be when its context ends.
+#[derive(Clone, Copy)]
+enum Limit {
+    AtMost(u32),
+    Exactly(u32),
+    /// Not nonzero together with the count of the slot named (a [`Check::NotBoth`]).
+    NotBoth(u16),
+    /// The second path of a [`Check::NotBoth`]: judged with the first.
+    Partner,
 }
 
 /// A template made ready to run: its trie (node 0 is the context itself).
 struct Prepared {
     nodes: Vec<Node>,
-    /// Count asserts: (assert index, path reaches a node, at most / exactly, n).
-    counts: Vec<(u16, bool, u32)>,
+    /// Count slots: (assert index, what its total must be).
+    counts: Vec<(u16, Limit)>,
+    /// Guarded asserts: (assert index, its guard).
+    guards: Vec<(u16, Unless)>,
 }
 
 /// A syntax's rules made ready to run (built once per process).
@@ -187,8 +219,9 @@ struct Compiled {
     prepared: Vec<Prepared>,
     /// `AbsentAnywhere` asserts: (template, assert) by the path's last id.
     anywhere: HashMap<u16, Vec<(u16, u16)>>,
-    /// `AttrAnywhere` asserts: (template, assert, attribute).
-    attr_anywhere: Vec<(u16, u16, &'static str)>,
+    /// `AttrAnywhere(Except)` asserts: (template, assert, attribute, the exempt element's
+    /// name id or 0).
+    attr_anywhere: Vec<(u16, u16, &'static str, u16)>,
     /// The template whose context is the root, where the anywhere asserts report.
     root_template: Option<u16>,
 }
@@ -244,7 +277,15 @@ impl Compiled {
                 }
             }
             let mut nodes = vec![Node::default()];
-            let mut counts = Vec::new();
+            let mut counts: Vec<(u16, Limit)> = Vec::new();
+            let mut guards = Vec::new();
+            let mut count = |nodes: &mut Vec<Node>, path: &[u16], assert: u16, limit: Limit| {
+                let slot = u16::try_from(counts.len()).unwrap_or(u16::MAX);
+                let at = insert(nodes, path);
+                nodes[at].counted.push(slot);
+                counts.push((assert, limit));
+                slot
+            };
             for (a, assert) in template.asserts.iter().enumerate() {
                 let a16 = u16::try_from(a).unwrap_or(u16::MAX);
                 match &assert.check {
@@ -252,13 +293,25 @@ impl Compiled {
                         let at = insert(&mut nodes, rel.path);
                         nodes[at].absent.push((a16, rel.attr));
                     }
-                    Check::AtMost(path, n) | Check::Exactly(path, n) => {
-                        let at = insert(&mut nodes, path);
-                        nodes[at].counted.push(a16);
-                        let exactly = matches!(assert.check, Check::Exactly(..));
-                        counts.push((a16, exactly, *n));
+                    Check::AbsentUnless(rel, unless) => {
+                        let at = insert(&mut nodes, rel.path);
+                        nodes[at].absent.push((a16, rel.attr));
+                        guards.push((a16, *unless));
                     }
-                    Check::AttrAnywhere(name) => attr_anywhere.push((t16, a16, *name)),
+                    Check::AtMost(path, n) => {
+                        count(&mut nodes, path, a16, Limit::AtMost(*n));
+                    }
+                    Check::Exactly(path, n) => {
+                        count(&mut nodes, path, a16, Limit::Exactly(*n));
+                    }
+                    Check::NotBoth(first, second) => {
+                        let slot = count(&mut nodes, first, a16, Limit::Partner);
+                        count(&mut nodes, second, a16, Limit::NotBoth(slot));
+                    }
+                    Check::AttrAnywhere(name) => attr_anywhere.push((t16, a16, *name, 0)),
+                    Check::AttrAnywhereExcept(name, except) => {
+                        attr_anywhere.push((t16, a16, *name, *except));
+                    }
                     Check::AbsentAnywhere(rel) => {
                         if let Some(last) = rel.path.last() {
                             anywhere.entry(*last).or_default().push((t16, a16));
@@ -271,7 +324,11 @@ impl Compiled {
             for node in &mut nodes {
                 node.children.sort_unstable_by_key(|(c, _)| *c);
             }
-            prepared.push(Prepared { nodes, counts });
+            prepared.push(Prepared {
+                nodes,
+                counts,
+                guards,
+            });
         }
         Compiled {
             binding,
@@ -502,9 +559,16 @@ impl Tracker {
         {
             // The context ends: its counts are complete.
             let prepared = &rules.prepared[frame.template as usize];
-            for (slot, &(assert, exactly, n)) in prepared.counts.iter().enumerate() {
-                let count = frame.counts.get(slot).copied().unwrap_or(0);
-                if (exactly && count != n) || (!exactly && count > n) {
+            let total = |slot: usize| frame.counts.get(slot).copied().unwrap_or(0);
+            for (slot, &(assert, limit)) in prepared.counts.iter().enumerate() {
+                let count = total(slot);
+                let broken = match limit {
+                    Limit::AtMost(n) => count > n,
+                    Limit::Exactly(n) => count != n,
+                    Limit::NotBoth(first) => count > 0 && total(first as usize) > 0,
+                    Limit::Partner => false,
+                };
+                if broken {
                     self.hit_in(rules, &frame, assert);
                 }
             }
@@ -557,10 +621,8 @@ impl Tracker {
                     found.push((f, assert));
                 }
             }
-            for &assert in &node.counted {
-                if let Some(slot) = prepared.counts.iter().position(|c| c.0 == assert)
-                    && let Some(count) = frame.counts.get_mut(slot)
-                {
+            for &slot in &node.counted {
+                if let Some(count) = frame.counts.get_mut(slot as usize) {
                     *count = count.saturating_add(1);
                 }
             }
@@ -591,8 +653,8 @@ impl Tracker {
             }
         }
         if attrs.any() {
-            for &(template, assert, name) in &rules.attr_anywhere {
-                if template == root && has(attrs, name) {
+            for &(template, assert, name, except) in &rules.attr_anywhere {
+                if template == root && (except == 0 || id != except) && has(attrs, name) {
                     found.push(assert);
                 }
             }
@@ -659,12 +721,25 @@ impl Tracker {
             return;
         }
         let prepared = &rules.prepared[t as usize];
+        // A guarded assert whose guard holds is as good as reported: never again here.
+        let reported = prepared
+            .guards
+            .iter()
+            .filter(|(_, unless)| match *unless {
+                Unless::SelfIs(name) => id == name,
+                Unless::Ancestor(name) => {
+                    let above = self.open.len().saturating_sub(1);
+                    self.open[..above].iter().any(|o| o.id == name)
+                }
+            })
+            .map(|(assert, _)| *assert)
+            .collect();
         self.frames.push(Frame {
             depth,
             template: t,
             nodes: vec![0],
             counts: vec![0; prepared.counts.len()],
-            reported: Vec::new(),
+            reported,
             offset,
         });
         let f = self.frames.len() - 1;

@@ -603,14 +603,6 @@ impl Cii {
                 return None;
             }
             [T::BillingSpecifiedPeriod, rest @ ..] => return self.period(false, rest, attrs),
-            [T::ApplicableTradeTax, T::TaxPointDate] => {
-                self.doc.tax_point_date = true;
-                return None;
-            }
-            [T::ApplicableTradeTax, T::DueDateTypeCode] => {
-                self.doc.due_date_type_code = true;
-                return None;
-            }
             [T::InvoiceReferencedDocument] => {
                 self.doc.billing_references.push(false);
                 return None;
@@ -979,6 +971,12 @@ impl Handler for Cii {
             && self.doc.discouraged.len() < super::discouraged::MAX_NOTED
         {
             self.doc.discouraged.push(d);
+        }
+        // BR-CO-03 asks `//ram:TaxPointDate` and `//ram:DueDateTypeCode`: at any depth.
+        match path.last() {
+            Some(T::TaxPointDate) => self.doc.tax_point_date = true,
+            Some(T::DueDateTypeCode) => self.doc.due_date_type_code = true,
+            _ => {}
         }
         let field = match path {
             [

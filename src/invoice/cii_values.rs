@@ -5,7 +5,9 @@
 //! quantity units only where the lines' billed quantities have one (CII-DT-033), `VAT` as the
 //! only tax type code (CII-DT-037), format 102 dates (CII-DT-097), one origin country id per
 //! product (CII-SR-090), one VAT due date type code (CII-SR-462) and one payment means text
-//! (CII-SR-468).
+//! (CII-SR-468); how many additional documents of a type code the header agreement and a line's
+//! settlement hold (CII-SR-457/458/474..476), and that a line's gross price has only allowances
+//! (CII-SR-119).
 //!
 //! Several contexts are element name patterns (`//ram:*[ends-with(name(), 'Amount')]`), so the
 //! checks look at the local names as written, in the one streaming pass; each context is the
@@ -46,6 +48,9 @@ struct Reference {
     uri: bool,
     name: bool,
     binary: bool,
+    /// How many `ram:Name` and `ram:AttachmentBinaryObject` children.
+    names: u32,
+    binaries: u32,
     reference_type: bool,
     issue_date: bool,
     /// Its `ram:TypeCode` children, as written.
@@ -69,6 +74,34 @@ struct Product {
     ids: usize,
 }
 
+/// A context that counts its additional referenced documents by type code: the header
+/// agreement (CII-SR-457/458/475/476) or a line's settlement (CII-SR-474).
+#[derive(Default)]
+struct Holder {
+    depth: usize,
+    offset: usize,
+    /// Documents with a `TypeCode` of 50 and of 130, as written (`ram:TypeCode = '50'`).
+    written_50: u32,
+    written_130: u32,
+    /// Documents whose `normalize-space(ram:TypeCode)` is 130; the names and attachments of
+    /// those whose is 916.
+    normalized_130: u32,
+    names_916: u32,
+    binaries_916: u32,
+}
+
+/// A line's agreement (`…/ram:SpecifiedLineTradeAgreement`), for CII-SR-119: whether its
+/// gross price's allowance has a charge indicator (one that is false) and an amount.
+struct LineAgreement {
+    depth: usize,
+    offset: usize,
+    indicator: bool,
+    indicator_false: bool,
+    amount: bool,
+    /// An indicator that is no boolean.
+    uncastable: bool,
+}
+
 /// Whose text is being read.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Reading {
@@ -77,6 +110,8 @@ enum Reading {
     Date,
     DueDateType,
     Information,
+    /// The `udt:Indicator` of a gross price allowance's charge indicator.
+    PriceIndicator,
 }
 
 /// The value rules' state over one CII document.
@@ -85,6 +120,9 @@ pub(crate) struct CiiValues {
     references: Vec<Reference>,
     taxes: Vec<Tax>,
     product: Option<Product>,
+    agreement: Option<Holder>,
+    line_settlement: Option<Holder>,
+    line_agreement: Option<LineAgreement>,
     /// The element whose text is read: (depth, what, text so far, its offset).
     reading: Option<(usize, Reading, String, usize)>,
     /// The first quantity with a `unitCode` (location, offset), and whether a line's billed
@@ -125,6 +163,17 @@ impl CiiValues {
                 if local == b"DateTimeString" && at.attr(b"format").as_deref() == Some("102") {
                     self.reading = Some((depth, Reading::Date, String::new(), offset));
                 }
+                if local == b"Indicator"
+                    && self
+                        .line_agreement
+                        .as_ref()
+                        .is_some_and(|a| a.depth + 4 == depth)
+                    && parent == Some(b"ChargeIndicator")
+                    && at.ancestor(ancestors - 2) == b"AppliedTradeAllowanceCharge"
+                    && at.ancestor(ancestors - 3) == b"GrossPriceProductTradePrice"
+                {
+                    self.reading = Some((depth, Reading::PriceIndicator, String::new(), offset));
+                }
                 return;
             }
             _ => return,
@@ -135,8 +184,14 @@ impl CiiValues {
         {
             match local {
                 b"URIID" => r.uri = true,
-                b"Name" => r.name = true,
-                b"AttachmentBinaryObject" => r.binary = true,
+                b"Name" => {
+                    r.name = true;
+                    r.names = r.names.saturating_add(1);
+                }
+                b"AttachmentBinaryObject" => {
+                    r.binary = true;
+                    r.binaries = r.binaries.saturating_add(1);
+                }
                 b"ReferenceTypeCode" => r.reference_type = true,
                 b"FormattedIssueDateTime" => r.issue_date = true,
                 b"TypeCode" => {
@@ -163,6 +218,14 @@ impl CiiValues {
             if p.depth + 2 == depth && local == b"ID" && parent == Some(b"OriginTradeCountry") {
                 p.ids += 1;
             }
+        }
+        if let Some(a) = &mut self.line_agreement
+            && a.depth + 3 == depth
+            && parent == Some(b"AppliedTradeAllowanceCharge")
+            && at.ancestor(ancestors - 2) == b"GrossPriceProductTradePrice"
+        {
+            a.indicator |= local == b"ChargeIndicator";
+            a.amount |= local == b"ActualAmount";
         }
         if local == b"Information" && parent == Some(b"SpecifiedTradeSettlementPaymentMeans") {
             self.reading = Some((depth, Reading::Information, String::new(), offset));
@@ -220,6 +283,39 @@ impl CiiValues {
             && self.settlement.is_none()
         {
             self.settlement = Some((at.location(), offset));
+        } else if local == b"ApplicableHeaderTradeAgreement"
+            && path(&[b"SupplyChainTradeTransaction"])
+        {
+            self.agreement = Some(Holder {
+                depth,
+                offset,
+                ..Holder::default()
+            });
+        } else if local == b"SpecifiedLineTradeSettlement"
+            && path(&[
+                b"SupplyChainTradeTransaction",
+                b"IncludedSupplyChainTradeLineItem",
+            ])
+        {
+            self.line_settlement = Some(Holder {
+                depth,
+                offset,
+                ..Holder::default()
+            });
+        } else if local == b"SpecifiedLineTradeAgreement"
+            && path(&[
+                b"SupplyChainTradeTransaction",
+                b"IncludedSupplyChainTradeLineItem",
+            ])
+        {
+            self.line_agreement = Some(LineAgreement {
+                depth,
+                offset,
+                indicator: false,
+                indicator_false: false,
+                amount: false,
+                uncastable: false,
+            });
         }
     }
 
@@ -264,6 +360,31 @@ impl CiiValues {
             && p.ids != 1
         {
             self.hit("CII-SR-090", at.location(), p.offset);
+        }
+        if let Some(h) = self.agreement.take_if(|h| h.depth == depth) {
+            for (id, n) in [
+                ("CII-SR-457", h.written_50),
+                ("CII-SR-458", h.written_130),
+                ("CII-SR-475", h.names_916),
+                ("CII-SR-476", h.binaries_916),
+            ] {
+                if n > 1 {
+                    self.hit(id, at.location(), h.offset);
+                }
+            }
+        }
+        if let Some(h) = self.line_settlement.take_if(|h| h.depth == depth)
+            && h.normalized_130 > 1
+        {
+            self.hit("CII-SR-474", at.location(), h.offset);
+        }
+        // `(indicator[false] and amount) or (not(indicator) and not(amount))`, negated.
+        if let Some(a) = self.line_agreement.take_if(|a| a.depth == depth)
+            && !a.uncastable
+            && (a.indicator || a.amount)
+            && !(a.amount && a.indicator_false)
+        {
+            self.hit("CII-SR-119", at.location(), a.offset);
         }
     }
 
@@ -310,6 +431,17 @@ impl CiiValues {
                     self.due_date_types.push(text);
                 }
             }
+            Reading::PriceIndicator => {
+                // `udt:Indicator = false()` casts the text to a boolean.
+                // Text that is no boolean is an error in the artefact: no verdict.
+                if let Some(a) = &mut self.line_agreement {
+                    match text.trim_matches(XML_SPACE) {
+                        "false" | "0" => a.indicator_false = true,
+                        "true" | "1" => {}
+                        _ => a.uncastable = true,
+                    }
+                }
+            }
             Reading::Information => {
                 let normalized = text.split_whitespace().collect::<Vec<_>>().join(" ");
                 match &self.information {
@@ -320,8 +452,30 @@ impl CiiValues {
         }
     }
 
-    /// CII-DT-015..027: what a referenced document may carry, by its kind and type code.
+    /// CII-DT-015..027: what a referenced document may carry, by its kind and type code; and
+    /// the count of the context holding it (CII-SR-457/458/474..476).
     fn reference(&mut self, r: &Reference, at: &dyn Element) {
+        if r.additional {
+            let written = |code: &str| r.type_codes.iter().any(|c| c == code);
+            // `normalize-space(ram:TypeCode)`: of the one type code (more is an XPath error).
+            let normalized = r.type_codes.first().map(|c| c.trim_matches(XML_SPACE));
+            let normalized = |code: &str| normalized == Some(code);
+            if let Some(h) = self.agreement.as_mut().filter(|h| h.depth + 1 == r.depth) {
+                h.written_50 += u32::from(written("50"));
+                h.written_130 += u32::from(written("130"));
+                if normalized("916") {
+                    h.names_916 = h.names_916.saturating_add(r.names);
+                    h.binaries_916 = h.binaries_916.saturating_add(r.binaries);
+                }
+            }
+            if let Some(h) = self
+                .line_settlement
+                .as_mut()
+                .filter(|h| h.depth + 1 == r.depth)
+            {
+                h.normalized_130 += u32::from(normalized("130"));
+            }
+        }
         let typed = |code: &str| r.type_codes.iter().any(|c| c == code);
         let attached = r.additional && typed("916");
         let broken = [
@@ -355,6 +509,9 @@ impl CiiValues {
     }
 }
 
+/// The whitespace XPath's `normalize-space` and casts strip.
+const XML_SPACE: [char; 4] = [' ', '\t', '\n', '\r'];
+
 /// CII-DT-097: `matches(., '^\s*(\d{4})(1[0-2]|0[1-9]){1}(3[01]|[12][0-9]|0[1-9]){1}\s*$')`.
 fn is_date_102(text: &str) -> bool {
     let t = text.trim_matches([' ', '\t', '\n', '\r']);
@@ -381,8 +538,14 @@ pub(crate) const IDS: &[&str] = &[
     "CII-DT-037",
     "CII-DT-097",
     "CII-SR-090",
+    "CII-SR-119",
+    "CII-SR-457",
+    "CII-SR-458",
     "CII-SR-462",
     "CII-SR-468",
+    "CII-SR-474",
+    "CII-SR-475",
+    "CII-SR-476",
 ];
 
 #[cfg(test)]

@@ -715,9 +715,9 @@ pub(crate) struct Doc {
     pub(crate) periods: Vec<PeriodData>,
     /// The invoice line periods (BG-26), in document order.
     pub(crate) line_periods: Vec<PeriodData>,
-    /// UBL `TaxPointDate`, CII `ApplicableTradeTax/TaxPointDate` exists (BT-7).
+    /// UBL `TaxPointDate`, CII `TaxPointDate` (at any depth, as BR-CO-03 asks) exists (BT-7).
     pub(crate) tax_point_date: bool,
-    /// CII `ApplicableTradeTax/DueDateTypeCode` exists (BT-8).
+    /// CII `DueDateTypeCode` exists, at any depth (BT-8).
     pub(crate) due_date_type_code: bool,
     /// The preceding invoice references (BG-3), each with whether it has its id (UBL
     /// `BillingReference` with `InvoiceDocumentReference/ID`, CII header

@@ -403,6 +403,31 @@ pub(super) const UBL_RULES: &[Rule] = &[
         },
     },
     Rule {
+        id: "UBL-CR-002",
+        // `cbc:UBLVersionID = '2.1'`, as written.
+        terms: &[],
+        check: |i, out| {
+            if let Some(v) = i.doc.ubl_version.as_deref().filter(|v| *v != "2.1") {
+                out.push(Broken::at(
+                    format!("{}/cbc:UBLVersionID", i.root()),
+                    format!("the UBL version is '{v}'; leave UBLVersionID out, or give 2.1"),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "UBL-CR-665",
+        terms: &["BT-18", "BT-122"],
+        check: |i, out| {
+            for n in each(&i.doc.attachments, |a| a.id_scheme && !object_reference(a)) {
+                out.push(Broken::at(
+                    format!("{}/cac:AdditionalDocumentReference[{}]", i.root(), n + 1),
+                    format!("additional document reference {} has an ID with a schemeID but is not an invoiced object identifier (DocumentTypeCode 130); leave the schemeID out", n + 1),
+                ));
+            }
+        },
+    },
+    Rule {
         id: "UBL-DT-07",
         terms: &["BT-125"],
         check: |i: &Input<'_>, out| {
