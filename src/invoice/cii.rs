@@ -38,6 +38,8 @@ pub(crate) enum PartyField {
 /// What an element recognised by [`Cii::start`] fills in at its end.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Field {
+    /// The debited account's `IBANID` (BT-91), for XRechnung's BR-DE-20.
+    PayerAccount,
     /// The payment terms' text (BT-20), for XRechnung's Skonto syntax (BR-DE-18).
     PaymentTermsText,
     CustomizationId,
@@ -276,7 +278,7 @@ impl Cii {
                         line.quantity_unit = unit_code;
                     }
                 }
-                return None;
+                Field::Line(LineField::Quantity)
             }
             [
                 T::SpecifiedLineTradeAgreement,
@@ -552,7 +554,7 @@ impl Cii {
                 if let Some(p) = self.doc.payment_means.last_mut() {
                     p.payer_account = true;
                 }
-                return None;
+                Field::PayerAccount
             }
             [
                 T::SpecifiedTradeSettlementPaymentMeans,
@@ -605,6 +607,7 @@ impl Cii {
             [T::BillingSpecifiedPeriod, rest @ ..] => return self.period(false, rest, attrs),
             [T::InvoiceReferencedDocument] => {
                 self.doc.billing_references.push(false);
+                self.doc.invoice_reference_element = true;
                 return None;
             }
             [T::SpecifiedTradeSettlementPaymentMeans, T::TypeCode] => Field::PaymentMeansCode,
@@ -976,6 +979,8 @@ impl Handler for Cii {
         match path.last() {
             Some(T::TaxPointDate) => self.doc.tax_point_date = true,
             Some(T::DueDateTypeCode) => self.doc.due_date_type_code = true,
+            // BR-DEX-15 asks `//ram:ParentLineID`.
+            Some(T::ParentLineID) => self.doc.parent_line_id = true,
             _ => {}
         }
         let field = match path {
@@ -1094,6 +1099,11 @@ impl Handler for Cii {
             Field::PaymentAccount => {
                 if let Some(p) = doc.payment_means.last_mut() {
                     p.accounts.push(text.to_owned());
+                }
+            }
+            Field::PayerAccount => {
+                if let Some(p) = doc.payment_means.last_mut() {
+                    set_first(&mut p.payer_account_id, text);
                 }
             }
             Field::VatBreakdownAmount => {

@@ -124,6 +124,9 @@ pub(crate) struct PartyData {
     pub(crate) contact_name: bool,
     pub(crate) contact_phone: bool,
     pub(crate) contact_email: bool,
+    /// The contact's first telephone and e-mail, as written (XRechnung's BR-DE-27/28).
+    pub(crate) contact_phone_text: Option<String>,
+    pub(crate) contact_email_text: Option<String>,
 }
 
 /// UBL `LegalMonetaryTotal` / CII `SpecifiedTradeSettlementHeaderMonetarySummation`.
@@ -295,8 +298,8 @@ pub(crate) struct LineData {
     /// CII: the two prices' `BasisQuantity` as written, net then gross (XRechnung's BR-TMP-3
     /// compares them as strings).
     pub(crate) base_quantity_texts: [Option<String>; 2],
-    /// UBL: BT-129 as a number (`InvoicedQuantity` of an Invoice, `CreditedQuantity` of a
-    /// CreditNote).
+    /// BT-129 as a number (UBL `InvoicedQuantity` of an Invoice, `CreditedQuantity` of a
+    /// CreditNote; CII `BilledQuantity`).
     pub(crate) quantity_value: Num,
     /// The price has an allowance (UBL `Price/AllowanceCharge`, CII
     /// `GrossPriceProductTradePrice/AppliedTradeAllowanceCharge`), with its indicator as
@@ -615,8 +618,9 @@ pub(crate) struct AttachmentData {
     pub(crate) type_code: Option<String>,
     /// UBL: the `ID` has a `schemeID` attribute.
     pub(crate) id_scheme: bool,
-    /// UBL: it has an `Attachment` group.
+    /// UBL: it has an `Attachment` group, and in it an `ExternalReference`.
     pub(crate) attachment_element: bool,
+    pub(crate) external_reference: bool,
     /// UBL: it has a `DocumentDescription`.
     pub(crate) description: bool,
     /// UBL: its first `DocumentDescription`, as written (Iceland's `EINDAGI`, Greece's
@@ -635,6 +639,20 @@ impl Doc {
             Role::Payee => &mut self.payee,
         }
     }
+}
+
+/// Most sub-lines kept per document (a bound on a hostile one).
+pub(crate) const MAX_SUB_LINES: usize = 4096;
+
+/// One sub-line of XRechnung's extension (UBL `cac:SubInvoiceLine`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SubLineData {
+    /// The invoice line it belongs to (index into [`Doc::lines`]).
+    pub(crate) line: usize,
+    /// How deep it nests: 1 below the invoice line, 2 below a sub-line, …
+    pub(crate) depth: usize,
+    /// Its `LineExtensionAmount` (BT-131).
+    pub(crate) net: Num,
 }
 
 /// Everything the extractors found.
@@ -715,6 +733,14 @@ pub(crate) struct Doc {
     pub(crate) periods: Vec<PeriodData>,
     /// The invoice line periods (BG-26), in document order.
     pub(crate) line_periods: Vec<PeriodData>,
+    /// A preceding invoice reference group exists (UBL `BillingReference/InvoiceDocumentReference`,
+    /// CII header `InvoiceReferencedDocument`): XRechnung's BR-DE-26.
+    pub(crate) invoice_reference_element: bool,
+    /// XRechnung's extension: the sub-lines (UBL `SubInvoiceLine`, at any depth), in document
+    /// order, at most [`MAX_SUB_LINES`] (BR-DEX-02).
+    pub(crate) sub_lines: Vec<SubLineData>,
+    /// CII: a `ParentLineID` exists anywhere (BR-DEX-15).
+    pub(crate) parent_line_id: bool,
     /// UBL `TaxPointDate`, CII `TaxPointDate` (at any depth, as BR-CO-03 asks) exists (BT-7).
     pub(crate) tax_point_date: bool,
     /// CII `DueDateTypeCode` exists, at any depth (BT-8).

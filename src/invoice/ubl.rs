@@ -7,10 +7,10 @@
 use super::attachment;
 use super::model::{
     AddressData, AllowanceChargeData, AttachmentData, ClassificationData, Doc, Ident,
-    LineAllowanceChargeData, LineData, MAX_OTHER_CATEGORIES, MAX_PAID_AMOUNTS, MAX_TAX_SCHEMES,
-    Num, PartyData, PaymentMeansData, PaymentTermsData, PeriodData, PrepaidPaymentData,
-    ReasonTexts, TaxCategoryData, TaxTotalData, TotalsData, VatBreakdownData, parse_bool, push_tax,
-    set_first,
+    LineAllowanceChargeData, LineData, MAX_OTHER_CATEGORIES, MAX_PAID_AMOUNTS, MAX_SUB_LINES,
+    MAX_TAX_SCHEMES, Num, PartyData, PaymentMeansData, PaymentTermsData, PeriodData,
+    PrepaidPaymentData, ReasonTexts, SubLineData, TaxCategoryData, TaxTotalData, TotalsData,
+    VatBreakdownData, parse_bool, push_tax, set_first,
 };
 use super::xml::{Attrs, Capture, Handler, Tag as T};
 
@@ -88,6 +88,8 @@ pub(crate) enum LineField {
     Price,
     /// BT-151 / BT-152 of the line's last kept category.
     Tax(TaxField),
+    /// BT-129 as a number (CII `BilledQuantity`; UBL reads its own by root).
+    Quantity,
 }
 
 /// Stores a field of the last invoice line; `price_element` names the price element in
@@ -112,6 +114,11 @@ pub(crate) fn set_line_field(doc: &mut Doc, field: LineField, text: &str, price_
             match field {
                 LineField::Id => line.id |= not_blank(text),
                 LineField::ItemName => line.item_name |= not_blank(text),
+                LineField::Quantity => {
+                    if !line.quantity_value.present() {
+                        line.quantity_value = Num::parse(text);
+                    }
+                }
                 LineField::Tax(f) => {
                     if let Some(category) = line.taxes.last_mut() {
                         set_tax(category, f, text);
@@ -235,6 +242,8 @@ pub(crate) enum Field {
     OriginatorReference,
     /// The end of a sub-line's `cac:Item` (BR-DEX-03).
     SubLineItemEnd,
+    /// A sub-line's `cbc:LineExtensionAmount`, at its nesting depth (BR-DEX-02).
+    SubLineNet(usize),
     /// A third-party payment's `cbc:ID`, `cbc:InstructionID`, `cbc:PaidAmount`.
     PrepaidPaymentId,
     PrepaidPaymentInstruction,
@@ -481,15 +490,25 @@ impl Ubl {
     }
 }
 
-/// Notes a contact's name (0), telephone (1) or e-mail (2) when it is not blank.
+/// Notes a contact's name (0), telephone (1) or e-mail (2) when it is not blank, and the
+/// first telephone and e-mail as written.
 pub(crate) fn set_contact(party: &mut PartyData, part: u8, text: &str) {
     let given = !text.trim_matches([' ', '\t', '\n', '\r']).is_empty();
-    let slot = match part {
-        0 => &mut party.contact_name,
-        1 => &mut party.contact_phone,
-        _ => &mut party.contact_email,
+    let (slot, first) = match part {
+        0 => (&mut party.contact_name, None),
+        1 => (
+            &mut party.contact_phone,
+            Some(&mut party.contact_phone_text),
+        ),
+        _ => (
+            &mut party.contact_email,
+            Some(&mut party.contact_email_text),
+        ),
     };
     *slot |= given;
+    if let Some(first) = first {
+        set_first(first, text);
+    }
 }
 
 /// `[ID]`, `[Percent]`, `[TaxScheme, ID]` below a UBL `TaxCategory`/`ClassifiedTaxCategory`.
@@ -693,6 +712,27 @@ impl Handler for Ubl {
         let field = match path {
             // XRechnung's extension: sub-lines nest, and their items are told apart from the
             // line's own by the path.
+            [T::InvoiceLine, .., T::SubInvoiceLine] => {
+                if self.doc.sub_lines.len() < MAX_SUB_LINES {
+                    let depth = path.iter().filter(|t| **t == T::SubInvoiceLine).count();
+                    let line = self.doc.lines.len().saturating_sub(1);
+                    self.doc.sub_lines.push(SubLineData {
+                        line,
+                        depth,
+                        net: Num::Absent,
+                    });
+                }
+                return None;
+            }
+            [
+                T::InvoiceLine,
+                ..,
+                T::SubInvoiceLine,
+                T::LineExtensionAmount,
+            ] => {
+                let depth = path.iter().filter(|t| **t == T::SubInvoiceLine).count();
+                return Some((Field::SubLineNet(depth), Capture::Text));
+            }
             [T::InvoiceLine, .., T::SubInvoiceLine, T::Item] => {
                 self.sub_item_categories = 0;
                 return Some((Field::SubLineItemEnd, Capture::Nothing));
@@ -783,6 +823,16 @@ impl Handler for Ubl {
                 T::ExternalReference,
                 T::URI,
             ] => Field::AttachmentUri,
+            [
+                T::AdditionalDocumentReference,
+                T::Attachment,
+                T::ExternalReference,
+            ] => {
+                if let Some(a) = self.doc.attachments.last_mut() {
+                    a.external_reference = true;
+                }
+                return None;
+            }
             [T::TaxPointDate] => {
                 self.doc.tax_point_date = true;
                 return None;
@@ -797,6 +847,10 @@ impl Handler for Ubl {
             [T::InvoicePeriod, child] => return period_child(&mut self.doc, false, *child),
             [T::BillingReference] => {
                 self.doc.billing_references.push(false);
+                return None;
+            }
+            [T::BillingReference, T::InvoiceDocumentReference] => {
+                self.doc.invoice_reference_element = true;
                 return None;
             }
             [T::Delivery, T::ActualDeliveryDate] => Field::ActualDeliveryDate,
@@ -1405,6 +1459,14 @@ impl Handler for Ubl {
                 }
             }
             Field::PropertyEnd => end_item_property(doc, std::mem::take(&mut self.property)),
+            Field::SubLineNet(depth) => {
+                // The open sub-line at this depth is the last one started at it.
+                if let Some(s) = doc.sub_lines.iter_mut().rev().find(|s| s.depth == depth)
+                    && matches!(s.net, Num::Absent)
+                {
+                    s.net = Num::parse(text);
+                }
+            }
             Field::SubLineItemEnd => {
                 if self.sub_item_categories != 1 {
                     doc.sub_line_items_without_one_category =

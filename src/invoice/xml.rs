@@ -159,6 +159,8 @@ tags! {
     CreditNoteLine,
     // UBL elements of XRechnung's extension (sub-lines, third-party payments)
     SubInvoiceLine, PrepaidPayment, PaidAmount, InstructionID,
+    // CII element of XRechnung's extension (BR-DEX-15)
+    ParentLineID,
     // UBL elements SI-UBL 2.0 advises against (`discouraged`)
     CompanyLegalForm, AddressLine, Line, CountrySubentity,
     // CII elements NLCIUS-CII advises against (`discouraged`)

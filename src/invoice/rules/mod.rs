@@ -42,12 +42,13 @@ mod vat_ids;
 mod xrechnung;
 mod xrechnung_cvd;
 mod xrechnung_extension;
+mod xrechnung_warnings;
 
 use serde::Serialize;
 
 use super::Syntax;
 use super::model::Doc;
-use super::spec::{Specification, XRechnungFlavour};
+use super::spec::Specification;
 
 /// How serious a finding is, as flagged in the official schematron.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -181,7 +182,7 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 27] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 30] {
     use catalogue::layer::{
         EN16931_CII, EN16931_UBL, NLCIUS_CII, PEPPOL_BIS3_UBL, PEPPOL_SB_UBL, SI_UBL_2_0,
         SI_UBL_2_0_GACCOUNT, XRECHNUNG_CII, XRECHNUNG_UBL,
@@ -242,6 +243,21 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 27] {
             "xrechnung_extension",
             XRECHNUNG_UBL,
             xrechnung_extension::UBL_RULES,
+        ),
+        (
+            "xrechnung_warnings",
+            XRECHNUNG_UBL | XRECHNUNG_CII,
+            xrechnung_warnings::RULES,
+        ),
+        (
+            "xrechnung_warnings",
+            XRECHNUNG_UBL,
+            xrechnung_warnings::EXTENSION_UBL,
+        ),
+        (
+            "xrechnung_warnings",
+            XRECHNUNG_CII,
+            xrechnung_warnings::EXTENSION_CII,
         ),
         ("nl", SI_UBL_2_0_GACCOUNT, nl::GACCOUNT),
         ("peppol", XRECHNUNG_UBL, peppol::XRECHNUNG_UBL),
@@ -452,26 +468,20 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
             catalogue::layer::XRECHNUNG_UBL
         };
         table::run(xrechnung::RULES, &input, layer, &mut out);
-        if matches!(
-            spec,
-            Specification::XRechnung {
-                flavour: XRechnungFlavour::Cvd,
-                ..
-            }
-        ) {
+        table::run(xrechnung_warnings::RULES, &input, layer, &mut out);
+        // The artefact's `$isCVD` and `$isExtension`: its own version's identifiers, exactly.
+        if xrechnung_warnings::is_cvd(doc) {
             table::run(xrechnung_cvd::RULES, &input, layer, &mut out);
         }
-        if matches!(
-            spec,
-            Specification::XRechnung {
-                flavour: XRechnungFlavour::Extension,
-                ..
-            }
-        ) {
+        if xrechnung_warnings::is_extension(doc) {
             table::run(xrechnung_extension::RULES, &input, layer, &mut out);
-            if !cii {
+            let own = if cii {
+                xrechnung_warnings::EXTENSION_CII
+            } else {
                 table::run(xrechnung_extension::UBL_RULES, &input, layer, &mut out);
-            }
+                xrechnung_warnings::EXTENSION_UBL
+            };
+            table::run(own, &input, layer, &mut out);
         }
     }
     // Schema errors come first, as the official pipelines check the XSD before any rule, and

@@ -230,7 +230,7 @@ pub(super) const RULES: &[Rule] = &[
         ],
         check: |i, out| {
             for n in 0..i.doc.lines.len() {
-                match line_arithmetic(i.doc, n) {
+                match line_arithmetic(i.doc, n, false) {
                     Some(true) => {}
                     Some(false) => out.push(Broken::at(
                         i.line(n),
@@ -1081,17 +1081,24 @@ fn decimal_or(n: Num, default: Amount) -> Option<Amount> {
 /// PEPPOL-EN16931-R120: line net amount = quantity × (price ÷ base quantity) + charges −
 /// allowances, within 0.02; the sums of the line's charges and allowances (indicator written
 /// `true` / `false`) rounded to cents. `None` when a term is not a number.
-fn line_arithmetic(doc: &Doc, n: usize) -> Option<bool> {
+/// XRechnung's CII artefact (`cii`) falls back on the gross price's base quantity when the net
+/// price has none (or zero).
+pub(super) fn line_arithmetic(doc: &Doc, n: usize, cii: bool) -> Option<bool> {
     let line = doc.lines.get(n)?;
     let one = Amount::parse("1")?;
     let net = decimal_or(line.net, Amount::ZERO)?;
     let quantity = decimal_or(line.quantity_value, one)?;
     let price = decimal_or(line.price, Amount::ZERO)?;
-    let base = match line.base_quantity {
-        Num::Value(b) if b != Amount::ZERO => b,
-        Num::Invalid | Num::TooLong => return None,
-        _ => one,
+    let nonzero = |q: Num| match q {
+        Num::Value(b) if b != Amount::ZERO => Some(Some(b)),
+        Num::Invalid | Num::TooLong => None,
+        _ => Some(None),
     };
+    let mut base = nonzero(line.base_quantity)?;
+    if cii && base.is_none() {
+        base = nonzero(line.gross_base_quantity)?;
+    }
+    let base = base.unwrap_or(one);
     let mut sums = [Amount::ZERO, Amount::ZERO];
     for a in doc.line_allowance_charges.iter().filter(|a| a.line == n) {
         let slot = match a.indicator.as_deref().map(normalize_space).as_deref() {

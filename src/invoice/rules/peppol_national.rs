@@ -701,6 +701,41 @@ pub(super) const GERMAN: &[Rule] = &[
         terms: &["BT-20"],
         check: |i, out| german(i, "BR-DE-18", out),
     },
+    Rule {
+        id: "DE-R-017",
+        terms: &["BT-3"],
+        check: |i, out| german(i, "BR-DE-17", out),
+    },
+    Rule {
+        id: "DE-R-019",
+        terms: &["BT-81", "BT-84"],
+        check: |i, out| german(i, "BR-DE-19", out),
+    },
+    Rule {
+        id: "DE-R-020",
+        terms: &["BT-81", "BT-91"],
+        check: |i, out| german(i, "BR-DE-20", out),
+    },
+    Rule {
+        id: "DE-R-026",
+        terms: &["BT-3", "BG-3"],
+        check: |i, out| german(i, "BR-DE-26", out),
+    },
+    Rule {
+        id: "DE-R-027",
+        terms: &["BG-6", "BT-42"],
+        check: |i, out| german(i, "BR-DE-27", out),
+    },
+    Rule {
+        id: "DE-R-028",
+        terms: &["BG-6", "BT-43"],
+        check: |i, out| german(i, "BR-DE-28", out),
+    },
+    Rule {
+        id: "DE-R-T02",
+        terms: &["BT-124"],
+        check: |i, out| german(i, "BR-TMP-2", out),
+    },
 ];
 
 /// SE-R-003/004: each legal identifier of a seller with an address in `SE` passes `ok`.

@@ -518,9 +518,14 @@ pub(super) const CII_RULES: &[Rule] = &[
     },
 ];
 
-/// The XRechnung rule `id` (of [`RULES`] or [`UBL_RULES`]), for Peppol's German twins.
+/// The XRechnung rule `id` (of [`RULES`], [`UBL_RULES`] or the warnings), for Peppol's German
+/// twins.
 pub(super) fn rule(id: &str) -> Option<&'static Rule> {
-    RULES.iter().chain(UBL_RULES).find(|r| r.id == id)
+    RULES
+        .iter()
+        .chain(UBL_RULES)
+        .chain(super::xrechnung_warnings::RULES)
+        .find(|r| r.id == id)
 }
 
 /// BR-DE-18: every line of the payment terms that starts with `#` (after normalize-space) is
