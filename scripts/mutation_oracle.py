@@ -70,8 +70,10 @@ def score(mutations: list[dict], xslt_dir: Path) -> dict:
             for layer, result in sorted(entry.get("layers", {}).items())
             if "fatal" in result
         }
+        # An `information` (XRechnung's BR-DE-TMP-32) never refuses either: trustgate reports
+        # it as a warning, and it is scored with them.
         warnings[m["name"]] = {
-            layer: sorted(result.get("warning", []))
+            layer: sorted(result.get("warning", []) + result.get("information", []))
             for layer, result in sorted(entry.get("layers", {}).items())
             if "fatal" in result
         }

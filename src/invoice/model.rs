@@ -98,6 +98,9 @@ pub(crate) struct PartyData {
     /// that compare the scheme their own way (Peppol's national rules); at most
     /// [`MAX_TAX_SCHEMES`].
     pub(crate) tax_schemes: Vec<(Option<String>, Option<String>)>,
+    /// The `schemeID` of each of [`PartyData::tax_schemes`]' `CompanyID`, by the same index
+    /// (PEPPOL-COMMON-R056-2 is shadowed by the templates of some schemes).
+    pub(crate) tax_scheme_id_schemes: Vec<Option<String>>,
     /// Number of UBL `PartyLegalEntity` / CII `SpecifiedLegalOrganization` elements.
     pub(crate) legal_entities: usize,
     /// Legal registration identifiers (UBL `PartyLegalEntity/CompanyID`, CII

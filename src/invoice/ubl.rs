@@ -455,6 +455,7 @@ impl Ubl {
                     party
                         .tax_schemes
                         .push((pending.tax_scheme.clone(), pending.company_id.clone()));
+                    party.tax_scheme_id_schemes.push(pending.scheme.clone());
                 }
                 if let (Some(scheme), Some(_)) = (&pending.tax_scheme, &pending.company_id) {
                     if scheme.to_uppercase() == "VAT" {

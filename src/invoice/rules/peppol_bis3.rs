@@ -75,15 +75,38 @@ fn groups(doc: &Doc) -> impl Iterator<Item = Group<'_>> {
 fn identifiers_in<'a>(doc: &'a Doc, scheme: &'a str) -> impl Iterator<Item = String> + 'a {
     [&doc.seller, &doc.buyer, &doc.payee, &doc.tax_representative]
         .into_iter()
-        .flat_map(|p| {
-            p.endpoint
+        .flat_map(move |p| {
+            let listed = p
+                .endpoint
                 .iter()
                 .chain(&p.identifiers)
                 .chain(&p.legal_ids)
                 .chain(&p.tax_registrations)
+                .filter(move |id: &&Ident| id.scheme.as_deref() == Some(scheme))
+                .map(|id| id.value.as_str());
+            // The VAT identifiers keep their `schemeID` apart; the artefact asks every
+            // `cbc:CompanyID` of the scheme.
+            let vat = p
+                .tax_schemes
+                .iter()
+                .zip(&p.tax_scheme_id_schemes)
+                .filter(move |((tax, id), id_scheme)| {
+                    // PEPPOL-COMMON-R056-2's template comes before 0217's, and takes a Dutch
+                    // VAT number.
+                    let r056_2 = tax.as_deref().is_some_and(|t| normalize_space(t) == "VAT")
+                        && id
+                            .as_deref()
+                            .is_some_and(|v| normalize_space(v).starts_with("NL"));
+                    id_scheme.as_deref() == Some(scheme)
+                        && tax
+                            .as_deref()
+                            .is_some_and(|t| t.trim().eq_ignore_ascii_case("VAT"))
+                        && !(scheme == "0217" && r056_2)
+                })
+                .filter_map(|((_, id), _)| id.as_deref());
+            listed.chain(vat)
         })
-        .filter(move |id: &&Ident| id.scheme.as_deref() == Some(scheme))
-        .map(|id| normalize_space(&id.value))
+        .map(normalize_space)
 }
 
 fn digits(s: &str) -> Option<Vec<u32>> {
@@ -164,6 +187,71 @@ fn dutch_vat(value: &str) -> bool {
         && b[2..11].iter().all(u8::is_ascii_digit)
         && b[11] == b'B'
         && b[12..].iter().all(u8::is_ascii_digit)
+}
+
+/// The `schemeID`s whose `CompanyID` template comes before PEPPOL-COMMON-R056-2's in its mode.
+const SCHEMES_BEFORE_R056_2: &[&str] = &[
+    "0088", "0192", "0184", "0096", "0198", "0208", "0201", "0210", "0211", "0007", "0151", "0106",
+    "0190", "9944",
+];
+
+/// `castable as xs:integer`: an optional sign and digits (the value is normalized already).
+fn xs_integer(s: &str) -> bool {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `u:checkCodiceIPA`: six characters, each an ASCII letter or digit.
+fn codice_ipa(value: &str) -> bool {
+    value.chars().count() == 6 && value.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+/// `u:checkCF`: 16 characters in the pattern of a person's tax code (`u:checkCF16`), or 11
+/// castable as an integer.
+fn codice_fiscale(value: &str) -> bool {
+    let c: Vec<char> = value.chars().collect();
+    let text = |from: usize, to: usize| c[from..to].iter().collect::<String>();
+    let letters = |from: usize, to: usize| c[from..to].iter().all(char::is_ascii_alphabetic);
+    match c.len() {
+        16 => {
+            letters(0, 6)
+                && xs_integer(&text(6, 8))
+                && letters(8, 9)
+                && xs_integer(&text(9, 11))
+                && xs_integer(&text(14, 15))
+                && letters(15, 16)
+        }
+        11 => xs_integer(value),
+        _ => false,
+    }
+}
+
+/// `u:checkPIVAseIT`: a value starting `IT` (or `it`) is followed by eleven digits whose Luhn
+/// style sum (`u:addPIVA`: every second digit doubled as `0246813579` maps it) ends in 0; any
+/// other value passes.
+fn partita_iva(value: &str) -> bool {
+    let Some(code) = value
+        .strip_prefix("IT")
+        .or_else(|| value.strip_prefix("it"))
+    else {
+        return true;
+    };
+    if code.chars().count() != 11 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let sum: u32 = code
+        .bytes()
+        .map(|b| u32::from(b - b'0'))
+        .enumerate()
+        .map(|(n, d)| {
+            if n % 2 == 1 {
+                [0, 2, 4, 6, 8, 1, 3, 5, 7, 9][d as usize]
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
 }
 
 fn all_digits(value: &str, n: usize) -> bool {
@@ -390,6 +478,100 @@ pub(super) const RULES: &[Rule] = &[
                 |v| all_digits(v, 12),
                 out,
             );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R044",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0201",
+                "Italian IPA code (Codice Univoco Unità Organizzativa: six letters or digits)",
+                codice_ipa,
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R045",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0210",
+                "Italian tax code (Codice Fiscale: 16 characters, or 11 digits)",
+                codice_fiscale,
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R046",
+        terms: &["BT-34", "BT-49"],
+        // The artefact asks it of electronic addresses only.
+        check: |i, out| {
+            let d = i.doc;
+            let endpoints = [&d.seller, &d.buyer, &d.payee, &d.tax_representative]
+                .into_iter()
+                .flat_map(|p| p.endpoint.iter())
+                .filter(|id| id.scheme.as_deref() == Some("9907"))
+                .map(|id| normalize_space(&id.value));
+            for value in endpoints.filter(|v| !codice_fiscale(v)) {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!(
+                        "the electronic address {:?} with scheme 9907 is not a valid Italian tax code (Codice Fiscale)",
+                        value.chars().take(40).collect::<String>()
+                    ),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R047",
+        terms: &["BT-29", "BT-30", "BT-34", "BT-46", "BT-47", "BT-49"],
+        check: |i, out| {
+            check_digits(
+                i,
+                "0211",
+                "Italian VAT number (Partita IVA: IT and eleven digits with their check digit)",
+                partita_iva,
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "PEPPOL-COMMON-R056-2",
+        terms: &["BT-31", "BT-48", "BT-63"],
+        // Each VAT `PartyTaxScheme/CompanyID` starting `NL` (normalized), but one whose own
+        // `schemeID` a higher-priority template of the mode takes.
+        check: |i, out| {
+            let d = i.doc;
+            for p in [&d.seller, &d.buyer, &d.payee, &d.tax_representative] {
+                for (n, (scheme, id)) in p.tax_schemes.iter().enumerate() {
+                    let vat = scheme
+                        .as_deref()
+                        .is_some_and(|s| normalize_space(s) == "VAT");
+                    let taken = p
+                        .tax_scheme_id_schemes
+                        .get(n)
+                        .and_then(Option::as_deref)
+                        .is_some_and(|s| SCHEMES_BEFORE_R056_2.contains(&s));
+                    let Some(value) = id.as_deref().map(normalize_space) else {
+                        continue;
+                    };
+                    if vat && !taken && value.starts_with("NL") && !dutch_vat(&value) {
+                        out.push(Broken::at(
+                            i.root().to_owned(),
+                            format!(
+                                "the Dutch VAT number {:?} is not NL, nine digits, B and two digits",
+                                value.chars().take(40).collect::<String>()
+                            ),
+                        ));
+                    }
+                }
+            }
         },
     },
     Rule {
@@ -1185,5 +1367,10 @@ mod tests {
         assert!(abn("51824753556"));
         assert!(!abn("51824753557"));
         assert!(dk_prefixed("DK12345678") && !dk_prefixed("DK1234567X"));
+        assert!(codice_ipa("UF5K2Q") && !codice_ipa("UF5K2") && !codice_ipa("UF5K2-"));
+        assert!(codice_fiscale("RSSMRA85T10A562S") && codice_fiscale("12345678901"));
+        assert!(!codice_fiscale("RSSMRA8XT10A562S") && !codice_fiscale("1234567890A"));
+        assert!(partita_iva("IT07643520567") && partita_iva("DE123") && partita_iva("07643520567"));
+        assert!(!partita_iva("IT07643520568") && !partita_iva("IT0764352056"));
     }
 }

@@ -436,6 +436,36 @@ pub(super) const RULES: &[Rule] = &[
         },
     },
     Rule {
+        id: "GR-S-008-1",
+        terms: &["BT-122"],
+        check: |i, out| {
+            let d = i.doc;
+            if greek_sender_in_greece(d) && marked(d, INVOICE_URL).count() != 1 {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "an invoice from Greece should have one additional document described ##INVOICE|URL##".to_owned(),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "GR-S-011",
+        terms: &["BT-31"],
+        check: |i, out| {
+            let d = i.doc;
+            if !d.seller.present || !greek_sender(d) {
+                return;
+            }
+            let ids: Vec<&str> = normalized_vat_ids(&d.seller).collect();
+            if !(ids.len() == 1 && greek_vat(ids[0])) {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "a Greek seller should give one VAT identifier (BT-31): EL and a valid tax registration number".to_owned(),
+                ));
+            }
+        },
+    },
+    Rule {
         id: "GR-R-005",
         terms: &["BT-45"],
         check: |i, out| {

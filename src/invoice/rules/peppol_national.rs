@@ -532,6 +532,121 @@ pub(super) const RULES: &[Rule] = &[
         check: super::peppol::swedish_seller_legal_id,
     },
     Rule {
+        id: "SE-R-007",
+        terms: &["BT-84", "BT-86"],
+        check: |i, out| swedish_giro(i, "SE:PLUSGIRO", xs_double, "is not numeric", out),
+    },
+    Rule {
+        id: "SE-R-008",
+        terms: &["BT-84", "BT-86"],
+        check: |i, out| swedish_giro(i, "SE:BANKGIRO", xs_double, "is not numeric", out),
+    },
+    Rule {
+        id: "SE-R-009",
+        terms: &["BT-84", "BT-86"],
+        check: |i, out| {
+            swedish_giro(
+                i,
+                "SE:BANKGIRO",
+                |v| matches!(v.chars().count(), 7 | 8),
+                "does not have 7 or 8 characters",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "SE-R-010",
+        terms: &["BT-84", "BT-86"],
+        check: |i, out| {
+            swedish_giro(
+                i,
+                "SE:PLUSGIRO",
+                |v| (2..=8).contains(&v.chars().count()),
+                "does not have 2 to 8 characters",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "SE-R-011",
+        terms: &["BT-81"],
+        check: |i, out| {
+            swedish_means(
+                i,
+                &["50", "56"],
+                false,
+                "use code 30 with the branch SE:BANKGIRO or SE:PLUSGIRO for Swedish Bankgiro or Plusgiro",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "SE-R-012",
+        terms: &["BT-81"],
+        check: |i, out| {
+            swedish_means(
+                i,
+                &["31"],
+                true,
+                "a credit transfer between Swedish partners is code 30",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "IS-R-001",
+        terms: &["BT-3"],
+        check: |i, out| {
+            let d = i.doc;
+            let code = d
+                .type_code
+                .as_deref()
+                .map(normalize_space)
+                .unwrap_or_default();
+            if icelandic(d, false) && !matches!(code.as_str(), "380" | "381") {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!("an Icelandic seller's invoice type code (BT-3) should be 380 or 381, not {code:?}"),
+                ));
+            }
+        },
+    },
+    Rule {
+        id: "NO-R-002",
+        terms: &["BT-32"],
+        // `normalize-space(cac:PartyTaxScheme[normalize-space(cac:TaxScheme/cbc:ID) = 'TAX']
+        // /cbc:CompanyID) = 'Foretaksregisteret'`: more than one such id stops the artefact.
+        check: |i, out| {
+            let d = i.doc;
+            if !d.seller.present || supplier_country(d).as_deref() != Some("NO") {
+                return;
+            }
+            let ids: Vec<&str> = d
+                .seller
+                .tax_schemes
+                .iter()
+                .filter(|(scheme, id)| {
+                    id.is_some()
+                        && scheme
+                            .as_deref()
+                            .is_some_and(|s| normalize_space(s) == "TAX")
+                })
+                .filter_map(|(_, id)| id.as_deref())
+                .collect();
+            let registered = match ids.as_slice() {
+                [] => false,
+                [one] => normalize_space(one) == "Foretaksregisteret",
+                _ => return,
+            };
+            if !registered {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "a Norwegian seller should state Foretaksregisteret (a PartyTaxScheme with TaxScheme TAX)",
+                ));
+            }
+        },
+    },
+    Rule {
         id: "NO-R-001",
         terms: &["BT-31"],
         check: |i, out| {
@@ -553,6 +668,85 @@ pub(super) const RULES: &[Rule] = &[
         },
     },
 ];
+
+/// `//cac:AccountingSupplierParty/cac:Party[cac:PostalAddress/cac:Country/cbc:IdentificationCode
+/// = 'SE']`: some address of the party has country `SE`, as written.
+fn swedish_address(p: &PartyData) -> bool {
+    p.addresses
+        .iter()
+        .any(|a| a.country.as_deref() == Some("SE"))
+}
+
+/// SE-R-007..010: with a Swedish seller, each account id (BT-84) of a credit transfer (30)
+/// whose branch (BT-86) is `branch` passes `ok`, normalized.
+fn swedish_giro(
+    i: &Input<'_>,
+    branch: &str,
+    ok: fn(&str) -> bool,
+    what: &str,
+    out: &mut Vec<Broken>,
+) {
+    let d = i.doc;
+    if !swedish_address(&d.seller) {
+        return;
+    }
+    for p in d.payment_means.iter().filter(|p| {
+        p.code.as_deref().map(normalize_space).as_deref() == Some("30")
+            && p.branch.as_deref().map(normalize_space).as_deref() == Some(branch)
+    }) {
+        for account in p.accounts.iter().map(|a| normalize_space(a)) {
+            if !ok(&account) {
+                swedish(
+                    i,
+                    format!(
+                        "the {} account {:?} {what}",
+                        &branch[3..],
+                        account.chars().take(40).collect::<String>()
+                    ),
+                    out,
+                );
+            }
+        }
+    }
+}
+
+/// SE-R-011/012: with a Swedish seller (and buyer, when `both`), no payment means type code is
+/// one of `codes`, as written.
+fn swedish_means(i: &Input<'_>, codes: &[&str], both: bool, what: &str, out: &mut Vec<Broken>) {
+    let d = i.doc;
+    if !swedish_address(&d.seller) || (both && !swedish_address(&d.buyer)) {
+        return;
+    }
+    for (n, _) in d
+        .payment_means
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.code.as_deref().is_some_and(|c| codes.contains(&c)))
+    {
+        swedish(i, format!("payment instruction {}: {what}", n + 1), out);
+    }
+}
+
+/// `string(number(x)) != 'NaN'`: `x` is an `xs:double` literal (`INF` included).
+fn xs_double(x: &str) -> bool {
+    let unsigned = x.strip_prefix(['+', '-']).unwrap_or(x);
+    if unsigned == "INF" {
+        return true;
+    }
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], Some(&unsigned[at + 1..])),
+        None => (unsigned, None),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok =
+        digits(whole) && digits(fraction) && !(whole.is_empty() && fraction.is_empty());
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    mantissa_ok && exponent_ok
+}
 
 /// `$supplierCountryIsDE and $customerCountryIsDE`.
 fn both_de(doc: &Doc) -> bool {

@@ -2,7 +2,8 @@
 //! specification identifiers (BR-DE-21), a preceding invoice for a corrected one (BR-DE-26), a
 //! valid IBAN for SEPA credit transfers and direct debits (BR-DE-19/20), a seller contact
 //! telephone with three digits and a well-formed e-mail (BR-DE-27/28), absolute URLs for
-//! external documents (BR-TMP-2), Peppol's line arithmetic as a warning (PEPPOL-EN16931-R120),
+//! external documents (BR-TMP-2), a date of supply (BR-DE-TMP-32, an information), Peppol's
+//! line arithmetic as a warning (PEPPOL-EN16931-R120),
 //! and the extension's sub-line sums (BR-DEX-02, UBL) and parent line ids (BR-DEX-15, CII).
 //!
 //! The regular expressions and the IBAN check are the artefact's, evaluated as it evaluates
@@ -272,6 +273,21 @@ pub(super) const RULES: &[Rule] = &[
                         format!("the external document location (BT-124) of additional document {} is not an absolute URL with a scheme", n + 1),
                     ));
                 }
+            }
+        },
+    },
+    Rule {
+        id: "BR-DE-TMP-32",
+        terms: &["BT-72", "BG-14", "BG-26"],
+        // An information in the artefact: reported as a warning, it never refuses.
+        check: |i, out| {
+            let d = i.doc;
+            let every_line = (0..d.lines.len()).all(|n| d.line_periods.iter().any(|p| p.line == n));
+            if d.actual_delivery_date.is_none() && d.periods.is_empty() && !every_line {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "the invoice gives no delivery date (BT-72), no invoicing period (BG-14) and not every line a period (BG-26); give one of them for the date of supply",
+                ));
             }
         },
     },
