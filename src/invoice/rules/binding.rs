@@ -108,6 +108,19 @@ fn too_many_reasons(i: &Input<'_>, charge: bool, out: &mut Vec<Broken>) {
 
 pub(super) const UBL_RULES: &[Rule] = &[
     Rule {
+        id: "UBL-SR-11",
+        terms: &["BT-30"],
+        check: |i, out| {
+            let n = i.doc.seller.legal_ids.len();
+            if n > 1 {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    format!("the seller has {n} legal registration identifiers (PartyLegalEntity/CompanyID); give exactly one"),
+                ));
+            }
+        },
+    },
+    Rule {
         id: "UBL-SR-13",
         terms: &["BT-32"],
         check: |i, out| {

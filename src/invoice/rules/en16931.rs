@@ -1,6 +1,6 @@
-//! EN 16931 business rules that need no code lists: the mandatory elements BR-01 to BR-16, the
-//! totals arithmetic BR-CO-10 to BR-CO-16, seller identification BR-CO-26, and the UBL syntax
-//! rule UBL-SR-11.
+//! EN 16931 business rules that need no code lists, as tables: the mandatory elements BR-01 to
+//! BR-16, the totals arithmetic BR-CO-10 to BR-CO-16 and the seller's identification BR-CO-26
+//! ([`CORE`]); the rules over lines, allowances and charges and the decimals ([`RULES`]).
 //!
 //! Each check follows the XPath of the CEN/TC 434 schematron (validation 1.3.x) for its syntax,
 //! including its contexts (a rule whose context element is absent does not fire) and its
@@ -12,185 +12,294 @@
 //! why it could not be checked. It never passes silently. (The official XSLT stops with a type
 //! error there; the malformed amount itself is reported by `rules::syntax`.)
 
-use super::super::Syntax;
 use super::super::amount::Amount;
 use super::super::model::{
-    AllowanceChargeData, Doc, LineAllowanceChargeData, Num, TotalsData, nonblank,
+    AddressData, AllowanceChargeData, LineAllowanceChargeData, Num, TotalsData, nonblank,
 };
 use super::table::{Broken, Input, Rule, each};
-use super::{Finding, fatal};
 
-pub(super) fn check(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
-    let cii = syntax == Syntax::Cii;
-    mandatory(doc, cii, out);
-    if doc.totals.is_none() {
-        // No totals group at all: the amount due is unknown, which is never a pass. (The UBL
-        // schema requires cac:LegalMonetaryTotal; EN 16931 requires BT-106, 109, 112, 115.)
-        for (id, bt) in [
-            ("BR-12", "the sum of invoice line net amounts (BT-106)"),
-            ("BR-13", "the total amount without VAT (BT-109)"),
-            ("BR-14", "the total amount with VAT (BT-112)"),
-            ("BR-15", "the amount due for payment (BT-115)"),
-        ] {
-            out.push(fatal(
-                id,
-                format!("the invoice has no document totals (UBL cac:LegalMonetaryTotal, CII SpecifiedTradeSettlementHeaderMonetarySummation), so it has no {bt}"),
-            ));
-        }
-    }
-    if let Some(totals) = &doc.totals {
-        line_total(doc, totals, out);
-        allowance_charge_totals(doc, totals, out);
-        tax_exclusive(totals, cii, out);
-    }
-    tax_total(doc, cii, out);
-    tax_inclusive(doc, cii, out);
-    if let Some(totals) = &doc.totals {
-        amount_due(totals, cii, out);
-    }
-    seller_identified(doc, out);
-    if !cii {
-        // UBL-SR-11: Seller legal registration identifier shall occur maximum once.
-        if doc.seller.legal_ids.len() > 1 {
-            out.push(fatal(
-                "UBL-SR-11",
-                format!(
-                    "the seller has {} legal registration identifiers (PartyLegalEntity/CompanyID); give exactly one",
-                    doc.seller.legal_ids.len()
-                ),
-            ));
-        }
+/// BR-01..BR-07: the element `ok` says is given; else `message`.
+fn given(i: &Input<'_>, ok: bool, message: &str, out: &mut Vec<Broken>) {
+    if !ok {
+        out.push(Broken::at(i.root().to_owned(), message));
     }
 }
 
-/// BR-CO-26: the seller is identified by a VAT identifier, an identifier or a legal
-/// registration identifier, so the buyer can identify the seller automatically.
-fn seller_identified(doc: &Doc, out: &mut Vec<Finding>) {
-    let s = &doc.seller;
-    if s.present && s.vat_ids.is_empty() && s.identifiers.is_empty() && s.legal_ids.is_empty() {
-        out.push(fatal(
-            "BR-CO-26",
-            "the seller has no VAT identifier (BT-31), seller identifier (BT-29) or legal registration identifier (BT-30); give at least one",
-        ));
+/// BR-12..BR-15, in the context of the document totals group: the amount `get` reads from it
+/// is given. Without the group at all the amount due is unknown, which is never a pass (the UBL
+/// schema requires `cac:LegalMonetaryTotal`; EN 16931 requires BT-106, 109, 112, 115).
+fn total_given(i: &Input<'_>, get: fn(&TotalsData) -> Num, bt: &str, out: &mut Vec<Broken>) {
+    let message = match &i.doc.totals {
+        None => format!(
+            "the invoice has no document totals (UBL cac:LegalMonetaryTotal, CII SpecifiedTradeSettlementHeaderMonetarySummation), so it has no {bt}"
+        ),
+        Some(t) if !get(t).present() => format!("the invoice has no {bt}"),
+        Some(_) => return,
+    };
+    out.push(Broken::at(i.root().to_owned(), message));
+}
+
+/// BR-09 and BR-11: a postal address of `addresses` lacks its country code. UBL: in each
+/// address; CII: the rule's context is the invoice, so a missing address also breaks it.
+fn country_missing(i: &Input<'_>, addresses: &[AddressData], message: &str, out: &mut Vec<Broken>) {
+    if lacks_country(addresses, i.cii) {
+        out.push(Broken::at(i.root().to_owned(), message));
     }
 }
 
-/// BR-01 to BR-16: elements every EN 16931 invoice has.
-fn mandatory(doc: &Doc, cii: bool, out: &mut Vec<Finding>) {
-    let checks: [(bool, &'static str, &str); 7] = [
-        (
-            nonblank(&doc.customization_id),
-            "BR-01",
-            "the invoice has no specification identifier (BT-24, UBL cbc:CustomizationID / CII GuidelineSpecifiedDocumentContextParameter ID)",
-        ),
-        (
-            nonblank(&doc.number),
-            "BR-02",
-            "the invoice has no invoice number (BT-1)",
-        ),
-        (
-            nonblank(&doc.issue_date),
-            "BR-03",
-            "the invoice has no issue date (BT-2; in CII a DateTimeString with format 102)",
-        ),
-        (
-            nonblank(&doc.type_code),
-            "BR-04",
-            "the invoice has no invoice type code (BT-3)",
-        ),
-        (
-            nonblank(&doc.currency),
-            "BR-05",
-            "the invoice has no invoice currency code (BT-5)",
-        ),
-        (
-            nonblank(&doc.seller.registration_name),
-            "BR-06",
-            "the invoice has no seller name (BT-27)",
-        ),
-        (
-            nonblank(&doc.buyer.registration_name),
-            "BR-07",
-            "the invoice has no buyer name (BT-44)",
-        ),
-    ];
-    for (ok, id, message) in checks {
-        if !ok {
-            out.push(fatal(id, message));
-        }
-    }
-    // BR-08: An Invoice shall contain the Seller postal address.
-    if doc.seller.addresses.is_empty() {
-        out.push(fatal(
-            "BR-08",
-            "the invoice has no seller postal address (BG-5)",
-        ));
-    }
-    // BR-09: A Seller postal address shall contain a Seller country code. UBL: in each address;
-    // CII: the rule's context is the invoice, so a missing address also breaks it.
-    if country_missing(&doc.seller.addresses, cii) {
-        out.push(fatal(
-            "BR-09",
-            "the seller postal address has no country code (BT-40)",
-        ));
-    }
-    // BR-10: An Invoice shall contain the Buyer postal address.
-    if doc.buyer.addresses.is_empty() {
-        out.push(fatal(
-            "BR-10",
-            "the invoice has no buyer postal address (BG-8)",
-        ));
-    }
-    // BR-11: A Buyer postal address shall contain a Buyer country code.
-    if country_missing(&doc.buyer.addresses, cii) {
-        out.push(fatal(
-            "BR-11",
-            "the buyer postal address has no country code (BT-55)",
-        ));
-    }
-    // BR-12 to BR-15, in the context of the document totals group.
-    if let Some(t) = &doc.totals {
-        let totals: [(Num, &'static str, &str); 4] = [
-            (
-                t.line_extension,
-                "BR-12",
-                "the invoice has no sum of invoice line net amounts (BT-106)",
-            ),
-            (
-                t.tax_exclusive,
-                "BR-13",
-                "the invoice has no total amount without VAT (BT-109)",
-            ),
-            (
-                t.tax_inclusive,
-                "BR-14",
-                "the invoice has no total amount with VAT (BT-112)",
-            ),
-            (
-                t.payable,
-                "BR-15",
-                "the invoice has no amount due for payment (BT-115)",
-            ),
-        ];
-        for (n, id, message) in totals {
-            if !n.present() {
-                out.push(fatal(id, message));
-            }
-        }
-    }
-    // BR-16: An Invoice shall have at least one Invoice line.
-    if doc.lines.is_empty() {
-        out.push(fatal("BR-16", "the invoice has no invoice line (BG-25)"));
-    }
-}
-
-fn country_missing(addresses: &[super::super::model::AddressData], cii: bool) -> bool {
+/// A postal address lacks its country code: in UBL some address; in CII the first, or there is
+/// none.
+fn lacks_country(addresses: &[AddressData], cii: bool) -> bool {
     if cii {
         !addresses.first().is_some_and(|a| nonblank(&a.country))
     } else {
         addresses.iter().any(|a| !nonblank(&a.country))
     }
 }
+
+/// The mandatory elements (BR-01..BR-16), the totals arithmetic (BR-CO-10..BR-CO-16) and the
+/// seller's identification (BR-CO-26): the rules every EN 16931 invoice is checked by first.
+pub(super) const CORE: &[Rule] = &[
+    Rule {
+        id: "BR-01",
+        terms: &["BT-24"],
+        check: |i, out| {
+            given(
+                i,
+                nonblank(&i.doc.customization_id),
+                "the invoice has no specification identifier (BT-24, UBL cbc:CustomizationID / CII GuidelineSpecifiedDocumentContextParameter ID)",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-02",
+        terms: &["BT-1"],
+        check: |i, out| {
+            given(
+                i,
+                nonblank(&i.doc.number),
+                "the invoice has no invoice number (BT-1)",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-03",
+        terms: &["BT-2"],
+        check: |i, out| {
+            given(
+                i,
+                nonblank(&i.doc.issue_date),
+                "the invoice has no issue date (BT-2; in CII a DateTimeString with format 102)",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-04",
+        terms: &["BT-3"],
+        check: |i, out| {
+            given(
+                i,
+                nonblank(&i.doc.type_code),
+                "the invoice has no invoice type code (BT-3)",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-05",
+        terms: &["BT-5"],
+        check: |i, out| {
+            given(
+                i,
+                nonblank(&i.doc.currency),
+                "the invoice has no invoice currency code (BT-5)",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-06",
+        terms: &["BT-27"],
+        check: |i, out| {
+            given(
+                i,
+                nonblank(&i.doc.seller.registration_name),
+                "the invoice has no seller name (BT-27)",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-07",
+        terms: &["BT-44"],
+        check: |i, out| {
+            given(
+                i,
+                nonblank(&i.doc.buyer.registration_name),
+                "the invoice has no buyer name (BT-44)",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-08",
+        terms: &["BG-5"],
+        check: |i, out| {
+            given(
+                i,
+                !i.doc.seller.addresses.is_empty(),
+                "the invoice has no seller postal address (BG-5)",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-09",
+        terms: &["BG-5", "BT-40"],
+        check: |i, out| {
+            country_missing(
+                i,
+                &i.doc.seller.addresses,
+                "the seller postal address has no country code (BT-40)",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-10",
+        terms: &["BG-8"],
+        check: |i, out| {
+            given(
+                i,
+                !i.doc.buyer.addresses.is_empty(),
+                "the invoice has no buyer postal address (BG-8)",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-11",
+        terms: &["BG-8", "BT-55"],
+        check: |i, out| {
+            country_missing(
+                i,
+                &i.doc.buyer.addresses,
+                "the buyer postal address has no country code (BT-55)",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-12",
+        terms: &["BT-106"],
+        check: |i, out| {
+            total_given(
+                i,
+                |t| t.line_extension,
+                "sum of invoice line net amounts (BT-106)",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-13",
+        terms: &["BT-109"],
+        check: |i, out| {
+            total_given(
+                i,
+                |t| t.tax_exclusive,
+                "total amount without VAT (BT-109)",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-14",
+        terms: &["BT-112"],
+        check: |i, out| {
+            total_given(
+                i,
+                |t| t.tax_inclusive,
+                "total amount with VAT (BT-112)",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-15",
+        terms: &["BT-115"],
+        check: |i, out| total_given(i, |t| t.payable, "amount due for payment (BT-115)", out),
+    },
+    Rule {
+        id: "BR-16",
+        terms: &["BG-25"],
+        check: |i, out| {
+            given(
+                i,
+                !i.doc.lines.is_empty(),
+                "the invoice has no invoice line (BG-25)",
+                out,
+            )
+        },
+    },
+    Rule {
+        id: "BR-CO-10",
+        terms: &["BT-106", "BT-131"],
+        check: line_total,
+    },
+    Rule {
+        id: "BR-CO-11",
+        terms: &["BT-107", "BT-92"],
+        check: |i, out| allowance_charge_total(i, false, out),
+    },
+    Rule {
+        id: "BR-CO-12",
+        terms: &["BT-108", "BT-99"],
+        check: |i, out| allowance_charge_total(i, true, out),
+    },
+    Rule {
+        id: "BR-CO-13",
+        terms: &["BT-109", "BT-106", "BT-107", "BT-108"],
+        check: tax_exclusive,
+    },
+    Rule {
+        id: "BR-CO-14",
+        terms: &["BT-110", "BT-117"],
+        check: tax_total,
+    },
+    Rule {
+        id: "BR-CO-15",
+        terms: &["BT-112", "BT-109", "BT-110"],
+        check: tax_inclusive,
+    },
+    Rule {
+        id: "BR-CO-16",
+        terms: &["BT-115", "BT-112", "BT-113", "BT-114"],
+        check: amount_due,
+    },
+    Rule {
+        id: "BR-CO-26",
+        terms: &["BT-31", "BT-29", "BT-30"],
+        // The seller is identified by a VAT identifier, an identifier or a legal registration
+        // identifier, so the buyer can identify the seller automatically.
+        check: |i, out| {
+            let s = &i.doc.seller;
+            if s.present
+                && s.vat_ids.is_empty()
+                && s.identifiers.is_empty()
+                && s.legal_ids.is_empty()
+            {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "the seller has no VAT identifier (BT-31), seller identifier (BT-29) or legal registration identifier (BT-30); give at least one",
+                ));
+            }
+        },
+    },
+];
 
 /// Why a rule could not be computed; the rule then fires with this reason.
 type Uncomputable = String;
@@ -223,9 +332,9 @@ fn round2(a: Amount) -> Result<Amount, Uncomputable> {
 }
 
 /// A rule that could not be computed fails: pushes it with the reason.
-fn uncomputable(out: &mut Vec<Finding>, id: &'static str, what: &str, why: &str) {
-    out.push(fatal(
-        id,
+fn uncomputable(i: &Input<'_>, out: &mut Vec<Broken>, what: &str, why: &str) {
+    out.push(Broken::at(
+        i.root().to_owned(),
         format!("{what} cannot be checked because {why}; write every amount as a plain decimal number such as 1234.50"),
     ));
 }
@@ -251,7 +360,10 @@ fn show(n: Num) -> String {
 const LINE_ITEM: &str = "the net amount (BT-131) of invoice line";
 
 /// BR-CO-10: Sum of Invoice line net amount = Σ Invoice line net amount.
-fn line_total(doc: &Doc, t: &TotalsData, out: &mut Vec<Finding>) {
+fn line_total(i: &Input<'_>, out: &mut Vec<Broken>) {
+    let (doc, Some(t)) = (i.doc, &i.doc.totals) else {
+        return;
+    };
     const WHAT: &str = "the sum of invoice line net amounts (BT-106)";
     let checked = || -> Result<(Num, Amount), Uncomputable> {
         let lea = usable(t.line_extension, WHAT)?;
@@ -259,11 +371,11 @@ fn line_total(doc: &Doc, t: &TotalsData, out: &mut Vec<Finding>) {
         Ok((lea, round2(sum(&nets, LINE_ITEM)?)?))
     };
     match checked() {
-        Err(why) => uncomputable(out, "BR-CO-10", WHAT, &why),
+        Err(why) => uncomputable(i, out, WHAT, &why),
         Ok((lea, expected)) => {
             if !equals(lea, expected) {
-                out.push(fatal(
-                    "BR-CO-10",
+                out.push(Broken::at(
+                    i.root().to_owned(),
                     format!(
                         "the sum of invoice line net amounts (BT-106) is {}, but the lines add up to {expected}",
                         show(lea)
@@ -274,9 +386,12 @@ fn line_total(doc: &Doc, t: &TotalsData, out: &mut Vec<Finding>) {
     }
 }
 
-/// BR-CO-11 and BR-CO-12: allowance and charge totals equal the sums of the document level
-/// allowances and charges (and are absent only when there are none).
-fn allowance_charge_totals(doc: &Doc, t: &TotalsData, out: &mut Vec<Finding>) {
+/// BR-CO-11 (`charge` false) and BR-CO-12: the allowance (charge) total equals the sum of the
+/// document level allowances (charges), and is absent only when there are none.
+fn allowance_charge_total(i: &Input<'_>, charge: bool, out: &mut Vec<Broken>) {
+    let (doc, Some(t)) = (i.doc, &i.doc.totals) else {
+        return;
+    };
     let groups = [
         (
             t.allowance_total,
@@ -296,6 +411,9 @@ fn allowance_charge_totals(doc: &Doc, t: &TotalsData, out: &mut Vec<Finding>) {
         ),
     ];
     for (total, items, id, what, bt_total, bt_item) in groups {
+        if (id == "BR-CO-12") != charge {
+            continue;
+        }
         // An allowance or charge without a valid indicator is in neither sum, as in the
         // official contexts (`[ChargeIndicator = false()]`); `syntax` refuses it.
         let label = format!("the sum of {what} on document level ({bt_total})");
@@ -307,14 +425,14 @@ fn allowance_charge_totals(doc: &Doc, t: &TotalsData, out: &mut Vec<Finding>) {
         let (total, expected) = match checked() {
             Ok(v) => v,
             Err(why) => {
-                uncomputable(out, id, &label, &why);
+                uncomputable(i, out, &label, &why);
                 continue;
             }
         };
         let ok = (!total.present() && items.is_empty()) || equals(total, expected);
         if !ok {
-            out.push(fatal(
-                id,
+            out.push(Broken::at(
+                i.root().to_owned(),
                 format!(
                     "the sum of {what} on document level ({bt_total}) is {}, but the {} document level {what} ({bt_item}) add up to {expected}",
                     show(total),
@@ -326,7 +444,10 @@ fn allowance_charge_totals(doc: &Doc, t: &TotalsData, out: &mut Vec<Finding>) {
 }
 
 /// BR-CO-13: Invoice total amount without VAT = Σ line net amounts - allowances + charges.
-fn tax_exclusive(t: &TotalsData, cii: bool, out: &mut Vec<Finding>) {
+fn tax_exclusive(i: &Input<'_>, out: &mut Vec<Broken>) {
+    let (cii, Some(t)) = (i.cii, &i.doc.totals) else {
+        return;
+    };
     const WHAT: &str = "the total without VAT (BT-109)";
     let inputs = || -> Result<(Num, Num, Num, Num), Uncomputable> {
         Ok((
@@ -338,11 +459,11 @@ fn tax_exclusive(t: &TotalsData, cii: bool, out: &mut Vec<Finding>) {
     };
     let (tea, lea, ch, al) = match inputs() {
         Ok(v) => v,
-        Err(why) => return uncomputable(out, "BR-CO-13", WHAT, &why),
+        Err(why) => return uncomputable(i, out, WHAT, &why),
     };
     let Some(lea_v) = lea.value() else {
-        out.push(fatal(
-            "BR-CO-13",
+        out.push(Broken::at(
+            i.root().to_owned(),
             format!("the total without VAT (BT-109) is {}, but the sum of line net amounts (BT-106) is absent", show(tea)),
         ));
         return;
@@ -357,11 +478,11 @@ fn tax_exclusive(t: &TotalsData, cii: bool, out: &mut Vec<Finding>) {
             .and_then(Amount::round2)
     };
     let Some(expected) = expected else {
-        return uncomputable(out, "BR-CO-13", WHAT, OVERFLOW);
+        return uncomputable(i, out, WHAT, OVERFLOW);
     };
     if !equals(tea, expected) {
-        out.push(fatal(
-            "BR-CO-13",
+        out.push(Broken::at(
+            i.root().to_owned(),
             format!(
                 "the total without VAT (BT-109) is {}, but line net amounts {lea_v} - allowances {} + charges {} = {expected}",
                 show(tea),
@@ -373,7 +494,8 @@ fn tax_exclusive(t: &TotalsData, cii: bool, out: &mut Vec<Finding>) {
 }
 
 /// BR-CO-14: Invoice total VAT amount = Σ VAT category tax amounts.
-fn tax_total(doc: &Doc, cii: bool, out: &mut Vec<Finding>) {
+fn tax_total(i: &Input<'_>, out: &mut Vec<Broken>) {
+    let (doc, cii) = (i.doc, i.cii);
     const WHAT: &str = "the invoice total VAT amount (BT-110)";
     const ITEM: &str = "the VAT category tax amount (BT-117) no.";
     if cii {
@@ -392,15 +514,15 @@ fn tax_total(doc: &Doc, cii: bool, out: &mut Vec<Finding>) {
         }
         let expected = match sum(&doc.vat_breakdown_amounts, ITEM).and_then(round2) {
             Ok(e) => e,
-            Err(why) => return uncomputable(out, "BR-CO-14", WHAT, &why),
+            Err(why) => return uncomputable(i, out, WHAT, &why),
         };
         for t in in_currency {
             if let Err(why) = usable(t.amount, WHAT) {
-                return uncomputable(out, "BR-CO-14", WHAT, &why);
+                return uncomputable(i, out, WHAT, &why);
             }
             if !equals(t.amount, expected) {
-                out.push(fatal(
-                    "BR-CO-14",
+                out.push(Broken::at(
+                    i.root().to_owned(),
                     format!(
                         "the invoice total VAT amount (BT-110) is {}, but the VAT breakdown (BT-117) adds up to {expected}",
                         show(t.amount)
@@ -418,11 +540,11 @@ fn tax_total(doc: &Doc, cii: bool, out: &mut Vec<Finding>) {
             };
             let (amount, expected) = match checked() {
                 Ok(v) => v,
-                Err(why) => return uncomputable(out, "BR-CO-14", WHAT, &why),
+                Err(why) => return uncomputable(i, out, WHAT, &why),
             };
             if !equals(amount, expected) {
-                out.push(fatal(
-                    "BR-CO-14",
+                out.push(Broken::at(
+                    i.root().to_owned(),
                     format!(
                         "the invoice total VAT amount (BT-110) is {}, but its subtotals (BT-117) add up to {expected}",
                         show(amount)
@@ -436,7 +558,8 @@ fn tax_total(doc: &Doc, cii: bool, out: &mut Vec<Finding>) {
 
 /// BR-CO-15: Invoice total amount with VAT = total without VAT + total VAT amount, for the
 /// VAT total in the invoice currency (which must occur exactly once).
-fn tax_inclusive(doc: &Doc, cii: bool, out: &mut Vec<Finding>) {
+fn tax_inclusive(i: &Input<'_>, out: &mut Vec<Broken>) {
+    let (doc, cii) = (i.doc, i.cii);
     const WHAT: &str = "the total amount with VAT (BT-112)";
     // `every $Currency in <currency code>`: vacuously true without a currency code.
     let Some(currency) = doc.currency.as_deref() else {
@@ -461,7 +584,7 @@ fn tax_inclusive(doc: &Doc, cii: bool, out: &mut Vec<Finding>) {
     };
     let (incl, excl) = match inputs() {
         Ok(v) => v,
-        Err(why) => return uncomputable(out, "BR-CO-15", WHAT, &why),
+        Err(why) => return uncomputable(i, out, WHAT, &why),
     };
     let computed = match (excl.value(), in_currency.as_slice()) {
         (Some(e), [Num::Value(tax)]) => e.checked_add(*tax).and_then(Amount::round2),
@@ -485,8 +608,8 @@ fn tax_inclusive(doc: &Doc, cii: bool, out: &mut Vec<Finding>) {
                 "there are {n} total VAT amounts in the invoice currency {currency}, not one"
             ),
         };
-        out.push(fatal(
-            "BR-CO-15",
+        out.push(Broken::at(
+            i.root().to_owned(),
             format!(
                 "the total amount with VAT (BT-112) is {}, but {why}",
                 show(incl)
@@ -496,7 +619,10 @@ fn tax_inclusive(doc: &Doc, cii: bool, out: &mut Vec<Finding>) {
 }
 
 /// BR-CO-16: Amount due for payment = total with VAT - paid amount + rounding amount.
-fn amount_due(t: &TotalsData, cii: bool, out: &mut Vec<Finding>) {
+fn amount_due(i: &Input<'_>, out: &mut Vec<Broken>) {
+    let (cii, Some(t)) = (i.cii, &i.doc.totals) else {
+        return;
+    };
     const WHAT: &str = "the amount due (BT-115)";
     let inputs = || -> Result<(Num, Num, Num, Num), Uncomputable> {
         Ok((
@@ -508,18 +634,18 @@ fn amount_due(t: &TotalsData, cii: bool, out: &mut Vec<Finding>) {
     };
     let (payable, incl, prepaid, rounding) = match inputs() {
         Ok(v) => v,
-        Err(why) => return uncomputable(out, "BR-CO-16", WHAT, &why),
+        Err(why) => return uncomputable(i, out, WHAT, &why),
     };
     let ok = match (payable.value(), incl.value()) {
-        (Some(p), Some(i)) => {
+        (Some(p), Some(grand)) => {
             if cii {
                 // Exact: DuePayable = Grand - Prepaid + Rounding (absent counts as 0).
-                match i
+                match grand
                     .checked_sub(or_zero(prepaid))
                     .and_then(|x| x.checked_add(or_zero(rounding)))
                 {
                     Some(e) => e == p,
-                    None => return uncomputable(out, "BR-CO-16", WHAT, OVERFLOW),
+                    None => return uncomputable(i, out, WHAT, OVERFLOW),
                 }
             } else {
                 let left = if rounding.present() {
@@ -528,21 +654,21 @@ fn amount_due(t: &TotalsData, cii: bool, out: &mut Vec<Finding>) {
                     Some(p)
                 };
                 let right = if prepaid.present() {
-                    i.checked_sub(or_zero(prepaid)).and_then(Amount::round2)
+                    grand.checked_sub(or_zero(prepaid)).and_then(Amount::round2)
                 } else {
-                    Some(i)
+                    Some(grand)
                 };
                 match (left, right) {
                     (Some(l), Some(r)) => l == r,
-                    _ => return uncomputable(out, "BR-CO-16", WHAT, OVERFLOW),
+                    _ => return uncomputable(i, out, WHAT, OVERFLOW),
                 }
             }
         }
         _ => false,
     };
     if !ok {
-        out.push(fatal(
-            "BR-CO-16",
+        out.push(Broken::at(
+            i.root().to_owned(),
             format!(
                 "the amount due (BT-115) is {}, but total with VAT {} - paid {} + rounding {} does not give it",
                 show(payable),
@@ -969,7 +1095,7 @@ pub(super) const RULES: &[Rule] = &[
         terms: &["BG-12", "BT-69"],
         check: |i, out| {
             let rep = &i.doc.tax_representative;
-            if rep.present && country_missing(&rep.addresses, i.cii) {
+            if rep.present && lacks_country(&rep.addresses, i.cii) {
                 out.push(Broken::at(
                     tax_representative(i),
                     "the postal address of the seller's tax representative (BG-12) has no country code (BT-69)",

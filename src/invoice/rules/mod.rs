@@ -124,46 +124,10 @@ pub(crate) fn fatal(rule_id: &'static str, message: impl std::fmt::Display) -> F
     }
 }
 
-/// Rules still checked by hand-written code rather than a rule table (`en16931`, `nl`,
-/// `xrechnung`): they move into tables as their layers are rebuilt.
+/// Rules reported outside the rule tables: the CII binding's cardinalities of the elements
+/// the model reads, which the extractor counts as it reads them (`cii::Cii::singular`) and
+/// `syntax` reports beside the XML Schema findings.
 const HAND_CODED: &[&str] = &[
-    "BR-01",
-    "BR-02",
-    "BR-03",
-    "BR-04",
-    "BR-05",
-    "BR-06",
-    "BR-07",
-    "BR-08",
-    "BR-09",
-    "BR-10",
-    "BR-11",
-    "BR-12",
-    "BR-13",
-    "BR-14",
-    "BR-15",
-    "BR-16",
-    "BR-CO-10",
-    "BR-CO-11",
-    "BR-CO-12",
-    "BR-CO-13",
-    "BR-CO-14",
-    "BR-CO-15",
-    "BR-CO-16",
-    "BR-CO-26",
-    "UBL-SR-11",
-    "BR-NL-1",
-    "BR-NL-2",
-    "BR-NL-3",
-    "BR-NL-4",
-    "BR-NL-5",
-    "BR-NL-7",
-    "BR-NL-8",
-    "BR-NL-9",
-    "BR-NL-10",
-    "BR-DE-2",
-    // The CII binding's cardinalities of elements the model reads (`cii::Cii::singular`,
-    // reported by `syntax`).
     "CII-SR-455",
     "CII-SR-456",
     "CII-SR-459",
@@ -182,12 +146,13 @@ const HAND_CODED: &[&str] = &[
 
 /// Every rule table: the file that holds it, the artefacts ([`catalogue::layer`] bits) whose
 /// rules it checks, and its rules.
-pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 30] {
+pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 32] {
     use catalogue::layer::{
         EN16931_CII, EN16931_UBL, NLCIUS_CII, PEPPOL_BIS3_UBL, PEPPOL_SB_UBL, SI_UBL_2_0,
         SI_UBL_2_0_GACCOUNT, XRECHNUNG_CII, XRECHNUNG_UBL,
     };
     [
+        ("en16931", EN16931_UBL | EN16931_CII, en16931::CORE),
         ("en16931", EN16931_UBL | EN16931_CII, en16931::RULES),
         (
             "en16931_parts",
@@ -207,6 +172,11 @@ pub(crate) fn tables() -> [(&'static str, u16, &'static [table::Rule]); 30] {
             "nl",
             SI_UBL_2_0 | SI_UBL_2_0_GACCOUNT | NLCIUS_CII,
             nl::WARNINGS,
+        ),
+        (
+            "nl",
+            SI_UBL_2_0 | SI_UBL_2_0_GACCOUNT | NLCIUS_CII,
+            nl::SUPPLIER,
         ),
         ("peppol", PEPPOL_BIS3_UBL | PEPPOL_SB_UBL, peppol::BIS3_UBL),
         (
@@ -369,7 +339,6 @@ pub fn implemented_in() -> Vec<(&'static str, Vec<&'static str>)> {
 pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Finding> {
     let mut out = Vec::new();
     if applies_en16931(doc, syntax, spec) {
-        en16931::check(doc, syntax, &mut out);
         let cii = syntax == Syntax::Cii;
         let input = table::Input { doc, cii };
         let layer = if cii {
@@ -377,6 +346,7 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
         } else {
             catalogue::layer::EN16931_UBL
         };
+        table::run(en16931::CORE, &input, layer, &mut out);
         table::run(en16931::RULES, &input, layer, &mut out);
         table::run(en16931_parts::RULES, &input, layer, &mut out);
         table::run(vat::RULES, &input, layer, &mut out);
@@ -461,7 +431,6 @@ pub(crate) fn check(doc: &Doc, syntax: Syntax, spec: Specification) -> Vec<Findi
         _ => {}
     }
     if matches!(spec, Specification::XRechnung { .. }) && syntax != Syntax::Zugferd1 {
-        xrechnung::check(doc, &mut out);
         let layer = if cii {
             catalogue::layer::XRECHNUNG_CII
         } else {

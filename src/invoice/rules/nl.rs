@@ -7,9 +7,9 @@
 use super::super::Syntax;
 use super::super::amount::Amount;
 use super::super::model::{AddressData, Doc, Ident, normalize_space};
+use super::Finding;
 use super::catalogue::layer;
 use super::table::{self, Broken, Input, Loc, Rule};
-use super::{Finding, fatal};
 
 const KVK: &str = "0106";
 const OIN: &str = "0190";
@@ -33,14 +33,10 @@ pub(super) fn check(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
     } else {
         layer::SI_UBL_2_0 | layer::SI_UBL_2_0_GACCOUNT
     };
-    table::run(RULES, &Input { doc, cii }, layer, out);
-    table::run(WARNINGS, &Input { doc, cii }, layer, out);
-    if supplier_nl(doc) {
-        for_dutch_suppliers(doc, syntax, out);
-    }
-    if cii {
-        type_code_cii(doc, out);
-    }
+    let input = Input { doc, cii };
+    table::run(RULES, &input, layer, out);
+    table::run(WARNINGS, &input, layer, out);
+    table::run(SUPPLIER, &input, layer, out);
 }
 
 /// `$s` without the specification test (done before): upper-cased, whitespace-normalised
@@ -63,7 +59,7 @@ fn nothing_due(doc: &Doc) -> bool {
         .is_some_and(|p| p <= Amount::ZERO)
 }
 
-/// The NLCIUS rules written as a table (the others are hand code above): when an invoice must
+/// The NLCIUS rules on when an invoice must
 /// say how to pay, which payment means, the order a line refers to, and the payment terms.
 /// `$s` (a supplier in the Netherlands) is tested per rule, as the artefacts do.
 ///
@@ -552,153 +548,198 @@ pub(super) const GACCOUNT: &[Rule] = &[
 const NLCIUS_CII: &str = "urn:cen.eu:en16931:2017#compliant#urn:fdc:nen.nl:nlcius:v1.0";
 const NLCIUS_CII_GACCOUNT: &str = "urn:cen.eu:en16931:2017#compliant#urn:fdc:nen.nl:nlcius:v1.0#conformant#urn:fdc:nen.nl:gaccount:v1.0";
 
-fn for_dutch_suppliers(doc: &Doc, syntax: Syntax, out: &mut Vec<Finding>) {
-    let cii = syntax == Syntax::Cii;
+/// A rule of a supplier in the Netherlands (`$s`): pushes `message` at the root when
+/// `broken` holds.
+fn dutch(i: &Input<'_>, broken: bool, message: impl Into<String>, out: &mut Vec<Broken>) {
+    if broken && supplier_nl(i.doc) {
+        out.push(Broken::at(i.root().to_owned(), message));
+    }
+}
 
-    // BR-NL-1: the supplier's legal entity identifier is a KvK (0106) or OIN (0190) number.
-    // UBL context: the supplier Party; CII context: each SpecifiedLegalOrganization.
-    let context = if cii {
-        doc.seller.legal_entities > 0
-    } else {
-        doc.seller.present
-    };
-    if context
-        && !(has_scheme(&doc.seller.legal_ids)
-            && doc
-                .seller
-                .legal_ids
+/// BR-NL-1..BR-NL-10, the rules NLCIUS has had from its first release; all but CII's BR-NL-7
+/// are asked of a supplier in the Netherlands only.
+pub(super) const SUPPLIER: &[Rule] = &[
+    Rule {
+        id: "BR-NL-1",
+        terms: &["BT-30"],
+        // The supplier's legal entity identifier is a KvK (0106) or OIN (0190) number. UBL
+        // context: the supplier Party; CII context: each SpecifiedLegalOrganization.
+        check: |i, out| {
+            let s = &i.doc.seller;
+            let context = if i.cii {
+                s.legal_entities > 0
+            } else {
+                s.present
+            };
+            let ok = has_scheme(&s.legal_ids)
+                && s.legal_ids.iter().any(|id| !id.value.trim().is_empty());
+            dutch(
+                i,
+                context && !ok,
+                format!(
+                    "a supplier in the Netherlands must give a KvK (schemeID 0106) or OIN (schemeID 0190) number as its legal entity identifier{}",
+                    found_schemes(&s.legal_ids)
+                ),
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "BR-NL-2",
+        terms: &["BT-10", "BT-13"],
+        check: |i, out| {
+            let d = i.doc;
+            dutch(
+                i,
+                d.buyer_reference.is_none() && d.order_reference.is_none(),
+                "a supplier in the Netherlands must give the buyer reference (BT-10) or the order reference (BT-13)",
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "BR-NL-3",
+        terms: &["BG-5", "BT-35", "BT-37", "BT-38"],
+        check: |i, out| {
+            dutch(
+                i,
+                i.doc.seller.addresses.iter().any(|a| !complete(a)),
+                "a supplier in the Netherlands must give street, city and postal code in its address",
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "BR-NL-4",
+        terms: &["BG-8", "BT-50", "BT-52", "BT-53"],
+        check: |i, out| {
+            dutch(
+                i,
+                i.doc
+                    .buyer
+                    .addresses
+                    .iter()
+                    .any(|a| !(not_nl(a) || complete(a))),
+                "for a customer in the Netherlands the customer address must contain street, city and postal code",
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "BR-NL-5",
+        terms: &["BG-12", "BT-64", "BT-66", "BT-67"],
+        check: |i, out| {
+            dutch(
+                i,
+                i.doc
+                    .tax_representative
+                    .addresses
+                    .iter()
+                    .any(|a| !(not_nl(a) || complete(a))),
+                "for a tax representative in the Netherlands the representative's address must contain street, city and postal code",
+                out,
+            );
+        },
+    },
+    Rule {
+        id: "BR-NL-7",
+        terms: &["BT-3"],
+        // The type code is 380, 381, 384 or 389: in UBL as written, for a supplier in the
+        // Netherlands; in CII compared as a number, for any supplier.
+        check: |i, out| {
+            let Some(code) = i.doc.type_code.as_deref() else {
+                return;
+            };
+            let message =
+                format!("the invoice type code is {code:?}; it must be 380, 381, 384 or 389");
+            if i.cii {
+                let number: Option<f64> = code.trim().parse().ok();
+                if !number.is_some_and(|n| [380.0, 381.0, 384.0, 389.0].contains(&n)) {
+                    out.push(Broken::at(i.root().to_owned(), message));
+                }
+            } else {
+                dutch(
+                    i,
+                    !matches!(code, "380" | "381" | "384" | "389"),
+                    message,
+                    out,
+                );
+            }
+        },
+    },
+    Rule {
+        id: "BR-NL-8",
+        terms: &["BT-3"],
+        // UBL only: a credit note (381) uses the CreditNote document, the others Invoice.
+        check: |i, out| {
+            let d = i.doc;
+            let Some(code) = d.type_code.as_deref().filter(|_| !i.cii) else {
+                return;
+            };
+            if !d.credit_note_root && code == "381" {
+                dutch(
+                    i,
+                    true,
+                    "an invoice with type code 381 (credit note) must be sent as a UBL CreditNote",
+                    out,
+                );
+            }
+            if d.credit_note_root && matches!(code, "380" | "384" | "389") {
+                dutch(
+                    i,
+                    true,
+                    format!("a credit note with type code {code} must be sent as a UBL Invoice"),
+                    out,
+                );
+            }
+        },
+    },
+    Rule {
+        id: "BR-NL-9",
+        terms: &["BT-3", "BT-25"],
+        // A corrective invoice (384) references the invoice it corrects. Not checked for CII:
+        // the official NLCIUS-CII artefact never fires it, as its rule has the same context as
+        // BR-NL-7's (the type code) in the same pattern, and a schematron pattern runs only the
+        // first rule that matches a node. (Its XPath would also look for the reference below
+        // `ExchangedDocument`, where it never is.) Checked against the oracle: a 384 without a
+        // reference passes NLCIUS-CII 1.0.3.12.
+        check: |i, out| {
+            let d = i.doc;
+            let corrective = !i.cii && d.type_code.as_deref() == Some("384");
+            dutch(i, corrective && !d.preceding_invoice, CORRECTIVE, out);
+        },
+    },
+    Rule {
+        id: "BR-NL-10",
+        terms: &["BT-47"],
+        // A customer in the Netherlands is identified by KvK (0106) or OIN (0190). UBL context:
+        // each customer PartyLegalEntity; CII context: the buyer party.
+        check: |i, out| {
+            let b = &i.doc.buyer;
+            let context = if i.cii {
+                b.present
+            } else {
+                b.legal_entities > 0
+            };
+            let customer_nl = b
+                .addresses
                 .iter()
-                .any(|i| !i.value.trim().is_empty()))
-    {
-        out.push(fatal(
-            "BR-NL-1",
-            format!(
-                "a supplier in the Netherlands must give a KvK (schemeID 0106) or OIN (schemeID 0190) number as its legal entity identifier{}",
-                found_schemes(&doc.seller.legal_ids)
-            ),
-        ));
-    }
-
-    // BR-NL-2: buyer reference or order reference.
-    if doc.buyer_reference.is_none() && doc.order_reference.is_none() {
-        out.push(fatal(
-            "BR-NL-2",
-            "a supplier in the Netherlands must give the buyer reference (BT-10) or the order reference (BT-13)",
-        ));
-    }
-
-    // BR-NL-3: the supplier address has street, city and postal code.
-    if doc.seller.addresses.iter().any(|a| !complete(a)) {
-        out.push(fatal(
-            "BR-NL-3",
-            "a supplier in the Netherlands must give street, city and postal code in its address",
-        ));
-    }
-
-    // BR-NL-4: a customer in the Netherlands has street, city and postal code.
-    if doc
-        .buyer
-        .addresses
-        .iter()
-        .any(|a| !(not_nl(a) || complete(a)))
-    {
-        out.push(fatal(
-            "BR-NL-4",
-            "for a customer in the Netherlands the customer address must contain street, city and postal code",
-        ));
-    }
-
-    // BR-NL-5: a tax representative in the Netherlands has street, city and postal code.
-    if doc
-        .tax_representative
-        .addresses
-        .iter()
-        .any(|a| !(not_nl(a) || complete(a)))
-    {
-        out.push(fatal(
-            "BR-NL-5",
-            "for a tax representative in the Netherlands the representative's address must contain street, city and postal code",
-        ));
-    }
-
-    if !cii && let Some(code) = doc.type_code.as_deref() {
-        // BR-NL-7: the type code is 380, 381, 384 or 389 (compared as written).
-        if !matches!(code, "380" | "381" | "384" | "389") {
-            out.push(fatal(
-                "BR-NL-7",
-                format!("the invoice type code is {code:?}; it must be 380, 381, 384 or 389"),
-            ));
-        }
-        // BR-NL-8: a credit note (381) uses the CreditNote document, the others Invoice.
-        if !doc.credit_note_root && code == "381" {
-            out.push(fatal(
-                "BR-NL-8",
-                "an invoice with type code 381 (credit note) must be sent as a UBL CreditNote",
-            ));
-        }
-        if doc.credit_note_root && matches!(code, "380" | "384" | "389") {
-            out.push(fatal(
-                "BR-NL-8",
-                format!("a credit note with type code {code} must be sent as a UBL Invoice"),
-            ));
-        }
-        // BR-NL-9: a corrective invoice (384) references the invoice it corrects.
-        if code == "384" && !doc.preceding_invoice {
-            out.push(fatal("BR-NL-9", CORRECTIVE));
-        }
-    }
-
-    // BR-NL-10: a customer in the Netherlands is identified by KvK (0106) or OIN (0190).
-    // UBL context: each customer PartyLegalEntity; CII context: the buyer party.
-    let context = if cii {
-        doc.buyer.present
-    } else {
-        doc.buyer.legal_entities > 0
-    };
-    if context {
-        let customer_nl = doc
-            .buyer
-            .addresses
-            .iter()
-            .any(|a| a.country.as_deref() == Some("NL"));
-        let ids_ok = doc
-            .buyer
-            .legal_ids
-            .iter()
-            .all(|i| !i.value.trim().is_empty());
-        if !((!customer_nl || has_scheme(&doc.buyer.legal_ids)) && ids_ok) {
-            out.push(fatal(
-                "BR-NL-10",
+                .any(|a| a.country.as_deref() == Some("NL"));
+            let ids_ok = b.legal_ids.iter().all(|id| !id.value.trim().is_empty());
+            dutch(
+                i,
+                context && !((!customer_nl || has_scheme(&b.legal_ids)) && ids_ok),
                 format!(
                     "for a customer in the Netherlands the customer's legal entity identifier must be a KvK (schemeID 0106) or OIN (schemeID 0190) number{}",
-                    found_schemes(&doc.buyer.legal_ids)
+                    found_schemes(&b.legal_ids)
                 ),
-            ));
-        }
-    }
-}
+                out,
+            );
+        },
+    },
+];
 
 const CORRECTIVE: &str = "a corrective invoice (type code 384) from a supplier in the Netherlands must reference the invoice it corrects (BT-25)";
-
-/// CII BR-NL-7 (any supplier); the type code is compared as a number there.
-fn type_code_cii(doc: &Doc, out: &mut Vec<Finding>) {
-    let Some(code) = doc.type_code.as_deref() else {
-        return;
-    };
-    let number: Option<f64> = code.trim().parse().ok();
-    // BR-NL-7: the type code is 380, 381, 384 or 389.
-    if !number.is_some_and(|n| [380.0, 381.0, 384.0, 389.0].contains(&n)) {
-        out.push(fatal(
-            "BR-NL-7",
-            format!("the invoice type code is {code:?}; it must be 380, 381, 384 or 389"),
-        ));
-    }
-    // BR-NL-9 is not checked for CII, because the official NLCIUS-CII artefact never fires it:
-    // its rule has the same context as BR-NL-7's (the type code) in the same pattern, and a
-    // schematron pattern runs only the first rule that matches a node. (Its XPath would also
-    // look for the reference below `ExchangedDocument`, where it never is.) Checked against
-    // the oracle: a 384 without a reference passes NLCIUS-CII 1.0.3.12.
-}
 
 /// `contains(concat(' ', string-join(@schemeID, ' '), ' '), ' 0106 ')` (or 0190).
 pub(super) fn has_scheme(ids: &[Ident]) -> bool {

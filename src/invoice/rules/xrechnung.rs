@@ -1,27 +1,16 @@
-//! XRechnung (KoSIT) rules: BR-DE-2 as hand code, and a table of the rules over the seller
-//! contact, the addresses, the payment instructions, the VAT breakdown and the buyer reference
-//! (BR-DE-1, 3..11, 14, 15, 22, 23-a, 24-a) and the Skonto syntax of the payment terms
-//! (BR-DE-18), with the UBL-only payment means structure, SEPA mandate and VAT registration
-//! (BR-DE-16, 23-b, 24-b, 25-a, 25-b, 30, 31: [`UBL_RULES`]; CII's own wording of the payment
-//! and direct debit ones: [`CII_RULES`]). The others (CII's BR-DE-16, the extension's
-//! BR-DEX-* and the CVD rules) are not implemented yet.
+//! XRechnung (KoSIT) rules, as tables: the seller contact (BR-DE-2, 5..7), the addresses, the
+//! payment instructions, the VAT breakdown and the buyer reference (BR-DE-1, 3..11, 14, 15, 22,
+//! 23-a, 24-a) and the Skonto syntax of the payment terms (BR-DE-18), with the UBL-only payment
+//! means structure, SEPA mandate and VAT registration (BR-DE-16, 23-b, 24-b, 25-a, 25-b, 30, 31:
+//! [`UBL_RULES`]; CII's own wording of the payment and direct debit ones: [`CII_RULES`]). The
+//! warnings are in `xrechnung_warnings`, the extension's rules in `xrechnung_extension` and the
+//! Clean Vehicles Directive's in `xrechnung_cvd`.
 //!
 //! Peppol's German rules (DE-R-*) are these rules for a German seller and buyer
 //! (`peppol_national`).
 
 use super::super::model::{AddressData, Doc, nonblank, normalize_space};
 use super::table::{Broken, Input, Rule, each};
-use super::{Finding, fatal};
-
-pub(super) fn check(doc: &Doc, out: &mut Vec<Finding>) {
-    // BR-DE-2: The group SELLER CONTACT (BG-6) shall be transmitted.
-    if !doc.seller.contact {
-        out.push(fatal(
-            "BR-DE-2",
-            "XRechnung requires the seller contact group (BG-6: UBL cac:AccountingSupplierParty/cac:Party/cac:Contact, CII SellerTradeParty/DefinedTradeContact); add the seller's contact",
-        ));
-    }
-}
 
 /// Reports each address of `addresses` without a city (`city`) or postal code, as
 /// `CityName[boolean(normalize-space(.))]` asks it of each address.
@@ -78,6 +67,18 @@ fn means_with<'a>(
 }
 
 pub(super) const RULES: &[Rule] = &[
+    Rule {
+        id: "BR-DE-2",
+        terms: &["BG-6"],
+        check: |i, out| {
+            if !i.doc.seller.contact {
+                out.push(Broken::at(
+                    i.root().to_owned(),
+                    "XRechnung requires the seller contact group (BG-6: UBL cac:AccountingSupplierParty/cac:Party/cac:Contact, CII SellerTradeParty/DefinedTradeContact); add the seller's contact",
+                ));
+            }
+        },
+    },
     Rule {
         id: "BR-DE-1",
         terms: &["BG-16"],
