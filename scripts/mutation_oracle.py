@@ -3,7 +3,8 @@
 
 tests/fixtures/invoices/mutations.json lists edits of valid corpus invoices, each made to break
 (or on purpose not to break) a rule: a mandatory term removed, a wrong code, an amount changed
-by a cent, a second occurrence. This script applies each edit, runs the official compiled
+by a cent, a second occurrence; generated_mutations.json (tests/support/mutation_generator.py)
+adds the same operators applied to every leaf element of the source invoices. This script applies each edit, runs the official compiled
 schematron on the results (../shared/oracle/run_oracle.py, SaxonC-HE from PyPI), and writes what
 fired (fatal and warning rules) to tests/fixtures/invoices/mutation_verdicts.json, with the
 oracle's version. The Rust
@@ -28,6 +29,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "invoices"
 MUTATIONS = FIXTURES / "mutations.json"
+# Made by tests/support/mutation_generator.py: every leaf of the source invoices dropped,
+# doubled, an amount a cent or half a cent off, a code no list has.
+GENERATED = FIXTURES / "generated_mutations.json"
 VERDICTS = FIXTURES / "mutation_verdicts.json"
 ORACLE = REPO.parent / "shared" / "oracle"
 
@@ -61,6 +65,7 @@ def score(mutations: list[dict], xslt_dir: Path) -> dict:
         raw = json.loads(out.read_text(encoding="utf-8"))
     verdicts = {}
     warnings = {}
+    unanswered = {}
     for m in mutations:
         entry = raw.get(f"invoices/{m['name']}.xml")
         if entry is None:
@@ -72,6 +77,11 @@ def score(mutations: list[dict], xslt_dir: Path) -> dict:
         }
         # An `information` (XRechnung's BR-DE-TMP-32) never refuses either: trustgate reports
         # it as a warning, and it is scored with them.
+        # A layer whose XSLT stopped (an XPath error on a doubled element, say) has no verdict.
+        stopped = sorted(layer for layer, result in entry.get("layers", {}).items()
+                         if "fatal" not in result)
+        if stopped:
+            unanswered[m["name"]] = stopped
         warnings[m["name"]] = {
             layer: sorted(result.get("warning", []) + result.get("information", []))
             for layer, result in sorted(entry.get("layers", {}).items())
@@ -87,6 +97,7 @@ def score(mutations: list[dict], xslt_dir: Path) -> dict:
         },
         "fatal": verdicts,
         "warning": warnings,
+        "unanswered": unanswered,
     }
 
 
@@ -96,6 +107,8 @@ def main() -> int:
     parser.add_argument("--xslt-dir", type=Path, default=ORACLE / "xslt")
     args = parser.parse_args()
     mutations = json.loads(MUTATIONS.read_text(encoding="utf-8"))
+    if GENERATED.exists():
+        mutations += json.loads(GENERATED.read_text(encoding="utf-8"))
     names = [m["name"] for m in mutations]
     if len(set(names)) != len(names):
         sys.exit("mutations.json: names must be unique")
@@ -103,9 +116,10 @@ def main() -> int:
     text = json.dumps(result, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
     if args.check:
         kept = json.loads(VERDICTS.read_text(encoding="utf-8")) if VERDICTS.exists() else {}
-        if kept.get("fatal") != result["fatal"] or kept.get("warning") != result["warning"]:
+        keys = ("fatal", "warning", "unanswered")
+        if any(kept.get(key) != result[key] for key in keys):
             differ = sorted(
-                n for key in ("fatal", "warning")
+                n for key in keys
                 for n in set(kept.get(key, {})) | set(result[key])
                 if kept.get(key, {}).get(n) != result[key].get(n)
             )

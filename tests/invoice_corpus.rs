@@ -368,13 +368,21 @@ fn embedded_pdfs_are_real_pdfs_only() {
 /// oracle did not fire, and names every rule it implements wherever the oracle fired it.
 #[test]
 fn mutations_get_the_official_verdicts() {
-    let mutations: Value =
-        serde_json::from_slice(&std::fs::read(fixtures().join("mutations.json")).unwrap()).unwrap();
+    let read = |name: &str| -> Vec<Value> {
+        let v: Value =
+            serde_json::from_slice(&std::fs::read(fixtures().join(name)).unwrap()).unwrap();
+        v.as_array().unwrap().clone()
+    };
+    // The hand-made mutations, then those `tests/support/mutation_generator.py` makes from
+    // every leaf element of the source invoices.
+    let mut all = read("mutations.json");
+    all.extend(read("generated_mutations.json"));
+    let mutations = Value::Array(all);
     let verdicts: Value =
         serde_json::from_slice(&std::fs::read(fixtures().join("mutation_verdicts.json")).unwrap())
             .unwrap();
     let mutations = mutations.as_array().unwrap();
-    assert!(mutations.len() >= 50, "the mutation set shrank");
+    assert!(mutations.len() >= 3000, "the mutation set shrank");
     let mut problems = Vec::new();
     let mut named = 0;
     for m in mutations {
@@ -414,6 +422,15 @@ fn mutations_get_the_official_verdicts() {
         let Detection::Invoice(i) = inspect(text.as_bytes()) else {
             panic!("{name}: not inspected");
         };
+        // A layer whose XSLT stopped on the document (an XPath error: a doubled element where
+        // the artefact reads one) gives no verdict; its rules are not held against trustgate.
+        let unanswered: Vec<&str> = verdicts["unanswered"][name]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let answered = |id: &&&str| !unanswered.iter().any(|layer| implemented(id, layer));
         let ours: BTreeSet<&str> = ids(&i, Severity::Fatal).into_iter().collect();
         let warned: BTreeSet<&str> = ids(&i, Severity::Warning).into_iter().collect();
         // The oracle runs the schematron only; trustgate's XML Schema findings (`cvc-*`, a
@@ -421,6 +438,7 @@ fn mutations_get_the_official_verdicts() {
         for extra in ours
             .difference(&theirs)
             .filter(|id| !id.starts_with("cvc-"))
+            .filter(answered)
         {
             problems.push(format!("{name}: false fatal {extra}: {:#?}", i.findings));
         }
@@ -449,7 +467,7 @@ fn mutations_get_the_official_verdicts() {
                 problems.push(format!("{name}: missed warning {id} ({layer})"));
             }
         }
-        for extra in warned.difference(&their_warning_ids) {
+        for extra in warned.difference(&their_warning_ids).filter(answered) {
             if !theirs.contains(extra) {
                 problems.push(format!("{name}: false warning {extra}"));
             }

@@ -84,3 +84,23 @@ fn kept_mutation_verdicts_are_the_oracles() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The generated mutations (`tests/fixtures/invoices/generated_mutations.json`) are what
+/// `tests/support/mutation_generator.py` makes from the source invoices today: a changed
+/// fixture or operator cannot leave them stale.
+#[test]
+fn generated_mutations_are_fresh() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .args(["tests/support/mutation_generator.py", "--check"])
+        .current_dir(root)
+        .output()
+        .expect("python3 runs tests/support/mutation_generator.py");
+    assert!(
+        out.status.success(),
+        "generated_mutations.json is stale; run `python3 tests/support/mutation_generator.py` \
+         and `python3 scripts/mutation_oracle.py`\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

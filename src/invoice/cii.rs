@@ -98,6 +98,9 @@ pub(crate) enum Field {
     BasisQuantity(bool),
     /// A line document reference's `TypeCode`.
     LineReferenceType,
+    /// A line's `AdditionalReferencedDocument`: its `IssuerAssignedID`, its end (BR-52).
+    LineReferenceId,
+    LineReferenceEnd,
     /// See `ubl::Field::PropertyPart` (CII: `Description` or `Value`).
     PropertyPart(bool),
     /// A `ClassCode`.
@@ -126,6 +129,8 @@ pub(crate) struct Cii {
     allowance_charge_tax_kept: bool,
     /// The last line `ApplicableTradeTax` opened is kept.
     line_tax_kept: bool,
+    /// The line's `AdditionalReferencedDocument` being read has a non-blank `IssuerAssignedID`.
+    line_reference_id: bool,
     /// A `CategoryTradeTax` of an allowance/charge below a line, being read.
     line_allowance_tax: TaxCategoryData,
     /// The item attribute being read has a description (its name), a value.
@@ -329,8 +334,14 @@ impl Cii {
                 if let Some(line) = self.doc.lines.last_mut() {
                     line.document_references += 1;
                 }
-                return None;
+                self.line_reference_id = false;
+                return Some((Field::LineReferenceEnd, Capture::Nothing));
             }
+            [
+                T::SpecifiedLineTradeSettlement,
+                T::AdditionalReferencedDocument,
+                T::IssuerAssignedID,
+            ] => Field::LineReferenceId,
             [
                 T::SpecifiedLineTradeSettlement,
                 T::AdditionalReferencedDocument,
@@ -891,6 +902,14 @@ impl Handler for Cii {
                 T::ApplicableHeaderTradeSettlement,
                 rest @ ..,
             ] => self.settlement_singular(rest),
+            // CII-SR-473's context is every `SpecifiedTradeAllowanceCharge`, a line's too.
+            [
+                T::SupplyChainTradeTransaction,
+                T::IncludedSupplyChainTradeLineItem,
+                T::SpecifiedLineTradeSettlement,
+                T::SpecifiedTradeAllowanceCharge,
+                T::ActualAmount,
+            ] => (!self.zugferd1).then_some("CII-SR-473"),
             _ => None,
         }
     }
@@ -1162,6 +1181,16 @@ impl Handler for Cii {
             Field::LineReferenceType => {
                 if let Some(line) = doc.lines.last_mut() {
                     line.object_reference |= text == "130";
+                }
+            }
+            Field::LineReferenceId => {
+                self.line_reference_id |= !text.trim_matches([' ', '\t', '\n', '\r']).is_empty();
+            }
+            Field::LineReferenceEnd => {
+                if !self.line_reference_id
+                    && let Some(line) = doc.lines.last_mut()
+                {
+                    line.reference_without_id = true;
                 }
             }
             Field::BasisQuantity(gross) => {

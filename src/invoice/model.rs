@@ -286,6 +286,9 @@ pub(crate) struct LineData {
     /// code `130` as written (Peppol allows one invoiced object identifier, BT-128).
     pub(crate) document_references: usize,
     pub(crate) object_reference: bool,
+    /// CII: one of those references has no `IssuerAssignedID` (BR-52 asks every
+    /// `ram:AdditionalReferencedDocument`).
+    pub(crate) reference_without_id: bool,
     /// BT-149, the item price base quantity (UBL `Price/BaseQuantity`, CII
     /// `NetPriceProductTradePrice/BasisQuantity`).
     pub(crate) base_quantity: Num,

@@ -508,6 +508,16 @@ pub(super) const RULES: &[Rule] = &[
                     ),
                 ));
             }
+            // CII asks every `ram:AdditionalReferencedDocument`, a line's too.
+            for n in each(&i.doc.lines, |l| l.reference_without_id) {
+                out.push(Broken::at(
+                    i.line(n),
+                    format!(
+                        "a document referenced by invoice line {} has no reference (IssuerAssignedID)",
+                        n + 1
+                    ),
+                ));
+            }
         },
     },
     Rule {

@@ -349,10 +349,12 @@ pub(super) const WARNINGS: &[Rule] = &[
             // VAT totals and those below it (a line's); CII: the header's `TaxTotalAmount`s
             // against `InvoiceCurrencyCode`.
             let currency = i.doc.currency.as_deref();
+            // UBL's context is each total's `cbc:TaxAmount`: a total without one is not asked.
             let other = i
                 .doc
                 .tax_totals
                 .iter()
+                .filter(|t| i.cii || !matches!(t.amount, super::super::model::Num::Absent))
                 .map(|t| t.currency.as_deref())
                 .chain(i.doc.nested_tax_currencies.iter().map(|c| Some(c.as_str())))
                 .any(|c| c.is_none() || c != currency);

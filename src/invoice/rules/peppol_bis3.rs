@@ -793,8 +793,9 @@ fn amount_currencies(i: &Input<'_>, subtotals: bool, out: &mut Vec<Broken>) {
             ));
         }
     }
+    // The context is the total's `cbc:TaxAmount`: a total without one is not asked.
     for n in each(&d.tax_totals, |t| {
-        t.has_subtotals && other(t.currency.as_deref())
+        t.has_subtotals && !matches!(t.amount, Num::Absent) && other(t.currency.as_deref())
     }) {
         out.push(Broken::at(
             i.root().to_owned(),

@@ -155,7 +155,10 @@ fn places(
 
 fn check(i: &Input<'_>, code: &'static str, on: On, needs: Needs, out: &mut Vec<Broken>) {
     let cii = i.cii;
-    if needs.met(i.doc, cii) {
+    // UBL's BR-S-02 asks for a standard rated category in the VAT scheme *and* the ids, or no
+    // standard rated category at all: one outside the VAT scheme alone breaks it.
+    let s_outside_vat = !cii && code == "S" && on == On::Lines && !in_vat_anywhere(i, on, code);
+    if needs.met(i.doc, cii) && !s_outside_vat {
         return;
     }
     let in_vat = |t: &TaxCategoryData| t.code_is(code, cii) && t.is_vat(cii);
