@@ -169,10 +169,17 @@ pub(super) const RULES: &[Rule] = &[
 /// Reports each place of `rule` among the elements SI-UBL advises against
 /// ([`Doc::discouraged`]), when the supplier is Dutch.
 fn discouraged(i: &Input<'_>, rule: &str, out: &mut Vec<Broken>) {
-    if !supplier_nl(i.doc) {
+    // Most documents have none: the supplier's country is read only when one is there.
+    let mut noted = i
+        .doc
+        .discouraged
+        .iter()
+        .filter(|d| d.rule == rule)
+        .peekable();
+    if noted.peek().is_none() || !supplier_nl(i.doc) {
         return;
     }
-    for d in i.doc.discouraged.iter().filter(|d| d.rule == rule) {
+    for d in noted {
         out.push(Broken::at(
             Loc::new(format!("//{}", d.context), Some(d.offset)),
             format!("{} is given; SI-UBL 2.0 advises against it", d.context),

@@ -157,8 +157,8 @@ fn check(i: &Input<'_>, code: &'static str, on: On, needs: Needs, out: &mut Vec<
     let cii = i.cii;
     // UBL's BR-S-02 asks for a standard rated category in the VAT scheme *and* the ids, or no
     // standard rated category at all: one outside the VAT scheme alone breaks it.
-    let s_outside_vat = !cii && code == "S" && on == On::Lines && !in_vat_anywhere(i, on, code);
-    if needs.met(i.doc, cii) && !s_outside_vat {
+    let s_outside_vat = || !cii && code == "S" && on == On::Lines && !in_vat_anywhere(i, on, code);
+    if needs.met(i.doc, cii) && !s_outside_vat() {
         return;
     }
     let in_vat = |t: &TaxCategoryData| t.code_is(code, cii) && t.is_vat(cii);
@@ -194,8 +194,25 @@ fn check(i: &Input<'_>, code: &'static str, on: On, needs: Needs, out: &mut Vec<
     }
 }
 
+/// Some place `on` names has `code` in the VAT scheme (UBL).
 fn in_vat_anywhere(i: &Input<'_>, on: On, code: &str) -> bool {
-    !places(i, on, |t| t.code_is(code, false) && t.is_vat(false)).is_empty()
+    let in_vat = |t: &TaxCategoryData| t.code_is(code, false) && t.is_vat(false);
+    let doc = i.doc;
+    match on {
+        On::Lines => doc.lines.iter().any(|l| l.taxes.iter().any(in_vat)),
+        On::Groups(charge) | On::DocumentGroups(charge) => {
+            let document = doc
+                .allowance_charges
+                .iter()
+                .any(|a| a.charge_as_boolean() == Some(charge) && a.taxes.iter().any(in_vat));
+            let lines = matches!(on, On::Groups(_))
+                && doc
+                    .line_allowance_charges
+                    .iter()
+                    .any(|a| a.charge_as_boolean() == Some(charge) && a.taxes.iter().any(in_vat));
+            document || lines
+        }
+    }
 }
 
 macro_rules! rule {
