@@ -461,8 +461,8 @@ impl CiiValues {
             let normalized = r.type_codes.first().map(|c| c.trim_matches(XML_SPACE));
             let normalized = |code: &str| normalized == Some(code);
             if let Some(h) = self.agreement.as_mut().filter(|h| h.depth + 1 == r.depth) {
-                h.written_50 += u32::from(written("50"));
-                h.written_130 += u32::from(written("130"));
+                h.written_50 = h.written_50.saturating_add(u32::from(written("50")));
+                h.written_130 = h.written_130.saturating_add(u32::from(written("130")));
                 if normalized("916") {
                     h.names_916 = h.names_916.saturating_add(r.names);
                     h.binaries_916 = h.binaries_916.saturating_add(r.binaries);
@@ -473,7 +473,9 @@ impl CiiValues {
                 .as_mut()
                 .filter(|h| h.depth + 1 == r.depth)
             {
-                h.normalized_130 += u32::from(normalized("130"));
+                h.normalized_130 = h
+                    .normalized_130
+                    .saturating_add(u32::from(normalized("130")));
             }
         }
         let typed = |code: &str| r.type_codes.iter().any(|c| c == code);

@@ -392,54 +392,39 @@ fn allowance_charge_total(i: &Input<'_>, charge: bool, out: &mut Vec<Broken>) {
     let (doc, Some(t)) = (i.doc, &i.doc.totals) else {
         return;
     };
-    let groups = [
+    let (total, items, what, bt_total, bt_item) = if charge {
+        (t.charge_total, &doc.charges, "charges", "BT-108", "BT-99")
+    } else {
         (
             t.allowance_total,
             &doc.allowances,
-            "BR-CO-11",
             "allowances",
             "BT-107",
             "BT-92",
-        ),
-        (
-            t.charge_total,
-            &doc.charges,
-            "BR-CO-12",
-            "charges",
-            "BT-108",
-            "BT-99",
-        ),
-    ];
-    for (total, items, id, what, bt_total, bt_item) in groups {
-        if (id == "BR-CO-12") != charge {
-            continue;
-        }
-        // An allowance or charge without a valid indicator is in neither sum, as in the
-        // official contexts (`[ChargeIndicator = false()]`); `syntax` refuses it.
-        let label = format!("the sum of {what} on document level ({bt_total})");
-        let checked = || -> Result<(Num, Amount), Uncomputable> {
-            let total = usable(total, &label)?;
-            let item = format!("the document level {what} amount ({bt_item}) no.");
-            Ok((total, round2(sum(items, &item)?)?))
-        };
-        let (total, expected) = match checked() {
-            Ok(v) => v,
-            Err(why) => {
-                uncomputable(i, out, &label, &why);
-                continue;
-            }
-        };
-        let ok = (!total.present() && items.is_empty()) || equals(total, expected);
-        if !ok {
-            out.push(Broken::at(
-                i.root().to_owned(),
-                format!(
-                    "the sum of {what} on document level ({bt_total}) is {}, but the {} document level {what} ({bt_item}) add up to {expected}",
-                    show(total),
-                    items.len()
-                ),
-            ));
-        }
+        )
+    };
+    // An allowance or charge without a valid indicator is in neither sum, as in the
+    // official contexts (`[ChargeIndicator = false()]`); `syntax` refuses it.
+    let label = format!("the sum of {what} on document level ({bt_total})");
+    let checked = || -> Result<(Num, Amount), Uncomputable> {
+        let total = usable(total, &label)?;
+        let item = format!("the document level {what} amount ({bt_item}) no.");
+        Ok((total, round2(sum(items, &item)?)?))
+    };
+    let (total, expected) = match checked() {
+        Ok(v) => v,
+        Err(why) => return uncomputable(i, out, &label, &why),
+    };
+    let ok = (!total.present() && items.is_empty()) || equals(total, expected);
+    if !ok {
+        out.push(Broken::at(
+            i.root().to_owned(),
+            format!(
+                "the sum of {what} on document level ({bt_total}) is {}, but the {} document level {what} ({bt_item}) add up to {expected}",
+                show(total),
+                items.len()
+            ),
+        ));
     }
 }
 

@@ -316,21 +316,7 @@ pub(super) const RULES: &[Rule] = &[
         terms: &[
             "BG-25", "BT-131", "BT-129", "BT-146", "BT-149", "BT-136", "BT-141",
         ],
-        check: |i, out| {
-            for n in 0..i.doc.lines.len() {
-                match line_arithmetic(i.doc, n, false) {
-                    Some(true) => {}
-                    Some(false) => out.push(Broken::at(
-                        i.line(n),
-                        format!("the net amount (BT-131) of invoice line {} is not its quantity times its net price (divided by the base quantity), plus its charges, minus its allowances (to within 0.02)", n + 1),
-                    )),
-                    None => out.push(Broken::at(
-                        i.line(n),
-                        format!("the net amount of invoice line {} could not be checked: its quantity, price, base quantity or an allowance amount is not a number", n + 1),
-                    )),
-                }
-            }
-        },
+        check: |i, out| line_arithmetic_broken(i, true, out),
     },
     Rule {
         id: "PEPPOL-EN16931-R040",
@@ -1264,9 +1250,30 @@ fn decimal_or(n: Num, default: Amount) -> Option<Amount> {
 /// PEPPOL-EN16931-R120: line net amount = quantity × (price ÷ base quantity) + charges −
 /// allowances, within 0.02; the sums of the line's charges and allowances (indicator written
 /// `true` / `false`) rounded to cents. `None` when a term is not a number.
+/// PEPPOL-EN16931-R120 over every line (`i.cii`: XRechnung CII's base quantity). A line whose
+/// terms are no numbers is reported when `fail_closed` (Peppol's fatal); XRechnung's warning
+/// leaves it, as the artefact stops there.
+pub(super) fn line_arithmetic_broken(i: &Input<'_>, fail_closed: bool, out: &mut Vec<Broken>) {
+    for n in 0..i.doc.lines.len() {
+        let detail = match line_arithmetic(i.doc, n, i.cii) {
+            Some(true) => continue,
+            Some(false) => format!(
+                "the net amount (BT-131) of invoice line {} is not its quantity times its net price (divided by the base quantity), plus its charges, minus its allowances (to within 0.02)",
+                n + 1
+            ),
+            None if fail_closed => format!(
+                "the net amount of invoice line {} could not be checked: its quantity, price, base quantity or an allowance amount is not a number",
+                n + 1
+            ),
+            None => continue,
+        };
+        out.push(Broken::at(i.line(n), detail));
+    }
+}
+
 /// XRechnung's CII artefact (`cii`) falls back on the gross price's base quantity when the net
 /// price has none (or zero).
-pub(super) fn line_arithmetic(doc: &Doc, n: usize, cii: bool) -> Option<bool> {
+fn line_arithmetic(doc: &Doc, n: usize, cii: bool) -> Option<bool> {
     let line = doc.lines.get(n)?;
     let one = Amount::parse("1")?;
     let net = decimal_or(line.net, Amount::ZERO)?;

@@ -13,7 +13,7 @@
 
 use super::super::amount::Amount;
 use super::super::model::{Doc, Num, PaymentMeansData, normalize_space};
-use super::peppol_bis3::line_arithmetic;
+use super::peppol_bis3::line_arithmetic_broken;
 use super::table::{Broken, Input, Rule};
 
 /// `$XR-CIUS-ID`, `$XR-EXTENSION-ID` and `$XR-CVD-ID` of the artefact (XRechnung 3.0, CVD 0.9).
@@ -298,16 +298,7 @@ pub(super) const RULES: &[Rule] = &[
         ],
         // A warning in XRechnung; a line whose terms are no numbers stops the artefact, and
         // is not reported here.
-        check: |i, out| {
-            for n in 0..i.doc.lines.len() {
-                if line_arithmetic(i.doc, n, i.cii) == Some(false) {
-                    out.push(Broken::at(
-                        i.line(n),
-                        format!("the net amount (BT-131) of invoice line {} is not its quantity times its net price (divided by the base quantity), plus its charges, minus its allowances (to within 0.02)", n + 1),
-                    ));
-                }
-            }
-        },
+        check: |i, out| line_arithmetic_broken(i, false, out),
     },
 ];
 
