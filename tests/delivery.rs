@@ -714,16 +714,19 @@ async fn documents_are_decoded_again_from_the_stored_message_byte_for_byte() {
     };
     let (a, b) = (xml("TWO-A"), xml("TWO-B"));
     let facturx = read_fixture("invoices/facturx/invoice_EN16931.pdf");
-    let body = common::mail(
-        SUPPLIER,
-        RECEIVER,
-        &[
-            ("A.xml", "application/xml", &a),
-            ("B.xml", "application/xml", &b),
-            ("b.pdf", "application/pdf", b"%PDF-1.4\n%b\n"),
-            ("factur-x.pdf", "application/pdf", &facturx),
-        ],
-    );
+    // An Authentication-Results field that claims our name is left out when the message is
+    // stored, and our Received field put before it: the parts' recorded places move with them.
+    let body = "Authentication-Results: mx.trust.example.test; spf=pass\r\n".to_string()
+        + &common::mail(
+            SUPPLIER,
+            RECEIVER,
+            &[
+                ("A.xml", "application/xml", &a),
+                ("B.xml", "application/xml", &b),
+                ("b.pdf", "application/pdf", b"%PDF-1.4\n%b\n"),
+                ("factur-x.pdf", "application/pdf", &facturx),
+            ],
+        );
     let addr = daemon.smtp_addrs[0];
     let reply = tokio::task::spawn_blocking(move || {
         Smtp::connect(addr).transaction(SUPPLIER, RECEIVER, &body)
@@ -766,5 +769,25 @@ async fn documents_are_decoded_again_from_the_stored_message_byte_for_byte() {
     .unwrap();
     assert_eq!(got[2].1, embedded[0].bytes);
     assert_eq!(got[2].2.as_deref(), Some(facturx.as_slice()));
+    // Delivery read the two parts of the message itself at their recorded places, without
+    // parsing it again (the Factur-X XML, inside its PDF, has no place of its own).
+    let id = reply
+        .split_whitespace()
+        .find(|w| w.contains('T') && w.contains('-') && w.len() >= 20)
+        .and_then(|w| MessageId::parse(w.trim_end_matches(':')))
+        .unwrap();
+    let record = daemon.spool.get(&id).unwrap().unwrap();
+    let raw = daemon.spool.raw(&id).unwrap().unwrap();
+    assert!(
+        !raw.windows(8).any(|w| w == b"spf=pass"),
+        "the forged field is left out"
+    );
+    let fast: Vec<&str> = record
+        .documents
+        .iter()
+        .filter(|d| trustgate::delivery::stored::at_recorded_places(&raw, d).is_some())
+        .map(|d| d.xml_name.as_str())
+        .collect();
+    assert_eq!(fast, ["A.xml", "B.xml"]);
     daemon.stop().await;
 }

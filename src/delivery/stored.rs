@@ -50,7 +50,7 @@ pub fn load(
         return Ok(Stored::Gone);
     };
     // Straight from the parts' places in the message, when the hashes agree.
-    if let Some((xml, pdf)) = decode_parts(&raw, doc) {
+    if let Some((xml, pdf)) = at_recorded_places(&raw, doc) {
         return Ok(Stored::Bytes {
             xml,
             pdf,
@@ -73,8 +73,9 @@ pub fn load(
     })
 }
 
-/// The document's XML and PDF decoded at their recorded places in `raw`, if the hashes agree.
-fn decode_parts(raw: &[u8], doc: &DocumentRecord) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+/// The document's XML and PDF decoded at their recorded places in `raw`, if the hashes agree:
+/// delivery's fast path (no parse). `None` sends [`load`] to the full parse.
+pub fn at_recorded_places(raw: &[u8], doc: &DocumentRecord) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     let at = |p: crate::spool::PartAt| intake::Location {
         start: p.start,
         end: p.end,
@@ -134,7 +135,7 @@ JVBERi0xLjQKJXRlc3QK\r\n--B--\r\n";
     fn a_document_is_decoded_from_its_parts_places_without_a_parse() {
         let record = record_of(MAIL);
         assert!(record.xml_at.is_some() && record.pdf_at.is_some());
-        let (xml, pdf) = decode_parts(MAIL, &record).expect("the fast path applies");
+        let (xml, pdf) = at_recorded_places(MAIL, &record).expect("the fast path applies");
         assert!(xml.starts_with(b"<Invoice"));
         assert_eq!(pdf.as_deref(), Some(b"%PDF-1.4\n%test\n".as_slice()));
     }
@@ -143,9 +144,9 @@ JVBERi0xLjQKJXRlc3QK\r\n--B--\r\n";
     fn bytes_that_differ_from_the_accepted_hash_send_it_to_the_full_parse() {
         let mut record = record_of(MAIL);
         record.xml_sha256 = "0".repeat(64);
-        assert_eq!(decode_parts(MAIL, &record), None);
+        assert_eq!(at_recorded_places(MAIL, &record), None);
         let mut record = record_of(MAIL);
         record.pdf_sha256 = None;
-        assert_eq!(decode_parts(MAIL, &record), None);
+        assert_eq!(at_recorded_places(MAIL, &record), None);
     }
 }

@@ -447,7 +447,7 @@ impl Gateway {
             auth: None,
         };
         let body = match self.stamp(session, envelope, &id, body, &trace).await {
-            Ok(body) => body,
+            Ok((body, _)) => body,
             Err(reply) => return reply,
         };
         let mut message = bare_message(
@@ -571,7 +571,7 @@ impl Gateway {
         id: &crate::spool::MessageId,
         body: Staging,
         trace: &Trace,
-    ) -> Result<Staging, Reply> {
+    ) -> Result<(Staging, crate::spool::Shift), Reply> {
         let date = crate::intake::trace::rfc5322_date(SystemTime::now());
         let for_rcpt = match envelope.rcpt_to.as_slice() {
             [one] => Some(one.to_string()),
@@ -591,18 +591,18 @@ impl Gateway {
         }
         let hostname = self.hostname.clone();
         let sid = session.id;
-        let stamp = move |mut body: Staging| -> std::io::Result<Staging> {
-            let forged = body.rewrite(prefix.as_bytes(), |raw| {
+        let stamp = move |mut body: Staging| -> std::io::Result<(Staging, crate::spool::Shift)> {
+            let shift = body.rewrite(prefix.as_bytes(), |raw| {
                 crate::intake::trace::own_auth_results(raw, &hostname)
             })?;
-            if forged > 0 {
+            if shift.dropped() > 0 {
                 warn!(
                     sid,
-                    fields = forged,
+                    fields = shift.dropped(),
                     "removed Authentication-Results fields that claim our hostname"
                 );
             }
-            Ok(body)
+            Ok((body, shift))
         };
         // A body in memory is a copy (no hop to a blocking thread); one in a file is written
         // anew, which is blocking I/O.
@@ -644,10 +644,11 @@ impl Gateway {
             );
             return reply_for(refusal);
         }
-        let body = match self.stamp(session, envelope, &id, body, &trace).await {
-            Ok(body) => body,
+        let (body, shift) = match self.stamp(session, envelope, &id, body, &trace).await {
+            Ok(stamped) => stamped,
             Err(reply) => return reply,
         };
+        let verdict = verdict.with_parts_moved(&shift);
         match verdict {
             // Answered above.
             Verdict::Refuse(refusal) => reply_for(&refusal),

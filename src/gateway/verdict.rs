@@ -40,6 +40,27 @@ pub(crate) enum Verdict {
     },
 }
 
+impl Verdict {
+    /// The verdict with its documents' recorded places moved by `shift`: parsing found the
+    /// parts in the body as it arrived, and the spool stores it with our trace fields before
+    /// it. A part a left-out field cut into (none can be: those are header fields) loses its
+    /// place, and delivery finds it by parsing the message again.
+    pub(crate) fn with_parts_moved(mut self, shift: &crate::spool::Shift) -> Verdict {
+        if let Verdict::Accept { content, .. } | Verdict::Reject { content, .. } = &mut self {
+            let moved = |at: Option<crate::spool::PartAt>| {
+                let at = at?;
+                let (start, end) = shift.range(at.start, at.end)?;
+                Some(crate::spool::PartAt { start, end, ..at })
+            };
+            for doc in &mut content.documents {
+                doc.xml_at = moved(doc.xml_at);
+                doc.pdf_at = moved(doc.pdf_at);
+            }
+        }
+        self
+    }
+}
+
 /// What the verdict hands to the side effects for the record.
 pub(crate) struct Content {
     /// The header From's address (trusted for every receiver).

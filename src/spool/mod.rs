@@ -89,7 +89,7 @@ pub use fault::FaultInjector;
 pub use filter::{Filter, StatusFilter};
 pub use queue::{AttemptRecord, DeliveryRecord, DeliveryState, Job, Reoffer, Settlement};
 pub use senders::{SenderChange, SenderKey, SenderRecord, SenderState};
-pub use staging::Staging;
+pub use staging::{Shift, Staging};
 pub use store::Blob;
 pub use writer::{Manage, Managed, Purged};
 

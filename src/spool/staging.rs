@@ -50,6 +50,39 @@ pub(crate) struct SpillFile {
     pub(crate) file: File,
 }
 
+/// How [`Staging::rewrite`] moved the body: offsets into the body as it arrived (where parsing
+/// found the parts) mapped to offsets into the body as stored (where delivery reads them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shift {
+    /// Bytes put before the body.
+    prefix: usize,
+    /// The ranges of the body as received that were left out, in order.
+    dropped: Vec<std::ops::Range<usize>>,
+}
+
+impl Shift {
+    /// How many ranges were left out.
+    pub fn dropped(&self) -> usize {
+        self.dropped.len()
+    }
+
+    /// Where the bytes `start..end` of the body as received are in the body as stored; `None`
+    /// when a left-out range cuts into them (or the result does not fit in `u32`).
+    pub fn range(&self, start: u32, end: u32) -> Option<(u32, u32)> {
+        let (s, e) = (start as usize, end as usize);
+        let mut before = 0usize;
+        for d in &self.dropped {
+            if d.end <= s {
+                before += d.len();
+            } else if d.start < e.max(s + 1) {
+                return None;
+            }
+        }
+        let moved = |x: usize| u32::try_from(x + self.prefix - before).ok();
+        Some((moved(s)?, moved(e)?))
+    }
+}
+
 /// A finished staging, handed to the commit.
 pub(crate) struct Finished {
     /// Total size in bytes.
@@ -161,9 +194,10 @@ impl Staging {
     }
 
     /// Puts `prefix` (our trace fields) before the body and leaves out the byte ranges `drop`
-    /// finds in it (sorted, disjoint; incoming fields that claim our name); returns how many.
-    /// The SHA-256 stays that of the body as received: the resend index compares arrivals, and
-    /// our fields differ on each.
+    /// finds in it (sorted, disjoint; incoming fields that claim our name); returns how offsets
+    /// into the body as received move (the parts' recorded places must point into the body as
+    /// stored). The SHA-256 stays that of the body as received: the resend index compares
+    /// arrivals, and our fields differ on each.
     ///
     /// # Errors
     /// Disk errors while a body in a file is written anew; the old file is kept then.
@@ -171,7 +205,7 @@ impl Staging {
         &mut self,
         prefix: &[u8],
         drop: impl FnOnce(&[u8]) -> Vec<std::ops::Range<usize>>,
-    ) -> io::Result<usize> {
+    ) -> io::Result<Shift> {
         // Read once (a body in memory is moved, not copied); `drop` finds the ranges in it.
         let old = match &self.file {
             Some(spill) => fs::read(&spill.path)?,
@@ -181,10 +215,12 @@ impl Staging {
         let mut new = Vec::with_capacity(prefix.len() + old.len());
         new.extend_from_slice(prefix);
         let mut at = 0usize;
+        let mut dropped = Vec::with_capacity(drop.len());
         for range in &drop {
             let start = range.start.clamp(at, old.len());
             new.extend_from_slice(&old[at..start]);
             at = range.end.clamp(start, old.len());
+            dropped.push(start..at);
         }
         new.extend_from_slice(&old[at..]);
         let new_len = new.len() as u64;
@@ -203,7 +239,10 @@ impl Staging {
             None => self.mem = new,
         }
         self.len = new_len;
-        Ok(drop.len())
+        Ok(Shift {
+            prefix: prefix.len(),
+            dropped,
+        })
     }
 
     /// The SHA-256 of the body as received so far (before any [`Staging::rewrite`] of ours):
@@ -303,8 +342,15 @@ mod tests {
             let mut s = staging(dir.path(), threshold);
             s.write(b"A: 1\r\nB: 2\r\nC: 3\r\n").unwrap();
             let dropped = vec![std::ops::Range { start: 6, end: 12 }];
-            s.rewrite(b"T: 0\r\n", |_| dropped).unwrap();
+            let shift = s.rewrite(b"T: 0\r\n", |_| dropped).unwrap();
             assert_eq!(&*s.bytes().unwrap(), b"T: 0\r\nA: 1\r\nC: 3\r\n");
+            assert_eq!(shift.dropped(), 1);
+            // "C: 3" was at 12..16 and is at 12..16 again (6 bytes put before, 6 left out);
+            // "A: 1" moved by the prefix; "B: 2" is gone.
+            assert_eq!(shift.range(12, 16), Some((12, 16)));
+            assert_eq!(shift.range(0, 4), Some((6, 10)));
+            assert_eq!(shift.range(6, 10), None);
+            assert_eq!(shift.range(4, 8), None);
             assert_eq!(s.len(), 18);
             let finished = s.finish();
             assert_eq!(
