@@ -101,23 +101,26 @@ pub fn decode_at(raw: &[u8], at: &Location) -> Option<Vec<u8>> {
     if !at.base64 {
         return Some(body.to_vec());
     }
-    // Base64 in mail is lines of 76 characters: copy each line without its line break (and
-    // drop any other whitespace, which is rare), rather than testing every byte.
-    let mut compact = Vec::with_capacity(body.len());
-    for line in body.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().any(u8::is_ascii_whitespace) {
-            compact.extend(line.iter().filter(|b| !b.is_ascii_whitespace()));
-        } else {
-            compact.extend_from_slice(line);
-        }
-    }
     const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
         &base64::alphabet::STANDARD,
         base64::engine::GeneralPurposeConfig::new()
             .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
             .with_decode_allow_trailing_bits(true),
     );
+    // Base64 in mail is lines of 76 characters: copy each line without its line break, found
+    // with memchr, rather than testing every byte. Other white space is rare: the decoder
+    // refuses it, and only then is every byte tested.
+    let mut compact = Vec::with_capacity(body.len());
+    let mut from = 0;
+    for end in memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len())) {
+        let line = &body[from..end];
+        compact.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+        from = end + 1;
+    }
+    if let Ok(bytes) = LENIENT.decode(&compact) {
+        return Some(bytes);
+    }
+    compact.retain(|b| !b.is_ascii_whitespace());
     LENIENT.decode(compact).ok()
 }
 
@@ -177,6 +180,14 @@ Content-Type: application/xml; name=\"x.xml\"\r\n\r\n<a/>\r\n--B--\r\n";
                 a.name
             );
         }
+        // White space inside a line (rare, but mail-parser skips it) is left out too.
+        let spaced = b"--B\r\n\r\nJVBE Ri0x\tLjQK\r\n--B--\r\n";
+        let at = Location {
+            start: 7,
+            end: 23,
+            base64: true,
+        };
+        assert_eq!(decode_at(spaced, &at).as_deref(), Some(&b"%PDF-1.4\n"[..]));
         let past = Location {
             start: 5,
             end: 9999,
